@@ -1,0 +1,509 @@
+//! The physical (or virtual) box: power, boot override, identify, sensors,
+//! event log and inventory. A BMC and the host it manages share one chassis,
+//! so IPMI, SMASH, the control API and the host's OS endpoints all see one
+//! state.
+//!
+//! Time is passed in (`now`) and transitions are applied lazily by
+//! [`Chassis::advance`]: the model needs no timers, stays deterministic in
+//! tests and can answer "when does the next transition happen" for the
+//! network layer that opens and closes the host's listeners.
+
+use crate::log::{EventKind, EventLog};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Power state of a chassis. Transitional states carry the instant at which
+/// they end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerState {
+    Off,
+    /// Power is on, the OS is booting; OS endpoints come up at `until`.
+    Booting { until: Instant },
+    On,
+    /// A soft (ACPI) shutdown is in progress; power goes off at `until`.
+    ShuttingDown { until: Instant },
+    /// Power cycle: power is off and comes back at `until`.
+    Cycling { until: Instant },
+}
+
+impl PowerState {
+    /// Whether the chassis has main power (what `chassis power status` says).
+    pub fn power_on(self) -> bool {
+        matches!(
+            self,
+            PowerState::Booting { .. } | PowerState::On | PowerState::ShuttingDown { .. }
+        )
+    }
+
+    /// A short label for tables and JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            PowerState::Off => "off",
+            PowerState::Booting { .. } => "booting",
+            PowerState::On => "on",
+            PowerState::ShuttingDown { .. } => "shutting-down",
+            PowerState::Cycling { .. } => "cycling",
+        }
+    }
+}
+
+/// Power actions every front end can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PowerAction {
+    On,
+    /// Hard power off.
+    Off,
+    /// ACPI soft shutdown: the OS shuts down, then power goes off.
+    Soft,
+    /// Power off, wait the cycle interval, power on.
+    Cycle,
+    /// Hard reset: the OS reboots without power going off.
+    Reset,
+    /// Diagnostic interrupt: logged; the host stays as it is.
+    Nmi,
+}
+
+impl std::str::FromStr for PowerAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "on" => PowerAction::On,
+            "off" => PowerAction::Off,
+            "soft" => PowerAction::Soft,
+            "cycle" => PowerAction::Cycle,
+            "reset" => PowerAction::Reset,
+            "nmi" => PowerAction::Nmi,
+            other => {
+                return Err(format!(
+                    "unknown power action '{other}' (on, off, soft, cycle, reset, nmi)"
+                ))
+            }
+        })
+    }
+}
+
+/// Boot device override (IPMI boot flags, CIM boot source, control API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BootDevice {
+    #[default]
+    None,
+    Pxe,
+    Disk,
+    Cdrom,
+    Bios,
+    Floppy,
+    Safe,
+    Diag,
+}
+
+impl BootDevice {
+    pub fn label(self) -> &'static str {
+        match self {
+            BootDevice::None => "none",
+            BootDevice::Pxe => "pxe",
+            BootDevice::Disk => "disk",
+            BootDevice::Cdrom => "cdrom",
+            BootDevice::Bios => "bios",
+            BootDevice::Floppy => "floppy",
+            BootDevice::Safe => "safe",
+            BootDevice::Diag => "diag",
+        }
+    }
+}
+
+/// The boot override: which device the next (or every) boot uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BootOverride {
+    pub device: BootDevice,
+    /// Applies to every boot, not only the next one.
+    pub persistent: bool,
+    /// EFI rather than legacy boot.
+    pub efi: bool,
+}
+
+/// Sensor kinds, each with the unit its readings are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SensorKind {
+    /// Degrees Celsius.
+    Temperature,
+    /// RPM.
+    Fan,
+    /// Volts.
+    Voltage,
+    /// Amperes.
+    Current,
+    /// Watts.
+    Power,
+}
+
+/// A sensor whose reading follows the power state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sensor {
+    pub name: String,
+    pub kind: SensorKind,
+    /// Reading while the chassis has main power.
+    pub on_value: f64,
+    /// Reading on standby power.
+    pub off_value: f64,
+    pub lower_critical: Option<f64>,
+    pub lower_non_critical: Option<f64>,
+    pub upper_non_critical: Option<f64>,
+    pub upper_critical: Option<f64>,
+}
+
+impl Sensor {
+    pub fn reading(&self, power_on: bool) -> f64 {
+        if power_on {
+            self.on_value
+        } else {
+            self.off_value
+        }
+    }
+
+    /// A sensible default set for a two-socket server.
+    pub fn default_set() -> Vec<Sensor> {
+        let s = |name: &str, kind, on, off, lc, lnc, unc, uc| Sensor {
+            name: name.to_string(),
+            kind,
+            on_value: on,
+            off_value: off,
+            lower_critical: lc,
+            lower_non_critical: lnc,
+            upper_non_critical: unc,
+            upper_critical: uc,
+        };
+        use SensorKind::*;
+        vec![
+            s("Inlet Temp", Temperature, 24.0, 22.0, None, None, Some(42.0), Some(47.0)),
+            s("CPU1 Temp", Temperature, 48.0, 22.0, None, None, Some(85.0), Some(95.0)),
+            s("CPU2 Temp", Temperature, 46.0, 22.0, None, None, Some(85.0), Some(95.0)),
+            s("Fan1", Fan, 7200.0, 0.0, Some(600.0), Some(1200.0), None, None),
+            s("Fan2", Fan, 7080.0, 0.0, Some(600.0), Some(1200.0), None, None),
+            s("12V", Voltage, 12.1, 0.0, Some(10.8), Some(11.4), Some(12.6), Some(13.2)),
+            s("3.3V Standby", Voltage, 3.3, 3.3, Some(2.97), Some(3.1), Some(3.5), Some(3.63)),
+            s("PSU1 Current", Current, 1.4, 0.1, None, None, Some(10.0), Some(12.0)),
+            s("System Power", Power, 286.0, 12.0, None, None, Some(900.0), Some(1000.0)),
+        ]
+    }
+}
+
+/// Hardware identity: what SMBIOS, FRU and CIM report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hardware {
+    pub vendor: String,
+    pub model: String,
+    pub serial: String,
+    /// SMBIOS system UUID in the byte order SMBIOS stores it (the first three
+    /// fields little-endian), which is what IPMI Get System GUID returns.
+    pub smbios_guid: [u8; 16],
+    pub asset_tag: String,
+    pub part_number: String,
+    pub bios_version: String,
+    pub bmc_firmware: String,
+}
+
+impl Hardware {
+    /// The GUID in its canonical text form (RFC 4122 field order), as
+    /// `ipmitool mc guid` and CIM PlatformGUID print it.
+    pub fn guid_string(&self) -> String {
+        let g = &self.smbios_guid;
+        format!(
+            "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+            g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]
+        )
+    }
+}
+
+/// Timing of transitions; scenarios set them (tests use short ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// From power-on (or reset) until the OS endpoints answer.
+    pub boot_delay: Duration,
+    /// From a soft shutdown request until power goes off.
+    pub shutdown_delay: Duration,
+    /// How long power stays off during a power cycle.
+    pub cycle_interval: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            boot_delay: Duration::from_secs(3),
+            shutdown_delay: Duration::from_secs(2),
+            cycle_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Mutable state of one chassis.
+#[derive(Debug, Clone)]
+pub struct Chassis {
+    pub power: PowerState,
+    pub boot: BootOverride,
+    /// The device the last boot used (reported by SMASH and the control API).
+    pub last_boot_device: BootDevice,
+    pub timing: Timing,
+    pub sensors: Vec<Sensor>,
+    pub log: EventLog,
+    pub hardware: Hardware,
+    /// Chassis identify LED: on until this instant, or forced on.
+    pub identify_until: Option<Instant>,
+    pub identify_forced: bool,
+    /// Why the chassis last powered on/off, for chassis status.
+    pub last_power_event: Option<PowerAction>,
+    /// Counts every state change, so observers can tell something happened.
+    pub generation: u64,
+}
+
+impl Chassis {
+    pub fn new(hardware: Hardware, timing: Timing, powered_on: bool) -> Self {
+        Chassis {
+            power: if powered_on { PowerState::On } else { PowerState::Off },
+            boot: BootOverride::default(),
+            last_boot_device: BootDevice::Disk,
+            timing,
+            sensors: Sensor::default_set(),
+            log: EventLog::default(),
+            hardware,
+            identify_until: None,
+            identify_forced: false,
+            last_power_event: None,
+            generation: 0,
+        }
+    }
+
+    /// Applies every transition whose time has come, logging events.
+    pub fn advance(&mut self, now: Instant) {
+        // A few iterations at most: cycling -> booting -> on.
+        for _ in 0..4 {
+            match self.power {
+                PowerState::Booting { until } if until <= now => {
+                    self.power = PowerState::On;
+                    self.log.push(EventKind::OsBooted);
+                    self.generation += 1;
+                }
+                PowerState::ShuttingDown { until } if until <= now => {
+                    self.power = PowerState::Off;
+                    self.log.push(EventKind::PowerOff { soft: true });
+                    self.generation += 1;
+                }
+                PowerState::Cycling { until } if until <= now => {
+                    self.start_boot(until);
+                    self.generation += 1;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// When the next transition is due, if one is pending.
+    pub fn next_transition(&self) -> Option<Instant> {
+        match self.power {
+            PowerState::Booting { until }
+            | PowerState::ShuttingDown { until }
+            | PowerState::Cycling { until } => Some(until),
+            PowerState::Off | PowerState::On => None,
+        }
+    }
+
+    /// Whether the OS is up (its endpoints answer).
+    pub fn os_up(&self) -> bool {
+        self.power == PowerState::On
+    }
+
+    fn start_boot(&mut self, at: Instant) {
+        let device = if self.boot.device == BootDevice::None {
+            BootDevice::Disk
+        } else {
+            self.boot.device
+        };
+        self.last_boot_device = device;
+        self.log.push(EventKind::PowerOn);
+        self.log.push(EventKind::BootStarted { device });
+        if !self.boot.persistent {
+            self.boot.device = BootDevice::None;
+        }
+        self.power = PowerState::Booting {
+            until: at + self.timing.boot_delay,
+        };
+    }
+
+    /// Performs a power action. Actions that make no sense in the current
+    /// state (soft shutdown of a chassis that is off) are accepted and do
+    /// nothing, as BMCs do.
+    pub fn power_action(&mut self, action: PowerAction, now: Instant) {
+        self.advance(now);
+        self.last_power_event = Some(action);
+        self.generation += 1;
+        match action {
+            PowerAction::On => {
+                if !self.power.power_on() {
+                    self.start_boot(now);
+                }
+            }
+            PowerAction::Off => {
+                if self.power.power_on() || matches!(self.power, PowerState::Cycling { .. }) {
+                    self.power = PowerState::Off;
+                    self.log.push(EventKind::PowerOff { soft: false });
+                }
+            }
+            PowerAction::Soft => {
+                if matches!(self.power, PowerState::On | PowerState::Booting { .. }) {
+                    self.log.push(EventKind::SoftShutdownRequested);
+                    self.power = PowerState::ShuttingDown {
+                        until: now + self.timing.shutdown_delay,
+                    };
+                }
+            }
+            PowerAction::Cycle => {
+                if self.power.power_on() {
+                    self.log.push(EventKind::PowerOff { soft: false });
+                    self.power = PowerState::Cycling {
+                        until: now + self.timing.cycle_interval,
+                    };
+                } else {
+                    // IPMI: cycle on a chassis that is off powers it on.
+                    self.start_boot(now);
+                }
+            }
+            PowerAction::Reset => {
+                if self.power.power_on() {
+                    self.log.push(EventKind::Reset);
+                    let device = if self.boot.device == BootDevice::None {
+                        BootDevice::Disk
+                    } else {
+                        self.boot.device
+                    };
+                    self.last_boot_device = device;
+                    self.log.push(EventKind::BootStarted { device });
+                    if !self.boot.persistent {
+                        self.boot.device = BootDevice::None;
+                    }
+                    self.power = PowerState::Booting {
+                        until: now + self.timing.boot_delay,
+                    };
+                }
+            }
+            PowerAction::Nmi => {
+                self.log.push(EventKind::Nmi);
+            }
+        }
+    }
+
+    pub fn set_boot(&mut self, boot: BootOverride) {
+        self.boot = boot;
+        self.generation += 1;
+    }
+
+    pub fn identify_on(&self, now: Instant) -> bool {
+        self.identify_forced || self.identify_until.is_some_and(|t| t > now)
+    }
+
+    /// Seconds since the Unix epoch, as event timestamps use.
+    pub fn unix_now() -> u64 {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hw() -> Hardware {
+        Hardware {
+            vendor: "Contoso".into(),
+            model: "R1".into(),
+            serial: "S1".into(),
+            smbios_guid: [
+                0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+                0xee, 0xff,
+            ],
+            asset_tag: String::new(),
+            part_number: String::new(),
+            bios_version: "1.0".into(),
+            bmc_firmware: "1.0".into(),
+        }
+    }
+
+    #[test]
+    fn guid_text_uses_rfc4122_order() {
+        assert_eq!(hw().guid_string(), "00112233-4455-6677-8899-aabbccddeeff");
+    }
+
+    #[test]
+    fn boot_takes_the_boot_delay_and_logs() {
+        let t0 = Instant::now();
+        let mut c = Chassis::new(hw(), Timing::default(), false);
+        c.boot = BootOverride {
+            device: BootDevice::Pxe,
+            persistent: false,
+            efi: false,
+        };
+        c.power_action(PowerAction::On, t0);
+        assert!(c.power.power_on());
+        assert!(!c.os_up());
+        assert_eq!(c.last_boot_device, BootDevice::Pxe);
+        assert_eq!(c.boot.device, BootDevice::None, "next-boot override is used up");
+        c.advance(t0 + Duration::from_secs(2));
+        assert!(!c.os_up());
+        c.advance(t0 + Duration::from_secs(3));
+        assert!(c.os_up());
+        let kinds: Vec<_> = c.log.entries().iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                EventKind::PowerOn,
+                EventKind::BootStarted {
+                    device: BootDevice::Pxe
+                },
+                EventKind::OsBooted
+            ]
+        );
+    }
+
+    #[test]
+    fn cycle_goes_off_then_boots() {
+        let t0 = Instant::now();
+        let mut c = Chassis::new(hw(), Timing::default(), true);
+        c.power_action(PowerAction::Cycle, t0);
+        assert!(!c.power.power_on());
+        c.advance(t0 + Duration::from_millis(1000));
+        assert!(matches!(c.power, PowerState::Booting { .. }));
+        c.advance(t0 + Duration::from_millis(4000));
+        assert_eq!(c.power, PowerState::On);
+    }
+
+    #[test]
+    fn soft_shutdown_waits_then_powers_off() {
+        let t0 = Instant::now();
+        let mut c = Chassis::new(hw(), Timing::default(), true);
+        c.power_action(PowerAction::Soft, t0);
+        assert!(c.power.power_on());
+        assert!(!c.os_up());
+        c.advance(t0 + Duration::from_secs(2));
+        assert_eq!(c.power, PowerState::Off);
+        c.power_action(PowerAction::Soft, t0);
+        assert_eq!(c.power, PowerState::Off);
+    }
+
+    #[test]
+    fn persistent_override_survives_boot() {
+        let t0 = Instant::now();
+        let mut c = Chassis::new(hw(), Timing::default(), false);
+        c.set_boot(BootOverride {
+            device: BootDevice::Cdrom,
+            persistent: true,
+            efi: true,
+        });
+        c.power_action(PowerAction::On, t0);
+        assert_eq!(c.boot.device, BootDevice::Cdrom);
+        c.power_action(PowerAction::Reset, t0);
+        assert_eq!(c.last_boot_device, BootDevice::Cdrom);
+    }
+}

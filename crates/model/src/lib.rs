@@ -1,0 +1,308 @@
+//! fakedc's model: the one place where machine state lives.
+//!
+//! Every front end (IPMI, SMASH, WinRM, the control API, the network layer
+//! that opens and closes a host's listeners) reads and changes this state;
+//! none of them keeps a copy. This crate knows nothing about sockets, async
+//! runtimes or any wire protocol, so it can be tested with plain unit tests
+//! and time passed in.
+//!
+//! Locking: identity (`Machine`) is immutable after build; each chassis and
+//! each machine's user table has its own mutex, so thousands of BMCs do not
+//! contend on one lock.
+
+pub mod chassis;
+pub mod fault;
+pub mod journal;
+pub mod log;
+pub mod service;
+
+pub use chassis::{
+    BootDevice, BootOverride, Chassis, Hardware, PowerAction, PowerState, Sensor, SensorKind,
+    Timing,
+};
+pub use fault::{FaultKind, FaultRule, Faults};
+pub use journal::{Entry, Journal, Query, Record};
+pub use log::{EventKind, EventLog, LogEntry};
+pub use service::{Role, ServiceKind, Transport};
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+/// Index of a machine in the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct MachineId(pub usize);
+
+/// Index of a chassis (physical server or VM) in the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ChassisId(pub usize);
+
+/// A user's privilege, in IPMI's order (other protocols map onto it: a
+/// read-only SMASH user is `User`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Privilege {
+    Callback = 1,
+    User = 2,
+    Operator = 3,
+    Admin = 4,
+}
+
+impl Privilege {
+    pub fn from_level(level: u8) -> Option<Privilege> {
+        Some(match level {
+            1 => Privilege::Callback,
+            2 => Privilege::User,
+            3 => Privilege::Operator,
+            4 => Privilege::Admin,
+            _ => return None,
+        })
+    }
+}
+
+/// An account on a machine (BMC user slot, Windows or ESXi account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Slot number (IPMI user id, 1-based; slot 1 is the anonymous user on
+    /// real BMCs, so scenario users start at 2).
+    pub id: u8,
+    pub name: String,
+    /// Kept in memory only; never journaled or logged.
+    #[serde(skip_serializing)]
+    pub password: String,
+    pub privilege: Privilege,
+    pub enabled: bool,
+    /// SSH public keys (OpenSSH one-line format) this user may log in with.
+    #[serde(default)]
+    pub authorized_keys: Vec<String>,
+}
+
+/// A virtual machine on a hypervisor host. Its power lives in its own
+/// chassis; a VM with a guest machine brings that guest's endpoints up.
+#[derive(Debug, Clone, Serialize)]
+pub struct Vm {
+    pub id: String,
+    pub name: String,
+    pub chassis: ChassisId,
+    pub guest: Option<MachineId>,
+}
+
+/// One endpoint a machine serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EndpointSpec {
+    pub service: ServiceKind,
+    /// The port before any offset.
+    pub port: u16,
+}
+
+/// Immutable identity of a machine.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub id: MachineId,
+    pub name: String,
+    pub role: Role,
+    pub address: IpAddr,
+    /// DNS name used in certificates.
+    pub dns_name: String,
+    pub chassis: ChassisId,
+    /// For hosts: the BMC that manages this host.
+    pub bmc: Option<MachineId>,
+    /// For BMCs: the host they manage (`None` for a bare BMC lab entry).
+    pub host: Option<MachineId>,
+    /// For VM guests: the hypervisor host their VM runs on.
+    pub vm_host: Option<MachineId>,
+    pub endpoints: Vec<EndpointSpec>,
+    /// Per-service options from the scenario, opaque here; each protocol
+    /// service deserializes its own.
+    pub options: BTreeMap<String, serde_json::Value>,
+    /// Root of the machine's file share, if it has one.
+    pub share: Option<PathBuf>,
+    pub vms: Vec<Vm>,
+}
+
+impl Machine {
+    pub fn endpoint(&self, service: ServiceKind) -> Option<EndpointSpec> {
+        self.endpoints.iter().copied().find(|e| e.service == service)
+    }
+}
+
+type Watcher = Box<dyn Fn(ChassisId) + Send + Sync>;
+
+/// The whole datacenter's state.
+pub struct Model {
+    machines: Vec<Machine>,
+    by_name: HashMap<String, MachineId>,
+    chassis: Vec<Mutex<Chassis>>,
+    /// Machines whose OS endpoints follow each chassis.
+    chassis_machines: Vec<Vec<MachineId>>,
+    users: Vec<Mutex<Vec<User>>>,
+    initial_chassis: Vec<Chassis>,
+    initial_users: Vec<Vec<User>>,
+    initial_faults: Vec<FaultRule>,
+    pub journal: Journal,
+    pub faults: Faults,
+    watchers: Mutex<Vec<Watcher>>,
+}
+
+/// Everything needed to build a model; produced by the scenario crate.
+pub struct ModelParts {
+    pub machines: Vec<Machine>,
+    pub chassis: Vec<Chassis>,
+    /// One user table per machine, same order as `machines`.
+    pub users: Vec<Vec<User>>,
+    pub faults: Vec<FaultRule>,
+    pub journal_capacity: usize,
+}
+
+impl Model {
+    pub fn new(parts: ModelParts) -> Model {
+        let mut by_name = HashMap::new();
+        let mut chassis_machines = vec![Vec::new(); parts.chassis.len()];
+        for m in &parts.machines {
+            by_name.insert(m.name.clone(), m.id);
+            if let Some(v) = chassis_machines.get_mut(m.chassis.0) {
+                v.push(m.id);
+            }
+        }
+        let faults = Faults::default();
+        for f in &parts.faults {
+            faults.add(f.clone());
+        }
+        Model {
+            by_name,
+            chassis_machines,
+            chassis: parts.chassis.iter().cloned().map(Mutex::new).collect(),
+            users: parts.users.iter().cloned().map(Mutex::new).collect(),
+            initial_chassis: parts.chassis,
+            initial_users: parts.users,
+            initial_faults: parts.faults,
+            machines: parts.machines,
+            journal: Journal::new(parts.journal_capacity),
+            faults,
+            watchers: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn machines(&self) -> &[Machine] {
+        &self.machines
+    }
+
+    pub fn machine(&self, id: MachineId) -> &Machine {
+        &self.machines[id.0]
+    }
+
+    pub fn find(&self, name: &str) -> Option<&Machine> {
+        self.by_name.get(name).map(|id| &self.machines[id.0])
+    }
+
+    /// Registers a callback run after any chassis changes through this model
+    /// (power, boot). The network layer uses it to wake its listeners.
+    pub fn on_change(&self, f: impl Fn(ChassisId) + Send + Sync + 'static) {
+        if let Ok(mut w) = self.watchers.lock() {
+            w.push(Box::new(f));
+        }
+    }
+
+    fn lock_chassis(&self, id: ChassisId) -> MutexGuard<'_, Chassis> {
+        // A poisoned lock means a panic elsewhere while holding it; the data
+        // is plain state, so keep serving it.
+        self.chassis[id.0]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on a chassis after applying due transitions; notifies
+    /// watchers if the state changed.
+    pub fn with_chassis<R>(&self, id: ChassisId, now: Instant, f: impl FnOnce(&mut Chassis) -> R) -> R {
+        let (r, changed) = {
+            let mut c = self.lock_chassis(id);
+            c.advance(now);
+            let before = c.generation;
+            let r = f(&mut c);
+            (r, c.generation != before)
+        };
+        if changed {
+            self.notify(id);
+        }
+        r
+    }
+
+    fn notify(&self, id: ChassisId) {
+        if let Ok(w) = self.watchers.lock() {
+            for f in w.iter() {
+                f(id);
+            }
+        }
+    }
+
+    /// A copy of a chassis's state, advanced to `now`.
+    pub fn chassis(&self, id: ChassisId, now: Instant) -> Chassis {
+        self.with_chassis(id, now, |c| c.clone())
+    }
+
+    pub fn chassis_count(&self) -> usize {
+        self.chassis.len()
+    }
+
+    /// The machines whose OS endpoints follow a chassis.
+    pub fn machines_on(&self, id: ChassisId) -> &[MachineId] {
+        self.chassis_machines.get(id.0).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    pub fn power_action(&self, machine: MachineId, action: PowerAction, now: Instant) {
+        let c = self.machine(machine).chassis;
+        self.with_chassis(c, now, |ch| ch.power_action(action, now));
+    }
+
+    /// Whether a machine's endpoint for `service` should answer now: BMC
+    /// services always (standby power); OS services only while the OS is up.
+    pub fn endpoint_up(&self, machine: MachineId, service: ServiceKind, now: Instant) -> bool {
+        let m = self.machine(machine);
+        if !service.needs_os() || !m.role.has_os() {
+            return true;
+        }
+        self.with_chassis(m.chassis, now, |c| c.os_up())
+    }
+
+    /// When the machine's chassis next changes by itself.
+    pub fn next_transition(&self, machine: MachineId, now: Instant) -> Option<Instant> {
+        let c = self.machine(machine).chassis;
+        self.with_chassis(c, now, |ch| ch.next_transition())
+    }
+
+    /// The user table of a machine.
+    pub fn users(&self, machine: MachineId) -> MutexGuard<'_, Vec<User>> {
+        self.users[machine.0]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Checks a name and password against a machine's enabled users.
+    pub fn authenticate(&self, machine: MachineId, name: &str, password: &str) -> Option<User> {
+        self.users(machine)
+            .iter()
+            .find(|u| u.enabled && u.name == name && u.password == password)
+            .cloned()
+    }
+
+    /// Puts every chassis, user table and fault rule back to the scenario's
+    /// initial state. The journal is kept (it records the reset).
+    pub fn reset(&self) {
+        for (i, init) in self.initial_chassis.iter().enumerate() {
+            *self.lock_chassis(ChassisId(i)) = init.clone();
+        }
+        for (i, init) in self.initial_users.iter().enumerate() {
+            *self.users(MachineId(i)) = init.clone();
+        }
+        self.faults.clear();
+        for f in &self.initial_faults {
+            self.faults.add(f.clone());
+        }
+        for i in 0..self.chassis.len() {
+            self.notify(ChassisId(i));
+        }
+    }
+}

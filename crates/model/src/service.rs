@@ -1,0 +1,337 @@
+//! The vocabulary of roles and services: which machine kinds exist and which
+//! ports each one answers on by default. This is product knowledge taken from
+//! the VMM port table (`shared/seed/ports-and-protocols-for-vmm.md`), not
+//! protocol knowledge: no crate that implements a protocol is needed to plan
+//! endpoints, list the table or decide what `check` expects.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The machine kinds of a VMM deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    HypervHost,
+    VmGuest,
+    VmmServer,
+    LibraryServer,
+    EsxHost,
+    EsxiHost,
+    Vcenter,
+    Wsus,
+    SqlServer,
+    LoadBalancer,
+    Bmc,
+}
+
+impl Role {
+    pub const ALL: [Role; 11] = [
+        Role::HypervHost,
+        Role::VmGuest,
+        Role::VmmServer,
+        Role::LibraryServer,
+        Role::EsxHost,
+        Role::EsxiHost,
+        Role::Vcenter,
+        Role::Wsus,
+        Role::SqlServer,
+        Role::LoadBalancer,
+        Role::Bmc,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::HypervHost => "hyperv-host",
+            Role::VmGuest => "vm-guest",
+            Role::VmmServer => "vmm-server",
+            Role::LibraryServer => "library-server",
+            Role::EsxHost => "esx-host",
+            Role::EsxiHost => "esxi-host",
+            Role::Vcenter => "vcenter",
+            Role::Wsus => "wsus",
+            Role::SqlServer => "sql-server",
+            Role::LoadBalancer => "load-balancer",
+            Role::Bmc => "bmc",
+        }
+    }
+
+    /// The services a machine of this role answers on unless its scenario
+    /// entry overrides them; straight from the port table's rows.
+    pub fn default_services(self) -> &'static [ServiceKind] {
+        use ServiceKind::*;
+        match self {
+            Role::HypervHost => &[
+                WinrmHttp80,
+                Rpc,
+                Netbios,
+                Smb,
+                Bits,
+                WinrmHttp,
+                WinrmHttps,
+                VmConnect,
+            ],
+            Role::VmGuest => &[Bits, WinrmHttp],
+            Role::VmmServer => &[Bits, WcfTcp8100, WcfHttps8101, WcfNetTcp8102, WcfHttp8103],
+            Role::LibraryServer => &[Bits],
+            Role::EsxHost => &[Sftp],
+            Role::EsxiHost => &[EsxiHttps, Ssh],
+            Role::Vcenter => &[VmwareWebServices],
+            Role::Wsus => &[WsusHttp, WsusHttps, WsusControlHttp, WsusControlHttps],
+            Role::SqlServer => &[Tds],
+            Role::LoadBalancer => &[LbHttp, LbHttps],
+            Role::Bmc => &[Ipmi, Smash],
+        }
+    }
+
+    /// Whether this role is a host whose OS endpoints depend on its power
+    /// state (everything but a BMC, which runs on standby power).
+    pub fn has_os(self) -> bool {
+        self != Role::Bmc
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role '{s}' (known roles: {})", names.join(", "))
+            })
+    }
+}
+
+/// Transport of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// One service a machine can answer on. Each has the table's default port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceKind {
+    /// WinRM listener on 80 (the "VMM agent" row).
+    WinrmHttp80,
+    Rpc,
+    Netbios,
+    Smb,
+    /// BITS over HTTPS 443 (file transfer rows).
+    Bits,
+    WinrmHttp,
+    WinrmHttps,
+    /// VMConnect (RDP) on 2179.
+    VmConnect,
+    Sftp,
+    /// ESXi 443: SDK and BITS over HTTPS.
+    EsxiHttps,
+    /// SSH on ESXi hosts (port 22).
+    Ssh,
+    /// VMware Web Services (vCenter SDK) on 443.
+    VmwareWebServices,
+    WsusHttp,
+    WsusHttps,
+    WsusControlHttp,
+    WsusControlHttps,
+    Tds,
+    LbHttp,
+    LbHttps,
+    WcfTcp8100,
+    WcfHttps8101,
+    WcfNetTcp8102,
+    WcfHttp8103,
+    Ipmi,
+    /// SMASH over WS-Management on HTTPS 443.
+    Smash,
+    /// SSH on a BMC (SMASH CLP); not in the table, enabled per scenario.
+    BmcSsh,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 26] = [
+        ServiceKind::WinrmHttp80,
+        ServiceKind::Rpc,
+        ServiceKind::Netbios,
+        ServiceKind::Smb,
+        ServiceKind::Bits,
+        ServiceKind::WinrmHttp,
+        ServiceKind::WinrmHttps,
+        ServiceKind::VmConnect,
+        ServiceKind::Sftp,
+        ServiceKind::EsxiHttps,
+        ServiceKind::Ssh,
+        ServiceKind::VmwareWebServices,
+        ServiceKind::WsusHttp,
+        ServiceKind::WsusHttps,
+        ServiceKind::WsusControlHttp,
+        ServiceKind::WsusControlHttps,
+        ServiceKind::Tds,
+        ServiceKind::LbHttp,
+        ServiceKind::LbHttps,
+        ServiceKind::WcfTcp8100,
+        ServiceKind::WcfHttps8101,
+        ServiceKind::WcfNetTcp8102,
+        ServiceKind::WcfHttp8103,
+        ServiceKind::Ipmi,
+        ServiceKind::Smash,
+        ServiceKind::BmcSsh,
+    ];
+
+    /// The kebab-case name used in scenarios, the journal and the control API.
+    pub fn name(self) -> &'static str {
+        use ServiceKind::*;
+        match self {
+            WinrmHttp80 => "winrm-http80",
+            Rpc => "rpc",
+            Netbios => "netbios",
+            Smb => "smb",
+            Bits => "bits",
+            WinrmHttp => "winrm-http",
+            WinrmHttps => "winrm-https",
+            VmConnect => "vmconnect",
+            Sftp => "sftp",
+            EsxiHttps => "esxi-https",
+            Ssh => "ssh",
+            VmwareWebServices => "vmware-web-services",
+            WsusHttp => "wsus-http",
+            WsusHttps => "wsus-https",
+            WsusControlHttp => "wsus-control-http",
+            WsusControlHttps => "wsus-control-https",
+            Tds => "tds",
+            LbHttp => "lb-http",
+            LbHttps => "lb-https",
+            WcfTcp8100 => "wcf-8100",
+            WcfHttps8101 => "wcf-https-8101",
+            WcfNetTcp8102 => "wcf-nettcp-8102",
+            WcfHttp8103 => "wcf-http-8103",
+            Ipmi => "ipmi",
+            Smash => "smash",
+            BmcSsh => "bmc-ssh",
+        }
+    }
+
+    /// The table's default port.
+    pub fn default_port(self) -> u16 {
+        use ServiceKind::*;
+        match self {
+            WinrmHttp80 | WsusHttp | LbHttp => 80,
+            Rpc => 135,
+            Netbios => 139,
+            Smb => 445,
+            Bits | EsxiHttps | VmwareWebServices | WsusHttps | LbHttps | Smash => 443,
+            WinrmHttp => 5985,
+            WinrmHttps => 5986,
+            VmConnect => 2179,
+            Sftp | Ssh | BmcSsh => 22,
+            WsusControlHttp => 8530,
+            WsusControlHttps => 8531,
+            Tds => 1433,
+            WcfTcp8100 => 8100,
+            WcfHttps8101 => 8101,
+            WcfNetTcp8102 => 8102,
+            WcfHttp8103 => 8103,
+            Ipmi => 623,
+        }
+    }
+
+    pub fn transport(self) -> Transport {
+        if self == ServiceKind::Ipmi {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        }
+    }
+
+    /// Whether the endpoint speaks TLS on accept.
+    pub fn tls(self) -> bool {
+        use ServiceKind::*;
+        matches!(
+            self,
+            Bits | WinrmHttps
+                | EsxiHttps
+                | VmwareWebServices
+                | WsusHttps
+                | WsusControlHttps
+                | LbHttps
+                | WcfHttps8101
+                | Smash
+        )
+    }
+
+    /// The protocol label shown in tables.
+    pub fn protocol(self) -> &'static str {
+        use ServiceKind::*;
+        match self {
+            WinrmHttp80 => "WinRM",
+            Rpc => "RPC",
+            Netbios => "NetBIOS",
+            Smb => "SMB",
+            Bits => "HTTPS (BITS)",
+            WinrmHttp | WinrmHttps => "WS-Management",
+            VmConnect => "RDP (VMConnect)",
+            Sftp => "SFTP",
+            EsxiHttps => "SSH/HTTPS (BITS)",
+            Ssh | BmcSsh => "SSH",
+            VmwareWebServices => "WCF (VMware Web Services)",
+            WsusHttp | WsusHttps => "HTTP",
+            WsusControlHttp | WsusControlHttps => "HTTPS",
+            Tds => "TDS",
+            LbHttp | LbHttps => "Load balancer config provider",
+            WcfTcp8100 | WcfHttps8101 | WcfNetTcp8102 | WcfHttp8103 => "WCF",
+            Ipmi => "IPMI",
+            Smash => "HTTPS (SMASH over WS-Management)",
+        }
+    }
+
+    /// Whether the service belongs to the host OS (dark while the host is
+    /// off) rather than to a BMC (always on, standby power).
+    pub fn needs_os(self) -> bool {
+        !matches!(
+            self,
+            ServiceKind::Ipmi | ServiceKind::Smash | ServiceKind::BmcSsh
+        )
+    }
+}
+
+impl fmt::Display for ServiceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ServiceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ServiceKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown service '{s}'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in ServiceKind::ALL {
+            assert_eq!(k.name().parse::<ServiceKind>(), Ok(k));
+        }
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert!("hyperv".parse::<Role>().is_err());
+    }
+}

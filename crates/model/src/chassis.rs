@@ -18,12 +18,18 @@ use std::time::{Duration, Instant, SystemTime};
 pub enum PowerState {
     Off,
     /// Power is on, the OS is booting; OS endpoints come up at `until`.
-    Booting { until: Instant },
+    Booting {
+        until: Instant,
+    },
     On,
     /// A soft (ACPI) shutdown is in progress; power goes off at `until`.
-    ShuttingDown { until: Instant },
+    ShuttingDown {
+        until: Instant,
+    },
     /// Power cycle: power is off and comes back at `until`.
-    Cycling { until: Instant },
+    Cycling {
+        until: Instant,
+    },
 }
 
 impl PowerState {
@@ -177,15 +183,96 @@ impl Sensor {
         };
         use SensorKind::*;
         vec![
-            s("Inlet Temp", Temperature, 24.0, 22.0, None, None, Some(42.0), Some(47.0)),
-            s("CPU1 Temp", Temperature, 48.0, 22.0, None, None, Some(85.0), Some(95.0)),
-            s("CPU2 Temp", Temperature, 46.0, 22.0, None, None, Some(85.0), Some(95.0)),
-            s("Fan1", Fan, 7200.0, 0.0, Some(600.0), Some(1200.0), None, None),
-            s("Fan2", Fan, 7080.0, 0.0, Some(600.0), Some(1200.0), None, None),
-            s("12V", Voltage, 12.1, 0.0, Some(10.8), Some(11.4), Some(12.6), Some(13.2)),
-            s("3.3V Standby", Voltage, 3.3, 3.3, Some(2.97), Some(3.1), Some(3.5), Some(3.63)),
-            s("PSU1 Current", Current, 1.4, 0.1, None, None, Some(10.0), Some(12.0)),
-            s("System Power", Power, 286.0, 12.0, None, None, Some(900.0), Some(1000.0)),
+            s(
+                "Inlet Temp",
+                Temperature,
+                24.0,
+                22.0,
+                None,
+                None,
+                Some(42.0),
+                Some(47.0),
+            ),
+            s(
+                "CPU1 Temp",
+                Temperature,
+                48.0,
+                22.0,
+                None,
+                None,
+                Some(85.0),
+                Some(95.0),
+            ),
+            s(
+                "CPU2 Temp",
+                Temperature,
+                46.0,
+                22.0,
+                None,
+                None,
+                Some(85.0),
+                Some(95.0),
+            ),
+            s(
+                "Fan1",
+                Fan,
+                7200.0,
+                0.0,
+                Some(600.0),
+                Some(1200.0),
+                None,
+                None,
+            ),
+            s(
+                "Fan2",
+                Fan,
+                7080.0,
+                0.0,
+                Some(600.0),
+                Some(1200.0),
+                None,
+                None,
+            ),
+            s(
+                "12V",
+                Voltage,
+                12.1,
+                0.0,
+                Some(10.8),
+                Some(11.4),
+                Some(12.6),
+                Some(13.2),
+            ),
+            s(
+                "3.3V Standby",
+                Voltage,
+                3.3,
+                3.3,
+                Some(2.97),
+                Some(3.1),
+                Some(3.5),
+                Some(3.63),
+            ),
+            s(
+                "PSU1 Current",
+                Current,
+                1.4,
+                0.1,
+                None,
+                None,
+                Some(10.0),
+                Some(12.0),
+            ),
+            s(
+                "System Power",
+                Power,
+                286.0,
+                12.0,
+                None,
+                None,
+                Some(900.0),
+                Some(1000.0),
+            ),
         ]
     }
 }
@@ -261,7 +348,11 @@ pub struct Chassis {
 impl Chassis {
     pub fn new(hardware: Hardware, timing: Timing, powered_on: bool) -> Self {
         Chassis {
-            power: if powered_on { PowerState::On } else { PowerState::Off },
+            power: if powered_on {
+                PowerState::On
+            } else {
+                PowerState::Off
+            },
             boot: BootOverride::default(),
             last_boot_device: BootDevice::Disk,
             timing,
@@ -449,7 +540,11 @@ mod tests {
         assert!(c.power.power_on());
         assert!(!c.os_up());
         assert_eq!(c.last_boot_device, BootDevice::Pxe);
-        assert_eq!(c.boot.device, BootDevice::None, "next-boot override is used up");
+        assert_eq!(
+            c.boot.device,
+            BootDevice::None,
+            "next-boot override is used up"
+        );
         c.advance(t0 + Duration::from_secs(2));
         assert!(!c.os_up());
         c.advance(t0 + Duration::from_secs(3));

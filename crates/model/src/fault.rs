@@ -124,7 +124,13 @@ mod tests {
     fn rules_parse_from_json_and_match() {
         let r: FaultRule =
             serde_json::from_str(r#"{"machine":"bmc01","kind":"delay","ms":50}"#).unwrap();
-        assert_eq!(r.kind, FaultKind::Delay { ms: 50, jitter_ms: 0 });
+        assert_eq!(
+            r.kind,
+            FaultKind::Delay {
+                ms: 50,
+                jitter_ms: 0
+            }
+        );
         let f = Faults::default();
         let id = f.add(r);
         assert_eq!(f.matching("bmc01", "ipmi").len(), 1);

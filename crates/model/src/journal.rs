@@ -54,7 +54,10 @@ impl Query {
     fn matches(&self, e: &Entry) -> bool {
         self.machine.as_ref().is_none_or(|m| *m == e.machine)
             && self.service.as_ref().is_none_or(|s| *s == e.service)
-            && self.operation.as_ref().is_none_or(|o| e.operation.contains(o.as_str()))
+            && self
+                .operation
+                .as_ref()
+                .is_none_or(|o| e.operation.contains(o.as_str()))
             && self.after.is_none_or(|a| e.seq > a)
             && self.since_ms.is_none_or(|t| e.time_ms >= t)
     }

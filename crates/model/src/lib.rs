@@ -125,7 +125,10 @@ pub struct Machine {
 
 impl Machine {
     pub fn endpoint(&self, service: ServiceKind) -> Option<EndpointSpec> {
-        self.endpoints.iter().copied().find(|e| e.service == service)
+        self.endpoints
+            .iter()
+            .copied()
+            .find(|e| e.service == service)
     }
 }
 
@@ -216,7 +219,12 @@ impl Model {
 
     /// Runs `f` on a chassis after applying due transitions; notifies
     /// watchers if the state changed.
-    pub fn with_chassis<R>(&self, id: ChassisId, now: Instant, f: impl FnOnce(&mut Chassis) -> R) -> R {
+    pub fn with_chassis<R>(
+        &self,
+        id: ChassisId,
+        now: Instant,
+        f: impl FnOnce(&mut Chassis) -> R,
+    ) -> R {
         let (r, changed) = {
             let mut c = self.lock_chassis(id);
             c.advance(now);
@@ -249,7 +257,10 @@ impl Model {
 
     /// The machines whose OS endpoints follow a chassis.
     pub fn machines_on(&self, id: ChassisId) -> &[MachineId] {
-        self.chassis_machines.get(id.0).map(|v| v.as_slice()).unwrap_or(&[])
+        self.chassis_machines
+            .get(id.0)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
     }
 
     pub fn power_action(&self, machine: MachineId, action: PowerAction, now: Instant) {

@@ -10,16 +10,23 @@ use std::collections::VecDeque;
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum EventKind {
     PowerOn,
-    PowerOff { soft: bool },
+    PowerOff {
+        soft: bool,
+    },
     SoftShutdownRequested,
     Reset,
     Nmi,
-    BootStarted { device: BootDevice },
+    BootStarted {
+        device: BootDevice,
+    },
     OsBooted,
     LogCleared,
     /// A raw 13-byte IPMI SEL record body (after id and type) added by a
     /// client with Add SEL Entry; kept opaque.
-    Raw { record_type: u8, body: [u8; 13] },
+    Raw {
+        record_type: u8,
+        body: [u8; 13],
+    },
 }
 
 /// One log entry.
@@ -63,7 +70,11 @@ impl EventLog {
             self.entries.pop_front();
         }
         let id = self.next_id;
-        self.next_id = self.next_id.checked_add(1).filter(|&n| n < 0xFFFF).unwrap_or(1);
+        self.next_id = self
+            .next_id
+            .checked_add(1)
+            .filter(|&n| n < 0xFFFF)
+            .unwrap_or(1);
         self.entries.push_back(LogEntry {
             id,
             timestamp,

@@ -1,0 +1,144 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse("t.toml", text, &ParseOptions::default())
+}
+
+#[test]
+fn shipped_scenarios_are_valid() {
+    for (name, _) in SHIPPED {
+        let s = Scenario::load(name, &ParseOptions::default()).unwrap();
+        assert!(!s.machines.is_empty(), "{name}");
+    }
+    let fleet = Scenario::load("fleet-500", &ParseOptions::default()).unwrap();
+    assert_eq!(fleet.machines.len(), 1000);
+    let hv = fleet.machines.iter().find(|m| m.name == "hv500").unwrap();
+    assert_eq!(hv.address.to_string(), "127.20.1.244");
+    let bmc = &fleet.machines[hv.bmc.unwrap().0];
+    assert_eq!(bmc.name, "bmc500");
+    assert_eq!(bmc.chassis, hv.chassis, "a BMC shares its host's chassis");
+}
+
+#[test]
+fn default_scenario_covers_every_role() {
+    let s = Scenario::default_scenario();
+    for role in Role::ALL {
+        assert!(
+            s.machines.iter().any(|m| m.role == role),
+            "no {role} in the default scenario"
+        );
+    }
+    let guest = s.machines.iter().find(|m| m.name == "guest01").unwrap();
+    let hv = s.machines.iter().find(|m| m.name == "hv01").unwrap();
+    assert_eq!(hv.vms[0].chassis, guest.chassis, "the guest follows its VM");
+    assert_ne!(hv.chassis, guest.chassis);
+}
+
+const BASE: &str = r#"
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.1.0.1"
+bmc = "bmc01"
+
+[[machine]]
+name = "bmc01"
+role = "bmc"
+address = "127.1.1.1"
+"#;
+
+#[test]
+fn base_is_valid() {
+    let s = parse(BASE).unwrap();
+    assert_eq!(s.machines.len(), 2);
+    assert_eq!(s.chassis.len(), 1);
+}
+
+#[test]
+fn unknown_role_names_line_and_column() {
+    let e = parse(&BASE.replace("role = \"bmc\"", "role = \"bmcc\"")).unwrap_err();
+    assert_eq!((e.line, e.column), (10, 8), "{e}");
+    assert!(e.message.contains("unknown role 'bmcc'"), "{e}");
+    assert!(e.to_string().starts_with("t.toml:10:8: "), "{e}");
+}
+
+#[test]
+fn duplicate_address_is_rejected() {
+    let e = parse(&BASE.replace("127.1.1.1", "127.1.0.1")).unwrap_err();
+    assert_eq!(e.line, 11, "{e}");
+    assert!(
+        e.message
+            .contains("address 127.1.0.1 is already used by machine 'hv01'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dangling_bmc_link_is_rejected() {
+    let e = parse(&BASE.replace("bmc = \"bmc01\"", "bmc = \"bmc-hv9\"")).unwrap_err();
+    assert_eq!(e.line, 6, "{e}");
+    assert_eq!(e.message, "machine 'hv01': bmc 'bmc-hv9' is not defined");
+}
+
+#[test]
+fn port_conflict_is_rejected() {
+    let text = format!("{BASE}\n[machine.services]\nsmash = 22\nbmc-ssh = true\n");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.line, 14, "{e}");
+    assert!(e.message.contains("port 22 conflict"), "{e}");
+}
+
+#[test]
+fn bad_toml_is_rejected_with_position() {
+    let e = parse("[[machine]]\nname = \"x\nrole = 1\n").unwrap_err();
+    assert_eq!(e.line, 2, "{e}");
+    let e = parse("[[machine]]\nname = \"x\"\nrole = \"bmc\"\n").unwrap_err();
+    assert!(e.message.contains("address"), "{e}");
+    let e =
+        parse("[[machine]]\nname = \"x\"\nrole = \"bmc\"\naddress = \"127.0.0.5\"\ncolour = 1\n")
+            .unwrap_err();
+    assert_eq!(e.line, 5, "{e}");
+}
+
+#[test]
+fn non_loopback_needs_explicit_permission() {
+    let text = BASE.replace("127.1.0.1", "10.0.0.1");
+    let e = parse(&text).unwrap_err();
+    assert!(e.message.contains("not a loopback address"), "{e}");
+    let ok = Scenario::parse(
+        "t.toml",
+        &text,
+        &ParseOptions {
+            allow_non_loopback: true,
+        },
+    );
+    assert!(ok.is_ok());
+}
+
+#[test]
+fn services_can_move_and_be_disabled() {
+    let text = BASE.replace(
+        "bmc = \"bmc01\"\n",
+        "bmc = \"bmc01\"\n[machine.services]\nwinrm-http = 15985\nsmb = false\n",
+    );
+    let s = parse(&text).unwrap();
+    let hv = &s.machines[0];
+    assert_eq!(hv.endpoint(ServiceKind::WinrmHttp).unwrap().port, 15985);
+    assert!(hv.endpoint(ServiceKind::Smb).is_none());
+    assert_eq!(hv.endpoint(ServiceKind::Rpc).unwrap().port, 135);
+}
+
+#[test]
+fn fleet_patterns() {
+    assert_eq!(expand_pattern("hv{n:03}", 7).as_deref(), Some("hv007"));
+    assert_eq!(expand_pattern("bmc-{n}", 12).as_deref(), Some("bmc-12"));
+    assert_eq!(expand_pattern("plain", 1), None);
+}
+
+#[test]
+fn guids_are_stable_and_round_trip() {
+    let g = derived_guid("hv01");
+    assert_eq!(g, derived_guid("hv01"));
+    let text = guid_text(&g);
+    assert_eq!(parse_guid(&text), Some(g));
+}

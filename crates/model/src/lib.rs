@@ -15,6 +15,7 @@ pub mod fault;
 pub mod journal;
 pub mod log;
 pub mod service;
+pub mod table;
 
 pub use chassis::{
     BootDevice, BootOverride, Chassis, Hardware, PowerAction, PowerState, Sensor, SensorKind,

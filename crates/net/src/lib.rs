@@ -1,1 +1,696 @@
-//! placeholder
+//! The one network layer of fakedc: the only code that binds sockets.
+//!
+//! For every endpoint of every machine whose service is registered, it binds
+//! a TCP listener or UDP socket on the machine's own loopback address,
+//! applies TLS, connection limits and fault rules, opens and closes a host's
+//! OS listeners as the model's power state changes, and shuts down
+//! gracefully. Protocol services receive accepted connections, datagrams or
+//! HTTP requests; they never bind.
+
+pub mod fault_io;
+pub mod http;
+pub mod tls;
+
+pub use http::{full, Body, HttpRequest, HttpResponse, HttpService};
+pub use tls::CertAuthority;
+
+use fakedc_model::{FaultKind, MachineId, Model, Record, ServiceKind, Transport};
+use fault_io::{FaultyStream, StreamFaults};
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info_span, warn, Instrument};
+
+/// A boxed future, as services return them.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A byte stream (plain TCP or TLS) handed to a TCP service.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+pub type BoxIo = Box<dyn Io>;
+
+/// What a service knows about the connection it serves.
+#[derive(Debug)]
+pub struct ConnInfo {
+    pub machine: MachineId,
+    pub machine_name: String,
+    pub service: ServiceKind,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub tls: bool,
+    /// Cancelled when fakedc shuts down: finish the operation in flight and
+    /// close.
+    pub closing: CancellationToken,
+    /// Per-connection protocol state (an NTLM context lives with its TCP
+    /// connection).
+    pub state: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+/// An accepted connection.
+pub struct Conn {
+    pub io: BoxIo,
+    pub info: Arc<ConnInfo>,
+}
+
+/// A stream service (SSH, TDS, SMB...).
+pub trait TcpService: Send + Sync + 'static {
+    fn serve(self: Arc<Self>, conn: Conn) -> BoxFuture<()>;
+}
+
+/// A datagram service (IPMI). `run` is called once per bound endpoint and
+/// runs until the endpoint's shutdown token is cancelled.
+pub trait UdpService: Send + Sync + 'static {
+    fn run(self: Arc<Self>, endpoint: UdpEndpoint) -> BoxFuture<()>;
+}
+
+/// What is registered for a service kind.
+#[derive(Clone)]
+pub enum Handler {
+    Tcp(Arc<dyn TcpService>),
+    Udp(Arc<dyn UdpService>),
+    Http(Arc<http::Router>),
+}
+
+/// The registry of implemented services. A kind with no handler is "not
+/// served": nothing is bound for it and `check` says so.
+#[derive(Clone, Default)]
+pub struct Services {
+    map: HashMap<ServiceKind, Handler>,
+}
+
+impl Services {
+    pub fn tcp(&mut self, kind: ServiceKind, service: Arc<dyn TcpService>) -> &mut Self {
+        self.map.insert(kind, Handler::Tcp(service));
+        self
+    }
+
+    pub fn udp(&mut self, kind: ServiceKind, service: Arc<dyn UdpService>) -> &mut Self {
+        self.map.insert(kind, Handler::Udp(service));
+        self
+    }
+
+    /// Registers an HTTP service under a path prefix of a kind's port.
+    /// Several services can share one port; the longest prefix wins.
+    pub fn http(
+        &mut self,
+        kind: ServiceKind,
+        prefix: &str,
+        service: Arc<dyn HttpService>,
+    ) -> &mut Self {
+        let mut router = match self.map.get(&kind) {
+            Some(Handler::Http(r)) => (**r).clone(),
+            _ => http::Router::default(),
+        };
+        router.add(prefix, service);
+        self.map.insert(kind, Handler::Http(Arc::new(router)));
+        self
+    }
+
+    pub fn serves(&self, kind: ServiceKind) -> bool {
+        self.map.contains_key(&kind)
+    }
+
+    pub fn get(&self, kind: ServiceKind) -> Option<&Handler> {
+        self.map.get(&kind)
+    }
+}
+
+/// How to bind.
+#[derive(Clone)]
+pub struct NetConfig {
+    /// Added to every port (ignored with `ephemeral`).
+    pub port_offset: u16,
+    /// Bind port 0 everywhere (tests).
+    pub ephemeral: bool,
+    /// Concurrent connections per endpoint; more are closed at once.
+    pub max_connections: usize,
+    pub ca: Option<Arc<CertAuthority>>,
+    /// How long in-flight operations may take to finish at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            port_offset: 0,
+            ephemeral: false,
+            max_connections: 256,
+            ca: None,
+            shutdown_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot bind {transport} {addr}: permission denied for port {port} (ports below 1024 need root or CAP_NET_BIND_SERVICE: run as root, grant it with `setcap cap_net_bind_service=+ep $(which fakedc)`, or shift every port with --port-offset N, or use --ephemeral)")]
+    Permission {
+        transport: &'static str,
+        addr: SocketAddr,
+        port: u16,
+    },
+    #[error("cannot bind {transport} {addr}: address already in use (another fakedc or service holds it; try --port-offset N or --ephemeral)")]
+    InUse {
+        transport: &'static str,
+        addr: SocketAddr,
+    },
+    #[error("cannot bind {transport} {addr}: {source}")]
+    Other {
+        transport: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    #[error("port {port} + offset {offset} is above 65535")]
+    PortRange { port: u16, offset: u16 },
+    #[error("machine '{machine}' serves TLS but no CA is configured")]
+    NoCa { machine: String },
+    #[error("TLS for machine '{machine}': {source}")]
+    Tls {
+        machine: String,
+        source: tls::TlsError,
+    },
+}
+
+fn bind_error(transport: &'static str, addr: SocketAddr, e: io::Error) -> NetError {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => NetError::Permission {
+            transport,
+            addr,
+            port: addr.port(),
+        },
+        io::ErrorKind::AddrInUse => NetError::InUse { transport, addr },
+        _ => NetError::Other {
+            transport,
+            addr,
+            source: e,
+        },
+    }
+}
+
+/// Binds a TCP listener (with SO_REUSEADDR so a host's listener can be
+/// re-bound on the same port after a power cycle).
+pub fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, NetError> {
+    let sock = match addr.ip() {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| bind_error("tcp", addr, e))?;
+    sock.set_reuseaddr(true)
+        .map_err(|e| bind_error("tcp", addr, e))?;
+    sock.bind(addr).map_err(|e| bind_error("tcp", addr, e))?;
+    sock.listen(1024).map_err(|e| bind_error("tcp", addr, e))
+}
+
+/// Binds a UDP socket.
+pub fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, NetError> {
+    let std = std::net::UdpSocket::bind(addr).map_err(|e| bind_error("udp", addr, e))?;
+    std.set_nonblocking(true)
+        .map_err(|e| bind_error("udp", addr, e))?;
+    UdpSocket::from_std(std).map_err(|e| bind_error("udp", addr, e))
+}
+
+/// One bound endpoint.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BoundEndpoint {
+    pub machine: MachineId,
+    pub service: ServiceKind,
+    pub addr: SocketAddr,
+}
+
+/// A datagram endpoint handed to a UDP service; receiving applies the fault
+/// rules.
+pub struct UdpEndpoint {
+    pub socket: Arc<UdpSocket>,
+    pub machine: MachineId,
+    pub machine_name: String,
+    pub service: ServiceKind,
+    pub model: Arc<Model>,
+    pub shutdown: CancellationToken,
+}
+
+impl UdpEndpoint {
+    /// Receives the next datagram that the fault rules let through; `None`
+    /// once fakedc shuts down.
+    pub async fn recv(&self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        loop {
+            let r = tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                r = self.socket.recv_from(buf) => r,
+            };
+            let (n, peer) = match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // ICMP errors from earlier sends surface here on Linux;
+                    // they concern one peer, not the socket.
+                    debug!(error = %e, "udp recv error");
+                    continue;
+                }
+            };
+            if self.model.faults.is_empty() {
+                return Some((n, peer));
+            }
+            let mut delay = Duration::ZERO;
+            let mut dropped = false;
+            for f in self
+                .model
+                .faults
+                .matching(&self.machine_name, self.service.name())
+            {
+                match f {
+                    FaultKind::Refuse | FaultKind::Blackhole => dropped = true,
+                    FaultKind::Drop { probability } => {
+                        dropped |= rand::random::<f64>() < probability
+                    }
+                    FaultKind::Delay { ms, jitter_ms } => {
+                        delay += Duration::from_millis(
+                            ms + if jitter_ms > 0 {
+                                rand::random::<u64>() % (jitter_ms + 1)
+                            } else {
+                                0
+                            },
+                        )
+                    }
+                    _ => {}
+                }
+            }
+            if dropped {
+                self.model.journal.record(Record {
+                    machine: self.machine_name.clone(),
+                    service: self.service.name().into(),
+                    peer: Some(peer),
+                    operation: "datagram".into(),
+                    outcome: "dropped by fault rule".into(),
+                    ..Default::default()
+                });
+                continue;
+            }
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            return Some((n, peer));
+        }
+    }
+
+    pub async fn send_to(&self, data: &[u8], peer: SocketAddr) {
+        if let Err(e) = self.socket.send_to(data, peer).await {
+            debug!(error = %e, %peer, "udp send failed");
+        }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+/// The running network layer.
+pub struct Network {
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    conns: TaskTracker,
+    endpoints: Vec<BoundEndpoint>,
+    wake: watch::Sender<u64>,
+    grace: Duration,
+}
+
+/// Shared by every supervisor task.
+struct Shared {
+    model: Arc<Model>,
+    cfg: NetConfig,
+    shutdown: CancellationToken,
+    conns: TaskTracker,
+    wake: watch::Receiver<u64>,
+}
+
+impl Network {
+    /// Binds every endpoint of every machine whose service is registered.
+    /// Returns once all are bound: that is what "ready" means.
+    pub async fn start(
+        model: Arc<Model>,
+        services: &Services,
+        cfg: NetConfig,
+    ) -> Result<Network, NetError> {
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let conns = TaskTracker::new();
+        let (wake, wake_rx) = watch::channel(0u64);
+        {
+            let wake = wake.clone();
+            model.on_change(move |_| {
+                wake.send_modify(|g| *g = g.wrapping_add(1));
+            });
+        }
+        let shared = Arc::new(Shared {
+            model: model.clone(),
+            cfg: cfg.clone(),
+            shutdown: shutdown.clone(),
+            conns: conns.clone(),
+            wake: wake_rx,
+        });
+        let mut endpoints = Vec::new();
+        let mut pending = Vec::new();
+        for m in model.machines() {
+            for ep in &m.endpoints {
+                let Some(handler) = services.get(ep.service) else {
+                    continue;
+                };
+                let port = if cfg.ephemeral {
+                    0
+                } else {
+                    ep.port
+                        .checked_add(cfg.port_offset)
+                        .ok_or(NetError::PortRange {
+                            port: ep.port,
+                            offset: cfg.port_offset,
+                        })?
+                };
+                let addr = SocketAddr::new(m.address, port);
+                match (ep.service.transport(), handler) {
+                    (Transport::Udp, Handler::Udp(svc)) => {
+                        let sock = Arc::new(bind_udp(addr)?);
+                        let local = sock.local_addr().map_err(|e| bind_error("udp", addr, e))?;
+                        endpoints.push(BoundEndpoint {
+                            machine: m.id,
+                            service: ep.service,
+                            addr: local,
+                        });
+                        let endpoint = UdpEndpoint {
+                            socket: sock,
+                            machine: m.id,
+                            machine_name: m.name.clone(),
+                            service: ep.service,
+                            model: model.clone(),
+                            shutdown: shutdown.clone(),
+                        };
+                        let span = info_span!("listener", proto = ep.service.name(), addr = %local, machine = %m.name);
+                        pending
+                            .push(Box::pin(svc.clone().run(endpoint).instrument(span))
+                                as BoxFuture<()>);
+                    }
+                    (Transport::Tcp, Handler::Tcp(_) | Handler::Http(_)) => {
+                        let tls = if ep.service.tls() {
+                            let ca = cfg.ca.as_ref().ok_or_else(|| NetError::NoCa {
+                                machine: m.name.clone(),
+                            })?;
+                            // Made lazily on first handshake; only validated here.
+                            let _ = ca;
+                            true
+                        } else {
+                            false
+                        };
+                        let listener = bind_tcp(addr)?;
+                        let local = listener
+                            .local_addr()
+                            .map_err(|e| bind_error("tcp", addr, e))?;
+                        endpoints.push(BoundEndpoint {
+                            machine: m.id,
+                            service: ep.service,
+                            addr: local,
+                        });
+                        let sup = Supervisor {
+                            shared: shared.clone(),
+                            machine: m.id,
+                            machine_name: m.name.clone(),
+                            dns_name: m.dns_name.clone(),
+                            service: ep.service,
+                            addr: local,
+                            tls,
+                            handler: handler.clone(),
+                            limit: Arc::new(Semaphore::new(cfg.max_connections.max(1))),
+                        };
+                        let span = info_span!("listener", proto = ep.service.name(), addr = %local, machine = %m.name);
+                        pending.push(Box::pin(sup.run(listener).instrument(span)));
+                    }
+                    _ => {
+                        warn!(
+                            service = ep.service.name(),
+                            "handler does not match the service transport; not served"
+                        );
+                    }
+                }
+            }
+        }
+        for f in pending {
+            tasks.spawn(f);
+        }
+        tasks.close();
+        Ok(Network {
+            shutdown,
+            tasks,
+            conns,
+            endpoints,
+            wake,
+            grace: cfg.shutdown_grace,
+        })
+    }
+
+    pub fn endpoints(&self) -> &[BoundEndpoint] {
+        &self.endpoints
+    }
+
+    /// Re-evaluates every listener now (after fault rules change).
+    pub fn wake(&self) {
+        self.wake.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// A token cancelled when shutdown starts.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Closes every listener, lets in-flight operations finish (up to the
+    /// grace period), then returns.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        self.tasks.wait().await;
+        self.conns.close();
+        if tokio::time::timeout(self.grace, self.conns.wait())
+            .await
+            .is_err()
+        {
+            warn!("connections still open after the shutdown grace period; dropping them");
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Keeps one TCP endpoint's listener open exactly while it should be.
+struct Supervisor {
+    shared: Arc<Shared>,
+    machine: MachineId,
+    machine_name: String,
+    dns_name: String,
+    service: ServiceKind,
+    addr: SocketAddr,
+    tls: bool,
+    handler: Handler,
+    limit: Arc<Semaphore>,
+}
+
+impl Supervisor {
+    fn faults(&self) -> Vec<FaultKind> {
+        self.shared
+            .model
+            .faults
+            .matching(&self.machine_name, self.service.name())
+    }
+
+    fn should_listen(&self, now: Instant) -> bool {
+        self.shared
+            .model
+            .endpoint_up(self.machine, self.service, now)
+            && !self.faults().iter().any(|f| matches!(f, FaultKind::Refuse))
+    }
+
+    fn journal(&self, peer: Option<SocketAddr>, operation: &str, outcome: &str) {
+        self.shared.model.journal.record(Record {
+            machine: self.machine_name.clone(),
+            service: self.service.name().into(),
+            peer,
+            operation: operation.into(),
+            outcome: outcome.into(),
+            ..Default::default()
+        });
+    }
+
+    async fn run(self, first: TcpListener) {
+        let mut listener = Some(first);
+        // Connections of the current listener; cancelled when the host goes
+        // dark (a powered-off host drops its connections).
+        let mut epoch = CancellationToken::new();
+        let mut wake = self.shared.wake.clone();
+        loop {
+            let now = Instant::now();
+            let want = self.should_listen(now);
+            let mut retry = None;
+            if want && listener.is_none() {
+                match bind_tcp(self.addr) {
+                    Ok(l) => {
+                        debug!("listener open");
+                        self.journal(None, "listen", "open");
+                        listener = Some(l);
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "re-bind failed; retrying");
+                        retry = Some(Duration::from_millis(200));
+                    }
+                }
+            } else if !want && listener.is_some() {
+                debug!("listener closed (host down or refuse rule)");
+                self.journal(None, "listen", "closed");
+                listener = None;
+                epoch.cancel();
+                epoch = CancellationToken::new();
+            }
+            let next = self.shared.model.next_transition(self.machine, now);
+            let sleep_for = match (next, retry) {
+                (Some(t), Some(r)) => t.saturating_duration_since(now).min(r),
+                (Some(t), None) => t.saturating_duration_since(now),
+                (None, Some(r)) => r,
+                (None, None) => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = self.shared.shutdown.cancelled() => break,
+                r = wake.changed() => { if r.is_err() { break; } }
+                _ = tokio::time::sleep(sleep_for) => {}
+                accepted = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
+                    match accepted {
+                        Ok((stream, peer)) => self.accepted(stream, peer, &epoch),
+                        Err(e) => {
+                            // EMFILE and friends: back off instead of spinning.
+                            warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            }
+        }
+        epoch.cancel();
+    }
+
+    fn accepted(&self, stream: TcpStream, peer: SocketAddr, epoch: &CancellationToken) {
+        let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+            self.journal(Some(peer), "connect", "closed: connection limit reached");
+            return;
+        };
+        let faults = self.faults();
+        let mut sf = StreamFaults::default();
+        let mut blackhole = false;
+        for f in &faults {
+            match f {
+                FaultKind::Blackhole => blackhole = true,
+                FaultKind::Delay { ms, jitter_ms } => {
+                    sf.delay = Some((
+                        Duration::from_millis(*ms),
+                        Duration::from_millis(*jitter_ms),
+                    ))
+                }
+                FaultKind::ResetAfter { bytes } => sf.reset_after = Some(*bytes),
+                FaultKind::Drop { probability } if rand::random::<f64>() < *probability => {
+                    self.journal(Some(peer), "connect", "dropped by fault rule");
+                    let _ = stream.set_zero_linger();
+                    return;
+                }
+                _ => {}
+            }
+        }
+        let _ = stream.set_nodelay(true);
+        if sf.reset_after.is_some() {
+            // Dropping the socket then sends RST, not FIN: a reset.
+            let _ = stream.set_zero_linger();
+        }
+        let local = stream.local_addr().unwrap_or(self.addr);
+        self.journal(
+            Some(peer),
+            "connect",
+            if blackhole { "blackholed" } else { "accepted" },
+        );
+        let info = Arc::new(ConnInfo {
+            machine: self.machine,
+            machine_name: self.machine_name.clone(),
+            service: self.service,
+            peer,
+            local,
+            tls: self.tls,
+            closing: self.shared.shutdown.clone(),
+            state: std::sync::Mutex::new(None),
+        });
+        let tls_cfg = if self.tls {
+            match self
+                .shared
+                .cfg
+                .ca
+                .as_ref()
+                .map(|ca| ca.server_config(&self.dns_name, local.ip()))
+            {
+                Some(Ok(c)) => Some(c),
+                Some(Err(e)) => {
+                    warn!(error = %e, "cannot make a certificate; closing");
+                    return;
+                }
+                None => return,
+            }
+        } else {
+            None
+        };
+        let handler = self.handler.clone();
+        let epoch = epoch.clone();
+        let span = info_span!("conn", %peer);
+        self.shared.conns.spawn(
+            async move {
+                let _permit = permit;
+                let mut stream = FaultyStream::new(stream, sf);
+                if blackhole {
+                    let mut sink = [0u8; 4096];
+                    tokio::select! {
+                        _ = epoch.cancelled() => {}
+                        _ = info.closing.cancelled() => {}
+                        _ = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} } => {}
+                    }
+                    return;
+                }
+                let io: BoxIo = match tls_cfg {
+                    Some(cfg) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => Box::new(s),
+                            Ok(Err(e)) => {
+                                debug!(error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                debug!("TLS handshake timed out");
+                                return;
+                            }
+                        }
+                    }
+                    None => Box::new(stream),
+                };
+                let conn = Conn { io, info };
+                let serve = match handler {
+                    Handler::Tcp(svc) => svc.serve(conn),
+                    Handler::Http(router) => http::serve(router, conn),
+                    Handler::Udp(_) => return,
+                };
+                tokio::select! {
+                    _ = serve => {}
+                    _ = epoch.cancelled() => { debug!("connection dropped: host went dark"); }
+                }
+            }
+            .instrument(span),
+        );
+    }
+}

@@ -1,0 +1,339 @@
+//! `fakedc check`: probe every row of the port table with that protocol's
+//! own probe and report a verdict per row. Works against a running fakedc
+//! (its endpoint map) and against real hosts (`--host ADDR --role R`).
+//!
+//! A service without a protocol probe can at best be "open" (TCP or TLS
+//! answered), never "verified": an open port is not a handshake.
+
+use crate::datacenter::EndpointInfo;
+use fakedc_model::table::{TableRow, ROWS, TABLES};
+use fakedc_model::{Role, ServiceKind, Transport};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// The verdict for one row and endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The protocol's own handshake completed.
+    Verified,
+    /// TCP (and TLS) answered, but fakedc has no protocol probe for this
+    /// service yet; not counted as verified.
+    Open,
+    Refused,
+    Timeout,
+    WrongProtocol,
+    TlsFailure,
+    AuthFailure,
+    /// This build of fakedc does not implement the service.
+    NotServed,
+    /// The row has no network port (the Storage Management Service's WMI).
+    NoPort,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Open => "open (no protocol probe)",
+            Verdict::Refused => "refused",
+            Verdict::Timeout => "timeout",
+            Verdict::WrongProtocol => "wrong protocol",
+            Verdict::TlsFailure => "TLS failure",
+            Verdict::AuthFailure => "auth failure",
+            Verdict::NotServed => "not served",
+            Verdict::NoPort => "n/a",
+        }
+    }
+
+    /// Whether the row counts against the exit code.
+    pub fn ok(self) -> bool {
+        matches!(self, Verdict::Verified | Verdict::NoPort)
+    }
+}
+
+/// What a probe found.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub verdict: Verdict,
+    pub detail: String,
+}
+
+impl ProbeResult {
+    pub fn new(verdict: Verdict, detail: impl Into<String>) -> Self {
+        ProbeResult { verdict, detail: detail.into() }
+    }
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowResult {
+    pub table: &'static str,
+    pub peer: &'static str,
+    pub ports: &'static str,
+    pub protocols: &'static str,
+    pub machine: Option<String>,
+    pub service: Option<ServiceKind>,
+    pub address: Option<SocketAddr>,
+    pub verdict: Verdict,
+    pub latency_ms: f64,
+    pub detail: String,
+}
+
+/// Probe settings.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub timeout: Duration,
+    /// Credentials for probes that can log in (IPMI RAKP, ...).
+    pub credentials: Option<(String, String)>,
+    pub concurrency: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions { timeout: Duration::from_secs(3), credentials: None, concurrency: 64 }
+    }
+}
+
+/// Endpoints for a real host: the role's default services at `addr`.
+pub fn host_endpoints(addr: std::net::IpAddr, role: Role, name: &str) -> Vec<EndpointInfo> {
+    role.default_services()
+        .iter()
+        .map(|&s| EndpointInfo {
+            machine: name.to_string(),
+            role,
+            service: s,
+            protocol: s.protocol().to_string(),
+            transport: s.transport(),
+            address: addr,
+            port: s.default_port(),
+            tls: s.tls(),
+            served: true,
+        })
+        .collect()
+}
+
+/// Probes every row against `endpoints`; `progress(done, total)` is called
+/// as probes finish.
+pub async fn run(
+    endpoints: &[EndpointInfo],
+    opts: &CheckOptions,
+    progress: impl Fn(usize, usize) + Send + Sync + 'static,
+) -> Vec<RowResult> {
+    struct Job {
+        row: &'static TableRow,
+        ep: Option<EndpointInfo>,
+    }
+    let mut jobs = Vec::new();
+    for row in ROWS {
+        let Some(role) = row.target else {
+            jobs.push(Job { row, ep: None });
+            continue;
+        };
+        for ep in endpoints.iter().filter(|e| e.role == role && row.services.contains(&e.service)) {
+            jobs.push(Job { row, ep: Some(ep.clone()) });
+        }
+    }
+    let total = jobs.len();
+    let progress = Arc::new(progress);
+    let sem = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut handles = Vec::with_capacity(total);
+    for job in jobs {
+        let sem = sem.clone();
+        let opts = opts.clone();
+        let progress = progress.clone();
+        let done = done.clone();
+        handles.push(tokio::spawn(async move {
+            let _permit = sem.acquire().await;
+            let start = Instant::now();
+            let (result, addr) = match &job.ep {
+                None => (ProbeResult::new(Verdict::NoPort, "no network port"), None),
+                Some(ep) if !ep.served => (
+                    ProbeResult::new(Verdict::NotServed, format!("{} is not implemented in this build", ep.service)),
+                    Some(SocketAddr::new(ep.address, ep.port)),
+                ),
+                Some(ep) => {
+                    let addr = SocketAddr::new(ep.address, ep.port);
+                    (probe(ep, addr, &opts).await, Some(addr))
+                }
+            };
+            let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(n, total);
+            RowResult {
+                table: TABLES[job.row.table],
+                peer: job.row.peer,
+                ports: job.row.ports,
+                protocols: job.row.protocols,
+                machine: job.ep.as_ref().map(|e| e.machine.clone()),
+                service: job.ep.as_ref().map(|e| e.service),
+                address: addr,
+                verdict: result.verdict,
+                latency_ms: if job.ep.as_ref().is_some_and(|e| e.served) { latency_ms } else { 0.0 },
+                detail: result.detail,
+            }
+        }));
+    }
+    let mut out = Vec::with_capacity(total);
+    for h in handles {
+        if let Ok(r) = h.await {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// The protocol's own probe where one exists; a TCP/TLS probe otherwise.
+async fn probe(ep: &EndpointInfo, addr: SocketAddr, opts: &CheckOptions) -> ProbeResult {
+    match ep.service {
+        _ if ep.transport == Transport::Udp => ProbeResult::new(Verdict::Open, "no probe for this UDP service"),
+        _ => generic_probe(addr, ep.tls, opts.timeout).await,
+    }
+}
+
+/// TCP connect, then a TLS handshake where the service uses TLS. At best
+/// "open": it proves a listener, not a protocol.
+pub async fn generic_probe(addr: SocketAddr, tls: bool, timeout: Duration) -> ProbeResult {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => return ProbeResult::new(Verdict::Timeout, format!("no TCP answer within {timeout:?}")),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return ProbeResult::new(Verdict::Refused, "connection refused")
+        }
+        Ok(Err(e)) => return ProbeResult::new(Verdict::Refused, e.to_string()),
+        Ok(Ok(s)) => s,
+    };
+    if !tls {
+        return ProbeResult::new(Verdict::Open, "TCP connected");
+    }
+    match tokio::time::timeout(timeout, tls_handshake(stream, addr)).await {
+        Err(_) => ProbeResult::new(Verdict::Timeout, "TLS handshake timed out"),
+        Ok(Err(e)) => ProbeResult::new(Verdict::TlsFailure, e),
+        Ok(Ok(detail)) => ProbeResult::new(Verdict::Open, detail),
+    }
+}
+
+async fn tls_handshake(stream: TcpStream, addr: SocketAddr) -> Result<String, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let tls = connector.connect(name, stream).await.map_err(|e| e.to_string())?;
+    let (_, conn) = tls.get_ref();
+    let version = conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
+    let subject = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| describe_cert(c.as_ref()))
+        .unwrap_or_else(|| "no certificate".into());
+    Ok(format!("{version}, {subject}"))
+}
+
+fn describe_cert(der: &[u8]) -> String {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => format!(
+            "subject {}, expires {}",
+            cert.subject(),
+            cert.validity().not_after.to_datetime().date()
+        ),
+        Err(_) => "unparseable certificate".into(),
+    }
+}
+
+/// The check reports what it sees; trust is not its question.
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Renders the report as a text table grouped like the seed's tables.
+pub fn render(results: &[RowResult]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (ti, title) in TABLES.iter().enumerate() {
+        let rows: Vec<_> = results.iter().filter(|r| r.table == TABLES[ti]).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n== {title} ==");
+        let _ = writeln!(
+            out,
+            "{:<44} {:<14} {:<11} {:<22} {:<24} {:>9}  {}",
+            "CONNECTION", "SERVICE", "MACHINE", "ADDRESS", "VERDICT", "LATENCY", "DETAIL"
+        );
+        for r in rows {
+            let _ = writeln!(
+                out,
+                "{:<44} {:<14} {:<11} {:<22} {:<24} {:>7.1}ms  {}",
+                truncate(r.peer, 44),
+                r.service.map(|s| s.name()).unwrap_or("-"),
+                r.machine.as_deref().unwrap_or("-"),
+                r.address.map(|a| a.to_string()).unwrap_or_else(|| r.ports.to_string()),
+                r.verdict.label(),
+                r.latency_ms,
+                r.detail
+            );
+        }
+    }
+    let mut counts: Vec<(Verdict, usize)> = Vec::new();
+    for r in results {
+        match counts.iter_mut().find(|(v, _)| *v == r.verdict) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r.verdict, 1)),
+        }
+    }
+    let summary: Vec<String> = counts.iter().map(|(v, n)| format!("{n} {}", v.label())).collect();
+    let _ = writeln!(out, "\n{} rows: {}", results.len(), summary.join(", "));
+    out
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}

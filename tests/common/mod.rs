@@ -1,0 +1,143 @@
+//! Helpers shared by the integration tests: small test services, a tiny
+//! HTTP client for the control API, and waiting with deadlines.
+#![allow(dead_code)]
+
+use fakedc_model::{Model, Record};
+use fakedc_net::{BoxFuture, Conn, HttpRequest, HttpResponse, HttpService, TcpService, UdpEndpoint, UdpService};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// A line echo service: greets with "HELLO <machine> <service>" and echoes
+/// each line, journaling it.
+pub struct Echo(pub Arc<Model>);
+
+impl TcpService for Echo {
+    fn serve(self: Arc<Self>, conn: Conn) -> BoxFuture<()> {
+        Box::pin(async move {
+            let info = conn.info.clone();
+            let (r, mut w) = tokio::io::split(conn.io);
+            if w.write_all(format!("HELLO {} {}\r\n", info.machine_name, info.service).as_bytes()).await.is_err() {
+                return;
+            }
+            let mut lines = BufReader::new(r).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                self.0.journal.record(Record {
+                    machine: info.machine_name.clone(),
+                    service: info.service.name().into(),
+                    peer: Some(info.peer),
+                    operation: format!("echo {line}"),
+                    outcome: "ok".into(),
+                    ..Default::default()
+                });
+                if w.write_all(format!("{line}\r\n").as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+/// Echoes datagrams.
+pub struct UdpEcho;
+
+impl UdpService for UdpEcho {
+    fn run(self: Arc<Self>, ep: UdpEndpoint) -> BoxFuture<()> {
+        Box::pin(async move {
+            let mut buf = vec![0u8; 2048];
+            while let Some((n, peer)) = ep.recv(&mut buf).await {
+                ep.send_to(&buf[..n], peer).await;
+            }
+        })
+    }
+}
+
+/// Answers with its own name and the path.
+pub struct Hello(pub &'static str);
+
+impl HttpService for Hello {
+    fn call(&self, req: HttpRequest, _conn: Arc<fakedc_net::ConnInfo>) -> BoxFuture<HttpResponse> {
+        let body = format!("{} {}", self.0, req.uri().path());
+        Box::pin(async move { hyper::Response::new(fakedc_net::full(body)) })
+    }
+}
+
+pub const SCENARIO: &str = r#"
+[defaults]
+boot_delay_ms = 400
+shutdown_delay_ms = 200
+cycle_interval_ms = 100
+
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.77.0.1"
+bmc = "bmc01"
+
+[[machine]]
+name = "bmc01"
+role = "bmc"
+address = "127.77.1.1"
+[machine.services]
+bmc-ssh = true
+
+[[machine]]
+name = "lb01"
+role = "load-balancer"
+address = "127.77.0.2"
+"#;
+
+/// Polls `f` until it returns true or the deadline passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Connects and reads the greeting line; Err describes what happened.
+pub fn greet(addr: SocketAddr, timeout: Duration) -> Result<String, std::io::Error> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match s.read(&mut byte)? {
+            0 => break,
+            _ => {
+                buf.push(byte[0]);
+                if byte[0] == b'\n' {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).trim_end().to_string())
+}
+
+/// A minimal HTTP/1.1 request; returns (status, body).
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect control API");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status: u16 = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+

@@ -190,6 +190,19 @@ pub async fn run(
 /// The protocol's own probe where one exists; a TCP/TLS probe otherwise.
 async fn probe(ep: &EndpointInfo, addr: SocketAddr, opts: &CheckOptions) -> ProbeResult {
     match ep.service {
+        ServiceKind::Ipmi => {
+            use fakedc_ipmi::probe::ProbeVerdict as P;
+            let creds = opts.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+            let r = fakedc_ipmi::probe::probe(addr, creds, opts.timeout).await;
+            let verdict = match r.verdict {
+                P::Verified => Verdict::Verified,
+                P::Refused => Verdict::Refused,
+                P::Timeout => Verdict::Timeout,
+                P::WrongProtocol => Verdict::WrongProtocol,
+                P::AuthFailure => Verdict::AuthFailure,
+            };
+            ProbeResult::new(verdict, r.detail)
+        }
         _ if ep.transport == Transport::Udp => ProbeResult::new(Verdict::Open, "no probe for this UDP service"),
         _ => generic_probe(addr, ep.tls, opts.timeout).await,
     }

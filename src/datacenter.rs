@@ -27,6 +27,8 @@ pub enum Error {
     NoMachine(String),
     #[error("the scenario needs {needed} open files (one per endpoint plus headroom) but the limit is {limit}; raise it with `ulimit -n {needed}` (or the hard limit in /etc/security/limits.conf)")]
     FileLimit { needed: u64, limit: u64 },
+    #[error("{0}")]
+    Options(String),
     #[error("runtime: {0}")]
     Runtime(String),
     #[error("control API: {0}")]
@@ -180,7 +182,7 @@ impl Builder {
                 .map_err(|e| Error::Runtime(format!("journal file {}: {e}", path.display())))?;
             model.journal.set_sink(Box::new(std::io::BufWriter::new(f)));
         }
-        let mut services = if self.builtins { crate::builtin_services(&model) } else { Services::default() };
+        let mut services = if self.builtins { crate::builtin_services(&model)? } else { Services::default() };
         for r in self.extra {
             (r.0)(&mut services, &model);
         }

@@ -29,13 +29,14 @@ pub use fakedc_scenario::{ParseOptions, Scenario, ScenarioError};
 
 /// What each protocol implements, for `/about` and `fakedc list --about`.
 /// A protocol absent here is not served.
-pub fn about() -> Vec<(&'static str, &'static [&'static str])> {
-    Vec::new()
+pub fn about() -> Vec<(&'static str, Vec<String>)> {
+    vec![("ipmi", fakedc_ipmi::operations())]
 }
 
 /// Registers every built-in service; the one place that knows which
 /// protocols exist.
-pub fn builtin_services(model: &std::sync::Arc<fakedc_model::Model>) -> Services {
-    let _ = model;
-    Services::default()
+pub fn builtin_services(model: &std::sync::Arc<fakedc_model::Model>) -> Result<Services, Error> {
+    let mut s = Services::default();
+    fakedc_ipmi::register(&mut s, model).map_err(|e| Error::Options(e.to_string()))?;
+    Ok(s)
 }

@@ -130,7 +130,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let code = match e.downcast_ref::<Error>() {
-                Some(Error::Scenario(_)) => 3,
+                Some(Error::Scenario(_) | Error::Options(_)) => 3,
                 _ => 4,
             };
             eprintln!("fakedc: {e:#}");
@@ -248,7 +248,7 @@ fn load(scenario: &Option<String>) -> Result<Scenario, Error> {
 /// The endpoints a scenario would bind with this build's services.
 fn planned_endpoints(s: &Scenario, offset: u16) -> Vec<EndpointInfo> {
     let model = std::sync::Arc::new(s.model());
-    let services = fakedc::builtin_services(&model);
+    let services = fakedc::builtin_services(&model).unwrap_or_default();
     s.machines
         .iter()
         .flat_map(|m| {

@@ -4,6 +4,11 @@
 //! This crate knows nothing about sockets, tokio or clocks: datagrams go in as bytes,
 //! replies come out as bytes, and time is passed in as [`std::time::Instant`].
 
+pub mod commands;
 pub mod crypto;
 pub mod session;
+pub mod sol;
 pub mod wire;
+pub mod service;
+pub use service::{operations, register};
+pub mod probe;

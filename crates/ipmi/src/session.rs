@@ -197,7 +197,13 @@ impl UserTable {
     }
 
     /// Adds (or replaces) an enabled user and returns the table for chaining.
-    pub fn with_user(mut self, name: &str, password: &str, id: u8, max_privilege: Privilege) -> Self {
+    pub fn with_user(
+        mut self,
+        name: &str,
+        password: &str,
+        id: u8,
+        max_privilege: Privilege,
+    ) -> Self {
         self.insert(
             name.as_bytes(),
             UserCred {
@@ -219,7 +225,10 @@ impl UserTable {
 
 impl UserDirectory for UserTable {
     fn lookup(&self, name: &[u8]) -> Option<UserCred> {
-        self.users.iter().find(|(n, _)| n == name).map(|(_, c)| c.clone())
+        self.users
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
     }
 }
 
@@ -662,6 +671,9 @@ pub struct Sessions {
     sessions: BTreeMap<u32, Session>,
     challenges: Vec<Challenge>,
     closed: Vec<(SessionHandle, CloseReason)>,
+    /// No entry can be stale at or before this instant (a lower bound on every
+    /// deadline), so [`Self::expire`] is O(1) on most packets. `None`: sweep next time.
+    sweep_after: Option<Instant>,
 }
 
 impl core::fmt::Debug for Sessions {
@@ -691,6 +703,7 @@ impl Sessions {
             sessions: BTreeMap::new(),
             challenges: Vec::new(),
             closed: Vec::new(),
+            sweep_after: None,
         }
     }
 
@@ -712,9 +725,7 @@ impl Sessions {
             Err(e) => Outcome::Drop(DropReason::Malformed(e)),
             Ok(Datagram::Asf(m)) => self.handle_asf(&m),
             Ok(Datagram::RmcpAck(_)) => Outcome::Drop(DropReason::RmcpAck),
-            Ok(Datagram::OtherClass(h)) => {
-                Outcome::Drop(DropReason::OtherClass(u8::from(h.class)))
-            }
+            Ok(Datagram::OtherClass(h)) => Outcome::Drop(DropReason::OtherClass(u8::from(h.class))),
             Ok(Datagram::Lan15(p)) => self.handle_lan15(now, peer, &p, users),
             Ok(Datagram::RmcpPlus(p)) => self.handle_rmcpplus(now, peer, &p, users),
         };
@@ -764,7 +775,7 @@ impl Sessions {
         }
         let id = h.session_id;
         let Some(session) = self.sessions.get_mut(&id) else {
-            return Outcome::Drop(DropReason::UnknownSession(id));
+            return Outcome::Drop(self.missing(id));
         };
         if session.peer != peer {
             return Outcome::Drop(DropReason::WrongPeer(id));
@@ -896,7 +907,10 @@ impl Sessions {
                 RmcpStatus::InvalidAuthAlgorithm
             } else if !enabled.iter().any(|s| s.integrity == a.integrity) {
                 RmcpStatus::InvalidIntegrityAlgorithm
-            } else if !enabled.iter().any(|s| s.confidentiality == a.confidentiality) {
+            } else if !enabled
+                .iter()
+                .any(|s| s.confidentiality == a.confidentiality)
+            {
                 RmcpStatus::InvalidConfidentialityAlgorithm
             } else {
                 RmcpStatus::NoCipherSuiteMatch
@@ -1158,12 +1172,16 @@ impl Sessions {
             }
             return Outcome::Request(presession_request(&m, true, peer));
         }
-        if let Some(pos) = self.challenges.iter().position(|c| c.temp_id == h.session_id) {
+        if let Some(pos) = self
+            .challenges
+            .iter()
+            .position(|c| c.temp_id == h.session_id)
+        {
             return self.activate_session(now, peer, p, pos);
         }
         let id = h.session_id;
         let Some(session) = self.sessions.get_mut(&id) else {
-            return Outcome::Drop(DropReason::UnknownSession(id));
+            return Outcome::Drop(self.missing(id));
         };
         if session.peer != peer {
             return Outcome::Drop(DropReason::WrongPeer(id));
@@ -1213,7 +1231,11 @@ impl Sessions {
             },
         };
         let (Some(&auth), Some(name16)) = (m.data.first(), m.data.get(1..17)) else {
-            return reply(CompletionCode::REQUEST_DATA_LENGTH_INVALID.0, &[], String::new());
+            return reply(
+                CompletionCode::REQUEST_DATA_LENGTH_INVALID.0,
+                &[],
+                String::new(),
+            );
         };
         let name = trim_nul(name16);
         let user_text = String::from_utf8_lossy(name).into_owned();
@@ -1281,7 +1303,12 @@ impl Sessions {
         let (Some(&auth), Some(&priv_raw), Some(challenge), Some(seq_bytes)) =
             (d.first(), d.get(1), d.get(2..18), d.get(18..22))
         else {
-            return self.activate_refused(&m, &ch, h.session_seq, CompletionCode::REQUEST_DATA_LENGTH_INVALID.0);
+            return self.activate_refused(
+                &m,
+                &ch,
+                h.session_seq,
+                CompletionCode::REQUEST_DATA_LENGTH_INVALID.0,
+            );
         };
         if !crypto::ct_eq(challenge, &ch.challenge) {
             return Outcome::Drop(DropReason::BadChallenge);
@@ -1290,14 +1317,24 @@ impl Sessions {
         seq4.copy_from_slice(seq_bytes);
         let initial_outbound = u32::from_le_bytes(seq4);
         if AuthType::from(auth & 0x0F) != ch.auth_type {
-            return self.activate_refused(&m, &ch, initial_outbound, CompletionCode::INVALID_DATA_FIELD.0);
+            return self.activate_refused(
+                &m,
+                &ch,
+                initial_outbound,
+                CompletionCode::INVALID_DATA_FIELD.0,
+            );
         }
         if initial_outbound == 0 {
             // OpenIPMI answers 85h here too.
             return self.activate_refused(&m, &ch, 1, 0x85);
         }
         let Some(max) = Privilege::from_u8(priv_raw & 0x0F) else {
-            return self.activate_refused(&m, &ch, initial_outbound, CompletionCode::INVALID_DATA_FIELD.0);
+            return self.activate_refused(
+                &m,
+                &ch,
+                initial_outbound,
+                CompletionCode::INVALID_DATA_FIELD.0,
+            );
         };
         if max > ch.user.cred.max_privilege || max > self.config.channel_privilege_limit {
             // 86h: requested maximum privilege exceeds user and/or channel limit.
@@ -1370,7 +1407,13 @@ impl Sessions {
         }
     }
 
-    fn activate_refused(&mut self, m: &IpmiMessage<'_>, ch: &Challenge, seq: u32, cc: u8) -> Outcome {
+    fn activate_refused(
+        &mut self,
+        m: &IpmiMessage<'_>,
+        ch: &Challenge,
+        seq: u32,
+        cc: u8,
+    ) -> Outcome {
         Outcome::Reply {
             datagram: lan15_response(
                 m,
@@ -1396,7 +1439,12 @@ impl Sessions {
     ///
     /// Returns `None` only if the request's session no longer exists (closed or
     /// expired meanwhile). For Close Session, seal first and close afterwards.
-    pub fn seal_response(&mut self, req: &Request, completion_code: u8, data: &[u8]) -> Option<Vec<u8>> {
+    pub fn seal_response(
+        &mut self,
+        req: &Request,
+        completion_code: u8,
+        data: &[u8],
+    ) -> Option<Vec<u8>> {
         let mut body = Vec::with_capacity(1 + data.len());
         body.push(completion_code);
         body.extend_from_slice(data);
@@ -1438,10 +1486,20 @@ impl Sessions {
     /// Encodes a non-IPMI payload (SOL is 01h) for an established RMCP+ session, with
     /// the session's protection and the shared outbound sequence counter. `None` if the
     /// session is gone, not established, or IPMI 1.5.
-    pub fn seal_payload(&mut self, session: SessionHandle, payload_type: u8, payload: &[u8]) -> Option<Vec<u8>> {
+    pub fn seal_payload(
+        &mut self,
+        session: SessionHandle,
+        payload_type: u8,
+        payload: &[u8],
+    ) -> Option<Vec<u8>> {
         let s = self.sessions.get_mut(&session.0)?;
         match &mut s.proto {
-            Proto::Rmcp(rs) => seal_rmcp(rs, &mut self.rng, PayloadKind::from(payload_type & 0x3F), payload),
+            Proto::Rmcp(rs) => seal_rmcp(
+                rs,
+                &mut self.rng,
+                PayloadKind::from(payload_type & 0x3F),
+                payload,
+            ),
             Proto::Lan15(_) => None,
         }
     }
@@ -1453,7 +1511,11 @@ impl Sessions {
     /// Errors are the command's completion codes: 81h above the session's maximum
     /// (user, channel and requested limits), CCh not a level. The OEM level is only
     /// granted when it is within the maximum.
-    pub fn set_privilege(&mut self, session: SessionHandle, requested: u8) -> Result<Privilege, CompletionCode> {
+    pub fn set_privilege(
+        &mut self,
+        session: SessionHandle,
+        requested: u8,
+    ) -> Result<Privilege, CompletionCode> {
         let s = self
             .sessions
             .get_mut(&session.0)
@@ -1498,6 +1560,9 @@ impl Sessions {
     /// abandoned handshakes vanish silently. [`Self::handle`] calls this first, so a
     /// service that never calls it still never sees an expired session.
     pub fn expire(&mut self, now: Instant) {
+        if self.sweep_after.is_some_and(|t| now <= t) {
+            return;
+        }
         let timeout = self.config.idle_timeout;
         let stale = |last: Instant| now.saturating_duration_since(last) > timeout;
         let expired: Vec<(u32, bool)> = self
@@ -1509,10 +1574,14 @@ impl Sessions {
         for (id, established) in expired {
             self.sessions.remove(&id);
             if established {
-                self.closed.push((SessionHandle(id), CloseReason::IdleTimeout));
+                self.closed
+                    .push((SessionHandle(id), CloseReason::IdleTimeout));
             }
         }
         self.challenges.retain(|c| !stale(c.issued));
+        // Entries created from now on have deadlines after now + timeout, and activity
+        // only moves deadlines later, so the earliest deadline is a safe lower bound.
+        self.sweep_after = self.next_timeout().or_else(|| now.checked_add(timeout));
     }
 
     /// Next session closed by the layer itself (idle timeout), oldest first.
@@ -1533,7 +1602,7 @@ impl Sessions {
             .map(|s| s.last_activity)
             .chain(self.challenges.iter().map(|c| c.issued))
             .min()
-            .map(|t| t + timeout)
+            .and_then(|t| t.checked_add(timeout))
     }
 
     /// Established sessions, in session-ID order.
@@ -1584,15 +1653,30 @@ impl Sessions {
                 0x02 // null user name with a password
             };
         }
-        if self.config.bmc_key.as_ref().is_some_and(|k| k.iter().any(|b| *b != 0)) {
+        if self
+            .config
+            .bmc_key
+            .as_ref()
+            .is_some_and(|k| k.iter().any(|b| *b != 0))
+        {
             status |= 0x20;
         }
         let ext = if extended {
-            u8::from(!self.config.suites.is_empty()) << 1 | u8::from(self.config.lan_auth_types.any())
+            u8::from(!self.config.suites.is_empty()) << 1
+                | u8::from(self.config.lan_auth_types.any())
         } else {
             0
         };
-        Ok(vec![self.config.channel, auth_bits, status, ext, 0, 0, 0, 0])
+        Ok(vec![
+            self.config.channel,
+            auth_bits,
+            status,
+            ext,
+            0,
+            0,
+            0,
+            0,
+        ])
     }
 
     /// Response data (after the completion code) of Get Channel Cipher Suites
@@ -1603,7 +1687,9 @@ impl Sessions {
     /// Only the configured suites are listed: ipmitool picks the best listed suite, so
     /// listing one we do not implement would break it (ipmitool issue #363).
     pub fn channel_cipher_suites(&self, request: &[u8]) -> Result<Vec<u8>, CompletionCode> {
-        let (Some(&ch), Some(&ptype), Some(&list)) = (request.first(), request.get(1), request.get(2)) else {
+        let (Some(&ch), Some(&ptype), Some(&list)) =
+            (request.first(), request.get(1), request.get(2))
+        else {
             return Err(CompletionCode::REQUEST_DATA_LENGTH_INVALID);
         };
         let channel = self.resolve_channel(ch & 0x0F)?;
@@ -1615,7 +1701,12 @@ impl Sessions {
         } else {
             // "List supported algorithms": one tagged byte per distinct algorithm.
             let mut algs: Vec<u8> = Vec::new();
-            for s in self.config.suites.iter().filter_map(|id| CipherSuite::by_id(*id)) {
+            for s in self
+                .config
+                .suites
+                .iter()
+                .filter_map(|id| CipherSuite::by_id(*id))
+            {
                 let r = s.record();
                 for b in &r[2..] {
                     if !algs.contains(b) {
@@ -1632,6 +1723,15 @@ impl Sessions {
         out.push(channel);
         out.extend_from_slice(page);
         Ok(out)
+    }
+
+    /// Why a session ID has no session: recently expired, or never known.
+    fn missing(&self, id: u32) -> DropReason {
+        if self.closed.iter().any(|(h, _)| h.0 == id) {
+            DropReason::Expired(id)
+        } else {
+            DropReason::UnknownSession(id)
+        }
     }
 
     fn resolve_channel(&self, ch: u8) -> Result<u8, CompletionCode> {
@@ -1700,7 +1800,12 @@ fn accept_open(rq: &OpenSessionRequest, bmc_id: u32, max: Privilege) -> OpenSess
     }
 }
 
-fn seal_rmcp(rs: &mut RmcpSession, rng: &mut StdRng, kind: PayloadKind, payload: &[u8]) -> Option<Vec<u8>> {
+fn seal_rmcp(
+    rs: &mut RmcpSession,
+    rng: &mut StdRng,
+    kind: PayloadKind,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
     let RmcpState::Active { keys, .. } = &rs.state else {
         return None;
     };
@@ -1716,8 +1821,9 @@ fn check_lan15_auth(h: &Lan15Header, password: &[u8], message: &[u8]) -> Result<
     if h.auth_type == AuthType::None {
         return Ok(());
     }
-    let expected = crypto::lan15_auth_code(h.auth_type, password, h.session_id, message, h.session_seq)
-        .ok_or(DropReason::AuthType(h.auth_type))?;
+    let expected =
+        crypto::lan15_auth_code(h.auth_type, password, h.session_id, message, h.session_seq)
+            .ok_or(DropReason::AuthType(h.auth_type))?;
     match &h.auth_code {
         Some(code) if crypto::ct_eq(code, &expected) => Ok(()),
         _ => Err(DropReason::BadAuthCode),
@@ -1755,7 +1861,13 @@ fn plain_rmcp(kind: PayloadKind, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-fn lan15_datagram(auth_type: AuthType, seq: u32, id: u32, code: Option<[u8; 16]>, msg: &[u8]) -> Vec<u8> {
+fn lan15_datagram(
+    auth_type: AuthType,
+    seq: u32,
+    id: u32,
+    code: Option<[u8; 16]>,
+    msg: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(30 + msg.len());
     // Messages built here stay far below the 255-byte limit of the length byte.
     let _ = Lan15Packet {
@@ -1822,7 +1934,12 @@ mod tests {
         w.accept(2);
         assert_eq!(w.check(2), Err(DropReason::Replay(2)));
         w.accept(18);
-        assert!(w.check(2).is_ok(), "18-16 = 2 is inside the window");
+        assert_eq!(
+            w.check(2),
+            Err(DropReason::Replay(2)),
+            "18-16 = 2 is still tracked"
+        );
+        assert!(w.check(4).is_ok(), "in the window and never seen");
         assert!(w.check(1).is_err());
         assert!(w.check(34).is_err());
         assert!(w.check(33).is_ok());

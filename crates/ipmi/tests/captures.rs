@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use common::{capture, Dir, CAPTURES, PASSWORD};
-use fakedc_ipmi::crypto::{self, CipherSuite, CryptoError, RakpParams, SessionKeys, SUPPORTED_SUITES};
+use fakedc_ipmi::crypto::{
+    self, CipherSuite, CryptoError, RakpParams, SessionKeys, SUPPORTED_SUITES,
+};
 use fakedc_ipmi::session::{
     LanAuthTypes, Outcome, Privilege, SessionConfig, Sessions, UserCred, UserTable,
 };
@@ -126,10 +128,22 @@ fn verify_rmcpplus_capture(name: &str, expect_suite: u8) {
         role: r1.role,
         username: r1.username,
     };
-    assert_eq!(params.rakp2_auth_code(suite.auth, PASSWORD), body.auth_code, "{name}: RAKP2 HMAC");
-    assert_eq!(params.rakp3_auth_code(suite.auth, PASSWORD), r3.auth_code, "{name}: RAKP3 HMAC");
+    assert_eq!(
+        params.rakp2_auth_code(suite.auth, PASSWORD),
+        body.auth_code,
+        "{name}: RAKP2 HMAC"
+    );
+    assert_eq!(
+        params.rakp3_auth_code(suite.auth, PASSWORD),
+        r3.auth_code,
+        "{name}: RAKP3 HMAC"
+    );
     let sik = params.sik(suite.auth, PASSWORD, None);
-    assert_eq!(params.rakp4_icv(suite.auth, &sik), r4.icv, "{name}: RAKP4 ICV");
+    assert_eq!(
+        params.rakp4_icv(suite.auth, &sik),
+        r4.icv,
+        "{name}: RAKP4 ICV"
+    );
     let keys = SessionKeys::derive(suite, &sik);
     assert_eq!(keys.k1(), crypto::k1(suite.auth, &sik).as_slice());
     assert_eq!(keys.k1().len(), suite.rakp_auth_code_len());
@@ -148,7 +162,11 @@ fn verify_rmcpplus_capture(name: &str, expect_suite: u8) {
             Dir::ToConsole => osq.console_session_id,
         };
         assert_eq!(p.header.session_id, expect_id, "{name}");
-        assert_eq!(p.header.payload_type.authenticated, keys.authenticated(), "{name}");
+        assert_eq!(
+            p.header.payload_type.authenticated,
+            keys.authenticated(),
+            "{name}"
+        );
         assert_eq!(p.header.payload_type.encrypted, keys.encrypted(), "{name}");
         let clear = keys.open(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
         let m = IpmiMessage::parse(&clear).expect("decrypted message");
@@ -160,11 +178,18 @@ fn verify_rmcpplus_capture(name: &str, expect_suite: u8) {
             // Flip one payload bit: the AuthCode must catch it.
             let mut bad = d.clone();
             bad[20] ^= 0x01;
-            assert_eq!(keys.open(&rmcp(&bad)), Err(CryptoError::BadAuthCode), "{name}");
+            assert_eq!(
+                keys.open(&rmcp(&bad)),
+                Err(CryptoError::BadAuthCode),
+                "{name}"
+            );
         }
         session_packets += 1;
     }
-    assert!(session_packets >= 4, "{name}: {session_packets} session packets");
+    assert!(
+        session_packets >= 4,
+        "{name}: {session_packets} session packets"
+    );
     // ipmitool raises the privilege first: Set Session Privilege Level (admin).
     assert_eq!(first_request, Some((0x06, 0x3B, vec![0x04])), "{name}");
 }
@@ -195,6 +220,11 @@ fn ipmitool_suite17_key_schedule_and_packets() {
 }
 
 #[test]
+fn ipmitool_picks_suite17_from_our_cipher_suite_list() {
+    verify_rmcpplus_capture("lanplus_auto_fakedc", 17);
+}
+
+#[test]
 fn wrong_password_shows_as_rakp2_mismatch() {
     let cap = capture("lanplus_wrong_password");
     let osq = find(&cap, Dir::ToBmc, PayloadKind::OpenSessionRequest);
@@ -210,7 +240,11 @@ fn wrong_password_shows_as_rakp2_mismatch() {
     let r2 = find(&cap, Dir::ToConsole, PayloadKind::Rakp2);
     let r2p = rmcp(&r2);
     let r2 = Rakp2::parse(r2p.payload).expect("rakp2");
-    assert_eq!(r2.status, RmcpStatus::NoError, "the BMC cannot tell at RAKP1");
+    assert_eq!(
+        r2.status,
+        RmcpStatus::NoError,
+        "the BMC cannot tell at RAKP1"
+    );
     let body = r2.body.expect("body");
     let params = RakpParams {
         console_session_id: osq.console_session_id,
@@ -236,7 +270,10 @@ fn unknown_user_gets_status_0d() {
     let cap = capture("lanplus_unknown_user");
     let r2 = find(&cap, Dir::ToConsole, PayloadKind::Rakp2);
     let r2p = rmcp(&r2);
-    assert_eq!(Rakp2::parse(r2p.payload).expect("rakp2").status, RmcpStatus::UnauthorizedName);
+    assert_eq!(
+        Rakp2::parse(r2p.payload).expect("rakp2").status,
+        RmcpStatus::UnauthorizedName
+    );
 }
 
 fn verify_lan15_capture(name: &str, auth: AuthType) {
@@ -250,26 +287,48 @@ fn verify_lan15_capture(name: &str, auth: AuthType) {
         };
         let m = IpmiMessage::parse(p.message).expect("message");
         if m.cmd == 0x39 && *dir == Dir::ToConsole {
-            temp_id = Some(u32::from_le_bytes(m.data[1..5].try_into().expect("4 bytes")));
+            temp_id = Some(u32::from_le_bytes(
+                m.data[1..5].try_into().expect("4 bytes"),
+            ));
         }
         if m.cmd == 0x3A && *dir == Dir::ToConsole {
             assert_eq!(p.header.session_id, temp_id.expect("challenge first"));
             assert_eq!(m.data[0], 0, "activate cc");
             assert_eq!(AuthType::from(m.data[1]), auth);
-            session_id = Some(u32::from_le_bytes(m.data[2..6].try_into().expect("4 bytes")));
+            session_id = Some(u32::from_le_bytes(
+                m.data[2..6].try_into().expect("4 bytes"),
+            ));
         }
         let h = p.header;
         if h.auth_type == AuthType::None {
-            assert_eq!(h.session_id, 0, "{name}: only pre-session packets lack authcodes");
+            assert_eq!(
+                h.session_id, 0,
+                "{name}: only pre-session packets lack authcodes"
+            );
             continue;
         }
         assert_eq!(h.auth_type, auth);
         assert!(h.session_id == temp_id.unwrap_or(0) || Some(h.session_id) == session_id);
-        let expected =
-            crypto::lan15_auth_code(h.auth_type, PASSWORD, h.session_id, p.message, h.session_seq);
-        assert_eq!(expected, h.auth_code, "{name}: {dir:?} authcode seq {:#x}", h.session_seq);
+        let expected = crypto::lan15_auth_code(
+            h.auth_type,
+            PASSWORD,
+            h.session_id,
+            p.message,
+            h.session_seq,
+        );
+        assert_eq!(
+            expected, h.auth_code,
+            "{name}: {dir:?} authcode seq {:#x}",
+            h.session_seq
+        );
         assert_ne!(
-            crypto::lan15_auth_code(h.auth_type, b"wrong", h.session_id, p.message, h.session_seq),
+            crypto::lan15_auth_code(
+                h.auth_type,
+                b"wrong",
+                h.session_id,
+                p.message,
+                h.session_seq
+            ),
             h.auth_code
         );
         checked += 1;
@@ -295,7 +354,9 @@ fn ipmi_sim_like() -> (Sessions, UserTable) {
             md5: true,
             password: true,
         },
-        guid: common::hex("a123456789abcdefa123456789abcdef").try_into().expect("16"),
+        guid: common::hex("a123456789abcdefa123456789abcdef")
+            .try_into()
+            .expect("16"),
         ..SessionConfig::default()
     };
     let mut users = UserTable::new().with_user("admin", "password", 2, Privilege::Admin);
@@ -331,7 +392,9 @@ fn asf_pong_and_auth_capabilities_match_ipmi_sim_bytes() {
             let ours = match bmc.handle(now, peer, rq, &users) {
                 Outcome::Reply { datagram, .. } => datagram,
                 Outcome::Request(req) => {
-                    let data = bmc.channel_auth_capabilities(&req.data, &users).expect("caps");
+                    let data = bmc
+                        .channel_auth_capabilities(&req.data, &users)
+                        .expect("caps");
                     bmc.seal_response(&req, 0, &data).expect("sealed")
                 }
                 other => panic!("{other:?}"),

@@ -107,7 +107,8 @@ fn identify(ctx: &mut Ctx) -> R {
     need(d, 0, 2)?;
     let forced = d.get(1).is_some_and(|b| b & 0x01 != 0);
     let interval = d.first().copied().unwrap_or(15);
-    let until = (!forced && interval != 0).then(|| ctx.now + Duration::from_secs(u64::from(interval)));
+    let until =
+        (!forced && interval != 0).then(|| ctx.now + Duration::from_secs(u64::from(interval)));
     ctx.with_chassis(|c| {
         c.identify_forced = forced;
         c.identify_until = until;
@@ -286,4 +287,3 @@ fn set_boot_option(ctx: &mut Ctx) -> R {
     }
     Ok(CmdResponse::ok(Vec::new()))
 }
-

@@ -44,6 +44,25 @@
 //! Nothing here panics on request bytes; the tests feed every netfn/command
 //! pair random data to check that.
 //!
+//! # Wiring it to the session layer (for the service)
+//!
+//! * Build [`BmcConfig`] from the same scenario options as the session
+//!   layer's configuration (cipher suites, IPMI 1.5 authentication types,
+//!   UDP port), so Get Channel Authentication Capabilities, Get Channel
+//!   Cipher Suites and LAN parameters 1, 2, 22-24 agree with what the
+//!   session layer really accepts.
+//! * Map the session's privilege into [`CmdRequest::privilege`] (OEM counts
+//!   as `Admin`); pre-session requests: `Callback` and `session_id: None`.
+//! * [`Effect::SetSessionPrivilege`]: apply it to the session; if the
+//!   session layer refuses, answer with its completion code instead.
+//!   [`Effect::CloseSession`] / [`Effect::CloseAllSessions`]: send the
+//!   response first (it needs the session's keys), then close.
+//!   [`Effect::ActivateSol`] / [`Effect::DeactivateSol`]: start or stop the
+//!   SOL stream after the response; when a session ends by any path, call
+//!   [`BmcState::session_closed`] so its SOL instance is released.
+//! * Keep [`BmcState::sessions`] current ([`BmcState::set_sessions`]); give
+//!   sessions small 1-based handles (the wire field is one byte).
+//!
 //! # Deviations worth knowing
 //!
 //! * Write FRU Data answers `D5h` (not supported in present state): the FRU
@@ -64,6 +83,18 @@
 //! * Sensor readings are the model's value converted to one byte with
 //!   linear factors chosen per sensor (see `sdr.rs`), so they are exact to
 //!   half a step; threshold status compares raw bytes, like a BMC does.
+//!   While the chassis is off, a sensor whose standby reading is at or
+//!   below its lower critical threshold (stopped fans, the 12 V rail)
+//!   reports "reading unavailable" instead of a critical status.
+//! * A soft shutdown request is logged as "Power Button pressed" (sensor
+//!   type 14h), which is what an ACPI soft-off request is; see `sel.rs`
+//!   for the whole event mapping.
+//! * LAN parameter 24 (cipher suite privilege levels) is indexed by cipher
+//!   suite id 0-15, as ipmitool and FreeIPMI read it.
+//! * Not implemented (C1h): watchdog, PEF, Delete/Partial Add SEL Entry
+//!   (the model's log has no delete), SDR repository updates, serial/modem
+//!   configuration, channel security keys, DCMI thermal limits and
+//!   configuration parameters.
 
 mod app;
 mod chassis;
@@ -77,7 +108,7 @@ mod transport;
 #[cfg(test)]
 mod tests;
 
-use fakedc_model::{ChassisId, Chassis, MachineId, Model, Privilege};
+use fakedc_model::{Chassis, ChassisId, MachineId, Model, Privilege};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -204,10 +235,14 @@ pub enum Effect {
     /// Activate Payload (SOL) succeeded for the requesting session; the
     /// activation is already recorded in [`BmcState`]. Console output may
     /// start once the response is sent.
-    ActivateSol { instance: u8 },
+    ActivateSol {
+        instance: u8,
+    },
     /// Deactivate Payload (SOL): stop the SOL stream of this instance
     /// (whichever session owns it). Already released in [`BmcState`].
-    DeactivateSol { instance: u8 },
+    DeactivateSol {
+        instance: u8,
+    },
 }
 
 /// How the BMC is configured: what the scenario's options say. The service
@@ -337,6 +372,8 @@ pub struct UserFlags {
     pub ipmi_messaging: bool,
     /// Privilege limit set to "no access" (0Fh).
     pub no_access: bool,
+    /// Set User Payload Access: may this user activate SOL.
+    pub sol_payload: bool,
 }
 
 impl Default for UserFlags {
@@ -346,6 +383,7 @@ impl Default for UserFlags {
             link_auth: false,
             ipmi_messaging: true,
             no_access: false,
+            sol_payload: true,
         }
     }
 }
@@ -376,8 +414,6 @@ pub struct BmcState {
     pub system_info: std::collections::BTreeMap<u8, Vec<u8>>,
     sel_reservation: u16,
     sdr_reservation: u16,
-    /// Unix time this state was created (SDR repository timestamps).
-    created_unix: u64,
     /// Power-on-hours accounting: minutes counted so far and when last seen.
     poh_minutes: f64,
     poh_seen: Option<(Instant, bool)>,
@@ -410,7 +446,6 @@ impl BmcState {
             system_info: Default::default(),
             sel_reservation: 0,
             sdr_reservation: 0,
-            created_unix: Chassis::unix_now(),
             poh_minutes: 0.0,
             poh_seen: None,
         }
@@ -614,11 +649,11 @@ fn lookup(netfn: u8, cmd: u8, data: &[u8]) -> Option<Command> {
     }
 }
 
-/// The privilege a command needs (IPMI v2.0 Appendix G; DCMI 1.5 Table
-/// 6-1). Commands this layer doesn't implement report `Admin`, the spec's
-/// rule for commands missing from the table; [`handle`] answers them `C1h`
-/// whatever the privilege. Commands allowed before a session report
-/// `Callback`.
+/// The privilege a command needs (IPMI v2.0 Appendix G; DCMI commands as
+/// OpenBMC registers them). Commands this layer doesn't implement report
+/// `Admin`, the spec's rule for commands missing from the table; [`handle`]
+/// answers them `C1h` whatever the privilege. Commands allowed before a
+/// session report `Callback`.
 pub fn required_privilege(netfn: u8, cmd: u8, data: &[u8]) -> Privilege {
     lookup(netfn, cmd, data)
         .map(|c| c.privilege)

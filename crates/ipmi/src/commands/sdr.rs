@@ -67,7 +67,7 @@ impl Linear {
 }
 
 /// Factors for a sensor: B is 0 (readings start at 0); M and the result
-/// exponent are the smallest "round" step (1, 2, 4, 5, 6 or 8 times a power
+/// exponent are the smallest "round" step (1, 2, 4 or 5 times a power
 /// of ten, at least the kind's natural resolution) such that 255 steps
 /// cover the largest value the sensor can show (reading or threshold) with
 /// 10% headroom.
@@ -96,7 +96,7 @@ pub fn linear_for(sensor: &Sensor) -> Linear {
     };
     let mut best: Option<(f64, Linear)> = None;
     for r_exp in -3i8..=4 {
-        for m in [1i16, 2, 4, 5, 6, 8] {
+        for m in [1i16, 2, 4, 5] {
             let l = Linear {
                 m,
                 b: 0,
@@ -113,7 +113,7 @@ pub fn linear_for(sensor: &Sensor) -> Linear {
         }
     }
     best.map(|(_, l)| l).unwrap_or(Linear {
-        m: 8,
+        m: 5,
         b: 0,
         b_exp: 0,
         r_exp: 4,
@@ -173,6 +173,19 @@ pub(crate) struct AnalogSensor {
 impl AnalogSensor {
     pub fn raw_reading(&self, power_on: bool) -> u8 {
         self.linear.raw(self.sensor.reading(power_on))
+    }
+
+    /// Whether the sensor has a reading now. A sensor on the main power
+    /// domain (one whose standby reading is at or below its lower critical
+    /// threshold: a stopped fan, a dead 12 V rail) has none while the
+    /// chassis is off, as BMCs report it ("reading unavailable"), instead
+    /// of a critical failure.
+    pub fn available(&self, power_on: bool) -> bool {
+        power_on
+            || self
+                .sensor
+                .lower_critical
+                .is_none_or(|lc| self.sensor.off_value > lc)
     }
 
     fn raw_threshold(&self, t: Option<f64>) -> u8 {
@@ -457,9 +470,7 @@ fn mc_locator_body() -> Vec<u8> {
         0x00,     // channel 0
         0x00,     // power state notification / global init: defaults
         0x9F,     // capabilities: chassis, event receiver, FRU, SEL, SDR repo, sensors
-        0x00,
-        0x00,
-        0x00, // reserved
+        0x00, 0x00, 0x00, // reserved
         0x06, // entity: system management module
         0x01, // instance
         0x00, // OEM
@@ -545,10 +556,30 @@ pub(super) fn lookup(cmd: u8) -> Option<Command> {
     })
 }
 
+/// The repository's "most recent addition" time: derived from what the
+/// records describe (sensor numbers, names, types, entities, conversion
+/// factors), so it stays the same across restarts of the same scenario and
+/// changes when the sensor set does. SDR caches (FreeIPMI's) key on it.
+pub(crate) fn repository_stamp(chassis: &Chassis) -> u32 {
+    let mut h = 0x811C_9DC5u32;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+    };
+    for s in analog_sensors(chassis) {
+        eat(&[s.number, s.entity, s.instance, sensor_type(s.sensor.kind)]);
+        eat(&s.linear.record_bytes());
+        eat(s.sensor.name.as_bytes());
+        eat(&[0]);
+    }
+    // Somewhere in 2023.
+    1_672_531_200 + h % 31_536_000
+}
+
 fn get_repo_info(ctx: &mut Ctx) -> R {
     need(ctx.data(), 0, 0)?;
-    let count = ctx.with_chassis(|c| repository(c).len()) as u16;
-    let stamp = ctx.state.sel_time(ctx.state.created_unix);
+    let (count, stamp) = ctx.with_chassis(|c| (repository(c).len() as u16, repository_stamp(c)));
     let mut out = vec![SDR_VERSION];
     out.extend_from_slice(&count.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes()); // no free space: read-only repository

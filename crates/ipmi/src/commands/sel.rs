@@ -134,7 +134,10 @@ fn get_info(ctx: &mut Ctx) -> R {
             wrapped,
         )
     });
-    let free = capacity.saturating_sub(count).saturating_mul(16).min(0xFFFE) as u16;
+    let free = capacity
+        .saturating_sub(count)
+        .saturating_mul(16)
+        .min(0xFFFE) as u16;
     let stamp = |t: u64| {
         if t == 0 {
             0xFFFF_FFFFu32

@@ -182,7 +182,11 @@ fn get_event_status(ctx: &mut Ctx) -> R {
     let d = ctx.data();
     need(d, 1, 1)?;
     if let Some((s, on)) = analog(ctx, d[0]) {
-        let status = s.event_status(s.raw_reading(on));
+        let status = if s.available(on) {
+            s.event_status(s.raw_reading(on))
+        } else {
+            0
+        };
         let mut out = vec![0xC0];
         out.extend_from_slice(&status.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
@@ -195,7 +199,9 @@ fn get_event_status(ctx: &mut Ctx) -> R {
 }
 
 /// Get Sensor Reading: raw byte, flags (event messages and scanning
-/// enabled), threshold status (bits 7:6 reserved, returned as 1b). Event-only
+/// enabled; "reading unavailable" for a main-power sensor while the chassis
+/// is off, see [`AnalogSensor::available`]), threshold status (bits 7:6
+/// reserved, returned as 1b). Event-only
 /// sensors answer with their current discrete state (the ACPI state sensor
 /// reports S0 or S5). Unknown sensor numbers get CBh.
 fn get_reading(ctx: &mut Ctx) -> R {
@@ -203,6 +209,9 @@ fn get_reading(ctx: &mut Ctx) -> R {
     need(d, 1, 1)?;
     let number = d[0];
     if let Some((s, on)) = analog(ctx, number) {
+        if !s.available(on) {
+            return Ok(CmdResponse::ok(vec![0x00, 0xE0, 0xC0]));
+        }
         let raw = s.raw_reading(on);
         return Ok(CmdResponse::ok(vec![raw, 0xC0, 0xC0 | s.status(raw)]));
     }
@@ -227,10 +236,7 @@ fn get_sensor_type(ctx: &mut Ctx) -> R {
     let d = ctx.data();
     need(d, 1, 1)?;
     if let Some((s, _)) = analog(ctx, d[0]) {
-        return Ok(CmdResponse::ok(vec![
-            sdr::sensor_type(s.sensor.kind),
-            0x01,
-        ]));
+        return Ok(CmdResponse::ok(vec![sdr::sensor_type(s.sensor.kind), 0x01]));
     }
     if let Some(v) = VIRTUAL_SENSORS.iter().find(|v| v.number == d[0]) {
         return Ok(CmdResponse::ok(vec![v.sensor_type, 0x6F]));

@@ -105,7 +105,9 @@ pub struct ConsoleResponse {
 impl ConsoleResponse {
     fn from_message(m: &IpmiMessage<'_>) -> Result<Self, ConsoleError> {
         if !m.is_response() {
-            return Err(ConsoleError::Unexpected("a request where a response was expected"));
+            return Err(ConsoleError::Unexpected(
+                "a request where a response was expected",
+            ));
         }
         let (&cc, data) = m
             .data
@@ -154,7 +156,14 @@ pub fn presession_request(lan15: bool, netfn: u8, cmd: u8, rq_seq: u8, data: &[u
         }
         .emit(&mut out)
     } else {
-        RmcpPlusPacket::emit_plain(PayloadType::plain(PayloadKind::Ipmi), None, 0, 0, &msg, &mut out)
+        RmcpPlusPacket::emit_plain(
+            PayloadType::plain(PayloadKind::Ipmi),
+            None,
+            0,
+            0,
+            &msg,
+            &mut out,
+        )
     };
     out
 }
@@ -165,12 +174,12 @@ pub fn parse_presession_response(datagram: &[u8]) -> Result<ConsoleResponse, Con
         Datagram::Lan15(p) if p.header.auth_type == AuthType::None => {
             ConsoleResponse::from_message(&IpmiMessage::parse(p.message)?)
         }
-        Datagram::RmcpPlus(p)
-            if p.header.payload_type == PayloadType::plain(PayloadKind::Ipmi) =>
-        {
+        Datagram::RmcpPlus(p) if p.header.payload_type == PayloadType::plain(PayloadKind::Ipmi) => {
             ConsoleResponse::from_message(&IpmiMessage::parse(p.payload)?)
         }
-        _ => Err(ConsoleError::Unexpected("not an unauthenticated IPMI response")),
+        _ => Err(ConsoleError::Unexpected(
+            "not an unauthenticated IPMI response",
+        )),
     }
 }
 
@@ -236,8 +245,19 @@ impl Console {
     /// A console for `username`/`password` proposing `suite_id` and asking for
     /// `privilege` (sent as the RAKP1 role, with the name-only lookup bit set as
     /// ipmitool and FreeIPMI do).
-    pub fn new(username: &[u8], password: &[u8], suite_id: u8, privilege: Privilege) -> Result<Self, ConsoleError> {
-        Self::with_rng(username, password, suite_id, privilege, StdRng::from_entropy())
+    pub fn new(
+        username: &[u8],
+        password: &[u8],
+        suite_id: u8,
+        privilege: Privilege,
+    ) -> Result<Self, ConsoleError> {
+        Self::with_rng(
+            username,
+            password,
+            suite_id,
+            privilege,
+            StdRng::from_entropy(),
+        )
     }
 
     /// Like [`Self::new`] with deterministic randomness (tests, reproducible load).
@@ -248,7 +268,13 @@ impl Console {
         privilege: Privilege,
         seed: u64,
     ) -> Result<Self, ConsoleError> {
-        Self::with_rng(username, password, suite_id, privilege, StdRng::seed_from_u64(seed))
+        Self::with_rng(
+            username,
+            password,
+            suite_id,
+            privilege,
+            StdRng::seed_from_u64(seed),
+        )
     }
 
     fn with_rng(
@@ -340,7 +366,12 @@ impl Console {
     }
 
     fn role(&self) -> u8 {
-        self.privilege.as_u8() | if self.name_only { ROLE_NAME_ONLY_LOOKUP } else { 0 }
+        self.privilege.as_u8()
+            | if self.name_only {
+                ROLE_NAME_ONLY_LOOKUP
+            } else {
+                0
+            }
     }
 
     /// The Open Session Request datagram. Calling it again restarts the handshake.
@@ -388,9 +419,13 @@ impl Console {
                     });
                 }
                 if r.console_session_id != self.console_id {
-                    return Err(ConsoleError::Unexpected("Open Session Response for another console ID"));
+                    return Err(ConsoleError::Unexpected(
+                        "Open Session Response for another console ID",
+                    ));
                 }
-                let (bmc_id, algs) = r.accepted.ok_or(ConsoleError::Unexpected("short Open Session Response"))?;
+                let (bmc_id, algs) = r
+                    .accepted
+                    .ok_or(ConsoleError::Unexpected("short Open Session Response"))?;
                 if algs.auth != self.suite.auth
                     || algs.integrity != self.suite.integrity
                     || algs.confidentiality != self.suite.confidentiality
@@ -465,7 +500,9 @@ impl Console {
     /// A RAKP3 carrying an error status (what a console sends after a RAKP2 mismatch)
     /// or, with `corrupt_hmac`, a deliberately wrong auth code. For refusal tests.
     pub fn rakp3_variant(&self, status: RmcpStatus, corrupt_hmac: bool) -> Vec<u8> {
-        let mut code = self.params().rakp3_auth_code(self.suite.auth, &self.password);
+        let mut code = self
+            .params()
+            .rakp3_auth_code(self.suite.auth, &self.password);
         if corrupt_hmac {
             if let Some(b) = code.first_mut() {
                 *b ^= 0xFF;
@@ -475,7 +512,11 @@ impl Console {
             tag: self.tag,
             status,
             bmc_session_id: self.bmc_id,
-            auth_code: if status == RmcpStatus::NoError { &code } else { &[] },
+            auth_code: if status == RmcpStatus::NoError {
+                &code
+            } else {
+                &[]
+            },
         };
         let mut body = Vec::new();
         m.emit(&mut body);
@@ -503,7 +544,11 @@ impl Console {
     }
 
     /// Seals any payload (e.g. SOL, [`PayloadKind::Sol`]) for the established session.
-    pub fn seal_payload(&mut self, kind: PayloadKind, payload: &[u8]) -> Result<Vec<u8>, ConsoleError> {
+    pub fn seal_payload(
+        &mut self,
+        kind: PayloadKind,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ConsoleError> {
         let keys = self.keys.as_ref().ok_or(ConsoleError::NotEstablished)?;
         let seq = next_session_seq(&mut self.out_seq);
         Ok(keys.seal(kind, None, self.bmc_id, seq, payload, &mut self.rng))
@@ -565,8 +610,6 @@ pub struct Lan15Console {
     state: Lan15State,
     /// Temporary ID during activation, then the session ID.
     session_id: u32,
-    /// The BMC's first outbound sequence number, which we chose.
-    bmc_initial_seq: u32,
     out_seq: u32,
     rq_seq: u8,
 }
@@ -584,8 +627,19 @@ impl core::fmt::Debug for Lan15Console {
 impl Lan15Console {
     /// A console that activates a session of `auth_type` (MD5, straight password or
     /// none) with maximum privilege `privilege`.
-    pub fn new(username: &[u8], password: &[u8], auth_type: AuthType, privilege: Privilege) -> Result<Self, ConsoleError> {
-        Self::with_rng(username, password, auth_type, privilege, StdRng::from_entropy())
+    pub fn new(
+        username: &[u8],
+        password: &[u8],
+        auth_type: AuthType,
+        privilege: Privilege,
+    ) -> Result<Self, ConsoleError> {
+        Self::with_rng(
+            username,
+            password,
+            auth_type,
+            privilege,
+            StdRng::from_entropy(),
+        )
     }
 
     /// Like [`Self::new`] with deterministic randomness.
@@ -596,7 +650,13 @@ impl Lan15Console {
         privilege: Privilege,
         seed: u64,
     ) -> Result<Self, ConsoleError> {
-        Self::with_rng(username, password, auth_type, privilege, StdRng::seed_from_u64(seed))
+        Self::with_rng(
+            username,
+            password,
+            auth_type,
+            privilege,
+            StdRng::seed_from_u64(seed),
+        )
     }
 
     fn with_rng(
@@ -617,7 +677,6 @@ impl Lan15Console {
             rng,
             state: Lan15State::Start,
             session_id: 0,
-            bmc_initial_seq: 0,
             out_seq: 0,
             rq_seq: 1,
         })
@@ -662,7 +721,9 @@ impl Lan15Console {
             Lan15State::AwaitChallenge => {
                 let r = parse_presession_response(datagram)?;
                 if r.cmd != app_cmd::GET_SESSION_CHALLENGE {
-                    return Err(ConsoleError::Unexpected("not a Get Session Challenge response"));
+                    return Err(ConsoleError::Unexpected(
+                        "not a Get Session Challenge response",
+                    ));
                 }
                 if r.completion_code != 0 {
                     return Err(ConsoleError::CompletionCode {
@@ -680,7 +741,6 @@ impl Lan15Console {
                 if initial == 0 {
                     initial = 1;
                 }
-                self.bmc_initial_seq = initial;
                 let mut data = Vec::with_capacity(22);
                 data.push(u8::from(self.auth_type));
                 data.push(self.privilege.as_u8());
@@ -722,7 +782,8 @@ impl Lan15Console {
     }
 
     fn frame(&self, seq: u32, msg: &[u8]) -> Vec<u8> {
-        let code = crypto::lan15_auth_code(self.auth_type, &self.password, self.session_id, msg, seq);
+        let code =
+            crypto::lan15_auth_code(self.auth_type, &self.password, self.session_id, msg, seq);
         let mut out = Vec::with_capacity(30 + msg.len());
         // Console requests are far below the 255-byte message limit.
         let _ = Lan15Packet {
@@ -759,11 +820,17 @@ impl Lan15Console {
         };
         let h = p.header;
         if h.session_id != self.session_id || h.auth_type != self.auth_type {
-            return Err(ConsoleError::Unexpected("packet for another session or auth type"));
+            return Err(ConsoleError::Unexpected(
+                "packet for another session or auth type",
+            ));
         }
-        if let Some(expected) =
-            crypto::lan15_auth_code(h.auth_type, &self.password, h.session_id, p.message, h.session_seq)
-        {
+        if let Some(expected) = crypto::lan15_auth_code(
+            h.auth_type,
+            &self.password,
+            h.session_id,
+            p.message,
+            h.session_seq,
+        ) {
             match h.auth_code {
                 Some(code) if crypto::ct_eq(&code, &expected) => {}
                 _ => return Err(ConsoleError::BadAuthCode),

@@ -34,8 +34,8 @@ pub use codes::{
 pub use lan15::{Lan15Header, Lan15Packet, AUTH_CODE_LEN};
 pub use message::{checksum, ChecksumField, IpmiMessage, BMC_ADDR, REMOTE_CONSOLE_ADDR};
 pub use payloads::{
-    AlgorithmProposal, OpenSessionRequest, OpenSessionResponse, Rakp1, Rakp2, Rakp2Body, Rakp3, Rakp4,
-    ROLE_NAME_ONLY_LOOKUP, ROLE_PRIVILEGE_MASK,
+    AlgorithmProposal, OpenSessionRequest, OpenSessionResponse, Rakp1, Rakp2, Rakp2Body, Rakp3,
+    Rakp4, ROLE_NAME_ONLY_LOOKUP, ROLE_PRIVILEGE_MASK,
 };
 pub use rmcp::{RmcpHeader, RMCP_NO_ACK_SEQUENCE, RMCP_VERSION};
 pub use rmcpplus::{

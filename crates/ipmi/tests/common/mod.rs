@@ -24,9 +24,14 @@ pub fn hex(s: &str) -> Vec<u8> {
 
 /// Loads `tests/captures/<name>.txt`: `#` comments, then `C> hex` / `B< hex` lines.
 pub fn capture(name: &str) -> Vec<(Dir, Vec<u8>)> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "captures", &format!("{name}.txt")]
-        .iter()
-        .collect();
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "tests",
+        "captures",
+        &format!("{name}.txt"),
+    ]
+    .iter()
+    .collect();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
@@ -49,6 +54,7 @@ pub const CAPTURES: &[&str] = &[
     "lanplus_c1",
     "lanplus_c17",
     "lanplus_auto",
+    "lanplus_auto_fakedc",
     "lanplus_unknown_user",
     "lanplus_wrong_password",
     "lan_md5",

@@ -46,15 +46,25 @@ fn measure(scenario: &str) -> (Duration, Duration, u64, String) {
         .and_then(|s| s.trim_end_matches(" ms").parse().ok())
         .unwrap_or(f64::NAN);
     let rss = rss_kib(child.id()).unwrap_or(0);
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
-    (wall, Duration::from_secs_f64(inner_ms / 1000.0), rss, ready_line)
+    (
+        wall,
+        Duration::from_secs_f64(inner_ms / 1000.0),
+        rss,
+        ready_line,
+    )
 }
 
 fn main() {
     let short = std::env::args().any(|a| a == "--short");
     let runs = if short { 1 } else { 5 };
-    println!("{:<12} {:>12} {:>12} {:>10}  {}", "scenario", "up (wall)", "bind", "RSS", "ready line");
+    println!(
+        "{:<12} {:>12} {:>12} {:>10}  {}",
+        "scenario", "up (wall)", "bind", "RSS", "ready line"
+    );
     for scenario in ["vmm-default", "bmc-lab", "fleet-500"] {
         let mut best: Option<(Duration, Duration, u64, String)> = None;
         for _ in 0..runs {

@@ -64,7 +64,10 @@ pub struct ProbeResult {
 
 impl ProbeResult {
     pub fn new(verdict: Verdict, detail: impl Into<String>) -> Self {
-        ProbeResult { verdict, detail: detail.into() }
+        ProbeResult {
+            verdict,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -94,7 +97,11 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { timeout: Duration::from_secs(3), credentials: None, concurrency: 64 }
+        CheckOptions {
+            timeout: Duration::from_secs(3),
+            credentials: None,
+            concurrency: 64,
+        }
     }
 }
 
@@ -133,8 +140,14 @@ pub async fn run(
             jobs.push(Job { row, ep: None });
             continue;
         };
-        for ep in endpoints.iter().filter(|e| e.role == role && row.services.contains(&e.service)) {
-            jobs.push(Job { row, ep: Some(ep.clone()) });
+        for ep in endpoints
+            .iter()
+            .filter(|e| e.role == role && row.services.contains(&e.service))
+        {
+            jobs.push(Job {
+                row,
+                ep: Some(ep.clone()),
+            });
         }
     }
     let total = jobs.len();
@@ -153,7 +166,10 @@ pub async fn run(
             let (result, addr) = match &job.ep {
                 None => (ProbeResult::new(Verdict::NoPort, "no network port"), None),
                 Some(ep) if !ep.served => (
-                    ProbeResult::new(Verdict::NotServed, format!("{} is not implemented in this build", ep.service)),
+                    ProbeResult::new(
+                        Verdict::NotServed,
+                        format!("{} is not implemented in this build", ep.service),
+                    ),
                     Some(SocketAddr::new(ep.address, ep.port)),
                 ),
                 Some(ep) => {
@@ -173,7 +189,11 @@ pub async fn run(
                 service: job.ep.as_ref().map(|e| e.service),
                 address: addr,
                 verdict: result.verdict,
-                latency_ms: if job.ep.as_ref().is_some_and(|e| e.served) { latency_ms } else { 0.0 },
+                latency_ms: if job.ep.as_ref().is_some_and(|e| e.served) {
+                    latency_ms
+                } else {
+                    0.0
+                },
                 detail: result.detail,
             }
         }));
@@ -192,7 +212,10 @@ async fn probe(ep: &EndpointInfo, addr: SocketAddr, opts: &CheckOptions) -> Prob
     match ep.service {
         ServiceKind::Ipmi => {
             use fakedc_ipmi::probe::ProbeVerdict as P;
-            let creds = opts.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+            let creds = opts
+                .credentials
+                .as_ref()
+                .map(|(u, p)| (u.as_str(), p.as_str()));
             let r = fakedc_ipmi::probe::probe(addr, creds, opts.timeout).await;
             let verdict = match r.verdict {
                 P::Verified => Verdict::Verified,
@@ -203,7 +226,9 @@ async fn probe(ep: &EndpointInfo, addr: SocketAddr, opts: &CheckOptions) -> Prob
             };
             ProbeResult::new(verdict, r.detail)
         }
-        _ if ep.transport == Transport::Udp => ProbeResult::new(Verdict::Open, "no probe for this UDP service"),
+        _ if ep.transport == Transport::Udp => {
+            ProbeResult::new(Verdict::Open, "no probe for this UDP service")
+        }
         _ => generic_probe(addr, ep.tls, opts.timeout).await,
     }
 }
@@ -212,7 +237,12 @@ async fn probe(ep: &EndpointInfo, addr: SocketAddr, opts: &CheckOptions) -> Prob
 /// "open": it proves a listener, not a protocol.
 pub async fn generic_probe(addr: SocketAddr, tls: bool, timeout: Duration) -> ProbeResult {
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Err(_) => return ProbeResult::new(Verdict::Timeout, format!("no TCP answer within {timeout:?}")),
+        Err(_) => {
+            return ProbeResult::new(
+                Verdict::Timeout,
+                format!("no TCP answer within {timeout:?}"),
+            )
+        }
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             return ProbeResult::new(Verdict::Refused, "connection refused")
         }
@@ -239,9 +269,15 @@ async fn tls_handshake(stream: TcpStream, addr: SocketAddr) -> Result<String, St
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
     let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-    let tls = connector.connect(name, stream).await.map_err(|e| e.to_string())?;
+    let tls = connector
+        .connect(name, stream)
+        .await
+        .map_err(|e| e.to_string())?;
     let (_, conn) = tls.get_ref();
-    let version = conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
+    let version = conn
+        .protocol_version()
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
     let subject = conn
         .peer_certificates()
         .and_then(|c| c.first())
@@ -283,7 +319,12 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -292,7 +333,12 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -322,7 +368,9 @@ pub fn render(results: &[RowResult]) -> String {
                 truncate(r.peer, 44),
                 r.service.map(|s| s.name()).unwrap_or("-"),
                 r.machine.as_deref().unwrap_or("-"),
-                r.address.map(|a| a.to_string()).unwrap_or_else(|| r.ports.to_string()),
+                r.address
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| r.ports.to_string()),
                 r.verdict.label(),
                 r.latency_ms,
                 r.detail
@@ -336,7 +384,10 @@ pub fn render(results: &[RowResult]) -> String {
             None => counts.push((r.verdict, 1)),
         }
     }
-    let summary: Vec<String> = counts.iter().map(|(v, n)| format!("{n} {}", v.label())).collect();
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|(v, n)| format!("{n} {}", v.label()))
+        .collect();
     let _ = writeln!(out, "\n{} rows: {}", results.len(), summary.join(", "));
     out
 }

@@ -21,9 +21,15 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// Binds the control API (through the network layer) and serves it until
 /// `shutdown`.
-pub(crate) async fn serve(core: Arc<Core>, addr: SocketAddr, shutdown: CancellationToken) -> Result<SocketAddr, Error> {
+pub(crate) async fn serve(
+    core: Arc<Core>,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr, Error> {
     let listener = fakedc_net::bind_tcp(addr)?;
-    let local = listener.local_addr().map_err(|e| Error::Control(e.to_string()))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Control(e.to_string()))?;
     tokio::spawn(
         async move {
             loop {
@@ -55,8 +61,10 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     let body = serde_json::to_vec_pretty(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -64,20 +72,32 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     json(status, &serde_json::json!({ "error": message.into() }))
 }
 
-async fn body_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Response<Body>> {
+async fn body_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, Response<Body>> {
     let bytes: Bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return Err(error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())),
     };
-    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
 }
 
 fn query_of(req: &Request<Incoming>) -> Result<Query, Response<Body>> {
     let mut q = Query::default();
-    for pair in req.uri().query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for pair in req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = percent_decode(v);
-        let num = |v: &str| v.parse::<u64>().map_err(|_| error(StatusCode::BAD_REQUEST, format!("{k}: not a number")));
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{k}: not a number")))
+        };
         match k {
             "machine" => q.machine = Some(v),
             "service" => q.service = Some(v),
@@ -85,7 +105,12 @@ fn query_of(req: &Request<Incoming>) -> Result<Query, Response<Body>> {
             "after" => q.after = Some(num(&v)?),
             "since_ms" => q.since_ms = Some(num(&v)?),
             "limit" => q.limit = Some(num(&v)? as usize),
-            other => return Err(error(StatusCode::BAD_REQUEST, format!("unknown query parameter '{other}'"))),
+            other => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown query parameter '{other}'"),
+                ))
+            }
         }
     }
     Ok(q)
@@ -99,7 +124,10 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -120,13 +148,22 @@ struct PowerBody {
 }
 
 async fn handle(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let path: Vec<String> = req.uri().path().split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let path: Vec<String> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
     let parts: Vec<&str> = path.iter().map(|s| s.as_str()).collect();
     debug!(%peer, method = %req.method(), path = %req.uri().path(), "control request");
     let method = req.method().clone();
     match (&method, parts.as_slice()) {
         (&Method::GET, ["health"]) => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
-        (&Method::GET, ["ready"]) => json(StatusCode::OK, &serde_json::json!({"ready": true, "endpoints": core.endpoints.iter().filter(|e| e.served).count()})),
+        (&Method::GET, ["ready"]) => json(
+            StatusCode::OK,
+            &serde_json::json!({"ready": true, "endpoints": core.endpoints.iter().filter(|e| e.served).count()}),
+        ),
         (&Method::GET, ["about"]) => {
             let about: serde_json::Map<String, serde_json::Value> = crate::about()
                 .into_iter()
@@ -136,14 +173,20 @@ async fn handle(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Respon
         }
         (&Method::GET, ["endpoints"]) => json(StatusCode::OK, &*core.endpoints),
         (&Method::GET, ["machines"]) => {
-            let all: Vec<_> = core.model.machines().iter().map(|m| machine_state(&core.model, m.id)).collect();
+            let all: Vec<_> = core
+                .model
+                .machines()
+                .iter()
+                .map(|m| machine_state(&core.model, m.id))
+                .collect();
             json(StatusCode::OK, &all)
         }
         (&Method::GET, ["machines", name]) => match core.id(name) {
             Ok(id) => json(StatusCode::OK, &machine_state(&core.model, id)),
             Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
         },
-        (&Method::POST, ["machines", name, "power"]) | (&Method::POST, ["machines", name, "power", _]) => {
+        (&Method::POST, ["machines", name, "power"])
+        | (&Method::POST, ["machines", name, "power", _]) => {
             let action = match parts.get(3) {
                 Some(a) => a.to_string(),
                 None => match body_json::<PowerBody>(req).await {
@@ -202,7 +245,9 @@ async fn handle(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Respon
             json(StatusCode::OK, &serde_json::json!({ "removed": "all" }))
         }
         (&Method::DELETE, ["faults", id]) => match id.parse::<u64>() {
-            Ok(id) if core.remove_fault(id) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
+            Ok(id) if core.remove_fault(id) => {
+                json(StatusCode::OK, &serde_json::json!({ "removed": id }))
+            }
             Ok(id) => error(StatusCode::NOT_FOUND, format!("no fault rule {id}")),
             Err(_) => error(StatusCode::BAD_REQUEST, "fault id must be a number"),
         },
@@ -210,7 +255,10 @@ async fn handle(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Respon
             core.reset();
             json(StatusCode::OK, &serde_json::json!({ "reset": true }))
         }
-        _ => error(StatusCode::NOT_FOUND, format!("no route for {} {}", method, req.uri().path())),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            format!("no route for {} {}", method, req.uri().path()),
+        ),
     }
 }
 

@@ -41,7 +41,10 @@ pub enum ScenarioSource {
     Default,
     /// A shipped scenario by name, or a file path.
     NameOrPath(String),
-    Text { file: String, text: String },
+    Text {
+        file: String,
+        text: String,
+    },
     Parsed(Arc<Scenario>),
 }
 
@@ -84,7 +87,10 @@ impl Builder {
     }
 
     pub fn scenario_str(mut self, text: &str) -> Self {
-        self.source = ScenarioSource::Text { file: "<string>".into(), text: text.to_string() };
+        self.source = ScenarioSource::Text {
+            file: "<string>".into(),
+            text: text.to_string(),
+        };
         self
     }
 
@@ -152,9 +158,13 @@ impl Builder {
     /// Loads the scenario this builder points at.
     pub fn load_scenario(&self) -> Result<Arc<Scenario>, Error> {
         Ok(match &self.source {
-            ScenarioSource::Default => Arc::new(Scenario::load(fakedc_scenario::DEFAULT, &self.opts)?),
+            ScenarioSource::Default => {
+                Arc::new(Scenario::load(fakedc_scenario::DEFAULT, &self.opts)?)
+            }
             ScenarioSource::NameOrPath(n) => Arc::new(Scenario::load(n, &self.opts)?),
-            ScenarioSource::Text { file, text } => Arc::new(Scenario::parse(file, text, &self.opts)?),
+            ScenarioSource::Text { file, text } => {
+                Arc::new(Scenario::parse(file, text, &self.opts)?)
+            }
             ScenarioSource::Parsed(s) => s.clone(),
         })
     }
@@ -170,7 +180,13 @@ impl Builder {
         let ca = if self.net.ephemeral {
             CertAuthority::generate()?
         } else {
-            CertAuthority::load_or_create(&self.certs_dir.clone().unwrap_or_else(|| PathBuf::from("certs")))?.0
+            CertAuthority::load_or_create(
+                &self
+                    .certs_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("certs")),
+            )?
+            .0
         };
         let ca = Arc::new(ca);
         let model = Arc::new(scenario.model());
@@ -182,7 +198,11 @@ impl Builder {
                 .map_err(|e| Error::Runtime(format!("journal file {}: {e}", path.display())))?;
             model.journal.set_sink(Box::new(std::io::BufWriter::new(f)));
         }
-        let mut services = if self.builtins { crate::builtin_services(&model)? } else { Services::default() };
+        let mut services = if self.builtins {
+            crate::builtin_services(&model)?
+        } else {
+            Services::default()
+        };
         for r in self.extra {
             (r.0)(&mut services, &model);
         }
@@ -200,7 +220,11 @@ impl Builder {
         let net = Arc::new(net);
         let served: Vec<_> = net.endpoints().to_vec();
         let endpoints = Arc::new(endpoint_infos(&scenario, &served, &self.net));
-        let core = Arc::new(Core { model: model.clone(), net: net.clone(), endpoints: endpoints.clone() });
+        let core = Arc::new(Core {
+            model: model.clone(),
+            net: net.clone(),
+            endpoints: endpoints.clone(),
+        });
         let mut dc = Datacenter {
             scenario,
             model,
@@ -213,8 +237,15 @@ impl Builder {
             startup: started.elapsed(),
         };
         if let Some(addr) = self.control {
-            let rt = dc.rt.as_ref().ok_or_else(|| Error::Runtime("no runtime".into()))?;
-            let bound = rt.block_on(control::serve(dc.core.clone(), addr, dc.net.shutdown_token()))?;
+            let rt = dc
+                .rt
+                .as_ref()
+                .ok_or_else(|| Error::Runtime("no runtime".into()))?;
+            let bound = rt.block_on(control::serve(
+                dc.core.clone(),
+                addr,
+                dc.net.shutdown_token(),
+            ))?;
             dc.control_addr = Some(bound);
         }
         Ok(dc)
@@ -244,7 +275,9 @@ fn endpoint_infos(
     let mut out = Vec::new();
     for m in &scenario.machines {
         for ep in &m.endpoints {
-            let bound = served.iter().find(|b| b.machine == m.id && b.service == ep.service);
+            let bound = served
+                .iter()
+                .find(|b| b.machine == m.id && b.service == ep.service);
             let port = match bound {
                 Some(b) => b.addr.port(),
                 None => ep.port.saturating_add(cfg.port_offset),
@@ -303,7 +336,10 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn id(&self, machine: &str) -> Result<MachineId, Error> {
-        self.model.find(machine).map(|m| m.id).ok_or_else(|| Error::NoMachine(machine.into()))
+        self.model
+            .find(machine)
+            .map(|m| m.id)
+            .ok_or_else(|| Error::NoMachine(machine.into()))
     }
 
     pub(crate) fn power(&self, machine: &str, action: PowerAction, via: &str) -> Result<(), Error> {
@@ -312,7 +348,13 @@ impl Core {
         self.model.journal.record(fakedc_model::Record {
             machine: machine.to_string(),
             service: via.into(),
-            operation: format!("power {}", serde_json::to_value(action).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+            operation: format!(
+                "power {}",
+                serde_json::to_value(action)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            ),
             outcome: "ok".into(),
             ..Default::default()
         });
@@ -322,7 +364,8 @@ impl Core {
     pub(crate) fn set_boot(&self, machine: &str, boot: BootOverride) -> Result<(), Error> {
         let id = self.id(machine)?;
         let c = self.model.machine(id).chassis;
-        self.model.with_chassis(c, Instant::now(), |ch| ch.set_boot(boot));
+        self.model
+            .with_chassis(c, Instant::now(), |ch| ch.set_boot(boot));
         Ok(())
     }
 
@@ -427,7 +470,11 @@ impl Datacenter {
     }
 
     pub fn machines(&self) -> Vec<MachineState> {
-        self.model.machines().iter().map(|m| machine_state(&self.model, m.id)).collect()
+        self.model
+            .machines()
+            .iter()
+            .map(|m| machine_state(&self.model, m.id))
+            .collect()
     }
 
     /// Adds a fault rule; returns its id.
@@ -463,8 +510,9 @@ impl Datacenter {
             rt.block_on(async {
                 #[cfg(unix)]
                 {
-                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .map_err(|e| Error::Runtime(e.to_string()))?;
+                    let mut term =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                            .map_err(|e| Error::Runtime(e.to_string()))?;
                     tokio::select! {
                         _ = tokio::signal::ctrl_c() => {}
                         _ = term.recv() => {}

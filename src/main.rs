@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "fakedc", version, about = "A fake System Center VMM datacenter in one process: every machine and port of the VMM port table on loopback, speaking real protocols")]
+#[command(
+    name = "fakedc",
+    version,
+    about = "A fake System Center VMM datacenter in one process: every machine and port of the VMM port table on loopback, speaking real protocols"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -116,7 +120,10 @@ enum ScenarioCommand {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FAKEDC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -124,7 +131,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
-        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
             // `fakedc list | head`: the reader left; not an error.
             ExitCode::SUCCESS
         }
@@ -156,41 +166,81 @@ fn scenario_builder(scenario: &Option<String>, addr: &Addressing) -> fakedc::Bui
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Up { scenario, addr, control, no_control, journal, endpoints_file, max_connections } => {
+        Command::Up {
+            scenario,
+            addr,
+            control,
+            no_control,
+            journal,
+            endpoints_file,
+            max_connections,
+        } => {
             let mut b = scenario_builder(&scenario, &addr).max_connections(max_connections);
             if !no_control {
-                let control = if addr.ephemeral && control.port() == 7623 { SocketAddr::new(control.ip(), 0) } else { control };
+                let control = if addr.ephemeral && control.port() == 7623 {
+                    SocketAddr::new(control.ip(), 0)
+                } else {
+                    control
+                };
                 b = b.control(control);
             }
             if let Some(j) = journal {
                 b = b.journal_file(j);
             }
             let dc = b.start()?;
-            writeln!(out, "fakedc: scenario '{}' — {} machines", dc.scenario().name, dc.scenario().machines.len())?;
+            writeln!(
+                out,
+                "fakedc: scenario '{}' — {} machines",
+                dc.scenario().name,
+                dc.scenario().machines.len()
+            )?;
             write_endpoint_table(&mut out, dc.endpoints())?;
             if let Some(f) = &endpoints_file {
                 let json = serde_json::to_vec_pretty(dc.endpoints())?;
-                fakedc_net::tls::write_atomic(f, &json).with_context(|| format!("writing {}", f.display()))?;
+                fakedc_net::tls::write_atomic(f, &json)
+                    .with_context(|| format!("writing {}", f.display()))?;
             }
             if let Some(c) = dc.control_addr() {
                 writeln!(out, "control API: http://{c}/")?;
             }
             if let Some(dir) = dc.ca().dir.as_ref() {
-                writeln!(out, "trust this CA: {}", dir.join(fakedc_net::tls::CA_CERT_FILE).display())?;
+                writeln!(
+                    out,
+                    "trust this CA: {}",
+                    dir.join(fakedc_net::tls::CA_CERT_FILE).display()
+                )?;
             }
             let served = dc.endpoints().iter().filter(|e| e.served).count();
-            writeln!(out, "ready: {served} listeners bound in {:.0} ms", dc.startup_time().as_secs_f64() * 1000.0)?;
+            writeln!(
+                out,
+                "ready: {served} listeners bound in {:.0} ms",
+                dc.startup_time().as_secs_f64() * 1000.0
+            )?;
             out.flush()?;
             drop(out);
             dc.run_until_signal()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::List { scenario, port_offset } => {
+        Command::List {
+            scenario,
+            port_offset,
+        } => {
             let s = load(&scenario)?;
             write_list(&mut out, &s, port_offset)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { scenario, addr, endpoints_file, start, host, role, user, password, timeout_ms, json } => {
+        Command::Check {
+            scenario,
+            addr,
+            endpoints_file,
+            start,
+            host,
+            role,
+            user,
+            password,
+            timeout_ms,
+            json,
+        } => {
             let opts = CheckOptions {
                 timeout: Duration::from_millis(timeout_ms),
                 credentials: user.map(|u| (u, password.unwrap_or_default())),
@@ -198,7 +248,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut _dc = None;
             let endpoints: Vec<EndpointInfo> = if let Some(h) = host {
-                let role: Role = role.unwrap_or_default().parse().map_err(anyhow::Error::msg)?;
+                let role: Role = role
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(anyhow::Error::msg)?;
                 check::host_endpoints(h, role, &h.to_string())
             } else if let Some(f) = endpoints_file {
                 let text = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
@@ -222,27 +275,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 write!(out, "{}", check::render(&results))?;
             }
             let ok = results.iter().all(|r| r.verdict.ok());
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Certs { dir } => {
             let (ca, created) = fakedc_net::CertAuthority::load_or_create(&dir)?;
             let path = dir.join(fakedc_net::tls::CA_CERT_FILE);
             let path = std::fs::canonicalize(&path).unwrap_or(path);
-            writeln!(out, "{} CA: {}", if created { "created" } else { "existing" }, path.display())?;
-            writeln!(out, "trust it with e.g. `curl --cacert {}` or `export REQUESTS_CA_BUNDLE={}`", path.display(), path.display())?;
+            writeln!(
+                out,
+                "{} CA: {}",
+                if created { "created" } else { "existing" },
+                path.display()
+            )?;
+            writeln!(
+                out,
+                "trust it with e.g. `curl --cacert {}` or `export REQUESTS_CA_BUNDLE={}`",
+                path.display(),
+                path.display()
+            )?;
             let _ = ca;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Scenario { command: ScenarioCommand::Validate { file } } => {
+        Command::Scenario {
+            command: ScenarioCommand::Validate { file },
+        } => {
             let s = Scenario::load(&file, &ParseOptions::default()).map_err(Error::from)?;
-            writeln!(out, "{file}: valid — scenario '{}', {} machines, {} endpoints", s.name, s.machines.len(), s.endpoint_count())?;
+            writeln!(
+                out,
+                "{file}: valid — scenario '{}', {} machines, {} endpoints",
+                s.name,
+                s.machines.len(),
+                s.endpoint_count()
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 fn load(scenario: &Option<String>) -> Result<Scenario, Error> {
-    Ok(Scenario::load(scenario.as_deref().unwrap_or(fakedc_scenario::DEFAULT), &ParseOptions { allow_non_loopback: true })?)
+    Ok(Scenario::load(
+        scenario.as_deref().unwrap_or(fakedc_scenario::DEFAULT),
+        &ParseOptions {
+            allow_non_loopback: true,
+        },
+    )?)
 }
 
 /// The endpoints a scenario would bind with this build's services.
@@ -268,8 +348,14 @@ fn planned_endpoints(s: &Scenario, offset: u16) -> Vec<EndpointInfo> {
         .collect()
 }
 
-fn check_with_progress(endpoints: &[EndpointInfo], opts: &CheckOptions) -> anyhow::Result<Vec<check::RowResult>> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+fn check_with_progress(
+    endpoints: &[EndpointInfo],
+    opts: &CheckOptions,
+) -> anyhow::Result<Vec<check::RowResult>> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let bar = if std::io::stderr().is_terminal() {
         let pb = indicatif::ProgressBar::new(0);
         pb.set_style(
@@ -294,10 +380,20 @@ fn check_with_progress(endpoints: &[EndpointInfo], opts: &CheckOptions) -> anyho
 }
 
 fn write_endpoint_table(out: &mut impl Write, endpoints: &[EndpointInfo]) -> std::io::Result<()> {
-    writeln!(out, "{:<12} {:<15} {:<20} {:<4} {:<22} {}", "MACHINE", "ROLE", "SERVICE", "", "ADDRESS", "STATUS")?;
+    writeln!(
+        out,
+        "{:<12} {:<15} {:<20} {:<4} {:<22} {}",
+        "MACHINE", "ROLE", "SERVICE", "", "ADDRESS", "STATUS"
+    )?;
     for e in endpoints {
         let t = match e.transport {
-            fakedc_model::Transport::Tcp => if e.tls { "tls" } else { "tcp" },
+            fakedc_model::Transport::Tcp => {
+                if e.tls {
+                    "tls"
+                } else {
+                    "tcp"
+                }
+            }
             fakedc_model::Transport::Udp => "udp",
         };
         writeln!(
@@ -319,14 +415,22 @@ fn write_list(out: &mut impl Write, s: &Scenario, offset: u16) -> std::io::Resul
     writeln!(out, "Scenario '{}': {}", s.name, s.description)?;
     for (ti, title) in TABLES.iter().enumerate() {
         writeln!(out, "\n== {title} ==")?;
-        writeln!(out, "{:<48} {:<16} {:<34} {:<26} {}", "CONNECTION", "DEFAULT PORTS", "PROTOCOLS", "WHERE TO CHANGE", "ENDPOINTS")?;
+        writeln!(
+            out,
+            "{:<48} {:<16} {:<34} {:<26} {}",
+            "CONNECTION", "DEFAULT PORTS", "PROTOCOLS", "WHERE TO CHANGE", "ENDPOINTS"
+        )?;
         for row in ROWS.iter().filter(|r| r.table == ti) {
             let mut eps = Vec::new();
             if let Some(role) = row.target {
                 for m in s.machines.iter().filter(|m| m.role == role) {
                     for svc in row.services {
                         if let Some(ep) = m.endpoint(*svc) {
-                            eps.push(format!("{} {}", m.name, SocketAddr::new(m.address, ep.port.saturating_add(offset))));
+                            eps.push(format!(
+                                "{} {}",
+                                m.name,
+                                SocketAddr::new(m.address, ep.port.saturating_add(offset))
+                            ));
                         }
                     }
                 }
@@ -334,11 +438,19 @@ fn write_list(out: &mut impl Write, s: &Scenario, offset: u16) -> std::io::Resul
             let shown = if eps.len() > 4 {
                 format!("{} … ({} endpoints)", eps[..4].join(", "), eps.len())
             } else if eps.is_empty() {
-                if row.target.is_none() { "n/a (no network port)".into() } else { "none in this scenario".into() }
+                if row.target.is_none() {
+                    "n/a (no network port)".into()
+                } else {
+                    "none in this scenario".into()
+                }
             } else {
                 eps.join(", ")
             };
-            writeln!(out, "{:<48} {:<16} {:<34} {:<26} {}", row.peer, row.ports, row.protocols, row.change, shown)?;
+            writeln!(
+                out,
+                "{:<48} {:<16} {:<34} {:<26} {}",
+                row.peer, row.ports, row.protocols, row.change, shown
+            )?;
         }
     }
     Ok(())

@@ -13,14 +13,20 @@ fn list_shows_every_row_of_the_five_tables() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for title in fakedc_model::table::TABLES {
-        assert!(text.contains(&format!("== {title} ==")), "missing table {title}");
+        assert!(
+            text.contains(&format!("== {title} ==")),
+            "missing table {title}"
+        );
     }
     for row in fakedc_model::table::ROWS {
         assert!(text.contains(row.peer), "missing row {}", row.peer);
     }
     assert!(text.contains("bmc01 127.10.1.20:623"), "{text}");
     assert!(text.contains("n/a (no network port)"));
-    let shifted = fakedc().args(["list", "--port-offset", "10000"]).output().unwrap();
+    let shifted = fakedc()
+        .args(["list", "--port-offset", "10000"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&shifted.stdout).contains("bmc01 127.10.1.20:10623"));
 }
 
@@ -35,18 +41,28 @@ fn validate_reports_file_line_and_problem() {
     for (i, (line, pos, msg)) in cases.iter().enumerate() {
         let text = format!(
             "[[machine]]\nname = \"hv01\"\n{}\naddress = \"127.9.0.1\"\n{}\n",
-            if line.starts_with("role") { *line } else { "role = \"hyperv-host\"" },
+            if line.starts_with("role") {
+                *line
+            } else {
+                "role = \"hyperv-host\""
+            },
             if line.starts_with("bmc") { *line } else { "" }
         );
         let f = dir.join(format!("s{i}.toml"));
         std::fs::write(&f, text).unwrap();
-        let out = fakedc().args(["scenario", "validate", f.to_str().unwrap()]).output().unwrap();
+        let out = fakedc()
+            .args(["scenario", "validate", f.to_str().unwrap()])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(3));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(&format!("s{i}.toml:{pos}: ")), "{err}");
         assert!(err.contains(msg), "{err}");
     }
-    let ok = fakedc().args(["scenario", "validate", "fleet-500"]).output().unwrap();
+    let ok = fakedc()
+        .args(["scenario", "validate", "fleet-500"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&ok.stdout).contains("1000 machines"));
 }
 
@@ -56,7 +72,14 @@ fn up_prints_ready_writes_endpoints_and_stops_on_sigterm() {
     std::fs::create_dir_all(&dir).unwrap();
     let eps = dir.join("endpoints.json");
     let mut child = fakedc()
-        .args(["up", "--ephemeral", "--endpoints-file", eps.to_str().unwrap(), "--control", "127.0.0.1:0"])
+        .args([
+            "up",
+            "--ephemeral",
+            "--endpoints-file",
+            eps.to_str().unwrap(),
+            "--control",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -71,17 +94,26 @@ fn up_prints_ready_writes_endpoints_and_stops_on_sigterm() {
             break;
         }
     }
-    assert!(seen.last().is_some_and(|l| l.starts_with("ready")), "{seen:?}");
+    assert!(
+        seen.last().is_some_and(|l| l.starts_with("ready")),
+        "{seen:?}"
+    );
     let table = seen.join("\n");
     assert!(table.contains("not served"), "unbuilt services say so");
-    let map: Vec<fakedc::EndpointInfo> = serde_json::from_slice(&std::fs::read(&eps).unwrap()).unwrap();
-    assert!(map.iter().any(|e| e.machine == "hv01" && e.service == fakedc::ServiceKind::Smb));
+    let map: Vec<fakedc::EndpointInfo> =
+        serde_json::from_slice(&std::fs::read(&eps).unwrap()).unwrap();
+    assert!(map
+        .iter()
+        .any(|e| e.machine == "hv01" && e.service == fakedc::ServiceKind::Smb));
     for e in map.iter().filter(|e| e.served) {
         assert_ne!(e.port, 0);
     }
 
     // check against the running up, through its endpoints file.
-    let out = fakedc().args(["check", "--endpoints-file", eps.to_str().unwrap(), "--json"]).output().unwrap();
+    let out = fakedc()
+        .args(["check", "--endpoints-file", eps.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
     let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = results.as_array().unwrap();
     assert!(rows.len() >= fakedc_model::table::ROWS.len());
@@ -89,7 +121,9 @@ fn up_prints_ready_writes_endpoints_and_stops_on_sigterm() {
     assert!(rows.iter().any(|r| r["verdict"] == "no-port"));
     assert_eq!(out.status.code(), Some(1), "not every row is verified yet");
 
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }

@@ -46,13 +46,25 @@ fn refused(addr: SocketAddr) -> bool {
 #[test]
 fn only_registered_services_are_bound_and_the_rest_say_not_served() {
     let dc = start();
-    let served: Vec<_> = dc.endpoints().iter().filter(|e| e.served).map(|e| (e.machine.as_str(), e.service)).collect();
+    let served: Vec<_> = dc
+        .endpoints()
+        .iter()
+        .filter(|e| e.served)
+        .map(|e| (e.machine.as_str(), e.service))
+        .collect();
     assert!(served.contains(&("hv01", ServiceKind::VmConnect)));
     assert!(served.contains(&("bmc01", ServiceKind::Ipmi)));
-    assert!(dc.endpoints().iter().any(|e| e.machine == "hv01" && e.service == ServiceKind::Smb && !e.served));
+    assert!(dc
+        .endpoints()
+        .iter()
+        .any(|e| e.machine == "hv01" && e.service == ServiceKind::Smb && !e.served));
     assert!(dc.endpoint("hv01", ServiceKind::Smb).is_none());
     let rdp = dc.endpoint("hv01", ServiceKind::VmConnect).unwrap();
-    assert_eq!(rdp.ip().to_string(), "127.77.0.1", "each machine listens on its own address");
+    assert_eq!(
+        rdp.ip().to_string(),
+        "127.77.0.1",
+        "each machine listens on its own address"
+    );
     assert_eq!(greet(rdp, T).unwrap(), "HELLO hv01 vmconnect");
 }
 
@@ -66,12 +78,23 @@ fn power_off_darkens_os_endpoints_and_power_on_brings_them_back_after_boot_delay
 
     // Power off through the control API.
     let ctl = dc.control_addr().unwrap();
-    let (status, body) = http(ctl, "POST", "/machines/hv01/power", Some(r#"{"action":"off"}"#));
+    let (status, body) = http(
+        ctl,
+        "POST",
+        "/machines/hv01/power",
+        Some(r#"{"action":"off"}"#),
+    );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"power\": \"off\""), "{body}");
-    assert!(wait_until(T, || refused(rdp)), "host endpoint still answers after power off");
+    assert!(
+        wait_until(T, || refused(rdp)),
+        "host endpoint still answers after power off"
+    );
     // The BMC runs on standby power.
-    assert_eq!(udp_roundtrip(ipmi, b"ping", T).as_deref(), Some(&b"ping"[..]));
+    assert_eq!(
+        udp_roundtrip(ipmi, b"ping", T).as_deref(),
+        Some(&b"ping"[..])
+    );
     assert_eq!(greet(smash, T).unwrap(), "HELLO bmc01 bmc-ssh");
 
     // Power on: booting first (still dark), then up after the boot delay.
@@ -79,14 +102,23 @@ fn power_off_darkens_os_endpoints_and_power_on_brings_them_back_after_boot_delay
     dc.power("hv01", PowerAction::On).unwrap();
     assert!(refused(rdp), "OS endpoint answered before the OS booted");
     assert_eq!(dc.machine_state("hv01").unwrap().power, "booting");
-    assert!(wait_until(T, || greet(rdp, Duration::from_millis(300)).is_ok()), "host did not come back");
+    assert!(
+        wait_until(T, || greet(rdp, Duration::from_millis(300)).is_ok()),
+        "host did not come back"
+    );
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(400), "came back after {took:?}, before the 400 ms boot delay");
+    assert!(
+        took >= Duration::from_millis(400),
+        "came back after {took:?}, before the 400 ms boot delay"
+    );
     assert_eq!(dc.machine_state("hv01").unwrap().power, "on");
 
     // A BMC power action goes to the host it manages.
     dc.power("bmc01", PowerAction::Soft).unwrap();
-    assert!(wait_until(T, || refused(rdp)), "a soft shutdown stops the OS at once");
+    assert!(
+        wait_until(T, || refused(rdp)),
+        "a soft shutdown stops the OS at once"
+    );
     assert_eq!(dc.machine_state("hv01").unwrap().power, "shutting-down");
     assert!(wait_until(T, || dc.machine_state("hv01").unwrap().power == "off"));
 }
@@ -95,17 +127,35 @@ fn power_off_darkens_os_endpoints_and_power_on_brings_them_back_after_boot_delay
 fn refuse_and_blackhole_rules() {
     let dc = start();
     let rdp = dc.endpoint("hv01", ServiceKind::VmConnect).unwrap();
-    let id = dc.add_fault(FaultRule { id: 0, machine: Some("hv01".into()), service: Some("vmconnect".into()), kind: FaultKind::Refuse });
+    let id = dc.add_fault(FaultRule {
+        id: 0,
+        machine: Some("hv01".into()),
+        service: Some("vmconnect".into()),
+        kind: FaultKind::Refuse,
+    });
     assert!(wait_until(T, || refused(rdp)));
     assert!(dc.remove_fault(id));
     assert!(wait_until(T, || greet(rdp, T).is_ok()));
 
-    dc.add_fault(FaultRule { id: 0, machine: Some("hv01".into()), service: None, kind: FaultKind::Blackhole });
+    dc.add_fault(FaultRule {
+        id: 0,
+        machine: Some("hv01".into()),
+        service: None,
+        kind: FaultKind::Blackhole,
+    });
     let err = greet(rdp, Duration::from_millis(300)).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{err}"
+    );
 
     let ipmi = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
-    dc.add_fault(FaultRule { id: 0, machine: Some("bmc01".into()), service: Some("ipmi".into()), kind: FaultKind::Blackhole });
+    dc.add_fault(FaultRule {
+        id: 0,
+        machine: Some("bmc01".into()),
+        service: Some("ipmi".into()),
+        kind: FaultKind::Blackhole,
+    });
     assert_eq!(udp_roundtrip(ipmi, b"x", Duration::from_millis(300)), None);
 }
 
@@ -113,7 +163,15 @@ fn refuse_and_blackhole_rules() {
 fn delay_and_reset_rules() {
     let dc = start();
     let rdp = dc.endpoint("hv01", ServiceKind::VmConnect).unwrap();
-    dc.add_fault(FaultRule { id: 0, machine: Some("hv01".into()), service: None, kind: FaultKind::Delay { ms: 250, jitter_ms: 0 } });
+    dc.add_fault(FaultRule {
+        id: 0,
+        machine: Some("hv01".into()),
+        service: None,
+        kind: FaultKind::Delay {
+            ms: 250,
+            jitter_ms: 0,
+        },
+    });
     let mut s = TcpStream::connect(rdp).unwrap();
     s.set_read_timeout(Some(T)).unwrap();
     let mut buf = [0u8; 64];
@@ -123,16 +181,33 @@ fn delay_and_reset_rules() {
     s.write_all(b"one\r\n").unwrap();
     let n = s.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"one\r\n");
-    assert!(t0.elapsed() >= Duration::from_millis(250), "echo came back after {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "echo came back after {:?}",
+        t0.elapsed()
+    );
 
     let ipmi = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
-    dc.add_fault(FaultRule { id: 0, machine: Some("bmc01".into()), service: None, kind: FaultKind::Delay { ms: 200, jitter_ms: 0 } });
+    dc.add_fault(FaultRule {
+        id: 0,
+        machine: Some("bmc01".into()),
+        service: None,
+        kind: FaultKind::Delay {
+            ms: 200,
+            jitter_ms: 0,
+        },
+    });
     let t0 = Instant::now();
     assert!(udp_roundtrip(ipmi, b"d", T).is_some());
     assert!(t0.elapsed() >= Duration::from_millis(200));
 
     let smash = dc.endpoint("bmc01", ServiceKind::BmcSsh).unwrap();
-    dc.add_fault(FaultRule { id: 0, machine: Some("bmc01".into()), service: Some("bmc-ssh".into()), kind: FaultKind::ResetAfter { bytes: 3 } });
+    dc.add_fault(FaultRule {
+        id: 0,
+        machine: Some("bmc01".into()),
+        service: Some("bmc-ssh".into()),
+        kind: FaultKind::ResetAfter { bytes: 3 },
+    });
     let mut s = TcpStream::connect(smash).unwrap();
     s.set_read_timeout(Some(T)).unwrap();
     let mut got = Vec::new();
@@ -144,7 +219,11 @@ fn delay_and_reset_rules() {
         }
     };
     assert_eq!(got, b"HEL", "exactly N bytes reach the peer");
-    assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::ConnectionReset), "then a reset, not a clean close");
+    assert_eq!(
+        err.map(|e| e.kind()),
+        Some(ErrorKind::ConnectionReset),
+        "then a reset, not a clean close"
+    );
 }
 
 #[test]
@@ -160,13 +239,27 @@ fn journal_records_connections_and_operations() {
         let n = s.read(&mut buf).unwrap();
         got.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    let q = Query { machine: Some("hv01".into()), service: Some("vmconnect".into()), ..Default::default() };
+    let q = Query {
+        machine: Some("hv01".into()),
+        service: Some("vmconnect".into()),
+        ..Default::default()
+    };
     let entries = dc.journal(&q);
-    assert!(entries.iter().any(|e| e.operation == "connect" && e.outcome == "accepted"));
-    let op = entries.iter().find(|e| e.operation == "echo journal me").expect("operation journaled");
+    assert!(entries
+        .iter()
+        .any(|e| e.operation == "connect" && e.outcome == "accepted"));
+    let op = entries
+        .iter()
+        .find(|e| e.operation == "echo journal me")
+        .expect("operation journaled");
     assert_eq!(op.peer, Some(s.local_addr().unwrap()));
     // The same through the control API.
-    let (status, body) = http(dc.control_addr().unwrap(), "GET", "/journal?machine=hv01&operation=echo%20journal", None);
+    let (status, body) = http(
+        dc.control_addr().unwrap(),
+        "GET",
+        "/journal?machine=hv01&operation=echo%20journal",
+        None,
+    );
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1, "{body}");
@@ -180,7 +273,10 @@ fn http_services_share_a_port_by_path() {
     assert_eq!(http(lb, "GET", "/other", None), (200, "root /other".into()));
     // TLS endpoints present a leaf for the machine signed by the scenario CA.
     let lbs = dc.endpoint("lb01", ServiceKind::LbHttps).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let r = rt.block_on(fakedc::check::generic_probe(lbs, true, T));
     assert_eq!(r.verdict, fakedc::check::Verdict::Open, "{}", r.detail);
     assert!(r.detail.contains("CN=lb01.fakedc.test"), "{}", r.detail);
@@ -191,25 +287,53 @@ fn control_api_faults_reset_and_about() {
     let dc = start();
     let ctl = dc.control_addr().unwrap();
     assert_eq!(http(ctl, "GET", "/health", None).0, 200);
-    let (s, body) = http(ctl, "POST", "/faults", Some(r#"{"machine":"hv01","service":"vmconnect","kind":"refuse"}"#));
+    let (s, body) = http(
+        ctl,
+        "POST",
+        "/faults",
+        Some(r#"{"machine":"hv01","service":"vmconnect","kind":"refuse"}"#),
+    );
     assert_eq!(s, 201, "{body}");
     let rdp = dc.endpoint("hv01", ServiceKind::VmConnect).unwrap();
     assert!(wait_until(T, || refused(rdp)));
     let (_, list) = http(ctl, "GET", "/faults", None);
     assert!(list.contains("refuse"));
-    assert_eq!(http(ctl, "POST", "/faults", Some(r#"{"machine":"nope","kind":"refuse"}"#)).0, 400);
+    assert_eq!(
+        http(
+            ctl,
+            "POST",
+            "/faults",
+            Some(r#"{"machine":"nope","kind":"refuse"}"#)
+        )
+        .0,
+        400
+    );
     assert_eq!(http(ctl, "POST", "/faults", Some("{not json")).0, 400);
 
     // Boot override and power, then reset puts everything back.
-    let (s, body) = http(ctl, "PUT", "/machines/hv01/boot", Some(r#"{"device":"pxe","persistent":true,"efi":false}"#));
+    let (s, body) = http(
+        ctl,
+        "PUT",
+        "/machines/hv01/boot",
+        Some(r#"{"device":"pxe","persistent":true,"efi":false}"#),
+    );
     assert_eq!(s, 200, "{body}");
-    assert_eq!(dc.machine_state("hv01").unwrap().boot.device, fakedc::BootDevice::Pxe);
+    assert_eq!(
+        dc.machine_state("hv01").unwrap().boot.device,
+        fakedc::BootDevice::Pxe
+    );
     assert_eq!(http(ctl, "POST", "/machines/hv01/power/off", None).0, 200);
-    assert_eq!(http(ctl, "POST", "/machines/hv01/power/explode", None).0, 400);
+    assert_eq!(
+        http(ctl, "POST", "/machines/hv01/power/explode", None).0,
+        400
+    );
     assert_eq!(http(ctl, "GET", "/machines/zz", None).0, 404);
     assert_eq!(http(ctl, "POST", "/reset", None).0, 200);
     let st = dc.machine_state("hv01").unwrap();
-    assert_eq!((st.power.as_str(), st.boot.device), ("on", fakedc::BootDevice::None));
+    assert_eq!(
+        (st.power.as_str(), st.boot.device),
+        ("on", fakedc::BootDevice::None)
+    );
     assert!(dc.faults().is_empty());
     assert!(wait_until(T, || greet(rdp, T).is_ok()));
 

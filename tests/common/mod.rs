@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use fakedc_model::{Model, Record};
-use fakedc_net::{BoxFuture, Conn, HttpRequest, HttpResponse, HttpService, TcpService, UdpEndpoint, UdpService};
+use fakedc_net::{
+    BoxFuture, Conn, HttpRequest, HttpResponse, HttpService, TcpService, UdpEndpoint, UdpService,
+};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -19,7 +21,10 @@ impl TcpService for Echo {
         Box::pin(async move {
             let info = conn.info.clone();
             let (r, mut w) = tokio::io::split(conn.io);
-            if w.write_all(format!("HELLO {} {}\r\n", info.machine_name, info.service).as_bytes()).await.is_err() {
+            if w.write_all(format!("HELLO {} {}\r\n", info.machine_name, info.service).as_bytes())
+                .await
+                .is_err()
+            {
                 return;
             }
             let mut lines = BufReader::new(r).lines();
@@ -136,8 +141,14 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (
     .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    let status: u16 = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status: u16 = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
-

@@ -6,9 +6,9 @@
 
 pub mod commands;
 pub mod crypto;
+pub mod service;
 pub mod session;
 pub mod sol;
 pub mod wire;
-pub mod service;
 pub use service::{operations, register};
 pub mod probe;

@@ -4,7 +4,9 @@
 //! Channel Cipher Suites, and with credentials a full RAKP session.
 //! It works against real BMCs as well as fakedc's.
 
-use crate::wire::console::{parse_presession_response, presession_request, Console, ConsoleError, HandshakeStep};
+use crate::wire::console::{
+    parse_presession_response, presession_request, Console, ConsoleError, HandshakeStep,
+};
 use crate::wire::{AsfMessage, Datagram, Privilege};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -36,7 +38,12 @@ pub enum ClientError {
     Console(#[from] ConsoleError),
 }
 
-async fn exchange(sock: &UdpSocket, out: &[u8], timeout: Duration, tries: u32) -> Result<Vec<u8>, ClientError> {
+async fn exchange(
+    sock: &UdpSocket,
+    out: &[u8],
+    timeout: Duration,
+    tries: u32,
+) -> Result<Vec<u8>, ClientError> {
     let mut buf = vec![0u8; 2048];
     for _ in 0..tries.max(1) {
         sock.send(out).await?;
@@ -66,7 +73,13 @@ impl Client {
         privilege: Privilege,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
-        let bind: SocketAddr = if addr.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" }.parse().map_err(|_| std::io::Error::other("bad bind address"))?;
+        let bind: SocketAddr = if addr.is_ipv4() {
+            "127.0.0.1:0"
+        } else {
+            "[::1]:0"
+        }
+        .parse()
+        .map_err(|_| std::io::Error::other("bad bind address"))?;
         let sock = UdpSocket::bind(bind).await?;
         sock.connect(addr).await?;
         let mut console = Console::new(user.as_bytes(), password.as_bytes(), suite, privilege)?;
@@ -78,18 +91,30 @@ impl Client {
                 HandshakeStep::Established => break,
             }
         }
-        let mut c = Client { sock, console, timeout };
+        let mut c = Client {
+            sock,
+            console,
+            timeout,
+        };
         if privilege > Privilege::User {
             let (cc, _) = c.request(0x06, 0x3B, &[privilege.as_u8()]).await?;
             if cc != 0 {
-                return Err(ClientError::Console(ConsoleError::CompletionCode { step: "Set Session Privilege Level", code: cc }));
+                return Err(ClientError::Console(ConsoleError::CompletionCode {
+                    step: "Set Session Privilege Level",
+                    code: cc,
+                }));
             }
         }
         Ok(c)
     }
 
     /// Sends one request and waits for its response: (completion code, data).
-    pub async fn request(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<(u8, Vec<u8>), ClientError> {
+    pub async fn request(
+        &mut self,
+        netfn: u8,
+        cmd: u8,
+        data: &[u8],
+    ) -> Result<(u8, Vec<u8>), ClientError> {
         let out = self.console.request(netfn, cmd, data)?;
         let reply = exchange(&self.sock, &out, self.timeout, 1).await?;
         let r = self.console.response(&reply)?;
@@ -106,9 +131,17 @@ impl Client {
 
 /// Probes an IPMI endpoint. With credentials it logs in with the best
 /// advertised suite (17, else 3) and reads Get Device ID.
-pub async fn probe(addr: SocketAddr, creds: Option<(&str, &str)>, timeout: Duration) -> ProbeReport {
+pub async fn probe(
+    addr: SocketAddr,
+    creds: Option<(&str, &str)>,
+    timeout: Duration,
+) -> ProbeReport {
     let report = |verdict, detail: String| ProbeReport { verdict, detail };
-    let bind = if addr.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" };
+    let bind = if addr.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    };
     let sock = match UdpSocket::bind(bind).await {
         Ok(s) => s,
         Err(e) => return report(ProbeVerdict::Refused, e.to_string()),
@@ -122,20 +155,53 @@ pub async fn probe(addr: SocketAddr, creds: Option<(&str, &str)>, timeout: Durat
         Err(ClientError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             return report(ProbeVerdict::Refused, "ICMP port unreachable".into())
         }
-        Err(_) => return report(ProbeVerdict::Timeout, format!("no ASF pong within {timeout:?}")),
+        Err(_) => {
+            return report(
+                ProbeVerdict::Timeout,
+                format!("no ASF pong within {timeout:?}"),
+            )
+        }
     };
     if !matches!(crate::wire::parse(&pong), Ok(Datagram::Asf(_))) {
-        return report(ProbeVerdict::WrongProtocol, "answer to ASF ping is not an ASF pong".into());
+        return report(
+            ProbeVerdict::WrongProtocol,
+            "answer to ASF ping is not an ASF pong".into(),
+        );
     }
     // 2. Get Channel Authentication Capabilities (v2.0 extended, admin).
-    let caps = match exchange(&sock, &presession_request(true, 0x06, 0x38, 1, &[0x8E, 0x04]), timeout, 2).await {
+    let caps = match exchange(
+        &sock,
+        &presession_request(true, 0x06, 0x38, 1, &[0x8E, 0x04]),
+        timeout,
+        2,
+    )
+    .await
+    {
         Ok(d) => d,
-        Err(_) => return report(ProbeVerdict::Timeout, "pong, but no answer to Get Channel Auth Capabilities".into()),
+        Err(_) => {
+            return report(
+                ProbeVerdict::Timeout,
+                "pong, but no answer to Get Channel Auth Capabilities".into(),
+            )
+        }
     };
     let caps = match parse_presession_response(&caps) {
         Ok(r) if r.completion_code == 0 && r.data.len() >= 8 => r.data,
-        Ok(r) => return report(ProbeVerdict::WrongProtocol, format!("Get Channel Auth Capabilities cc {:02X}h", r.completion_code)),
-        Err(e) => return report(ProbeVerdict::WrongProtocol, format!("bad auth capabilities answer: {e}")),
+        Ok(r) => {
+            return report(
+                ProbeVerdict::WrongProtocol,
+                format!(
+                    "Get Channel Auth Capabilities cc {:02X}h",
+                    r.completion_code
+                ),
+            )
+        }
+        Err(e) => {
+            return report(
+                ProbeVerdict::WrongProtocol,
+                format!("bad auth capabilities answer: {e}"),
+            )
+        }
     };
     let ipmi20 = caps[3] & 0x02 != 0;
     let mut auth = Vec::new();
@@ -150,8 +216,12 @@ pub async fn probe(addr: SocketAddr, creds: Option<(&str, &str)>, timeout: Durat
         let mut records = Vec::new();
         for index in 0..8u8 {
             let req = presession_request(false, 0x06, 0x54, 2 + index, &[0x0E, 0x00, 0x80 | index]);
-            let Ok(d) = exchange(&sock, &req, timeout, 2).await else { break };
-            let Ok(r) = parse_presession_response(&d) else { break };
+            let Ok(d) = exchange(&sock, &req, timeout, 2).await else {
+                break;
+            };
+            let Ok(r) = parse_presession_response(&d) else {
+                break;
+            };
             if r.completion_code != 0 || r.data.is_empty() {
                 break;
             }
@@ -173,8 +243,20 @@ pub async fn probe(addr: SocketAddr, creds: Option<(&str, &str)>, timeout: Durat
     let mut detail = format!(
         "IPMI {}, auth {}, cipher suites {}",
         if ipmi20 { "2.0" } else { "1.5" },
-        if auth.is_empty() { "-".into() } else { auth.join("/") },
-        if suites.is_empty() { "-".into() } else { suites.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",") }
+        if auth.is_empty() {
+            "-".into()
+        } else {
+            auth.join("/")
+        },
+        if suites.is_empty() {
+            "-".into()
+        } else {
+            suites
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        }
     );
     let Some((user, password)) = creds else {
         return report(ProbeVerdict::Verified, detail);
@@ -182,14 +264,21 @@ pub async fn probe(addr: SocketAddr, creds: Option<(&str, &str)>, timeout: Durat
     // 4. A real session with the best suite.
     let suite = [17u8, 3, 2, 1, 0].into_iter().find(|s| suites.contains(s));
     let Some(suite) = suite else {
-        return report(ProbeVerdict::AuthFailure, format!("{detail}; no usable RMCP+ suite to log in"));
+        return report(
+            ProbeVerdict::AuthFailure,
+            format!("{detail}; no usable RMCP+ suite to log in"),
+        );
     };
     match Client::connect(addr, user, password, suite, Privilege::User, timeout).await {
         Ok(mut c) => {
             match c.request(0x06, 0x01, &[]).await {
                 Ok((0, d)) if d.len() >= 11 => {
                     let mfr = u32::from(d[6]) | u32::from(d[7]) << 8 | u32::from(d[8]) << 16;
-                    detail.push_str(&format!("; session (suite {suite}) ok, firmware {}.{:02x}, manufacturer {mfr}", d[2] & 0x7F, d[3]));
+                    detail.push_str(&format!(
+                        "; session (suite {suite}) ok, firmware {}.{:02x}, manufacturer {mfr}",
+                        d[2] & 0x7F,
+                        d[3]
+                    ));
                 }
                 Ok((cc, _)) => detail.push_str(&format!("; Get Device ID cc {cc:02X}h")),
                 Err(e) => detail.push_str(&format!("; Get Device ID failed: {e}")),
@@ -197,7 +286,13 @@ pub async fn probe(addr: SocketAddr, creds: Option<(&str, &str)>, timeout: Durat
             c.close().await;
             report(ProbeVerdict::Verified, detail)
         }
-        Err(ClientError::Timeout(_)) => report(ProbeVerdict::Timeout, format!("{detail}; handshake timed out")),
-        Err(e) => report(ProbeVerdict::AuthFailure, format!("{detail}; login as {user} failed: {e}")),
+        Err(ClientError::Timeout(_)) => report(
+            ProbeVerdict::Timeout,
+            format!("{detail}; handshake timed out"),
+        ),
+        Err(e) => report(
+            ProbeVerdict::AuthFailure,
+            format!("{detail}; login as {user} failed: {e}"),
+        ),
     }
 }

@@ -58,7 +58,10 @@ struct BmcSetup {
 
 fn setup(model: &Model, id: MachineId) -> Result<BmcSetup, OptionsError> {
     let m = model.machine(id);
-    let err = |message: String| OptionsError { machine: m.name.clone(), message };
+    let err = |message: String| OptionsError {
+        machine: m.name.clone(),
+        message,
+    };
     let opts: IpmiOptions = match m.options.get("ipmi") {
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
         None => IpmiOptions::default(),
@@ -66,18 +69,32 @@ fn setup(model: &Model, id: MachineId) -> Result<BmcSetup, OptionsError> {
     let suites = opts.cipher_suites.unwrap_or_else(|| vec![3, 17]);
     for s in &suites {
         if CipherSuite::by_id(*s).is_none() {
-            return Err(err(format!("cipher suite {s} is not implemented (0, 1, 2, 3, 17 are)")));
+            return Err(err(format!(
+                "cipher suite {s} is not implemented (0, 1, 2, 3, 17 are)"
+            )));
         }
     }
-    let mut lan = LanAuthTypes { none: false, md5: true, password: true };
+    let mut lan = LanAuthTypes {
+        none: false,
+        md5: true,
+        password: true,
+    };
     if let Some(list) = &opts.lan_auth {
-        lan = LanAuthTypes { none: false, md5: false, password: false };
+        lan = LanAuthTypes {
+            none: false,
+            md5: false,
+            password: false,
+        };
         for a in list {
             match a.as_str() {
                 "none" => lan.none = true,
                 "md5" => lan.md5 = true,
                 "password" | "straight" => lan.password = true,
-                other => return Err(err(format!("unknown lan_auth '{other}' (none, md5, password)"))),
+                other => {
+                    return Err(err(format!(
+                        "unknown lan_auth '{other}' (none, md5, password)"
+                    )))
+                }
             }
         }
     }
@@ -99,8 +116,13 @@ fn setup(model: &Model, id: MachineId) -> Result<BmcSetup, OptionsError> {
     let bmc = BmcConfig {
         auth_types: lan.bits(),
         cipher_suites: suites,
-        kg_nonzero: opts.bmc_key.as_ref().is_some_and(|k| k.bytes().any(|b| b != 0)),
-        manufacturer_id: opts.manufacturer_id.unwrap_or_else(|| BmcConfig::manufacturer_for_vendor(&hw.vendor)),
+        kg_nonzero: opts
+            .bmc_key
+            .as_ref()
+            .is_some_and(|k| k.bytes().any(|b| b != 0)),
+        manufacturer_id: opts
+            .manufacturer_id
+            .unwrap_or_else(|| BmcConfig::manufacturer_for_vendor(&hw.vendor)),
         product_id: opts.product_id.unwrap_or(0x0FDC),
         max_sessions: max_sessions.min(63) as u8,
         ..BmcConfig::default()
@@ -115,7 +137,12 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), Optio
             setup(model, m.id)?;
         }
     }
-    services.udp(ServiceKind::Ipmi, Arc::new(IpmiService { model: model.clone() }));
+    services.udp(
+        ServiceKind::Ipmi,
+        Arc::new(IpmiService {
+            model: model.clone(),
+        }),
+    );
     Ok(())
 }
 
@@ -191,12 +218,16 @@ fn from_wire(p: WirePrivilege) -> Privilege {
 
 impl UserDirectory for ModelUsers<'_> {
     fn lookup(&self, name: &[u8]) -> Option<UserCred> {
-        self.0.users(self.1).iter().find(|u| u.name.as_bytes() == name).map(|u| UserCred {
-            id: u.id,
-            password: u.password.as_bytes().iter().copied().take(20).collect(),
-            max_privilege: to_wire(u.privilege),
-            enabled: u.enabled,
-        })
+        self.0
+            .users(self.1)
+            .iter()
+            .find(|u| u.name.as_bytes() == name)
+            .map(|u| UserCred {
+                id: u.id,
+                password: u.password.as_bytes().iter().copied().take(20).collect(),
+                max_privilege: to_wire(u.privilege),
+                enabled: u.enabled,
+            })
     }
 }
 
@@ -225,7 +256,10 @@ impl Bmc {
         let mut bmc_cfg = setup.bmc;
         bmc_cfg.udp_port = ep.local_addr().map(|a| a.port()).unwrap_or(623);
         let m = model.machine(ep.machine);
-        let host = m.host.map(|h| model.machine(h).name.clone()).unwrap_or_else(|| m.name.clone());
+        let host = m
+            .host
+            .map(|h| model.machine(h).name.clone())
+            .unwrap_or_else(|| m.name.clone());
         Bmc {
             id: ep.machine,
             console: SerialConsole::new(&host),
@@ -264,7 +298,14 @@ impl Bmc {
         }
     }
 
-    fn journal(&self, peer: Option<SocketAddr>, user: Option<String>, operation: String, outcome: String, latency: Duration) {
+    fn journal(
+        &self,
+        peer: Option<SocketAddr>,
+        user: Option<String>,
+        operation: String,
+        outcome: String,
+        latency: Duration,
+    ) {
         self.model.journal.record(Record {
             machine: self.ep.machine_name.clone(),
             service: ServiceKind::Ipmi.name().into(),
@@ -280,7 +321,9 @@ impl Bmc {
         if self.model.faults.is_empty() {
             return Vec::new();
         }
-        self.model.faults.matching(&self.ep.machine_name, ServiceKind::Ipmi.name())
+        self.model
+            .faults
+            .matching(&self.ep.machine_name, ServiceKind::Ipmi.name())
     }
 
     async fn datagram(&mut self, data: &[u8], peer: SocketAddr) {
@@ -296,18 +339,28 @@ impl Bmc {
                 self.journal(Some(peer), user, op, outcome, t0.elapsed());
             }
             Outcome::Request(req) => self.request(req, t0).await,
-            Outcome::Payload { session, payload_type, bytes } => {
-                self.payload(session, payload_type, &bytes, t0).await
-            }
+            Outcome::Payload {
+                session,
+                payload_type,
+                bytes,
+            } => self.payload(session, payload_type, &bytes, t0).await,
             Outcome::Drop(reason) => {
                 debug!(%reason, "datagram dropped");
                 let op = match reason {
                     DropReason::Malformed(_) => "malformed datagram",
                     DropReason::Crypto(_) | DropReason::BadAuthCode => "integrity failure",
-                    DropReason::Replay(_) | DropReason::SequenceOutOfWindow { .. } => "sequence rejected",
+                    DropReason::Replay(_) | DropReason::SequenceOutOfWindow { .. } => {
+                        "sequence rejected"
+                    }
                     _ => "datagram dropped",
                 };
-                self.journal(Some(peer), None, op.into(), reason.to_string(), t0.elapsed());
+                self.journal(
+                    Some(peer),
+                    None,
+                    op.into(),
+                    reason.to_string(),
+                    t0.elapsed(),
+                );
             }
         }
         self.sync_closed();
@@ -321,7 +374,8 @@ impl Bmc {
                 let (ipmi20, encrypted) = match s.kind {
                     SessionKind::RmcpPlus { suite } => (
                         true,
-                        CipherSuite::by_id(suite).is_some_and(|c| c.confidentiality != ConfidentialityAlgorithm::None),
+                        CipherSuite::by_id(suite)
+                            .is_some_and(|c| c.confidentiality != ConfidentialityAlgorithm::None),
                     ),
                     SessionKind::Lan15 { .. } => (false, false),
                 };
@@ -349,7 +403,12 @@ impl Bmc {
         let faults = self.faults();
         let name = commands::command_name(req.netfn, req.cmd, &req.data)
             .map(str::to_string)
-            .unwrap_or_else(|| format!("netfn {:02X}h cmd {:02X}h (not implemented)", req.netfn, req.cmd));
+            .unwrap_or_else(|| {
+                format!(
+                    "netfn {:02X}h cmd {:02X}h (not implemented)",
+                    req.netfn, req.cmd
+                )
+            });
         let privilege = req.privilege.map(from_wire);
         let (cc, data, effect) = if faults.iter().any(|f| matches!(f, FaultKind::Busy)) {
             (commands::cc::NODE_BUSY, Vec::new(), Effect::None)
@@ -373,10 +432,12 @@ impl Bmc {
             }
         };
         let (cc, data) = match (effect, req.session) {
-            (Effect::SetSessionPrivilege(p), Some(h)) => match self.sessions.set_privilege(h, to_wire(p).as_u8()) {
-                Ok(granted) => (0, vec![granted.as_u8()]),
-                Err(code) => (code.0, Vec::new()),
-            },
+            (Effect::SetSessionPrivilege(p), Some(h)) => {
+                match self.sessions.set_privilege(h, to_wire(p).as_u8()) {
+                    Ok(granted) => (0, vec![granted.as_u8()]),
+                    Err(code) => (code.0, Vec::new()),
+                }
+            }
             _ => (cc, data),
         };
         if let Some(mut sealed) = self.sessions.seal_response(&req, cc, &data) {
@@ -400,10 +461,17 @@ impl Bmc {
             }
             Effect::ActivateSol { .. } if cc == 0 => {
                 if let Some(session) = req.session {
-                    let (interval, retries) = (self.state.sol.retry_interval(), self.state.sol.retries());
-                    self.sol = Some(ActiveSol { session, peer: req.peer, link: SolLink::new(interval, retries) });
-                    let hello = self.console.on_activate();
-                    self.sol_output(&hello).await;
+                    let (interval, retries) =
+                        (self.state.sol.retry_interval(), self.state.sol.retries());
+                    self.sol = Some(ActiveSol {
+                        session,
+                        peer: req.peer,
+                        link: SolLink::new(interval, retries),
+                    });
+                    self.console.reset();
+                    // The first tick syncs the console with the host's power
+                    // and prints the login prompt or the boot log.
+                    self.tick().await;
                 }
             }
             Effect::DeactivateSol { .. } => self.sol = None,
@@ -413,7 +481,13 @@ impl Bmc {
             Some(p) => format!("{p:?}").to_lowercase(),
             None => "pre-session".into(),
         };
-        self.journal(Some(req.peer), req.user.clone(), name, format!("cc {cc:02X}h as {who}"), t0.elapsed());
+        self.journal(
+            Some(req.peer),
+            req.user.clone(),
+            name,
+            format!("cc {cc:02X}h as {who}"),
+            t0.elapsed(),
+        );
     }
 
     fn session_gone(&mut self, id: u32) {
@@ -427,13 +501,35 @@ impl Bmc {
     fn sync_closed(&mut self) {
         while let Some((h, reason)) = self.sessions.poll_closed() {
             self.session_gone(h.id());
-            self.journal(None, None, "session closed".into(), format!("{reason:?}"), Duration::ZERO);
+            self.journal(
+                None,
+                None,
+                "session closed".into(),
+                format!("{reason:?}"),
+                Duration::ZERO,
+            );
         }
     }
 
-    async fn payload(&mut self, session: SessionHandle, payload_type: u8, bytes: &[u8], t0: Instant) {
-        let Some(sol) = self.sol.as_mut().filter(|s| s.session == session && payload_type == 0x01) else {
-            self.journal(None, None, "payload".into(), format!("type {payload_type:02X}h not active; dropped"), t0.elapsed());
+    async fn payload(
+        &mut self,
+        session: SessionHandle,
+        payload_type: u8,
+        bytes: &[u8],
+        t0: Instant,
+    ) {
+        let Some(sol) = self
+            .sol
+            .as_mut()
+            .filter(|s| s.session == session && payload_type == 0x01)
+        else {
+            self.journal(
+                None,
+                None,
+                "payload".into(),
+                format!("type {payload_type:02X}h not active; dropped"),
+                t0.elapsed(),
+            );
             return;
         };
         let out = sol.link.receive(t0, bytes);
@@ -507,16 +603,33 @@ fn describe_event(e: &Event) -> (String, Option<String>, String) {
                 None => format!("{status:?}"),
             },
         ),
-        Event::Rakp2 { status, user } => ("RAKP 1".into(), Some(user.clone()), format!("RAKP 2 {status:?}")),
-        Event::Rakp4Refused { status, user } => ("RAKP 3".into(), Some(user.clone()), format!("RAKP 4 {status:?}")),
-        Event::Challenge { completion_code, user } => {
-            ("Get Session Challenge".into(), Some(user.clone()), format!("cc {completion_code:02X}h"))
-        }
-        Event::ActivateRefused { completion_code } => {
-            ("Activate Session".into(), None, format!("cc {completion_code:02X}h"))
-        }
-        Event::Established { user, kind, .. } => {
-            ("session established".into(), Some(user.clone()), format!("{kind:?}"))
-        }
+        Event::Rakp2 { status, user } => (
+            "RAKP 1".into(),
+            Some(user.clone()),
+            format!("RAKP 2 {status:?}"),
+        ),
+        Event::Rakp4Refused { status, user } => (
+            "RAKP 3".into(),
+            Some(user.clone()),
+            format!("RAKP 4 {status:?}"),
+        ),
+        Event::Challenge {
+            completion_code,
+            user,
+        } => (
+            "Get Session Challenge".into(),
+            Some(user.clone()),
+            format!("cc {completion_code:02X}h"),
+        ),
+        Event::ActivateRefused { completion_code } => (
+            "Activate Session".into(),
+            None,
+            format!("cc {completion_code:02X}h"),
+        ),
+        Event::Established { user, kind, .. } => (
+            "session established".into(),
+            Some(user.clone()),
+            format!("{kind:?}"),
+        ),
     }
 }

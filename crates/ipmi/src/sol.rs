@@ -327,9 +327,13 @@ impl SerialConsole {
         self.next_line
     }
 
-    /// Output for a freshly activated console: the current prompt.
-    pub fn on_activate(&mut self) -> Vec<u8> {
-        self.prompt().into_bytes()
+    /// A new SOL session starts from a clean line: whoever was logged in
+    /// on the previous one is gone (as after a getty restart).
+    pub fn reset(&mut self) {
+        self.phase = Phase::Off;
+        self.line.clear();
+        self.script.clear();
+        self.next_line = None;
     }
 
     /// Typed input: echoed (except passwords) and acted on at Enter.

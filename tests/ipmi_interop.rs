@@ -1,0 +1,656 @@
+//! ipmitool (the real client) against fakedc BMCs: every command the IPMI
+//! issue names, each result asserted, and power/boot changes checked against
+//! the model. A missing ipmitool fails these tests; it never skips them.
+
+mod common;
+
+use common::wait_until;
+use fakedc::{Datacenter, FaultKind, FaultRule, Query, ServiceKind};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SCENARIO: &str = r#"
+[defaults]
+boot_delay_ms = 300
+shutdown_delay_ms = 300
+cycle_interval_ms = 300
+
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.78.0.1"
+bmc = "bmc01"
+vendor = "Fabrikam"
+model = "FX-9000"
+serial = "FXSERIAL01"
+
+[[machine]]
+name = "bmc01"
+role = "bmc"
+address = "127.78.1.1"
+[machine.options.ipmi]
+cipher_suites = [3, 17]
+
+[[machine]]
+name = "hv02"
+role = "hyperv-host"
+address = "127.78.0.2"
+bmc = "bmc02"
+
+[[machine]]
+name = "bmc02"
+role = "bmc"
+address = "127.78.1.2"
+[machine.options.ipmi]
+cipher_suites = [17]
+max_sessions = 2
+"#;
+
+fn start() -> Datacenter {
+    Datacenter::builder()
+        .scenario_str(SCENARIO)
+        .ephemeral()
+        .start()
+        .expect("start")
+}
+
+fn ipmitool_path() -> &'static str {
+    let ok = Command::new("ipmitool")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "ipmitool is not installed: the interop tests need it (./scripts/test installs it)"
+    );
+    "ipmitool"
+}
+
+/// Runs ipmitool against a BMC with the given interface/auth args.
+fn ipmitool(addr: SocketAddr, iface: &[&str], user: &str, pass: &str, cmd: &str) -> Output {
+    let mut c = Command::new(ipmitool_path());
+    c.args(iface)
+        .args([
+            "-H",
+            &addr.ip().to_string(),
+            "-p",
+            &addr.port().to_string(),
+            "-U",
+            user,
+            "-P",
+            pass,
+            "-N",
+            "1",
+            "-R",
+            "2",
+        ])
+        .args(cmd.split_whitespace())
+        .stdin(Stdio::null());
+    c.output().expect("run ipmitool")
+}
+
+fn ok(addr: SocketAddr, iface: &[&str], cmd: &str) -> String {
+    let o = ipmitool(addr, iface, "admin", "password", cmd);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "ipmitool {iface:?} {cmd} failed: {}{}",
+        out,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+const LANPLUS17: &[&str] = &["-I", "lanplus", "-C", "17"];
+const LANPLUS3: &[&str] = &["-I", "lanplus", "-C", "3"];
+const LANPLUS: &[&str] = &["-I", "lanplus"];
+const LAN_MD5: &[&str] = &["-I", "lan", "-A", "MD5"];
+
+/// `key : value` lines of ipmitool output, whitespace-normalized.
+fn field(out: &str, key: &str) -> Option<String> {
+    out.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == key).then(|| v.trim().to_string())
+    })
+}
+
+#[test]
+fn mc_info_guid_and_status_on_every_session_type() {
+    let dc = start();
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    let guid = dc.machine_state("hv01").unwrap().guid;
+    for iface in [LANPLUS3, LANPLUS17, LANPLUS, LAN_MD5] {
+        let t0 = Instant::now();
+        let info = ok(bmc, iface, "mc info");
+        let took = t0.elapsed();
+        assert_eq!(
+            field(&info, "IPMI Version").as_deref(),
+            Some("2.0"),
+            "{info}"
+        );
+        assert_eq!(
+            field(&info, "Firmware Revision").as_deref(),
+            Some("7.10"),
+            "{info}"
+        );
+        assert_eq!(
+            field(&info, "Manufacturer ID").as_deref(),
+            Some("311"),
+            "{info}"
+        );
+        assert!(
+            took < Duration::from_millis(900),
+            "{iface:?} mc info took {took:?}"
+        );
+        let g = ok(bmc, iface, "mc guid");
+        assert_eq!(
+            field(&g, "System GUID").as_deref(),
+            Some(guid.as_str()),
+            "{g}"
+        );
+        let st = ok(bmc, iface, "chassis status");
+        assert_eq!(field(&st, "System Power").as_deref(), Some("on"), "{st}");
+    }
+    // Every command is journaled with user, privilege and completion code.
+    let j = dc.journal(&Query {
+        machine: Some("bmc01".into()),
+        operation: Some("Get Device ID".into()),
+        ..Default::default()
+    });
+    assert!(j.len() >= 4, "{j:?}");
+    assert!(
+        j.iter()
+            .all(|e| e.user.as_deref() == Some("admin") && e.outcome == "cc 00h as admin"),
+        "{j:?}"
+    );
+    let probes = dc.journal(&Query {
+        machine: Some("bmc01".into()),
+        operation: Some("not implemented".into()),
+        ..Default::default()
+    });
+    assert!(
+        !probes.is_empty(),
+        "ipmitool's HPM/PICMG probes got answers (C1h)"
+    );
+    assert!(
+        probes.iter().all(|e| e.outcome.starts_with("cc C1h")),
+        "{probes:?}"
+    );
+}
+
+#[test]
+fn power_control_changes_the_model() {
+    let dc = start();
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    let power = |dc: &Datacenter| dc.machine_state("hv01").unwrap().power;
+    assert_eq!(
+        ok(bmc, LANPLUS17, "chassis power status").trim(),
+        "Chassis Power is on"
+    );
+
+    assert!(ok(bmc, LANPLUS17, "chassis power off").contains("Down/Off"));
+    assert_eq!(power(&dc), "off");
+    assert_eq!(
+        ok(bmc, LANPLUS17, "chassis power status").trim(),
+        "Chassis Power is off"
+    );
+
+    assert!(ok(bmc, LANPLUS17, "chassis power on").contains("Up/On"));
+    assert_eq!(power(&dc), "booting");
+    assert!(wait_until(Duration::from_secs(3), || power(&dc) == "on"));
+    assert_eq!(
+        ok(bmc, LAN_MD5, "chassis power status").trim(),
+        "Chassis Power is on"
+    );
+
+    assert!(ok(bmc, LANPLUS17, "chassis power cycle").contains("Cycle"));
+    assert_eq!(power(&dc), "cycling");
+    assert!(wait_until(Duration::from_secs(3), || power(&dc) == "on"));
+
+    assert!(ok(bmc, LANPLUS3, "chassis power reset").contains("Reset"));
+    assert_eq!(power(&dc), "booting");
+    assert!(wait_until(Duration::from_secs(3), || power(&dc) == "on"));
+
+    assert!(ok(bmc, LANPLUS17, "chassis power soft").contains("Soft"));
+    assert_eq!(power(&dc), "shutting-down");
+    assert!(wait_until(Duration::from_secs(3), || power(&dc) == "off"));
+    // The other BMC's host is untouched: many BMCs, each with its own state.
+    assert_eq!(dc.machine_state("hv02").unwrap().power, "on");
+
+    // SEL records the power and boot events.
+    let sel = ok(bmc, LANPLUS17, "sel list");
+    assert!(sel.contains("Power off/down"), "{sel}");
+    assert!(sel.contains("System Boot Initiated"), "{sel}");
+    assert!(ok(bmc, LANPLUS17, "sel clear").contains("Clearing SEL"));
+    let after = ok(bmc, LANPLUS17, "sel list");
+    assert!(!after.contains("Power off/down"), "{after}");
+    assert!(
+        after.lines().count() <= 1,
+        "only the 'log cleared' record is left: {after}"
+    );
+}
+
+#[test]
+fn boot_device_round_trips_through_the_model() {
+    let dc = start();
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    assert!(ok(bmc, LANPLUS17, "chassis bootdev pxe").contains("Set Boot Device to pxe"));
+    let st = dc.machine_state("hv01").unwrap();
+    assert_eq!(st.boot.device, fakedc::BootDevice::Pxe);
+    assert!(!st.boot.persistent);
+    let p = ok(bmc, LANPLUS17, "chassis bootparam get 5");
+    assert!(p.contains("Boot Device Selector : Force PXE"), "{p}");
+    assert!(p.contains("Options apply to only next boot"), "{p}");
+    // A power cycle uses the one-time override up.
+    ok(bmc, LANPLUS17, "chassis power cycle");
+    assert!(wait_until(Duration::from_secs(3), || dc
+        .machine_state("hv01")
+        .unwrap()
+        .power
+        == "on"));
+    let st = dc.machine_state("hv01").unwrap();
+    assert_eq!(
+        (st.last_boot_device, st.boot.device),
+        (fakedc::BootDevice::Pxe, fakedc::BootDevice::None)
+    );
+
+    ok(bmc, LANPLUS17, "chassis bootdev cdrom options=persistent");
+    let st = dc.machine_state("hv01").unwrap();
+    assert_eq!(
+        (st.boot.device, st.boot.persistent),
+        (fakedc::BootDevice::Cdrom, true)
+    );
+    let p = ok(bmc, LANPLUS17, "chassis bootparam get 5");
+    assert!(p.contains("Force Boot from CD/DVD"), "{p}");
+    assert!(p.contains("Options apply to all future boots"), "{p}");
+    ok(bmc, LANPLUS17, "chassis bootdev bios");
+    assert_eq!(
+        dc.machine_state("hv01").unwrap().boot.device,
+        fakedc::BootDevice::Bios
+    );
+    ok(bmc, LANPLUS17, "chassis bootdev disk");
+    assert_eq!(
+        dc.machine_state("hv01").unwrap().boot.device,
+        fakedc::BootDevice::Disk
+    );
+}
+
+fn line<'a>(out: &'a str, name: &str) -> Option<Vec<&'a str>> {
+    out.lines()
+        .find(|l| l.starts_with(name))
+        .map(|l| l.split('|').map(str::trim).collect())
+}
+
+#[test]
+fn sensors_sdr_fru_users_channel_lan_and_dcmi() {
+    let dc = start();
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    let sdr = ok(bmc, LANPLUS17, "sdr list");
+    assert_eq!(
+        line(&sdr, "Inlet Temp"),
+        Some(vec!["Inlet Temp", "24 degrees C", "ok"]),
+        "{sdr}"
+    );
+    assert_eq!(
+        line(&sdr, "Fan1"),
+        Some(vec!["Fan1", "7200 RPM", "ok"]),
+        "{sdr}"
+    );
+    assert_eq!(
+        line(&sdr, "12V"),
+        Some(vec!["12V", "12.10 Volts", "ok"]),
+        "{sdr}"
+    );
+    let sensors = ok(bmc, LANPLUS17, "sensor list");
+    let cpu = line(&sensors, "CPU1 Temp").unwrap();
+    assert_eq!(
+        (cpu[1], cpu[2], cpu[3]),
+        ("48.000", "degrees C", "ok"),
+        "{sensors}"
+    );
+    assert_eq!(cpu[7], "85.000", "upper non-critical threshold: {sensors}");
+
+    let pw = ok(bmc, LANPLUS17, "dcmi power reading");
+    assert!(
+        pw.contains("Instantaneous power reading:                   286 Watts"),
+        "{pw}"
+    );
+    // Readings follow the power state.
+    dc.power("hv01", fakedc::PowerAction::Off).unwrap();
+    let sensors = ok(bmc, LANPLUS17, "sensor list");
+    assert_eq!(
+        line(&sensors, "CPU1 Temp").unwrap()[1],
+        "22.000",
+        "{sensors}"
+    );
+    assert!(ok(bmc, LANPLUS17, "dcmi power reading")
+        .contains("Instantaneous power reading:                    12 Watts"));
+
+    let fru = ok(bmc, LANPLUS17, "fru print");
+    assert_eq!(
+        field(&fru, "Board Mfg").as_deref(),
+        Some("Fabrikam"),
+        "{fru}"
+    );
+    assert_eq!(
+        field(&fru, "Product Name").as_deref(),
+        Some("FX-9000"),
+        "{fru}"
+    );
+    assert_eq!(
+        field(&fru, "Board Serial").as_deref(),
+        Some("FXSERIAL01"),
+        "{fru}"
+    );
+
+    let users = ok(bmc, LANPLUS17, "user list");
+    let admin = users
+        .lines()
+        .find(|l| l.starts_with("2 "))
+        .unwrap_or_default();
+    assert!(
+        admin.contains("admin") && admin.contains("ADMINISTRATOR"),
+        "{users}"
+    );
+    assert!(
+        users
+            .lines()
+            .any(|l| l.starts_with("3 ") && l.contains("operator") && l.contains("OPERATOR")),
+        "{users}"
+    );
+
+    let ch = ok(bmc, LANPLUS17, "channel info");
+    assert_eq!(
+        field(&ch, "Channel Medium Type").as_deref(),
+        Some("802.3 LAN"),
+        "{ch}"
+    );
+    let lan = ok(bmc, LANPLUS17, "lan print");
+    assert_eq!(
+        field(&lan, "IP Address").as_deref(),
+        Some("127.78.1.1"),
+        "{lan}"
+    );
+    assert_eq!(
+        field(&lan, "IP Address Source").as_deref(),
+        Some("Static Address"),
+        "{lan}"
+    );
+    assert!(lan.contains("Cipher Suite Priv Max"), "{lan}");
+}
+
+#[test]
+fn failures_look_like_real_hardware() {
+    let dc = start();
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    let bmc2 = dc.endpoint("bmc02", ServiceKind::Ipmi).unwrap();
+    // Wrong password: RAKP2 arrives, its HMAC does not verify at the client.
+    let o = ipmitool(
+        bmc,
+        &["-I", "lanplus", "-C", "17", "-v"],
+        "admin",
+        "wrong",
+        "mc info",
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("RAKP 2 HMAC is invalid"), "{err}");
+    // Unknown user: RAKP2 status 0Dh.
+    let o = ipmitool(
+        bmc,
+        &["-I", "lanplus", "-C", "17", "-v"],
+        "mallory",
+        "x",
+        "mc info",
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unauthorized name"), "{err}");
+    // A suite the BMC is not configured with is refused, never substituted.
+    let o = ipmitool(bmc2, LANPLUS3, "admin", "password", "mc info");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("invalid authentication algorithm"), "{err}");
+    assert!(ok(bmc2, LANPLUS17, "mc info").contains("IPMI Version"));
+    // No -C against a suite-17-only BMC: ipmitool reads the suite list and picks 17, fast.
+    let t0 = Instant::now();
+    ok(bmc2, LANPLUS, "chassis power status");
+    assert!(t0.elapsed() < Duration::from_millis(900));
+    // Operator: may control power, may not change users.
+    let op = |cmd: &str| {
+        ipmitool(
+            bmc,
+            &["-I", "lanplus", "-C", "17", "-L", "OPERATOR"],
+            "operator",
+            "operator",
+            cmd,
+        )
+    };
+    let o = op("user set password 4 newpass");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Insufficient privilege level"),
+        "{o:?}"
+    );
+    assert!(op("chassis power off").status.success());
+    assert_eq!(dc.machine_state("hv01").unwrap().power, "off");
+    // An operator cannot ask for an admin session.
+    let o = ipmitool(
+        bmc,
+        &["-I", "lanplus", "-C", "17", "-L", "ADMINISTRATOR"],
+        "operator",
+        "operator",
+        "mc info",
+    );
+    assert!(!o.status.success());
+    // The journal says who was refused.
+    let j = dc.journal(&Query {
+        machine: Some("bmc01".into()),
+        operation: Some("Set User Password".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        j.last().map(|e| e.outcome.as_str()),
+        Some("cc D4h as operator"),
+        "{j:?}"
+    );
+    let j = dc.journal(&Query {
+        machine: Some("bmc01".into()),
+        operation: Some("RAKP 1".into()),
+        ..Default::default()
+    });
+    assert!(j.iter().any(|e| e.user.as_deref() == Some("mallory") && e.outcome.contains("UnauthorizedName")), "{j:?}");
+}
+
+#[test]
+fn fault_rules_apply_to_ipmi() {
+    let dc = start();
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    let rule = |kind| FaultRule {
+        id: 0,
+        machine: Some("bmc01".into()),
+        service: Some("ipmi".into()),
+        kind,
+    };
+    let id = dc.add_fault(rule(FaultKind::Busy));
+    let o = ipmitool(bmc, LANPLUS17, "admin", "password", "chassis power status");
+    assert!(!o.status.success());
+    dc.remove_fault(id);
+    let id = dc.add_fault(rule(FaultKind::WrongHmac));
+    let o = ipmitool(bmc, LANPLUS17, "admin", "password", "chassis power status");
+    assert!(
+        !o.status.success(),
+        "a response with a bad integrity code must not be accepted"
+    );
+    dc.remove_fault(id);
+    let id = dc.add_fault(rule(FaultKind::Delay {
+        ms: 150,
+        jitter_ms: 0,
+    }));
+    let t0 = Instant::now();
+    ok(bmc, LANPLUS17, "chassis power status");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(150 * 5),
+        "each datagram of the exchange is delayed"
+    );
+    dc.remove_fault(id);
+    dc.add_fault(rule(FaultKind::Drop { probability: 1.0 }));
+    let o = ipmitool(bmc, LANPLUS17, "admin", "password", "chassis power status");
+    assert!(!o.status.success());
+    assert!(ok(
+        dc.endpoint("bmc02", ServiceKind::Ipmi).unwrap(),
+        LANPLUS17,
+        "chassis power status"
+    )
+    .contains("on"));
+}
+
+#[test]
+fn hostile_datagrams_do_not_disturb_sessions() {
+    let dc = start();
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut client = rt
+        .block_on(fakedc_ipmi::probe::Client::connect(
+            bmc,
+            "admin",
+            "password",
+            17,
+            fakedc_ipmi::wire::Privilege::Admin,
+            Duration::from_secs(2),
+        ))
+        .expect("session");
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut junk: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0x06],
+        vec![0x06, 0x00, 0xFF, 0x07],
+        vec![
+            0x06, 0x00, 0xFF, 0x07, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x20, 0x18, 0x00, 0x81,
+            0x04, 0x38, 0x8E, 0x04, 0x00,
+        ],
+        vec![
+            0x06, 0x00, 0xFF, 0x07, 0x06, 0xC0, 1, 2, 3, 4, 5, 0, 0, 0, 0xFF, 0xFF,
+        ],
+        vec![
+            0x06, 0x00, 0xFF, 0x07, 0x06, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0x00,
+        ],
+        vec![0xFF; 1500],
+        vec![0x06, 0x00, 0xFF, 0x06, 0x00, 0x00, 0x11, 0xBE, 0x80],
+    ];
+    let mut seed = 0x1234_5678u32;
+    for _ in 0..300 {
+        let len = (seed % 80) as usize;
+        let mut v = vec![0x06, 0x00, 0xFF, 0x07];
+        for _ in 0..len {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            v.push(seed as u8);
+        }
+        junk.push(v);
+    }
+    for j in &junk {
+        s.send_to(j, bmc).unwrap();
+    }
+    // The session still works and nothing crashed.
+    let (cc, data) = rt.block_on(client.request(0x06, 0x01, &[])).unwrap();
+    assert_eq!((cc, data.len()), (0, 15));
+    assert!(ok(bmc, LANPLUS17, "mc info").contains("IPMI Version"));
+    let dropped = dc.journal(&Query {
+        machine: Some("bmc01".into()),
+        operation: Some("malformed".into()),
+        ..Default::default()
+    });
+    assert!(!dropped.is_empty());
+}
+
+/// Drives `ipmitool sol activate` through a pseudo-terminal (util-linux
+/// `script`), typing at it like a person.
+#[test]
+fn sol_shows_the_boot_log_echoes_and_leaves_cleanly() {
+    use std::io::{Read, Write};
+    ipmitool_path();
+    let dc = start();
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    dc.power("hv01", fakedc::PowerAction::Off).unwrap();
+    let cmd = format!(
+        "ipmitool -I lanplus -C 17 -H {} -p {} -U admin -P password sol activate",
+        bmc.ip(),
+        bmc.port()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is needed for the SOL test");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let mut expect = |needle: &str| {
+        let end = Instant::now() + Duration::from_secs(8);
+        while !seen.contains(needle) {
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "never saw {needle:?}; console so far:\n{seen}"
+            );
+            if let Ok(chunk) = rx.recv_timeout(left.min(Duration::from_millis(200))) {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        }
+    };
+    expect("SOL Session operational");
+    // Power on: the scripted boot log streams, then a login prompt.
+    dc.power("hv01", fakedc::PowerAction::On).unwrap();
+    expect("Contoso Systems BIOS");
+    expect("Booting hv01");
+    expect("hv01 login: ");
+    stdin.write_all(b"root\r").unwrap();
+    expect("root\r\nPassword: ");
+    stdin.write_all(b"secret\r").unwrap();
+    expect("[root@hv01 ~]# ");
+    stdin.write_all(b"echo fakedc-sol-test\r").unwrap();
+    expect("echo fakedc-sol-test\r\nfakedc-sol-test\r\n");
+    assert!(!seen.contains("secret"), "passwords are not echoed");
+    stdin.write_all(b"\r~.").unwrap();
+    let end = Instant::now() + Duration::from_secs(8);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < end, "ipmitool did not leave on ~.");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let j = dc.journal(&Query {
+        machine: Some("bmc01".into()),
+        ..Default::default()
+    });
+    assert!(
+        j.iter()
+            .any(|e| e.operation == "Activate Payload" && e.outcome.starts_with("cc 00h")),
+        "{j:?}"
+    );
+    assert!(j
+        .iter()
+        .any(|e| e.operation == "Deactivate Payload" || e.operation == "Close Session"));
+    // The payload was released: a second activation works.
+    let o = ipmitool(bmc, LANPLUS17, "admin", "password", "sol info");
+    assert!(o.status.success());
+}

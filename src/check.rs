@@ -358,8 +358,8 @@ pub fn render(results: &[RowResult]) -> String {
         let _ = writeln!(out, "\n== {title} ==");
         let _ = writeln!(
             out,
-            "{:<44} {:<14} {:<11} {:<22} {:<24} {:>9}  {}",
-            "CONNECTION", "SERVICE", "MACHINE", "ADDRESS", "VERDICT", "LATENCY", "DETAIL"
+            "{:<44} {:<14} {:<11} {:<22} {:<24} {:>9}  DETAIL",
+            "CONNECTION", "SERVICE", "MACHINE", "ADDRESS", "VERDICT", "LATENCY"
         );
         for r in rows {
             let _ = writeln!(

@@ -96,7 +96,7 @@ fn query_of(req: &Request<Incoming>) -> Result<Query, Response<Body>> {
         let v = percent_decode(v);
         let num = |v: &str| {
             v.parse::<u64>()
-                .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{k}: not a number")))
+                .map_err(|_| (StatusCode::BAD_REQUEST, format!("{k}: not a number")))
         };
         match k {
             "machine" => q.machine = Some(v),
@@ -106,7 +106,7 @@ fn query_of(req: &Request<Incoming>) -> Result<Query, Response<Body>> {
             "since_ms" => q.since_ms = Some(num(&v)?),
             "limit" => q.limit = Some(num(&v)? as usize),
             other => {
-                return Err(error(
+                return Err((
                     StatusCode::BAD_REQUEST,
                     format!("unknown query parameter '{other}'"),
                 ))
@@ -191,7 +191,7 @@ async fn handle(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Respon
                 Some(a) => a.to_string(),
                 None => match body_json::<PowerBody>(req).await {
                     Ok(b) => b.action,
-                    Err(r) => return r,
+                    Err(r) => return reject(r),
                 },
             };
             let action: PowerAction = match action.parse() {
@@ -210,7 +210,7 @@ async fn handle(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Respon
             let name = name.to_string();
             let boot: BootOverride = match body_json(req).await {
                 Ok(b) => b,
-                Err(r) => return r,
+                Err(r) => return reject(r),
             };
             match core.set_boot(&name, boot) {
                 Ok(()) => json(StatusCode::OK, &boot),
@@ -219,13 +219,13 @@ async fn handle(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Respon
         }
         (&Method::GET, ["journal"]) => match query_of(&req) {
             Ok(q) => json(StatusCode::OK, &core.model.journal.query(&q)),
-            Err(r) => r,
+            Err(r) => reject(r),
         },
         (&Method::GET, ["faults"]) => json(StatusCode::OK, &core.model.faults.list()),
         (&Method::POST, ["faults"]) => {
             let rule: FaultRule = match body_json(req).await {
                 Ok(r) => r,
-                Err(r) => return r,
+                Err(r) => return reject(r),
             };
             if let Some(m) = &rule.machine {
                 if core.model.find(m).is_none() {

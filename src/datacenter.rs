@@ -61,6 +61,7 @@ pub struct Builder {
     control: Option<SocketAddr>,
     journal_file: Option<PathBuf>,
     certs_dir: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     builtins: bool,
     extra: Vec<ServiceRegistrar>,
 }
@@ -74,6 +75,7 @@ impl Default for Builder {
             control: None,
             journal_file: None,
             certs_dir: None,
+            data_dir: None,
             builtins: true,
             extra: Vec::new(),
         }
@@ -143,6 +145,15 @@ impl Builder {
         self
     }
 
+    /// Where machines' file shares and protocol state (upload sessions)
+    /// live: `DIR/shares/<machine>` unless the scenario gives a `share`.
+    /// Default: `./fakedc-data`, or a temporary directory removed at
+    /// shutdown when ephemeral.
+    pub fn data_dir(mut self, dir: PathBuf) -> Self {
+        self.data_dir = Some(dir);
+        self
+    }
+
     /// Start only the services registered with [`Builder::service`].
     pub fn without_builtins(mut self) -> Self {
         self.builtins = false;
@@ -189,6 +200,21 @@ impl Builder {
             .0
         };
         let ca = Arc::new(ca);
+        let (data_dir, temp_dir) = match (&self.data_dir, self.net.ephemeral) {
+            (Some(d), _) => (d.clone(), None),
+            (None, false) => (PathBuf::from("fakedc-data"), None),
+            (None, true) => {
+                let d = TempDir::new().map_err(|e| Error::Runtime(format!("temporary data directory: {e}")))?;
+                (d.0.clone(), Some(d))
+            }
+        };
+        let mut resolved = (*scenario).clone();
+        for m in &mut resolved.machines {
+            if m.share.is_none() {
+                m.share = Some(data_dir.join("shares").join(&m.name));
+            }
+        }
+        let scenario = Arc::new(resolved);
         let model = Arc::new(scenario.model());
         if let Some(path) = &self.journal_file {
             let f = std::fs::OpenOptions::new()
@@ -235,6 +261,8 @@ impl Builder {
             control_addr: None,
             rt: Some(rt),
             startup: started.elapsed(),
+            data_dir,
+            _temp_dir: temp_dir,
         };
         if let Some(addr) = self.control {
             let rt = dc
@@ -409,6 +437,28 @@ pub struct Datacenter {
     control_addr: Option<SocketAddr>,
     rt: Option<tokio::runtime::Runtime>,
     startup: std::time::Duration,
+    data_dir: PathBuf,
+    /// Removed when the datacenter is dropped (ephemeral runs).
+    _temp_dir: Option<TempDir>,
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> std::io::Result<TempDir> {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("fakedc-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Datacenter {
@@ -423,6 +473,16 @@ impl Datacenter {
     /// The shared model (read and change state directly).
     pub fn model(&self) -> &Arc<Model> {
         &self.model
+    }
+
+    /// The data directory (shares, protocol state).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// A machine's file share root (created on demand by the services).
+    pub fn share(&self, machine: &str) -> Option<PathBuf> {
+        self.model.find(machine).and_then(|m| m.share.clone())
     }
 
     /// How long binding every listener took.

@@ -38,6 +38,10 @@ struct Addressing {
     /// Directory of the scenario CA.
     #[arg(long, default_value = "certs")]
     certs: PathBuf,
+    /// Directory for machines' file shares and protocol state
+    /// (default ./fakedc-data; a temporary one with --ephemeral).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +163,9 @@ fn scenario_builder(scenario: &Option<String>, addr: &Addressing) -> fakedc::Bui
     }
     if addr.ephemeral {
         b = b.ephemeral();
+    }
+    if let Some(d) = &addr.data_dir {
+        b = b.data_dir(d.clone());
     }
     b
 }

@@ -110,7 +110,6 @@ fn setup(model: &Model, id: MachineId) -> Result<BmcSetup, OptionsError> {
         idle_timeout: Duration::from_secs(opts.idle_timeout_s.unwrap_or(60).max(1)),
         guid: hw.smbios_guid,
         bmc_key: opts.bmc_key.as_ref().map(|k| k.as_bytes().to_vec()),
-        channel: commands::LAN_CHANNEL,
         channel_privilege_limit: WirePrivilege::Admin,
     };
     let bmc = BmcConfig {

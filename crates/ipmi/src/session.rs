@@ -27,9 +27,10 @@
 //! * Set Session Privilege Level (06h/3Bh) → [`Sessions::set_privilege`];
 //!   Close Session (06h/3Ch) → seal the response *first*, then [`Sessions::close`]
 //!   (the response must still carry the closing session's authcode).
-//! * [`Sessions::channel_auth_capabilities`] and [`Sessions::channel_cipher_suites`]
-//!   build those two responses from the configuration, because only this layer knows
-//!   which authentication types and suites are really enabled.
+//! * Get Channel Authentication Capabilities and Get Channel Cipher Suites are
+//!   answered by the command layer ([`crate::commands`]), from a configuration the
+//!   service fills from the same options as [`SessionConfig`], so what they advertise
+//!   is what this layer accepts.
 //!
 //! # Choices worth knowing
 //! * A session handle is the BMC session ID (random, never 0), so Close Session and
@@ -61,10 +62,10 @@ use rand::{RngCore, SeedableRng};
 
 use crate::crypto::{self, CipherSuite, CryptoError, RakpParams, SessionKeys};
 use crate::wire::{
-    self, app_cmd, netfn, AsfMessage, AsfType, AuthType, Datagram, IpmiMessage, Lan15Header,
-    Lan15Packet, OpenSessionRequest, OpenSessionResponse, PayloadKind, PayloadType, Rakp1, Rakp2,
-    Rakp2Body, Rakp3, Rakp4, RmcpPlusPacket, RmcpStatus, ASF_IANA, ROLE_NAME_ONLY_LOOKUP,
-    ROLE_PRIVILEGE_MASK,
+    self, app_cmd, auth_type, cc, netfn, next_session_seq, AsfMessage, AsfType, AuthType, Datagram,
+    IpmiMessage, Lan15Header, Lan15Packet, OpenSessionRequest, OpenSessionResponse, PayloadKind,
+    PayloadType, Rakp1, Rakp2, Rakp2Body, Rakp3, Rakp4, RmcpPlusPacket, RmcpStatus, ASF_IANA,
+    ROLE_NAME_ONLY_LOOKUP, ROLE_PRIVILEGE_MASK,
 };
 pub use crate::wire::{CompletionCode, Privilege};
 
@@ -101,15 +102,13 @@ impl LanAuthTypes {
         }
     }
 
-    /// The authentication-type support bits of Get Channel Auth Capabilities
-    /// (b0 none, b1 MD2, b2 MD5, b4 straight password, b5 OEM).
+    /// The same set as authentication-type bits ([`wire::auth_type`]), as Get Channel
+    /// Auth Capabilities and LAN configuration parameters 1 and 2 carry them.
     pub fn bits(&self) -> u8 {
-        u8::from(self.none) | (u8::from(self.md5) << 2) | (u8::from(self.password) << 4)
-    }
-
-    /// True if any IPMI 1.5 session type is enabled.
-    pub fn any(&self) -> bool {
-        self.none || self.md5 || self.password
+        let bit = |on: bool, bit: u8| if on { bit } else { 0 };
+        bit(self.none, auth_type::NONE)
+            | bit(self.md5, auth_type::MD5)
+            | bit(self.password, auth_type::PASSWORD)
     }
 }
 
@@ -129,8 +128,6 @@ pub struct SessionConfig {
     pub guid: [u8; 16],
     /// The BMC key Kg (§13.31); `None` means Kg = Kuid (the common "no Kg" setup).
     pub bmc_key: Option<Vec<u8>>,
-    /// The LAN channel number reported in responses (channel 0Eh "this one" maps to it).
-    pub channel: u8,
     /// Highest privilege any session on this channel may reach.
     pub channel_privilege_limit: Privilege,
 }
@@ -148,7 +145,6 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(60),
             guid: [0; 16],
             bmc_key: None,
-            channel: 1,
             channel_privilege_limit: Privilege::Admin,
         }
     }
@@ -523,16 +519,6 @@ impl SeqWindow {
             }
         }
     }
-}
-
-/// Next outbound sequence number: starts at 1 and skips 0 on wrap.
-fn next_seq(counter: &mut u32) -> u32 {
-    let v = *counter;
-    *counter = counter.wrapping_add(1);
-    if *counter == 0 {
-        *counter = 1;
-    }
-    v
 }
 
 #[derive(Debug, Clone)]
@@ -1231,17 +1217,13 @@ impl Sessions {
             },
         };
         let (Some(&auth), Some(name16)) = (m.data.first(), m.data.get(1..17)) else {
-            return reply(
-                CompletionCode::REQUEST_DATA_LENGTH_INVALID.0,
-                &[],
-                String::new(),
-            );
+            return reply(cc::DATA_LENGTH_INVALID, &[], String::new());
         };
         let name = trim_nul(name16);
         let user_text = String::from_utf8_lossy(name).into_owned();
         let auth_type = AuthType::from(auth & 0x0F);
         if !self.config.lan_auth_types.allows(auth_type) {
-            return reply(CompletionCode::INVALID_DATA_FIELD.0, &[], user_text);
+            return reply(cc::INVALID_FIELD, &[], user_text);
         }
         let cred = match users.lookup(name) {
             Some(c) if c.enabled => c,
@@ -1303,12 +1285,7 @@ impl Sessions {
         let (Some(&auth), Some(&priv_raw), Some(challenge), Some(seq_bytes)) =
             (d.first(), d.get(1), d.get(2..18), d.get(18..22))
         else {
-            return self.activate_refused(
-                &m,
-                &ch,
-                h.session_seq,
-                CompletionCode::REQUEST_DATA_LENGTH_INVALID.0,
-            );
+            return self.activate_refused(&m, &ch, h.session_seq, cc::DATA_LENGTH_INVALID);
         };
         if !crypto::ct_eq(challenge, &ch.challenge) {
             return Outcome::Drop(DropReason::BadChallenge);
@@ -1317,24 +1294,14 @@ impl Sessions {
         seq4.copy_from_slice(seq_bytes);
         let initial_outbound = u32::from_le_bytes(seq4);
         if AuthType::from(auth & 0x0F) != ch.auth_type {
-            return self.activate_refused(
-                &m,
-                &ch,
-                initial_outbound,
-                CompletionCode::INVALID_DATA_FIELD.0,
-            );
+            return self.activate_refused(&m, &ch, initial_outbound, cc::INVALID_FIELD);
         }
         if initial_outbound == 0 {
             // OpenIPMI answers 85h here too.
             return self.activate_refused(&m, &ch, 1, 0x85);
         }
         let Some(max) = Privilege::from_u8(priv_raw & 0x0F) else {
-            return self.activate_refused(
-                &m,
-                &ch,
-                initial_outbound,
-                CompletionCode::INVALID_DATA_FIELD.0,
-            );
+            return self.activate_refused(&m, &ch, initial_outbound, cc::INVALID_FIELD);
         };
         if max > ch.user.cred.max_privilege || max > self.config.channel_privilege_limit {
             // 86h: requested maximum privilege exceeds user and/or channel limit.
@@ -1367,7 +1334,7 @@ impl Sessions {
             initial_outbound,
         );
         let mut outbound = initial_outbound;
-        next_seq(&mut outbound);
+        next_session_seq(&mut outbound);
         let name = ch.user.display();
         self.sessions.insert(
             id,
@@ -1469,7 +1436,7 @@ impl Sessions {
         let session = self.sessions.get_mut(&handle.0)?;
         match &mut session.proto {
             Proto::Lan15(ls) => {
-                let seq = next_seq(&mut ls.outbound);
+                let seq = next_session_seq(&mut ls.outbound);
                 let code = crypto::lan15_auth_code(
                     ls.auth_type,
                     &ls.user.cred.password,
@@ -1519,12 +1486,12 @@ impl Sessions {
         let s = self
             .sessions
             .get_mut(&session.0)
-            .ok_or(CompletionCode::UNSPECIFIED)?;
+            .ok_or(CompletionCode(cc::UNSPECIFIED))?;
         let (current, max) = match &mut s.proto {
             Proto::Lan15(l) => (&mut l.privilege, l.max_privilege),
             Proto::Rmcp(r) => match &mut r.state {
                 RmcpState::Active { privilege, .. } => (privilege, r.max_privilege),
-                _ => return Err(CompletionCode::UNSPECIFIED),
+                _ => return Err(CompletionCode(cc::UNSPECIFIED)),
             },
         };
         let level = requested & 0x0F;
@@ -1532,7 +1499,7 @@ impl Sessions {
             return Ok(*current);
         }
         let Some(p) = Privilege::from_u8(level) else {
-            return Err(CompletionCode::INVALID_DATA_FIELD);
+            return Err(CompletionCode(cc::INVALID_FIELD));
         };
         if p > max {
             return Err(CompletionCode(0x81));
@@ -1620,125 +1587,12 @@ impl Sessions {
         self.sessions.len()
     }
 
-    /// Response data (after the completion code) of Get Channel Authentication
-    /// Capabilities (06h/38h) for `request` data, from this configuration.
-    ///
-    /// Request: `b7 = IPMI v2.0 extended data | channel (0Eh = this one)`, `privilege`.
-    /// Response: `channel | auth type bits (b7 = extended data present) | status |
-    /// extended capabilities (b1 IPMI 2.0, b0 IPMI 1.5) | OEM IANA(3) | OEM aux`.
-    /// The status byte reports per-message and user-level authentication enabled,
-    /// non-null user names enabled, and null-user/anonymous login from `users`.
-    pub fn channel_auth_capabilities(
-        &self,
-        request: &[u8],
-        users: &dyn UserDirectory,
-    ) -> Result<Vec<u8>, CompletionCode> {
-        let (Some(&ch), Some(&privilege)) = (request.first(), request.get(1)) else {
-            return Err(CompletionCode::REQUEST_DATA_LENGTH_INVALID);
-        };
-        let extended = ch & 0x80 != 0;
-        self.resolve_channel(ch & 0x0F)?;
-        if Privilege::from_u8(privilege & 0x0F).is_none() {
-            return Err(CompletionCode::INVALID_DATA_FIELD);
-        }
-        let mut auth_bits = self.config.lan_auth_types.bits();
-        if extended {
-            auth_bits |= 0x80;
-        }
-        let mut status = 0x04; // non-null user names enabled
-        if let Some(null_user) = users.lookup(b"").filter(|u| u.enabled) {
-            status |= if null_user.password.iter().all(|b| *b == 0) {
-                0x01 // anonymous login (null user, null password)
-            } else {
-                0x02 // null user name with a password
-            };
-        }
-        if self
-            .config
-            .bmc_key
-            .as_ref()
-            .is_some_and(|k| k.iter().any(|b| *b != 0))
-        {
-            status |= 0x20;
-        }
-        let ext = if extended {
-            u8::from(!self.config.suites.is_empty()) << 1
-                | u8::from(self.config.lan_auth_types.any())
-        } else {
-            0
-        };
-        Ok(vec![
-            self.config.channel,
-            auth_bits,
-            status,
-            ext,
-            0,
-            0,
-            0,
-            0,
-        ])
-    }
-
-    /// Response data (after the completion code) of Get Channel Cipher Suites
-    /// (06h/54h): `channel | up to 16 record bytes` for page `index`. A page shorter
-    /// than 16 bytes tells the console the list ended (ipmitool stops there).
-    ///
-    /// Request: `channel (0Eh = this one) | payload type | b7 list-by-suite, b5:0 index`.
-    /// Only the configured suites are listed: ipmitool picks the best listed suite, so
-    /// listing one we do not implement would break it (ipmitool issue #363).
-    pub fn channel_cipher_suites(&self, request: &[u8]) -> Result<Vec<u8>, CompletionCode> {
-        let (Some(&ch), Some(&ptype), Some(&list)) =
-            (request.first(), request.get(1), request.get(2))
-        else {
-            return Err(CompletionCode::REQUEST_DATA_LENGTH_INVALID);
-        };
-        let channel = self.resolve_channel(ch & 0x0F)?;
-        if ptype & 0x3F > 0x01 {
-            return Err(CompletionCode::INVALID_DATA_FIELD);
-        }
-        let records = if list & 0x80 != 0 {
-            crypto::cipher_suite_records(&self.config.suites)
-        } else {
-            // "List supported algorithms": one tagged byte per distinct algorithm.
-            let mut algs: Vec<u8> = Vec::new();
-            for s in self
-                .config
-                .suites
-                .iter()
-                .filter_map(|id| CipherSuite::by_id(*id))
-            {
-                let r = s.record();
-                for b in &r[2..] {
-                    if !algs.contains(b) {
-                        algs.push(*b);
-                    }
-                }
-            }
-            algs
-        };
-        let start = usize::from(list & 0x3F) * 16;
-        let page = records.get(start..).unwrap_or(&[]);
-        let page = &page[..page.len().min(16)];
-        let mut out = Vec::with_capacity(1 + page.len());
-        out.push(channel);
-        out.extend_from_slice(page);
-        Ok(out)
-    }
-
     /// Why a session ID has no session: recently expired, or never known.
     fn missing(&self, id: u32) -> DropReason {
         if self.closed.iter().any(|(h, _)| h.0 == id) {
             DropReason::Expired(id)
         } else {
             DropReason::UnknownSession(id)
-        }
-    }
-
-    fn resolve_channel(&self, ch: u8) -> Result<u8, CompletionCode> {
-        if ch == 0x0E || ch == self.config.channel {
-            Ok(self.config.channel)
-        } else {
-            Err(CompletionCode::INVALID_DATA_FIELD)
         }
     }
 
@@ -1810,9 +1664,9 @@ fn seal_rmcp(
         return None;
     };
     let seq = if keys.authenticated() {
-        next_seq(&mut rs.out_auth)
+        next_session_seq(&mut rs.out_auth)
     } else {
-        next_seq(&mut rs.out_unauth)
+        next_session_seq(&mut rs.out_unauth)
     };
     Some(keys.seal(kind, None, rs.console_id, seq, payload, rng))
 }
@@ -1953,12 +1807,5 @@ mod tests {
         assert_eq!(w.check(3), Err(DropReason::Replay(3)));
         assert!(w.check(u32::MAX).is_ok());
         assert!(w.check(12).is_err());
-    }
-
-    #[test]
-    fn outbound_skips_zero() {
-        let mut c = u32::MAX;
-        assert_eq!(next_seq(&mut c), u32::MAX);
-        assert_eq!(next_seq(&mut c), 1);
     }
 }

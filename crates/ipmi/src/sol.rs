@@ -382,7 +382,8 @@ impl SerialConsole {
                     out.extend_from_slice(p.trim_start_matches("\r\n").as_bytes());
                 }
                 0x7F | 0x08 => {
-                    if self.line.pop().is_some() && self.phase != Phase::Password {
+                    let erased = self.line.pop().is_some();
+                    if erased && self.phase != Phase::Password {
                         out.extend_from_slice(b"\x08 \x08");
                     }
                 }

@@ -3,6 +3,7 @@
 //! from the captured randoms and the known password equal what was on the wire; every
 //! in-session packet passes the integrity check and decrypts to a well-formed IPMI
 //! message; IPMI 1.5 MD5 and straight-password authcodes verify; and the session layer
+//! (with the command layer behind it for pre-session commands, as in the service)
 //! answers captured client packets byte-for-byte like the real BMC where it should.
 
 mod common;
@@ -11,16 +12,16 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use common::{capture, Dir, CAPTURES, PASSWORD};
+use fakedc_ipmi::commands::{BmcConfig, BmcState};
 use fakedc_ipmi::crypto::{
     self, CipherSuite, CryptoError, RakpParams, SessionKeys, SUPPORTED_SUITES,
 };
-use fakedc_ipmi::session::{
-    LanAuthTypes, Outcome, Privilege, SessionConfig, Sessions, UserCred, UserTable,
-};
+use fakedc_ipmi::session::{LanAuthTypes, Outcome, SessionConfig, Sessions, UserTable};
 use fakedc_ipmi::wire::{
     self, AuthType, Datagram, IpmiMessage, OpenSessionRequest, OpenSessionResponse, PayloadKind,
     Rakp1, Rakp2, Rakp3, Rakp4, RmcpPlusPacket, RmcpStatus,
 };
+use fakedc_model::{Privilege as ModelPrivilege, User as ModelUser};
 
 fn rmcp(d: &[u8]) -> RmcpPlusPacket<'_> {
     match wire::parse(d) {
@@ -346,72 +347,147 @@ fn ipmitool_lan_straight_password_authcodes_verify() {
     verify_lan15_capture("lan_password", AuthType::Password);
 }
 
-fn ipmi_sim_like() -> (Sessions, UserTable) {
-    let cfg = SessionConfig {
-        suites: vec![0, 1, 2, 3],
-        lan_auth_types: LanAuthTypes {
+/// A BMC configured like the ipmi_sim of the captures: the session layer, and the
+/// model and command-layer state the service would pair with it.
+struct SimBmc {
+    sessions: Sessions,
+    users: UserTable,
+    model: fakedc_model::Model,
+    state: BmcState,
+}
+
+impl SimBmc {
+    fn new(suites: Vec<u8>, lan: LanAuthTypes, guid: [u8; 16], users: Vec<ModelUser>) -> Self {
+        let cfg = SessionConfig {
+            suites: suites.clone(),
+            lan_auth_types: lan,
+            guid,
+            ..SessionConfig::default()
+        };
+        let state = BmcState::new(BmcConfig {
+            auth_types: lan.bits(),
+            cipher_suites: suites,
+            ..BmcConfig::default()
+        });
+        Self {
+            sessions: Sessions::with_seed(cfg, 1),
+            users: common::user_table(&users),
+            model: common::bmc_model(users),
+            state,
+        }
+    }
+
+    /// Answers one datagram like the service: the session layer, and pre-session
+    /// requests through the command layer.
+    fn answer(&mut self, datagram: &[u8]) -> Vec<u8> {
+        let peer: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+        match self
+            .sessions
+            .handle(Instant::now(), peer, datagram, &self.users)
+        {
+            Outcome::Reply { datagram, .. } => datagram,
+            Outcome::Request(req) => {
+                let r = common::presession_command(&self.model, &mut self.state, &req);
+                self.sessions
+                    .seal_response(&req, r.cc, &r.data)
+                    .expect("sealed")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn ipmi_sim_like() -> SimBmc {
+    SimBmc::new(
+        vec![0, 1, 2, 3],
+        LanAuthTypes {
             none: true,
             md5: true,
             password: true,
         },
-        guid: common::hex("a123456789abcdefa123456789abcdef")
+        common::hex("a123456789abcdefa123456789abcdef")
             .try_into()
             .expect("16"),
-        ..SessionConfig::default()
+        vec![
+            common::user(2, "admin", "password", ModelPrivilege::Admin),
+            // ipmi_sim's lan.conf also had user 1: the null user with password "test".
+            common::user(1, "", "test", ModelPrivilege::User),
+        ],
+    )
+}
+
+/// Replays the captured requests of `name` that `pick` selects and compares our answer
+/// with the captured answer byte for byte; returns how many were compared.
+fn replay_presession(name: &str, bmc: &mut SimBmc, pick: impl Fn(&[u8]) -> bool) -> usize {
+    let cap = capture(name);
+    let mut compared = 0;
+    for pair in cap.windows(2) {
+        let [(Dir::ToBmc, rq), (Dir::ToConsole, rsp)] = pair else {
+            continue;
+        };
+        if !pick(rq) {
+            continue;
+        }
+        assert_eq!(&bmc.answer(rq), rsp, "{name}: answer to {rq:02x?}");
+        compared += 1;
+    }
+    compared
+}
+
+/// The command byte of a pre-session IPMI request (IPMI 1.5 or RMCP+ framing).
+fn presession_cmd(d: &[u8]) -> Option<u8> {
+    let message = match wire::parse(d).ok()? {
+        Datagram::Lan15(p) => p.message,
+        Datagram::RmcpPlus(p) if p.header.session_id == 0 => p.payload,
+        _ => return None,
     };
-    let mut users = UserTable::new().with_user("admin", "password", 2, Privilege::Admin);
-    // ipmi_sim's lan.conf also had user 1: the null user with password "test".
-    users.insert(
-        b"",
-        UserCred {
-            id: 1,
-            password: b"test".to_vec(),
-            max_privilege: Privilege::User,
-            enabled: true,
-        },
-    );
-    (Sessions::with_seed(cfg, 1), users)
+    IpmiMessage::parse(message).ok().map(|m| m.cmd)
 }
 
 #[test]
 fn asf_pong_and_auth_capabilities_match_ipmi_sim_bytes() {
-    let peer: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
-    let now = Instant::now();
-    for name in ["lan_md5", "lanplus_c3"] {
-        let (mut bmc, users) = ipmi_sim_like();
-        let cap = capture(name);
-        for pair in cap.windows(2) {
-            let [(Dir::ToBmc, rq), (Dir::ToConsole, rsp)] = pair else {
-                continue;
-            };
-            let is_asf = rq[3] == 0x06;
-            let is_caps = matches!(wire::parse(rq), Ok(Datagram::Lan15(p)) if p.message.get(5) == Some(&0x38));
-            if !is_asf && !is_caps {
-                continue;
-            }
-            let ours = match bmc.handle(now, peer, rq, &users) {
-                Outcome::Reply { datagram, .. } => datagram,
-                Outcome::Request(req) => {
-                    let data = bmc
-                        .channel_auth_capabilities(&req.data, &users)
-                        .expect("caps");
-                    bmc.seal_response(&req, 0, &data).expect("sealed")
-                }
-                other => panic!("{other:?}"),
-            };
-            assert_eq!(&ours, rsp, "{name}");
-        }
+    // lan_md5: ASF ping and Get Channel Auth Capabilities without v2.0 data (0Eh);
+    // lanplus_c3: with v2.0 data (8Eh).
+    for (name, expected) in [("lan_md5", 2), ("lanplus_c3", 1)] {
+        let mut bmc = ipmi_sim_like();
+        let compared = replay_presession(name, &mut bmc, |rq| {
+            rq[3] == 0x06 || presession_cmd(rq) == Some(0x38)
+        });
+        assert_eq!(compared, expected, "{name}");
     }
+}
+
+#[test]
+fn auth_capabilities_and_cipher_suites_match_captured_fakedc_bytes() {
+    // lanplus_auto_fakedc was answered by this crate's session layer back when it
+    // built these two answers itself (suites 3 and 17, MD5 and password, user admin);
+    // the command layer must answer ipmitool the same.
+    let mut bmc = SimBmc::new(
+        vec![3, 17],
+        LanAuthTypes {
+            none: false,
+            md5: true,
+            password: true,
+        },
+        *b"fakedc-test-guid",
+        vec![common::user(2, "admin", "password", ModelPrivilege::Admin)],
+    );
+    let compared = replay_presession("lanplus_auto_fakedc", &mut bmc, |rq| {
+        matches!(presession_cmd(rq), Some(0x38 | 0x54))
+    });
+    assert_eq!(compared, 2);
 }
 
 #[test]
 fn captured_open_session_requests_are_accepted() {
     let peer: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
     for (name, suite) in [("lanplus_c3", 3), ("lanplus_c2", 2), ("lanplus_c1", 1)] {
-        let (mut bmc, users) = ipmi_sim_like();
+        let mut bmc = ipmi_sim_like();
         let cap = capture(name);
         let rq = find(&cap, Dir::ToBmc, PayloadKind::OpenSessionRequest);
-        let Outcome::Reply { datagram, .. } = bmc.handle(Instant::now(), peer, &rq, &users) else {
+        let Outcome::Reply { datagram, .. } =
+            bmc.sessions.handle(Instant::now(), peer, &rq, &bmc.users)
+        else {
             panic!("no reply");
         };
         let rsp = OpenSessionResponse::parse(rmcp(&datagram).payload).expect("rsp");

@@ -1,42 +1,49 @@
 //! In-memory sessions: the crate's own [`Console`] / [`Lan15Console`] against
 //! [`Sessions`], covering every supported suite, IPMI 1.5 authentication types, and
-//! the refusal and drop paths.
+//! the refusal and drop paths; pre-session requests go on to the command layer as in
+//! the service.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use fakedc_ipmi::commands::{auth_type, cc, BmcConfig, BmcState};
 use fakedc_ipmi::crypto::CryptoError;
 use fakedc_ipmi::session::{
     CloseReason, CompletionCode, DropReason, Event, LanAuthTypes, Outcome, Privilege, Request,
     SessionConfig, SessionHandle, SessionKind, Sessions, UserCred, UserTable,
 };
 use fakedc_ipmi::wire::console::{
-    parse_presession_response, presession_request, Console, ConsoleError, HandshakeStep,
-    Lan15Console,
+    parse_presession_response, presession_request, Console, ConsoleError, ConsoleResponse,
+    HandshakeStep, Lan15Console,
 };
 use fakedc_ipmi::wire::{
     self, AuthAlgorithm, AuthType, ConfidentialityAlgorithm, Datagram, IntegrityAlgorithm,
     OpenSessionRequest, OpenSessionResponse, PayloadKind, RmcpPlusPacket, RmcpStatus,
 };
+use fakedc_model::{Model, Privilege as ModelPrivilege};
 
 struct Bench {
     bmc: Sessions,
     users: UserTable,
+    /// The same users in a model, for the command layer behind pre-session requests.
+    model: Model,
     peer: SocketAddr,
     now: Instant,
 }
 
 impl Bench {
     fn new(config: SessionConfig) -> Self {
-        let users = UserTable::new()
-            .with_user("admin", "password", 2, Privilege::Admin)
-            .with_user("operator", "op-pass", 3, Privilege::Operator)
-            .with_user("longpass", "01234567890123456789", 4, Privilege::Admin);
+        let users = vec![
+            common::user(2, "admin", "password", ModelPrivilege::Admin),
+            common::user(3, "operator", "op-pass", ModelPrivilege::Operator),
+            common::user(4, "longpass", "01234567890123456789", ModelPrivilege::Admin),
+        ];
         Self {
             bmc: Sessions::with_seed(config, 42),
-            users,
+            users: common::user_table(&users),
+            model: common::bmc_model(users),
             peer: "127.0.0.1:50000".parse().expect("addr"),
             now: Instant::now(),
         }
@@ -71,6 +78,34 @@ impl Bench {
             Outcome::Request(r) => r,
             other => panic!("expected a request, got {other:?}"),
         }
+    }
+
+    /// Sends a pre-session request (`lan15`: IPMI 1.5 framing, else RMCP+) and answers
+    /// it as the service does, with the command layer and `state`; returns what the
+    /// console reads from the sealed response.
+    fn presession(
+        &mut self,
+        state: &mut BmcState,
+        lan15: bool,
+        cmd: u8,
+        rq_seq: u8,
+        data: &[u8],
+    ) -> ConsoleResponse {
+        let req = self.request(&presession_request(lan15, 0x06, cmd, rq_seq, data));
+        assert_eq!(req.session, None);
+        assert_eq!(req.privilege, None);
+        assert_eq!(req.lan15, lan15);
+        let r = common::presession_command(&self.model, state, &req);
+        let sealed = self.bmc.seal_response(&req, r.cc, &r.data).expect("sealed");
+        match wire::parse(&sealed) {
+            Ok(Datagram::Lan15(p)) => assert!(lan15 && p.header.session_id == 0),
+            Ok(Datagram::RmcpPlus(p)) => assert!(!lan15 && p.header.session_id == 0),
+            other => panic!("not a pre-session response: {other:?}"),
+        }
+        let rsp = parse_presession_response(&sealed).expect("parse");
+        assert_eq!((rsp.netfn, rsp.cmd, rsp.rq_seq), (0x07, cmd, rq_seq));
+        assert_eq!((rsp.completion_code, &rsp.data), (r.cc, &r.data));
+        rsp
     }
 
     fn dropped(&mut self, d: &[u8]) -> DropReason {
@@ -339,7 +374,7 @@ fn role_above_user_maximum_gets_rakp2_status_0a() {
     );
     assert_eq!(
         b.bmc.set_privilege(h, 9),
-        Err(CompletionCode::INVALID_DATA_FIELD)
+        Err(CompletionCode(cc::INVALID_FIELD))
     );
 }
 
@@ -629,62 +664,35 @@ fn close_session_response_is_sealed_before_close() {
 #[test]
 fn presession_requests_reach_the_command_layer() {
     let mut b = Bench::default();
+    let mut state = BmcState::new(BmcConfig {
+        auth_types: auth_type::NONE | auth_type::MD5 | auth_type::PASSWORD,
+        cipher_suites: vec![0, 1, 2, 3, 17],
+        ..BmcConfig::default()
+    });
     // Get Channel Auth Capabilities in IPMI 1.5 framing (ipmitool step 1).
-    let req = b.request(&presession_request(true, 0x06, 0x38, 3, &[0x8E, 0x04]));
-    assert_eq!(req.session, None);
-    assert_eq!(req.privilege, None);
-    assert!(req.lan15);
-    let data = b
-        .bmc
-        .channel_auth_capabilities(&req.data, &b.users)
-        .expect("caps");
-    assert_eq!(data, [0x01, 0x95, 0x04, 0x03, 0, 0, 0, 0]);
-    let rsp = parse_presession_response(&b.bmc.seal_response(&req, 0, &data).expect("rsp"))
-        .expect("parse");
-    assert_eq!(
-        (rsp.netfn, rsp.cmd, rsp.rq_seq, rsp.completion_code),
-        (0x07, 0x38, 3, 0)
-    );
-    assert_eq!(
-        b.bmc.channel_auth_capabilities(&[0x8E], &b.users),
-        Err(CompletionCode::REQUEST_DATA_LENGTH_INVALID)
-    );
-    assert_eq!(
-        b.bmc.channel_auth_capabilities(&[0x85, 0x04], &b.users),
-        Err(CompletionCode::INVALID_DATA_FIELD)
-    );
+    let rsp = b.presession(&mut state, true, 0x38, 3, &[0x8E, 0x04]);
+    assert_eq!(rsp.completion_code, 0);
+    assert_eq!(rsp.data, [0x01, 0x95, 0x04, 0x03, 0, 0, 0, 0]);
+    let rsp = b.presession(&mut state, true, 0x38, 4, &[0x8E]);
+    assert_eq!(rsp.completion_code, cc::DATA_LENGTH_INVALID);
+    let rsp = b.presession(&mut state, true, 0x38, 5, &[0x85, 0x04]);
+    assert_eq!(rsp.completion_code, cc::INVALID_FIELD);
 
     // Get Channel Cipher Suites in RMCP+ framing (ipmitool step 0).
     let mut b = Bench::new(SessionConfig::default()); // suites 3 and 17
-    let req = b.request(&presession_request(
-        false,
-        0x06,
-        0x54,
-        1,
-        &[0x0E, 0x00, 0x80],
-    ));
-    assert!(!req.lan15);
-    let data = b.bmc.channel_cipher_suites(&req.data).expect("suites");
+    let mut state = BmcState::new(BmcConfig::default()); // the same
+    let rsp = b.presession(&mut state, false, 0x54, 1, &[0x0E, 0x00, 0x80]);
+    assert_eq!(rsp.completion_code, 0);
     assert_eq!(
-        data,
+        rsp.data,
         [0x01, 0xC0, 0x03, 0x01, 0x41, 0x81, 0xC0, 0x11, 0x03, 0x44, 0x81]
     );
-    let rsp = b.bmc.seal_response(&req, 0, &data).expect("rsp");
-    let Ok(Datagram::RmcpPlus(p)) = wire::parse(&rsp) else {
-        panic!("rmcp+ framing")
-    };
-    assert_eq!(p.header.session_id, 0);
-    assert_eq!(parse_presession_response(&rsp).expect("parse").data, data);
     // Next page is empty: the list ended.
-    assert_eq!(
-        b.bmc.channel_cipher_suites(&[0x0E, 0x00, 0x81]),
-        Ok(vec![0x01])
-    );
+    let rsp = b.presession(&mut state, false, 0x54, 2, &[0x0E, 0x00, 0x81]);
+    assert_eq!(rsp.data, [0x01]);
     // "List algorithms" mode.
-    assert_eq!(
-        b.bmc.channel_cipher_suites(&[0x0E, 0x00, 0x00]),
-        Ok(vec![0x01, 0x01, 0x41, 0x81, 0x03, 0x44])
-    );
+    let rsp = b.presession(&mut state, false, 0x54, 3, &[0x0E, 0x00, 0x00]);
+    assert_eq!(rsp.data, [0x01, 0x01, 0x41, 0x81, 0x03, 0x44]);
 }
 
 #[test]

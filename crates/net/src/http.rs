@@ -38,7 +38,7 @@ impl Router {
         self.routes.retain(|(p, _)| p != prefix);
         self.routes.push((prefix.to_string(), service));
         // Longest prefix first.
-        self.routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.routes.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
     }
 
     fn route(&self, path: &str) -> Option<&Arc<dyn HttpService>> {

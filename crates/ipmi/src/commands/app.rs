@@ -3,7 +3,8 @@
 //! privilege, close, session info), channels, users, payloads (SOL) and
 //! system info parameters.
 
-use super::{cc, need, u32_le, CmdResponse, Command, Ctx, Effect, SessionInfo, R};
+use super::{auth_type, cc, need, u32_le, CmdResponse, Command, Ctx, Effect, SessionInfo, R};
+use crate::crypto;
 use fakedc_model::{Privilege, User};
 
 pub(super) fn lookup(cmd: u8) -> Option<Command> {
@@ -139,7 +140,14 @@ fn get_global_enables(ctx: &mut Ctx) -> R {
 }
 
 /// Get Channel Authentication Capabilities (pre-session): channel (bit 7 =
-/// return IPMI v2.0 data), requested maximum privilege.
+/// return IPMI v2.0 data), requested maximum privilege (§22.13).
+///
+/// Byte 2 is the LAN parameter 2 authentication-type enables for the
+/// requested level, bit 7 set when v2.0 data was asked for. Byte 3 bits 2:0
+/// (Table 22-15, and ipmitool's `non_null_usernames`, `null_usernames`,
+/// `anon_login_enabled`): an enabled user with a name; an enabled null-named
+/// user with a non-null password; an enabled null-named user with a null
+/// password. Byte 4 (v2.0 data only): b1 RMCP+ offered, b0 IPMI 1.5 offered.
 fn get_auth_caps(ctx: &mut Ctx) -> R {
     let d = ctx.data();
     need(d, 2, 2)?;
@@ -153,14 +161,17 @@ fn get_auth_caps(ctx: &mut Ctx) -> R {
         return Err(cc::INVALID_FIELD);
     }
     let cfg = &ctx.state.config;
-    let enabled = ctx.state.lan.auth_enables[usize::from(level - 1)] & cfg.auth_types & 0x37;
+    let enabled =
+        ctx.state.lan.auth_enables[usize::from(level - 1)] & cfg.auth_types & auth_type::ALL;
     let (mut non_null, mut null, mut anonymous) = (false, false, false);
     for u in ctx.model.users(ctx.bmc).iter().filter(|u| u.enabled) {
-        if u.name.is_empty() {
-            null = true;
-            anonymous |= u.password.is_empty();
-        } else {
+        if !u.name.is_empty() {
             non_null = true;
+        } else if u.password.bytes().all(|b| b == 0) {
+            // A null password is empty or all zero bytes on the wire.
+            anonymous = true;
+        } else {
+            null = true;
         }
     }
     let access = &ctx.state.channel_volatile;
@@ -171,7 +182,7 @@ fn get_auth_caps(ctx: &mut Ctx) -> R {
         | (u8::from(null) << 1)
         | u8::from(anonymous);
     let ext = if v2 {
-        (u8::from(!cfg.cipher_suites.is_empty()) << 1) | u8::from(cfg.auth_types != 0)
+        (u8::from(cfg.suites().next().is_some()) << 1) | u8::from(cfg.auth_types != 0)
     } else {
         0
     };
@@ -187,49 +198,12 @@ fn get_auth_caps(ctx: &mut Ctx) -> R {
     ]))
 }
 
-/// Authentication, integrity and confidentiality algorithms of a standard
-/// cipher suite (IPMI v2.0 Table 22-20).
-pub(crate) fn suite_algorithms(id: u8) -> Option<(u8, u8, u8)> {
-    Some(match id {
-        0 => (0, 0, 0),
-        1 => (1, 0, 0),
-        2 => (1, 1, 0),
-        3 => (1, 1, 1),
-        4 => (1, 1, 2),
-        5 => (1, 1, 3),
-        6 => (2, 0, 0),
-        7 => (2, 2, 0),
-        8 => (2, 2, 1),
-        9 => (2, 2, 2),
-        10 => (2, 2, 3),
-        11 => (2, 3, 0),
-        12 => (2, 3, 1),
-        13 => (2, 3, 2),
-        14 => (2, 3, 3),
-        15 => (3, 0, 0),
-        16 => (3, 4, 0),
-        17 => (3, 4, 1),
-        18 => (3, 4, 2),
-        19 => (3, 4, 3),
-        _ => return None,
-    })
-}
-
-/// The cipher suite records of the configured suites (C0h, id, auth,
-/// integrity | 40h, confidentiality | 80h).
-pub(crate) fn cipher_suite_records(suites: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for &id in suites {
-        if let Some((a, i, c)) = suite_algorithms(id) {
-            out.extend_from_slice(&[0xC0, id, a, 0x40 | i, 0x80 | c]);
-        }
-    }
-    out
-}
-
 /// Get Channel Cipher Suites (pre-session): channel, payload type, list
 /// index (bit 7 = by cipher suite). Answers the channel and 16 bytes of
-/// the record list per index; a page shorter than 16 bytes ends the list.
+/// the list per index; a page shorter than 16 bytes ends the list. Only
+/// suites the session layer implements are listed: ipmitool picks the best
+/// listed suite, so listing one we do not implement would break it
+/// (ipmitool issue #363).
 fn get_cipher_suites(ctx: &mut Ctx) -> R {
     let d = ctx.data();
     need(d, 3, 3)?;
@@ -237,18 +211,17 @@ fn get_cipher_suites(ctx: &mut Ctx) -> R {
     if d[1] & 0x3F > 1 {
         return Err(cc::INVALID_FIELD);
     }
-    let suites = &ctx.state.config.cipher_suites;
+    let cfg = &ctx.state.config;
     let data = if d[2] & 0x80 != 0 {
-        cipher_suite_records(suites)
+        crypto::cipher_suite_records(&cfg.cipher_suites)
     } else {
-        // List of supported algorithms, each tagged with its kind.
+        // List of supported algorithms: the tagged algorithm bytes of the
+        // records, each once.
         let mut algs: Vec<u8> = Vec::new();
-        for &id in suites {
-            if let Some((a, i, c)) = suite_algorithms(id) {
-                for tagged in [a, 0x40 | i, 0x80 | c] {
-                    if !algs.contains(&tagged) {
-                        algs.push(tagged);
-                    }
+        for suite in cfg.suites() {
+            for &tagged in &suite.record()[2..] {
+                if !algs.contains(&tagged) {
+                    algs.push(tagged);
                 }
             }
         }

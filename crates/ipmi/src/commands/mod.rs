@@ -108,6 +108,7 @@ mod transport;
 #[cfg(test)]
 mod tests;
 
+use crate::crypto::CipherSuite;
 use fakedc_model::{Chassis, ChassisId, MachineId, Model, Privilege};
 use std::net::IpAddr;
 use std::time::Instant;
@@ -118,49 +119,9 @@ pub use fru::FRU_MAX_READ;
 pub use sdr::Linear;
 pub use transport::{LanConfig, SolConfig};
 
-/// IPMI completion codes (IPMI v2.0 Table 5-2), the ones this layer uses.
-pub mod cc {
-    pub const OK: u8 = 0x00;
-    /// Command-specific codes start here; each command documents its own.
-    pub const PARAM_NOT_SUPPORTED: u8 = 0x80;
-    pub const NODE_BUSY: u8 = 0xC0;
-    pub const INVALID_COMMAND: u8 = 0xC1;
-    pub const INVALID_FOR_LUN: u8 = 0xC2;
-    pub const OUT_OF_SPACE: u8 = 0xC4;
-    pub const RESERVATION_CANCELED: u8 = 0xC5;
-    pub const DATA_TRUNCATED: u8 = 0xC6;
-    pub const DATA_LENGTH_INVALID: u8 = 0xC7;
-    pub const DATA_LENGTH_EXCEEDED: u8 = 0xC8;
-    pub const PARAM_OUT_OF_RANGE: u8 = 0xC9;
-    pub const CANT_RETURN_BYTES: u8 = 0xCA;
-    pub const NOT_PRESENT: u8 = 0xCB;
-    pub const INVALID_FIELD: u8 = 0xCC;
-    pub const ILLEGAL_FOR_SENSOR: u8 = 0xCD;
-    pub const INSUFFICIENT_PRIVILEGE: u8 = 0xD4;
-    pub const NOT_SUPPORTED_IN_STATE: u8 = 0xD5;
-    pub const UNSPECIFIED: u8 = 0xFF;
-}
-
-/// Network function codes of requests (responses are `netfn | 1`).
-pub mod netfn {
-    pub const CHASSIS: u8 = 0x00;
-    pub const SENSOR_EVENT: u8 = 0x04;
-    pub const APP: u8 = 0x06;
-    pub const STORAGE: u8 = 0x0A;
-    pub const TRANSPORT: u8 = 0x0C;
-    /// Group extension; the first data byte names the group (DCh = DCMI).
-    pub const GROUP_EXT: u8 = 0x2C;
-}
-
-/// IPMI 1.5 authentication type bits as the Get Channel Authentication
-/// Capabilities response and LAN parameters 1 and 2 carry them.
-pub mod auth_type {
-    pub const NONE: u8 = 0x01;
-    pub const MD2: u8 = 0x02;
-    pub const MD5: u8 = 0x04;
-    pub const PASSWORD: u8 = 0x10;
-    pub const OEM: u8 = 0x20;
-}
+// Completion codes, network functions and authentication-type bits are the
+// wire module's: one definition for the session layer and this one.
+pub use crate::wire::{auth_type, cc, netfn};
 
 /// The LAN channel number this BMC reports for itself.
 pub const LAN_CHANNEL: u8 = 1;
@@ -252,8 +213,10 @@ pub struct BmcConfig {
     /// IPMI 1.5 authentication types enabled on the LAN channel, as
     /// [`auth_type`] bits. Empty means IPMI 1.5 sessions are off.
     pub auth_types: u8,
-    /// RMCP+ cipher suite ids offered, in preference order. Empty means
-    /// IPMI 2.0 sessions are off.
+    /// RMCP+ cipher suite ids offered, in preference order. Ids that
+    /// [`crate::crypto::SUPPORTED_SUITES`] lacks are never advertised (the
+    /// session layer could not accept them). Empty means IPMI 2.0 sessions
+    /// are off.
     pub cipher_suites: Vec<u8>,
     /// Per-message authentication enabled (IPMI 1.5).
     pub per_message_auth: bool,
@@ -305,6 +268,14 @@ impl Default for BmcConfig {
 }
 
 impl BmcConfig {
+    /// The configured cipher suites this crate implements, in the configured
+    /// order: what Get Channel Cipher Suites and LAN parameters 22-24 list.
+    pub(crate) fn suites(&self) -> impl Iterator<Item = CipherSuite> + '_ {
+        self.cipher_suites
+            .iter()
+            .filter_map(|&id| CipherSuite::by_id(id))
+    }
+
     /// The IANA enterprise number of a hardware vendor name, for Get Device
     /// ID: well-known server vendors map to their own numbers; anything
     /// else gets Microsoft's (311), which no client has OEM quirks for.

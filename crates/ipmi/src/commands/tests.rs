@@ -186,6 +186,18 @@ fn channel_auth_caps_pre_session() {
     assert_eq!(r.cc, cc::INVALID_FIELD);
     let r = f.send(0x06, 0x38, &[0x8E], Privilege::Callback, None);
     assert_eq!(r.cc, cc::DATA_LENGTH_INVALID);
+    // An enabled null user (no name) with a null password is "anonymous
+    // login" (b0); with a password it is "null user names" (b1); never both
+    // for one user (Table 22-15).
+    let mut f = fixture();
+    f.model.users(f.bmc).push(user(1, "", Privilege::User));
+    let r = f.send(0x06, 0x38, &[0x8E, 0x04], Privilege::Callback, None);
+    assert_eq!(r.data[2], 0x05);
+    if let Some(u) = f.model.users(f.bmc).iter_mut().find(|u| u.id == 1) {
+        u.password = "test".into();
+    }
+    let r = f.send(0x06, 0x38, &[0x8E, 0x04], Privilege::Callback, None);
+    assert_eq!(r.data[2], 0x06);
 }
 
 #[test]
@@ -201,9 +213,9 @@ fn cipher_suite_records_and_paging() {
     let r = f.send(0x06, 0x54, &[0x0E, 0x00, 0x81], Privilege::Callback, None);
     assert_eq!(r.data, vec![0x01]);
 
-    let suites = vec![0, 1, 2, 3, 15, 16, 17];
+    // Suite 15 is not implemented by the session layer: never listed.
     f.state = BmcState::new(BmcConfig {
-        cipher_suites: suites.clone(),
+        cipher_suites: vec![0, 1, 2, 3, 15, 17],
         ..BmcConfig::default()
     });
     let mut all = Vec::new();
@@ -222,8 +234,8 @@ fn cipher_suite_records_and_paging() {
             break;
         }
     }
-    assert_eq!(all.len(), 35);
-    assert_eq!(all, app::cipher_suite_records(&suites));
+    assert_eq!(all.len(), 25);
+    assert_eq!(all, crate::crypto::cipher_suite_records(&[0, 1, 2, 3, 17]));
     assert_eq!(&all[0..5], &[0xC0, 0x00, 0x00, 0x40, 0x80]);
     // Algorithm listing (bit 7 clear).
     let r = f.send(0x06, 0x54, &[0x0E, 0x00, 0x00], Privilege::Callback, None);

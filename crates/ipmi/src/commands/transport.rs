@@ -8,7 +8,7 @@
 //! port). Writable parameters are stored and read back byte for byte, which
 //! ipmitool checks after every `lan set`; nothing is rebound.
 
-use super::{cc, need, BmcConfig, CmdResponse, Command, Ctx, R};
+use super::{auth_type, cc, need, BmcConfig, CmdResponse, Command, Ctx, R};
 use fakedc_model::Privilege;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,7 +30,7 @@ pub struct LanConfig {
 
 impl LanConfig {
     pub fn new(config: &BmcConfig) -> Self {
-        let t = config.auth_types & 0x37;
+        let t = config.auth_types & auth_type::ALL;
         LanConfig {
             set_in_progress: 0,
             auth_enables: [t, t, t, t, 0],
@@ -145,7 +145,7 @@ fn lan_default(ctx: &Ctx, param: u8) -> Option<Vec<u8>> {
     };
     Some(match param {
         0 => vec![ctx.state.lan.set_in_progress],
-        1 => vec![cfg.auth_types & 0x37],
+        1 => vec![cfg.auth_types & auth_type::ALL],
         2 => ctx.state.lan.auth_enables.to_vec(),
         3 => ip.to_vec(),
         4 => vec![0x01], // static
@@ -174,10 +174,10 @@ fn lan_default(ctx: &Ctx, param: u8) -> Option<Vec<u8>> {
         17 => vec![0x00], // no LAN alert destinations
         20 => vec![0x00, 0x00],
         21 => vec![0x00],
-        22 => vec![cfg.cipher_suites.len().min(16) as u8],
+        22 => vec![cfg.suites().take(16).count() as u8],
         23 => {
             let mut v = vec![0x00];
-            v.extend(cfg.cipher_suites.iter().take(16));
+            v.extend(cfg.suites().take(16).map(|s| s.id));
             v
         }
         24 => {
@@ -186,8 +186,8 @@ fn lan_default(ctx: &Ctx, param: u8) -> Option<Vec<u8>> {
             // ipmi-config read it): admin for each configured suite, 0
             // (unused) for the rest. Suites 16 and up have no nibble.
             let mut v = vec![0u8; 9];
-            for &id in &cfg.cipher_suites {
-                let id = usize::from(id);
+            for suite in cfg.suites() {
+                let id = usize::from(suite.id);
                 if id < 16 {
                     v[1 + id / 2] |= 0x04 << (4 * (id % 2));
                 }
@@ -273,7 +273,7 @@ fn set_lan(ctx: &mut Ctx) -> R {
         }
         2 => {
             for (slot, b) in lan.auth_enables.iter_mut().zip(v) {
-                *slot = b & 0x37;
+                *slot = b & auth_type::ALL;
             }
         }
         4 if v[0] & 0x0F > 4 => return Err(cc::INVALID_FIELD),

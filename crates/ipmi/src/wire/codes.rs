@@ -230,30 +230,10 @@ impl Privilege {
 /// An IPMI completion code (§5.2, Table 5-2), the first data byte of every response.
 ///
 /// A newtype rather than an enum: command-specific codes (80h-BEh) overlap between
-/// commands, and the command layer passes through whatever it decides.
+/// commands, and the command layer passes through whatever it decides. The values
+/// are the [`cc`] constants: `CompletionCode(cc::INVALID_FIELD)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CompletionCode(pub u8);
-
-impl CompletionCode {
-    /// Command completed normally.
-    pub const OK: Self = Self(0x00);
-    /// Node busy.
-    pub const NODE_BUSY: Self = Self(0xC0);
-    /// Invalid command (ipmitool needs this rather than silence for unknown commands).
-    pub const INVALID_COMMAND: Self = Self(0xC1);
-    /// Request data length invalid.
-    pub const REQUEST_DATA_LENGTH_INVALID: Self = Self(0xC7);
-    /// Parameter out of range.
-    pub const PARAMETER_OUT_OF_RANGE: Self = Self(0xC9);
-    /// Invalid data field in request.
-    pub const INVALID_DATA_FIELD: Self = Self(0xCC);
-    /// Command not supported in present state.
-    pub const NOT_SUPPORTED_IN_PRESENT_STATE: Self = Self(0xD5);
-    /// Insufficient privilege level.
-    pub const INSUFFICIENT_PRIVILEGE: Self = Self(0xD4);
-    /// Unspecified error.
-    pub const UNSPECIFIED: Self = Self(0xFF);
-}
 
 impl From<CompletionCode> for u8 {
     fn from(value: CompletionCode) -> u8 {
@@ -267,18 +247,81 @@ impl From<u8> for CompletionCode {
     }
 }
 
-/// Network function codes that the session layer itself needs (§5.1).
+/// IPMI completion codes (§5.2, Table 5-2): the generic ones, used by the session
+/// layer and the command layer alike.
+pub mod cc {
+    /// Command completed normally.
+    pub const OK: u8 = 0x00;
+    /// Command-specific codes start here; each command documents its own.
+    pub const PARAM_NOT_SUPPORTED: u8 = 0x80;
+    /// Node busy.
+    pub const NODE_BUSY: u8 = 0xC0;
+    /// Invalid command (ipmitool needs this rather than silence for unknown commands).
+    pub const INVALID_COMMAND: u8 = 0xC1;
+    /// Command invalid for the given LUN.
+    pub const INVALID_FOR_LUN: u8 = 0xC2;
+    /// Out of space.
+    pub const OUT_OF_SPACE: u8 = 0xC4;
+    /// Reservation canceled or invalid reservation ID.
+    pub const RESERVATION_CANCELED: u8 = 0xC5;
+    /// Request data truncated.
+    pub const DATA_TRUNCATED: u8 = 0xC6;
+    /// Request data length invalid (too short).
+    pub const DATA_LENGTH_INVALID: u8 = 0xC7;
+    /// Request data field length limit exceeded (too long).
+    pub const DATA_LENGTH_EXCEEDED: u8 = 0xC8;
+    /// Parameter out of range.
+    pub const PARAM_OUT_OF_RANGE: u8 = 0xC9;
+    /// Cannot return the number of requested data bytes.
+    pub const CANT_RETURN_BYTES: u8 = 0xCA;
+    /// Requested sensor, data or record not present.
+    pub const NOT_PRESENT: u8 = 0xCB;
+    /// Invalid data field in request.
+    pub const INVALID_FIELD: u8 = 0xCC;
+    /// Command illegal for the specified sensor or record type.
+    pub const ILLEGAL_FOR_SENSOR: u8 = 0xCD;
+    /// Insufficient privilege level.
+    pub const INSUFFICIENT_PRIVILEGE: u8 = 0xD4;
+    /// Command not supported in present state.
+    pub const NOT_SUPPORTED_IN_STATE: u8 = 0xD5;
+    /// Unspecified error.
+    pub const UNSPECIFIED: u8 = 0xFF;
+}
+
+/// IPMI 1.5 authentication types as bits (bit n = [`AuthType`] n), the form the
+/// "authentication type support/enables" fields carry them in: Get Channel
+/// Authentication Capabilities byte 2 (§22.13) and LAN configuration parameters 1
+/// and 2 (§23.2).
+pub mod auth_type {
+    /// Authentication type none.
+    pub const NONE: u8 = 0x01;
+    /// MD2.
+    pub const MD2: u8 = 0x02;
+    /// MD5.
+    pub const MD5: u8 = 0x04;
+    /// Straight password / key.
+    pub const PASSWORD: u8 = 0x10;
+    /// OEM proprietary.
+    pub const OEM: u8 = 0x20;
+    /// Every defined bit (the others are reserved).
+    pub const ALL: u8 = NONE | MD2 | MD5 | PASSWORD | OEM;
+}
+
+/// Network function codes of requests (§5.1); responses are `netfn | 1`.
 pub mod netfn {
     /// Chassis requests.
     pub const CHASSIS: u8 = 0x00;
+    /// Sensor/event requests.
+    pub const SENSOR_EVENT: u8 = 0x04;
     /// Application requests (session management lives here).
     pub const APP: u8 = 0x06;
-    /// Storage requests.
+    /// Storage requests (FRU, SDR, SEL).
     pub const STORAGE: u8 = 0x0A;
-    /// Transport requests (SOL configuration).
+    /// Transport requests (LAN and SOL configuration).
     pub const TRANSPORT: u8 = 0x0C;
-    /// Group extension (PICMG/HPM/VSO).
-    pub const GROUP: u8 = 0x2C;
+    /// Group extension; the first data byte names the group (DCh = DCMI, 00h PICMG,
+    /// 03h VSO).
+    pub const GROUP_EXT: u8 = 0x2C;
 }
 
 /// Application-netfn command numbers that belong to the session layer (§22).
@@ -315,6 +358,20 @@ mod tests {
         }
         assert_eq!(PayloadKind::from(0x12), PayloadKind::Rakp1);
         assert_eq!(PayloadKind::from(0x3f), PayloadKind::Unknown(0x3f));
+    }
+
+    #[test]
+    fn auth_type_bits_are_auth_type_numbers() {
+        for (t, bit) in [
+            (AuthType::None, auth_type::NONE),
+            (AuthType::Md2, auth_type::MD2),
+            (AuthType::Md5, auth_type::MD5),
+            (AuthType::Password, auth_type::PASSWORD),
+            (AuthType::Oem, auth_type::OEM),
+        ] {
+            assert_eq!(1 << u8::from(t), bit, "{t:?}");
+        }
+        assert_eq!(auth_type::ALL, 0x37);
     }
 
     #[test]

@@ -20,10 +20,10 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use super::{
-    app_cmd, netfn as nf, AlgorithmProposal, AuthType, Datagram, IpmiMessage, Lan15Header,
-    Lan15Packet, OpenSessionRequest, OpenSessionResponse, PayloadKind, PayloadType, Privilege,
-    Rakp1, Rakp2, Rakp3, Rakp4, RmcpPlusPacket, RmcpStatus, BMC_ADDR, REMOTE_CONSOLE_ADDR,
-    ROLE_NAME_ONLY_LOOKUP,
+    app_cmd, netfn as nf, next_session_seq, AlgorithmProposal, AuthType, Datagram, IpmiMessage,
+    Lan15Header, Lan15Packet, OpenSessionRequest, OpenSessionResponse, PayloadKind, PayloadType,
+    Privilege, Rakp1, Rakp2, Rakp3, Rakp4, RmcpPlusPacket, RmcpStatus, BMC_ADDR,
+    REMOTE_CONSOLE_ADDR, ROLE_NAME_ONLY_LOOKUP,
 };
 use crate::crypto::{self, CipherSuite, CryptoError, RakpParams, SessionKeys};
 
@@ -186,15 +186,6 @@ pub fn parse_presession_response(datagram: &[u8]) -> Result<ConsoleResponse, Con
 fn next_rq_seq(seq: &mut u8) -> u8 {
     let v = *seq;
     *seq = (*seq + 1) & 0x3F;
-    v
-}
-
-fn next_session_seq(seq: &mut u32) -> u32 {
-    let v = *seq;
-    *seq = seq.wrapping_add(1);
-    if *seq == 0 {
-        *seq = 1;
-    }
     v
 }
 

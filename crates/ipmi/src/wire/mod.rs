@@ -28,8 +28,8 @@ mod rmcpplus;
 
 pub use asf::{AsfMessage, ASF_IANA};
 pub use codes::{
-    app_cmd, netfn, AsfType, AuthAlgorithm, AuthType, CompletionCode, ConfidentialityAlgorithm,
-    IntegrityAlgorithm, MessageClass, PayloadKind, Privilege, RmcpStatus,
+    app_cmd, auth_type, cc, netfn, AsfType, AuthAlgorithm, AuthType, CompletionCode,
+    ConfidentialityAlgorithm, IntegrityAlgorithm, MessageClass, PayloadKind, Privilege, RmcpStatus,
 };
 pub use lan15::{Lan15Header, Lan15Packet, AUTH_CODE_LEN};
 pub use message::{checksum, ChecksumField, IpmiMessage, BMC_ADDR, REMOTE_CONSOLE_ADDR};
@@ -111,6 +111,18 @@ pub enum Datagram<'a> {
     OtherClass(RmcpHeader),
 }
 
+/// Takes the next outbound session sequence number from `counter` (IPMI 1.5 and
+/// RMCP+ alike): the counter starts at 1 and skips 0 when it wraps, because 0 is
+/// what pre-session packets carry.
+pub(crate) fn next_session_seq(counter: &mut u32) -> u32 {
+    let v = *counter;
+    *counter = counter.wrapping_add(1);
+    if *counter == 0 {
+        *counter = 1;
+    }
+    v
+}
+
 /// Parses one received UDP payload.
 ///
 /// Checks the datagram limit, the RMCP version, and every length field inside.
@@ -144,6 +156,13 @@ pub fn parse(datagram: &[u8]) -> Result<Datagram<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outbound_session_seq_skips_zero() {
+        let mut c = u32::MAX;
+        assert_eq!(next_session_seq(&mut c), u32::MAX);
+        assert_eq!(next_session_seq(&mut c), 1);
+    }
 
     #[test]
     fn dispatch_by_class_and_authtype() {

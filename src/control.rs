@@ -72,18 +72,22 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     json(status, &serde_json::json!({ "error": message.into() }))
 }
 
-async fn body_json<T: serde::de::DeserializeOwned>(
-    req: Request<Incoming>,
-) -> Result<T, Response<Body>> {
-    let bytes: Bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => return Err(error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())),
-    };
-    serde_json::from_slice(&bytes)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
+/// A refused request: status and message, turned into a JSON error body.
+type Reject = (StatusCode, String);
+
+fn reject((status, message): Reject) -> Response<Body> {
+    error(status, message)
 }
 
-fn query_of(req: &Request<Incoming>) -> Result<Query, Response<Body>> {
+async fn body_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Reject> {
+    let bytes: Bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return Err((StatusCode::PAYLOAD_TOO_LARGE, e.to_string())),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| (StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
+}
+
+fn query_of(req: &Request<Incoming>) -> Result<Query, Reject> {
     let mut q = Query::default();
     for pair in req
         .uri()

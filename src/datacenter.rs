@@ -204,7 +204,8 @@ impl Builder {
             (Some(d), _) => (d.clone(), None),
             (None, false) => (PathBuf::from("fakedc-data"), None),
             (None, true) => {
-                let d = TempDir::new().map_err(|e| Error::Runtime(format!("temporary data directory: {e}")))?;
+                let d = TempDir::new()
+                    .map_err(|e| Error::Runtime(format!("temporary data directory: {e}")))?;
                 (d.0.clone(), Some(d))
             }
         };

@@ -389,8 +389,8 @@ fn check_with_progress(
 fn write_endpoint_table(out: &mut impl Write, endpoints: &[EndpointInfo]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<12} {:<15} {:<20} {:<4} {:<22} {}",
-        "MACHINE", "ROLE", "SERVICE", "", "ADDRESS", "STATUS"
+        "{:<12} {:<15} {:<20} {:<4} {:<22} STATUS",
+        "MACHINE", "ROLE", "SERVICE", "", "ADDRESS"
     )?;
     for e in endpoints {
         let t = match e.transport {
@@ -424,8 +424,8 @@ fn write_list(out: &mut impl Write, s: &Scenario, offset: u16) -> std::io::Resul
         writeln!(out, "\n== {title} ==")?;
         writeln!(
             out,
-            "{:<48} {:<16} {:<34} {:<26} {}",
-            "CONNECTION", "DEFAULT PORTS", "PROTOCOLS", "WHERE TO CHANGE", "ENDPOINTS"
+            "{:<48} {:<16} {:<34} {:<26} ENDPOINTS",
+            "CONNECTION", "DEFAULT PORTS", "PROTOCOLS", "WHERE TO CHANGE"
         )?;
         for row in ROWS.iter().filter(|r| r.table == ti) {
             let mut eps = Vec::new();

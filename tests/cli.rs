@@ -1,5 +1,7 @@
 //! The `fakedc` binary: up / list / check / scenario validate / certs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

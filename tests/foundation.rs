@@ -2,6 +2,8 @@
 //! rules, the journal, the control API, side-by-side datacenters and
 //! shutdown, exercised with small test services.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 mod common;
 
 use common::*;

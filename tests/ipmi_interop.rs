@@ -2,6 +2,8 @@
 //! issue names, each result asserted, and power/boot changes checked against
 //! the model. A missing ipmitool fails these tests; it never skips them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 mod common;
 
 use common::wait_until;

@@ -259,7 +259,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .unwrap_or_default()
                     .parse()
                     .map_err(anyhow::Error::msg)?;
-                check::host_endpoints(h, role, &h.to_string())
+                let mut eps = check::host_endpoints(h, role, &h.to_string());
+                for e in &mut eps {
+                    e.port = e.port.saturating_add(addr.port_offset);
+                }
+                eps
             } else if let Some(f) = endpoints_file {
                 let text = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
                 serde_json::from_slice(&text).with_context(|| format!("parsing {}", f.display()))?

@@ -129,3 +129,36 @@ fn up_prints_ready_writes_endpoints_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn check_probes_a_host_by_address_and_role() {
+    // A running fakedc stands in for a real BMC: check --host knows nothing
+    // of the scenario, only the address, the role and the port shift.
+    let offset = 20_000 + (std::process::id() % 20_000) as u16;
+    let mut child = fakedc()
+        .args(["up", "bmc-lab", "--port-offset", &offset.to_string(), "--no-control", "--certs"])
+        .arg(std::env::temp_dir().join(format!("fakedc-cli-certs-{}", std::process::id())))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        if line.unwrap().starts_with("ready") {
+            break;
+        }
+    }
+    let out = fakedc()
+        .args(["check", "--host", "127.11.1.1", "--role", "bmc", "--port-offset", &offset.to_string()])
+        .args(["--user", "admin", "--password", "password", "--json"])
+        .output()
+        .unwrap();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ipmi = rows.as_array().unwrap().iter().find(|r| r["service"] == "ipmi").unwrap();
+    assert_eq!(ipmi["verdict"], "verified", "{ipmi}");
+    assert!(ipmi["detail"].as_str().unwrap().contains("session (suite 17) ok"), "{ipmi}");
+    // SMASH on 443 is not built yet: against a "real host" that is a refused port.
+    let smash = rows.as_array().unwrap().iter().find(|r| r["service"] == "smash").unwrap();
+    assert_eq!(smash["verdict"], "refused", "{smash}");
+}

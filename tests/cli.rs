@@ -162,3 +162,53 @@ fn check_probes_a_host_by_address_and_role() {
     let smash = rows.as_array().unwrap().iter().find(|r| r["service"] == "smash").unwrap();
     assert_eq!(smash["verdict"], "refused", "{smash}");
 }
+
+#[test]
+fn a_privileged_port_without_permission_fails_fast_naming_port_and_fixes() {
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let bin = env!("CARGO_BIN_EXE_fakedc");
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let certs = std::env::temp_dir().join(format!("fakedc-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&certs).unwrap();
+    let _ = Command::new("chmod").arg("777").arg(&certs).status();
+    let out = cmd.args(["up", "bmc-lab", "--no-control", "--certs"]).arg(&certs).output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("permission denied for port 623"), "{err}");
+    assert!(err.contains("--port-offset") && err.contains("CAP_NET_BIND_SERVICE"), "{err}");
+}
+
+#[test]
+fn journal_file_gets_one_json_line_per_operation() {
+    let dir = std::env::temp_dir().join(format!("fakedc-journal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("journal.jsonl");
+    let eps = dir.join("endpoints.json");
+    let mut child = fakedc()
+        .args(["up", "bmc-lab", "--ephemeral", "--no-control", "--journal", journal.to_str().unwrap()])
+        .args(["--endpoints-file", eps.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        if line.unwrap().starts_with("ready") {
+            break;
+        }
+    }
+    let out = fakedc().args(["check", "--endpoints-file", eps.to_str().unwrap(), "--user", "admin", "--password", "password"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified"));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let entries: Vec<fakedc::Entry> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(entries.iter().any(|e| e.machine == "srv1-bmc" && e.operation == "ASF Presence Ping"));
+    assert!(entries.iter().any(|e| e.operation == "Get Device ID" && e.user.as_deref() == Some("admin")));
+    assert!(!text.contains("\"password\""), "credentials never reach the journal");
+}

@@ -136,7 +136,14 @@ fn check_probes_a_host_by_address_and_role() {
     // of the scenario, only the address, the role and the port shift.
     let offset = 20_000 + (std::process::id() % 20_000) as u16;
     let mut child = fakedc()
-        .args(["up", "bmc-lab", "--port-offset", &offset.to_string(), "--no-control", "--certs"])
+        .args([
+            "up",
+            "bmc-lab",
+            "--port-offset",
+            &offset.to_string(),
+            "--no-control",
+            "--certs",
+        ])
         .arg(std::env::temp_dir().join(format!("fakedc-cli-certs-{}", std::process::id())))
         .stdout(Stdio::piped())
         .spawn()
@@ -148,18 +155,44 @@ fn check_probes_a_host_by_address_and_role() {
         }
     }
     let out = fakedc()
-        .args(["check", "--host", "127.11.1.1", "--role", "bmc", "--port-offset", &offset.to_string()])
+        .args([
+            "check",
+            "--host",
+            "127.11.1.1",
+            "--role",
+            "bmc",
+            "--port-offset",
+            &offset.to_string(),
+        ])
         .args(["--user", "admin", "--password", "password", "--json"])
         .output()
         .unwrap();
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ipmi = rows.as_array().unwrap().iter().find(|r| r["service"] == "ipmi").unwrap();
+    let ipmi = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == "ipmi")
+        .unwrap();
     assert_eq!(ipmi["verdict"], "verified", "{ipmi}");
-    assert!(ipmi["detail"].as_str().unwrap().contains("session (suite 17) ok"), "{ipmi}");
+    assert!(
+        ipmi["detail"]
+            .as_str()
+            .unwrap()
+            .contains("session (suite 17) ok"),
+        "{ipmi}"
+    );
     // SMASH on 443 is not built yet: against a "real host" that is a refused port.
-    let smash = rows.as_array().unwrap().iter().find(|r| r["service"] == "smash").unwrap();
+    let smash = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == "smash")
+        .unwrap();
     assert_eq!(smash["verdict"], "refused", "{smash}");
 }
 
@@ -169,7 +202,14 @@ fn a_privileged_port_without_permission_fails_fast_naming_port_and_fixes() {
     let bin = env!("CARGO_BIN_EXE_fakedc");
     let mut cmd = if root {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", bin]);
+        c.args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            bin,
+        ]);
         c
     } else {
         Command::new(bin)
@@ -177,11 +217,18 @@ fn a_privileged_port_without_permission_fails_fast_naming_port_and_fixes() {
     let certs = std::env::temp_dir().join(format!("fakedc-nobody-{}", std::process::id()));
     std::fs::create_dir_all(&certs).unwrap();
     let _ = Command::new("chmod").arg("777").arg(&certs).status();
-    let out = cmd.args(["up", "bmc-lab", "--no-control", "--certs"]).arg(&certs).output().unwrap();
+    let out = cmd
+        .args(["up", "bmc-lab", "--no-control", "--certs"])
+        .arg(&certs)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("permission denied for port 623"), "{err}");
-    assert!(err.contains("--port-offset") && err.contains("CAP_NET_BIND_SERVICE"), "{err}");
+    assert!(
+        err.contains("--port-offset") && err.contains("CAP_NET_BIND_SERVICE"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -191,7 +238,14 @@ fn journal_file_gets_one_json_line_per_operation() {
     let journal = dir.join("journal.jsonl");
     let eps = dir.join("endpoints.json");
     let mut child = fakedc()
-        .args(["up", "bmc-lab", "--ephemeral", "--no-control", "--journal", journal.to_str().unwrap()])
+        .args([
+            "up",
+            "bmc-lab",
+            "--ephemeral",
+            "--no-control",
+            "--journal",
+            journal.to_str().unwrap(),
+        ])
         .args(["--endpoints-file", eps.to_str().unwrap()])
         .stdout(Stdio::piped())
         .spawn()
@@ -202,13 +256,36 @@ fn journal_file_gets_one_json_line_per_operation() {
             break;
         }
     }
-    let out = fakedc().args(["check", "--endpoints-file", eps.to_str().unwrap(), "--user", "admin", "--password", "password"]).output().unwrap();
+    let out = fakedc()
+        .args([
+            "check",
+            "--endpoints-file",
+            eps.to_str().unwrap(),
+            "--user",
+            "admin",
+            "--password",
+            "password",
+        ])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("verified"));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     let text = std::fs::read_to_string(&journal).unwrap();
-    let entries: Vec<fakedc::Entry> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(entries.iter().any(|e| e.machine == "srv1-bmc" && e.operation == "ASF Presence Ping"));
-    assert!(entries.iter().any(|e| e.operation == "Get Device ID" && e.user.as_deref() == Some("admin")));
-    assert!(!text.contains("\"password\""), "credentials never reach the journal");
+    let entries: Vec<fakedc::Entry> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(entries
+        .iter()
+        .any(|e| e.machine == "srv1-bmc" && e.operation == "ASF Presence Ping"));
+    assert!(entries
+        .iter()
+        .any(|e| e.operation == "Get Device ID" && e.user.as_deref() == Some("admin")));
+    assert!(
+        !text.contains("\"password\""),
+        "credentials never reach the journal"
+    );
 }

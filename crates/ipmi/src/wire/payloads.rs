@@ -118,11 +118,22 @@ pub struct OpenSessionResponse {
 }
 
 impl OpenSessionResponse {
-    /// Parses the full 36-byte form, or the 8-byte form when the status is an error.
+    /// Parses the full 36-byte form, or the 8-byte form when the status is an
+    /// error, or the bare 2-byte `tag | status` refusal OpenIPMI's ipmi_sim
+    /// sends (ipmitool accepts it too).
     pub fn parse(buf: &[u8]) -> Result<Self> {
         let mut r = Reader::new(buf, "Open Session Response");
         let tag = r.u8()?;
         let status = RmcpStatus::from(r.u8()?);
+        if status != RmcpStatus::NoError && r.remaining() == 0 {
+            return Ok(Self {
+                tag,
+                status,
+                max_privilege: 0,
+                console_session_id: 0,
+                accepted: None,
+            });
+        }
         let max_privilege = r.u8()? & 0x0F;
         let _reserved = r.u8()?;
         let console_session_id = r.u32_le()?;
@@ -429,5 +440,12 @@ mod tests {
         let short = hex("000d0000a4a3a2a0");
         let short = Rakp2::parse(&short).expect("short refusal");
         assert_eq!(short.body, None);
+    }
+
+    #[test]
+    fn ipmi_sim_two_byte_open_session_refusal_parses() {
+        let r = OpenSessionResponse::parse(&[0x07, 0x04]).unwrap();
+        assert_eq!((r.tag, r.status, r.accepted), (0x07, RmcpStatus::InvalidAuthAlgorithm, None));
+        assert!(OpenSessionResponse::parse(&[0x07, 0x00]).is_err(), "success needs the full form");
     }
 }

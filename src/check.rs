@@ -226,6 +226,73 @@ async fn probe(ep: &EndpointInfo, addr: SocketAddr, opts: &CheckOptions) -> Prob
             };
             ProbeResult::new(verdict, r.detail)
         }
+        ServiceKind::Sftp | ServiceKind::Ssh | ServiceKind::BmcSsh => {
+            use fakedc_ssh::probe::ProbeVerdict as P;
+            let creds = opts
+                .credentials
+                .as_ref()
+                .map(|(u, p)| (u.as_str(), p.as_str()));
+            let r = fakedc_ssh::probe::probe(addr, ep.service, creds, opts.timeout).await;
+            let verdict = match r.verdict {
+                P::Verified => Verdict::Verified,
+                P::Refused => Verdict::Refused,
+                P::Timeout => Verdict::Timeout,
+                P::WrongProtocol => Verdict::WrongProtocol,
+                P::AuthFailure => Verdict::AuthFailure,
+            };
+            ProbeResult::new(verdict, r.detail)
+        }
+        ServiceKind::WinrmHttp | ServiceKind::WinrmHttps | ServiceKind::WinrmHttp80 => {
+            use fakedc_wsman::probe::ProbeVerdict as P;
+            let creds = opts
+                .credentials
+                .as_ref()
+                .map(|(u, p)| (u.as_str(), p.as_str()));
+            let r = fakedc_wsman::probe::probe(addr, ep.tls, creds, opts.timeout).await;
+            let verdict = match r.verdict {
+                P::Verified => Verdict::Verified,
+                P::Refused => Verdict::Refused,
+                P::Timeout => Verdict::Timeout,
+                P::WrongProtocol => Verdict::WrongProtocol,
+                P::TlsFailure => Verdict::TlsFailure,
+                P::AuthFailure => Verdict::AuthFailure,
+            };
+            ProbeResult::new(verdict, r.detail)
+        }
+        ServiceKind::Bits | ServiceKind::EsxiHttps => {
+            use fakedc_bits::probe::ProbeVerdict as P;
+            let creds = opts
+                .credentials
+                .as_ref()
+                .map(|(u, p)| (u.as_str(), p.as_str()));
+            let r = fakedc_bits::probe::probe(addr, ep.tls, creds, opts.timeout).await;
+            let verdict = match r.verdict {
+                P::Verified => Verdict::Verified,
+                P::Refused => Verdict::Refused,
+                P::Timeout => Verdict::Timeout,
+                P::WrongProtocol => Verdict::WrongProtocol,
+                P::TlsFailure => Verdict::TlsFailure,
+                P::AuthFailure => Verdict::AuthFailure,
+            };
+            ProbeResult::new(verdict, r.detail)
+        }
+        ServiceKind::Smash => {
+            use fakedc_smash::probe::ProbeVerdict as P;
+            let creds = opts
+                .credentials
+                .as_ref()
+                .map(|(u, p)| (u.as_str(), p.as_str()));
+            let r = fakedc_smash::probe::probe(addr, creds, opts.timeout).await;
+            let verdict = match r.verdict {
+                P::Verified => Verdict::Verified,
+                P::Refused => Verdict::Refused,
+                P::Timeout => Verdict::Timeout,
+                P::WrongProtocol => Verdict::WrongProtocol,
+                P::TlsFailure => Verdict::TlsFailure,
+                P::AuthFailure => Verdict::AuthFailure,
+            };
+            ProbeResult::new(verdict, r.detail)
+        }
         _ if ep.transport == Transport::Udp => {
             ProbeResult::new(Verdict::Open, "no probe for this UDP service")
         }

@@ -226,7 +226,7 @@ impl Builder {
             model.journal.set_sink(Box::new(std::io::BufWriter::new(f)));
         }
         let mut services = if self.builtins {
-            crate::builtin_services(&model)?
+            crate::builtin_services(&model, ca.dir.as_deref())?
         } else {
             Services::default()
         };

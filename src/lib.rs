@@ -30,13 +30,29 @@ pub use fakedc_scenario::{ParseOptions, Scenario, ScenarioError};
 /// What each protocol implements, for `/about` and `fakedc list --about`.
 /// A protocol absent here is not served.
 pub fn about() -> Vec<(&'static str, Vec<String>)> {
-    vec![("ipmi", fakedc_ipmi::operations())]
+    vec![
+        ("ipmi", fakedc_ipmi::operations()),
+        ("ssh", fakedc_ssh::operations()),
+        ("wsman", fakedc_wsman::operations()),
+        ("bits", fakedc_bits::operations()),
+        ("smash", fakedc_smash::operations()),
+    ]
 }
 
 /// Registers every built-in service; the one place that knows which
-/// protocols exist.
-pub fn builtin_services(model: &std::sync::Arc<fakedc_model::Model>) -> Result<Services, Error> {
+/// protocols exist. `certs` is the certs directory when it is on disk
+/// (services keep stable keys there, e.g. SSH host keys), `None` for
+/// in-memory keys.
+pub fn builtin_services(
+    model: &std::sync::Arc<fakedc_model::Model>,
+    certs: Option<&std::path::Path>,
+) -> Result<Services, Error> {
     let mut s = Services::default();
     fakedc_ipmi::register(&mut s, model).map_err(|e| Error::Options(e.to_string()))?;
+    fakedc_ssh::register(&mut s, model, certs.map(|p| p.to_path_buf()))
+        .map_err(|e| Error::Options(e.to_string()))?;
+    fakedc_wsman::register(&mut s, model).map_err(|e| Error::Options(e.to_string()))?;
+    fakedc_bits::register(&mut s, model).map_err(|e| Error::Options(e.to_string()))?;
+    fakedc_smash::register(&mut s, model).map_err(|e| Error::Options(e.to_string()))?;
     Ok(s)
 }

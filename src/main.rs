@@ -2,6 +2,8 @@
 //! that is not verified; 2 usage error; 3 invalid scenario; 4 could not
 //! start (bind, certificates, limits).
 
+mod bits_cli;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fakedc::check::{self, CheckOptions};
@@ -112,6 +114,11 @@ enum Command {
     Scenario {
         #[command(subcommand)]
         command: ScenarioCommand,
+    },
+    /// BITS client: resumable uploads and ranged downloads over HTTPS.
+    Bits {
+        #[command(subcommand)]
+        command: bits_cli::BitsCommand,
     },
 }
 
@@ -311,6 +318,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _ = ca;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bits { command } => bits_cli::run(command, &mut out),
         Command::Scenario {
             command: ScenarioCommand::Validate { file },
         } => {
@@ -339,7 +347,7 @@ fn load(scenario: &Option<String>) -> Result<Scenario, Error> {
 /// The endpoints a scenario would bind with this build's services.
 fn planned_endpoints(s: &Scenario, offset: u16) -> Vec<EndpointInfo> {
     let model = std::sync::Arc::new(s.model());
-    let services = fakedc::builtin_services(&model).unwrap_or_default();
+    let services = fakedc::builtin_services(&model, None).unwrap_or_default();
     s.machines
         .iter()
         .flat_map(|m| {

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: small test services, a tiny
 //! HTTP client for the control API, and waiting with deadlines.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
 use fakedc_model::{Model, Record};
 use fakedc_net::{

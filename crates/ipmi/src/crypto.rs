@@ -379,7 +379,7 @@ pub fn aes_cbc_encrypt(k2: &[u8], iv: [u8; AES_BLOCK], data: &[u8]) -> Vec<u8> {
 
 /// Inverse of [`aes_cbc_encrypt`]; checks that the pad bytes read `01 02 .. N` and `N <= 15`.
 pub fn aes_cbc_decrypt(k2: &[u8], payload: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    if payload.len() < 2 * AES_BLOCK || payload.len() % AES_BLOCK != 0 {
+    if payload.len() < 2 * AES_BLOCK || !payload.len().is_multiple_of(AES_BLOCK) {
         return Err(CryptoError::CiphertextLength(payload.len()));
     }
     let (iv, ct) = payload.split_at(AES_BLOCK);

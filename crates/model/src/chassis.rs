@@ -343,6 +343,19 @@ pub struct Chassis {
     pub last_power_event: Option<PowerAction>,
     /// Counts every state change, so observers can tell something happened.
     pub generation: u64,
+    /// A VM's saved or paused state (Hyper-V). `None` for physical chassis
+    /// and for VMs that are simply on or off; any power action clears it.
+    pub suspended: Option<Suspension>,
+}
+
+/// How a virtual machine is suspended. Saved: power is off but the VM
+/// resumes where it was; paused: power stays on, the guest does not run.
+/// Either way the guest's OS endpoints do not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Suspension {
+    Saved,
+    Paused,
 }
 
 impl Chassis {
@@ -363,6 +376,7 @@ impl Chassis {
             identify_forced: false,
             last_power_event: None,
             generation: 0,
+            suspended: None,
         }
     }
 
@@ -402,7 +416,43 @@ impl Chassis {
 
     /// Whether the OS is up (its endpoints answer).
     pub fn os_up(&self) -> bool {
-        self.power == PowerState::On
+        self.power == PowerState::On && self.suspended.is_none()
+    }
+
+    /// Saves a running VM (Hyper-V "Save"): power goes off and the guest
+    /// stops answering; a later power-on resumes it after the boot delay.
+    /// Ignored unless the chassis has power.
+    pub fn save(&mut self, now: Instant) {
+        self.advance(now);
+        if self.power.power_on() {
+            self.power = PowerState::Off;
+            self.suspended = Some(Suspension::Saved);
+            self.generation += 1;
+        }
+    }
+
+    /// Pauses a VM: power stays on, the guest stops answering until
+    /// [`Chassis::resume`]. Ignored unless the chassis has power.
+    pub fn pause(&mut self, now: Instant) {
+        self.advance(now);
+        if self.power.power_on() && self.suspended.is_none() {
+            self.suspended = Some(Suspension::Paused);
+            self.generation += 1;
+        }
+    }
+
+    /// Resumes a paused VM at once; a saved VM is powered on (it answers
+    /// after the boot delay).
+    pub fn resume(&mut self, now: Instant) {
+        match self.suspended {
+            Some(Suspension::Paused) => {
+                self.advance(now);
+                self.suspended = None;
+                self.generation += 1;
+            }
+            Some(Suspension::Saved) => self.power_action(PowerAction::On, now),
+            None => {}
+        }
     }
 
     fn start_boot(&mut self, at: Instant) {
@@ -429,6 +479,9 @@ impl Chassis {
         self.advance(now);
         self.last_power_event = Some(action);
         self.generation += 1;
+        if action != PowerAction::Nmi {
+            self.suspended = None;
+        }
         match action {
             PowerAction::On => {
                 if !self.power.power_on() {
@@ -585,6 +638,33 @@ mod tests {
         assert_eq!(c.power, PowerState::Off);
         c.power_action(PowerAction::Soft, t0);
         assert_eq!(c.power, PowerState::Off);
+    }
+
+    #[test]
+    fn save_pause_resume() {
+        let t0 = Instant::now();
+        let mut c = Chassis::new(hw(), Timing::default(), true);
+        c.pause(t0);
+        assert_eq!(c.suspended, Some(Suspension::Paused));
+        assert!(c.power.power_on() && !c.os_up());
+        c.resume(t0);
+        assert!(c.os_up());
+        c.save(t0);
+        assert_eq!(c.power, PowerState::Off);
+        assert_eq!(c.suspended, Some(Suspension::Saved));
+        c.resume(t0);
+        assert_eq!(c.suspended, None);
+        assert!(matches!(c.power, PowerState::Booting { .. }));
+        c.advance(t0 + Duration::from_secs(3));
+        assert!(c.os_up());
+        // A hard power-off clears a pause.
+        c.pause(t0);
+        c.power_action(PowerAction::Off, t0);
+        assert_eq!((c.power, c.suspended), (PowerState::Off, None));
+        // Saving or pausing a chassis that is off does nothing.
+        c.save(t0);
+        c.pause(t0);
+        assert_eq!(c.suspended, None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod table;
 
 pub use chassis::{
     BootDevice, BootOverride, Chassis, Hardware, PowerAction, PowerState, Sensor, SensorKind,
-    Timing,
+    Suspension, Timing,
 };
 pub use fault::{FaultKind, FaultRule, Faults};
 pub use journal::{Entry, Journal, Query, Record};

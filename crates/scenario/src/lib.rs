@@ -200,6 +200,9 @@ fn derived_guid(name: &str) -> [u8; 16] {
     ]
 }
 
+/// Option-table names that are not a single service.
+const OPTION_FAMILIES: &[&str] = &["winrm"];
+
 fn default_users(role: Role) -> Vec<User> {
     let u = |id, name: &str, password: &str, privilege| User {
         id,
@@ -569,12 +572,17 @@ where
             let endpoints = self.endpoints(e)?;
             let mut options = BTreeMap::new();
             for (k, v) in &e.raw.options {
-                let _: ServiceKind = k.parse().or_else(|m: String| {
-                    self.err(
-                        e.name_span.clone(),
-                        format!("machine '{}': options: {m}", e.name),
-                    )
-                })?;
+                // Option tables are named by service, or by a protocol family
+                // whose options cover several services ("winrm": 5985, 5986
+                // and 80).
+                if !OPTION_FAMILIES.contains(&k.as_str()) {
+                    let _: ServiceKind = k.parse().or_else(|m: String| {
+                        self.err(
+                            e.name_span.clone(),
+                            format!("machine '{}': options: {m}", e.name),
+                        )
+                    })?;
+                }
                 let json = serde_json::to_value(v).map_err(|err| {
                     (self.err_at)(
                         e.name_span.clone(),

@@ -44,7 +44,7 @@ fn push_field(area: &mut Vec<u8>, text: &str) {
 /// checksum), the length byte (in 8-byte units) and the checksum.
 fn finish_area(mut area: Vec<u8>) -> Vec<u8> {
     area.push(0xC1);
-    while (area.len() + 1) % 8 != 0 {
+    while !(area.len() + 1).is_multiple_of(8) {
         area.push(0x00);
     }
     area[1] = ((area.len() + 1) / 8) as u8;

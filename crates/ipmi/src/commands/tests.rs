@@ -1341,7 +1341,7 @@ fn random_requests_never_panic() {
                             *b = 0xDC;
                         }
                     }
-                    let (privilege, session) = if rng.next() % 4 == 0 {
+                    let (privilege, session) = if rng.next().is_multiple_of(4) {
                         (Privilege::Callback, None)
                     } else {
                         (Privilege::Admin, Some(SID))

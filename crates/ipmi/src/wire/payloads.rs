@@ -445,7 +445,13 @@ mod tests {
     #[test]
     fn ipmi_sim_two_byte_open_session_refusal_parses() {
         let r = OpenSessionResponse::parse(&[0x07, 0x04]).unwrap();
-        assert_eq!((r.tag, r.status, r.accepted), (0x07, RmcpStatus::InvalidAuthAlgorithm, None));
-        assert!(OpenSessionResponse::parse(&[0x07, 0x00]).is_err(), "success needs the full form");
+        assert_eq!(
+            (r.tag, r.status, r.accepted),
+            (0x07, RmcpStatus::InvalidAuthAlgorithm, None)
+        );
+        assert!(
+            OpenSessionResponse::parse(&[0x07, 0x00]).is_err(),
+            "success needs the full form"
+        );
     }
 }

@@ -1,0 +1,81 @@
+//! The BITS probe of `fakedc check`: connect, TLS handshake (any
+//! certificate: the check's question is the protocol, not trust), then a
+//! BITS Ping. Only an `Ack` is "verified". Works against IIS as well.
+
+use crate::client::{Client, ClientConfig, ClientError, Trust};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Probe verdicts (the check maps them onto its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeVerdict {
+    Verified,
+    Refused,
+    Timeout,
+    WrongProtocol,
+    TlsFailure,
+    AuthFailure,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    pub verdict: ProbeVerdict,
+    pub detail: String,
+}
+
+fn report(verdict: ProbeVerdict, detail: impl Into<String>) -> ProbeReport {
+    ProbeReport {
+        verdict,
+        detail: detail.into(),
+    }
+}
+
+/// Pings BITS at `addr` (TLS when `tls`), with Basic credentials if given.
+pub async fn probe(
+    addr: SocketAddr,
+    tls: bool,
+    credentials: Option<(&str, &str)>,
+    timeout: Duration,
+) -> ProbeReport {
+    let url = format!("{}://{addr}/", if tls { "https" } else { "http" });
+    let mut cfg = ClientConfig::new(Trust::AnyCertificate);
+    cfg.timeout = timeout;
+    cfg.credentials = credentials.map(|(u, p)| (u.to_string(), p.to_string()));
+    let mut client = match Client::new(&url, cfg) {
+        Ok(c) => c,
+        Err(e) => return report(ProbeVerdict::WrongProtocol, e.to_string()),
+    };
+    let r = tokio::time::timeout(timeout * 2, client.ping()).await;
+    match r {
+        Err(_) | Ok(Err(ClientError::Timeout(_))) => report(
+            ProbeVerdict::Timeout,
+            format!("no answer within {timeout:?}"),
+        ),
+        Ok(Err(ClientError::Connect { source, .. })) => {
+            report(ProbeVerdict::Refused, source.to_string())
+        }
+        Ok(Err(ClientError::Tls(e))) => report(ProbeVerdict::TlsFailure, e),
+        Ok(Err(ClientError::Handshake { source, .. })) => {
+            report(ProbeVerdict::TlsFailure, source.to_string())
+        }
+        Ok(Err(e)) => report(ProbeVerdict::WrongProtocol, e.to_string()),
+        Ok(Ok(p)) if p.status == 401 => report(
+            ProbeVerdict::AuthFailure,
+            "BITS Ping refused with 401 (give --user/--password)",
+        ),
+        Ok(Ok(p)) if p.status == 200 && p.acked => report(
+            ProbeVerdict::Verified,
+            format!(
+                "BITS Ping acked{}{}",
+                p.tls_version.map(|v| format!(", {v}")).unwrap_or_default(),
+                p.server
+                    .map(|s| format!(", Server: {s}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Ok(Ok(p)) => report(
+            ProbeVerdict::WrongProtocol,
+            format!("BITS Ping answered HTTP {} without an Ack", p.status),
+        ),
+    }
+}

@@ -1,0 +1,649 @@
+//! The BMC's `/wsman` on HTTPS 443: authentication (Basic and Digest
+//! against the BMC's users, the same table IPMI logs in with), privilege,
+//! the journal, then the shared WS-Management engine with the SMASH
+//! providers.
+//!
+//! The engine is the WinRM one: only the providers differ. A BMC has no
+//! WinRM shell and no WinRM config resource, so those ResourceURIs are
+//! refused here before the engine sees them.
+
+use crate::cim::{Inventory, SmashProvider, PROFILES};
+use crate::digest::{self, Algorithm, NonceStatus, Nonces};
+use bytes::Bytes;
+use fakedc_model::{FaultKind, MachineId, Model, Privilege, Record, ServiceKind};
+use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
+use fakedc_wsman::engine::{Call, ShellConfig, CONFIG_URI};
+use fakedc_wsman::message::{ns, parse_request, Request, MAX_REQUEST};
+use fakedc_wsman::xml::escape;
+use fakedc_wsman::{Ctx, Engine, Fault};
+use http_body_util::BodyExt;
+use hyper::header::{
+    HeaderName, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE,
+};
+use hyper::StatusCode;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+use tracing::{debug, info_span, Instrument};
+
+/// Largest HTTP body read: a maximal envelope plus slack.
+const MAX_BODY: usize = MAX_REQUEST + 4096;
+const SOAP_CT: &str = "application/soap+xml;charset=UTF-8";
+const SHELL_PREFIX: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell";
+/// Default Digest nonce lifetime.
+const NONCE_TTL_MS: u64 = 300_000;
+
+/// `[machine.options.smash]` in a scenario.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmashOptions {
+    /// HTTP Basic accepted (default true).
+    pub basic: Option<bool>,
+    /// Digest algorithms offered, in challenge order (default SHA-256 then
+    /// MD5; curl answers the first it understands; `[]` disables Digest).
+    pub digest: Option<Vec<String>>,
+    /// How long a Digest nonce stays valid, in ms (default 300000).
+    pub nonce_ttl_ms: Option<u64>,
+    /// Inventory the model does not carry.
+    pub cpus: Option<u32>,
+    pub cores_per_cpu: Option<u32>,
+    pub cpu_mhz: Option<u32>,
+    pub memory_gib: Option<u64>,
+}
+
+/// An invalid `[machine.options.smash]`.
+#[derive(Debug, thiserror::Error)]
+#[error("machine '{machine}': options.smash: {message}")]
+pub struct OptionsError {
+    pub machine: String,
+    pub message: String,
+}
+
+/// The validated settings of one BMC.
+struct Setup {
+    basic: bool,
+    digest: Vec<Algorithm>,
+    nonces: Nonces,
+    /// Opaque value of this BMC's challenges (echoed by clients).
+    opaque: String,
+    realm: String,
+    inventory: Inventory,
+}
+
+fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
+    let m = model.machine(id);
+    let err = |message: String| OptionsError {
+        machine: m.name.clone(),
+        message,
+    };
+    let o: SmashOptions = match m.options.get("smash") {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
+        None => SmashOptions::default(),
+    };
+    let mut digest = Vec::new();
+    for a in o
+        .digest
+        .clone()
+        .unwrap_or_else(|| vec!["SHA-256".into(), "MD5".into()])
+    {
+        let alg = Algorithm::parse(&a).ok_or_else(|| {
+            err(format!(
+                "unknown digest algorithm '{a}' (MD5, MD5-sess, SHA-256, SHA-256-sess)"
+            ))
+        })?;
+        if !digest.contains(&alg) {
+            digest.push(alg);
+        }
+    }
+    let ttl = o.nonce_ttl_ms.unwrap_or(NONCE_TTL_MS);
+    if !(1..=86_400_000).contains(&ttl) {
+        return Err(err(format!("nonce_ttl_ms {ttl} must be 1..=86400000")));
+    }
+    let d = Inventory::default();
+    let inventory = Inventory {
+        cpus: o.cpus.unwrap_or(d.cpus),
+        cores_per_cpu: o.cores_per_cpu.unwrap_or(d.cores_per_cpu),
+        cpu_mhz: o.cpu_mhz.unwrap_or(d.cpu_mhz),
+        memory_gib: o.memory_gib.unwrap_or(d.memory_gib),
+    };
+    if !(1..=64).contains(&inventory.cpus) || !(1..=1024).contains(&inventory.cores_per_cpu) {
+        return Err(err("cpus must be 1..=64 and cores_per_cpu 1..=1024".into()));
+    }
+    if inventory.memory_gib > 1 << 24 {
+        return Err(err("memory_gib is above 16 PiB".into()));
+    }
+    let opaque: [u8; 12] = rand::random();
+    Ok(Setup {
+        basic: o.basic.unwrap_or(true),
+        digest,
+        nonces: Nonces::new(ttl),
+        opaque: opaque.iter().map(|b| format!("{b:02x}")).collect(),
+        realm: format!("{} BMC", m.name),
+        inventory,
+    })
+}
+
+/// Registers SMASH on 443 of every BMC. Fails on an invalid
+/// `[machine.options.smash]`.
+pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), OptionsError> {
+    let mut setups = HashMap::new();
+    let mut inventory = HashMap::new();
+    for m in model.machines() {
+        if m.endpoint(ServiceKind::Smash).is_some() || m.options.contains_key("smash") {
+            let s = setup(model, m.id)?;
+            inventory.insert(m.id, s.inventory.clone());
+            setups.insert(m.id, Arc::new(s));
+        }
+    }
+    let svc = Arc::new(SmashService {
+        model: model.clone(),
+        engine: Arc::new(Engine::new(SmashProvider::pair(Arc::new(inventory)))),
+        setups,
+        shell: ShellConfig::default(),
+    });
+    services.http(ServiceKind::Smash, "/wsman", svc);
+    Ok(())
+}
+
+/// What `/about` lists.
+pub fn operations() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "Identify (anonymous and authenticated; vendor, BMC firmware, security profiles)",
+        "Authentication: HTTP Basic; HTTP Digest (RFC 7616: SHA-256, MD5, -sess, qop=auth, userhash, expiring nonces, stale=true) against the BMC users; user privilege reads only",
+        "Get / Enumerate (optimized, Pull, Release, EPR modes) / Invoke; WQL and selector filters",
+        "Association filter: AssociatedInstances and AssociationInstances (References) with AssociationClassName, ResultClassName, Role, ResultRole",
+        "root/interop: CIM_RegisteredProfile, CIM_ElementConformsToProfile, CIM_ReferencedProfile",
+        "Base Server: CIM_ComputerSystem (RequestStateChange 2,3,4,5,10,11), CIM_ComputerSystemPackage.PlatformGUID, CIM_Chassis, CIM_SoftwareIdentity, CIM_Processor, CIM_Memory",
+        "Power State Management: CIM_PowerManagementService.RequestPowerStateChange (2,5,6,8,9,10,11,12-16), CIM_AssociatedPowerManagementService, CIM_PowerManagementCapabilities",
+        "Boot Control: CIM_BootService.SetBootConfigRole, CIM_BootConfigSetting.ChangeBootOrder, CIM_BootSourceSetting (CIM:Network:1, CIM:Hard-Disk:1, CIM:CD/DVD:1), CIM_OrderedComponent, CIM_ElementSettingData.IsNext",
+        "Sensors and Record Log: CIM_NumericSensor, CIM_RecordLog (ClearLog), CIM_LogEntry",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push(format!(
+        "Profiles: {}",
+        PROFILES.iter().map(|p| p.1).collect::<Vec<_>>().join(", ")
+    ));
+    v
+}
+
+struct SmashService {
+    model: Arc<Model>,
+    engine: Arc<Engine>,
+    setups: HashMap<MachineId, Arc<Setup>>,
+    /// Never used (shell URIs are refused) but the engine's call needs one.
+    shell: ShellConfig,
+}
+
+impl HttpService for SmashService {
+    fn call(&self, req: HttpRequest, conn: Arc<ConnInfo>) -> BoxFuture<HttpResponse> {
+        let model = self.model.clone();
+        let engine = self.engine.clone();
+        let setup = self.setups.get(&conn.machine).cloned();
+        let shell = self.shell.clone();
+        let span = info_span!("request", proto = "smash", machine = %conn.machine_name);
+        Box::pin(
+            async move {
+                let Some(setup) = setup else {
+                    return status(StatusCode::NOT_FOUND, Vec::new());
+                };
+                let mut j = Journal {
+                    model: &model,
+                    conn: &conn,
+                    user: None,
+                    op: "http".into(),
+                    start: Instant::now(),
+                };
+                handle(&model, &engine, &setup, &shell, &conn, req, &mut j).await
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Journal helper for one request.
+struct Journal<'a> {
+    model: &'a Model,
+    conn: &'a ConnInfo,
+    user: Option<String>,
+    op: String,
+    start: Instant,
+}
+
+impl Journal<'_> {
+    fn record(&self, outcome: &str) {
+        self.model.journal.record(Record {
+            machine: self.conn.machine_name.clone(),
+            service: self.conn.service.name().into(),
+            peer: Some(self.conn.peer),
+            user: self.user.clone(),
+            operation: self.op.clone(),
+            outcome: outcome.into(),
+            latency: self.start.elapsed(),
+        });
+    }
+}
+
+fn status(code: StatusCode, body: Vec<u8>) -> HttpResponse {
+    let mut r = hyper::Response::new(full(body));
+    *r.status_mut() = code;
+    r
+}
+
+fn soap(code: StatusCode, xml: String) -> HttpResponse {
+    let mut r = status(code, xml.into_bytes());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(SOAP_CT));
+    r
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// 401 with one Digest challenge per offered algorithm (first preferred)
+/// and Basic when enabled.
+fn unauthorized(setup: &Setup, stale: bool) -> HttpResponse {
+    let mut r = status(StatusCode::UNAUTHORIZED, Vec::new());
+    let nonce = setup.nonces.issue(unix_ms());
+    let h = r.headers_mut();
+    for alg in &setup.digest {
+        let c = digest::challenge(&setup.realm, &nonce, &setup.opaque, *alg, stale);
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            h.append(WWW_AUTHENTICATE, v);
+        }
+    }
+    if setup.basic {
+        let c = format!("Basic realm=\"{}\"", setup.realm.replace(['"', '\\'], ""));
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            h.append(WWW_AUTHENTICATE, v);
+        }
+    }
+    r
+}
+
+/// The Identify answer of a BMC: who made it, its firmware, and the
+/// security profiles it accepts.
+fn identify(model: &Model, machine: MachineId) -> String {
+    let c = model.chassis(model.machine(machine).chassis, Instant::now());
+    format!(
+        concat!(
+            r#"<s:Envelope xmlns:s="{s}" xmlns:wsmid="{id}"><s:Header/><s:Body><wsmid:IdentifyResponse>"#,
+            "<wsmid:ProtocolVersion>{w}</wsmid:ProtocolVersion>",
+            "<wsmid:ProductVendor>{vendor}</wsmid:ProductVendor>",
+            "<wsmid:ProductVersion>BMC firmware {fw}</wsmid:ProductVersion>",
+            "<wsmid:SecurityProfiles>",
+            "<wsmid:SecurityProfileName>http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/basic</wsmid:SecurityProfileName>",
+            "<wsmid:SecurityProfileName>http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/digest</wsmid:SecurityProfileName>",
+            "</wsmid:SecurityProfiles></wsmid:IdentifyResponse></s:Body></s:Envelope>"
+        ),
+        s = ns::S,
+        id = ns::WSMID,
+        w = ns::W,
+        vendor = escape(&c.hardware.vendor),
+        fw = escape(&c.hardware.bmc_firmware),
+    )
+}
+
+/// Who the request authenticated as.
+struct Authed {
+    user: String,
+    privilege: Privilege,
+    /// `Authentication-Info` for a Digest login.
+    info: Option<String>,
+}
+
+enum AuthResult {
+    Ok(Authed),
+    /// Answer this instead (already journaled).
+    Reply(HttpResponse),
+    None,
+}
+
+fn authenticate(
+    model: &Model,
+    setup: &Setup,
+    conn: &ConnInfo,
+    auth: &str,
+    path: &str,
+    j: &mut Journal<'_>,
+) -> AuthResult {
+    let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
+    if scheme.eq_ignore_ascii_case("Basic") {
+        j.op = "auth basic".into();
+        if !setup.basic {
+            j.record("refused: Basic is disabled");
+            return AuthResult::Reply(unauthorized(setup, false));
+        }
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some((name, pass)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+            j.record("refused: malformed Basic credentials");
+            return AuthResult::Reply(unauthorized(setup, false));
+        };
+        j.user = Some(name.to_string());
+        return match model.authenticate(conn.machine, name, pass) {
+            Some(u) => AuthResult::Ok(Authed {
+                user: u.name,
+                privilege: u.privilege,
+                info: None,
+            }),
+            None => {
+                j.record("auth failure: wrong user or password");
+                AuthResult::Reply(unauthorized(setup, false))
+            }
+        };
+    }
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        j.op = format!("auth {}", scheme.to_ascii_lowercase());
+        j.record("refused: unsupported authentication scheme");
+        return AuthResult::Reply(unauthorized(setup, false));
+    }
+    j.op = "auth digest".into();
+    if setup.digest.is_empty() {
+        j.record("refused: Digest is disabled");
+        return AuthResult::Reply(unauthorized(setup, false));
+    }
+    let c = match digest::parse_credentials(rest) {
+        Ok(c) => c,
+        Err(e) => {
+            j.record(&format!("400: {e}"));
+            return AuthResult::Reply(status(StatusCode::BAD_REQUEST, Vec::new()));
+        }
+    };
+    // RFC 7616 §3.4: `uri` is the request-target; some clients send the
+    // absolute form.
+    let uri_path = c
+        .uri
+        .strip_prefix("https://")
+        .or_else(|| c.uri.strip_prefix("http://"))
+        .map(|rest| rest.find('/').map_or("/", |i| &rest[i..]))
+        .unwrap_or(&c.uri);
+    if uri_path != path {
+        j.record("400: Digest uri does not match the request target");
+        return AuthResult::Reply(status(StatusCode::BAD_REQUEST, Vec::new()));
+    }
+    if c.realm != setup.realm
+        || !setup.digest.contains(&c.algorithm)
+        || c.opaque.as_deref().is_some_and(|o| o != setup.opaque)
+    {
+        j.record("auth failure: realm, algorithm or opaque not offered");
+        return AuthResult::Reply(unauthorized(setup, false));
+    }
+    let user = {
+        let users = model.users(conn.machine);
+        users
+            .iter()
+            .find(|u| {
+                u.enabled
+                    && if c.userhash {
+                        digest::user_hash(c.algorithm, &u.name, &c.realm)
+                            .eq_ignore_ascii_case(&c.username)
+                    } else {
+                        u.name == c.username
+                    }
+            })
+            .cloned()
+    };
+    let Some(user) = user else {
+        j.user = (!c.userhash).then(|| c.username.clone());
+        j.record("auth failure: wrong user or password");
+        return AuthResult::Reply(unauthorized(setup, false));
+    };
+    j.user = Some(user.name.clone());
+    if !digest::verify(&c, &user.name, &user.password, "POST") {
+        j.record("auth failure: wrong user or password");
+        return AuthResult::Reply(unauthorized(setup, false));
+    }
+    let now = unix_ms();
+    match setup.nonces.check(&c.nonce, now) {
+        NonceStatus::Valid => {}
+        NonceStatus::Stale => {
+            j.record("401: stale nonce (stale=true)");
+            return AuthResult::Reply(unauthorized(setup, true));
+        }
+        NonceStatus::Invalid => {
+            j.record("auth failure: nonce not issued by this BMC");
+            return AuthResult::Reply(unauthorized(setup, false));
+        }
+    }
+    if !setup.nonces.use_count(&c.nonce, c.nc, now) {
+        j.record("401: replayed nonce count (stale=true)");
+        return AuthResult::Reply(unauthorized(setup, true));
+    }
+    let info = format!(
+        r#"qop=auth, rspauth="{}", cnonce="{}", nc={}"#,
+        digest::rspauth(&c, &user.name, &user.password),
+        c.cnonce.replace(['"', '\\'], ""),
+        c.nc_text
+    );
+    AuthResult::Ok(Authed {
+        user: user.name,
+        privilege: user.privilege,
+        info: Some(info),
+    })
+}
+
+async fn handle(
+    model: &Arc<Model>,
+    engine: &Engine,
+    setup: &Setup,
+    shell: &ShellConfig,
+    conn: &ConnInfo,
+    req: HttpRequest,
+    j: &mut Journal<'_>,
+) -> HttpResponse {
+    if !model.faults.is_empty()
+        && model
+            .faults
+            .matching(&conn.machine_name, conn.service.name())
+            .iter()
+            .any(|f| matches!(f, FaultKind::Busy))
+    {
+        j.record("busy (fault rule): 503");
+        return status(StatusCode::SERVICE_UNAVAILABLE, Vec::new());
+    }
+    if req.method() != hyper::Method::POST {
+        j.op = format!("{} {}", req.method(), req.uri().path());
+        j.record("405 method not allowed");
+        let mut r = status(StatusCode::METHOD_NOT_ALLOWED, Vec::new());
+        r.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/wsman".into());
+    let auth = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body: Bytes = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let too_big = e.is::<http_body_util::LengthLimitError>();
+            j.record(if too_big {
+                "request body over the limit: EncodingLimit fault, connection closed"
+            } else {
+                "request body read failed"
+            });
+            let xml = Fault::encoding_limit(format!(
+                "The request is larger than the maximum of {MAX_BODY} bytes."
+            ))
+            .to_xml(None, &conn.machine_name);
+            let mut r = soap(StatusCode::INTERNAL_SERVER_ERROR, xml);
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+    };
+    let authed = match auth.as_deref() {
+        Some(a) => authenticate(model, setup, conn, a, &path, j),
+        None => AuthResult::None,
+    };
+    let authed = match authed {
+        AuthResult::Ok(a) => a,
+        AuthResult::Reply(r) => return r,
+        AuthResult::None => {
+            // Identify is the one anonymous operation (DSP0226 §11).
+            if parse_request(&body).is_ok_and(|r| r.identify) {
+                j.op = "Identify".into();
+                j.record("ok (anonymous)");
+                return soap(StatusCode::OK, identify(model, conn.machine));
+            }
+            j.op = "auth".into();
+            j.record("401: no credentials");
+            return unauthorized(setup, false);
+        }
+    };
+    j.user = Some(authed.user.clone());
+    let (code, xml) = serve(model, engine, shell, conn, &authed, &body, j).await;
+    let mut r = soap(code, xml);
+    if let Some(v) = authed
+        .info
+        .as_deref()
+        .and_then(|i| HeaderValue::from_str(i).ok())
+    {
+        r.headers_mut()
+            .insert(HeaderName::from_static("authentication-info"), v);
+    }
+    r
+}
+
+/// Runs one authenticated envelope.
+async fn serve(
+    model: &Arc<Model>,
+    engine: &Engine,
+    shell: &ShellConfig,
+    conn: &ConnInfo,
+    authed: &Authed,
+    body: &[u8],
+    j: &mut Journal<'_>,
+) -> (StatusCode, String) {
+    let r = match parse_request(body) {
+        Ok(r) => r,
+        Err(f) => {
+            j.op = "parse".into();
+            j.record(&format!("fault {}", f.subcode));
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                f.to_xml(None, &conn.machine_name),
+            );
+        }
+    };
+    j.op = op_name(&r);
+    if r.identify {
+        j.record("ok");
+        return (StatusCode::OK, identify(model, conn.machine));
+    }
+    let fault = |f: Fault, j: &mut Journal<'_>| {
+        debug!(fault = %f, "SMASH request refused");
+        j.record(&format!("fault {}", f.subcode));
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            f.to_xml(r.message_id.as_deref(), &conn.machine_name),
+        )
+    };
+    if authed.privilege < Privilege::User {
+        return fault(
+            Fault::access_denied().with_message(format!(
+                "Access is denied: user '{}' has {:?} privilege.",
+                authed.user, authed.privilege
+            )),
+            j,
+        );
+    }
+    // A BMC serves neither the WinRM shell nor the WinRM config resource.
+    if let Some(uri) = r.resource_uri.as_deref() {
+        let lower = uri.to_ascii_lowercase();
+        if lower.starts_with(SHELL_PREFIX) || lower.starts_with(CONFIG_URI) {
+            return fault(Fault::invalid_resource_uri(uri), j);
+        }
+    }
+    let call = Call {
+        ctx: Ctx {
+            model,
+            machine: conn.machine,
+            user: &authed.user,
+            privilege: authed.privilege,
+            now: Instant::now(),
+        },
+        machine_name: &conn.machine_name,
+        shell,
+        allow_unencrypted: false,
+    };
+    match engine.handle(&call, &r).await {
+        Ok(x) => {
+            match return_value(&x) {
+                Some(v) => j.record(&format!("ok (ReturnValue {v})")),
+                None => j.record("ok"),
+            }
+            (StatusCode::OK, x)
+        }
+        Err(f) => fault(f, j),
+    }
+}
+
+/// The ReturnValue of a method answer, for the journal.
+fn return_value(xml: &str) -> Option<&str> {
+    let at = xml.find("ReturnValue>")? + "ReturnValue>".len();
+    let rest = &xml[at..];
+    let end = rest.find('<')?;
+    Some(&rest[..end]).filter(|v| v.len() <= 20)
+}
+
+/// A short journal name: the action's last segment and the class.
+fn op_name(r: &Request) -> String {
+    if r.identify {
+        return "Identify".into();
+    }
+    let act = r
+        .action
+        .as_deref()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or("?");
+    let class = r
+        .resource_uri
+        .as_deref()
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap_or("");
+    format!("{act} {class}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn options_parse_and_validate() {
+        let o: SmashOptions = serde_json::from_value(serde_json::json!({
+            "digest": ["MD5"], "nonce_ttl_ms": 500, "cpus": 4
+        }))
+        .unwrap();
+        assert_eq!(o.digest.as_deref(), Some(&["MD5".to_string()][..]));
+        assert!(serde_json::from_value::<SmashOptions>(serde_json::json!({"bogus": 1})).is_err());
+    }
+
+    #[test]
+    fn return_value_is_found() {
+        assert_eq!(
+            return_value("<p:X_OUTPUT><p:ReturnValue>4097</p:ReturnValue></p:X_OUTPUT>"),
+            Some("4097")
+        );
+        assert_eq!(return_value("<p:Items/>"), None);
+    }
+}

@@ -1,0 +1,72 @@
+//! The SSH endpoints of fakedc, on port 22 of:
+//!
+//! - every ESX host (`sftp`, the "file transfer" row VMM uses to move VM
+//!   files) and every ESXi host (`ssh`): SFTP over the host's datastore
+//!   (`/vmfs/volumes/datastore1/...`, rooted in the machine's file share and
+//!   jailed there) and the ESXi shell (`esxcli`, `vim-cmd`, `uname`, `ls`)
+//!   over exec and interactive sessions;
+//! - every BMC whose scenario enables `bmc-ssh`: the SMASH CLP (DMTF DSP0214)
+//!   command line, acting on the same chassis IPMI and the control API use.
+//!
+//! The SSH transport is russh; SFTP framing is russh-sftp's codec. What is
+//! ours: authentication against the model's users and authorized keys, the
+//! jail (lexical normalisation, then every file operation through a cap-std
+//! directory capability), the quota and "a rename is the only way an upload
+//! appears" staging, the two command interpreters (plain functions of a line
+//! and the model, testable without sockets), journaling, and the probe that
+//! `fakedc check` uses.
+//!
+//! Module map: `options` (per-service scenario options), `hostkey` (stable
+//! host keys under the certs directory), `vfs` (virtual paths, sans-IO),
+//! `jail` + `quota` (the share through cap-std), `sftp` (the SFTP server),
+//! `esxi` and `clp` (interpreters), `terminal` (line discipline for
+//! interactive sessions), `server` (russh glue, the only async part besides
+//! `sftp`'s loop) and `probe` (client side).
+
+mod audit;
+pub mod clp;
+pub mod esxi;
+pub mod hostkey;
+pub mod jail;
+pub mod options;
+pub mod probe;
+pub mod quota;
+mod server;
+pub mod sftp;
+pub mod terminal;
+pub mod vfs;
+
+pub use options::{OptionsError, SshOptions};
+pub use server::register;
+
+/// Errors of the SSH service outside a single connection.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error("host key {path}: {message}")]
+    HostKey { path: String, message: String },
+    #[error("share {path}: {source}")]
+    Share {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// What `/about` lists for SSH: the transport features, SFTP operations,
+/// ESXi shell commands and SMASH CLP verbs implemented.
+pub fn operations() -> Vec<String> {
+    let mut ops: Vec<String> = [
+        "SSH-2.0 transport (russh): curve25519/ecdh/dh kex, ssh-ed25519 host key (stable under the certs directory)",
+        "auth: password, keyboard-interactive, publickey (authorized_keys), attempt limit",
+        "SFTP v3: open/read/write/close, stat/lstat/fstat/setstat/fsetstat, opendir/readdir, mkdir/rmdir, remove, rename, realpath, symlink/readlink",
+        "SFTP extensions: posix-rename@openssh.com, statvfs@openssh.com, fstatvfs@openssh.com, fsync@openssh.com, limits@openssh.com",
+        "SFTP jail: datastore /vmfs/volumes/<datastore> mapped to the share, quota, uploads published by rename only",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    ops.extend(esxi::COMMANDS.iter().map(|c| format!("ESXi shell: {c}")));
+    ops.extend(clp::VERBS.iter().map(|v| format!("SMASH CLP: {v}")));
+    ops
+}

@@ -1,0 +1,253 @@
+//! `[machine.options.sftp]`, `[machine.options.ssh]` and
+//! `[machine.options.bmc-ssh]`: what a scenario may change per machine.
+//! Validated once at registration so a bad scenario fails at start, not on
+//! the first connection.
+
+use fakedc_model::{Machine, Role, ServiceKind};
+use serde::Deserialize;
+
+/// The raw options table (every field optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOptions {
+    /// The identification string sent first (`SSH-2.0-...`). Real hosts show
+    /// their OpenSSH version; nmap and inventory scripts key on it.
+    pub server_id: Option<String>,
+    /// Failed authentication attempts (password, keyboard-interactive,
+    /// signed public key) before the server disconnects. OpenSSH's
+    /// MaxAuthTries default is 6.
+    pub max_auth_attempts: Option<usize>,
+    /// Delay before a rejection is sent (constant-time rejection), in ms.
+    pub auth_rejection_ms: Option<u64>,
+    /// Methods offered: any of "password", "keyboard-interactive",
+    /// "publickey" (default: all three; ESXi offers keyboard-interactive).
+    pub auth_methods: Option<Vec<String>>,
+    /// Pre-authentication banner.
+    pub banner: Option<String>,
+    /// Bytes the share may hold; a write beyond it fails with the SFTP
+    /// failure status (a full datastore). Default: unlimited.
+    pub quota_bytes: Option<u64>,
+    /// Datastore name under /vmfs/volumes (default "datastore1").
+    pub datastore: Option<String>,
+    /// ESXi version shown by `esxcli system version get`, `uname`, `vmware -v`.
+    pub esxi_version: Option<String>,
+    /// ESXi build number.
+    pub esxi_build: Option<String>,
+    /// Seconds without traffic before the connection is closed (default 600).
+    pub idle_timeout_s: Option<u64>,
+    /// Sessions (channels) open at once per connection (default 10, like
+    /// OpenSSH's MaxSessions).
+    pub max_sessions: Option<usize>,
+}
+
+/// Validated options of one SSH endpoint.
+#[derive(Debug, Clone)]
+pub struct SshOptions {
+    pub server_id: String,
+    pub max_auth_attempts: usize,
+    pub auth_rejection_ms: u64,
+    pub password: bool,
+    pub keyboard_interactive: bool,
+    pub publickey: bool,
+    pub banner: Option<String>,
+    pub quota_bytes: Option<u64>,
+    pub datastore: String,
+    pub esxi_version: String,
+    pub esxi_build: String,
+    pub idle_timeout_s: u64,
+    pub max_sessions: usize,
+}
+
+/// An invalid `[machine.options.<service>]`.
+#[derive(Debug, thiserror::Error)]
+#[error("machine '{machine}': options.{service}: {message}")]
+pub struct OptionsError {
+    pub machine: String,
+    pub service: &'static str,
+    pub message: String,
+}
+
+/// The identification string a real host of this role shows: ESXi 7.0 U3
+/// ships OpenSSH 8.8; many BMCs (iDRAC 9, XCC) run OpenSSH 7.4.
+pub fn default_server_id(role: Role) -> &'static str {
+    match role {
+        Role::Bmc => "SSH-2.0-OpenSSH_7.4",
+        _ => "SSH-2.0-OpenSSH_8.8",
+    }
+}
+
+impl SshOptions {
+    /// Parses and validates the options of `machine` for `kind`.
+    pub fn for_machine(m: &Machine, kind: ServiceKind) -> Result<SshOptions, OptionsError> {
+        let err = |message: String| OptionsError {
+            machine: m.name.clone(),
+            service: kind.name(),
+            message,
+        };
+        let raw: RawOptions = match m.options.get(kind.name()) {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
+            None => RawOptions::default(),
+        };
+        let server_id = raw
+            .server_id
+            .unwrap_or_else(|| default_server_id(m.role).to_string());
+        // RFC 4253 §4.2: at most 255 characters including CR LF, printable
+        // US-ASCII, and it must start with the protocol version.
+        if !server_id.starts_with("SSH-2.0-")
+            || server_id.len() > 253
+            || !server_id.bytes().all(|b| (0x20..0x7f).contains(&b))
+        {
+            return Err(err(format!(
+                "server_id '{server_id}' must start with 'SSH-2.0-', be printable ASCII and at most 253 characters"
+            )));
+        }
+        let max_auth_attempts = raw.max_auth_attempts.unwrap_or(6);
+        if !(1..=100).contains(&max_auth_attempts) {
+            return Err(err(format!(
+                "max_auth_attempts {max_auth_attempts} must be 1..=100"
+            )));
+        }
+        let auth_rejection_ms = raw.auth_rejection_ms.unwrap_or(200);
+        if auth_rejection_ms > 10_000 {
+            return Err(err("auth_rejection_ms must be at most 10000".into()));
+        }
+        let (mut password, mut kbd, mut publickey) = (true, true, true);
+        if let Some(list) = &raw.auth_methods {
+            (password, kbd, publickey) = (false, false, false);
+            for a in list {
+                match a.as_str() {
+                    "password" => password = true,
+                    "keyboard-interactive" => kbd = true,
+                    "publickey" => publickey = true,
+                    other => {
+                        return Err(err(format!(
+                        "unknown auth method '{other}' (password, keyboard-interactive, publickey)"
+                    )))
+                    }
+                }
+            }
+            if !(password || kbd || publickey) {
+                return Err(err("auth_methods must name at least one method".into()));
+            }
+        }
+        if let Some(b) = &raw.banner {
+            if b.len() > 4096 {
+                return Err(err("banner must be at most 4096 bytes".into()));
+            }
+        }
+        let datastore = raw.datastore.unwrap_or_else(|| "datastore1".into());
+        if datastore.is_empty()
+            || datastore.len() > 64
+            || !datastore
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            || datastore.starts_with('.')
+        {
+            return Err(err(format!(
+                "datastore '{datastore}' must be 1-64 characters of letters, digits, '-', '_', '.'"
+            )));
+        }
+        if matches!(kind, ServiceKind::BmcSsh) && raw.quota_bytes.is_some() {
+            return Err(err(
+                "quota_bytes applies to sftp and ssh, not bmc-ssh".into()
+            ));
+        }
+        let max_sessions = raw.max_sessions.unwrap_or(10);
+        if !(1..=64).contains(&max_sessions) {
+            return Err(err(format!("max_sessions {max_sessions} must be 1..=64")));
+        }
+        let clean = |s: String, what: &str| -> Result<String, OptionsError> {
+            if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+                Err(err(format!(
+                    "{what} '{s}' must be 1-32 printable characters"
+                )))
+            } else {
+                Ok(s)
+            }
+        };
+        Ok(SshOptions {
+            server_id,
+            max_auth_attempts,
+            auth_rejection_ms,
+            password,
+            keyboard_interactive: kbd,
+            publickey,
+            banner: raw.banner,
+            quota_bytes: raw.quota_bytes,
+            datastore,
+            esxi_version: clean(
+                raw.esxi_version.unwrap_or_else(|| "7.0.3".into()),
+                "esxi_version",
+            )?,
+            esxi_build: clean(
+                raw.esxi_build.unwrap_or_else(|| "21930508".into()),
+                "esxi_build",
+            )?,
+            idle_timeout_s: raw.idle_timeout_s.unwrap_or(600).clamp(1, 86_400),
+            max_sessions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fakedc_model::{ChassisId, MachineId};
+    use std::collections::BTreeMap;
+
+    fn machine(role: Role, opts: serde_json::Value, kind: ServiceKind) -> Machine {
+        let mut options = BTreeMap::new();
+        options.insert(kind.name().to_string(), opts);
+        Machine {
+            id: MachineId(0),
+            name: "m".into(),
+            role,
+            address: "127.0.0.1".parse().expect("addr"),
+            dns_name: "m.test".into(),
+            chassis: ChassisId(0),
+            bmc: None,
+            host: None,
+            vm_host: None,
+            endpoints: vec![],
+            options,
+            share: None,
+            vms: vec![],
+        }
+    }
+
+    #[test]
+    fn defaults_per_role() {
+        let m = machine(Role::EsxiHost, serde_json::json!({}), ServiceKind::Ssh);
+        let o = SshOptions::for_machine(&m, ServiceKind::Ssh).expect("valid");
+        assert_eq!(o.server_id, "SSH-2.0-OpenSSH_8.8");
+        assert_eq!(o.datastore, "datastore1");
+        assert!(o.password && o.keyboard_interactive && o.publickey);
+        let b = machine(Role::Bmc, serde_json::json!({}), ServiceKind::BmcSsh);
+        let o = SshOptions::for_machine(&b, ServiceKind::BmcSsh).expect("valid");
+        assert_eq!(o.server_id, "SSH-2.0-OpenSSH_7.4");
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for bad in [
+            serde_json::json!({"server_id": "OpenSSH"}),
+            serde_json::json!({"server_id": "SSH-2.0-x\r\n"}),
+            serde_json::json!({"max_auth_attempts": 0}),
+            serde_json::json!({"auth_methods": ["telepathy"]}),
+            serde_json::json!({"datastore": "../x"}),
+            serde_json::json!({"unknown": 1}),
+        ] {
+            let m = machine(Role::EsxHost, bad.clone(), ServiceKind::Sftp);
+            assert!(
+                SshOptions::for_machine(&m, ServiceKind::Sftp).is_err(),
+                "{bad} accepted"
+            );
+        }
+        let b = machine(
+            Role::Bmc,
+            serde_json::json!({"quota_bytes": 5}),
+            ServiceKind::BmcSsh,
+        );
+        assert!(SshOptions::for_machine(&b, ServiceKind::BmcSsh).is_err());
+    }
+}

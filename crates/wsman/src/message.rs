@@ -1,0 +1,359 @@
+//! Typed WS-Management messages: the SOAP 1.2 envelope's addressing and
+//! WS-Man headers as a [`Request`], and the writer for responses.
+//!
+//! Everything here is sans-IO: bytes in, typed request or [`Fault`] out.
+
+use crate::fault::Fault;
+use crate::xml::{self, escape, Element, Limits};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Namespace URIs (matched by URI: clients choose their own prefixes).
+pub mod ns {
+    pub const S: &str = "http://www.w3.org/2003/05/soap-envelope";
+    pub const A: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
+    pub const W: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd";
+    pub const P: &str = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd";
+    pub const N: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration";
+    pub const X: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer";
+    pub const B: &str = "http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd";
+    pub const WSMID: &str = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd";
+    pub const RSP: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell";
+    pub const F: &str = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault";
+    pub const CIM: &str = "http://schemas.dmtf.org/wbem/wscim/1/common";
+    pub const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+    pub const CFG: &str = "http://schemas.microsoft.com/wbem/wsman/1/config";
+}
+
+/// Action URIs.
+pub mod action {
+    pub const GET: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get";
+    pub const PUT: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Put";
+    pub const CREATE: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create";
+    pub const DELETE: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete";
+    pub const ENUMERATE: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate";
+    pub const PULL: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull";
+    pub const RELEASE: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Release";
+    pub const COMMAND: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command";
+    pub const SEND: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send";
+    pub const RECEIVE: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive";
+    pub const SIGNAL: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal";
+    pub const ANONYMOUS: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous";
+}
+
+/// The largest envelope a request may be, whatever it says (Windows'
+/// default MaxEnvelopeSizekb is 500).
+pub const MAX_REQUEST: usize = 512 * 1024;
+
+/// A parsed request envelope.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub action: Option<String>,
+    pub message_id: Option<String>,
+    pub resource_uri: Option<String>,
+    /// Selectors in order (name, value); a selector whose value is an
+    /// endpoint reference keeps its text (usually empty).
+    pub selectors: Vec<(String, String)>,
+    pub options: Vec<(String, String)>,
+    pub max_envelope_size: Option<usize>,
+    pub operation_timeout: Option<Duration>,
+    /// The whole `s:Body` element.
+    pub body: Element,
+    /// Whether the body is `wsmid:Identify`.
+    pub identify: bool,
+}
+
+impl Request {
+    pub fn selector(&self, name: &str) -> Option<&str> {
+        self.selectors
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first element of the body, if any.
+    pub fn body_first(&self) -> Option<&Element> {
+        self.body.children.first()
+    }
+}
+
+/// Parses an envelope. The XML errors become the faults Windows sends for
+/// them; missing headers are checked by the dispatcher, which knows which
+/// ones each operation needs.
+pub fn parse_request(bytes: &[u8]) -> Result<Request, Fault> {
+    if bytes.len() > MAX_REQUEST {
+        return Err(Fault::encoding_limit("the request envelope is too large"));
+    }
+    let root = xml::parse(bytes, &Limits::default()).map_err(Fault::from_xml)?;
+    if !root.is(ns::S, "Envelope") {
+        return Err(Fault::schema("the root element is not a SOAP 1.2 Envelope"));
+    }
+    let mut root = root;
+    let body_at = root
+        .children
+        .iter()
+        .position(|c| c.is(ns::S, "Body"))
+        .ok_or_else(|| Fault::schema("the envelope has no Body"))?;
+    let body = root.children.swap_remove(body_at);
+    let mut r = Request {
+        identify: body
+            .children
+            .first()
+            .is_some_and(|e| e.is(ns::WSMID, "Identify")),
+        body,
+        ..Default::default()
+    };
+    if let Some(h) = root.child(ns::S, "Header") {
+        for e in &h.children {
+            match (e.ns.as_ref(), e.name.as_str()) {
+                (ns::A, "Action") => r.action = Some(e.text_trim().to_string()),
+                (ns::A, "MessageID") => r.message_id = Some(e.text_trim().to_string()),
+                (ns::W, "ResourceURI") => r.resource_uri = Some(e.text_trim().to_string()),
+                (ns::W, "SelectorSet") => {
+                    for s in e.children_named(ns::W, "Selector") {
+                        r.selectors.push((
+                            s.attr("Name").unwrap_or_default().to_string(),
+                            s.text_trim().to_string(),
+                        ));
+                    }
+                }
+                (ns::W, "OptionSet") => {
+                    for o in e.children_named(ns::W, "Option") {
+                        r.options.push((
+                            o.attr("Name").unwrap_or_default().to_string(),
+                            o.text_trim().to_string(),
+                        ));
+                    }
+                }
+                (ns::W, "MaxEnvelopeSize") => {
+                    r.max_envelope_size = Some(
+                        e.text_trim()
+                            .parse()
+                            .map_err(|_| Fault::schema("MaxEnvelopeSize is not a number"))?,
+                    );
+                }
+                (ns::W, "OperationTimeout") => {
+                    r.operation_timeout =
+                        Some(parse_duration(e.text_trim()).ok_or_else(|| {
+                            Fault::schema("OperationTimeout is not an xs:duration")
+                        })?);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// Parses the xs:duration forms clients send (`PT20S`, `PT60.000S`,
+/// `PT1M`, `P0DT0H0M5S`).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let rest = s.strip_prefix('P')?;
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, t),
+        None => (rest, ""),
+    };
+    let mut secs = 0f64;
+    let mut num = String::new();
+    for (part, is_time) in [(date, false), (time, true)] {
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                num.push(c);
+                continue;
+            }
+            let v: f64 = num.parse().ok()?;
+            num.clear();
+            secs += v * match (c, is_time) {
+                ('Y', false) => 365.0 * 86400.0,
+                ('M', false) => 30.0 * 86400.0,
+                ('D', false) => 86400.0,
+                ('H', true) => 3600.0,
+                ('M', true) => 60.0,
+                ('S', true) => 1.0,
+                _ => return None,
+            };
+        }
+        if !num.is_empty() {
+            return None;
+        }
+    }
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return None;
+    }
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// A new message id in the form Windows uses.
+pub fn new_uuid() -> String {
+    let b: [u8; 16] = rand::random();
+    format!(
+        "{:02X}{:02X}{:02X}{:02X}-{:02X}{:02X}-4{:01X}{:02X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
+        b[0], b[1], b[2], b[3], b[4], b[5], b[6] & 0x0f, b[7], (b[8] & 0x3f) | 0x80, b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+    )
+}
+
+/// The namespace declarations every response envelope carries.
+const ENV_OPEN: &str = concat!(
+    r#"<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope""#,
+    r#" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing""#,
+    r#" xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer""#,
+    r#" xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration""#,
+    r#" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd""#,
+    r#" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd""#,
+    r#" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell""#,
+    r#" xmlns:b="http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd""#,
+    r#" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance""#,
+    r#" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common">"#
+);
+
+/// Writes a response envelope: `a:Action`, a new `a:MessageID`, `a:To`
+/// anonymous and `a:RelatesTo` echoing the request's MessageID verbatim.
+pub fn response(action: &str, relates_to: Option<&str>, extra_headers: &str, body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 1024);
+    out.push_str(ENV_OPEN);
+    out.push_str("<s:Header>");
+    let _ = write!(
+        out,
+        "<a:To>{}</a:To><a:Action s:mustUnderstand=\"true\">{}</a:Action><a:MessageID>uuid:{}</a:MessageID>",
+        action::ANONYMOUS,
+        escape(action),
+        new_uuid()
+    );
+    if let Some(r) = relates_to {
+        let _ = write!(out, "<a:RelatesTo>{}</a:RelatesTo>", escape(r));
+    }
+    out.push_str(extra_headers);
+    out.push_str("</s:Header><s:Body>");
+    out.push_str(body);
+    out.push_str("</s:Body></s:Envelope>");
+    out
+}
+
+/// The Identify answer. Windows tells anonymous callers nothing about its
+/// OS version.
+pub fn identify_response(vendor: &str, version: &str) -> String {
+    format!(
+        concat!(
+            r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd">"#,
+            "<s:Header/><s:Body><wsmid:IdentifyResponse>",
+            "<wsmid:ProtocolVersion>http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd</wsmid:ProtocolVersion>",
+            "<wsmid:ProductVendor>{}</wsmid:ProductVendor>",
+            "<wsmid:ProductVersion>{}</wsmid:ProductVersion>",
+            "<wsmid:SecurityProfiles><wsmid:SecurityProfileName>http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos</wsmid:SecurityProfileName></wsmid:SecurityProfiles>",
+            "</wsmid:IdentifyResponse></s:Body></s:Envelope>"
+        ),
+        escape(vendor),
+        escape(version)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("PT20S"), Some(Duration::from_secs(20)));
+        assert_eq!(parse_duration("PT60.000S"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("PT1M"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("P0DT0H0M5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("PT"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("20"), None);
+        assert_eq!(parse_duration("PTxS"), None);
+        assert_eq!(parse_duration("PT5"), None);
+    }
+
+    fn captures(name: &str) -> Vec<String> {
+        let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).unwrap();
+        text.split("<?xml")
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| format!("<?xml{s}"))
+            .collect()
+    }
+
+    #[test]
+    fn pywinrm_capture_parses() {
+        let msgs = captures("pywinrm-run_cmd-requests.xml");
+        assert_eq!(msgs.len(), 5);
+        let create = parse_request(msgs[0].as_bytes()).unwrap();
+        assert_eq!(create.action.as_deref(), Some(action::CREATE));
+        assert_eq!(
+            create.resource_uri.as_deref(),
+            Some("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd")
+        );
+        assert_eq!(create.option("WINRS_CODEPAGE"), Some("437"));
+        assert_eq!(create.max_envelope_size, Some(153600));
+        assert_eq!(create.operation_timeout, Some(Duration::from_secs(20)));
+        assert_eq!(
+            create.message_id.as_deref(),
+            Some("uuid:66c25155-03fb-4b89-ba7f-647712899f4a")
+        );
+        let cmd = parse_request(msgs[1].as_bytes()).unwrap();
+        assert_eq!(
+            cmd.selector("ShellId"),
+            Some("4E500537-D714-48E4-8CAB-B46D5ADB9375")
+        );
+        let line = cmd.body.find(ns::RSP, "CommandLine").unwrap();
+        assert_eq!(line.child(ns::RSP, "Command").unwrap().text, "ipconfig");
+        assert_eq!(line.child(ns::RSP, "Arguments").unwrap().text, "/all");
+        let recv = parse_request(msgs[2].as_bytes()).unwrap();
+        let ds = recv.body.find(ns::RSP, "DesiredStream").unwrap();
+        assert_eq!(
+            ds.attr("CommandId"),
+            Some("9D44070C-5385-4C49-AF7A-D27C7C3F4DCD")
+        );
+    }
+
+    #[test]
+    fn go_capture_parses_cdata() {
+        let msgs = captures("go-winrm-requests.xml");
+        assert_eq!(msgs.len(), 5);
+        let cmd = parse_request(msgs[1].as_bytes()).unwrap();
+        let c = cmd.body.find(ns::RSP, "Command").unwrap();
+        assert!(c.text.starts_with("echo aGVsbG8K >> \"%TEMP%\\winrmcp-"));
+        assert_eq!(
+            parse_request(msgs[0].as_bytes()).unwrap().operation_timeout,
+            Some(Duration::from_secs(60))
+        );
+        let del = parse_request(msgs[4].as_bytes()).unwrap();
+        assert_eq!(del.action.as_deref(), Some(action::DELETE));
+    }
+
+    /// Mutated captures never panic the parser, and every refusal renders
+    /// as a well-formed fault (what the fuzz target checks, in miniature).
+    #[test]
+    fn mutations_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let seeds: Vec<Vec<u8>> = captures("pywinrm-run_cmd-requests.xml")
+            .into_iter()
+            .chain(captures("go-winrm-requests.xml"))
+            .map(String::into_bytes)
+            .collect();
+        for i in 0..3000 {
+            let mut m = seeds[i % seeds.len()].clone();
+            for _ in 0..rng.gen_range(1..8) {
+                let at = rng.gen_range(0..m.len());
+                match rng.gen_range(0..3) {
+                    0 => m[at] = rng.gen(),
+                    1 => {
+                        m.remove(at);
+                    }
+                    _ => m.insert(at, b"<&>;\"'"[rng.gen_range(0..6)]),
+                }
+            }
+            if let Err(f) = parse_request(&m) {
+                let xml = f.to_xml(Some("uuid:1"), "m");
+                assert!(crate::xml::parse(xml.as_bytes(), &Limits::default()).is_ok());
+            }
+        }
+    }
+}

@@ -1,0 +1,785 @@
+//! WinRM over HTTP(S): the `/wsman` service on 5985, 5986 and 80.
+//!
+//! Per request: read the body (bounded), authenticate (Basic, or NTLM whose
+//! context lives with the TCP connection in `ConnInfo.state`), unwrap MS-WSMV
+//! encryption, hand the envelope to the [`Engine`], wrap the answer the same
+//! way, journal it. Windows' behaviours kept on purpose: Basic over plain
+//! HTTP is refused unless the machine allows unencrypted traffic, a
+//! plaintext body on an NTLM connection that must encrypt gets a bare 500,
+//! and a wrong password is a 401.
+
+use crate::engine::{Call, Engine, ShellConfig};
+use crate::fault::Fault;
+use crate::message::{parse_request, Request, MAX_REQUEST};
+use crate::ntlm::{self, Step, TargetInfo};
+use crate::provider::{Ctx, ResourceProvider};
+use crate::shell::{CommandRule, HostFacts, ShellLimits};
+use crate::spnego;
+use crate::wmi;
+use base64::Engine as _;
+use bytes::Bytes;
+use fakedc_model::{FaultKind, MachineId, Model, Privilege, Record, ServiceKind};
+use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
+use http_body_util::BodyExt;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, SERVER, WWW_AUTHENTICATE};
+use hyper::StatusCode;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, info_span, Instrument};
+
+/// The services this crate serves.
+pub const KINDS: [ServiceKind; 3] = [
+    ServiceKind::WinrmHttp,
+    ServiceKind::WinrmHttps,
+    ServiceKind::WinrmHttp80,
+];
+
+/// Largest HTTP body read: a maximal envelope plus encryption framing.
+const MAX_BODY: usize = MAX_REQUEST + 4096;
+/// Largest Authorization header token (NTLM messages are a few hundred
+/// bytes; Kerberos tickets would be larger but are not served).
+const MAX_TOKEN: usize = 16 * 1024;
+const ENCRYPTED_CT: &str =
+    "multipart/encrypted;protocol=\"application/HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\"";
+const SOAP_CT: &str = "application/soap+xml;charset=UTF-8";
+
+/// `[machine.options.winrm]` in a scenario.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WinrmOptions {
+    /// WinRM's AllowUnencrypted: Basic and plaintext SOAP over HTTP
+    /// (default false, as on Windows).
+    pub allow_unencrypted: Option<bool>,
+    /// Basic authentication enabled (default true).
+    pub basic: Option<bool>,
+    /// WinRS MaxShellsPerUser (default 30).
+    pub max_shells_per_user: Option<usize>,
+    /// WinRS IdleTimeout in seconds (default 7200).
+    pub idle_timeout_s: Option<u64>,
+    /// Scripted commands, tried before the built-ins.
+    #[serde(default)]
+    pub command: Vec<CommandRule>,
+}
+
+/// An invalid `[machine.options.winrm]`.
+#[derive(Debug, thiserror::Error)]
+#[error("machine '{machine}': options.winrm: {message}")]
+pub struct OptionsError {
+    pub machine: String,
+    pub message: String,
+}
+
+/// The validated settings of one machine.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub allow_unencrypted: bool,
+    pub basic: bool,
+    pub shell: ShellConfig,
+}
+
+fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
+    let m = model.machine(id);
+    let err = |message: String| OptionsError {
+        machine: m.name.clone(),
+        message,
+    };
+    let opts: WinrmOptions = match m.options.get("winrm") {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
+        None => WinrmOptions::default(),
+    };
+    let max_shells = opts.max_shells_per_user.unwrap_or(30);
+    if !(1..=1000).contains(&max_shells) {
+        return Err(err(format!(
+            "max_shells_per_user {max_shells} must be 1..=1000"
+        )));
+    }
+    if opts.command.len() > 10_000 {
+        return Err(err("more than 10000 command rules".into()));
+    }
+    let hw = model.chassis(m.chassis, Instant::now()).hardware;
+    let g = hw.smbios_guid;
+    let facts = HostFacts {
+        hostname: m.name.to_ascii_uppercase(),
+        domain: m
+            .dns_name
+            .split_once('.')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default(),
+        user: "Administrator".into(),
+        ip: m.address.to_string(),
+        vendor: hw.vendor.clone(),
+        model: hw.model.clone(),
+        serial: hw.serial.clone(),
+        mac: format!("00-15-5D-{:02X}-{:02X}-{:02X}", g[13], g[14], g[15]),
+    };
+    Ok(Setup {
+        allow_unencrypted: opts.allow_unencrypted.unwrap_or(false),
+        basic: opts.basic.unwrap_or(true),
+        shell: ShellConfig {
+            rules: opts.command,
+            limits: ShellLimits {
+                max_shells_per_user: max_shells,
+                idle_timeout: Duration::from_secs(opts.idle_timeout_s.unwrap_or(7200).max(1)),
+                ..Default::default()
+            },
+            facts,
+        },
+    })
+}
+
+/// The providers a Windows host serves.
+pub fn windows_providers() -> Vec<Arc<dyn ResourceProvider>> {
+    vec![
+        Arc::new(wmi::Cimv2::default()),
+        Arc::new(wmi::Virtualization::default()),
+    ]
+}
+
+/// Registers WinRM for 5985, 5986 and 80 (Hyper-V hosts and VM guests per
+/// the port table). Fails on an invalid `[machine.options.winrm]`.
+pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), OptionsError> {
+    let mut setups = HashMap::new();
+    for m in model.machines() {
+        if KINDS.iter().any(|k| m.endpoint(*k).is_some()) || m.options.contains_key("winrm") {
+            setups.insert(m.id, Arc::new(setup(model, m.id)?));
+        }
+    }
+    let svc = Arc::new(WinrmService {
+        model: model.clone(),
+        engine: Arc::new(Engine::new(windows_providers())),
+        setups,
+    });
+    for k in KINDS {
+        services.http(k, "/wsman", svc.clone());
+    }
+    Ok(())
+}
+
+/// What `/about` lists.
+pub fn operations() -> Vec<String> {
+    [
+        "Identify (anonymous and authenticated)",
+        "Authentication: Basic (HTTPS; HTTP with allow_unencrypted), Negotiate/NTLMv2 with MS-WSMV encryption (HTTP) and without (HTTPS)",
+        "Remote shell cmd: Create, Command, Send, Receive (OperationTimeout -> w:TimedOut), Signal, Delete",
+        "Commands: scenario table, hostname, whoami, ipconfig [/all], echo, ver, exit N, systeminfo, cmd /c",
+        "Get / Put / Enumerate (optimized, Pull, Release, MaxElements, EPR modes) / Invoke",
+        "Filters: WQL SELECT * FROM X [WHERE k = 'v' AND/OR ...], SelectorFilter, association filter",
+        "root/cimv2: Win32_OperatingSystem, Win32_ComputerSystem, Win32_Service",
+        "root/virtualization/v2: Msvm_ComputerSystem (RequestStateChange 2,3,4,6,9,10,11 -> Msvm_ConcreteJob), Msvm_VirtualSystemManagementService, Msvm_ConcreteJob",
+        "http://schemas.microsoft.com/wbem/wsman/1/config (Get)",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// NTLM state of one TCP connection.
+#[derive(Default)]
+struct ConnState {
+    handshake: Option<ntlm::Server>,
+    /// Authenticated NTLM user and session security.
+    session: Option<(String, Box<ntlm::Session>)>,
+    /// SPNEGO's mechTypes from the NegTokenInit, signed by the mechListMIC.
+    mech_types: Option<Vec<u8>>,
+}
+
+struct WinrmService {
+    model: Arc<Model>,
+    engine: Arc<Engine>,
+    setups: HashMap<MachineId, Arc<Setup>>,
+}
+
+impl HttpService for WinrmService {
+    fn call(&self, req: HttpRequest, conn: Arc<ConnInfo>) -> BoxFuture<HttpResponse> {
+        let model = self.model.clone();
+        let engine = self.engine.clone();
+        let setup = self.setups.get(&conn.machine).cloned();
+        let span = info_span!("request", proto = "wsman", machine = %conn.machine_name);
+        Box::pin(
+            async move {
+                let start = Instant::now();
+                let Some(setup) = setup else {
+                    return status(StatusCode::NOT_FOUND, Vec::new());
+                };
+                let mut j = Journal {
+                    model: &model,
+                    conn: &conn,
+                    user: None,
+                    op: "http".into(),
+                    start,
+                };
+                let resp = handle(&model, &engine, &setup, &conn, req, &mut j).await;
+                resp
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Journal helper for one request.
+struct Journal<'a> {
+    model: &'a Model,
+    conn: &'a ConnInfo,
+    user: Option<String>,
+    op: String,
+    start: Instant,
+}
+
+impl Journal<'_> {
+    fn record(&self, outcome: &str) {
+        self.model.journal.record(Record {
+            machine: self.conn.machine_name.clone(),
+            service: self.conn.service.name().into(),
+            peer: Some(self.conn.peer),
+            user: self.user.clone(),
+            operation: self.op.clone(),
+            outcome: outcome.into(),
+            latency: self.start.elapsed(),
+        });
+    }
+}
+
+fn status(code: StatusCode, body: Vec<u8>) -> HttpResponse {
+    let mut r = hyper::Response::new(full(body));
+    *r.status_mut() = code;
+    r.headers_mut()
+        .insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
+    r
+}
+
+fn unauthorized(offer_basic: bool, token: Option<(&str, &[u8])>) -> HttpResponse {
+    let mut r = status(StatusCode::UNAUTHORIZED, Vec::new());
+    let h = r.headers_mut();
+    match token {
+        Some((scheme, t)) => {
+            let v = format!(
+                "{scheme} {}",
+                base64::engine::general_purpose::STANDARD.encode(t)
+            );
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.append(WWW_AUTHENTICATE, v);
+            }
+        }
+        None => {
+            h.append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+            if offer_basic {
+                h.append(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"WSMAN\""),
+                );
+            }
+        }
+    }
+    r
+}
+
+fn soap(code: StatusCode, xml: String, seal: Option<&mut ntlm::Session>) -> HttpResponse {
+    let (ct, body) = match seal {
+        Some(s) => (ENCRYPTED_CT, encrypt(s, xml.as_bytes())),
+        None => (SOAP_CT, xml.into_bytes()),
+    };
+    let mut r = status(code, body);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    r
+}
+
+/// Wraps a message in MS-WSMV 2.2.9.1 framing.
+pub fn encrypt(s: &mut ntlm::Session, msg: &[u8]) -> Vec<u8> {
+    let (sig, sealed) = s.wrap(msg);
+    let mut out = Vec::with_capacity(msg.len() + 256);
+    out.extend_from_slice(
+        b"--Encrypted Boundary\r\n\tContent-Type: application/HTTP-SPNEGO-session-encrypted\r\n",
+    );
+    out.extend_from_slice(
+        format!(
+            "\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={}\r\n",
+            msg.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(b"--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&sig);
+    out.extend_from_slice(&sealed);
+    out.extend_from_slice(b"--Encrypted Boundary--\r\n");
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Unwraps MS-WSMV framing (one part; what WinRM clients send).
+pub fn decrypt(s: &mut ntlm::Session, body: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let len_at = find(body, b"Length=").ok_or("no OriginalContent length")?;
+    let rest = &body[len_at + 7..];
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let len: usize = std::str::from_utf8(&rest[..digits])
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or("bad OriginalContent length")?;
+    if len > MAX_REQUEST {
+        return Err("encrypted message too large");
+    }
+    let marker = b"application/octet-stream\r\n";
+    let at = find(rest, marker).ok_or("no octet-stream part")? + marker.len();
+    let data = &rest[at..];
+    let sig_len = data
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or("truncated encrypted part")?;
+    if sig_len != 16 {
+        return Err("unexpected signature length");
+    }
+    let sig = data.get(4..20).ok_or("truncated signature")?;
+    let sealed = data.get(20..20 + len).ok_or("truncated sealed message")?;
+    s.unwrap(sig, sealed)
+        .map_err(|_| "signature does not verify")
+}
+
+/// Strips `DOMAIN\` and `@domain` from a Windows user name.
+fn bare_user(name: &str) -> &str {
+    let n = name.rsplit('\\').next().unwrap_or(name);
+    n.split('@').next().unwrap_or(n)
+}
+
+fn password_of(model: &Model, machine: MachineId, name: &str) -> Option<String> {
+    let name = bare_user(name);
+    model
+        .users(machine)
+        .iter()
+        .find(|u| u.enabled && u.name.eq_ignore_ascii_case(name))
+        .map(|u| u.password.clone())
+}
+
+fn target_info(model: &Model, machine: MachineId) -> TargetInfo {
+    let m = model.machine(machine);
+    let domain = m.dns_name.split_once('.').map(|(_, d)| d).unwrap_or("");
+    TargetInfo {
+        nb_domain: m.name.to_ascii_uppercase(),
+        nb_computer: m.name.to_ascii_uppercase(),
+        dns_domain: domain.to_string(),
+        dns_computer: m.dns_name.clone(),
+    }
+}
+
+fn take_state(conn: &ConnInfo) -> ConnState {
+    let mut g = conn.state.lock().unwrap_or_else(|p| p.into_inner());
+    g.take()
+        .and_then(|b| b.downcast::<ConnState>().ok())
+        .map(|b| *b)
+        .unwrap_or_default()
+}
+
+fn put_state(conn: &ConnInfo, st: ConnState) {
+    let mut g = conn.state.lock().unwrap_or_else(|p| p.into_inner());
+    *g = Some(Box::new(st));
+}
+
+async fn handle(
+    model: &Arc<Model>,
+    engine: &Engine,
+    setup: &Setup,
+    conn: &ConnInfo,
+    req: HttpRequest,
+    j: &mut Journal<'_>,
+) -> HttpResponse {
+    let faults = if model.faults.is_empty() {
+        Vec::new()
+    } else {
+        model
+            .faults
+            .matching(&conn.machine_name, conn.service.name())
+    };
+    if faults.iter().any(|f| matches!(f, FaultKind::Busy)) {
+        j.record("busy (fault rule): 503");
+        return status(StatusCode::SERVICE_UNAVAILABLE, Vec::new());
+    }
+    if req.method() != hyper::Method::POST {
+        j.op = format!("{} {}", req.method(), req.uri().path());
+        j.record("405 method not allowed");
+        let mut r = status(StatusCode::METHOD_NOT_ALLOWED, Vec::new());
+        r.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let auth = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let body: Bytes = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let too_big = e.is::<http_body_util::LengthLimitError>();
+            j.record(if too_big {
+                "request body over the limit: EncodingLimit fault, connection closed"
+            } else {
+                "request body read failed"
+            });
+            let xml = Fault::encoding_limit(format!(
+                "The request is larger than the maximum of {MAX_BODY} bytes."
+            ))
+            .to_xml(None, &conn.machine_name);
+            let mut r = soap(StatusCode::INTERNAL_SERVER_ERROR, xml, None);
+            // The rest of the body was not read: the connection cannot be
+            // reused.
+            r.headers_mut()
+                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+    };
+    let offer_basic = setup.basic && (conn.tls || setup.allow_unencrypted);
+    let mut st = take_state(conn);
+    let result = authenticate_and_serve(
+        model,
+        engine,
+        setup,
+        conn,
+        auth.as_deref(),
+        &content_type,
+        &body,
+        offer_basic,
+        &mut st,
+        j,
+    )
+    .await;
+    put_state(conn, st);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn authenticate_and_serve(
+    model: &Arc<Model>,
+    engine: &Engine,
+    setup: &Setup,
+    conn: &ConnInfo,
+    auth: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+    offer_basic: bool,
+    st: &mut ConnState,
+    j: &mut Journal<'_>,
+) -> HttpResponse {
+    let mut via_ntlm = false;
+    // SPNEGO's last token (with the server's mechListMIC), sent on the
+    // answer that completes the handshake.
+    let mut final_token: Option<String> = None;
+    let user: String = match auth.map(|a| a.split_once(' ').unwrap_or((a, ""))) {
+        Some((scheme, cred)) if scheme.eq_ignore_ascii_case("Basic") => {
+            j.op = "auth basic".into();
+            if !setup.basic {
+                j.record("refused: Basic is disabled");
+                return unauthorized(false, None);
+            }
+            if !conn.tls && !setup.allow_unencrypted {
+                j.record("refused: Basic over HTTP needs AllowUnencrypted=true");
+                return unauthorized(false, None);
+            }
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(cred.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            let Some((name, pass)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+                j.record("refused: malformed Basic credentials");
+                return unauthorized(offer_basic, None);
+            };
+            j.user = Some(name.to_string());
+            // Windows user names are case-insensitive; passwords are not.
+            match password_of(model, conn.machine, name) {
+                Some(p) if p == pass => name.to_string(),
+                _ => {
+                    j.record("auth failure: wrong user or password");
+                    return unauthorized(offer_basic, None);
+                }
+            }
+        }
+        Some((scheme, cred))
+            if scheme.eq_ignore_ascii_case("Negotiate") || scheme.eq_ignore_ascii_case("NTLM") =>
+        {
+            j.op = "auth ntlm".into();
+            let token = if cred.len() > MAX_TOKEN {
+                None
+            } else {
+                base64::engine::general_purpose::STANDARD
+                    .decode(cred.trim())
+                    .ok()
+            };
+            let Some(token) = token else {
+                j.record("refused: undecodable token");
+                *st = ConnState::default();
+                return unauthorized(offer_basic, None);
+            };
+            // SPNEGO-wrapped NTLM (Negotiate clients that wrap), or raw.
+            let wrapped = spnego::is_spnego(&token);
+            let (inner, client_mic) = if wrapped {
+                match spnego::parse(&token) {
+                    Ok(t) => {
+                        if t.mech_types.is_some() {
+                            st.mech_types = t.mech_types;
+                        }
+                        (t.token, t.mic)
+                    }
+                    Err(e) => {
+                        j.record(&format!("refused: {e}"));
+                        *st = ConnState::default();
+                        return unauthorized(offer_basic, None);
+                    }
+                }
+            } else {
+                (Some(token), None)
+            };
+            let Some(inner) = inner else {
+                j.record("refused: SPNEGO token without an NTLM token");
+                *st = ConnState::default();
+                return unauthorized(offer_basic, None);
+            };
+            let server = st.handshake.get_or_insert_with(ntlm::Server::default);
+            let target = target_info(model, conn.machine);
+            let lookup = |n: &str| password_of(model, conn.machine, n);
+            match server.accept(&inner, &target, &lookup) {
+                Ok(Step::Challenge(ch)) => {
+                    j.record("challenge sent");
+                    let out = if wrapped {
+                        spnego::response(spnego::ACCEPT_INCOMPLETE, true, Some(&ch), None)
+                    } else {
+                        ch
+                    };
+                    return unauthorized(offer_basic, Some((scheme, &out)));
+                }
+                Ok(Step::Done {
+                    user,
+                    domain,
+                    mut session,
+                }) => {
+                    let who = if domain.is_empty() {
+                        user
+                    } else {
+                        format!("{domain}\\{user}")
+                    };
+                    j.user = Some(who.clone());
+                    if wrapped {
+                        // mechListMIC both ways, each followed by an RC4
+                        // reset (MS-SPNG 3.3.5.1).
+                        let mech_types = st.mech_types.take().unwrap_or_default();
+                        let mut mic_out = None;
+                        if let Some(m) = client_mic {
+                            if session.verify(&mech_types, &m).is_err() {
+                                j.record("auth failure: SPNEGO mechListMIC does not verify");
+                                *st = ConnState::default();
+                                return unauthorized(offer_basic, None);
+                            }
+                            session.reset_in();
+                            let sig = session.sign(&mech_types);
+                            session.reset_out();
+                            mic_out = Some(sig);
+                        }
+                        let done = spnego::response(
+                            spnego::ACCEPT_COMPLETED,
+                            false,
+                            None,
+                            mic_out.as_ref().map(|m| &m[..]),
+                        );
+                        final_token = Some(format!(
+                            "{scheme} {}",
+                            base64::engine::general_purpose::STANDARD.encode(done)
+                        ));
+                    }
+                    j.record("authenticated");
+                    st.handshake = None;
+                    st.session = Some((who.clone(), session));
+                    if body.is_empty() {
+                        return with_auth_header(status(StatusCode::OK, Vec::new()), &final_token);
+                    }
+                    via_ntlm = true;
+                    who
+                }
+                Err(e) => {
+                    debug!(error = %e, "NTLM refused");
+                    j.record(&format!("auth failure: {e}"));
+                    *st = ConnState::default();
+                    return unauthorized(offer_basic, None);
+                }
+            }
+        }
+        Some((scheme, _)) => {
+            j.op = format!("auth {}", scheme.to_ascii_lowercase());
+            j.record("refused: unsupported authentication scheme");
+            return unauthorized(offer_basic, None);
+        }
+        None => match &st.session {
+            Some((who, _)) => {
+                via_ntlm = true;
+                who.clone()
+            }
+            None => {
+                // Identify is the one anonymous operation.
+                if !body.is_empty() && !content_type.starts_with("multipart/") {
+                    if let Ok(r) = parse_request(body) {
+                        if r.identify {
+                            j.op = "Identify".into();
+                            j.record("ok (anonymous)");
+                            return soap(StatusCode::OK, Engine::identify_anonymous(), None);
+                        }
+                    }
+                }
+                j.op = "auth".into();
+                j.record("401: no credentials");
+                return unauthorized(offer_basic, None);
+            }
+        },
+    };
+    j.user = Some(user.clone());
+    if body.is_empty() {
+        j.op = "empty POST".into();
+        j.record("ok");
+        return status(StatusCode::OK, Vec::new());
+    }
+    // MS-WSMV encryption.
+    let encrypted = content_type.starts_with("multipart/encrypted");
+    let plain: Vec<u8> = if encrypted {
+        let Some((_, session)) = st.session.as_mut().filter(|_| via_ntlm) else {
+            j.op = "decrypt".into();
+            j.record("400: encrypted body without an NTLM session");
+            return status(StatusCode::BAD_REQUEST, Vec::new());
+        };
+        match decrypt(session, body) {
+            Ok(p) => p,
+            Err(e) => {
+                j.op = "decrypt".into();
+                j.record(&format!("400: {e}"));
+                return status(StatusCode::BAD_REQUEST, Vec::new());
+            }
+        }
+    } else {
+        if via_ntlm && !conn.tls && !setup.allow_unencrypted {
+            // What Windows does with a plaintext body it wants encrypted
+            // (pywinrm issues 208/129/147): a bare 500.
+            j.op = "plaintext".into();
+            j.record("500: unencrypted message refused (AllowUnencrypted=false)");
+            return status(StatusCode::INTERNAL_SERVER_ERROR, Vec::new());
+        }
+        body.to_vec()
+    };
+    let (code, xml) = match parse_request(&plain) {
+        Err(f) => {
+            j.op = "parse".into();
+            j.record(&format!("fault {}", f.subcode));
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                f.to_xml(None, &conn.machine_name),
+            )
+        }
+        Ok(r) => {
+            j.op = op_name(&r);
+            let call = Call {
+                ctx: Ctx {
+                    model,
+                    machine: conn.machine,
+                    user: &user,
+                    privilege: Privilege::Admin,
+                    now: Instant::now(),
+                },
+                machine_name: &conn.machine_name,
+                shell: &setup.shell,
+                allow_unencrypted: setup.allow_unencrypted,
+            };
+            match engine.handle(&call, &r).await {
+                Ok(x) => {
+                    j.record("ok");
+                    (StatusCode::OK, x)
+                }
+                Err(f) => {
+                    j.record(&format!("fault {}", f.subcode));
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        f.to_xml(r.message_id.as_deref(), &conn.machine_name),
+                    )
+                }
+            }
+        }
+    };
+    let seal = if encrypted {
+        st.session.as_mut().map(|(_, s)| s.as_mut())
+    } else {
+        None
+    };
+    with_auth_header(soap(code, xml, seal), &final_token)
+}
+
+fn with_auth_header(mut r: HttpResponse, token: &Option<String>) -> HttpResponse {
+    if let Some(v) = token.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        r.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// A short journal name: the action's last segment and the class.
+fn op_name(r: &Request) -> String {
+    if r.identify {
+        return "Identify".into();
+    }
+    let act = r
+        .action
+        .as_deref()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or("?");
+    let class = r
+        .resource_uri
+        .as_deref()
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap_or("");
+    format!("{act} {class}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_validate() {
+        let o: WinrmOptions = serde_json::from_value(serde_json::json!({
+            "allow_unencrypted": true,
+            "command": [{"pattern": "x*", "stdout": "y", "exit_code": 2}]
+        }))
+        .unwrap();
+        assert_eq!(o.allow_unencrypted, Some(true));
+        assert_eq!(o.command[0].exit_code, 2);
+        assert!(serde_json::from_value::<WinrmOptions>(
+            serde_json::json!({"allow_unencrypted_typo": true})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn user_names_lose_their_domain() {
+        assert_eq!(bare_user("CONTOSO\\Administrator"), "Administrator");
+        assert_eq!(bare_user("administrator@contoso.test"), "administrator");
+        assert_eq!(bare_user("Administrator"), "Administrator");
+    }
+
+    #[test]
+    fn encryption_frames_round_trip() {
+        let mut client = ntlm::Session::new([7; 16], 0xe288_8235 | ntlm::flags::N128, false);
+        let mut server = ntlm::Session::new([7; 16], 0xe288_8235 | ntlm::flags::N128, true);
+        let framed = encrypt(&mut client, b"<s:Envelope/>");
+        assert_eq!(decrypt(&mut server, &framed).unwrap(), b"<s:Envelope/>");
+        assert!(decrypt(&mut server, b"garbage").is_err());
+        assert!(decrypt(&mut server, b"Length=99999999999").is_err());
+        for n in 0..framed.len() {
+            let mut s = ntlm::Session::new([7; 16], 0xe288_8235, true);
+            let _ = decrypt(&mut s, &framed[..n]);
+        }
+    }
+}

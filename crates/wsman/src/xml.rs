@@ -1,0 +1,388 @@
+//! A small, bounded XML tree built with quick-xml's namespace reader.
+//!
+//! SOAP messages are small documents whose elements are matched by namespace
+//! URI and local name (prefixes differ between clients), so a tree of owned
+//! elements is the simplest correct model. The parser is iterative (no
+//! recursion, so 10,000-deep nesting cannot blow the stack), refuses DOCTYPE
+//! outright (no DTD, no entity expansion: only the five predefined entities
+//! and character references are resolved), and enforces depth, element count
+//! and text size limits before allocating.
+
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+use std::borrow::Cow;
+
+/// Limits on what a peer may make the parser build.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_elements: usize,
+    pub max_attributes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 64,
+            max_elements: 20_000,
+            max_attributes: 64,
+        }
+    }
+}
+
+/// Why a document was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("the message is not valid UTF-8")]
+    Utf8,
+    #[error("DTDs and entity declarations are not accepted")]
+    Doctype,
+    #[error("unknown entity reference &{0};")]
+    Entity(String),
+    #[error("XML nesting deeper than {0} levels")]
+    TooDeep(usize),
+    #[error("more than {0} XML elements")]
+    TooManyElements(usize),
+    #[error("more than {0} attributes on one element")]
+    TooManyAttributes(usize),
+    #[error("undeclared namespace prefix {0}")]
+    UnknownPrefix(String),
+    #[error("no root element")]
+    Empty,
+    #[error("malformed XML: {0}")]
+    Malformed(String),
+}
+
+/// An element: namespace URI, local name, attributes by local name, child
+/// elements and the concatenated text of its direct text/CDATA children.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Element {
+    /// Namespace URI; the well-known ones are borrowed, not copied, since
+    /// every request names the same dozen.
+    pub ns: Cow<'static, str>,
+    pub name: String,
+    /// (namespace URI or empty, local name, value)
+    pub attrs: Vec<(Cow<'static, str>, String, String)>,
+    pub children: Vec<Element>,
+    pub text: String,
+}
+
+impl Element {
+    pub fn is(&self, ns: &str, name: &str) -> bool {
+        self.ns == ns && self.name == name
+    }
+
+    /// The first child with this namespace and local name.
+    pub fn child(&self, ns: &str, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.is(ns, name))
+    }
+
+    pub fn children_named<'a>(
+        &'a self,
+        ns: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.is(ns, name))
+    }
+
+    /// An attribute by local name, whatever its namespace.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(_, n, _)| n == name)
+            .map(|(_, _, v)| v.as_str())
+    }
+
+    /// Text with surrounding whitespace removed.
+    pub fn text_trim(&self) -> &str {
+        self.text.trim()
+    }
+
+    /// Finds a descendant (depth first) with this namespace and name.
+    pub fn find(&self, ns: &str, name: &str) -> Option<&Element> {
+        let mut stack: Vec<&Element> = vec![self];
+        while let Some(e) = stack.pop() {
+            if e.is(ns, name) {
+                return Some(e);
+            }
+            stack.extend(e.children.iter().rev());
+        }
+        None
+    }
+}
+
+/// Namespace URIs shared rather than copied per element.
+const KNOWN_NS: &[&str] = &[
+    crate::message::ns::S,
+    crate::message::ns::A,
+    crate::message::ns::W,
+    crate::message::ns::P,
+    crate::message::ns::N,
+    crate::message::ns::X,
+    crate::message::ns::B,
+    crate::message::ns::WSMID,
+    crate::message::ns::RSP,
+    crate::message::ns::F,
+    crate::message::ns::CIM,
+    crate::message::ns::XSI,
+    crate::message::ns::CFG,
+    "http://www.w3.org/XML/1998/namespace",
+];
+
+fn intern(uri: &str) -> Cow<'static, str> {
+    match KNOWN_NS.iter().find(|k| **k == uri) {
+        Some(k) => Cow::Borrowed(k),
+        None if uri.is_empty() => Cow::Borrowed(""),
+        None => Cow::Owned(uri.to_string()),
+    }
+}
+
+/// Parses a whole document into its root element.
+pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| XmlError::Utf8)?;
+    let mut reader = NsReader::from_str(text);
+    let cfg = reader.config_mut();
+    cfg.check_end_names = true;
+    cfg.expand_empty_elements = false;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut count = 0usize;
+    loop {
+        let (resolved, event) = reader
+            .read_resolved_event()
+            .map_err(|e| XmlError::Malformed(e.to_string()))?;
+        let ns = match &resolved {
+            ResolveResult::Bound(n) => Some(intern(n.as_ref())),
+            ResolveResult::Unbound => Some(Cow::Borrowed("")),
+            ResolveResult::Unknown(p) => {
+                if matches!(event, Event::Start(_) | Event::Empty(_)) {
+                    return Err(XmlError::UnknownPrefix(p.clone()));
+                }
+                None
+            }
+        };
+        match event {
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                if root.is_some() {
+                    return Err(XmlError::Malformed("content after the root element".into()));
+                }
+                count += 1;
+                if count > limits.max_elements {
+                    return Err(XmlError::TooManyElements(limits.max_elements));
+                }
+                if stack.len() >= limits.max_depth {
+                    return Err(XmlError::TooDeep(limits.max_depth));
+                }
+                let mut el = Element {
+                    ns: ns.unwrap_or_default(),
+                    name: s.local_name().as_ref().to_string(),
+                    ..Default::default()
+                };
+                for a in s.attributes() {
+                    let a = a.map_err(|e| XmlError::Malformed(e.to_string()))?;
+                    if a.key.as_namespace_binding().is_some() {
+                        continue;
+                    }
+                    if el.attrs.len() >= limits.max_attributes {
+                        return Err(XmlError::TooManyAttributes(limits.max_attributes));
+                    }
+                    let (ans, local) = reader.resolver().resolve_attribute(a.key);
+                    let ans = match ans {
+                        ResolveResult::Bound(n) => intern(n.as_ref()),
+                        ResolveResult::Unbound => Cow::Borrowed(""),
+                        ResolveResult::Unknown(p) => return Err(XmlError::UnknownPrefix(p)),
+                    };
+                    let value = attr_value(&a.value)?;
+                    el.attrs.push((ans, local.as_ref().to_string(), value));
+                }
+                if matches!(event, Event::Empty(_)) {
+                    attach(&mut stack, &mut root, el);
+                } else {
+                    stack.push(el);
+                }
+            }
+            Event::End(_) => {
+                let el = stack
+                    .pop()
+                    .ok_or_else(|| XmlError::Malformed("unexpected end tag".into()))?;
+                attach(&mut stack, &mut root, el);
+            }
+            Event::Text(t) => {
+                let content = t.xml10_content();
+                match stack.last_mut() {
+                    Some(top) => top.text.push_str(&content),
+                    None if content.trim().is_empty() => {}
+                    None => {
+                        return Err(XmlError::Malformed("text outside the root element".into()))
+                    }
+                }
+            }
+            Event::CData(c) => {
+                let raw = c.into_inner();
+                match stack.last_mut() {
+                    Some(top) => top.text.push_str(&raw),
+                    None => {
+                        return Err(XmlError::Malformed("CDATA outside the root element".into()))
+                    }
+                }
+            }
+            Event::GeneralRef(r) => {
+                let resolved = if r.is_char_ref() {
+                    match r.resolve_char_ref() {
+                        Ok(Some(c)) => c.to_string(),
+                        _ => return Err(XmlError::Malformed("invalid character reference".into())),
+                    }
+                } else {
+                    let name = r.into_inner();
+                    match predefined(&name) {
+                        Some(s) => s.to_string(),
+                        None => return Err(XmlError::Entity(name.into_owned())),
+                    }
+                };
+                match stack.last_mut() {
+                    Some(top) => top.text.push_str(&resolved),
+                    None => {
+                        return Err(XmlError::Malformed(
+                            "reference outside the root element".into(),
+                        ))
+                    }
+                }
+            }
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(XmlError::Malformed("unclosed element".into()));
+    }
+    root.ok_or(XmlError::Empty)
+}
+
+fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(el),
+        None => *root = Some(el),
+    }
+}
+
+fn predefined(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "amp" => "&",
+        "lt" => "<",
+        "gt" => ">",
+        "quot" => "\"",
+        "apos" => "'",
+        _ => return None,
+    })
+}
+
+/// Resolves the predefined entities and character references of an
+/// attribute value; anything else is refused.
+fn attr_value(raw: &str) -> Result<String, XmlError> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let end = after
+            .find(';')
+            .ok_or_else(|| XmlError::Malformed("unterminated reference".into()))?;
+        let name = &after[..end];
+        if let Some(num) = name.strip_prefix('#') {
+            let code = match num.strip_prefix('x') {
+                Some(hex) => u32::from_str_radix(hex, 16),
+                None => num.parse(),
+            }
+            .map_err(|_| XmlError::Malformed("invalid character reference".into()))?;
+            out.push(
+                char::from_u32(code)
+                    .ok_or_else(|| XmlError::Malformed("invalid character reference".into()))?,
+            );
+        } else {
+            out.push_str(predefined(name).ok_or_else(|| XmlError::Entity(name.to_string()))?);
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn needs_escape(b: u8) -> bool {
+    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
+}
+
+/// Escapes text for element content and attribute values.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if !needs_escape(b) {
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        out.push_str(match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            _ => "&apos;",
+        });
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Element, XmlError> {
+        parse(s.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn namespaces_by_uri_not_prefix() {
+        let a = p(r#"<x:a xmlns:x="urn:n"><x:b k="v">t&amp;u</x:b></x:a>"#).unwrap();
+        let b = p(r#"<a xmlns="urn:n"><b k="v">t&amp;u</b></a>"#).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.child("urn:n", "b").unwrap().text, "t&u");
+        assert_eq!(a.child("urn:n", "b").unwrap().attr("k"), Some("v"));
+    }
+
+    #[test]
+    fn cdata_is_text() {
+        let e = p(r#"<a><![CDATA[echo <x> & "y"]]></a>"#).unwrap();
+        assert_eq!(e.text, r#"echo <x> & "y""#);
+    }
+
+    #[test]
+    fn doctype_and_entities_refused() {
+        assert_eq!(
+            p(r#"<!DOCTYPE a [<!ENTITY x "boom">]><a>&x;</a>"#),
+            Err(XmlError::Doctype)
+        );
+        assert_eq!(p("<a>&x;</a>"), Err(XmlError::Entity("x".into())));
+        assert_eq!(p("<a b='&x;'/>"), Err(XmlError::Entity("x".into())));
+        assert_eq!(p("<a>&#65;&#x42;</a>").unwrap().text, "AB");
+    }
+
+    #[test]
+    fn limits() {
+        let deep = "<a>".repeat(10_000) + &"</a>".repeat(10_000);
+        assert_eq!(p(&deep), Err(XmlError::TooDeep(64)));
+        assert_eq!(
+            parse(b"<a>\xff</a>", &Limits::default()),
+            Err(XmlError::Utf8)
+        );
+        assert!(matches!(p("<a><b></a>"), Err(XmlError::Malformed(_))));
+        assert!(matches!(p("<a></a><b/>"), Err(XmlError::Malformed(_))));
+        assert_eq!(p(""), Err(XmlError::Empty));
+        assert!(matches!(p("<q:a/>"), Err(XmlError::UnknownPrefix(_))));
+    }
+}

@@ -207,97 +207,54 @@ pub async fn run(
     out
 }
 
+impl From<fakedc_net::ProbeVerdict> for Verdict {
+    fn from(v: fakedc_net::ProbeVerdict) -> Verdict {
+        use fakedc_net::ProbeVerdict as P;
+        match v {
+            P::Verified => Verdict::Verified,
+            P::Refused => Verdict::Refused,
+            P::Timeout => Verdict::Timeout,
+            P::WrongProtocol => Verdict::WrongProtocol,
+            P::TlsFailure => Verdict::TlsFailure,
+            P::AuthFailure => Verdict::AuthFailure,
+        }
+    }
+}
+
 /// The protocol's own probe where one exists; a TCP/TLS probe otherwise.
 async fn probe(ep: &EndpointInfo, addr: SocketAddr, opts: &CheckOptions) -> ProbeResult {
-    match ep.service {
+    let creds = opts
+        .credentials
+        .as_ref()
+        .map(|(u, p)| (u.as_str(), p.as_str()));
+    let t = opts.timeout;
+    let (verdict, detail) = match ep.service {
         ServiceKind::Ipmi => {
-            use fakedc_ipmi::probe::ProbeVerdict as P;
-            let creds = opts
-                .credentials
-                .as_ref()
-                .map(|(u, p)| (u.as_str(), p.as_str()));
-            let r = fakedc_ipmi::probe::probe(addr, creds, opts.timeout).await;
-            let verdict = match r.verdict {
-                P::Verified => Verdict::Verified,
-                P::Refused => Verdict::Refused,
-                P::Timeout => Verdict::Timeout,
-                P::WrongProtocol => Verdict::WrongProtocol,
-                P::AuthFailure => Verdict::AuthFailure,
-            };
-            ProbeResult::new(verdict, r.detail)
+            let r = fakedc_ipmi::probe::probe(addr, creds, t).await;
+            (r.verdict, r.detail)
         }
         ServiceKind::Sftp | ServiceKind::Ssh | ServiceKind::BmcSsh => {
-            use fakedc_ssh::probe::ProbeVerdict as P;
-            let creds = opts
-                .credentials
-                .as_ref()
-                .map(|(u, p)| (u.as_str(), p.as_str()));
-            let r = fakedc_ssh::probe::probe(addr, ep.service, creds, opts.timeout).await;
-            let verdict = match r.verdict {
-                P::Verified => Verdict::Verified,
-                P::Refused => Verdict::Refused,
-                P::Timeout => Verdict::Timeout,
-                P::WrongProtocol => Verdict::WrongProtocol,
-                P::AuthFailure => Verdict::AuthFailure,
-            };
-            ProbeResult::new(verdict, r.detail)
+            let r = fakedc_ssh::probe::probe(addr, ep.service, creds, t).await;
+            (r.verdict, r.detail)
         }
         ServiceKind::WinrmHttp | ServiceKind::WinrmHttps | ServiceKind::WinrmHttp80 => {
-            use fakedc_wsman::probe::ProbeVerdict as P;
-            let creds = opts
-                .credentials
-                .as_ref()
-                .map(|(u, p)| (u.as_str(), p.as_str()));
-            let r = fakedc_wsman::probe::probe(addr, ep.tls, creds, opts.timeout).await;
-            let verdict = match r.verdict {
-                P::Verified => Verdict::Verified,
-                P::Refused => Verdict::Refused,
-                P::Timeout => Verdict::Timeout,
-                P::WrongProtocol => Verdict::WrongProtocol,
-                P::TlsFailure => Verdict::TlsFailure,
-                P::AuthFailure => Verdict::AuthFailure,
-            };
-            ProbeResult::new(verdict, r.detail)
+            let r = fakedc_wsman::probe::probe(addr, ep.tls, creds, t).await;
+            (r.verdict, r.detail)
         }
         ServiceKind::Bits | ServiceKind::EsxiHttps => {
-            use fakedc_bits::probe::ProbeVerdict as P;
-            let creds = opts
-                .credentials
-                .as_ref()
-                .map(|(u, p)| (u.as_str(), p.as_str()));
-            let r = fakedc_bits::probe::probe(addr, ep.tls, creds, opts.timeout).await;
-            let verdict = match r.verdict {
-                P::Verified => Verdict::Verified,
-                P::Refused => Verdict::Refused,
-                P::Timeout => Verdict::Timeout,
-                P::WrongProtocol => Verdict::WrongProtocol,
-                P::TlsFailure => Verdict::TlsFailure,
-                P::AuthFailure => Verdict::AuthFailure,
-            };
-            ProbeResult::new(verdict, r.detail)
+            let r = fakedc_bits::probe::probe(addr, ep.tls, creds, t).await;
+            (r.verdict, r.detail)
         }
         ServiceKind::Smash => {
-            use fakedc_smash::probe::ProbeVerdict as P;
-            let creds = opts
-                .credentials
-                .as_ref()
-                .map(|(u, p)| (u.as_str(), p.as_str()));
-            let r = fakedc_smash::probe::probe(addr, creds, opts.timeout).await;
-            let verdict = match r.verdict {
-                P::Verified => Verdict::Verified,
-                P::Refused => Verdict::Refused,
-                P::Timeout => Verdict::Timeout,
-                P::WrongProtocol => Verdict::WrongProtocol,
-                P::TlsFailure => Verdict::TlsFailure,
-                P::AuthFailure => Verdict::AuthFailure,
-            };
-            ProbeResult::new(verdict, r.detail)
+            let r = fakedc_smash::probe::probe(addr, creds, t).await;
+            (r.verdict, r.detail)
         }
         _ if ep.transport == Transport::Udp => {
-            ProbeResult::new(Verdict::Open, "no probe for this UDP service")
+            return ProbeResult::new(Verdict::Open, "no probe for this UDP service")
         }
-        _ => generic_probe(addr, ep.tls, opts.timeout).await,
-    }
+        _ => return generic_probe(addr, ep.tls, t).await,
+    };
+    ProbeResult::new(verdict.into(), detail)
 }
 
 /// TCP connect, then a TLS handshake where the service uses TLS. At best
@@ -327,14 +284,9 @@ pub async fn generic_probe(addr: SocketAddr, tls: bool, timeout: Duration) -> Pr
 }
 
 async fn tls_handshake(stream: TcpStream, addr: SocketAddr) -> Result<String, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let cfg = fakedc_net::tls::client_config(&fakedc_net::tls::Trust::AnyCertificate)
+        .map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(cfg);
     let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
     let tls = connector
         .connect(name, stream)
@@ -361,55 +313,6 @@ fn describe_cert(der: &[u8]) -> String {
             cert.validity().not_after.to_datetime().date()
         ),
         Err(_) => "unparseable certificate".into(),
-    }
-}
-
-/// The check reports what it sees; trust is not its question.
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -21,7 +21,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -97,26 +97,12 @@ impl ClientError {
     }
 }
 
-/// Whom to trust.
-#[derive(Clone)]
-pub enum Trust {
-    /// These CA certificates (the scenario CA).
-    Roots(Vec<CertificateDer<'static>>),
-    /// Any certificate: for the `check` probe, whose question is the
-    /// protocol, not trust.
-    AnyCertificate,
-}
+/// Whom to trust (shared with every fakedc client).
+pub use fakedc_net::tls::Trust;
 
 /// Reads CA certificates from PEM.
 pub fn ca_from_pem(pem: &[u8]) -> Result<Trust, ClientError> {
-    let mut rd = io::BufReader::new(pem);
-    let certs: Vec<_> = rustls_pemfile::certs(&mut rd)
-        .collect::<Result<_, _>>()
-        .map_err(|e| ClientError::Ca(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(ClientError::Ca("no certificate in the PEM".into()));
-    }
-    Ok(Trust::Roots(certs))
+    Trust::from_pem(pem).map_err(ClientError::Ca)
 }
 
 /// Client settings.
@@ -988,76 +974,7 @@ impl Retry {
 
 /// rustls client configuration for a trust choice.
 pub fn tls_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Tls(e.to_string()))?;
-    let mut cfg = match trust {
-        Trust::Roots(certs) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in certs {
-                roots
-                    .add(c.clone())
-                    .map_err(|e| ClientError::Ca(e.to_string()))?;
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-        Trust::AnyCertificate => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-            .with_no_client_auth(),
-    };
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
-}
-
-/// Accepts any certificate but still checks the handshake signatures.
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    fakedc_net::tls::client_config(trust).map_err(|e| ClientError::Tls(e.to_string()))
 }
 
 #[cfg(test)]

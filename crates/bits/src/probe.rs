@@ -6,16 +6,8 @@ use crate::client::{Client, ClientConfig, ClientError, Trust};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Probe verdicts (the check maps them onto its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeVerdict {
-    Verified,
-    Refused,
-    Timeout,
-    WrongProtocol,
-    TlsFailure,
-    AuthFailure,
-}
+/// Shared with every other probe (see `fakedc_net::probe`).
+pub use fakedc_net::ProbeVerdict;
 
 #[derive(Debug, Clone)]
 pub struct ProbeReport {

@@ -12,15 +12,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 
-/// Probe verdicts (the check maps them onto its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeVerdict {
-    Verified,
-    Refused,
-    Timeout,
-    WrongProtocol,
-    AuthFailure,
-}
+/// Shared with every other probe (see `fakedc_net::probe`).
+pub use fakedc_net::ProbeVerdict;
 
 #[derive(Debug, Clone)]
 pub struct ProbeReport {

@@ -9,9 +9,11 @@
 
 pub mod fault_io;
 pub mod http;
+pub mod probe;
 pub mod tls;
 
 pub use http::{full, Body, HttpRequest, HttpResponse, HttpService};
+pub use probe::ProbeVerdict;
 pub use tls::CertAuthority;
 
 use fakedc_model::{FaultKind, MachineId, Model, Record, ServiceKind, Transport};

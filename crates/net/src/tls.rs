@@ -180,3 +180,99 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     std::fs::rename(&tmp, path)
 }
+
+/// Whom a client trusts: fakedc's own clients (the BITS client, probes,
+/// benchmarks) share this one definition.
+#[derive(Clone, Debug)]
+pub enum Trust {
+    /// These CA certificates (the scenario CA).
+    Roots(Vec<CertificateDer<'static>>),
+    /// Any certificate, still checking the handshake signatures: for the
+    /// `check` probes, whose question is the protocol, not trust.
+    AnyCertificate,
+}
+
+impl Trust {
+    /// The CA certificates in a PEM file's contents.
+    pub fn from_pem(pem: &[u8]) -> Result<Trust, String> {
+        let mut rd = std::io::BufReader::new(pem);
+        let certs: Vec<_> = rustls_pemfile::certs(&mut rd)
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        if certs.is_empty() {
+            return Err("no certificate in the PEM".into());
+        }
+        Ok(Trust::Roots(certs))
+    }
+}
+
+/// A rustls client configuration (ring, safe defaults, ALPN http/1.1).
+pub fn client_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let mut cfg = match trust {
+        Trust::Roots(certs) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in certs {
+                roots.add(c.clone())?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Trust::AnyCertificate => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+            .with_no_client_auth(),
+    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// Accepts any certificate but still verifies the handshake signatures.
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -20,15 +20,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// The probe's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeVerdict {
-    Verified,
-    Refused,
-    Timeout,
-    WrongProtocol,
-    AuthFailure,
-}
+/// Shared with every other probe (see `fakedc_net::probe`).
+pub use fakedc_net::ProbeVerdict;
 
 /// What the probe found.
 #[derive(Debug, Clone)]

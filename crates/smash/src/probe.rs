@@ -4,10 +4,8 @@
 //! profiles the BMC registers. It works against real BMCs too.
 
 use crate::cim::PREFIX;
-use fakedc_wsman::client::{
-    enumerate_body, identify_request, insecure_tls, request, Auth, Client, ClientError,
-};
-use fakedc_wsman::message::{action, ns};
+use fakedc_wsman::client::{enumerate_body, request, Auth, ClientError};
+use fakedc_wsman::message::action;
 use fakedc_wsman::xml::{parse, Limits};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,13 +30,8 @@ fn r(verdict: ProbeVerdict, detail: impl Into<String>) -> ProbeResult {
 }
 
 fn from_err(e: ClientError) -> ProbeResult {
-    match e {
-        ClientError::Refused => r(ProbeVerdict::Refused, "connection refused"),
-        ClientError::Timeout => r(ProbeVerdict::Timeout, "no answer in time"),
-        ClientError::Tls(m) => r(ProbeVerdict::TlsFailure, m),
-        ClientError::Auth => r(ProbeVerdict::AuthFailure, "credentials rejected (HTTP 401)"),
-        e => r(ProbeVerdict::WrongProtocol, e.to_string()),
-    }
+    let (v, d) = fakedc_wsman::probe::verdict_of(e);
+    r(v, d)
 }
 
 /// Probes a BMC's `/wsman` on HTTPS.
@@ -47,42 +40,10 @@ pub async fn probe(
     creds: Option<(&str, &str)>,
     timeout: Duration,
 ) -> ProbeResult {
-    let mut c = match Client::connect(addr, Some(insecure_tls()), timeout).await {
-        Ok(c) => c,
-        Err(e) => return from_err(e),
-    };
-    let resp = match c
-        .post(
-            &[],
-            "application/soap+xml;charset=UTF-8",
-            identify_request().as_bytes(),
-        )
-        .await
-    {
+    let (mut c, mut detail) = match fakedc_wsman::probe::identify(addr, true, timeout).await {
         Ok(x) => x,
-        Err(e) => return from_err(e),
+        Err((v, d)) => return r(v, d),
     };
-    let root = match parse(&resp.body, &Limits::default()) {
-        Ok(x) if resp.status == 200 => x,
-        _ => {
-            return r(
-                ProbeVerdict::WrongProtocol,
-                format!(
-                    "Identify answered HTTP {} without an IdentifyResponse",
-                    resp.status
-                ),
-            )
-        }
-    };
-    let Some(id) = root.find(ns::WSMID, "IdentifyResponse") else {
-        return r(ProbeVerdict::WrongProtocol, "no IdentifyResponse");
-    };
-    let text = |n: &str| {
-        id.child(ns::WSMID, n)
-            .map(|e| e.text_trim().to_string())
-            .unwrap_or_default()
-    };
-    let mut detail = format!("{}, {}", text("ProductVendor"), text("ProductVersion"));
     let Some((user, password)) = creds else {
         detail.push_str("; profiles need credentials (--user/--password)");
         return r(ProbeVerdict::Verified, detail);

@@ -27,14 +27,66 @@ fn r(verdict: ProbeVerdict, detail: impl Into<String>) -> ProbeResult {
     }
 }
 
-fn from_err(e: ClientError) -> ProbeResult {
+/// Maps a client error onto a verdict and a detail line.
+pub fn verdict_of(e: ClientError) -> (ProbeVerdict, String) {
     match e {
-        ClientError::Refused => r(ProbeVerdict::Refused, "connection refused"),
-        ClientError::Timeout => r(ProbeVerdict::Timeout, "no answer in time"),
-        ClientError::Tls(m) => r(ProbeVerdict::TlsFailure, m),
-        ClientError::Auth => r(ProbeVerdict::AuthFailure, "credentials rejected (HTTP 401)"),
-        e => r(ProbeVerdict::WrongProtocol, e.to_string()),
+        ClientError::Refused => (ProbeVerdict::Refused, "connection refused".into()),
+        ClientError::Timeout => (ProbeVerdict::Timeout, "no answer in time".into()),
+        ClientError::Tls(m) => (ProbeVerdict::TlsFailure, m),
+        ClientError::Auth => (
+            ProbeVerdict::AuthFailure,
+            "credentials rejected (HTTP 401)".into(),
+        ),
+        e => (ProbeVerdict::WrongProtocol, e.to_string()),
     }
+}
+
+fn from_err(e: ClientError) -> ProbeResult {
+    let (v, d) = verdict_of(e);
+    r(v, d)
+}
+
+/// Connects and sends an anonymous Identify: the first step of the WinRM
+/// and SMASH probes. Returns the connection (for an authenticated step)
+/// and "vendor, version", or the verdict that ends the probe.
+pub async fn identify(
+    addr: SocketAddr,
+    tls: bool,
+    timeout: Duration,
+) -> Result<(Client, String), (ProbeVerdict, String)> {
+    let mut c = Client::connect(addr, tls.then(insecure_tls), timeout)
+        .await
+        .map_err(verdict_of)?;
+    let resp = c
+        .post(
+            &[],
+            "application/soap+xml;charset=UTF-8",
+            identify_request().as_bytes(),
+        )
+        .await
+        .map_err(verdict_of)?;
+    let root = match parse(&resp.body, &Limits::default()) {
+        Ok(x) if resp.status == 200 => x,
+        _ => {
+            return Err((
+                ProbeVerdict::WrongProtocol,
+                format!(
+                    "Identify answered HTTP {} without an IdentifyResponse",
+                    resp.status
+                ),
+            ))
+        }
+    };
+    let Some(id) = root.find(ns::WSMID, "IdentifyResponse") else {
+        return Err((ProbeVerdict::WrongProtocol, "no IdentifyResponse".into()));
+    };
+    let text = |n: &str| {
+        id.child(ns::WSMID, n)
+            .map(|e| e.text_trim().to_string())
+            .unwrap_or_default()
+    };
+    let detail = format!("{}, {}", text("ProductVendor"), text("ProductVersion"));
+    Ok((c, detail))
 }
 
 /// Probes a `/wsman` endpoint.
@@ -44,42 +96,10 @@ pub async fn probe(
     creds: Option<(&str, &str)>,
     timeout: Duration,
 ) -> ProbeResult {
-    let mut c = match Client::connect(addr, tls.then(insecure_tls), timeout).await {
-        Ok(c) => c,
-        Err(e) => return from_err(e),
-    };
-    let resp = match c
-        .post(
-            &[],
-            "application/soap+xml;charset=UTF-8",
-            identify_request().as_bytes(),
-        )
-        .await
-    {
+    let (mut c, mut detail) = match identify(addr, tls, timeout).await {
         Ok(x) => x,
-        Err(e) => return from_err(e),
+        Err((v, d)) => return r(v, d),
     };
-    let root = match parse(&resp.body, &Limits::default()) {
-        Ok(x) if resp.status == 200 => x,
-        _ => {
-            return r(
-                ProbeVerdict::WrongProtocol,
-                format!(
-                    "Identify answered HTTP {} without an IdentifyResponse",
-                    resp.status
-                ),
-            )
-        }
-    };
-    let Some(id) = root.find(ns::WSMID, "IdentifyResponse") else {
-        return r(ProbeVerdict::WrongProtocol, "no IdentifyResponse");
-    };
-    let text = |n: &str| {
-        id.child(ns::WSMID, n)
-            .map(|e| e.text_trim().to_string())
-            .unwrap_or_default()
-    };
-    let mut detail = format!("{}, {}", text("ProductVendor"), text("ProductVersion"));
     let Some((user, password)) = creds else {
         return r(ProbeVerdict::Verified, detail);
     };

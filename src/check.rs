@@ -328,13 +328,13 @@ pub fn render(results: &[RowResult]) -> String {
         let _ = writeln!(out, "\n== {title} ==");
         let _ = writeln!(
             out,
-            "{:<44} {:<14} {:<11} {:<22} {:<24} {:>9}  DETAIL",
+            "{:<44} {:<19} {:<11} {:<22} {:<24} {:>9}  DETAIL",
             "CONNECTION", "SERVICE", "MACHINE", "ADDRESS", "VERDICT", "LATENCY"
         );
         for r in rows {
             let _ = writeln!(
                 out,
-                "{:<44} {:<14} {:<11} {:<22} {:<24} {:>7.1}ms  {}",
+                "{:<44} {:<19} {:<11} {:<22} {:<24} {:>7.1}ms  {}",
                 truncate(r.peer, 44),
                 r.service.map(|s| s.name()).unwrap_or("-"),
                 r.machine.as_deref().unwrap_or("-"),

@@ -423,19 +423,24 @@ impl Engine {
         }
         let items: VecDeque<String> = instances
             .iter()
-            .map(|i| match epr_mode.as_deref() {
-                Some("EnumerateEPR") => {
-                    format!(
-                        "<a:EndpointReference>{}</a:EndpointReference>",
-                        i.epr().to_xml()
-                    )
+            .map(|i| {
+                let mut x = String::with_capacity(256 + i.props.len() * 64);
+                match epr_mode.as_deref() {
+                    Some("EnumerateEPR") => {
+                        x.push_str("<a:EndpointReference>");
+                        i.epr().write_xml(&mut x);
+                        x.push_str("</a:EndpointReference>");
+                    }
+                    Some("EnumerateObjectAndEPR") => {
+                        x.push_str("<w:Item>");
+                        i.write_xml(&mut x);
+                        x.push_str("<a:EndpointReference>");
+                        i.epr().write_xml(&mut x);
+                        x.push_str("</a:EndpointReference></w:Item>");
+                    }
+                    _ => i.write_xml(&mut x),
                 }
-                Some("EnumerateObjectAndEPR") => format!(
-                    "<w:Item>{}<a:EndpointReference>{}</a:EndpointReference></w:Item>",
-                    i.to_xml(),
-                    i.epr().to_xml()
-                ),
-                _ => i.to_xml(),
+                x
             })
             .collect();
         let mut ctxt = EnumContext {
@@ -451,15 +456,19 @@ impl Engine {
             ));
         }
         let batch = take_batch(&mut ctxt.items, max_elements, max_env)?;
-        let mut x = String::from("<n:EnumerateResponse>");
+        let mut x = String::with_capacity(batch.len() + 256);
+        x.push_str("<n:EnumerateResponse>");
         if ctxt.items.is_empty() {
-            let _ = write!(x, "<w:Items>{batch}</w:Items><w:EndOfSequence/>");
+            x.push_str("<w:Items>");
+            x.push_str(&batch);
+            x.push_str("</w:Items><w:EndOfSequence/>");
         } else {
             let id = self.store(ctxt);
-            let _ = write!(
-                x,
-                "<n:EnumerationContext>{id}</n:EnumerationContext><w:Items>{batch}</w:Items>"
-            );
+            x.push_str("<n:EnumerationContext>");
+            x.push_str(&id);
+            x.push_str("</n:EnumerationContext><w:Items>");
+            x.push_str(&batch);
+            x.push_str("</w:Items>");
         }
         x.push_str("</n:EnumerateResponse>");
         Ok(x)
@@ -684,7 +693,8 @@ fn enum_context(body: &Element) -> Result<String, Fault> {
 /// is too big is an EncodingLimit fault.
 fn take_batch(items: &mut VecDeque<String>, max: usize, max_env: usize) -> Result<String, Fault> {
     let budget = max_env.saturating_sub(2048);
-    let mut out = String::new();
+    let wanted: usize = items.iter().take(max).map(String::len).sum();
+    let mut out = String::with_capacity(wanted.min(budget));
     let mut n = 0;
     while n < max {
         let Some(next) = items.front() else { break };

@@ -5,7 +5,6 @@
 
 use crate::fault::Fault;
 use crate::xml::{self, escape, Element, Limits};
-use std::fmt::Write as _;
 use std::time::Duration;
 
 /// Namespace URIs (matched by URI: clients choose their own prefixes).
@@ -112,7 +111,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, Fault> {
     };
     if let Some(h) = root.child(ns::S, "Header") {
         for e in &h.children {
-            match (e.ns.as_ref(), e.name.as_str()) {
+            match (e.ns.as_ref(), e.name.as_ref()) {
                 (ns::A, "Action") => r.action = Some(e.text_trim().to_string()),
                 (ns::A, "MessageID") => r.message_id = Some(e.text_trim().to_string()),
                 (ns::W, "ResourceURI") => r.resource_uri = Some(e.text_trim().to_string()),
@@ -190,13 +189,32 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs))
 }
 
-/// A new message id in the form Windows uses.
+/// A new message id in the form Windows uses (upper-case, version 4).
 pub fn new_uuid() -> String {
-    let b: [u8; 16] = rand::random();
-    format!(
-        "{:02X}{:02X}{:02X}{:02X}-{:02X}{:02X}-4{:01X}{:02X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6] & 0x0f, b[7], (b[8] & 0x3f) | 0x80, b[9], b[10], b[11], b[12], b[13], b[14], b[15]
-    )
+    let mut s = String::with_capacity(36);
+    push_uuid(&mut s);
+    s
+}
+
+/// [`new_uuid`] appended to `out`; hex digits written directly, since a
+/// `format!` with sixteen arguments per response showed up in profiles.
+fn push_uuid(out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut b: [u8; 16] = rand::random();
+    b[6] &= 0x0f;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        if i == 6 {
+            // The version nibble replaces the byte's high nibble.
+            out.push('4');
+        } else {
+            out.push(HEX[usize::from(byte >> 4)] as char);
+        }
+        out.push(HEX[usize::from(byte & 0x0f)] as char);
+    }
 }
 
 /// The namespace declarations every response envelope carries.
@@ -218,16 +236,17 @@ const ENV_OPEN: &str = concat!(
 pub fn response(action: &str, relates_to: Option<&str>, extra_headers: &str, body: &str) -> String {
     let mut out = String::with_capacity(body.len() + 1024);
     out.push_str(ENV_OPEN);
-    out.push_str("<s:Header>");
-    let _ = write!(
-        out,
-        "<a:To>{}</a:To><a:Action s:mustUnderstand=\"true\">{}</a:Action><a:MessageID>uuid:{}</a:MessageID>",
-        action::ANONYMOUS,
-        escape(action),
-        new_uuid()
-    );
+    out.push_str("<s:Header><a:To>");
+    out.push_str(action::ANONYMOUS);
+    out.push_str("</a:To><a:Action s:mustUnderstand=\"true\">");
+    out.push_str(&escape(action));
+    out.push_str("</a:Action><a:MessageID>uuid:");
+    push_uuid(&mut out);
+    out.push_str("</a:MessageID>");
     if let Some(r) = relates_to {
-        let _ = write!(out, "<a:RelatesTo>{}</a:RelatesTo>", escape(r));
+        out.push_str("<a:RelatesTo>");
+        out.push_str(&escape(r));
+        out.push_str("</a:RelatesTo>");
     }
     out.push_str(extra_headers);
     out.push_str("</s:Header><s:Body>");
@@ -268,6 +287,22 @@ mod tests {
         assert_eq!(parse_duration("20"), None);
         assert_eq!(parse_duration("PTxS"), None);
         assert_eq!(parse_duration("PT5"), None);
+    }
+
+    #[test]
+    fn uuids_have_the_windows_form() {
+        for _ in 0..200 {
+            let u = new_uuid();
+            assert_eq!(u.len(), 36, "{u}");
+            for (i, c) in u.chars().enumerate() {
+                match i {
+                    8 | 13 | 18 | 23 => assert_eq!(c, '-', "{u}"),
+                    14 => assert_eq!(c, '4', "{u}"),
+                    19 => assert!("89AB".contains(c), "{u}"),
+                    _ => assert!(c.is_ascii_hexdigit() && !c.is_ascii_lowercase(), "{u}"),
+                }
+            }
+        }
     }
 
     fn captures(name: &str) -> Vec<String> {

@@ -54,23 +54,26 @@ pub struct EndpointRef {
 impl EndpointRef {
     /// `a:Address` + `a:ReferenceParameters`, as the content of an element.
     pub fn to_xml(&self) -> String {
-        let mut out = String::new();
-        let _ = write!(
-            out,
-            "<a:Address>{}</a:Address><a:ReferenceParameters><w:ResourceURI>{}</w:ResourceURI><w:SelectorSet>",
-            action::ANONYMOUS,
-            escape(&self.resource_uri)
-        );
+        let mut out = String::with_capacity(256);
+        self.write_xml(&mut out);
+        out
+    }
+
+    /// [`EndpointRef::to_xml`] appended to `out` (no intermediate String).
+    pub fn write_xml(&self, out: &mut String) {
+        out.push_str("<a:Address>");
+        out.push_str(action::ANONYMOUS);
+        out.push_str("</a:Address><a:ReferenceParameters><w:ResourceURI>");
+        out.push_str(&escape(&self.resource_uri));
+        out.push_str("</w:ResourceURI><w:SelectorSet>");
         for (k, v) in &self.selectors {
-            let _ = write!(
-                out,
-                r#"<w:Selector Name="{}">{}</w:Selector>"#,
-                escape(k),
-                escape(v)
-            );
+            out.push_str(r#"<w:Selector Name=""#);
+            out.push_str(&escape(k));
+            out.push_str(r#"">"#);
+            out.push_str(&escape(v));
+            out.push_str("</w:Selector>");
         }
         out.push_str("</w:SelectorSet></a:ReferenceParameters>");
-        out
     }
 
     /// Reads an EPR from an element holding `a:ReferenceParameters` (or
@@ -126,7 +129,9 @@ impl Instance {
             class: class.to_string(),
             resource_uri: resource_uri.to_string(),
             keys: keys.to_vec(),
-            props: Vec::new(),
+            // Most classes have a dozen or more properties: one allocation
+            // instead of a series of doublings.
+            props: Vec::with_capacity(16),
         }
     }
 
@@ -175,17 +180,29 @@ impl Instance {
 
     /// The instance as the `p:<Class>` element WinRM sends.
     pub fn to_xml(&self) -> String {
-        let mut out = String::with_capacity(256 + self.props.len() * 48);
-        let _ = write!(
-            out,
-            r#"<p:{c} xmlns:p="{u}" xmlns:cim="{cim}" xsi:type="p:{c}_Type" xml:lang="en-US">"#,
-            c = self.class,
-            u = escape(&self.resource_uri),
-            cim = ns::CIM
-        );
-        write_props(&mut out, &self.props);
-        let _ = write!(out, "</p:{}>", self.class);
+        let mut out = String::with_capacity(256 + self.props.len() * 64);
+        self.write_xml(&mut out);
         out
+    }
+
+    /// [`Instance::to_xml`] appended to `out`. Built with `push_str` rather
+    /// than `write!`: this runs for every instance of every Get/Enumerate,
+    /// and the formatting machinery showed up in profiles.
+    pub fn write_xml(&self, out: &mut String) {
+        let c = self.class.as_str();
+        out.push_str("<p:");
+        out.push_str(c);
+        out.push_str(r#" xmlns:p=""#);
+        out.push_str(&escape(&self.resource_uri));
+        out.push_str(r#"" xmlns:cim=""#);
+        out.push_str(ns::CIM);
+        out.push_str(r#"" xsi:type="p:"#);
+        out.push_str(c);
+        out.push_str(r#"_Type" xml:lang="en-US">"#);
+        write_props(out, &self.props);
+        out.push_str("</p:");
+        out.push_str(c);
+        out.push('>');
     }
 }
 
@@ -197,28 +214,48 @@ pub fn write_props<N: AsRef<str>>(out: &mut String, props: &[(N, Value)]) {
 }
 
 fn write_value(out: &mut String, n: &str, v: &Value) {
+    let open = |out: &mut String| {
+        out.push_str("<p:");
+        out.push_str(n);
+        out.push('>');
+    };
+    let close = |out: &mut String| {
+        out.push_str("</p:");
+        out.push_str(n);
+        out.push('>');
+    };
     match v {
         Value::Null => {
-            let _ = write!(out, r#"<p:{n} xsi:nil="true"/>"#);
+            out.push_str("<p:");
+            out.push_str(n);
+            out.push_str(r#" xsi:nil="true"/>"#);
         }
         Value::Str(s) => {
-            let _ = write!(out, "<p:{n}>{}</p:{n}>", escape(s));
+            open(out);
+            out.push_str(&escape(s));
+            close(out);
         }
         Value::Int(i) => {
-            let _ = write!(out, "<p:{n}>{i}</p:{n}>");
+            open(out);
+            let _ = write!(out, "{i}");
+            close(out);
         }
         Value::Bool(b) => {
-            let _ = write!(out, "<p:{n}>{b}</p:{n}>");
+            open(out);
+            out.push_str(if *b { "true" } else { "false" });
+            close(out);
         }
         Value::Datetime(d) => {
-            let _ = write!(
-                out,
-                "<p:{n}><cim:Datetime>{}</cim:Datetime></p:{n}>",
-                escape(d)
-            );
+            open(out);
+            out.push_str("<cim:Datetime>");
+            out.push_str(&escape(d));
+            out.push_str("</cim:Datetime>");
+            close(out);
         }
         Value::Ref(r) => {
-            let _ = write!(out, "<p:{n}>{}</p:{n}>", r.to_xml());
+            open(out);
+            r.write_xml(out);
+            close(out);
         }
         Value::Array(items) => {
             for i in items {

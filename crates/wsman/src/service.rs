@@ -354,6 +354,17 @@ fn password_of(model: &Model, machine: MachineId, name: &str) -> Option<String> 
         .map(|u| u.password.clone())
 }
 
+/// Whether `name` (any case, any domain) is an enabled user with this
+/// password; compared under the lock, without copying the password.
+fn password_matches(model: &Model, machine: MachineId, name: &str, pass: &str) -> bool {
+    let name = bare_user(name);
+    model
+        .users(machine)
+        .iter()
+        .find(|u| u.enabled && u.name.eq_ignore_ascii_case(name))
+        .is_some_and(|u| u.password == pass)
+}
+
 fn target_info(model: &Model, machine: MachineId) -> TargetInfo {
     let m = model.machine(machine);
     let domain = m.dns_name.split_once('.').map(|(_, d)| d).unwrap_or("");
@@ -365,17 +376,18 @@ fn target_info(model: &Model, machine: MachineId) -> TargetInfo {
     }
 }
 
-fn take_state(conn: &ConnInfo) -> ConnState {
+/// Takes the connection's state out for the request (it is held across
+/// awaits); the box is kept and put back, not reallocated per request.
+fn take_state(conn: &ConnInfo) -> Box<ConnState> {
     let mut g = conn.state.lock().unwrap_or_else(|p| p.into_inner());
     g.take()
         .and_then(|b| b.downcast::<ConnState>().ok())
-        .map(|b| *b)
         .unwrap_or_default()
 }
 
-fn put_state(conn: &ConnInfo, st: ConnState) {
+fn put_state(conn: &ConnInfo, st: Box<ConnState>) {
     let mut g = conn.state.lock().unwrap_or_else(|p| p.into_inner());
-    *g = Some(Box::new(st));
+    *g = Some(st);
 }
 
 async fn handle(
@@ -405,17 +417,9 @@ async fn handle(
             .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
-    let auth = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    // Header values are reference-counted: cloning them does not copy.
+    let auth = req.headers().get(AUTHORIZATION).cloned();
+    let content_type = req.headers().get(CONTENT_TYPE).cloned();
     let body: Bytes = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
@@ -447,8 +451,11 @@ async fn handle(
         engine,
         setup,
         conn,
-        auth.as_deref(),
-        &content_type,
+        auth.as_ref().and_then(|v| v.to_str().ok()),
+        content_type
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
         &body,
         offer_basic,
         &mut st,
@@ -497,13 +504,11 @@ async fn authenticate_and_serve(
             };
             j.user = Some(name.to_string());
             // Windows user names are case-insensitive; passwords are not.
-            match password_of(model, conn.machine, name) {
-                Some(p) if p == pass => name.to_string(),
-                _ => {
-                    j.record("auth failure: wrong user or password");
-                    return unauthorized(offer_basic, None);
-                }
+            if !password_matches(model, conn.machine, name, pass) {
+                j.record("auth failure: wrong user or password");
+                return unauthorized(offer_basic, None);
             }
+            name.to_string()
         }
         Some((scheme, cred))
             if scheme.eq_ignore_ascii_case("Negotiate") || scheme.eq_ignore_ascii_case("NTLM") =>
@@ -625,7 +630,7 @@ async fn authenticate_and_serve(
             }
             None => {
                 // Identify is the one anonymous operation.
-                if !body.is_empty() && !content_type.starts_with("multipart/") {
+                if !body.is_empty() && !starts_with_ci(content_type, "multipart/") {
                     if let Ok(r) = parse_request(body) {
                         if r.identify {
                             j.op = "Identify".into();
@@ -647,15 +652,15 @@ async fn authenticate_and_serve(
         return status(StatusCode::OK, Vec::new());
     }
     // MS-WSMV encryption.
-    let encrypted = content_type.starts_with("multipart/encrypted");
-    let plain: Vec<u8> = if encrypted {
+    let encrypted = starts_with_ci(content_type, "multipart/encrypted");
+    let plain: std::borrow::Cow<'_, [u8]> = if encrypted {
         let Some((_, session)) = st.session.as_mut().filter(|_| via_ntlm) else {
             j.op = "decrypt".into();
             j.record("400: encrypted body without an NTLM session");
             return status(StatusCode::BAD_REQUEST, Vec::new());
         };
         match decrypt(session, body) {
-            Ok(p) => p,
+            Ok(p) => p.into(),
             Err(e) => {
                 j.op = "decrypt".into();
                 j.record(&format!("400: {e}"));
@@ -670,7 +675,7 @@ async fn authenticate_and_serve(
             j.record("500: unencrypted message refused (AllowUnencrypted=false)");
             return status(StatusCode::INTERNAL_SERVER_ERROR, Vec::new());
         }
-        body.to_vec()
+        body.into()
     };
     let (code, xml) = match parse_request(&plain) {
         Err(f) => {
@@ -718,6 +723,13 @@ async fn authenticate_and_serve(
     with_auth_header(soap(code, xml, seal), &final_token)
 }
 
+/// `s` starts with ASCII `prefix`, ignoring case (media types are
+/// case-insensitive).
+fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}
+
 fn with_auth_header(mut r: HttpResponse, token: &Option<String>) -> HttpResponse {
     if let Some(v) = token.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
         r.headers_mut().insert(WWW_AUTHENTICATE, v);
@@ -740,7 +752,11 @@ fn op_name(r: &Request) -> String {
         .as_deref()
         .and_then(|u| u.rsplit('/').next())
         .unwrap_or("");
-    format!("{act} {class}")
+    let mut op = String::with_capacity(act.len() + 1 + class.len());
+    op.push_str(act);
+    op.push(' ');
+    op.push_str(class);
+    op
 }
 
 #[cfg(test)]

@@ -75,13 +75,14 @@ fn cim_datetime(t: SystemTime) -> String {
 
 /// root/cimv2.
 pub struct Cimv2 {
-    started: SystemTime,
+    /// LastBootUpTime, formatted once: it never changes.
+    started: String,
 }
 
 impl Default for Cimv2 {
     fn default() -> Self {
         Cimv2 {
-            started: SystemTime::now(),
+            started: cim_datetime(SystemTime::now()),
         }
     }
 }
@@ -105,17 +106,9 @@ impl ResourceProvider for Cimv2 {
 
     fn instances(&self, ctx: &Ctx<'_>, class: &str) -> Result<Vec<Instance>, Fault> {
         let m = ctx.model.machine(ctx.machine);
-        // Only the identity is needed: do not copy sensors and the event log.
-        let hw = ctx
-            .model
-            .with_chassis(m.chassis, ctx.now, |c| c.hardware.clone());
         let uri = format!("{CIMV2}{class}");
         let host = m.name.to_ascii_uppercase();
-        let domain = m
-            .dns_name
-            .split_once('.')
-            .map(|(_, d)| d.to_string())
-            .unwrap_or_default();
+        let domain = m.dns_name.split_once('.').map_or("", |(_, d)| d);
         Ok(match class {
             "Win32_OperatingSystem" => vec![Instance::new(&uri, class, &[])
                 .with("BootDevice", Value::str("\\Device\\HarddiskVolume1"))
@@ -124,7 +117,7 @@ impl ResourceProvider for Cimv2 {
                 .with("Caption", Value::str("Microsoft Windows Server 2019 Datacenter"))
                 .with("CSName", Value::str(&host))
                 .with("FreePhysicalMemory", Value::str("12582912"))
-                .with("LastBootUpTime", Value::Datetime(cim_datetime(self.started)))
+                .with("LastBootUpTime", Value::Datetime(self.started.clone()))
                 .with("LocalDateTime", Value::Datetime(cim_datetime(SystemTime::now())))
                 .with("Manufacturer", Value::str("Microsoft Corporation"))
                 .with("Name", Value::str("Microsoft Windows Server 2019 Datacenter|C:\\Windows|\\Device\\Harddisk0\\Partition2"))
@@ -138,10 +131,16 @@ impl ResourceProvider for Cimv2 {
                 .with("TotalVisibleMemorySize", Value::str("16776692"))
                 .with("Version", Value::str("10.0.17763"))
                 .with("WindowsDirectory", Value::str("C:\\Windows"))],
-            "Win32_ComputerSystem" => vec![Instance::new(&uri, class, &["Name"])
+            "Win32_ComputerSystem" => {
+                // Only this class needs the hardware identity (not sensors
+                // or the event log): read and cloned only here.
+                let hw = ctx
+                    .model
+                    .with_chassis(m.chassis, ctx.now, |c| c.hardware.clone());
+                vec![Instance::new(&uri, class, &["Name"])
                 .with("Caption", Value::str(&host))
                 .with("DNSHostName", Value::str(&m.name))
-                .with("Domain", Value::str(&domain))
+                .with("Domain", Value::str(domain))
                 .with("DomainRole", Value::Int(3))
                 .with("HypervisorPresent", Value::Bool(m.role == Role::HypervHost))
                 .with("Manufacturer", Value::str(&hw.vendor))
@@ -154,7 +153,8 @@ impl ResourceProvider for Cimv2 {
                 .with("Status", Value::str("OK"))
                 .with("SystemType", Value::str("x64-based PC"))
                 .with("TotalPhysicalMemory", Value::str("17179398144"))
-                .with("UserName", Value::Null)],
+                .with("UserName", Value::Null)]
+            }
             "Win32_Service" => SERVICES
                 .iter()
                 .filter(|(n, ..)| m.role == Role::HypervHost || (*n != "vmms" && *n != "SCVMMAgent"))

@@ -61,9 +61,10 @@ pub struct Element {
     /// Namespace URI; the well-known ones are borrowed, not copied, since
     /// every request names the same dozen.
     pub ns: Cow<'static, str>,
-    pub name: String,
+    /// Local name; the WS-Man header and body names are borrowed too.
+    pub name: Cow<'static, str>,
     /// (namespace URI or empty, local name, value)
-    pub attrs: Vec<(Cow<'static, str>, String, String)>,
+    pub attrs: Vec<(Cow<'static, str>, Cow<'static, str>, String)>,
     pub children: Vec<Element>,
     pub text: String,
 }
@@ -130,6 +131,50 @@ const KNOWN_NS: &[&str] = &[
     "http://www.w3.org/XML/1998/namespace",
 ];
 
+/// Local names of the elements and attributes WS-Man requests are made of,
+/// shared rather than allocated per element (allocation was a large share
+/// of the per-request cost).
+const KNOWN_NAMES: &[&str] = &[
+    "Envelope",
+    "Header",
+    "Body",
+    "To",
+    "ReplyTo",
+    "Address",
+    "Action",
+    "MessageID",
+    "ResourceURI",
+    "MaxEnvelopeSize",
+    "OperationTimeout",
+    "Locale",
+    "DataLocale",
+    "SessionId",
+    "SelectorSet",
+    "Selector",
+    "OptionSet",
+    "Option",
+    "Enumerate",
+    "OptimizeEnumeration",
+    "MaxElements",
+    "EnumerationMode",
+    "EnumerationContext",
+    "Filter",
+    "Pull",
+    "Release",
+    "mustUnderstand",
+    "Name",
+    "lang",
+    "Dialect",
+    "Identify",
+];
+
+fn intern_name(name: &str) -> Cow<'static, str> {
+    match KNOWN_NAMES.iter().find(|k| **k == name) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(name.to_string()),
+    }
+}
+
 fn intern(uri: &str) -> Cow<'static, str> {
     match KNOWN_NS.iter().find(|k| **k == uri) {
         Some(k) => Cow::Borrowed(k),
@@ -149,22 +194,19 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     loop {
-        let (resolved, event) = reader
-            .read_resolved_event()
+        // Element names are resolved only where they are used (start tags):
+        // resolving every end tag and text event too was measurable.
+        let event = reader
+            .read_event()
             .map_err(|e| XmlError::Malformed(e.to_string()))?;
-        let ns = match &resolved {
-            ResolveResult::Bound(n) => Some(intern(n.as_ref())),
-            ResolveResult::Unbound => Some(Cow::Borrowed("")),
-            ResolveResult::Unknown(p) => {
-                if matches!(event, Event::Start(_) | Event::Empty(_)) {
-                    return Err(XmlError::UnknownPrefix(p.clone()));
-                }
-                None
-            }
-        };
         match event {
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Start(ref s) | Event::Empty(ref s) => {
+                let ns = match reader.resolver().resolve_element(s.name()).0 {
+                    ResolveResult::Bound(n) => intern(n.as_ref()),
+                    ResolveResult::Unbound => Cow::Borrowed(""),
+                    ResolveResult::Unknown(p) => return Err(XmlError::UnknownPrefix(p)),
+                };
                 if root.is_some() {
                     return Err(XmlError::Malformed("content after the root element".into()));
                 }
@@ -176,8 +218,8 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
                     return Err(XmlError::TooDeep(limits.max_depth));
                 }
                 let mut el = Element {
-                    ns: ns.unwrap_or_default(),
-                    name: s.local_name().as_ref().to_string(),
+                    ns,
+                    name: intern_name(s.local_name().as_ref()),
                     ..Default::default()
                 };
                 for a in s.attributes() {
@@ -195,7 +237,7 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
                         ResolveResult::Unknown(p) => return Err(XmlError::UnknownPrefix(p)),
                     };
                     let value = attr_value(&a.value)?;
-                    el.attrs.push((ans, local.as_ref().to_string(), value));
+                    el.attrs.push((ans, intern_name(local.as_ref()), value));
                 }
                 if matches!(event, Event::Empty(_)) {
                     attach(&mut stack, &mut root, el);

@@ -696,3 +696,28 @@ impl Supervisor {
         );
     }
 }
+
+/// One request's journal entry in the making: services fill in the user
+/// and operation as they learn them and record the outcome once, with the
+/// latency since `start`.
+pub struct RequestJournal<'a> {
+    pub model: &'a Model,
+    pub conn: &'a ConnInfo,
+    pub user: Option<String>,
+    pub op: String,
+    pub start: Instant,
+}
+
+impl RequestJournal<'_> {
+    pub fn record(&self, outcome: &str) {
+        self.model.journal.record(Record {
+            machine: self.conn.machine_name.clone(),
+            service: self.conn.service.name().into(),
+            peer: Some(self.conn.peer),
+            user: self.user.clone(),
+            operation: self.op.clone(),
+            outcome: outcome.into(),
+            latency: self.start.elapsed(),
+        });
+    }
+}

@@ -10,7 +10,7 @@
 use crate::cim::{Inventory, SmashProvider, PROFILES};
 use crate::digest::{self, Algorithm, NonceStatus, Nonces};
 use bytes::Bytes;
-use fakedc_model::{FaultKind, MachineId, Model, Privilege, Record, ServiceKind};
+use fakedc_model::{FaultKind, MachineId, Model, Privilege, ServiceKind};
 use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
 use fakedc_wsman::engine::{Call, ShellConfig, CONFIG_URI};
 use fakedc_wsman::message::{ns, parse_request, Request, MAX_REQUEST};
@@ -202,28 +202,8 @@ impl HttpService for SmashService {
     }
 }
 
-/// Journal helper for one request.
-struct Journal<'a> {
-    model: &'a Model,
-    conn: &'a ConnInfo,
-    user: Option<String>,
-    op: String,
-    start: Instant,
-}
-
-impl Journal<'_> {
-    fn record(&self, outcome: &str) {
-        self.model.journal.record(Record {
-            machine: self.conn.machine_name.clone(),
-            service: self.conn.service.name().into(),
-            peer: Some(self.conn.peer),
-            user: self.user.clone(),
-            operation: self.op.clone(),
-            outcome: outcome.into(),
-            latency: self.start.elapsed(),
-        });
-    }
-}
+/// Journal helper for one request (shared by every HTTP service).
+use fakedc_net::RequestJournal as Journal;
 
 fn status(code: StatusCode, body: Vec<u8>) -> HttpResponse {
     let mut r = hyper::Response::new(full(body));

@@ -843,30 +843,18 @@ fn build(sys_name: &str, c: &Chassis, inv: &Inventory) -> Built {
         ),
         ("DSP1010", vec![log_ref.clone()]),
     ];
-    central.push((
-        "DSP1022",
-        devices
+    for (dsp, class) in [
+        ("DSP1022", "CIM_Processor"),
+        ("DSP1026", "CIM_Memory"),
+        ("DSP1009", "CIM_NumericSensor"),
+    ] {
+        let members = devices
             .iter()
-            .filter(|d| d.class == "CIM_Processor")
+            .filter(|d| d.class == class)
             .map(|d| epr(d, Ns::Cimv2))
-            .collect(),
-    ));
-    central.push((
-        "DSP1026",
-        devices
-            .iter()
-            .filter(|d| d.class == "CIM_Memory")
-            .map(|d| epr(d, Ns::Cimv2))
-            .collect(),
-    ));
-    central.push((
-        "DSP1009",
-        devices
-            .iter()
-            .filter(|d| d.class == "CIM_NumericSensor")
-            .map(|d| epr(d, Ns::Cimv2))
-            .collect(),
-    ));
+            .collect();
+        central.push((dsp, members));
+    }
     let mut profiles = Vec::new();
     for (dsp, name, version) in PROFILES {
         profiles.push((

@@ -9,14 +9,12 @@
 
 use crate::cim::{Inventory, SmashProvider, PROFILES};
 use crate::digest::{self, Algorithm, NonceStatus, Nonces};
-use bytes::Bytes;
 use fakedc_model::{FaultKind, MachineId, Model, Privilege, ServiceKind};
 use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
 use fakedc_wsman::engine::{Call, ShellConfig, CONFIG_URI};
-use fakedc_wsman::message::{ns, parse_request, Request, MAX_REQUEST};
+use fakedc_wsman::message::{ns, parse_request, Request};
 use fakedc_wsman::xml::escape;
 use fakedc_wsman::{Ctx, Engine, Fault};
-use http_body_util::BodyExt;
 use hyper::header::{
     HeaderName, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE,
 };
@@ -27,7 +25,6 @@ use std::time::{Instant, SystemTime};
 use tracing::{debug, info_span, Instrument};
 
 /// Largest HTTP body read: a maximal envelope plus slack.
-const MAX_BODY: usize = MAX_REQUEST + 4096;
 const SOAP_CT: &str = "application/soap+xml;charset=UTF-8";
 const SHELL_PREFIX: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell";
 /// Default Digest nonce lifetime.
@@ -448,22 +445,9 @@ async fn handle(
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body: Bytes = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            let too_big = e.is::<http_body_util::LengthLimitError>();
-            j.record(if too_big {
-                "request body over the limit: EncodingLimit fault, connection closed"
-            } else {
-                "request body read failed"
-            });
-            let xml = Fault::encoding_limit(format!(
-                "The request is larger than the maximum of {MAX_BODY} bytes."
-            ))
-            .to_xml(None, &conn.machine_name);
+    let body = match fakedc_wsman::service::read_body(req.into_body(), conn, j).await {
+        Ok(b) => b,
+        Err(xml) => {
             let mut r = soap(StatusCode::INTERNAL_SERVER_ERROR, xml);
             r.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));

@@ -36,7 +36,33 @@ pub const KINDS: [ServiceKind; 3] = [
 ];
 
 /// Largest HTTP body read: a maximal envelope plus encryption framing.
-const MAX_BODY: usize = MAX_REQUEST + 4096;
+pub const MAX_BODY: usize = MAX_REQUEST + 4096;
+
+/// Reads a request body up to [`MAX_BODY`]. On failure the journal gets the
+/// outcome and the caller gets the `w:EncodingLimit` fault to send (HTTP
+/// 500) before closing the connection: the rest of the body was not read,
+/// so the connection cannot be reused. Shared by every WS-Man front end.
+pub async fn read_body(
+    body: hyper::body::Incoming,
+    conn: &ConnInfo,
+    j: &Journal<'_>,
+) -> Result<Bytes, String> {
+    match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) => {
+            let too_big = e.is::<http_body_util::LengthLimitError>();
+            j.record(if too_big {
+                "request body over the limit: EncodingLimit fault, connection closed"
+            } else {
+                "request body read failed"
+            });
+            Err(Fault::encoding_limit(format!(
+                "The request is larger than the maximum of {MAX_BODY} bytes."
+            ))
+            .to_xml(None, &conn.machine_name))
+        }
+    }
+}
 /// Largest Authorization header token (NTLM messages are a few hundred
 /// bytes; Kerberos tickets would be larger but are not served).
 const MAX_TOKEN: usize = 16 * 1024;
@@ -400,22 +426,9 @@ async fn handle(
     // Header values are reference-counted: cloning them does not copy.
     let auth = req.headers().get(AUTHORIZATION).cloned();
     let content_type = req.headers().get(CONTENT_TYPE).cloned();
-    let body: Bytes = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            let too_big = e.is::<http_body_util::LengthLimitError>();
-            j.record(if too_big {
-                "request body over the limit: EncodingLimit fault, connection closed"
-            } else {
-                "request body read failed"
-            });
-            let xml = Fault::encoding_limit(format!(
-                "The request is larger than the maximum of {MAX_BODY} bytes."
-            ))
-            .to_xml(None, &conn.machine_name);
+    let body = match read_body(req.into_body(), conn, j).await {
+        Ok(b) => b,
+        Err(xml) => {
             let mut r = soap(StatusCode::INTERNAL_SERVER_ERROR, xml, None);
             // The rest of the body was not read: the connection cannot be
             // reused.

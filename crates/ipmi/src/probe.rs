@@ -102,16 +102,40 @@ impl Client {
     }
 
     /// Sends one request and waits for its response: (completion code, data).
+    ///
+    /// Like ipmitool, a request that gets no answer is sent again (up to three
+    /// tries), each time re-sealed with fresh session and requester sequence
+    /// numbers; answers to an earlier try are ignored. UDP loses datagrams when
+    /// a BMC's receive queue overflows, and real consoles ride that out.
     pub async fn request(
         &mut self,
         netfn: u8,
         cmd: u8,
         data: &[u8],
     ) -> Result<(u8, Vec<u8>), ClientError> {
-        let out = self.console.request(netfn, cmd, data)?;
-        let reply = exchange(&self.sock, &out, self.timeout, 1).await?;
-        let r = self.console.response(&reply)?;
-        Ok((r.completion_code, r.data))
+        const TRIES: u32 = 3;
+        let mut buf = vec![0u8; 2048];
+        let mut last_err = None;
+        for _ in 0..TRIES {
+            let out = self.console.request(netfn, cmd, data)?;
+            let want = self.console.last_rq_seq();
+            self.sock.send(&out).await?;
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            loop {
+                let n = match tokio::time::timeout_at(deadline, self.sock.recv(&mut buf)).await {
+                    Err(_) => break,
+                    Ok(r) => r?,
+                };
+                match self.console.response(&buf[..n]) {
+                    Ok(r) if r.rq_seq == want && r.cmd == cmd => {
+                        return Ok((r.completion_code, r.data));
+                    }
+                    Ok(_) => {}
+                    Err(e) => last_err = Some(e),
+                }
+            }
+        }
+        Err(last_err.map_or(ClientError::Timeout(self.timeout), ClientError::Console))
     }
 
     /// Closes the session (best effort).

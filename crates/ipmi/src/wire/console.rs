@@ -534,6 +534,13 @@ impl Console {
         self.seal_payload(PayloadKind::Ipmi, &msg)
     }
 
+    /// The requester sequence number the last [`Console::request`] used, which its
+    /// response echoes; a retransmission gets a new one, so a late answer to an
+    /// earlier try can be told apart.
+    pub fn last_rq_seq(&self) -> u8 {
+        self.rq_seq.wrapping_sub(1) & 0x3F
+    }
+
     /// Seals any payload (e.g. SOL, [`PayloadKind::Sol`]) for the established session.
     pub fn seal_payload(
         &mut self,

@@ -25,11 +25,20 @@ impl StreamFaults {
 pub struct FaultyStream<S> {
     inner: S,
     faults: StreamFaults,
+    /// Runs from the moment a chunk arrived from the peer; the chunk is
+    /// handed on when it fires. Timing from arrival (not from when the
+    /// service started waiting) is what makes a delay rule add its full
+    /// latency to every request, however long the service sat idle first.
     sleep: Option<Pin<Box<Sleep>>>,
-    /// Set after the delay for the current read has elapsed.
-    delayed: bool,
+    /// A chunk read from the peer and not yet handed on, and how much of it
+    /// was handed on already.
+    held: Vec<u8>,
+    held_pos: usize,
     written: u64,
 }
+
+/// The most a delayed read holds back at once.
+const HELD_MAX: usize = 64 * 1024;
 
 impl<S> FaultyStream<S> {
     pub fn new(inner: S, faults: StreamFaults) -> Self {
@@ -37,7 +46,8 @@ impl<S> FaultyStream<S> {
             inner,
             faults,
             sleep: None,
-            delayed: false,
+            held: Vec::new(),
+            held_pos: 0,
             written: 0,
         }
     }
@@ -62,27 +72,48 @@ impl<S: AsyncRead + Unpin> AsyncRead for FaultyStream<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if let Some((base, jitter)) = this.faults.delay {
-            if !this.delayed {
-                let sleep = this
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(jittered(base, jitter))));
-                match sleep.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(()) => {
-                        this.sleep = None;
-                        this.delayed = true;
+        let Some((base, jitter)) = this.faults.delay else {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
+        if this.held_pos >= this.held.len() {
+            // Nothing held: take the next chunk from the peer and start its clock.
+            this.held.resize(buf.remaining().clamp(1, HELD_MAX), 0);
+            let mut rb = ReadBuf::new(&mut this.held);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+                Poll::Pending => {
+                    this.held.clear();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => {
+                    this.held.clear();
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    this.held.truncate(n);
+                    this.held_pos = 0;
+                    if n == 0 {
+                        // End of stream is passed on at once.
+                        return Poll::Ready(Ok(()));
                     }
+                    this.sleep = Some(Box::pin(tokio::time::sleep(jittered(base, jitter))));
                 }
             }
         }
-        let before = buf.filled().len();
-        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            // The next chunk from the peer waits again.
-            this.delayed = false;
+        if let Some(sleep) = this.sleep.as_mut() {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.sleep = None;
         }
-        r
+        let n = buf.remaining().min(this.held.len() - this.held_pos);
+        buf.put_slice(&this.held[this.held_pos..this.held_pos + n]);
+        this.held_pos += n;
+        if this.held_pos >= this.held.len() {
+            this.held.clear();
+            this.held_pos = 0;
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -147,5 +178,74 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FaultyStream<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A delay counts from when the peer's bytes arrive, not from when the
+    /// service began waiting: a service that sat idle for longer than the
+    /// delay still sees every later chunk held back by the full amount.
+    #[tokio::test]
+    async fn delay_counts_from_arrival_for_each_chunk() {
+        let (mut peer, service) = tokio::io::duplex(1024);
+        let mut s = FaultyStream::new(
+            service,
+            StreamFaults {
+                delay: Some((Duration::from_millis(150), Duration::ZERO)),
+                reset_after: None,
+            },
+        );
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let n = s.read(&mut buf).await.unwrap();
+                seen.push((buf[..n].to_vec(), Instant::now()));
+            }
+            seen
+        });
+        // The service is already waiting; the peer writes only later.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let t0 = Instant::now();
+        peer.write_all(b"abcd").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let t1 = Instant::now();
+        peer.write_all(b"efgh").await.unwrap();
+        let seen = reader.await.unwrap();
+        assert_eq!(seen[0].0, b"abcd");
+        assert_eq!(seen[1].0, b"efgh");
+        // Each chunk held for the full delay after it arrived.
+        assert!(
+            seen[0].1 - t0 >= Duration::from_millis(150),
+            "{:?}",
+            seen[0].1 - t0
+        );
+        assert!(
+            seen[1].1 - t1 >= Duration::from_millis(150),
+            "{:?}",
+            seen[1].1 - t1
+        );
+    }
+
+    #[tokio::test]
+    async fn end_of_stream_and_small_buffers_pass_through() {
+        let (mut peer, service) = tokio::io::duplex(1024);
+        let mut s = FaultyStream::new(
+            service,
+            StreamFaults {
+                delay: Some((Duration::from_millis(1), Duration::ZERO)),
+                reset_after: None,
+            },
+        );
+        peer.write_all(b"hello world").await.unwrap();
+        drop(peer);
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"hello world");
     }
 }

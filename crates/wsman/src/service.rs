@@ -11,10 +11,10 @@
 use crate::engine::{Call, Engine, ShellConfig};
 use crate::fault::Fault;
 use crate::message::{parse_request, Request, MAX_REQUEST};
-use crate::ntlm::{self, Step, TargetInfo};
+use crate::ntlm::http::{Acceptor, HttpStep};
+use crate::ntlm::{self, TargetInfo};
 use crate::provider::{Ctx, ResourceProvider};
 use crate::shell::{CommandRule, HostFacts, ShellLimits};
-use crate::spnego;
 use crate::wmi;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -63,9 +63,6 @@ pub async fn read_body(
         }
     }
 }
-/// Largest Authorization header token (NTLM messages are a few hundred
-/// bytes; Kerberos tickets would be larger but are not served).
-const MAX_TOKEN: usize = 16 * 1024;
 const ENCRYPTED_CT: &str =
     "multipart/encrypted;protocol=\"application/HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\"";
 const SOAP_CT: &str = "application/soap+xml;charset=UTF-8";
@@ -203,11 +200,10 @@ pub fn operations() -> Vec<String> {
 /// NTLM state of one TCP connection.
 #[derive(Default)]
 struct ConnState {
-    handshake: Option<ntlm::Server>,
+    /// The NTLM/Negotiate handshake in progress.
+    auth: Acceptor,
     /// Authenticated NTLM user and session security.
     session: Option<(String, Box<ntlm::Session>)>,
-    /// SPNEGO's mechTypes from the NegTokenInit, signed by the mechListMIC.
-    mech_types: Option<Vec<u8>>,
 }
 
 struct WinrmService {
@@ -254,16 +250,12 @@ fn status(code: StatusCode, body: Vec<u8>) -> HttpResponse {
     r
 }
 
-fn unauthorized(offer_basic: bool, token: Option<(&str, &[u8])>) -> HttpResponse {
+fn unauthorized(offer_basic: bool, challenge: Option<&str>) -> HttpResponse {
     let mut r = status(StatusCode::UNAUTHORIZED, Vec::new());
     let h = r.headers_mut();
-    match token {
-        Some((scheme, t)) => {
-            let v = format!(
-                "{scheme} {}",
-                base64::engine::general_purpose::STANDARD.encode(t)
-            );
-            if let Ok(v) = HeaderValue::from_str(&v) {
+    match challenge {
+        Some(v) => {
+            if let Ok(v) = HeaderValue::from_str(v) {
                 h.append(WWW_AUTHENTICATE, v);
             }
         }
@@ -507,59 +499,18 @@ async fn authenticate_and_serve(
             if scheme.eq_ignore_ascii_case("Negotiate") || scheme.eq_ignore_ascii_case("NTLM") =>
         {
             j.op = "auth ntlm".into();
-            let token = if cred.len() > MAX_TOKEN {
-                None
-            } else {
-                base64::engine::general_purpose::STANDARD
-                    .decode(cred.trim())
-                    .ok()
-            };
-            let Some(token) = token else {
-                j.record("refused: undecodable token");
-                *st = ConnState::default();
-                return unauthorized(offer_basic, None);
-            };
-            // SPNEGO-wrapped NTLM (Negotiate clients that wrap), or raw.
-            let wrapped = spnego::is_spnego(&token);
-            let (inner, client_mic) = if wrapped {
-                match spnego::parse(&token) {
-                    Ok(t) => {
-                        if t.mech_types.is_some() {
-                            st.mech_types = t.mech_types;
-                        }
-                        (t.token, t.mic)
-                    }
-                    Err(e) => {
-                        j.record(&format!("refused: {e}"));
-                        *st = ConnState::default();
-                        return unauthorized(offer_basic, None);
-                    }
-                }
-            } else {
-                (Some(token), None)
-            };
-            let Some(inner) = inner else {
-                j.record("refused: SPNEGO token without an NTLM token");
-                *st = ConnState::default();
-                return unauthorized(offer_basic, None);
-            };
-            let server = st.handshake.get_or_insert_with(ntlm::Server::default);
             let target = target_info(model, conn.machine);
             let lookup = |n: &str| password_of(model, conn.machine, n);
-            match server.accept(&inner, &target, &lookup) {
-                Ok(Step::Challenge(ch)) => {
+            match st.auth.accept(scheme, cred, &target, &lookup) {
+                Ok(HttpStep::Challenge(h)) => {
                     j.record("challenge sent");
-                    let out = if wrapped {
-                        spnego::response(spnego::ACCEPT_INCOMPLETE, true, Some(&ch), None)
-                    } else {
-                        ch
-                    };
-                    return unauthorized(offer_basic, Some((scheme, &out)));
+                    return unauthorized(offer_basic, Some(&h));
                 }
-                Ok(Step::Done {
+                Ok(HttpStep::Done {
                     user,
                     domain,
-                    mut session,
+                    session,
+                    final_header,
                 }) => {
                     let who = if domain.is_empty() {
                         user
@@ -567,35 +518,8 @@ async fn authenticate_and_serve(
                         format!("{domain}\\{user}")
                     };
                     j.user = Some(who.clone());
-                    if wrapped {
-                        // mechListMIC both ways, each followed by an RC4
-                        // reset (MS-SPNG 3.3.5.1).
-                        let mech_types = st.mech_types.take().unwrap_or_default();
-                        let mut mic_out = None;
-                        if let Some(m) = client_mic {
-                            if session.verify(&mech_types, &m).is_err() {
-                                j.record("auth failure: SPNEGO mechListMIC does not verify");
-                                *st = ConnState::default();
-                                return unauthorized(offer_basic, None);
-                            }
-                            session.reset_in();
-                            let sig = session.sign(&mech_types);
-                            session.reset_out();
-                            mic_out = Some(sig);
-                        }
-                        let done = spnego::response(
-                            spnego::ACCEPT_COMPLETED,
-                            false,
-                            None,
-                            mic_out.as_ref().map(|m| &m[..]),
-                        );
-                        final_token = Some(format!(
-                            "{scheme} {}",
-                            base64::engine::general_purpose::STANDARD.encode(done)
-                        ));
-                    }
+                    final_token = final_header;
                     j.record("authenticated");
-                    st.handshake = None;
                     st.session = Some((who.clone(), session));
                     if body.is_empty() {
                         return with_auth_header(status(StatusCode::OK, Vec::new()), &final_token);
@@ -605,7 +529,7 @@ async fn authenticate_and_serve(
                 }
                 Err(e) => {
                     debug!(error = %e, "NTLM refused");
-                    j.record(&format!("auth failure: {e}"));
+                    j.record(&e.to_string());
                     *st = ConnState::default();
                     return unauthorized(offer_basic, None);
                 }

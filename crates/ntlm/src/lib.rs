@@ -1,13 +1,24 @@
-//! NTLMv2 server side (MS-NLMP): NEGOTIATE → CHALLENGE → AUTHENTICATE, with
-//! the NTLMv2 response and MIC checked, and the session security (signing
-//! and sealing with extended session security and key exchange) that
-//! MS-WSMV message encryption uses.
+//! NTLM for fakedc's HTTP services, shared by WinRM (with MS-WSMV sealing)
+//! and BITS (authentication only).
 //!
-//! Focused on what WinRM clients send; NTLMv1 and anonymous logons are
-//! refused. Sans-IO: tokens in, tokens out; the caller owns the connection.
-//! Why not a crate: the well-kept one (sspi) drags in Kerberos, smart-card
-//! and RSA stacks, and its server needs the password before the user name
-//! is known; this protocol subset is a few hundred lines with test vectors.
+//! The crate root is the NTLMv2 server side (MS-NLMP): NEGOTIATE →
+//! CHALLENGE → AUTHENTICATE, with the NTLMv2 response and MIC checked, and
+//! the session security (signing and sealing with extended session security
+//! and key exchange) that MS-WSMV message encryption uses; plus a client for
+//! probes, benchmarks and `fakedc bits`. [`spnego`] unwraps NTLM from
+//! SPNEGO (`Negotiate` clients that wrap); [`http`] is the per-connection
+//! `Authorization`/`WWW-Authenticate` exchange both services run.
+//!
+//! Focused on what WinRM and BITS clients send; NTLMv1 and anonymous logons
+//! are refused. Sans-IO: tokens in, tokens out; the caller owns the
+//! connection. Why not a crate: the well-kept one (sspi) drags in Kerberos,
+//! smart-card and RSA stacks, and its server needs the password before the
+//! user name is known; this protocol subset is a few hundred lines with
+//! test vectors. Why its own crate: BITS must not depend on the WS-Man
+//! engine to authenticate.
+
+pub mod http;
+pub mod spnego;
 
 use hmac::{Hmac, Mac};
 use md4::{Digest, Md4};

@@ -52,6 +52,12 @@ stderr = "warning: fake\n"
 exit_code = 3
 
 [[machine.options.winrm.command]]
+pattern = "powershell Get-VM*"
+stdout = "Name State\ndb01 Off\n"
+stderr = "WARNING: scripted"
+exit_code = 0
+
+[[machine.options.winrm.command]]
 pattern = "slow-thing"
 stdout = "done at last\n"
 delay_ms = 2500
@@ -278,6 +284,59 @@ fn pywinrm_ntlm_over_https_and_port_80() {
         ],
     );
     assert_run_cmd(&out, "127.79.0.3");
+}
+
+/// `run_ps` is `powershell -encodedcommand <UTF-16LE base64>`: fakedc decodes
+/// it, runs the built-in statements, answers anything else with PowerShell's
+/// CommandNotFoundException in the CLIXML error stream (which pywinrm
+/// decodes), and lets scenario rules match the decoded script.
+#[test]
+fn pywinrm_run_ps_and_the_cmd_environment() {
+    let dc = start();
+    let out = run(
+        "winrm",
+        "winrm_run_ps.py",
+        &[
+            &url(&dc, "hv02", ServiceKind::WinrmHttp),
+            "ntlm",
+            USER,
+            PASSWORD,
+        ],
+    );
+    assert_eq!(line(&out, "PS_EXIT"), "0", "{out}");
+    assert_eq!(
+        line(&out, "PS_OUT"),
+        r"'HV02\r\nhv02\\administrator\r\nPS Administrator\r\n5\r\n'",
+        "{out}"
+    );
+    assert_eq!(line(&out, "PS_ERR"), "''");
+    assert_eq!(line(&out, "PSMISSING_EXIT"), "1");
+    let err = line(&out, "PSMISSING_ERR");
+    assert!(
+        err.starts_with(
+            "'Get-Frobnicator : The term 'Get-Frobnicator' is not recognized as the name of a cmdlet"
+        ) || err.starts_with(
+            "\"Get-Frobnicator : The term 'Get-Frobnicator' is not recognized as the name of a cmdlet"
+        ),
+        "pywinrm decoded the CLIXML error stream: {err}"
+    );
+    assert!(err.contains("CommandNotFoundException"), "{err}");
+    assert_eq!(line(&out, "PSEXIT_EXIT"), "7");
+    assert_eq!(line(&out, "PSRULE_OUT"), r"'Name State\r\ndb01 Off\r\n'");
+    assert_eq!(line(&out, "PSRULE_ERR"), "'WARNING: scripted'");
+    assert_eq!(
+        line(&out, "ECHOVAR_OUT"),
+        r"'HV02 Administrator %NOSUCHVAR%\r\n'"
+    );
+    assert_eq!(
+        line(&out, "SET_OUT"),
+        r"'USERDOMAIN=HV02\r\nUSERDOMAIN_ROAMINGPROFILE=HV02\r\nUSERNAME=Administrator\r\nUSERPROFILE=C:\\Users\\Administrator\r\n'"
+    );
+    assert_eq!(line(&out, "SETMISSING_EXIT"), "1");
+    assert_eq!(
+        line(&out, "SETMISSING_ERR"),
+        r"'Environment variable NOSUCHVAR not defined\r\n'"
+    );
 }
 
 #[test]

@@ -182,12 +182,15 @@ impl Engine {
                     .children_named(ns::RSP, "Arguments")
                     .map(|a| a.text.as_str())
                     .collect();
-                let out = shell::run(
-                    &call.shell.rules,
-                    &call.shell.facts,
-                    command,
-                    &args.join(" "),
-                );
+                // `whoami`, %USERNAME% and $env:USERNAME name the account
+                // that authenticated, without its domain.
+                let account = user.rsplit('\\').next().unwrap_or(user);
+                let account = account.split('@').next().unwrap_or(account);
+                let facts = shell::HostFacts {
+                    user: account.to_string(),
+                    ..call.shell.facts.clone()
+                };
+                let out = shell::run(&call.shell.rules, &facts, command, &args.join(" "));
                 let id = self.shells.command(m, user, shell_id, out, now, lim)?;
                 Ok(format!(
                     "<rsp:CommandResponse><rsp:CommandId>{id}</rsp:CommandId></rsp:CommandResponse>"

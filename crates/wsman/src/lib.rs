@@ -10,6 +10,7 @@
 pub mod engine;
 pub mod fault;
 pub mod message;
+pub mod powershell;
 pub mod provider;
 pub mod shell;
 pub mod wql;

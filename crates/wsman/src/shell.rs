@@ -4,6 +4,7 @@
 
 use crate::fault::Fault;
 use crate::message::new_uuid;
+use crate::powershell;
 use fakedc_model::MachineId;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -56,23 +57,124 @@ pub struct HostFacts {
 }
 
 /// Runs a command line: scenario rules first, then the built-ins.
+///
+/// A `powershell` line is matched as `powershell <script>` with the script
+/// decoded from `-EncodedCommand` (what pywinrm's `run_ps` sends), so a
+/// scenario names the script text, not its base64; a matching rule's stderr
+/// is then written as PowerShell's CLIXML error stream, as powershell.exe
+/// does when its stderr is not a console.
 pub fn run(rules: &[CommandRule], facts: &HostFacts, command: &str, args: &str) -> Output {
     let line = if args.trim().is_empty() {
         command.trim().to_string()
     } else {
         format!("{} {}", command.trim(), args.trim())
     };
+    let ps = powershell::parse_invocation(&line);
+    let matched = match &ps {
+        Some(powershell::Invocation::Script(script)) => format!("powershell {}", script.trim()),
+        _ => line.clone(),
+    };
     for r in rules {
-        if glob(&r.pattern.to_ascii_lowercase(), &line.to_ascii_lowercase()) {
+        if glob(
+            &r.pattern.to_ascii_lowercase(),
+            &matched.to_ascii_lowercase(),
+        ) {
+            let stderr = if ps.is_some() && !r.stderr.is_empty() {
+                powershell::clixml_errors(&[r.stderr.trim_end().to_string()]).into_bytes()
+            } else {
+                crlf(&r.stderr).into_bytes()
+            };
             return Output {
                 stdout: crlf(&r.stdout).into_bytes(),
-                stderr: crlf(&r.stderr).into_bytes(),
+                stderr,
                 exit_code: r.exit_code,
                 delay: Duration::from_millis(r.delay_ms.min(3_600_000)),
             };
         }
     }
     builtin(facts, &line, 0)
+}
+
+/// `whoami`: `host\user` in lower case, as a local account prints.
+pub fn whoami(f: &HostFacts) -> String {
+    format!(
+        "{}\\{}\r\n",
+        f.hostname.to_ascii_lowercase(),
+        f.user.to_ascii_lowercase()
+    )
+}
+
+/// The process environment a WinRM shell gets on Windows Server 2019, with
+/// this host's names: what `set`, `%VAR%` and `$env:VAR` read.
+pub fn environment(f: &HostFacts) -> Vec<(&'static str, String)> {
+    let user = f.user.clone();
+    let profile = format!("C:\\Users\\{user}");
+    // The shell's account is a local one (see `whoami`), so its domain is
+    // the computer and there is no USERDNSDOMAIN.
+    let computer = f.hostname.to_ascii_uppercase();
+    let temp = format!("{profile}\\AppData\\Local\\Temp");
+    vec![
+        ("ALLUSERSPROFILE", "C:\\ProgramData".to_string()),
+        ("APPDATA", format!("{profile}\\AppData\\Roaming")),
+        ("CommonProgramFiles", "C:\\Program Files\\Common Files".into()),
+        ("COMPUTERNAME", computer.clone()),
+        ("ComSpec", "C:\\Windows\\system32\\cmd.exe".into()),
+        ("HOMEDRIVE", "C:".into()),
+        ("HOMEPATH", format!("\\Users\\{user}")),
+        ("LOCALAPPDATA", format!("{profile}\\AppData\\Local")),
+        ("NUMBER_OF_PROCESSORS", "2".into()),
+        ("OS", "Windows_NT".into()),
+        ("Path", "C:\\Windows\\system32;C:\\Windows;C:\\Windows\\System32\\Wbem;C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\".into()),
+        ("PATHEXT", ".COM;.EXE;.BAT;.CMD;.VBS;.VBE;.JS;.JSE;.WSF;.WSH;.MSC".into()),
+        ("PROCESSOR_ARCHITECTURE", "AMD64".into()),
+        ("ProgramData", "C:\\ProgramData".into()),
+        ("ProgramFiles", "C:\\Program Files".into()),
+        ("ProgramFiles(x86)", "C:\\Program Files (x86)".into()),
+        ("PROMPT", "$P$G".into()),
+        ("PSModulePath", format!("{profile}\\Documents\\WindowsPowerShell\\Modules;C:\\Program Files\\WindowsPowerShell\\Modules;C:\\Windows\\system32\\WindowsPowerShell\\v1.0\\Modules")),
+        ("PUBLIC", "C:\\Users\\Public".into()),
+        ("SystemDrive", "C:".into()),
+        ("SystemRoot", "C:\\Windows".into()),
+        ("TEMP", temp.clone()),
+        ("TMP", temp),
+        ("USERDOMAIN", computer.clone()),
+        ("USERDOMAIN_ROAMINGPROFILE", computer),
+        ("USERNAME", user),
+        ("USERPROFILE", profile),
+        ("windir", "C:\\Windows".into()),
+    ]
+}
+
+/// Expands `%NAME%` from [`environment`]; unknown names stay as typed, as
+/// cmd.exe leaves them on a command line.
+fn expand_vars(line: &str, env: &[(&'static str, String)]) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match after.find('%') {
+            Some(j) if j > 0 => {
+                let name = &after[..j];
+                match env.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                    Some((_, v)) => {
+                        out.push_str(v);
+                        rest = &after[j + 1..];
+                    }
+                    None => {
+                        out.push('%');
+                        rest = after;
+                    }
+                }
+            }
+            _ => {
+                out.push('%');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn crlf(s: &str) -> String {
@@ -129,6 +231,12 @@ fn split_redirect(line: &str) -> (&str, bool) {
 }
 
 fn builtin(f: &HostFacts, line: &str, depth: u8) -> Output {
+    if let Some(inv) = powershell::parse_invocation(line) {
+        return powershell::run(f, &inv);
+    }
+    let env = environment(f);
+    let expanded = expand_vars(line, &env);
+    let line = expanded.as_str();
     let (line, redirected) = split_redirect(line);
     if redirected {
         let mut out = builtin(f, line, depth);
@@ -143,11 +251,10 @@ fn builtin(f: &HostFacts, line: &str, depth: u8) -> Output {
     let lc = lc.strip_suffix(".exe").unwrap_or(&lc);
     match lc {
         "hostname" => ok(format!("{}\r\n", f.hostname)),
-        "whoami" => ok(format!(
-            "{}\\{}\r\n",
-            f.hostname.to_ascii_lowercase(),
-            f.user.to_ascii_lowercase()
-        )),
+        "whoami" => ok(whoami(f)),
+        "cd" | "chdir" if rest.is_empty() => ok(format!("C:\\Users\\{}\r\n", f.user)),
+        "set" => set(&env, rest),
+        "date" | "time" if rest.eq_ignore_ascii_case("/t") => ok(date_time_t(lc == "date")),
         "ver" => ok("\r\nMicrosoft Windows [Version 10.0.17763.5458]\r\n".into()),
         "echo" | "echo." if rest.is_empty() => ok(if lc == "echo." {
             "\r\n".into()
@@ -182,6 +289,53 @@ fn builtin(f: &HostFacts, line: &str, depth: u8) -> Output {
             exit_code: 1,
             ..Default::default()
         },
+    }
+}
+
+/// `set` and `set PREFIX`: the variables sorted case-insensitively, as
+/// cmd.exe lists them.
+fn set(env: &[(&'static str, String)], prefix: &str) -> Output {
+    let mut vars: Vec<&(&str, String)> = env
+        .iter()
+        .filter(|(k, _)| k.len() >= prefix.len() && k[..prefix.len()].eq_ignore_ascii_case(prefix))
+        .collect();
+    if vars.is_empty() {
+        return Output {
+            stderr: format!("Environment variable {prefix} not defined\r\n").into_bytes(),
+            exit_code: 1,
+            ..Default::default()
+        };
+    }
+    vars.sort_by_key(|(k, _)| k.to_ascii_lowercase());
+    ok(vars.iter().map(|(k, v)| format!("{k}={v}\r\n")).collect())
+}
+
+/// `date /t` (`Thu 11/26/2026 `, with cmd's trailing space) and `time /t`
+/// (`07:25 AM`) in the en-US format, in UTC.
+fn date_time_t(date: bool) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    if date {
+        let day = now.weekday().to_string();
+        format!(
+            "{} {:02}/{:02}/{} \r\n",
+            &day[..3],
+            u8::from(now.month()),
+            now.day(),
+            now.year()
+        )
+    } else {
+        let (h, ampm) = twelve_hour(now.hour());
+        format!("{h:02}:{:02} {ampm}\r\n", now.minute())
+    }
+}
+
+/// 0–23 → (1–12, "AM"/"PM"), the en-US clock Windows prints.
+pub(crate) fn twelve_hour(h: u8) -> (u8, &'static str) {
+    match h {
+        0 => (12, "AM"),
+        1..=11 => (h, "AM"),
+        12 => (12, "PM"),
+        _ => (h - 12, "PM"),
     }
 }
 
@@ -527,6 +681,29 @@ mod tests {
         assert_eq!(o.exit_code, 1);
         assert!(String::from_utf8_lossy(&o.stderr)
             .starts_with("'frobnicate' is not recognized as an internal or external command,\r\n"));
+        assert_eq!(
+            run(&[], &f, "echo", "%computername% on %OS% %nope%").stdout,
+            b"HV01 on Windows_NT %nope%\r\n"
+        );
+        assert_eq!(
+            run(&[], &f, "cd", "").stdout,
+            b"C:\\Users\\Administrator\r\n"
+        );
+        assert_eq!(
+            run(
+                &[],
+                &f,
+                "cmd",
+                "/c powershell -Command \"hostname; exit 5\""
+            )
+            .exit_code,
+            5
+        );
+        let d = String::from_utf8(run(&[], &f, "date", "/t").stdout).unwrap();
+        assert!(
+            d.len() == 17 && d.ends_with(" \r\n") && d.as_bytes()[6] == b'/',
+            "{d:?}"
+        );
         let ip = String::from_utf8(run(&[], &f, "ipconfig", "/all").stdout).unwrap();
         assert!(ip.contains("IPv4 Address. . . . . . . . . . . : 127.0.0.5(Preferred)"));
     }

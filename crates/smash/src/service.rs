@@ -12,7 +12,7 @@ use crate::digest::{self, Algorithm, NonceStatus, Nonces};
 use fakedc_model::{FaultKind, MachineId, Model, Privilege, ServiceKind};
 use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
 use fakedc_wsman::engine::{Call, ShellConfig, CONFIG_URI};
-use fakedc_wsman::message::{ns, parse_request, Request};
+use fakedc_wsman::message::{ns, parse_request};
 use fakedc_wsman::xml::escape;
 use fakedc_wsman::{Ctx, Engine, Fault};
 use hyper::header::{
@@ -508,7 +508,7 @@ async fn serve(
             );
         }
     };
-    j.op = op_name(&r);
+    j.op = r.journal_name();
     if r.identify {
         j.record("ok");
         return (StatusCode::OK, identify(model, conn.machine));
@@ -567,24 +567,6 @@ fn return_value(xml: &str) -> Option<&str> {
     let rest = &xml[at..];
     let end = rest.find('<')?;
     Some(&rest[..end]).filter(|v| v.len() <= 20)
-}
-
-/// A short journal name: the action's last segment and the class.
-fn op_name(r: &Request) -> String {
-    if r.identify {
-        return "Identify".into();
-    }
-    let act = r
-        .action
-        .as_deref()
-        .and_then(|a| a.rsplit('/').next())
-        .unwrap_or("?");
-    let class = r
-        .resource_uri
-        .as_deref()
-        .and_then(|u| u.rsplit('/').next())
-        .unwrap_or("");
-    format!("{act} {class}")
 }
 
 #[cfg(test)]

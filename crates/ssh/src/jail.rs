@@ -303,39 +303,23 @@ pub fn long_line(name: &str, st: &Stat) -> String {
 
 /// `Jan 02 15:04` (or `Jan 02  2006` for old files), like ls.
 pub fn ls_date(t: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
-    let secs = t.rem_euclid(86_400);
-    let month = MONTHS.get((m as usize).wrapping_sub(1)).unwrap_or(&"Jan");
+    let dt =
+        time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let month = &dt.month().to_string()[..3];
     if (now - t).abs() > 182 * 86_400 {
-        format!("{month} {d:>2}  {y:>4}")
+        format!("{month} {:>2}  {:>4}", dt.day(), dt.year())
     } else {
         format!(
-            "{month} {d:>2} {:02}:{:02}",
-            secs / 3600,
-            (secs % 3600) / 60
+            "{month} {:>2} {:02}:{:02}",
+            dt.day(),
+            dt.hour(),
+            dt.minute()
         )
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
@@ -344,8 +328,6 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(ls_date(0), "Jan  1  1970");
     }
 

@@ -81,6 +81,29 @@ impl Request {
     pub fn body_first(&self) -> Option<&Element> {
         self.body.children.first()
     }
+
+    /// A short name for the journal: the action's last segment and the
+    /// class (`Enumerate Win32_Service`), or `Identify`.
+    pub fn journal_name(&self) -> String {
+        if self.identify {
+            return "Identify".into();
+        }
+        let act = self
+            .action
+            .as_deref()
+            .and_then(|a| a.rsplit('/').next())
+            .unwrap_or("?");
+        let class = self
+            .resource_uri
+            .as_deref()
+            .and_then(|u| u.rsplit('/').next())
+            .unwrap_or("");
+        let mut op = String::with_capacity(act.len() + 1 + class.len());
+        op.push_str(act);
+        op.push(' ');
+        op.push_str(class);
+        op
+    }
 }
 
 /// Parses an envelope. The XML errors become the faults Windows sends for

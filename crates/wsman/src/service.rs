@@ -10,7 +10,7 @@
 
 use crate::engine::{Call, Engine, ShellConfig};
 use crate::fault::Fault;
-use crate::message::{parse_request, Request, MAX_REQUEST};
+use crate::message::{parse_request, MAX_REQUEST};
 use crate::ntlm::http::{Acceptor, HttpStep};
 use crate::ntlm::{self, TargetInfo};
 use crate::provider::{Ctx, ResourceProvider};
@@ -604,7 +604,7 @@ async fn authenticate_and_serve(
             )
         }
         Ok(r) => {
-            j.op = op_name(&r);
+            j.op = r.journal_name();
             let call = Call {
                 ctx: Ctx {
                     model,
@@ -652,28 +652,6 @@ fn with_auth_header(mut r: HttpResponse, token: &Option<String>) -> HttpResponse
         r.headers_mut().insert(WWW_AUTHENTICATE, v);
     }
     r
-}
-
-/// A short journal name: the action's last segment and the class.
-fn op_name(r: &Request) -> String {
-    if r.identify {
-        return "Identify".into();
-    }
-    let act = r
-        .action
-        .as_deref()
-        .and_then(|a| a.rsplit('/').next())
-        .unwrap_or("?");
-    let class = r
-        .resource_uri
-        .as_deref()
-        .and_then(|u| u.rsplit('/').next())
-        .unwrap_or("");
-    let mut op = String::with_capacity(act.len() + 1 + class.len());
-    op.push_str(act);
-    op.push(' ');
-    op.push_str(class);
-    op
 }
 
 #[cfg(test)]

@@ -95,13 +95,7 @@ impl<'a> Lan15Packet<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
-    }
+    use crate::wire::hex;
 
     #[test]
     fn presession_round_trip() {

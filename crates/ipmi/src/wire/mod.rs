@@ -153,6 +153,15 @@ pub fn parse(datagram: &[u8]) -> Result<Datagram<'_>> {
     }
 }
 
+/// Hex text → bytes, for the golden captures in the codec's unit tests.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

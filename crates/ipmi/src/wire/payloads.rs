@@ -357,13 +357,7 @@ impl<'a> Rakp4<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
-    }
+    use crate::wire::hex;
 
     #[test]
     fn open_session_round_trip() {

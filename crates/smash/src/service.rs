@@ -9,7 +9,7 @@
 
 use crate::cim::{Inventory, SmashProvider, PROFILES};
 use crate::digest::{self, Algorithm, NonceStatus, Nonces};
-use fakedc_model::{FaultKind, MachineId, Model, Privilege, ServiceKind};
+use fakedc_model::{MachineId, Model, Privilege, ServiceKind};
 use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
 use fakedc_wsman::engine::{Call, ShellConfig, CONFIG_URI};
 use fakedc_wsman::message::{ns, parse_request};
@@ -417,22 +417,7 @@ async fn handle(
     req: HttpRequest,
     j: &mut Journal<'_>,
 ) -> HttpResponse {
-    if !model.faults.is_empty()
-        && model
-            .faults
-            .matching(&conn.machine_name, conn.service.name())
-            .iter()
-            .any(|f| matches!(f, FaultKind::Busy))
-    {
-        j.record("busy (fault rule): 503");
-        return status(StatusCode::SERVICE_UNAVAILABLE, Vec::new());
-    }
-    if req.method() != hyper::Method::POST {
-        j.op = format!("{} {}", req.method(), req.uri().path());
-        j.record("405 method not allowed");
-        let mut r = status(StatusCode::METHOD_NOT_ALLOWED, Vec::new());
-        r.headers_mut()
-            .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
+    if let Some(r) = fakedc_wsman::service::refuse_early(model, conn, &req, j) {
         return r;
     }
     let path = req

@@ -242,6 +242,38 @@ impl HttpService for WinrmService {
 /// Journal helper for one request (shared by every HTTP service).
 use fakedc_net::RequestJournal as Journal;
 
+/// What every WS-Man front end answers before reading a request: a `busy`
+/// fault rule gets 503, anything but POST gets 405 with `Allow: POST`.
+/// `None` lets the request through.
+pub fn refuse_early(
+    model: &Model,
+    conn: &ConnInfo,
+    req: &HttpRequest,
+    j: &mut Journal<'_>,
+) -> Option<HttpResponse> {
+    let busy = !model.faults.is_empty()
+        && model
+            .faults
+            .matching(&conn.machine_name, conn.service.name())
+            .iter()
+            .any(|f| matches!(f, FaultKind::Busy));
+    let mut r = hyper::Response::new(full(Vec::new()));
+    if busy {
+        j.record("busy (fault rule): 503");
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        return Some(r);
+    }
+    if req.method() != hyper::Method::POST {
+        j.op = format!("{} {}", req.method(), req.uri().path());
+        j.record("405 method not allowed");
+        *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        r.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
+        return Some(r);
+    }
+    None
+}
+
 fn status(code: StatusCode, body: Vec<u8>) -> HttpResponse {
     let mut r = hyper::Response::new(full(body));
     *r.status_mut() = code;
@@ -396,23 +428,9 @@ async fn handle(
     req: HttpRequest,
     j: &mut Journal<'_>,
 ) -> HttpResponse {
-    let faults = if model.faults.is_empty() {
-        Vec::new()
-    } else {
-        model
-            .faults
-            .matching(&conn.machine_name, conn.service.name())
-    };
-    if faults.iter().any(|f| matches!(f, FaultKind::Busy)) {
-        j.record("busy (fault rule): 503");
-        return status(StatusCode::SERVICE_UNAVAILABLE, Vec::new());
-    }
-    if req.method() != hyper::Method::POST {
-        j.op = format!("{} {}", req.method(), req.uri().path());
-        j.record("405 method not allowed");
-        let mut r = status(StatusCode::METHOD_NOT_ALLOWED, Vec::new());
+    if let Some(mut r) = refuse_early(model, conn, &req, j) {
         r.headers_mut()
-            .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
+            .insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
         return r;
     }
     // Header values are reference-counted: cloning them does not copy.

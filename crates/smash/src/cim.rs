@@ -448,7 +448,9 @@ fn build(sys_name: &str, c: &Chassis, inv: &Inventory) -> Built {
     let hw = &c.hardware;
     let mut items: Vec<(Ns, Instance)> = Vec::new();
     let mut assocs: Vec<Assoc> = Vec::new();
-    let dev = |class: &str, id: String| {
+    // Devices and services are keyed by their system and class plus one
+    // own key: DeviceID for devices, Name for services.
+    let scoped = |class: &str, key: &'static str, id: String| {
         Instance::new(
             &uri(class),
             class,
@@ -456,30 +458,16 @@ fn build(sys_name: &str, c: &Chassis, inv: &Inventory) -> Built {
                 "SystemCreationClassName",
                 "SystemName",
                 "CreationClassName",
-                "DeviceID",
+                key,
             ],
         )
         .with("SystemCreationClassName", s("CIM_ComputerSystem"))
         .with("SystemName", s(sys_name))
         .with("CreationClassName", s(class))
-        .with("DeviceID", s(id))
+        .with(key, s(id))
     };
-    let svc = |class: &str, name: &str| {
-        Instance::new(
-            &uri(class),
-            class,
-            &[
-                "SystemCreationClassName",
-                "SystemName",
-                "CreationClassName",
-                "Name",
-            ],
-        )
-        .with("SystemCreationClassName", s("CIM_ComputerSystem"))
-        .with("SystemName", s(sys_name))
-        .with("CreationClassName", s(class))
-        .with("Name", s(name))
-    };
+    let dev = |class: &str, id: String| scoped(class, "DeviceID", id);
+    let svc = |class: &str, name: &str| scoped(class, "Name", name.to_string());
     let ok = |i: Instance| {
         i.with("EnabledState", Value::Int(2))
             .with("HealthState", Value::Int(5))

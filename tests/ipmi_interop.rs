@@ -508,6 +508,37 @@ fn fault_rules_apply_to_ipmi() {
     .contains("on"));
 }
 
+/// `lan set 1 auth ADMIN MD5` changes what the channel offers and what the
+/// BMC accepts: straight-password logins at admin privilege stop working,
+/// at user privilege they go on, MD5 and RMCP+ are untouched.
+#[test]
+fn lan_auth_type_enables_govern_logins() {
+    let dc = start();
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    const PW_ADMIN: &[&str] = &["-I", "lan", "-A", "PASSWORD", "-L", "ADMINISTRATOR"];
+    const PW_USER: &[&str] = &["-I", "lan", "-A", "PASSWORD", "-L", "USER"];
+    assert!(ok(bmc, PW_ADMIN, "mc info").contains("IPMI Version"));
+    ok(bmc, LANPLUS17, "lan set 1 auth ADMIN MD5");
+    let lan = ok(bmc, LANPLUS17, "lan print 1");
+    assert_eq!(
+        field(&lan, "Auth Type Enable").as_deref(),
+        Some("Callback : MD5 PASSWORD"),
+        "{lan}"
+    );
+    assert!(lan.contains(": Operator : MD5 PASSWORD \n"), "{lan}");
+    assert!(lan.contains(": Admin    : MD5 \n"), "{lan}");
+    let o = ipmitool(bmc, PW_ADMIN, "admin", "password", "mc info");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Authentication type PASSWORD not supported"),
+        "{err}"
+    );
+    assert!(ok(bmc, PW_USER, "mc info").contains("IPMI Version"));
+    assert!(ok(bmc, LAN_MD5, "mc info").contains("IPMI Version"));
+    assert!(ok(bmc, LANPLUS17, "mc info").contains("IPMI Version"));
+}
+
 #[test]
 fn hostile_datagrams_do_not_disturb_sessions() {
     let dc = start();

@@ -412,23 +412,22 @@ impl Bmc {
         let (cc, data, effect) = if faults.iter().any(|f| matches!(f, FaultKind::Busy)) {
             (commands::cc::NODE_BUSY, Vec::new(), Effect::None)
         } else {
-            {
-                {
-                    self.state.set_sessions(self.snapshot());
-                    let creq = CmdRequest {
-                        netfn: req.netfn,
-                        lun: req.lun,
-                        cmd: req.cmd,
-                        data: &req.data,
-                        privilege: privilege.unwrap_or(Privilege::Callback),
-                        session_id: req.session.map(|h| h.id()),
-                        user: req.user.as_deref(),
-                        channel: commands::LAN_CHANNEL,
-                    };
-                    let r = commands::handle(&self.model, self.id, &mut self.state, &creq, t0);
-                    (r.cc, r.data, r.effect)
-                }
-            }
+            self.state.set_sessions(self.snapshot());
+            let creq = CmdRequest {
+                netfn: req.netfn,
+                lun: req.lun,
+                cmd: req.cmd,
+                data: &req.data,
+                privilege: privilege.unwrap_or(Privilege::Callback),
+                session_id: req.session.map(|h| h.id()),
+                user: req.user.as_deref(),
+                channel: commands::LAN_CHANNEL,
+            };
+            let r = commands::handle(&self.model, self.id, &mut self.state, &creq, t0);
+            // `lan set N auth ...` governs the logins that follow.
+            self.sessions
+                .set_lan_auth_enables(self.state.lan.auth_enables);
+            (r.cc, r.data, r.effect)
         };
         let (cc, data) = match (effect, req.session) {
             (Effect::SetSessionPrivilege(p), Some(h)) => {

@@ -660,6 +660,11 @@ pub struct Sessions {
     /// No entry can be stale at or before this instant (a lower bound on every
     /// deadline), so [`Self::expire`] is O(1) on most packets. `None`: sweep next time.
     sweep_after: Option<Instant>,
+    /// IPMI 1.5 authentication types enabled per maximum privilege
+    /// (callback, user, operator, admin, OEM), as LAN configuration
+    /// parameter 2 sets them (`ipmitool lan set N auth LEVEL TYPES`); always
+    /// within `config.lan_auth_types`.
+    auth_enables: [u8; 5],
 }
 
 impl core::fmt::Debug for Sessions {
@@ -683,7 +688,9 @@ impl Sessions {
     }
 
     fn from_rng(config: SessionConfig, rng: StdRng) -> Self {
+        let t = config.lan_auth_types.bits();
         Self {
+            auth_enables: [t, t, t, t, 0],
             config,
             rng,
             sessions: BTreeMap::new(),
@@ -696,6 +703,30 @@ impl Sessions {
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    /// Applies LAN configuration parameter 2: which IPMI 1.5 authentication
+    /// types new sessions may use at each maximum privilege (callback, user,
+    /// operator, admin, OEM). Types the BMC does not support stay off.
+    pub fn set_lan_auth_enables(&mut self, enables: [u8; 5]) {
+        let supported = self.config.lan_auth_types.bits();
+        self.auth_enables = enables.map(|e| e & supported);
+    }
+
+    /// Whether IPMI 1.5 sessions of `auth` may be opened at `max` privilege
+    /// (`None`: at any privilege, what Get Session Challenge can know).
+    fn lan15_enabled(&self, auth: AuthType, max: Option<Privilege>) -> bool {
+        if !self.config.lan_auth_types.allows(auth) {
+            return false;
+        }
+        let bit = 1u8 << (u8::from(auth) & 0x07);
+        match max {
+            Some(p) => self
+                .auth_enables
+                .get(usize::from(p.as_u8()).wrapping_sub(1))
+                .is_some_and(|e| e & bit != 0),
+            None => self.auth_enables.iter().any(|e| e & bit != 0),
+        }
     }
 
     /// Feeds one received datagram. Returns what the service must do.
@@ -1222,7 +1253,7 @@ impl Sessions {
         let name = trim_nul(name16);
         let user_text = String::from_utf8_lossy(name).into_owned();
         let auth_type = AuthType::from(auth & 0x0F);
-        if !self.config.lan_auth_types.allows(auth_type) {
+        if !self.lan15_enabled(auth_type, None) {
             return reply(cc::INVALID_FIELD, &[], user_text);
         }
         let cred = match users.lookup(name) {
@@ -1306,6 +1337,10 @@ impl Sessions {
         if max > ch.user.cred.max_privilege || max > self.config.channel_privilege_limit {
             // 86h: requested maximum privilege exceeds user and/or channel limit.
             return self.activate_refused(&m, &ch, initial_outbound, 0x86);
+        }
+        if !self.lan15_enabled(ch.auth_type, Some(max)) {
+            // The authentication type is not enabled at that privilege.
+            return self.activate_refused(&m, &ch, initial_outbound, cc::INVALID_FIELD);
         }
         if self.sessions.len() >= self.config.max_sessions {
             // 81h: no session slot available.

@@ -802,6 +802,47 @@ fn lan15_refusals_and_drops() {
     assert_eq!(b.dropped(&none), DropReason::AuthType(AuthType::Password));
 }
 
+/// LAN configuration parameter 2 (`ipmitool lan set 1 auth ADMIN MD5`)
+/// governs which IPMI 1.5 authentication types may open a session at each
+/// maximum privilege: enforced at Activate Session (CCh), and at the
+/// challenge when no privilege allows the type at all.
+#[test]
+fn lan15_auth_type_enables_per_privilege() {
+    let mut b = Bench::default();
+    // Callback, user, operator: MD5 and password; admin: MD5 only.
+    b.bmc.set_lan_auth_enables([0x14, 0x14, 0x14, 0x04, 0]);
+    let console = |auth, privilege| {
+        Lan15Console::with_seed(b"admin", b"password", auth, privilege, 3).expect("c")
+    };
+    assert!(matches!(
+        b.establish15(&mut console(AuthType::Password, Privilege::Admin)),
+        Err(ConsoleError::CompletionCode {
+            step: "Activate Session",
+            code: 0xCC
+        })
+    ));
+    b.establish15(&mut console(AuthType::Password, Privilege::User))
+        .expect("password is still enabled for user level");
+    b.establish15(&mut console(AuthType::Md5, Privilege::Admin))
+        .expect("md5 at admin");
+    // Password nowhere: refused at the challenge already.
+    b.bmc.set_lan_auth_enables([0x04; 5]);
+    assert!(matches!(
+        b.establish15(&mut console(AuthType::Password, Privilege::User)),
+        Err(ConsoleError::CompletionCode {
+            step: "Get Session Challenge",
+            code: 0xCC
+        })
+    ));
+    // A type the BMC does not support cannot be switched on.
+    let mut strict = Bench::new(SessionConfig::default()); // none disabled
+    strict.bmc.set_lan_auth_enables([0x15; 5]);
+    assert!(matches!(
+        strict.establish15(&mut console(AuthType::None, Privilege::User)),
+        Err(ConsoleError::CompletionCode { code: 0xCC, .. })
+    ));
+}
+
 #[test]
 fn lan15_session_limit_gives_81() {
     let mut b = Bench::new(SessionConfig {

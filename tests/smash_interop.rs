@@ -256,8 +256,15 @@ fn texts(e: &Element, name: &str) -> Vec<String> {
     out
 }
 
-fn invoke_body(class: &str, method: &str, params: &str) -> String {
-    format!(r#"<p:{method}_INPUT xmlns:p="{CIM}{class}">{params}</p:{method}_INPUT>"#)
+/// A whole Invoke envelope: `method` of the `class` instance the selectors
+/// name, with `params` inside `<p:{method}_INPUT>`.
+fn invoke(class: &str, selectors: &[(&str, &str)], method: &str, params: &str) -> String {
+    envelope(
+        &format!("{CIM}{class}/{method}"),
+        &format!("{CIM}{class}"),
+        selectors,
+        &format!(r#"<p:{method}_INPUT xmlns:p="{CIM}{class}">{params}</p:{method}_INPUT>"#),
+    )
 }
 
 fn ipmi_guid(dc: &Datacenter, bmc: &str) -> String {
@@ -481,80 +488,48 @@ fn boot_override_is_the_one_ipmi_reads_and_writes() {
     assert_eq!(line(&out, "IS_NEXT"), "1");
     assert_eq!(line(&out, "FIRST_SOURCE"), "CIM:CD/DVD:1");
     // Raw SOAP over curl --digest: network first, next boot only.
-    let (code, _, body) = curl(
-        &dc,
-        "bmc01",
-        &["--digest", "-u", "admin:password"],
-        &ca,
-        &envelope(
-            &format!("{CIM}CIM_BootConfigSetting/ChangeBootOrder"),
-            &format!("{CIM}CIM_BootConfigSetting"),
+    let digest = |envelope: &str| {
+        curl(
+            &dc,
+            "bmc01",
+            &["--digest", "-u", "admin:password"],
+            &ca,
+            envelope,
+        )
+    };
+    let change_boot_order = |source: &str| {
+        invoke(
+            "CIM_BootConfigSetting",
             &[("InstanceID", "BootConfigSetting:1")],
-            &invoke_body(
-                "CIM_BootConfigSetting",
-                "ChangeBootOrder",
-                &format!(
-                    "<p:Source>{}</p:Source>",
-                    epr_xml(
-                        "CIM_BootSourceSetting",
-                        &[("InstanceID", "BootSourceSetting:CIM:Network:1")]
-                    )
-                ),
+            "ChangeBootOrder",
+            &format!(
+                "<p:Source>{}</p:Source>",
+                epr_xml("CIM_BootSourceSetting", &[("InstanceID", source)])
             ),
-        ),
-    );
+        )
+    };
+    let (code, _, body) = digest(&change_boot_order("BootSourceSetting:CIM:Network:1"));
     assert_eq!(code, 200, "{body}");
     assert_eq!(texts(&xml(&body), "ReturnValue"), ["0"]);
-    let (code, _, body) = curl(
-        &dc,
-        "bmc01",
-        &["--digest", "-u", "admin:password"],
-        &ca,
-        &envelope(
-            &format!("{CIM}CIM_BootService/SetBootConfigRole"),
-            &format!("{CIM}CIM_BootService"),
-            &[("Name", "BootService")],
-            &invoke_body(
-                "CIM_BootService",
-                "SetBootConfigRole",
-                &format!(
-                    "<p:BootConfigSetting>{}</p:BootConfigSetting><p:Role>1</p:Role>",
-                    epr_xml(
-                        "CIM_BootConfigSetting",
-                        &[("InstanceID", "BootConfigSetting:1")]
-                    )
-                ),
-            ),
+    let (code, _, body) = digest(&invoke(
+        "CIM_BootService",
+        &[("Name", "BootService")],
+        "SetBootConfigRole",
+        &format!(
+            "<p:BootConfigSetting>{}</p:BootConfigSetting><p:Role>1</p:Role>",
+            epr_xml(
+                "CIM_BootConfigSetting",
+                &[("InstanceID", "BootConfigSetting:1")]
+            )
         ),
-    );
+    ));
     assert_eq!(code, 200, "{body}");
     assert_eq!(texts(&xml(&body), "ReturnValue"), ["0"]);
     let p = ipmitool(&dc, "bmc01", "chassis bootparam get 5");
     assert!(p.contains("Force PXE"), "{p}");
     assert!(p.contains("Options apply to only next boot"), "{p}");
     // ChangeBootOrder with a bogus source reference: 4 Invalid Reference.
-    let (_, _, body) = curl(
-        &dc,
-        "bmc01",
-        &["--digest", "-u", "admin:password"],
-        &ca,
-        &envelope(
-            &format!("{CIM}CIM_BootConfigSetting/ChangeBootOrder"),
-            &format!("{CIM}CIM_BootConfigSetting"),
-            &[("InstanceID", "BootConfigSetting:1")],
-            &invoke_body(
-                "CIM_BootConfigSetting",
-                "ChangeBootOrder",
-                &format!(
-                    "<p:Source>{}</p:Source>",
-                    epr_xml(
-                        "CIM_BootSourceSetting",
-                        &[("InstanceID", "BootSourceSetting:CIM:Tape:9")]
-                    )
-                ),
-            ),
-        ),
-    );
+    let (_, _, body) = digest(&change_boot_order("BootSourceSetting:CIM:Tape:9"));
     assert_eq!(texts(&xml(&body), "ReturnValue"), ["4"]);
     assert_eq!(
         dc.machine_state("hv01").unwrap().boot.device,
@@ -750,11 +725,11 @@ fn wrong_credentials_read_only_user_and_stale_nonce() {
         "bmc01",
         &["--digest", "-u", "user:user"],
         &ca,
-        &envelope(
-            &format!("{CIM}CIM_BootConfigSetting/ChangeBootOrder"),
-            &format!("{CIM}CIM_BootConfigSetting"),
+        &invoke(
+            "CIM_BootConfigSetting",
             &[("InstanceID", "BootConfigSetting:1")],
-            &invoke_body("CIM_BootConfigSetting", "ChangeBootOrder", ""),
+            "ChangeBootOrder",
+            "",
         ),
     );
     assert_eq!(code, 500);
@@ -854,15 +829,11 @@ fn invalid_power_state_bogus_reference_unknown_class_and_method() {
             "bmc01",
             &basic,
             &ca,
-            &envelope(
-                &format!("{CIM}CIM_PowerManagementService/RequestPowerStateChange"),
-                &format!("{CIM}CIM_PowerManagementService"),
+            &invoke(
+                "CIM_PowerManagementService",
                 &[("Name", "PowerManagementService")],
-                &invoke_body(
-                    "CIM_PowerManagementService",
-                    "RequestPowerStateChange",
-                    &params,
-                ),
+                "RequestPowerStateChange",
+                &params,
             ),
         );
         assert_eq!(code, 200, "{body}");

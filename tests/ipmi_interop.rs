@@ -49,14 +49,6 @@ cipher_suites = [17]
 max_sessions = 2
 "#;
 
-fn start() -> Datacenter {
-    Datacenter::builder()
-        .scenario_str(SCENARIO)
-        .ephemeral()
-        .start()
-        .expect("start")
-}
-
 fn ipmitool_path() -> &'static str {
     let ok = Command::new("ipmitool")
         .arg("-V")
@@ -119,7 +111,7 @@ fn field(out: &str, key: &str) -> Option<String> {
 
 #[test]
 fn mc_info_guid_and_status_on_every_session_type() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
     let guid = dc.machine_state("hv01").unwrap().guid;
     for iface in [LANPLUS3, LANPLUS17, LANPLUS, LAN_MD5] {
@@ -183,7 +175,7 @@ fn mc_info_guid_and_status_on_every_session_type() {
 
 #[test]
 fn power_control_changes_the_model() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
     let power = |dc: &Datacenter| dc.machine_state("hv01").unwrap().power;
     assert_eq!(
@@ -235,7 +227,7 @@ fn power_control_changes_the_model() {
 
 #[test]
 fn boot_device_round_trips_through_the_model() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
     assert!(ok(bmc, LANPLUS17, "chassis bootdev pxe").contains("Set Boot Device to pxe"));
     let st = dc.machine_state("hv01").unwrap();
@@ -286,7 +278,7 @@ fn line<'a>(out: &'a str, name: &str) -> Option<Vec<&'a str>> {
 
 #[test]
 fn sensors_sdr_fru_users_channel_lan_and_dcmi() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
     let sdr = ok(bmc, LANPLUS17, "sdr list");
     assert_eq!(
@@ -384,7 +376,7 @@ fn sensors_sdr_fru_users_channel_lan_and_dcmi() {
 
 #[test]
 fn failures_look_like_real_hardware() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
     let bmc2 = dc.endpoint("bmc02", ServiceKind::Ipmi).unwrap();
     // Wrong password: RAKP2 arrives, its HMAC does not verify at the client.
@@ -467,7 +459,7 @@ fn failures_look_like_real_hardware() {
 
 #[test]
 fn fault_rules_apply_to_ipmi() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
     let rule = |kind| FaultRule {
         id: 0,
@@ -513,7 +505,7 @@ fn fault_rules_apply_to_ipmi() {
 /// at user privilege they go on, MD5 and RMCP+ are untouched.
 #[test]
 fn lan_auth_type_enables_govern_logins() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
     const PW_ADMIN: &[&str] = &["-I", "lan", "-A", "PASSWORD", "-L", "ADMINISTRATOR"];
     const PW_USER: &[&str] = &["-I", "lan", "-A", "PASSWORD", "-L", "USER"];
@@ -541,7 +533,7 @@ fn lan_auth_type_enables_govern_logins() {
 
 #[test]
 fn hostile_datagrams_do_not_disturb_sessions() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -608,7 +600,7 @@ fn hostile_datagrams_do_not_disturb_sessions() {
 fn sol_shows_the_boot_log_echoes_and_leaves_cleanly() {
     use std::io::{Read, Write};
     ipmitool_path();
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
     dc.power("hv01", fakedc::PowerAction::Off).unwrap();
     let cmd = format!(

@@ -9,13 +9,13 @@
 
 mod common;
 
-use common::wait_until;
+use common::{ca_file, line, lines, python, wait_until};
 use fakedc::{Datacenter, PowerAction, Query, ServiceKind};
 use fakedc_model::EventKind;
 use fakedc_wsman::xml::{parse, Element, Limits};
 use std::io::Write;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -58,68 +58,22 @@ cpus = 4
 
 const CIM: &str = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/";
 
-fn start() -> Datacenter {
-    Datacenter::builder()
-        .scenario_str(SCENARIO)
-        .ephemeral()
-        .start()
-        .expect("start")
-}
-
-fn ca_file(dc: &Datacenter, tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("fakedc-smash-ca-{}-{tag}.pem", std::process::id()));
-    std::fs::write(&p, dc.ca_pem()).expect("write CA");
-    p
-}
-
 // ---------------------------------------------------------------- pypsrp
 
 fn pypsrp(dc: &Datacenter, bmc: &str, user: &str, pass: &str, ca: &Path, args: &[&str]) -> String {
-    let ok = Command::new("python3")
-        .args(["-c", "import pypsrp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "python3 cannot import pypsrp: the SMASH interop tests need it (./scripts/test installs it)"
-    );
     let ep = dc
         .endpoint(bmc, ServiceKind::Smash)
         .expect("smash endpoint");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/smash_pypsrp.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args([
-            &ep.ip().to_string(),
-            &ep.port().to_string(),
-            user,
-            pass,
-            ca.to_str().expect("path"),
-        ])
-        .args(args)
-        .env_remove("REQUESTS_CA_BUNDLE")
-        .env("NO_PROXY", "*")
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "smash_pypsrp.py {args:?} failed:\nstdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn line<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no {key} line in:\n{out}"))
-}
-
-fn lines<'a>(out: &'a str, key: &str) -> Vec<&'a str> {
-    out.lines()
-        .filter_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')))
-        .collect()
+    let (ip, port) = (ep.ip().to_string(), ep.port().to_string());
+    let mut all = vec![
+        ip.as_str(),
+        port.as_str(),
+        user,
+        pass,
+        ca.to_str().expect("path"),
+    ];
+    all.extend_from_slice(args);
+    python("pypsrp", "smash_pypsrp.py", &all)
 }
 
 // -------------------------------------------------------------- ipmitool
@@ -295,7 +249,7 @@ fn log_kinds(dc: &Datacenter, machine: &str) -> Vec<EventKind> {
 
 #[test]
 fn pypsrp_discovers_profiles_inventory_sensors_and_log() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     dc.power("hv01", PowerAction::Nmi).unwrap();
     let ca = ca_file(&dc, "discover");
     let out = pypsrp(&dc, "bmc01", "admin", "password", &ca, &["discover"]);
@@ -376,7 +330,7 @@ fn pypsrp_discovers_profiles_inventory_sensors_and_log() {
 
 #[test]
 fn power_through_smash_and_ipmi_share_one_state() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, "power");
     assert!(host_answers(&dc, "hv01"));
     // Hard off through SMASH: ipmitool, the model and the host agree.
@@ -424,7 +378,7 @@ fn power_through_smash_and_ipmi_share_one_state() {
 
 #[test]
 fn power_cycle_logs_the_same_sel_entries_whichever_protocol_asks() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, "cycle");
     let before = log_kinds(&dc, "hv01").len();
     let out = pypsrp(&dc, "bmc01", "admin", "password", &ca, &["power", "9"]);
@@ -458,7 +412,7 @@ fn power_cycle_logs_the_same_sel_entries_whichever_protocol_asks() {
 
 #[test]
 fn boot_override_is_the_one_ipmi_reads_and_writes() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, "boot");
     // ipmitool sets PXE for the next boot: IsNext points at CIM:Network:1.
     ipmitool(&dc, "bmc01", "chassis bootdev pxe");
@@ -540,7 +494,7 @@ fn boot_override_is_the_one_ipmi_reads_and_writes() {
 
 #[test]
 fn curl_digest_sha256_and_md5_discover_profiles_and_guid() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, "digest");
     let digest = ["--digest", "-u", "admin:password"];
     // bmc01 offers SHA-256 first: curl answers it (with userhash).
@@ -683,7 +637,7 @@ fn curl_digest_sha256_and_md5_discover_profiles_and_guid() {
 
 #[test]
 fn wrong_credentials_read_only_user_and_stale_nonce() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, "auth");
     let enum_cs = envelope(
         ENUMERATE,
@@ -817,7 +771,7 @@ fn digest_header(challenge: &str, user: &str, pass: &str, nc: &str) -> String {
 
 #[test]
 fn invalid_power_state_bogus_reference_unknown_class_and_method() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, "invalid");
     let basic = ["--basic", "-u", "admin:password"];
     let rpsc = |state: &str, element: &str| {
@@ -893,7 +847,7 @@ fn invalid_power_state_bogus_reference_unknown_class_and_method() {
 
 #[test]
 fn anonymous_identify_and_check_probe() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, "identify");
     let (code, _, body) = curl(
         &dc,
@@ -964,7 +918,7 @@ fn anonymous_identify_and_check_probe() {
 
 #[test]
 fn hostile_input_and_the_busy_fault_rule() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, "hostile");
     let basic = ["--basic", "-u", "admin:password"];
     for (body, subcode) in [

@@ -5,6 +5,8 @@
 //! (HTTP status, SOAP subcode, WSManFault code) and the server must keep
 //! serving afterwards.
 
+mod common;
+
 use fakedc::{Datacenter, PowerAction, ServiceKind};
 use fakedc_wsman::client::{basic_header, enumerate_body, identify_request, request, Auth, Client};
 use fakedc_wsman::message::{action, ns};
@@ -48,14 +50,6 @@ address = "127.80.0.3"
 const SHELL: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd";
 const OS: &str = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_OperatingSystem";
 const CT: &str = "application/soap+xml;charset=UTF-8";
-
-fn start() -> Datacenter {
-    Datacenter::builder()
-        .scenario_str(SCENARIO)
-        .ephemeral()
-        .start()
-        .expect("start")
-}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -121,7 +115,7 @@ async fn raw_post(c: &mut Client, body: &[u8]) -> (u16, String) {
 
 #[test]
 fn malformed_xml_dtd_entities_utf8_and_nesting_are_faults() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let a = addr(&dc, "hv01", ServiceKind::WinrmHttp);
     rt().block_on(async {
         let mut c = basic(a).await;
@@ -166,7 +160,7 @@ fn malformed_xml_dtd_entities_utf8_and_nesting_are_faults() {
 
 #[test]
 fn ten_megabyte_body_is_refused_and_the_server_keeps_serving() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let a = addr(&dc, "hv01", ServiceKind::WinrmHttp);
     rt().block_on(async {
         let mut s = tokio::net::TcpStream::connect(a).await.expect("connect");
@@ -194,7 +188,7 @@ fn ten_megabyte_body_is_refused_and_the_server_keeps_serving() {
 
 #[test]
 fn missing_headers_unknown_actions_and_resources() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let a = addr(&dc, "hv01", ServiceKind::WinrmHttp);
     rt().block_on(async {
         let mut c = basic(a).await;
@@ -267,7 +261,7 @@ fn missing_headers_unknown_actions_and_resources() {
 
 #[test]
 fn garbage_ntlm_tokens_get_401_and_plaintext_on_sealed_connections_gets_500() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let strict = addr(&dc, "hv02", ServiceKind::WinrmHttp);
     rt().block_on(async {
         let mut c = Client::connect(strict, None, Duration::from_secs(5))
@@ -329,7 +323,7 @@ fn garbage_ntlm_tokens_get_401_and_plaintext_on_sealed_connections_gets_500() {
 
 #[test]
 fn receive_times_out_then_delivers_and_output_is_split_by_envelope_size() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let a = addr(&dc, "hv01", ServiceKind::WinrmHttp);
     rt().block_on(async {
         let mut c = basic(a).await;
@@ -385,7 +379,7 @@ fn receive_times_out_then_delivers_and_output_is_split_by_envelope_size() {
 
 #[test]
 fn vm_pause_and_save_take_the_guest_down_and_resume_brings_it_back() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let host = addr(&dc, "hv01", ServiceKind::WinrmHttp);
     let guest = addr(&dc, "guest01", ServiceKind::WinrmHttp);
     let vm_id = dc.machine_state("hv01").expect("hv01").vms[0].id.clone();

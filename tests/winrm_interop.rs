@@ -6,8 +6,9 @@
 //! these tests; it never skips them (`./scripts/test` installs both).
 
 use fakedc::{Datacenter, Query, ServiceKind};
-use std::path::PathBuf;
-use std::process::Command;
+
+mod common;
+use common::{ca_file, line, python as run};
 
 const SCENARIO: &str = r#"
 [defaults]
@@ -76,63 +77,6 @@ address = "127.79.0.4"
 const USER: &str = "Administrator";
 const PASSWORD: &str = "P@ssw0rd!";
 
-fn start() -> Datacenter {
-    Datacenter::builder()
-        .scenario_str(SCENARIO)
-        .ephemeral()
-        .start()
-        .expect("start")
-}
-
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
-        .join(name)
-}
-
-fn python_has(module: &str) {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "python3 cannot import {module}: the WinRM interop tests need it (./scripts/test installs pywinrm and pypsrp)"
-    );
-}
-
-/// Runs a script and returns its stdout; fails the test on a non-zero exit.
-fn run(module: &str, name: &str, args: &[&str]) -> String {
-    python_has(module);
-    let out = Command::new("python3")
-        .arg(script(name))
-        .args(args)
-        .env_remove("REQUESTS_CA_BUNDLE")
-        .env("NO_PROXY", "*")
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed:\nstdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn line<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key).map(str::trim))
-        .unwrap_or_else(|| panic!("no {key} line in:\n{out}"))
-}
-
-/// Writes the scenario CA to a file clients can trust.
-fn ca_file(dc: &Datacenter, tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("fakedc-winrm-ca-{}-{tag}.pem", std::process::id()));
-    std::fs::write(&p, dc.ca_pem()).expect("write CA");
-    p
-}
-
 fn url(dc: &Datacenter, machine: &str, kind: ServiceKind) -> String {
     let a = dc.endpoint(machine, kind).expect("endpoint");
     let scheme = if kind == ServiceKind::WinrmHttps {
@@ -162,7 +106,7 @@ fn assert_run_cmd(out: &str, ip: &str) {
 
 #[test]
 fn pywinrm_basic_over_http_with_allow_unencrypted() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let out = run(
         "winrm",
         "winrm_run_cmd.py",
@@ -189,7 +133,7 @@ fn pywinrm_basic_over_http_with_allow_unencrypted() {
 
 #[test]
 fn pywinrm_basic_over_http_is_refused_by_default() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let out = run(
         "winrm",
         "winrm_run_cmd.py",
@@ -213,7 +157,7 @@ fn pywinrm_basic_over_http_is_refused_by_default() {
 
 #[test]
 fn pywinrm_ssl_trusting_the_scenario_ca() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, "ssl");
     let out = run(
         "winrm",
@@ -232,7 +176,7 @@ fn pywinrm_ssl_trusting_the_scenario_ca() {
 
 #[test]
 fn pywinrm_ntlm_over_http_with_message_encryption() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let out = run(
         "winrm",
         "winrm_run_cmd.py",
@@ -258,7 +202,7 @@ fn pywinrm_ntlm_over_http_with_message_encryption() {
 
 #[test]
 fn pywinrm_ntlm_over_https_and_port_80() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, "ntlm-https");
     let out = run(
         "winrm",
@@ -292,7 +236,7 @@ fn pywinrm_ntlm_over_https_and_port_80() {
 /// decodes), and lets scenario rules match the decoded script.
 #[test]
 fn pywinrm_run_ps_and_the_cmd_environment() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let out = run(
         "winrm",
         "winrm_run_ps.py",
@@ -341,7 +285,7 @@ fn pywinrm_run_ps_and_the_cmd_environment() {
 
 #[test]
 fn pywinrm_wrong_password_is_invalid_credentials() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     for (machine, transport) in [("hv02", "ntlm"), ("hv01", "basic")] {
         let out = run(
             "winrm",
@@ -368,7 +312,7 @@ fn pywinrm_wrong_password_is_invalid_credentials() {
 }
 
 fn pypsrp_wmi(ssl: bool, auth: &str, host: &str, guest: &str, vm: &str) {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let ca = ca_file(&dc, &format!("psrp-{auth}-{ssl}"));
     let kind = if ssl {
         ServiceKind::WinrmHttps
@@ -431,7 +375,7 @@ fn pypsrp_wsman_ntlm_over_http_encrypted() {
 
 #[test]
 fn check_probe_verifies_winrm_rows() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let eps: Vec<_> = dc
         .endpoints()
         .iter()
@@ -492,7 +436,7 @@ fn pypsrp_wsman_negotiate_spnego_over_http_encrypted() {
 /// w:TimedOut, which pywinrm retries silently until the output is there.
 #[test]
 fn pywinrm_retries_receive_after_timed_out() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let out = run(
         "winrm",
         "winrm_slow.py",

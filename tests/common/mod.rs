@@ -152,3 +152,71 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (
         .unwrap_or_default();
     (status, body)
 }
+
+/// A datacenter from scenario text with every built-in service, on
+/// ephemeral ports: what the interop tests start.
+pub fn start(scenario: &str) -> fakedc::Datacenter {
+    fakedc::Datacenter::builder()
+        .scenario_str(scenario)
+        .ephemeral()
+        .start()
+        .expect("start")
+}
+
+/// Writes the scenario CA where clients can be told to trust it; `tag`
+/// keeps parallel tests apart.
+pub fn ca_file(dc: &fakedc::Datacenter, tag: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("fakedc-ca-{}-{tag}.pem", std::process::id()));
+    std::fs::write(&p, dc.ca_pem()).expect("write CA");
+    p
+}
+
+/// Runs `tests/python/NAME ARGS` and returns its stdout; fails the test,
+/// showing both streams, when it exits non-zero. `module` (the real client
+/// the script drives) is imported first, so a missing client fails with a
+/// clear message rather than a skip: `./scripts/test` installs them.
+pub fn python(module: &str, name: &str, args: &[&str]) -> String {
+    let has = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has,
+        "python3 cannot import {module}: the interop tests need it (./scripts/test installs it)"
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name);
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env("NO_PROXY", "*")
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed:\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The values after `key` on the script output lines that start with `key`
+/// and a space.
+pub fn lines<'a>(out: &'a str, key: &str) -> Vec<&'a str> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')))
+        .map(str::trim)
+        .collect()
+}
+
+/// The value of the first `key` line (see [`lines`]); fails the test when
+/// there is none.
+pub fn line<'a>(out: &'a str, key: &str) -> &'a str {
+    lines(out, key)
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no {key} line in:\n{out}"))
+}

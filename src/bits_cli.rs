@@ -3,7 +3,7 @@
 //! last one stopped. Exit codes: 0 done, 1 the transfer failed.
 
 use clap::{Args, Subcommand};
-use fakedc_bits::client::{ca_from_pem, Client, ClientConfig, Report};
+use fakedc_bits::client::{ca_from_pem, AuthMode, Client, ClientConfig, Report};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,9 +41,14 @@ pub struct ClientArgs {
     /// CA certificate to trust (the scenario CA `fakedc certs` prints).
     #[arg(long, default_value = "certs/fakedc-ca.pem")]
     cacert: PathBuf,
-    /// Account on the machine (Basic over TLS).
+    /// Account on the machine (`DOMAIN\\user` works too): Basic over
+    /// https://, NTLM over http:// or with --ntlm.
     #[arg(long, default_value = "Administrator")]
     user: String,
+    /// Authenticate with NTLM (one handshake per connection) over https://
+    /// too, instead of Basic.
+    #[arg(long)]
+    ntlm: bool,
     /// Its password.
     #[arg(
         long,
@@ -90,6 +95,9 @@ fn client(url: &str, opts: &ClientArgs) -> anyhow::Result<Client> {
     })?;
     let mut cfg = ClientConfig::new(ca_from_pem(&pem)?);
     cfg.credentials = Some((opts.user.clone(), opts.password.clone()));
+    if opts.ntlm {
+        cfg.auth = AuthMode::Ntlm;
+    }
     cfg.fragment_size = opts.fragment_size;
     cfg.retries = opts.retries;
     cfg.timeout = Duration::from_secs(opts.timeout_s.max(1));

@@ -123,8 +123,26 @@ pub fn host_endpoints(addr: std::net::IpAddr, role: Role, name: &str) -> Vec<End
         .collect()
 }
 
-/// Probes every row against `endpoints`; `progress(done, total)` is called
-/// as probes finish.
+/// The heading of endpoints no table row covers: services a scenario
+/// enables beyond the table (`bits-http`, `bmc-ssh`) and roles no row
+/// targets. They are probed like the rest, so "enabled" is never
+/// "unchecked".
+pub const EXTRA_TABLE: &str = "Enabled by the scenario, not in the port table";
+
+/// The pseudo-row of [`EXTRA_TABLE`] endpoints (its texts come from the
+/// service itself).
+const EXTRA_ROW: TableRow = TableRow {
+    table: usize::MAX,
+    peer: "",
+    ports: "",
+    protocols: "",
+    change: "",
+    target: None,
+    services: &[],
+};
+
+/// Probes every row against `endpoints`, then every endpoint no row
+/// covers; `progress(done, total)` is called as probes finish.
 pub async fn run(
     endpoints: &[EndpointInfo],
     opts: &CheckOptions,
@@ -146,6 +164,17 @@ pub async fn run(
         {
             jobs.push(Job {
                 row,
+                ep: Some(ep.clone()),
+            });
+        }
+    }
+    for ep in endpoints {
+        let covered = ROWS
+            .iter()
+            .any(|r| r.target == Some(ep.role) && r.services.contains(&ep.service));
+        if !covered {
+            jobs.push(Job {
+                row: &EXTRA_ROW,
                 ep: Some(ep.clone()),
             });
         }
@@ -180,11 +209,14 @@ pub async fn run(
             let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(n, total);
+            let extra = job.ep.as_ref().filter(|_| job.row.table == usize::MAX);
             RowResult {
-                table: TABLES[job.row.table],
-                peer: job.row.peer,
+                table: TABLES.get(job.row.table).copied().unwrap_or(EXTRA_TABLE),
+                peer: extra.map(|e| e.service.protocol()).unwrap_or(job.row.peer),
                 ports: job.row.ports,
-                protocols: job.row.protocols,
+                protocols: extra
+                    .map(|e| e.service.protocol())
+                    .unwrap_or(job.row.protocols),
                 machine: job.ep.as_ref().map(|e| e.machine.clone()),
                 service: job.ep.as_ref().map(|e| e.service),
                 address: addr,
@@ -241,7 +273,7 @@ async fn probe(ep: &EndpointInfo, addr: SocketAddr, opts: &CheckOptions) -> Prob
             let r = fakedc_wsman::probe::probe(addr, ep.tls, creds, t).await;
             (r.verdict, r.detail)
         }
-        ServiceKind::Bits | ServiceKind::EsxiHttps => {
+        ServiceKind::Bits | ServiceKind::EsxiHttps | ServiceKind::BitsHttp => {
             let r = fakedc_bits::probe::probe(addr, ep.tls, creds, t).await;
             (r.verdict, r.detail)
         }
@@ -320,8 +352,8 @@ fn describe_cert(der: &[u8]) -> String {
 pub fn render(results: &[RowResult]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    for (ti, title) in TABLES.iter().enumerate() {
-        let rows: Vec<_> = results.iter().filter(|r| r.table == TABLES[ti]).collect();
+    for title in TABLES.iter().chain([&EXTRA_TABLE]) {
+        let rows: Vec<_> = results.iter().filter(|r| r.table == *title).collect();
         if rows.is_empty() {
             continue;
         }

@@ -49,6 +49,24 @@ role = "esxi-host"
 address = "127.83.0.3"
 [machine.services]
 ssh = false
+
+# BITS on plain HTTP 80 as well as HTTPS 443; Basic over HTTP refused.
+[[machine]]
+name = "lib80"
+role = "library-server"
+address = "127.83.0.4"
+[machine.services]
+bits-http = true
+
+# BITS on plain HTTP with Basic allowed over it.
+[[machine]]
+name = "lib81"
+role = "library-server"
+address = "127.83.0.5"
+[machine.services]
+bits-http = true
+[machine.options.bits]
+allow_basic_over_http = true
 "#;
 
 fn start() -> Datacenter {
@@ -150,20 +168,39 @@ fn parse_head(out: &str) -> Head {
 struct Bits {
     base: String,
     ca: PathBuf,
+    /// curl's authentication arguments.
+    auth: Vec<String>,
     _tmp: Tmp,
 }
 
 impl Bits {
     fn new(dc: &Datacenter, machine: &str) -> Bits {
+        Bits::on(dc, machine, ServiceKind::Bits, false)
+    }
+
+    /// curl with `--ntlm` (NTLM handshake on each connection).
+    fn ntlm(dc: &Datacenter, machine: &str, kind: ServiceKind) -> Bits {
+        Bits::on(dc, machine, kind, true)
+    }
+
+    fn on(dc: &Datacenter, machine: &str, kind: ServiceKind, ntlm: bool) -> Bits {
         let tmp = Tmp::new(machine);
         let ca = tmp.path("ca.pem");
         std::fs::write(&ca, dc.ca_pem()).expect("write CA");
-        let addr = dc
-            .endpoint(machine, ServiceKind::Bits)
-            .expect("BITS endpoint");
+        let addr = dc.endpoint(machine, kind).expect("BITS endpoint");
+        let scheme = if kind == ServiceKind::BitsHttp {
+            "http"
+        } else {
+            "https"
+        };
+        let mut auth: Vec<String> = vec!["-u".into(), USER.into()];
+        if ntlm {
+            auth.insert(0, "--ntlm".into());
+        }
         Bits {
-            base: format!("https://{addr}"),
+            base: format!("{scheme}://{addr}"),
             ca,
+            auth,
             _tmp: tmp,
         }
     }
@@ -177,7 +214,8 @@ impl Bits {
         Command::new(curl_path())
             .args(["-sS", "--cacert"])
             .arg(&self.ca)
-            .args(["-u", USER, "-D", "-"])
+            .args(&self.auth)
+            .args(["-D", "-"])
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -1052,4 +1090,307 @@ fn check_probe_verifies_bits_and_sees_a_powered_off_host() {
         dc.block_on(fakedc_bits::probe::probe(addr, true, None, t))
             .is_some_and(|r| r.verdict == fakedc_bits::probe::ProbeVerdict::Refused)
     }));
+}
+
+/// The user each journal entry of `machine` names, by operation prefix.
+fn journal_users(dc: &Datacenter, machine: &str, op: &str) -> Vec<(String, Option<String>)> {
+    dc.journal(&Query {
+        machine: Some(machine.into()),
+        operation: Some(op.into()),
+        ..Default::default()
+    })
+    .into_iter()
+    .map(|e| (e.outcome, e.user))
+    .collect()
+}
+
+/// Ping, Create-Session, three fragments, Close-Session, then a ranged and
+/// a whole download, every request through curl's NTLM handshake.
+fn ntlm_upload_download(dc: &Datacenter, b: &Bits, machine: &str, name: &str) {
+    let content = data(300_000, 21);
+    let path = format!("/upload/{name}");
+    let h = b.post(&path, "Ping", &[], None);
+    assert_eq!(h.status, 200, "{}", h.raw);
+    let sid = b.create(&path);
+    for (a, e) in [(0, 99_999), (100_000, 199_999), (200_000, 299_999)] {
+        let h = b.fragment(&path, &sid, &content, a, e);
+        assert_eq!(h.status, 200, "{}", h.raw);
+        assert_eq!(
+            h.get("bits-received-content-range"),
+            Some((e + 1).to_string().as_str())
+        );
+    }
+    assert_eq!(b.close(&path, &sid).status, 200);
+    let final_path = share_file(dc, machine, &format!("upload/{name}"));
+    assert_eq!(std::fs::read(&final_path).unwrap(), content);
+    let out = b._tmp.path("ntlm-out");
+    let o = out.to_str().unwrap();
+    let url = b.url(&path);
+    let r = b.curl(&["-r", "1000-1999", "-o", o, &url]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let h = parse_head(&String::from_utf8_lossy(&r.stdout));
+    assert_eq!(h.status, 206, "{}", h.raw);
+    assert_eq!(h.get("content-range"), Some("bytes 1000-1999/300000"));
+    assert_eq!(std::fs::read(&out).unwrap(), content[1000..2000]);
+    let r = b.curl(&["-o", o, &url]);
+    assert!(r.status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    // The journal names the NTLM user on every authenticated operation.
+    // Each curl run is one connection: one NEGOTIATE (answered 401 with the
+    // CHALLENGE), then the request itself with the AUTHENTICATE.
+    let frags = journal_users(dc, machine, "fragment");
+    assert_eq!(frags.len(), 6, "{frags:?}");
+    for pair in frags.chunks(2) {
+        assert_eq!(pair[0], ("401 NTLM challenge sent".to_string(), None));
+        assert!(pair[1].0.starts_with("ok received"), "{pair:?}");
+        assert_eq!(pair[1].1.as_deref(), Some("Administrator"));
+    }
+    let closes = journal_users(dc, machine, "close-session");
+    assert_eq!(closes.len(), 2, "{closes:?}");
+    assert_eq!(closes[1].1.as_deref(), Some("Administrator"), "{closes:?}");
+    let challenges: Vec<_> = journal_users(dc, machine, "create-session")
+        .into_iter()
+        .filter(|(o, _)| o == "401 NTLM challenge sent")
+        .collect();
+    assert_eq!(challenges.len(), 1, "one NEGOTIATE per curl connection");
+}
+
+#[test]
+fn curl_ntlm_upload_and_ranged_download_over_https_are_byte_exact() {
+    let dc = start();
+    let b = Bits::ntlm(&dc, "lib01", ServiceKind::Bits);
+    ntlm_upload_download(&dc, &b, "lib01", "ntlm.bin");
+}
+
+#[test]
+fn wrong_ntlm_password_is_401_and_401_offers_negotiate_ntlm_basic() {
+    let dc = start();
+    let b = Bits::new(&dc, "lib01");
+    for url in [b.url("/upload/x.bin"), b.url("/library/none")] {
+        let o = Command::new(curl_path())
+            .args(["-sS", "--cacert"])
+            .arg(&b.ca)
+            .args(["--ntlm", "-u", "Administrator:wrong", "-D", "-", "-o"])
+            .args([
+                "/dev/null",
+                "-X",
+                "BITS_POST",
+                "-H",
+                "BITS-Packet-Type: Ping",
+            ])
+            .arg(&url)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(out.matches("HTTP/1.1 401").count(), 2, "{out}");
+        assert_eq!(parse_head(&out).status, 401, "{out}");
+    }
+    let refused = journal_users(&dc, "lib01", "ping");
+    assert!(
+        refused
+            .iter()
+            .any(|(o, _)| o == "401 unauthorized: auth failure: unknown user or wrong password"),
+        "{refused:?}"
+    );
+    // Without credentials: what IIS offers, one header per scheme.
+    let r = Command::new(curl_path())
+        .args(["-sS", "--cacert"])
+        .arg(&b.ca)
+        .args(["-D", "-", "-o", "/dev/null", &b.url("/library/x")])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&r.stdout).to_ascii_lowercase();
+    assert!(out.contains("www-authenticate: negotiate\r\n"), "{out}");
+    assert!(out.contains("www-authenticate: ntlm\r\n"), "{out}");
+    assert!(out.contains("www-authenticate: basic realm="), "{out}");
+    // Never a credential in the journal.
+    let all = format!("{:?}", dc.journal(&Query::default()));
+    assert!(
+        !all.contains("P@ssw0rd") && !all.contains("TlRMTVNT"),
+        "{all}"
+    );
+}
+
+#[test]
+fn pyspnego_negotiate_authenticates_the_connection() {
+    let dc = start();
+    let b = Bits::new(&dc, "lib01");
+    let o = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/bits_negotiate.py"))
+        .arg(b.url("/upload/neg.bin"))
+        .arg(&b.ca)
+        .args(["Administrator", "P@ssw0rd!"])
+        .output()
+        .expect("python3 (./scripts/test installs it with pyspnego)");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("wrapped: True"), "{out}");
+    assert!(out.contains("ping: 200"), "{out}");
+    assert!(out.contains("final token: yes"), "{out}");
+    assert!(out.contains("complete: True"), "{out}");
+    assert!(out.contains("create: 200 {"), "{out}");
+    let creates = journal_users(&dc, "lib01", "create-session");
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    assert_eq!(creates[0].1.as_deref(), Some("Administrator"));
+}
+
+#[test]
+fn fakedc_bits_ntlm_over_https_and_plain_http() {
+    let dc = start();
+    let content = data(2 << 20, 22);
+    for (kind, extra) in [
+        (ServiceKind::Bits, &["--ntlm"][..]),
+        (ServiceKind::BitsHttp, &[][..]),
+    ] {
+        let b = Bits::on(&dc, "lib80", kind, true);
+        let src = b._tmp.path("src");
+        std::fs::write(&src, &content).unwrap();
+        let state = b._tmp.path("state");
+        let url = b.url(&format!("/upload/{}.bin", kind.name()));
+        let mut args = vec![
+            "upload",
+            src.to_str().unwrap(),
+            &url,
+            "--fragment-size",
+            "524288",
+        ];
+        args.extend(extra);
+        let o = fakedc_bits(&args, &b.ca, &state);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let dst = b._tmp.path("dst");
+        let mut args = vec!["download", &url, dst.to_str().unwrap()];
+        args.extend(extra);
+        let o = fakedc_bits(&args, &b.ca, &state);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read(&dst).unwrap(), content);
+        // A wrong password fails at once with exit 1 and a 401.
+        let o = Command::new(env!("CARGO_BIN_EXE_fakedc"))
+            .args(["bits", "ping", &url, "--password", "nope", "--cacert"])
+            .arg(&b.ca)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("401"), "{o:?}");
+    }
+    let frags = journal_users(&dc, "lib80", "fragment");
+    assert_eq!(frags.len(), 8, "{frags:?}");
+    assert!(frags
+        .iter()
+        .all(|(_, u)| u.as_deref() == Some("Administrator")));
+}
+
+#[test]
+fn curl_bits_over_plain_http_80_ntlm_yes_basic_only_when_allowed() {
+    let dc = start();
+    // Not on by default: only machines whose scenario enables it.
+    assert!(dc.endpoint("lib01", ServiceKind::BitsHttp).is_none());
+    let b = Bits::ntlm(&dc, "lib80", ServiceKind::BitsHttp);
+    assert!(b.base.starts_with("http://"));
+    ntlm_upload_download(&dc, &b, "lib80", "http80.bin");
+    let j = dc.journal(&Query {
+        machine: Some("lib80".into()),
+        service: Some("bits-http".into()),
+        operation: Some("close-session".into()),
+        ..Default::default()
+    });
+    assert_eq!(j.len(), 2, "journaled under bits-http: {j:?}");
+    // Basic over plain HTTP: refused, and not offered.
+    let basic = Bits::on(&dc, "lib80", ServiceKind::BitsHttp, false);
+    let r = basic.curl(&["-o", "/dev/null", &basic.url("/upload/http80.bin")]);
+    let out = String::from_utf8_lossy(&r.stdout).to_string();
+    assert_eq!(parse_head(&out).status, 401, "{out}");
+    let out = out.to_ascii_lowercase();
+    assert!(!out.contains("basic realm"), "{out}");
+    assert!(out.contains("www-authenticate: ntlm\r\n"), "{out}");
+    assert!(journal_users(&dc, "lib80", "GET")
+        .iter()
+        .any(|(o, _)| o == "401 unauthorized: Basic over plain HTTP is not allowed"));
+    // lib81 allows it.
+    let b81 = Bits::on(&dc, "lib81", ServiceKind::BitsHttp, false);
+    let sid = b81.create("/upload/basic.bin");
+    let content = data(1000, 23);
+    assert_eq!(
+        b81.fragment("/upload/basic.bin", &sid, &content, 0, 999)
+            .status,
+        200
+    );
+    assert_eq!(b81.close("/upload/basic.bin", &sid).status, 200);
+    assert_eq!(
+        std::fs::read(share_file(&dc, "lib81", "upload/basic.bin")).unwrap(),
+        content
+    );
+    // `check` probes the plain-HTTP endpoint with BITS Ping.
+    let results = dc
+        .block_on(fakedc::check::run(
+            dc.endpoints(),
+            &Default::default(),
+            |_, _| {},
+        ))
+        .unwrap();
+    let http: Vec<_> = results
+        .iter()
+        .filter(|r| r.service == Some(ServiceKind::BitsHttp))
+        .collect();
+    assert_eq!(http.len(), 2, "{http:?}");
+    for r in http {
+        assert_eq!(r.verdict, fakedc::check::Verdict::Verified, "{r:?}");
+    }
+    // With credentials the probe authenticates with NTLM over HTTP.
+    let addr = dc.endpoint("lib80", ServiceKind::BitsHttp).unwrap();
+    let t = Duration::from_secs(3);
+    let r = dc
+        .block_on(fakedc_bits::probe::probe(
+            addr,
+            false,
+            Some(("Administrator", "P@ssw0rd!")),
+            t,
+        ))
+        .unwrap();
+    assert_eq!(
+        r.verdict,
+        fakedc_bits::probe::ProbeVerdict::Verified,
+        "{}",
+        r.detail
+    );
+    let r = dc
+        .block_on(fakedc_bits::probe::probe(
+            addr,
+            false,
+            Some(("Administrator", "nope")),
+            t,
+        ))
+        .unwrap();
+    assert_eq!(r.verdict, fakedc_bits::probe::ProbeVerdict::AuthFailure);
+}
+
+#[test]
+fn bits_http_on_a_hyperv_host_needs_port_80_freed_from_winrm() {
+    let conflict = r#"
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.83.1.1"
+[machine.services]
+bits-http = true
+"#;
+    let e = Datacenter::builder()
+        .scenario_str(conflict)
+        .ephemeral()
+        .start()
+        .err()
+        .expect("port 80 is WinRM's on a Hyper-V host");
+    assert!(e.to_string().contains("port 80 conflict"), "{e}");
+    let moved = conflict.replace("bits-http = true", "bits-http = 8080");
+    let dc = Datacenter::builder()
+        .scenario_str(&moved)
+        .ephemeral()
+        .start()
+        .expect("start");
+    assert!(dc.endpoint("hv01", ServiceKind::BitsHttp).is_some());
+    assert!(dc.endpoint("hv01", ServiceKind::WinrmHttp80).is_some());
 }

@@ -1,7 +1,9 @@
 //! A BITS client (none exists off Windows): resumable MC-BUP uploads and
 //! ranged downloads over HTTPS, with hyper's HTTP/1.1 client over
-//! tokio-rustls. `fakedc bits upload|download` and the `check` probe use
-//! it; it works against IIS as well as fakedc.
+//! tokio-rustls (or plain HTTP). `fakedc bits upload|download` and the
+//! `check` probe use it; it works against IIS as well as fakedc.
+//! Credentials go as Basic over HTTPS and through a per-connection NTLM
+//! handshake over HTTP (or always, with [`AuthMode::Ntlm`]).
 //!
 //! Resuming: an upload remembers its session id and acknowledged length in
 //! a small state file (keyed by URL and local file), so a re-run continues
@@ -105,11 +107,27 @@ pub fn ca_from_pem(pem: &[u8]) -> Result<Trust, ClientError> {
     Trust::from_pem(pem).map_err(ClientError::Ca)
 }
 
+/// How the client presents its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Basic over HTTPS, NTLM over plain HTTP (where a BITS server refuses
+    /// Basic, and a password must not travel in clear).
+    #[default]
+    Auto,
+    /// `Authorization: Basic` on every request.
+    Basic,
+    /// An NTLM handshake on each new connection, which then carries the
+    /// authentication (IIS's connection-based NTLM), as Windows BITS does.
+    Ntlm,
+}
+
 /// Client settings.
 #[derive(Clone)]
 pub struct ClientConfig {
     pub trust: Trust,
+    /// User (optionally `DOMAIN\user`) and password.
     pub credentials: Option<(String, String)>,
+    pub auth: AuthMode,
     /// Upload fragment size.
     pub fragment_size: u64,
     /// Consecutive failed attempts (without progress) before giving up.
@@ -123,6 +141,7 @@ impl ClientConfig {
         ClientConfig {
             trust,
             credentials: None,
+            auth: AuthMode::Auto,
             fragment_size: 64 << 20,
             retries: 8,
             timeout: Duration::from_secs(30),
@@ -302,8 +321,106 @@ impl Client {
             }
             None => handshake(tcp).await?,
         };
+        let mut sender = sender;
+        if self.uses_ntlm() {
+            self.ntlm_login(&mut sender).await?;
+            // The handshake's last answer was just read; the connection
+            // takes a moment to be ready for the next request (sending
+            // before that fails with "connection was not ready").
+            tokio::time::timeout(t, sender.ready())
+                .await
+                .map_err(|_| ClientError::Timeout(t))?
+                .map_err(|e| ClientError::Http(e.to_string()))?;
+        }
         self.conn = Some(sender);
         Ok(())
+    }
+
+    /// Whether credentials go through an NTLM handshake rather than Basic.
+    fn uses_ntlm(&self) -> bool {
+        self.cfg.credentials.is_some()
+            && match self.cfg.auth {
+                AuthMode::Auto => !self.target.tls,
+                AuthMode::Basic => false,
+                AuthMode::Ntlm => true,
+            }
+    }
+
+    /// Authenticates a new connection with NTLM (MS-NTHT): HEAD with the
+    /// NEGOTIATE, the 401's CHALLENGE, HEAD with the AUTHENTICATE. HEAD
+    /// because every IIS handler authenticates it before answering, upload
+    /// directory or not; what it answers after that does not matter.
+    async fn ntlm_login(&self, sender: &mut SendRequest<Body>) -> Result<(), ClientError> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let Some((name, password)) = &self.cfg.credentials else {
+            return Ok(());
+        };
+        let (domain, user) = name.split_once('\\').unwrap_or(("", name.as_str()));
+        let mut ntlm = fakedc_ntlm::Client::new(user, domain, password);
+        let negotiate = format!("NTLM {}", b64.encode(ntlm.negotiate()));
+        let (status, h) = self.head_on(sender, &negotiate).await?;
+        if status != StatusCode::UNAUTHORIZED {
+            // Nothing to prove: the server let the request through.
+            return Ok(());
+        }
+        let challenge = h
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                let (scheme, tok) = v.trim().split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("NTLM")
+                    .then(|| b64.decode(tok.trim()).ok())
+                    .flatten()
+            })
+            .ok_or(ClientError::Unauthorized)?;
+        let (auth, _) = ntlm
+            .authenticate(&challenge)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let (status, _) = self
+            .head_on(sender, &format!("NTLM {}", b64.encode(auth)))
+            .await?;
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(ClientError::Unauthorized);
+        }
+        Ok(())
+    }
+
+    /// A HEAD of the target with an `Authorization` value, on `sender`.
+    async fn head_on(
+        &self,
+        sender: &mut SendRequest<Body>,
+        authorization: &str,
+    ) -> Result<(StatusCode, HeaderMap), ClientError> {
+        let t = self.cfg.timeout;
+        let req = Request::builder()
+            .method(Method::HEAD)
+            .uri(self.target.path.as_str())
+            .header(header::HOST, self.target.authority())
+            .header(header::USER_AGENT, "Microsoft BITS/7.8 (fakedc)")
+            .header(header::AUTHORIZATION, authorization)
+            .body(full(Bytes::new()))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let exchange = async {
+            sender
+                .ready()
+                .await
+                .map_err(|e| ClientError::Http(e.to_string()))?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| ClientError::Http(e.to_string()))?;
+            let (parts, body) = resp.into_parts();
+            drain(body, 64 << 10)
+                .await
+                .map_err(|_| ClientError::Http("authentication answer body".into()))?;
+            Ok((parts.status, parts.headers))
+        };
+        tokio::time::timeout(t, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout(t))?
     }
 
     fn request(
@@ -319,7 +436,7 @@ impl Client {
             .uri(self.target.path.as_str())
             .header(header::HOST, self.target.authority())
             .header(header::USER_AGENT, "Microsoft BITS/7.8 (fakedc)");
-        if let Some((u, p)) = &self.cfg.credentials {
+        if let Some((u, p)) = self.cfg.credentials.as_ref().filter(|_| !self.uses_ntlm()) {
             b = b.header(header::AUTHORIZATION, proto::basic_header(u, p));
         }
         for (k, v) in headers {

@@ -41,6 +41,10 @@ pub struct BitsOptions {
     pub anonymous_ping: Option<bool>,
     /// Seconds a fragment body may stall.
     pub read_timeout_s: Option<u64>,
+    /// Accept Basic on the plain-HTTP endpoint (`bits-http`), where it
+    /// would send the password in clear. Default false, like WinRM's
+    /// AllowUnencrypted: over HTTP only NTLM/Negotiate is offered.
+    pub allow_basic_over_http: Option<bool>,
     /// The `Server` header (default Microsoft-IIS/10.0).
     pub server: Option<String>,
     /// Large read-only files served from a generator, without disk.
@@ -80,6 +84,7 @@ pub struct Config {
     pub upload_paths: Vec<Vec<String>>,
     pub allow_overwrite: bool,
     pub anonymous_ping: bool,
+    pub allow_basic_over_http: bool,
     pub read_timeout: Duration,
     pub server: String,
     /// By normalised path.
@@ -152,6 +157,7 @@ impl BitsOptions {
             upload_paths,
             allow_overwrite: self.allow_overwrite.unwrap_or(true),
             anonymous_ping: self.anonymous_ping.unwrap_or(true),
+            allow_basic_over_http: self.allow_basic_over_http.unwrap_or(false),
             read_timeout: Duration::from_secs(
                 self.read_timeout_s.unwrap_or(DEFAULT_READ_TIMEOUT_S).max(1),
             ),
@@ -174,6 +180,7 @@ mod tests {
     fn defaults_and_virtual_files() {
         let c = parse("{}").unwrap();
         assert_eq!(c.limits.max_upload_size, 100 << 30);
+        assert!(!c.allow_basic_over_http);
         assert!(c.upload_allowed(&["x".into()]));
         let c = parse(
             r#"{"virtual_files":[{"path":"/library/win2022.vhdx","size":42949672960,"seed":7}],

@@ -1,6 +1,6 @@
 //! The BITS probe of `fakedc check`: connect, TLS handshake (any
-//! certificate: the check's question is the protocol, not trust), then a
-//! BITS Ping. Only an `Ack` is "verified". Works against IIS as well.
+//! certificate: the check's question is the protocol, not trust; plain
+//! HTTP for `bits-http`), then a BITS Ping. Only an `Ack` is "verified". Works against IIS as well.
 
 use crate::client::{Client, ClientConfig, ClientError, Trust};
 use std::net::SocketAddr;
@@ -22,7 +22,9 @@ fn report(verdict: ProbeVerdict, detail: impl Into<String>) -> ProbeReport {
     }
 }
 
-/// Pings BITS at `addr` (TLS when `tls`), with Basic credentials if given.
+/// Pings BITS at `addr` (TLS when `tls`), with credentials if given: Basic
+/// over TLS, NTLM over plain HTTP (where fakedc, like a careful IIS,
+/// refuses Basic).
 pub async fn probe(
     addr: SocketAddr,
     tls: bool,
@@ -50,6 +52,11 @@ pub async fn probe(
         Ok(Err(ClientError::Handshake { source, .. })) => {
             report(ProbeVerdict::TlsFailure, source.to_string())
         }
+        // The NTLM handshake (plain HTTP) failed with these credentials.
+        Ok(Err(ClientError::Unauthorized)) => report(
+            ProbeVerdict::AuthFailure,
+            "NTLM refused with 401 (check --user/--password)",
+        ),
         Ok(Err(e)) => report(ProbeVerdict::WrongProtocol, e.to_string()),
         Ok(Ok(p)) if p.status == 401 => report(
             ProbeVerdict::AuthFailure,

@@ -1,8 +1,14 @@
-//! The BITS HTTP service on a machine's 443: MC-BUP uploads (`BITS_POST`)
-//! into the machine's share and GET/HEAD ranged downloads out of it (and of
-//! the scenario's virtual files), with Basic authentication against the
+//! The BITS HTTP service on a machine's 443 (and on 80 where a scenario
+//! enables `bits-http`): MC-BUP uploads (`BITS_POST`) into the machine's
+//! share and GET/HEAD ranged downloads out of it (and of the scenario's
+//! virtual files), with Basic and NTLM/Negotiate authentication against the
 //! machine's users, the journal, and the upload half of the `reset-after`
 //! fault rule.
+//!
+//! NTLM is connection-based, as on IIS: the handshake's state lives with
+//! the TCP connection (in `ConnInfo::state`), the NEGOTIATE is answered
+//! with a 401 carrying the CHALLENGE, and an accepted AUTHENTICATE
+//! authenticates that connection for the requests that follow it.
 //!
 //! The protocol rules are in [`crate::proto`], the disk layout in
 //! [`crate::store`]; this file is the async glue: it streams fragment
@@ -20,6 +26,8 @@ use fakedc_model::{FaultKind, MachineId, Model, Record, ServiceKind};
 use fakedc_net::{
     full, Body, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services,
 };
+use fakedc_ntlm::http::{is_ntlm_scheme, Acceptor, HttpStep};
+use fakedc_ntlm::TargetInfo;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -54,13 +62,21 @@ const MAX_RANGES: usize = 32;
 /// lost) is answered Ack instead of "not found".
 const MAX_TOMBSTONES: usize = 1024;
 
-/// Registers BITS on every machine's BITS (443) and ESXi HTTPS (443)
-/// endpoints, validating each machine's options first. ESXi's is
-/// registered under "/" so the vSphere SDK can take "/sdk" later (the
-/// longest prefix wins).
+/// The endpoints BITS answers on: HTTPS 443 on Windows hosts and ESXi,
+/// and plain HTTP where a scenario enables `bits-http`.
+pub const KINDS: [ServiceKind; 3] = [
+    ServiceKind::Bits,
+    ServiceKind::EsxiHttps,
+    ServiceKind::BitsHttp,
+];
+
+/// Registers BITS on every machine's BITS (443), ESXi HTTPS (443) and
+/// BITS HTTP (80) endpoints, validating each machine's options first.
+/// ESXi's is registered under "/" so the vSphere SDK can take "/sdk" later
+/// (the longest prefix wins).
 pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), OptionsError> {
     let shared = Arc::new(Shared::new(model)?);
-    for kind in [ServiceKind::Bits, ServiceKind::EsxiHttps] {
+    for kind in KINDS {
         services.http(
             kind,
             "/",
@@ -83,7 +99,8 @@ pub fn operations() -> Vec<String> {
         "upload sessions survive a restart on the same data directory; idle expiry",
         "GET / HEAD with Range (single and multipart/byteranges), If-Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since",
         "virtual files from a deterministic generator",
-        "Basic authentication (NTLM/Negotiate: not yet)",
+        "Authentication: Basic (HTTPS; HTTP with allow_basic_over_http), NTLM and Negotiate (raw or SPNEGO-wrapped NTLMv2), connection-based",
+        "HTTPS 443; plain HTTP on 80 where a scenario enables bits-http",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -101,9 +118,7 @@ impl Shared {
     fn new(model: &Arc<Model>) -> Result<Shared, OptionsError> {
         let mut machines = Vec::with_capacity(model.machines().len());
         for m in model.machines() {
-            if m.endpoint(ServiceKind::Bits).is_none()
-                && m.endpoint(ServiceKind::EsxiHttps).is_none()
-            {
+            if KINDS.iter().all(|k| m.endpoint(*k).is_none()) {
                 machines.push(None);
                 continue;
             }
@@ -116,10 +131,17 @@ impl Shared {
                 None => BitsOptions::default(),
             };
             let cfg = opts.validate().map_err(err)?;
+            let domain = m.dns_name.split_once('.').map(|(_, d)| d).unwrap_or("");
             machines.push(Some(Arc::new(MachineBits {
                 id: m.id,
                 name: m.name.clone(),
                 realm: m.dns_name.clone(),
+                target: TargetInfo {
+                    nb_domain: m.name.to_ascii_uppercase(),
+                    nb_computer: m.name.to_ascii_uppercase(),
+                    dns_domain: domain.to_string(),
+                    dns_computer: m.dns_name.clone(),
+                },
                 server: HeaderValue::from_str(&cfg.server)
                     .unwrap_or(HeaderValue::from_static(proto::DEFAULT_SERVER)),
                 cfg,
@@ -140,6 +162,8 @@ struct MachineBits {
     name: String,
     /// The Basic realm: the machine's DNS name, like IIS.
     realm: String,
+    /// Who the machine says it is in an NTLM CHALLENGE.
+    target: TargetInfo,
     server: HeaderValue,
     cfg: Config,
     /// `None` when the machine has no share (uploads and file downloads
@@ -299,9 +323,13 @@ impl HttpService for BitsHttp {
                     conn,
                     started: Instant::now(),
                     user: None,
+                    final_auth: None,
                 };
                 let mut resp = cx.handle(req).await;
                 resp.headers_mut().insert(header::SERVER, server);
+                if let Some(v) = cx.final_auth.take() {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
                 resp
             }
             .instrument(span),
@@ -316,13 +344,19 @@ struct Cx {
     conn: Arc<ConnInfo>,
     started: Instant,
     user: Option<String>,
+    /// SPNEGO's closing token, sent as `WWW-Authenticate` on the answer to
+    /// the request that completed a wrapped Negotiate handshake.
+    final_auth: Option<HeaderValue>,
 }
 
 /// What authenticating a request found.
 enum Auth {
     User(String),
     Anonymous,
-    Denied,
+    /// Refused; the reason goes to the journal (never a credential).
+    Denied(String),
+    /// An NTLM NEGOTIATE: answer 401 with this `WWW-Authenticate` value.
+    Challenge(String),
 }
 
 impl Cx {
@@ -338,31 +372,93 @@ impl Cx {
         });
     }
 
-    /// Basic against the machine's users. Only Basic is offered; NTLM and
-    /// Negotiate are refused (401) for now. Note for the NTLM work: the
-    /// sans-IO server is `fakedc_wsman::ntlm::Server`; BITS needs it per
-    /// connection (keep the context in `ConnInfo::state` next to
-    /// `ConnState`), answering the NEGOTIATE with 401 +
-    /// `WWW-Authenticate: NTLM <challenge>` and offering `NTLM`/`Negotiate`
-    /// beside `Basic` in [`Cx::unauthorized`]. It should move to a shared
-    /// crate first, so this crate does not depend on another protocol.
-    fn authenticate(&self, headers: &HeaderMap) -> Auth {
+    /// Authenticates a request against the machine's users: Basic (over
+    /// TLS, or over HTTP when the scenario allows it), or an NTLM /
+    /// Negotiate handshake step on this connection. A request without
+    /// `Authorization` on a connection NTLM authenticated earlier is that
+    /// user's, as on IIS.
+    fn authenticate(&mut self, headers: &HeaderMap) -> Auth {
         let Some(v) = headers.get(header::AUTHORIZATION) else {
-            return Auth::Anonymous;
+            return match with_conn_state(&self.conn, |st| st.ntlm_user.clone()) {
+                Some(u) => Auth::User(u),
+                None => Auth::Anonymous,
+            };
         };
-        let Some((user, password)) = v.to_str().ok().and_then(proto::parse_basic) else {
-            return Auth::Denied;
+        let Ok(text) = v.to_str() else {
+            return Auth::Denied("undecodable Authorization header".into());
+        };
+        let text = text.trim();
+        let (scheme, cred) = text.split_once(' ').unwrap_or((text, ""));
+        if is_ntlm_scheme(scheme) {
+            return self.ntlm(scheme, cred);
+        }
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Auth::Denied(format!(
+                "unsupported scheme {}",
+                scheme.chars().take(20).collect::<String>()
+            ));
+        }
+        if !self.basic_allowed() {
+            return Auth::Denied("Basic over plain HTTP is not allowed".into());
+        }
+        let Some((user, password)) = proto::parse_basic(text) else {
+            return Auth::Denied("malformed Basic credentials".into());
         };
         match self
             .model
             .authenticate(self.m.id, proto::strip_domain(&user), &password)
         {
             Some(u) => Auth::User(u.name),
-            None => Auth::Denied,
+            None => Auth::Denied("wrong user or password".into()),
         }
     }
 
-    fn unauthorized(&self, bits: bool) -> HttpResponse {
+    /// Basic sends the password in clear: over TLS always, over plain
+    /// HTTP only when the scenario says so.
+    fn basic_allowed(&self) -> bool {
+        self.conn.tls || self.m.cfg.allow_basic_over_http
+    }
+
+    /// One NTLM/Negotiate step on this connection. Users are looked up
+    /// exactly as Basic does (enabled, same name, domain stripped).
+    fn ntlm(&mut self, scheme: &str, cred: &str) -> Auth {
+        let (model, id) = (&self.model, self.m.id);
+        let password_of = |name: &str| {
+            let name = proto::strip_domain(name);
+            model
+                .users(id)
+                .iter()
+                .find(|u| u.enabled && u.name == name)
+                .map(|u| u.password.clone())
+        };
+        let target = &self.m.target;
+        let step = with_conn_state(&self.conn, |st| {
+            let r = st.auth.accept(scheme, cred, target, &password_of);
+            st.ntlm_user = match &r {
+                Ok(HttpStep::Done { user, .. }) => Some(proto::strip_domain(user).to_string()),
+                _ => None,
+            };
+            r
+        });
+        match step {
+            Ok(HttpStep::Challenge(h)) => Auth::Challenge(h),
+            Ok(HttpStep::Done {
+                user, final_header, ..
+            }) => {
+                self.final_auth = final_header.and_then(|h| HeaderValue::from_str(&h).ok());
+                Auth::User(proto::strip_domain(&user).to_string())
+            }
+            Err(e) => {
+                debug!(error = %e, "NTLM refused");
+                Auth::Denied(e.to_string())
+            }
+        }
+    }
+
+    /// A 401. Without a challenge it offers what IIS offers with Windows
+    /// and Basic authentication on: Negotiate, NTLM and (where allowed)
+    /// Basic, as separate headers; with one, only the CHALLENGE.
+    fn unauthorized(&self, bits: bool, challenge: Option<&str>) -> HttpResponse {
         let mut r = if bits {
             empty(StatusCode::UNAUTHORIZED)
         } else {
@@ -371,10 +467,62 @@ impl Cx {
                 "401 - Unauthorized: Access is denied due to invalid credentials.",
             )
         };
-        if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{}\"", self.m.realm)) {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        let h = r.headers_mut();
+        if let Some(c) = challenge {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                h.append(header::WWW_AUTHENTICATE, v);
+            }
+            return r;
+        }
+        h.append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Negotiate"),
+        );
+        h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("NTLM"));
+        if self.basic_allowed() {
+            if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{}\"", self.m.realm)) {
+                h.append(header::WWW_AUTHENTICATE, v);
+            }
         }
         r
+    }
+
+    /// Journals a refused request and builds its 401. A challenge answer
+    /// first drains a small body (clients that send one with the
+    /// NEGOTIATE), so the connection, which carries the handshake, stays
+    /// open for the AUTHENTICATE.
+    async fn refuse(
+        &mut self,
+        op: String,
+        auth: Auth,
+        req: HttpRequest,
+        bits: bool,
+    ) -> HttpResponse {
+        match auth {
+            Auth::Challenge(c) => {
+                self.journal(op, "401 NTLM challenge sent".into());
+                let t = self.m.cfg.read_timeout;
+                if tokio::time::timeout(t, drain_small(req.into_body()))
+                    .await
+                    .unwrap_or(false)
+                {
+                    self.unauthorized(bits, Some(&c))
+                } else {
+                    let mut r = self.unauthorized(bits, Some(&c));
+                    r.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    r
+                }
+            }
+            Auth::Denied(why) => {
+                self.journal(op, format!("401 unauthorized: {why}"));
+                self.unauthorized(bits, None)
+            }
+            Auth::Anonymous | Auth::User(_) => {
+                self.journal(op, "401 unauthorized".into());
+                self.unauthorized(bits, None)
+            }
+        }
     }
 
     async fn handle(&mut self, req: HttpRequest) -> HttpResponse {
@@ -417,10 +565,7 @@ impl Cx {
         match self.authenticate(req.headers()) {
             Auth::User(u) => self.user = Some(u),
             Auth::Anonymous if packet == PacketType::Ping && self.m.cfg.anonymous_ping => {}
-            Auth::Anonymous | Auth::Denied => {
-                self.journal(format!("{op} {path}"), "401 unauthorized".into());
-                return self.unauthorized(true);
-            }
+            denied => return self.refuse(format!("{op} {path}"), denied, req, true).await,
         }
         self.m.sweep(store::ms(SystemTime::now()));
         match packet {
@@ -865,10 +1010,7 @@ impl Cx {
         };
         match self.authenticate(req.headers()) {
             Auth::User(u) => self.user = Some(u),
-            Auth::Anonymous | Auth::Denied => {
-                self.journal(op, "401 unauthorized".into());
-                return self.unauthorized(false);
-            }
+            denied => return self.refuse(op, denied, req, false).await,
         }
         let source = match self.open_source(&raw_path).await {
             Ok(s) => s,
@@ -1300,29 +1442,49 @@ async fn receive(
 }
 
 /// Per-connection BITS state kept in [`ConnInfo::state`].
+#[derive(Default)]
 struct ConnState {
+    /// Fragment bytes received on this connection (`reset-after`).
     body_bytes: u64,
+    /// The NTLM/Negotiate handshake in progress.
+    auth: Acceptor,
+    /// The user an NTLM handshake authenticated this connection as.
+    ntlm_user: Option<String>,
+}
+
+/// Runs `f` on the connection's state (made on first use). Never held
+/// across an await.
+fn with_conn_state<T>(conn: &ConnInfo, f: impl FnOnce(&mut ConnState) -> T) -> T {
+    let mut g = conn.state.lock().unwrap_or_else(|p| p.into_inner());
+    if !g.as_ref().is_some_and(|b| b.is::<ConnState>()) {
+        *g = Some(Box::new(ConnState::default()));
+    }
+    match g.as_mut().and_then(|b| b.downcast_mut::<ConnState>()) {
+        Some(st) => f(st),
+        // Unreachable: just stored. A fresh state keeps it total.
+        None => f(&mut ConnState::default()),
+    }
 }
 
 fn conn_body_bytes(conn: &ConnInfo) -> u64 {
-    conn.state
-        .lock()
-        .ok()
-        .and_then(|s| {
-            s.as_ref()
-                .and_then(|b| b.downcast_ref::<ConnState>())
-                .map(|c| c.body_bytes)
-        })
-        .unwrap_or(0)
+    with_conn_state(conn, |st| st.body_bytes)
 }
 
 fn add_conn_body_bytes(conn: &ConnInfo, n: u64) {
-    if let Ok(mut s) = conn.state.lock() {
-        match s.as_mut().and_then(|b| b.downcast_mut::<ConnState>()) {
-            Some(c) => c.body_bytes += n,
-            None => *s = Some(Box::new(ConnState { body_bytes: n })),
-        }
-    }
+    with_conn_state(conn, |st| st.body_bytes += n);
+}
+
+/// Largest body read (and thrown away) before a 401 challenge, so the
+/// connection stays usable for the handshake.
+const MAX_DRAIN: usize = 1 << 20;
+
+/// Reads and discards a request body up to [`MAX_DRAIN`]; false when it
+/// was larger or failed (the connection must then close).
+async fn drain_small(body: Incoming) -> bool {
+    http_body_util::Limited::new(body, MAX_DRAIN)
+        .collect()
+        .await
+        .is_ok()
 }
 
 /// Runs blocking filesystem work off the async workers.

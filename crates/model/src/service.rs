@@ -156,10 +156,14 @@ pub enum ServiceKind {
     Smash,
     /// SSH on a BMC (SMASH CLP); not in the table, enabled per scenario.
     BmcSsh,
+    /// BITS over plain HTTP on 80. Not in the table (every BITS row there
+    /// is HTTPS 443), so no role has it by default; a scenario enables it
+    /// per machine, as an IIS BITS virtual directory bound to http:80.
+    BitsHttp,
 }
 
 impl ServiceKind {
-    pub const ALL: [ServiceKind; 26] = [
+    pub const ALL: [ServiceKind; 27] = [
         ServiceKind::WinrmHttp80,
         ServiceKind::Rpc,
         ServiceKind::Netbios,
@@ -186,6 +190,7 @@ impl ServiceKind {
         ServiceKind::Ipmi,
         ServiceKind::Smash,
         ServiceKind::BmcSsh,
+        ServiceKind::BitsHttp,
     ];
 
     /// The kebab-case name used in scenarios, the journal and the control API.
@@ -218,6 +223,7 @@ impl ServiceKind {
             Ipmi => "ipmi",
             Smash => "smash",
             BmcSsh => "bmc-ssh",
+            BitsHttp => "bits-http",
         }
     }
 
@@ -225,7 +231,7 @@ impl ServiceKind {
     pub fn default_port(self) -> u16 {
         use ServiceKind::*;
         match self {
-            WinrmHttp80 | WsusHttp | LbHttp => 80,
+            WinrmHttp80 | WsusHttp | LbHttp | BitsHttp => 80,
             Rpc => 135,
             Netbios => 139,
             Smb => 445,
@@ -278,6 +284,7 @@ impl ServiceKind {
             Netbios => "NetBIOS",
             Smb => "SMB",
             Bits => "HTTPS (BITS)",
+            BitsHttp => "HTTP (BITS)",
             WinrmHttp | WinrmHttps => "WS-Management",
             VmConnect => "RDP (VMConnect)",
             Sftp => "SFTP",

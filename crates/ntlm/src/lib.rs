@@ -189,11 +189,10 @@ impl Server {
         timestamp: u64,
     ) -> Result<Step, NtlmError> {
         let client = u32_at(token, 12)?;
-        if client & flags::UNICODE == 0 {
-            return Err(NtlmError::Unsupported);
-        }
-        let offered = flags::UNICODE
-            | flags::SIGN
+        // Unicode is always chosen, even for a client that offers only OEM
+        // strings (curl does): Windows answers such a NEGOTIATE the same
+        // way, and the client then writes its AUTHENTICATE in UTF-16.
+        let offered = flags::SIGN
             | flags::SEAL
             | flags::ALWAYS_SIGN
             | flags::EXTENDED_SESSIONSECURITY
@@ -202,6 +201,7 @@ impl Server {
             | flags::KEY_EXCH
             | flags::VERSION;
         let f = (client & offered)
+            | flags::UNICODE
             | flags::NTLM
             | flags::TARGET_INFO
             | flags::REQUEST_TARGET
@@ -654,6 +654,29 @@ mod tests {
         m.extend([0u8; 8 + 16]);
         m.extend(payload);
         m
+    }
+
+    #[test]
+    fn oem_only_negotiate_gets_unicode() {
+        // curl's NEGOTIATE: OEM, request target, NTLM, NTLM2 key, always sign.
+        let mut neg = SIGNATURE.to_vec();
+        neg.extend(1u32.to_le_bytes());
+        neg.extend(0x0008_8206u32.to_le_bytes());
+        let target = TargetInfo {
+            nb_domain: "D".into(),
+            nb_computer: "S".into(),
+            dns_domain: "d".into(),
+            dns_computer: "s".into(),
+        };
+        let mut s = Server::default();
+        let Step::Challenge(ch) = s.on_negotiate(&neg, &target, SERVER_CHALLENGE, 0).unwrap()
+        else {
+            panic!("expected a challenge")
+        };
+        let f = u32_at(&ch, 20).unwrap();
+        assert_ne!(f & flags::UNICODE, 0);
+        assert_ne!(f & flags::EXTENDED_SESSIONSECURITY, 0);
+        assert_eq!(f & flags::KEY_EXCH, 0);
     }
 
     #[test]

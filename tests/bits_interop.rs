@@ -1394,3 +1394,60 @@ bits-http = true
     assert!(dc.endpoint("hv01", ServiceKind::BitsHttp).is_some());
     assert!(dc.endpoint("hv01", ServiceKind::WinrmHttp80).is_some());
 }
+
+#[test]
+fn symlinks_out_of_the_share_are_not_followed_for_download_or_upload() {
+    let dc = start();
+    let b = Bits::new(&dc, "lib01");
+    let share = dc.share("lib01").expect("share");
+    std::fs::create_dir_all(&share).unwrap();
+    let outside = b._tmp.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret"), b"TOP SECRET").unwrap();
+    std::os::unix::fs::symlink(&outside, share.join("out")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret"), share.join("s")).unwrap();
+    std::os::unix::fs::symlink("../../outside/secret", share.join("rel")).unwrap();
+    // Downloads: refused with IIS's short text body, the secret never sent.
+    for path in ["/out/secret", "/s", "/rel"] {
+        let out = b._tmp.path("dl");
+        let _ = std::fs::remove_file(&out);
+        let r = b.curl(&["-o", out.to_str().unwrap(), &b.url(path)]);
+        let h = parse_head(&String::from_utf8_lossy(&r.stdout));
+        assert!(matches!(h.status, 403 | 404), "{path}: {}", h.raw);
+        assert_eq!(h.get("server"), Some("Microsoft-IIS/10.0"));
+        let body = std::fs::read(&out).unwrap_or_default();
+        assert!(
+            body == b"Forbidden" || body == b"Not Found",
+            "{path}: {:?}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // Uploads into the linked directory: access denied, nothing written.
+    let h = b.post(
+        "/out/new.bin",
+        "Create-Session",
+        &[format!("BITS-Supported-Protocols: {PROTO}")],
+        None,
+    );
+    assert_bits_error(&h, 403, "0x80070005");
+    // An upload onto a link's name replaces the link, never its target.
+    let content = data(1000, 31);
+    let sid = b.create("/s");
+    assert_eq!(b.fragment("/s", &sid, &content, 0, 999).status, 200);
+    assert_eq!(b.close("/s", &sid).status, 200);
+    assert_eq!(std::fs::read(share.join("s")).unwrap(), content);
+    assert!(!std::fs::symlink_metadata(share.join("s"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let names: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("secret")]);
+    assert_eq!(
+        std::fs::read(outside.join("secret")).unwrap(),
+        b"TOP SECRET"
+    );
+}

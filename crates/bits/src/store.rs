@@ -9,15 +9,26 @@
 //! - `S/.bits-sessions/<ID>.json`: who, where to, and the total, written
 //!   atomically; with the `.part` it lets a restarted fakedc resume.
 //!
+//! Every access goes through a [`cap_std::fs::Dir`] opened on the share
+//! root, with relative paths of plain components (checked by
+//! `proto::normalize_path` before they get here). cap-std resolves each
+//! component itself (openat2 `RESOLVE_BENEATH` where the kernel has it)
+//! and refuses `..` past the root and symlinks that lead outside it, at
+//! the moment of the open: a symlink swapped in after a check cannot lead
+//! out, which a canonicalize-then-open check could not promise. Symlinks
+//! that stay inside the share still work.
+//!
 //! Sessions live inside the share so Close-Session's rename stays on one
 //! filesystem (rename is atomic only there). Every function here is
 //! blocking; the service calls them off the async workers.
 
 use crate::proto::{BitsError, SESSIONS_DIR};
+use cap_std::fs::{Dir, File as CapFile, Metadata, OpenOptions};
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::warn;
 
@@ -56,81 +67,108 @@ fn internal(what: &str, e: io::Error) -> BitsError {
     BitsError::Internal(format!("{what}: {e}"))
 }
 
+/// Maps an error of a jailed open: leaving the share (cap-std's refusal,
+/// or ELOOP for a symlink chain it would not follow) and permissions are
+/// "access denied", a missing name is "not found".
+fn jailed(what: &str, e: io::Error) -> BitsError {
+    match e.kind() {
+        io::ErrorKind::NotFound => BitsError::NotFound,
+        io::ErrorKind::PermissionDenied => BitsError::AccessDenied("path leaves the share".into()),
+        // Something that is not a usable directory is in the way (what
+        // mkdir reports for a symlink out of the share).
+        io::ErrorKind::NotADirectory | io::ErrorKind::AlreadyExists => {
+            BitsError::AccessDenied("not a directory".into())
+        }
+        _ if e.raw_os_error() == Some(40) => {
+            BitsError::AccessDenied("path leaves the share".into())
+        }
+        _ => internal(what, e),
+    }
+}
+
+/// A relative path inside the share from plain components.
+fn rel(components: &[String]) -> PathBuf {
+    components.iter().collect()
+}
+
 /// One machine's share.
 #[derive(Debug, Clone)]
 pub struct Store {
     share: PathBuf,
+    /// The share root as a capability, opened (and the share created) on
+    /// first use, so listing a scenario never touches the disk.
+    dir: Arc<OnceLock<Dir>>,
 }
 
 impl Store {
     pub fn new(share: PathBuf) -> Store {
-        Store { share }
+        Store {
+            share,
+            dir: Arc::default(),
+        }
     }
 
     pub fn share(&self) -> &Path {
         &self.share
     }
 
-    fn sessions_dir(&self) -> PathBuf {
-        self.share.join(SESSIONS_DIR)
+    /// The share root capability. The only ambient path ever opened.
+    fn root(&self) -> Result<&Dir, BitsError> {
+        if let Some(d) = self.dir.get() {
+            return Ok(d);
+        }
+        std::fs::create_dir_all(&self.share).map_err(|e| internal("creating the share", e))?;
+        let d = Dir::open_ambient_dir(&self.share, cap_std::ambient_authority())
+            .map_err(|e| internal("opening the share", e))?;
+        Ok(self.dir.get_or_init(|| d))
     }
 
-    /// The file names of a session (ids are checked to be `[0-9A-Za-z{}-]`
+    /// The session file names (ids are checked to be `[0-9A-Za-z{}-]`
     /// before they get here, so they cannot name a path).
-    pub fn part_path(&self, key: &str) -> PathBuf {
-        self.sessions_dir().join(format!("{key}.part"))
+    fn part_rel(key: &str) -> PathBuf {
+        Path::new(SESSIONS_DIR).join(format!("{key}.part"))
     }
 
-    fn meta_path(&self, key: &str) -> PathBuf {
-        self.sessions_dir().join(format!("{key}.json"))
-    }
-
-    /// The share's real path, created if missing.
-    fn root(&self) -> Result<PathBuf, BitsError> {
-        fs::create_dir_all(&self.share).map_err(|e| internal("creating the share", e))?;
-        self.share
-            .canonicalize()
-            .map_err(|e| internal("resolving the share", e))
+    fn meta_rel(key: &str) -> PathBuf {
+        Path::new(SESSIONS_DIR).join(format!("{key}.json"))
     }
 
     /// Every session on disk, cleaning up what a crash left half-made: a
     /// sidecar without data, data without a sidecar, unreadable sidecars,
     /// temporary files.
     pub fn load_all(&self) -> Vec<Loaded> {
-        let dir = self.sessions_dir();
-        let Ok(entries) = fs::read_dir(&dir) else {
+        let Ok(root) = self.root() else {
+            return Vec::new();
+        };
+        let Ok(sessions) = root.open_dir(SESSIONS_DIR) else {
+            return Vec::new();
+        };
+        let Ok(entries) = sessions.entries() else {
             return Vec::new();
         };
         let mut out = Vec::new();
         let mut parts = Vec::new();
         for e in entries.flatten() {
-            let p = e.path();
             let name = e.file_name().to_string_lossy().to_string();
             if let Some(key) = name.strip_suffix(".json") {
-                match read_meta(&p) {
+                match read_meta(&sessions, &name) {
                     Some(meta) if crate::proto::session_key(&meta.id) == key => {
-                        let part = self.part_path(key);
-                        match fs::metadata(&part) {
+                        let part = format!("{key}.part");
+                        match sessions.metadata(&part) {
                             Ok(pm) => {
                                 let mut received = pm.len();
                                 if let Some(t) = meta.total {
                                     if received > t {
                                         // Never happens with our writer;
                                         // trim rather than trust it.
-                                        let _ = OpenOptions::new()
-                                            .write(true)
-                                            .open(&part)
+                                        let _ = sessions
+                                            .open_with(&part, OpenOptions::new().write(true))
                                             .and_then(|f| f.set_len(t));
                                         received = t;
                                     }
                                 }
-                                let touched = pm.modified().ok().map(ms).unwrap_or(0).max(
-                                    e.metadata()
-                                        .ok()
-                                        .and_then(|m| m.modified().ok())
-                                        .map(ms)
-                                        .unwrap_or(0),
-                                );
+                                let touched = modified_ms(&pm)
+                                    .max(e.metadata().ok().map(|m| modified_ms(&m)).unwrap_or(0));
                                 out.push(Loaded {
                                     meta,
                                     received,
@@ -139,25 +177,25 @@ impl Store {
                             }
                             Err(_) => {
                                 // Committed (renamed away) or never made.
-                                let _ = fs::remove_file(&p);
+                                let _ = sessions.remove_file(&name);
                             }
                         }
                     }
                     _ => {
-                        warn!(file = %p.display(), "unreadable BITS session sidecar; removing");
-                        let _ = fs::remove_file(&p);
-                        let _ = fs::remove_file(self.part_path(key));
+                        warn!(file = %name, share = %self.share.display(), "unreadable BITS session sidecar; removing");
+                        let _ = sessions.remove_file(&name);
+                        let _ = sessions.remove_file(format!("{key}.part"));
                     }
                 }
             } else if let Some(key) = name.strip_suffix(".part") {
-                parts.push((key.to_string(), p));
+                parts.push(key.to_string());
             } else if name.ends_with(".tmp") {
-                let _ = fs::remove_file(&p);
+                let _ = sessions.remove_file(&name);
             }
         }
-        for (key, p) in parts {
-            if !self.meta_path(&key).exists() {
-                let _ = fs::remove_file(&p);
+        for key in parts {
+            if sessions.metadata(format!("{key}.json")).is_err() {
+                let _ = sessions.remove_file(format!("{key}.part"));
             }
         }
         out
@@ -166,46 +204,53 @@ impl Store {
     /// Makes a new session on disk: the sidecar first (atomically), then
     /// an empty data file, returned open for writing.
     pub fn create(&self, key: &str, meta: &SessionMeta) -> Result<File, BitsError> {
-        self.root()?;
-        let dir = self.sessions_dir();
-        fs::create_dir_all(&dir).map_err(|e| internal("creating the sessions directory", e))?;
+        let root = self.root()?;
+        root.create_dir_all(SESSIONS_DIR)
+            .map_err(|e| internal("creating the sessions directory", e))?;
         self.save_meta(key, meta)?;
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(self.part_path(key))
-            .map_err(|e| internal("creating the session file", e))
+        root.open_with(
+            Self::part_rel(key),
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true),
+        )
+        .map(CapFile::into_std)
+        .map_err(|e| internal("creating the session file", e))
     }
 
     /// Re-opens a session's data file (after a restart).
     pub fn open_part(&self, key: &str) -> Result<File, BitsError> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(self.part_path(key))
+        self.root()?
+            .open_with(
+                Self::part_rel(key),
+                OpenOptions::new().read(true).write(true),
+            )
+            .map(CapFile::into_std)
             .map_err(|e| internal("opening the session file", e))
     }
 
     /// Rewrites the sidecar atomically (write, fsync, rename).
     pub fn save_meta(&self, key: &str, meta: &SessionMeta) -> Result<(), BitsError> {
-        let path = self.meta_path(key);
-        let tmp = self.sessions_dir().join(format!("{key}.json.tmp"));
+        let root = self.root()?;
+        let tmp = Path::new(SESSIONS_DIR).join(format!("{key}.json.tmp"));
         let json = serde_json::to_vec(meta).map_err(|e| BitsError::Internal(e.to_string()))?;
         let write = || -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
+            let mut f = root.create(&tmp)?;
             f.write_all(&json)?;
             f.sync_all()?;
-            fs::rename(&tmp, &path)
+            root.rename(&tmp, root, Self::meta_rel(key))
         };
         write().map_err(|e| internal("writing the session sidecar", e))
     }
 
     /// Removes a session's files (Cancel-Session, expiry).
     pub fn remove(&self, key: &str) {
-        let _ = fs::remove_file(self.part_path(key));
-        let _ = fs::remove_file(self.meta_path(key));
+        if let Ok(root) = self.root() {
+            let _ = root.remove_file(Self::part_rel(key));
+            let _ = root.remove_file(Self::meta_rel(key));
+        }
     }
 
     /// Checks, without creating anything, that an upload to `path` could
@@ -222,9 +267,13 @@ impl Store {
                 "cannot upload to the share root".into(),
             ));
         };
-        match walk_dirs(&root, dirs, false)? {
-            Some(dir) => check_dest(&dir.join(name), allow_overwrite),
-            None => Ok(()),
+        if dirs.is_empty() {
+            return check_dest(root, name, allow_overwrite);
+        }
+        match root.open_dir(rel(dirs)) {
+            Ok(dir) => check_dest(&dir, name, allow_overwrite),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(jailed("reading a directory", e)),
         }
     }
 
@@ -239,7 +288,7 @@ impl Store {
         file: &File,
         path: &[String],
         allow_overwrite: bool,
-    ) -> Result<PathBuf, BitsError> {
+    ) -> Result<(), BitsError> {
         file.sync_all()
             .map_err(|e| internal("syncing the session file", e))?;
         let root = self.root()?;
@@ -248,36 +297,56 @@ impl Store {
                 "cannot upload to the share root".into(),
             ));
         };
-        let dir = walk_dirs(&root, dirs, true)?
-            .ok_or_else(|| BitsError::Internal("destination directory vanished".into()))?;
-        let dest = dir.join(name);
-        check_dest(&dest, allow_overwrite)?;
-        fs::rename(self.part_path(key), &dest)
+        let dir = if dirs.is_empty() {
+            root.try_clone()
+                .map_err(|e| internal("opening the share", e))?
+        } else {
+            match root.open_dir(rel(dirs)) {
+                Ok(d) => d,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    root.create_dir_all(rel(dirs))
+                        .map_err(|e| jailed("creating a directory", e))?;
+                    root.open_dir(rel(dirs))
+                        .map_err(|e| jailed("opening a directory", e))?
+                }
+                Err(e) => return Err(jailed("opening a directory", e)),
+            }
+        };
+        check_dest(&dir, name, allow_overwrite)?;
+        // The rename replaces a symlink at the destination (the link, not
+        // its target), so it cannot write outside either.
+        root.rename(Self::part_rel(key), &dir, name)
             .map_err(|e| internal("renaming the upload into place", e))?;
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
+        if let Ok(d) = dir.try_clone() {
+            let _ = d.into_std_file().sync_all();
         }
-        let _ = fs::remove_file(self.meta_path(key));
-        Ok(dest)
+        let _ = root.remove_file(Self::meta_rel(key));
+        Ok(())
     }
 
-    /// Opens a file for download: inside the share after resolving
-    /// symlinks, a regular file, not in the sessions directory.
-    pub fn open_download(&self, path: &[String]) -> Result<(File, fs::Metadata), BitsError> {
+    /// Opens a file for download: inside the share (symlinks followed only
+    /// while they stay inside), a regular file, not in the sessions
+    /// directory.
+    pub fn open_download(&self, path: &[String]) -> Result<(File, std::fs::Metadata), BitsError> {
+        if path
+            .first()
+            .is_some_and(|c| c.eq_ignore_ascii_case(SESSIONS_DIR))
+        {
+            return Err(BitsError::AccessDenied(
+                "the sessions directory is private".into(),
+            ));
+        }
         let root = self.root()?;
-        let mut p = root.clone();
-        for c in path {
-            p.push(c);
-        }
-        let real = match p.canonicalize() {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BitsError::NotFound),
-            Err(e) => return Err(internal("resolving the path", e)),
+        let f = if path.is_empty() {
+            return Err(BitsError::AccessDenied(
+                "directory listing is denied".into(),
+            ));
+        } else {
+            root.open(rel(path))
+                .map_err(|e| jailed("opening the file", e))?
         };
-        if !real.starts_with(&root) || real.starts_with(root.join(SESSIONS_DIR)) {
-            return Err(BitsError::AccessDenied("path leaves the share".into()));
-        }
-        let meta = fs::metadata(&real).map_err(|e| internal("reading metadata", e))?;
+        let f = f.into_std();
+        let meta = f.metadata().map_err(|e| internal("reading metadata", e))?;
         if meta.is_dir() {
             return Err(BitsError::AccessDenied(
                 "directory listing is denied".into(),
@@ -286,16 +355,16 @@ impl Store {
         if !meta.is_file() {
             return Err(BitsError::NotFound);
         }
-        let f = File::open(&real).map_err(|e| match e.kind() {
-            io::ErrorKind::PermissionDenied => BitsError::AccessDenied("permission denied".into()),
-            _ => internal("opening the file", e),
-        })?;
         Ok((f, meta))
     }
 }
 
-fn read_meta(p: &Path) -> Option<SessionMeta> {
-    let f = File::open(p).ok()?;
+fn modified_ms(m: &Metadata) -> u64 {
+    m.modified().ok().map(|t| ms(t.into_std())).unwrap_or(0)
+}
+
+fn read_meta(dir: &Dir, name: &str) -> Option<SessionMeta> {
+    let f = dir.open(name).ok()?;
     let mut buf = Vec::new();
     f.take(MAX_META).read_to_end(&mut buf).ok()?;
     let meta: SessionMeta = serde_json::from_slice(&buf).ok()?;
@@ -303,10 +372,10 @@ fn read_meta(p: &Path) -> Option<SessionMeta> {
 }
 
 /// The destination must not be a directory, nor an existing file when
-/// overwrites are off. A symlink there is replaced by the rename (the
-/// link, not its target), so it cannot lead outside.
-fn check_dest(dest: &Path, allow_overwrite: bool) -> Result<(), BitsError> {
-    match fs::symlink_metadata(dest) {
+/// overwrites are off. Not following a final symlink: the rename replaces
+/// the link itself.
+fn check_dest(dir: &Dir, name: &str, allow_overwrite: bool) -> Result<(), BitsError> {
+    match dir.symlink_metadata(name) {
         Ok(m) if m.is_dir() => Err(BitsError::AccessDenied(
             "the destination is a directory".into(),
         )),
@@ -315,53 +384,10 @@ fn check_dest(dest: &Path, allow_overwrite: bool) -> Result<(), BitsError> {
     }
 }
 
-/// Walks `dirs` below `root` one component at a time, so no symlink can
-/// lead outside the share: a symlinked directory is followed only if its
-/// real path is inside `root`. Missing directories are created when
-/// `create`, else the walk stops with `None`.
-fn walk_dirs(root: &Path, dirs: &[String], create: bool) -> Result<Option<PathBuf>, BitsError> {
-    let mut cur = root.to_path_buf();
-    for c in dirs {
-        let next = cur.join(c);
-        match fs::symlink_metadata(&next) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let real = next
-                    .canonicalize()
-                    .map_err(|_| BitsError::AccessDenied(format!("'{c}' is a dangling link")))?;
-                if !real.starts_with(root) {
-                    return Err(BitsError::AccessDenied("path leaves the share".into()));
-                }
-                if !real.is_dir() {
-                    return Err(BitsError::AccessDenied(format!("'{c}' is not a directory")));
-                }
-                cur = real;
-            }
-            Ok(m) if m.is_dir() => cur = next,
-            Ok(_) => {
-                return Err(BitsError::AccessDenied(format!("'{c}' is not a directory")));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if !create {
-                    return Ok(None);
-                }
-                match fs::create_dir(&next) {
-                    Ok(()) => cur = next,
-                    // Made concurrently: walk it like an existing one.
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        return walk_dirs(root, dirs, create);
-                    }
-                    Err(e) => return Err(internal("creating a directory", e)),
-                }
-            }
-            Err(e) => return Err(internal("reading a directory", e)),
-        }
-    }
-    Ok(Some(cur))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn tmp(name: &str) -> PathBuf {
         let d =
@@ -394,10 +420,9 @@ mod tests {
         assert_eq!(loaded[0].meta.path, vec!["up", "x.bin"]);
         f.write_all(b"lo").unwrap();
         assert!(!d.join("share/up/x.bin").exists());
-        let dest = s
-            .commit(key, &f, &["up".into(), "x.bin".into()], true)
+        s.commit(key, &f, &["up".into(), "x.bin".into()], true)
             .unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), b"hello");
+        assert_eq!(fs::read(d.join("share/up/x.bin")).unwrap(), b"hello");
         assert!(s.load_all().is_empty());
         // Overwrite refused when off.
         assert_eq!(
@@ -433,7 +458,12 @@ mod tests {
         std::os::unix::fs::symlink(&outside, share.join("out")).unwrap();
         std::os::unix::fs::symlink(outside.join("secret"), share.join("s")).unwrap();
         fs::create_dir_all(share.join("in")).unwrap();
-        std::os::unix::fs::symlink(share.join("in"), share.join("alias")).unwrap();
+        fs::write(share.join("in/f"), b"inside").unwrap();
+        // Relative links that stay inside are followed; absolute ones are
+        // refused even when they point inside (cap-std cannot tell).
+        std::os::unix::fs::symlink("in", share.join("alias")).unwrap();
+        std::os::unix::fs::symlink(share.join("in"), share.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../outside/secret", share.join("rel-out")).unwrap();
         let s = Store::new(share.clone());
         let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(matches!(
@@ -449,12 +479,57 @@ mod tests {
             Err(BitsError::AccessDenied(_))
         ));
         assert_eq!(s.check_upload_target(&p(&["alias", "new"]), true), Ok(()));
+        assert_eq!(s.open_download(&p(&["alias", "f"])).unwrap().1.len(), 6);
+        assert!(matches!(
+            s.open_download(&p(&["rel-out"])),
+            Err(BitsError::AccessDenied(_))
+        ));
+        assert!(matches!(
+            s.open_download(&p(&["abs", "f"])),
+            Err(BitsError::AccessDenied(_))
+        ));
+        assert!(matches!(
+            s.open_download(&p(&[SESSIONS_DIR, "x"])),
+            Err(BitsError::AccessDenied(_))
+        ));
         assert_eq!(
             s.open_download(&p(&["nope"])).unwrap_err(),
             BitsError::NotFound
         );
         assert!(matches!(
             s.open_download(&p(&["in"])),
+            Err(BitsError::AccessDenied(_))
+        ));
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    /// The race a path check cannot win: the destination directory is
+    /// real when the upload is checked and a symlink out of the share when
+    /// it is committed. The commit refuses; nothing appears outside.
+    #[test]
+    fn directory_swapped_for_a_symlink_after_the_check_is_refused() {
+        let d = tmp("swap");
+        let share = d.join("share");
+        let outside = d.join("outside");
+        fs::create_dir_all(share.join("up")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        let s = Store::new(share.clone());
+        let path = vec!["up".to_string(), "x.bin".to_string()];
+        assert_eq!(s.check_upload_target(&path, true), Ok(()));
+        let key = "{SWAP}";
+        let mut f = s.create(key, &meta(key, &["up", "x.bin"])).unwrap();
+        f.write_all(b"hello").unwrap();
+        fs::remove_dir(share.join("up")).unwrap();
+        std::os::unix::fs::symlink(&outside, share.join("up")).unwrap();
+        let r = s.commit(key, &f, &path, true);
+        assert!(matches!(r, Err(BitsError::AccessDenied(_))), "{r:?}");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        // The session is intact: still resumable.
+        assert_eq!(s.load_all().len(), 1);
+        // The same swap before a download: the file outside is not read.
+        fs::write(outside.join("secret"), b"s").unwrap();
+        assert!(matches!(
+            s.open_download(&["up".to_string(), "secret".to_string()]),
             Err(BitsError::AccessDenied(_))
         ));
         let _ = fs::remove_dir_all(&d);

@@ -9,6 +9,7 @@ use crate::datacenter::EndpointInfo;
 use fakedc_model::table::{TableRow, ROWS, TABLES};
 use fakedc_model::{Role, ServiceKind, Transport};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,8 +91,13 @@ pub struct RowResult {
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
     pub timeout: Duration,
-    /// Credentials for probes that can log in (IPMI RAKP, ...).
+    /// Credentials for every probe that can log in (IPMI RAKP, WinRM, SSH,
+    /// BITS, SMASH); they win over `machine_credentials`.
     pub credentials: Option<(String, String)>,
+    /// Credentials per machine name: what `check` takes from the scenario
+    /// (see [`scenario_credentials`]) so that each row logs in as its own
+    /// machine's administrator.
+    pub machine_credentials: HashMap<String, (String, String)>,
     pub concurrency: usize,
 }
 
@@ -100,9 +106,31 @@ impl Default for CheckOptions {
         CheckOptions {
             timeout: Duration::from_secs(3),
             credentials: None,
+            machine_credentials: HashMap::new(),
             concurrency: 64,
         }
     }
+}
+
+/// For each machine of a scenario, the account a probe logs in with: the
+/// enabled, named user with the highest privilege (the first of equals), so a
+/// BMC row logs in as its BMC administrator and a Windows row as its
+/// Administrator, whatever each is called in the scenario.
+pub fn scenario_credentials(s: &fakedc_scenario::Scenario) -> HashMap<String, (String, String)> {
+    s.machines
+        .iter()
+        .zip(&s.users)
+        .filter_map(|(m, users)| {
+            let best = users
+                .iter()
+                .filter(|u| u.enabled && !u.name.is_empty())
+                .fold(None::<&fakedc_model::User>, |best, u| match best {
+                    Some(b) if b.privilege >= u.privilege => Some(b),
+                    _ => Some(u),
+                })?;
+            Some((m.name.clone(), (best.name.clone(), best.password.clone())))
+        })
+        .collect()
 }
 
 /// Endpoints for a real host: the role's default services at `addr`.
@@ -258,6 +286,7 @@ async fn probe(ep: &EndpointInfo, addr: SocketAddr, opts: &CheckOptions) -> Prob
     let creds = opts
         .credentials
         .as_ref()
+        .or_else(|| opts.machine_credentials.get(&ep.machine))
         .map(|(u, p)| (u.as_str(), p.as_str()));
     let t = opts.timeout;
     let (verdict, detail) = match ep.service {

@@ -93,11 +93,17 @@ enum Command {
         /// Role of --host (hyperv-host, bmc, ...).
         #[arg(long)]
         role: Option<String>,
-        /// Credentials for probes that log in (IPMI).
-        #[arg(long)]
+        /// Log every probe in as this user (default: each machine's own
+        /// administrator from the scenario; none for --host or a bare
+        /// --endpoints-file).
+        #[arg(long, conflicts_with = "anonymous")]
         user: Option<String>,
         #[arg(long, requires = "user")]
         password: Option<String>,
+        /// Probe without logging in: only what a stranger sees (banners,
+        /// anonymous Identify, ASF ping, auth capabilities).
+        #[arg(long)]
+        anonymous: bool,
         /// Per-probe timeout in milliseconds.
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
@@ -252,14 +258,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             role,
             user,
             password,
+            anonymous,
             timeout_ms,
             json,
         } => {
-            let opts = CheckOptions {
+            let mut opts = CheckOptions {
                 timeout: Duration::from_millis(timeout_ms),
                 credentials: user.map(|u| (u, password.unwrap_or_default())),
                 ..Default::default()
             };
+            // The scenario knows every machine's accounts: log each row in
+            // as its own machine's administrator. An endpoints file alone
+            // says nothing of the scenario behind it.
+            let scenario_known = host.is_none() && (endpoints_file.is_none() || scenario.is_some());
+            if !anonymous && opts.credentials.is_none() && scenario_known {
+                opts.machine_credentials = check::scenario_credentials(&load(&scenario)?);
+            }
             let mut _dc = None;
             let endpoints: Vec<EndpointInfo> = if let Some(h) = host {
                 let role: Role = role

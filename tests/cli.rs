@@ -300,3 +300,44 @@ fn journal_file_gets_one_json_line_per_operation() {
         "credentials never reach the journal"
     );
 }
+
+/// `check --start` logs each row in as its own machine's administrator from
+/// the scenario (BMC admin, Windows Administrator, ESXi root): every built
+/// row is verified past the login. `--anonymous` stops at what a stranger
+/// sees.
+#[test]
+fn check_logs_each_row_in_with_its_machines_own_credentials() {
+    let run = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let out = fakedc()
+            .args(["check", "--start", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array().unwrap().clone()
+    };
+    let detail = |rows: &[serde_json::Value], service: &str| -> String {
+        let r = rows
+            .iter()
+            .find(|r| r["service"] == service)
+            .unwrap_or_else(|| panic!("no {service} row"));
+        assert_eq!(r["verdict"], "verified", "{r}");
+        r["detail"].as_str().unwrap().to_string()
+    };
+    let rows = run(&[]);
+    for r in &rows {
+        assert!(
+            ["verified", "not-served", "no-port"].contains(&r["verdict"].as_str().unwrap()),
+            "{r}"
+        );
+    }
+    assert!(detail(&rows, "ipmi").contains("session (suite 17) ok"));
+    assert!(detail(&rows, "winrm-http").contains("NTLM-sealed Enumerate OK"));
+    assert!(detail(&rows, "ssh").contains("logged in"));
+    assert!(detail(&rows, "sftp").contains("logged in"));
+    assert!(detail(&rows, "smash").contains("Base Server"));
+    let rows = run(&["--anonymous"]);
+    assert!(!detail(&rows, "ipmi").contains("session"));
+    assert!(!detail(&rows, "ssh").contains("logged in"));
+    assert!(detail(&rows, "smash").contains("need credentials"));
+}

@@ -69,14 +69,6 @@ bits-http = true
 allow_basic_over_http = true
 "#;
 
-fn start() -> Datacenter {
-    Datacenter::builder()
-        .scenario_str(SCENARIO)
-        .ephemeral()
-        .start()
-        .expect("start")
-}
-
 /// A directory removed on drop.
 struct Tmp(PathBuf);
 
@@ -321,7 +313,7 @@ fn session_files(dc: &Datacenter, machine: &str) -> Vec<PathBuf> {
 
 #[test]
 fn curl_upload_ping_create_fragments_close_is_byte_exact() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     // The middle fragment is over 1 MB, so curl sends `Expect: 100-continue`.
     let content = data(2_200_000, 1);
@@ -384,7 +376,7 @@ fn curl_upload_ping_create_fragments_close_is_byte_exact() {
 
 #[test]
 fn curl_gap_is_416_then_overlap_applies_only_the_new_tail() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     let content = data(300, 2);
     let path = "/upload/gap.bin";
@@ -413,7 +405,7 @@ fn curl_gap_is_416_then_overlap_applies_only_the_new_tail() {
 
 #[test]
 fn unknown_session_is_bg_e_session_not_found() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     let content = data(10, 3);
     let h = b.fragment(
@@ -438,7 +430,7 @@ fn unknown_session_is_bg_e_session_not_found() {
 
 #[test]
 fn oversized_upload_and_fragment_are_bg_e_too_large() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     let path = "/upload/big.bin";
     let sid = b.create(path);
@@ -464,7 +456,7 @@ fn oversized_upload_and_fragment_are_bg_e_too_large() {
 
 #[test]
 fn access_denied_bad_credentials_and_upload_paths() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     // `..` cannot leave the share (curl would normalise it without
     // --path-as-is).
@@ -540,7 +532,7 @@ fn access_denied_bad_credentials_and_upload_paths() {
 
 #[test]
 fn cancel_and_idle_expiry_remove_the_session_file() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     let content = data(1000, 5);
     let sid = b.create("/upload/c.bin");
@@ -574,7 +566,7 @@ fn cancel_and_idle_expiry_remove_the_session_file() {
 
 #[test]
 fn curl_downloads_ranges_head_and_conditionals() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     let content = data(10_000, 6);
     let f = share_file(&dc, "lib01", "library/disk.vhdx");
@@ -667,7 +659,7 @@ fn curl_downloads_ranges_head_and_conditionals() {
 
 #[test]
 fn virtual_40_gb_file_is_served_from_the_generator() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     let url = b.url("/library/win2022.vhdx");
     let r = b.curl(&["-I", url.as_str()]);
@@ -703,7 +695,7 @@ fn fakedc_bits(args: &[&str], ca: &Path, state: &Path) -> Output {
 
 #[test]
 fn fakedc_bits_upload_and_download_round_trip() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     let content = data(3 << 20, 8);
     let src = b._tmp.path("src.bin");
@@ -758,7 +750,7 @@ fn fakedc_bits_upload_and_download_round_trip() {
 
 #[test]
 fn reset_in_the_middle_of_a_fragment_then_resume_is_exact() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     let content = data(300_000, 9);
     let path = "/upload/reset.bin";
@@ -1045,7 +1037,7 @@ fn sigkill_mid_upload_restart_on_the_same_data_dir_resumes_and_completes() {
 
 #[test]
 fn check_probe_verifies_bits_and_sees_a_powered_off_host() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let addr = dc.endpoint("lib01", ServiceKind::Bits).unwrap();
     let t = Duration::from_secs(3);
     let r = dc
@@ -1157,14 +1149,14 @@ fn ntlm_upload_download(dc: &Datacenter, b: &Bits, machine: &str, name: &str) {
 
 #[test]
 fn curl_ntlm_upload_and_ranged_download_over_https_are_byte_exact() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::ntlm(&dc, "lib01", ServiceKind::Bits);
     ntlm_upload_download(&dc, &b, "lib01", "ntlm.bin");
 }
 
 #[test]
 fn wrong_ntlm_password_is_401_and_401_offers_negotiate_ntlm_basic() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     for url in [b.url("/upload/x.bin"), b.url("/library/none")] {
         let o = Command::new(curl_path())
@@ -1213,20 +1205,14 @@ fn wrong_ntlm_password_is_401_and_401_offers_negotiate_ntlm_basic() {
 
 #[test]
 fn pyspnego_negotiate_authenticates_the_connection() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
-    let o = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/bits_negotiate.py"))
-        .arg(b.url("/upload/neg.bin"))
-        .arg(&b.ca)
-        .args(["Administrator", "P@ssw0rd!"])
-        .output()
-        .expect("python3 (./scripts/test installs it with pyspnego)");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
+    let url = b.url("/upload/neg.bin");
+    let ca = b.ca.to_str().expect("path");
+    let out = common::python(
+        "spnego",
+        "bits_negotiate.py",
+        &[&url, ca, "Administrator", "P@ssw0rd!"],
     );
     assert!(out.contains("wrapped: True"), "{out}");
     assert!(out.contains("ping: 200"), "{out}");
@@ -1240,7 +1226,7 @@ fn pyspnego_negotiate_authenticates_the_connection() {
 
 #[test]
 fn fakedc_bits_ntlm_over_https_and_plain_http() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let content = data(2 << 20, 22);
     for (kind, extra) in [
         (ServiceKind::Bits, &["--ntlm"][..]),
@@ -1286,7 +1272,7 @@ fn fakedc_bits_ntlm_over_https_and_plain_http() {
 
 #[test]
 fn curl_bits_over_plain_http_80_ntlm_yes_basic_only_when_allowed() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     // Not on by default: only machines whose scenario enables it.
     assert!(dc.endpoint("lib01", ServiceKind::BitsHttp).is_none());
     let b = Bits::ntlm(&dc, "lib80", ServiceKind::BitsHttp);
@@ -1397,7 +1383,7 @@ bits-http = true
 
 #[test]
 fn symlinks_out_of_the_share_are_not_followed_for_download_or_upload() {
-    let dc = start();
+    let dc = common::start(SCENARIO);
     let b = Bits::new(&dc, "lib01");
     let share = dc.share("lib01").expect("share");
     std::fs::create_dir_all(&share).unwrap();

@@ -1,0 +1,334 @@
+//! Every cargo-fuzz target, run on stable under `cargo test`: its seeds (the
+//! captures and golden messages the crates' own tests use), then a few
+//! thousand deterministic mutations of them. The bodies are included from
+//! the fuzz crates, so this is the same code libFuzzer runs; the bodies
+//! assert their invariants (round trips, bounds), so a run fails on a
+//! broken invariant as well as on a panic.
+//!
+//! Budget: the whole file must stay well under two seconds in a debug
+//! build, since it runs on every `cargo test`.
+
+#[path = "../../bits/fuzz/src/lib.rs"]
+mod bits_fuzz;
+#[path = "../../ipmi/fuzz/src/lib.rs"]
+mod ipmi_fuzz;
+#[path = "../../smash/fuzz/src/lib.rs"]
+mod smash_fuzz;
+#[path = "../../wsman/fuzz/src/lib.rs"]
+mod wsman_fuzz;
+
+use std::path::{Path, PathBuf};
+
+use fakedc_fuzzing::{from_hex, run, Smoke};
+
+fn crates_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crates/")
+        .to_path_buf()
+}
+
+fn failures() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-smoke-failures")
+}
+
+fn smoke<'a>(
+    target: &'a str,
+    seeds: Vec<Vec<u8>>,
+    mutations: usize,
+    dict: &'a [&'a [u8]],
+) -> Smoke<'a> {
+    Smoke {
+        target,
+        seeds,
+        mutations,
+        rng_seed: 0x00fa_ced0,
+        dict,
+        failures: failures(),
+    }
+}
+
+/// Every datagram of every capture under `crates/ipmi/tests/captures` (both
+/// directions: the consoles parse what BMCs send), one exchange per capture
+/// as a multi-datagram input, and in-session requests the harness accepts.
+fn ipmi_seeds() -> Vec<Vec<u8>> {
+    let dir = crates_dir().join("ipmi/tests/captures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "captures missing from {}", dir.display());
+    let mut seeds = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("capture");
+        let mut exchange = Vec::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((dir, hex)) = line.split_once(' ') else {
+                continue;
+            };
+            let d = from_hex(hex).unwrap_or_else(|| panic!("{}: bad hex", f.display()));
+            if dir == "C>" {
+                if !exchange.is_empty() {
+                    exchange.extend_from_slice(&ipmi_fuzz::SEPARATOR);
+                }
+                exchange.extend_from_slice(&d);
+            }
+            seeds.push(d);
+        }
+        seeds.push(exchange);
+    }
+    let mut h = ipmi_fuzz::Harness::new().expect("the harness's handshakes succeed");
+    let sealed = h.sealed_requests();
+    assert_eq!(
+        sealed.len(),
+        8,
+        "one Get Device ID and one Chassis Status per console"
+    );
+    seeds.push(sealed.join(&ipmi_fuzz::SEPARATOR[..]));
+    seeds.extend(sealed);
+    seeds
+}
+
+#[test]
+fn ipmi_decode() {
+    let seeds = ipmi_seeds();
+    // The sealed requests really are in-session: a fresh harness takes each
+    // as a request (so mutants of them reach the command path).
+    let sealed = ipmi_fuzz::Harness::new()
+        .expect("harness")
+        .sealed_requests();
+    for d in &sealed {
+        let mut fresh = ipmi_fuzz::Harness::new().expect("harness");
+        assert!(fresh.feed(0, d), "sealed request refused: {d:02x?}");
+    }
+    // The harness costs four handshakes per input, so fewer mutants here;
+    // the parsers alone get many more below.
+    let ran = run(
+        &smoke("ipmi/decode", seeds.clone(), 300, &[]),
+        ipmi_fuzz::decode,
+    );
+    eprintln!("ipmi/decode: {} inputs in {:?}", ran.inputs, ran.elapsed);
+    let ran = run(&smoke("ipmi/decode", seeds, 4000, &[]), |d| {
+        for d in ipmi_fuzz::split(d) {
+            ipmi_fuzz::parsers(d);
+        }
+    });
+    eprintln!("ipmi parsers: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// The WinRM captures under `crates/wsman/tests/data`, one envelope each,
+/// and a few WQL queries and durations for the text parsers.
+fn envelope_seeds() -> Vec<Vec<u8>> {
+    let dir = crates_dir().join("wsman/tests/data");
+    let mut seeds = Vec::new();
+    for name in ["pywinrm-run_cmd-requests.xml", "go-winrm-requests.xml"] {
+        let text = std::fs::read_to_string(dir.join(name)).expect("capture");
+        seeds.extend(
+            text.split("<?xml")
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| format!("<?xml{s}").into_bytes()),
+        );
+    }
+    assert_eq!(seeds.len(), 10);
+    for s in [
+        "SELECT * FROM Win32_Service WHERE Name = 'WinRM' OR State != \"Stopped\"",
+        "select Name from Msvm_ComputerSystem where EnabledState=2 and Caption='Virtual Machine'",
+        "PT60.000S",
+        "P1DT2H3M4.5S",
+    ] {
+        seeds.push(s.as_bytes().to_vec());
+    }
+    seeds
+}
+
+#[test]
+fn wsman_envelope() {
+    let dict: &[&[u8]] = &[
+        b"<",
+        b">",
+        b"&amp;",
+        b"&#x0;",
+        b"<![CDATA[",
+        b"]]>",
+        b"\"",
+        b"xmlns:a=\"\"",
+        b"<!DOCTYPE x [<!ENTITY e \"e\">]>",
+        b"</s:Header>",
+        b"PT99999999999999999999S",
+    ];
+    let ran = run(
+        &smoke("wsman/envelope", envelope_seeds(), 1000, dict),
+        wsman_fuzz::envelope,
+    );
+    eprintln!("wsman/envelope: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// A whole NTLM handshake as pywinrm runs it (NEGOTIATE, the server's
+/// CHALLENGE, AUTHENTICATE), its SPNEGO wrapping, and sealed bodies made
+/// with the keys the target's sessions use (so they unseal there).
+fn ntlm_seeds() -> Vec<Vec<u8>> {
+    use fakedc_wsman::ntlm::{Client, Server, Session, Step};
+    let mut seeds = Vec::new();
+    let mut client = Client::new("u", "D", "pw");
+    let negotiate = client.negotiate();
+    let mut server = Server::default();
+    let lookup = |_: &str| Some("pw".to_string());
+    let Ok(Step::Challenge(challenge)) =
+        server.accept(&negotiate, &wsman_fuzz::target_info(), &lookup)
+    else {
+        panic!("NEGOTIATE refused");
+    };
+    let (authenticate, _) = client.authenticate(&challenge).expect("AUTHENTICATE");
+    assert!(matches!(
+        server.accept(&authenticate, &wsman_fuzz::target_info(), &lookup),
+        Ok(Step::Done { .. })
+    ));
+    seeds.push(fakedc_wsman::spnego::init(&negotiate));
+    seeds.extend([negotiate, challenge, authenticate]);
+    let mut c = Session::new(wsman_fuzz::SESSION_KEY, wsman_fuzz::SESSION_FLAGS, false);
+    let body = b"<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"/>";
+    let sealed = fakedc_wsman::service::encrypt(&mut c, body);
+    let mut s = Session::new(wsman_fuzz::SESSION_KEY, wsman_fuzz::SESSION_FLAGS, true);
+    assert_eq!(
+        fakedc_wsman::service::decrypt(&mut s, &sealed).as_deref(),
+        Ok(&body[..]),
+        "the seed unseals with the target's session"
+    );
+    seeds.push(sealed);
+    let mut c = Session::new(wsman_fuzz::SESSION_KEY, wsman_fuzz::SESSION_FLAGS, false);
+    let (sig, sealed) = c.wrap(body);
+    seeds.push([&sig[..], &sealed].concat());
+    seeds
+}
+
+#[test]
+fn wsman_ntlm() {
+    let dict: &[&[u8]] = &[b"NTLMSSP\0", b"Length=", b"application/octet-stream\r\n"];
+    let ran = run(
+        &smoke("wsman/ntlm", ntlm_seeds(), 700, dict),
+        wsman_fuzz::ntlm,
+    );
+    eprintln!("wsman/ntlm: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// Digest headers for every algorithm, plain and with `userhash`, computed
+/// with the target's password (so they verify there), and RFC 7616's example.
+fn digest_seeds() -> Vec<Vec<u8>> {
+    use fakedc_smash::digest::{parse_credentials, request_digest, user_hash, verify, Algorithm};
+    let mut seeds = Vec::new();
+    let (realm, nonce, uri, cnonce) = ("fakedc BMC", "bm9uY2Utbm9uY2U", "/wsman", "0a4f113b");
+    for alg in [
+        Algorithm::Md5,
+        Algorithm::Md5Sess,
+        Algorithm::Sha256,
+        Algorithm::Sha256Sess,
+    ] {
+        for userhash in [false, true] {
+            let user = if userhash {
+                user_hash(alg, "admin", realm)
+            } else {
+                "admin".to_string()
+            };
+            let response = request_digest(
+                alg,
+                &user,
+                realm,
+                smash_fuzz::PASSWORD,
+                "POST",
+                uri,
+                nonce,
+                "00000001",
+                cnonce,
+            );
+            let h = format!(
+                r#"username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", algorithm={}, response="{response}", qop=auth, nc=00000001, cnonce="{cnonce}", opaque="b3BhcXVl", userhash={userhash}"#,
+                alg.name()
+            );
+            let c = parse_credentials(&h).expect("seed parses");
+            assert!(verify(&c, &c.username, smash_fuzz::PASSWORD, "POST"));
+            seeds.push(h.into_bytes());
+        }
+    }
+    seeds.push(
+        br#"username="Mufasa", realm="http-auth@example.org", uri="/dir/index.html", algorithm=SHA-256, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", nc=00000001, cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", qop=auth, response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#
+            .to_vec(),
+    );
+    seeds.push(br#"username="caf\"e", realm="r", nonce="n", uri="/wsman", response="AB", qop="auth", nc=0000000a, cnonce="c""#.to_vec());
+    seeds
+}
+
+#[test]
+fn smash_digest() {
+    let dict: &[&[u8]] = &[
+        b"\"",
+        b"\\",
+        b",",
+        b"=",
+        b"username*=",
+        b"algorithm=MD5-sess",
+        b"ffffffff",
+    ];
+    let ran = run(
+        &smoke("smash/digest", digest_seeds(), 3000, dict),
+        smash_fuzz::digest,
+    );
+    eprintln!("smash/digest: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// Header values and paths as BITS clients and browsers send them.
+fn bits_seeds() -> Vec<Vec<u8>> {
+    use fakedc_bits::proto;
+    let mut seeds: Vec<Vec<u8>> = [
+        "Ping",
+        "Create-Session",
+        "Fragment",
+        "close-session",
+        "Cancel-Session",
+        "bytes 0-65535/200000",
+        "Bytes 131072-199999/200000",
+        "bytes=0-99,200-,-500",
+        "bytes=0-0",
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+        "Sunday, 06-Nov-94 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 1994",
+        "\"65513bb0-2a\"",
+        "W/\"x\", \"y\"",
+        "*",
+        proto::PROTOCOL_BITS_1_5,
+        "0x8020001F",
+        "2147942405",
+        "/share/dir/file%20name.vhdx",
+        "/a/./b//c?x=1#frag",
+        "/a/%2e%2e/b",
+        "/.bits-sessions/x",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    seeds.push(proto::basic_header("HV01\\Administrator", "p@ss:word").into_bytes());
+    seeds.push(proto::new_session_id([0x5a; 16]).into_bytes());
+    seeds
+}
+
+#[test]
+fn bits_headers() {
+    let dict: &[&[u8]] = &[
+        b"%",
+        b"%2F",
+        b"%00",
+        b"..",
+        b"18446744073709551615",
+        b"18446744073709551616",
+        b"-",
+        b",",
+        b"/",
+        b"bytes=",
+    ];
+    let ran = run(
+        &smoke("bits/headers", bits_seeds(), 4000, dict),
+        bits_fuzz::headers,
+    );
+    eprintln!("bits/headers: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}

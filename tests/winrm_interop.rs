@@ -266,6 +266,12 @@ fn pywinrm_run_ps_and_the_cmd_environment() {
     );
     assert!(err.contains("CommandNotFoundException"), "{err}");
     assert_eq!(line(&out, "PSEXIT_EXIT"), "7");
+    // cmd.exe's 8,191-character limit, which long run_ps scripts hit.
+    assert_eq!(line(&out, "PSLONG_EXIT"), "1");
+    assert_eq!(
+        line(&out, "PSLONG_ERR"),
+        r"'The command line is too long.\r\n'"
+    );
     assert_eq!(line(&out, "PSRULE_OUT"), r"'Name State\r\ndb01 Off\r\n'");
     assert_eq!(line(&out, "PSRULE_ERR"), "'WARNING: scripted'");
     assert_eq!(

@@ -23,6 +23,8 @@ show("PS", session.run_ps('$ProgressPreference = "SilentlyContinue"\n'
 show("PSMISSING", session.run_ps("Get-Frobnicator -Name x"))
 show("PSEXIT", session.run_ps("exit 7"))
 show("PSRULE", session.run_ps("Get-VM -Name db01"))
+# ~4,000 characters of script: over cmd.exe's 8,191 once encoded.
+show("PSLONG", session.run_ps("Write-Output '" + "x" * 4000 + "'"))
 show("ECHOVAR", session.run_cmd("echo %COMPUTERNAME% %USERNAME% %NOSUCHVAR%"))
 show("SET", session.run_cmd("set", ["USER"]))
 show("SETMISSING", session.run_cmd("set", ["NOSUCHVAR"]))

@@ -165,6 +165,59 @@ fn wsman_envelope() {
     eprintln!("wsman/envelope: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }
 
+/// Command lines as pywinrm, Ansible and scripts send them: cmd built-ins,
+/// variables, redirections, and powershell.exe with each way of passing a
+/// script (the encoded one is `hostname; Get-Frob; exit 3`).
+fn shell_seeds() -> Vec<Vec<u8>> {
+    let encoded: String = {
+        use base64::Engine as _;
+        let utf16: Vec<u8> = "hostname; Get-Frob; exit 3"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        base64::engine::general_purpose::STANDARD.encode(utf16)
+    };
+    let mut seeds: Vec<Vec<u8>> = [
+        "ipconfig\u{1}/all",
+        "echo %COMPUTERNAME% %nope% > \"%TEMP%\\x.tmp\"",
+        "set\u{1}USER",
+        "cmd\u{1}/c cmd /c exit 4",
+        "date\u{1}/t",
+        "powershell -NoProfile -Command \"$env:COMPUTERNAME; Write-Output 'a''b' \\\"$env:USERNAME\\\"\"",
+        "PowerShell -c Get-VM -Name x",
+        "powershell -File C:\\x.ps1",
+        "$x = 'a'; Write-Host $x \"$x$env:OS\" # c\nexit 9",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    seeds.push(format!("powershell -encodedcommand {encoded}").into_bytes());
+    seeds
+}
+
+#[test]
+fn wsman_shell() {
+    let dict: &[&[u8]] = &[
+        b"%",
+        b"%PSModulePath%",
+        b"\"",
+        b"'",
+        b";",
+        b"\n",
+        b"$env:",
+        b" -EncodedCommand ",
+        b" -Command ",
+        b"powershell ",
+        b">>",
+        b"cmd /c ",
+    ];
+    let ran = run(
+        &smoke("wsman/shell", shell_seeds(), 2000, dict),
+        wsman_fuzz::shell,
+    );
+    eprintln!("wsman/shell: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
 /// A whole NTLM handshake as pywinrm runs it (NEGOTIATE, the server's
 /// CHALLENGE, AUTHENTICATE), its SPNEGO wrapping, and sealed bodies made
 /// with the keys the target's sessions use (so they unseal there).

@@ -387,7 +387,12 @@ fn expand(s: &str, env: &[(&'static str, String)], vars: &HashMap<String, String
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        let is_env = after.len() >= 4 && after[..4].eq_ignore_ascii_case("env:");
+        // Bytes, not a str slice: the fourth byte may fall inside a
+        // multi-byte character (found by the `shell` fuzz target).
+        let is_env = after
+            .as_bytes()
+            .get(..4)
+            .is_some_and(|b| b.eq_ignore_ascii_case(b"env:"));
         let name_from = if is_env { 4 } else { 0 };
         let len = after[name_from..]
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -598,6 +603,15 @@ mod tests {
         assert!(err.contains("ObjectNotFound: (Get-Frob:String) [], CommandNotFoundException"));
         let o = run_script(&facts(), "Get-Frob");
         assert_eq!(o.exit_code, 1, "the last statement failed");
+    }
+
+    #[test]
+    fn expansion_next_to_multibyte_characters() {
+        // The fuzzer's find: `$en` then a two-byte character.
+        let o = run_script(&facts(), "$x = 'a'; \"$x$envǠSm\"");
+        assert_eq!(String::from_utf8(o.stdout).unwrap(), "aǠSm\r\n");
+        let o = run_script(&facts(), "\"$env:ǠX$é\"");
+        assert_eq!(o.exit_code, 0);
     }
 
     #[test]

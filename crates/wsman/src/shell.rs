@@ -56,6 +56,9 @@ pub struct HostFacts {
     pub mac: String,
 }
 
+/// cmd.exe's limit on a command line, in characters.
+pub const MAX_COMMAND_LINE: usize = 8191;
+
 /// Runs a command line: scenario rules first, then the built-ins.
 ///
 /// A `powershell` line is matched as `powershell <script>` with the script
@@ -69,6 +72,15 @@ pub fn run(rules: &[CommandRule], facts: &HostFacts, command: &str, args: &str) 
     } else {
         format!("{} {}", command.trim(), args.trim())
     };
+    if line.chars().count() > MAX_COMMAND_LINE {
+        // What pywinrm's run_ps of a script over ~3,000 characters meets on
+        // a real host, whatever the command: tools must work around it.
+        return Output {
+            stderr: b"The command line is too long.\r\n".to_vec(),
+            exit_code: 1,
+            ..Default::default()
+        };
+    }
     let ps = powershell::parse_invocation(&line);
     let matched = match &ps {
         Some(powershell::Invocation::Script(script)) => format!("powershell {}", script.trim()),
@@ -704,6 +716,11 @@ mod tests {
             d.len() == 17 && d.ends_with(" \r\n") && d.as_bytes()[6] == b'/',
             "{d:?}"
         );
+        let long = run(&[], &f, "echo", &"x".repeat(MAX_COMMAND_LINE - 5));
+        assert_eq!(long.exit_code, 0, "8191 characters are fine");
+        let long = run(&[], &f, "echo", &"x".repeat(MAX_COMMAND_LINE - 4));
+        assert_eq!(long.stderr, b"The command line is too long.\r\n");
+        assert_eq!(long.exit_code, 1);
         let ip = String::from_utf8(run(&[], &f, "ipconfig", "/all").stdout).unwrap();
         assert!(ip.contains("IPv4 Address. . . . . . . . . . . : 127.0.0.5(Preferred)"));
     }

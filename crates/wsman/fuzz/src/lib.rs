@@ -1,4 +1,4 @@
-//! Bodies of the `envelope` and `ntlm` fuzz targets, kept out of
+//! Bodies of the `envelope`, `ntlm` and `shell` fuzz targets, kept out of
 //! `fuzz_targets/` so that the stable smoke test
 //! (`crates/fuzzing/tests/smoke.rs`, which includes this file) runs exactly
 //! what libFuzzer runs. Any panic is a bug, and so is a broken invariant
@@ -92,4 +92,46 @@ pub fn ntlm(data: &[u8]) {
     }
     let (sig, sealed) = client.wrap(data);
     assert_eq!(server.unwrap(&sig, &sealed).ok().as_deref(), Some(data));
+}
+
+/// The WinRM shell's command lines (`rsp:Command` + `rsp:Arguments` text, a
+/// peer's input): cmd.exe built-ins, `%VAR%` expansion and powershell.exe
+/// invocations with decoded scripts. Nothing may panic, output stays within
+/// a bound of the input (no amplification past cmd's environment), and a
+/// line over cmd.exe's limit is refused whatever it says.
+pub fn shell(data: &[u8]) {
+    let Ok(line) = std::str::from_utf8(data) else {
+        return;
+    };
+    let facts = fakedc_wsman::shell::HostFacts {
+        hostname: "HV01".into(),
+        domain: "contoso.test".into(),
+        user: "Administrator".into(),
+        ip: "127.0.0.5".into(),
+        ..Default::default()
+    };
+    let rules = [fakedc_wsman::shell::CommandRule {
+        pattern: "powershell Get-VM*".into(),
+        stdout: "db01\n".into(),
+        stderr: "warn".into(),
+        ..Default::default()
+    }];
+    let (command, args) = line.split_once('\u{1}').unwrap_or((line, ""));
+    let out = fakedc_wsman::shell::run(&rules, &facts, command, args);
+    // `set` and `systeminfo` print a few KiB whatever the input; anything
+    // else is at most the longest variable per character of input.
+    let bound = 16 * 1024 + 400 * line.len();
+    assert!(
+        out.stdout.len() + out.stderr.len() <= bound,
+        "{} bytes out for {} in",
+        out.stdout.len() + out.stderr.len(),
+        line.len()
+    );
+    if command.trim().chars().count() + args.trim().chars().count()
+        > fakedc_wsman::shell::MAX_COMMAND_LINE
+    {
+        assert_eq!(out.exit_code, 1);
+    }
+    // Scripts reached through -Command, straight.
+    let _ = fakedc_wsman::powershell::run_script(&facts, line);
 }

@@ -570,6 +570,33 @@ fn curl_digest_sha256_and_md5_discover_profiles_and_guid() {
     assert_eq!(code, 200, "{body}");
     let guid = texts(&xml(&body), "PlatformGUID");
     assert_eq!(guid, [ipmi_guid(&dc, "bmc01")]);
+    // A superclass as ResultClassName: every logical device of the system
+    // (processors, memory, sensors) through CIM_SystemDevice.
+    let (code, _, body) = curl(
+        &dc,
+        "bmc01",
+        &digest,
+        &ca,
+        &envelope(
+            ENUMERATE,
+            "http://schemas.dmtf.org/wbem/wscim/1/*",
+            &[],
+            &assoc_body(
+                false,
+                "CIM_ComputerSystem",
+                &[
+                    ("CreationClassName", "CIM_ComputerSystem"),
+                    ("Name", "hv01"),
+                ],
+                "<b:AssociationClassName>CIM_SystemDevice</b:AssociationClassName><b:ResultClassName>CIM_LogicalDevice</b:ResultClassName>",
+            ),
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+    let classes = texts(&xml(&body), "CreationClassName");
+    for c in ["CIM_Processor", "CIM_Memory", "CIM_NumericSensor"] {
+        assert!(classes.iter().any(|x| x == c), "{c} in {classes:?}");
+    }
     // Role/ResultRole narrow the same walk: from the chassis side only.
     let (_, _, body) = curl(
         &dc,

@@ -36,6 +36,73 @@ pub const INTEROP_CLASSES: &[&str] = &[
 ];
 
 /// Classes served in `root/cimv2`.
+/// (class, superclass) in the DMTF CIM Schema for every class served and
+/// its ancestors, so association filters naming a superclass
+/// (`ResultClassName=CIM_LogicalDevice`, `AssociationClassName=CIM_Component`)
+/// find the subclasses' instances as on a real CIMOM.
+const SUPERCLASS: &[(&str, &str)] = &[
+    ("CIM_ManagedSystemElement", "CIM_ManagedElement"),
+    ("CIM_LogicalElement", "CIM_ManagedSystemElement"),
+    ("CIM_EnabledLogicalElement", "CIM_LogicalElement"),
+    ("CIM_System", "CIM_EnabledLogicalElement"),
+    ("CIM_ComputerSystem", "CIM_System"),
+    ("CIM_LogicalDevice", "CIM_EnabledLogicalElement"),
+    ("CIM_Processor", "CIM_LogicalDevice"),
+    ("CIM_StorageExtent", "CIM_LogicalDevice"),
+    ("CIM_Memory", "CIM_StorageExtent"),
+    ("CIM_Sensor", "CIM_LogicalDevice"),
+    ("CIM_NumericSensor", "CIM_Sensor"),
+    ("CIM_Service", "CIM_EnabledLogicalElement"),
+    ("CIM_PowerManagementService", "CIM_Service"),
+    ("CIM_BootService", "CIM_Service"),
+    ("CIM_Log", "CIM_EnabledLogicalElement"),
+    ("CIM_RecordLog", "CIM_Log"),
+    ("CIM_SoftwareIdentity", "CIM_LogicalElement"),
+    ("CIM_PhysicalElement", "CIM_ManagedSystemElement"),
+    ("CIM_PhysicalPackage", "CIM_PhysicalElement"),
+    ("CIM_PhysicalFrame", "CIM_PhysicalPackage"),
+    ("CIM_Chassis", "CIM_PhysicalFrame"),
+    ("CIM_RecordForLog", "CIM_ManagedElement"),
+    ("CIM_LogEntry", "CIM_RecordForLog"),
+    ("CIM_SettingData", "CIM_ManagedElement"),
+    ("CIM_BootConfigSetting", "CIM_SettingData"),
+    ("CIM_BootSourceSetting", "CIM_SettingData"),
+    ("CIM_Capabilities", "CIM_ManagedElement"),
+    ("CIM_PowerManagementCapabilities", "CIM_Capabilities"),
+    ("CIM_RegisteredProfile", "CIM_ManagedElement"),
+    // Associations.
+    ("CIM_SystemComponent", "CIM_Component"),
+    ("CIM_SystemDevice", "CIM_SystemComponent"),
+    ("CIM_OrderedComponent", "CIM_Component"),
+    ("CIM_SystemPackaging", "CIM_Dependency"),
+    ("CIM_ComputerSystemPackage", "CIM_SystemPackaging"),
+    ("CIM_HostedDependency", "CIM_Dependency"),
+    ("CIM_HostedService", "CIM_HostedDependency"),
+    (
+        "CIM_AssociatedPowerManagementService",
+        "CIM_ServiceAvailableToElement",
+    ),
+    ("CIM_UseOfLog", "CIM_Dependency"),
+    ("CIM_ReferencedProfile", "CIM_Dependency"),
+    ("CIM_ElementSoftwareIdentity", "CIM_Dependency"),
+];
+
+/// `class` is `ancestor` or derives from it (see [`SUPERCLASS`]).
+pub fn is_a(class: &str, ancestor: &str) -> bool {
+    let mut c = class;
+    // The chain is at most a few levels; the bound guards a table mistake.
+    for _ in 0..=SUPERCLASS.len() {
+        if c.eq_ignore_ascii_case(ancestor) {
+            return true;
+        }
+        match SUPERCLASS.iter().find(|(k, _)| k.eq_ignore_ascii_case(c)) {
+            Some((_, parent)) => c = parent,
+            None => return false,
+        }
+    }
+    false
+}
+
 pub const CIMV2_CLASSES: &[&str] = &[
     "CIM_ComputerSystem",
     "CIM_ComputerSystemPackage",
@@ -1071,6 +1138,10 @@ impl ResourceProvider for SmashProvider {
 
     fn cim_namespace(&self) -> &str {
         self.ns.name()
+    }
+
+    fn is_a(&self, class: &str, filter: &str) -> bool {
+        is_a(class, filter)
     }
 
     fn classes(&self) -> &[&'static str] {

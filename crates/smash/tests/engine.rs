@@ -231,6 +231,87 @@ fn references_carry_the_association_properties() {
     assert_eq!(texts(&x, "AssignedSequence"), ["1", "2", "3"]);
 }
 
+/// Class filters match subclasses, as on a real CIMOM: "every logical
+/// device of this system through any component association" finds the
+/// processors, memory and sensors (CIM_SystemDevice derives from
+/// CIM_SystemComponent, CIM_Processor from CIM_LogicalDevice), and no
+/// service; a References filter naming CIM_Dependency finds its subclasses.
+#[test]
+fn association_filters_match_subclasses() {
+    let (e, m) = (engine(), model());
+    let x = run(
+        &e,
+        &m,
+        Privilege::User,
+        &assoc(
+            false,
+            "CIM_ComputerSystem",
+            CS,
+            "<b:AssociationClassName>CIM_Component</b:AssociationClassName><b:ResultClassName>CIM_LogicalDevice</b:ResultClassName>",
+        ),
+    )
+    .unwrap();
+    let classes = texts(&x, "CreationClassName");
+    assert!(classes.iter().any(|c| c == "CIM_Processor"), "{classes:?}");
+    assert!(classes.iter().any(|c| c == "CIM_Memory"), "{classes:?}");
+    assert!(
+        classes.iter().any(|c| c == "CIM_NumericSensor"),
+        "{classes:?}"
+    );
+    assert!(
+        classes.iter().all(|c| c != "CIM_PowerManagementService"),
+        "{classes:?}"
+    );
+    // The exact class still works, and an unrelated one finds nothing.
+    let exact = run(
+        &e,
+        &m,
+        Privilege::User,
+        &assoc(
+            false,
+            "CIM_ComputerSystem",
+            CS,
+            "<b:AssociationClassName>CIM_SystemDevice</b:AssociationClassName><b:ResultClassName>CIM_Processor</b:ResultClassName>",
+        ),
+    )
+    .unwrap();
+    assert!(!texts(&exact, "DeviceID").is_empty());
+    let none = run(
+        &e,
+        &m,
+        Privilege::User,
+        &assoc(
+            false,
+            "CIM_ComputerSystem",
+            CS,
+            "<b:ResultClassName>CIM_SettingData</b:ResultClassName><b:AssociationClassName>CIM_SystemDevice</b:AssociationClassName>",
+        ),
+    )
+    .unwrap();
+    assert!(texts(&none, "DeviceID").is_empty());
+    let refs = run(
+        &e,
+        &m,
+        Privilege::User,
+        &assoc(
+            true,
+            "CIM_ComputerSystem",
+            CS,
+            "<b:ResultClassName>CIM_Dependency</b:ResultClassName>",
+        ),
+    )
+    .unwrap();
+    // CIM_ComputerSystemPackage (via CIM_SystemPackaging) and
+    // CIM_HostedService (via CIM_HostedDependency) are dependencies.
+    assert_eq!(texts(&refs, "PlatformGUID").len(), 1);
+    assert!(!refs.children.is_empty());
+    assert!(fakedc_smash::cim::is_a(
+        "CIM_Chassis",
+        "CIM_PhysicalElement"
+    ));
+    assert!(!fakedc_smash::cim::is_a("CIM_Chassis", "CIM_LogicalDevice"));
+}
+
 #[test]
 fn power_methods_return_dmtf_codes_and_change_the_chassis() {
     let (e, m) = (engine(), model());

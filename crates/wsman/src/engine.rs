@@ -556,11 +556,15 @@ impl Engine {
                 })
         };
         let ci = |a: &Option<String>, b: &str| a.as_ref().is_none_or(|x| x.eq_ignore_ascii_case(b));
+        // Class filters match the class or any subclass of it.
+        let is_a = |p: &Arc<dyn ResourceProvider>, filter: &Option<String>, class: &str| {
+            filter.as_ref().is_none_or(|f| p.is_a(class, f))
+        };
         let mut out = Vec::new();
         let mut assoc_cache: HashMap<String, Vec<Instance>> = HashMap::new();
         for p in &self.providers {
             for a in p.associations(ctx) {
-                if !ci(&assoc_class, &a.class) {
+                if !is_a(p, &assoc_class, &a.class) {
                     continue;
                 }
                 for (mine, other) in [(&a.left, &a.right), (&a.right, &a.left)] {
@@ -572,7 +576,7 @@ impl Engine {
                         // References: ResultClassName names the association
                         // class (DSP0227 §8.3); the provider's own instance
                         // of it carries its properties (PlatformGUID, IsNext).
-                        if !ci(&result_class, &a.class) {
+                        if !is_a(p, &result_class, &a.class) {
                             continue;
                         }
                         if let Some(i) = association_instance(p, ctx, &a, &mut assoc_cache) {
@@ -590,7 +594,7 @@ impl Engine {
                                     crate::provider::Value::Ref(a.right.1.clone()),
                                 ),
                         );
-                    } else if ci(&result_class, other.1.class_name()) {
+                    } else if is_a(p, &result_class, other.1.class_name()) {
                         if let Some(i) = self.resolve_epr(ctx, &other.1) {
                             out.push(i);
                         }

@@ -348,6 +348,14 @@ pub trait ResourceProvider: Send + Sync + 'static {
         let _ = ctx;
         Vec::new()
     }
+
+    /// Whether `class` is `filter` or one of its subclasses, for the class
+    /// names of association filters (DSP0227 §8.2: a ResultClassName of
+    /// CIM_LogicalDevice selects processors, memory and sensors alike).
+    /// Providers that know their schema's hierarchy override it.
+    fn is_a(&self, class: &str, filter: &str) -> bool {
+        class.eq_ignore_ascii_case(filter)
+    }
 }
 
 /// Reads a method input parameter by local name.

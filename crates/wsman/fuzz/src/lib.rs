@@ -1,4 +1,4 @@
-//! Bodies of the `envelope`, `ntlm` and `shell` fuzz targets, kept out of
+//! Bodies of the `envelope`, `ntlm`, `ntlm_http` and `shell` fuzz targets, kept out of
 //! `fuzz_targets/` so that the stable smoke test
 //! (`crates/fuzzing/tests/smoke.rs`, which includes this file) runs exactly
 //! what libFuzzer runs. Any panic is a bug, and so is a broken invariant
@@ -92,6 +92,55 @@ pub fn ntlm(data: &[u8]) {
     }
     let (sig, sealed) = client.wrap(data);
     assert_eq!(server.unwrap(&sig, &sealed).ok().as_deref(), Some(data));
+}
+
+/// `Authorization` headers per `ntlm_http` input at most (one connection's
+/// exchange; clients send two or three).
+pub const MAX_HEADERS: usize = 16;
+
+/// The HTTP `Authorization: NTLM|Negotiate <base64>` acceptor (MS-NTHT, what
+/// WinRM and BITS run per connection): the input's lines are one
+/// connection's headers, each `<scheme> <credentials>`, fed to one
+/// [`ntlm::http::Acceptor`] whose user directory knows every name (so a
+/// guessed user never fails for being unknown).
+///
+/// Invariants: nothing panics; no header sequence authenticates (the
+/// fuzzer never learns the random server challenge, so any `Done` is a
+/// forged login); and every challenge is `WWW-Authenticate` text in the
+/// client's scheme with base64 credentials.
+pub fn ntlm_http(data: &[u8]) {
+    use base64::Engine as _;
+    use ntlm::http::{Acceptor, HttpStep};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let target = target_info();
+    let lookup = |_: &str| Some("pw".to_string());
+    let mut conn = Acceptor::default();
+    for header in text.lines().take(MAX_HEADERS) {
+        let (scheme, credentials) = header.split_once(' ').unwrap_or((header, ""));
+        match conn.accept(scheme, credentials, &target, &lookup) {
+            Ok(HttpStep::Challenge(h)) => {
+                let (s, token) = h
+                    .split_once(' ')
+                    .unwrap_or_else(|| panic!("challenge {h:?} has no token"));
+                assert_eq!(s, scheme, "challenge in another scheme");
+                assert!(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(token)
+                        .is_ok(),
+                    "challenge token {token:?} is not base64"
+                );
+            }
+            Ok(HttpStep::Done { user, domain, .. }) => {
+                panic!("{header:?} authenticated {domain}\\{user} without the password")
+            }
+            Err(e) => {
+                let _ = e.is_bad_credentials();
+                let _ = e.to_string();
+            }
+        }
+    }
 }
 
 /// The WinRM shell's command lines (`rsp:Command` + `rsp:Arguments` text, a

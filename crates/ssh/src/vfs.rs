@@ -169,9 +169,15 @@ impl Layout {
 
     /// The relative symlink target that makes a link at `link` point to
     /// `target`, when both are inside the share; `None` when the target is
-    /// outside it (such links are refused).
+    /// outside it (such links are refused). The link itself must be strictly
+    /// below the mount point: a link *at* the mount lives in the synthetic
+    /// directory above the share, so its text would be resolved from outside
+    /// the datastore (`datastore1/x`, one level above the share on disk).
     pub fn relative_target(&self, link: &VPath, target: &VPath) -> Option<String> {
-        if !link.starts_with(&self.mount) || !target.starts_with(&self.mount) {
+        if link.0.len() <= self.mount.0.len()
+            || !link.starts_with(&self.mount)
+            || !target.starts_with(&self.mount)
+        {
             return None;
         }
         let from = &link.parent().0;
@@ -275,5 +281,27 @@ mod tests {
         );
         assert_eq!(l.relative_target(&link, &r), None);
         assert_eq!(l.relative_target(&link, &p(&r, "/etc")), None);
+    }
+
+    /// Found by the `ssh/vfs` fuzz target (input `"\x01/vmfs/volumes/ds/c"`
+    /// with the datastore `ds`: a link at the home directory itself): the
+    /// link's directory is `/vmfs/volumes`, above the share, and the text
+    /// `ds/c` computed from there would be resolved from the share's parent
+    /// on disk. SFTP refused the share root as a link name before reaching
+    /// this, but the function promised a target inside the share.
+    #[test]
+    fn no_symlink_target_for_a_link_at_the_mount() {
+        let l = Layout::datastore("ds");
+        let r = VPath::root();
+        let mount = l.mount().clone();
+        assert_eq!(
+            l.relative_target(&mount, &p(&r, "/vmfs/volumes/ds/c")),
+            None
+        );
+        assert_eq!(l.relative_target(&mount, &mount), None);
+        assert_eq!(
+            l.relative_target(&p(&r, "/vmfs/volumes/ds/l"), &mount),
+            Some(".".into())
+        );
     }
 }

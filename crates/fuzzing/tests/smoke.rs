@@ -14,6 +14,8 @@ mod bits_fuzz;
 mod ipmi_fuzz;
 #[path = "../../smash/fuzz/src/lib.rs"]
 mod smash_fuzz;
+#[path = "../../ssh/fuzz/src/lib.rs"]
+mod ssh_fuzz;
 #[path = "../../wsman/fuzz/src/lib.rs"]
 mod wsman_fuzz;
 
@@ -264,6 +266,291 @@ fn wsman_ntlm() {
         wsman_fuzz::ntlm,
     );
     eprintln!("wsman/ntlm: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// `Authorization` header sequences as pywinrm (raw NTLM), curl and
+/// Windows (Negotiate, raw or SPNEGO-wrapped) send them: a NEGOTIATE then
+/// an AUTHENTICATE answering another connection's challenge (a replay,
+/// which must not authenticate), and malformed values.
+fn ntlm_http_seeds() -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let b64 = |t: &[u8]| base64::engine::general_purpose::STANDARD.encode(t);
+    let msgs = ntlm_seeds();
+    let (negotiate, authenticate) = (&msgs[1], &msgs[3]);
+    let wrapped_auth = fakedc_wsman::spnego::response(
+        fakedc_wsman::spnego::ACCEPT_INCOMPLETE,
+        false,
+        Some(authenticate),
+        None,
+    );
+    let mut seeds: Vec<Vec<u8>> = vec![
+        format!("NTLM {}\nNTLM {}", b64(negotiate), b64(authenticate)).into_bytes(),
+        format!(
+            "Negotiate {}\nNegotiate {}",
+            b64(negotiate),
+            b64(authenticate)
+        )
+        .into_bytes(),
+        format!(
+            "Negotiate {}\nNegotiate {}",
+            b64(&msgs[0]),
+            b64(&wrapped_auth)
+        )
+        .into_bytes(),
+        format!("NTLM {}", b64(authenticate)).into_bytes(),
+    ];
+    for s in [
+        "NTLM",
+        "NTLM ",
+        "NTLM !!!",
+        "NTLM TlRMTVNTUAADAAAA",
+        "Negotiate oQMwAQ==",
+    ] {
+        seeds.push(s.as_bytes().to_vec());
+    }
+    seeds
+}
+
+#[test]
+fn wsman_ntlm_http() {
+    let dict: &[&[u8]] = &[
+        b"NTLM ",
+        b"Negotiate ",
+        b"TlRMTVNTUA",
+        b"\n",
+        b"=",
+        b"oQ",
+        b"YI",
+    ];
+    // The first header of each handshake seed reaches the NTLM server (a
+    // CHALLENGE comes back), so mutants of the second reach AUTHENTICATE.
+    for seed in &ntlm_http_seeds()[..3] {
+        use fakedc_wsman::ntlm::http::{Acceptor, HttpStep};
+        let text = std::str::from_utf8(seed).expect("text");
+        let first = text.lines().next().expect("a header");
+        let (scheme, creds) = first.split_once(' ').expect("scheme");
+        let lookup = |_: &str| Some("pw".to_string());
+        let step = Acceptor::default().accept(scheme, creds, &wsman_fuzz::target_info(), &lookup);
+        assert!(matches!(step, Ok(HttpStep::Challenge(_))), "{first}");
+    }
+    let ran = run(
+        &smoke("wsman/ntlm_http", ntlm_http_seeds(), 700, dict),
+        wsman_fuzz::ntlm_http,
+    );
+    eprintln!(
+        "wsman/ntlm_http: {} inputs in {:?}",
+        ran.inputs, ran.elapsed
+    );
+}
+
+/// Paths as SFTP clients (WinSCP, OpenSSH sftp, VMM's file transfer) and
+/// scripts name them, traversal attempts included, and symlink requests
+/// (`link` SEP `target`).
+fn vfs_seeds() -> Vec<Vec<u8>> {
+    let sep = ssh_fuzz::SEP;
+    [
+        "/vmfs/volumes/datastore1/vm/vm.vmdk".to_string(),
+        "vm/vm.vmx".into(),
+        "../../etc/passwd".into(),
+        "/vmfs/volumes/datastore1/../../../../etc/shadow".into(),
+        "/vmfs/volumes".into(),
+        "/".into(),
+        ".".into(),
+        "".into(),
+        "a/./b//c/..".into(),
+        "/vmfs/volumes/datastore2/x".into(),
+        "~/.ssh/authorized_keys".into(),
+        "vm\\..\\..\\x".into(),
+        format!("vm/link{sep}../iso/x.iso"),
+        format!("/vmfs/volumes/datastore1/a/b/link{sep}/vmfs/volumes/datastore1/c"),
+        format!("vm/link{sep}../../../etc/passwd"),
+        format!("link{sep}/etc/passwd"),
+        format!("/vmfs/volumes/datastore1{sep}vm"),
+        format!("vm/link{sep}."),
+        // A link at the datastore root (found by this target: see vfs.rs).
+        format!("{sep}/vmfs/volumes/datastore1/c"),
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
+#[test]
+fn ssh_vfs() {
+    let dict: &[&[u8]] = &[
+        b"/",
+        b"..",
+        b"../",
+        b".",
+        b"//",
+        b"\x01",
+        b"/vmfs/volumes/datastore1",
+        b"/vmfs",
+        b"\0",
+    ];
+    let ran = run(&smoke("ssh/vfs", vfs_seeds(), 4000, dict), ssh_fuzz::vfs);
+    eprintln!("ssh/vfs: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// CLP sessions as SCVMM's out-of-band management and admins type them
+/// (DSP0214 verbs, targets, options, property assignments), one command a
+/// line.
+fn clp_seeds() -> Vec<Vec<u8>> {
+    [
+        "show /system1",
+        "stop -force /system1",
+        "set /system1/bootconfig1/bootsource1 bootorder=1",
+        "cd /system1\nshow\nstop\nstart\nreset\nexit",
+        "cd system1/bootconfig1\nshow bootsource2\nset bootsource2 bootorder=1\nset bootsource2 bootorder=3\nshow ..",
+        "show -h\nhelp stop\nhelp\nversion",
+        "SHOW /System1/BootConfig1\nshow /map1\nshow /",
+        "set /system1 name=x\nstop /map1\nshow 'a b' c\ncreate /system1\nfrob",
+        "show \"unterminated\n   \n''",
+        "set /system1/bootconfig1/bootsource4 bootorder=1 bootorder=2",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
+#[test]
+fn ssh_clp() {
+    let dict: &[&[u8]] = &[
+        b"\n",
+        b"/system1",
+        b"/bootconfig1",
+        b"/bootsource",
+        b"bootorder=",
+        b"-force",
+        b"..",
+        b"\"",
+        b"'",
+        b"18446744073709551617",
+        b"stop ",
+        b"set ",
+    ];
+    let ran = run(&smoke("ssh/clp", clp_seeds(), 1500, dict), ssh_fuzz::clp);
+    eprintln!("ssh/clp: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// ESXi shell sessions as VMM, PowerCLI scripts and admins run them, and
+/// attempts to read through the symlinks planted in the fixture datastore.
+fn esxi_seeds() -> Vec<Vec<u8>> {
+    [
+        "vim-cmd vmsvc/getallvms",
+        "vim-cmd vmsvc/power.getstate 1\nvim-cmd vmsvc/power.off 1\nvim-cmd vmsvc/power.on 2",
+        "esxcli system version get; esxcli system hostname get && esxcli network ip interface ipv4 get",
+        "vmware -vl\nuname -a\nhostname\nwhoami",
+        "cd /vmfs/volumes/datastore1\nls -la\ncd vm01\npwd\nls -l vm01.vmx\ncat vm01.vmx | grep -i display | wc -l",
+        "ls -la /vmfs/volumes/datastore1 /vmfs/volumes /\ncat /vmfs/volumes/datastore1/iso/readme.txt | sort | head -n 2 | tail -1",
+        "cd /vmfs/volumes/datastore1\ncat escape/etc/passwd up abs parent/x current.vmx\nls escape parent up abs\ncd parent",
+        "cat ../../../../etc/passwd || echo no && false; exit 3",
+        "ls /vmfs/volumes/datastore1/.fakedc-partial-x | grep -c x\ncd /vmfs/volumes/datastore1/iso; ls ..",
+        "echo 'a;b' \"c|d\" e\\ f\nfrob | grep -v x\necho 'x",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
+#[test]
+fn ssh_esxi() {
+    let dict: &[&[u8]] = &[
+        b"\n",
+        b";",
+        b"&&",
+        b"||",
+        b"|",
+        b"'",
+        b"\"",
+        b"../",
+        b"/vmfs/volumes/datastore1/",
+        b"escape/",
+        b"parent/",
+        b"cat ",
+        b"ls -la ",
+        b"cd ",
+        b"vim-cmd vmsvc/power.on ",
+        b"18446744073709551617",
+    ];
+    // The fixture really is what the seeds probe: the shell reads inside
+    // the datastore and is refused the planted ways out.
+    {
+        use fakedc_ssh::esxi::{EsxiInfo, EsxiShell};
+        let model = std::sync::Arc::new(ssh_fuzz::scenario().model());
+        let host = model.find("esxi01").expect("esxi01").id;
+        let info = EsxiInfo {
+            version: "7.0.3".into(),
+            build: "1".into(),
+            datastore: ssh_fuzz::DATASTORE.into(),
+        };
+        let jail = ssh_fuzz::fixture().jail.clone();
+        let mut sh = EsxiShell::new(model, host, Some(jail), info, "root");
+        let now = std::time::Instant::now();
+        let o = sh.run("cat /vmfs/volumes/datastore1/current.vmx", now);
+        assert!(o.stdout.contains("displayName"), "{o:?}");
+        for bad in [
+            "escape/etc/hostname",
+            "up",
+            "abs",
+            "parent/datastore1/iso/readme.txt",
+        ] {
+            let o = sh.run(&format!("cat /vmfs/volumes/datastore1/{bad}"), now);
+            assert_eq!(o.code, 1, "{bad}: {o:?}");
+        }
+        let o = sh.run("vim-cmd vmsvc/getallvms", now);
+        assert!(o.stdout.contains("vm02"), "{o:?}");
+    }
+    let ran = run(&smoke("ssh/esxi", esxi_seeds(), 1000, dict), ssh_fuzz::esxi);
+    eprintln!("ssh/esxi: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// Keystrokes as terminals send them (with a pty: CR, backspace, DEL,
+/// arrows, ^C/^U/^D; without: plain lines), and UTF-8 typed and erased.
+fn terminal_seeds() -> Vec<Vec<u8>> {
+    let mut seeds: Vec<Vec<u8>> = [
+        &b"lx\x7fs\x1b[A -l\r\n"[..],
+        b"one\ntwo\r\nthr",
+        b"abc\x03show /system1\r",
+        b"\x04",
+        b"abc\x04\x15def\x08\x08\r\x04rest\n",
+        b"\x1bOA\x1b[1;5C\x1bx\tcd\t/\r",
+        "caf\u{e9}\x7f\x7f\u{1F512}\x08\r".as_bytes(),
+        b"\xff\xfe\x80\xc3\r\n",
+    ]
+    .iter()
+    .map(|s| s.to_vec())
+    .collect();
+    seeds.push(
+        [
+            vec![b'a'; fakedc_ssh::terminal::MAX_LINE + 3],
+            b"\x7f\r".to_vec(),
+        ]
+        .concat(),
+    );
+    seeds
+}
+
+#[test]
+fn ssh_terminal() {
+    let dict: &[&[u8]] = &[
+        b"\r",
+        b"\n",
+        b"\r\n",
+        b"\x1b[",
+        b"\x1b",
+        b"\x03",
+        b"\x04",
+        b"\x15",
+        b"\x7f",
+        b"\x08",
+        b"\xe2\x82\xac",
+    ];
+    let ran = run(
+        &smoke("ssh/terminal", terminal_seeds(), 1000, dict),
+        ssh_fuzz::terminal,
+    );
+    eprintln!("ssh/terminal: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }
 
 /// Digest headers for every algorithm, plain and with `userhash`, computed

@@ -402,6 +402,26 @@ fn esxi_commands_over_exec_drive_the_model() {
     assert!(ip.contains("vmk0") && ip.contains("127.79.0.2"), "{ip}");
     let u = ok_out(run("uname -a"), "uname");
     assert!(u.starts_with("VMkernel esxi01 7.0.3"), "{u}");
+    // df: the datastore, sized like SFTP's statvfs; used + free = size.
+    let df = ok_out(run("df"), "df");
+    let row: Vec<&str> = df
+        .lines()
+        .nth(1)
+        .expect("a datastore row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        (row[0], row[5]),
+        ("VMFS-6", "/vmfs/volumes/datastore1"),
+        "{df}"
+    );
+    let n = |i: usize| row[i].parse::<u64>().expect("bytes");
+    assert_eq!(n(2) + n(3), n(1), "{df}");
+    let dfh = ok_out(run("df -h"), "df -h");
+    assert!(
+        dfh.starts_with("Filesystem   Size   Used Available Use% Mounted on\nVMFS-6 "),
+        "{dfh}"
+    );
 
     let all = ok_out(run("vim-cmd vmsvc/getallvms"), "getallvms");
     assert!(all.contains("Vmid"), "{all}");

@@ -186,6 +186,7 @@ impl EsxiShell {
             "ls" => self.ls(&args),
             "cat" if args.is_empty() => Outcome::out(stdin.unwrap_or("").to_string()),
             "cat" => self.cat(&args),
+            "df" => self.df(&args),
             "grep" | "head" | "tail" | "wc" | "sort" => filter(cmd, &args, stdin.unwrap_or("")),
             "true" | ":" => Outcome::default(),
             "false" => Outcome::err(String::new(), 1),
@@ -531,6 +532,39 @@ impl EsxiShell {
         out
     }
 
+    /// `df [-h]`: the datastore as ESXi lists it, sized by the quota (or
+    /// the share's file system), the same figures SFTP's statvfs gives.
+    fn df(&self, args: &[&str]) -> Outcome {
+        let human = match args {
+            [] => false,
+            ["-h"] => true,
+            _ => return Outcome::err(format!("df: unrecognized option '{}'\n", args.join(" ")), 1),
+        };
+        let Some(jail) = &self.jail else {
+            return Outcome::err("df: Permission denied\n".into(), 1);
+        };
+        let (size, free) = match jail.space() {
+            Ok(s) => s,
+            Err(e) => return Outcome::err(format!("df: {e}\n"), 1),
+        };
+        let used = size.saturating_sub(free);
+        let pct = (used.saturating_mul(100) + size.saturating_sub(1)) / size.max(1);
+        let mount = jail.layout().mount().to_string();
+        Outcome::out(if human {
+            format!(
+                "Filesystem   Size   Used Available Use% Mounted on\nVMFS-6     {:>6} {:>6} {:>9} {:>3}% {mount}\n",
+                human_size(size),
+                human_size(used),
+                human_size(free),
+                pct
+            )
+        } else {
+            format!(
+                "Filesystem         Bytes          Used    Available Use% Mounted on\nVMFS-6     {size:>13} {used:>13} {free:>12} {pct:>3}% {mount}\n"
+            )
+        })
+    }
+
     fn cat(&self, args: &[&str]) -> Outcome {
         let Some(jail) = &self.jail else {
             return Outcome::err("cat: Permission denied\n".into(), 1);
@@ -814,6 +848,22 @@ fn tokens(line: &str, ops: bool) -> Result<Vec<Token>, &'static str> {
     Ok(out)
 }
 
+/// busybox's `-h` sizes: 1024-based, one decimal, K/M/G/T.
+fn human_size(bytes: u64) -> String {
+    let mut v = bytes as f64;
+    for unit in ["", "K", "M", "G", "T", "P"] {
+        if v < 1024.0 || unit == "P" {
+            return if unit.is_empty() {
+                format!("{bytes}")
+            } else {
+                format!("{v:.1}{unit}")
+            };
+        }
+        v /= 1024.0;
+    }
+    format!("{bytes}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -844,6 +894,14 @@ mod tests {
         assert_eq!(filter("grep", &["zz"], "a\n").code, 1);
         assert_eq!(filter("head", &["-n", "1"], "a\nb\n").stdout, "a\n");
         assert_eq!(filter("wc", &["-l"], "a\nb\n").stdout, "2\n");
+    }
+
+    #[test]
+    fn human_sizes_like_busybox() {
+        assert_eq!(human_size(512), "512");
+        assert_eq!(human_size(1536), "1.5K");
+        assert_eq!(human_size(3_000_000), "2.9M");
+        assert_eq!(human_size(1_000_000_000_000), "931.3G");
     }
 
     #[test]

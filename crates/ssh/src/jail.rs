@@ -166,6 +166,21 @@ impl Jail {
         &self.quota
     }
 
+    /// (size, free) of the datastore in bytes: the quota when there is one
+    /// (what a datastore of that size reports), else the file system the
+    /// share lives on. SFTP's statvfs and the ESXi shell's `df` agree.
+    pub fn space(&self) -> io::Result<(u64, u64)> {
+        if let Some(limit) = self.quota.limit() {
+            let used = self.quota.used(&self.dir);
+            return Ok((limit, limit.saturating_sub(used)));
+        }
+        let sv = rustix::fs::statvfs(&self.root)?;
+        Ok((
+            sv.f_blocks.saturating_mul(sv.f_frsize),
+            sv.f_bavail.saturating_mul(sv.f_frsize),
+        ))
+    }
+
     /// The share's real path (for statvfs only; never opened by path).
     pub fn root(&self) -> &Path {
         &self.root

@@ -823,14 +823,16 @@ impl SftpServer {
             sv.f_flag.bits(),
             sv.f_namemax,
         ];
-        if let Some(limit) = self.jail.quota().limit() {
-            let used = self.jail.quota().used(self.jail.dir());
-            let free = limit.saturating_sub(used) / 4096;
+        if self.jail.quota().limit().is_some() {
+            let (size, free) = self
+                .jail
+                .space()
+                .map_err(|e| Fx::new(StatusCode::Failure, e.to_string()))?;
             f[0] = 4096;
             f[1] = 4096;
-            f[2] = limit / 4096;
-            f[3] = free;
-            f[4] = free;
+            f[2] = size / 4096;
+            f[3] = free / 4096;
+            f[4] = free / 4096;
         }
         let mut out = Vec::with_capacity(88);
         for v in f {

@@ -19,6 +19,8 @@
 
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
+mod common;
+
 use anyhow::{bail, Context, Result};
 use fakedc::{Datacenter, ServiceKind};
 use std::io::Read;
@@ -427,20 +429,18 @@ fn bench(size: u64, rounds: usize) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let short = args.iter().any(|a| a == "--short");
-    let mib = args
-        .iter()
-        .position(|a| a == "--mib")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(if short { 16 } else { 1024 });
-    let rounds = args
-        .iter()
-        .position(|a| a == "--rounds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(if short { 1 } else { 3 });
+    let args = common::Args::from_env();
+    let short = args.short();
+    let (mib, rounds) = match (args.value::<u64>("--mib"), args.value::<usize>("--rounds")) {
+        (Ok(m), Ok(r)) => (
+            m.unwrap_or(if short { 16 } else { 1024 }),
+            r.unwrap_or(if short { 1 } else { 3 }),
+        ),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     match bench(mib.max(1) << 20, rounds.max(1)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

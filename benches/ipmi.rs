@@ -38,6 +38,9 @@
 
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
+mod common;
+use common::rss_kib;
+
 use anyhow::{anyhow, bail, Context, Result};
 use fakedc_ipmi::probe::Client;
 use fakedc_ipmi::wire::console::{Console, HandshakeStep};
@@ -82,21 +85,8 @@ struct Settings {
 
 impl Settings {
     fn from_args() -> Result<Settings> {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let short = args.iter().any(|a| a == "--short");
-        let value = |name: &str| -> Result<Option<f64>> {
-            match args.iter().position(|a| a == name) {
-                None => Ok(None),
-                Some(i) => {
-                    let v = args
-                        .get(i + 1)
-                        .ok_or_else(|| anyhow!("{name} needs a value"))?;
-                    v.parse()
-                        .map(Some)
-                        .map_err(|_| anyhow!("{name}: not a number: {v}"))
-                }
-            }
-        };
+        let args = common::Args::from_env();
+        let short = args.short();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut s = if short {
             Settings {
@@ -119,14 +109,14 @@ impl Settings {
                 gen_threads: cores,
             }
         };
-        if let Some(v) = value("--seconds")? {
+        if let Some(v) = args.value::<f64>("--seconds")? {
             s.measure = Duration::from_secs_f64(v.clamp(0.05, 60.0));
         }
-        if let Some(v) = value("--sims")? {
-            s.fleet = (v as usize).clamp(1, 500);
+        if let Some(v) = args.value::<usize>("--sims")? {
+            s.fleet = v.clamp(1, 500);
         }
-        if let Some(v) = value("--gen-threads")? {
-            s.gen_threads = (v as usize).clamp(1, 64);
+        if let Some(v) = args.value::<usize>("--gen-threads")? {
+            s.gen_threads = v.clamp(1, 64);
         }
         Ok(s)
     }
@@ -264,17 +254,6 @@ fn tail(path: &Path) -> String {
     } else {
         lines[from..].join("\n    ")
     }
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// CPU time (user + system, all threads, in clock ticks) of a process.

@@ -22,6 +22,8 @@
 
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
+mod common;
+
 use anyhow::{bail, Context, Result};
 use fakedc::{Datacenter, ServiceKind};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -355,21 +357,22 @@ fn bench(size: u64, rounds: usize, cipher: &str) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let short = args.iter().any(|a| a == "--short");
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
+    let args = common::Args::from_env();
+    let short = args.short();
+    let (mib, rounds) = match (args.value::<u64>("--mib"), args.value::<usize>("--rounds")) {
+        (Ok(m), Ok(r)) => (
+            m.unwrap_or(if short { 8 } else { 256 }),
+            r.unwrap_or(if short { 1 } else { 3 }),
+        ),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
     };
-    let mib = value("--mib")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(if short { 8 } else { 256 });
-    let rounds = value("--rounds")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(if short { 1 } else { 3 });
-    let cipher = value("--cipher").unwrap_or_else(|| "chacha20-poly1305@openssh.com".into());
+    let cipher = args
+        .text("--cipher")
+        .unwrap_or("chacha20-poly1305@openssh.com")
+        .to_string();
     match bench(mib.max(1) << 20, rounds.max(1), &cipher) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

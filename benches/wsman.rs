@@ -25,6 +25,8 @@
 //! Printed next to the results, never asserted: the program fails only when
 //! something is broken (a server that does not answer, pywinrm missing).
 
+mod common;
+
 use anyhow::{anyhow, bail, Context, Result};
 use fakedc_wsman::client::{enumerate_body, identify_request, request, Auth, Client};
 use fakedc_wsman::message::action;
@@ -56,24 +58,13 @@ struct Settings {
 }
 
 fn settings() -> Result<Settings> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let short = args.iter().any(|a| a == "--short");
-    let value = |name: &str| -> Result<Option<f64>> {
-        match args.iter().position(|a| a == name) {
-            None => Ok(None),
-            Some(i) => {
-                let v = args
-                    .get(i + 1)
-                    .ok_or_else(|| anyhow!("{name} needs a value"))?;
-                v.parse()
-                    .map(Some)
-                    .map_err(|_| anyhow!("{name}: not a number: {v}"))
-            }
-        }
-    };
-    let seconds = value("--seconds")?.unwrap_or(if short { 0.2 } else { 3.0 });
-    let runs = value("--runs")?
-        .map(|v| v as usize)
+    let args = common::Args::from_env();
+    let short = args.short();
+    let seconds = args
+        .value::<f64>("--seconds")?
+        .unwrap_or(if short { 0.2 } else { 3.0 });
+    let runs = args
+        .value::<usize>("--runs")?
         .unwrap_or(if short { 10 } else { 200 });
     Ok(Settings {
         short,

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::wait_until;
+use common::{wait_until, Temp};
 use fakedc::{Datacenter, FaultKind, FaultRule, PowerAction, Query, ServiceKind};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -68,33 +68,6 @@ bits-http = true
 [machine.options.bits]
 allow_basic_over_http = true
 "#;
-
-/// A directory removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(name: &str) -> Tmp {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let d = std::env::temp_dir().join(format!(
-            "fakedc-bits-test-{name}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp dir");
-        Tmp(d)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Deterministic test data.
 fn data(len: usize, seed: u64) -> Vec<u8> {
@@ -162,7 +135,7 @@ struct Bits {
     ca: PathBuf,
     /// curl's authentication arguments.
     auth: Vec<String>,
-    _tmp: Tmp,
+    _tmp: Temp,
 }
 
 impl Bits {
@@ -176,7 +149,7 @@ impl Bits {
     }
 
     fn on(dc: &Datacenter, machine: &str, kind: ServiceKind, ntlm: bool) -> Bits {
-        let tmp = Tmp::new(machine);
+        let tmp = Temp::new(machine);
         let ca = tmp.path("ca.pem");
         std::fs::write(&ca, dc.ca_pem()).expect("write CA");
         let addr = dc.endpoint(machine, kind).expect("BITS endpoint");
@@ -967,7 +940,7 @@ impl Drop for Up {
 
 #[test]
 fn sigkill_mid_upload_restart_on_the_same_data_dir_resumes_and_completes() {
-    let tmp = Tmp::new("sigkill");
+    let tmp = Temp::new("sigkill");
     let addr = "127.83.9.1";
     let scenario = tmp.path("s.toml");
     std::fs::write(

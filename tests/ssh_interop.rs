@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::wait_until;
+use common::{wait_until, Temp};
 use fakedc::{Datacenter, Query, ServiceKind};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -59,31 +59,6 @@ address = "127.79.1.2"
 [machine.services]
 bmc-ssh = true
 "#;
-
-/// A temporary directory removed on drop.
-struct Temp(PathBuf);
-
-impl Temp {
-    fn new(name: &str) -> Temp {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("fakedc-ssh-test-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        Temp(p)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn require(cmd: &str, args: &[&str]) {
     let ok = Command::new(cmd)

@@ -220,3 +220,27 @@ pub fn line<'a>(out: &'a str, key: &str) -> &'a str {
         .copied()
         .unwrap_or_else(|| panic!("no {key} line in:\n{out}"))
 }
+
+/// A temporary directory, unique per process and call, removed on drop.
+pub struct Temp(pub std::path::PathBuf);
+
+impl Temp {
+    pub fn new(name: &str) -> Temp {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("fakedc-test-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Temp(p)
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

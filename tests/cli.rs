@@ -148,12 +148,7 @@ fn check_probes_a_host_by_address_and_role() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    for line in BufReader::new(stdout).lines() {
-        if line.unwrap().starts_with("ready") {
-            break;
-        }
-    }
+    wait_ready(&mut child);
     let out = fakedc()
         .args([
             "check",
@@ -261,12 +256,7 @@ fn journal_file_gets_one_json_line_per_operation() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    for line in BufReader::new(stdout).lines() {
-        if line.unwrap().starts_with("ready") {
-            break;
-        }
-    }
+    wait_ready(&mut child);
     let out = fakedc()
         .args([
             "check",
@@ -340,4 +330,14 @@ fn check_logs_each_row_in_with_its_machines_own_credentials() {
     assert!(!detail(&rows, "ipmi").contains("session"));
     assert!(!detail(&rows, "ssh").contains("logged in"));
     assert!(detail(&rows, "smash").contains("need credentials"));
+}
+
+/// Reads a running `fakedc up`'s stdout up to its `ready` line.
+fn wait_ready(child: &mut std::process::Child) {
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        if line.unwrap().starts_with("ready") {
+            break;
+        }
+    }
 }

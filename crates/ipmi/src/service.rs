@@ -424,9 +424,6 @@ impl Bmc {
                 channel: commands::LAN_CHANNEL,
             };
             let r = commands::handle(&self.model, self.id, &mut self.state, &creq, t0);
-            // `lan set N auth ...` governs the logins that follow.
-            self.sessions
-                .set_lan_auth_enables(self.state.lan.auth_enables);
             (r.cc, r.data, r.effect)
         };
         let (cc, data) = match (effect, req.session) {
@@ -448,6 +445,8 @@ impl Bmc {
             self.ep.send_to(&sealed, req.peer).await;
         }
         match effect {
+            // `lan set N auth ...` governs the logins that follow.
+            Effect::SetLanAuthEnables(enables) => self.sessions.set_lan_auth_enables(enables),
             Effect::CloseSession(id) => {
                 self.sessions.close(id);
                 self.session_gone(id);

@@ -295,9 +295,7 @@ fn line(out: &mut String, s: &str) {
 }
 
 fn is_expression(tok: &str) -> bool {
-    tok.starts_with(['$', '\'', '"', '['])
-        || tok.parse::<f64>().is_ok()
-        || tok.eq_ignore_ascii_case("$true")
+    tok.starts_with(['$', '\'', '"', '[']) || tok.parse::<f64>().is_ok()
 }
 
 /// Splits command arguments: quoted strings whole, otherwise on whitespace.

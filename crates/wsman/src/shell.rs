@@ -246,9 +246,13 @@ fn builtin(f: &HostFacts, line: &str, depth: u8) -> Output {
     if let Some(inv) = powershell::parse_invocation(line) {
         return powershell::run(f, &inv);
     }
-    let env = environment(f);
-    let expanded = expand_vars(line, &env);
-    let line = expanded.as_str();
+    let expanded;
+    let line = if line.contains('%') {
+        expanded = expand_vars(line, &environment(f));
+        expanded.as_str()
+    } else {
+        line
+    };
     let (line, redirected) = split_redirect(line);
     if redirected {
         let mut out = builtin(f, line, depth);
@@ -265,7 +269,7 @@ fn builtin(f: &HostFacts, line: &str, depth: u8) -> Output {
         "hostname" => ok(format!("{}\r\n", f.hostname)),
         "whoami" => ok(whoami(f)),
         "cd" | "chdir" if rest.is_empty() => ok(format!("C:\\Users\\{}\r\n", f.user)),
-        "set" => set(&env, rest),
+        "set" => set(&environment(f), rest),
         "date" | "time" if rest.eq_ignore_ascii_case("/t") => ok(date_time_t(lc == "date")),
         "ver" => ok("\r\nMicrosoft Windows [Version 10.0.17763.5458]\r\n".into()),
         "echo" | "echo." if rest.is_empty() => ok(if lc == "echo." {

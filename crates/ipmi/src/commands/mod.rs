@@ -204,6 +204,10 @@ pub enum Effect {
     DeactivateSol {
         instance: u8,
     },
+    /// LAN configuration parameter 2 changed: the IPMI 1.5 authentication
+    /// types now enabled per maximum privilege (callback, user, operator,
+    /// admin, OEM), which the session layer applies to the next logins.
+    SetLanAuthEnables([u8; 5]),
 }
 
 /// How the BMC is configured: what the scenario's options say. The service

@@ -8,7 +8,7 @@
 //! port). Writable parameters are stored and read back byte for byte, which
 //! ipmitool checks after every `lan set`; nothing is rebound.
 
-use super::{auth_type, cc, need, BmcConfig, CmdResponse, Command, Ctx, R};
+use super::{auth_type, cc, need, BmcConfig, CmdResponse, Command, Ctx, Effect, R};
 use fakedc_model::Privilege;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -275,6 +275,8 @@ fn set_lan(ctx: &mut Ctx) -> R {
             for (slot, b) in lan.auth_enables.iter_mut().zip(v) {
                 *slot = b & auth_type::ALL;
             }
+            return Ok(CmdResponse::ok(Vec::new())
+                .with_effect(Effect::SetLanAuthEnables(lan.auth_enables)));
         }
         4 if v[0] & 0x0F > 4 => return Err(cc::INVALID_FIELD),
         20 if v[1] & 0x70 != 0 => return Err(cc::INVALID_FIELD),

@@ -521,100 +521,68 @@ fn curl_digest_sha256_and_md5_discover_profiles_and_guid() {
     let names = texts(&xml(&body), "RegisteredName");
     assert_eq!(names.len(), 10, "{names:?}");
     assert!(names.iter().any(|n| n == "Base Server"));
-    // Profile → CIM_ElementConformsToProfile → CIM_ComputerSystem, with the
-    // "all classes" ResourceURI as SMASH clients send it.
-    let (code, _, body) = curl(
-        &dc,
-        "bmc01",
-        &digest,
-        &ca,
-        &envelope(
-            ENUMERATE,
-            "http://schemas.dmtf.org/wbem/wscim/1/*",
-            &[],
-            &assoc_body(
+    // Association walks over curl --digest, with the "all classes"
+    // ResourceURI as SMASH clients send it.
+    let walk = |references: bool, class: &str, selectors: &[(&str, &str)], extra: &str| {
+        curl(
+            &dc,
+            "bmc01",
+            &digest,
+            &ca,
+            &envelope(
+                ENUMERATE,
+                "http://schemas.dmtf.org/wbem/wscim/1/*",
+                &[],
+                &assoc_body(references, class, selectors, extra),
+            ),
+        )
+    };
+    // Profile → CIM_ElementConformsToProfile → CIM_ComputerSystem.
+    let (code, _, body) = walk(
                 false,
                 "CIM_RegisteredProfile",
                 &[
                     ("InstanceID", "DMTF:DSP1004:Base Server:1.0.0"),
                     ("__cimnamespace", "root/interop"),
                 ],
-                "<b:AssociationClassName>CIM_ElementConformsToProfile</b:AssociationClassName><b:ResultClassName>CIM_ComputerSystem</b:ResultClassName>",
-            ),
-        ),
-    );
+                "<b:AssociationClassName>CIM_ElementConformsToProfile</b:AssociationClassName><b:ResultClassName>CIM_ComputerSystem</b:ResultClassName>");
     assert_eq!(code, 200, "{body}");
     let x = xml(&body);
     assert_eq!(texts(&x, "Name"), ["hv01"]);
     // CIM_ComputerSystem → References CIM_ComputerSystemPackage.
-    let (code, _, body) = curl(
-        &dc,
-        "bmc01",
-        &digest,
-        &ca,
-        &envelope(
-            ENUMERATE,
-            "http://schemas.dmtf.org/wbem/wscim/1/*",
-            &[],
-            &assoc_body(
-                true,
-                "CIM_ComputerSystem",
-                &[
-                    ("CreationClassName", "CIM_ComputerSystem"),
-                    ("Name", "hv01"),
-                ],
-                "<b:ResultClassName>CIM_ComputerSystemPackage</b:ResultClassName>",
-            ),
-        ),
+    let (code, _, body) = walk(
+        true,
+        "CIM_ComputerSystem",
+        &[
+            ("CreationClassName", "CIM_ComputerSystem"),
+            ("Name", "hv01"),
+        ],
+        "<b:ResultClassName>CIM_ComputerSystemPackage</b:ResultClassName>",
     );
     assert_eq!(code, 200, "{body}");
     let guid = texts(&xml(&body), "PlatformGUID");
     assert_eq!(guid, [ipmi_guid(&dc, "bmc01")]);
     // A superclass as ResultClassName: every logical device of the system
     // (processors, memory, sensors) through CIM_SystemDevice.
-    let (code, _, body) = curl(
-        &dc,
-        "bmc01",
-        &digest,
-        &ca,
-        &envelope(
-            ENUMERATE,
-            "http://schemas.dmtf.org/wbem/wscim/1/*",
-            &[],
-            &assoc_body(
+    let (code, _, body) = walk(
                 false,
                 "CIM_ComputerSystem",
                 &[
                     ("CreationClassName", "CIM_ComputerSystem"),
                     ("Name", "hv01"),
                 ],
-                "<b:AssociationClassName>CIM_SystemDevice</b:AssociationClassName><b:ResultClassName>CIM_LogicalDevice</b:ResultClassName>",
-            ),
-        ),
-    );
+                "<b:AssociationClassName>CIM_SystemDevice</b:AssociationClassName><b:ResultClassName>CIM_LogicalDevice</b:ResultClassName>");
     assert_eq!(code, 200, "{body}");
     let classes = texts(&xml(&body), "CreationClassName");
     for c in ["CIM_Processor", "CIM_Memory", "CIM_NumericSensor"] {
         assert!(classes.iter().any(|x| x == c), "{c} in {classes:?}");
     }
     // Role/ResultRole narrow the same walk: from the chassis side only.
-    let (_, _, body) = curl(
-        &dc,
-        "bmc01",
-        &digest,
-        &ca,
-        &envelope(
-            ENUMERATE,
-            "http://schemas.dmtf.org/wbem/wscim/1/*",
-            &[],
-            &assoc_body(
+    let (_, _, body) = walk(
                 false,
                 "CIM_ComputerSystem",
                 &[("CreationClassName", "CIM_ComputerSystem"), ("Name", "hv01")],
-                "<b:AssociationClassName>CIM_ComputerSystemPackage</b:AssociationClassName><b:Role>Dependent</b:Role><b:ResultRole>Antecedent</b:ResultRole>",
-            ),
-        ),
-    );
+                "<b:AssociationClassName>CIM_ComputerSystemPackage</b:AssociationClassName><b:Role>Dependent</b:Role><b:ResultRole>Antecedent</b:ResultRole>");
     assert_eq!(texts(&xml(&body), "SerialNumber"), ["FXSERIAL01"]);
 
     // bmc02 offers MD5 only.

@@ -9,9 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod common;
+use crate::common;
 
-use common::{wait_until, Temp};
+use crate::common::{wait_until, Temp};
 use fakedc::{Datacenter, FaultKind, FaultRule, PowerAction, Query, ServiceKind};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use fakedc::{Datacenter, FaultKind, FaultRule, PowerAction, Query, ServiceKind};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod common;
+use crate::common;
 
-use common::wait_until;
+use crate::common::wait_until;
 use fakedc::{Datacenter, FaultKind, FaultRule, Query, ServiceKind};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Output, Stdio};

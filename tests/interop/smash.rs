@@ -7,9 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod common;
+use crate::common;
 
-use common::{ca_file, line, lines, python, wait_until};
+use crate::common::{ca_file, line, lines, python, wait_until};
 use fakedc::{Datacenter, PowerAction, Query, ServiceKind};
 use fakedc_model::EventKind;
 use fakedc_wsman::xml::{parse, Element, Limits};

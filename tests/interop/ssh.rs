@@ -4,9 +4,8 @@
 //! power and boot changes seen by ipmitool, jail escapes, the quota, and
 //! refused logins. A missing client fails these tests; it never skips them.
 
-mod common;
 
-use common::{wait_until, Temp};
+use crate::common::{wait_until, Temp};
 use fakedc::{Datacenter, Query, ServiceKind};
 use std::io::Write;
 use std::net::SocketAddr;

@@ -7,8 +7,8 @@
 
 use fakedc::{Datacenter, Query, ServiceKind};
 
-mod common;
-use common::{ca_file, line, python as run};
+use crate::common;
+use crate::common::{ca_file, line, python as run};
 
 const SCENARIO: &str = r#"
 [defaults]

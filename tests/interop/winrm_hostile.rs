@@ -5,7 +5,7 @@
 //! (HTTP status, SOAP subcode, WSManFault code) and the server must keep
 //! serving afterwards.
 
-mod common;
+use crate::common;
 
 use fakedc::{Datacenter, PowerAction, ServiceKind};
 use fakedc_wsman::client::{basic_header, enumerate_body, identify_request, request, Auth, Client};

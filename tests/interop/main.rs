@@ -1,0 +1,17 @@
+//! The integration and interop suite as one test binary: one module per
+//! protocol (real clients against fakedc) plus the foundation and CLI
+//! tests, sharing `common`. One binary links fakedc once, so adding a
+//! protocol adds a module, not a link step.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod common;
+
+mod bits;
+mod cli;
+mod foundation;
+mod ipmi;
+mod smash;
+mod ssh;
+mod winrm;
+mod winrm_hostile;

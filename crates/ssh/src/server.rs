@@ -661,6 +661,10 @@ impl russh::server::Handler for Handler {
             async move {
                 let reader = rh.make_reader();
                 sftp::serve(reader, wh.make_writer(), server).await;
+                // `serve` ends with EOF (the writer's shutdown); then, as
+                // sshd does when sftp-server exits, its exit status and
+                // CLOSE. OpenSSH's scp (SFTP mode) exits 1 without it.
+                let _ = wh.exit_status(0).await;
                 let _ = wh.close().await;
             }
             .instrument(info_span!(parent: &self.span, "sftp")),

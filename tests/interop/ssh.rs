@@ -35,6 +35,19 @@ privilege = "admin"
 authorized_keys = ["{KEY}"]
 
 [[machine]]
+name = "esx02"
+role = "esx-host"
+address = "127.79.0.3"
+[machine.options.sftp]
+quota_bytes = 3000000
+atomic_uploads = true
+[[machine.user]]
+name = "root"
+password = "VMware1!"
+privilege = "admin"
+authorized_keys = ["{KEY}"]
+
+[[machine]]
 name = "esxi01"
 role = "esxi-host"
 address = "127.79.0.2"
@@ -727,45 +740,61 @@ async fn connect_russh(addr: SocketAddr) -> Result<russh::client::Handle<AnyHost
     russh::client::connect(config, addr, AnyHost).await
 }
 
+/// A full datastore: an upload beyond the quota fails. By default what was
+/// written stays under its name (as sftp-server leaves it on a full disk);
+/// with `atomic_uploads` nothing partial is left. Either way an upload that
+/// fits then goes through.
 #[test]
-fn full_quota_fails_without_a_partial_file() {
+fn full_quota_fails_the_upload() {
     let lab = start("quota");
     let dc = &lab.dc;
-    let addr = dc.endpoint("esx01", ServiceKind::Sftp).expect("sftp");
     let login = Login::Key(&lab.key);
     std::fs::write(lab.tmp.path("big.bin"), payload(4_000_000, 1)).expect("big");
     std::fs::write(lab.tmp.path("small.bin"), payload(1_000_000, 2)).expect("small");
-    let o = sftp(addr, &login, "root", "put big.bin big.tmp\n", &lab.tmp.0);
-    assert!(!o.status.success(), "an upload over the quota succeeded");
-    assert!(text(&o).contains("Failure"), "{}", text(&o));
-    let share = dc.share("esx01").expect("share");
-    assert_eq!(
-        std::fs::read_dir(&share).expect("ls").count(),
-        0,
-        "a partial upload was left in the share"
-    );
-    assert!(journal_has(
-        dc,
-        "esx01",
-        "write /vmfs/volumes/datastore1/big.tmp",
-        "quota"
-    ));
-    // VMM's way: upload to a temporary name, then rename; it fits now.
-    let out = ok_out(
-        sftp(
-            addr,
-            &login,
-            "root",
-            "put small.bin small.tmp\nrename small.tmp small.vmdk\ndf\n",
-            &lab.tmp.0,
-        ),
-        "upload within the quota",
-    );
-    assert!(out.contains("2928"), "df shows the quota's size: {out}");
-    assert_eq!(
-        std::fs::read(share.join("small.vmdk")).expect("published"),
-        payload(1_000_000, 2)
-    );
+    for (machine, atomic) in [("esx01", false), ("esx02", true)] {
+        let addr = dc.endpoint(machine, ServiceKind::Sftp).expect("sftp");
+        let o = sftp(addr, &login, "root", "put big.bin big.tmp\n", &lab.tmp.0);
+        assert!(
+            !o.status.success(),
+            "{machine}: an upload over the quota succeeded"
+        );
+        assert!(text(&o).contains("Failure"), "{}", text(&o));
+        let share = dc.share(machine).expect("share");
+        assert!(journal_has(
+            dc,
+            machine,
+            "write /vmfs/volumes/datastore1/big.tmp",
+            "quota"
+        ));
+        let mut cleanup = "";
+        if atomic {
+            assert_eq!(
+                std::fs::read_dir(&share).expect("ls").count(),
+                0,
+                "{machine}: a partial upload was left in the share"
+            );
+        } else {
+            let left = std::fs::metadata(share.join("big.tmp")).expect("partial file");
+            assert!(left.len() <= 3_000_000, "{machine}: {} bytes", left.len());
+            cleanup = "rm big.tmp\n";
+        }
+        // VMM's way: upload to a temporary name, then rename; it fits now.
+        let out = ok_out(
+            sftp(
+                addr,
+                &login,
+                "root",
+                &format!("{cleanup}put small.bin small.tmp\nrename small.tmp small.vmdk\ndf\n"),
+                &lab.tmp.0,
+            ),
+            "upload within the quota",
+        );
+        assert!(out.contains("2928"), "df shows the quota's size: {out}");
+        assert_eq!(
+            std::fs::read(share.join("small.vmdk")).expect("published"),
+            payload(1_000_000, 2)
+        );
+    }
 }
 
 #[test]

@@ -9,21 +9,31 @@
 //! either. The peer can only name what `vfs` lets through.
 
 use crate::quota::Quota;
-use crate::vfs::{Layout, PathError, Place, VPath};
-use cap_std::fs::{Dir, Metadata, MetadataExt};
+use crate::vfs::{Layout, PathError, Place, VPath, TMP_SHARE_DIR};
+use cap_std::fs::{Dir, File, FileExt, Metadata, MetadataExt};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Name prefix of in-flight uploads. Such files are hidden from listings and
-/// refused as names, so a partial upload never shows under any name a client
+/// Prefix of the names fakedc keeps for itself in a share: hidden from
+/// listings and refused as names, so no client can see or reach them by
+/// name (the shell's `/tmp` directory, in-flight atomic uploads).
+pub const RESERVED_PREFIX: &str = ".fakedc-";
+
+/// Name prefix of in-flight atomic uploads (SFTP's opt-in
+/// `atomic_uploads`): a partial upload never shows under any name a client
 /// can see; only the rename at close publishes it.
 pub const STAGING_PREFIX: &str = ".fakedc-partial-";
 
-/// Whether a name is reserved for in-flight uploads.
-pub fn is_staging_name(name: &str) -> bool {
-    name.starts_with(STAGING_PREFIX)
+/// Whether a name is reserved (see [`RESERVED_PREFIX`]).
+pub fn is_reserved_name(name: &str) -> bool {
+    name.starts_with(RESERVED_PREFIX)
 }
+
+/// Entries a recursive walk (`rm -r`, `cp -r`, `scp -r`) visits at most.
+pub const MAX_WALK_ENTRIES: usize = 100_000;
+/// Directory depth a recursive walk descends at most.
+pub const MAX_WALK_DEPTH: usize = 64;
 
 /// A file-system error as the protocols report it.
 #[derive(Debug, thiserror::Error)]
@@ -137,10 +147,17 @@ pub struct Jail {
 }
 
 impl Jail {
-    /// Opens (creating if needed) the share at `root`.
+    /// Opens (creating if needed) the share at `root`, and the directory
+    /// behind `/tmp` when the layout has one.
     pub fn open(root: &Path, layout: Layout, quota: Arc<Quota>) -> io::Result<Jail> {
         std::fs::create_dir_all(root)?;
         let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
+        if layout.has_tmp() {
+            match dir.create_dir(TMP_SHARE_DIR) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+        }
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -195,10 +212,10 @@ impl Jail {
         self.layout.place(p)
     }
 
-    /// The share-relative path of `p`, or the reason it has none. Staging
+    /// The share-relative path of `p`, or the reason it has none. Reserved
     /// names are refused here, so no operation can reach one by name.
     pub fn share_path(&self, p: &VPath) -> Result<PathBuf, FsError> {
-        if p.components().iter().any(|c| is_staging_name(c)) {
+        if p.components().iter().any(|c| is_reserved_name(c)) {
             return Err(FsError::Denied);
         }
         match self.place(p) {
@@ -208,9 +225,128 @@ impl Jail {
         }
     }
 
+    /// The share-relative path of a name being created, changed or
+    /// removed: outside the tree is "permission denied" (nothing can be made
+    /// there), and neither a synthetic directory nor a mount point (the
+    /// datastore, `/tmp`) can be removed, renamed or replaced.
+    pub fn writable_path(&self, p: &VPath) -> Result<PathBuf, FsError> {
+        if matches!(self.place(p), Place::Outside) || self.layout.is_mount_point(p) {
+            return Err(FsError::Denied);
+        }
+        self.share_path(p)
+    }
+
+    /// Takes `bytes` of the quota (a file grows), or "No space left".
+    pub fn reserve(&self, bytes: u64) -> Result<(), FsError> {
+        self.quota
+            .reserve(&self.dir, bytes)
+            .map_err(|_| FsError::NoSpace)
+    }
+
+    /// Gives `bytes` back to the quota (a file shrank or went away).
+    pub fn release(&self, bytes: u64) {
+        self.quota.release(bytes)
+    }
+
+    /// Writes `data` at `offset` of `file`, whose length is `*len`,
+    /// reserving the growth first; `*len` follows.
+    pub fn write_at(
+        &self,
+        file: &File,
+        len: &mut u64,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), FsError> {
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or(FsError::NoSpace)?;
+        let growth = end.saturating_sub(*len);
+        self.reserve(growth)?;
+        if let Err(e) = file.write_all_at(data, offset) {
+            self.release(growth);
+            return Err(e.into());
+        }
+        *len = (*len).max(end);
+        Ok(())
+    }
+
+    /// Sets the length of `file` (currently `*len`), within the quota.
+    pub fn set_len(&self, file: &File, len: &mut u64, new: u64) -> Result<(), FsError> {
+        if new > *len {
+            self.reserve(new - *len)?;
+        }
+        if let Err(e) = file.set_len(new) {
+            if new > *len {
+                self.release(new - *len);
+            }
+            return Err(e.into());
+        }
+        if new < *len {
+            self.release(*len - new);
+        }
+        *len = new;
+        Ok(())
+    }
+
+    /// Removes the file (or symlink) at `rel`, giving its bytes back.
+    pub fn remove_file(&self, rel: &Path) -> Result<(), FsError> {
+        let md = self.dir.symlink_metadata(rel)?;
+        if md.is_dir() {
+            return Err(FsError::IsDir);
+        }
+        self.dir.remove_file(rel)?;
+        if md.is_file() {
+            self.release(md.len());
+        }
+        Ok(())
+    }
+
+    /// Removes `rel` and everything under it (symlinks are removed, not
+    /// followed), within [`MAX_WALK_ENTRIES`] and [`MAX_WALK_DEPTH`].
+    pub fn remove_tree(&self, rel: &Path) -> Result<(), FsError> {
+        let mut budget = MAX_WALK_ENTRIES;
+        self.remove_tree_in(rel, 0, &mut budget)
+    }
+
+    fn remove_tree_in(&self, rel: &Path, depth: usize, budget: &mut usize) -> Result<(), FsError> {
+        if *budget == 0 || depth > MAX_WALK_DEPTH {
+            return Err(FsError::Io(io::Error::other("too many files")));
+        }
+        *budget -= 1;
+        let md = self.dir.symlink_metadata(rel)?;
+        if !md.is_dir() {
+            return self.remove_file(rel);
+        }
+        let names: Vec<_> = self
+            .dir
+            .read_dir(rel)?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .take(MAX_WALK_ENTRIES)
+            .collect();
+        for n in names {
+            self.remove_tree_in(&rel.join(n), depth + 1, budget)?;
+        }
+        self.dir.remove_dir(rel)?;
+        Ok(())
+    }
+
+    /// Renames `from` to `to` (both share-relative); `replace` allows an
+    /// existing file at `to` to go (its bytes are given back).
+    pub fn rename(&self, from: &Path, to: &Path, replace: bool) -> Result<(), FsError> {
+        self.dir.symlink_metadata(from)?;
+        let replaced = match self.dir.symlink_metadata(to) {
+            Ok(_) if !replace => return Err(FsError::Exists),
+            Ok(md) if md.is_file() => md.len(),
+            _ => 0,
+        };
+        self.dir.rename(from, &self.dir, to)?;
+        self.release(replaced);
+        Ok(())
+    }
+
     /// Attributes of `p`; `follow` follows a final symlink (stat vs lstat).
     pub fn stat(&self, p: &VPath, follow: bool) -> Result<Stat, FsError> {
-        if p.components().iter().any(|c| is_staging_name(c)) {
+        if p.components().iter().any(|c| is_reserved_name(c)) {
             return Err(FsError::NotFound);
         }
         match self.place(p) {
@@ -230,13 +366,13 @@ impl Jail {
     /// Opens a directory for listing.
     pub fn list(&self, p: &VPath) -> Result<Listing, FsError> {
         match self.place(p) {
-            Place::Synthetic { child } => Ok(Listing::Synthetic {
-                child: Some(child),
+            Place::Synthetic { children } => Ok(Listing::Synthetic {
+                children,
                 time: self.started,
             }),
             Place::Outside => Err(FsError::NotFound),
             Place::Share(rel) => {
-                if p.components().iter().any(|c| is_staging_name(c)) {
+                if p.components().iter().any(|c| is_reserved_name(c)) {
                     return Err(FsError::NotFound);
                 }
                 let sub = self.dir.open_dir(&rel)?;
@@ -250,7 +386,8 @@ impl Jail {
 /// A directory being listed.
 pub enum Listing {
     Synthetic {
-        child: Option<String>,
+        /// Not yet listed.
+        children: Vec<String>,
         time: i64,
     },
     Share {
@@ -260,13 +397,13 @@ pub enum Listing {
 }
 
 impl Listing {
-    /// Up to `max` more entries (name and lstat); empty at the end. Staging
-    /// files are skipped.
+    /// Up to `max` more entries (name and lstat); empty at the end.
+    /// Reserved names are skipped.
     pub fn next_batch(&mut self, max: usize) -> Vec<(String, Stat)> {
         let mut out = Vec::new();
         match self {
-            Listing::Synthetic { child, time } => {
-                if let Some(c) = child.take() {
+            Listing::Synthetic { children, time } => {
+                for c in children.drain(..) {
                     out.push((c, Stat::synthetic_dir(*time)));
                 }
             }
@@ -274,7 +411,7 @@ impl Listing {
                 for entry in iter.by_ref() {
                     let Ok(entry) = entry else { continue };
                     let name = entry.file_name().to_string_lossy().into_owned();
-                    if is_staging_name(&name) {
+                    if is_reserved_name(&name) {
                         continue;
                     }
                     let st = match dir.symlink_metadata(&name) {

@@ -38,6 +38,11 @@ pub struct RawOptions {
     /// Sessions (channels) open at once per connection (default 10, like
     /// OpenSSH's MaxSessions).
     pub max_sessions: Option<usize>,
+    /// SFTP uploads are written under a hidden staging name and published
+    /// by rename at CLOSE, so a name only ever shows a complete file
+    /// (default false: written under their own name from OPEN, as
+    /// OpenSSH's sftp-server does).
+    pub atomic_uploads: Option<bool>,
 }
 
 /// Validated options of one SSH endpoint.
@@ -56,16 +61,10 @@ pub struct SshOptions {
     pub esxi_build: String,
     pub idle_timeout_s: u64,
     pub max_sessions: usize,
+    pub atomic_uploads: bool,
 }
 
-/// An invalid `[machine.options.<service>]`.
-#[derive(Debug, thiserror::Error)]
-#[error("machine '{machine}': options.{service}: {message}")]
-pub struct OptionsError {
-    pub machine: String,
-    pub service: &'static str,
-    pub message: String,
-}
+pub use fakedc_net::OptionsError;
 
 /// The identification string a real host of this role shows: ESXi 7.0 U3
 /// ships OpenSSH 8.8; many BMCs (iDRAC 9, XCC) run OpenSSH 7.4.
@@ -79,11 +78,7 @@ pub fn default_server_id(role: Role) -> &'static str {
 impl SshOptions {
     /// Parses and validates the options of `machine` for `kind`.
     pub fn for_machine(m: &Machine, kind: ServiceKind) -> Result<SshOptions, OptionsError> {
-        let err = |message: String| OptionsError {
-            machine: m.name.clone(),
-            service: kind.name(),
-            message,
-        };
+        let err = |message: String| OptionsError::new(&m.name, kind.name(), message);
         let raw: RawOptions = match m.options.get(kind.name()) {
             Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
             None => RawOptions::default(),
@@ -152,6 +147,11 @@ impl SshOptions {
                 "quota_bytes applies to sftp and ssh, not bmc-ssh".into()
             ));
         }
+        if matches!(kind, ServiceKind::BmcSsh) && raw.atomic_uploads.is_some() {
+            return Err(err(
+                "atomic_uploads applies to sftp and ssh, not bmc-ssh".into()
+            ));
+        }
         let max_sessions = raw.max_sessions.unwrap_or(10);
         if !(1..=64).contains(&max_sessions) {
             return Err(err(format!("max_sessions {max_sessions} must be 1..=64")));
@@ -185,6 +185,7 @@ impl SshOptions {
             )?,
             idle_timeout_s: raw.idle_timeout_s.unwrap_or(600).clamp(1, 86_400),
             max_sessions,
+            atomic_uploads: raw.atomic_uploads.unwrap_or(false),
         })
     }
 }
@@ -222,6 +223,20 @@ mod tests {
         assert_eq!(o.server_id, "SSH-2.0-OpenSSH_8.8");
         assert_eq!(o.datastore, "datastore1");
         assert!(o.password && o.keyboard_interactive && o.publickey);
+        assert!(
+            !o.atomic_uploads,
+            "uploads show under their name by default"
+        );
+        let m = machine(
+            Role::EsxHost,
+            serde_json::json!({"atomic_uploads": true}),
+            ServiceKind::Sftp,
+        );
+        assert!(
+            SshOptions::for_machine(&m, ServiceKind::Sftp)
+                .expect("valid")
+                .atomic_uploads
+        );
         let b = machine(Role::Bmc, serde_json::json!({}), ServiceKind::BmcSsh);
         let o = SshOptions::for_machine(&b, ServiceKind::BmcSsh).expect("valid");
         assert_eq!(o.server_id, "SSH-2.0-OpenSSH_7.4");
@@ -243,11 +258,18 @@ mod tests {
                 "{bad} accepted"
             );
         }
-        let b = machine(
-            Role::Bmc,
+        for bad in [
             serde_json::json!({"quota_bytes": 5}),
-            ServiceKind::BmcSsh,
+            serde_json::json!({"atomic_uploads": true}),
+        ] {
+            let b = machine(Role::Bmc, bad, ServiceKind::BmcSsh);
+            assert!(SshOptions::for_machine(&b, ServiceKind::BmcSsh).is_err());
+        }
+        let m = machine(
+            Role::EsxHost,
+            serde_json::json!({"atomic_uploads": "yes"}),
+            ServiceKind::Sftp,
         );
-        assert!(SshOptions::for_machine(&b, ServiceKind::BmcSsh).is_err());
+        assert!(SshOptions::for_machine(&m, ServiceKind::Sftp).is_err());
     }
 }

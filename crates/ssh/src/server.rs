@@ -655,7 +655,7 @@ impl russh::server::Handler for Handler {
             }
         };
         session.channel_success(channel)?;
-        let server = SftpServer::new(audit, jail);
+        let server = SftpServer::new(audit, jail).atomic_uploads(self.ep.opts.atomic_uploads);
         let (mut rh, wh) = ch.split();
         tokio::spawn(
             async move {

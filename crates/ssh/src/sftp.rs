@@ -6,13 +6,18 @@
 //! instead of reading on out of step, (b) answer malformed requests with
 //! their own request id, and (c) keep every file operation on the jail.
 //!
-//! Uploads: a file opened for writing with TRUNC, or created, is written
-//! under a hidden staging name in the same directory and renamed to its
-//! final name when the client closes it successfully. So a name only ever
-//! shows a complete file: an upload that fails (quota) or is aborted
-//! (connection lost) leaves nothing under the name the client chose, and
-//! VMM's "upload to a temporary name, then rename" sees exactly the files it
-//! renamed.
+//! Uploads are written under their own name from OPEN, as OpenSSH's
+//! sftp-server (which ESXi runs) does: a client that stats or reopens the
+//! file while writing it sees it, with what has been written so far; a
+//! write beyond the quota fails (what a full datastore answers) and leaves
+//! what was written, as does a dropped connection.
+//!
+//! With the scenario option `atomic_uploads`, a file opened for writing
+//! with TRUNC, or created, is instead written under a hidden staging name
+//! in the same directory and renamed to its final name when the client
+//! closes it successfully. Then a name only ever shows a complete file: an
+//! upload that fails (quota) or is aborted (connection lost) leaves nothing
+//! under the name the client chose.
 //!
 //! Journal: open failures, each completed transfer at close (path and byte
 //! count, not one entry per 255 KiB packet), and every namespace operation
@@ -20,7 +25,7 @@
 
 use crate::audit::Audit;
 use crate::jail::{FsError, Jail, Kind, Listing, Stat, STAGING_PREFIX};
-use crate::vfs::{Place, VPath};
+use crate::vfs::VPath;
 use bytes::Bytes;
 use cap_std::fs::{FileExt, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt};
 use russh_sftp::protocol::{
@@ -131,9 +136,13 @@ pub struct SftpServer {
     tag: String,
     next_stage: u64,
     initialized: bool,
+    /// Uploads go to a staging name and are published by rename at close.
+    atomic: bool,
 }
 
 impl SftpServer {
+    /// A session writing uploads under their own name from OPEN (see
+    /// [`SftpServer::atomic_uploads`] for publish-by-rename).
     pub fn new(audit: Audit, jail: Arc<Jail>) -> SftpServer {
         SftpServer {
             audit,
@@ -143,7 +152,15 @@ impl SftpServer {
             tag: format!("{:016x}", rand::random::<u64>()),
             next_stage: 1,
             initialized: false,
+            atomic: false,
         }
+    }
+
+    /// Whether uploads are written under a hidden staging name and
+    /// published by rename at CLOSE (the scenario's `atomic_uploads`).
+    pub fn atomic_uploads(mut self, on: bool) -> SftpServer {
+        self.atomic = on;
+        self
     }
 
     fn resolve(&self, path: &str) -> Result<VPath, Fx> {
@@ -155,14 +172,7 @@ impl SftpServer {
     /// the tree is "permission denied" (nothing can be made there), and the
     /// share root itself cannot be removed or renamed.
     fn writable_path(&self, vp: &VPath) -> Result<PathBuf, Fx> {
-        if matches!(self.jail.place(vp), Place::Outside) {
-            return Err(FsError::Denied.into());
-        }
-        let rel = self.jail.share_path(vp)?;
-        if rel == Path::new(".") {
-            return Err(FsError::Denied.into());
-        }
-        Ok(rel)
+        Ok(self.jail.writable_path(vp)?)
     }
 
     fn new_handle(&mut self, h: OpenHandle) -> Result<String, Fx> {
@@ -309,7 +319,8 @@ impl SftpServer {
             return Err(FsError::NotFound.into());
         }
         let mode = attrs.permissions.map(|p| p & 0o7777).unwrap_or(0o644);
-        let staged = write && (flags.contains(OpenFlags::TRUNCATE) || existing.is_none());
+        let staged =
+            self.atomic && write && (flags.contains(OpenFlags::TRUNCATE) || existing.is_none());
         let handle = if staged {
             let name = format!("{STAGING_PREFIX}{}-{}", self.tag, self.next_stage);
             self.next_stage += 1;
@@ -337,10 +348,23 @@ impl SftpServer {
                 failed: None,
             }
         } else {
+            // Under its own name, as sftp-server: created (EXCL: only if
+            // new) and truncated here, so it shows from now on.
             let mut o = OpenOptions::new();
             o.read(read).write(write);
+            if write && create {
+                if flags.contains(OpenFlags::EXCLUDE) {
+                    o.create_new(true);
+                } else {
+                    o.create(true);
+                }
+                o.mode(mode);
+            }
             let file = dir.open_with(&rel, &o)?;
-            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let mut len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if write && flags.contains(OpenFlags::TRUNCATE) && len > 0 {
+                self.jail.set_len(&file, &mut len, 0)?;
+            }
             FileHandle {
                 file,
                 vpath: vp.clone(),
@@ -383,11 +407,16 @@ impl SftpServer {
         drop(file);
         let dir = self.jail.dir();
         let Some(st) = staging else {
-            if bytes_written > 0 {
-                self.audit.record(
+            match &failed {
+                Some(reason) => self.audit.record(
+                    format!("write {vpath}"),
+                    format!("failed: {reason}; {bytes_written} bytes written"),
+                ),
+                None if bytes_written > 0 => self.audit.record(
                     format!("write {vpath}"),
                     format!("ok: {bytes_written} bytes"),
-                );
+                ),
+                None => {}
             }
             if bytes_read > 0 || bytes_written == 0 {
                 self.audit
@@ -649,15 +678,7 @@ impl SftpServer {
         let vp = self.resolve(path)?;
         let r = (|| {
             let rel = self.writable_path(&vp)?;
-            let dir = self.jail.dir();
-            let md = dir.symlink_metadata(&rel)?;
-            if md.is_dir() {
-                return Err(FsError::IsDir.into());
-            }
-            dir.remove_file(&rel)?;
-            if md.is_file() {
-                self.jail.quota().release(md.len());
-            }
+            self.jail.remove_file(&rel)?;
             Ok(())
         })();
         self.journal_result(format!("remove {vp}"), &r);
@@ -703,15 +724,7 @@ impl SftpServer {
         let r = (|| {
             let ra = self.writable_path(&a)?;
             let rb = self.writable_path(&b)?;
-            let dir = self.jail.dir();
-            dir.symlink_metadata(&ra)?;
-            let replaced = match dir.symlink_metadata(&rb) {
-                Ok(_) if !replace => return Err(FsError::Exists.into()),
-                Ok(md) if md.is_file() => md.len(),
-                _ => 0,
-            };
-            dir.rename(&ra, dir, &rb)?;
-            self.jail.quota().release(replaced);
+            self.jail.rename(&ra, &rb, replace)?;
             Ok(())
         })();
         self.journal_result(format!("rename {a} -> {b}"), &r);
@@ -868,10 +881,17 @@ impl JournalError for String {
 
 impl Drop for SftpServer {
     /// A session that ends with uploads in flight (the client aborted or the
-    /// connection dropped) discards them: nothing partial stays behind.
+    /// connection dropped): atomic uploads are discarded, so nothing partial
+    /// stays behind; direct ones stay as written, as with sftp-server.
     fn drop(&mut self) {
         for (_, h) in self.handles.drain() {
             if let OpenHandle::File(fh) = h {
+                if fh.staging.is_none() && fh.bytes_written > 0 {
+                    self.audit.record(
+                        format!("write {}", fh.vpath),
+                        format!("incomplete: session ended after {} bytes", fh.bytes_written),
+                    );
+                }
                 if let Some(st) = &fh.staging {
                     let _ = self.jail.dir().remove_file(&st.temp);
                     self.jail.quota().release(fh.len);

@@ -125,17 +125,25 @@ impl std::fmt::Display for VPath {
 pub enum Place {
     /// Inside the share; the relative on-disk path (`.` for the share root).
     Share(PathBuf),
-    /// A synthetic directory above the mount point, with its one child.
-    Synthetic { child: String },
+    /// A synthetic directory above the mount points, with its children
+    /// (sorted).
+    Synthetic { children: Vec<String> },
     /// Not part of the tree.
     Outside,
 }
 
+/// The share directory that holds the host's `/tmp` when the layout has
+/// one. Its name is reserved in the share (hidden and refused by name), so
+/// it is reachable only as `/tmp`.
+pub const TMP_SHARE_DIR: &str = ".fakedc-tmp";
+
 /// The tree a host shows: the share mounted at one virtual directory
-/// (`/vmfs/volumes/datastore1` on ESX and ESXi).
+/// (`/vmfs/volumes/datastore1` on ESX and ESXi), and for the host's shell
+/// also `/tmp`, kept in [`TMP_SHARE_DIR`] inside the share.
 #[derive(Debug, Clone)]
 pub struct Layout {
     mount: VPath,
+    tmp: bool,
 }
 
 impl Layout {
@@ -143,12 +151,30 @@ impl Layout {
     pub fn datastore(name: &str) -> Layout {
         Layout {
             mount: VPath::from_components(&["vmfs", "volumes", name]),
+            tmp: false,
         }
+    }
+
+    /// The same layout with the host's `/tmp` (the shell's scratch space).
+    pub fn with_tmp(mut self) -> Layout {
+        self.tmp = true;
+        self
+    }
+
+    /// Whether `/tmp` is mapped.
+    pub fn has_tmp(&self) -> bool {
+        self.tmp
     }
 
     /// The mount point, which is also where sessions start.
     pub fn mount(&self) -> &VPath {
         &self.mount
+    }
+
+    /// Whether `p` is a mount point (the datastore or `/tmp`): such a
+    /// directory cannot be removed, renamed or replaced.
+    pub fn is_mount_point(&self, p: &VPath) -> bool {
+        *p == self.mount || (self.tmp && p.0.len() == 1 && p.0[0] == "tmp")
     }
 
     pub fn place(&self, p: &VPath) -> Place {
@@ -159,12 +185,24 @@ impl Layout {
             }
             return Place::Share(rest.iter().collect());
         }
-        if self.mount.starts_with(p) {
-            return Place::Synthetic {
-                child: self.mount.0[p.0.len()].clone(),
-            };
+        if self.tmp && p.0.first().is_some_and(|c| c == "tmp") {
+            let mut rel = PathBuf::from(TMP_SHARE_DIR);
+            rel.extend(&p.0[1..]);
+            return Place::Share(rel);
         }
-        Place::Outside
+        let mut children = Vec::new();
+        if self.mount.starts_with(p) {
+            children.push(self.mount.0[p.0.len()].clone());
+        }
+        if self.tmp && p.is_root() {
+            children.push("tmp".to_string());
+        }
+        if children.is_empty() {
+            return Place::Outside;
+        }
+        children.sort();
+        children.dedup();
+        Place::Synthetic { children }
     }
 
     /// The relative symlink target that makes a link at `link` point to
@@ -245,13 +283,13 @@ mod tests {
         assert_eq!(
             l.place(&r),
             Place::Synthetic {
-                child: "vmfs".into()
+                children: vec!["vmfs".into()]
             }
         );
         assert_eq!(
             l.place(&p(&r, "/vmfs/volumes")),
             Place::Synthetic {
-                child: "datastore1".into()
+                children: vec!["datastore1".into()]
             }
         );
         assert_eq!(
@@ -264,6 +302,25 @@ mod tests {
         );
         assert_eq!(l.place(&p(&r, "/etc/passwd")), Place::Outside);
         assert_eq!(l.place(&p(&r, "/vmfs/volumes/datastore2")), Place::Outside);
+        assert_eq!(l.place(&p(&r, "/tmp/x")), Place::Outside);
+        // The shell's layout adds /tmp, kept in a reserved share directory.
+        let t = Layout::datastore("datastore1").with_tmp();
+        assert_eq!(
+            t.place(&r),
+            Place::Synthetic {
+                children: vec!["tmp".into(), "vmfs".into()]
+            }
+        );
+        assert_eq!(t.place(&p(&r, "/tmp")), Place::Share(TMP_SHARE_DIR.into()));
+        assert_eq!(
+            t.place(&p(&r, "/tmp/a/b")),
+            Place::Share(PathBuf::from(TMP_SHARE_DIR).join("a/b"))
+        );
+        assert!(t.is_mount_point(&p(&r, "/tmp")));
+        assert!(t.is_mount_point(t.mount()));
+        assert!(!t.is_mount_point(&p(&r, "/tmp/a")));
+        assert!(!l.is_mount_point(&p(&r, "/tmp")));
+        assert_eq!(t.place(&p(&r, "/etc")), Place::Outside);
     }
 
     #[test]

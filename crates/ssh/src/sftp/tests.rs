@@ -1,5 +1,6 @@
-//! The SFTP server driven packet by packet, without sockets: staging and
-//! publication by rename, quota, escapes, extensions.
+//! The SFTP server driven packet by packet, without sockets: uploads under
+//! their own name (and, opted in, staging and publication by rename), quota,
+//! escapes, extensions.
 
 use super::*;
 use crate::quota::Quota;
@@ -61,6 +62,15 @@ fn fixture(name: &str, quota: Option<u64>) -> Fixture {
 }
 
 fn server(f: &Fixture) -> SftpServer {
+    server_with(f, false)
+}
+
+/// A session with the scenario's `atomic_uploads`.
+fn atomic_server(f: &Fixture) -> SftpServer {
+    server_with(f, true)
+}
+
+fn server_with(f: &Fixture, atomic: bool) -> SftpServer {
     let audit = Audit {
         model: f.model.clone(),
         machine: "esx01".into(),
@@ -68,7 +78,7 @@ fn server(f: &Fixture) -> SftpServer {
         peer: None,
         user: Some("root".into()),
     };
-    let mut s = SftpServer::new(audit, f.jail.clone());
+    let mut s = SftpServer::new(audit, f.jail.clone()).atomic_uploads(atomic);
     call(
         &mut s,
         Packet::Init(Init {
@@ -166,10 +176,132 @@ fn upload_flags() -> OpenFlags {
     OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE
 }
 
+fn stat_of(s: &mut SftpServer, path: &str) -> Result<FileAttributes, StatusCode> {
+    match call(
+        s,
+        Packet::Stat(Stat {
+            id: 8,
+            path: path.into(),
+        }),
+    ) {
+        Packet::Attrs(a) => Ok(a.attrs),
+        other => Err(status(&other)),
+    }
+}
+
+fn read(s: &mut SftpServer, h: &str, offset: u64, len: u32) -> Result<Vec<u8>, StatusCode> {
+    match call(
+        s,
+        Packet::Read(russh_sftp::protocol::Read {
+            id: 9,
+            handle: h.into(),
+            offset,
+            len,
+        }),
+    ) {
+        Packet::Data(d) => Ok(d.data),
+        other => Err(status(&other)),
+    }
+}
+
+/// As OpenSSH's sftp-server: the name exists from OPEN, and a stat or a
+/// second open (this session or another) sees what was written so far.
 #[test]
-fn upload_appears_only_at_close() {
-    let f = fixture("stage", None);
+fn upload_is_visible_under_its_name_while_written() {
+    let f = fixture("direct", None);
     let mut s = server(&f);
+    let mut other = server(&f);
+    let h = open(&mut s, "vm.vmdk", upload_flags()).expect("open");
+    assert_eq!(names(&mut other, "."), vec!["vm.vmdk"], "listed at OPEN");
+    assert_eq!(stat_of(&mut other, "vm.vmdk").map(|a| a.size), Ok(Some(0)));
+    assert_eq!(write(&mut s, &h, 0, b"hello "), StatusCode::Ok);
+    assert_eq!(stat_of(&mut other, "vm.vmdk").map(|a| a.size), Ok(Some(6)));
+    let r = open(&mut other, "vm.vmdk", OpenFlags::READ).expect("reopen mid-write");
+    assert_eq!(read(&mut other, &r, 0, 100).as_deref(), Ok(&b"hello "[..]));
+    assert_eq!(write(&mut s, &h, 6, b"world"), StatusCode::Ok);
+    assert_eq!(read(&mut other, &r, 6, 100).as_deref(), Ok(&b"world"[..]));
+    assert_eq!(close(&mut other, &r), StatusCode::Ok);
+    assert_eq!(close(&mut s, &h), StatusCode::Ok);
+    assert_eq!(
+        std::fs::read(f.root.join("vm.vmdk")).expect("read"),
+        b"hello world"
+    );
+    // TRUNC empties an existing file at OPEN, and gives its bytes back.
+    let h = open(&mut s, "vm.vmdk", upload_flags()).expect("open");
+    assert_eq!(
+        std::fs::metadata(f.root.join("vm.vmdk")).expect("md").len(),
+        0
+    );
+    assert_eq!(close(&mut s, &h), StatusCode::Ok);
+    // EXCL refuses an existing name.
+    assert_eq!(
+        open(&mut s, "vm.vmdk", upload_flags() | OpenFlags::EXCLUDE),
+        Err(StatusCode::Failure)
+    );
+    let j = f.model.journal.query(&fakedc_model::Query::default());
+    assert!(j
+        .iter()
+        .any(|e| e.operation == "write /vmfs/volumes/datastore1/vm.vmdk"
+            && e.outcome == "ok: 11 bytes"));
+}
+
+/// A dropped session leaves what was written, as sftp-server does, and
+/// journals the upload as incomplete.
+#[test]
+fn aborted_upload_stays_as_written() {
+    let f = fixture("abort-direct", None);
+    {
+        let mut s = server(&f);
+        let h = open(&mut s, "disk.tmp", upload_flags()).expect("open");
+        assert_eq!(write(&mut s, &h, 0, &[7u8; 1000]), StatusCode::Ok);
+    }
+    assert_eq!(
+        std::fs::read(f.root.join("disk.tmp")).expect("read"),
+        vec![7u8; 1000]
+    );
+    let j = f.model.journal.query(&fakedc_model::Query::default());
+    assert!(j
+        .iter()
+        .any(|e| e.operation.contains("disk.tmp") && e.outcome.starts_with("incomplete")));
+}
+
+/// The quota refuses a write beyond it (a full datastore); what fitted
+/// stays, and the space counts it.
+#[test]
+fn quota_failure_keeps_what_was_written() {
+    let f = fixture("quota-direct", Some(10_000));
+    std::fs::write(f.root.join("old"), vec![1u8; 4000]).expect("seed");
+    let mut s = server(&f);
+    let h = open(&mut s, "big.tmp", upload_flags()).expect("open");
+    assert_eq!(write(&mut s, &h, 0, &[0u8; 5000]), StatusCode::Ok);
+    assert_eq!(write(&mut s, &h, 5000, &[0u8; 5000]), StatusCode::Failure);
+    assert_eq!(write(&mut s, &h, 5000, &[0u8; 10]), StatusCode::Failure);
+    assert_eq!(close(&mut s, &h), StatusCode::Failure);
+    assert_eq!(
+        std::fs::metadata(f.root.join("big.tmp")).expect("md").len(),
+        5000
+    );
+    let h = open(&mut s, "more", upload_flags()).expect("open");
+    assert_eq!(write(&mut s, &h, 0, &[0u8; 1001]), StatusCode::Failure);
+    assert_eq!(close(&mut s, &h), StatusCode::Failure);
+    // Removing the partial file gives its bytes back.
+    let r = call(
+        &mut s,
+        Packet::Remove(Remove {
+            id: 1,
+            filename: "big.tmp".into(),
+        }),
+    );
+    assert_eq!(status(&r), StatusCode::Ok);
+    let h = open(&mut s, "more", upload_flags()).expect("open");
+    assert_eq!(write(&mut s, &h, 0, &[0u8; 6000]), StatusCode::Ok);
+    assert_eq!(close(&mut s, &h), StatusCode::Ok);
+}
+
+#[test]
+fn atomic_upload_appears_only_at_close() {
+    let f = fixture("stage", None);
+    let mut s = atomic_server(&f);
     let h = open(&mut s, "vm.vmdk", upload_flags()).expect("open");
     assert_eq!(write(&mut s, &h, 0, b"hello "), StatusCode::Ok);
     assert_eq!(write(&mut s, &h, 6, b"world"), StatusCode::Ok);
@@ -189,10 +321,10 @@ fn upload_appears_only_at_close() {
 }
 
 #[test]
-fn aborted_upload_leaves_nothing() {
+fn atomic_aborted_upload_leaves_nothing() {
     let f = fixture("abort", None);
     {
-        let mut s = server(&f);
+        let mut s = atomic_server(&f);
         let h = open(&mut s, "disk.tmp", upload_flags()).expect("open");
         assert_eq!(write(&mut s, &h, 0, &[7u8; 1000]), StatusCode::Ok);
         // The connection drops here: the session ends without a close.
@@ -205,10 +337,10 @@ fn aborted_upload_leaves_nothing() {
 }
 
 #[test]
-fn quota_failure_discards_the_upload() {
+fn atomic_quota_failure_discards_the_upload() {
     let f = fixture("quota", Some(10_000));
     std::fs::write(f.root.join("old"), vec![1u8; 4000]).expect("seed");
-    let mut s = server(&f);
+    let mut s = atomic_server(&f);
     let h = open(&mut s, "big.tmp", upload_flags()).expect("open");
     assert_eq!(write(&mut s, &h, 0, &[0u8; 5000]), StatusCode::Ok);
     assert_eq!(

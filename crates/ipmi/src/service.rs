@@ -278,6 +278,9 @@ impl Bmc {
                 self.sessions.next_timeout(),
                 self.sol.as_ref().and_then(|s| s.link.next_timeout()),
                 self.sol.as_ref().map(|_| now + SOL_POLL),
+                // The watchdog acts on the chassis when its time comes,
+                // not only at the next request.
+                self.state.next_timer(),
             ]
             .into_iter()
             .flatten()
@@ -485,6 +488,14 @@ impl Bmc {
             format!("cc {cc:02X}h as {who}"),
             t0.elapsed(),
         );
+        self.journal_timers();
+    }
+
+    /// Journals what the BMC's timers (the watchdog) did.
+    fn journal_timers(&mut self) {
+        for outcome in self.state.take_timer_events() {
+            self.journal(None, None, "watchdog".into(), outcome, Duration::ZERO);
+        }
     }
 
     fn session_gone(&mut self, id: u32) {
@@ -564,6 +575,8 @@ impl Bmc {
         let now = Instant::now();
         self.sessions.expire(now);
         self.sync_closed();
+        self.state.poll_timers(&self.model, self.id, now);
+        self.journal_timers();
         if self.sol.is_some() {
             let c = self.model.machine(self.id).chassis;
             let (power_on, booting, os_up, device) = self.model.with_chassis(c, now, |ch| {

@@ -104,6 +104,7 @@ mod sdr;
 mod sel;
 mod sensor;
 mod transport;
+mod watchdog;
 
 #[cfg(test)]
 mod tests;
@@ -118,6 +119,7 @@ pub use dcmi::DcmiState;
 pub use fru::FRU_MAX_READ;
 pub use sdr::Linear;
 pub use transport::{LanConfig, SolConfig};
+pub use watchdog::{Watchdog, WatchdogEvent};
 
 // Completion codes, network functions and authentication-type bits are the
 // wire module's: one definition for the session layer and this one.
@@ -387,6 +389,10 @@ pub struct BmcState {
     /// System info parameters 1-7 (Get/Set System Info Parameters) that were
     /// set by a client; unset ones come from the model.
     pub system_info: std::collections::BTreeMap<u8, Vec<u8>>,
+    /// The watchdog timer (Set/Get/Reset Watchdog Timer).
+    pub watchdog: Watchdog,
+    /// Journal lines for what timers did, until the service takes them.
+    timer_events: Vec<String>,
     sel_reservation: u16,
     sdr_reservation: u16,
     /// Power-on-hours accounting: minutes counted so far and when last seen.
@@ -419,6 +425,8 @@ impl BmcState {
             power_restore_policy: 1,
             sol_owner: None,
             system_info: Default::default(),
+            watchdog: Watchdog::default(),
+            timer_events: Vec::new(),
             sel_reservation: 0,
             sdr_reservation: 0,
             poh_minutes: 0.0,
@@ -469,6 +477,7 @@ impl BmcState {
         self.boot.set_in_progress = 0;
         self.lan.set_in_progress = 0;
         self.sol.set_in_progress = 0;
+        self.watchdog.bmc_reset();
     }
 
     /// Current SEL clock (Unix seconds), real time plus the offset.
@@ -612,7 +621,7 @@ fn lookup(netfn: u8, cmd: u8, data: &[u8]) -> Option<Command> {
     match netfn {
         netfn::CHASSIS => chassis::lookup(cmd),
         netfn::SENSOR_EVENT => sensor::lookup(cmd),
-        netfn::APP => app::lookup(cmd),
+        netfn::APP => app::lookup(cmd).or_else(|| watchdog::lookup(cmd)),
         netfn::STORAGE => match cmd {
             0x10..=0x1F => fru::lookup(cmd),
             0x20..=0x3F => sdr::lookup(cmd),
@@ -655,6 +664,9 @@ pub fn handle(
     req: &CmdRequest,
     now: Instant,
 ) -> CmdResponse {
+    // Timers (the watchdog) are evaluated lazily: whatever fell due since
+    // the last request happens before this one is answered.
+    state.poll_timers(model, bmc, now);
     let Some(command) = lookup(req.netfn, req.cmd, req.data) else {
         tracing::debug!(
             netfn = req.netfn,

@@ -418,7 +418,16 @@ pub(crate) const POWER_BUTTON: VirtualSensor = VirtualSensor {
     name: "Power Button",
 };
 
-pub(crate) const VIRTUAL_SENSORS: [VirtualSensor; 8] = [
+/// The BMC watchdog timer (Watchdog 2): its timeouts and pre-timeout
+/// interrupts are logged on it (see `watchdog.rs`).
+pub(crate) const WATCHDOG: VirtualSensor = VirtualSensor {
+    number: 0xD8,
+    sensor_type: 0x23,
+    entity: 0x07,
+    name: "Watchdog",
+};
+
+pub(crate) const VIRTUAL_SENSORS: [VirtualSensor; 9] = [
     ACPI_STATE,
     POWER_UNIT,
     SYSTEM_BOOT,
@@ -427,6 +436,7 @@ pub(crate) const VIRTUAL_SENSORS: [VirtualSensor; 8] = [
     CRITICAL_INTERRUPT,
     EVENT_LOG,
     POWER_BUTTON,
+    WATCHDOG,
 ];
 
 fn event_only_body(v: &VirtualSensor) -> Vec<u8> {

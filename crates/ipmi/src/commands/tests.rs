@@ -560,7 +560,7 @@ fn sdr_repository_decodes_to_model_readings() {
     let types: Vec<u8> = records.iter().map(|r| r[3]).collect();
     let sensors = f.chassis().sensors;
     assert_eq!(types.iter().filter(|&&t| t == 0x01).count(), sensors.len());
-    assert_eq!(types.iter().filter(|&&t| t == 0x03).count(), 8);
+    assert_eq!(types.iter().filter(|&&t| t == 0x03).count(), 9);
     assert_eq!(types[types.len() - 2..], [0x11, 0x12]);
     for (i, r) in records.iter().enumerate() {
         assert_eq!(u16::from_le_bytes([r[0], r[1]]) as usize, i + 1);
@@ -709,7 +709,7 @@ fn sdr_reservation_is_checked_for_partial_reads() {
     );
     // Device SDR commands serve the same records.
     assert_eq!(f.ok(0x04, 0x21, &[0, 0, 1, 0, 0, 0xFF]), d);
-    assert_eq!(f.ok(0x04, 0x20, &[]), vec![9 + 8, 0x01]);
+    assert_eq!(f.ok(0x04, 0x20, &[]), vec![9 + 9, 0x01]);
 }
 
 #[test]
@@ -1356,3 +1356,7 @@ fn random_requests_never_panic() {
         }
     }
 }
+
+/// Watchdog, PEF, DCMI strings, LAN parameters and channels as real
+/// clients read them (issue 21).
+mod platform;

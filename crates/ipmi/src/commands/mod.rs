@@ -100,6 +100,7 @@ mod app;
 mod chassis;
 mod dcmi;
 mod fru;
+mod pef;
 mod sdr;
 mod sel;
 mod sensor;
@@ -117,6 +118,7 @@ use std::time::Instant;
 pub use chassis::BootParams;
 pub use dcmi::DcmiState;
 pub use fru::FRU_MAX_READ;
+pub use pef::{PefState, Postpone};
 pub use sdr::Linear;
 pub use transport::{LanConfig, SolConfig};
 pub use watchdog::{Watchdog, WatchdogEvent};
@@ -391,6 +393,8 @@ pub struct BmcState {
     pub system_info: std::collections::BTreeMap<u8, Vec<u8>>,
     /// The watchdog timer (Set/Get/Reset Watchdog Timer).
     pub watchdog: Watchdog,
+    /// Platform event filtering configuration and processed event ids.
+    pub pef: PefState,
     /// Journal lines for what timers did, until the service takes them.
     timer_events: Vec<String>,
     sel_reservation: u16,
@@ -426,6 +430,7 @@ impl BmcState {
             sol_owner: None,
             system_info: Default::default(),
             watchdog: Watchdog::default(),
+            pef: PefState::default(),
             timer_events: Vec::new(),
             sel_reservation: 0,
             sdr_reservation: 0,
@@ -620,7 +625,7 @@ impl Command {
 fn lookup(netfn: u8, cmd: u8, data: &[u8]) -> Option<Command> {
     match netfn {
         netfn::CHASSIS => chassis::lookup(cmd),
-        netfn::SENSOR_EVENT => sensor::lookup(cmd),
+        netfn::SENSOR_EVENT => sensor::lookup(cmd).or_else(|| pef::lookup(cmd)),
         netfn::APP => app::lookup(cmd).or_else(|| watchdog::lookup(cmd)),
         netfn::STORAGE => match cmd {
             0x10..=0x1F => fru::lookup(cmd),

@@ -7,6 +7,13 @@
 //! [`BmcConfig`] (authentication types, cipher suites,
 //! port). Writable parameters are stored and read back byte for byte, which
 //! ipmitool checks after every `lan set`; nothing is rebound.
+//!
+//! Every parameter of IPMI v2.0 Table 23-4 that a full `ipmi-config
+//! --checkout` (FreeIPMI) or `ipmitool lan print` / `pef policy list` reads
+//! is answered: 0-26 (with four LAN alert destinations, parameters 17-19
+//! and 25 per set selector) and the IPv6 discovery parameters 50 and 51,
+//! which say "IPv4 only" (IPv6 addressing cannot be enabled, so the other
+//! IPv6 parameters, optional without IPv6, answer 80h).
 
 use super::{auth_type, cc, need, BmcConfig, CmdResponse, Command, Ctx, Effect, R};
 use fakedc_model::Privilege;
@@ -26,6 +33,36 @@ pub struct LanConfig {
     pub auth_enables: [u8; 5],
     /// Other parameters written by clients, exactly as written.
     pub written: BTreeMap<u8, Vec<u8>>,
+    /// Parameters 18, 19 and 25 of each LAN alert destination (set
+    /// selector 0 is the volatile destination, 1..=[`LAN_DESTINATIONS`]
+    /// the non-volatile ones), without the set selector.
+    pub destinations: Vec<AlertDestination>,
+}
+
+/// LAN alert destinations (parameter 17).
+pub const LAN_DESTINATIONS: u8 = 4;
+
+/// One LAN alert destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertDestination {
+    /// Parameter 18: destination type (bit 7 acknowledged, bits 2:0 type),
+    /// acknowledge timeout / retry interval (s), retries.
+    pub kind: [u8; 3],
+    /// Parameter 19: address format (0h IPv4), gateway selector, IPv4
+    /// address, MAC address.
+    pub address: [u8; 12],
+    /// Parameter 25: address format (1h: VLAN tag used), VLAN TCI.
+    pub vlan: [u8; 3],
+}
+
+impl Default for AlertDestination {
+    fn default() -> Self {
+        AlertDestination {
+            kind: [0x00, 0x03, 0x03], // PET trap, unacknowledged
+            address: [0; 12],
+            vlan: [0; 3],
+        }
+    }
 }
 
 impl LanConfig {
@@ -35,6 +72,7 @@ impl LanConfig {
             set_in_progress: 0,
             auth_enables: [t, t, t, t, 0],
             written: BTreeMap::new(),
+            destinations: vec![AlertDestination::default(); usize::from(LAN_DESTINATIONS) + 1],
         }
     }
 
@@ -134,6 +172,35 @@ fn mac_for(ip: &std::net::IpAddr) -> [u8; 6] {
     [0x02, 0xFD, tail[0], tail[1], tail[2], tail[3]]
 }
 
+/// The alert destination a set selector names (bits 3:0).
+fn destination(set: u8) -> Result<usize, u8> {
+    let i = usize::from(set & 0x0F);
+    if i > usize::from(LAN_DESTINATIONS) {
+        Err(cc::PARAM_OUT_OF_RANGE)
+    } else {
+        Ok(i)
+    }
+}
+
+/// The value of a per-destination parameter (18, 19, 25) with its set
+/// selector first.
+fn destination_param(ctx: &Ctx, param: u8, set: u8) -> Result<Vec<u8>, u8> {
+    let d = ctx
+        .state
+        .lan
+        .destinations
+        .get(destination(set)?)
+        .copied()
+        .unwrap_or_default();
+    let mut v = vec![set & 0x0F];
+    match param {
+        18 => v.extend_from_slice(&d.kind),
+        19 => v.extend_from_slice(&d.address),
+        _ => v.extend_from_slice(&d.vlan),
+    }
+    Ok(v)
+}
+
 /// The value of a LAN parameter that nobody wrote; `None` if unsupported.
 fn lan_default(ctx: &Ctx, param: u8) -> Option<Vec<u8>> {
     let cfg = &ctx.state.config;
@@ -171,7 +238,7 @@ fn lan_default(ctx: &Ctx, param: u8) -> Option<Vec<u8>> {
             c.resize(18, 0);
             c
         }
-        17 => vec![0x00], // no LAN alert destinations
+        17 => vec![LAN_DESTINATIONS],
         20 => vec![0x00, 0x00],
         21 => vec![0x00],
         22 => vec![cfg.suites().take(16).count() as u8],
@@ -195,6 +262,10 @@ fn lan_default(ctx: &Ctx, param: u8) -> Option<Vec<u8>> {
             v
         }
         26 => vec![0; 6],
+        // IPv6/IPv4 support: neither IPv6 only nor dual stack, no IPv6
+        // alert destinations; addressing enables: IPv4 only.
+        50 => vec![0x00],
+        51 => vec![0x00],
         _ => return None,
     })
 }
@@ -213,6 +284,7 @@ fn get_lan(ctx: &mut Ctx) -> R {
     check_channel(ctx, d[0])?;
     let param = d[1];
     let value = match param {
+        18 | 19 | 25 => Some(destination_param(ctx, param, d[2])?),
         0 | 2 => lan_default(ctx, param),
         p => ctx
             .state
@@ -234,8 +306,10 @@ fn get_lan(ctx: &mut Ctx) -> R {
 /// read-only ones, `Err(80h)` for unsupported ones.
 fn lan_write_len(param: u8) -> Result<usize, u8> {
     Ok(match param {
-        0 | 4 | 10 | 11 | 21 => 1,
+        0 | 4 | 10 | 11 | 21 | 51 => 1,
         2 => 5,
+        18 | 25 => 4,
+        19 => 13,
         3 | 6 | 12 | 14 => 4,
         5 | 13 | 15 => 6,
         7 => 3,
@@ -243,7 +317,7 @@ fn lan_write_len(param: u8) -> Result<usize, u8> {
         20 => 2,
         24 => 9,
         26 => 6,
-        1 | 8 | 9 | 17 | 22 | 23 => return Err(0x82),
+        1 | 8 | 9 | 17 | 22 | 23 | 50 => return Err(0x82),
         _ => return Err(cc::PARAM_NOT_SUPPORTED),
     })
 }
@@ -279,6 +353,27 @@ fn set_lan(ctx: &mut Ctx) -> R {
                 .with_effect(Effect::SetLanAuthEnables(lan.auth_enables)));
         }
         4 if v[0] & 0x0F > 4 => return Err(cc::INVALID_FIELD),
+        // IPv6 addressing cannot be enabled (parameter 50 says IPv4 only).
+        51 if v[0] != 0 => return Err(cc::INVALID_FIELD),
+        18 | 19 | 25 => {
+            let i = destination(v[0])?;
+            let dest = lan.destinations.get_mut(i).ok_or(cc::PARAM_OUT_OF_RANGE)?;
+            match param {
+                18 => dest.kind = [v[1] & 0x87, v[2], v[3] & 0x07],
+                19 => {
+                    // Only the IPv4 address format (no IPv6 destinations).
+                    if v[1] & 0xF0 != 0 {
+                        return Err(cc::INVALID_FIELD);
+                    }
+                    dest.address[0] = 0x00;
+                    dest.address[1] = v[2] & 0x01;
+                    dest.address[2..].copy_from_slice(&v[3..13]);
+                }
+                _ => {
+                    dest.vlan = [v[1] & 0xF0, v[2], v[3]];
+                }
+            }
+        }
         20 if v[1] & 0x70 != 0 => return Err(cc::INVALID_FIELD),
         _ => {
             lan.written.insert(param, v.to_vec());

@@ -211,3 +211,229 @@ fn watchdog_set_stops_unless_dont_stop() {
     assert_eq!(f.cc(APP, 0x22, &[]), 0x80);
     assert_eq!(f.ok(APP, 0x25, &[])[3], 0x20, "OEM flag kept");
 }
+
+const SE: u8 = 0x04;
+
+#[test]
+fn pef_capabilities_and_factory_configuration() {
+    let mut f = fixture();
+    let r = f.send(SE, 0x10, &[], Privilege::User, Some(SID));
+    assert_eq!((r.cc, r.data), (0, vec![0x51, 0x3F, 16]));
+    assert_eq!(f.cc(SE, 0x10, &[0]), cc::DATA_LENGTH_EXCEEDED);
+    let get = |f: &mut Fixture, p: u8, set: u8, block: u8| f.ok(SE, 0x13, &[p, set, block]);
+    assert_eq!(get(&mut f, 0, 0, 0), vec![0x11, 0x00]);
+    assert_eq!(get(&mut f, 1, 0, 0), vec![0x11, 0x01], "PEF enabled");
+    assert_eq!(get(&mut f, 0x81, 0, 0), vec![0x11], "revision only");
+    assert_eq!(get(&mut f, 2, 0, 0), vec![0x11, 0x0F]);
+    assert_eq!(get(&mut f, 3, 0, 0), vec![0x11, 60]);
+    assert_eq!(get(&mut f, 4, 0, 0), vec![0x11, 60]);
+    assert_eq!(get(&mut f, 5, 0, 0), vec![0x11, 16]);
+    assert_eq!(get(&mut f, 8, 0, 0), vec![0x11, 4]);
+    assert_eq!(get(&mut f, 11, 0, 0), vec![0x11, 2]);
+    // Filter 1: pre-configured, disabled temperature critical thresholds.
+    let d = get(&mut f, 6, 1, 0);
+    assert_eq!(d.len(), 22, "what ipmitool's pef filter list insists on");
+    assert_eq!(
+        &d[..12],
+        &[0x11, 1, 0x40, 0x01, 0x01, 0x10, 0xFF, 0xFF, 0x01, 0xFF, 0x01, 0x04, 0x02][..12]
+    );
+    for filter in 1..=16u8 {
+        let d = get(&mut f, 6, filter, 0);
+        assert_eq!(d[2] & 0x80, 0, "filter {filter} ships disabled");
+        assert_eq!(get(&mut f, 7, filter, 0), vec![0x11, filter, d[2]]);
+    }
+    assert_eq!(
+        get(&mut f, 6, 9, 0)[2..],
+        [0u8; 20],
+        "configurable and empty"
+    );
+    assert_eq!(f.cc(SE, 0x13, &[6, 0, 0]), cc::PARAM_OUT_OF_RANGE);
+    assert_eq!(f.cc(SE, 0x13, &[6, 17, 0]), cc::PARAM_OUT_OF_RANGE);
+    // Policies: policy 1, disabled, to LAN channel 1 destination N.
+    for entry in 1..=4u8 {
+        assert_eq!(
+            get(&mut f, 9, entry, 0),
+            vec![0x11, entry, 0x10, 0x10 | entry, 0x00]
+        );
+    }
+    assert_eq!(f.cc(SE, 0x13, &[9, 5, 0]), cc::PARAM_OUT_OF_RANGE);
+    // The system GUID parameter defaults to "use Get System GUID" and the GUID.
+    let d = get(&mut f, 10, 0, 0);
+    assert_eq!(d.len(), 18);
+    assert_eq!(d[1], 0x00);
+    assert_eq!(d[2..], hardware().smbios_guid);
+    // Alert strings 0-2 are empty; keys zero.
+    for s in 0..=2u8 {
+        assert_eq!(get(&mut f, 12, s, 0), vec![0x11, s, 0, 0]);
+        let d = get(&mut f, 13, s, 1);
+        assert_eq!(d.len(), 19);
+        assert_eq!(d[..3], [0x11, s, 1]);
+        assert!(d[3..].iter().all(|&b| b == 0));
+    }
+    assert_eq!(f.cc(SE, 0x13, &[12, 3, 0]), cc::PARAM_OUT_OF_RANGE);
+    assert_eq!(f.cc(SE, 0x13, &[13, 1, 0]), cc::PARAM_OUT_OF_RANGE);
+    assert_eq!(f.cc(SE, 0x13, &[14, 0, 0]), cc::PARAM_NOT_SUPPORTED);
+    assert_eq!(f.cc(SE, 0x13, &[0x60, 0, 0]), cc::PARAM_NOT_SUPPORTED);
+    assert_eq!(f.cc(SE, 0x13, &[1, 0]), cc::DATA_LENGTH_INVALID);
+    // Reading the configuration takes Operator, changing it Admin.
+    let r = f.send(SE, 0x13, &[1, 0, 0], Privilege::User, Some(SID));
+    assert_eq!(r.cc, cc::INSUFFICIENT_PRIVILEGE);
+    let r = f.send(SE, 0x13, &[1, 0, 0], Privilege::Operator, Some(SID));
+    assert_eq!(r.cc, 0);
+    let r = f.send(SE, 0x12, &[1, 0], Privilege::Operator, Some(SID));
+    assert_eq!(r.cc, cc::INSUFFICIENT_PRIVILEGE);
+}
+
+#[test]
+fn pef_configuration_writes_read_back() {
+    let mut f = fixture();
+    let get = |f: &mut Fixture, p: u8, set: u8, block: u8| f.ok(SE, 0x13, &[p, set, block]);
+    f.ok(SE, 0x12, &[0, 1]);
+    assert_eq!(get(&mut f, 0, 0, 0), vec![0x11, 1]);
+    f.ok(SE, 0x12, &[0, 2]);
+    assert_eq!(
+        get(&mut f, 0, 0, 0),
+        vec![0x11, 0],
+        "commit write completes"
+    );
+    assert_eq!(f.cc(SE, 0x12, &[0, 3]), cc::INVALID_FIELD);
+    f.ok(SE, 0x12, &[1, 0x0F]);
+    assert_eq!(get(&mut f, 1, 0, 0), vec![0x11, 0x0F]);
+    f.ok(SE, 0x12, &[2, 0xFF]);
+    assert_eq!(
+        get(&mut f, 2, 0, 0),
+        vec![0x11, 0x3F],
+        "only supported actions"
+    );
+    f.ok(SE, 0x12, &[3, 5]);
+    f.ok(SE, 0x12, &[4, 7]);
+    assert_eq!(get(&mut f, 3, 0, 0), vec![0x11, 5]);
+    assert_eq!(get(&mut f, 4, 0, 0), vec![0x11, 7]);
+    // A whole filter: enabled, power off on any watchdog event.
+    let mut filter = vec![6, 9, 0x80, 0x02, 0x01, 0x10, 0xFF, 0xFF, 0x23, 0xFF, 0x6F];
+    filter.extend_from_slice(&[0xFF, 0xFF]);
+    filter.extend_from_slice(&[0u8; 9]);
+    assert_eq!(filter.len(), 22);
+    f.ok(SE, 0x12, &filter);
+    assert_eq!(get(&mut f, 6, 9, 0)[1..], filter[1..]);
+    // Data 1 only: disable it again.
+    f.ok(SE, 0x12, &[7, 9, 0x00]);
+    assert_eq!(get(&mut f, 7, 9, 0), vec![0x11, 9, 0x00]);
+    assert_eq!(get(&mut f, 6, 9, 0)[3], 0x02, "the rest stays");
+    assert_eq!(f.cc(SE, 0x12, &filter[..21]), cc::DATA_LENGTH_INVALID);
+    assert_eq!(f.cc(SE, 0x12, &[7, 0, 0x80]), cc::PARAM_OUT_OF_RANGE);
+    f.ok(SE, 0x12, &[9, 2, 0x28, 0x12, 0x01]);
+    assert_eq!(get(&mut f, 9, 2, 0), vec![0x11, 2, 0x28, 0x12, 0x01]);
+    let mut guid = vec![10, 0x01];
+    guid.extend(1..=16u8);
+    f.ok(SE, 0x12, &guid);
+    assert_eq!(get(&mut f, 10, 0, 0)[1..], guid[1..]);
+    f.ok(SE, 0x12, &[12, 1, 9, 1]);
+    assert_eq!(get(&mut f, 12, 1, 0), vec![0x11, 1, 9, 1]);
+    let mut s = vec![13, 1, 2];
+    s.extend_from_slice(b"disk failed\0");
+    f.ok(SE, 0x12, &s);
+    assert_eq!(&get(&mut f, 13, 1, 2)[3..15], b"disk failed\0");
+    assert_eq!(get(&mut f, 13, 1, 1)[3..], [0u8; 16]);
+    assert_eq!(f.cc(SE, 0x12, &[13, 1, 9, b'x']), cc::PARAM_OUT_OF_RANGE);
+    assert_eq!(f.cc(SE, 0x12, &[13, 1]), cc::DATA_LENGTH_INVALID);
+    // Read-only and unsupported parameters.
+    for p in [5u8, 8, 11] {
+        assert_eq!(f.cc(SE, 0x12, &[p, 1]), 0x82, "parameter {p}");
+    }
+    assert_eq!(f.cc(SE, 0x12, &[15, 1]), cc::PARAM_NOT_SUPPORTED);
+    assert_eq!(f.cc(SE, 0x12, &[1, 1, 1]), cc::DATA_LENGTH_EXCEEDED);
+    assert_eq!(f.cc(SE, 0x12, &[]), cc::DATA_LENGTH_INVALID);
+}
+
+#[test]
+fn pef_last_processed_event_and_postpone_timer() {
+    let mut f = fixture();
+    assert_eq!(
+        f.ok(SE, 0x15, &[]),
+        vec![0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0xFF, 0xFF],
+        "empty SEL"
+    );
+    powered(&mut f);
+    let last = read_sel(&mut f).len() as u16;
+    let d = f.ok(SE, 0x15, &[]);
+    assert_ne!(d[..4], [0xFF; 4], "a real addition time");
+    assert_eq!(d[4..], [last as u8, 0, 0, 0, last as u8, 0]);
+    f.ok(SE, 0x14, &[0x00, 0x02, 0x00]);
+    f.ok(SE, 0x14, &[0x01, 0x01, 0x00]);
+    assert_eq!(f.ok(SE, 0x15, &[])[6..], [2, 0, 1, 0]);
+    // A new event is processed by the BMC as it arrives.
+    f.ok(0x00, 0x02, &[0x00]);
+    let d = f.ok(SE, 0x15, &[]);
+    assert_eq!(d[6..8], [2, 0]);
+    assert_eq!(d[8..], d[4..6]);
+    assert_eq!(f.cc(SE, 0x14, &[0x00, 0x02]), cc::DATA_LENGTH_INVALID);
+    // The postpone timer counts down in seconds.
+    assert_eq!(f.ok(SE, 0x11, &[0xFF]), vec![0]);
+    assert_eq!(f.ok(SE, 0x11, &[10]), vec![10]);
+    f.now += Duration::from_millis(3500);
+    assert_eq!(f.ok(SE, 0x11, &[0xFF]), vec![7]);
+    f.now += Duration::from_secs(10);
+    assert_eq!(f.ok(SE, 0x11, &[0xFF]), vec![0]);
+    assert_eq!(f.ok(SE, 0x11, &[0xFE]), vec![0xFE]);
+    assert_eq!(f.ok(SE, 0x11, &[0xFF]), vec![0xFE]);
+    assert_eq!(f.ok(SE, 0x11, &[0x00]), vec![0]);
+    let r = f.send(SE, 0x15, &[], Privilege::Operator, Some(SID));
+    assert_eq!(r.cc, cc::INSUFFICIENT_PRIVILEGE);
+}
+
+const TRANSPORT: u8 = 0x0C;
+
+#[test]
+fn lan_alert_destinations_and_ipv6_discovery() {
+    let mut f = fixture();
+    let get = |f: &mut Fixture, p: u8, set: u8| f.ok(TRANSPORT, 0x02, &[0x01, p, set, 0]);
+    assert_eq!(get(&mut f, 17, 0), vec![0x11, 4]);
+    for set in 0..=4u8 {
+        assert_eq!(get(&mut f, 18, set), vec![0x11, set, 0x00, 0x03, 0x03]);
+        let d = get(&mut f, 19, set);
+        assert_eq!(d.len(), 1 + 13);
+        assert_eq!(d[..4], [0x11, set, 0x00, 0x00]);
+        assert_eq!(get(&mut f, 25, set), vec![0x11, set, 0, 0, 0]);
+    }
+    assert_eq!(
+        f.cc(TRANSPORT, 0x02, &[0x01, 18, 5, 0]),
+        cc::PARAM_OUT_OF_RANGE
+    );
+    // Destination 2: acknowledged PET to 10.0.0.9 through the backup gateway.
+    f.ok(TRANSPORT, 0x01, &[0x01, 18, 2, 0x80, 5, 2]);
+    let mut addr = vec![0x01, 19, 2, 0x00, 0x01, 10, 0, 0, 9];
+    addr.extend_from_slice(&[0x00, 0x11, 0x22, 0x33, 0x44, 0x55]);
+    f.ok(TRANSPORT, 0x01, &addr);
+    assert_eq!(get(&mut f, 18, 2), vec![0x11, 2, 0x80, 5, 2]);
+    assert_eq!(get(&mut f, 19, 2)[1..], addr[2..]);
+    assert_eq!(get(&mut f, 18, 1)[2], 0x00, "other sets untouched");
+    f.ok(TRANSPORT, 0x01, &[0x01, 25, 2, 0x10, 0x0A, 0x00]);
+    assert_eq!(get(&mut f, 25, 2), vec![0x11, 2, 0x10, 0x0A, 0x00]);
+    // IPv6 destinations and addressing are not available.
+    let mut v6 = addr.clone();
+    v6[3] = 0x10;
+    assert_eq!(f.cc(TRANSPORT, 0x01, &v6), cc::INVALID_FIELD);
+    assert_eq!(f.cc(TRANSPORT, 0x01, &[0x01, 17, 2]), 0x82);
+    assert_eq!(
+        f.cc(TRANSPORT, 0x01, &[0x01, 18, 9, 0, 0, 0]),
+        cc::PARAM_OUT_OF_RANGE
+    );
+    assert_eq!(
+        f.cc(TRANSPORT, 0x01, &[0x01, 18, 1, 0, 0]),
+        cc::DATA_LENGTH_INVALID
+    );
+    assert_eq!(get(&mut f, 50, 0), vec![0x11, 0x00], "IPv4 only");
+    assert_eq!(get(&mut f, 51, 0), vec![0x11, 0x00]);
+    f.ok(TRANSPORT, 0x01, &[0x01, 51, 0x00]);
+    assert_eq!(f.cc(TRANSPORT, 0x01, &[0x01, 51, 0x02]), cc::INVALID_FIELD);
+    assert_eq!(f.cc(TRANSPORT, 0x01, &[0x01, 50, 0x01]), 0x82);
+    // The IPv6 configuration parameters are optional without IPv6.
+    for p in [52u8, 55, 56, 59, 64] {
+        assert_eq!(
+            f.cc(TRANSPORT, 0x02, &[0x01, p, 0, 0]),
+            cc::PARAM_NOT_SUPPORTED,
+            "parameter {p}"
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! Everything protocol-shaped is in the sans-IO modules; this file is only
 //! the async loop around them.
 
-use crate::commands::{self, BmcConfig, BmcState, CmdRequest, Effect};
+use crate::commands::{self, BmcConfig, BmcState, CmdRequest, Effect, Key20};
 use crate::crypto::CipherSuite;
 use crate::session::{
     DropReason, Event, LanAuthTypes, Outcome, Request, SessionConfig, SessionHandle, SessionKind,
@@ -119,6 +119,7 @@ fn setup(model: &Model, id: MachineId) -> Result<BmcSetup, OptionsError> {
             .bmc_key
             .as_ref()
             .is_some_and(|k| k.bytes().any(|b| b != 0)),
+        bmc_key: Key20::new(opts.bmc_key.as_deref().unwrap_or_default().as_bytes()),
         manufacturer_id: opts
             .manufacturer_id
             .unwrap_or_else(|| BmcConfig::manufacturer_for_vendor(&hw.vendor)),
@@ -450,6 +451,8 @@ impl Bmc {
         match effect {
             // `lan set N auth ...` governs the logins that follow.
             Effect::SetLanAuthEnables(enables) => self.sessions.set_lan_auth_enables(enables),
+            // Set Channel Security Keys: K_G for the logins that follow.
+            Effect::SetBmcKey(key) => self.sessions.set_bmc_key(key.0),
             Effect::CloseSession(id) => {
                 self.sessions.close(id);
                 self.session_gone(id);

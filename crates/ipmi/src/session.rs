@@ -713,6 +713,20 @@ impl Sessions {
         self.auth_enables = enables.map(|e| e & supported);
     }
 
+    /// Applies a new BMC key K_G (Set Channel Security Keys) to the logins
+    /// that follow; an all-zero key means none (K_G = K_uid). Sessions
+    /// already open keep the keys they derived.
+    pub fn set_bmc_key(&mut self, key: [u8; 20]) {
+        self.config.bmc_key = if key.iter().all(|&b| b == 0) {
+            None
+        } else {
+            // HMAC pads a short key with zeros, so the padded form derives
+            // the same keys as the configured text.
+            let end = key.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            Some(key[..end].to_vec())
+        };
+    }
+
     /// Whether IPMI 1.5 sessions of `auth` may be opened at `max` privilege
     /// (`None`: at any privilege, what Get Session Challenge can know).
     fn lan15_enabled(&self, auth: AuthType, max: Option<Privilege>) -> bool {

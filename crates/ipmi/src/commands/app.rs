@@ -3,7 +3,9 @@
 //! privilege, close, session info), channels, users, payloads (SOL) and
 //! system info parameters.
 
-use super::{auth_type, cc, need, u32_le, CmdResponse, Command, Ctx, Effect, SessionInfo, R};
+use super::{
+    auth_type, cc, need, u32_le, CmdResponse, Command, Ctx, Effect, Key20, SessionInfo, R,
+};
 use crate::crypto;
 use fakedc_model::{Privilege, User};
 
@@ -46,6 +48,7 @@ pub(super) fn lookup(cmd: u8) -> Option<Command> {
         0x54 => {
             Command::new("Get Channel Cipher Suites", Callback, get_cipher_suites).pre_session()
         }
+        0x56 => Command::new("Set Channel Security Keys", Admin, channel_security_keys),
         0x58 => Command::new("Set System Info Parameters", Admin, set_system_info),
         0x59 => Command::new("Get System Info Parameters", User, get_system_info),
         _ => return None,
@@ -439,24 +442,71 @@ fn set_channel_access(ctx: &mut Ctx) -> R {
     Ok(CmdResponse::ok(Vec::new()))
 }
 
-/// Get Channel Info: channel 1 is 802.3 LAN, IPMB-1.0 protocol,
-/// multi-session; 0Eh means the channel the request came on.
+/// Get Channel Info: channel 0 is the primary IPMB (session-less), 1 the
+/// 802.3 LAN (IPMB-1.0 protocol, multi-session) and 0Fh the system
+/// interface (KCS, session-less, no interrupts); 0Eh means the channel the
+/// request came on. Other channels do not exist (CCh).
 fn get_channel_info(ctx: &mut Ctx) -> R {
     let d = ctx.data();
     need(d, 1, 1)?;
-    let channel = ctx.lan_channel(d[0])?;
+    if d[0] & 0xF0 != 0 {
+        return Err(cc::INVALID_FIELD);
+    }
+    let channel = ctx.channel(d[0]);
     let active = ctx.state.sessions.len().min(63) as u8;
+    // Medium, protocol, session support, then the IPMI Forum IANA (7154).
+    let (medium, protocol, sessions, aux) = match channel {
+        0 => (0x01, 0x01, 0x00, [0x00, 0x00]),
+        super::LAN_CHANNEL => (0x04, 0x01, 0x80 | active, [0x00, 0x00]),
+        0x0F => (0x0C, 0x05, 0x00, [0xFF, 0xFF]),
+        _ => return Err(cc::INVALID_FIELD),
+    };
     Ok(CmdResponse::ok(vec![
-        channel,
-        0x04,          // 802.3 LAN
-        0x01,          // IPMB-1.0
-        0x80 | active, // multi-session
-        0xF2,
-        0x1B,
-        0x00, // IPMI Forum IANA 7154
-        0x00,
-        0x00,
+        channel, medium, protocol, sessions, 0xF2, 0x1B, 0x00, aux[0], aux[1],
     ]))
+}
+
+/// Set Channel Security Keys (§22.25): channel, operation (0 read, 1 set,
+/// 2 lock), key id (0 K_R, 1 K_G), and for a set the 20-byte key. Answers
+/// the lock status (00h: the keys are not lockable) and, for a read, the
+/// key. A short or long key gets 81h/82h, a lock CCh. A new K_G applies
+/// to the logins that follow.
+fn channel_security_keys(ctx: &mut Ctx) -> R {
+    let d = ctx.data();
+    need(d, 3, 23)?;
+    ctx.lan_channel(d[0])?;
+    let kg = match d[2] {
+        0 => false,
+        1 => true,
+        _ => return Err(cc::INVALID_FIELD),
+    };
+    match d[1] & 0x03 {
+        0 => {
+            need(d, 3, 3)?;
+            let key = if kg { ctx.state.kg } else { ctx.state.kr };
+            let mut out = vec![0x00];
+            out.extend_from_slice(&key.0);
+            Ok(CmdResponse::ok(out))
+        }
+        1 => {
+            let key = &d[3..];
+            if key.len() < 20 {
+                return Err(0x81);
+            }
+            if key.len() > 20 {
+                return Err(0x82);
+            }
+            let key = Key20::new(key);
+            if !kg {
+                ctx.state.kr = key;
+                return Ok(CmdResponse::ok(vec![0x00]));
+            }
+            ctx.state.kg = key;
+            ctx.state.config.kg_nonzero = !key.is_zero();
+            Ok(CmdResponse::ok(vec![0x00]).with_effect(Effect::SetBmcKey(key)))
+        }
+        _ => Err(cc::INVALID_FIELD),
+    }
 }
 
 /// The number of user slots: the configured count, at least the highest

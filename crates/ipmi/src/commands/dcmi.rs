@@ -219,13 +219,16 @@ fn activate_power_limit(ctx: &mut Ctx) -> R {
 }
 
 /// Serves `count` bytes (at most 16) of `text` from `offset`, after DCh
-/// and the total length.
+/// and the total length; the answer is short at the end of the text. An
+/// empty text reads as total length 0 with no data (DCMI 1.5 §6.4.2: an
+/// unset asset tag is empty, not an error). More than 16 bytes, or an
+/// offset at or past the end of a non-empty text, get C9h.
 fn string_slice(text: &[u8], offset: u8, count: u8) -> R {
     if count > 16 {
         return Err(cc::PARAM_OUT_OF_RANGE);
     }
     let offset = usize::from(offset);
-    if offset > text.len() || (offset == text.len() && count > 0) {
+    if offset > text.len() || (offset == text.len() && count > 0 && !text.is_empty()) {
         return Err(cc::PARAM_OUT_OF_RANGE);
     }
     let end = (offset + usize::from(count)).min(text.len());
@@ -259,15 +262,23 @@ fn splice(text: &str, offset: u8, data: &[u8], max: usize) -> Result<String, u8>
     Ok(String::from_utf8_lossy(&s).into_owned())
 }
 
-/// Set Asset Tag: offset, count, bytes. Changes the chassis asset tag
-/// (FRU and SMASH see it too). Answers the new total length.
-fn set_asset_tag(ctx: &mut Ctx) -> R {
-    let d = ctx.data();
+/// Checks a DCMI string write: offset, count (at most 16, else C9h), then
+/// exactly `count` bytes (C7h/C8h).
+fn write_request(d: &[u8]) -> Result<(), u8> {
     need(d, 3, 19)?;
     let count = usize::from(d[2]);
-    if count > 16 || d.len() != 3 + count {
-        return Err(cc::DATA_LENGTH_INVALID);
+    if count > 16 {
+        return Err(cc::PARAM_OUT_OF_RANGE);
     }
+    need(d, 3 + count, 3 + count)
+}
+
+/// Set Asset Tag: offset, count, bytes. Changes the chassis asset tag
+/// (FRU and SMASH see it too); at most 63 bytes, written at or before its
+/// end (C9h otherwise). Answers the new total length.
+fn set_asset_tag(ctx: &mut Ctx) -> R {
+    let d = ctx.data();
+    write_request(d)?;
     let current = ctx.with_chassis(|c| c.hardware.asset_tag.clone());
     let tag = splice(&current, d[1], &d[3..], 63)?;
     let len = tag.len() as u8;
@@ -293,13 +304,11 @@ fn get_mc_id(ctx: &mut Ctx) -> R {
     string_slice(&bytes, d[1], d[2])
 }
 
+/// Set Management Controller Identifier String: offset, count, bytes (at
+/// most 63 and a NUL). Answers the offset after the bytes written.
 fn set_mc_id(ctx: &mut Ctx) -> R {
     let d = ctx.data();
-    need(d, 3, 19)?;
-    let count = usize::from(d[2]);
-    if count > 16 || d.len() != 3 + count {
-        return Err(cc::DATA_LENGTH_INVALID);
-    }
+    write_request(d)?;
     let id = splice(&mc_id(ctx), d[1], &d[3..], 63)?;
     let next = d[1].saturating_add(d[2]);
     ctx.state.dcmi.mc_id = Some(id);

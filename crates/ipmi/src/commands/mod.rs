@@ -19,8 +19,14 @@
 //! * Protocol state that the model does not hold (boot option parameters
 //!   0-4 and 6, SEL/SDR reservation ids, the SEL clock offset, LAN and SOL
 //!   configuration parameters, channel access, IPMI-only user flags, the
-//!   session snapshot, payload activations, DCMI power limit) is in
-//!   [`BmcState`], one per BMC, owned by the service.
+//!   session snapshot, payload activations, DCMI power limit, the watchdog
+//!   timer, PEF configuration, channel security keys) is in [`BmcState`],
+//!   one per BMC, owned by the service.
+//! * Timers (the watchdog, `watchdog.rs`) are deadlines in [`BmcState`]:
+//!   [`handle`] runs whatever fell due before answering, and the service
+//!   also wakes at [`BmcState::next_timer`] and calls
+//!   [`BmcState::poll_timers`], so an expiring watchdog acts on the chassis
+//!   on time. Neither reads a clock: `now` comes from the caller.
 //! * Sessions themselves belong to the session layer; the service copies a
 //!   snapshot into [`BmcState::sessions`] so Get Session Info can answer, and
 //!   applies the [`Effect`]s this layer returns.
@@ -91,9 +97,18 @@
 //!   for the whole event mapping.
 //! * LAN parameter 24 (cipher suite privilege levels) is indexed by cipher
 //!   suite id 0-15, as ipmitool and FreeIPMI read it.
-//! * Not implemented (C1h): watchdog, PEF, Delete/Partial Add SEL Entry
-//!   (the model's log has no delete), SDR repository updates, serial/modem
-//!   configuration, channel security keys, DCMI thermal limits and
+//! * PEF configuration (`pef.rs`) is stored and read back but never
+//!   evaluated: no filter matches, no alert is sent, no PEF action is taken.
+//! * Get Channel Info knows channel 0 (IPMB), the LAN channel and 0Fh (the
+//!   system interface); every other command that names a channel accepts
+//!   only the LAN channel. There is no serial channel, so FreeIPMI's
+//!   verbose checkout cannot read serial user access.
+//! * Set Channel Security Keys reads and sets K_R and K_G (K_G reaches the
+//!   session layer through [`Effect::SetBmcKey`]); the keys cannot be
+//!   locked.
+//! * Not implemented (C1h): Delete/Partial Add SEL Entry (the model's log
+//!   has no delete), SDR repository updates, serial/modem configuration,
+//!   Alert Immediate and PET Acknowledge, DCMI thermal limits and
 //!   configuration parameters.
 
 mod app;
@@ -120,7 +135,7 @@ pub use dcmi::DcmiState;
 pub use fru::FRU_MAX_READ;
 pub use pef::{PefState, Postpone};
 pub use sdr::Linear;
-pub use transport::{LanConfig, SolConfig};
+pub use transport::{AlertDestination, LanConfig, SolConfig, LAN_DESTINATIONS};
 pub use watchdog::{Watchdog, WatchdogEvent};
 
 // Completion codes, network functions and authentication-type bits are the
@@ -212,6 +227,38 @@ pub enum Effect {
     /// types now enabled per maximum privilege (callback, user, operator,
     /// admin, OEM), which the session layer applies to the next logins.
     SetLanAuthEnables([u8; 5]),
+    /// Set Channel Security Keys changed K_G: the session layer uses it
+    /// for the next logins (all zero: no BMC key, K_G = K_uid).
+    SetBmcKey(Key20),
+}
+
+/// A 20-byte channel security key (K_G or K_R). `Debug` never shows it.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Key20(pub [u8; 20]);
+
+impl Key20 {
+    /// The key of `bytes`, zero-padded (or cut) to 20 bytes.
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut k = [0u8; 20];
+        for (d, s) in k.iter_mut().zip(bytes) {
+            *d = *s;
+        }
+        Key20(k)
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.0.iter().all(|&b| b == 0)
+    }
+}
+
+impl std::fmt::Debug for Key20 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_zero() {
+            "Key20(zero)"
+        } else {
+            "Key20(set)"
+        })
+    }
 }
 
 /// How the BMC is configured: what the scenario's options say. The service
@@ -232,6 +279,9 @@ pub struct BmcConfig {
     pub user_level_auth: bool,
     /// Whether a non-zero BMC key (K_G) is set.
     pub kg_nonzero: bool,
+    /// The BMC key K_G as configured (zero: none), for Get Channel
+    /// Security Keys.
+    pub bmc_key: Key20,
     /// IANA enterprise number reported by Get Device ID.
     pub manufacturer_id: u32,
     pub product_id: u16,
@@ -261,6 +311,7 @@ impl Default for BmcConfig {
             per_message_auth: true,
             user_level_auth: true,
             kg_nonzero: false,
+            bmc_key: Key20::default(),
             manufacturer_id: 311,
             product_id: 0x0FDC,
             device_id: 0x20,
@@ -395,6 +446,9 @@ pub struct BmcState {
     pub watchdog: Watchdog,
     /// Platform event filtering configuration and processed event ids.
     pub pef: PefState,
+    /// Channel security keys K_R and K_G of the LAN channel.
+    pub kr: Key20,
+    pub kg: Key20,
     /// Journal lines for what timers did, until the service takes them.
     timer_events: Vec<String>,
     sel_reservation: u16,
@@ -408,6 +462,7 @@ impl BmcState {
     pub fn new(config: BmcConfig) -> Self {
         let lan = LanConfig::new(&config);
         let sol = SolConfig::new(&config);
+        let kg = config.bmc_key;
         let access = ChannelAccess {
             alerting_disabled: false,
             per_message_auth_disabled: !config.per_message_auth,
@@ -431,6 +486,8 @@ impl BmcState {
             system_info: Default::default(),
             watchdog: Watchdog::default(),
             pef: PefState::default(),
+            kr: Key20::default(),
+            kg,
             timer_events: Vec::new(),
             sel_reservation: 0,
             sdr_reservation: 0,

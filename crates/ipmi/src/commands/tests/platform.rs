@@ -437,3 +437,117 @@ fn lan_alert_destinations_and_ipv6_discovery() {
         );
     }
 }
+
+#[test]
+fn channels_0_and_0f_are_ipmb_and_the_system_interface() {
+    let mut f = fixture();
+    assert_eq!(
+        f.ok(APP, 0x42, &[0x00]),
+        vec![0x00, 0x01, 0x01, 0x00, 0xF2, 0x1B, 0x00, 0x00, 0x00]
+    );
+    assert_eq!(
+        f.ok(APP, 0x42, &[0x0F]),
+        vec![0x0F, 0x0C, 0x05, 0x00, 0xF2, 0x1B, 0x00, 0xFF, 0xFF]
+    );
+    assert_eq!(f.ok(APP, 0x42, &[0x01])[..4], [0x01, 0x04, 0x01, 0x80]);
+    for c in 2..=0x0Du8 {
+        assert_eq!(f.cc(APP, 0x42, &[c]), cc::INVALID_FIELD, "channel {c}");
+    }
+    assert_eq!(f.cc(APP, 0x42, &[0x10]), cc::INVALID_FIELD);
+}
+
+#[test]
+fn channel_security_keys_read_and_set() {
+    let mut f = fixture();
+    let mut expect = vec![0x00];
+    expect.extend_from_slice(&[0u8; 20]);
+    assert_eq!(f.ok(APP, 0x56, &[0x01, 0x00, 0x00]), expect, "K_R");
+    assert_eq!(f.ok(APP, 0x56, &[0x0E, 0x00, 0x01]), expect, "K_G");
+    let mut set = vec![0x01, 0x01, 0x01];
+    set.extend_from_slice(b"secret-kg");
+    set.resize(23, 0);
+    let r = f.send(APP, 0x56, &set, Privilege::Admin, Some(SID));
+    assert_eq!(r.cc, 0);
+    assert_eq!(r.data, vec![0x00]);
+    assert_eq!(r.effect, Effect::SetBmcKey(Key20::new(b"secret-kg")));
+    assert_eq!(&f.ok(APP, 0x56, &[0x01, 0x00, 0x01])[1..10], b"secret-kg");
+    // The channel now reports a non-null K_G.
+    let caps = f.send(APP, 0x38, &[0x8E, 0x04], Privilege::Callback, None);
+    assert_eq!(caps.data[2] & 0x20, 0x20);
+    assert_eq!(format!("{:?}", Key20::new(b"secret-kg")), "Key20(set)");
+    // K_R is stored without touching sessions.
+    let mut kr = vec![0x01, 0x01, 0x00];
+    kr.extend_from_slice(&[7u8; 20]);
+    let r = f.send(APP, 0x56, &kr, Privilege::Admin, Some(SID));
+    assert_eq!((r.cc, r.effect), (0, Effect::None));
+    assert_eq!(f.ok(APP, 0x56, &[0x01, 0x00, 0x00])[1..], [7u8; 20]);
+    assert_eq!(f.cc(APP, 0x56, &set[..22]), 0x81);
+    assert_eq!(f.cc(APP, 0x56, &[0x01, 0x02, 0x01]), cc::INVALID_FIELD);
+    assert_eq!(f.cc(APP, 0x56, &[0x01, 0x00, 0x02]), cc::INVALID_FIELD);
+    assert_eq!(f.cc(APP, 0x56, &[0x02, 0x00, 0x01]), cc::INVALID_FIELD);
+    let r = f.send(
+        APP,
+        0x56,
+        &[0x01, 0x00, 0x01],
+        Privilege::Operator,
+        Some(SID),
+    );
+    assert_eq!(r.cc, cc::INSUFFICIENT_PRIVILEGE);
+}
+
+#[test]
+fn dcmi_empty_asset_tag_and_string_offsets() {
+    let mut f = fixture();
+    f.model
+        .with_chassis(ChassisId(0), f.now, |c| c.hardware.asset_tag.clear());
+    // An empty tag reads as length 0 (what ipmi-dcmi --get-asset-tag asks).
+    assert_eq!(f.ok(0x2C, 0x06, &[0xDC, 0, 16]), vec![0xDC, 0]);
+    assert_eq!(f.ok(0x2C, 0x06, &[0xDC, 0, 0]), vec![0xDC, 0]);
+    assert_eq!(f.cc(0x2C, 0x06, &[0xDC, 1, 16]), cc::PARAM_OUT_OF_RANGE);
+    assert_eq!(f.cc(0x2C, 0x06, &[0xDC, 0, 17]), cc::PARAM_OUT_OF_RANGE);
+    // Written in 16-byte pieces, as FreeIPMI does.
+    let tag = b"RACK-42-SLOT-07-CONTOSO";
+    let mut set = vec![0xDC, 0, 16];
+    set.extend_from_slice(&tag[..16]);
+    assert_eq!(f.ok(0x2C, 0x08, &set), vec![0xDC, 16]);
+    let mut set = vec![0xDC, 16, 7];
+    set.extend_from_slice(&tag[16..]);
+    assert_eq!(f.ok(0x2C, 0x08, &set), vec![0xDC, 23]);
+    assert_eq!(f.chassis().hardware.asset_tag.as_bytes(), tag);
+    let d = f.ok(0x2C, 0x06, &[0xDC, 0, 16]);
+    assert_eq!((d[1], &d[2..]), (23, &tag[..16]));
+    let d = f.ok(0x2C, 0x06, &[0xDC, 16, 16]);
+    assert_eq!((d[1], &d[2..]), (23, &tag[16..]), "short at the end");
+    assert_eq!(f.cc(0x2C, 0x06, &[0xDC, 23, 1]), cc::PARAM_OUT_OF_RANGE);
+    assert_eq!(f.cc(0x2C, 0x06, &[0xDC, 40, 1]), cc::PARAM_OUT_OF_RANGE);
+    // Writes: at most 16 bytes, no holes, at most 63 in all.
+    assert_eq!(
+        f.cc(0x2C, 0x08, &[0xDC, 0, 17, b'x']),
+        cc::PARAM_OUT_OF_RANGE
+    );
+    assert_eq!(
+        f.cc(0x2C, 0x08, &[0xDC, 0, 2, b'x']),
+        cc::DATA_LENGTH_INVALID
+    );
+    assert_eq!(
+        f.cc(0x2C, 0x08, &[0xDC, 30, 1, b'x']),
+        cc::PARAM_OUT_OF_RANGE
+    );
+    let mut long = vec![0xDC, 23, 16];
+    long.extend_from_slice(&[b'y'; 16]);
+    f.ok(0x2C, 0x08, &long);
+    long[1] = 39;
+    f.ok(0x2C, 0x08, &long);
+    long[1] = 55;
+    assert_eq!(f.cc(0x2C, 0x08, &long), cc::PARAM_OUT_OF_RANGE, "past 63");
+    // The controller id string: set, read back with its NUL.
+    let mut set = vec![0xDC, 0, 6];
+    set.extend_from_slice(b"bmc-7\0");
+    assert_eq!(f.ok(0x2C, 0x0A, &set), vec![0xDC, 6]);
+    assert_eq!(
+        f.ok(0x2C, 0x09, &[0xDC, 0, 16]),
+        b"\xDC\x06bmc-7\0".to_vec()
+    );
+    assert_eq!(f.cc(0x2C, 0x09, &[0xDC, 6, 1]), cc::PARAM_OUT_OF_RANGE);
+    assert_eq!(f.cc(0x2C, 0x09, &[0xDC, 0, 17]), cc::PARAM_OUT_OF_RANGE);
+}

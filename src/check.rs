@@ -8,6 +8,7 @@
 use crate::datacenter::EndpointInfo;
 use fakedc_model::table::{TableRow, ROWS, TABLES};
 use fakedc_model::{Role, ServiceKind, Transport};
+use fakedc_net::ProbeTarget;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -219,6 +220,7 @@ pub async fn run(
         let done = done.clone();
         handles.push(tokio::spawn(async move {
             let _permit = sem.acquire().await;
+            #[allow(clippy::disallowed_methods)] // a client timing real answers
             let start = Instant::now();
             let (result, addr) = match &job.ep {
                 None => (ProbeResult::new(Verdict::NoPort, "no network port"), None),
@@ -234,6 +236,7 @@ pub async fn run(
                     (probe(ep, addr, &opts).await, Some(addr))
                 }
             };
+            #[allow(clippy::disallowed_methods)]
             let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(n, total);
@@ -281,41 +284,45 @@ impl From<fakedc_net::ProbeVerdict> for Verdict {
     }
 }
 
-/// The protocol's own probe where one exists; a TCP/TLS probe otherwise.
+/// The probes of every protocol mounted on the endpoint (from the
+/// registry); a TCP/TLS probe where none is. With several protocols on one
+/// port (an HTTP listener shared by path) each is probed and the first
+/// failure is the row's verdict.
 async fn probe(ep: &EndpointInfo, addr: SocketAddr, opts: &CheckOptions) -> ProbeResult {
-    let creds = opts
+    let credentials = opts
         .credentials
         .as_ref()
         .or_else(|| opts.machine_credentials.get(&ep.machine))
-        .map(|(u, p)| (u.as_str(), p.as_str()));
-    let t = opts.timeout;
-    let (verdict, detail) = match ep.service {
-        ServiceKind::Ipmi => {
-            let r = fakedc_ipmi::probe::probe(addr, creds, t).await;
-            (r.verdict, r.detail)
+        .cloned();
+    let protocols: Vec<_> = crate::protocols_on(ep.service).collect();
+    if protocols.is_empty() {
+        if ep.transport == Transport::Udp {
+            return ProbeResult::new(Verdict::Open, "no probe for this UDP service");
         }
-        ServiceKind::Sftp | ServiceKind::Ssh | ServiceKind::BmcSsh => {
-            let r = fakedc_ssh::probe::probe(addr, ep.service, creds, t).await;
-            (r.verdict, r.detail)
+        return generic_probe(addr, ep.tls, opts.timeout).await;
+    }
+    let mut verdict = Verdict::Verified;
+    let mut details = Vec::with_capacity(protocols.len());
+    for p in &protocols {
+        let r = p
+            .probe(ProbeTarget {
+                addr,
+                service: ep.service,
+                tls: ep.tls,
+                credentials: credentials.clone(),
+                timeout: opts.timeout,
+            })
+            .await;
+        if verdict == Verdict::Verified {
+            verdict = r.verdict.into();
         }
-        ServiceKind::WinrmHttp | ServiceKind::WinrmHttps | ServiceKind::WinrmHttp80 => {
-            let r = fakedc_wsman::probe::probe(addr, ep.tls, creds, t).await;
-            (r.verdict, r.detail)
-        }
-        ServiceKind::Bits | ServiceKind::EsxiHttps | ServiceKind::BitsHttp => {
-            let r = fakedc_bits::probe::probe(addr, ep.tls, creds, t).await;
-            (r.verdict, r.detail)
-        }
-        ServiceKind::Smash => {
-            let r = fakedc_smash::probe::probe(addr, creds, t).await;
-            (r.verdict, r.detail)
-        }
-        _ if ep.transport == Transport::Udp => {
-            return ProbeResult::new(Verdict::Open, "no probe for this UDP service")
-        }
-        _ => return generic_probe(addr, ep.tls, t).await,
-    };
-    ProbeResult::new(verdict.into(), detail)
+        details.push(if protocols.len() > 1 {
+            format!("{}: {}", p.name(), r.detail)
+        } else {
+            r.detail
+        });
+    }
+    ProbeResult::new(verdict, details.join("; "))
 }
 
 /// TCP connect, then a TLS handshake where the service uses TLS. At best

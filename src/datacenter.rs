@@ -63,6 +63,8 @@ pub struct Builder {
     certs_dir: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     builtins: bool,
+    /// Start only these protocols (by registry name); `None`: all.
+    only: Option<Vec<String>>,
     extra: Vec<ServiceRegistrar>,
 }
 
@@ -70,13 +72,14 @@ impl Default for Builder {
     fn default() -> Self {
         Builder {
             source: ScenarioSource::Default,
-            opts: ParseOptions::default(),
+            opts: crate::parse_options(),
             net: NetConfig::default(),
             control: None,
             journal_file: None,
             certs_dir: None,
             data_dir: None,
             builtins: true,
+            only: None,
             extra: Vec::new(),
         }
     }
@@ -160,6 +163,15 @@ impl Builder {
         self
     }
 
+    /// Start only the named protocols of the registry (`"ipmi"`,
+    /// `"wsman"`, see [`crate::protocols`]): a test that drives one
+    /// protocol does not wait for, or fail on, the others. Endpoints of the
+    /// rest are "not served".
+    pub fn protocols(mut self, names: &[&str]) -> Self {
+        self.only = Some(names.iter().map(|n| n.to_string()).collect());
+        self
+    }
+
     /// Registers extra services (a test's own).
     pub fn service(mut self, f: impl FnOnce(&mut Services, &Arc<Model>) + Send + 'static) -> Self {
         self.extra.push(ServiceRegistrar(Box::new(f)));
@@ -225,8 +237,20 @@ impl Builder {
                 .map_err(|e| Error::Runtime(format!("journal file {}: {e}", path.display())))?;
             model.journal.set_sink(Box::new(std::io::BufWriter::new(f)));
         }
+        if let Some(only) = &self.only {
+            if let Some(n) = only
+                .iter()
+                .find(|n| !crate::protocols().iter().any(|p| p.name() == n.as_str()))
+            {
+                let known: Vec<_> = crate::protocols().iter().map(|p| p.name()).collect();
+                return Err(Error::Options(format!(
+                    "unknown protocol '{n}' (known: {})",
+                    known.join(", ")
+                )));
+            }
+        }
         let mut services = if self.builtins {
-            crate::builtin_services(&model, ca.dir.as_deref())?
+            crate::builtin_services(&model, ca.dir.as_deref(), self.only.as_deref())?
         } else {
             Services::default()
         };
@@ -242,6 +266,7 @@ impl Builder {
             .enable_all()
             .build()
             .map_err(|e| Error::Runtime(e.to_string()))?;
+        #[allow(clippy::disallowed_methods)] // start-up time is real time
         let started = Instant::now();
         let net = rt.block_on(Network::start(model.clone(), &services, net_cfg))?;
         let net = Arc::new(net);
@@ -261,6 +286,7 @@ impl Builder {
             ca,
             control_addr: None,
             rt: Some(rt),
+            #[allow(clippy::disallowed_methods)]
             startup: started.elapsed(),
             data_dir,
             _temp_dir: temp_dir,
@@ -373,7 +399,7 @@ impl Core {
 
     pub(crate) fn power(&self, machine: &str, action: PowerAction, via: &str) -> Result<(), Error> {
         let id = self.id(machine)?;
-        self.model.power_action(id, action, Instant::now());
+        self.model.power_action(id, action, self.model.clock.now());
         self.model.journal.record(fakedc_model::Record {
             machine: machine.to_string(),
             service: via.into(),
@@ -394,7 +420,7 @@ impl Core {
         let id = self.id(machine)?;
         let c = self.model.machine(id).chassis;
         self.model
-            .with_chassis(c, Instant::now(), |ch| ch.set_boot(boot));
+            .with_chassis(c, self.model.clock.now(), |ch| ch.set_boot(boot));
         Ok(())
     }
 
@@ -555,6 +581,14 @@ impl Datacenter {
         self.model.journal.query(q)
     }
 
+    /// Moves the datacenter's clock forward by `by`: due boots and
+    /// shutdowns complete, listeners follow, sessions and nonces age, all
+    /// without sleeping. Time never goes back.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.model.advance(by);
+        self.net.wake();
+    }
+
     /// Back to the scenario's initial state.
     pub fn reset(&self) {
         self.core.reset()
@@ -611,7 +645,7 @@ impl Drop for Datacenter {
 }
 
 pub(crate) fn machine_state(model: &Model, id: MachineId) -> MachineState {
-    let now = Instant::now();
+    let now = model.clock.now();
     let m = model.machine(id);
     let c = model.chassis(m.chassis, now);
     let vms = m

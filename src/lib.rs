@@ -27,32 +27,84 @@ pub use fakedc_model::{
 pub use fakedc_net::Services;
 pub use fakedc_scenario::{ParseOptions, Scenario, ScenarioError};
 
-/// What each protocol implements, for `/about` and `fakedc list --about`.
-/// A protocol absent here is not served.
-pub fn about() -> Vec<(&'static str, Vec<String>)> {
-    vec![
-        ("ipmi", fakedc_ipmi::operations()),
-        ("ssh", fakedc_ssh::operations()),
-        ("wsman", fakedc_wsman::operations()),
-        ("bits", fakedc_bits::operations()),
-        ("smash", fakedc_smash::operations()),
-    ]
+pub use fakedc_net::{Mount, ProbeReport, ProbeTarget, Protocol};
+
+/// Every protocol this build serves: the one list `about`, `check`, the
+/// built-in service set, scenario option validation and `fakedc list`
+/// are derived from. Adding a protocol is its crate plus one line here.
+pub fn protocols() -> &'static [&'static dyn Protocol] {
+    PROTOCOLS
 }
 
-/// Registers every built-in service; the one place that knows which
-/// protocols exist. `certs` is the certs directory when it is on disk
-/// (services keep stable keys there, e.g. SSH host keys), `None` for
-/// in-memory keys.
+static PROTOCOLS: &[&dyn Protocol] = &[
+    &fakedc_ipmi::PROTOCOL,
+    &fakedc_ssh::PROTOCOL,
+    &fakedc_wsman::PROTOCOL,
+    &fakedc_bits::PROTOCOL,
+    &fakedc_smash::PROTOCOL,
+];
+
+/// The protocols mounted on an endpoint kind, in registry order (several
+/// on one HTTP port: BITS and the vSphere SDK on ESXi's 443).
+pub fn protocols_on(kind: ServiceKind) -> impl Iterator<Item = &'static dyn Protocol> {
+    protocols()
+        .iter()
+        .copied()
+        .filter(move |p| p.mounts().iter().any(|m| m.kind() == kind))
+}
+
+/// Whether this build serves an endpoint kind at all.
+pub fn serves(kind: ServiceKind) -> bool {
+    protocols_on(kind).next().is_some()
+}
+
+/// Scenario parse options that check every protocol's option tables at
+/// load (errors with file, line and column).
+pub fn parse_options() -> ParseOptions {
+    ParseOptions {
+        allow_non_loopback: false,
+        option_checks: protocols()
+            .iter()
+            .map(|p| fakedc_scenario::OptionCheck {
+                protocol: p.name(),
+                tables: p.option_tables(),
+                check: std::sync::Arc::new(move |m: &fakedc_model::Machine| {
+                    p.validate(m).map_err(|e| (e.table, e.message))
+                }),
+            })
+            .collect(),
+    }
+}
+
+/// What each protocol implements and which fault rules it honours, for
+/// `/about`. A protocol absent here is not served.
+pub fn about() -> Vec<(&'static str, Vec<String>)> {
+    protocols()
+        .iter()
+        .map(|p| {
+            let mut ops = p.operations();
+            ops.extend(p.faults().iter().map(|f| format!("fault rule: {f}")));
+            (p.name(), ops)
+        })
+        .collect()
+}
+
+/// Registers the built-in protocols (all, or those named in `only`).
+/// `certs` is the certs directory when it is on disk (services keep stable
+/// keys there, e.g. SSH host keys), `None` for in-memory keys.
 pub fn builtin_services(
     model: &std::sync::Arc<fakedc_model::Model>,
     certs: Option<&std::path::Path>,
+    only: Option<&[String]>,
 ) -> Result<Services, Error> {
     let mut s = Services::default();
-    fakedc_ipmi::register(&mut s, model).map_err(|e| Error::Options(e.to_string()))?;
-    fakedc_ssh::register(&mut s, model, certs.map(|p| p.to_path_buf()))
-        .map_err(|e| Error::Options(e.to_string()))?;
-    fakedc_wsman::register(&mut s, model).map_err(|e| Error::Options(e.to_string()))?;
-    fakedc_bits::register(&mut s, model).map_err(|e| Error::Options(e.to_string()))?;
-    fakedc_smash::register(&mut s, model).map_err(|e| Error::Options(e.to_string()))?;
+    let ctx = fakedc_net::StartCtx { model, certs };
+    for p in protocols() {
+        if only.is_some_and(|o| !o.iter().any(|n| n == p.name())) {
+            continue;
+        }
+        p.start(&ctx, &mut s)
+            .map_err(|e| Error::Options(e.to_string()))?;
+    }
     Ok(s)
 }

@@ -336,7 +336,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scenario {
             command: ScenarioCommand::Validate { file },
         } => {
-            let s = Scenario::load(&file, &ParseOptions::default()).map_err(Error::from)?;
+            let s = Scenario::load(&file, &fakedc::parse_options()).map_err(Error::from)?;
             writeln!(
                 out,
                 "{file}: valid — scenario '{}', {} machines, {} endpoints",
@@ -354,18 +354,16 @@ fn load(scenario: &Option<String>) -> Result<Scenario, Error> {
         scenario.as_deref().unwrap_or(fakedc_scenario::DEFAULT),
         &ParseOptions {
             allow_non_loopback: true,
+            ..fakedc::parse_options()
         },
     )?)
 }
 
 /// The endpoints a scenario would bind with this build's services.
 fn planned_endpoints(s: &Scenario, offset: u16) -> Vec<EndpointInfo> {
-    let model = std::sync::Arc::new(s.model());
-    let services = fakedc::builtin_services(&model, None).unwrap_or_default();
     s.machines
         .iter()
         .flat_map(|m| {
-            let services = &services;
             m.endpoints.iter().map(move |ep| EndpointInfo {
                 machine: m.name.clone(),
                 role: m.role,
@@ -375,7 +373,7 @@ fn planned_endpoints(s: &Scenario, offset: u16) -> Vec<EndpointInfo> {
                 address: m.address,
                 port: ep.port.saturating_add(offset),
                 tls: ep.service.tls(),
-                served: services.serves(ep.service),
+                served: fakedc::serves(ep.service),
             })
         })
         .collect()

@@ -1327,31 +1327,109 @@ fn curl_bits_over_plain_http_80_ntlm_yes_basic_only_when_allowed() {
     assert_eq!(r.verdict, fakedc_bits::probe::ProbeVerdict::AuthFailure);
 }
 
+/// On real Windows HTTP.sys shares port 80 between WinRM (`/wsman`) and
+/// IIS (BITS): so does fakedc. One requests_ntlm session sends a BITS
+/// Create-Session, a WinRM Enumerate and a second Create-Session over one
+/// keep-alive connection; each
+/// service runs its own NTLM handshake on it and neither wipes the other's
+/// (per-connection state is keyed by protocol).
 #[test]
-fn bits_http_on_a_hyperv_host_needs_port_80_freed_from_winrm() {
-    let conflict = r#"
+fn winrm_and_bits_share_port_80_each_with_its_own_ntlm_state() {
+    let scenario = r#"
 [[machine]]
 name = "hv01"
 role = "hyperv-host"
 address = "127.83.1.1"
 [machine.services]
 bits-http = true
+[machine.options.winrm]
+allow_unencrypted = true
 "#;
+    let dc = common::start(scenario);
+    let bits = dc
+        .endpoint("hv01", ServiceKind::BitsHttp)
+        .expect("bits-http");
+    let winrm = dc
+        .endpoint("hv01", ServiceKind::WinrmHttp80)
+        .expect("winrm 80");
+    assert_eq!(bits, winrm, "one listener for both");
+    let tmp = Temp::new("share80");
+    let identify = tmp.path("enumerate.xml");
+    let os = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_OperatingSystem";
+    std::fs::write(
+        &identify,
+        fakedc_wsman::client::request(
+            fakedc_wsman::message::action::ENUMERATE,
+            os,
+            &[],
+            &fakedc_wsman::client::enumerate_body(5),
+        ),
+    )
+    .unwrap();
+    let user = USER.split(':').next().unwrap();
+    let pass = USER.split_once(':').unwrap().1;
+    let out = common::python(
+        "requests_ntlm",
+        "share_port80.py",
+        &[&bits.to_string(), user, pass, identify.to_str().unwrap()],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["bits 200 Ack", "wsman 200 True", "bits-again 200 Ack"],
+        "{out}"
+    );
+    // One connection carried all three (every request came from one peer).
+    let peers: std::collections::BTreeSet<_> = dc
+        .journal(&Query {
+            machine: Some("hv01".into()),
+            ..Default::default()
+        })
+        .into_iter()
+        .filter(|e| e.operation != "listen")
+        .filter_map(|e| e.peer)
+        .collect();
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    // Each service ran its own handshake; the second Create-Session rode on BITS's
+    // authenticated state, untouched by WinRM's handshake in between.
+    let creates = journal_users(&dc, "hv01", "create-session");
+    let outcomes: Vec<_> = creates
+        .iter()
+        .map(|(o, u)| (o.as_str(), u.as_deref()))
+        .collect();
+    // 401 (no credentials), 401 with the CHALLENGE, ok; then ok at once.
+    assert_eq!(outcomes.len(), 4, "{creates:?}");
+    assert_eq!(outcomes[0], ("401 unauthorized", None), "{creates:?}");
+    assert_eq!(
+        outcomes[1],
+        ("401 NTLM challenge sent", None),
+        "{creates:?}"
+    );
+    for o in &outcomes[2..] {
+        assert!(
+            o.0.starts_with("ok ") && o.1 == Some("Administrator"),
+            "{creates:?}"
+        );
+    }
+    let wsman = dc.journal(&Query {
+        machine: Some("hv01".into()),
+        service: Some("winrm-http80".into()),
+        ..Default::default()
+    });
+    assert!(
+        wsman.iter().any(|e| e.operation.contains("Enumerate")
+            && e.outcome.starts_with("ok")
+            && e.user.as_deref() == Some("Administrator")),
+        "{wsman:?}"
+    );
+    // What cannot share a port is still refused: SMB (not HTTP) on 80.
+    let clash = scenario.replace("bits-http = true", "bits-http = true\nsmb = 80");
     let e = Datacenter::builder()
-        .scenario_str(conflict)
+        .scenario_str(&clash)
         .ephemeral()
         .start()
         .err()
-        .expect("port 80 is WinRM's on a Hyper-V host");
+        .expect("SMB cannot share WinRM's port");
     assert!(e.to_string().contains("port 80 conflict"), "{e}");
-    let moved = conflict.replace("bits-http = true", "bits-http = 8080");
-    let dc = Datacenter::builder()
-        .scenario_str(&moved)
-        .ephemeral()
-        .start()
-        .expect("start");
-    assert!(dc.endpoint("hv01", ServiceKind::BitsHttp).is_some());
-    assert!(dc.endpoint("hv01", ServiceKind::WinrmHttp80).is_some());
 }
 
 #[test]

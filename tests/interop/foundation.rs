@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-
 use crate::common::*;
 use fakedc::{Datacenter, FaultKind, FaultRule, PowerAction, Query, ServiceKind};
 use std::io::{ErrorKind, Read, Write};

@@ -901,7 +901,7 @@ fn probe_reports_key_exchange_and_logs_in() {
             t,
         ))
         .expect("rt");
-    assert_eq!(r.server_id.as_deref(), Some("SSH-2.0-OpenSSH_7.4"));
+    assert_eq!(r.fact("server-id"), Some("SSH-2.0-OpenSSH_7.4"));
     // Fault rules apply: a refused endpoint is "refused".
     let esx = dc.endpoint("esx01", ServiceKind::Sftp).expect("sftp");
     let id = dc.add_fault(fakedc::FaultRule {

@@ -461,3 +461,62 @@ fn pywinrm_retries_receive_after_timed_out() {
         "{timeouts:?}"
     );
 }
+
+/// One Windows host, one account rule: `administrator` (any case, with or
+/// without a domain) logs in to WinRM (pywinrm, NTLM sealed) and to BITS
+/// (curl, Basic over HTTPS) alike, and both journal the account's own
+/// spelling; a BMC's user names stay case-sensitive.
+#[test]
+fn winrm_and_bits_accept_the_same_account_in_any_case() {
+    let dc = common::start(SCENARIO);
+    let out = run(
+        "winrm",
+        "winrm_run_cmd.py",
+        &[
+            &url(&dc, "hv02", ServiceKind::WinrmHttp),
+            "ntlm",
+            "administrator",
+            PASSWORD,
+        ],
+    );
+    assert_run_cmd(&out, "127.79.0.3");
+    let bits = dc.endpoint("hv02", ServiceKind::Bits).expect("bits");
+    let ca = ca_file(&dc, "anycase");
+    for login in [
+        "administrator",
+        "HV02\\ADMINISTRATOR",
+        "Administrator@lab.test",
+    ] {
+        let o = std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&ca)
+            .args(["-u", &format!("{login}:{PASSWORD}")])
+            .args(["-X", "BITS_POST", "-H", "BITS-Packet-Type: Create-Session"])
+            .args([
+                "-H",
+                "BITS-Supported-Protocols: {7df0354d-249b-430f-820d-3d2a9bef4931}",
+            ])
+            .arg(format!("https://{bits}/upload/case.bin"))
+            .output()
+            .expect("run curl");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "200",
+            "{login}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    for service in ["winrm-http", "bits"] {
+        let users: Vec<_> = dc
+            .journal(&Query {
+                machine: Some("hv02".into()),
+                service: Some(service.into()),
+                ..Default::default()
+            })
+            .into_iter()
+            .filter_map(|e| e.user)
+            .collect();
+        assert!(!users.is_empty(), "{service}");
+        assert!(users.iter().all(|u| u == USER), "{service}: {users:?}");
+    }
+}

@@ -6,20 +6,11 @@ use crate::client::{Client, ClientConfig, ClientError, Trust};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Shared with every other probe (see `fakedc_net::probe`).
-pub use fakedc_net::ProbeVerdict;
-
-#[derive(Debug, Clone)]
-pub struct ProbeReport {
-    pub verdict: ProbeVerdict,
-    pub detail: String,
-}
+/// Shared with every other probe (see `fakedc_net::protocol`).
+pub use fakedc_net::{ProbeReport, ProbeVerdict};
 
 fn report(verdict: ProbeVerdict, detail: impl Into<String>) -> ProbeReport {
-    ProbeReport {
-        verdict,
-        detail: detail.into(),
-    }
+    ProbeReport::new(verdict, detail)
 }
 
 /// Pings BITS at `addr` (TLS when `tls`), with credentials if given: Basic

@@ -443,16 +443,6 @@ pub fn basic_header(user: &str, password: &str) -> String {
     )
 }
 
-/// The account name without a Windows domain (`HV01\Administrator`,
-/// `.\Administrator`, `Administrator@lab.test` → `Administrator`).
-pub fn strip_domain(user: &str) -> &str {
-    let u = user.rsplit('\\').next().unwrap_or(user);
-    match u.split_once('@') {
-        Some((name, _)) if !name.is_empty() => name,
-        _ => u,
-    }
-}
-
 /// A download's `Range` header, evaluated against the entity length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RangeRequest {
@@ -880,10 +870,6 @@ mod tests {
             (u.as_str(), p.as_str()),
             ("HV01\\Administrator", "P@ss:word!")
         );
-        assert_eq!(strip_domain(&u), "Administrator");
-        assert_eq!(strip_domain("admin@lab.test"), "admin");
-        assert_eq!(strip_domain(".\\root"), "root");
-        assert_eq!(strip_domain("root"), "root");
         assert!(parse_basic("Bearer abc").is_none());
         assert!(parse_basic("Basic !!!").is_none());
         assert!(parse_basic("Basic").is_none());

@@ -44,12 +44,16 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::OwnedMutexGuard;
 use tracing::{debug, info_span, Instrument};
 
-/// An invalid `[machine.options.bits]`.
-#[derive(Debug, thiserror::Error)]
-#[error("machine '{machine}': options.bits: {message}")]
-pub struct OptionsError {
-    pub machine: String,
-    pub message: String,
+pub use fakedc_net::OptionsError;
+
+/// Parses and checks one machine's `[machine.options.bits]`.
+pub fn validate(m: &fakedc_model::Machine) -> Result<Config, OptionsError> {
+    let err = |message: String| OptionsError::new(&m.name, "bits", message);
+    let opts: BitsOptions = match m.options.get("bits") {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
+        None => BitsOptions::default(),
+    };
+    opts.validate().map_err(err)
 }
 
 /// Download chunk size (read from disk or generated, then sent).
@@ -122,15 +126,7 @@ impl Shared {
                 machines.push(None);
                 continue;
             }
-            let err = |message: String| OptionsError {
-                machine: m.name.clone(),
-                message,
-            };
-            let opts: BitsOptions = match m.options.get("bits") {
-                Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
-                None => BitsOptions::default(),
-            };
-            let cfg = opts.validate().map_err(err)?;
+            let cfg = validate(m)?;
             let domain = m.dns_name.split_once('.').map(|(_, d)| d).unwrap_or("");
             machines.push(Some(Arc::new(MachineBits {
                 id: m.id,
@@ -404,10 +400,7 @@ impl Cx {
         let Some((user, password)) = proto::parse_basic(text) else {
             return Auth::Denied("malformed Basic credentials".into());
         };
-        match self
-            .model
-            .authenticate(self.m.id, proto::strip_domain(&user), &password)
-        {
+        match self.model.authenticate(self.m.id, &user, &password) {
             Some(u) => Auth::User(u.name),
             None => Auth::Denied("wrong user or password".into()),
         }
@@ -420,22 +413,17 @@ impl Cx {
     }
 
     /// One NTLM/Negotiate step on this connection. Users are looked up
-    /// exactly as Basic does (enabled, same name, domain stripped).
+    /// as Basic does (the model's one rule for this kind of machine).
     fn ntlm(&mut self, scheme: &str, cred: &str) -> Auth {
         let (model, id) = (&self.model, self.m.id);
-        let password_of = |name: &str| {
-            let name = proto::strip_domain(name);
-            model
-                .users(id)
-                .iter()
-                .find(|u| u.enabled && u.name == name)
-                .map(|u| u.password.clone())
-        };
+        let password_of = |name: &str| model.find_user(id, name).map(|u| u.password);
         let target = &self.m.target;
+        // The account's own spelling, whatever case or domain the client used.
+        let canonical = |name: &str| model.find_user(id, name).map(|u| u.name);
         let step = with_conn_state(&self.conn, |st| {
             let r = st.auth.accept(scheme, cred, target, &password_of);
             st.ntlm_user = match &r {
-                Ok(HttpStep::Done { user, .. }) => Some(proto::strip_domain(user).to_string()),
+                Ok(HttpStep::Done { user, .. }) => canonical(user),
                 _ => None,
             };
             r
@@ -446,7 +434,7 @@ impl Cx {
                 user, final_header, ..
             }) => {
                 self.final_auth = final_header.and_then(|h| HeaderValue::from_str(&h).ok());
-                Auth::User(proto::strip_domain(&user).to_string())
+                Auth::User(canonical(&user).unwrap_or(user))
             }
             Err(e) => {
                 debug!(error = %e, "NTLM refused");
@@ -1455,15 +1443,7 @@ struct ConnState {
 /// Runs `f` on the connection's state (made on first use). Never held
 /// across an await.
 fn with_conn_state<T>(conn: &ConnInfo, f: impl FnOnce(&mut ConnState) -> T) -> T {
-    let mut g = conn.state.lock().unwrap_or_else(|p| p.into_inner());
-    if !g.as_ref().is_some_and(|b| b.is::<ConnState>()) {
-        *g = Some(Box::new(ConnState::default()));
-    }
-    match g.as_mut().and_then(|b| b.downcast_mut::<ConnState>()) {
-        Some(st) => f(st),
-        // Unreachable: just stored. A fresh state keeps it total.
-        None => f(&mut ConnState::default()),
-    }
+    conn.state.with::<ConnState, T>("bits", f)
 }
 
 fn conn_body_bytes(conn: &ConnInfo) -> u64 {

@@ -12,14 +12,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 
-/// Shared with every other probe (see `fakedc_net::probe`).
-pub use fakedc_net::ProbeVerdict;
-
-#[derive(Debug, Clone)]
-pub struct ProbeReport {
-    pub verdict: ProbeVerdict,
-    pub detail: String,
-}
+/// Shared with every other probe (see `fakedc_net::protocol`).
+pub use fakedc_net::{ProbeReport, ProbeVerdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -153,7 +147,7 @@ pub async fn probe(
     creds: Option<(&str, &str)>,
     timeout: Duration,
 ) -> ProbeReport {
-    let report = |verdict, detail: String| ProbeReport { verdict, detail };
+    let report = |verdict, detail: String| ProbeReport::new(verdict, detail);
     let bind = if addr.is_ipv4() {
         "127.0.0.1:0"
     } else {

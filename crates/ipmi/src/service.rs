@@ -14,7 +14,7 @@ use crate::session::{
 };
 use crate::sol::{SerialConsole, SolLink};
 use crate::wire::{ConfidentialityAlgorithm, Privilege as WirePrivilege};
-use fakedc_model::{FaultKind, MachineId, Model, Privilege, Record, ServiceKind};
+use fakedc_model::{FaultKind, Machine, MachineId, Model, Privilege, Record, ServiceKind};
 use fakedc_net::{BoxFuture, Services, UdpEndpoint, UdpService};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -41,13 +41,7 @@ pub struct IpmiOptions {
     pub product_id: Option<u16>,
 }
 
-/// An invalid `[machine.options.ipmi]`.
-#[derive(Debug, thiserror::Error)]
-#[error("machine '{machine}': options.ipmi: {message}")]
-pub struct OptionsError {
-    pub machine: String,
-    pub message: String,
-}
+pub use fakedc_net::OptionsError;
 
 /// The validated configuration of one BMC.
 #[derive(Debug, Clone)]
@@ -56,17 +50,27 @@ struct BmcSetup {
     bmc: BmcConfig,
 }
 
-fn setup(model: &Model, id: MachineId) -> Result<BmcSetup, OptionsError> {
-    let m = model.machine(id);
-    let err = |message: String| OptionsError {
-        machine: m.name.clone(),
-        message,
-    };
+/// `[machine.options.ipmi]` checked, before anything is built from it.
+struct Parsed {
+    opts: IpmiOptions,
+    suites: Vec<u8>,
+    lan: LanAuthTypes,
+    max_sessions: usize,
+}
+
+/// Parses and checks one machine's `[machine.options.ipmi]` (scenario
+/// load calls this through the registry; `setup` again at start).
+pub(crate) fn validate(m: &Machine) -> Result<(), OptionsError> {
+    parse(m).map(|_| ())
+}
+
+fn parse(m: &Machine) -> Result<Parsed, OptionsError> {
+    let err = |message: String| OptionsError::new(&m.name, "ipmi", message);
     let opts: IpmiOptions = match m.options.get("ipmi") {
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
         None => IpmiOptions::default(),
     };
-    let suites = opts.cipher_suites.unwrap_or_else(|| vec![3, 17]);
+    let suites = opts.cipher_suites.clone().unwrap_or_else(|| vec![3, 17]);
     for s in &suites {
         if CipherSuite::by_id(*s).is_none() {
             return Err(err(format!(
@@ -102,7 +106,23 @@ fn setup(model: &Model, id: MachineId) -> Result<BmcSetup, OptionsError> {
     if !(1..=64).contains(&max_sessions) {
         return Err(err(format!("max_sessions {max_sessions} must be 1..=64")));
     }
-    let hw = model.chassis(m.chassis, Instant::now()).hardware;
+    Ok(Parsed {
+        opts,
+        suites,
+        lan,
+        max_sessions,
+    })
+}
+
+fn setup(model: &Model, id: MachineId) -> Result<BmcSetup, OptionsError> {
+    let m = model.machine(id);
+    let Parsed {
+        opts,
+        suites,
+        lan,
+        max_sessions,
+    } = parse(m)?;
+    let hw = model.chassis(m.chassis, model.clock.now()).hardware;
     let session = SessionConfig {
         suites: suites.clone(),
         lan_auth_types: lan,
@@ -264,7 +284,11 @@ impl Bmc {
             id: ep.machine,
             console: SerialConsole::new(&host),
             sessions: Sessions::new(setup.session),
-            state: BmcState::new(bmc_cfg),
+            state: {
+                let mut st = BmcState::new(bmc_cfg);
+                st.clock = model.clock.clone();
+                st
+            },
             sol: None,
             model,
             ep,
@@ -274,7 +298,7 @@ impl Bmc {
     async fn run(&mut self) {
         let mut buf = vec![0u8; 2048];
         loop {
-            let now = Instant::now();
+            let now = self.model.clock.now();
             let deadline = [
                 self.sessions.next_timeout(),
                 self.sol.as_ref().and_then(|s| s.link.next_timeout()),
@@ -296,7 +320,9 @@ impl Bmc {
                         self.datagram(&data, peer).instrument(span).await;
                     }
                 },
-                _ = tokio::time::sleep_until(deadline.into()) => self.tick().await,
+                // Deadlines are on the model's clock; sleep the real
+                // duration to them (an advanced clock makes them due).
+                _ = tokio::time::sleep(deadline.saturating_duration_since(now)) => self.tick().await,
             }
         }
     }
@@ -330,7 +356,7 @@ impl Bmc {
     }
 
     async fn datagram(&mut self, data: &[u8], peer: SocketAddr) {
-        let t0 = Instant::now();
+        let t0 = self.model.clock.now();
         let outcome = {
             let users = ModelUsers(&self.model, self.id);
             self.sessions.handle(t0, peer, data, &users)
@@ -339,7 +365,7 @@ impl Bmc {
             Outcome::Reply { datagram, event } => {
                 let (op, user, outcome) = describe_event(&event);
                 self.ep.send_to(&datagram, peer).await;
-                self.journal(Some(peer), user, op, outcome, t0.elapsed());
+                self.journal(Some(peer), user, op, outcome, self.model.clock.since(t0));
             }
             Outcome::Request(req) => self.request(req, t0).await,
             Outcome::Payload {
@@ -362,7 +388,7 @@ impl Bmc {
                     None,
                     op.into(),
                     reason.to_string(),
-                    t0.elapsed(),
+                    self.model.clock.since(t0),
                 );
             }
         }
@@ -489,7 +515,7 @@ impl Bmc {
             req.user.clone(),
             name,
             format!("cc {cc:02X}h as {who}"),
-            t0.elapsed(),
+            self.model.clock.since(t0),
         );
         self.journal_timers();
     }
@@ -539,7 +565,7 @@ impl Bmc {
                 None,
                 "payload".into(),
                 format!("type {payload_type:02X}h not active; dropped"),
-                t0.elapsed(),
+                self.model.clock.since(t0),
             );
             return;
         };
@@ -564,7 +590,7 @@ impl Bmc {
     }
 
     async fn sol_output(&mut self, bytes: &[u8]) {
-        let now = Instant::now();
+        let now = self.model.clock.now();
         let Some(sol) = self.sol.as_mut() else { return };
         sol.link.queue(bytes);
         let session = sol.session;
@@ -575,7 +601,7 @@ impl Bmc {
     }
 
     async fn tick(&mut self) {
-        let now = Instant::now();
+        let now = self.model.clock.now();
         self.sessions.expire(now);
         self.sync_closed();
         self.state.poll_timers(&self.model, self.id, now);

@@ -10,7 +10,7 @@
 
 use crate::log::{EventKind, EventLog};
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Power state of a chassis. Transitional states carry the instant at which
 /// they end.
@@ -546,12 +546,10 @@ impl Chassis {
         self.identify_forced || self.identify_until.is_some_and(|t| t > now)
     }
 
-    /// Seconds since the Unix epoch, as event timestamps use.
-    pub fn unix_now() -> u64 {
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+    /// Seconds since the Unix epoch on the model's clock, as event
+    /// timestamps use.
+    pub fn unix_now(&self) -> u64 {
+        self.log.unix_now()
     }
 }
 

@@ -1,12 +1,13 @@
 //! The journal: every connection and protocol operation, bounded in memory
 //! and optionally mirrored to a JSON-lines sink. Tests assert on it.
 
+use crate::clock::Clock;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// One journal record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,11 +74,18 @@ struct Inner {
 pub struct Journal {
     inner: Mutex<Inner>,
     capacity: usize,
+    clock: Arc<Clock>,
 }
 
 impl Journal {
     pub fn new(capacity: usize) -> Self {
+        Journal::with_clock(capacity, Arc::new(Clock::new()))
+    }
+
+    /// A journal stamping entries with `clock` (the model's).
+    pub fn with_clock(capacity: usize, clock: Arc<Clock>) -> Self {
         Journal {
+            clock,
             inner: Mutex::new(Inner {
                 entries: VecDeque::new(),
                 next_seq: 1,
@@ -95,10 +103,7 @@ impl Journal {
     }
 
     pub fn record(&self, r: Record) {
-        let time_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let time_ms = self.clock.unix_millis();
         let Ok(mut g) = self.inner.lock() else {
             return;
         };

@@ -11,6 +11,7 @@
 //! contend on one lock.
 
 pub mod chassis;
+pub mod clock;
 pub mod fault;
 pub mod journal;
 pub mod log;
@@ -21,6 +22,7 @@ pub use chassis::{
     BootDevice, BootOverride, Chassis, Hardware, PowerAction, PowerState, Sensor, SensorKind,
     Suspension, Timing,
 };
+pub use clock::Clock;
 pub use fault::{FaultKind, FaultRule, Faults};
 pub use journal::{Entry, Journal, Query, Record};
 pub use log::{EventKind, EventLog, LogEntry};
@@ -30,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// Index of a machine in the model.
@@ -148,6 +150,9 @@ pub struct Model {
     initial_faults: Vec<FaultRule>,
     pub journal: Journal,
     pub faults: Faults,
+    /// The one clock (see [`Clock`]); shared with the journal and every
+    /// chassis's event log.
+    pub clock: Arc<Clock>,
     watchers: Mutex<Vec<Watcher>>,
 }
 
@@ -159,6 +164,16 @@ pub struct ModelParts {
     pub users: Vec<Vec<User>>,
     pub faults: Vec<FaultRule>,
     pub journal_capacity: usize,
+}
+
+/// The account name without a Windows domain (`HV01\Administrator`,
+/// `.\Administrator`, `Administrator@lab.test` → `Administrator`).
+pub fn bare_windows_user(name: &str) -> &str {
+    let u = name.rsplit('\\').next().unwrap_or(name);
+    match u.split_once('@') {
+        Some((n, _)) if !n.is_empty() => n,
+        _ => u,
+    }
 }
 
 impl Model {
@@ -175,6 +190,12 @@ impl Model {
         for f in &parts.faults {
             faults.add(f.clone());
         }
+        let clock = Arc::new(Clock::new());
+        let mut chassis = parts.chassis;
+        for c in &mut chassis {
+            c.log.set_clock(clock.clone());
+        }
+        let parts = ModelParts { chassis, ..parts };
         Model {
             by_name,
             chassis_machines,
@@ -184,8 +205,9 @@ impl Model {
             initial_users: parts.users,
             initial_faults: parts.faults,
             machines: parts.machines,
-            journal: Journal::new(parts.journal_capacity),
+            journal: Journal::with_clock(parts.journal_capacity, clock.clone()),
             faults,
+            clock,
             watchers: Mutex::new(Vec::new()),
         }
     }
@@ -237,6 +259,16 @@ impl Model {
             self.notify(id);
         }
         r
+    }
+
+    /// Moves the clock forward by `by` and tells every watcher, so due
+    /// transitions (a boot finishing, a shutdown completing) take effect
+    /// and listeners follow without anyone sleeping.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.clock.advance(by);
+        for i in 0..self.chassis.len() {
+            self.notify(ChassisId(i));
+        }
     }
 
     fn notify(&self, id: ChassisId) {
@@ -292,12 +324,38 @@ impl Model {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Checks a name and password against a machine's enabled users.
-    pub fn authenticate(&self, machine: MachineId, name: &str, password: &str) -> Option<User> {
+    /// The enabled user a login name means on this machine, by the one
+    /// rule of its kind: Windows roles match account names in any case
+    /// and accept `DOMAIN\user` and `user@domain` (the domain part is not
+    /// checked: every machine is its own domain); BMCs and ESX/ESXi match
+    /// the exact name, as their user tables do. Every protocol that logs
+    /// in (WinRM, BITS, SMASH, SSH, IPMI) goes through here, so one
+    /// account spelled one way works everywhere on a host or nowhere.
+    pub fn find_user(&self, machine: MachineId, name: &str) -> Option<User> {
+        let role = self.machine(machine).role;
+        let windows = role.is_windows();
+        let name = if windows {
+            bare_windows_user(name)
+        } else {
+            name
+        };
         self.users(machine)
             .iter()
-            .find(|u| u.enabled && u.name == name && u.password == password)
+            .find(|u| {
+                u.enabled
+                    && if windows {
+                        u.name.eq_ignore_ascii_case(name)
+                    } else {
+                        u.name == name
+                    }
+            })
             .cloned()
+    }
+
+    /// Checks a login name (see [`Model::find_user`]) and password.
+    pub fn authenticate(&self, machine: MachineId, name: &str, password: &str) -> Option<User> {
+        self.find_user(machine, name)
+            .filter(|u| u.password == password)
     }
 
     /// Puts every chassis, user table and fault rule back to the scenario's
@@ -316,5 +374,19 @@ impl Model {
         for i in 0..self.chassis.len() {
             self.notify(ChassisId(i));
         }
+    }
+}
+
+#[cfg(test)]
+mod user_tests {
+    use super::bare_windows_user;
+
+    #[test]
+    fn windows_domains_are_stripped() {
+        assert_eq!(bare_windows_user("HV01\\Administrator"), "Administrator");
+        assert_eq!(bare_windows_user("admin@lab.test"), "admin");
+        assert_eq!(bare_windows_user(".\\root"), "root");
+        assert_eq!(bare_windows_user("root"), "root");
+        assert_eq!(bare_windows_user("@x"), "@x");
     }
 }

@@ -1,9 +1,11 @@
 //! The system event log of a chassis: what happened, not how a protocol
 //! encodes it. IPMI turns entries into SEL records, SMASH into CIM_LogEntry.
 
-use crate::chassis::{BootDevice, Chassis};
+use crate::chassis::BootDevice;
+use crate::clock::Clock;
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,6 +45,9 @@ pub struct LogEntry {
 /// records; when full the oldest record goes (like most BMCs' circular mode).
 #[derive(Debug, Clone)]
 pub struct EventLog {
+    /// Where timestamps come from (the model's clock; a private clock
+    /// for a log made outside a model).
+    clock: Arc<Clock>,
     entries: VecDeque<LogEntry>,
     next_id: u16,
     capacity: usize,
@@ -54,6 +59,7 @@ pub struct EventLog {
 impl Default for EventLog {
     fn default() -> Self {
         EventLog {
+            clock: Arc::new(Clock::new()),
             entries: VecDeque::new(),
             next_id: 1,
             capacity: 512,
@@ -64,8 +70,18 @@ impl Default for EventLog {
 }
 
 impl EventLog {
+    /// Takes timestamps from `clock` from now on.
+    pub fn set_clock(&mut self, clock: Arc<Clock>) {
+        self.clock = clock;
+    }
+
+    /// Seconds since the Unix epoch on this log's clock (the SEL time).
+    pub fn unix_now(&self) -> u64 {
+        self.clock.unix_secs()
+    }
+
     pub fn push(&mut self, kind: EventKind) -> u16 {
-        let timestamp = Chassis::unix_now();
+        let timestamp = self.clock.unix_secs();
         if self.entries.len() >= self.capacity {
             self.entries.pop_front();
         }
@@ -87,7 +103,7 @@ impl EventLog {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.next_id = 1;
-        self.last_erase = Chassis::unix_now();
+        self.last_erase = self.clock.unix_secs();
     }
 
     pub fn entries(&self) -> &VecDeque<LogEntry> {

@@ -84,6 +84,16 @@ impl Role {
         }
     }
 
+    /// Whether the machine runs Windows (account names are
+    /// case-insensitive, `DOMAIN\\user` logins). ESX/ESXi, BMCs and the
+    /// load balancer do not.
+    pub fn is_windows(self) -> bool {
+        !matches!(
+            self,
+            Role::EsxHost | Role::EsxiHost | Role::Bmc | Role::LoadBalancer | Role::Vcenter
+        )
+    }
+
     /// Whether this role is a host whose OS endpoints depend on its power
     /// state (everything but a BMC, which runs on standby power).
     pub fn has_os(self) -> bool {
@@ -271,6 +281,33 @@ impl ServiceKind {
                 | WsusControlHttps
                 | LbHttps
                 | WcfHttps8101
+                | Smash
+        )
+    }
+
+    /// Whether the endpoint speaks HTTP(S): endpoints of one machine on one
+    /// port may share a listener (routed by path) when both are HTTP with
+    /// the same TLS setting, as HTTP.sys shares port 80 between WinRM and
+    /// IIS on Windows.
+    pub fn http(self) -> bool {
+        use ServiceKind::*;
+        matches!(
+            self,
+            WinrmHttp80
+                | Bits
+                | BitsHttp
+                | WinrmHttp
+                | WinrmHttps
+                | EsxiHttps
+                | VmwareWebServices
+                | WsusHttp
+                | WsusHttps
+                | WsusControlHttp
+                | WsusControlHttps
+                | LbHttp
+                | LbHttps
+                | WcfHttps8101
+                | WcfHttp8103
                 | Smash
         )
     }

@@ -3,6 +3,7 @@
 
 use crate::{BoxFuture, Conn, ConnInfo};
 use bytes::Bytes;
+use fakedc_model::ServiceKind;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -27,25 +28,61 @@ pub trait HttpService: Send + Sync + 'static {
     fn call(&self, req: HttpRequest, conn: Arc<ConnInfo>) -> BoxFuture<HttpResponse>;
 }
 
-/// Path-prefix routes of one port.
+/// One route: a path prefix, the endpoint kind it belongs to (what the
+/// journal, fault rules and the service see as `ConnInfo::service`), and
+/// its service.
+#[derive(Clone)]
+struct Route {
+    prefix: String,
+    kind: ServiceKind,
+    service: Arc<dyn HttpService>,
+}
+
+/// Path-prefix routes of one listener, possibly of several endpoint kinds
+/// sharing its port.
 #[derive(Clone, Default)]
 pub struct Router {
-    routes: Vec<(String, Arc<dyn HttpService>)>,
+    routes: Vec<Route>,
 }
 
 impl Router {
-    pub fn add(&mut self, prefix: &str, service: Arc<dyn HttpService>) {
-        self.routes.retain(|(p, _)| p != prefix);
-        self.routes.push((prefix.to_string(), service));
+    pub fn add(&mut self, prefix: &str, kind: ServiceKind, service: Arc<dyn HttpService>) {
+        self.routes.retain(|r| r.prefix != prefix);
+        self.routes.push(Route {
+            prefix: prefix.to_string(),
+            kind,
+            service,
+        });
         // Longest prefix first.
-        self.routes.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
+        self.routes
+            .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
     }
 
-    fn route(&self, path: &str) -> Option<&Arc<dyn HttpService>> {
+    /// Adds every route of `other`; a prefix both have is a clash (which
+    /// service would answer is not decidable), reported as `Err(prefix)`.
+    pub fn merge(&mut self, other: &Router) -> Result<(), String> {
+        for r in &other.routes {
+            if self
+                .routes
+                .iter()
+                .any(|x| x.prefix == r.prefix && x.kind != r.kind)
+            {
+                return Err(r.prefix.clone());
+            }
+            self.add(&r.prefix, r.kind, r.service.clone());
+        }
+        Ok(())
+    }
+
+    fn route(&self, path: &str) -> Option<&Route> {
         self.routes
             .iter()
-            .find(|(p, _)| path.starts_with(p.as_str()))
-            .map(|(_, s)| s)
+            .find(|r| path.starts_with(r.prefix.as_str()))
+    }
+
+    /// Whether routes of more than one endpoint kind are here.
+    fn shared(&self) -> bool {
+        self.routes.windows(2).any(|w| w[0].kind != w[1].kind)
     }
 }
 
@@ -64,12 +101,36 @@ fn not_found() -> HttpResponse {
 pub(crate) fn serve(router: Arc<Router>, conn: Conn) -> BoxFuture<()> {
     Box::pin(async move {
         let info = conn.info.clone();
+        // On a shared listener each endpoint kind gets its own view of the
+        // connection (same peer, same state map, its own `service`), made
+        // once per connection.
+        let views: Arc<Vec<(ServiceKind, Arc<ConnInfo>)>> = Arc::new(if router.shared() {
+            let mut v: Vec<(ServiceKind, Arc<ConnInfo>)> = Vec::new();
+            for r in &router.routes {
+                if !v.iter().any(|(k, _)| *k == r.kind) {
+                    let mut i = (*info).clone();
+                    i.service = r.kind;
+                    v.push((r.kind, Arc::new(i)));
+                }
+            }
+            v
+        } else {
+            Vec::new()
+        });
         let svc = service_fn(move |req: HttpRequest| {
             let router = router.clone();
             let info = info.clone();
+            let views = views.clone();
             async move {
                 let resp = match router.route(req.uri().path()) {
-                    Some(s) => s.call(req, info).await,
+                    Some(r) => {
+                        let conn = views
+                            .iter()
+                            .find(|(k, _)| *k == r.kind)
+                            .map(|(_, c)| c.clone())
+                            .unwrap_or(info);
+                        r.service.call(req, conn).await
+                    }
                     None => not_found(),
                 };
                 Ok::<_, std::convert::Infallible>(resp)

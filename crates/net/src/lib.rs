@@ -7,13 +7,17 @@
 //! gracefully. Protocol services receive accepted connections, datagrams or
 //! HTTP requests; they never bind.
 
+pub mod conn_state;
 pub mod fault_io;
 pub mod http;
 pub mod probe;
+pub mod protocol;
 pub mod tls;
 
+pub use conn_state::ConnState;
 pub use http::{full, Body, HttpRequest, HttpResponse, HttpService};
 pub use probe::ProbeVerdict;
+pub use protocol::{Mount, OptionsError, ProbeReport, ProbeTarget, Protocol, StartCtx, StartError};
 pub use tls::CertAuthority;
 
 use fakedc_model::{FaultKind, MachineId, Model, Record, ServiceKind, Transport};
@@ -41,7 +45,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 pub type BoxIo = Box<dyn Io>;
 
 /// What a service knows about the connection it serves.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub machine: MachineId,
     pub machine_name: String,
@@ -53,8 +57,9 @@ pub struct ConnInfo {
     /// close.
     pub closing: CancellationToken,
     /// Per-connection protocol state (an NTLM context lives with its TCP
-    /// connection).
-    pub state: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// connection), one entry per protocol and type; shared by every
+    /// service on the connection.
+    pub state: Arc<ConnState>,
 }
 
 /// An accepted connection.
@@ -112,7 +117,7 @@ impl Services {
             Some(Handler::Http(r)) => (**r).clone(),
             _ => http::Router::default(),
         };
-        router.add(prefix, service);
+        router.add(prefix, kind, service);
         self.map.insert(kind, Handler::Http(Arc::new(router)));
         self
     }
@@ -170,6 +175,12 @@ pub enum NetError {
         transport: &'static str,
         addr: SocketAddr,
         source: io::Error,
+    },
+    #[error("machine '{machine}' port {port}: {what}")]
+    Clash {
+        machine: String,
+        port: u16,
+        what: String,
     },
     #[error("port {port} + offset {offset} is above 65535")]
     PortRange { port: u16, offset: u16 },
@@ -360,80 +371,122 @@ impl Network {
         let mut endpoints = Vec::new();
         let mut pending = Vec::new();
         for m in model.machines() {
+            // Endpoints of this machine on one port and transport share a
+            // listener when they can (HTTP routes by path); the scenario
+            // validator refuses the rest, so a clash here is a bug.
+            let mut groups: Vec<(u16, Transport, Vec<ServiceKind>, Handler)> = Vec::new();
             for ep in &m.endpoints {
                 let Some(handler) = services.get(ep.service) else {
                     continue;
                 };
+                let t = ep.service.transport();
+                match groups.iter_mut().find(|g| g.0 == ep.port && g.1 == t) {
+                    None => groups.push((ep.port, t, vec![ep.service], handler.clone())),
+                    Some(g) => {
+                        let merged = match (&g.3, handler) {
+                            (Handler::Http(a), Handler::Http(b))
+                                if ep.service.tls() == g.2[0].tls() =>
+                            {
+                                let mut r = (**a).clone();
+                                r.merge(b).map_err(|prefix| NetError::Clash {
+                                    machine: m.name.clone(),
+                                    port: ep.port,
+                                    what: format!(
+                                        "'{}' and '{}' both route {prefix}",
+                                        g.2[0], ep.service
+                                    ),
+                                })?;
+                                Handler::Http(Arc::new(r))
+                            }
+                            _ => {
+                                return Err(NetError::Clash {
+                                    machine: m.name.clone(),
+                                    port: ep.port,
+                                    what: format!(
+                                        "'{}' and '{}' cannot share a listener",
+                                        g.2[0], ep.service
+                                    ),
+                                })
+                            }
+                        };
+                        g.2.push(ep.service);
+                        g.3 = merged;
+                    }
+                }
+            }
+            for (cfg_port, transport, kinds, handler) in groups {
+                let kind = kinds[0];
                 let port = if cfg.ephemeral {
                     0
                 } else {
-                    ep.port
+                    cfg_port
                         .checked_add(cfg.port_offset)
                         .ok_or(NetError::PortRange {
-                            port: ep.port,
+                            port: cfg_port,
                             offset: cfg.port_offset,
                         })?
                 };
                 let addr = SocketAddr::new(m.address, port);
-                match (ep.service.transport(), handler) {
+                match (transport, &handler) {
                     (Transport::Udp, Handler::Udp(svc)) => {
                         let sock = Arc::new(bind_udp(addr)?);
                         let local = sock.local_addr().map_err(|e| bind_error("udp", addr, e))?;
                         endpoints.push(BoundEndpoint {
                             machine: m.id,
-                            service: ep.service,
+                            service: kind,
                             addr: local,
                         });
                         let endpoint = UdpEndpoint {
                             socket: sock,
                             machine: m.id,
                             machine_name: m.name.clone(),
-                            service: ep.service,
+                            service: kind,
                             model: model.clone(),
                             shutdown: shutdown.clone(),
                         };
-                        let span = info_span!("listener", proto = ep.service.name(), addr = %local, machine = %m.name);
+                        let span = info_span!("listener", proto = kind.name(), addr = %local, machine = %m.name);
                         pending
                             .push(Box::pin(svc.clone().run(endpoint).instrument(span))
                                 as BoxFuture<()>);
                     }
                     (Transport::Tcp, Handler::Tcp(_) | Handler::Http(_)) => {
-                        let tls = if ep.service.tls() {
-                            let ca = cfg.ca.as_ref().ok_or_else(|| NetError::NoCa {
+                        let tls = kind.tls();
+                        if tls && cfg.ca.is_none() {
+                            // Leaves are made lazily on first handshake;
+                            // only the CA's presence is checked here.
+                            return Err(NetError::NoCa {
                                 machine: m.name.clone(),
-                            })?;
-                            // Made lazily on first handshake; only validated here.
-                            let _ = ca;
-                            true
-                        } else {
-                            false
-                        };
+                            });
+                        }
                         let listener = bind_tcp(addr)?;
                         let local = listener
                             .local_addr()
                             .map_err(|e| bind_error("tcp", addr, e))?;
-                        endpoints.push(BoundEndpoint {
-                            machine: m.id,
-                            service: ep.service,
-                            addr: local,
-                        });
+                        for k in &kinds {
+                            endpoints.push(BoundEndpoint {
+                                machine: m.id,
+                                service: *k,
+                                addr: local,
+                            });
+                        }
                         let sup = Supervisor {
                             shared: shared.clone(),
                             machine: m.id,
                             machine_name: m.name.clone(),
                             dns_name: m.dns_name.clone(),
-                            service: ep.service,
+                            service: kind,
+                            kinds,
                             addr: local,
                             tls,
                             handler: handler.clone(),
                             limit: Arc::new(Semaphore::new(cfg.max_connections.max(1))),
                         };
-                        let span = info_span!("listener", proto = ep.service.name(), addr = %local, machine = %m.name);
+                        let span = info_span!("listener", proto = kind.name(), addr = %local, machine = %m.name);
                         pending.push(Box::pin(sup.run(listener).instrument(span)));
                     }
                     _ => {
                         warn!(
-                            service = ep.service.name(),
+                            service = kind.name(),
                             "handler does not match the service transport; not served"
                         );
                     }
@@ -495,7 +548,11 @@ struct Supervisor {
     machine: MachineId,
     machine_name: String,
     dns_name: String,
+    /// The first endpoint kind on this listener (journal entries of the
+    /// listener itself name it).
     service: ServiceKind,
+    /// Every endpoint kind sharing the listener.
+    kinds: Vec<ServiceKind>,
     addr: SocketAddr,
     tls: bool,
     handler: Handler,
@@ -503,18 +560,27 @@ struct Supervisor {
 }
 
 impl Supervisor {
+    /// The fault rules of every kind on the listener.
     fn faults(&self) -> Vec<FaultKind> {
-        self.shared
-            .model
-            .faults
-            .matching(&self.machine_name, self.service.name())
+        let f = &self.shared.model.faults;
+        let mut v = f.matching(&self.machine_name, self.service.name());
+        for k in &self.kinds[1..] {
+            v.extend(f.matching(&self.machine_name, k.name()));
+        }
+        v
     }
 
+    /// Open while any kind on it is up and not every kind is refused.
     fn should_listen(&self, now: Instant) -> bool {
-        self.shared
-            .model
-            .endpoint_up(self.machine, self.service, now)
-            && !self.faults().iter().any(|f| matches!(f, FaultKind::Refuse))
+        let model = &self.shared.model;
+        self.kinds.iter().any(|k| {
+            model.endpoint_up(self.machine, *k, now)
+                && !model
+                    .faults
+                    .matching(&self.machine_name, k.name())
+                    .iter()
+                    .any(|f| matches!(f, FaultKind::Refuse))
+        })
     }
 
     fn journal(&self, peer: Option<SocketAddr>, operation: &str, outcome: &str) {
@@ -535,7 +601,7 @@ impl Supervisor {
         let mut epoch = CancellationToken::new();
         let mut wake = self.shared.wake.clone();
         loop {
-            let now = Instant::now();
+            let now = self.shared.model.clock.now();
             let want = self.should_listen(now);
             let mut retry = None;
             if want && listener.is_none() {
@@ -628,7 +694,7 @@ impl Supervisor {
             local,
             tls: self.tls,
             closing: self.shared.shutdown.clone(),
-            state: std::sync::Mutex::new(None),
+            state: Arc::new(ConnState::default()),
         });
         let tls_cfg = if self.tls {
             match self
@@ -717,7 +783,7 @@ impl RequestJournal<'_> {
             user: self.user.clone(),
             operation: self.op.clone(),
             outcome: outcome.into(),
-            latency: self.start.elapsed(),
+            latency: self.model.clock.since(self.start),
         });
     }
 }

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -51,6 +52,31 @@ pub struct ParseOptions {
     /// Accept machine addresses outside 127.0.0.0/8 and ::1. Off unless the
     /// user asks for it explicitly.
     pub allow_non_loopback: bool,
+    /// The `[machine.options.X]` tables the protocols read and their
+    /// checks, from the protocol registry (`fakedc::parse_options()`).
+    /// Empty: this crate knows no protocol, so tables are taken as they
+    /// are and checked when the protocols start.
+    pub option_checks: Vec<OptionCheck>,
+}
+
+/// One protocol's option tables and the check of one machine's tables.
+#[derive(Clone)]
+pub struct OptionCheck {
+    /// Its name, for error messages.
+    pub protocol: &'static str,
+    pub tables: &'static [&'static str],
+    /// Err(table, message) for the first bad table.
+    #[allow(clippy::type_complexity)]
+    pub check: Arc<dyn Fn(&Machine) -> Result<(), (String, String)> + Send + Sync>,
+}
+
+impl std::fmt::Debug for OptionCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OptionCheck")
+            .field("protocol", &self.protocol)
+            .field("tables", &self.tables)
+            .finish()
+    }
 }
 
 /// A validated, expanded scenario. Build as many models from it as needed
@@ -199,9 +225,6 @@ fn derived_guid(name: &str) -> [u8; 16] {
         u[14], u[15],
     ]
 }
-
-/// Option-table names that are not a single service.
-const OPTION_FAMILIES: &[&str] = &["winrm"];
 
 fn default_users(role: Role) -> Vec<User> {
     let u = |id, name: &str, password: &str, privilege| User {
@@ -571,21 +594,28 @@ where
             };
             let endpoints = self.endpoints(e)?;
             let mut options = BTreeMap::new();
+            let checks = &self.opts.option_checks;
             for (k, v) in &e.raw.options {
-                // Option tables are named by service, or by a protocol family
-                // whose options cover several services ("winrm": 5985, 5986
-                // and 80).
-                if !OPTION_FAMILIES.contains(&k.as_str()) {
-                    let _: ServiceKind = k.parse().or_else(|m: String| {
-                        self.err(
-                            e.name_span.clone(),
-                            format!("machine '{}': options: {m}", e.name),
-                        )
-                    })?;
+                // Tables are the protocols' own (`winrm` covers 5985, 5986
+                // and 80; `sftp`, `ssh`, `bmc-ssh` one endpoint each).
+                if !checks.is_empty() && !checks.iter().any(|c| c.tables.contains(&k.as_str())) {
+                    let mut known: Vec<&str> = checks
+                        .iter()
+                        .flat_map(|c| c.tables.iter().copied())
+                        .collect();
+                    known.sort_unstable();
+                    return self.err(
+                        v.span(),
+                        format!(
+                            "machine '{}': unknown options table '{k}' (known: {})",
+                            e.name,
+                            known.join(", ")
+                        ),
+                    );
                 }
-                let json = serde_json::to_value(v).map_err(|err| {
+                let json = serde_json::to_value(v.get_ref()).map_err(|err| {
                     (self.err_at)(
-                        e.name_span.clone(),
+                        v.span(),
                         format!("machine '{}': options.{k}: {err}", e.name),
                     )
                 })?;
@@ -616,7 +646,7 @@ where
                 .collect();
             let user_list = self.users(e)?;
             users.push(user_list);
-            machines.push(Machine {
+            let machine = Machine {
                 id: MachineId(i),
                 name: e.name.clone(),
                 role: e.role,
@@ -635,7 +665,22 @@ where
                 options,
                 share: e.raw.share.as_ref().map(PathBuf::from),
                 vms,
-            });
+            };
+            for c in &self.opts.option_checks {
+                if let Err((table, message)) = (c.check)(&machine) {
+                    let span = e
+                        .raw
+                        .options
+                        .get(&table)
+                        .map(|v| v.span())
+                        .unwrap_or(e.name_span.clone());
+                    return self.err(
+                        span,
+                        format!("machine '{}': options.{table}: {message}", e.name),
+                    );
+                }
+            }
+            machines.push(machine);
         }
 
         let mut faults = Vec::new();
@@ -716,7 +761,10 @@ where
         }
         for (i, a) in list.iter().enumerate() {
             for b in &list[..i] {
-                if a.port == b.port && a.service.transport() == b.service.transport() {
+                let shareable =
+                    a.service.http() && b.service.http() && a.service.tls() == b.service.tls();
+                if a.port == b.port && a.service.transport() == b.service.transport() && !shareable
+                {
                     let span = e
                         .raw
                         .services
@@ -727,7 +775,7 @@ where
                     return self.err(
                         span,
                         format!(
-                            "machine '{}': port {} conflict: services '{}' and '{}' both use it",
+                            "machine '{}': port {} conflict: services '{}' and '{}' both use it and cannot share it (only HTTP endpoints with the same TLS setting can)",
                             e.name, a.port, b.service, a.service
                         ),
                     );

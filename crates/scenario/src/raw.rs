@@ -69,7 +69,7 @@ pub struct RawMachine {
     pub services: BTreeMap<String, Spanned<RawServiceSetting>>,
     /// Per-service options, e.g. `[machine.options.ipmi] cipher_suites = [3, 17]`.
     #[serde(default)]
-    pub options: BTreeMap<String, toml::Value>,
+    pub options: BTreeMap<String, Spanned<toml::Value>>,
     #[serde(default)]
     pub user: Vec<RawUser>,
     #[serde(default)]

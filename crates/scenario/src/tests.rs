@@ -110,6 +110,7 @@ fn non_loopback_needs_explicit_permission() {
         &text,
         &ParseOptions {
             allow_non_loopback: true,
+            ..Default::default()
         },
     );
     assert!(ok.is_ok());

@@ -17,3 +17,51 @@ pub mod service;
 pub mod timefmt;
 
 pub use service::{operations, register, OptionsError, SmashOptions};
+
+use fakedc_net::{
+    BoxFuture, Mount, ProbeReport, ProbeTarget, Protocol, Services, StartCtx, StartError,
+};
+
+/// SMASH in the protocol registry (`fakedc::protocols()`).
+pub struct Smash;
+
+/// The registry's entry for SMASH over WS-Management.
+pub static PROTOCOL: Smash = Smash;
+
+impl Protocol for Smash {
+    fn name(&self) -> &'static str {
+        "smash"
+    }
+
+    /// `/wsman` on the BMC's 443, leaving `/redfish` to Redfish.
+    fn mounts(&self) -> &'static [Mount] {
+        &[Mount::Http {
+            kind: fakedc_model::ServiceKind::Smash,
+            prefix: "/wsman",
+        }]
+    }
+
+    fn option_tables(&self) -> &'static [&'static str] {
+        &["smash"]
+    }
+
+    fn validate(&self, machine: &fakedc_model::Machine) -> Result<(), OptionsError> {
+        service::validate(machine)
+    }
+
+    fn start(&self, ctx: &StartCtx<'_>, services: &mut Services) -> Result<(), StartError> {
+        Ok(register(services, ctx.model)?)
+    }
+
+    fn operations(&self) -> Vec<String> {
+        operations()
+    }
+
+    fn faults(&self) -> &'static [&'static str] {
+        &["busy (HTTP 503)"]
+    }
+
+    fn probe(&self, t: ProbeTarget) -> BoxFuture<ProbeReport> {
+        Box::pin(async move { probe::probe(t.addr, t.creds(), t.timeout).await })
+    }
+}

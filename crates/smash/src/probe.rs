@@ -10,26 +10,16 @@ use fakedc_wsman::xml::{parse, Limits};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Shared with every other probe (see `fakedc_net::probe`).
-pub use fakedc_net::ProbeVerdict;
+/// Shared with every other probe (see `fakedc_net::protocol`). A
+/// verified probe with credentials has a `profile` fact per
+/// RegisteredName found.
+pub use fakedc_net::{ProbeReport, ProbeVerdict};
 
-#[derive(Debug, Clone)]
-pub struct ProbeResult {
-    pub verdict: ProbeVerdict,
-    pub detail: String,
-    /// RegisteredName of every profile found (empty without credentials).
-    pub profiles: Vec<String>,
+fn r(verdict: ProbeVerdict, detail: impl Into<String>) -> ProbeReport {
+    ProbeReport::new(verdict, detail)
 }
 
-fn r(verdict: ProbeVerdict, detail: impl Into<String>) -> ProbeResult {
-    ProbeResult {
-        verdict,
-        detail: detail.into(),
-        profiles: Vec::new(),
-    }
-}
-
-fn from_err(e: ClientError) -> ProbeResult {
+fn from_err(e: ClientError) -> ProbeReport {
     let (v, d) = fakedc_wsman::probe::verdict_of(e);
     r(v, d)
 }
@@ -39,7 +29,7 @@ pub async fn probe(
     addr: SocketAddr,
     creds: Option<(&str, &str)>,
     timeout: Duration,
-) -> ProbeResult {
+) -> ProbeReport {
     let (mut c, mut detail) = match fakedc_wsman::probe::identify(addr, true, timeout).await {
         Ok(x) => x,
         Err((v, d)) => return r(v, d),
@@ -71,11 +61,9 @@ pub async fn probe(
                 collect(&x, &uri, &mut profiles);
             }
             detail.push_str(&format!("; profiles: {}", profiles.join(", ")));
-            ProbeResult {
-                verdict: ProbeVerdict::Verified,
-                detail,
-                profiles,
-            }
+            let mut report = ProbeReport::new(ProbeVerdict::Verified, detail);
+            report.facts = profiles.into_iter().map(|p| ("profile", p)).collect();
+            report
         }
         Ok((status, _)) => r(
             ProbeVerdict::WrongProtocol,

@@ -48,12 +48,11 @@ pub struct SmashOptions {
     pub memory_gib: Option<u64>,
 }
 
-/// An invalid `[machine.options.smash]`.
-#[derive(Debug, thiserror::Error)]
-#[error("machine '{machine}': options.smash: {message}")]
-pub struct OptionsError {
-    pub machine: String,
-    pub message: String,
+pub use fakedc_net::OptionsError;
+
+/// Parses and checks one machine's `[machine.options.smash]`.
+pub fn validate(m: &fakedc_model::Machine) -> Result<(), OptionsError> {
+    parse(m).map(|_| ())
 }
 
 /// The validated settings of one BMC.
@@ -67,12 +66,12 @@ struct Setup {
     inventory: Inventory,
 }
 
-fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
-    let m = model.machine(id);
-    let err = |message: String| OptionsError {
-        machine: m.name.clone(),
-        message,
-    };
+/// The checked parts of the options: digest algorithms, nonce lifetime,
+/// inventory.
+fn parse(
+    m: &fakedc_model::Machine,
+) -> Result<(SmashOptions, Vec<Algorithm>, u64, Inventory), OptionsError> {
+    let err = |message: String| OptionsError::new(&m.name, "smash", message);
     let o: SmashOptions = match m.options.get("smash") {
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
         None => SmashOptions::default(),
@@ -109,6 +108,12 @@ fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
     if inventory.memory_gib > 1 << 24 {
         return Err(err("memory_gib is above 16 PiB".into()));
     }
+    Ok((o, digest, ttl, inventory))
+}
+
+fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
+    let m = model.machine(id);
+    let (o, digest, ttl, inventory) = parse(m)?;
     let opaque: [u8; 12] = rand::random();
     Ok(Setup {
         basic: o.basic.unwrap_or(true),
@@ -354,20 +359,18 @@ fn authenticate(
         j.record("auth failure: realm, algorithm or opaque not offered");
         return AuthResult::Reply(unauthorized(setup, false));
     }
-    let user = {
+    let user = if c.userhash {
         let users = model.users(conn.machine);
         users
             .iter()
             .find(|u| {
                 u.enabled
-                    && if c.userhash {
-                        digest::user_hash(c.algorithm, &u.name, &c.realm)
-                            .eq_ignore_ascii_case(&c.username)
-                    } else {
-                        u.name == c.username
-                    }
+                    && digest::user_hash(c.algorithm, &u.name, &c.realm)
+                        .eq_ignore_ascii_case(&c.username)
             })
             .cloned()
+    } else {
+        model.find_user(conn.machine, &c.username)
     };
     let Some(user) = user else {
         j.user = (!c.userhash).then(|| c.username.clone());

@@ -70,3 +70,58 @@ pub fn operations() -> Vec<String> {
     ops.extend(clp::VERBS.iter().map(|v| format!("SMASH CLP: {v}")));
     ops
 }
+
+use fakedc_model::ServiceKind;
+use fakedc_net::{
+    BoxFuture, Mount, ProbeReport, ProbeTarget, Protocol, Services, StartCtx, StartError,
+};
+
+/// SSH in the protocol registry (`fakedc::protocols()`): SFTP on ESX, the
+/// ESXi shell and SFTP on ESXi, SMASH CLP on BMCs.
+pub struct Ssh;
+
+/// The registry's entry for SSH.
+pub static PROTOCOL: Ssh = Ssh;
+
+impl Protocol for Ssh {
+    fn name(&self) -> &'static str {
+        "ssh"
+    }
+
+    fn mounts(&self) -> &'static [Mount] {
+        &[
+            Mount::Stream(ServiceKind::Sftp),
+            Mount::Stream(ServiceKind::Ssh),
+            Mount::Stream(ServiceKind::BmcSsh),
+        ]
+    }
+
+    /// One table per endpoint kind (`sftp`, `ssh`, `bmc-ssh`).
+    fn option_tables(&self) -> &'static [&'static str] {
+        &["sftp", "ssh", "bmc-ssh"]
+    }
+
+    fn validate(&self, machine: &fakedc_model::Machine) -> Result<(), OptionsError> {
+        for kind in [ServiceKind::Sftp, ServiceKind::Ssh, ServiceKind::BmcSsh] {
+            if machine.endpoint(kind).is_some() || machine.options.contains_key(kind.name()) {
+                SshOptions::for_machine(machine, kind)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&self, ctx: &StartCtx<'_>, services: &mut Services) -> Result<(), StartError> {
+        register(services, ctx.model, ctx.certs.map(|p| p.to_path_buf())).map_err(|e| match e {
+            SshError::Options(o) => StartError::Options(o),
+            e => StartError::Environment(e.to_string()),
+        })
+    }
+
+    fn operations(&self) -> Vec<String> {
+        operations()
+    }
+
+    fn probe(&self, t: ProbeTarget) -> BoxFuture<ProbeReport> {
+        Box::pin(async move { probe::probe(t.addr, t.service, t.creds(), t.timeout).await })
+    }
+}

@@ -20,30 +20,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// Shared with every other probe (see `fakedc_net::probe`).
-pub use fakedc_net::ProbeVerdict;
-
-/// What the probe found.
-#[derive(Debug, Clone)]
-pub struct ProbeReport {
-    pub verdict: ProbeVerdict,
-    pub detail: String,
-    /// The server's identification line.
-    pub server_id: Option<String>,
-    /// `ssh-ed25519 SHA256:...`.
-    pub host_key: Option<String>,
-}
-
-impl ProbeReport {
-    fn new(verdict: ProbeVerdict, detail: impl Into<String>) -> ProbeReport {
-        ProbeReport {
-            verdict,
-            detail: detail.into(),
-            server_id: None,
-            host_key: None,
-        }
-    }
-}
+/// Shared with every other probe (see `fakedc_net::protocol`). Facts:
+/// `server-id` (the identification line) and `host-key`
+/// (`ssh-ed25519 SHA256:...`).
+pub use fakedc_net::{ProbeReport, ProbeVerdict};
 
 /// Longest identification line read (RFC 4253: 255 bytes).
 const MAX_ID_LINE: usize = 255;
@@ -91,7 +71,7 @@ pub async fn probe(
         inner: stream,
     };
     let mut report = ProbeReport::new(ProbeVerdict::Verified, String::new());
-    report.server_id = Some(server_id.clone());
+    report.facts.push(("server-id", server_id.clone()));
     let session =
         match tokio::time::timeout(timeout, client::connect_stream(config, rewound, handler)).await
         {
@@ -112,7 +92,7 @@ pub async fn probe(
         .map(|k| k.clone())
         .unwrap_or_default()
         .unwrap_or_else(|| "unknown host key".into());
-    report.host_key = Some(key.clone());
+    report.facts.push(("host-key", key.clone()));
     report.detail = format!("{server_id}, {key}");
     if let Some((user, password)) = creds {
         match tokio::time::timeout(timeout, login_and_operate(session, kind, user, password)).await

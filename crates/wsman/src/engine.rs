@@ -133,7 +133,8 @@ impl Engine {
         let m = call.ctx.machine;
         let user = call.ctx.user;
         let lim = &call.shell.limits;
-        let now = Instant::now();
+        let clock = &call.ctx.model.clock;
+        let now = call.ctx.now;
         if act == action::CREATE {
             let id = self.shells.create(m, user, now, lim)?;
             return Ok(format!(
@@ -208,22 +209,24 @@ impl Engine {
                     .operation_timeout
                     .unwrap_or(Duration::from_secs(60))
                     .min(MAX_OPERATION_TIMEOUT);
-                let deadline = Instant::now() + timeout;
+                let deadline = clock.now() + timeout;
                 // Raw bytes that fit once base64-encoded, with room for the
                 // envelope around them.
                 let budget = max_env.saturating_sub(4096) / 4 * 3;
                 loop {
-                    let now = Instant::now();
+                    let now = clock.now();
                     match self
                         .shells
                         .receive(m, user, shell_id, cmd, budget, now, lim)?
                     {
                         Received::Pending(at) => {
+                            // Deadlines are on the model's clock; sleep the
+                            // real time left to them.
                             if at > deadline {
-                                tokio::time::sleep_until(deadline.into()).await;
+                                tokio::time::sleep(deadline.saturating_duration_since(now)).await;
                                 return Err(Fault::timed_out());
                             }
-                            tokio::time::sleep_until(at.into()).await;
+                            tokio::time::sleep(at.saturating_duration_since(now)).await;
                         }
                         Received::Output {
                             stdout,
@@ -450,7 +453,7 @@ impl Engine {
             machine: ctx.machine,
             owner: ctx.user.to_string(),
             items,
-            created: Instant::now(),
+            created: ctx.now,
         };
         if !optimize {
             let id = self.store(ctxt);
@@ -480,7 +483,7 @@ impl Engine {
     fn store(&self, c: EnumContext) -> String {
         let id = format!("uuid:{}", new_uuid());
         let mut g = self.enums.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
+        let now = c.created;
         g.retain(|_, e| now.saturating_duration_since(e.created) < ENUM_CONTEXT_TTL);
         if g.len() >= MAX_ENUM_CONTEXTS {
             if let Some(oldest) = g

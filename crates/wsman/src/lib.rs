@@ -32,3 +32,61 @@ pub mod wmi;
 pub use service::{operations, register, OptionsError};
 pub mod client;
 pub mod probe;
+
+use fakedc_net::{
+    BoxFuture, Mount, ProbeReport, ProbeTarget, Protocol, Services, StartCtx, StartError,
+};
+
+/// WinRM in the protocol registry (`fakedc::protocols()`).
+pub struct Winrm;
+
+/// The registry's entry for WinRM / WS-Management.
+pub static PROTOCOL: Winrm = Winrm;
+
+impl Protocol for Winrm {
+    fn name(&self) -> &'static str {
+        "wsman"
+    }
+
+    fn mounts(&self) -> &'static [Mount] {
+        use fakedc_model::ServiceKind::*;
+        &[
+            Mount::Http {
+                kind: WinrmHttp,
+                prefix: "/wsman",
+            },
+            Mount::Http {
+                kind: WinrmHttps,
+                prefix: "/wsman",
+            },
+            Mount::Http {
+                kind: WinrmHttp80,
+                prefix: "/wsman",
+            },
+        ]
+    }
+
+    fn option_tables(&self) -> &'static [&'static str] {
+        &["winrm"]
+    }
+
+    fn validate(&self, machine: &fakedc_model::Machine) -> Result<(), OptionsError> {
+        service::validate(machine)
+    }
+
+    fn start(&self, ctx: &StartCtx<'_>, services: &mut Services) -> Result<(), StartError> {
+        Ok(register(services, ctx.model)?)
+    }
+
+    fn operations(&self) -> Vec<String> {
+        operations()
+    }
+
+    fn faults(&self) -> &'static [&'static str] {
+        &["busy (HTTP 503)"]
+    }
+
+    fn probe(&self, t: ProbeTarget) -> BoxFuture<ProbeReport> {
+        Box::pin(async move { probe::probe(t.addr, t.tls, t.creds(), t.timeout).await })
+    }
+}

@@ -11,20 +11,11 @@ use crate::xml::{parse, Limits};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Shared with every other probe (see `fakedc_net::probe`).
-pub use fakedc_net::ProbeVerdict;
+/// Shared with every other probe (see `fakedc_net::protocol`).
+pub use fakedc_net::{ProbeReport, ProbeVerdict};
 
-#[derive(Debug, Clone)]
-pub struct ProbeResult {
-    pub verdict: ProbeVerdict,
-    pub detail: String,
-}
-
-fn r(verdict: ProbeVerdict, detail: impl Into<String>) -> ProbeResult {
-    ProbeResult {
-        verdict,
-        detail: detail.into(),
-    }
+fn r(verdict: ProbeVerdict, detail: impl Into<String>) -> ProbeReport {
+    ProbeReport::new(verdict, detail)
 }
 
 /// Maps a client error onto a verdict and a detail line.
@@ -41,7 +32,7 @@ pub fn verdict_of(e: ClientError) -> (ProbeVerdict, String) {
     }
 }
 
-fn from_err(e: ClientError) -> ProbeResult {
+fn from_err(e: ClientError) -> ProbeReport {
     let (v, d) = verdict_of(e);
     r(v, d)
 }
@@ -95,7 +86,7 @@ pub async fn probe(
     tls: bool,
     creds: Option<(&str, &str)>,
     timeout: Duration,
-) -> ProbeResult {
+) -> ProbeReport {
     let (mut c, mut detail) = match identify(addr, tls, timeout).await {
         Ok(x) => x,
         Err((v, d)) => return r(v, d),

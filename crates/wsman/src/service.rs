@@ -18,14 +18,14 @@ use crate::shell::{CommandRule, HostFacts, ShellLimits};
 use crate::wmi;
 use base64::Engine as _;
 use bytes::Bytes;
-use fakedc_model::{FaultKind, MachineId, Model, Privilege, ServiceKind};
+use fakedc_model::{FaultKind, Machine, MachineId, Model, Privilege, ServiceKind};
 use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
 use http_body_util::BodyExt;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, SERVER, WWW_AUTHENTICATE};
 use hyper::StatusCode;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tracing::{debug, info_span, Instrument};
 
 /// The services this crate serves.
@@ -85,13 +85,7 @@ pub struct WinrmOptions {
     pub command: Vec<CommandRule>,
 }
 
-/// An invalid `[machine.options.winrm]`.
-#[derive(Debug, thiserror::Error)]
-#[error("machine '{machine}': options.winrm: {message}")]
-pub struct OptionsError {
-    pub machine: String,
-    pub message: String,
-}
+pub use fakedc_net::OptionsError;
 
 /// The validated settings of one machine.
 #[derive(Debug, Clone)]
@@ -101,12 +95,13 @@ pub struct Setup {
     pub shell: ShellConfig,
 }
 
-fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
-    let m = model.machine(id);
-    let err = |message: String| OptionsError {
-        machine: m.name.clone(),
-        message,
-    };
+/// Parses and checks one machine's `[machine.options.winrm]`.
+pub fn validate(m: &Machine) -> Result<(), OptionsError> {
+    parse_options(m).map(|_| ())
+}
+
+fn parse_options(m: &Machine) -> Result<WinrmOptions, OptionsError> {
+    let err = |message: String| OptionsError::new(&m.name, "winrm", message);
     let opts: WinrmOptions = match m.options.get("winrm") {
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
         None => WinrmOptions::default(),
@@ -120,7 +115,14 @@ fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
     if opts.command.len() > 10_000 {
         return Err(err("more than 10000 command rules".into()));
     }
-    let hw = model.chassis(m.chassis, Instant::now()).hardware;
+    Ok(opts)
+}
+
+fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
+    let m = model.machine(id);
+    let opts = parse_options(m)?;
+    let max_shells = opts.max_shells_per_user.unwrap_or(30);
+    let hw = model.chassis(m.chassis, model.clock.now()).hardware;
     let g = hw.smbios_guid;
     let facts = HostFacts {
         hostname: m.name.to_ascii_uppercase(),
@@ -220,7 +222,7 @@ impl HttpService for WinrmService {
         let span = info_span!("request", proto = "wsman", machine = %conn.machine_name);
         Box::pin(
             async move {
-                let start = Instant::now();
+                let start = model.clock.now();
                 let Some(setup) = setup else {
                     return status(StatusCode::NOT_FOUND, Vec::new());
                 };
@@ -369,30 +371,24 @@ pub fn decrypt(s: &mut ntlm::Session, body: &[u8]) -> Result<Vec<u8>, &'static s
         .map_err(|_| "signature does not verify")
 }
 
-/// Strips `DOMAIN\` and `@domain` from a Windows user name.
-fn bare_user(name: &str) -> &str {
-    let n = name.rsplit('\\').next().unwrap_or(name);
-    n.split('@').next().unwrap_or(n)
-}
-
+/// The password NTLM needs for a login name (the model's one rule of
+/// matching names: any case, any domain on Windows).
 fn password_of(model: &Model, machine: MachineId, name: &str) -> Option<String> {
-    let name = bare_user(name);
-    model
-        .users(machine)
-        .iter()
-        .find(|u| u.enabled && u.name.eq_ignore_ascii_case(name))
-        .map(|u| u.password.clone())
+    model.find_user(machine, name).map(|u| u.password)
 }
 
-/// Whether `name` (any case, any domain) is an enabled user with this
-/// password; compared under the lock, without copying the password.
-fn password_matches(model: &Model, machine: MachineId, name: &str, pass: &str) -> bool {
-    let name = bare_user(name);
+/// The account's own name for a login name (case and domain as the
+/// client typed them are not the account's).
+fn canonical_user(model: &Model, machine: MachineId, name: &str) -> String {
     model
-        .users(machine)
-        .iter()
-        .find(|u| u.enabled && u.name.eq_ignore_ascii_case(name))
-        .is_some_and(|u| u.password == pass)
+        .find_user(machine, name)
+        .map(|u| u.name)
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// Whether a login name and password are an enabled user's.
+fn password_matches(model: &Model, machine: MachineId, name: &str, pass: &str) -> bool {
+    model.authenticate(machine, name, pass).is_some()
 }
 
 fn target_info(model: &Model, machine: MachineId) -> TargetInfo {
@@ -409,15 +405,14 @@ fn target_info(model: &Model, machine: MachineId) -> TargetInfo {
 /// Takes the connection's state out for the request (it is held across
 /// awaits); the box is kept and put back, not reallocated per request.
 fn take_state(conn: &ConnInfo) -> Box<ConnState> {
-    let mut g = conn.state.lock().unwrap_or_else(|p| p.into_inner());
-    g.take()
-        .and_then(|b| b.downcast::<ConnState>().ok())
-        .unwrap_or_default()
+    conn.state.take::<ConnState>(STATE_KEY)
 }
 
+/// This service's key in the connection's state map.
+const STATE_KEY: &str = "wsman";
+
 fn put_state(conn: &ConnInfo, st: Box<ConnState>) {
-    let mut g = conn.state.lock().unwrap_or_else(|p| p.into_inner());
-    *g = Some(st);
+    conn.state.put(STATE_KEY, st);
 }
 
 async fn handle(
@@ -511,7 +506,7 @@ async fn authenticate_and_serve(
                 j.record("auth failure: wrong user or password");
                 return unauthorized(offer_basic, None);
             }
-            name.to_string()
+            canonical_user(model, conn.machine, name)
         }
         Some((scheme, cred))
             if scheme.eq_ignore_ascii_case("Negotiate") || scheme.eq_ignore_ascii_case("NTLM") =>
@@ -530,11 +525,10 @@ async fn authenticate_and_serve(
                     session,
                     final_header,
                 }) => {
-                    let who = if domain.is_empty() {
-                        user
-                    } else {
-                        format!("{domain}\\{user}")
-                    };
+                    // The account's own spelling, whatever case and domain
+                    // the client sent (the journal and whoami show it).
+                    let _ = domain;
+                    let who = canonical_user(model, conn.machine, &user);
                     j.user = Some(who.clone());
                     final_token = final_header;
                     j.record("authenticated");
@@ -629,7 +623,7 @@ async fn authenticate_and_serve(
                     machine: conn.machine,
                     user: &user,
                     privilege: Privilege::Admin,
-                    now: Instant::now(),
+                    now: model.clock.now(),
                 },
                 machine_name: &conn.machine_name,
                 shell: &setup.shell,
@@ -689,13 +683,6 @@ mod tests {
             serde_json::json!({"allow_unencrypted_typo": true})
         )
         .is_err());
-    }
-
-    #[test]
-    fn user_names_lose_their_domain() {
-        assert_eq!(bare_user("CONTOSO\\Administrator"), "Administrator");
-        assert_eq!(bare_user("administrator@contoso.test"), "administrator");
-        assert_eq!(bare_user("Administrator"), "Administrator");
     }
 
     #[test]

@@ -433,8 +433,11 @@ pub struct BmcState {
     pub channel_nonvolatile: ChannelAccess,
     /// Set User Access flags per user id.
     pub user_flags: std::collections::BTreeMap<u8, UserFlags>,
-    /// Seconds added to the real clock for every SEL timestamp (Set SEL Time).
+    /// Seconds added to the clock for every SEL timestamp (Set SEL Time).
     pub sel_time_offset: i64,
+    /// The datacenter's clock (the service hands in the model's; a fresh
+    /// one for a state made alone, as unit tests do).
+    pub clock: std::sync::Arc<fakedc_model::Clock>,
     /// Power restore policy: 0 always off, 1 previous, 2 always on.
     pub power_restore_policy: u8,
     /// SOL payload instance 1's owning session, if active.
@@ -481,6 +484,7 @@ impl BmcState {
             channel_nonvolatile: access,
             user_flags: Default::default(),
             sel_time_offset: 0,
+            clock: Default::default(),
             power_restore_policy: 1,
             sol_owner: None,
             system_info: Default::default(),
@@ -544,7 +548,7 @@ impl BmcState {
 
     /// Current SEL clock (Unix seconds), real time plus the offset.
     pub fn sel_now(&self) -> u32 {
-        self.sel_time(Chassis::unix_now())
+        self.sel_time(self.clock.unix_secs())
     }
 
     fn sel_time(&self, unix: u64) -> u32 {

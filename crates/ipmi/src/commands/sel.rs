@@ -270,7 +270,7 @@ fn set_time(ctx: &mut Ctx) -> R {
     let d = ctx.data();
     need(d, 4, 4)?;
     let wanted = i64::from(u32_le(d, 0));
-    let real = fakedc_model::Chassis::unix_now() as i64;
+    let real = ctx.state.clock.unix_secs() as i64;
     ctx.state.sel_time_offset = wanted - real;
     Ok(CmdResponse::ok(Vec::new()))
 }

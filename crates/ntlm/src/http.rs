@@ -133,6 +133,7 @@ impl Acceptor {
                 user,
                 domain,
                 mut session,
+                ..
             } => {
                 let mut final_header = None;
                 if wrapped {
@@ -226,6 +227,32 @@ mod tests {
             }
             let e = run(scheme, wrap, "wrong").err().unwrap();
             assert!(e.is_bad_credentials(), "{e}");
+        }
+    }
+
+    /// An OEM-only client (wget's NEGOTIATE) through the acceptor WinRM
+    /// and BITS both run: the CHALLENGE comes back OEM, the AUTHENTICATE's
+    /// OEM names authenticate the connection.
+    #[test]
+    fn oem_only_client_through_the_acceptor() {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for scheme in ["NTLM", "Negotiate"] {
+            let mut c = Client::new("Administrator", "LIB01", "P@ssw0rd!").oem_only();
+            let mut a = Acceptor::default();
+            let neg = b64.encode(c.negotiate());
+            let Ok(HttpStep::Challenge(h)) = a.accept(scheme, &neg, &target(), &lookup) else {
+                panic!("challenge expected")
+            };
+            let (_, tok) = h.split_once(' ').unwrap();
+            let ch = b64.decode(tok).unwrap();
+            assert_eq!(ch[20] & 3, crate::flags::OEM as u8);
+            let (auth, _) = c.authenticate(&ch).unwrap();
+            match a.accept(scheme, &b64.encode(auth), &target(), &lookup) {
+                Ok(HttpStep::Done { user, domain, .. }) => {
+                    assert_eq!((user.as_str(), domain.as_str()), ("Administrator", "LIB01"));
+                }
+                _ => panic!("{scheme}: OEM AUTHENTICATE refused"),
+            }
         }
     }
 

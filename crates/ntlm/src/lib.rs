@@ -1,7 +1,7 @@
 //! NTLM for fakedc's HTTP services, shared by WinRM (with MS-WSMV sealing)
 //! and BITS (authentication only).
 //!
-//! The crate root is the NTLMv2 server side (MS-NLMP): NEGOTIATE →
+//! The crate root is the NTLM server side (MS-NLMP): NEGOTIATE →
 //! CHALLENGE → AUTHENTICATE, with the NTLMv2 response and MIC checked, and
 //! the session security (signing and sealing with extended session security
 //! and key exchange) that MS-WSMV message encryption uses; plus a client for
@@ -9,15 +9,22 @@
 //! SPNEGO (`Negotiate` clients that wrap); [`http`] is the per-connection
 //! `Authorization`/`WWW-Authenticate` exchange both services run.
 //!
-//! Focused on what WinRM and BITS clients send; NTLMv1 and anonymous logons
-//! are refused. Sans-IO: tokens in, tokens out; the caller owns the
-//! connection. Why not a crate: the well-kept one (sspi) drags in Kerberos,
-//! smart-card and RSA stacks, and its server needs the password before the
-//! user name is known; this protocol subset is a few hundred lines with
-//! test vectors. Why its own crate: BITS must not depend on the WS-Man
-//! engine to authenticate.
+//! Strings follow the character set the client offers (MS-NLMP 2.2.2.5,
+//! 3.2.5.1.1): Unicode when its NEGOTIATE offers Unicode, OEM ([`oem`],
+//! code page 437) when it offers only OEM, as wget does; the CHALLENGE
+//! settles the set for the AUTHENTICATE. NTLMv1 responses (with or without
+//! extended session security) are accepted as a Windows server with its
+//! default LmCompatibilityLevel accepts them: wget sends nothing else.
+//! Anonymous and LM-only logons are refused. Sans-IO: tokens in, tokens
+//! out; the caller owns the connection. Why not a crate: the well-kept one
+//! (sspi) drags in Kerberos, smart-card and RSA stacks, and its server needs
+//! the password before the user name is known; this protocol subset is a
+//! few hundred lines with test vectors. Why its own crate: BITS must not
+//! depend on the WS-Man engine to authenticate.
 
+mod des;
 pub mod http;
+pub mod oem;
 pub mod spnego;
 
 use hmac::{Hmac, Mac};
@@ -29,9 +36,11 @@ type HmacMd5 = Hmac<Md5>;
 
 pub mod flags {
     pub const UNICODE: u32 = 0x0000_0001;
+    pub const OEM: u32 = 0x0000_0002;
     pub const REQUEST_TARGET: u32 = 0x0000_0004;
     pub const SIGN: u32 = 0x0000_0010;
     pub const SEAL: u32 = 0x0000_0020;
+    pub const DATAGRAM: u32 = 0x0000_0040;
     pub const NTLM: u32 = 0x0000_0200;
     pub const ANONYMOUS: u32 = 0x0000_0800;
     pub const ALWAYS_SIGN: u32 = 0x0000_8000;
@@ -55,7 +64,7 @@ pub enum NtlmError {
     Unexpected(u32),
     #[error("unknown user or wrong password")]
     BadCredentials,
-    #[error("NTLMv1 and anonymous logons are not accepted")]
+    #[error("anonymous and LM-only logons are not accepted")]
     Unsupported,
     #[error("message integrity check failed")]
     BadMic,
@@ -75,9 +84,13 @@ fn u32_at(b: &[u8], off: usize) -> Result<u32, NtlmError> {
         .ok_or(NtlmError::Malformed("truncated"))
 }
 
-/// A (len, maxlen, offset) field's payload.
+/// A (len, maxlen, offset) field's payload. An empty field's offset is not
+/// looked at (wget points its absent session key past the message).
 fn field(b: &[u8], off: usize) -> Result<&[u8], NtlmError> {
     let len = u16_at(b, off)? as usize;
+    if len == 0 {
+        return Ok(&[]);
+    }
     let start = u32_at(b, off + 4)? as usize;
     b.get(
         start
@@ -122,10 +135,64 @@ fn md5(parts: &[&[u8]]) -> [u8; 16] {
     h.finalize().into()
 }
 
+/// Which character set a message's strings are in (MS-NLMP 2.2.2.5, flags
+/// A and B).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charset {
+    /// UTF-16LE.
+    Unicode,
+    /// The OEM code page ([`oem`]).
+    Oem,
+}
+
+impl Charset {
+    /// The set `f` selects: Unicode when NTLMSSP_NEGOTIATE_UNICODE is set
+    /// (with or without OEM), OEM when only NTLMSSP_NEGOTIATE_OEM is, and
+    /// an invalid token (SEC_E_INVALID_TOKEN) when neither is.
+    pub fn from_flags(f: u32) -> Result<Charset, NtlmError> {
+        if f & flags::UNICODE != 0 {
+            Ok(Charset::Unicode)
+        } else if f & flags::OEM != 0 {
+            Ok(Charset::Oem)
+        } else {
+            Err(NtlmError::Malformed("neither UNICODE nor OEM negotiated"))
+        }
+    }
+
+    /// The negotiate flag that names this set.
+    pub fn flag(self) -> u32 {
+        match self {
+            Charset::Unicode => flags::UNICODE,
+            Charset::Oem => flags::OEM,
+        }
+    }
+
+    pub fn encode(self, s: &str) -> Vec<u8> {
+        match self {
+            Charset::Unicode => utf16(s),
+            Charset::Oem => oem::encode(s),
+        }
+    }
+
+    pub fn decode(self, b: &[u8]) -> Result<String, NtlmError> {
+        match self {
+            Charset::Unicode => from_utf16(b),
+            Charset::Oem => Ok(oem::decode(b)),
+        }
+    }
+}
+
+/// NTOWFv1 (MS-NLMP 3.3.1): MD4 of the UTF-16 password.
+pub fn ntowfv1(password: &str) -> [u8; 16] {
+    Md4::digest(utf16(password)).into()
+}
+
 /// NTOWFv2 (MS-NLMP 3.3.2).
 pub fn ntowfv2(password: &str, user: &str, domain: &str) -> [u8; 16] {
-    let nt_hash: [u8; 16] = Md4::digest(utf16(password)).into();
-    hmac_md5(&nt_hash, &[&utf16(&user.to_uppercase()), &utf16(domain)])
+    hmac_md5(
+        &ntowfv1(password),
+        &[&utf16(&user.to_uppercase()), &utf16(domain)],
+    )
 }
 
 fn rc4(key: &[u8; 16]) -> Rc4<U16> {
@@ -149,6 +216,8 @@ pub enum Step {
     Done {
         user: String,
         domain: String,
+        /// The client's workstation name (often empty).
+        workstation: String,
         session: Box<Session>,
     },
 }
@@ -160,7 +229,15 @@ pub struct Server {
     challenge: Vec<u8>,
     server_challenge: [u8; 8],
     flags: u32,
+    /// The CHALLENGE came first (no NEGOTIATE): the AUTHENTICATE picks the
+    /// character set and features.
+    connectionless: bool,
 }
+
+/// Where an AUTHENTICATE's fixed header ends when it carries the session
+/// key field and NegotiateFlags (MS-NLMP 2.2.1.3); a payload that starts
+/// earlier means a legacy message without them.
+const AUTH_HEADER_WITH_FLAGS: usize = 64;
 
 impl Server {
     /// Feeds one client token. `password_of(user)` looks up a user's
@@ -181,6 +258,44 @@ impl Server {
         }
     }
 
+    /// Connectionless NTLM (MS-NLMP 3.2.5.2.1): the server speaks first, so
+    /// its CHALLENGE offers both character sets and always key exchange;
+    /// the client's AUTHENTICATE (fed to [`Server::accept`]) then says which
+    /// set and features it chose.
+    pub fn connectionless_challenge(&mut self, target: &TargetInfo) -> Vec<u8> {
+        self.connectionless_with(target, rand::random(), filetime_now())
+    }
+
+    fn connectionless_with(
+        &mut self,
+        target: &TargetInfo,
+        server_challenge: [u8; 8],
+        timestamp: u64,
+    ) -> Vec<u8> {
+        let f = flags::UNICODE
+            | flags::OEM
+            | flags::REQUEST_TARGET
+            | flags::SIGN
+            | flags::SEAL
+            | flags::DATAGRAM
+            | flags::NTLM
+            | flags::ALWAYS_SIGN
+            | flags::TARGET_TYPE_SERVER
+            | flags::EXTENDED_SESSIONSECURITY
+            | flags::TARGET_INFO
+            | flags::VERSION
+            | flags::N128
+            | flags::KEY_EXCH
+            | flags::N56;
+        let m = challenge_message(f, target, server_challenge, timestamp);
+        self.negotiate.clear();
+        self.challenge = m.clone();
+        self.server_challenge = server_challenge;
+        self.flags = f;
+        self.connectionless = true;
+        m
+    }
+
     fn on_negotiate(
         &mut self,
         token: &[u8],
@@ -189,9 +304,10 @@ impl Server {
         timestamp: u64,
     ) -> Result<Step, NtlmError> {
         let client = u32_at(token, 12)?;
-        // Unicode is always chosen, even for a client that offers only OEM
-        // strings (curl does): Windows answers such a NEGOTIATE the same
-        // way, and the client then writes its AUTHENTICATE in UTF-16.
+        // MS-NLMP 3.2.5.1.1 and 2.2.2.5: Unicode when the client offers it
+        // (alone or beside OEM), OEM when it offers only OEM (wget), and
+        // an invalid token when it offers neither.
+        let charset = Charset::from_flags(client)?;
         let offered = flags::SIGN
             | flags::SEAL
             | flags::ALWAYS_SIGN
@@ -200,51 +316,24 @@ impl Server {
             | flags::N56
             | flags::KEY_EXCH
             | flags::VERSION;
-        let f = (client & offered)
-            | flags::UNICODE
+        let mut f = (client & offered)
+            | charset.flag()
             | flags::NTLM
             | flags::TARGET_INFO
             | flags::REQUEST_TARGET
             | flags::TARGET_TYPE_SERVER;
-        let name = utf16(&target.nb_computer);
-        let mut info = Vec::new();
-        for (id, v) in [
-            (2u16, &target.nb_domain),
-            (1, &target.nb_computer),
-            (4, &target.dns_domain),
-            (3, &target.dns_computer),
-        ] {
-            let v = utf16(v);
-            info.extend_from_slice(&id.to_le_bytes());
-            info.extend_from_slice(&(v.len() as u16).to_le_bytes());
-            info.extend_from_slice(&v);
+        // Signing and sealing are implemented with extended session
+        // security only, so without it they are not offered (a server
+        // returns only what it supports).
+        if f & flags::EXTENDED_SESSIONSECURITY == 0 {
+            f &= !(flags::SIGN | flags::SEAL);
         }
-        info.extend_from_slice(&7u16.to_le_bytes());
-        info.extend_from_slice(&8u16.to_le_bytes());
-        info.extend_from_slice(&timestamp.to_le_bytes());
-        info.extend_from_slice(&[0, 0, 0, 0]);
-        let mut m = Vec::with_capacity(56 + name.len() + info.len());
-        m.extend_from_slice(SIGNATURE);
-        m.extend_from_slice(&2u32.to_le_bytes());
-        m.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        m.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        m.extend_from_slice(&56u32.to_le_bytes());
-        m.extend_from_slice(&f.to_le_bytes());
-        m.extend_from_slice(&server_challenge);
-        m.extend_from_slice(&[0; 8]);
-        m.extend_from_slice(&(info.len() as u16).to_le_bytes());
-        m.extend_from_slice(&(info.len() as u16).to_le_bytes());
-        m.extend_from_slice(&((56 + name.len()) as u32).to_le_bytes());
-        // Version: Windows Server 2019 (10.0.17763), NTLM revision 15.
-        m.extend_from_slice(&[10, 0]);
-        m.extend_from_slice(&17763u16.to_le_bytes());
-        m.extend_from_slice(&[0, 0, 0, 15]);
-        m.extend_from_slice(&name);
-        m.extend_from_slice(&info);
+        let m = challenge_message(f, target, server_challenge, timestamp);
         self.negotiate = token.to_vec();
         self.challenge = m.clone();
         self.server_challenge = server_challenge;
         self.flags = f;
+        self.connectionless = false;
         Ok(Step::Challenge(m))
     }
 
@@ -253,33 +342,59 @@ impl Server {
         token: &[u8],
         password_of: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Step, NtlmError> {
+        let lm = field(token, 12)?;
         let nt = field(token, 20)?;
-        let domain = from_utf16(field(token, 28)?)?;
-        let user = from_utf16(field(token, 36)?)?;
-        let enc_key = field(token, 52)?;
-        let neg_flags = u32_at(token, 60)?;
-        if user.is_empty() || nt.len() <= 24 || neg_flags & flags::ANONYMOUS != 0 {
+        // A payload that starts inside the session-key and flags fields
+        // means a message without them (the older 52-byte header).
+        let payload_at = [12, 20, 28, 36, 44]
+            .iter()
+            .filter(|&&f| u16_at(token, f).is_ok_and(|len| len > 0))
+            .filter_map(|&f| u32_at(token, f + 4).ok())
+            .min()
+            .map_or(usize::MAX, |o| o as usize);
+        let (enc_key, auth_flags) = if payload_at >= AUTH_HEADER_WITH_FLAGS {
+            (field(token, 52)?, Some(u32_at(token, 60)?))
+        } else {
+            (&[][..], None)
+        };
+        // Connection-oriented, the CHALLENGE settled the character set and
+        // features: strings are "in the negotiated character set" (2.2.1.3)
+        // whatever the AUTHENTICATE's own flags claim (wget's claim UNICODE
+        // over OEM strings). Connectionless, the AUTHENTICATE's flags are
+        // the client's choice within what the CHALLENGE offered (3.2.5.2.2),
+        // so its NTLMSSP_NEGOTIATE_UNICODE picks the set.
+        let neg = match (self.connectionless, auth_flags) {
+            (true, Some(a)) => {
+                let charset = Charset::from_flags(a)?;
+                (a & self.flags & !(flags::UNICODE | flags::OEM)) | charset.flag()
+            }
+            (true, None) => return Err(NtlmError::Malformed("no negotiate flags")),
+            (false, _) => self.flags,
+        };
+        let charset = Charset::from_flags(neg)?;
+        let domain = charset.decode(field(token, 28)?)?;
+        let user = charset.decode(field(token, 36)?)?;
+        let workstation = charset.decode(field(token, 44)?)?;
+        let anonymous = auth_flags.is_some_and(|a| a & flags::ANONYMOUS != 0);
+        if user.is_empty() || nt.is_empty() || anonymous {
             return Err(NtlmError::Unsupported);
         }
         let password = password_of(&user).ok_or(NtlmError::BadCredentials)?;
-        let key_nt = ntowfv2(&password, &user, &domain);
-        let (proof, blob) = nt.split_at(16);
-        let expect = hmac_md5(&key_nt, &[&self.server_challenge, blob]);
-        if expect != proof {
-            return Err(NtlmError::BadCredentials);
-        }
-        let base = hmac_md5(&key_nt, &[proof]);
-        let exported: [u8; 16] = if self.flags & flags::KEY_EXCH != 0 {
+        let (key_exchange_key, mic_sent) = match nt.len() {
+            24 => (self.ntlmv1(nt, lm, &password, neg)?, false),
+            n if n > 24 => self.ntlmv2(nt, &password, &user, &domain)?,
+            _ => return Err(NtlmError::Malformed("NT response length")),
+        };
+        let exported: [u8; 16] = if neg & flags::KEY_EXCH != 0 {
             let mut k: [u8; 16] = enc_key
                 .try_into()
                 .map_err(|_| NtlmError::Malformed("session key length"))?;
-            rc4(&base).apply_keystream(&mut k);
+            rc4(&key_exchange_key).apply_keystream(&mut k);
             k
         } else {
-            base
+            key_exchange_key
         };
-        // A MIC is present when the client's AV pairs carry MsvAvFlags bit 2.
-        if blob_has_mic(blob) {
+        if mic_sent {
             let mic_at = 72;
             let mic = token
                 .get(mic_at..mic_at + 16)
@@ -294,9 +409,118 @@ impl Server {
         Ok(Step::Done {
             user,
             domain,
-            session: Box::new(Session::new(exported, self.flags, true)),
+            workstation,
+            session: Box::new(Session::new(exported, neg, true)),
         })
     }
+
+    /// Checks an NTLMv2 response (MS-NLMP 3.3.2): the key exchange key
+    /// (the session base key) and whether the client's AV pairs say a MIC
+    /// was sent.
+    fn ntlmv2(
+        &self,
+        nt: &[u8],
+        password: &str,
+        user: &str,
+        domain: &str,
+    ) -> Result<([u8; 16], bool), NtlmError> {
+        let key_nt = ntowfv2(password, user, domain);
+        let (proof, blob) = nt.split_at(16);
+        let expect = hmac_md5(&key_nt, &[&self.server_challenge, blob]);
+        if expect != proof {
+            return Err(NtlmError::BadCredentials);
+        }
+        Ok((hmac_md5(&key_nt, &[proof]), blob_has_mic(blob)))
+    }
+
+    /// Checks an NTLMv1 response (MS-NLMP 3.3.1), with extended session
+    /// security when it was negotiated (the client challenge then leads
+    /// the LM response field); returns the key exchange key (3.4.5.1).
+    /// LM_KEY and NON_NT_SESSION_KEY are never negotiated, so the key is
+    /// the session base key, or its HMAC with both challenges under ESS.
+    fn ntlmv1(
+        &self,
+        nt: &[u8],
+        lm: &[u8],
+        password: &str,
+        neg: u32,
+    ) -> Result<[u8; 16], NtlmError> {
+        let key_nt = ntowfv1(password);
+        let client_challenge: Option<[u8; 8]> = if neg & flags::EXTENDED_SESSIONSECURITY != 0 {
+            let cc = lm
+                .get(..8)
+                .and_then(|s| s.try_into().ok())
+                .ok_or(NtlmError::Malformed("no client challenge"))?;
+            Some(cc)
+        } else {
+            None
+        };
+        let challenge: [u8; 8] = match client_challenge {
+            Some(cc) => {
+                let h = md5(&[&self.server_challenge, &cc]);
+                let mut c = [0u8; 8];
+                c.copy_from_slice(&h[..8]);
+                c
+            }
+            None => self.server_challenge,
+        };
+        if des::desl(&key_nt, challenge) != nt {
+            return Err(NtlmError::BadCredentials);
+        }
+        let base: [u8; 16] = Md4::digest(key_nt).into();
+        Ok(match client_challenge {
+            Some(cc) => hmac_md5(&base, &[&self.server_challenge, &cc]),
+            None => base,
+        })
+    }
+}
+
+/// A CHALLENGE_MESSAGE: the target name in the character set `f` selects,
+/// the AV pairs (always Unicode) with the timestamp.
+fn challenge_message(
+    f: u32,
+    target: &TargetInfo,
+    server_challenge: [u8; 8],
+    timestamp: u64,
+) -> Vec<u8> {
+    // `f` always carries a character set flag (both callers set one).
+    let charset = Charset::from_flags(f).unwrap_or(Charset::Unicode);
+    let name = charset.encode(&target.nb_computer);
+    let mut info = Vec::new();
+    for (id, v) in [
+        (2u16, &target.nb_domain),
+        (1, &target.nb_computer),
+        (4, &target.dns_domain),
+        (3, &target.dns_computer),
+    ] {
+        let v = utf16(v);
+        info.extend_from_slice(&id.to_le_bytes());
+        info.extend_from_slice(&(v.len() as u16).to_le_bytes());
+        info.extend_from_slice(&v);
+    }
+    info.extend_from_slice(&7u16.to_le_bytes());
+    info.extend_from_slice(&8u16.to_le_bytes());
+    info.extend_from_slice(&timestamp.to_le_bytes());
+    info.extend_from_slice(&[0, 0, 0, 0]);
+    let mut m = Vec::with_capacity(56 + name.len() + info.len());
+    m.extend_from_slice(SIGNATURE);
+    m.extend_from_slice(&2u32.to_le_bytes());
+    m.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    m.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    m.extend_from_slice(&56u32.to_le_bytes());
+    m.extend_from_slice(&f.to_le_bytes());
+    m.extend_from_slice(&server_challenge);
+    m.extend_from_slice(&[0; 8]);
+    m.extend_from_slice(&(info.len() as u16).to_le_bytes());
+    m.extend_from_slice(&(info.len() as u16).to_le_bytes());
+    m.extend_from_slice(&((56 + name.len()) as u32).to_le_bytes());
+    // Version: Windows Server 2019 (10.0.17763), NTLM revision 15.
+    m.extend_from_slice(&[10, 0]);
+    m.extend_from_slice(&17763u16.to_le_bytes());
+    m.extend_from_slice(&[0, 0, 0, 15]);
+    m.extend_from_slice(&name);
+    m.extend_from_slice(&info);
+    m
 }
 
 /// Whether an NTLMv2 blob's AV pairs say a MIC was sent.
@@ -317,6 +541,7 @@ fn blob_has_mic(blob: &[u8]) -> bool {
     false
 }
 
+#[allow(clippy::disallowed_methods)] // TODO(clock): callers pass time in
 fn filetime_now() -> u64 {
     let unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -473,6 +698,7 @@ pub struct Client {
     domain: String,
     password: String,
     negotiate: Vec<u8>,
+    oem_only: bool,
 }
 
 impl Client {
@@ -482,6 +708,22 @@ impl Client {
             domain: domain.to_string(),
             password: password.to_string(),
             negotiate: Vec::new(),
+            oem_only: false,
+        }
+    }
+
+    /// Offers only OEM strings in the NEGOTIATE (as wget does) and writes
+    /// the AUTHENTICATE's in OEM whenever the CHALLENGE allows it.
+    pub fn oem_only(mut self) -> Client {
+        self.oem_only = true;
+        self
+    }
+
+    fn flags(&self) -> u32 {
+        if self.oem_only {
+            Self::FLAGS & !flags::UNICODE | flags::OEM
+        } else {
+            Self::FLAGS
         }
     }
 
@@ -501,7 +743,7 @@ impl Client {
     pub fn negotiate(&mut self) -> Vec<u8> {
         let mut m = SIGNATURE.to_vec();
         m.extend_from_slice(&1u32.to_le_bytes());
-        m.extend_from_slice(&Self::FLAGS.to_le_bytes());
+        m.extend_from_slice(&self.flags().to_le_bytes());
         m.extend_from_slice(&[0u8; 16]);
         m.extend_from_slice(&[10, 0, 0x63, 0x45, 0, 0, 0, 15]);
         self.negotiate = m.clone();
@@ -509,11 +751,23 @@ impl Client {
     }
 
     /// Answers a CHALLENGE: the AUTHENTICATE token and the client session.
+    /// Its strings are in the character set the CHALLENGE chose (the
+    /// client's preference when a connectionless one offers both). Without
+    /// a [`Client::negotiate`] first this is connectionless NTLM: the MIC
+    /// then covers the CHALLENGE and AUTHENTICATE only.
     pub fn authenticate(&mut self, challenge: &[u8]) -> Result<(Vec<u8>, Session), NtlmError> {
         if challenge.get(..8) != Some(SIGNATURE) || u32_at(challenge, 8)? != 2 {
             return Err(NtlmError::Malformed("not a CHALLENGE"));
         }
-        let f = u32_at(challenge, 20)? & Self::FLAGS | flags::NTLM;
+        let offered = u32_at(challenge, 20)?;
+        let charset = if self.oem_only && offered & flags::OEM != 0 {
+            Charset::Oem
+        } else {
+            Charset::from_flags(offered)?
+        };
+        let f = (offered & self.flags() & !(flags::UNICODE | flags::OEM))
+            | charset.flag()
+            | flags::NTLM;
         let server_challenge: [u8; 8] = challenge
             .get(24..32)
             .and_then(|s| s.try_into().ok())
@@ -558,7 +812,11 @@ impl Client {
         let exported: [u8; 16] = rand::random();
         let mut enc = exported;
         rc4(&base).apply_keystream(&mut enc);
-        let (d, u, w) = (utf16(&self.domain), utf16(&self.user), utf16("FAKEDC"));
+        let (d, u, w) = (
+            charset.encode(&self.domain),
+            charset.encode(&self.user),
+            charset.encode("FAKEDC"),
+        );
         let lm = [0u8; 24];
         let mut payload = Vec::new();
         let mut fields = Vec::new();
@@ -656,27 +914,356 @@ mod tests {
         m
     }
 
-    #[test]
-    fn oem_only_negotiate_gets_unicode() {
-        // curl's NEGOTIATE: OEM, request target, NTLM, NTLM2 key, always sign.
-        let mut neg = SIGNATURE.to_vec();
-        neg.extend(1u32.to_le_bytes());
-        neg.extend(0x0008_8206u32.to_le_bytes());
-        let target = TargetInfo {
+    fn target() -> TargetInfo {
+        TargetInfo {
             nb_domain: "D".into(),
-            nb_computer: "S".into(),
+            nb_computer: "S\u{e9}".into(),
             dns_domain: "d".into(),
             dns_computer: "s".into(),
-        };
-        let mut s = Server::default();
-        let Step::Challenge(ch) = s.on_negotiate(&neg, &target, SERVER_CHALLENGE, 0).unwrap()
-        else {
-            panic!("expected a challenge")
-        };
+        }
+    }
+
+    /// A NEGOTIATE with these flags and nothing else.
+    fn negotiate(f: u32) -> Vec<u8> {
+        let mut neg = SIGNATURE.to_vec();
+        neg.extend(1u32.to_le_bytes());
+        neg.extend(f.to_le_bytes());
+        neg.extend([0u8; 16]);
+        neg
+    }
+
+    fn challenge_for(s: &mut Server, f: u32) -> Result<Vec<u8>, NtlmError> {
+        match s.on_negotiate(&negotiate(f), &target(), SERVER_CHALLENGE, 0)? {
+            Step::Challenge(ch) => Ok(ch),
+            Step::Done { .. } => panic!("expected a challenge"),
+        }
+    }
+
+    #[test]
+    fn challenge_charset_follows_the_negotiate() {
+        // wget: OEM and NTLM only. curl: OEM, request target, NTLM, NTLM2
+        // key, always sign. Windows and pyspnego offer Unicode; Firefox
+        // offers both.
+        for (client, want) in [
+            (0x0000_0202, flags::OEM),
+            (0x0008_8206, flags::OEM),
+            (FLAGS, flags::UNICODE),
+            (0x0008_8207, flags::UNICODE),
+        ] {
+            let ch = challenge_for(&mut Server::default(), client).unwrap();
+            let f = u32_at(&ch, 20).unwrap();
+            assert_eq!(f & (flags::UNICODE | flags::OEM), want, "{client:#x}");
+            // The target name (NetBIOS computer name) in that set: one
+            // byte per character in OEM (é is 0x82 in CP437), UTF-16 else.
+            let name = field(&ch, 12).unwrap();
+            if want == flags::OEM {
+                assert_eq!(name, b"S\x82", "{client:#x}");
+            } else {
+                assert_eq!(name, utf16("S\u{e9}"), "{client:#x}");
+            }
+            // The AV pairs are Unicode whatever the set.
+            let info = field(&ch, 40).unwrap();
+            assert_eq!(&info[..4], [2, 0, 2, 0]);
+            assert_eq!(&info[4..6], utf16("D"));
+        }
+        // curl's: extended session security, no key exchange offered.
+        let ch = challenge_for(&mut Server::default(), 0x0008_8206).unwrap();
         let f = u32_at(&ch, 20).unwrap();
-        assert_ne!(f & flags::UNICODE, 0);
         assert_ne!(f & flags::EXTENDED_SESSIONSECURITY, 0);
         assert_eq!(f & flags::KEY_EXCH, 0);
+        // Neither set offered: SEC_E_INVALID_TOKEN.
+        assert!(matches!(
+            challenge_for(&mut Server::default(), 0x0008_8204),
+            Err(NtlmError::Malformed(_))
+        ));
+        // Signing and sealing only with extended session security.
+        let f = challenge_for(&mut Server::default(), 0x0000_0233).unwrap();
+        assert_eq!(u32_at(&f, 20).unwrap() & (flags::SIGN | flags::SEAL), 0);
+    }
+
+    /// LMOWFv1 (MS-NLMP 3.3.1), for the vectors only: the server never
+    /// checks LM responses.
+    fn lmowfv1(password: &str) -> [u8; 16] {
+        let mut pw = [0u8; 14];
+        for (d, c) in pw.iter_mut().zip(password.to_uppercase().bytes()) {
+            *d = c;
+        }
+        let mut out = [0u8; 16];
+        for (half, chunk) in out.chunks_exact_mut(8).enumerate() {
+            let mut k7 = [0u8; 7];
+            k7.copy_from_slice(&pw[7 * half..7 * half + 7]);
+            chunk.copy_from_slice(&des::encrypt_block(des::key56(&k7), *b"KGS!@#$%"));
+        }
+        out
+    }
+
+    #[test]
+    fn ntlmv1_vectors() {
+        // MS-NLMP 4.2.2 (NTLMv1) and 4.2.3 (NTLMv1 with client challenge).
+        assert_eq!(
+            lmowfv1("Password").to_vec(),
+            hex("e52cac67419a9a224a3b108f3fa6cb6d")
+        );
+        let nt = ntowfv1("Password");
+        assert_eq!(nt.to_vec(), hex("a4f49c406510bdcab6824ee7c30fd852"));
+        assert_eq!(
+            des::desl(&nt, SERVER_CHALLENGE).to_vec(),
+            hex("67c43011f30298a2ad35ece64f16331c44bdbed927841f94")
+        );
+        assert_eq!(
+            des::desl(&lmowfv1("Password"), SERVER_CHALLENGE).to_vec(),
+            hex("98def7b87f88aa5dafe2df779688a172def11c7d5ccdef13")
+        );
+        let base: [u8; 16] = Md4::digest(nt).into();
+        assert_eq!(base.to_vec(), hex("d87262b0cde4b1cb7499becccdf10784"));
+        let mut enc = [0x55u8; 16];
+        rc4(&base).apply_keystream(&mut enc);
+        assert_eq!(enc.to_vec(), hex("518822b1b3f350c8958682ecbb3e3cb7"));
+        // 4.2.3: the server verifies, and derives the key exchange key.
+        let mut s = Server {
+            server_challenge: SERVER_CHALLENGE,
+            ..Default::default()
+        };
+        let lm = hex("aaaaaaaaaaaaaaaa 00000000000000000000000000000000");
+        let nt = hex("7537f803ae367128ca458204bde7caf81e97ed2683267232");
+        let kx = s
+            .ntlmv1(&nt, &lm, "Password", flags::EXTENDED_SESSIONSECURITY)
+            .unwrap();
+        assert_eq!(kx.to_vec(), hex("eb93429a8bd952f8b89c55b87f475edc"));
+        assert_eq!(
+            s.ntlmv1(&nt, &lm, "password", flags::EXTENDED_SESSIONSECURITY),
+            Err(NtlmError::BadCredentials)
+        );
+        s.server_challenge = [0; 8];
+        assert_eq!(
+            s.ntlmv1(&nt, &lm, "Password", flags::EXTENDED_SESSIONSECURITY),
+            Err(NtlmError::BadCredentials)
+        );
+    }
+
+    /// An AUTHENTICATE shaped as wget writes it: LM and NT responses,
+    /// strings as given, no session key (its offset past the end), flags
+    /// claiming Unicode whatever the strings are; `header` 64, or 52 for a
+    /// legacy message without the session key and flags fields.
+    fn v1_authenticate(header: usize, domain: &[u8], user: &[u8], ws: &[u8], nt: &[u8]) -> Vec<u8> {
+        let lm = [0x11u8; 24];
+        let mut payload = Vec::new();
+        let mut fields = Vec::new();
+        for part in [&lm[..], nt, domain, user, ws] {
+            fields.push((part.len() as u16, (header + payload.len()) as u32));
+            payload.extend_from_slice(part);
+        }
+        let mut m = SIGNATURE.to_vec();
+        m.extend(3u32.to_le_bytes());
+        for (len, off) in fields {
+            m.extend(len.to_le_bytes());
+            m.extend(len.to_le_bytes());
+            m.extend(off.to_le_bytes());
+        }
+        if header == 64 {
+            m.extend(0u16.to_le_bytes());
+            m.extend(0u16.to_le_bytes());
+            m.extend(0xffffu32.to_le_bytes());
+            m.extend(0x0000_8201u32.to_le_bytes());
+        }
+        assert_eq!(m.len(), header);
+        m.extend(payload);
+        m
+    }
+
+    #[test]
+    fn oem_authenticate_is_decoded_and_its_ntlmv1_response_checked() {
+        let nt = hex("67c43011f30298a2ad35ece64f16331c44bdbed927841f94");
+        let seen = std::cell::RefCell::new(Vec::new());
+        let lookup = |u: &str| {
+            seen.borrow_mut().push(u.to_string());
+            (u == "User" || u == "Jos\u{e9}").then(|| "Password".to_string())
+        };
+        for header in [64, 52] {
+            let mut s = Server::default();
+            let ch = challenge_for(&mut s, 0x0000_0202).unwrap();
+            assert_eq!(u32_at(&ch, 20).unwrap() & flags::UNICODE, 0);
+            // 0x82 is é in CP437; the flags' UNICODE claim is not believed.
+            for (user, want) in [(&b"User"[..], "User"), (b"Jos\x82", "Jos\u{e9}")] {
+                let auth = v1_authenticate(header, b"Domain", user, b"COMPUTER", &nt);
+                match s.on_authenticate(&auth, &lookup) {
+                    Ok(Step::Done {
+                        user,
+                        domain,
+                        workstation,
+                        ..
+                    }) => {
+                        assert_eq!(user, want);
+                        assert_eq!(domain, "Domain");
+                        assert_eq!(workstation, "COMPUTER");
+                    }
+                    Ok(Step::Challenge(_)) => panic!("unexpected challenge"),
+                    Err(e) => panic!("{header} {want}: {e}"),
+                }
+            }
+            let wrong = v1_authenticate(header, b"", b"User", b"", &[0x42; 24]);
+            assert_eq!(
+                s.on_authenticate(&wrong, &lookup).err(),
+                Some(NtlmError::BadCredentials)
+            );
+            // No NT response (LM only, or anonymous): refused.
+            let lm_only = v1_authenticate(header, b"", b"User", b"", b"");
+            assert_eq!(
+                s.on_authenticate(&lm_only, &lookup).err(),
+                Some(NtlmError::Unsupported)
+            );
+            for n in 0..wrong.len() {
+                let _ = s.on_authenticate(&wrong[..n], &lookup);
+            }
+        }
+        assert!(seen.borrow().iter().any(|u| u == "Jos\u{e9}"));
+        // After a Unicode CHALLENGE the strings are UTF-16: wget's
+        // 13-byte name is what used to be refused.
+        let mut s = Server::default();
+        challenge_for(&mut s, FLAGS).unwrap();
+        let auth = v1_authenticate(64, b"", b"Administrator", b"", &nt);
+        assert_eq!(
+            s.on_authenticate(&auth, &lookup).err(),
+            Some(NtlmError::Malformed("odd UTF-16 length"))
+        );
+    }
+
+    #[test]
+    fn wget_captured_handshake() {
+        // GNU Wget 1.21.3 (Debian 12) answering a CHALLENGE whose server
+        // challenge is 00 01 .. 07, for Administrator / P@ssw0rd!.
+        let neg = hex("4e544c4d53535000010000000202000000000000200000000000000020000000");
+        let auth = hex(
+            "4e544c4d5353500003000000180018004d000000180018006500000000000000
+             400000000d000d0040000000000000004d000000000000007d00000001820000
+             41646d696e6973747261746f72d751705c37154896c280020128ede22f71f865
+             51aa580e3e2e7d1158ddf8bdff08086f96e56b3df4133755e880fe0bb3",
+        );
+        let lookup = |u: &str| {
+            u.eq_ignore_ascii_case("administrator")
+                .then(|| "P@ssw0rd!".to_string())
+        };
+        let mut s = Server::default();
+        let challenge = [0, 1, 2, 3, 4, 5, 6, 7];
+        let Step::Challenge(ch) = s.on_negotiate(&neg, &target(), challenge, 0).unwrap() else {
+            panic!("expected a challenge")
+        };
+        assert_eq!(u32_at(&ch, 20).unwrap() & 3, flags::OEM);
+        match s.on_authenticate(&auth, &lookup) {
+            Ok(Step::Done { user, domain, .. }) => {
+                assert_eq!(user, "Administrator");
+                assert_eq!(domain, "");
+            }
+            _ => panic!("wget's AUTHENTICATE refused"),
+        }
+        let bad = |_: &str| Some("P@ssw0rd".to_string());
+        assert_eq!(
+            s.on_authenticate(&auth, &bad).err(),
+            Some(NtlmError::BadCredentials)
+        );
+    }
+
+    #[test]
+    fn oem_handshake_with_our_client() {
+        let lookup = |u: &str| {
+            ["administrator", "j\u{f6}rg"]
+                .contains(&u.to_lowercase().as_str())
+                .then(|| "P@ssw0rd!".to_string())
+        };
+        // ö is 0x94 in CP437.
+        for (user, oem_user) in [
+            ("Administrator", &b"Administrator"[..]),
+            ("J\u{f6}rg", b"J\x94rg"),
+        ] {
+            let mut c = Client::new(user, "LAB", "P@ssw0rd!").oem_only();
+            let neg = c.negotiate();
+            assert_eq!(u32_at(&neg, 12).unwrap() & 3, flags::OEM);
+            let mut s = Server::default();
+            let Step::Challenge(ch) = s.accept(&neg, &target(), &lookup).unwrap() else {
+                panic!("challenge expected")
+            };
+            assert_eq!(u32_at(&ch, 20).unwrap() & 3, flags::OEM);
+            let (auth, mut cs) = c.authenticate(&ch).unwrap();
+            assert_eq!(field(&auth, 28).unwrap(), b"LAB");
+            assert_eq!(field(&auth, 36).unwrap(), oem_user);
+            assert_eq!(u32_at(&auth, 60).unwrap() & 3, flags::OEM);
+            let Ok(Step::Done {
+                user: got,
+                domain,
+                workstation,
+                session: mut ss,
+            }) = s.accept(&auth, &target(), &lookup)
+            else {
+                panic!("{user}: OEM handshake refused")
+            };
+            assert_eq!((got.as_str(), domain.as_str()), (user, "LAB"));
+            assert_eq!(workstation, "FAKEDC");
+            let (sig, sealed) = cs.wrap(b"sealed after OEM");
+            assert_eq!(ss.unwrap(&sig, &sealed).unwrap(), b"sealed after OEM");
+            let (sig, sealed) = ss.wrap(b"and back");
+            assert_eq!(cs.unwrap(&sig, &sealed).unwrap(), b"and back");
+        }
+        // The MIC still covers the OEM NEGOTIATE and AUTHENTICATE.
+        let mut c = Client::new("Administrator", "LAB", "P@ssw0rd!").oem_only();
+        let mut s = Server::default();
+        let Step::Challenge(ch) = s.accept(&c.negotiate(), &target(), &lookup).unwrap() else {
+            panic!("challenge expected")
+        };
+        let (mut auth, _) = c.authenticate(&ch).unwrap();
+        auth[80] ^= 1;
+        assert_eq!(
+            s.accept(&auth, &target(), &lookup).err(),
+            Some(NtlmError::BadMic)
+        );
+        // Wrong password.
+        let mut c = Client::new("Administrator", "LAB", "nope").oem_only();
+        let mut s = Server::default();
+        let Step::Challenge(ch) = s.accept(&c.negotiate(), &target(), &lookup).unwrap() else {
+            panic!("challenge expected")
+        };
+        let (auth, _) = c.authenticate(&ch).unwrap();
+        assert_eq!(
+            s.accept(&auth, &target(), &lookup).err(),
+            Some(NtlmError::BadCredentials)
+        );
+    }
+
+    #[test]
+    fn connectionless_authenticate_chooses_the_charset() {
+        let lookup = |u: &str| (u == "Administrator").then(|| "P@ssw0rd!".to_string());
+        for oem in [false, true] {
+            let mut s = Server::default();
+            let ch = s.connectionless_with(&target(), SERVER_CHALLENGE, 0);
+            let f = u32_at(&ch, 20).unwrap();
+            assert_eq!(f & 3, flags::UNICODE | flags::OEM);
+            assert_ne!(f & flags::KEY_EXCH, 0);
+            assert_eq!(field(&ch, 12).unwrap(), utf16("S\u{e9}"));
+            let mut c = Client::new("Administrator", "", "P@ssw0rd!");
+            if oem {
+                c = c.oem_only();
+            }
+            let (auth, mut cs) = c.authenticate(&ch).unwrap();
+            let want = if oem { flags::OEM } else { flags::UNICODE };
+            assert_eq!(u32_at(&auth, 60).unwrap() & 3, want);
+            let Ok(Step::Done {
+                user,
+                session: mut ss,
+                ..
+            }) = s.accept(&auth, &target(), &lookup)
+            else {
+                panic!("connectionless (oem {oem}) refused")
+            };
+            assert_eq!(user, "Administrator");
+            let (sig, sealed) = cs.wrap(b"x");
+            assert_eq!(ss.unwrap(&sig, &sealed).unwrap(), b"x");
+            // An AUTHENTICATE naming neither set is an invalid token.
+            let mut bad = auth.clone();
+            bad[60] &= !3;
+            assert!(matches!(
+                s.accept(&bad, &target(), &lookup),
+                Err(NtlmError::Malformed(_))
+            ));
+        }
     }
 
     #[test]

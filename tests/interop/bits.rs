@@ -4,8 +4,8 @@
 //! and downloads; interruptions (a reset in the middle of a fragment, a
 //! SIGKILLed fakedc restarted on the same data directory, a killed client)
 //! never lose or corrupt a byte, and nothing appears under the final name
-//! before Close-Session. A missing curl fails these tests; it never skips
-//! them.
+//! before Close-Session; wget downloads with its OEM-only NTLM. A missing
+//! curl or wget fails these tests; it never skips them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -1173,6 +1173,82 @@ fn wrong_ntlm_password_is_401_and_401_offers_negotiate_ntlm_basic() {
     assert!(
         !all.contains("P@ssw0rd") && !all.contains("TlRMTVNT"),
         "{all}"
+    );
+}
+
+/// wget with NTLM support (Debian builds it in), failing when missing.
+fn wget_path() -> &'static str {
+    let out = Command::new("wget").arg("--version").output();
+    let version = match &out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).to_string(),
+        _ => panic!(
+            "wget is not installed: the BITS interop tests need it (./scripts/test installs it)"
+        ),
+    };
+    assert!(
+        version.contains("+ntlm"),
+        "this wget has no NTLM: {version}"
+    );
+    "wget"
+}
+
+/// wget's NTLM: a NEGOTIATE offering OEM strings only, then an NTLMv1
+/// AUTHENTICATE with OEM names (whose flags claim Unicode). BITS over HTTPS
+/// offers NTLM, so wget authenticates with it rather than Basic, and the
+/// download is byte-exact; a wrong password is a 401 and wget's exit 6.
+#[test]
+fn wget_ntlm_download_over_https_is_byte_exact() {
+    let dc = common::start(SCENARIO);
+    let b = Bits::new(&dc, "lib01");
+    let content = data(300_000, 23);
+    let f = share_file(&dc, "lib01", "library/wget.vhdx");
+    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+    std::fs::write(&f, &content).unwrap();
+    let url = b.url("/library/wget.vhdx");
+    let out = b._tmp.path("wget-out");
+    let wget = |password: &str| {
+        let _ = std::fs::remove_file(&out);
+        Command::new(wget_path())
+            .args([
+                "--no-config",
+                "--no-proxy",
+                "--tries=1",
+                "--server-response",
+            ])
+            .args(["--user", "Administrator", "--password", password])
+            .arg("--ca-certificate")
+            .arg(&b.ca)
+            .arg("-O")
+            .arg(&out)
+            .arg(&url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run wget")
+    };
+    let o = wget("P@ssw0rd!");
+    let log = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{log}");
+    // The CHALLENGE (NTLMSSP type 2) went to wget in an NTLM header.
+    assert!(
+        log.to_ascii_lowercase()
+            .contains("www-authenticate: ntlm tlrmtvntuaac"),
+        "{log}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    // The journal: the unauthenticated GET, the NEGOTIATE answered with a
+    // CHALLENGE, then the download as Administrator.
+    let gets = journal_users(&dc, "lib01", "GET /library/wget.vhdx");
+    assert_eq!(gets.len(), 3, "{gets:?}");
+    assert_eq!(gets[1], ("401 NTLM challenge sent".to_string(), None));
+    assert_eq!(gets[2].1.as_deref(), Some("Administrator"), "{gets:?}");
+    let o = wget("wrong");
+    let log = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(6), "{log}");
+    let gets = journal_users(&dc, "lib01", "GET /library/wget.vhdx");
+    assert_eq!(
+        gets.last().map(|g| g.0.as_str()),
+        Some("401 unauthorized: auth failure: unknown user or wrong password"),
+        "{gets:?}"
     );
 }
 

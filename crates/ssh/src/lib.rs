@@ -31,8 +31,10 @@ pub mod jail;
 pub mod options;
 pub mod probe;
 pub mod quota;
+pub mod scp;
 mod server;
 pub mod sftp;
+pub mod sh;
 pub mod terminal;
 pub mod vfs;
 

@@ -8,10 +8,11 @@
 
 use crate::audit::Audit;
 use crate::clp::Clp;
-use crate::esxi::{EsxiInfo, EsxiShell};
+use crate::esxi::{EsxiInfo, EsxiShell, Flavor};
 use crate::jail::Jail;
 use crate::options::SshOptions;
 use crate::quota::Quota;
+use crate::scp::{Scp, ScpArgs, Step};
 use crate::sftp::{self, SftpServer};
 use crate::terminal::{for_terminal, Input, LineEditor};
 use crate::vfs::Layout;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
 use tracing::{debug, info_span, warn, Instrument};
 
 /// The service kinds this crate serves.
@@ -168,15 +170,23 @@ impl Shared {
             .clone()
     }
 
-    /// The machine's datastore, opened (and created) on demand.
-    fn jail(&self, machine: MachineId, opts: &SshOptions) -> Result<Arc<Jail>, SshError> {
+    /// The machine's datastore, opened (and created) on demand; `shell`
+    /// adds the host's `/tmp` (the shell's and SCP's view, not SFTP's).
+    fn jail(
+        &self,
+        machine: MachineId,
+        opts: &SshOptions,
+        shell: bool,
+    ) -> Result<Arc<Jail>, SshError> {
         let m = self.model.machine(machine);
         let root = m.share.clone().ok_or_else(|| SshError::Share {
             path: "(none)".into(),
             source: std::io::Error::other("the machine has no share"),
         })?;
         let quota = self.quota(machine, opts.quota_bytes);
-        Jail::open(&root, Layout::datastore(&opts.datastore), quota)
+        let layout = Layout::datastore(&opts.datastore);
+        let layout = if shell { layout.with_tmp() } else { layout };
+        Jail::open(&root, layout, quota)
             .map(Arc::new)
             .map_err(|source| SshError::Share {
                 path: root.display().to_string(),
@@ -402,7 +412,7 @@ impl Handler {
                 Interp::Clp(Clp::new(self.shared.model.clone(), self.machine, privilege))
             }
             _ => {
-                let jail = self.shared.jail(self.machine, &self.ep.opts).ok();
+                let jail = self.shared.jail(self.machine, &self.ep.opts, true).ok();
                 Interp::Esxi(EsxiShell::new(
                     self.shared.model.clone(),
                     self.machine,
@@ -645,7 +655,7 @@ impl russh::server::Handler for Handler {
             session.channel_failure(channel)?;
             return Ok(());
         };
-        let jail = match self.shared.jail(self.machine, &self.ep.opts) {
+        let jail = match self.shared.jail(self.machine, &self.ep.opts, false) {
             Ok(j) => j,
             Err(e) => {
                 warn!(error = %e, "cannot open the share");
@@ -681,18 +691,17 @@ enum Interp {
 
 /// What one command line produced, whichever interpreter ran it.
 struct Ran {
-    stdout: String,
-    stderr: String,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
     code: u32,
     exit: bool,
 }
 
 impl Interp {
-    fn run(&mut self, line: &str) -> Ran {
-        let now = Instant::now();
+    fn run(&mut self, line: &str, now: Instant) -> Ran {
         match self {
             Interp::Esxi(sh) => {
-                let o = sh.run(line, now);
+                let o = sh.run_bytes(line, now);
                 Ran {
                     stdout: o.stdout,
                     stderr: o.stderr,
@@ -703,8 +712,8 @@ impl Interp {
             Interp::Clp(clp) => {
                 let o = clp.run(line, now);
                 Ran {
-                    stdout: o.text,
-                    stderr: String::new(),
+                    stdout: o.text.into_bytes(),
+                    stderr: Vec::new(),
                     code: if o.status == crate::clp::Status::Completed {
                         0
                     } else {
@@ -714,6 +723,18 @@ impl Interp {
                 }
             }
         }
+    }
+
+    /// Runs a line at `now` (the model's clock) off the async threads
+    /// (file commands may copy a lot).
+    async fn run_blocking(self, line: String, now: Instant) -> Option<(Interp, Ran)> {
+        tokio::task::spawn_blocking(move || {
+            let mut me = self;
+            let r = me.run(&line, now);
+            (me, r)
+        })
+        .await
+        .ok()
     }
 
     /// The prompt, or `None` where the real thing prints none (ESXi's sh
@@ -727,10 +748,10 @@ impl Interp {
 
     fn greeting(&self) -> Option<&'static str> {
         match self {
-            Interp::Esxi(_) => Some(
+            Interp::Esxi(sh) if sh.flavor() == Flavor::Esxi => Some(
                 "The time and date of this login have been sent to the system logs.\n\nWARNING:\n   All commands run on the ESXi shell are logged and may be included in\n   support bundles. Do not provide passwords directly on the command line.\n   Most tools can prompt for secrets or accept them from standard input.\n\nVMware offers supported, powerful system administration tools.  Please\nsee www.vmware.com/go/sysadmintools for details.\n\nThe ESXi Shell can be disabled by an administrative user. See the\nvSphere Security documentation for more information.\n",
             ),
-            Interp::Clp(_) => None,
+            _ => None,
         }
     }
 }
@@ -739,24 +760,122 @@ fn journal_command(audit: &Audit, mode: &str, line: &str, r: &Ran) {
     audit.record(format!("{mode} {line}"), format!("exit {}", r.code));
 }
 
-/// Runs one exec command and closes the channel with its exit status.
-async fn exec(ch: Channel<Msg>, mut interp: Interp, command: String, audit: Audit) {
-    let r = interp.run(&command);
+/// Runs one exec command and closes the channel with its exit status (and
+/// EOF), as sshd does when the command exits. `scp -t`/`scp -f` (OpenSSH's
+/// legacy protocol, `scp -O`) streams over the channel instead.
+async fn exec(ch: Channel<Msg>, interp: Interp, command: String, audit: Audit) {
+    if let Interp::Esxi(sh) = &interp {
+        if let Some(args) = sh.scp_command(&command) {
+            let code = match (ScpArgs::parse(&args), sh.jail()) {
+                (Ok(a), Some(jail)) => {
+                    let scp = Scp::new(jail.clone(), sh.cwd().clone(), sh.umask(), a);
+                    scp_session(ch, scp, &audit).await
+                }
+                (Err(msg), _) => {
+                    let _ = ch
+                        .extended_data_bytes(1, format!("scp: {msg}\n").into_bytes())
+                        .await;
+                    finish(&ch, 1).await;
+                    1
+                }
+                (Ok(_), None) => {
+                    let _ = ch
+                        .extended_data_bytes(1, b"scp: Permission denied\n".to_vec())
+                        .await;
+                    finish(&ch, 1).await;
+                    1
+                }
+            };
+            audit.record(format!("exec {command}"), format!("exit {code}"));
+            return;
+        }
+    }
+    let now = audit.model.clock.now();
+    let Some((_, r)) = interp.run_blocking(command.clone(), now).await else {
+        finish(&ch, 1).await;
+        return;
+    };
     journal_command(&audit, "exec", &command, &r);
-    if !r.stdout.is_empty() && ch.data_bytes(r.stdout.into_bytes()).await.is_err() {
+    if !r.stdout.is_empty() && ch.data_bytes(r.stdout).await.is_err() {
         return;
     }
-    if !r.stderr.is_empty()
-        && ch
-            .extended_data_bytes(1, r.stderr.into_bytes())
-            .await
-            .is_err()
-    {
+    if !r.stderr.is_empty() && ch.extended_data_bytes(1, r.stderr).await.is_err() {
         return;
     }
-    let _ = ch.exit_status(r.code).await;
+    finish(&ch, r.code).await;
+}
+
+/// exit-status, EOF, CLOSE.
+async fn finish(ch: &Channel<Msg>, code: u32) {
+    let _ = ch.exit_status(code).await;
     let _ = ch.eof().await;
     let _ = ch.close().await;
+}
+
+/// Client bytes of an SCP run buffered but not yet consumed, at most (a
+/// client cannot push more than this ahead of the disk).
+const MAX_SCP_PENDING: usize = 64 * 1024 * 1024;
+
+/// Drives an SCP run over the channel: one future drains the channel
+/// (so WINDOW_ADJUST keeps arriving while data waits for window space,
+/// see the SFTP loop), the other runs the protocol. Returns the exit status
+/// sent.
+async fn scp_session(ch: Channel<Msg>, mut scp: Scp, audit: &Audit) -> u32 {
+    let (mut rh, wh) = ch.split();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<bytes::Bytes>();
+    let pending = std::sync::atomic::AtomicUsize::new(0);
+    let reader = async {
+        while let Some(msg) = rh.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    let n = pending.fetch_add(data.len(), Ordering::Relaxed) + data.len();
+                    if n > MAX_SCP_PENDING || tx.send(data).is_err() {
+                        break;
+                    }
+                }
+                ChannelMsg::Eof | ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        drop(tx);
+    };
+    let mut writer = wh.make_writer();
+    let driver = async {
+        loop {
+            match scp.step() {
+                Step::Send(bytes) => {
+                    if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
+                        break 1;
+                    }
+                }
+                Step::Read => match rx.recv().await {
+                    Some(d) => {
+                        pending.fetch_sub(d.len(), Ordering::Relaxed);
+                        scp.feed(&d);
+                    }
+                    None => scp.eof(),
+                },
+                Step::Done(code) => break code,
+            }
+        }
+    };
+    let code = {
+        tokio::pin!(reader, driver);
+        let mut reader_done = false;
+        loop {
+            tokio::select! {
+                code = &mut driver => break code,
+                _ = &mut reader, if !reader_done => reader_done = true,
+            }
+        }
+    };
+    for e in scp.take_events() {
+        audit.record(format!("scp {}", e.operation), e.outcome);
+    }
+    let _ = wh.exit_status(code).await;
+    let _ = wh.eof().await;
+    let _ = wh.close().await;
+    code
 }
 
 /// An interactive shell: line editing, prompt, commands until exit/EOF.
@@ -798,10 +917,14 @@ async fn interactive(mut ch: Channel<Msg>, mut interp: Interp, pty: bool, audit:
             let mut out = String::new();
             match input {
                 Input::Line(line) => {
-                    let r = interp.run(&line);
+                    let now = audit.model.clock.now();
+                    let Some((back, r)) = interp.run_blocking(line.clone(), now).await else {
+                        return;
+                    };
+                    interp = back;
                     journal_command(&audit, "shell", &line, &r);
-                    out.push_str(&r.stdout);
-                    out.push_str(&r.stderr);
+                    out.push_str(&String::from_utf8_lossy(&r.stdout));
+                    out.push_str(&String::from_utf8_lossy(&r.stderr));
                     code = r.code;
                     if r.exit {
                         if !out.is_empty() {

@@ -17,7 +17,6 @@ use fakedc_ssh::terminal::{self, Input, LineEditor, MAX_LINE};
 use fakedc_ssh::vfs::{Layout, Place, VPath, MAX_DEPTH, MAX_NAME};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 /// Separates the fields of a `vfs` input (a path, then a symlink target).
 pub const SEP: char = '\u{1}';
@@ -195,9 +194,9 @@ pub fn clp(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let now = Instant::now();
     for privilege in [Privilege::Operator, Privilege::User] {
         let model = fresh_model();
+        let now = model.clock.now();
         let Some(bmc) = model.find("srv1-bmc").map(|m| m.id) else {
             panic!("the scenario's BMC is missing");
         };
@@ -267,53 +266,58 @@ fn link(target: &Path, at: &Path) {
     }
 }
 
+/// Plants the fixture tree under `top` (the share at `top/DATASTORE`),
+/// idempotently; `tag` keeps concurrent writers' temporary names apart.
+fn plant(top: &Path, tag: &str) -> PathBuf {
+    let share = top.join(DATASTORE);
+    let mkdir =
+        |p: &Path| std::fs::create_dir_all(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    mkdir(&share.join("vm01"));
+    mkdir(&share.join("iso"));
+    let secret = top.join(format!("{MARKER}secret.txt"));
+    put(
+        &secret,
+        &top.join(format!(".tmp-{tag}")),
+        format!("{MARKER} outside the datastore\n").as_bytes(),
+    );
+    let staging = |n: &str| share.join(format!("{}{n}", fakedc_ssh::jail::STAGING_PREFIX));
+    put(
+        &staging(MARKER),
+        &staging(&format!("tmp-{tag}")),
+        format!("{MARKER} partial upload\n").as_bytes(),
+    );
+    let inside = |n: &str| share.join(format!("{}tmp-{tag}-{n}", fakedc_ssh::jail::STAGING_PREFIX));
+    put(
+        &share.join("vm01/vm01.vmx"),
+        &inside("vmx"),
+        b".encoding = \"UTF-8\"\ndisplayName = \"vm01\"\nguestOS = \"otherGuest64\"\n",
+    );
+    put(&share.join("vm01/vm01.vmdk"), &inside("vmdk"), &[0u8; 512]);
+    put(
+        &share.join("iso/readme.txt"),
+        &inside("txt"),
+        b"one\ntwo\nthree\n",
+    );
+    link(Path::new("vm01/vm01.vmx"), &share.join("current.vmx"));
+    link(Path::new("/"), &share.join("escape"));
+    link(
+        Path::new(&format!("../{MARKER}secret.txt")),
+        &share.join("up"),
+    );
+    link(&secret, &share.join("abs"));
+    link(Path::new(".."), &share.join("parent"));
+    share
+}
+
 /// The fixture directory, created once per process under the temp dir (at
 /// the same path every time, idempotently, so runs leave one small tree
-/// behind, not one per process).
+/// behind, not one per process). Read-only use: the `esxi` target writes
+/// into [`Scratch`] instead.
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let top: PathBuf = std::env::temp_dir().join(format!("fakedc-ssh-fuzz-{MARKER}"));
-        let share = top.join(DATASTORE);
-        let pid = std::process::id();
-        let mkdir = |p: &Path| {
-            std::fs::create_dir_all(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        };
-        mkdir(&share.join("vm01"));
-        mkdir(&share.join("iso"));
-        let secret = top.join(format!("{MARKER}secret.txt"));
-        put(
-            &secret,
-            &top.join(format!(".tmp-{pid}")),
-            format!("{MARKER} outside the datastore\n").as_bytes(),
-        );
-        let staging = |n: &str| share.join(format!("{}{n}", fakedc_ssh::jail::STAGING_PREFIX));
-        put(
-            &staging(MARKER),
-            &staging(&format!("tmp-{pid}")),
-            format!("{MARKER} partial upload\n").as_bytes(),
-        );
-        let inside =
-            |n: &str| share.join(format!("{}tmp-{pid}-{n}", fakedc_ssh::jail::STAGING_PREFIX));
-        put(
-            &share.join("vm01/vm01.vmx"),
-            &inside("vmx"),
-            b".encoding = \"UTF-8\"\ndisplayName = \"vm01\"\nguestOS = \"otherGuest64\"\n",
-        );
-        put(&share.join("vm01/vm01.vmdk"), &inside("vmdk"), &[0u8; 512]);
-        put(
-            &share.join("iso/readme.txt"),
-            &inside("txt"),
-            b"one\ntwo\nthree\n",
-        );
-        link(Path::new("vm01/vm01.vmx"), &share.join("current.vmx"));
-        link(Path::new("/"), &share.join("escape"));
-        link(
-            Path::new(&format!("../{MARKER}secret.txt")),
-            &share.join("up"),
-        );
-        link(&secret, &share.join("abs"));
-        link(Path::new(".."), &share.join("parent"));
+        let share = plant(&top, &std::process::id().to_string());
         let jail = Jail::open(
             &share,
             Layout::datastore(DATASTORE),
@@ -326,18 +330,173 @@ pub fn fixture() -> &'static Fixture {
     })
 }
 
+/// Bytes the `esxi` target's datastore may hold (its writes are bounded).
+pub const SCRATCH_QUOTA: u64 = 1 << 20;
+
+/// The `esxi` target's own copy of the fixture, per process (the shell
+/// writes: `mkdir`, `rm -r`, `cp`, `>`), rebuilt whenever an input changed
+/// it, so every input starts from the same tree. Trees of processes that
+/// are gone are removed when the next process starts.
+pub struct Scratch {
+    top: PathBuf,
+    share: PathBuf,
+    jail: Arc<Jail>,
+    /// The tree as planted, for the "nothing changed" check.
+    pristine: Vec<String>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let base = std::env::temp_dir().join(format!("fakedc-ssh-fuzz-{MARKER}-scratch"));
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name
+                    .parse::<u32>()
+                    .is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+                {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let top = base.join(std::process::id().to_string());
+        let _ = std::fs::remove_dir_all(&top);
+        let (share, jail) = Scratch::build(&top);
+        let pristine = snapshot(&top);
+        Scratch {
+            top,
+            share,
+            jail,
+            pristine,
+        }
+    }
+
+    fn build(top: &Path) -> (PathBuf, Arc<Jail>) {
+        let share = plant(top, "scratch");
+        let jail = Jail::open(
+            &share,
+            Layout::datastore(DATASTORE).with_tmp(),
+            Arc::new(Quota::new(Some(SCRATCH_QUOTA))),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", share.display()));
+        (share, Arc::new(jail))
+    }
+
+    /// After an input: anything outside the datastore that changed is an
+    /// escape; a changed datastore is planted again.
+    fn check_and_reset(&mut self, input: &str) {
+        let now = snapshot(&self.top);
+        if now == self.pristine {
+            return;
+        }
+        let outside = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .filter(|e| {
+                    !e.starts_with(&format!("{DATASTORE}/"))
+                        && !e.starts_with(&format!("{DATASTORE} "))
+                })
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            outside(&now),
+            outside(&self.pristine),
+            "{input:?} changed something outside the datastore"
+        );
+        let _ = std::fs::remove_dir_all(&self.share);
+        let (share, jail) = Scratch::build(&self.top);
+        self.share = share;
+        self.jail = jail;
+        assert_eq!(
+            snapshot(&self.top),
+            self.pristine,
+            "the scratch tree did not reset"
+        );
+    }
+}
+
+/// Every entry under `top` (not following symlinks): path, type, size,
+/// mode, link target; sorted. Files' contents are summed, so a changed
+/// secret shows.
+fn snapshot(top: &Path) -> Vec<String> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>, depth: usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if out.len() > 10_000 {
+                return;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            let rel = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let Ok(md) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            use std::os::unix::fs::PermissionsExt;
+            let mode = md.permissions().mode();
+            if md.is_symlink() {
+                let t = std::fs::read_link(&path).unwrap_or_default();
+                out.push(format!("{rel} link {}", t.display()));
+            } else if md.is_dir() {
+                out.push(format!("{rel} dir {mode:o}"));
+                if depth < 16 {
+                    walk(&path, &rel, out, depth + 1);
+                }
+            } else {
+                let sum: u64 = std::fs::read(&path)
+                    .map(|b| b.iter().map(|&x| u64::from(x)).sum())
+                    .unwrap_or(0);
+                out.push(format!("{rel} file {mode:o} {} {sum}", md.len()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(top, "", &mut out, 0);
+    out.sort();
+    out
+}
+
+fn scratch() -> std::sync::MutexGuard<'static, Scratch> {
+    static S: OnceLock<std::sync::Mutex<Scratch>> = OnceLock::new();
+    S.get_or_init(|| std::sync::Mutex::new(Scratch::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// The forms each line is also run in, so every seed reaches the shell's
+/// syntax (subshells, substitution, redirection into the jail, lists,
+/// negation, `sh -c`) whatever the mutator makes of it.
+fn wrapped(line: &str, i: usize) -> String {
+    match i % 5 {
+        0 => format!("( {line} )"),
+        1 => format!("X=$({line}); echo \"$X\" | head -n 3"),
+        2 => format!("{{ {line} ; }} > /tmp/o 2>&1; cat /tmp/o; rm -f /tmp/o"),
+        3 => format!("{line} && echo ok || echo \"failed $?\""),
+        _ => format!("! {line}; echo $?; sh -c \"$X\""),
+    }
+}
+
 /// The ESXi shell (`esxi`): the input's lines, one command line each, in
-/// one session (so `cd` carries over) on a fresh model, over the fixture
-/// datastore ([`fixture`]).
+/// one session (so `cd` and variables carry over) on a fresh model, over a
+/// writable copy of the fixture datastore ([`Scratch`], quota
+/// [`SCRATCH_QUOTA`]); each line is run as typed and once more wrapped in
+/// one of the sh forms ([`wrapped`]).
 ///
-/// Invariant: nothing may panic, and no output shows [`MARKER`] unless the
+/// Invariants: nothing may panic; no output shows [`MARKER`] unless the
 /// input holds it (no file outside the datastore, no staging file, no real
-/// path of the share).
+/// path of the share); output stays within the shell's limit; and nothing
+/// outside the datastore changes (the secret next to it, the tree around
+/// it), whatever the shell wrote.
 pub fn esxi(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let fixture = fixture();
+    let mut scratch = scratch();
     let model = fresh_model();
     let Some(host) = model.find("esxi01").map(|m| m.id) else {
         panic!("the scenario's ESXi host is missing");
@@ -347,25 +506,36 @@ pub fn esxi(data: &[u8]) {
         build: "21930508".into(),
         datastore: DATASTORE.into(),
     };
-    let mut shell = EsxiShell::new(model, host, Some(fixture.jail.clone()), info, "root");
+    let now = model.clock.now();
+    let mut shell = EsxiShell::new(model, host, Some(scratch.jail.clone()), info, "root");
     let may_show = text.contains(MARKER);
-    let now = Instant::now();
-    for line in text.lines().take(MAX_LINES) {
-        let o = shell.run(line, now);
-        let prompt = shell.prompt();
-        if !may_show {
-            for (what, s) in [
-                ("stdout", &o.stdout),
-                ("stderr", &o.stderr),
-                ("prompt", &prompt),
-            ] {
-                assert!(!s.contains(MARKER), "{line:?}: {what} shows {s:?}");
+    'lines: for (i, line) in text.lines().take(MAX_LINES).enumerate() {
+        for l in [line.to_string(), wrapped(line, i)] {
+            let o = shell.run(&l, now);
+            let prompt = shell.prompt();
+            assert!(
+                o.stdout.len() <= esxi::MAX_OUTPUT + 4096
+                    && o.stderr.len() <= esxi::MAX_OUTPUT + 4096,
+                "{l:?}: {} + {} bytes of output",
+                o.stdout.len(),
+                o.stderr.len()
+            );
+            if !may_show {
+                for (what, s) in [
+                    ("stdout", &o.stdout),
+                    ("stderr", &o.stderr),
+                    ("prompt", &prompt),
+                ] {
+                    assert!(!s.contains(MARKER), "{l:?}: {what} shows {s:?}");
+                }
+            }
+            if o.exit {
+                break 'lines;
             }
         }
-        if o.exit {
-            break;
-        }
     }
+    drop(shell);
+    scratch.check_and_reset(text);
 }
 
 /// The interactive line discipline (`terminal`): the input as the bytes a

@@ -679,3 +679,415 @@ fn sol_shows_the_boot_log_echoes_and_leaves_cleanly() {
     let o = ipmitool(bmc, LANPLUS17, "admin", "password", "sol info");
     assert!(o.status.success());
 }
+
+// ---------------------------------------------------------------------------
+// Watchdog, PEF, DCMI identification and a full FreeIPMI configuration
+// checkout (issue 21): what real clients read that the BMC used to refuse.
+
+/// FreeIPMI's tools (`ipmi-config`, `bmc-config`, `ipmi-dcmi`); a missing
+/// FreeIPMI fails the test (`./scripts/test` installs freeipmi-tools).
+fn freeipmi(tool: &str, addr: SocketAddr, args: &[&str]) -> Output {
+    let present = Command::new("ipmi-config")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        present,
+        "FreeIPMI (ipmi-config) is not installed: the interop tests need it (./scripts/test installs freeipmi-tools)"
+    );
+    Command::new(tool)
+        .args([
+            "-h",
+            &format!("{}:{}", addr.ip(), addr.port()),
+            "-u",
+            "admin",
+            "-p",
+            "password",
+            "--driver-type=LAN_2_0",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run FreeIPMI")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `tool args` must exit 0; returns its output.
+fn freeipmi_ok(tool: &str, addr: SocketAddr, args: &[&str]) -> String {
+    let o = freeipmi(tool, addr, args);
+    assert!(
+        o.status.success(),
+        "{tool} {args:?} exited {:?}:\n{}{}",
+        o.status.code(),
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout(&o)
+}
+
+#[test]
+fn watchdog_get_set_reset_and_off() {
+    let dc = common::start(SCENARIO);
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    let get = ok(bmc, LANPLUS17, "mc watchdog get");
+    assert_eq!(
+        field(&get, "Watchdog Timer Is").as_deref(),
+        Some("Stopped"),
+        "{get}"
+    );
+    // Reset before any Set: 80h, as the spec says.
+    let o = ipmitool(bmc, LANPLUS17, "admin", "password", "mc watchdog reset");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Attempt to reset uninitialized watchdog"),
+        "{err}"
+    );
+    // Set through raw bytes: SMS/OS, hard reset, 30.0 s.
+    ok(
+        bmc,
+        LANPLUS17,
+        "raw 0x06 0x24 0x04 0x01 0x00 0x10 0x2c 0x01",
+    );
+    let get = ok(bmc, LANPLUS17, "mc watchdog get");
+    for (key, value) in [
+        ("Watchdog Timer Use", "SMS/OS (0x04)"),
+        ("Watchdog Timer Is", "Stopped"),
+        ("Watchdog Timer Logging", "On"),
+        ("Watchdog Timer Action", "Hard Reset (0x01)"),
+        ("Initial Countdown", "30.0 sec"),
+        ("Present Countdown", "30.0 sec"),
+    ] {
+        assert_eq!(field(&get, key).as_deref(), Some(value), "{key}: {get}");
+    }
+    assert!(ok(bmc, LANPLUS17, "mc watchdog reset").contains("countdown restarted"));
+    let get = ok(bmc, LANPLUS3, "mc watchdog get");
+    assert_eq!(
+        field(&get, "Watchdog Timer Is").as_deref(),
+        Some("Started/Running"),
+        "{get}"
+    );
+    let present: f64 = field(&get, "Present Countdown")
+        .and_then(|v| v.trim_end_matches(" sec").parse().ok())
+        .unwrap();
+    assert!((25.0..=30.0).contains(&present), "{get}");
+    // ipmitool's own set: with "dontstop" the running timer takes the new
+    // values at once.
+    ok(
+        bmc,
+        LANPLUS17,
+        "mc watchdog set timeout=20 pretimeout=5 int=nmi action=cycle use=osload dontstop",
+    );
+    let get = ok(bmc, LANPLUS17, "mc watchdog get");
+    for (key, value) in [
+        ("Watchdog Timer Use", "OS Load (0x43)"),
+        ("Watchdog Timer Is", "Started/Running"),
+        ("Watchdog Timer Action", "Power Cycle (0x23)"),
+        ("Pre-timeout interrupt", "NMI/Diagnostic"),
+        ("Pre-timeout interval", "5 seconds"),
+        ("Initial Countdown", "20.0 sec"),
+    ] {
+        assert_eq!(field(&get, key).as_deref(), Some(value), "{key}: {get}");
+    }
+    // A pre-timeout longer than the countdown is refused (CCh; ipmitool
+    // 1.8.19 still exits 0, so read what it printed).
+    let o = ipmitool(
+        bmc,
+        LANPLUS17,
+        "admin",
+        "password",
+        "mc watchdog set timeout=2 pretimeout=5 int=nmi use=sms",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Set Watchdog Timer command failed: Invalid data field in request"),
+        "{err}"
+    );
+    assert!(ok(bmc, LANPLUS17, "mc watchdog off").contains("timer stopped"));
+    let get = ok(bmc, LANPLUS17, "mc watchdog get");
+    assert_eq!(
+        field(&get, "Watchdog Timer Is").as_deref(),
+        Some("Stopped"),
+        "{get}"
+    );
+    assert_eq!(dc.machine_state("hv01").unwrap().power, "on");
+    // A user may read the timer, not set it.
+    let user = |cmd: &str| {
+        ipmitool(
+            bmc,
+            &["-I", "lanplus", "-C", "17", "-L", "USER"],
+            "user",
+            "user",
+            cmd,
+        )
+    };
+    assert!(user("mc watchdog get").status.success());
+    assert!(!user("mc watchdog reset").status.success());
+}
+
+#[test]
+fn watchdog_expiry_powers_the_host_down_and_logs_it() {
+    let dc = common::start(SCENARIO);
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    let power = |dc: &Datacenter| dc.machine_state("hv01").unwrap().power;
+    assert_eq!(
+        ok(bmc, LANPLUS17, "chassis power status").trim(),
+        "Chassis Power is on"
+    );
+    // SMS/OS, power down, 1.5 s; started by Reset.
+    ok(
+        bmc,
+        LANPLUS17,
+        "raw 0x06 0x24 0x04 0x02 0x00 0x10 0x0f 0x00",
+    );
+    ok(bmc, LANPLUS17, "mc watchdog reset");
+    let started = Instant::now();
+    assert_eq!(power(&dc), "on");
+    // Nobody talks to the BMC: the service acts when the countdown ends.
+    assert!(
+        wait_until(Duration::from_secs(5), || power(&dc) == "off"),
+        "the watchdog never powered the host down"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1300));
+    assert_eq!(
+        ok(bmc, LANPLUS17, "chassis power status").trim(),
+        "Chassis Power is off"
+    );
+    let get = ok(bmc, LANPLUS17, "mc watchdog get");
+    assert_eq!(
+        field(&get, "Watchdog Timer Is").as_deref(),
+        Some("Stopped"),
+        "{get}"
+    );
+    assert_eq!(
+        field(&get, "Timer Expiration Flags").as_deref(),
+        Some("(0x10)"),
+        "{get}"
+    );
+    assert!(get.contains("* SMS/OS"), "{get}");
+    assert_eq!(
+        field(&get, "Present Countdown").as_deref(),
+        Some("0.0 sec"),
+        "{get}"
+    );
+    // The SEL: the Watchdog 2 event, then the power-off it caused.
+    let sel = ok(bmc, LANPLUS17, "sel elist");
+    let lines: Vec<&str> = sel.lines().collect();
+    let wd = lines
+        .iter()
+        .position(|l| l.contains("Watchdog2") && l.contains("Power down"))
+        .unwrap_or_else(|| panic!("no watchdog event in the SEL:\n{sel}"));
+    assert!(
+        lines[wd + 1..].iter().any(|l| l.contains("Power off/down")),
+        "{sel}"
+    );
+    let j = dc.journal(&Query {
+        machine: Some("bmc01".into()),
+        operation: Some("watchdog".into()),
+        ..Default::default()
+    });
+    assert!(
+        j.iter().any(|e| e.outcome == "SMS/OS expired: power down"),
+        "{j:?}"
+    );
+    // Clearing the flag through Set.
+    ok(
+        bmc,
+        LANPLUS17,
+        "mc watchdog set timeout=10 use=sms clear=sms",
+    );
+    let get = ok(bmc, LANPLUS17, "mc watchdog get");
+    assert!(get.contains("Timer Expiration Flags: None (0x00)"), "{get}");
+}
+
+#[test]
+fn pef_info_status_filters_and_policies() {
+    let dc = common::start(SCENARIO);
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    let guid = dc.machine_state("hv01").unwrap().guid;
+    let info = ok(bmc, LANPLUS17, "pef info");
+    assert!(info.contains("0x51"), "PEF 1.5: {info}");
+    // The system GUID (ipmitool prints its bytes in another order; the
+    // node part reads the same in every encoding).
+    let node = guid.rsplit('-').next().unwrap();
+    assert!(info.contains(node), "the system GUID {guid}: {info}");
+    assert!(
+        info.contains("Alert,Power-off,Reset,Power-cycle,OEM-defined,Diagnostic-interrupt"),
+        "{info}"
+    );
+    let status = ok(bmc, LANPLUS17, "pef status");
+    assert!(status.contains("PEF"), "{status}");
+    let filters = ok(bmc, LANPLUS17, "pef filter list");
+    let entries: Vec<&str> = filters.lines().filter(|l| l.contains('|')).collect();
+    assert_eq!(entries.len(), 16, "{filters}");
+    assert!(
+        entries.iter().all(|l| l.contains("disabled")),
+        "filters ship disabled: {filters}"
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|l| l.contains("pre-configured"))
+            .count(),
+        8,
+        "{filters}"
+    );
+    let policies = ok(bmc, LANPLUS17, "pef policy list");
+    assert_eq!(
+        policies
+            .lines()
+            .filter(|l| l.contains("802.3 LAN") && l.contains("disabled"))
+            .count(),
+        4,
+        "{policies}"
+    );
+    // Enabling a filter through ipmitool is stored and read back.
+    ok(bmc, LANPLUS17, "pef filter enable 9");
+    let filters = ok(bmc, LANPLUS17, "pef filter list");
+    assert!(
+        filters
+            .lines()
+            .any(|l| l.starts_with(" 9 |") && l.contains("enabled")),
+        "{filters}"
+    );
+    // FreeIPMI's PEF checkout reads every table.
+    let pef = freeipmi_ok("ipmi-config", bmc, &["--checkout", "--category=pef"]);
+    for section in [
+        "Section PEF_Conf",
+        "Section Community_String",
+        "Section Lan_Alert_Destination_4",
+        "Section Alert_String_2",
+        "Section Alert_Policy_4",
+        "Section Event_Filter_16",
+    ] {
+        assert!(pef.contains(section), "{section} missing:\n{pef}");
+    }
+    assert!(
+        pef.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Enable_PEF", "Yes"]),
+        "{pef}"
+    );
+}
+
+#[test]
+fn dcmi_asset_tag_and_controller_id_with_freeipmi() {
+    let dc = common::start(SCENARIO);
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    // hv01 has no asset tag: an empty answer, not an error.
+    let tag = freeipmi_ok("ipmi-dcmi", bmc, &["--get-asset-tag"]);
+    assert_eq!(tag.trim(), "");
+    freeipmi_ok(
+        "ipmi-dcmi",
+        bmc,
+        &["--set-asset-tag=RACK-42-SLOT-07-FABRIKAM"],
+    );
+    let tag = freeipmi_ok("ipmi-dcmi", bmc, &["--get-asset-tag"]);
+    assert_eq!(tag.trim(), "RACK-42-SLOT-07-FABRIKAM");
+    // The tag is the chassis's: ipmitool reads the same.
+    let tag = ok(bmc, LANPLUS17, "dcmi asset_tag");
+    assert!(tag.contains("Asset tag: RACK-42-SLOT-07-FABRIKAM"), "{tag}");
+    let id = freeipmi_ok(
+        "ipmi-dcmi",
+        bmc,
+        &["--get-management-controller-identifier-string"],
+    );
+    assert_eq!(id.trim(), "bmc01");
+    freeipmi_ok(
+        "ipmi-dcmi",
+        bmc,
+        &["--set-management-controller-identifier-string=lab-bmc-7"],
+    );
+    let id = freeipmi_ok(
+        "ipmi-dcmi",
+        bmc,
+        &["--get-management-controller-identifier-string"],
+    );
+    assert_eq!(id.trim(), "lab-bmc-7");
+    let conf = freeipmi_ok("ipmi-config", bmc, &["--checkout", "--category=dcmi"]);
+    assert!(
+        conf.contains("Asset_Tag")
+            && conf.contains("RACK-42-SLOT-07-FABRIKAM")
+            && conf.contains("lab-bmc-7"),
+        "{conf}"
+    );
+}
+
+/// The keys `ipmi-config -vv --checkout` could not read.
+fn unreadable(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.trim().strip_prefix("## Unable to checkout "))
+        .map(|k| k.trim_end_matches(" : Not Supported").to_string())
+        .collect()
+}
+
+/// A full FreeIPMI configuration checkout (core, chassis, PEF, DCMI; also as
+/// `bmc-config`) reads every parameter. FreeIPMI exits 1 from the core
+/// category on any BMC that lacks one of the five IPMI 1.5 authentication
+/// types or one of the cipher suites 0-15 (OpenIPMI's ipmi_sim does too), so
+/// the core checkout is held to that: every section comes out, and under
+/// -vv the only keys it cannot read are the cipher suites this BMC does not
+/// offer and the serial port's channel, configuration and user access
+/// (there is no serial channel).
+#[test]
+fn freeipmi_configuration_checkout_reads_everything() {
+    let dc = common::start(SCENARIO);
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    for category in ["chassis", "pef", "dcmi"] {
+        freeipmi_ok(
+            "ipmi-config",
+            bmc,
+            &["--checkout", &format!("--category={category}")],
+        );
+    }
+    for tool in ["ipmi-config", "bmc-config"] {
+        let o = freeipmi(tool, bmc, &["--checkout"]);
+        let out = stdout(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.is_empty(), "{tool}: {err}");
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{tool}: {o:?}");
+        for section in [
+            "Section User16",
+            "Section Lan_Channel",
+            "Section Lan_Conf",
+            "Section Lan6_Conf",
+            "Section Lan_Conf_Auth",
+            "Section Lan_Conf_Security_Keys",
+            "Section Lan_Conf_User_Security",
+            "Section Lan_Conf_Misc",
+            "Section Rmcpplus_Conf_Privilege",
+            "Section SOL_Conf",
+        ] {
+            assert!(out.contains(section), "{tool}: {section} missing:\n{out}");
+        }
+        for key in [
+            "IPv6_IPv4_Addressing_Enables",
+            "K_G",
+            "Maximum_Privilege_Cipher_Suite_Id_3",
+            "SOL_Payload_Port_Number",
+        ] {
+            assert!(out.contains(key), "{tool}: {key} missing:\n{out}");
+        }
+    }
+    let o = freeipmi("ipmi-config", bmc, &["--checkout", "-vv"]);
+    let out = stdout(&o);
+    let offered = ["Cipher_Suite_Id_3"];
+    let unexpected: Vec<String> = unreadable(&out)
+        .into_iter()
+        .filter(|k| {
+            let suite = k.starts_with("Rmcpplus_Conf_Privilege:Maximum_Privilege_Cipher_Suite_Id_")
+                && !offered.iter().any(|o| k.ends_with(o));
+            let serial = k.starts_with("Serial_") || k.contains(":Serial_");
+            !suite && !serial
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "unreadable: {unexpected:?}\n{out}");
+    // The one BMC key line is there (checked out through Set Channel
+    // Security Keys, read operation).
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with("K_G")),
+        "{out}"
+    );
+}

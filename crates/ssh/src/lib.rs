@@ -11,17 +11,18 @@
 //! The SSH transport is russh; SFTP framing is russh-sftp's codec. What is
 //! ours: authentication against the model's users and authorized keys, the
 //! jail (lexical normalisation, then every file operation through a cap-std
-//! directory capability), the quota and "a rename is the only way an upload
-//! appears" staging, the two command interpreters (plain functions of a line
-//! and the model, testable without sockets), journaling, and the probe that
-//! `fakedc check` uses.
+//! directory capability), the quota, uploads under their name from OPEN
+//! (or, opted in, published by rename), the legacy SCP protocol, the two
+//! command interpreters (plain functions of a line and the model, testable
+//! without sockets), journaling, and the probe that `fakedc check` uses.
 //!
 //! Module map: `options` (per-service scenario options), `hostkey` (stable
 //! host keys under the certs directory), `vfs` (virtual paths, sans-IO),
 //! `jail` + `quota` (the share through cap-std), `sftp` (the SFTP server),
-//! `esxi` and `clp` (interpreters), `terminal` (line discipline for
-//! interactive sessions), `server` (russh glue, the only async part besides
-//! `sftp`'s loop) and `probe` (client side).
+//! `scp` (scp -t/-f, sans-IO), `sh` (busybox sh syntax, sans-IO), `esxi`
+//! and `clp` (interpreters), `terminal` (line discipline for interactive
+//! sessions), `server` (russh glue, the only async part besides `sftp`'s
+//! loop and the SCP driver) and `probe` (client side).
 
 mod audit;
 pub mod clp;
@@ -63,7 +64,10 @@ pub fn operations() -> Vec<String> {
         "auth: password, keyboard-interactive, publickey (authorized_keys), attempt limit",
         "SFTP v3: open/read/write/close, stat/lstat/fstat/setstat/fsetstat, opendir/readdir, mkdir/rmdir, remove, rename, realpath, symlink/readlink",
         "SFTP extensions: posix-rename@openssh.com, statvfs@openssh.com, fstatvfs@openssh.com, fsync@openssh.com, limits@openssh.com",
-        "SFTP jail: datastore /vmfs/volumes/<datastore> mapped to the share, quota, uploads published by rename only",
+        "SFTP jail: datastore /vmfs/volumes/<datastore> mapped to the share, quota, uploads under their name from OPEN (publish-by-rename with atomic_uploads)",
+        "SCP (legacy protocol, scp -O): scp -t / scp -f on the host's exec channel, -r -p -d, over the same jail and quota",
+        "exec/subsystem channels end with exit-status, EOF, CLOSE",
+        "ESX 3.x hosts: ESX 3.5's service console (bash, Linux 2.4.21-57.ELvmnix, VMware ESX Server 3.5.0)",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -29,9 +29,10 @@ pub struct RawOptions {
     pub quota_bytes: Option<u64>,
     /// Datastore name under /vmfs/volumes (default "datastore1").
     pub datastore: Option<String>,
-    /// ESXi version shown by `esxcli system version get`, `uname`, `vmware -v`.
+    /// Version shown by `esxcli system version get`, `uname`, `vmware -v`
+    /// (default: 7.0.3 on ESXi, 3.5.0 on an ESX host).
     pub esxi_version: Option<String>,
-    /// ESXi build number.
+    /// Build number (default: 21930508 on ESXi, 207095 on ESX).
     pub esxi_build: Option<String>,
     /// Seconds without traffic before the connection is closed (default 600).
     pub idle_timeout_s: Option<u64>,
@@ -72,6 +73,15 @@ pub fn default_server_id(role: Role) -> &'static str {
     match role {
         Role::Bmc => "SSH-2.0-OpenSSH_7.4",
         _ => "SSH-2.0-OpenSSH_8.8",
+    }
+}
+
+/// The product version and build a host of this role reports: an ESX
+/// host is ESX 3.5 Update 5 (its service console), any other ESXi 7.0 U3.
+pub fn default_version(role: Role) -> (&'static str, &'static str) {
+    match role {
+        Role::EsxHost => ("3.5.0", "207095"),
+        _ => ("7.0.3", "21930508"),
     }
 }
 
@@ -176,11 +186,13 @@ impl SshOptions {
             quota_bytes: raw.quota_bytes,
             datastore,
             esxi_version: clean(
-                raw.esxi_version.unwrap_or_else(|| "7.0.3".into()),
+                raw.esxi_version
+                    .unwrap_or_else(|| default_version(m.role).0.into()),
                 "esxi_version",
             )?,
             esxi_build: clean(
-                raw.esxi_build.unwrap_or_else(|| "21930508".into()),
+                raw.esxi_build
+                    .unwrap_or_else(|| default_version(m.role).1.into()),
                 "esxi_build",
             )?,
             idle_timeout_s: raw.idle_timeout_s.unwrap_or(600).clamp(1, 86_400),
@@ -222,6 +234,16 @@ mod tests {
         let o = SshOptions::for_machine(&m, ServiceKind::Ssh).expect("valid");
         assert_eq!(o.server_id, "SSH-2.0-OpenSSH_8.8");
         assert_eq!(o.datastore, "datastore1");
+        assert_eq!(
+            (o.esxi_version.as_str(), o.esxi_build.as_str()),
+            ("7.0.3", "21930508")
+        );
+        let esx = machine(Role::EsxHost, serde_json::json!({}), ServiceKind::Sftp);
+        let o = SshOptions::for_machine(&esx, ServiceKind::Sftp).expect("valid");
+        assert_eq!(
+            (o.esxi_version.as_str(), o.esxi_build.as_str()),
+            ("3.5.0", "207095")
+        );
         assert!(o.password && o.keyboard_interactive && o.publickey);
         assert!(
             !o.atomic_uploads,

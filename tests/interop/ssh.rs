@@ -1,9 +1,10 @@
-//! OpenSSH's own clients (sftp, ssh, with sshpass for passwords) against
-//! fakedc's SSH endpoints: SFTP transfers in batch mode with password and
-//! key authentication, the ESXi shell over exec and a terminal, SMASH CLP
-//! power and boot changes seen by ipmitool, jail escapes, the quota, and
-//! refused logins. A missing client fails these tests; it never skips them.
-
+//! OpenSSH's own clients (sftp, ssh, scp in SFTP and legacy mode, with
+//! sshpass for passwords) and paramiko against fakedc's SSH endpoints: SFTP
+//! transfers in batch mode with password and key authentication, uploads
+//! seen mid-write, scp both ways, the ESXi shell (busybox sh) over exec and
+//! a terminal, ESX 3.5's service console, SMASH CLP power and boot changes
+//! seen by ipmitool, jail escapes, the quota, and refused logins. A missing
+//! client fails these tests; it never skips them.
 
 use crate::common::{wait_until, Temp};
 use fakedc::{Datacenter, Query, ServiceKind};
@@ -221,6 +222,32 @@ fn ssh(addr: SocketAddr, login: &Login, user: &str, command: &str) -> Output {
         .arg(command)
         .stdin(Stdio::null());
     c.output().expect("run ssh")
+}
+
+/// `scp [extra] from to` (one side `user@host:path`), run in `cwd`.
+fn scp(
+    addr: SocketAddr,
+    login: &Login,
+    extra: &[&str],
+    from: &str,
+    to: &str,
+    cwd: &Path,
+) -> Output {
+    require("scp", &["-h"]);
+    let mut c = client(login, "scp");
+    c.args(auth_opts(login))
+        .args(["-P", &addr.port().to_string()])
+        .args(extra)
+        .arg(from)
+        .arg(to)
+        .current_dir(cwd)
+        .stdin(Stdio::null());
+    c.output().expect("run scp")
+}
+
+/// `root@host:path` for scp.
+fn remote(addr: SocketAddr, path: &str) -> String {
+    format!("root@{}:{path}", addr.ip())
 }
 
 fn rand_suffix() -> u64 {
@@ -934,4 +961,263 @@ fn probe_reports_key_exchange_and_logs_in() {
         .expect("rt");
     assert_eq!(r.verdict, ProbeVerdict::WrongProtocol, "{}", r.detail);
     let _ = server.join();
+}
+
+/// OpenSSH's scp both ways, in SFTP mode (the default since OpenSSH 9) and
+/// the legacy protocol (`-O`, `scp -t`/`scp -f` on the host's shell), to
+/// ESX and ESXi: exit 0 and byte-exact files, a directory with `-r -p`.
+#[test]
+fn scp_both_modes_both_ways() {
+    let lab = start("scp");
+    let login = Login::Key(&lab.key);
+    let tree = lab.tmp.path("tree");
+    std::fs::create_dir_all(tree.join("sub/deeper")).expect("mkdir");
+    let files = [
+        ("tree/a.bin", payload(300_000, 11)),
+        ("tree/sub/b.txt", b"hello\nworld\n".to_vec()),
+        ("tree/sub/deeper/empty", Vec::new()),
+        ("tree/sub/deeper/c.bin", payload(70_001, 12)),
+    ];
+    for (name, data) in &files {
+        std::fs::write(lab.tmp.path(name), data).expect("local file");
+    }
+    let one = payload(700_001, 13);
+    std::fs::write(lab.tmp.path("one.bin"), &one).expect("local file");
+    for (machine, kind) in [("esx01", ServiceKind::Sftp), ("esxi01", ServiceKind::Ssh)] {
+        let addr = lab.dc.endpoint(machine, kind).expect("endpoint");
+        let share = lab.dc.share(machine).expect("share");
+        for (mode, extra) in [("sftp", &[][..]), ("legacy", &["-O"][..])] {
+            let tag = format!("{machine}-{mode}");
+            let dir = format!("/vmfs/volumes/datastore1/{tag}");
+            // Upload one file to a name, then a tree into a new directory.
+            let o = scp(
+                addr,
+                &login,
+                extra,
+                "one.bin",
+                &remote(addr, &format!("{dir}-one.bin")),
+                &lab.tmp.0,
+            );
+            ok_out(o, &format!("{tag}: scp upload"));
+            assert_eq!(
+                std::fs::read(share.join(format!("{tag}-one.bin"))).expect("uploaded"),
+                one,
+                "{tag}"
+            );
+            let mut rp = extra.to_vec();
+            rp.extend(["-r", "-p"]);
+            let o = scp(addr, &login, &rp, "tree", &remote(addr, &dir), &lab.tmp.0);
+            ok_out(o, &format!("{tag}: scp -r upload"));
+            for (name, data) in &files {
+                let on_share = share.join(&tag).join(name.trim_start_matches("tree/"));
+                assert_eq!(
+                    &std::fs::read(&on_share).expect("uploaded"),
+                    data,
+                    "{tag}: {name}"
+                );
+            }
+            // -p kept the modification time.
+            let local_m = std::fs::metadata(lab.tmp.path("tree/a.bin"))
+                .expect("md")
+                .modified()
+                .expect("mtime");
+            let remote_m = std::fs::metadata(share.join(&tag).join("a.bin"))
+                .expect("md")
+                .modified()
+                .expect("mtime");
+            let secs = |t: std::time::SystemTime| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .expect("epoch")
+                    .as_secs()
+            };
+            assert_eq!(secs(local_m), secs(remote_m), "{tag}: -p");
+            // Download them back.
+            let back = lab.tmp.path(&format!("back-{tag}"));
+            std::fs::create_dir_all(&back).expect("mkdir");
+            let o = scp(
+                addr,
+                &login,
+                extra,
+                &remote(addr, &format!("{dir}-one.bin")),
+                "one.back",
+                &back,
+            );
+            ok_out(o, &format!("{tag}: scp download"));
+            assert_eq!(
+                std::fs::read(back.join("one.back")).expect("downloaded"),
+                one,
+                "{tag}"
+            );
+            let mut r = extra.to_vec();
+            r.push("-r");
+            let o = scp(addr, &login, &r, &remote(addr, &dir), "copy", &back);
+            ok_out(o, &format!("{tag}: scp -r download"));
+            for (name, data) in &files {
+                let got = back.join("copy").join(name.trim_start_matches("tree/"));
+                assert_eq!(
+                    &std::fs::read(&got).expect("downloaded"),
+                    data,
+                    "{tag}: {name}"
+                );
+            }
+        }
+        // The legacy transfers went through the shell's jail and journal.
+        assert!(journal_has(
+            &lab.dc,
+            machine,
+            &format!("scp write /vmfs/volumes/datastore1/{machine}-legacy/sub/deeper/c.bin"),
+            "ok: 70001 bytes"
+        ));
+        assert!(journal_has(
+            &lab.dc,
+            machine,
+            &format!("scp read /vmfs/volumes/datastore1/{machine}-legacy-one.bin"),
+            "ok: 700001 bytes"
+        ));
+        assert!(journal_has(&lab.dc, machine, "exec scp -r -f", "exit 0"));
+    }
+    // Nothing outside the datastore: the legacy sink refuses it, exit 1.
+    let addr = lab.dc.endpoint("esxi01", ServiceKind::Ssh).expect("ssh");
+    let o = scp(
+        addr,
+        &login,
+        &["-O"],
+        "one.bin",
+        &remote(addr, "/etc/passwd"),
+        &lab.tmp.0,
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+}
+
+/// An SFTP upload is visible under its name while it is written (paramiko:
+/// stat, list and read from a second session mid-write), as OpenSSH's
+/// sftp-server shows it, on ESX and ESXi.
+#[test]
+fn sftp_upload_is_visible_mid_write() {
+    let lab = start("midwrite");
+    for (machine, kind) in [("esx01", ServiceKind::Sftp), ("esxi01", ServiceKind::Ssh)] {
+        let addr = lab.dc.endpoint(machine, kind).expect("endpoint");
+        let out = crate::common::python(
+            "paramiko",
+            "sftp_midwrite.py",
+            &[
+                &addr.ip().to_string(),
+                &addr.port().to_string(),
+                "root",
+                PASSWORD,
+                "/vmfs/volumes/datastore1",
+            ],
+        );
+        assert_eq!(
+            crate::common::line(&out, "midwrite_size"),
+            "16384",
+            "{machine}: {out}"
+        );
+        assert_eq!(
+            crate::common::line(&out, "midwrite_listed"),
+            "True",
+            "{machine}: {out}"
+        );
+        assert_eq!(
+            crate::common::line(&out, "midwrite_read_matches"),
+            "True",
+            "{machine}: {out}"
+        );
+        assert_eq!(
+            crate::common::line(&out, "writer_stat_size"),
+            "16384",
+            "{machine}: {out}"
+        );
+        assert_eq!(
+            crate::common::line(&out, "final_size"),
+            "18484",
+            "{machine}: {out}"
+        );
+        assert_eq!(
+            crate::common::line(&out, "final_read_matches"),
+            "True",
+            "{machine}: {out}"
+        );
+        let share = lab.dc.share(machine).expect("share");
+        assert_eq!(
+            std::fs::metadata(share.join("midwrite.bin"))
+                .expect("on the share")
+                .len(),
+            18484
+        );
+        assert!(journal_has(
+            &lab.dc,
+            machine,
+            "write /vmfs/volumes/datastore1/midwrite.bin",
+            "ok: 18484 bytes"
+        ));
+    }
+}
+
+/// The ESXi exec shell is busybox sh: the issue's line, lists, quoting,
+/// expansion, redirection into the datastore, and busybox's "not found".
+#[test]
+fn esxi_exec_shell_is_busybox_sh() {
+    let lab = start("esxi-sh");
+    let addr = lab.dc.endpoint("esxi01", ServiceKind::Ssh).expect("ssh");
+    let login = Login::Key(&lab.key);
+    let run = |cmd: &str| ssh(addr, &login, "root", cmd);
+    let o = run("( umask 77 && mkdir -p /tmp/x && echo ok )");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
+    let o = run("foo");
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "sh: foo: not found\n");
+    let o = run("test -d /tmp/x && ls -ld /tmp/x; exit 3");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("drwx------ "),
+        "{}",
+        text(&o)
+    );
+    let script = "cd /vmfs/volumes/datastore1 && D=\"my vm\" && mkdir -p \"$D\" && \
+        echo 'displayName = \"x\"' > \"$D/x.vmx\" && cp -r \"$D\" copy && \
+        mv copy/x.vmx copy/y.vmx && cat \"$D\"/x.vmx copy/y.vmx | wc -l && \
+        rm -rf \"$D\" && ls; echo \"status $?\" 2>/dev/null; nope 2>&1 | grep -c found";
+    let out = ok_out(run(script), "script");
+    assert_eq!(out, "2\ncopy\nstatus 0\n1\n");
+    let share = lab.dc.share("esxi01").expect("share");
+    assert_eq!(
+        std::fs::read_to_string(share.join("copy/y.vmx")).expect("copied"),
+        "displayName = \"x\"\n"
+    );
+    let o = run("echo $(hostname)-`uname -n` \"${USER}\" '$HOME'");
+    assert_eq!(ok_out(o, "expansion"), "esxi01-esxi01 root $HOME\n");
+    let o = run("echo x > /etc/passwd");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(journal_has(
+        &lab.dc,
+        "esxi01",
+        "exec ( umask 77 && mkdir -p /tmp/x && echo ok )",
+        "exit 0"
+    ));
+    assert!(journal_has(&lab.dc, "esxi01", "exec foo", "exit 127"));
+}
+
+/// An ESX 3.x host answers as ESX 3.5's service console; ESXi stays ESXi.
+#[test]
+fn esx_answers_as_esx_35_service_console() {
+    let lab = start("esx-identity");
+    let login = Login::Key(&lab.key);
+    let esx = lab.dc.endpoint("esx01", ServiceKind::Sftp).expect("sftp");
+    let u = ok_out(ssh(esx, &login, "root", "uname -a"), "uname");
+    assert!(u.starts_with("Linux esx01 2.4.21-57.ELvmnix #1 "), "{u}");
+    assert!(u.trim_end().ends_with("i686 i686 i386 GNU/Linux"), "{u}");
+    let v = ok_out(ssh(esx, &login, "root", "vmware -v"), "vmware -v");
+    assert_eq!(v, "VMware ESX Server 3.5.0 build-207095\n");
+    let o = ssh(esx, &login, "root", "esxcli system version get");
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o));
+    assert!(
+        text(&o).contains("bash: esxcli: command not found"),
+        "{}",
+        text(&o)
+    );
+    let esxi = lab.dc.endpoint("esxi01", ServiceKind::Ssh).expect("ssh");
+    let v = ok_out(ssh(esxi, &login, "root", "vmware -v"), "vmware -v");
+    assert_eq!(v, "VMware ESXi 7.0.3 build-21930508\n");
 }

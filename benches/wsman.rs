@@ -24,6 +24,7 @@
 //! 1-connection figures compare latency.
 //! Printed next to the results, never asserted: the program fails only when
 //! something is broken (a server that does not answer, pywinrm missing).
+#![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
 
 mod common;
 

@@ -76,6 +76,47 @@ pub fn parse_options() -> ParseOptions {
     }
 }
 
+/// The registry as a Markdown table (`fakedc protocols`; the README's
+/// "Protocols" table is this text, checked by a test).
+pub fn protocols_table() -> String {
+    use std::fmt::Write;
+    let mut t = String::from(
+        "| protocol | served on (endpoint kind, default port, path) | scenario options | fault rules beyond the network layer's |\n|---|---|---|---|\n",
+    );
+    for p in protocols() {
+        let mounts: Vec<String> = p
+            .mounts()
+            .iter()
+            .map(|m| match m {
+                Mount::Http { kind, prefix } => format!(
+                    "`{}` {} {}{prefix}",
+                    kind.name(),
+                    if kind.tls() { "HTTPS" } else { "HTTP" },
+                    kind.default_port()
+                ),
+                Mount::Stream(kind) => format!("`{}` TCP {}", kind.name(), kind.default_port()),
+                Mount::Datagram(kind) => {
+                    format!("`{}` UDP {}", kind.name(), kind.default_port())
+                }
+            })
+            .collect();
+        let tables: Vec<String> = p
+            .option_tables()
+            .iter()
+            .map(|t| format!("`[machine.options.{t}]`"))
+            .collect();
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} |",
+            p.name(),
+            mounts.join(", "),
+            if tables.is_empty() { "-".into() } else { tables.join(", ") },
+            if p.faults().is_empty() { "-".into() } else { p.faults().join("; ") }
+        );
+    }
+    t
+}
+
 /// What each protocol implements and which fault rules it honours, for
 /// `/about`. A protocol absent here is not served.
 pub fn about() -> Vec<(&'static str, Vec<String>)> {
@@ -107,4 +148,48 @@ pub fn builtin_services(
             .map_err(|e| Error::Options(e.to_string()))?;
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The README's protocol table is the registry's, not a hand-kept copy.
+    #[test]
+    fn readme_protocol_table_is_the_registry() {
+        let readme = include_str!("../README.md");
+        let begin = "<!-- protocols:begin -->\n";
+        let start = readme.find(begin).map(|i| i + begin.len());
+        let end = readme.find("<!-- protocols:end -->");
+        let (Some(a), Some(b)) = (start, end) else {
+            panic!("README.md has no protocols:begin/end block");
+        };
+        assert_eq!(
+            &readme[a..b],
+            super::protocols_table(),
+            "README.md's protocol table is stale: paste `fakedc protocols` between the markers"
+        );
+    }
+
+    /// Every endpoint kind is mounted by at most one stream or datagram
+    /// protocol, and HTTP mounts of one kind have distinct paths.
+    #[test]
+    fn mounts_do_not_clash() {
+        use fakedc_net::Mount;
+        let mut seen: Vec<(fakedc_model::ServiceKind, Option<&str>)> = Vec::new();
+        for p in super::protocols() {
+            for m in p.mounts() {
+                let key = match m {
+                    Mount::Http { kind, prefix } => (*kind, Some(*prefix)),
+                    Mount::Stream(k) | Mount::Datagram(k) => (*k, None),
+                };
+                assert!(!seen.contains(&key), "{} mounts {key:?} again", p.name());
+                assert!(
+                    !seen.iter().any(|(k, path)| *k == key.0 && (path.is_none() != key.1.is_none())),
+                    "{} mixes HTTP and raw mounts on {:?}",
+                    p.name(),
+                    key.0
+                );
+                seen.push(key);
+            }
+        }
+    }
 }

@@ -44,6 +44,10 @@ struct Addressing {
     /// (default ./fakedc-data; a temporary one with --ephemeral).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Serve only these protocols (comma-separated registry names: ipmi,
+    /// ssh, wsman, bits, smash); the other endpoints are "not served".
+    #[arg(long, value_delimiter = ',')]
+    protocols: Option<Vec<String>>,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +74,10 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         max_connections: usize,
     },
+    /// Print the protocols this build serves, where each mounts, its
+    /// scenario option tables and the fault rules it honours (the README's
+    /// table is this output).
+    Protocols,
     /// Print the port table with the addresses a scenario assigns.
     List {
         scenario: Option<String>,
@@ -180,6 +188,10 @@ fn scenario_builder(scenario: &Option<String>, addr: &Addressing) -> fakedc::Bui
     if let Some(d) = &addr.data_dir {
         b = b.data_dir(d.clone());
     }
+    if let Some(p) = &addr.protocols {
+        let names: Vec<&str> = p.iter().map(|s| s.as_str()).collect();
+        b = b.protocols(&names);
+    }
     b
 }
 
@@ -239,6 +251,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out.flush()?;
             drop(out);
             dc.run_until_signal()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Protocols => {
+            write!(out, "{}", fakedc::protocols_table())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List {

@@ -528,7 +528,7 @@ fn cancel_and_idle_expiry_remove_the_session_file() {
     let sid = v.create("/upload/e.bin");
     v.fragment("/upload/e.bin", &sid, &content, 0, 99);
     assert_eq!(session_files(&dc, "vmm01").len(), 2);
-    std::thread::sleep(Duration::from_millis(1300));
+    dc.advance(Duration::from_millis(1300));
     let h = v.fragment("/upload/e.bin", &sid, &content, 100, 199);
     assert_bits_error(&h, 500, "0x8020001F");
     assert!(

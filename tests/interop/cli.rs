@@ -77,6 +77,10 @@ fn up_prints_ready_writes_endpoints_and_stops_on_sigterm() {
         .args([
             "up",
             "--ephemeral",
+            // WinRM, BITS, SMASH and SSH deliberately left unserved: their
+            // rows must say so (whatever this build implements).
+            "--protocols",
+            "ipmi",
             "--endpoints-file",
             eps.to_str().unwrap(),
             "--control",
@@ -101,12 +105,17 @@ fn up_prints_ready_writes_endpoints_and_stops_on_sigterm() {
         "{seen:?}"
     );
     let table = seen.join("\n");
-    assert!(table.contains("not served"), "unbuilt services say so");
+    assert!(table.contains("not served"), "unserved services say so");
     let map: Vec<fakedc::EndpointInfo> =
         serde_json::from_slice(&std::fs::read(&eps).unwrap()).unwrap();
+    let winrm = map
+        .iter()
+        .find(|e| e.service == fakedc::ServiceKind::WinrmHttp)
+        .expect("a WinRM endpoint");
+    assert!(!winrm.served, "{winrm:?}");
     assert!(map
         .iter()
-        .any(|e| e.machine == "hv01" && e.service == fakedc::ServiceKind::Smb));
+        .any(|e| e.service == fakedc::ServiceKind::Ipmi && e.served));
     for e in map.iter().filter(|e| e.served) {
         assert_ne!(e.port, 0);
     }
@@ -119,7 +128,12 @@ fn up_prints_ready_writes_endpoints_and_stops_on_sigterm() {
     let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = results.as_array().unwrap();
     assert!(rows.len() >= fakedc_model::table::ROWS.len());
-    assert!(rows.iter().any(|r| r["verdict"] == "not-served"));
+    assert!(rows
+        .iter()
+        .any(|r| r["verdict"] == "not-served" && r["service"] == "winrm-http"));
+    assert!(rows
+        .iter()
+        .any(|r| r["verdict"] == "verified" && r["service"] == "ipmi"));
     assert!(rows.iter().any(|r| r["verdict"] == "no-port"));
     assert_eq!(out.status.code(), Some(1), "not every row is verified yet");
 

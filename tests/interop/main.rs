@@ -2,6 +2,7 @@
 //! protocol (real clients against fakedc) plus the foundation and CLI
 //! tests, sharing `common`. One binary links fakedc once, so adding a
 //! protocol adds a module, not a link step.
+#![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 

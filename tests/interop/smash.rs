@@ -690,6 +690,7 @@ fn wrong_credentials_read_only_user_and_stale_nonce() {
     // A stale Digest nonce: 401 with stale=true, then the fresh nonce works.
     let addr = dc.endpoint("bmc02", ServiceKind::Smash).unwrap();
     let body = enum_cs.as_bytes();
+    let model = dc.model().clone();
     dc.block_on(async move {
         let mut c = fakedc_wsman::client::Client::connect(
             addr,
@@ -704,7 +705,8 @@ fn wrong_credentials_read_only_user_and_stale_nonce() {
         let ch = r.header("WWW-Authenticate").unwrap().to_string();
         assert!(ch.contains("algorithm=MD5"), "{ch}");
         let auth = |ch: &str, nc: &str| digest_header(ch, "admin", "password", nc);
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // Past the nonce's lifetime, on the datacenter's clock (no sleep).
+        model.advance(Duration::from_millis(1200));
         let r = c
             .post(&[("Authorization", &auth(&ch, "00000001"))], ct, body)
             .await

@@ -137,6 +137,7 @@ impl Shared {
                     nb_computer: m.name.to_ascii_uppercase(),
                     dns_domain: domain.to_string(),
                     dns_computer: m.dns_name.clone(),
+                    time: 0,
                 },
                 server: HeaderValue::from_str(&cfg.server)
                     .unwrap_or(HeaderValue::from_static(proto::DEFAULT_SERVER)),
@@ -317,7 +318,7 @@ impl HttpService for BitsHttp {
                     model: shared.model.clone(),
                     m,
                     conn,
-                    started: Instant::now(),
+                    started: shared.model.clock.now(),
                     user: None,
                     final_auth: None,
                 };
@@ -364,7 +365,7 @@ impl Cx {
             user: self.user.clone(),
             operation,
             outcome,
-            latency: self.started.elapsed(),
+            latency: self.model.clock.since(self.started),
         });
     }
 
@@ -555,7 +556,7 @@ impl Cx {
             Auth::Anonymous if packet == PacketType::Ping && self.m.cfg.anonymous_ping => {}
             denied => return self.refuse(format!("{op} {path}"), denied, req, true).await,
         }
-        self.m.sweep(store::ms(SystemTime::now()));
+        self.m.sweep(store::ms(self.model.clock.wall()));
         match packet {
             PacketType::Ping => {
                 self.journal(format!("ping {path}"), "ok".into());
@@ -642,7 +643,7 @@ impl Cx {
         }
         let id = proto::new_session_id(rand::random());
         let key = proto::session_key(&id);
-        let now = store::ms(SystemTime::now());
+        let now = store::ms(self.model.clock.wall());
         let meta = SessionMeta {
             id: id.clone(),
             path: path.clone(),
@@ -768,7 +769,7 @@ impl Cx {
         add_conn_body_bytes(&self.conn, rx.body_bytes);
         session
             .last_active_ms
-            .store(store::ms(SystemTime::now()), Ordering::Relaxed);
+            .store(store::ms(self.model.clock.wall()), Ordering::Relaxed);
         let Some(guard) = rx.guard else {
             let e = BitsError::Internal("write task failed".into());
             self.journal(op, outcome(&e));

@@ -7,6 +7,7 @@
 //!
 //! Budget: the whole file must stay well under two seconds in a debug
 //! build, since it runs on every `cargo test`.
+#![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
 
 #[path = "../../bits/fuzz/src/lib.rs"]
 mod bits_fuzz;

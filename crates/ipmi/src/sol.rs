@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn link_acks_console_data_and_retransmits_until_acked() {
-        let t0 = Instant::now();
+        let t0 = fakedc_model::Clock::new().now();
         let mut l = SolLink::new(Duration::from_millis(100), 2);
         let out = l.receive(t0, &[1, 0, 0, 0, b'a']);
         assert_eq!(out.input, b"a");
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn console_boots_prompts_and_echoes() {
-        let t0 = Instant::now();
+        let t0 = fakedc_model::Clock::new().now();
         let mut c = SerialConsole::new("hv01");
         let mut text = c.sync(t0, true, true, false, "pxe");
         let mut t = t0;

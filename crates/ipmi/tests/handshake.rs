@@ -2,6 +2,7 @@
 //! [`Sessions`], covering every supported suite, IPMI 1.5 authentication types, and
 //! the refusal and drop paths; pre-session requests go on to the command layer as in
 //! the service.
+#![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! window code), to every wire parser and to both consoles. The test passes if nothing
 //! panics and the genuine sessions still work afterwards. Deterministic (seeded), so a
 //! failure reproduces; the cargo-fuzz target in `fuzz/` explores further.
+#![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
 
 mod common;
 

@@ -580,7 +580,7 @@ mod tests {
 
     #[test]
     fn boot_takes_the_boot_delay_and_logs() {
-        let t0 = Instant::now();
+        let t0 = crate::Clock::new().now();
         let mut c = Chassis::new(hw(), Timing::default(), false);
         c.boot = BootOverride {
             device: BootDevice::Pxe,
@@ -615,7 +615,7 @@ mod tests {
 
     #[test]
     fn cycle_goes_off_then_boots() {
-        let t0 = Instant::now();
+        let t0 = crate::Clock::new().now();
         let mut c = Chassis::new(hw(), Timing::default(), true);
         c.power_action(PowerAction::Cycle, t0);
         assert!(!c.power.power_on());
@@ -627,7 +627,7 @@ mod tests {
 
     #[test]
     fn soft_shutdown_waits_then_powers_off() {
-        let t0 = Instant::now();
+        let t0 = crate::Clock::new().now();
         let mut c = Chassis::new(hw(), Timing::default(), true);
         c.power_action(PowerAction::Soft, t0);
         assert!(c.power.power_on());
@@ -640,7 +640,7 @@ mod tests {
 
     #[test]
     fn save_pause_resume() {
-        let t0 = Instant::now();
+        let t0 = crate::Clock::new().now();
         let mut c = Chassis::new(hw(), Timing::default(), true);
         c.pause(t0);
         assert_eq!(c.suspended, Some(Suspension::Paused));
@@ -667,7 +667,7 @@ mod tests {
 
     #[test]
     fn persistent_override_survives_boot() {
-        let t0 = Instant::now();
+        let t0 = crate::Clock::new().now();
         let mut c = Chassis::new(hw(), Timing::default(), false);
         c.set_boot(BootOverride {
             device: BootDevice::Cdrom,

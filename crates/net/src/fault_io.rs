@@ -182,6 +182,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FaultyStream<S> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fault delays are real time, measured as such
 mod tests {
     use super::*;
     use std::time::Instant;

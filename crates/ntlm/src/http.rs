@@ -180,6 +180,7 @@ mod tests {
             nb_computer: "LIB01".into(),
             dns_domain: "lab.test".into(),
             dns_computer: "lib01.lab.test".into(),
+            time: 133_000_000_000_000_000,
         }
     }
 

@@ -206,6 +206,20 @@ pub struct TargetInfo {
     pub nb_computer: String,
     pub dns_domain: String,
     pub dns_computer: String,
+    /// The server's time as a FILETIME (the CHALLENGE's MsvAvTimestamp):
+    /// the caller passes its clock in ([`filetime`]), the codec reads none.
+    pub time: u64,
+}
+
+/// A time as a Windows FILETIME (100 ns ticks since 1601).
+pub fn filetime(t: std::time::SystemTime) -> u64 {
+    let unix = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() / 100)
+        .unwrap_or(0);
+    u64::try_from(unix)
+        .unwrap_or(u64::MAX)
+        .saturating_add(116_444_736_000_000_000)
 }
 
 /// The outcome of one accept step.
@@ -252,7 +266,7 @@ impl Server {
             return Err(NtlmError::Malformed("no NTLMSSP signature"));
         }
         match u32_at(token, 8)? {
-            1 => self.on_negotiate(token, target, rand::random(), filetime_now()),
+            1 => self.on_negotiate(token, target, rand::random(), target.time),
             3 if !self.challenge.is_empty() => self.on_authenticate(token, password_of),
             t => Err(NtlmError::Unexpected(t)),
         }
@@ -263,7 +277,7 @@ impl Server {
     /// the client's AUTHENTICATE (fed to [`Server::accept`]) then says which
     /// set and features it chose.
     pub fn connectionless_challenge(&mut self, target: &TargetInfo) -> Vec<u8> {
-        self.connectionless_with(target, rand::random(), filetime_now())
+        self.connectionless_with(target, rand::random(), target.time)
     }
 
     fn connectionless_with(
@@ -541,13 +555,11 @@ fn blob_has_mic(blob: &[u8]) -> bool {
     false
 }
 
-#[allow(clippy::disallowed_methods)] // TODO(clock): callers pass time in
+/// The client's own clock, used only when a CHALLENGE carries no
+/// timestamp (the client side is a real client, on real time).
+#[allow(clippy::disallowed_methods)]
 fn filetime_now() -> u64 {
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() / 100)
-        .unwrap_or(0);
-    (unix as u64).saturating_add(116_444_736_000_000_000)
+    filetime(std::time::SystemTime::now())
 }
 
 /// Signing and sealing state after authentication. Each direction has its
@@ -920,6 +932,7 @@ mod tests {
             nb_computer: "S\u{e9}".into(),
             dns_domain: "d".into(),
             dns_computer: "s".into(),
+            time: 133_000_000_000_000_000,
         }
     }
 
@@ -1273,6 +1286,7 @@ mod tests {
             nb_computer: "Server".into(),
             dns_domain: "d".into(),
             dns_computer: "s".into(),
+            time: 133_000_000_000_000_000,
         };
         let mut neg = SIGNATURE.to_vec();
         neg.extend(1u32.to_le_bytes());
@@ -1317,6 +1331,7 @@ mod tests {
             nb_computer: "HV01".into(),
             dns_domain: "contoso.test".into(),
             dns_computer: "hv01.contoso.test".into(),
+            time: 133_000_000_000_000_000,
         };
         let lookup = |u: &str| {
             u.eq_ignore_ascii_case("administrator")

@@ -1290,7 +1290,7 @@ mod tests {
     #[test]
     fn build_has_every_class_and_consistent_references() {
         let mut c = chassis(true);
-        c.power_action(PowerAction::Cycle, std::time::Instant::now());
+        c.power_action(PowerAction::Cycle, fakedc_model::Clock::new().now());
         let b = build("hv01", &c, &Inventory::default());
         for class in CIMV2_CLASSES.iter().chain(INTEROP_CLASSES) {
             let direct = b.items.iter().any(|(_, i)| i.class == *class);

@@ -21,7 +21,6 @@ use hyper::header::{
 use hyper::StatusCode;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
 use tracing::{debug, info_span, Instrument};
 
 /// Largest HTTP body read: a maximal envelope plus slack.
@@ -195,7 +194,7 @@ impl HttpService for SmashService {
                     conn: &conn,
                     user: None,
                     op: "http".into(),
-                    start: Instant::now(),
+                    start: model.clock.now(),
                 };
                 handle(&model, &engine, &setup, &shell, &conn, req, &mut j).await
             }
@@ -220,18 +219,11 @@ fn soap(code: StatusCode, xml: String) -> HttpResponse {
     r
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// 401 with one Digest challenge per offered algorithm (first preferred)
 /// and Basic when enabled.
-fn unauthorized(setup: &Setup, stale: bool) -> HttpResponse {
+fn unauthorized(setup: &Setup, stale: bool, now_ms: u64) -> HttpResponse {
     let mut r = status(StatusCode::UNAUTHORIZED, Vec::new());
-    let nonce = setup.nonces.issue(unix_ms());
+    let nonce = setup.nonces.issue(now_ms);
     let h = r.headers_mut();
     for alg in &setup.digest {
         let c = digest::challenge(&setup.realm, &nonce, &setup.opaque, *alg, stale);
@@ -251,7 +243,7 @@ fn unauthorized(setup: &Setup, stale: bool) -> HttpResponse {
 /// The Identify answer of a BMC: who made it, its firmware, and the
 /// security profiles it accepts.
 fn identify(model: &Model, machine: MachineId) -> String {
-    let c = model.chassis(model.machine(machine).chassis, Instant::now());
+    let c = model.chassis(model.machine(machine).chassis, model.clock.now());
     format!(
         concat!(
             r#"<s:Envelope xmlns:s="{s}" xmlns:wsmid="{id}"><s:Header/><s:Body><wsmid:IdentifyResponse>"#,
@@ -299,7 +291,7 @@ fn authenticate(
         j.op = "auth basic".into();
         if !setup.basic {
             j.record("refused: Basic is disabled");
-            return AuthResult::Reply(unauthorized(setup, false));
+            return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
         }
         use base64::Engine as _;
         let decoded = base64::engine::general_purpose::STANDARD
@@ -308,7 +300,7 @@ fn authenticate(
             .and_then(|b| String::from_utf8(b).ok());
         let Some((name, pass)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
             j.record("refused: malformed Basic credentials");
-            return AuthResult::Reply(unauthorized(setup, false));
+            return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
         };
         j.user = Some(name.to_string());
         return match model.authenticate(conn.machine, name, pass) {
@@ -319,19 +311,19 @@ fn authenticate(
             }),
             None => {
                 j.record("auth failure: wrong user or password");
-                AuthResult::Reply(unauthorized(setup, false))
+                AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()))
             }
         };
     }
     if !scheme.eq_ignore_ascii_case("Digest") {
         j.op = format!("auth {}", scheme.to_ascii_lowercase());
         j.record("refused: unsupported authentication scheme");
-        return AuthResult::Reply(unauthorized(setup, false));
+        return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
     }
     j.op = "auth digest".into();
     if setup.digest.is_empty() {
         j.record("refused: Digest is disabled");
-        return AuthResult::Reply(unauthorized(setup, false));
+        return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
     }
     let c = match digest::parse_credentials(rest) {
         Ok(c) => c,
@@ -357,7 +349,7 @@ fn authenticate(
         || c.opaque.as_deref().is_some_and(|o| o != setup.opaque)
     {
         j.record("auth failure: realm, algorithm or opaque not offered");
-        return AuthResult::Reply(unauthorized(setup, false));
+        return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
     }
     let user = if c.userhash {
         let users = model.users(conn.machine);
@@ -375,28 +367,28 @@ fn authenticate(
     let Some(user) = user else {
         j.user = (!c.userhash).then(|| c.username.clone());
         j.record("auth failure: wrong user or password");
-        return AuthResult::Reply(unauthorized(setup, false));
+        return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
     };
     j.user = Some(user.name.clone());
     if !digest::verify(&c, &user.name, &user.password, "POST") {
         j.record("auth failure: wrong user or password");
-        return AuthResult::Reply(unauthorized(setup, false));
+        return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
     }
-    let now = unix_ms();
+    let now = model.clock.unix_millis();
     match setup.nonces.check(&c.nonce, now) {
         NonceStatus::Valid => {}
         NonceStatus::Stale => {
             j.record("401: stale nonce (stale=true)");
-            return AuthResult::Reply(unauthorized(setup, true));
+            return AuthResult::Reply(unauthorized(setup, true, model.clock.unix_millis()));
         }
         NonceStatus::Invalid => {
             j.record("auth failure: nonce not issued by this BMC");
-            return AuthResult::Reply(unauthorized(setup, false));
+            return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
         }
     }
     if !setup.nonces.use_count(&c.nonce, c.nc, now) {
         j.record("401: replayed nonce count (stale=true)");
-        return AuthResult::Reply(unauthorized(setup, true));
+        return AuthResult::Reply(unauthorized(setup, true, model.clock.unix_millis()));
     }
     let info = format!(
         r#"qop=auth, rspauth="{}", cnonce="{}", nc={}"#,
@@ -458,7 +450,7 @@ async fn handle(
             }
             j.op = "auth".into();
             j.record("401: no credentials");
-            return unauthorized(setup, false);
+            return unauthorized(setup, false, model.clock.unix_millis());
         }
     };
     j.user = Some(authed.user.clone());
@@ -531,7 +523,7 @@ async fn serve(
             machine: conn.machine,
             user: &authed.user,
             privilege: authed.privilege,
-            now: Instant::now(),
+            now: model.clock.now(),
         },
         machine_name: &conn.machine_name,
         shell,

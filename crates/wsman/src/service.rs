@@ -154,9 +154,9 @@ fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
 }
 
 /// The providers a Windows host serves.
-pub fn windows_providers() -> Vec<Arc<dyn ResourceProvider>> {
+pub fn windows_providers(model: &Model) -> Vec<Arc<dyn ResourceProvider>> {
     vec![
-        Arc::new(wmi::Cimv2::default()),
+        Arc::new(wmi::Cimv2::new(model.clock.wall())),
         Arc::new(wmi::Virtualization::default()),
     ]
 }
@@ -172,7 +172,7 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), Optio
     }
     let svc = Arc::new(WinrmService {
         model: model.clone(),
-        engine: Arc::new(Engine::new(windows_providers())),
+        engine: Arc::new(Engine::new(windows_providers(model))),
         setups,
     });
     for k in KINDS {
@@ -399,6 +399,7 @@ fn target_info(model: &Model, machine: MachineId) -> TargetInfo {
         nb_computer: m.name.to_ascii_uppercase(),
         dns_domain: domain.to_string(),
         dns_computer: m.dns_name.clone(),
+        time: ntlm::filetime(model.clock.wall()),
     }
 }
 

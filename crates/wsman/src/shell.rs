@@ -750,7 +750,7 @@ mod tests {
     fn shell_lifecycle_limits_and_chunks() {
         let s = Shells::default();
         let m = MachineId(0);
-        let t0 = Instant::now();
+        let t0 = fakedc_model::Clock::new().now();
         let lim = ShellLimits {
             max_shells_per_user: 1,
             idle_timeout: Duration::from_secs(10),

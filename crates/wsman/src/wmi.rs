@@ -79,10 +79,12 @@ pub struct Cimv2 {
     started: String,
 }
 
-impl Default for Cimv2 {
-    fn default() -> Self {
+impl Cimv2 {
+    /// `started` is the hosts' LastBootUpTime (when the datacenter started,
+    /// on its clock).
+    pub fn new(started: SystemTime) -> Self {
         Cimv2 {
-            started: cim_datetime(SystemTime::now()),
+            started: cim_datetime(started),
         }
     }
 }
@@ -118,7 +120,7 @@ impl ResourceProvider for Cimv2 {
                 .with("CSName", Value::str(&host))
                 .with("FreePhysicalMemory", Value::str("12582912"))
                 .with("LastBootUpTime", Value::Datetime(self.started.clone()))
-                .with("LocalDateTime", Value::Datetime(cim_datetime(SystemTime::now())))
+                .with("LocalDateTime", Value::Datetime(cim_datetime(ctx.model.clock.wall())))
                 .with("Manufacturer", Value::str("Microsoft Corporation"))
                 .with("Name", Value::str("Microsoft Windows Server 2019 Datacenter|C:\\Windows|\\Device\\Harddisk0\\Partition2"))
                 .with("OSArchitecture", Value::str("64-bit"))
@@ -321,7 +323,7 @@ impl Virtualization {
             vm_name: vm.name.clone(),
             requested,
             started: now,
-            started_wall: SystemTime::now(),
+            started_wall: ctx.model.clock.wall(),
         });
         Ok(MethodOutput {
             params: vec![("Job".into(), Value::Ref(Self::job_ref(&id)))],

@@ -3,6 +3,7 @@
 //! shared ResourceURI prefix told apart by `__cimnamespace`, associations,
 //! Put, a static method, Enumerate with Pull paging, EPR modes and the
 //! selector and association filters.
+#![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
 
 use fakedc_model::{
     Chassis, Hardware, Machine, MachineId, Model, ModelParts, Privilege, Role, Timing,

@@ -87,7 +87,7 @@ fn fixture() -> Fixture {
         model,
         bmc: MachineId(0),
         state: BmcState::new(BmcConfig::default()),
-        now: Instant::now(),
+        now: fakedc_model::Clock::new().now(),
     }
 }
 

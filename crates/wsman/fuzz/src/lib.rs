@@ -52,6 +52,7 @@ pub fn target_info() -> TargetInfo {
         nb_computer: "S".into(),
         dns_domain: "d".into(),
         dns_computer: "s".into(),
+        time: 133_000_000_000_000_000,
     }
 }
 

@@ -36,7 +36,6 @@
 //! (ipmi_sim missing, a server that does not start, a figure with no
 //! successful operation at all).
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
-
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
 mod common;

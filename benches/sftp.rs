@@ -20,7 +20,6 @@
 //! something is broken (a tool missing, a server that does not start, a
 //! transfer that does not arrive intact).
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
-
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
 mod common;

@@ -4,7 +4,6 @@
 //! Run: `cargo bench --bench up` (add `-- --short` for one run each, as CI
 //! does). Targets (issue 2): under 1 s and under 200 MB for the fleet.
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
-
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)] // a benchmark prints its figures and fails loudly
 
 mod common;

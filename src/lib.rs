@@ -110,8 +110,16 @@ pub fn protocols_table() -> String {
             "| {} | {} | {} | {} |",
             p.name(),
             mounts.join(", "),
-            if tables.is_empty() { "-".into() } else { tables.join(", ") },
-            if p.faults().is_empty() { "-".into() } else { p.faults().join("; ") }
+            if tables.is_empty() {
+                "-".into()
+            } else {
+                tables.join(", ")
+            },
+            if p.faults().is_empty() {
+                "-".into()
+            } else {
+                p.faults().join("; ")
+            }
         );
     }
     t
@@ -183,7 +191,9 @@ mod tests {
                 };
                 assert!(!seen.contains(&key), "{} mounts {key:?} again", p.name());
                 assert!(
-                    !seen.iter().any(|(k, path)| *k == key.0 && (path.is_none() != key.1.is_none())),
+                    !seen
+                        .iter()
+                        .any(|(k, path)| *k == key.0 && (path.is_none() != key.1.is_none())),
                     "{} mixes HTTP and raw mounts on {:?}",
                     p.name(),
                     key.0

@@ -3,7 +3,6 @@
 //! tests, sharing `common`. One binary links fakedc once, so adding a
 //! protocol adds a module, not a link step.
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
-
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;

@@ -3,7 +3,6 @@
 //! association's own properties, the methods' DMTF return codes and their
 //! effect on the shared chassis, and privilege.
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
-
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use fakedc_model::{

@@ -1078,6 +1078,31 @@ fn scp_both_modes_both_ways() {
     }
     // Nothing outside the datastore: the legacy sink refuses it, exit 1.
     let addr = lab.dc.endpoint("esxi01", ServiceKind::Ssh).expect("ssh");
+    // A download far beyond the channel window (the SCP driver keeps
+    // draining the channel while it waits for window space).
+    let big = payload(24 << 20, 14);
+    let share = lab.dc.share("esxi01").expect("share");
+    std::fs::write(share.join("big.bin"), &big).expect("big");
+    let o = scp(
+        addr,
+        &login,
+        &["-O"],
+        &remote(addr, "/vmfs/volumes/datastore1/big.bin"),
+        "big.back",
+        &lab.tmp.0,
+    );
+    ok_out(o, "scp -O download of 24 MiB");
+    assert!(std::fs::read(lab.tmp.path("big.back")).expect("big") == big);
+    let o = scp(
+        addr,
+        &login,
+        &["-O"],
+        "big.back",
+        &remote(addr, "/vmfs/volumes/datastore1/big.up"),
+        &lab.tmp.0,
+    );
+    ok_out(o, "scp -O upload of 24 MiB");
+    assert!(std::fs::read(share.join("big.up")).expect("big") == big);
     let o = scp(
         addr,
         &login,

@@ -532,3 +532,28 @@ fn random_lines_stay_inside_the_limits() {
         .collect();
     assert_eq!(outside.len(), 1, "only the share itself");
 }
+
+/// The deepest nesting the limits allow runs on a 2 MiB thread (tokio's
+/// blocking threads, test threads) in a debug build.
+#[test]
+fn deepest_nesting_fits_a_small_stack() {
+    let f = fixture("deep", None);
+    let t = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let mut sh = shell(&f, "esxi01");
+            let inner = format!(
+                "{}echo $(echo deep){}",
+                "( ".repeat(sh::MAX_DEPTH - 2),
+                " )".repeat(sh::MAX_DEPTH - 2)
+            );
+            run(&mut sh, &format!("X='{inner}'"));
+            // Each level nests MAX_DEPTH more, until MAX_NEST stops it (the
+            // output of the levels it cut is dropped with them).
+            let o = run(&mut sh, "a='sh -c \"$X; $a\"'; sh -c \"$X; $a\"");
+            o.stderr
+        })
+        .expect("thread");
+    let err = t.join().expect("no stack overflow");
+    assert!(err.contains("nesting too deep"), "{err}");
+}

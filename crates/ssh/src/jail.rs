@@ -11,6 +11,7 @@
 use crate::quota::Quota;
 use crate::vfs::{Layout, PathError, Place, VPath, TMP_SHARE_DIR};
 use cap_std::fs::{Dir, File, FileExt, Metadata, MetadataExt};
+use fakedc_model::Clock;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -142,6 +143,9 @@ pub struct Jail {
     layout: Layout,
     quota: Arc<Quota>,
     root: PathBuf,
+    /// Dates listings (`ls -l`, SFTP longnames) and the synthetic
+    /// directories.
+    clock: Arc<Clock>,
     /// Shown as the time of the synthetic directories.
     started: i64,
 }
@@ -152,23 +156,34 @@ impl Jail {
     pub fn open(root: &Path, layout: Layout, quota: Arc<Quota>) -> io::Result<Jail> {
         std::fs::create_dir_all(root)?;
         let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
+        let clock = Arc::new(Clock::new());
         if layout.has_tmp() {
             match dir.create_dir(TMP_SHARE_DIR) {
                 Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
                 _ => {}
             }
         }
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let started = clock.unix_secs() as i64;
         Ok(Jail {
             dir,
             layout,
             quota,
             root: root.to_path_buf(),
+            clock,
             started,
         })
+    }
+
+    /// The same jail on the datacenter's clock (the model's).
+    pub fn with_clock(mut self, clock: Arc<Clock>) -> Jail {
+        self.started = clock.unix_secs() as i64;
+        self.clock = clock;
+        self
+    }
+
+    /// Seconds since the Unix epoch on the jail's clock.
+    pub fn now_secs(&self) -> i64 {
+        self.clock.unix_secs() as i64
     }
 
     pub fn dir(&self) -> &Dir {
@@ -430,8 +445,9 @@ impl Listing {
 }
 
 /// `ls -l` style line for a name, as OpenSSH's sftp-server sends it in
-/// `longname` (ESXi's files are root's).
-pub fn long_line(name: &str, st: &Stat) -> String {
+/// `longname` (ESXi's files are root's); `now` (Unix seconds) decides
+/// between a time and a year.
+pub fn long_line(name: &str, st: &Stat, now: i64) -> String {
     let t = match st.kind {
         Kind::Dir => 'd',
         Kind::Symlink => 'l',
@@ -449,16 +465,13 @@ pub fn long_line(name: &str, st: &Stat) -> String {
         "{t}{perms} {:>4} root     root     {:>12} {} {name}",
         st.nlink.min(9999),
         st.size,
-        ls_date(st.mtime)
+        ls_date(st.mtime, now)
     )
 }
 
-/// `Jan 02 15:04` (or `Jan 02  2006` for old files), like ls.
-pub fn ls_date(t: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+/// `Jan 02 15:04` (or `Jan 02  2006` for files over six months from
+/// `now`), like ls.
+pub fn ls_date(t: i64, now: i64) -> String {
     let dt =
         time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let month = &dt.month().to_string()[..3];
@@ -480,7 +493,8 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(ls_date(0), "Jan  1  1970");
+        assert_eq!(ls_date(0, 1_700_000_000), "Jan  1  1970");
+        assert_eq!(ls_date(1_700_000_000, 1_700_000_100), "Nov 14 22:13");
     }
 
     #[test]

@@ -187,7 +187,7 @@ impl Shared {
         let layout = Layout::datastore(&opts.datastore);
         let layout = if shell { layout.with_tmp() } else { layout };
         Jail::open(&root, layout, quota)
-            .map(Arc::new)
+            .map(|j| Arc::new(j.with_clock(self.model.clock.clone())))
             .map_err(|source| SshError::Share {
                 path: root.display().to_string(),
                 source,

@@ -651,6 +651,7 @@ impl SftpServer {
 
     fn readdir(&mut self, handle: &str) -> Result<Vec<File>, Fx> {
         let jail = self.jail.clone();
+        let now = jail.now_secs();
         let Some(OpenHandle::Dir(d)) = self.handles.get_mut(handle) else {
             return Err(Fx::bad_handle());
         };
@@ -661,12 +662,12 @@ impl SftpServer {
             let up = jail.stat(&d.vpath.parent(), true).ok().or(here);
             for (name, st) in [(".", here), ("..", up)] {
                 if let Some(st) = st {
-                    files.push(file_entry(name, &st));
+                    files.push(file_entry(name, &st, now));
                 }
             }
         }
         for (name, st) in d.listing.next_batch(READDIR_BATCH) {
-            files.push(file_entry(&name, &st));
+            files.push(file_entry(&name, &st, now));
         }
         if files.is_empty() {
             return Err(Fx::new(StatusCode::Eof, "End of file"));
@@ -970,10 +971,10 @@ pub fn attrs_of(st: &Stat) -> FileAttributes {
     }
 }
 
-fn file_entry(name: &str, st: &Stat) -> File {
+fn file_entry(name: &str, st: &Stat, now: i64) -> File {
     File {
         filename: name.to_string(),
-        longname: crate::jail::long_line(name, st),
+        longname: crate::jail::long_line(name, st, now),
         attrs: attrs_of(st),
     }
 }

@@ -75,9 +75,10 @@ impl EsxiShell {
         };
         let mut out = Out::default();
         let many = paths.len() > 1;
+        let now = jail.now_secs();
         let line = |out: &mut Out, name: &str, st: &Stat| {
             if long {
-                let _ = writeln!(Text(&mut out.out), "{}", long_line(name, st));
+                let _ = writeln!(Text(&mut out.out), "{}", long_line(name, st, now));
             } else {
                 let _ = writeln!(Text(&mut out.out), "{name}");
             }

@@ -6,8 +6,17 @@
 //! OS listeners as the model's power state changes, and shuts down
 //! gracefully. Protocol services receive accepted connections, datagrams or
 //! HTTP requests; they never bind.
+//!
+//! Services that need more than the static listeners do it through this
+//! layer too, so the loopback rule, the journal and shutdown still hold:
+//! TLS started mid-connection ([`ConnInfo::tls_upgrade`], `tls.rs`),
+//! connections dialled from a machine's own address ([`NetHandle::connect_from`],
+//! `dial.rs`) and listeners bound and released at run time
+//! ([`NetHandle::bind`], `dynamic.rs`).
 
 pub mod conn_state;
+pub mod dial;
+pub mod dynamic;
 pub mod fault_io;
 pub mod http;
 pub mod probe;
@@ -15,6 +24,8 @@ pub mod protocol;
 pub mod tls;
 
 pub use conn_state::ConnState;
+pub use dial::connect_from;
+pub use dynamic::DynamicEndpoint;
 pub use http::{full, Body, HttpRequest, HttpResponse, HttpService};
 pub use probe::ProbeVerdict;
 pub use protocol::{Mount, OptionsError, ProbeReport, ProbeTarget, Protocol, StartCtx, StartError};
@@ -60,6 +71,56 @@ pub struct ConnInfo {
     /// connection), one entry per protocol and type; shared by every
     /// service on the connection.
     pub state: Arc<ConnState>,
+    /// The machine's DNS name: the name its certificate carries, for TLS
+    /// started mid-connection ([`ConnInfo::tls_upgrade`]).
+    pub dns_name: String,
+    /// The scenario CA, for TLS started mid-connection; `None` when the
+    /// network was started without one.
+    pub ca: Option<Arc<CertAuthority>>,
+    /// The running network layer, for services that dial out from their
+    /// machine's address or bind endpoints at run time (RPC dynamic ports,
+    /// load-balancer virtual servers). `None` only in a `ConnInfo` made by
+    /// hand outside [`Network`].
+    pub net: Option<NetHandle>,
+}
+
+impl ConnInfo {
+    /// Starts TLS on this connection's stream with the machine's
+    /// certificate (see [`tls::upgrade`]): TDS after PRELOGIN, RDP after
+    /// X.224, net.tcp after its upgrade request.
+    pub async fn tls_upgrade(&self, io: BoxIo) -> io::Result<BoxIo> {
+        tls::upgrade(io, self, self.upgrade_ca()?).await
+    }
+
+    /// [`ConnInfo::tls_upgrade`] keeping the stream's own type, for a
+    /// service that wraps the stream in a framing adapter and must reach it
+    /// after the handshake (TDS: see [`tls::upgrade_stream`]).
+    pub async fn tls_upgrade_stream<S>(
+        &self,
+        io: S,
+    ) -> io::Result<tokio_rustls::server::TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        tls::upgrade_stream(io, self, self.upgrade_ca()?).await
+    }
+
+    fn upgrade_ca(&self) -> io::Result<&CertAuthority> {
+        self.ca.as_deref().ok_or_else(|| {
+            io::Error::other(format!(
+                "machine '{}': TLS upgrade without a CA configured",
+                self.machine_name
+            ))
+        })
+    }
+
+    /// The running network layer; an error only for a `ConnInfo` made by
+    /// hand (tests).
+    pub fn net(&self) -> io::Result<&NetHandle> {
+        self.net
+            .as_ref()
+            .ok_or_else(|| io::Error::other("this connection has no network handle"))
+    }
 }
 
 /// An accepted connection.
@@ -143,6 +204,12 @@ pub struct NetConfig {
     pub ca: Option<Arc<CertAuthority>>,
     /// How long in-flight operations may take to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Let services dial addresses outside loopback
+    /// ([`NetHandle::connect_from`]). The CLI's `--allow-non-loopback`
+    /// (which already lets the scenario use such addresses) is the only
+    /// thing that should set it: fakedc is a test double and must not reach
+    /// real machines by accident.
+    pub allow_non_loopback: bool,
 }
 
 impl Default for NetConfig {
@@ -153,6 +220,7 @@ impl Default for NetConfig {
             max_connections: 256,
             ca: None,
             shutdown_grace: Duration::from_secs(3),
+            allow_non_loopback: false,
         }
     }
 }
@@ -191,6 +259,12 @@ pub enum NetError {
         machine: String,
         source: tls::TlsError,
     },
+    #[error("no machine with id {0}")]
+    UnknownMachine(usize),
+    #[error("the network layer is shutting down")]
+    ShuttingDown,
+    #[error("machine '{machine}': {what}")]
+    Unsupported { machine: String, what: String },
 }
 
 fn bind_error(transport: &'static str, addr: SocketAddr, e: io::Error) -> NetError {
@@ -332,15 +406,54 @@ pub struct Network {
     endpoints: Vec<BoundEndpoint>,
     wake: watch::Sender<u64>,
     grace: Duration,
+    shared: Arc<Shared>,
 }
 
-/// Shared by every supervisor task.
+/// Shared by every supervisor task, static or dynamic, and by every
+/// [`NetHandle`].
 struct Shared {
     model: Arc<Model>,
     cfg: NetConfig,
     shutdown: CancellationToken,
+    /// Supervisor tasks (and UDP service runs): shutdown waits for them.
+    tasks: TaskTracker,
     conns: TaskTracker,
     wake: watch::Receiver<u64>,
+    /// Endpoints bound at run time and not yet released.
+    dynamic: std::sync::Mutex<Vec<(u64, BoundEndpoint)>>,
+    next_dynamic: std::sync::atomic::AtomicU64,
+    /// The runtime the network started on: dynamic endpoints are bound and
+    /// run there whichever thread asks.
+    runtime: tokio::runtime::Handle,
+}
+
+/// A cloneable handle on the running network layer, for services: bind
+/// endpoints at run time ([`NetHandle::bind`]) and dial out from a
+/// machine's address ([`NetHandle::connect_from`]). Reached through
+/// [`ConnInfo::net`] or [`Network::handle`]; it keeps the layer's shared
+/// state alive, not its listeners (shutdown still closes everything).
+#[derive(Clone)]
+pub struct NetHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for NetHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetHandle").finish_non_exhaustive()
+    }
+}
+
+impl NetHandle {
+    /// Whether dialling outside loopback is allowed
+    /// ([`NetConfig::allow_non_loopback`]).
+    pub fn allow_non_loopback(&self) -> bool {
+        self.shared.cfg.allow_non_loopback
+    }
+
+    /// The model the network serves.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.shared.model
+    }
 }
 
 impl Network {
@@ -365,8 +478,12 @@ impl Network {
             model: model.clone(),
             cfg: cfg.clone(),
             shutdown: shutdown.clone(),
+            tasks: tasks.clone(),
             conns: conns.clone(),
             wake: wake_rx,
+            dynamic: std::sync::Mutex::new(Vec::new()),
+            next_dynamic: std::sync::atomic::AtomicU64::new(0),
+            runtime: tokio::runtime::Handle::current(),
         });
         let mut endpoints = Vec::new();
         let mut pending = Vec::new();
@@ -469,18 +586,15 @@ impl Network {
                                 addr: local,
                             });
                         }
-                        let sup = Supervisor {
-                            shared: shared.clone(),
-                            machine: m.id,
-                            machine_name: m.name.clone(),
-                            dns_name: m.dns_name.clone(),
-                            service: kind,
+                        let sup = Supervisor::new(
+                            &shared,
+                            m,
                             kinds,
-                            addr: local,
+                            local,
                             tls,
-                            handler: handler.clone(),
-                            limit: Arc::new(Semaphore::new(cfg.max_connections.max(1))),
-                        };
+                            handler.clone(),
+                            shutdown.clone(),
+                        );
                         let span = info_span!("listener", proto = kind.name(), addr = %local, machine = %m.name);
                         pending.push(Box::pin(sup.run(listener).instrument(span)));
                     }
@@ -496,6 +610,9 @@ impl Network {
         for f in pending {
             tasks.spawn(f);
         }
+        // Closed means "wait() may finish once empty"; dynamic endpoints
+        // still spawn their supervisors here later, and shutdown waits for
+        // them too.
         tasks.close();
         Ok(Network {
             shutdown,
@@ -504,11 +621,26 @@ impl Network {
             endpoints,
             wake,
             grace: cfg.shutdown_grace,
+            shared,
         })
     }
 
+    /// The endpoints bound at start (see [`Network::dynamic_endpoints`]
+    /// for those bound since).
     pub fn endpoints(&self) -> &[BoundEndpoint] {
         &self.endpoints
+    }
+
+    /// The endpoints bound at run time and not yet released.
+    pub fn dynamic_endpoints(&self) -> Vec<BoundEndpoint> {
+        self.handle().dynamic_endpoints()
+    }
+
+    /// A handle for binding endpoints at run time and dialling out.
+    pub fn handle(&self) -> NetHandle {
+        NetHandle {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Re-evaluates every listener now (after fault rules change).
@@ -542,9 +674,14 @@ impl Drop for Network {
     }
 }
 
-/// Keeps one TCP endpoint's listener open exactly while it should be.
+/// Keeps one TCP endpoint's listener open exactly while it should be:
+/// the same task for endpoints bound at start and at run time, so both
+/// follow the host's power and the fault rules alike.
 struct Supervisor {
     shared: Arc<Shared>,
+    /// Ends the supervisor: the network's shutdown token for static
+    /// endpoints, a child of it for a dynamic one (cancelled on release).
+    stop: CancellationToken,
     machine: MachineId,
     machine_name: String,
     dns_name: String,
@@ -560,6 +697,30 @@ struct Supervisor {
 }
 
 impl Supervisor {
+    fn new(
+        shared: &Arc<Shared>,
+        m: &fakedc_model::Machine,
+        kinds: Vec<ServiceKind>,
+        addr: SocketAddr,
+        tls: bool,
+        handler: Handler,
+        stop: CancellationToken,
+    ) -> Supervisor {
+        Supervisor {
+            shared: shared.clone(),
+            stop,
+            machine: m.id,
+            machine_name: m.name.clone(),
+            dns_name: m.dns_name.clone(),
+            service: kinds[0],
+            kinds,
+            addr,
+            tls,
+            handler,
+            limit: Arc::new(Semaphore::new(shared.cfg.max_connections.max(1))),
+        }
+    }
+
     /// The fault rules of every kind on the listener.
     fn faults(&self) -> Vec<FaultKind> {
         let f = &self.shared.model.faults;
@@ -631,7 +792,7 @@ impl Supervisor {
                 (None, None) => Duration::from_secs(3600),
             };
             tokio::select! {
-                _ = self.shared.shutdown.cancelled() => break,
+                _ = self.stop.cancelled() => break,
                 r = wake.changed() => { if r.is_err() { break; } }
                 _ = tokio::time::sleep(sleep_for) => {}
                 accepted = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
@@ -695,6 +856,11 @@ impl Supervisor {
             tls: self.tls,
             closing: self.shared.shutdown.clone(),
             state: Arc::new(ConnState::default()),
+            dns_name: self.dns_name.clone(),
+            ca: self.shared.cfg.ca.clone(),
+            net: Some(NetHandle {
+                shared: self.shared.clone(),
+            }),
         });
         let tls_cfg = if self.tls {
             match self
@@ -731,20 +897,13 @@ impl Supervisor {
                     return;
                 }
                 let io: BoxIo = match tls_cfg {
-                    Some(cfg) => {
-                        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                            Ok(Ok(s)) => Box::new(s),
-                            Ok(Err(e)) => {
-                                debug!(error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                debug!("TLS handshake timed out");
-                                return;
-                            }
+                    Some(cfg) => match tls::accept(stream, cfg).await {
+                        Ok(s) => Box::new(s),
+                        Err(e) => {
+                            debug!(error = %e, "TLS handshake failed");
+                            return;
                         }
-                    }
+                    },
                     None => Box::new(stream),
                 };
                 let conn = Conn { io, info };

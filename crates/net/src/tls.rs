@@ -4,7 +4,14 @@
 //! `--ephemeral` runs keep it in memory. Leaf certificates are made lazily,
 //! on the first TLS handshake of a machine, so a 1,000-machine fleet starts
 //! without signing 1,000 certificates.
+//!
+//! Some protocols start TLS in the middle of a connection (TDS after
+//! PRELOGIN, RDP after X.224, net.tcp after its upgrade request): a
+//! service accepts the plain stream and calls [`upgrade`] (or
+//! [`crate::ConnInfo::tls_upgrade`]) when its protocol says so; the
+//! certificate is the same per-machine leaf the TLS listeners present.
 
+use crate::{BoxIo, ConnInfo};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType,
@@ -12,9 +19,12 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use std::collections::HashMap;
+use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -37,6 +47,18 @@ pub struct CertAuthority {
     /// Where the CA lives on disk, if it does.
     pub dir: Option<PathBuf>,
     leaves: Mutex<HashMap<String, Arc<ServerConfig>>>,
+}
+
+// By hand: the key must never be printed; `ConnInfo` (which carries the
+// CA for upgrades) is `Debug`.
+impl std::fmt::Debug for CertAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let leaves = self.leaves.lock().map(|m| m.len()).unwrap_or(0);
+        f.debug_struct("CertAuthority")
+            .field("dir", &self.dir)
+            .field("leaves", &leaves)
+            .finish_non_exhaustive()
+    }
 }
 
 /// File names under the certs directory.
@@ -137,6 +159,35 @@ impl CertAuthority {
         Ok(cfg)
     }
 
+    /// The configuration for TLS started inside another protocol
+    /// ([`upgrade`]): the same leaf (and session cache) as
+    /// [`CertAuthority::server_config`], made on first use, but
+    /// - no ALPN: TDS, RDP and net.tcp clients negotiate none, and a
+    ///   client that offers protocols none of which is `http/1.1` would be
+    ///   refused by a server that insists on it (RFC 7301);
+    /// - no TLS 1.3 session tickets: they are written after the client's
+    ///   Finished, so a framing adapter that switches from wrapped
+    ///   handshake records (TDS PRELOGIN) to raw TLS when the handshake
+    ///   returns would send them in the wrong framing.
+    pub fn upgrade_config(
+        &self,
+        dns_name: &str,
+        address: IpAddr,
+    ) -> Result<Arc<ServerConfig>, TlsError> {
+        let key = format!("{dns_name}|{address}|upgrade");
+        if let Some(cfg) = self.leaves.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(cfg);
+        }
+        let mut cfg = (*self.server_config(dns_name, address)?).clone();
+        cfg.alpn_protocols.clear();
+        cfg.send_tls13_tickets = 0;
+        let cfg = Arc::new(cfg);
+        if let Ok(mut m) = self.leaves.lock() {
+            m.insert(key, cfg.clone());
+        }
+        Ok(cfg)
+    }
+
     /// Signs a leaf for a machine: its DNS name and address as SANs.
     pub fn leaf(
         &self,
@@ -166,6 +217,68 @@ impl CertAuthority {
         let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         Ok((vec![cert.der().clone()], private))
     }
+}
+
+/// How long a server-side TLS handshake may take, on a listener or in an
+/// upgrade, before the connection is dropped: a peer that stalls mid
+/// handshake must not hold a connection slot for ever.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs a server handshake on `io` with `config`, within
+/// [`HANDSHAKE_TIMEOUT`]. The TLS listeners and [`upgrade`] share it.
+pub async fn accept<S>(
+    io: S,
+    config: Arc<ServerConfig>,
+) -> io::Result<tokio_rustls::server::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "TLS handshake timed out",
+        )),
+    }
+}
+
+/// Starts TLS (server side) on an established stream of `conn`'s
+/// connection, presenting the machine's leaf (its DNS name and the
+/// address the peer connected to, as the listener's TLS does), and
+/// returns the stream of its own type so the caller can still reach it
+/// (`get_mut().0`).
+///
+/// Why generic: TDS carries the handshake's TLS records inside PRELOGIN
+/// packets and then switches to raw TLS. The TDS service wraps its stream
+/// in its own framing adapter (which wraps and unwraps handshake records),
+/// calls this, and flips the adapter to pass-through through `get_mut()`
+/// once it returns; the upgrade configuration sends nothing after the
+/// handshake (see [`CertAuthority::upgrade_config`]), so the switch point
+/// is exact. RDP (after X.224) and net.tcp (after its upgrade request) need
+/// no adapter and use [`upgrade`].
+pub async fn upgrade_stream<S>(
+    io: S,
+    conn: &ConnInfo,
+    ca: &CertAuthority,
+) -> io::Result<tokio_rustls::server::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let config = ca
+        .upgrade_config(&conn.dns_name, conn.local.ip())
+        .map_err(io::Error::other)?;
+    accept(io, config).await
+}
+
+/// [`upgrade_stream`] for the boxed stream a service is handed: what RDP
+/// and net.tcp call when their protocol says "TLS now". The next bytes on
+/// `io` must be the peer's ClientHello: a caller that buffered past its
+/// own protocol's last message would lose them (TDS, RDP and net.tcp
+/// clients wait for the server's answer before sending the ClientHello,
+/// so reading exactly one message is enough).
+pub async fn upgrade(io: BoxIo, conn: &ConnInfo, ca: &CertAuthority) -> io::Result<BoxIo> {
+    Ok(Box::new(upgrade_stream(io, conn, ca).await?))
 }
 
 /// Writes a file under a temporary name and renames it into place, so a

@@ -3,9 +3,9 @@
 //! Windows error code clients switch on (pywinrm retries Receive on
 //! 2150858793, for instance).
 
-use crate::message::{new_uuid, ns};
-use crate::xml::{escape, XmlError};
-use std::fmt::Write as _;
+use crate::message::{self, action, ns};
+use crate::xml::soap::{self, FaultCode, SoapError};
+use crate::xml::{escape_attr, escape_text, XmlError};
 
 /// WSManFault codes (Windows `ERROR_WSMAN_*` values).
 pub mod code {
@@ -34,8 +34,8 @@ const ENUMERATION_FAULT_ACTION: &str = "http://schemas.xmlsoap.org/ws/2004/09/en
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{subcode}: {message}")]
 pub struct Fault {
-    /// `s:Sender` or `s:Receiver`.
-    pub code: &'static str,
+    /// `Sender` or `Receiver`.
+    pub code: FaultCode,
     /// Qualified subcode using the response's prefixes (`w:`, `a:`, `n:`).
     pub subcode: &'static str,
     pub action: &'static str,
@@ -49,7 +49,7 @@ pub struct Fault {
 
 impl Fault {
     fn new(
-        code: &'static str,
+        code: FaultCode,
         subcode: &'static str,
         action: &'static str,
         wsman_code: u32,
@@ -74,7 +74,7 @@ impl Fault {
 
     pub fn invalid_resource_uri(uri: &str) -> Fault {
         let mut f = Fault::new(
-            "s:Sender",
+            FaultCode::Sender,
             "w:DestinationUnreachable",
             ADDRESSING_FAULT_ACTION,
             code::RESOURCE_NOT_FOUND,
@@ -90,7 +90,7 @@ impl Fault {
 
     pub fn action_not_supported(action: &str) -> Fault {
         Fault::new(
-            "s:Sender",
+            FaultCode::Sender,
             "a:ActionNotSupported",
             ADDRESSING_FAULT_ACTION,
             code::ACTION_NOT_SUPPORTED,
@@ -103,7 +103,7 @@ impl Fault {
 
     pub fn missing_header(what: &str) -> Fault {
         Fault::new(
-            "s:Sender",
+            FaultCode::Sender,
             "a:MessageInformationHeaderRequired",
             ADDRESSING_FAULT_ACTION,
             code::MESSAGE_INFORMATION_HEADER_REQUIRED,
@@ -113,7 +113,7 @@ impl Fault {
 
     pub fn invalid_selectors(message: impl Into<String>) -> Fault {
         Fault::new(
-            "s:Sender",
+            FaultCode::Sender,
             "w:InvalidSelectors",
             WSMAN_FAULT_ACTION,
             code::INVALID_SELECTORS,
@@ -132,7 +132,7 @@ impl Fault {
 
     pub fn timed_out() -> Fault {
         Fault::new(
-            "s:Receiver",
+            FaultCode::Receiver,
             "w:TimedOut",
             WSMAN_FAULT_ACTION,
             code::OPERATION_TIMEDOUT,
@@ -142,7 +142,7 @@ impl Fault {
 
     pub fn encoding_limit(message: impl Into<String>) -> Fault {
         Fault::new(
-            "s:Sender",
+            FaultCode::Sender,
             "w:EncodingLimit",
             WSMAN_FAULT_ACTION,
             code::ENCODING_LIMIT,
@@ -161,7 +161,7 @@ impl Fault {
 
     pub fn schema(message: impl Into<String>) -> Fault {
         Fault::new(
-            "s:Sender",
+            FaultCode::Sender,
             "w:SchemaValidationError",
             WSMAN_FAULT_ACTION,
             code::SCHEMA_VALIDATION,
@@ -178,7 +178,7 @@ impl Fault {
 
     pub fn access_denied() -> Fault {
         Fault::new(
-            "s:Sender",
+            FaultCode::Sender,
             "w:AccessDenied",
             WSMAN_FAULT_ACTION,
             code::ACCESS_DENIED,
@@ -188,7 +188,7 @@ impl Fault {
 
     pub fn invalid_enumeration_context() -> Fault {
         Fault::new(
-            "s:Receiver",
+            FaultCode::Receiver,
             "n:InvalidEnumerationContext",
             ENUMERATION_FAULT_ACTION,
             code::INVALID_ENUMERATION_CONTEXT,
@@ -198,7 +198,7 @@ impl Fault {
 
     pub fn cannot_process_filter(message: impl Into<String>) -> Fault {
         Fault::new(
-            "s:Sender",
+            FaultCode::Sender,
             "w:CannotProcessFilter",
             WSMAN_FAULT_ACTION,
             code::CANNOT_PROCESS_FILTER,
@@ -209,7 +209,7 @@ impl Fault {
 
     pub fn invalid_parameter(message: impl Into<String>) -> Fault {
         Fault::new(
-            "s:Sender",
+            FaultCode::Sender,
             "w:InvalidParameter",
             WSMAN_FAULT_ACTION,
             code::INVALID_PARAMETER,
@@ -220,7 +220,7 @@ impl Fault {
 
     pub fn quota_limit(message: impl Into<String>) -> Fault {
         Fault::new(
-            "s:Sender",
+            FaultCode::Sender,
             "w:QuotaLimit",
             WSMAN_FAULT_ACTION,
             code::QUOTA_MAX_SHELLS_PER_USER,
@@ -239,44 +239,61 @@ impl Fault {
         }
     }
 
-    /// The fault envelope.
-    pub fn to_xml(&self, relates_to: Option<&str>, machine: &str) -> String {
-        let mut out = String::with_capacity(1536);
-        let _ = write!(
-            out,
-            r#"<s:Envelope xml:lang="en-US" xmlns:s="{}" xmlns:a="{}" xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing" xmlns:n="{}" xmlns:w="{}" xmlns:p="{}"><s:Header><a:Action>{}</a:Action><a:MessageID>uuid:{}</a:MessageID><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"#,
-            ns::S,
-            ns::A,
-            ns::N,
-            ns::W,
-            ns::P,
-            self.action,
-            new_uuid()
-        );
-        if let Some(r) = relates_to {
-            let _ = write!(out, "<a:RelatesTo>{}</a:RelatesTo>", escape(r));
+    /// Maps an envelope refusal to its fault: XML errors as
+    /// [`Fault::from_xml`], anything that is not a SOAP 1.2 envelope or
+    /// breaks its structure as a schema fault, as Windows answers them.
+    pub fn from_soap(e: SoapError) -> Fault {
+        match e {
+            SoapError::Xml(x) => Fault::from_xml(x),
+            SoapError::NotEnvelope { .. } | SoapError::UnknownVersion(_) => {
+                Fault::schema("the root element is not a SOAP 1.2 Envelope")
+            }
+            SoapError::NoBody => Fault::schema("the envelope has no Body"),
+            SoapError::Structure(m) => Fault::schema(m),
         }
-        let _ = write!(
-            out,
-            r#"</s:Header><s:Body><s:Fault><s:Code><s:Value>{}</s:Value><s:Subcode><s:Value>{}</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{}</s:Text></s:Reason><s:Detail>"#,
-            self.code,
-            self.subcode,
-            escape(&self.reason)
-        );
+    }
+
+    /// The fault envelope, headers in the order Windows writes them
+    /// (Action, MessageID, To, RelatesTo), `f:WSManFault` in the detail.
+    pub fn to_xml(&self, relates_to: Option<&str>, machine: &str) -> String {
+        let mut w =
+            message::writer(&[("xmlns:e", "http://schemas.xmlsoap.org/ws/2004/08/eventing")]);
+        let out = w.header();
+        out.push_str("<a:Action>");
+        out.push_str(self.action);
+        out.push_str("</a:Action>");
+        message::push_message_id(out);
+        out.push_str("<a:To>");
+        out.push_str(action::ANONYMOUS);
+        out.push_str("</a:To>");
+        message::push_relates_to(out, relates_to);
+        let mut detail = String::new();
         if let Some(d) = self.detail {
-            let _ = write!(out, "<w:FaultDetail>{d}</w:FaultDetail>");
+            detail.push_str("<w:FaultDetail>");
+            detail.push_str(d);
+            detail.push_str("</w:FaultDetail>");
         }
         if let Some(c) = self.wsman_code {
-            let _ = write!(
-                out,
-                r#"<f:WSManFault xmlns:f="{}" Code="{c}" Machine="{}"><f:Message>{}</f:Message></f:WSManFault>"#,
-                ns::F,
-                escape(machine),
-                escape(&self.message)
-            );
+            detail.push_str("<f:WSManFault xmlns:f=\"");
+            detail.push_str(ns::F);
+            detail.push_str("\" Code=\"");
+            detail.push_str(&c.to_string());
+            detail.push_str("\" Machine=\"");
+            detail.push_str(&escape_attr(machine));
+            detail.push_str("\"><f:Message>");
+            detail.push_str(&escape_text(&self.message));
+            detail.push_str("</f:Message></f:WSManFault>");
         }
-        out.push_str("</s:Detail></s:Fault></s:Body></s:Envelope>");
-        out
+        w.finish_fault(&soap::Fault {
+            code: self.code,
+            subcodes: vec![self.subcode.to_string()],
+            code_11: None,
+            reason: self.reason.clone(),
+            lang: "en-US".into(),
+            node: None,
+            role: None,
+            detail: Some(detail),
+        })
     }
 }
 
@@ -295,5 +312,46 @@ mod tests {
         let wf = fault.find(ns::F, "WSManFault").unwrap();
         assert_eq!(wf.attr("Code"), Some("2150858793"));
         assert_eq!(root.find(ns::A, "RelatesTo").unwrap().text, "uuid:1&2");
+        // Headers in Windows' order.
+        let names: Vec<_> = root.children[0]
+            .children
+            .iter()
+            .map(|h| h.name.as_ref())
+            .collect();
+        assert_eq!(names, ["Action", "MessageID", "To", "RelatesTo"]);
+    }
+
+    /// The generic SOAP reader sees the WS-Man fault as what it is.
+    #[test]
+    fn fault_reads_back_as_a_soap_fault() {
+        let xml = Fault::invalid_resource_uri("http://x/<y>").to_xml(None, "hv01");
+        let env = soap::read(xml.as_bytes(), &Limits::default()).unwrap();
+        let f = env.fault().unwrap().unwrap();
+        assert_eq!(f.code, FaultCode::Sender);
+        assert_eq!(f.subcodes, ["w:DestinationUnreachable"]);
+        assert_eq!(f.lang, "en-US");
+        assert!(f.reason.contains("resource URI is not valid"));
+        let detail = f.detail.unwrap();
+        assert!(
+            detail.contains("faultDetail/InvalidResourceURI"),
+            "{detail}"
+        );
+        assert!(detail.contains("http://x/&lt;y&gt;"), "{detail}");
+    }
+
+    #[test]
+    fn envelope_refusals_map_to_windows_faults() {
+        for (input, sub, code) in [
+            (&b"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body/></s:Envelope>"[..], "w:SchemaValidationError", code::SCHEMA_VALIDATION),
+            (b"<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"/>", "w:SchemaValidationError", code::SCHEMA_VALIDATION),
+            (b"<!DOCTYPE a [<!ENTITY x \"x\">]><a/>", "w:SchemaValidationError", code::INVALID_XML),
+            (b"<a><b><c/></b></a>", "w:SchemaValidationError", code::SCHEMA_VALIDATION),
+        ] {
+            let f = crate::message::parse_request(input).unwrap_err();
+            assert_eq!((f.subcode, f.wsman_code), (sub, Some(code)), "{f}");
+        }
+        let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+        let f = crate::message::parse_request(deep.as_bytes()).unwrap_err();
+        assert_eq!(f.subcode, "w:EncodingLimit");
     }
 }

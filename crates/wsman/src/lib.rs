@@ -4,8 +4,9 @@
 //! encryption over NTLMv2 (NTLM itself is the `fakedc-ntlm` crate), the
 //! HTTP service for WinRM's 5985/5986/80 and the probe `fakedc check` uses.
 //!
-//! Sans-IO layers (`xml`, `message`, `fault`, `wql`, `shell`, `engine`)
-//! know nothing about sockets; `service` is the thin async glue.
+//! Sans-IO layers (`message`, `fault`, `wql`, `shell`, `engine`; `xml` is
+//! the `fakedc-xml` crate) know nothing about sockets; `service` is the
+//! thin async glue.
 
 pub mod engine;
 pub mod fault;
@@ -14,7 +15,11 @@ pub mod powershell;
 pub mod provider;
 pub mod shell;
 pub mod wql;
-pub mod xml;
+
+/// The XML tree, escaping and SOAP envelopes live in their own crate
+/// (vSphere, WSUS and WCF use them too); `fakedc_wsman::xml` keeps existing
+/// users compiling.
+pub use fakedc_xml as xml;
 
 /// NTLM and SPNEGO live in their own crate (BITS uses them too); these
 /// paths keep existing users (the fuzz target, the client) compiling.

@@ -1,16 +1,20 @@
 //! Typed WS-Management messages: the SOAP 1.2 envelope's addressing and
 //! WS-Man headers as a [`Request`], and the writer for responses.
 //!
-//! Everything here is sans-IO: bytes in, typed request or [`Fault`] out.
+//! The envelope itself (reading it, framing an answer) is
+//! [`fakedc_xml::soap`]'s; what is WS-Man's is here: the WS-Addressing
+//! 2004/08 and WS-Man header blocks, the namespaces a response declares,
+//! Identify. Everything is sans-IO: bytes in, typed request or [`Fault`] out.
 
 use crate::fault::Fault;
-use crate::xml::{self, escape, Element, Limits};
+use crate::xml::soap::{self, EnvelopeWriter, Version};
+use crate::xml::{escape, escape_text, Element, Limits, Vocabulary};
 use std::time::Duration;
 
 /// Namespace URIs (matched by URI: clients choose their own prefixes).
 pub mod ns {
-    pub const S: &str = "http://www.w3.org/2003/05/soap-envelope";
-    pub const A: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
+    pub const S: &str = fakedc_xml::ns::SOAP12;
+    pub const A: &str = fakedc_xml::ns::WSA_2004;
     pub const W: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd";
     pub const P: &str = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd";
     pub const N: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration";
@@ -20,7 +24,7 @@ pub mod ns {
     pub const RSP: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell";
     pub const F: &str = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault";
     pub const CIM: &str = "http://schemas.dmtf.org/wbem/wscim/1/common";
-    pub const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+    pub const XSI: &str = fakedc_xml::ns::XSI;
     pub const CFG: &str = "http://schemas.microsoft.com/wbem/wsman/1/config";
 }
 
@@ -39,6 +43,48 @@ pub mod action {
     pub const SIGNAL: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal";
     pub const ANONYMOUS: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous";
 }
+
+/// The WS-Man namespaces and element names requests are made of, shared by
+/// the parser rather than allocated per element (allocation was a large
+/// share of the per-request cost); the SOAP and addressing ones are
+/// `fakedc_xml`'s own.
+pub const VOCABULARY: Vocabulary = Vocabulary {
+    namespaces: &[
+        ns::W,
+        ns::P,
+        ns::N,
+        ns::X,
+        ns::B,
+        ns::WSMID,
+        ns::RSP,
+        ns::F,
+        ns::CIM,
+        ns::CFG,
+    ],
+    names: &[
+        "ResourceURI",
+        "MaxEnvelopeSize",
+        "OperationTimeout",
+        "Locale",
+        "DataLocale",
+        "SessionId",
+        "SelectorSet",
+        "Selector",
+        "OptionSet",
+        "Option",
+        "Enumerate",
+        "OptimizeEnumeration",
+        "MaxElements",
+        "EnumerationMode",
+        "EnumerationContext",
+        "Filter",
+        "Pull",
+        "Release",
+        "Name",
+        "Dialect",
+        "Identify",
+    ],
+};
 
 /// The largest envelope a request may be, whatever it says (Windows'
 /// default MaxEnvelopeSizekb is 500).
@@ -113,17 +159,11 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, Fault> {
     if bytes.len() > MAX_REQUEST {
         return Err(Fault::encoding_limit("the request envelope is too large"));
     }
-    let root = xml::parse(bytes, &Limits::default()).map_err(Fault::from_xml)?;
-    if !root.is(ns::S, "Envelope") {
+    let env = soap::read_with(bytes, &Limits::default(), &VOCABULARY).map_err(Fault::from_soap)?;
+    if env.version != Version::Soap12 {
         return Err(Fault::schema("the root element is not a SOAP 1.2 Envelope"));
     }
-    let mut root = root;
-    let body_at = root
-        .children
-        .iter()
-        .position(|c| c.is(ns::S, "Body"))
-        .ok_or_else(|| Fault::schema("the envelope has no Body"))?;
-    let body = root.children.swap_remove(body_at);
+    let soap::Envelope { headers, body, .. } = env;
     let mut r = Request {
         identify: body
             .children
@@ -132,43 +172,41 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, Fault> {
         body,
         ..Default::default()
     };
-    if let Some(h) = root.child(ns::S, "Header") {
-        for e in &h.children {
-            match (e.ns.as_ref(), e.name.as_ref()) {
-                (ns::A, "Action") => r.action = Some(e.text_trim().to_string()),
-                (ns::A, "MessageID") => r.message_id = Some(e.text_trim().to_string()),
-                (ns::W, "ResourceURI") => r.resource_uri = Some(e.text_trim().to_string()),
-                (ns::W, "SelectorSet") => {
-                    for s in e.children_named(ns::W, "Selector") {
-                        r.selectors.push((
-                            s.attr("Name").unwrap_or_default().to_string(),
-                            s.text_trim().to_string(),
-                        ));
-                    }
+    for e in &headers {
+        match (e.ns.as_ref(), e.name.as_ref()) {
+            (ns::A, "Action") => r.action = Some(e.text_trim().to_string()),
+            (ns::A, "MessageID") => r.message_id = Some(e.text_trim().to_string()),
+            (ns::W, "ResourceURI") => r.resource_uri = Some(e.text_trim().to_string()),
+            (ns::W, "SelectorSet") => {
+                for s in e.children_named(ns::W, "Selector") {
+                    r.selectors.push((
+                        s.attr("Name").unwrap_or_default().to_string(),
+                        s.text_trim().to_string(),
+                    ));
                 }
-                (ns::W, "OptionSet") => {
-                    for o in e.children_named(ns::W, "Option") {
-                        r.options.push((
-                            o.attr("Name").unwrap_or_default().to_string(),
-                            o.text_trim().to_string(),
-                        ));
-                    }
-                }
-                (ns::W, "MaxEnvelopeSize") => {
-                    r.max_envelope_size = Some(
-                        e.text_trim()
-                            .parse()
-                            .map_err(|_| Fault::schema("MaxEnvelopeSize is not a number"))?,
-                    );
-                }
-                (ns::W, "OperationTimeout") => {
-                    r.operation_timeout =
-                        Some(parse_duration(e.text_trim()).ok_or_else(|| {
-                            Fault::schema("OperationTimeout is not an xs:duration")
-                        })?);
-                }
-                _ => {}
             }
+            (ns::W, "OptionSet") => {
+                for o in e.children_named(ns::W, "Option") {
+                    r.options.push((
+                        o.attr("Name").unwrap_or_default().to_string(),
+                        o.text_trim().to_string(),
+                    ));
+                }
+            }
+            (ns::W, "MaxEnvelopeSize") => {
+                r.max_envelope_size = Some(
+                    e.text_trim()
+                        .parse()
+                        .map_err(|_| Fault::schema("MaxEnvelopeSize is not a number"))?,
+                );
+            }
+            (ns::W, "OperationTimeout") => {
+                r.operation_timeout = Some(
+                    parse_duration(e.text_trim())
+                        .ok_or_else(|| Fault::schema("OperationTimeout is not an xs:duration"))?,
+                );
+            }
+            _ => {}
         }
     }
     Ok(r)
@@ -240,60 +278,89 @@ fn push_uuid(out: &mut String) {
     }
 }
 
-/// The namespace declarations every response envelope carries.
-const ENV_OPEN: &str = concat!(
-    r#"<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope""#,
-    r#" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing""#,
-    r#" xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer""#,
-    r#" xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration""#,
-    r#" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd""#,
-    r#" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd""#,
-    r#" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell""#,
-    r#" xmlns:b="http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd""#,
-    r#" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance""#,
-    r#" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common">"#
-);
+/// The attributes every response envelope carries besides `xmlns:s`: the
+/// language and the prefixes responses and faults use.
+const RESPONSE_ATTRS: &[(&str, &str)] = &[
+    ("xml:lang", "en-US"),
+    ("xmlns:a", ns::A),
+    ("xmlns:x", ns::X),
+    ("xmlns:n", ns::N),
+    ("xmlns:w", ns::W),
+    ("xmlns:p", ns::P),
+    ("xmlns:rsp", ns::RSP),
+    ("xmlns:b", ns::B),
+    ("xmlns:xsi", ns::XSI),
+    ("xmlns:cim", ns::CIM),
+];
 
-/// Writes a response envelope: `a:Action`, a new `a:MessageID`, `a:To`
-/// anonymous and `a:RelatesTo` echoing the request's MessageID verbatim.
-pub fn response(action: &str, relates_to: Option<&str>, extra_headers: &str, body: &str) -> String {
-    let mut out = String::with_capacity(body.len() + 1024);
-    out.push_str(ENV_OPEN);
-    out.push_str("<s:Header><a:To>");
-    out.push_str(action::ANONYMOUS);
-    out.push_str("</a:To><a:Action s:mustUnderstand=\"true\">");
-    out.push_str(&escape(action));
-    out.push_str("</a:Action><a:MessageID>uuid:");
-    push_uuid(&mut out);
+/// A response envelope with the prefixes WS-Man answers use declared.
+pub(crate) fn writer(extra: &[(&str, &str)]) -> EnvelopeWriter {
+    if extra.is_empty() {
+        return EnvelopeWriter::with(Version::Soap12, "s", RESPONSE_ATTRS);
+    }
+    let attrs: Vec<(&str, &str)> = RESPONSE_ATTRS.iter().chain(extra).copied().collect();
+    EnvelopeWriter::with(Version::Soap12, "s", &attrs)
+}
+
+/// `a:MessageID` with a new id.
+pub(crate) fn push_message_id(out: &mut String) {
+    out.push_str("<a:MessageID>uuid:");
+    push_uuid(out);
     out.push_str("</a:MessageID>");
+}
+
+/// `a:RelatesTo` echoing the request's MessageID verbatim, when there was
+/// one (every answer, fault or not, carries it).
+pub(crate) fn push_relates_to(out: &mut String, relates_to: Option<&str>) {
     if let Some(r) = relates_to {
         out.push_str("<a:RelatesTo>");
-        out.push_str(&escape(r));
+        out.push_str(&escape_text(r));
         out.push_str("</a:RelatesTo>");
     }
+}
+
+/// Writes a response envelope: `a:To` anonymous, `a:Action`, a new
+/// `a:MessageID` and `a:RelatesTo` echoing the request's MessageID verbatim.
+pub fn response(action: &str, relates_to: Option<&str>, extra_headers: &str, body: &str) -> String {
+    let mut w = writer(&[]);
+    w.reserve(body.len());
+    w.header_text("a:To", action::ANONYMOUS, false)
+        .header_text("a:Action", action, true);
+    let out = w.header();
+    push_message_id(out);
+    push_relates_to(out, relates_to);
     out.push_str(extra_headers);
-    out.push_str("</s:Header><s:Body>");
-    out.push_str(body);
-    out.push_str("</s:Body></s:Envelope>");
-    out
+    w.finish(body)
 }
 
 /// The Identify answer. Windows tells anonymous callers nothing about its
 /// OS version.
 pub fn identify_response(vendor: &str, version: &str) -> String {
-    format!(
-        concat!(
-            r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd">"#,
-            "<s:Header/><s:Body><wsmid:IdentifyResponse>",
-            "<wsmid:ProtocolVersion>http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd</wsmid:ProtocolVersion>",
-            "<wsmid:ProductVendor>{}</wsmid:ProductVendor>",
-            "<wsmid:ProductVersion>{}</wsmid:ProductVersion>",
-            "<wsmid:SecurityProfiles><wsmid:SecurityProfileName>http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos</wsmid:SecurityProfileName></wsmid:SecurityProfiles>",
-            "</wsmid:IdentifyResponse></s:Body></s:Envelope>"
-        ),
-        escape(vendor),
-        escape(version)
+    identify_response_with(
+        vendor,
+        version,
+        &["http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos"],
     )
+}
+
+/// An Identify answer with the security profiles a service accepts (a BMC
+/// lists Basic and Digest over HTTPS).
+pub fn identify_response_with(vendor: &str, version: &str, security_profiles: &[&str]) -> String {
+    EnvelopeWriter::with(Version::Soap12, "s", &[("xmlns:wsmid", ns::WSMID)]).finish_with(|out| {
+        out.push_str("<wsmid:IdentifyResponse><wsmid:ProtocolVersion>");
+        out.push_str(ns::W);
+        out.push_str("</wsmid:ProtocolVersion><wsmid:ProductVendor>");
+        out.push_str(&escape(vendor));
+        out.push_str("</wsmid:ProductVendor><wsmid:ProductVersion>");
+        out.push_str(&escape(version));
+        out.push_str("</wsmid:ProductVersion><wsmid:SecurityProfiles>");
+        for p in security_profiles {
+            out.push_str("<wsmid:SecurityProfileName>");
+            out.push_str(&escape(p));
+            out.push_str("</wsmid:SecurityProfileName>");
+        }
+        out.push_str("</wsmid:SecurityProfiles></wsmid:IdentifyResponse>");
+    })
 }
 
 #[cfg(test)]

@@ -5,13 +5,17 @@
 //! elements is the simplest correct model. The parser is iterative (no
 //! recursion, so 10,000-deep nesting cannot blow the stack), refuses DOCTYPE
 //! outright (no DTD, no entity expansion: only the five predefined entities
-//! and character references are resolved), and enforces depth, element count
-//! and text size limits before allocating.
+//! and character references are resolved), and enforces depth, element
+//! count and attribute count limits before allocating. Text is never larger
+//! than the input (nothing expands), so the caller bounds it by bounding the
+//! message (WS-Man: 512 KiB).
 
+use crate::escape::{escape_attr, escape_text};
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// Limits on what a peer may make the parser build.
 #[derive(Debug, Clone, Copy)]
@@ -113,78 +117,156 @@ impl Element {
     }
 }
 
-/// Namespace URIs shared rather than copied per element.
-const KNOWN_NS: &[&str] = &[
-    crate::message::ns::S,
-    crate::message::ns::A,
-    crate::message::ns::W,
-    crate::message::ns::P,
-    crate::message::ns::N,
-    crate::message::ns::X,
-    crate::message::ns::B,
-    crate::message::ns::WSMID,
-    crate::message::ns::RSP,
-    crate::message::ns::F,
-    crate::message::ns::CIM,
-    crate::message::ns::XSI,
-    crate::message::ns::CFG,
-    "http://www.w3.org/XML/1998/namespace",
-];
+impl Element {
+    /// The element as XML, for echoing a received element (a fault's
+    /// detail, a vim25 object) into another document. Prefixes are not kept
+    /// by the tree, so each element whose namespace differs from its
+    /// parent's declares it as the default namespace (`xmlns="…"`), and each
+    /// namespaced attribute gets a prefix of its own (`a0`, `a1`, … on that
+    /// element; `xml:` needs none). The text comes before the children,
+    /// since the tree keeps one concatenated text per element: parsing the
+    /// output gives back an equal tree, not the same bytes. A QName inside
+    /// a value (`xsi:type="xsd:int"`) keeps its prefix text, but not the
+    /// declaration that bound it, which the tree does not keep.
+    ///
+    /// The root is written without a namespace declaration when its
+    /// namespace is empty, so embed it only where no default namespace is
+    /// in scope (the SOAP writers here never declare one).
+    pub fn to_xml(&self) -> String {
+        let mut out = String::new();
+        self.write_xml(&mut out);
+        out
+    }
 
-/// Local names of the elements and attributes WS-Man requests are made of,
-/// shared rather than allocated per element (allocation was a large share
-/// of the per-request cost).
-const KNOWN_NAMES: &[&str] = &[
-    "Envelope",
-    "Header",
-    "Body",
-    "To",
-    "ReplyTo",
-    "Address",
-    "Action",
-    "MessageID",
-    "ResourceURI",
-    "MaxEnvelopeSize",
-    "OperationTimeout",
-    "Locale",
-    "DataLocale",
-    "SessionId",
-    "SelectorSet",
-    "Selector",
-    "OptionSet",
-    "Option",
-    "Enumerate",
-    "OptimizeEnumeration",
-    "MaxElements",
-    "EnumerationMode",
-    "EnumerationContext",
-    "Filter",
-    "Pull",
-    "Release",
-    "mustUnderstand",
-    "Name",
-    "lang",
-    "Dialect",
-    "Identify",
-];
+    /// [`Element::to_xml`] appended to `out`. Iterative, like the parser:
+    /// a tree built by hand may be deeper than any parsed one.
+    pub fn write_xml(&self, out: &mut String) {
+        enum Step<'a> {
+            Open(&'a Element, &'a str),
+            Close(&'a Element),
+        }
+        let mut stack = vec![Step::Open(self, "")];
+        while let Some(step) = stack.pop() {
+            let (e, parent_ns) = match step {
+                Step::Open(e, parent_ns) => (e, parent_ns),
+                Step::Close(e) => {
+                    out.push_str("</");
+                    out.push_str(&e.name);
+                    out.push('>');
+                    continue;
+                }
+            };
+            out.push('<');
+            out.push_str(&e.name);
+            if e.ns != parent_ns {
+                out.push_str(" xmlns=\"");
+                out.push_str(&escape_attr(&e.ns));
+                out.push('"');
+            }
+            for (i, (ans, name, value)) in e.attrs.iter().enumerate() {
+                out.push(' ');
+                if ans == crate::ns::XML {
+                    out.push_str("xml:");
+                } else if !ans.is_empty() {
+                    let _ = write!(out, "xmlns:a{i}=\"{}\" a{i}:", escape_attr(ans));
+                }
+                out.push_str(name);
+                out.push_str("=\"");
+                out.push_str(&escape_attr(value));
+                out.push('"');
+            }
+            if e.children.is_empty() && e.text.is_empty() {
+                out.push_str("/>");
+                continue;
+            }
+            out.push('>');
+            out.push_str(&escape_text(&e.text));
+            stack.push(Step::Close(e));
+            stack.extend(e.children.iter().rev().map(|c| Step::Open(c, &e.ns)));
+        }
+    }
+}
 
-fn intern_name(name: &str) -> Cow<'static, str> {
-    match KNOWN_NAMES.iter().find(|k| **k == name) {
+/// Namespace URIs and local names a parse shares instead of allocating a
+/// copy per element: a SOAP service's requests name the same few dozen over
+/// and over, and allocating them was a large share of WS-Man's per-request
+/// cost. Purely an optimisation: an element whose name is not listed gets
+/// an owned copy and compares the same.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Vocabulary {
+    pub namespaces: &'static [&'static str],
+    pub names: &'static [&'static str],
+}
+
+impl Vocabulary {
+    /// Nothing beyond the SOAP and XML names every parse shares.
+    pub const EMPTY: Vocabulary = Vocabulary {
+        namespaces: &[],
+        names: &[],
+    };
+}
+
+/// Shared by every parse: the SOAP envelopes, WS-Addressing (SOAP headers
+/// of WS-Man and WCF alike), XML Schema instance and the `xml:` namespace.
+const BASE: Vocabulary = Vocabulary {
+    namespaces: &[
+        crate::ns::SOAP12,
+        crate::ns::SOAP11,
+        crate::ns::WSA_2004,
+        crate::ns::WSA,
+        crate::ns::XSI,
+        crate::ns::XSD,
+        crate::ns::XML,
+    ],
+    names: &[
+        "Envelope",
+        "Header",
+        "Body",
+        "Fault",
+        "mustUnderstand",
+        "role",
+        "actor",
+        "lang",
+        "type",
+        "nil",
+        "To",
+        "ReplyTo",
+        "Address",
+        "Action",
+        "MessageID",
+        "RelatesTo",
+    ],
+};
+
+fn intern_name(name: &str, vocab: &Vocabulary) -> Cow<'static, str> {
+    match vocab.names.iter().chain(BASE.names).find(|k| **k == name) {
         Some(k) => Cow::Borrowed(k),
         None => Cow::Owned(name.to_string()),
     }
 }
 
-fn intern(uri: &str) -> Cow<'static, str> {
-    match KNOWN_NS.iter().find(|k| **k == uri) {
+fn intern(uri: &str, vocab: &Vocabulary) -> Cow<'static, str> {
+    if uri.is_empty() {
+        return Cow::Borrowed("");
+    }
+    match vocab
+        .namespaces
+        .iter()
+        .chain(BASE.namespaces)
+        .find(|k| **k == uri)
+    {
         Some(k) => Cow::Borrowed(k),
-        None if uri.is_empty() => Cow::Borrowed(""),
         None => Cow::Owned(uri.to_string()),
     }
 }
 
 /// Parses a whole document into its root element.
 pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
+    parse_with(bytes, limits, &Vocabulary::EMPTY)
+}
+
+/// [`parse`], sharing `vocab`'s names (see [`Vocabulary`]).
+pub fn parse_with(bytes: &[u8], limits: &Limits, vocab: &Vocabulary) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(bytes).map_err(|_| XmlError::Utf8)?;
     let mut reader = NsReader::from_str(text);
     let cfg = reader.config_mut();
@@ -203,7 +285,7 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Start(ref s) | Event::Empty(ref s) => {
                 let ns = match reader.resolver().resolve_element(s.name()).0 {
-                    ResolveResult::Bound(n) => intern(n.as_ref()),
+                    ResolveResult::Bound(n) => intern(n.as_ref(), vocab),
                     ResolveResult::Unbound => Cow::Borrowed(""),
                     ResolveResult::Unknown(p) => return Err(XmlError::UnknownPrefix(p)),
                 };
@@ -219,7 +301,7 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
                 }
                 let mut el = Element {
                     ns,
-                    name: intern_name(s.local_name().as_ref()),
+                    name: intern_name(s.local_name().as_ref(), vocab),
                     ..Default::default()
                 };
                 for a in s.attributes() {
@@ -232,12 +314,13 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
                     }
                     let (ans, local) = reader.resolver().resolve_attribute(a.key);
                     let ans = match ans {
-                        ResolveResult::Bound(n) => intern(n.as_ref()),
+                        ResolveResult::Bound(n) => intern(n.as_ref(), vocab),
                         ResolveResult::Unbound => Cow::Borrowed(""),
                         ResolveResult::Unknown(p) => return Err(XmlError::UnknownPrefix(p)),
                     };
                     let value = attr_value(&a.value)?;
-                    el.attrs.push((ans, intern_name(local.as_ref()), value));
+                    el.attrs
+                        .push((ans, intern_name(local.as_ref(), vocab), value));
                 }
                 if matches!(event, Event::Empty(_)) {
                     attach(&mut stack, &mut root, el);
@@ -351,35 +434,6 @@ fn attr_value(raw: &str) -> Result<String, XmlError> {
     Ok(out)
 }
 
-fn needs_escape(b: u8) -> bool {
-    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
-}
-
-/// Escapes text for element content and attribute values.
-pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.bytes().any(needs_escape) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if !needs_escape(b) {
-            continue;
-        }
-        out.push_str(&s[start..i]);
-        out.push_str(match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            _ => "&apos;",
-        });
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
-    Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +480,73 @@ mod tests {
         assert!(matches!(p("<a></a><b/>"), Err(XmlError::Malformed(_))));
         assert_eq!(p(""), Err(XmlError::Empty));
         assert!(matches!(p("<q:a/>"), Err(XmlError::UnknownPrefix(_))));
+    }
+
+    #[test]
+    fn to_xml_gives_back_the_same_tree() {
+        let doc = concat!(
+            r#"<x:a xmlns:x="urn:n" xmlns:y="urn:y" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" k="v &amp; &quot;w&quot;" y:k="2" xml:lang="en">"#,
+            "t&lt;1&gt; &#13;\n",
+            r#"<x:b/><y:c xsi:nil="true">in y<d xmlns="">no ns</d></y:c><x:b>again</x:b><e xmlns="urn:n2"><x:f/></e></x:a>"#
+        );
+        let a = p(doc).unwrap();
+        let out = a.to_xml();
+        let b = p(&out).unwrap();
+        assert_eq!(a, b, "{out}");
+        assert_eq!(b.text, "t<1> \r\n");
+        assert_eq!(b.attrs.len(), 3);
+        let d = b.find("", "d").unwrap();
+        assert_eq!(d.text, "no ns");
+        // Deeper than the parser would build: written without recursion.
+        let mut deep = Element {
+            name: "leaf".into(),
+            ..Default::default()
+        };
+        for _ in 0..100_000 {
+            deep = Element {
+                name: "n".into(),
+                children: vec![deep],
+                ..Default::default()
+            };
+        }
+        let out = deep.to_xml();
+        assert!(out.starts_with("<n><n>") && out.ends_with("</n></n>"));
+        // Dropping a 100,000-deep tree recurses in Drop; unwind it first.
+        let mut e = deep;
+        while let Some(c) = e.children.pop() {
+            e = c;
+        }
+    }
+
+    /// Billion laughs and XXE never get as far as a declaration.
+    #[test]
+    fn billion_laughs_and_external_entities_refused() {
+        let laughs = format!(
+            r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">{}]><lolz>&lol9;</lolz>"#,
+            (1..10)
+                .map(|i| format!(
+                    "<!ENTITY lol{i} \"{}\">",
+                    format!(
+                        "&lol{};",
+                        if i == 1 {
+                            String::new()
+                        } else {
+                            (i - 1).to_string()
+                        }
+                    )
+                    .repeat(10)
+                ))
+                .collect::<String>()
+        );
+        assert_eq!(p(&laughs), Err(XmlError::Doctype));
+        assert_eq!(
+            p(r#"<!DOCTYPE a [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><a>&xxe;</a>"#),
+            Err(XmlError::Doctype)
+        );
+        assert_eq!(
+            p(r#"<!DOCTYPE a SYSTEM "http://127.0.0.1:1/a.dtd"><a/>"#),
+            Err(XmlError::Doctype)
+        );
+        assert_eq!(p("<a>&lol9;</a>"), Err(XmlError::Entity("lol9".into())));
     }
 }

@@ -12,7 +12,7 @@ use crate::session::{
     DropReason, Event, LanAuthTypes, Outcome, Request, SessionConfig, SessionHandle, SessionKind,
     Sessions, UserCred, UserDirectory,
 };
-use crate::sol::{SerialConsole, SolLink};
+use crate::sol::{SacHost, SerialConsole, SolLink};
 use crate::wire::{ConfidentialityAlgorithm, Privilege as WirePrivilege};
 use fakedc_model::{FaultKind, Machine, MachineId, Model, Privilege, Record, ServiceKind};
 use fakedc_net::{BoxFuture, Services, UdpEndpoint, UdpService};
@@ -174,7 +174,7 @@ pub fn operations() -> Vec<String> {
         "RMCP+ Open Session (cipher suites 0, 1, 2, 3, 17 as configured)",
         "RAKP 1-4",
         "IPMI 1.5 Get Session Challenge / Activate Session (none, MD5, straight password)",
-        "Serial over LAN payload (scripted boot log, login prompt, echo)",
+        "Serial over LAN payload (scripted boot log; a Linux login prompt and echo, or Windows EMS/SAC on Windows hosts)",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -276,13 +276,24 @@ impl Bmc {
         let mut bmc_cfg = setup.bmc;
         bmc_cfg.udp_port = ep.local_addr().map(|a| a.port()).unwrap_or(623);
         let m = model.machine(ep.machine);
-        let host = m
-            .host
-            .map(|h| model.machine(h).name.clone())
-            .unwrap_or_else(|| m.name.clone());
+        // The managed host's serial port: EMS/SAC on a Windows role, a
+        // Linux console otherwise (and on a bare BMC).
+        let console = match m.host.map(|h| model.machine(h)) {
+            Some(h) if h.role.is_windows() => SerialConsole::windows(SacHost {
+                name: h.name.clone(),
+                guid: model
+                    .chassis(h.chassis, model.clock.now())
+                    .hardware
+                    .guid_string(),
+                address: h.address,
+                role: h.role,
+            }),
+            Some(h) => SerialConsole::new(&h.name),
+            None => SerialConsole::new(&m.name),
+        };
         Bmc {
             id: ep.machine,
-            console: SerialConsole::new(&host),
+            console,
             sessions: Sessions::new(setup.session),
             state: {
                 let mut st = BmcState::new(bmc_cfg);
@@ -569,13 +580,28 @@ impl Bmc {
             );
             return;
         };
+        let peer = sol.peer;
         let out = sol.link.receive(t0, bytes);
-        let echo = self.console.input(&out.input);
+        let reply = self
+            .console
+            .input(t0, self.model.clock.unix_millis(), &out.input);
         for p in out.packets {
             self.send_sol(session, &p).await;
         }
-        if !echo.is_empty() {
-            self.sol_output(&echo).await;
+        if !reply.text.is_empty() {
+            self.sol_output(&reply.text).await;
+        }
+        if let Some(action) = reply.power {
+            // The host's OS restarts or powers off its own chassis (SAC
+            // `restart`/`shutdown`); the next tick shows the result.
+            self.model.power_action(self.id, action, t0);
+            self.journal(
+                Some(peer),
+                None,
+                "SOL console".into(),
+                format!("host OS power action {action:?}"),
+                self.model.clock.since(t0),
+            );
         }
     }
 

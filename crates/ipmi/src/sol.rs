@@ -1,11 +1,19 @@
 //! Serial over LAN, sans-IO: the packet layer ([`SolLink`]: sequence
 //! numbers, ACKs, retransmission, IPMI v2.0 §15.9) and the fake serial
 //! console behind it ([`SerialConsole`]: a scripted boot log when the host
-//! powers on, then a login prompt that echoes what is typed).
+//! powers on, then what the host's OS runs on its serial port: a Linux
+//! login prompt and shell that echo what is typed, or on a Windows host
+//! Emergency Management Services' Special Administration Console (`SAC>`,
+//! [`sac`]), chosen by the host's role in the scenario).
 //!
 //! SOL payload layout (both directions): `packet seq (1-15, 0 = ACK only) |
 //! ack/nack seq | accepted char count | op/status | data`.
 
+pub mod sac;
+
+pub use sac::SacHost;
+
+use fakedc_model::PowerAction;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -220,60 +228,131 @@ impl SolLink {
 /// Where the fake console is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// No main power: nothing prints.
+    /// No main power (or a new session that has not synced yet): nothing
+    /// prints.
     Off,
     /// Booting: printing the boot log.
     Booting,
+    /// The OS's console is up: a login prompt, or the SAC prompt.
+    Up,
+}
+
+/// Where a Linux console's getty is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Getty {
     Login,
     Password,
     Shell,
 }
 
-/// The fake serial console of a host.
+/// A Linux-flavoured host's serial console: a getty and a shell.
+#[derive(Debug)]
+struct Linux {
+    getty: Getty,
+    line: Vec<u8>,
+    user: String,
+}
+
+/// What runs on the host's serial port.
+#[derive(Debug)]
+enum Os {
+    Linux(Linux),
+    /// Windows' Emergency Management Services.
+    Sac(Box<sac::Sac>),
+}
+
+/// The fake serial console of a host: a Linux getty, or on a Windows host
+/// Emergency Management Services' Special Administration Console.
 #[derive(Debug)]
 pub struct SerialConsole {
     hostname: String,
     phase: Phase,
-    line: Vec<u8>,
-    user: String,
+    /// A boot whose log is printing (or printed) is under way.
+    in_boot: bool,
     /// Boot-log lines not printed yet and when the next one is due.
     script: VecDeque<String>,
     next_line: Option<Instant>,
+    os: Os,
 }
 
-/// What the scripted boot prints, line by line.
-fn boot_script(hostname: &str, device: &str) -> Vec<String> {
-    vec![
+/// What typed input produced.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConsoleOutput {
+    /// Echo and answers, to send to the console.
+    pub text: Vec<u8>,
+    /// A power action the host's OS asked for (SAC `restart`/`shutdown`),
+    /// for the service to apply to the shared chassis.
+    pub power: Option<PowerAction>,
+}
+
+/// What the scripted boot prints, line by line: the firmware's POST, then
+/// the OS's early console (Windows prints nothing there until the SAC
+/// starts).
+fn boot_script(hostname: &str, device: &str, windows: bool) -> Vec<String> {
+    let mut v = vec![
         "".into(),
         "Contoso Systems BIOS 2.19.1".into(),
         "Initializing memory... 262144 MB OK".into(),
         "Initializing PCIe devices... done".into(),
         format!("Boot device: {device}"),
         "Loading operating system...".into(),
-        format!("[    0.000000] Booting {hostname}"),
-        "[    1.204311] systemd[1]: Started Serial Getty on ttyS1.".into(),
-        "".into(),
-    ]
+    ];
+    if !windows {
+        v.extend([
+            format!("[    0.000000] Booting {hostname}"),
+            "[    1.204311] systemd[1]: Started Serial Getty on ttyS1.".into(),
+            "".into(),
+        ]);
+    }
+    v
 }
 
 impl SerialConsole {
+    /// A Linux-flavoured host's console (ESX/ESXi, appliances).
     pub fn new(hostname: &str) -> SerialConsole {
+        SerialConsole::with_os(
+            hostname,
+            Os::Linux(Linux {
+                getty: Getty::Login,
+                line: Vec::new(),
+                user: String::new(),
+            }),
+        )
+    }
+
+    /// A Windows host's console: EMS and its SAC.
+    pub fn windows(host: SacHost) -> SerialConsole {
+        let name = host.name.clone();
+        SerialConsole::with_os(&name, Os::Sac(Box::new(sac::Sac::new(host))))
+    }
+
+    fn with_os(hostname: &str, os: Os) -> SerialConsole {
         SerialConsole {
             hostname: hostname.to_string(),
             phase: Phase::Off,
-            line: Vec::new(),
-            user: String::new(),
+            in_boot: false,
             script: VecDeque::new(),
             next_line: None,
+            os,
         }
     }
 
-    fn prompt(&self) -> String {
-        match self.phase {
-            Phase::Login => format!("\r\n{} login: ", self.hostname),
-            Phase::Password => "Password: ".into(),
-            Phase::Shell => format!("[{}@{} ~]# ", self.user, self.hostname),
-            _ => String::new(),
+    /// The Windows host behind an EMS console.
+    pub fn sac_host(&self) -> Option<&SacHost> {
+        match &self.os {
+            Os::Sac(s) => Some(s.host()),
+            Os::Linux(_) => None,
+        }
+    }
+
+    fn linux_prompt(&self) -> String {
+        match &self.os {
+            Os::Linux(l) => match l.getty {
+                Getty::Login => format!("\r\n{} login: ", self.hostname),
+                Getty::Password => "Password: ".into(),
+                Getty::Shell => format!("[{}@{} ~]# ", l.user, self.hostname),
+            },
+            Os::Sac(_) => String::new(),
         }
     }
 
@@ -291,33 +370,70 @@ impl SerialConsole {
         let mut out = String::new();
         if !power_on {
             self.phase = Phase::Off;
+            self.in_boot = false;
             self.script.clear();
             self.next_line = None;
+            if let Os::Sac(s) = &mut self.os {
+                s.power_off();
+            }
             return Vec::new();
         }
-        if booting && self.phase != Phase::Booting {
+        if !booting {
+            self.in_boot = false;
+        } else if !self.in_boot {
+            self.in_boot = true;
             self.phase = Phase::Booting;
-            self.script = boot_script(&self.hostname, boot_device).into();
+            let windows = matches!(self.os, Os::Sac(_));
+            self.script = boot_script(&self.hostname, boot_device, windows).into();
             self.next_line = Some(now);
+            if let Os::Sac(s) = &mut self.os {
+                s.boot(now);
+            }
         }
-        if self.phase == Phase::Booting {
-            while self.next_line.is_some_and(|t| t <= now) {
-                match self.script.pop_front() {
-                    Some(l) => {
-                        out.push_str(&l);
-                        out.push_str("\r\n");
-                        self.next_line = Some(now + Duration::from_millis(40));
+        match self.phase {
+            Phase::Booting => {
+                while self.next_line.is_some_and(|t| t <= now) {
+                    match self.script.pop_front() {
+                        Some(l) => {
+                            out.push_str(&l);
+                            out.push_str("\r\n");
+                            self.next_line = Some(now + Duration::from_millis(40));
+                        }
+                        None => self.next_line = None,
                     }
-                    None => self.next_line = None,
+                }
+                if self.script.is_empty() {
+                    match &mut self.os {
+                        // The SAC starts early in the kernel's boot.
+                        Os::Sac(s) => {
+                            self.phase = Phase::Up;
+                            out.push_str(&s.banner());
+                        }
+                        Os::Linux(l) if os_up => {
+                            l.getty = Getty::Login;
+                            self.phase = Phase::Up;
+                            out.push_str(&self.linux_prompt());
+                        }
+                        Os::Linux(_) => {}
+                    }
                 }
             }
-            if os_up && self.script.is_empty() {
-                self.phase = Phase::Login;
-                out.push_str(&self.prompt());
+            Phase::Off if os_up => {
+                self.phase = Phase::Up;
+                match &mut self.os {
+                    Os::Sac(s) => out.push_str(&s.attach(now, true)),
+                    Os::Linux(l) => {
+                        l.getty = Getty::Login;
+                        out.push_str(&self.linux_prompt());
+                    }
+                }
             }
-        } else if os_up && self.phase == Phase::Off {
-            self.phase = Phase::Login;
-            out.push_str(&self.prompt());
+            Phase::Off | Phase::Up => {}
+        }
+        if self.phase == Phase::Up {
+            if let Os::Sac(s) = &mut self.os {
+                out.push_str(&s.sync(booting, os_up));
+            }
         }
         out.into_bytes()
     }
@@ -328,48 +444,74 @@ impl SerialConsole {
     }
 
     /// A new SOL session starts from a clean line: whoever was logged in
-    /// on the previous one is gone (as after a getty restart).
+    /// on the previous one is gone (as after a getty restart). The SAC's
+    /// channels belong to the host's OS and stay.
     pub fn reset(&mut self) {
         self.phase = Phase::Off;
-        self.line.clear();
+        self.in_boot = false;
         self.script.clear();
         self.next_line = None;
+        match &mut self.os {
+            Os::Linux(l) => l.line.clear(),
+            Os::Sac(s) => s.detach(),
+        }
     }
 
     /// Typed input: echoed (except passwords) and acted on at Enter.
-    pub fn input(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        if matches!(self.phase, Phase::Off | Phase::Booting) {
-            return out;
+    /// `unix_ms` is the wall clock (the SAC's `s` shows it).
+    pub fn input(&mut self, now: Instant, unix_ms: u64, bytes: &[u8]) -> ConsoleOutput {
+        if self.phase != Phase::Up {
+            return ConsoleOutput::default();
         }
+        match &mut self.os {
+            Os::Sac(s) => {
+                let (text, power) = s.input(now, unix_ms, bytes);
+                ConsoleOutput {
+                    text: text.into_bytes(),
+                    power,
+                }
+            }
+            Os::Linux(_) => ConsoleOutput {
+                text: self.linux_input(bytes),
+                power: None,
+            },
+        }
+    }
+
+    fn linux_input(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
         for &b in bytes {
+            let Os::Linux(l) = &mut self.os else {
+                return out;
+            };
             match b {
                 b'\r' | b'\n' => {
                     out.extend_from_slice(b"\r\n");
-                    let line = String::from_utf8_lossy(&self.line).trim().to_string();
-                    self.line.clear();
-                    match self.phase {
-                        Phase::Login if !line.is_empty() => {
-                            self.user = line.chars().take(32).collect();
-                            self.phase = Phase::Password;
+                    let line = String::from_utf8_lossy(&l.line).trim().to_string();
+                    l.line.clear();
+                    match l.getty {
+                        Getty::Login if !line.is_empty() => {
+                            l.user = line.chars().take(32).collect();
+                            l.getty = Getty::Password;
                         }
-                        Phase::Password => {
+                        Getty::Password => {
                             out.extend_from_slice(b"Last login: on ttyS1\r\n");
-                            self.phase = Phase::Shell;
+                            l.getty = Getty::Shell;
                         }
-                        Phase::Shell if line == "exit" || line == "logout" => {
-                            self.phase = Phase::Login;
+                        Getty::Shell if line == "exit" || line == "logout" => {
+                            l.getty = Getty::Login;
                         }
-                        Phase::Shell if !line.is_empty() => {
+                        Getty::Shell if !line.is_empty() => {
                             let cmd = line.split_whitespace().next().unwrap_or("");
                             match cmd {
                                 "hostname" => out
                                     .extend_from_slice(format!("{}\r\n", self.hostname).as_bytes()),
                                 "whoami" => {
-                                    out.extend_from_slice(format!("{}\r\n", self.user).as_bytes())
+                                    out.extend_from_slice(format!("{}\r\n", l.user).as_bytes())
                                 }
                                 "echo" => out.extend_from_slice(
-                                    format!("{}\r\n", line[4..].trim()).as_bytes(),
+                                    format!("{}\r\n", line.get(4..).unwrap_or("").trim())
+                                        .as_bytes(),
                                 ),
                                 _ => out.extend_from_slice(
                                     format!("-bash: {cmd}: command not found\r\n").as_bytes(),
@@ -378,18 +520,18 @@ impl SerialConsole {
                         }
                         _ => {}
                     }
-                    let p = self.prompt();
+                    let p = self.linux_prompt();
                     out.extend_from_slice(p.trim_start_matches("\r\n").as_bytes());
                 }
                 0x7F | 0x08 => {
-                    let erased = self.line.pop().is_some();
-                    if erased && self.phase != Phase::Password {
+                    let erased = l.line.pop().is_some();
+                    if erased && l.getty != Getty::Password {
                         out.extend_from_slice(b"\x08 \x08");
                     }
                 }
-                b if b >= 0x20 && self.line.len() < 256 => {
-                    self.line.push(b);
-                    if self.phase != Phase::Password {
+                b if b >= 0x20 && l.line.len() < 256 => {
+                    l.line.push(b);
+                    if l.getty != Getty::Password {
                         out.push(b);
                     }
                 }
@@ -443,7 +585,7 @@ mod tests {
     #[test]
     fn console_boots_prompts_and_echoes() {
         let t0 = fakedc_model::Clock::new().now();
-        let mut c = SerialConsole::new("hv01");
+        let mut c = SerialConsole::new("esx01");
         let mut text = c.sync(t0, true, true, false, "pxe");
         let mut t = t0;
         for _ in 0..20 {
@@ -453,20 +595,25 @@ mod tests {
         let s = String::from_utf8(text).unwrap();
         assert!(s.starts_with("\r\nContoso Systems BIOS"), "{s}");
         assert!(s.contains("Boot device: pxe\r\n"), "{s}");
-        assert!(s.contains("Booting hv01"), "{s}");
-        assert!(s.ends_with("hv01 login: "), "{s}");
-        assert_eq!(c.input(b"root\r"), b"root\r\nPassword: ");
+        assert!(s.contains("Booting esx01"), "{s}");
+        assert!(s.ends_with("esx01 login: "), "{s}");
+        let typed = |c: &mut SerialConsole, b: &[u8]| {
+            let out = c.input(t, 0, b);
+            assert_eq!(out.power, None);
+            out.text
+        };
+        assert_eq!(typed(&mut c, b"root\r"), b"root\r\nPassword: ");
         assert_eq!(
-            c.input(b"secret\r"),
-            b"\r\nLast login: on ttyS1\r\n[root@hv01 ~]# "
+            typed(&mut c, b"secret\r"),
+            b"\r\nLast login: on ttyS1\r\n[root@esx01 ~]# "
         );
         assert_eq!(
-            c.input(b"hostname\r"),
-            b"hostname\r\nhv01\r\n[root@hv01 ~]# "
+            typed(&mut c, b"hostname\r"),
+            b"hostname\r\nesx01\r\n[root@esx01 ~]# "
         );
         assert!(c.sync(t, false, false, false, "disk").is_empty());
         assert!(
-            c.input(b"x").is_empty(),
+            typed(&mut c, b"x").is_empty(),
             "nothing echoes with the power off"
         );
     }

@@ -594,77 +594,150 @@ fn hostile_datagrams_do_not_disturb_sessions() {
     assert!(!dropped.is_empty());
 }
 
-/// Drives `ipmitool sol activate` through a pseudo-terminal (util-linux
-/// `script`), typing at it like a person.
-#[test]
-fn sol_shows_the_boot_log_echoes_and_leaves_cleanly() {
-    use std::io::{Read, Write};
-    ipmitool_path();
-    let dc = common::start(SCENARIO);
-    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
-    dc.power("hv01", fakedc::PowerAction::Off).unwrap();
-    let cmd = format!(
-        "ipmitool -I lanplus -C 17 -H {} -p {} -U admin -P password sol activate",
-        bmc.ip(),
-        bmc.port()
-    );
-    let mut child = Command::new("script")
-        .args(["-qfec", &cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) is needed for the SOL test");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
+/// Hosts whose BMCs' SOL consoles differ by the host's OS: a Hyper-V host
+/// (Windows: EMS/SAC) and an ESXi host (a Linux-flavoured console).
+const SOL_SCENARIO: &str = r#"
+[defaults]
+boot_delay_ms = 300
+shutdown_delay_ms = 300
+cycle_interval_ms = 300
+
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.78.3.1"
+bmc = "bmc-hv01"
+
+[[machine]]
+name = "bmc-hv01"
+role = "bmc"
+address = "127.78.4.1"
+
+[[machine]]
+name = "esx01"
+role = "esxi-host"
+address = "127.78.3.2"
+bmc = "bmc-esx01"
+
+[[machine]]
+name = "bmc-esx01"
+role = "bmc"
+address = "127.78.4.2"
+"#;
+
+/// `ipmitool sol activate` in a pseudo-terminal (util-linux `script`),
+/// typed at like a person.
+struct SolTerminal {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    seen: String,
+    /// Where the next [`SolTerminal::expect`] starts looking.
+    cursor: usize,
+}
+
+impl SolTerminal {
+    fn activate(bmc: SocketAddr) -> SolTerminal {
+        use std::io::Read;
+        ipmitool_path();
+        let cmd = format!(
+            "ipmitool -I lanplus -C 17 -H {} -p {} -U admin -P password sol activate",
+            bmc.ip(),
+            bmc.port()
+        );
+        let mut child = Command::new("script")
+            .args(["-qfec", &cmd, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script (util-linux) is needed for the SOL test");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
             }
+        });
+        SolTerminal {
+            child,
+            stdin,
+            rx,
+            seen: String::new(),
+            cursor: 0,
         }
-    });
-    let mut seen = String::new();
-    let mut expect = |needle: &str| {
+    }
+
+    /// Waits for `needle` after what earlier expectations matched.
+    fn expect(&mut self, needle: &str) {
         let end = Instant::now() + Duration::from_secs(8);
-        while !seen.contains(needle) {
+        loop {
+            if let Some(i) = self.seen[self.cursor..].find(needle) {
+                self.cursor += i + needle.len();
+                return;
+            }
             let left = end.saturating_duration_since(Instant::now());
             assert!(
                 !left.is_zero(),
-                "never saw {needle:?}; console so far:\n{seen}"
+                "never saw {needle:?}; console so far:\n{}",
+                self.seen
             );
-            if let Ok(chunk) = rx.recv_timeout(left.min(Duration::from_millis(200))) {
-                seen.push_str(&String::from_utf8_lossy(&chunk));
+            if let Ok(chunk) = self.rx.recv_timeout(left.min(Duration::from_millis(200))) {
+                self.seen.push_str(&String::from_utf8_lossy(&chunk));
             }
         }
-    };
-    expect("SOL Session operational");
+    }
+
+    fn type_text(&mut self, text: &str) {
+        use std::io::Write;
+        self.stdin.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// `~.` at the start of a line: ipmitool deactivates and exits 0.
+    fn leave(mut self) -> String {
+        self.type_text("\r~.");
+        let end = Instant::now() + Duration::from_secs(8);
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(Instant::now() < end, "ipmitool did not leave on ~.");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status:?}");
+        self.seen
+    }
+}
+
+/// A Linux-flavoured host (ESXi): the scripted boot log, a login prompt, a
+/// shell that echoes, and a clean exit.
+#[test]
+fn sol_shows_the_boot_log_echoes_and_leaves_cleanly() {
+    let dc = common::start(SOL_SCENARIO);
+    let bmc = dc.endpoint("bmc-esx01", ServiceKind::Ipmi).unwrap();
+    dc.power("esx01", fakedc::PowerAction::Off).unwrap();
+    let mut term = SolTerminal::activate(bmc);
+    term.expect("SOL Session operational");
     // Power on: the scripted boot log streams, then a login prompt.
-    dc.power("hv01", fakedc::PowerAction::On).unwrap();
-    expect("Contoso Systems BIOS");
-    expect("Booting hv01");
-    expect("hv01 login: ");
-    stdin.write_all(b"root\r").unwrap();
-    expect("root\r\nPassword: ");
-    stdin.write_all(b"secret\r").unwrap();
-    expect("[root@hv01 ~]# ");
-    stdin.write_all(b"echo fakedc-sol-test\r").unwrap();
-    expect("echo fakedc-sol-test\r\nfakedc-sol-test\r\n");
+    dc.power("esx01", fakedc::PowerAction::On).unwrap();
+    term.expect("Contoso Systems BIOS");
+    term.expect("Booting esx01");
+    term.expect("esx01 login: ");
+    term.type_text("root\r");
+    term.expect("root\r\nPassword: ");
+    term.type_text("secret\r");
+    term.expect("[root@esx01 ~]# ");
+    term.type_text("echo fakedc-sol-test\r");
+    term.expect("echo fakedc-sol-test\r\nfakedc-sol-test\r\n");
+    let seen = term.leave();
     assert!(!seen.contains("secret"), "passwords are not echoed");
-    stdin.write_all(b"\r~.").unwrap();
-    let end = Instant::now() + Duration::from_secs(8);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(Instant::now() < end, "ipmitool did not leave on ~.");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status:?}");
+    assert!(!seen.contains("SAC"), "{seen}");
     let j = dc.journal(&Query {
-        machine: Some("bmc01".into()),
+        machine: Some("bmc-esx01".into()),
         ..Default::default()
     });
     assert!(
@@ -678,6 +751,85 @@ fn sol_shows_the_boot_log_echoes_and_leaves_cleanly() {
     // The payload was released: a second activation works.
     let o = ipmitool(bmc, LANPLUS17, "admin", "password", "sol info");
     assert!(o.status.success());
+}
+
+/// A Windows host (Hyper-V): Emergency Management Services. The SAC's
+/// banner during boot, `SAC>`, `id` with the host's name and the SMBIOS
+/// GUID `ipmitool mc guid` reads, a Cmd channel, and `restart` rebooting
+/// the shared chassis.
+#[test]
+fn sol_on_a_windows_host_shows_sac_and_answers_id() {
+    let dc = common::start(SOL_SCENARIO);
+    let bmc = dc.endpoint("bmc-hv01", ServiceKind::Ipmi).unwrap();
+    let guid = dc.machine_state("hv01").unwrap().guid;
+    let mc_guid = ok(bmc, LANPLUS17, "mc guid");
+    assert_eq!(
+        field(&mc_guid, "System GUID").as_deref(),
+        Some(guid.as_str())
+    );
+    dc.power("hv01", fakedc::PowerAction::Off).unwrap();
+    let mut term = SolTerminal::activate(bmc);
+    term.expect("SOL Session operational");
+    dc.power("hv01", fakedc::PowerAction::On).unwrap();
+    term.expect("Contoso Systems BIOS");
+    term.expect(
+        "Computer is booting, SAC started and initialized.\r\n\r\n\
+         Use the \"ch -?\" command for information about using channels.\r\n\
+         Use the \"?\" command for general help.\r\n",
+    );
+    term.expect("SAC>");
+    term.expect("EVENT: The CMD command is now available.\r\nSAC>");
+    term.type_text("id\r");
+    term.expect("id\r\n");
+    term.expect("           Computer Name: HV01\r\n");
+    term.expect(&format!("           Computer GUID: {guid}\r\n"));
+    term.expect("  Processor Architecture: AMD64\r\n");
+    term.expect("            Build Number: 17763\r\n");
+    term.expect("SAC>");
+    term.type_text("cmd\r");
+    term.expect("The Command Prompt session was successfully launched.\r\n");
+    term.expect("Channel: Cmd0001\r\nSAC>");
+    term.type_text("ch\r");
+    term.expect("0 (AV)    SAC\r\n1 (AV)    Cmd0001\r\nSAC>");
+    term.type_text("i\r");
+    term.expect("Net: 10, Ip=127.78.3.1  Subnet=255.0.0.0  Gateway=0.0.0.0\r\nSAC>");
+    term.type_text("dir\r");
+    term.expect("Unrecognized command.  Try the 'help' command for more details.\r\nSAC>");
+    // `restart`: the host's OS resets its own chassis and boots again.
+    term.type_text("restart\r");
+    term.expect("SAC preparing to restart the system.\r\n");
+    term.expect("Contoso Systems BIOS");
+    term.expect("Computer is booting, SAC started and initialized.");
+    term.expect("EVENT: The CMD command is now available.\r\nSAC>");
+    term.type_text("ch\r");
+    term.expect("# Status  Channel Name \r\n0 (AV)    SAC\r\nSAC>");
+    let seen = term.leave();
+    assert!(
+        !seen.contains("login:") && !seen.contains("[root@"),
+        "{seen}"
+    );
+    let j = dc.journal(&Query {
+        machine: Some("bmc-hv01".into()),
+        operation: Some("SOL console".into()),
+        ..Default::default()
+    });
+    assert!(
+        j.iter().any(|e| e.outcome == "host OS power action Reset"),
+        "{j:?}"
+    );
+    // `shutdown` from a new session powers the host off.
+    let mut term = SolTerminal::activate(bmc);
+    term.expect("SOL Session operational");
+    term.expect("SAC>");
+    term.type_text("shutdown\r");
+    term.expect("SAC preparing to shutdown the system.\r\n");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            dc.machine_state("hv01").is_ok_and(|m| m.power == "off")
+        }),
+        "shutdown powers the host off"
+    );
+    term.leave();
 }
 
 // ---------------------------------------------------------------------------

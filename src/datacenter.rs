@@ -127,6 +127,7 @@ impl Builder {
 
     pub fn allow_non_loopback(mut self, allow: bool) -> Self {
         self.opts.allow_non_loopback = allow;
+        self.net.allow_non_loopback = allow;
         self
     }
 

@@ -10,6 +10,7 @@ mod common;
 mod bits;
 mod cli;
 mod foundation;
+mod identity;
 mod ipmi;
 mod smash;
 mod ssh;

@@ -1,7 +1,7 @@
 //! `[machine.options.bits]`: per-machine limits and virtual files, parsed
 //! and validated once at registration so a bad scenario fails at start.
 
-use crate::proto::{self, join_components, normalize_path, Limits};
+use crate::proto::{join_components, normalize_path, Limits};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -45,7 +45,8 @@ pub struct BitsOptions {
     /// would send the password in clear. Default false, like WinRM's
     /// AllowUnencrypted: over HTTP only NTLM/Negotiate is offered.
     pub allow_basic_over_http: Option<bool>,
-    /// The `Server` header (default Microsoft-IIS/10.0).
+    /// The `Server` header (default: the machine's web server, IIS 10 on
+    /// Windows, none on ESXi; see `fakedc_model::WebServer`).
     pub server: Option<String>,
     /// Large read-only files served from a generator, without disk.
     #[serde(default)]
@@ -86,7 +87,9 @@ pub struct Config {
     pub anonymous_ping: bool,
     pub allow_basic_over_http: bool,
     pub read_timeout: Duration,
-    pub server: String,
+    /// An explicit `Server` header; `None`: the network front stamps the
+    /// machine's own.
+    pub server: Option<String>,
     /// By normalised path.
     pub virtual_files: HashMap<String, VirtualFile>,
 }
@@ -120,13 +123,12 @@ impl BitsOptions {
         for p in self.upload_paths.unwrap_or_else(|| vec!["/".into()]) {
             upload_paths.push(normalize_path(&p).map_err(|e| format!("upload_paths: {e}"))?);
         }
-        let server = self
-            .server
-            .unwrap_or_else(|| proto::DEFAULT_SERVER.to_string());
-        if server.is_empty()
-            || server.len() > 200
-            || !server.bytes().all(|b| (0x20..0x7f).contains(&b))
-        {
+        let server = self.server;
+        if server.as_ref().is_some_and(|server| {
+            server.is_empty()
+                || server.len() > 200
+                || !server.bytes().all(|b| (0x20..0x7f).contains(&b))
+        }) {
             return Err("server must be 1-200 printable ASCII characters".into());
         }
         let mut virtual_files = HashMap::new();

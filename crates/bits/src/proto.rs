@@ -17,7 +17,6 @@ pub const PROTOCOL_BITS_1_5: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
 pub const BITS_POST: &str = "BITS_POST";
 
 /// `Server` header real Windows hosts send; nmap recognises it.
-pub const DEFAULT_SERVER: &str = "Microsoft-IIS/10.0";
 
 /// BITS header names (HTTP header names compare case-insensitively; these
 /// are the spellings Windows sends).

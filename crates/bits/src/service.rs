@@ -22,12 +22,11 @@ use crate::proto::{
 };
 use crate::store::{self, SessionMeta, Store};
 use bytes::Bytes;
-use fakedc_model::{FaultKind, MachineId, Model, Record, ServiceKind};
+use fakedc_model::{FaultKind, Model, Record, ServiceKind};
+use fakedc_net::auth::{self, NtlmOffer, Outcome, Policy};
 use fakedc_net::{
     full, Body, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services,
 };
-use fakedc_ntlm::http::{is_ntlm_scheme, Acceptor, HttpStep};
-use fakedc_ntlm::TargetInfo;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -127,20 +126,13 @@ impl Shared {
                 continue;
             }
             let cfg = validate(m)?;
-            let domain = m.dns_name.split_once('.').map(|(_, d)| d).unwrap_or("");
             machines.push(Some(Arc::new(MachineBits {
-                id: m.id,
                 name: m.name.clone(),
                 realm: m.dns_name.clone(),
-                target: TargetInfo {
-                    nb_domain: m.name.to_ascii_uppercase(),
-                    nb_computer: m.name.to_ascii_uppercase(),
-                    dns_domain: domain.to_string(),
-                    dns_computer: m.dns_name.clone(),
-                    time: 0,
-                },
-                server: HeaderValue::from_str(&cfg.server)
-                    .unwrap_or(HeaderValue::from_static(proto::DEFAULT_SERVER)),
+                server: cfg
+                    .server
+                    .as_deref()
+                    .and_then(|s| HeaderValue::from_str(s).ok()),
                 cfg,
                 store: m.share.clone().map(Store::new),
                 sessions: Mutex::new(Table::default()),
@@ -155,13 +147,11 @@ impl Shared {
 
 /// One machine's BITS state.
 struct MachineBits {
-    id: MachineId,
     name: String,
     /// The Basic realm: the machine's DNS name, like IIS.
     realm: String,
-    /// Who the machine says it is in an NTLM CHALLENGE.
-    target: TargetInfo,
-    server: HeaderValue,
+    /// A scenario's explicit `Server` header (else the front's).
+    server: Option<HeaderValue>,
     cfg: Config,
     /// `None` when the machine has no share (uploads and file downloads
     /// are refused; virtual files still work).
@@ -323,7 +313,9 @@ impl HttpService for BitsHttp {
                     final_auth: None,
                 };
                 let mut resp = cx.handle(req).await;
-                resp.headers_mut().insert(header::SERVER, server);
+                if let Some(server) = server {
+                    resp.headers_mut().insert(header::SERVER, server);
+                }
                 if let Some(v) = cx.final_auth.take() {
                     resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
@@ -369,41 +361,53 @@ impl Cx {
         });
     }
 
-    /// Authenticates a request against the machine's users: Basic (over
-    /// TLS, or over HTTP when the scenario allows it), or an NTLM /
-    /// Negotiate handshake step on this connection. A request without
+    /// What this request may authenticate with: Basic where allowed (TLS,
+    /// or plain HTTP when the scenario says so), Negotiate and NTLM as IIS
+    /// offers them (the shared authenticator accepts NTLM only where the
+    /// machine's web server offers it: never on ESXi).
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            basic: self.basic_allowed(),
+            basic_realm: &self.m.realm,
+            ntlm: NtlmOffer::NegotiateAndNtlm,
+            digest: None,
+        }
+    }
+
+    /// Authenticates a request against the machine's users through the
+    /// shared authenticator (`fakedc_net::auth`). A request without
     /// `Authorization` on a connection NTLM authenticated earlier is that
     /// user's, as on IIS.
     fn authenticate(&mut self, headers: &HeaderMap) -> Auth {
-        let Some(v) = headers.get(header::AUTHORIZATION) else {
-            return match with_conn_state(&self.conn, |st| st.ntlm_user.clone()) {
-                Some(u) => Auth::User(u),
-                None => Auth::Anonymous,
-            };
+        let auth = match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
+            None => None,
+            Some(Ok(t)) => Some(t),
+            Some(Err(_)) => return Auth::Denied("undecodable Authorization header".into()),
         };
-        let Ok(text) = v.to_str() else {
-            return Auth::Denied("undecodable Authorization header".into());
-        };
-        let text = text.trim();
-        let (scheme, cred) = text.split_once(' ').unwrap_or((text, ""));
-        if is_ntlm_scheme(scheme) {
-            return self.ntlm(scheme, cred);
-        }
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Auth::Denied(format!(
-                "unsupported scheme {}",
-                scheme.chars().take(20).collect::<String>()
-            ));
-        }
-        if !self.basic_allowed() {
+        if auth.is_some_and(|a| a.trim().len() >= 5 && a.trim()[..5].eq_ignore_ascii_case("basic"))
+            && !self.basic_allowed()
+        {
             return Auth::Denied("Basic over plain HTTP is not allowed".into());
         }
-        let Some((user, password)) = proto::parse_basic(text) else {
-            return Auth::Denied("malformed Basic credentials".into());
-        };
-        match self.model.authenticate(self.m.id, &user, &password) {
-            Some(u) => Auth::User(u.name),
-            None => Auth::Denied("wrong user or password".into()),
+        let policy = self.policy();
+        let out = auth::with_ntlm(&self.conn, STATE_KEY, |st| {
+            auth::authenticate(&self.model, &self.conn, st, &policy, auth, "", "")
+        });
+        match out {
+            Outcome::Authenticated {
+                login,
+                reply_header,
+            } => {
+                self.final_auth = reply_header.and_then(|h| HeaderValue::from_str(&h).ok());
+                Auth::User(login.user.name)
+            }
+            Outcome::Connection(login) => Auth::User(login.user.name),
+            Outcome::Anonymous => Auth::Anonymous,
+            Outcome::Challenge(h) => Auth::Challenge(h),
+            Outcome::Refused { reason, .. } | Outcome::Malformed(reason) => {
+                debug!(%reason, "authentication refused");
+                Auth::Denied(reason)
+            }
         }
     }
 
@@ -411,37 +415,6 @@ impl Cx {
     /// HTTP only when the scenario says so.
     fn basic_allowed(&self) -> bool {
         self.conn.tls || self.m.cfg.allow_basic_over_http
-    }
-
-    /// One NTLM/Negotiate step on this connection. Users are looked up
-    /// as Basic does (the model's one rule for this kind of machine).
-    fn ntlm(&mut self, scheme: &str, cred: &str) -> Auth {
-        let (model, id) = (&self.model, self.m.id);
-        let password_of = |name: &str| model.find_user(id, name).map(|u| u.password);
-        let target = &self.m.target;
-        // The account's own spelling, whatever case or domain the client used.
-        let canonical = |name: &str| model.find_user(id, name).map(|u| u.name);
-        let step = with_conn_state(&self.conn, |st| {
-            let r = st.auth.accept(scheme, cred, target, &password_of);
-            st.ntlm_user = match &r {
-                Ok(HttpStep::Done { user, .. }) => canonical(user),
-                _ => None,
-            };
-            r
-        });
-        match step {
-            Ok(HttpStep::Challenge(h)) => Auth::Challenge(h),
-            Ok(HttpStep::Done {
-                user, final_header, ..
-            }) => {
-                self.final_auth = final_header.and_then(|h| HeaderValue::from_str(&h).ok());
-                Auth::User(canonical(&user).unwrap_or(user))
-            }
-            Err(e) => {
-                debug!(error = %e, "NTLM refused");
-                Auth::Denied(e.to_string())
-            }
-        }
     }
 
     /// A 401. Without a challenge it offers what IIS offers with Windows
@@ -463,13 +436,8 @@ impl Cx {
             }
             return r;
         }
-        h.append(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Negotiate"),
-        );
-        h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("NTLM"));
-        if self.basic_allowed() {
-            if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{}\"", self.m.realm)) {
+        for c in auth::challenges(&self.model, &self.conn, &self.policy(), false) {
+            if let Ok(v) = HeaderValue::from_str(&c) {
                 h.append(header::WWW_AUTHENTICATE, v);
             }
         }
@@ -1430,21 +1398,22 @@ async fn receive(
     }
 }
 
-/// Per-connection BITS state kept in [`ConnInfo::state`].
+/// BITS's key in the connection's state map (its NTLM handshake and its
+/// byte count live there, apart from any other protocol's).
+const STATE_KEY: &str = "bits";
+
+/// Per-connection BITS state kept in [`ConnInfo::state`] (the NTLM
+/// handshake is the shared authenticator's `NtlmConn`, under the same key).
 #[derive(Default)]
 struct ConnState {
     /// Fragment bytes received on this connection (`reset-after`).
     body_bytes: u64,
-    /// The NTLM/Negotiate handshake in progress.
-    auth: Acceptor,
-    /// The user an NTLM handshake authenticated this connection as.
-    ntlm_user: Option<String>,
 }
 
 /// Runs `f` on the connection's state (made on first use). Never held
 /// across an await.
 fn with_conn_state<T>(conn: &ConnInfo, f: impl FnOnce(&mut ConnState) -> T) -> T {
-    conn.state.with::<ConnState, T>("bits", f)
+    conn.state.with::<ConnState, T>(STATE_KEY, f)
 }
 
 fn conn_body_bytes(conn: &ConnInfo) -> u64 {

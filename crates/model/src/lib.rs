@@ -13,6 +13,7 @@
 pub mod chassis;
 pub mod clock;
 pub mod fault;
+pub mod identity;
 pub mod journal;
 pub mod log;
 pub mod service;
@@ -24,6 +25,7 @@ pub use chassis::{
 };
 pub use clock::Clock;
 pub use fault::{FaultKind, FaultRule, Faults};
+pub use identity::WebServer;
 pub use journal::{Entry, Journal, Query, Record};
 pub use log::{EventKind, EventLog, LogEntry};
 pub use service::{Role, ServiceKind, Transport};

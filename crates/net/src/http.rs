@@ -3,9 +3,10 @@
 
 use crate::{BoxFuture, Conn, ConnInfo};
 use bytes::Bytes;
-use fakedc_model::ServiceKind;
+use fakedc_model::{ServiceKind, WebServer};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
@@ -86,14 +87,30 @@ impl Router {
     }
 }
 
-fn not_found() -> HttpResponse {
-    let mut r = hyper::Response::new(full("Not Found"));
-    *r.status_mut() = hyper::StatusCode::NOT_FOUND;
-    r.headers_mut().insert(
-        hyper::header::SERVER,
-        hyper::header::HeaderValue::from_static("Microsoft-HTTPAPI/2.0"),
-    );
+/// The error page the machine's web server sends for `status`, with its
+/// `Server` header (HTTP.sys's HTML on Windows, the BMC's web server's,
+/// none on ESXi): what a client sees for a path nothing serves, or a
+/// refusal the front makes before any service runs.
+pub fn error_page(conn: &ConnInfo, status: hyper::StatusCode) -> HttpResponse {
+    let web = WebServer::of(conn.role, conn.service);
+    let (ct, body) = web.error_page(status.as_u16());
+    let mut r = hyper::Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    stamp(&mut r, web);
     r
+}
+
+/// Adds the web server's `Server` header unless the service set one (BITS
+/// may be configured to claim another IIS version).
+fn stamp(r: &mut HttpResponse, web: WebServer) {
+    if let Some(s) = web.server_header() {
+        if !r.headers().contains_key(hyper::header::SERVER) {
+            r.headers_mut()
+                .insert(hyper::header::SERVER, HeaderValue::from_static(s));
+        }
+    }
 }
 
 /// Serves one connection until it closes or fakedc shuts down (then the
@@ -129,9 +146,12 @@ pub(crate) fn serve(router: Arc<Router>, conn: Conn) -> BoxFuture<()> {
                             .find(|(k, _)| *k == r.kind)
                             .map(|(_, c)| c.clone())
                             .unwrap_or(info);
-                        r.service.call(req, conn).await
+                        let web = WebServer::of(conn.role, conn.service);
+                        let mut resp = r.service.call(req, conn).await;
+                        stamp(&mut resp, web);
+                        resp
                     }
-                    None => not_found(),
+                    None => error_page(&info, hyper::StatusCode::NOT_FOUND),
                 };
                 Ok::<_, std::convert::Infallible>(resp)
             }
@@ -140,8 +160,11 @@ pub(crate) fn serve(router: Arc<Router>, conn: Conn) -> BoxFuture<()> {
         let http = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
+            // HTTP.sys, IIS and the embedded servers write `Content-Length`,
+            // not hyper's `content-length`; clients and nmap see the case.
+            .title_case_headers(true)
             .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(conn.io), svc);
+            .serve_connection(TokioIo::new(Http10AsHttp11::new(conn.io)), svc);
         tokio::pin!(http);
         tokio::select! {
             _ = http.as_mut() => {}
@@ -151,4 +174,180 @@ pub(crate) fn serve(router: Arc<Router>, conn: Conn) -> BoxFuture<()> {
             }
         }
     })
+}
+
+/// HTTP.sys, IIS and the embedded servers fakedc plays answer an HTTP/1.0
+/// request with an `HTTP/1.1` status line (and close the connection);
+/// hyper answers `HTTP/1.0`, which identification tools (nmap's
+/// fingerprints) and careful clients tell apart. This reader rewrites the
+/// first request line of a connection from `HTTP/1.0` to `HTTP/1.1` and
+/// adds `Connection: close`, so hyper answers as those servers do. Only
+/// the first request can be 1.0: the connection then closes.
+struct Http10AsHttp11<T> {
+    inner: T,
+    state: FirstLine,
+}
+
+enum FirstLine {
+    /// Collecting the first line (bounded).
+    Scanning(Vec<u8>),
+    /// Handing out the (rewritten) bytes collected.
+    Draining(Vec<u8>, usize),
+    /// Everything after: straight through.
+    Pass,
+}
+
+/// Longest first line looked at; longer ones pass through unchanged.
+const MAX_FIRST_LINE: usize = 8192;
+
+impl<T> Http10AsHttp11<T> {
+    fn new(inner: T) -> Self {
+        Http10AsHttp11 {
+            inner,
+            state: FirstLine::Scanning(Vec::new()),
+        }
+    }
+}
+
+/// The first line's rewrite (the whole buffer collected so far).
+fn rewrite_first_line(mut acc: Vec<u8>) -> Vec<u8> {
+    let Some(eol) = acc.windows(2).position(|w| w == b"\r\n") else {
+        return acc;
+    };
+    if !acc[..eol].ends_with(b" HTTP/1.0") {
+        return acc;
+    }
+    acc[eol - 1] = b'1';
+    let tail = acc.split_off(eol + 2);
+    acc.extend_from_slice(b"Connection: close\r\n");
+    acc.extend_from_slice(&tail);
+    acc
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Http10AsHttp11<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                FirstLine::Pass => return std::pin::Pin::new(&mut this.inner).poll_read(cx, buf),
+                FirstLine::Draining(data, pos) => {
+                    let n = (data.len() - *pos).min(buf.remaining());
+                    buf.put_slice(&data[*pos..*pos + n]);
+                    *pos += n;
+                    if *pos >= data.len() {
+                        this.state = FirstLine::Pass;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                FirstLine::Scanning(acc) => {
+                    let mut tmp = [0u8; 1024];
+                    let mut rb = tokio::io::ReadBuf::new(&mut tmp);
+                    match std::pin::Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Ready(Ok(())) => {
+                            let got = rb.filled();
+                            let eof = got.is_empty();
+                            acc.extend_from_slice(got);
+                            let done = eof
+                                || acc.len() >= MAX_FIRST_LINE
+                                || acc.windows(2).any(|w| w == b"\r\n");
+                            if done {
+                                let data = rewrite_first_line(std::mem::take(acc));
+                                this.state = if data.is_empty() {
+                                    FirstLine::Pass
+                                } else {
+                                    FirstLine::Draining(data, 0)
+                                };
+                                if eof && matches!(this.state, FirstLine::Pass) {
+                                    return Poll::Ready(Ok(()));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Http10AsHttp11<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn first_line_rewrite() {
+        assert_eq!(
+            rewrite_first_line(b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            rewrite_first_line(b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec()),
+            b"GET / HTTP/1.1\r\nHost: x\r\n"
+        );
+        assert_eq!(
+            rewrite_first_line(b"GET / HTTP/1.0".to_vec()),
+            b"GET / HTTP/1.0"
+        );
+    }
+
+    #[tokio::test]
+    async fn byte_by_byte_requests_are_rewritten_once() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut r = Http10AsHttp11::new(server);
+        let req = b"HEAD /x HTTP/1.0\r\nUser-Agent: t\r\n\r\nGET /y HTTP/1.0\r\n";
+        tokio::spawn(async move {
+            for b in req {
+                let _ = client.write_all(&[*b]).await;
+            }
+        });
+        let mut out = Vec::new();
+        let _ = r.read_to_end(&mut out).await;
+        assert_eq!(
+            out,
+            b"HEAD /x HTTP/1.1\r\nConnection: close\r\nUser-Agent: t\r\n\r\nGET /y HTTP/1.0\r\n"
+        );
+    }
 }

@@ -14,6 +14,7 @@
 //! `dial.rs`) and listeners bound and released at run time
 //! ([`NetHandle::bind`], `dynamic.rs`).
 
+pub mod auth;
 pub mod conn_state;
 pub mod dial;
 pub mod dynamic;
@@ -60,6 +61,9 @@ pub type BoxIo = Box<dyn Io>;
 pub struct ConnInfo {
     pub machine: MachineId,
     pub machine_name: String,
+    /// The machine's role: which product answers (see
+    /// [`fakedc_model::WebServer`]) and whose user-matching rule applies.
+    pub role: fakedc_model::Role,
     pub service: ServiceKind,
     pub peer: SocketAddr,
     pub local: SocketAddr,
@@ -850,6 +854,7 @@ impl Supervisor {
         let info = Arc::new(ConnInfo {
             machine: self.machine,
             machine_name: self.machine_name.clone(),
+            role: self.shared.model.machine(self.machine).role,
             service: self.service,
             peer,
             local,

@@ -11,7 +11,8 @@
 //! `timefmt`. `service` is the HTTP glue, `probe` the client for `check`.
 
 pub mod cim;
-pub mod digest;
+/// RFC 7616 Digest, now part of the one HTTP front (`fakedc_net::auth`).
+pub use fakedc_net::auth::digest;
 pub mod probe;
 pub mod service;
 pub mod timefmt;

@@ -8,8 +8,9 @@
 //! refused here before the engine sees them.
 
 use crate::cim::{Inventory, SmashProvider, PROFILES};
-use crate::digest::{self, Algorithm, NonceStatus, Nonces};
+use crate::digest::{Algorithm, Nonces};
 use fakedc_model::{MachineId, Model, Privilege, ServiceKind};
+use fakedc_net::auth::{DigestOffer, NtlmConn, NtlmOffer, Outcome, Policy};
 use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
 use fakedc_wsman::engine::{Call, ShellConfig, CONFIG_URI};
 use fakedc_wsman::message::{ns, parse_request};
@@ -220,21 +221,12 @@ fn soap(code: StatusCode, xml: String) -> HttpResponse {
 }
 
 /// 401 with one Digest challenge per offered algorithm (first preferred)
-/// and Basic when enabled.
-fn unauthorized(setup: &Setup, stale: bool, now_ms: u64) -> HttpResponse {
+/// and Basic when enabled, from the shared authenticator.
+fn unauthorized(model: &Model, conn: &ConnInfo, setup: &Setup, stale: bool) -> HttpResponse {
     let mut r = status(StatusCode::UNAUTHORIZED, Vec::new());
-    let nonce = setup.nonces.issue(now_ms);
-    let h = r.headers_mut();
-    for alg in &setup.digest {
-        let c = digest::challenge(&setup.realm, &nonce, &setup.opaque, *alg, stale);
+    for c in fakedc_net::auth::challenges(model, conn, &policy(setup), stale) {
         if let Ok(v) = HeaderValue::from_str(&c) {
-            h.append(WWW_AUTHENTICATE, v);
-        }
-    }
-    if setup.basic {
-        let c = format!("Basic realm=\"{}\"", setup.realm.replace(['"', '\\'], ""));
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            h.append(WWW_AUTHENTICATE, v);
+            r.headers_mut().append(WWW_AUTHENTICATE, v);
         }
     }
     r
@@ -278,6 +270,24 @@ enum AuthResult {
     None,
 }
 
+/// What a BMC's `/wsman` accepts: Basic (unless disabled) and Digest
+/// with this BMC's realm, nonces and algorithms; never NTLM.
+fn policy(setup: &Setup) -> Policy<'_> {
+    Policy {
+        basic: setup.basic,
+        basic_realm: &setup.realm,
+        ntlm: NtlmOffer::Off,
+        digest: Some(DigestOffer {
+            nonces: &setup.nonces,
+            realm: &setup.realm,
+            opaque: &setup.opaque,
+            algorithms: &setup.digest,
+        }),
+    }
+}
+
+/// One request's `Authorization` through the shared authenticator
+/// (`fakedc_net::auth`), journaled in the BMC's words.
 fn authenticate(
     model: &Model,
     setup: &Setup,
@@ -286,121 +296,44 @@ fn authenticate(
     path: &str,
     j: &mut Journal<'_>,
 ) -> AuthResult {
-    let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
-    if scheme.eq_ignore_ascii_case("Basic") {
-        j.op = "auth basic".into();
-        if !setup.basic {
-            j.record("refused: Basic is disabled");
-            return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
-        }
-        use base64::Engine as _;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok());
-        let Some((name, pass)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
-            j.record("refused: malformed Basic credentials");
-            return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
-        };
-        j.user = Some(name.to_string());
-        return match model.authenticate(conn.machine, name, pass) {
-            Some(u) => AuthResult::Ok(Authed {
-                user: u.name,
-                privilege: u.privilege,
-                info: None,
-            }),
-            None => {
-                j.record("auth failure: wrong user or password");
-                AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()))
-            }
-        };
-    }
-    if !scheme.eq_ignore_ascii_case("Digest") {
-        j.op = format!("auth {}", scheme.to_ascii_lowercase());
-        j.record("refused: unsupported authentication scheme");
-        return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
-    }
-    j.op = "auth digest".into();
-    if setup.digest.is_empty() {
-        j.record("refused: Digest is disabled");
-        return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
-    }
-    let c = match digest::parse_credentials(rest) {
-        Ok(c) => c,
-        Err(e) => {
-            j.record(&format!("400: {e}"));
-            return AuthResult::Reply(status(StatusCode::BAD_REQUEST, Vec::new()));
-        }
-    };
-    // RFC 7616 §3.4: `uri` is the request-target; some clients send the
-    // absolute form.
-    let uri_path = c
-        .uri
-        .strip_prefix("https://")
-        .or_else(|| c.uri.strip_prefix("http://"))
-        .map(|rest| rest.find('/').map_or("/", |i| &rest[i..]))
-        .unwrap_or(&c.uri);
-    if uri_path != path {
-        j.record("400: Digest uri does not match the request target");
-        return AuthResult::Reply(status(StatusCode::BAD_REQUEST, Vec::new()));
-    }
-    if c.realm != setup.realm
-        || !setup.digest.contains(&c.algorithm)
-        || c.opaque.as_deref().is_some_and(|o| o != setup.opaque)
+    let scheme = auth.trim().split_once(' ').map_or(auth.trim(), |s| s.0);
+    j.op = format!("auth {}", scheme.to_ascii_lowercase());
+    // SMASH offers no NTLM: the connection state is never used.
+    let mut none = NtlmConn::default();
+    let policy = policy(setup);
+    match fakedc_net::auth::authenticate(model, conn, &mut none, &policy, Some(auth), "POST", path)
     {
-        j.record("auth failure: realm, algorithm or opaque not offered");
-        return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
-    }
-    let user = if c.userhash {
-        let users = model.users(conn.machine);
-        users
-            .iter()
-            .find(|u| {
-                u.enabled
-                    && digest::user_hash(c.algorithm, &u.name, &c.realm)
-                        .eq_ignore_ascii_case(&c.username)
-            })
-            .cloned()
-    } else {
-        model.find_user(conn.machine, &c.username)
-    };
-    let Some(user) = user else {
-        j.user = (!c.userhash).then(|| c.username.clone());
-        j.record("auth failure: wrong user or password");
-        return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
-    };
-    j.user = Some(user.name.clone());
-    if !digest::verify(&c, &user.name, &user.password, "POST") {
-        j.record("auth failure: wrong user or password");
-        return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
-    }
-    let now = model.clock.unix_millis();
-    match setup.nonces.check(&c.nonce, now) {
-        NonceStatus::Valid => {}
-        NonceStatus::Stale => {
-            j.record("401: stale nonce (stale=true)");
-            return AuthResult::Reply(unauthorized(setup, true, model.clock.unix_millis()));
+        Outcome::Authenticated {
+            login,
+            reply_header,
+        } => AuthResult::Ok(Authed {
+            user: login.user.name,
+            privilege: login.user.privilege,
+            info: reply_header,
+        }),
+        Outcome::Malformed(e) => {
+            j.record(&format!("400: {e}"));
+            AuthResult::Reply(status(StatusCode::BAD_REQUEST, Vec::new()))
         }
-        NonceStatus::Invalid => {
-            j.record("auth failure: nonce not issued by this BMC");
-            return AuthResult::Reply(unauthorized(setup, false, model.clock.unix_millis()));
+        Outcome::Refused {
+            reason,
+            user,
+            stale,
+        } => {
+            j.user = user;
+            j.record(&if stale {
+                format!("401: {reason} (stale=true)")
+            } else {
+                format!("auth failure: {reason}")
+            });
+            AuthResult::Reply(unauthorized(model, conn, setup, stale))
+        }
+        // Only NTLM challenges or rides on a connection; SMASH has none.
+        Outcome::Challenge(_) | Outcome::Connection(_) | Outcome::Anonymous => {
+            j.record("auth failure: unsupported authentication scheme");
+            AuthResult::Reply(unauthorized(model, conn, setup, false))
         }
     }
-    if !setup.nonces.use_count(&c.nonce, c.nc, now) {
-        j.record("401: replayed nonce count (stale=true)");
-        return AuthResult::Reply(unauthorized(setup, true, model.clock.unix_millis()));
-    }
-    let info = format!(
-        r#"qop=auth, rspauth="{}", cnonce="{}", nc={}"#,
-        digest::rspauth(&c, &user.name, &user.password),
-        c.cnonce.replace(['"', '\\'], ""),
-        c.nc_text
-    );
-    AuthResult::Ok(Authed {
-        user: user.name,
-        privilege: user.privilege,
-        info: Some(info),
-    })
 }
 
 async fn handle(
@@ -450,7 +383,7 @@ async fn handle(
             }
             j.op = "auth".into();
             j.record("401: no credentials");
-            return unauthorized(setup, false, model.clock.unix_millis());
+            return unauthorized(model, conn, setup, false);
         }
     };
     j.user = Some(authed.user.clone());

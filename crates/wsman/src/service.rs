@@ -11,22 +11,21 @@
 use crate::engine::{Call, Engine, ShellConfig};
 use crate::fault::Fault;
 use crate::message::{parse_request, MAX_REQUEST};
-use crate::ntlm::http::{Acceptor, HttpStep};
-use crate::ntlm::{self, TargetInfo};
+use crate::ntlm;
 use crate::provider::{Ctx, ResourceProvider};
 use crate::shell::{CommandRule, HostFacts, ShellLimits};
 use crate::wmi;
-use base64::Engine as _;
 use bytes::Bytes;
 use fakedc_model::{FaultKind, Machine, MachineId, Model, Privilege, ServiceKind};
+use fakedc_net::auth::{NtlmConn, NtlmOffer, Outcome, Policy, Scheme};
 use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
 use http_body_util::BodyExt;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, SERVER, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::StatusCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{debug, info_span, Instrument};
+use tracing::{info_span, Instrument};
 
 /// The services this crate serves.
 pub const KINDS: [ServiceKind; 3] = [
@@ -199,15 +198,6 @@ pub fn operations() -> Vec<String> {
     .collect()
 }
 
-/// NTLM state of one TCP connection.
-#[derive(Default)]
-struct ConnState {
-    /// The NTLM/Negotiate handshake in progress.
-    auth: Acceptor,
-    /// Authenticated NTLM user and session security.
-    session: Option<(String, Box<ntlm::Session>)>,
-}
-
 struct WinrmService {
     model: Arc<Model>,
     engine: Arc<Engine>,
@@ -259,16 +249,19 @@ pub fn refuse_early(
             .matching(&conn.machine_name, conn.service.name())
             .iter()
             .any(|f| matches!(f, FaultKind::Busy));
-    let mut r = hyper::Response::new(full(Vec::new()));
+    // The machine's web server answers these itself (HTTP.sys's error
+    // page on Windows, the BMC's on a BMC).
     if busy {
         j.record("busy (fault rule): 503");
-        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        return Some(r);
+        return Some(fakedc_net::http::error_page(
+            conn,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ));
     }
     if req.method() != hyper::Method::POST {
         j.op = format!("{} {}", req.method(), req.uri().path());
         j.record("405 method not allowed");
-        *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        let mut r = fakedc_net::http::error_page(conn, StatusCode::METHOD_NOT_ALLOWED);
         r.headers_mut()
             .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
         return Some(r);
@@ -276,11 +269,10 @@ pub fn refuse_early(
     None
 }
 
+/// A response; the network front adds the machine's `Server` header.
 fn status(code: StatusCode, body: Vec<u8>) -> HttpResponse {
     let mut r = hyper::Response::new(full(body));
     *r.status_mut() = code;
-    r.headers_mut()
-        .insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
     r
 }
 
@@ -371,49 +363,17 @@ pub fn decrypt(s: &mut ntlm::Session, body: &[u8]) -> Result<Vec<u8>, &'static s
         .map_err(|_| "signature does not verify")
 }
 
-/// The password NTLM needs for a login name (the model's one rule of
-/// matching names: any case, any domain on Windows).
-fn password_of(model: &Model, machine: MachineId, name: &str) -> Option<String> {
-    model.find_user(machine, name).map(|u| u.password)
-}
-
-/// The account's own name for a login name (case and domain as the
-/// client typed them are not the account's).
-fn canonical_user(model: &Model, machine: MachineId, name: &str) -> String {
-    model
-        .find_user(machine, name)
-        .map(|u| u.name)
-        .unwrap_or_else(|| name.to_string())
-}
-
-/// Whether a login name and password are an enabled user's.
-fn password_matches(model: &Model, machine: MachineId, name: &str, pass: &str) -> bool {
-    model.authenticate(machine, name, pass).is_some()
-}
-
-fn target_info(model: &Model, machine: MachineId) -> TargetInfo {
-    let m = model.machine(machine);
-    let domain = m.dns_name.split_once('.').map(|(_, d)| d).unwrap_or("");
-    TargetInfo {
-        nb_domain: m.name.to_ascii_uppercase(),
-        nb_computer: m.name.to_ascii_uppercase(),
-        dns_domain: domain.to_string(),
-        dns_computer: m.dns_name.clone(),
-        time: ntlm::filetime(model.clock.wall()),
-    }
-}
-
 /// Takes the connection's state out for the request (it is held across
 /// awaits); the box is kept and put back, not reallocated per request.
-fn take_state(conn: &ConnInfo) -> Box<ConnState> {
-    conn.state.take::<ConnState>(STATE_KEY)
+fn take_state(conn: &ConnInfo) -> Box<NtlmConn> {
+    fakedc_net::auth::take_ntlm(conn, STATE_KEY)
 }
 
 /// This service's key in the connection's state map.
 const STATE_KEY: &str = "wsman";
 
-fn put_state(conn: &ConnInfo, st: Box<ConnState>) {
-    conn.state.put(STATE_KEY, st);
+fn put_state(conn: &ConnInfo, st: Box<NtlmConn>) {
+    fakedc_net::auth::put_ntlm(conn, STATE_KEY, st);
 }
 
 async fn handle(
@@ -424,9 +384,7 @@ async fn handle(
     req: HttpRequest,
     j: &mut Journal<'_>,
 ) -> HttpResponse {
-    if let Some(mut r) = refuse_early(model, conn, &req, j) {
-        r.headers_mut()
-            .insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
+    if let Some(r) = refuse_early(model, conn, &req, j) {
         return r;
     }
     // Header values are reference-counted: cloning them does not copy.
@@ -475,90 +433,81 @@ async fn authenticate_and_serve(
     content_type: &str,
     body: &[u8],
     offer_basic: bool,
-    st: &mut ConnState,
+    st: &mut NtlmConn,
     j: &mut Journal<'_>,
 ) -> HttpResponse {
     let mut via_ntlm = false;
     // SPNEGO's last token (with the server's mechListMIC), sent on the
     // answer that completes the handshake.
     let mut final_token: Option<String> = None;
-    let user: String = match auth.map(|a| a.split_once(' ').unwrap_or((a, ""))) {
-        Some((scheme, cred)) if scheme.eq_ignore_ascii_case("Basic") => {
-            j.op = "auth basic".into();
-            if !setup.basic {
-                j.record("refused: Basic is disabled");
-                return unauthorized(false, None);
-            }
-            if !conn.tls && !setup.allow_unencrypted {
-                j.record("refused: Basic over HTTP needs AllowUnencrypted=true");
-                return unauthorized(false, None);
-            }
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(cred.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok());
-            let Some((name, pass)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
-                j.record("refused: malformed Basic credentials");
-                return unauthorized(offer_basic, None);
-            };
-            j.user = Some(name.to_string());
-            // Windows user names are case-insensitive; passwords are not.
-            if !password_matches(model, conn.machine, name, pass) {
-                j.record("auth failure: wrong user or password");
-                return unauthorized(offer_basic, None);
-            }
-            canonical_user(model, conn.machine, name)
+    let scheme = auth.map(|a| a.trim().split_once(' ').map_or(a.trim(), |s| s.0));
+    if let Some(sc) = scheme {
+        j.op = if sc.eq_ignore_ascii_case("Basic") {
+            "auth basic".into()
+        } else if fakedc_net::auth::is_ntlm_scheme(sc) {
+            "auth ntlm".into()
+        } else {
+            format!("auth {}", sc.to_ascii_lowercase())
+        };
+    }
+    // WinRM's own Basic policy, worded as Windows' event log words it.
+    if scheme.is_some_and(|sc| sc.eq_ignore_ascii_case("Basic")) {
+        if !setup.basic {
+            j.record("refused: Basic is disabled");
+            return unauthorized(false, None);
         }
-        Some((scheme, cred))
-            if scheme.eq_ignore_ascii_case("Negotiate") || scheme.eq_ignore_ascii_case("NTLM") =>
-        {
-            j.op = "auth ntlm".into();
-            let target = target_info(model, conn.machine);
-            let lookup = |n: &str| password_of(model, conn.machine, n);
-            match st.auth.accept(scheme, cred, &target, &lookup) {
-                Ok(HttpStep::Challenge(h)) => {
-                    j.record("challenge sent");
-                    return unauthorized(offer_basic, Some(&h));
-                }
-                Ok(HttpStep::Done {
-                    user,
-                    domain,
-                    session,
-                    final_header,
-                }) => {
-                    // The account's own spelling, whatever case and domain
-                    // the client sent (the journal and whoami show it).
-                    let _ = domain;
-                    let who = canonical_user(model, conn.machine, &user);
-                    j.user = Some(who.clone());
-                    final_token = final_header;
+        if !conn.tls && !setup.allow_unencrypted {
+            j.record("refused: Basic over HTTP needs AllowUnencrypted=true");
+            return unauthorized(false, None);
+        }
+    }
+    let policy = Policy {
+        basic: offer_basic,
+        basic_realm: "WSMAN",
+        ntlm: NtlmOffer::Negotiate,
+        digest: None,
+    };
+    let user: String =
+        match fakedc_net::auth::authenticate(model, conn, st, &policy, auth, "POST", "/wsman") {
+            Outcome::Authenticated {
+                login,
+                reply_header,
+            } => {
+                if login.scheme == Scheme::Ntlm {
+                    j.user = Some(login.user.name.clone());
+                    final_token = reply_header;
                     j.record("authenticated");
-                    st.session = Some((who.clone(), session));
                     if body.is_empty() {
                         return with_auth_header(status(StatusCode::OK, Vec::new()), &final_token);
                     }
                     via_ntlm = true;
-                    who
                 }
-                Err(e) => {
-                    debug!(error = %e, "NTLM refused");
-                    j.record(&e.to_string());
-                    *st = ConnState::default();
-                    return unauthorized(offer_basic, None);
-                }
+                login.user.name
             }
-        }
-        Some((scheme, _)) => {
-            j.op = format!("auth {}", scheme.to_ascii_lowercase());
-            j.record("refused: unsupported authentication scheme");
-            return unauthorized(offer_basic, None);
-        }
-        None => match &st.session {
-            Some((who, _)) => {
+            Outcome::Connection(login) => {
                 via_ntlm = true;
-                who.clone()
+                login.user.name
             }
-            None => {
+            Outcome::Challenge(h) => {
+                j.record("challenge sent");
+                return unauthorized(offer_basic, Some(&h));
+            }
+            Outcome::Refused { reason, user, .. } => {
+                j.user = user;
+                j.record(&if reason.starts_with("auth failure") {
+                    reason
+                } else if reason == "wrong user or password" {
+                    format!("auth failure: {reason}")
+                } else {
+                    format!("refused: {reason}")
+                });
+                return unauthorized(offer_basic, None);
+            }
+            Outcome::Malformed(reason) => {
+                j.record(&format!("refused: {reason}"));
+                return unauthorized(offer_basic, None);
+            }
+            Outcome::Anonymous => {
                 // Identify is the one anonymous operation.
                 if !body.is_empty() && !starts_with_ci(content_type, "multipart/") {
                     if let Ok(r) = parse_request(body) {
@@ -573,8 +522,7 @@ async fn authenticate_and_serve(
                 j.record("401: no credentials");
                 return unauthorized(offer_basic, None);
             }
-        },
-    };
+        };
     j.user = Some(user.clone());
     if body.is_empty() {
         j.op = "empty POST".into();
@@ -584,7 +532,7 @@ async fn authenticate_and_serve(
     // MS-WSMV encryption.
     let encrypted = starts_with_ci(content_type, "multipart/encrypted");
     let plain: std::borrow::Cow<'_, [u8]> = if encrypted {
-        let Some((_, session)) = st.session.as_mut().filter(|_| via_ntlm) else {
+        let Some(session) = st.session.as_mut().filter(|_| via_ntlm) else {
             j.op = "decrypt".into();
             j.record("400: encrypted body without an NTLM session");
             return status(StatusCode::BAD_REQUEST, Vec::new());
@@ -646,7 +594,7 @@ async fn authenticate_and_serve(
         }
     };
     let seal = if encrypted {
-        st.session.as_mut().map(|(_, s)| s.as_mut())
+        st.session.as_mut().map(|s| s.as_mut())
     } else {
         None
     };

@@ -138,23 +138,33 @@ pub(crate) fn serve(router: Arc<Router>, conn: Conn) -> BoxFuture<()> {
             let router = router.clone();
             let info = info.clone();
             let views = views.clone();
-            async move {
-                let resp = match router.route(req.uri().path()) {
-                    Some(r) => {
-                        let conn = views
-                            .iter()
-                            .find(|(k, _)| *k == r.kind)
-                            .map(|(_, c)| c.clone())
-                            .unwrap_or(info);
-                        let web = WebServer::of(conn.role, conn.service);
-                        let mut resp = r.service.call(req, conn).await;
-                        stamp(&mut resp, web);
-                        resp
-                    }
-                    None => error_page(&info, hyper::StatusCode::NOT_FOUND),
-                };
-                Ok::<_, std::convert::Infallible>(resp)
-            }
+            // One span per request under the connection's, whatever
+            // service answers (services add their own inside it).
+            let span =
+                tracing::debug_span!("http", method = %req.method(), path = %req.uri().path());
+            tracing::Instrument::instrument(
+                async move {
+                    let resp = match router.route(req.uri().path()) {
+                        Some(r) => {
+                            let conn = views
+                                .iter()
+                                .find(|(k, _)| *k == r.kind)
+                                .map(|(_, c)| c.clone())
+                                .unwrap_or(info);
+                            let web = WebServer::of(conn.role, conn.service);
+                            let mut resp = r.service.call(req, conn).await;
+                            stamp(&mut resp, web);
+                            resp
+                        }
+                        None => {
+                            tracing::debug!("no route: 404");
+                            error_page(&info, hyper::StatusCode::NOT_FOUND)
+                        }
+                    };
+                    Ok::<_, std::convert::Infallible>(resp)
+                },
+                span,
+            )
         });
         let closing = conn.info.closing.clone();
         let http = hyper::server::conn::http1::Builder::new()

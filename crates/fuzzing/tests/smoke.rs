@@ -17,8 +17,12 @@ mod ipmi_fuzz;
 mod smash_fuzz;
 #[path = "../../ssh/fuzz/src/lib.rs"]
 mod ssh_fuzz;
+#[path = "../../wire/fuzz/src/lib.rs"]
+mod wire_fuzz;
 #[path = "../../wsman/fuzz/src/lib.rs"]
 mod wsman_fuzz;
+#[path = "../../xml/fuzz/src/lib.rs"]
+mod xml_fuzz;
 
 use std::path::{Path, PathBuf};
 
@@ -672,4 +676,123 @@ fn bits_headers() {
         bits_fuzz::headers,
     );
     eprintln!("bits/headers: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// SOAP envelopes of both versions as the coming services exchange them
+/// (requests with header blocks for and not for us, faults as WCF, vCenter
+/// and Windows write them), two WinRM requests, and the escapers' hard
+/// cases.
+fn soap_seeds() -> Vec<Vec<u8>> {
+    use fakedc_xml::soap::{EnvelopeWriter, Fault, FaultCode, Version};
+    // Two WinRM requests (wsman/envelope has them all): a shell Create and
+    // a go-winrm Command with CDATA.
+    let winrm = envelope_seeds();
+    let mut seeds: Vec<Vec<u8>> = vec![winrm[0].clone(), winrm[6].clone()];
+    let s12 = r#"xmlns:s="http://www.w3.org/2003/05/soap-envelope""#;
+    let s11 = r#"xmlns:s="http://schemas.xmlsoap.org/soap/envelope/""#;
+    for text in [
+        format!(
+            r#"<s:Envelope {s12} xmlns:a="http://www.w3.org/2005/08/addressing" xmlns:h="urn:h"><s:Header><a:Action s:mustUnderstand="1">urn:x</a:Action><h:Gw s:mustUnderstand="true" s:role="urn:gw"/><h:None s:mustUnderstand="true" s:role="http://www.w3.org/2003/05/soap-envelope/role/none"/></s:Header><s:Body><m:Get xmlns:m="urn:m" xml:lang="en">a &amp; b&#13;</m:Get></s:Body></s:Envelope>"#
+        ),
+        format!(
+            r#"<s:Envelope {s11}><s:Header><t:Tx xmlns:t="urn:t" s:mustUnderstand="1" s:actor="http://schemas.xmlsoap.org/soap/actor/next">5</t:Tx></s:Header><s:Body><RetrieveServiceContent xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveServiceContent></s:Body></s:Envelope>"#
+        ),
+        format!(
+            r#"<s:Envelope {s11} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><s:Body><s:Fault><faultcode>ServerFaultCode</faultcode><faultstring>Cannot complete login due to an incorrect user name or password.</faultstring><detail><InvalidLoginFault xmlns="urn:vim25" xsi:type="InvalidLogin"></InvalidLoginFault></detail></s:Fault></s:Body></s:Envelope>"#
+        ),
+        format!(
+            r#"<s:Envelope {s12}><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>a:ActionNotSupported</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">ContractFilter mismatch</s:Text></s:Reason><s:Node>urn:n</s:Node><s:Role>urn:r</s:Role><s:Detail><x xmlns="urn:x"><y/></x></s:Detail></s:Fault></s:Body></s:Envelope>"#
+        ),
+        format!(r#"<s:Envelope {s12}><s:Body/><s:Body/></s:Envelope>"#),
+        r#"<Envelope xmlns="urn:not-soap"><Body/></Envelope>"#.to_string(),
+        "a & b < c > d \" ' ]]> \r\n\t é".to_string(),
+    ] {
+        seeds.push(text.into_bytes());
+    }
+    for v in [Version::Soap11, Version::Soap12] {
+        let fault = Fault::new(FaultCode::MustUnderstand, "not understood \r\n <x>")
+            .with_subcode("w:TimedOut")
+            .with_detail(r#"<d xmlns="urn:d" k="v">1</d>"#);
+        let mut w = EnvelopeWriter::with(v, "s", &[("xmlns:w", "urn:w")]);
+        w.header_text("w:H", "t", true);
+        seeds.push(w.finish_fault(&fault).into_bytes());
+    }
+    seeds
+}
+
+#[test]
+fn xml_soap() {
+    let dict: &[&[u8]] = &[
+        b"<s:Fault>",
+        b"</s:Fault>",
+        b"<faultcode>",
+        b"<s:Subcode><s:Value>",
+        b" s:mustUnderstand=\"true\"",
+        b" s:role=\"http://www.w3.org/2003/05/soap-envelope/role/next\"",
+        b" xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"",
+        b" xmlns=\"\"",
+        b"&#13;",
+        b"&#x1F600;",
+        b"<![CDATA[",
+        b"<!DOCTYPE x [<!ENTITY e \"e\">]>",
+        b"\r\n",
+    ];
+    let ran = run(&smoke("xml/soap", soap_seeds(), 1000, dict), xml_fuzz::soap);
+    eprintln!("xml/soap: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// Programs for the wire round trip: a count of program bytes, the program
+/// (low nibble: which read, high nibble: its size), then the bytes it reads.
+fn wire_seeds() -> Vec<Vec<u8>> {
+    fn seed(program: &[u8], input: &[u8]) -> Vec<u8> {
+        let mut s = vec![u8::try_from(program.len()).expect("short program")];
+        s.extend_from_slice(program);
+        s.extend_from_slice(input);
+        s
+    }
+    // A TDS PRELOGIN header (type, status, length BE, spid, packet id,
+    // window) and its first option token.
+    let tds = [
+        0x12, 0x01, 0x00, 0x2f, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x1a, 0x00, 0x06,
+    ];
+    // "SQL01" in UTF-16LE, an unpaired surrogate, then padding.
+    let mut text = Vec::new();
+    for u in "SQL01".encode_utf16() {
+        text.extend_from_slice(&u.to_le_bytes());
+    }
+    text.extend_from_slice(&[0x00, 0xd8, 0x41, 0x00, 0, 0, 0]);
+    let ramp: Vec<u8> = (0..=255).collect();
+    vec![
+        seed(
+            &[0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x0f, 0x38],
+            &tds,
+        ),
+        seed(&[0x5a, 0x2a, 0x0b, 0x4c, 0x3d], &text),
+        seed(
+            &[
+                0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x17, 0x27, 0x37, 0x47, 0x57, 0x67,
+                0x48, 0x39, 0x8c, 0x4d, 0x3e, 0x10, 0x0f, 0x0f,
+            ],
+            &ramp,
+        ),
+        seed(&[0xfe, 0x08, 0x0d], &ramp[..3]),
+        seed(&[], &[]),
+        vec![],
+    ]
+}
+
+#[test]
+fn wire_roundtrip() {
+    let dict: &[&[u8]] = &[
+        &[0x00, 0xd8],
+        &[0x00, 0xdc],
+        &[0xff, 0xff, 0xff, 0xff],
+        &[0x0f],
+        &[0xfd],
+    ];
+    let ran = run(
+        &smoke("wire/roundtrip", wire_seeds(), 4000, dict),
+        wire_fuzz::roundtrip,
+    );
+    eprintln!("wire/roundtrip: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }

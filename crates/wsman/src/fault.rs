@@ -256,8 +256,7 @@ impl Fault {
     /// The fault envelope, headers in the order Windows writes them
     /// (Action, MessageID, To, RelatesTo), `f:WSManFault` in the detail.
     pub fn to_xml(&self, relates_to: Option<&str>, machine: &str) -> String {
-        let mut w =
-            message::writer(&[("xmlns:e", "http://schemas.xmlsoap.org/ws/2004/08/eventing")]);
+        let mut w = message::fault_writer();
         let out = w.header();
         out.push_str("<a:Action>");
         out.push_str(self.action);

@@ -7,8 +7,9 @@
 //! Identify. Everything is sans-IO: bytes in, typed request or [`Fault`] out.
 
 use crate::fault::Fault;
-use crate::xml::soap::{self, EnvelopeWriter, Version};
+use crate::xml::soap::{self, EnvelopeStart, EnvelopeWriter, Version};
 use crate::xml::{escape, escape_text, Element, Limits, Vocabulary};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Namespace URIs (matched by URI: clients choose their own prefixes).
@@ -293,13 +294,26 @@ const RESPONSE_ATTRS: &[(&str, &str)] = &[
     ("xmlns:cim", ns::CIM),
 ];
 
-/// A response envelope with the prefixes WS-Man answers use declared.
-pub(crate) fn writer(extra: &[(&str, &str)]) -> EnvelopeWriter {
-    if extra.is_empty() {
-        return EnvelopeWriter::with(Version::Soap12, "s", RESPONSE_ATTRS);
-    }
-    let attrs: Vec<(&str, &str)> = RESPONSE_ATTRS.iter().chain(extra).copied().collect();
-    EnvelopeWriter::with(Version::Soap12, "s", &attrs)
+/// The start tag of every response, rendered once.
+static RESPONSE_START: LazyLock<EnvelopeStart> =
+    LazyLock::new(|| EnvelopeStart::new(Version::Soap12, "s", RESPONSE_ATTRS));
+
+/// The start tag of every fault: the response's, and WS-Eventing's prefix.
+static FAULT_START: LazyLock<EnvelopeStart> = LazyLock::new(|| {
+    let mut attrs = RESPONSE_ATTRS.to_vec();
+    attrs.push(("xmlns:e", "http://schemas.xmlsoap.org/ws/2004/08/eventing"));
+    EnvelopeStart::new(Version::Soap12, "s", &attrs)
+});
+
+/// A response envelope with the prefixes WS-Man answers use declared, and
+/// room for a body of `capacity` bytes.
+pub(crate) fn writer(capacity: usize) -> EnvelopeWriter {
+    RESPONSE_START.writer(capacity)
+}
+
+/// A fault envelope (see [`writer`]).
+pub(crate) fn fault_writer() -> EnvelopeWriter {
+    FAULT_START.writer(0)
 }
 
 /// `a:MessageID` with a new id.
@@ -322,8 +336,7 @@ pub(crate) fn push_relates_to(out: &mut String, relates_to: Option<&str>) {
 /// Writes a response envelope: `a:To` anonymous, `a:Action`, a new
 /// `a:MessageID` and `a:RelatesTo` echoing the request's MessageID verbatim.
 pub fn response(action: &str, relates_to: Option<&str>, extra_headers: &str, body: &str) -> String {
-    let mut w = writer(&[]);
-    w.reserve(body.len());
+    let mut w = writer(body.len() + extra_headers.len());
     w.header_text("a:To", action::ANONYMOUS, false)
         .header_text("a:Action", action, true);
     let out = w.header();
@@ -346,7 +359,10 @@ pub fn identify_response(vendor: &str, version: &str) -> String {
 /// An Identify answer with the security profiles a service accepts (a BMC
 /// lists Basic and Digest over HTTPS).
 pub fn identify_response_with(vendor: &str, version: &str, security_profiles: &[&str]) -> String {
-    EnvelopeWriter::with(Version::Soap12, "s", &[("xmlns:wsmid", ns::WSMID)]).finish_with(|out| {
+    let mut w = EnvelopeWriter::with(Version::Soap12, "s", &[("xmlns:wsmid", ns::WSMID)]);
+    // An empty Header, as Windows sends.
+    w.header();
+    w.finish_with(|out| {
         out.push_str("<wsmid:IdentifyResponse><wsmid:ProtocolVersion>");
         out.push_str(ns::W);
         out.push_str("</wsmid:ProtocolVersion><wsmid:ProductVendor>");

@@ -20,66 +20,70 @@ use std::borrow::Cow;
 /// content and in attribute values quoted either way; whitespace passes
 /// through as it is.
 pub fn escape(s: &str) -> Cow<'_, str> {
-    escape_with(s, |b| {
-        Some(match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&apos;",
-            _ => return None,
-        })
-    })
+    escape_with(s, &MARKUP)
 }
 
 /// For element content: `&`, `<` and `>` (the last so `]]>` never
 /// appears), and CR as `&#13;` so that CR LF line ends survive a reader's
 /// end-of-line normalisation.
 pub fn escape_text(s: &str) -> Cow<'_, str> {
-    escape_with(s, |b| {
-        Some(match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'\r' => "&#13;",
-            _ => return None,
-        })
-    })
+    escape_with(s, &TEXT)
 }
 
 /// For attribute values in either quote: the five markup characters, and
 /// tab, LF and CR as character references, which a reader's
 /// attribute-value normalisation leaves alone (literal ones become spaces).
 pub fn escape_attr(s: &str) -> Cow<'_, str> {
-    escape_with(s, |b| {
-        Some(match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&apos;",
-            b'\t' => "&#9;",
-            b'\n' => "&#10;",
-            b'\r' => "&#13;",
-            _ => return None,
-        })
-    })
+    escape_with(s, &ATTR)
 }
 
-/// Replaces each byte `map` names. Only ASCII bytes are ever replaced, and
+/// Which bytes an escaper replaces, as a table: scanning is the whole cost
+/// when nothing needs escaping (namespace URIs, most values), and a table
+/// lookup per byte is what makes that scan cheap.
+type Table = [bool; 256];
+
+const fn table(bytes: &[u8]) -> Table {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+const MARKUP: Table = table(b"&<>\"'");
+const TEXT: Table = table(b"&<>\r");
+const ATTR: Table = table(b"&<>\"'\t\n\r");
+
+fn replacement(b: u8) -> &'static str {
+    match b {
+        b'&' => "&amp;",
+        b'<' => "&lt;",
+        b'>' => "&gt;",
+        b'"' => "&quot;",
+        b'\'' => "&apos;",
+        b'\t' => "&#9;",
+        b'\n' => "&#10;",
+        _ => "&#13;",
+    }
+}
+
+/// Replaces each byte `table` marks. Only ASCII bytes are ever marked, and
 /// an ASCII byte is never part of a multi-byte UTF-8 sequence, so slicing
 /// at them keeps the string valid.
-fn escape_with(s: &str, map: impl Fn(u8) -> Option<&'static str>) -> Cow<'_, str> {
-    let Some(first) = s.bytes().position(|b| map(b).is_some()) else {
+fn escape_with<'a>(s: &'a str, table: &Table) -> Cow<'a, str> {
+    let marked = |b: u8| table[usize::from(b)];
+    let Some(first) = s.bytes().position(marked) else {
         return Cow::Borrowed(s);
     };
     let mut out = String::with_capacity(s.len() + 16);
     out.push_str(&s[..first]);
     let mut start = first;
     for (i, b) in s.bytes().enumerate().skip(first) {
-        if let Some(r) = map(b) {
+        if marked(b) {
             out.push_str(&s[start..i]);
-            out.push_str(r);
+            out.push_str(replacement(b));
             start = i + 1;
         }
     }

@@ -17,7 +17,7 @@ mod fault;
 mod writer;
 
 pub use fault::{Fault, FaultCode};
-pub use writer::EnvelopeWriter;
+pub use writer::{EnvelopeStart, EnvelopeWriter};
 
 use crate::{ns, Element, Limits, Vocabulary, XmlError};
 

@@ -12,7 +12,7 @@
 
 use crate::escape::{escape_attr, escape_text};
 use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
+use quick_xml::name::{PrefixDeclaration, ResolveResult};
 use quick_xml::NsReader;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -238,25 +238,35 @@ const BASE: Vocabulary = Vocabulary {
     ],
 };
 
-fn intern_name(name: &str, vocab: &Vocabulary) -> Cow<'static, str> {
-    match vocab.names.iter().chain(BASE.names).find(|k| **k == name) {
-        Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(name.to_string()),
+/// A local name, shared when the vocabulary lists it and checked when it
+/// does not: quick-xml does not check names (it takes `s:`, `s:a:b`,
+/// `a/b`), and a tree holding one could not be written back. Listed names
+/// are names, so the check costs nothing on the names a service expects.
+/// Prefixes are checked where they are declared (see [`parse_with`]).
+fn intern_name(name: &str, vocab: &Vocabulary) -> Result<Cow<'static, str>, XmlError> {
+    match BASE.names.iter().chain(vocab.names).find(|k| **k == name) {
+        Some(k) => Ok(Cow::Borrowed(k)),
+        None if ncname(name) => Ok(Cow::Owned(name.to_string())),
+        None => Err(XmlError::Malformed(format!("{name:?} is not an XML name"))),
     }
 }
 
-fn intern(uri: &str, vocab: &Vocabulary) -> Cow<'static, str> {
-    if uri.is_empty() {
-        return Cow::Borrowed("");
+/// A namespace URI from quick-xml's raw declaration, shared when the
+/// vocabulary lists it. Listed URIs hold no references, so only an
+/// unlisted one is scanned for them (see [`ns_name`]); the scan per element
+/// showed in the per-request cost.
+fn intern(raw: &str, vocab: &Vocabulary) -> Result<Cow<'static, str>, XmlError> {
+    if raw.is_empty() {
+        return Ok(Cow::Borrowed(""));
     }
-    match vocab
+    match BASE
         .namespaces
         .iter()
-        .chain(BASE.namespaces)
-        .find(|k| **k == uri)
+        .chain(vocab.namespaces)
+        .find(|k| **k == raw)
     {
-        Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(uri.to_string()),
+        Some(k) => Ok(Cow::Borrowed(k)),
+        None => Ok(Cow::Owned(ns_name(raw)?.into_owned())),
     }
 }
 
@@ -265,7 +275,8 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
     parse_with(bytes, limits, &Vocabulary::EMPTY)
 }
 
-/// [`parse`], sharing `vocab`'s names (see [`Vocabulary`]).
+/// [`parse`], sharing `vocab`'s names (see [`Vocabulary`], whose entries
+/// must be XML names: a listed name is not checked again).
 pub fn parse_with(bytes: &[u8], limits: &Limits, vocab: &Vocabulary) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(bytes).map_err(|_| XmlError::Utf8)?;
     let mut reader = NsReader::from_str(text);
@@ -285,7 +296,7 @@ pub fn parse_with(bytes: &[u8], limits: &Limits, vocab: &Vocabulary) -> Result<E
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Start(ref s) | Event::Empty(ref s) => {
                 let ns = match reader.resolver().resolve_element(s.name()).0 {
-                    ResolveResult::Bound(n) => intern(n.as_ref(), vocab),
+                    ResolveResult::Bound(n) => intern(n.as_ref(), vocab)?,
                     ResolveResult::Unbound => Cow::Borrowed(""),
                     ResolveResult::Unknown(p) => return Err(XmlError::UnknownPrefix(p)),
                 };
@@ -301,26 +312,34 @@ pub fn parse_with(bytes: &[u8], limits: &Limits, vocab: &Vocabulary) -> Result<E
                 }
                 let mut el = Element {
                     ns,
-                    name: intern_name(s.local_name().as_ref(), vocab),
+                    name: intern_name(s.local_name().as_ref(), vocab)?,
                     ..Default::default()
                 };
                 for a in s.attributes() {
                     let a = a.map_err(|e| XmlError::Malformed(e.to_string()))?;
-                    if a.key.as_namespace_binding().is_some() {
-                        continue;
+                    match a.key.as_namespace_binding() {
+                        // Every prefix in use was declared, so checking
+                        // declarations checks them all (`xml` needs none).
+                        Some(PrefixDeclaration::Named(p)) if !ncname(p) => {
+                            return Err(XmlError::Malformed(format!(
+                                "{p:?} is not a namespace prefix"
+                            )))
+                        }
+                        Some(_) => continue,
+                        None => {}
                     }
                     if el.attrs.len() >= limits.max_attributes {
                         return Err(XmlError::TooManyAttributes(limits.max_attributes));
                     }
                     let (ans, local) = reader.resolver().resolve_attribute(a.key);
                     let ans = match ans {
-                        ResolveResult::Bound(n) => intern(n.as_ref(), vocab),
+                        ResolveResult::Bound(n) => intern(n.as_ref(), vocab)?,
                         ResolveResult::Unbound => Cow::Borrowed(""),
                         ResolveResult::Unknown(p) => return Err(XmlError::UnknownPrefix(p)),
                     };
                     let value = attr_value(&a.value)?;
                     el.attrs
-                        .push((ans, intern_name(local.as_ref(), vocab), value));
+                        .push((ans, intern_name(local.as_ref(), vocab)?, value));
                 }
                 if matches!(event, Event::Empty(_)) {
                     attach(&mut stack, &mut root, el);
@@ -403,9 +422,60 @@ fn predefined(name: &str) -> Option<&'static str> {
     })
 }
 
+/// XML 1.0 (fifth edition) `Name` without colons. Names are nearly always
+/// ASCII, checked byte by byte; others by the spec's character ranges.
+fn ncname(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_ascii() {
+        return b
+            .first()
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
+    }
+    let mut chars = s.chars();
+    chars.next().is_some_and(name_start) && chars.all(|c| name_start(c) || name_char(c))
+}
+
+fn name_start(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z'
+        | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}'
+        | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}'
+        | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}'
+        | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}' | '\u{10000}'..='\u{EFFFF}')
+}
+
+fn name_char(c: char) -> bool {
+    matches!(c,
+        '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
+/// A namespace URI as declared: quick-xml hands over the raw `xmlns`
+/// attribute value, but the namespace is the value with its references
+/// resolved (`xmlns="urn:a&amp;b"` is `urn:a&b`), which is also what
+/// [`Element::to_xml`] escapes it back from. Nearly every URI has nothing
+/// to resolve and is not copied.
+fn ns_name(raw: &str) -> Result<Cow<'_, str>, XmlError> {
+    if raw.bytes().any(|b| matches!(b, b'&' | b'<')) {
+        attr_value(raw).map(Cow::Owned)
+    } else {
+        Ok(Cow::Borrowed(raw))
+    }
+}
+
 /// Resolves the predefined entities and character references of an
-/// attribute value; anything else is refused.
+/// attribute value; anything else is refused, and so is a literal `<`
+/// (not well-formed, though quick-xml lets it through).
 fn attr_value(raw: &str) -> Result<String, XmlError> {
+    match raw.bytes().find(|b| matches!(b, b'&' | b'<')) {
+        None => return Ok(raw.to_string()),
+        Some(b'<') => return Err(XmlError::Malformed("'<' in an attribute value".into())),
+        Some(_) if raw.contains('<') => {
+            return Err(XmlError::Malformed("'<' in an attribute value".into()))
+        }
+        Some(_) => {}
+    }
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
     while let Some(i) = rest.find('&') {
@@ -548,5 +618,34 @@ mod tests {
             Err(XmlError::Doctype)
         );
         assert_eq!(p("<a>&lol9;</a>"), Err(XmlError::Entity("lol9".into())));
+    }
+
+    /// A namespace is its declaration's value with references resolved,
+    /// however it was escaped; a raw `<` in any attribute and a name XML
+    /// does not allow are malformed.
+    #[test]
+    fn namespace_values_are_unescaped() {
+        let a = p(r#"<x:a xmlns:x="urn:a&amp;b&#x3C;"/>"#).unwrap();
+        let b = p(r#"<a xmlns="urn:a&#38;b&lt;"/>"#).unwrap();
+        assert_eq!(a.ns, "urn:a&b<");
+        assert_eq!(a, b);
+        assert_eq!(p(&a.to_xml()), Ok(a));
+        assert!(matches!(
+            p(r#"<a xmlns="urn:<x>"/>"#),
+            Err(XmlError::Malformed(_))
+        ));
+        assert!(matches!(p(r#"<a b="<"/>"#), Err(XmlError::Malformed(_))));
+        assert!(matches!(
+            p(r#"<s:a:b xmlns:s="u"/>"#),
+            Err(XmlError::Malformed(_))
+        ));
+        assert!(matches!(
+            p(r#"<a s:b:c="1" xmlns:s="u"/>"#),
+            Err(XmlError::Malformed(_))
+        ));
+        assert_eq!(
+            p(r#"<a xmlns="urn:&x;"/>"#),
+            Err(XmlError::Entity("x".into()))
+        );
     }
 }

@@ -8,7 +8,10 @@
 //! and character references are resolved), and enforces depth, element
 //! count and attribute count limits before allocating. Text is never larger
 //! than the input (nothing expands), so the caller bounds it by bounding the
-//! message (WS-Man: 512 KiB).
+//! message (WS-Man: 512 KiB). Element and attribute names and namespace
+//! prefixes are checked against XML's name rules and namespace URIs have
+//! their references resolved, two things quick-xml leaves to its caller, so
+//! every tree it returns can be written back ([`Element::to_xml`]).
 
 use crate::escape::{escape_attr, escape_text};
 use quick_xml::events::Event;

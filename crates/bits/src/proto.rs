@@ -16,8 +16,6 @@ pub const PROTOCOL_BITS_1_5: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
 /// The BITS request method.
 pub const BITS_POST: &str = "BITS_POST";
 
-/// `Server` header real Windows hosts send; nmap recognises it.
-
 /// BITS header names (HTTP header names compare case-insensitively; these
 /// are the spellings Windows sends).
 pub mod header {

@@ -42,6 +42,7 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_wsman::PROTOCOL,
     &fakedc_bits::PROTOCOL,
     &fakedc_smash::PROTOCOL,
+    &fakedc_tds::PROTOCOL,
 ];
 
 /// The protocols mounted on an endpoint kind, in registry order (several

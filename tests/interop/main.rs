@@ -14,5 +14,6 @@ mod identity;
 mod ipmi;
 mod smash;
 mod ssh;
+mod tds;
 mod winrm;
 mod winrm_hostile;

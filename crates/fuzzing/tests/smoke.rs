@@ -17,6 +17,8 @@ mod ipmi_fuzz;
 mod smash_fuzz;
 #[path = "../../ssh/fuzz/src/lib.rs"]
 mod ssh_fuzz;
+#[path = "../../tds/fuzz/src/lib.rs"]
+mod tds_fuzz;
 #[path = "../../wire/fuzz/src/lib.rs"]
 mod wire_fuzz;
 #[path = "../../wsman/fuzz/src/lib.rs"]
@@ -795,4 +797,80 @@ fn wire_roundtrip() {
         wire_fuzz::roundtrip,
     );
     eprintln!("wire/roundtrip: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// TDS: a PRELOGIN packet (nmap's), a LOGIN7 packet, SQL batches with
+/// ALL_HEADERS, an RPC sp_executesql with parameters, and a stream of
+/// several packets; every decoder runs on each (`tds/decode`).
+fn tds_seeds() -> Vec<Vec<u8>> {
+    use fakedc_tds::login7::{Login7, TDS_74};
+    use fakedc_tds::packet::{packetize, PacketType};
+    use fakedc_tds::prelogin::PreLogin;
+    let pre = PreLogin {
+        options: vec![
+            (0, vec![9, 0, 0, 0, 0, 0]),
+            (1, vec![0]),
+            (2, b"MSSQLServer\0".to_vec()),
+            (3, vec![0, 0, 4, 0xD2]),
+        ],
+    }
+    .write();
+    let login = Login7 {
+        tds_version: TDS_74,
+        packet_size: 4096,
+        hostname: "client".into(),
+        username: "sa".into(),
+        password: "P@ssw0rd!".into(),
+        app_name: "pytds".into(),
+        database: "master".into(),
+        ..Login7::default()
+    }
+    .write();
+    let mut batch = vec![
+        22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    ];
+    for u in "SELECT TOP 1 [a] FROM dbo.t WHERE b = N'x' SET NOCOUNT ON; USE [db]".encode_utf16() {
+        batch.extend_from_slice(&u.to_le_bytes());
+    }
+    let mut rpc = vec![
+        22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    ];
+    rpc.extend_from_slice(&[0xFF, 0xFF, 10, 0, 0, 0]);
+    rpc.extend_from_slice(&[
+        0, 0, 0xE7, 0x10, 0, 9, 4, 0xD0, 0, 0x34, 4, 0, b'h', 0, b'i', 0,
+    ]);
+    rpc.extend_from_slice(&[2, b'@', 0, b'x', 0, 0, 0x26, 4, 4, 7, 0, 0, 0]);
+    let mut stream = packetize(PacketType::PreLogin, &pre, 4096, 0);
+    stream.extend(packetize(PacketType::Login7, &login, 512, 0));
+    stream.extend(packetize(PacketType::SqlBatch, &batch, 512, 0));
+    vec![
+        pre.clone(),
+        login.clone(),
+        batch.clone(),
+        rpc.clone(),
+        packetize(PacketType::PreLogin, &pre, 4096, 0),
+        packetize(PacketType::Login7, &login, 4096, 0),
+        packetize(PacketType::Rpc, &rpc, 4096, 0),
+        stream,
+    ]
+}
+
+#[test]
+fn tds_decode() {
+    let dict: &[&[u8]] = &[
+        &[0x12, 0x01],
+        &[0x10, 0x01],
+        &[0x01, 0x01],
+        &[0xFF, 0xFF],
+        &[0x00, 0x00, 0x00, 0x74],
+        &[0xE7, 0xFF, 0xFF],
+        b"[",
+        b"'",
+        b"TOP",
+    ];
+    let ran = run(
+        &smoke("tds/decode", tds_seeds(), 3000, dict),
+        tds_fuzz::decode,
+    );
+    eprintln!("tds/decode: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }

@@ -242,6 +242,12 @@ fn default_users(role: Role) -> Vec<User> {
             u(4, "user", "user", Privilege::User),
         ],
         Role::EsxHost | Role::EsxiHost => vec![u(1, "root", "VMware1!", Privilege::Admin)],
+        // SQL Server's own login beside the Windows account: `sa` with the
+        // lab's one password (TDS logs in with either).
+        Role::SqlServer => vec![
+            u(1, "Administrator", "P@ssw0rd!", Privilege::Admin),
+            u(2, "sa", "P@ssw0rd!", Privilege::Admin),
+        ],
         _ => vec![u(1, "Administrator", "P@ssw0rd!", Privilege::Admin)],
     }
 }

@@ -1,0 +1,536 @@
+//! The SQL engine behind TDS: SQLite (rusqlite, bundled), one database per
+//! SQL Server database, SQLite's answers turned into SQL Server's result
+//! shapes, types and error numbers.
+
+use crate::token::{Column, SqlType, Value};
+use rusqlite::types::ValueRef;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// The system databases every SQL Server has.
+pub const SYSTEM_DATABASES: &[&str] = &["master", "tempdb", "model", "msdb"];
+/// Rows one result set may hold before the statement fails.
+pub const MAX_ROWS: usize = 1_000_000;
+/// Bytes of values one result set may hold.
+pub const MAX_RESULT_BYTES: usize = 256 << 20;
+
+/// A SQL Server error: number, state, class (severity) and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlError {
+    pub number: i32,
+    pub state: u8,
+    pub class: u8,
+    pub text: String,
+}
+
+impl SqlError {
+    pub fn new(number: i32, state: u8, class: u8, text: impl Into<String>) -> SqlError {
+        SqlError {
+            number,
+            state,
+            class,
+            text: text.into(),
+        }
+    }
+
+    pub fn syntax(near: &str) -> SqlError {
+        if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(near)) {
+            SqlError::new(
+                156,
+                1,
+                15,
+                format!(
+                    "Incorrect syntax near the keyword '{}'.",
+                    near.to_ascii_lowercase()
+                ),
+            )
+        } else {
+            SqlError::new(102, 1, 15, format!("Incorrect syntax near '{near}'."))
+        }
+    }
+
+    pub fn undeclared(var: &str) -> SqlError {
+        SqlError::new(
+            137,
+            2,
+            15,
+            format!("Must declare the scalar variable \"{var}\"."),
+        )
+    }
+
+    pub fn unsupported(what: &str) -> SqlError {
+        SqlError::new(
+            40000,
+            1,
+            16,
+            format!("fakedc: '{what}' is not implemented yet."),
+        )
+    }
+
+    pub fn unknown_database(name: &str) -> SqlError {
+        SqlError::new(
+            911,
+            1,
+            16,
+            format!(
+                "Database '{name}' does not exist. Make sure that the name is entered correctly."
+            ),
+        )
+    }
+}
+
+const KEYWORDS: &[&str] = &[
+    "SELECT", "FROM", "WHERE", "INSERT", "INTO", "VALUES", "UPDATE", "SET", "DELETE", "CREATE",
+    "TABLE", "DROP", "ORDER", "GROUP", "BY", "HAVING", "AND", "OR", "NOT", "NULL", "JOIN", "ON",
+    "AS", "UNION", "TOP", "DISTINCT", "IS", "IN", "PRIMARY", "KEY", "DEFAULT", "END", "BEGIN",
+];
+
+/// One database: its SQLite connection. Batches on one database run one
+/// at a time (transactions across sessions land later, see the issue).
+pub struct Database {
+    pub name: String,
+    conn: Mutex<rusqlite::Connection>,
+}
+
+/// The databases of one SQL Server machine.
+pub struct Engine {
+    dir: Option<PathBuf>,
+    dbs: Mutex<HashMap<String, Arc<Database>>>,
+}
+
+impl Engine {
+    /// The system databases plus `extra`; files under `dir` when given
+    /// (`<dir>/<name>.sqlite`), else in memory.
+    pub fn new(dir: Option<PathBuf>, extra: &[String]) -> Result<Engine, String> {
+        if let Some(d) = &dir {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        let e = Engine {
+            dir,
+            dbs: Mutex::new(HashMap::new()),
+        };
+        for name in SYSTEM_DATABASES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(extra.iter().cloned())
+        {
+            e.create(&name)?;
+        }
+        Ok(e)
+    }
+
+    fn create(&self, name: &str) -> Result<(), String> {
+        if !valid_name(name) {
+            return Err(format!("invalid database name '{name}'"));
+        }
+        let conn = match &self.dir {
+            Some(d) => rusqlite::Connection::open(d.join(format!("{name}.sqlite"))),
+            None => rusqlite::Connection::open_in_memory(),
+        }
+        .map_err(|e| format!("database '{name}': {e}"))?;
+        let mut dbs = self
+            .dbs
+            .lock()
+            .map_err(|_| "engine lock poisoned".to_string())?;
+        dbs.entry(name.to_ascii_lowercase()).or_insert_with(|| {
+            Arc::new(Database {
+                name: name.to_string(),
+                conn: Mutex::new(conn),
+            })
+        });
+        Ok(())
+    }
+
+    /// A database by name, in any case.
+    pub fn get(&self, name: &str) -> Option<Arc<Database>> {
+        self.dbs
+            .lock()
+            .ok()?
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+    }
+}
+
+/// Database names SQL Server would accept and a file system too.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$')
+}
+
+/// What one statement produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Rows {
+        cols: Vec<Column>,
+        rows: Vec<Vec<Value>>,
+    },
+    Count(u64),
+}
+
+impl Database {
+    /// Runs one SQLite statement with named parameters (`@name`).
+    pub fn run(
+        &self,
+        sql: &str,
+        params: &[(String, Value)],
+        v71: bool,
+    ) -> Result<Output, SqlError> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| SqlError::new(50000, 1, 16, "database lock poisoned"))?;
+        let mut stmt = conn
+            .prepare(sql)
+            .map_err(|e| map_error(&conn, &self.name, e))?;
+        for (name, v) in params {
+            let idx = stmt
+                .parameter_index(name)
+                .map_err(|e| map_error(&conn, &self.name, e))?;
+            if let Some(idx) = idx {
+                let r = match v {
+                    Value::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
+                    Value::Int(n) => stmt.raw_bind_parameter(idx, n),
+                    Value::Float(f) => stmt.raw_bind_parameter(idx, f),
+                    Value::Text(t) => stmt.raw_bind_parameter(idx, t),
+                    Value::Bytes(b) => stmt.raw_bind_parameter(idx, b),
+                };
+                r.map_err(|e| map_error(&conn, &self.name, e))?;
+            }
+        }
+        for i in 1..=stmt.parameter_count() {
+            if let Some(name) = stmt.parameter_name(i) {
+                if !params.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                    return Err(SqlError::undeclared(name));
+                }
+            }
+        }
+        let ncols = stmt.column_count();
+        if ncols == 0 {
+            stmt.raw_execute()
+                .map_err(|e| map_error(&conn, &self.name, e))?;
+            return Ok(Output::Count(conn.changes()));
+        }
+        let decl: Vec<(String, Option<String>)> = stmt
+            .columns()
+            .iter()
+            .map(|c| (c.name().to_string(), c.decl_type().map(str::to_string)))
+            .collect();
+        let mut rows: Vec<Vec<Value>> = Vec::new();
+        let mut bytes = 0usize;
+        let mut q = stmt.raw_query();
+        while let Some(row) = q.next().map_err(|e| map_error(&conn, &self.name, e))? {
+            let mut vals = Vec::with_capacity(ncols);
+            for i in 0..ncols {
+                let v = match row
+                    .get_ref(i)
+                    .map_err(|e| map_error(&conn, &self.name, e))?
+                {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => Value::Int(n),
+                    ValueRef::Real(f) => Value::Float(f),
+                    ValueRef::Text(t) => {
+                        bytes += t.len();
+                        Value::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                    ValueRef::Blob(b) => {
+                        bytes += b.len();
+                        Value::Bytes(b.to_vec())
+                    }
+                };
+                vals.push(v);
+            }
+            rows.push(vals);
+            if rows.len() > MAX_ROWS || bytes > MAX_RESULT_BYTES {
+                return Err(SqlError::new(
+                    701,
+                    1,
+                    17,
+                    "There is insufficient system memory in resource pool 'default' to run this query.",
+                ));
+            }
+        }
+        let cols = decl
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, decl))| {
+                let ty = match &decl {
+                    Some(d) => from_decl(d, v71),
+                    None => infer(rows.iter().filter_map(|r| r.get(i)), v71),
+                };
+                let name = if decl.is_none() && !plain_identifier(&name) {
+                    String::new()
+                } else {
+                    name
+                };
+                Column {
+                    name,
+                    ty,
+                    nullable: true,
+                    identity: false,
+                }
+            })
+            .collect();
+        Ok(Output::Rows { cols, rows })
+    }
+}
+
+fn plain_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|f| f.is_alphabetic() || f == '_')
+        && c.all(|x| x.is_alphanumeric() || x == '_' || x == '$' || x == '#')
+}
+
+/// A declared column type (as written in CREATE TABLE) to SQL Server's.
+pub fn from_decl(decl: &str, v71: bool) -> SqlType {
+    let d: String = decl
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let (base, args) = match d.split_once('(') {
+        Some((b, rest)) => (b.to_string(), rest.trim_end_matches(')').to_string()),
+        None => (d.clone(), String::new()),
+    };
+    let mut nums = args.split(',').map(|a| a.parse::<i64>().ok());
+    let n1 = nums.next().flatten();
+    let n2 = nums.next().flatten();
+    let len = |limit: u16| -> Option<u16> {
+        match n1 {
+            Some(n) if n > 0 && n <= i64::from(limit) => Some(n as u16),
+            Some(_) if v71 => Some(limit),
+            None if args.is_empty() => Some(1),
+            _ if v71 => Some(limit),
+            _ => None,
+        }
+    };
+    match base.as_str() {
+        "INT" | "INTEGER" => SqlType::Int,
+        "BIGINT" => SqlType::BigInt,
+        "SMALLINT" => SqlType::SmallInt,
+        "TINYINT" => SqlType::TinyInt,
+        "BIT" | "BOOLEAN" => SqlType::Bit,
+        "FLOAT" | "DOUBLE" => SqlType::Float,
+        "REAL" => SqlType::Real,
+        "MONEY" => SqlType::Decimal(19, 4),
+        "SMALLMONEY" => SqlType::Decimal(10, 4),
+        "DECIMAL" | "NUMERIC" => {
+            let p = n1.unwrap_or(18).clamp(1, 38) as u8;
+            let s = n2.unwrap_or(0).clamp(0, i64::from(p)) as u8;
+            SqlType::Decimal(p, s)
+        }
+        "DATETIME" | "DATETIME2" | "SMALLDATETIME" | "DATE" => SqlType::DateTime,
+        "NVARCHAR" | "NCHAR" => SqlType::NVarChar(len(4000)),
+        "NTEXT" | "XML" => SqlType::NVarChar(if v71 { Some(4000) } else { None }),
+        "VARCHAR" | "CHAR" => SqlType::VarChar(len(8000)),
+        "TEXT" => SqlType::VarChar(if v71 { Some(8000) } else { None }),
+        "VARBINARY" | "BINARY" => SqlType::VarBinary(len(8000)),
+        "BLOB" | "IMAGE" => SqlType::VarBinary(if v71 { Some(8000) } else { None }),
+        "UNIQUEIDENTIFIER" => SqlType::NVarChar(Some(36)),
+        _ => SqlType::NVarChar(Some(4000)),
+    }
+}
+
+/// The type of a computed column, from its values (SQL Server types
+/// expressions; SQLite does not): integers are `int` unless one needs
+/// `bigint`, text written as GETDATE() writes it is `datetime`.
+fn infer<'a>(vals: impl Iterator<Item = &'a Value>, v71: bool) -> SqlType {
+    let (mut ints, mut big, mut floats, mut texts, mut blobs, mut dates, mut long) =
+        (0, false, 0, 0, 0, 0, false);
+    for v in vals {
+        match v {
+            Value::Null => {}
+            Value::Int(n) => {
+                ints += 1;
+                big |= i32::try_from(*n).is_err();
+            }
+            Value::Float(_) => floats += 1,
+            Value::Text(t) => {
+                texts += 1;
+                long |= t.chars().count() > 4000;
+                if looks_like_datetime(t) {
+                    dates += 1;
+                }
+            }
+            Value::Bytes(b) => {
+                blobs += 1;
+                long |= b.len() > 8000;
+            }
+        }
+    }
+    let max = if long && !v71 { None } else { Some(4000) };
+    if texts > 0 {
+        if dates == texts && ints + floats + blobs == 0 {
+            SqlType::DateTime
+        } else {
+            SqlType::NVarChar(max)
+        }
+    } else if blobs > 0 {
+        SqlType::VarBinary(max.map(|_| 8000))
+    } else if floats > 0 {
+        SqlType::Float
+    } else if big {
+        SqlType::BigInt
+    } else {
+        let _ = ints;
+        SqlType::Int
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.fff`, exactly as GETDATE() is rendered here.
+fn looks_like_datetime(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 23
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// SQLite's error as SQL Server's.
+fn map_error(conn: &rusqlite::Connection, db: &str, e: rusqlite::Error) -> SqlError {
+    let msg = e.to_string();
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code),
+        _ => None,
+    };
+    if let Some(rest) = msg.strip_prefix("no such table: ") {
+        let name = rest.rsplit('.').next().unwrap_or(rest);
+        return SqlError::new(208, 1, 16, format!("Invalid object name '{name}'."));
+    }
+    if let Some(rest) = msg.strip_prefix("no such column: ") {
+        let name = rest.rsplit('.').next().unwrap_or(rest);
+        return SqlError::new(207, 1, 16, format!("Invalid column name '{name}'."));
+    }
+    if let Some(rest) = msg.strip_prefix("NOT NULL constraint failed: ") {
+        let (table, col) = rest.split_once('.').unwrap_or(("", rest));
+        return SqlError::new(
+            515,
+            2,
+            16,
+            format!("Cannot insert the value NULL into column '{col}', table '{db}.dbo.{table}'; column does not allow nulls. INSERT fails."),
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("UNIQUE constraint failed: ") {
+        let (table, cols) = rest.split_once('.').unwrap_or(("", rest));
+        let cols = cols.replace(&format!(", {table}."), ", ");
+        // 1555 = SQLITE_CONSTRAINT_PRIMARYKEY; a user-made unique index is 2601.
+        if code == Some(1555) {
+            return SqlError::new(
+                2627,
+                1,
+                14,
+                format!("Violation of PRIMARY KEY constraint 'PK__{table}'. Cannot insert duplicate key in object 'dbo.{table}'."),
+            );
+        }
+        let index: Option<String> = conn
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name=?1 AND sql IS NOT NULL AND upper(sql) LIKE 'CREATE UNIQUE%'",
+                [table],
+                |r| r.get(0),
+            )
+            .ok();
+        return match index {
+            Some(ix) => SqlError::new(
+                2601,
+                1,
+                14,
+                format!("Cannot insert duplicate key row in object 'dbo.{table}' with unique index '{ix}'."),
+            ),
+            None => SqlError::new(
+                2627,
+                1,
+                14,
+                format!("Violation of UNIQUE KEY constraint 'UQ__{table}__{cols}'. Cannot insert duplicate key in object 'dbo.{table}'."),
+            ),
+        };
+    }
+    if let Some(rest) = msg.strip_prefix("near \"") {
+        let near = rest.split('"').next().unwrap_or("");
+        return SqlError::syntax(near);
+    }
+    if msg.contains("incomplete input") || msg.contains("syntax error") {
+        return SqlError::syntax("");
+    }
+    if let Some(rest) = msg.strip_prefix("table ") {
+        if let Some((name, _)) = rest.split_once(" already exists") {
+            let name = name.trim_matches('"');
+            return SqlError::new(
+                2714,
+                6,
+                16,
+                format!("There is already an object named '{name}' in the database."),
+            );
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("no such function: ") {
+        return SqlError::new(
+            195,
+            10,
+            15,
+            format!("'{rest}' is not a recognized built-in function name."),
+        );
+    }
+    SqlError::new(50000, 1, 16, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Arc<Database> {
+        let e = Engine::new(None, &["app".into()]).expect("engine");
+        e.get("APP").expect("declared database")
+    }
+
+    #[test]
+    fn types_and_errors() {
+        let d = db();
+        d.run(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, name NVARCHAR(20) NOT NULL, big BIGINT, ok BIT, price DECIMAL(10,2), at DATETIME, f FLOAT, code VARCHAR(5) UNIQUE)",
+            &[],
+            false,
+        )
+        .expect("create");
+        assert_eq!(
+            d.run("INSERT INTO t (name, big, ok, price, at, f, code) VALUES ('a', 5000000000, 1, 12.5, '2024-01-01 00:00:00', 1.5, 'x')", &[], false),
+            Ok(Output::Count(1))
+        );
+        let Ok(Output::Rows { cols, rows }) = d.run("SELECT * FROM t", &[], false) else {
+            panic!("rows");
+        };
+        let types: Vec<SqlType> = cols.iter().map(|c| c.ty).collect();
+        assert_eq!(
+            types,
+            vec![
+                SqlType::Int,
+                SqlType::NVarChar(Some(20)),
+                SqlType::BigInt,
+                SqlType::Bit,
+                SqlType::Decimal(10, 2),
+                SqlType::DateTime,
+                SqlType::Float,
+                SqlType::VarChar(Some(5))
+            ]
+        );
+        assert_eq!(rows[0][0], Value::Int(1));
+        let err = |sql: &str| d.run(sql, &[], false).expect_err(sql).number;
+        assert_eq!(err("SELECT * FROM nope"), 208);
+        assert_eq!(err("SELECT * FROM t WHERE id = = 1"), 102);
+        assert_eq!(err("INSERT INTO t (id, name) VALUES (1, 'b')"), 2627);
+        assert_eq!(err("INSERT INTO t (name, code) VALUES ('b', 'x')"), 2627);
+        assert_eq!(err("INSERT INTO t (name) VALUES (NULL)"), 515);
+        assert_eq!(err("SELECT @x"), 137);
+        let Ok(Output::Rows { cols, .. }) = d.run("SELECT 1, 'x' AS y", &[], false) else {
+            panic!("rows");
+        };
+        assert_eq!((cols[0].name.as_str(), cols[0].ty), ("", SqlType::Int));
+        assert_eq!(cols[1].name, "y");
+    }
+}

@@ -1,0 +1,549 @@
+//! The TDS service on 1433: PRELOGIN, TLS carried inside PRELOGIN packets
+//! (capped at TLS 1.2), LOGIN7 against the machine's users, then requests
+//! to the session; journal per login and per request; the `busy` fault.
+
+use crate::engine::{Engine, SqlError};
+use crate::login7::Login7;
+use crate::packet::{self, PacketType, Reassembler};
+use crate::prelogin::{self, Encryption, PreLogin};
+use crate::session::{self, LoginOutcome, Session};
+use crate::token;
+use fakedc_model::{FaultKind, Machine, MachineId, Model, ServiceKind};
+use fakedc_net::{
+    BoxFuture, BoxIo, Conn, ConnInfo, OptionsError, RequestJournal, Services, TcpService,
+};
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tracing::debug;
+
+/// A request message larger than this closes the connection.
+pub const MAX_MESSAGE: usize = 64 << 20;
+/// Statement text kept in the journal.
+const JOURNAL_TEXT: usize = 200;
+
+/// `[machine.options.tds]`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TdsOptions {
+    /// Databases besides master, tempdb, model and msdb.
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// SQL Server's "Force Encryption": every connection is TLS.
+    #[serde(default)]
+    pub force_encryption: bool,
+}
+
+pub fn options(machine: &Machine) -> Result<TdsOptions, OptionsError> {
+    let o: TdsOptions = match machine.options.get("tds") {
+        None => TdsOptions::default(),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| OptionsError::new(&machine.name, "tds", e.to_string()))?,
+    };
+    for d in &o.databases {
+        if !crate::engine::valid_name(d) {
+            return Err(OptionsError::new(
+                &machine.name,
+                "tds",
+                format!("database name '{d}': letters, digits, '_', '-', '$', at most 128"),
+            ));
+        }
+    }
+    Ok(o)
+}
+
+struct MachineState {
+    engine: Arc<Engine>,
+    options: TdsOptions,
+}
+
+pub struct TdsService {
+    model: Arc<Model>,
+    machines: HashMap<MachineId, MachineState>,
+    tls: Mutex<HashMap<String, Arc<rustls::ServerConfig>>>,
+    next_spid: AtomicU16,
+}
+
+/// Registers the service for every machine with a TDS endpoint.
+pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), fakedc_net::StartError> {
+    let mut machines = HashMap::new();
+    for m in model.machines() {
+        if m.endpoint(ServiceKind::Tds).is_none() {
+            continue;
+        }
+        let options = options(m)?;
+        let dir = m.share.as_ref().map(|s| s.join("mssql"));
+        let engine = Engine::new(dir, &options.databases).map_err(|e| {
+            fakedc_net::StartError::Environment(format!("machine '{}': {e}", m.name))
+        })?;
+        machines.insert(
+            m.id,
+            MachineState {
+                engine: Arc::new(engine),
+                options,
+            },
+        );
+    }
+    services.tcp(
+        ServiceKind::Tds,
+        Arc::new(TdsService {
+            model: model.clone(),
+            machines,
+            tls: Mutex::new(HashMap::new()),
+            next_spid: AtomicU16::new(51),
+        }),
+    );
+    Ok(())
+}
+
+/// What `/about` lists.
+pub fn operations() -> Vec<String> {
+    [
+        "PRELOGIN (TLS inside PRELOGIN, login-only or full, TLS 1.2)",
+        "LOGIN7 (SQL logins)",
+        "SQLBatch",
+        "RPC sp_executesql",
+        "TransactionManager begin/commit/rollback (acknowledged)",
+        "Attention",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+impl TcpService for TdsService {
+    fn serve(self: Arc<Self>, conn: Conn) -> BoxFuture<()> {
+        Box::pin(async move {
+            let info = conn.info.clone();
+            if let Err(e) = self.run(conn).await {
+                debug!(machine = %info.machine_name, "tds connection ended: {e}");
+            }
+        })
+    }
+}
+
+/// Reads exactly one message (never past it: TLS may start right after).
+async fn read_message<S: AsyncRead + Unpin>(
+    io: &mut S,
+    rx: &mut Reassembler,
+) -> io::Result<packet::Message> {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        if let Some(m) = rx.next_message().map_err(io::Error::other)? {
+            return Ok(m);
+        }
+        let want = rx.wanted().min(buf.len());
+        let n = io.read(&mut buf[..want]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        rx.push(&buf[..n]);
+    }
+}
+
+async fn send<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    payload: &[u8],
+    size: usize,
+    spid: u16,
+) -> io::Result<()> {
+    io.write_all(&packet::packetize(
+        PacketType::TabularResult,
+        payload,
+        size,
+        spid,
+    ))
+    .await?;
+    io.flush().await
+}
+
+fn truncate(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() <= JOURNAL_TEXT {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(JOURNAL_TEXT).collect();
+        t.push('…');
+        t
+    }
+}
+
+impl TdsService {
+    fn tls_config(&self, info: &ConnInfo) -> io::Result<Arc<rustls::ServerConfig>> {
+        let key = format!("{}|{}", info.dns_name, info.local.ip());
+        if let Some(c) = self.tls.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(c);
+        }
+        let ca = info
+            .ca
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no CA for TLS"))?;
+        let (chain, key_der) = ca
+            .leaf(&info.dns_name, info.local.ip())
+            .map_err(io::Error::other)?;
+        // TLS inside PRELOGIN is capped at 1.2: ODBC Driver 18 sends its
+        // TLS 1.3 final flight unwrapped and hangs (tds.md §2).
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(io::Error::other)?;
+        let cfg = Arc::new(cfg);
+        if let Ok(mut m) = self.tls.lock() {
+            m.insert(key, cfg.clone());
+        }
+        Ok(cfg)
+    }
+
+    async fn run(self: Arc<Self>, conn: Conn) -> io::Result<()> {
+        let Conn { io, info } = conn;
+        let Some(state) = self.machines.get(&info.machine) else {
+            return Ok(());
+        };
+        let spid = self.next_spid.fetch_add(1, Ordering::Relaxed).max(51);
+        let mut io = PreloginTls::new(io);
+        let mut rx = Reassembler::new(packet::DEFAULT_PACKET_SIZE, session_login_max());
+        let first = read_message(&mut io, &mut rx).await?;
+        let (login_msg, io): (packet::Message, BoxIo) = match first.ty {
+            PacketType::PreLogin => {
+                let pre = PreLogin::parse(&first.payload).map_err(io::Error::other)?;
+                let (mut enc, mut mode) =
+                    prelogin::negotiate(pre.encryption(), state.options.force_encryption);
+                if info.ca.is_none() && mode != Encryption::None {
+                    (enc, mode) = (prelogin::ENCRYPT_NOT_SUP, Encryption::None);
+                }
+                let reply = prelogin::reply(&pre, enc).write();
+                send(&mut io, &reply, packet::DEFAULT_PACKET_SIZE, 0).await?;
+                match mode {
+                    Encryption::Refuse => return Ok(()),
+                    Encryption::None => {
+                        let m = read_message(&mut io, &mut rx).await?;
+                        (m, Box::new(io))
+                    }
+                    Encryption::LoginOnly | Encryption::Full => {
+                        let cfg = self.tls_config(&info)?;
+                        io.wrapped = true;
+                        let mut tls = fakedc_net::tls::accept(io, cfg).await?;
+                        tls.get_mut().0.wrapped = false;
+                        let mut trx =
+                            Reassembler::new(packet::DEFAULT_PACKET_SIZE, session_login_max());
+                        let m = read_message(&mut tls, &mut trx).await?;
+                        if mode == Encryption::Full {
+                            (m, Box::new(tls))
+                        } else {
+                            // Login-only: both sides drop TLS after LOGIN7.
+                            let (inner, _) = tls.into_inner();
+                            (m, Box::new(inner))
+                        }
+                    }
+                }
+            }
+            // jTDS with ssl=off: LOGIN7 with no PRELOGIN.
+            PacketType::Login7 => (first, Box::new(io)),
+            _ => return Ok(()),
+        };
+        let mut io = io;
+        if login_msg.ty != PacketType::Login7 {
+            return Ok(());
+        }
+        let t0 = self.model.clock.now();
+        let login = Login7::parse(&login_msg.payload).map_err(io::Error::other)?;
+        let mut journal = RequestJournal {
+            model: &self.model,
+            conn: &info,
+            user: Some(login.username.clone()),
+            op: "login".into(),
+            start: t0,
+        };
+        let model = self.model.clone();
+        let machine = info.machine;
+        let outcome = session::login(
+            state.engine.clone(),
+            &login,
+            |u, p| model.authenticate(machine, u, p).map(|u| u.name),
+            spid,
+            &info.machine_name.to_ascii_uppercase(),
+        );
+        let mut session: Box<Session> = match outcome {
+            LoginOutcome::Failed { reply, number } => {
+                journal.record(&format!("error {number}"));
+                send(&mut io, &reply, packet::DEFAULT_PACKET_SIZE, spid).await?;
+                return Ok(());
+            }
+            LoginOutcome::Ok(s) => s,
+        };
+        journal.user = Some(session.ctx.user.clone());
+        journal.record("ok");
+        let reply = session.take_pending();
+        send(&mut io, &reply, session.packet_size, spid).await?;
+        rx.set_max_packet(session.packet_size);
+        let mut rx = {
+            let mut r = Reassembler::new(session.packet_size, MAX_MESSAGE);
+            r.set_max_packet(session.packet_size);
+            r
+        };
+        loop {
+            let m = match read_message(&mut io, &mut rx).await {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let t0 = self.model.clock.now();
+            let now = now_text(&self.model);
+            let reset = m.status
+                & (packet::STATUS_RESETCONNECTION | packet::STATUS_RESETCONNECTION_SKIPTRAN)
+                != 0;
+            let mut journal = RequestJournal {
+                model: &self.model,
+                conn: &info,
+                user: Some(session.ctx.user.clone()),
+                op: String::new(),
+                start: t0,
+            };
+            let busy = !self.model.faults.is_empty()
+                && self
+                    .model
+                    .faults
+                    .matching(&info.machine_name, info.service.name())
+                    .iter()
+                    .any(|f| matches!(f, FaultKind::Busy));
+            let reply = match m.ty {
+                PacketType::Attention => {
+                    journal.op = "attention".into();
+                    journal.record("ok");
+                    session.attention()
+                }
+                _ if busy => {
+                    journal.op = format!("{}", m.ty);
+                    journal.record("busy");
+                    let e = SqlError::new(
+                        8645,
+                        6,
+                        17,
+                        "A timeout occurred while waiting for memory resources to execute the query in resource pool 'default' (2). Rerun the query.",
+                    );
+                    session.error_reply(&e, token::DONE)
+                }
+                PacketType::SqlBatch => {
+                    let text =
+                        session::batch_text(&m.payload, session.v71).map_err(io::Error::other)?;
+                    journal.op = format!("batch: {}", truncate(&text));
+                    let (reply, err) = session.batch(&text, &now, reset);
+                    journal.record(&outcome_text(err));
+                    reply
+                }
+                PacketType::Rpc => match session.rpc(&m.payload, &now, reset) {
+                    Ok((reply, err, text)) => {
+                        journal.op = format!("rpc: {}", truncate(&text));
+                        journal.record(&outcome_text(err));
+                        reply
+                    }
+                    Err(e) => {
+                        journal.op = "rpc".into();
+                        journal.record(&format!("refused: {e}"));
+                        let e = SqlError::new(8009, 1, 16, format!("The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream is incorrect. {e}"));
+                        session.error_reply(&e, token::DONEPROC)
+                    }
+                },
+                PacketType::TransactionManager => match session.tm(&m.payload) {
+                    Ok((reply, op)) => {
+                        journal.op = format!("tm: {op}");
+                        journal.record("ok");
+                        reply
+                    }
+                    Err(e) => {
+                        journal.op = "tm".into();
+                        journal.record(&format!("refused: {e}"));
+                        return Ok(());
+                    }
+                },
+                other => {
+                    journal.op = format!("{other}");
+                    journal.record("unsupported: closed");
+                    return Ok(());
+                }
+            };
+            send(&mut io, &reply, session.packet_size, spid).await?;
+        }
+    }
+}
+
+fn outcome_text(err: i32) -> String {
+    if err == 0 {
+        "ok".into()
+    } else {
+        format!("error {err}")
+    }
+}
+
+fn session_login_max() -> usize {
+    crate::login7::MAX_LOGIN_LEN
+}
+
+/// GETDATE() from the model's clock, in UTC.
+fn now_text(model: &Model) -> String {
+    let ms = model.clock.unix_millis() as i64;
+    crate::rpc::civil(ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000))
+}
+
+/// The framing adapter for TLS inside PRELOGIN: while `wrapped`, reads
+/// unwrap TDS packets (any type; MS-TDS says 0x12, pre-7.2 clients 0x04)
+/// and writes wrap each TLS flight in one PRELOGIN packet; once the
+/// handshake is done the service clears `wrapped` and bytes pass through.
+/// It starts as pass-through (PRELOGIN itself is read as packets).
+pub struct PreloginTls<S> {
+    inner: S,
+    pub wrapped: bool,
+    hdr: [u8; packet::HEADER_LEN],
+    hdr_len: usize,
+    remaining: usize,
+    out: Vec<u8>,
+    out_pos: usize,
+}
+
+impl<S> PreloginTls<S> {
+    pub fn new(inner: S) -> Self {
+        PreloginTls {
+            inner,
+            wrapped: false,
+            hdr: [0; packet::HEADER_LEN],
+            hdr_len: 0,
+            remaining: 0,
+            out: Vec::new(),
+            out_pos: 0,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> PreloginTls<S> {
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.out_pos < self.out.len() {
+            let rest = self.out.get(self.out_pos..).unwrap_or_default();
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, rest))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out_pos += n;
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    fn wrap(&mut self, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        ready!(self.poll_drain(cx))?;
+        let max = packet::DEFAULT_PACKET_SIZE - packet::HEADER_LEN;
+        let mut payload = Vec::new();
+        for b in bufs {
+            let take = (max - payload.len()).min(b.len());
+            payload.extend_from_slice(&b[..take]);
+            if payload.len() == max {
+                break;
+            }
+        }
+        if payload.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        self.out = packet::packetize(
+            PacketType::PreLogin,
+            &payload,
+            packet::DEFAULT_PACKET_SIZE,
+            0,
+        );
+        self.out_pos = 0;
+        if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(payload.len()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for PreloginTls<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.wrapped {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        loop {
+            if this.remaining > 0 {
+                let mut tmp = [0u8; 4096];
+                let n = this.remaining.min(buf.remaining()).min(tmp.len());
+                let mut rb = ReadBuf::new(&mut tmp[..n]);
+                ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+                let got = rb.filled();
+                this.remaining -= got.len();
+                buf.put_slice(got);
+                return Poll::Ready(Ok(()));
+            }
+            let hdr_len = this.hdr_len;
+            let mut rb = ReadBuf::new(&mut this.hdr[hdr_len..]);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+            let got = rb.filled().len();
+            if got == 0 {
+                // End of stream: report it as such.
+                return Poll::Ready(Ok(()));
+            }
+            this.hdr_len += got;
+            if this.hdr_len == packet::HEADER_LEN {
+                this.hdr_len = 0;
+                let h = packet::Header::parse(&this.hdr).map_err(io::Error::other)?;
+                this.remaining = usize::from(h.length) - packet::HEADER_LEN;
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for PreloginTls<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if !this.wrapped {
+            ready!(this.poll_drain(cx))?;
+            return Pin::new(&mut this.inner).poll_write(cx, buf);
+        }
+        this.wrap(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if !this.wrapped {
+            ready!(this.poll_drain(cx))?;
+            return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        }
+        this.wrap(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}

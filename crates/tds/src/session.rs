@@ -1,0 +1,492 @@
+//! One connection's state after PRELOGIN: LOGIN7 → the login response,
+//! then SQLBatch, RPC sp_executesql, Transaction Manager requests and
+//! Attention → token streams. Sans-IO: bytes in, bytes out, time passed
+//! in as text.
+
+use crate::engine::{Engine, Output, SqlError};
+use crate::login7::{self, Login7};
+use crate::token::{self, Message, Tokens, Value};
+use crate::translate::{self, Ctx, Stmt};
+use crate::TdsError;
+use fakedc_wire::Reader;
+use std::sync::Arc;
+
+/// What a login came to.
+pub enum LoginOutcome {
+    Ok(Box<Session>),
+    /// The error reply; the connection closes after it.
+    Failed {
+        reply: Vec<u8>,
+        number: i32,
+    },
+}
+
+pub struct Session {
+    engine: Arc<Engine>,
+    pub ctx: Ctx,
+    pub v71: bool,
+    pub nocount: bool,
+    pub packet_size: usize,
+    login_database: String,
+    /// The transaction descriptor handed out by TM BEGIN (not enforced).
+    txn: Option<u64>,
+    next_txn: u64,
+    /// A reply made and not yet sent (the login response).
+    pending: Vec<u8>,
+}
+
+fn msg<'a>(number: i32, state: u8, class: u8, text: &'a str, server: &'a str) -> Message<'a> {
+    Message {
+        number,
+        state,
+        class,
+        text,
+        server,
+        proc_name: "",
+        line: 1,
+    }
+}
+
+/// Checks a login against the user table: `auth(name, password)` returns
+/// the account's canonical name.
+pub fn login(
+    engine: Arc<Engine>,
+    l: &Login7,
+    auth: impl Fn(&str, &str) -> Option<String>,
+    spid: u16,
+    server: &str,
+) -> LoginOutcome {
+    let (version, v71) = login7::agreed_version(l.tds_version);
+    let fail = |number: i32, text: &str, extra: Option<(i32, u8, &str)>| {
+        let mut t = Tokens::new(v71);
+        if let Some((n, class, x)) = extra {
+            t.error(&msg(n, 1, class, x, server));
+        }
+        t.error(&msg(number, 1, 14, text, server));
+        t.done(token::DONE, token::DONE_ERROR, 0, 0);
+        LoginOutcome::Failed {
+            reply: t.into_vec(),
+            number: extra.map_or(number, |e| e.0),
+        }
+    };
+    if l.option_flags2 & login7::OPTION2_INTEGRATED != 0 && l.username.is_empty() {
+        return fail(
+            18452,
+            "Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication.",
+            None,
+        );
+    }
+    let failed = format!("Login failed for user '{}'.", l.username);
+    let Some(user) = auth(&l.username, &l.password) else {
+        return fail(18456, &failed, None);
+    };
+    let wanted = if l.database.is_empty() {
+        "master"
+    } else {
+        l.database.as_str()
+    };
+    let Some(db) = engine.get(wanted) else {
+        let text =
+            format!("Cannot open database \"{wanted}\" requested by the login. The login failed.");
+        return fail(18456, &failed, Some((4060, 11, &text)));
+    };
+    let packet_size = match l.packet_size {
+        0 => crate::packet::DEFAULT_PACKET_SIZE,
+        n => (n as usize).clamp(
+            crate::packet::MIN_PACKET_SIZE,
+            crate::packet::MAX_PACKET_SIZE,
+        ),
+    };
+    let mut t = Tokens::new(v71);
+    t.env_string(token::ENV_DATABASE, &db.name, "master");
+    let text = format!("Changed database context to '{}'.", db.name);
+    t.info(&msg(5701, 2, 0, &text, server));
+    t.env_bytes(token::ENV_COLLATION, &token::COLLATION, &[]);
+    t.env_string(token::ENV_LANGUAGE, "us_english", "");
+    t.info(&msg(
+        5703,
+        1,
+        0,
+        "Changed language setting to us_english.",
+        server,
+    ));
+    t.loginack(version);
+    t.env_string(token::ENV_PACKET_SIZE, &packet_size.to_string(), "4096");
+    if !v71 && l.option_flags3 & login7::OPTION3_EXTENSION != 0 {
+        t.feature_ext_ack_none();
+    }
+    t.done(token::DONE, token::DONE_FINAL, 0, 0);
+    let session = Session {
+        engine,
+        ctx: Ctx {
+            spid,
+            user,
+            server: server.to_string(),
+            database: db.name.clone(),
+            now: String::new(),
+        },
+        v71,
+        nocount: false,
+        packet_size,
+        login_database: db.name.clone(),
+        txn: None,
+        next_txn: 1,
+        pending: t.into_vec(),
+    };
+    LoginOutcome::Ok(Box::new(session))
+}
+
+/// ALL_HEADERS (7.2+) before a request's body: skipped after checking
+/// its length.
+fn skip_all_headers<'a>(r: &mut Reader<'a>, v71: bool) -> Result<(), TdsError> {
+    if v71 {
+        // 7.1 clients send none; a 7.2 driver that said 7.1 might.
+        let Ok(total) = Reader::new(r.peek_rest()).u32_le() else {
+            return Ok(());
+        };
+        if !(4..=r.remaining() as u32).contains(&total) || total > 1024 {
+            return Ok(());
+        }
+        r.skip(total as usize)?;
+        return Ok(());
+    }
+    let total = r.u32_le()? as usize;
+    if total < 4 {
+        return Err(TdsError::Protocol(
+            "ALL_HEADERS shorter than its length".into(),
+        ));
+    }
+    r.skip(total - 4)?;
+    Ok(())
+}
+
+/// The text of an SQLBatch payload.
+pub fn batch_text(payload: &[u8], v71: bool) -> Result<String, TdsError> {
+    let mut r = Reader::new(payload);
+    skip_all_headers(&mut r, v71)?;
+    let units = r.remaining() / 2;
+    Ok(r.utf16le_lossy(units)?)
+}
+
+impl Session {
+    /// The last reply made and not yet taken (the login response).
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
+    }
+
+    pub fn attention(&self) -> Vec<u8> {
+        let mut t = Tokens::new(self.v71);
+        t.done(token::DONE, token::DONE_ATTN, 0, 0);
+        t.into_vec()
+    }
+
+    /// An error reply for a whole request (a fault, an unsupported request).
+    pub fn error_reply(&self, e: &SqlError, done_token: u8) -> Vec<u8> {
+        let mut t = Tokens::new(self.v71);
+        self.error(&mut t, e);
+        t.done(done_token, token::DONE_ERROR, 0, 0);
+        t.into_vec()
+    }
+
+    fn error(&self, t: &mut Tokens, e: &SqlError) {
+        t.error(&Message {
+            number: e.number,
+            state: e.state,
+            class: e.class,
+            text: &e.text,
+            server: &self.ctx.server,
+            proc_name: "",
+            line: 1,
+        });
+    }
+
+    /// RESETCONNECTION: back to the login's state, and ENVCHANGE 18.
+    pub fn reset(&mut self, t: &mut Tokens) {
+        self.nocount = false;
+        self.ctx.database = self.login_database.clone();
+        t.env_bytes(18, &[], &[]);
+    }
+
+    /// Runs a batch; returns the token stream and the first error number
+    /// (0 when none).
+    pub fn batch(&mut self, text: &str, now: &str, reset: bool) -> (Vec<u8>, i32) {
+        let mut t = Tokens::new(self.v71);
+        if reset {
+            self.reset(&mut t);
+        }
+        let err = self.run(&mut t, text, &[], now, token::DONE);
+        (t.into_vec(), err)
+    }
+
+    /// The statements of `text` into `t`, each closed by `done` (DONE for
+    /// a batch, DONEINPROC inside an RPC). Stops at the first error.
+    fn run(
+        &mut self,
+        t: &mut Tokens,
+        text: &str,
+        params: &[(String, Value)],
+        now: &str,
+        done: u8,
+    ) -> i32 {
+        self.ctx.now = now.to_string();
+        let stmts = translate::split(translate::tokenize(text));
+        if stmts.is_empty() {
+            if done == token::DONE {
+                t.done(token::DONE, token::DONE_FINAL, 0, 0);
+            }
+            return 0;
+        }
+        let n = stmts.len();
+        let count = |nocount: bool| if nocount { 0 } else { token::DONE_COUNT };
+        for (k, st) in stmts.iter().enumerate() {
+            let more = if k + 1 < n || done != token::DONE {
+                token::DONE_MORE
+            } else {
+                token::DONE_FINAL
+            };
+            let result = match translate::classify(st, &self.ctx) {
+                Stmt::Done => {
+                    t.done(done, more, 0, 0);
+                    Ok(())
+                }
+                Stmt::SetNocount(on) => {
+                    self.nocount = on;
+                    t.done(done, more, 0, 0);
+                    Ok(())
+                }
+                Stmt::Use(name) => match self.engine.get(&name) {
+                    Some(db) => {
+                        let old = std::mem::replace(&mut self.ctx.database, db.name.clone());
+                        t.env_string(token::ENV_DATABASE, &db.name, &old);
+                        let text = format!("Changed database context to '{}'.", db.name);
+                        t.info(&msg(5701, 1, 0, &text, &self.ctx.server));
+                        t.done(done, more, 0, 0);
+                        Ok(())
+                    }
+                    None => Err(SqlError::unknown_database(&name)),
+                },
+                Stmt::Error(e) => Err(e),
+                Stmt::Sql(sql, cmd) => match self.engine.get(&self.ctx.database) {
+                    None => Err(SqlError::unknown_database(&self.ctx.database)),
+                    Some(db) => match db.run(&sql, params, self.v71) {
+                        Ok(Output::Rows { cols, rows }) => {
+                            t.colmetadata(&cols);
+                            for r in &rows {
+                                t.row(&cols, r);
+                            }
+                            t.done(
+                                done,
+                                more | count(self.nocount),
+                                token::CMD_SELECT,
+                                rows.len() as u64,
+                            );
+                            Ok(())
+                        }
+                        Ok(Output::Count(c)) => {
+                            let status = if cmd != 0 { count(self.nocount) } else { 0 };
+                            t.done(done, more | status, cmd, if cmd != 0 { c } else { 0 });
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
+                },
+            };
+            if let Err(e) = result {
+                self.error(t, &e);
+                let status = if done == token::DONE {
+                    token::DONE_ERROR
+                } else {
+                    token::DONE_ERROR | token::DONE_MORE
+                };
+                t.done(done, status, 0, 0);
+                return e.number;
+            }
+        }
+        0
+    }
+
+    /// An RPC request: sp_executesql by ProcID 10 or by name; anything
+    /// else gets error 2812.
+    pub fn rpc(
+        &mut self,
+        payload: &[u8],
+        now: &str,
+        reset: bool,
+    ) -> Result<(Vec<u8>, i32, String), TdsError> {
+        let mut t = Tokens::new(self.v71);
+        if reset {
+            self.reset(&mut t);
+        }
+        let mut r = Reader::new(payload);
+        skip_all_headers(&mut r, self.v71)?;
+        let name_len = r.u16_le()?;
+        let proc_name = if name_len == 0xFFFF {
+            match r.u16_le()? {
+                10 => "sp_executesql".to_string(),
+                id => format!("procid {id}"),
+            }
+        } else {
+            r.utf16le_lossy(usize::from(name_len))?
+        };
+        let _flags = r.u16_le()?;
+        let mut params: Vec<(String, Value)> = Vec::new();
+        while !r.is_empty() && params.len() < 2100 {
+            let first = r.peek_u8()?;
+            if first == 0x80 || first == 0xFF {
+                // Batch separators: one request only here.
+                break;
+            }
+            params.push(crate::rpc::param(&mut r)?);
+        }
+        if !proc_name.eq_ignore_ascii_case("sp_executesql") {
+            let e = SqlError::new(
+                2812,
+                62,
+                16,
+                format!("Could not find stored procedure '{proc_name}'."),
+            );
+            self.error(&mut t, &e);
+            t.done(token::DONEPROC, token::DONE_ERROR, 0, 0);
+            return Ok((t.into_vec(), e.number, proc_name));
+        }
+        let mut it = params.into_iter();
+        let sql = match it.next() {
+            Some((_, Value::Text(s))) => s,
+            _ => String::new(),
+        };
+        // The second parameter declares the others; SQLite binds by name.
+        let _decl = it.next();
+        let rest: Vec<(String, Value)> = it.collect();
+        let err = self.run(&mut t, &sql, &rest, now, token::DONEINPROC);
+        t.w.u8(token::RETURNSTATUS)
+            .i32_le(if err == 0 { 0 } else { 1 });
+        let status = if err == 0 { 0 } else { token::DONE_ERROR };
+        t.done(token::DONEPROC, status, 0, 0);
+        Ok((t.into_vec(), err, sql))
+    }
+
+    /// A Transaction Manager request: BEGIN, COMMIT, ROLLBACK answered
+    /// with their ENVCHANGEs (the engine runs in autocommit: transactions
+    /// are acknowledged, not yet enforced).
+    pub fn tm(&mut self, payload: &[u8]) -> Result<(Vec<u8>, String), TdsError> {
+        let mut t = Tokens::new(self.v71);
+        let mut r = Reader::new(payload);
+        skip_all_headers(&mut r, self.v71)?;
+        let ty = r.u16_le()?;
+        let op = match ty {
+            5 => {
+                let d = self.next_txn;
+                self.next_txn = self.next_txn.wrapping_add(1);
+                self.txn = Some(d);
+                t.env_bytes(token::ENV_BEGIN_TRAN, &d.to_le_bytes(), &[]);
+                "begin"
+            }
+            7 | 8 => {
+                let old = self.txn.take().unwrap_or(0).to_le_bytes();
+                let ty_env = if ty == 7 {
+                    token::ENV_COMMIT_TRAN
+                } else {
+                    token::ENV_ROLLBACK_TRAN
+                };
+                t.env_bytes(ty_env, &[], &old);
+                // fBeginXact after the name: begin a new one.
+                let name_len = r.u8().unwrap_or(0);
+                let _ = r.skip(usize::from(name_len) * 2);
+                if r.u8().unwrap_or(0) & 1 != 0 {
+                    let d = self.next_txn;
+                    self.next_txn = self.next_txn.wrapping_add(1);
+                    self.txn = Some(d);
+                    t.env_bytes(token::ENV_BEGIN_TRAN, &d.to_le_bytes(), &[]);
+                }
+                if ty == 7 {
+                    "commit"
+                } else {
+                    "rollback"
+                }
+            }
+            other => {
+                let e = SqlError::unsupported(&format!("transaction manager request {other}"));
+                self.error(&mut t, &e);
+                t.done(token::DONE, token::DONE_ERROR, 0, 0);
+                return Ok((t.into_vec(), format!("tm {other}")));
+            }
+        };
+        t.done(token::DONE, token::DONE_FINAL, 0, 0);
+        Ok((t.into_vec(), op.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Arc<Engine> {
+        Arc::new(Engine::new(None, &["app".into()]).expect("engine"))
+    }
+
+    fn login_as(version: u32, password: &str, database: &str) -> LoginOutcome {
+        let l = Login7 {
+            tds_version: version,
+            username: "sa".into(),
+            password: password.into(),
+            database: database.into(),
+            ..Login7::default()
+        };
+        login(
+            engine(),
+            &l,
+            |u, p| (u == "sa" && p == "pw").then(|| "sa".to_string()),
+            52,
+            "SQL01",
+        )
+    }
+
+    #[test]
+    fn logins_fail_as_sql_server_does() {
+        let LoginOutcome::Failed { reply, number } = login_as(login7::TDS_74, "bad", "") else {
+            panic!("wrong password accepted");
+        };
+        assert_eq!(number, 18456);
+        let (n, text) = crate::probe::first_error(&reply).expect("an ERROR token");
+        assert_eq!((n, text.as_str()), (18456, "Login failed for user 'sa'."));
+        let LoginOutcome::Failed { number, .. } = login_as(login7::TDS_74, "pw", "nodb") else {
+            panic!("unknown database accepted");
+        };
+        assert_eq!(number, 4060);
+    }
+
+    #[test]
+    fn tds71_gets_71_encodings() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_71, "pw", "app") else {
+            panic!("login refused");
+        };
+        assert!(s.v71);
+        let reply = s.take_pending();
+        let ack = [0x01, 0x07, 0x01, 0x00, 0x00];
+        assert!(reply.windows(5).any(|w| w == ack), "LOGINACK 7.1");
+        let (reply, err) = s.batch("SELECT 1", "2026-01-01 00:00:00.000", false);
+        assert_eq!(err, 0);
+        // DONE with a 4-byte row count ends the stream.
+        assert_eq!(
+            &reply[reply.len() - 9..],
+            &[0xFD, 0x10, 0, 0xC1, 0, 1, 0, 0, 0]
+        );
+        assert_eq!(s.attention(), vec![0xFD, 0x20, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn errors_end_the_batch_and_the_session_goes_on() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "") else {
+            panic!("login refused");
+        };
+        let (reply, err) = s.batch("SELECT * FROM nope; SELECT 1", "", false);
+        assert_eq!(err, 208);
+        assert_eq!(crate::probe::first_error(&reply).map(|e| e.0), Some(208));
+        let (_, err) = s.batch("USE app SELECT DB_NAME()", "", false);
+        assert_eq!(err, 0);
+        assert_eq!(s.ctx.database, "app");
+        let mut t = Tokens::new(false);
+        s.reset(&mut t);
+        assert_eq!(s.ctx.database, "master");
+    }
+}

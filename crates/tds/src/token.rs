@@ -1,0 +1,538 @@
+//! Server tokens (MS-TDS 2.2.7) and the column types fakedc sends, encoded
+//! for the version agreed in LOGINACK (TDS 7.1 differs from 7.2+: DONE row
+//! counts, INFO/ERROR line numbers, COLMETADATA user types, no MAX types).
+
+use fakedc_wire::Writer;
+
+pub const LOGINACK: u8 = 0xAD;
+pub const ENVCHANGE: u8 = 0xE3;
+pub const INFO: u8 = 0xAB;
+pub const ERROR: u8 = 0xAA;
+pub const COLMETADATA: u8 = 0x81;
+pub const ROW: u8 = 0xD1;
+pub const NBCROW: u8 = 0xD2;
+pub const DONE: u8 = 0xFD;
+pub const DONEPROC: u8 = 0xFE;
+pub const DONEINPROC: u8 = 0xFF;
+pub const RETURNSTATUS: u8 = 0x79;
+pub const FEATUREEXTACK: u8 = 0xAE;
+
+pub const DONE_FINAL: u16 = 0x00;
+pub const DONE_MORE: u16 = 0x01;
+pub const DONE_ERROR: u16 = 0x02;
+pub const DONE_INXACT: u16 = 0x04;
+pub const DONE_COUNT: u16 = 0x10;
+pub const DONE_ATTN: u16 = 0x20;
+pub const DONE_SRVERROR: u16 = 0x100;
+
+pub const CMD_SELECT: u16 = 0xC1;
+pub const CMD_INSERT: u16 = 0xC3;
+pub const CMD_DELETE: u16 = 0xC4;
+pub const CMD_UPDATE: u16 = 0xC5;
+
+pub const ENV_DATABASE: u8 = 1;
+pub const ENV_LANGUAGE: u8 = 2;
+pub const ENV_PACKET_SIZE: u8 = 4;
+pub const ENV_COLLATION: u8 = 7;
+pub const ENV_BEGIN_TRAN: u8 = 8;
+pub const ENV_COMMIT_TRAN: u8 = 9;
+pub const ENV_ROLLBACK_TRAN: u8 = 10;
+
+/// SQL_Latin1_General_CP1_CI_AS (LCID 0x0409, sort id 52).
+pub const COLLATION: [u8; 5] = [0x09, 0x04, 0xD0, 0x00, 0x34];
+
+/// The server's product name in LOGINACK and its version (15.0.2000).
+pub const PROG_NAME: &str = "Microsoft SQL Server";
+pub const PROG_VERSION: [u8; 4] = [0x0F, 0x00, 0x07, 0xD0];
+
+/// Writes a token stream for one agreed version.
+pub struct Tokens {
+    pub w: Writer,
+    /// TDS 7.1 encodings.
+    pub v71: bool,
+}
+
+fn b_varchar(w: &mut Writer, s: &str) {
+    let s: String = s.chars().take(255).collect();
+    let len = w.reserve_u8();
+    let units = w.utf16le(&s);
+    // Truncated to 255 characters; a surrogate pair counts two units.
+    let _ = w.patch(len, units.min(255) as u64);
+}
+
+fn us_varchar(w: &mut Writer, s: &str) {
+    let s: String = s.chars().take(4000).collect();
+    let len = w.reserve_u16_le();
+    let units = w.utf16le(&s);
+    let _ = w.patch(len, units as u64);
+}
+
+impl Tokens {
+    pub fn new(v71: bool) -> Tokens {
+        Tokens {
+            w: Writer::new(),
+            v71,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.w.position() == 0
+    }
+
+    pub fn into_vec(self) -> Vec<u8> {
+        self.w.into_vec()
+    }
+
+    /// A token whose body is prefixed by a u16 length.
+    fn sized(&mut self, token: u8, body: impl FnOnce(&mut Writer)) {
+        self.w.u8(token);
+        let len = self.w.reserve_u16_le();
+        let start = self.w.position();
+        body(&mut self.w);
+        // Bodies here are far below 64 KiB (messages capped at 4000 chars).
+        let _ = self.w.patch_len(len, start);
+    }
+
+    pub fn loginack(&mut self, version_be: u32) {
+        self.sized(LOGINACK, |w| {
+            w.u8(1).u32_be(version_be);
+            b_varchar(w, PROG_NAME);
+            w.bytes(&PROG_VERSION);
+        });
+    }
+
+    pub fn env_string(&mut self, ty: u8, new: &str, old: &str) {
+        self.sized(ENVCHANGE, |w| {
+            w.u8(ty);
+            b_varchar(w, new);
+            b_varchar(w, old);
+        });
+    }
+
+    pub fn env_bytes(&mut self, ty: u8, new: &[u8], old: &[u8]) {
+        self.sized(ENVCHANGE, |w| {
+            w.u8(ty).u8(new.len() as u8).bytes(new);
+            w.u8(old.len() as u8).bytes(old);
+        });
+    }
+
+    fn message(&mut self, token: u8, m: &Message<'_>) {
+        let v71 = self.v71;
+        self.sized(token, |w| {
+            w.i32_le(m.number).u8(m.state).u8(m.class);
+            us_varchar(w, m.text);
+            b_varchar(w, m.server);
+            b_varchar(w, m.proc_name);
+            if v71 {
+                w.u16_le(m.line as u16);
+            } else {
+                w.u32_le(m.line);
+            }
+        });
+    }
+
+    pub fn info(&mut self, m: &Message<'_>) {
+        self.message(INFO, m)
+    }
+
+    pub fn error(&mut self, m: &Message<'_>) {
+        self.message(ERROR, m)
+    }
+
+    pub fn done(&mut self, token: u8, status: u16, cmd: u16, rows: u64) {
+        self.w.u8(token).u16_le(status).u16_le(cmd);
+        if self.v71 {
+            self.w.u32_le(rows.min(u64::from(u32::MAX)) as u32);
+        } else {
+            self.w.u64_le(rows);
+        }
+    }
+
+    /// FEATUREEXTACK acknowledging nothing.
+    pub fn feature_ext_ack_none(&mut self) {
+        self.w.u8(FEATUREEXTACK).u8(0xFF);
+    }
+
+    pub fn colmetadata(&mut self, cols: &[Column]) {
+        self.w.u8(COLMETADATA).u16_le(cols.len() as u16);
+        for c in cols {
+            if self.v71 {
+                self.w.u16_le(0);
+            } else {
+                self.w.u32_le(0);
+            }
+            let mut flags = 0u16;
+            if c.nullable {
+                flags |= 0x0001;
+            }
+            if c.identity {
+                flags |= 0x0010;
+            }
+            self.w.u16_le(flags);
+            c.ty.type_info(&mut self.w);
+            b_varchar(&mut self.w, &c.name);
+        }
+    }
+
+    /// One row; NBCROW when it saves bytes (7.3+ clients all read it; 7.1
+    /// gets ROW).
+    pub fn row(&mut self, cols: &[Column], values: &[Value]) {
+        let nulls = values.iter().filter(|v| matches!(v, Value::Null)).count();
+        let nbc = !self.v71 && nulls > 1;
+        if nbc {
+            self.w.u8(NBCROW);
+            let mut bitmap = vec![0u8; cols.len().div_ceil(8)];
+            for (i, v) in values.iter().enumerate() {
+                if matches!(v, Value::Null) {
+                    if let Some(b) = bitmap.get_mut(i / 8) {
+                        *b |= 1 << (i % 8);
+                    }
+                }
+            }
+            self.w.bytes(&bitmap);
+        } else {
+            self.w.u8(ROW);
+        }
+        for (c, v) in cols.iter().zip(values) {
+            if nbc && matches!(v, Value::Null) {
+                continue;
+            }
+            c.ty.value(&mut self.w, v);
+        }
+    }
+}
+
+/// An INFO or ERROR message.
+#[derive(Debug, Clone)]
+pub struct Message<'a> {
+    pub number: i32,
+    pub state: u8,
+    pub class: u8,
+    pub text: &'a str,
+    pub server: &'a str,
+    pub proc_name: &'a str,
+    pub line: u32,
+}
+
+/// A result column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub ty: SqlType,
+    pub nullable: bool,
+    pub identity: bool,
+}
+
+/// The SQL Server types fakedc sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    TinyInt,
+    SmallInt,
+    Int,
+    BigInt,
+    Bit,
+    Float,
+    Real,
+    /// precision, scale
+    Decimal(u8, u8),
+    DateTime,
+    /// max characters; `None` = MAX
+    NVarChar(Option<u16>),
+    VarChar(Option<u16>),
+    VarBinary(Option<u16>),
+}
+
+/// A value as the engine returns it, before encoding for a column type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+const PLP_NULL: u64 = u64::MAX;
+
+impl SqlType {
+    fn type_info(&self, w: &mut Writer) {
+        match *self {
+            SqlType::TinyInt => w.u8(0x26).u8(1),
+            SqlType::SmallInt => w.u8(0x26).u8(2),
+            SqlType::Int => w.u8(0x26).u8(4),
+            SqlType::BigInt => w.u8(0x26).u8(8),
+            SqlType::Bit => w.u8(0x68).u8(1),
+            SqlType::Float => w.u8(0x6D).u8(8),
+            SqlType::Real => w.u8(0x6D).u8(4),
+            SqlType::Decimal(p, s) => w.u8(0x6A).u8(decimal_len(p)).u8(p).u8(s),
+            SqlType::DateTime => w.u8(0x6F).u8(8),
+            SqlType::NVarChar(n) => w
+                .u8(0xE7)
+                .u16_le(n.map_or(0xFFFF, |n| n.saturating_mul(2)))
+                .bytes(&COLLATION),
+            SqlType::VarChar(n) => w.u8(0xA7).u16_le(n.unwrap_or(0xFFFF)).bytes(&COLLATION),
+            SqlType::VarBinary(n) => w.u8(0xA5).u16_le(n.unwrap_or(0xFFFF)),
+        };
+    }
+
+    fn value(&self, w: &mut Writer, v: &Value) {
+        match *self {
+            SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
+                let n = match v {
+                    Value::Null => None,
+                    other => Some(as_i64(other)),
+                };
+                let width = match self {
+                    SqlType::TinyInt => 1,
+                    SqlType::SmallInt => 2,
+                    SqlType::Int => 4,
+                    _ => 8,
+                };
+                match n {
+                    None => {
+                        w.u8(0);
+                    }
+                    Some(n) => {
+                        w.u8(width);
+                        w.bytes(&n.to_le_bytes()[..usize::from(width)]);
+                    }
+                }
+            }
+            SqlType::Bit => match v {
+                Value::Null => {
+                    w.u8(0);
+                }
+                other => {
+                    w.u8(1).u8(u8::from(as_i64(other) != 0));
+                }
+            },
+            SqlType::Float | SqlType::Real => match v {
+                Value::Null => {
+                    w.u8(0);
+                }
+                other => {
+                    let f = as_f64(other);
+                    if *self == SqlType::Real {
+                        w.u8(4).bytes(&(f as f32).to_le_bytes());
+                    } else {
+                        w.u8(8).bytes(&f.to_le_bytes());
+                    }
+                }
+            },
+            SqlType::Decimal(p, s) => match v {
+                Value::Null => {
+                    w.u8(0);
+                }
+                other => {
+                    let scaled = decimal_scaled(other, s);
+                    let len = decimal_len(p);
+                    w.u8(len).u8(u8::from(scaled >= 0));
+                    let mag = scaled.unsigned_abs().to_le_bytes();
+                    w.bytes(&mag[..usize::from(len - 1)]);
+                }
+            },
+            SqlType::DateTime => match v {
+                Value::Null => {
+                    w.u8(0);
+                }
+                other => {
+                    let (days, ticks) = datetime_parts(&as_text(other)).unwrap_or((0, 0));
+                    w.u8(8).i32_le(days).u32_le(ticks);
+                }
+            },
+            SqlType::NVarChar(n) => {
+                let bytes = match v {
+                    Value::Null => None,
+                    other => {
+                        let mut t = Writer::new();
+                        t.utf16le(&as_text(other));
+                        Some(t.into_vec())
+                    }
+                };
+                short_or_plp(w, n.is_none(), bytes.as_deref());
+            }
+            SqlType::VarChar(n) => {
+                let bytes = match v {
+                    Value::Null => None,
+                    other => Some(
+                        as_text(other)
+                            .chars()
+                            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                            .collect::<Vec<u8>>(),
+                    ),
+                };
+                short_or_plp(w, n.is_none(), bytes.as_deref());
+            }
+            SqlType::VarBinary(n) => {
+                let bytes = match v {
+                    Value::Null => None,
+                    Value::Bytes(b) => Some(b.clone()),
+                    other => Some(as_text(other).into_bytes()),
+                };
+                short_or_plp(w, n.is_none(), bytes.as_deref());
+            }
+        }
+    }
+}
+
+fn short_or_plp(w: &mut Writer, plp: bool, bytes: Option<&[u8]>) {
+    if plp {
+        match bytes {
+            None => {
+                w.u64_le(PLP_NULL);
+            }
+            Some(b) => {
+                w.u64_le(b.len() as u64);
+                for chunk in b.chunks(8000) {
+                    w.u32_le(chunk.len() as u32).bytes(chunk);
+                }
+                w.u32_le(0);
+            }
+        }
+    } else {
+        match bytes {
+            None => {
+                w.u16_le(0xFFFF);
+            }
+            Some(b) => {
+                let b = &b[..b.len().min(8000)];
+                w.u16_le(b.len() as u16).bytes(b);
+            }
+        }
+    }
+}
+
+fn decimal_len(p: u8) -> u8 {
+    match p {
+        0..=9 => 5,
+        10..=19 => 9,
+        20..=28 => 13,
+        _ => 17,
+    }
+}
+
+fn as_i64(v: &Value) -> i64 {
+    match v {
+        Value::Null => 0,
+        Value::Int(n) => *n,
+        Value::Float(f) => *f as i64,
+        Value::Text(t) => t.trim().parse().unwrap_or(0),
+        Value::Bytes(_) => 0,
+    }
+}
+
+fn as_f64(v: &Value) -> f64 {
+    match v {
+        Value::Null | Value::Bytes(_) => 0.0,
+        Value::Int(n) => *n as f64,
+        Value::Float(f) => *f,
+        Value::Text(t) => t.trim().parse().unwrap_or(0.0),
+    }
+}
+
+pub fn as_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Int(n) => n.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Text(t) => t.clone(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// A decimal value times 10^scale, from an integer, a float or decimal text.
+fn decimal_scaled(v: &Value, scale: u8) -> i128 {
+    let scale = u32::from(scale.min(38));
+    let text = match v {
+        Value::Int(n) => return i128::from(*n).saturating_mul(10i128.saturating_pow(scale)),
+        Value::Float(f) => format!("{f:.*}", scale as usize),
+        other => as_text(other),
+    };
+    let text = text.trim();
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let mut n: i128 = 0;
+    for c in int.chars().chain(
+        frac.chars()
+            .chain(std::iter::repeat('0'))
+            .take(scale as usize),
+    ) {
+        let Some(d) = c.to_digit(10) else {
+            return 0;
+        };
+        n = n.saturating_mul(10).saturating_add(i128::from(d));
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// `YYYY-MM-DD[ HH:MM:SS[.fff]]` → days since 1900-01-01 and 1/300 s.
+pub fn datetime_parts(s: &str) -> Option<(i32, u32)> {
+    let s = s.trim();
+    let (date, time) = match s.split_once([' ', 'T']) {
+        Some((d, t)) => (d, t),
+        None => (s, "00:00:00"),
+    };
+    let mut d = date.split('-');
+    let y: i64 = d.next()?.parse().ok()?;
+    let m: i64 = d.next()?.parse().ok()?;
+    let day: i64 = d.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || !(1753..=9999).contains(&y) {
+        return None;
+    }
+    let days = days_from_civil(y, m, day) - days_from_civil(1900, 1, 1);
+    let mut t = time.split(':');
+    let hh: f64 = t.next()?.parse().ok()?;
+    let mm: f64 = t.next().unwrap_or("0").parse().ok()?;
+    let ss: f64 = t.next().unwrap_or("0").parse().ok()?;
+    let secs = hh * 3600.0 + mm * 60.0 + ss;
+    let ticks = (secs * 300.0).round() as u32;
+    Some((i32::try_from(days).ok()?, ticks))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetime_encoding() {
+        assert_eq!(datetime_parts("1900-01-01 00:00:00"), Some((0, 0)));
+        assert_eq!(datetime_parts("1900-01-02 00:00:01.000"), Some((1, 300)));
+        assert_eq!(datetime_parts("2024-02-29"), Some((45349, 0)));
+        assert_eq!(datetime_parts("garbage"), None);
+    }
+
+    #[test]
+    fn decimals_scale() {
+        assert_eq!(decimal_scaled(&Value::Text("12.5".into()), 2), 1250);
+        assert_eq!(decimal_scaled(&Value::Float(-1.25), 2), -125);
+        assert_eq!(decimal_scaled(&Value::Int(3), 2), 300);
+    }
+
+    #[test]
+    fn done_widths_follow_the_version() {
+        let mut t = Tokens::new(true);
+        t.done(DONE, DONE_COUNT, CMD_SELECT, 3);
+        assert_eq!(t.into_vec().len(), 9);
+        let mut t = Tokens::new(false);
+        t.done(DONE, DONE_COUNT, CMD_SELECT, 3);
+        assert_eq!(t.into_vec().len(), 13);
+    }
+}

@@ -1,0 +1,670 @@
+//! T-SQL → SQLite, by hand over tokens: the forms drivers send at login
+//! and in basic use (see ARCHITECTURE.md, Decisions). Batches are split
+//! into statements; each statement is either answered here (`SET`, `USE`,
+//! transaction verbs) or rewritten for SQLite: `[names]`, `N'...'`, the
+//! `dbo.` schema, `TOP n`, `ISNULL`, `GETDATE()`, `@@VERSION` and friends,
+//! `IDENTITY` columns, `(MAX)` lengths.
+
+/// One lexical token; whitespace and comments collapse to `Space`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tok {
+    Word(String),
+    /// `[x]` or `"x"`.
+    Quoted(String),
+    /// `'x'` (and `N'x'`), unescaped.
+    Str(String),
+    Num(String),
+    /// `@x` or `@@x`.
+    Var(String),
+    Punct(char),
+    Space,
+    /// Verbatim SQLite text produced by a rewrite.
+    Raw(String),
+}
+
+impl Tok {
+    fn word(&self) -> Option<String> {
+        match self {
+            Tok::Word(w) => Some(w.to_ascii_uppercase()),
+            _ => None,
+        }
+    }
+
+    fn is_word(&self, w: &str) -> bool {
+        matches!(self, Tok::Word(x) if x.eq_ignore_ascii_case(w))
+    }
+}
+
+/// Splits T-SQL into tokens. Never fails: an unterminated string or
+/// bracket takes the rest of the text (SQLite then reports the error).
+pub fn tokenize(s: &str) -> Vec<Tok> {
+    let c: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let n = c.len();
+    let get = |i: usize| c.get(i).copied().unwrap_or('\0');
+    while i < n {
+        let ch = get(i);
+        if ch.is_whitespace() {
+            while i < n && get(i).is_whitespace() {
+                i += 1;
+            }
+            push_space(&mut out);
+        } else if ch == '-' && get(i + 1) == '-' {
+            while i < n && get(i) != '\n' {
+                i += 1;
+            }
+            push_space(&mut out);
+        } else if ch == '/' && get(i + 1) == '*' {
+            i += 2;
+            while i < n && !(get(i) == '*' && get(i + 1) == '/') {
+                i += 1;
+            }
+            i = (i + 2).min(n);
+            push_space(&mut out);
+        } else if ch == '\'' || ((ch == 'N' || ch == 'n') && get(i + 1) == '\'') {
+            i += if ch == '\'' { 1 } else { 2 };
+            let mut v = String::new();
+            while i < n {
+                if get(i) == '\'' {
+                    if get(i + 1) == '\'' {
+                        v.push('\'');
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                v.push(get(i));
+                i += 1;
+            }
+            out.push(Tok::Str(v));
+        } else if ch == '[' || ch == '"' {
+            let close = if ch == '[' { ']' } else { '"' };
+            i += 1;
+            let mut v = String::new();
+            while i < n {
+                if get(i) == close {
+                    if get(i + 1) == close {
+                        v.push(close);
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                v.push(get(i));
+                i += 1;
+            }
+            out.push(Tok::Quoted(v));
+        } else if ch == '@' {
+            let start = i;
+            i += 1;
+            while i < n
+                && (get(i) == '@'
+                    || get(i).is_alphanumeric()
+                    || get(i) == '_'
+                    || get(i) == '#'
+                    || get(i) == '$')
+            {
+                i += 1;
+            }
+            out.push(Tok::Var(c[start..i].iter().collect()));
+        } else if ch.is_ascii_digit() || (ch == '.' && get(i + 1).is_ascii_digit()) {
+            let start = i;
+            while i < n && (get(i).is_ascii_alphanumeric() || get(i) == '.') {
+                i += 1;
+            }
+            out.push(Tok::Num(c[start..i].iter().collect()));
+        } else if ch.is_alphabetic() || ch == '_' || ch == '#' {
+            let start = i;
+            while i < n
+                && (get(i).is_alphanumeric() || get(i) == '_' || get(i) == '#' || get(i) == '$')
+            {
+                i += 1;
+            }
+            out.push(Tok::Word(c[start..i].iter().collect()));
+        } else {
+            out.push(Tok::Punct(ch));
+            i += 1;
+        }
+    }
+    out
+}
+
+fn push_space(out: &mut Vec<Tok>) {
+    if !matches!(out.last(), Some(Tok::Space) | None) {
+        out.push(Tok::Space);
+    }
+}
+
+/// Tokens back to SQLite text.
+pub fn render(toks: &[Tok]) -> String {
+    let mut s = String::new();
+    for t in toks {
+        match t {
+            Tok::Word(w) | Tok::Num(w) | Tok::Var(w) | Tok::Raw(w) => s.push_str(w),
+            Tok::Quoted(q) => {
+                s.push('"');
+                s.push_str(&q.replace('"', "\"\""));
+                s.push('"');
+            }
+            Tok::Str(v) => {
+                s.push('\'');
+                s.push_str(&v.replace('\'', "''"));
+                s.push('\'');
+            }
+            Tok::Punct(c) => s.push(*c),
+            Tok::Space => {
+                if !s.ends_with(' ') {
+                    s.push(' ')
+                }
+            }
+        }
+    }
+    s.trim().to_string()
+}
+
+const STARTERS: &[&str] = &[
+    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "USE", "SET", "DECLARE",
+    "BEGIN", "COMMIT", "ROLLBACK", "PRINT", "EXEC", "EXECUTE", "TRUNCATE", "GO", "IF", "WHILE",
+];
+
+/// Splits a batch into statements: at `;` and before a keyword that
+/// starts a statement at nesting depth 0 (T-SQL needs no separator).
+pub fn split(toks: Vec<Tok>) -> Vec<Vec<Tok>> {
+    let mut out: Vec<Vec<Tok>> = Vec::new();
+    let mut cur: Vec<Tok> = Vec::new();
+    let mut depth = 0i32;
+    let significant = |v: &Vec<Tok>| -> Vec<Tok> {
+        v.iter()
+            .filter(|t| !matches!(t, Tok::Space))
+            .cloned()
+            .collect()
+    };
+    for t in toks {
+        match &t {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            Tok::Punct(';') if depth <= 0 => {
+                if !significant(&cur).is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                cur.clear();
+                depth = 0;
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 {
+            if let Some(w) = t.word() {
+                let sig = significant(&cur);
+                let first = sig.first().and_then(Tok::word);
+                let prev = sig.last();
+                let starts = STARTERS.contains(&w.as_str());
+                let continues = match (w.as_str(), first.as_deref()) {
+                    (_, None) => true,
+                    // INSERT ... SELECT, CREATE VIEW ... AS SELECT, UNION.
+                    (
+                        "SELECT",
+                        Some("INSERT" | "CREATE" | "ALTER" | "DECLARE" | "IF" | "WHILE"),
+                    ) => true,
+                    ("SELECT", _) => prev.is_some_and(|p| {
+                        matches!(p, Tok::Punct('('))
+                            || ["UNION", "ALL", "EXCEPT", "INTERSECT", "AS"]
+                                .iter()
+                                .any(|k| p.is_word(k))
+                    }),
+                    // DROP TABLE IF EXISTS, CREATE TABLE IF NOT EXISTS.
+                    ("IF", Some("DROP" | "CREATE")) => prev.is_some_and(|p| {
+                        ["TABLE", "VIEW", "INDEX", "PROCEDURE", "FUNCTION", "TRIGGER"]
+                            .iter()
+                            .any(|k| p.is_word(k))
+                    }),
+                    // UPDATE t SET ...
+                    ("SET", Some("UPDATE")) => !sig.iter().any(|x| x.is_word("SET")),
+                    // BEGIN TRAN, COMMIT TRAN; DROP inside IF.
+                    (_, Some("IF" | "WHILE")) => true,
+                    // CREATE TRIGGER ... INSERT; DELETE FROM after DELETE.
+                    ("INSERT" | "UPDATE" | "DELETE", Some("CREATE" | "ALTER" | "DROP")) => true,
+                    _ => false,
+                };
+                if starts && !continues {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+        }
+        cur.push(t);
+    }
+    if !significant(&cur).is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// What the session knows that T-SQL functions return.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub spid: u16,
+    pub user: String,
+    pub server: String,
+    pub database: String,
+    /// GETDATE() for this batch, `YYYY-MM-DD HH:MM:SS.fff`.
+    pub now: String,
+}
+
+/// SQL Server 2019's `@@VERSION`.
+pub const VERSION_STRING: &str = "Microsoft SQL Server 2019 (RTM) - 15.0.2000.5 (X64) \n\tSep 24 2019 13:48:23 \n\tCopyright (C) 2019 Microsoft Corporation\n\tDeveloper Edition (64-bit) on Windows Server 2019 Datacenter 10.0 <X64> (Build 17763: ) (Hypervisor)\n";
+
+/// A statement, classified.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    /// Answered with DONE alone (SET options, GO, transaction verbs while
+    /// transactions are not implemented).
+    Done,
+    SetNocount(bool),
+    Use(String),
+    /// SQLite text and the DONE command code.
+    Sql(String, u16),
+    /// Refused here, with SQL Server's error.
+    Error(crate::engine::SqlError),
+}
+
+pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
+    let sig: Vec<&Tok> = stmt.iter().filter(|t| !matches!(t, Tok::Space)).collect();
+    let first = sig.first().and_then(|t| t.word()).unwrap_or_default();
+    let second = sig.get(1).and_then(|t| t.word()).unwrap_or_default();
+    match first.as_str() {
+        "SET" => {
+            if let Some(Tok::Var(v)) = sig.get(1) {
+                return Stmt::Error(crate::engine::SqlError::undeclared(v));
+            }
+            if second == "NOCOUNT" {
+                let on = sig.get(2).is_some_and(|t| t.is_word("ON"));
+                return Stmt::SetNocount(on);
+            }
+            Stmt::Done
+        }
+        "USE" => match sig.get(1) {
+            Some(Tok::Word(n) | Tok::Quoted(n)) => Stmt::Use(n.clone()),
+            _ => Stmt::Error(crate::engine::SqlError::syntax("USE")),
+        },
+        "GO" | "PRINT" => Stmt::Done,
+        "BEGIN" if matches!(second.as_str(), "TRAN" | "TRANSACTION") => Stmt::Done,
+        "COMMIT" | "ROLLBACK" => Stmt::Done,
+        "SAVE" => Stmt::Done,
+        "DECLARE" => match sig.get(1) {
+            Some(Tok::Var(v)) => Stmt::Error(crate::engine::SqlError::unsupported(&format!(
+                "DECLARE {v}"
+            ))),
+            _ => Stmt::Error(crate::engine::SqlError::syntax("DECLARE")),
+        },
+        _ => {
+            let cmd = match first.as_str() {
+                "SELECT" | "WITH" => crate::token::CMD_SELECT,
+                "INSERT" => crate::token::CMD_INSERT,
+                "UPDATE" => crate::token::CMD_UPDATE,
+                "DELETE" => crate::token::CMD_DELETE,
+                _ => 0,
+            };
+            let toks = if first == "CREATE" && second == "TABLE" {
+                create_table(stmt, ctx)
+            } else {
+                rewrite(stmt, ctx, false)
+            };
+            Stmt::Sql(render(&toks), cmd)
+        }
+    }
+}
+
+/// Index of the next non-space token at or after `i`.
+fn next_sig(t: &[Tok], mut i: usize) -> Option<usize> {
+    while i < t.len() {
+        if !matches!(t[i], Tok::Space) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Skips `( )` after a function name; returns the index after `)`.
+fn empty_call(t: &[Tok], i: usize) -> Option<usize> {
+    let a = next_sig(t, i + 1)?;
+    if t[a] != Tok::Punct('(') {
+        return None;
+    }
+    let b = next_sig(t, a + 1)?;
+    (t[b] == Tok::Punct(')')).then_some(b + 1)
+}
+
+fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
+    let mut out: Vec<Tok> = Vec::with_capacity(t.len());
+    let mut limit: Option<String> = None;
+    let mut depth = 0i32;
+    let mut i = 0;
+    while i < t.len() {
+        let tok = &t[i];
+        match tok {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            _ => {}
+        }
+        // The `dbo.` schema (and `db.dbo.`): SQLite has one namespace.
+        if matches!(tok, Tok::Word(w) | Tok::Quoted(w) if w.eq_ignore_ascii_case("dbo")) {
+            if let Some(dot) = next_sig(t, i + 1).filter(|&d| t[d] == Tok::Punct('.')) {
+                // Drop a database name before it too.
+                if out.last() == Some(&Tok::Punct('.')) {
+                    out.pop();
+                    if matches!(out.last(), Some(Tok::Word(_) | Tok::Quoted(_))) {
+                        out.pop();
+                    }
+                }
+                i = dot + 1;
+                continue;
+            }
+        }
+        if let Some(w) = tok.word() {
+            let fixed: Option<(Tok, usize)> = match w.as_str() {
+                "TOP" if depth == 0
+                    && out
+                        .iter()
+                        .rev()
+                        .find(|x| !matches!(x, Tok::Space))
+                        .is_some_and(|p| p.is_word("SELECT") || p.is_word("DISTINCT")) =>
+                {
+                    // TOP n | TOP (n) → LIMIT n at the end.
+                    let a = next_sig(t, i + 1);
+                    match a.map(|a| (a, &t[a])) {
+                        Some((a, Tok::Num(n))) => {
+                            limit = Some(n.clone());
+                            i = a + 1;
+                            continue;
+                        }
+                        Some((a, Tok::Punct('('))) => {
+                            let b = next_sig(t, a + 1);
+                            let c = b.and_then(|b| next_sig(t, b + 1));
+                            if let (Some(b), Some(c)) = (b, c) {
+                                if let (Tok::Num(n), Tok::Punct(')')) = (&t[b], &t[c]) {
+                                    limit = Some(n.clone());
+                                    i = c + 1;
+                                    continue;
+                                }
+                            }
+                            None
+                        }
+                        _ => None,
+                    }
+                }
+                "ISNULL" => Some((Tok::Word("IFNULL".into()), i + 1)),
+                "LEN" => Some((Tok::Word("length".into()), i + 1)),
+                "CLUSTERED" | "NONCLUSTERED" => Some((Tok::Space, i + 1)),
+                "GETDATE" | "SYSDATETIME" | "GETUTCDATE" | "SYSUTCDATETIME" | "CURRENT_TIMESTAMP" => {
+                    let end = empty_call(t, i).unwrap_or(i + 1);
+                    if in_create {
+                        Some((Tok::Raw("(strftime('%Y-%m-%d %H:%M:%f','now'))".into()), end))
+                    } else {
+                        Some((Tok::Str(ctx.now.clone()), end))
+                    }
+                }
+                "DB_NAME" => empty_call(t, i).map(|e| (Tok::Str(ctx.database.clone()), e)),
+                "SUSER_SNAME" | "SUSER_NAME" | "USER_NAME" | "ORIGINAL_LOGIN" => {
+                    empty_call(t, i).map(|e| (Tok::Str(ctx.user.clone()), e))
+                }
+                "SYSTEM_USER" | "SESSION_USER" => Some((Tok::Str(ctx.user.clone()), i + 1)),
+                "SCOPE_IDENTITY" => empty_call(t, i).map(|e| (Tok::Raw("last_insert_rowid()".into()), e)),
+                "NEWID" => empty_call(t, i).map(|e| {
+                    (
+                        Tok::Raw("upper(substr(hex(randomblob(16)),1,8)||'-'||substr(hex(randomblob(2)),1,4)||'-4'||substr(hex(randomblob(2)),2,3)||'-A'||substr(hex(randomblob(2)),2,3)||'-'||hex(randomblob(6)))".into()),
+                        e,
+                    )
+                }),
+                "SERVERPROPERTY" => serverproperty(t, i, ctx),
+                "MAX" if out.last() == Some(&Tok::Punct('(')) && in_create => {
+                    Some((Tok::Num("-1".into()), i + 1))
+                }
+                _ => None,
+            };
+            if let Some((tok, next)) = fixed {
+                out.push(tok);
+                i = next;
+                continue;
+            }
+        }
+        match tok {
+            Tok::Var(v) if v.starts_with("@@") => {
+                let up = v.to_ascii_uppercase();
+                out.push(match up.as_str() {
+                    "@@VERSION" => Tok::Str(VERSION_STRING.into()),
+                    "@@SPID" => Tok::Num(ctx.spid.to_string()),
+                    "@@SERVERNAME" => Tok::Str(ctx.server.clone()),
+                    "@@SERVICENAME" => Tok::Str("MSSQLSERVER".into()),
+                    "@@IDENTITY" => Tok::Raw("last_insert_rowid()".into()),
+                    "@@ROWCOUNT" => Tok::Raw("changes()".into()),
+                    "@@TRANCOUNT" | "@@ERROR" | "@@OPTIONS" => Tok::Num("0".into()),
+                    "@@LANGUAGE" => Tok::Str("us_english".into()),
+                    "@@MAX_PRECISION" => Tok::Num("38".into()),
+                    "@@TEXTSIZE" => Tok::Num("2147483647".into()),
+                    "@@DATEFIRST" => Tok::Num("7".into()),
+                    "@@LOCK_TIMEOUT" => Tok::Num("-1".into()),
+                    _ => Tok::Raw("NULL".into()),
+                });
+            }
+            other => out.push(other.clone()),
+        }
+        i += 1;
+    }
+    if let Some(n) = limit {
+        out.push(Tok::Raw(format!(" LIMIT {n}")));
+    }
+    out
+}
+
+fn serverproperty(t: &[Tok], i: usize, ctx: &Ctx) -> Option<(Tok, usize)> {
+    let a = next_sig(t, i + 1)?;
+    let b = next_sig(t, a + 1)?;
+    let c = next_sig(t, b + 1)?;
+    let (Tok::Punct('('), Tok::Str(name), Tok::Punct(')')) = (&t[a], &t[b], &t[c]) else {
+        return None;
+    };
+    let v = match name.to_ascii_lowercase().as_str() {
+        "productversion" => Tok::Str("15.0.2000.5".into()),
+        "productlevel" => Tok::Str("RTM".into()),
+        "edition" => Tok::Str("Developer Edition (64-bit)".into()),
+        "engineedition" => Tok::Num("3".into()),
+        "servername" | "machinename" => Tok::Str(ctx.server.clone()),
+        "instancename" => Tok::Raw("NULL".into()),
+        "collation" => Tok::Str("SQL_Latin1_General_CP1_CI_AS".into()),
+        "isclustered" | "isfulltextinstalled" | "ishadrenabled" => Tok::Num("0".into()),
+        "isintegratedsecurityonly" => Tok::Num("0".into()),
+        _ => Tok::Raw("NULL".into()),
+    };
+    Some((v, c + 1))
+}
+
+/// CREATE TABLE: an `IDENTITY` column becomes SQLite's
+/// `INTEGER PRIMARY KEY AUTOINCREMENT` (a primary key constraint naming
+/// it alone is dropped); the rest goes through [`rewrite`].
+fn create_table(stmt: &[Tok], ctx: &Ctx) -> Vec<Tok> {
+    let Some(open) = stmt.iter().position(|t| *t == Tok::Punct('(')) else {
+        return rewrite(stmt, ctx, true);
+    };
+    // The items of the outer parenthesis, split at depth-1 commas.
+    let mut items: Vec<Vec<Tok>> = vec![Vec::new()];
+    let mut depth = 1;
+    let mut close = stmt.len();
+    for (k, t) in stmt.iter().enumerate().skip(open + 1) {
+        match t {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => {
+                depth -= 1;
+                if depth == 0 {
+                    close = k;
+                    break;
+                }
+            }
+            Tok::Punct(',') if depth == 1 => {
+                items.push(Vec::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = items.last_mut() {
+            last.push(t.clone());
+        }
+    }
+    let mut identity_col: Option<String> = None;
+    let mut new_items: Vec<Vec<Tok>> = Vec::new();
+    for item in &items {
+        let sig: Vec<&Tok> = item.iter().filter(|t| !matches!(t, Tok::Space)).collect();
+        if sig.iter().any(|t| t.is_word("IDENTITY")) && identity_col.is_none() {
+            let name = sig
+                .first()
+                .map(|t| (*t).clone())
+                .unwrap_or(Tok::Word("id".into()));
+            if let Tok::Word(n) | Tok::Quoted(n) = &name {
+                identity_col = Some(n.clone());
+            }
+            let mut rebuilt = vec![name, Tok::Raw(" INTEGER PRIMARY KEY AUTOINCREMENT".into())];
+            // Keep NOT NULL and the like; drop the type, IDENTITY(...), PRIMARY KEY.
+            let mut k = 2;
+            // Skip the type's (n) if any.
+            if sig.get(2) == Some(&&Tok::Punct('(')) {
+                while k < sig.len() && *sig[k] != Tok::Punct(')') {
+                    k += 1;
+                }
+                k += 1;
+            }
+            while k < sig.len() {
+                let t = sig[k];
+                if t.is_word("IDENTITY") {
+                    if sig.get(k + 1) == Some(&&Tok::Punct('(')) {
+                        while k < sig.len() && *sig[k] != Tok::Punct(')') {
+                            k += 1;
+                        }
+                    }
+                    k += 1;
+                    continue;
+                }
+                if t.is_word("PRIMARY") && sig.get(k + 1).is_some_and(|x| x.is_word("KEY")) {
+                    k += 2;
+                    continue;
+                }
+                if t.is_word("CLUSTERED") || t.is_word("NONCLUSTERED") {
+                    k += 1;
+                    continue;
+                }
+                rebuilt.push(Tok::Space);
+                rebuilt.push(t.clone());
+                k += 1;
+            }
+            new_items.push(rebuilt);
+        } else {
+            new_items.push(item.clone());
+        }
+    }
+    if let Some(col) = &identity_col {
+        // A table-level PRIMARY KEY on the identity column alone is now redundant.
+        new_items.retain(|item| {
+            let sig: Vec<&Tok> = item.iter().filter(|t| !matches!(t, Tok::Space)).collect();
+            let pk = sig.windows(2).any(|w| w[0].is_word("PRIMARY") && w[1].is_word("KEY"));
+            let starts_col = matches!(sig.first(), Some(Tok::Word(w)) if !w.eq_ignore_ascii_case("CONSTRAINT") && !w.eq_ignore_ascii_case("PRIMARY"));
+            if !pk || starts_col {
+                return true;
+            }
+            let names: Vec<&String> = sig
+                .iter()
+                .skip_while(|t| !t.is_word("KEY"))
+                .filter_map(|t| match t {
+                    Tok::Word(w) | Tok::Quoted(w)
+                        if !["KEY", "CLUSTERED", "NONCLUSTERED", "ASC", "DESC"]
+                            .iter()
+                            .any(|k| w.eq_ignore_ascii_case(k)) =>
+                    {
+                        Some(w)
+                    }
+                    _ => None,
+                })
+                .collect();
+            !(names.len() == 1 && names[0].eq_ignore_ascii_case(col))
+        });
+    }
+    let mut out: Vec<Tok> = stmt[..=open].to_vec();
+    for (k, item) in new_items.iter().enumerate() {
+        if k > 0 {
+            out.push(Tok::Punct(','));
+        }
+        out.extend(item.iter().cloned());
+    }
+    out.extend(stmt.get(close..).unwrap_or(&[]).iter().cloned());
+    rewrite(&out, ctx, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Ctx {
+        Ctx {
+            spid: 52,
+            user: "sa".into(),
+            server: "SQL01".into(),
+            database: "master".into(),
+            now: "2026-01-02 03:04:05.000".into(),
+        }
+    }
+
+    fn one(sql: &str) -> Stmt {
+        let stmts = split(tokenize(sql));
+        assert_eq!(stmts.len(), 1, "{sql}: {stmts:?}");
+        classify(&stmts[0], &ctx())
+    }
+
+    #[test]
+    fn rewrites_common_forms() {
+        assert_eq!(
+            one("SELECT TOP 5 [name] FROM [dbo].[t] WHERE n = N'x'"),
+            Stmt::Sql(
+                "SELECT \"name\" FROM \"t\" WHERE n = 'x' LIMIT 5".into(),
+                0xC1
+            )
+        );
+        assert_eq!(
+            one("select top (2) ISNULL(a, 0) from master.dbo.t"),
+            Stmt::Sql("select IFNULL(a, 0) from t LIMIT 2".into(), 0xC1)
+        );
+        assert_eq!(
+            one("SELECT @@SPID, DB_NAME()"),
+            Stmt::Sql("SELECT 52, 'master'".into(), 0xC1)
+        );
+        assert_eq!(one("SET ANSI_NULLS ON"), Stmt::Done);
+        assert_eq!(
+            one("use [VirtualManagerDB]"),
+            Stmt::Use("VirtualManagerDB".into())
+        );
+    }
+
+    #[test]
+    fn identity_columns() {
+        let Stmt::Sql(s, _) = one(
+            "CREATE TABLE dbo.t (id INT IDENTITY(1,1) NOT NULL, name NVARCHAR(MAX), CONSTRAINT pk PRIMARY KEY CLUSTERED (id))",
+        ) else {
+            panic!("not sql");
+        };
+        assert_eq!(
+            s,
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name NVARCHAR(-1))"
+        );
+    }
+
+    #[test]
+    fn batches_split_without_semicolons() {
+        let b = "set ansi_nulls on\nset quoted_identifier on\nINSERT INTO t SELECT 1 UNION SELECT 2\nUPDATE t SET a = 1 WHERE b IN (SELECT c FROM d) SELECT 1";
+        assert_eq!(split(tokenize(b)).len(), 5);
+        assert_eq!(split(tokenize("SELECT 1; SELECT 2;;")).len(), 2);
+        assert_eq!(
+            split(tokenize("DROP TABLE IF EXISTS t CREATE TABLE t (a INT)")).len(),
+            2
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! SQL Server (TDS) on 1433 with real clients: python-tds (pytds) in clear
+//! and over full TLS inside PRELOGIN (`tests/python/tds_pytds.py`), FreeTDS
+//! `tsql` with login-only encryption and with full encryption; fakedc's own
+//! probe; the journal and the busy fault. A missing client fails these
+//! tests; it never skips them (`./scripts/test` installs them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use crate::common::{ca_file, line, lines, python};
+use fakedc::{Datacenter, Query, ServiceKind};
+use fakedc_model::{FaultKind, FaultRule};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const SCENARIO: &str = r#"
+[[machine]]
+name = "sql01"
+role = "sql-server"
+address = "127.83.0.1"
+[machine.options.tds]
+databases = ["VirtualManagerDB"]
+"#;
+
+fn start() -> Datacenter {
+    Datacenter::builder()
+        .scenario_str(SCENARIO)
+        .ephemeral()
+        .protocols(&["tds"])
+        .start()
+        .expect("start")
+}
+
+fn pytds(dc: &Datacenter, mode: &str, password: &str, ca: Option<&str>) -> String {
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let (host, port) = (a.ip().to_string(), a.port().to_string());
+    let mut args = vec![host.as_str(), port.as_str(), "sa", password, mode];
+    if let Some(ca) = ca {
+        args.push(ca);
+    }
+    python("pytds", "tds_pytds.py", &args)
+}
+
+fn check_crud(out: &str) {
+    assert!(
+        line(out, "version").starts_with("Microsoft SQL Server 2019"),
+        "{out}"
+    );
+    assert_eq!(line(out, "spid").split(' ').nth(1), Some("int"));
+    assert_eq!(line(out, "db"), "master");
+    assert_eq!(line(out, "who"), "sa");
+    assert_eq!(line(out, "server"), "SQL01");
+    assert_eq!(line(out, "db-after-use"), "VirtualManagerDB");
+    assert_eq!(line(out, "inserted"), "1");
+    assert_eq!(line(out, "identity"), "2");
+    assert_eq!(
+        line(out, "row"),
+        "(1, 'hv01', 64, True, Decimal('12.50'), datetime.datetime(2024, 2, 29, 1, 2, 3), 0.25, 'A1')"
+            .replace("12.50", "12.5")
+            .as_str()
+    );
+    assert_eq!(
+        line(out, "types"),
+        "int,str,int,bool,Decimal,datetime,float,str"
+    );
+    assert_eq!(line(out, "null"), "('hv02', None)");
+    assert_eq!(line(out, "updated"), "1");
+    // sp_executesql with parameters.
+    assert_eq!(line(out, "param"), "8");
+    assert_eq!(line(out, "param2"), "['hv01']");
+    for (key, number) in [
+        ("syntax", "102"),
+        ("invalid-object", "208"),
+        ("pk", "2627"),
+        ("unique", "2627"),
+        ("notnull", "515"),
+        ("usedb", "911"),
+        ("exists", "2714"),
+    ] {
+        assert!(line(out, key).starts_with(number), "{key}: {out}");
+        if key != "exists" {
+            // The session stays usable after the error.
+            assert_eq!(line(out, &format!("{key}-after")), "2", "{key}");
+        }
+    }
+    assert!(line(out, "syntax").contains("Incorrect syntax near '='."));
+    assert!(line(out, "invalid-object").contains("Invalid object name 'nowhere'."));
+    assert_eq!(line(out, "deleted"), "1");
+    assert_eq!(line(out, "left"), "1");
+    assert_eq!(line(out, "getdate-type"), "datetime");
+}
+
+#[test]
+fn pytds_crud_in_clear() {
+    let dc = start();
+    let out = pytds(&dc, "crud", "P@ssw0rd!", None);
+    check_crud(&out);
+    // Journal: one login, batches with their text, never the password.
+    let entries = dc.journal(&Query::default());
+    let tds: Vec<_> = entries.iter().filter(|e| e.service == "tds").collect();
+    assert!(tds
+        .iter()
+        .any(|e| e.operation == "login" && e.outcome == "ok"));
+    assert!(tds.iter().any(
+        |e| e.operation.starts_with("batch: SELECT * FROM nowhere") && e.outcome == "error 208"
+    ));
+    assert!(tds.iter().any(|e| e.operation.starts_with("rpc: ")));
+    let all =
+        serde_json::to_string(&entries.iter().map(|e| &e.operation).collect::<Vec<_>>()).unwrap();
+    assert!(!all.contains("P@ssw0rd!"));
+}
+
+#[test]
+fn pytds_crud_over_tls() {
+    let dc = start();
+    let ca = ca_file(&dc, "tds-pytds");
+    let out = pytds(&dc, "crud", "P@ssw0rd!", Some(ca.to_str().unwrap()));
+    check_crud(&out);
+}
+
+#[test]
+fn pytds_wrong_password_and_transactions() {
+    let dc = start();
+    let out = pytds(&dc, "badpass", "nope", None);
+    assert_eq!(
+        line(&out, "login-error"),
+        "18456 (\"Login failed for user 'sa'.\", None)"
+    );
+    let failed = dc.journal(&Query::default());
+    assert!(failed
+        .iter()
+        .any(|e| e.service == "tds" && e.operation == "login" && e.outcome == "error 18456"));
+    // autocommit=False: Transaction Manager BEGIN/COMMIT requests.
+    let out = pytds(&dc, "txn", "P@ssw0rd!", None);
+    assert_eq!(line(&out, "txn-select"), "42");
+    assert_eq!(line(&out, "txn-commit"), "ok");
+}
+
+/// Runs `tsql` with a freetds.conf asking for `encryption`, feeding
+/// `script`; returns stdout and stderr together.
+fn tsql(dc: &Datacenter, encryption: &str, password: &str, script: &str) -> String {
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let dir = crate::common::Temp::new("tds-tsql");
+    let conf = dir.path("freetds.conf");
+    std::fs::write(
+        &conf,
+        format!("[global]\n\ttds version = 7.4\n\tencryption = {encryption}\n"),
+    )
+    .unwrap();
+    let dump = dir.path("dump.log");
+    let mut child = Command::new("tsql")
+        .args(["-H", &a.ip().to_string(), "-p", &a.port().to_string()])
+        .args(["-U", "sa", "-P", password, "-D", "VirtualManagerDB"])
+        .env("FREETDSCONF", &conf)
+        .env("TDSDUMP", &dump)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tsql (FreeTDS, Debian freetds-bin) must be installed: ./scripts/test installs it");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let dumped = std::fs::read_to_string(&dump).unwrap_or_default();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    // Whether TLS ran, from FreeTDS's own dump.
+    if dumped.contains("handshake") || dumped.contains("GNUTLS") {
+        text.push_str("\n[tls-used]\n");
+    }
+    text
+}
+
+const TSQL_SCRIPT: &str = "CREATE TABLE vms (id INT IDENTITY(1,1) PRIMARY KEY, name NVARCHAR(40) NOT NULL, mem BIGINT)\ngo\n\
+INSERT INTO vms (name, mem) VALUES (N'vm-a', 4096)\nINSERT INTO vms (name, mem) VALUES (N'vm-b', NULL)\ngo\n\
+UPDATE vms SET mem = 8192 WHERE name = N'vm-b'\ngo\n\
+SELECT id, name, mem FROM [dbo].[vms] ORDER BY id\ngo\n\
+SELECT * FROM vms WHERE id = = 1\ngo\n\
+DELETE FROM vms WHERE id = 1\ngo\n\
+SELECT 'count', COUNT(*) FROM vms\ngo\nexit\n";
+
+fn check_tsql(out: &str) {
+    assert!(out.contains("1\tvm-a\t4096"), "{out}");
+    assert!(out.contains("2\tvm-b\t8192"), "{out}");
+    assert!(out.contains("Msg 102"), "{out}");
+    assert!(out.contains("Incorrect syntax near '='."), "{out}");
+    // After the error the session goes on: the delete and the count ran.
+    assert!(out.contains("count\t1"), "{out}");
+    assert!(
+        out.contains("[tls-used]"),
+        "no TLS in FreeTDS's dump: {out}"
+    );
+}
+
+#[test]
+fn tsql_login_only_encryption() {
+    let dc = start();
+    // encryption = request: PRELOGIN ENCRYPT_OFF, TLS for LOGIN7 only.
+    let out = tsql(&dc, "request", "P@ssw0rd!", TSQL_SCRIPT);
+    check_tsql(&out);
+}
+
+#[test]
+fn tsql_full_encryption_and_wrong_password() {
+    let dc = start();
+    // encryption = require: PRELOGIN ENCRYPT_ON, everything in TLS.
+    let out = tsql(&dc, "require", "P@ssw0rd!", TSQL_SCRIPT);
+    check_tsql(&out);
+    let out = tsql(&dc, "request", "wrong", "SELECT 1\ngo\nexit\n");
+    assert!(out.contains("Login failed for user 'sa'."), "{out}");
+    assert!(out.contains("18456"), "{out}");
+}
+
+#[test]
+fn probe_and_busy_fault() {
+    let dc = start();
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(fakedc_tds::probe::probe(
+        a,
+        Some(("sa", "P@ssw0rd!")),
+        Duration::from_secs(5),
+    ));
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::Verified,
+        "{}",
+        r.detail
+    );
+    assert!(
+        r.detail.starts_with("Microsoft SQL Server 2019"),
+        "{}",
+        r.detail
+    );
+    let r = rt.block_on(fakedc_tds::probe::probe(
+        a,
+        Some(("sa", "bad")),
+        Duration::from_secs(5),
+    ));
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::AuthFailure,
+        "{}",
+        r.detail
+    );
+    assert!(r.detail.contains("18456"));
+    dc.add_fault(FaultRule {
+        id: 0,
+        machine: Some("sql01".into()),
+        service: Some("tds".into()),
+        kind: FaultKind::Busy,
+    });
+    let out = pytds(&dc, "badpass", "P@ssw0rd!", None);
+    // Logins still work; requests get ERROR 8645.
+    assert_eq!(line(&out, "login"), "ok");
+    let out = tsql(&dc, "request", "P@ssw0rd!", "SELECT 1\ngo\nexit\n");
+    assert!(out.contains("Msg 8645"), "{out}");
+    let _ = lines(&out, "x");
+}
+
+/// Hostile clients (random bytes, a lying packet length, an oversized
+/// packet, LOGIN7 offsets outside the packet, a half packet then silence)
+/// never disturb other sessions: the probe logs in and queries after each.
+#[test]
+fn hostile_input_leaves_the_server_serving() {
+    use std::io::Read;
+    let dc = start();
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut login = fakedc_tds::login7::Login7 {
+        tds_version: fakedc_tds::login7::TDS_74,
+        username: "sa".into(),
+        password: "P@ssw0rd!".into(),
+        ..Default::default()
+    }
+    .write();
+    login[40] = 0xF0;
+    login[41] = 0x7F;
+    let cases: Vec<Vec<u8>> = vec![
+        (0..600u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect(),
+        vec![0x12, 0x01, 0x00, 0x04, 0, 0, 1, 0],
+        vec![0x12, 0x01, 0xFF, 0xFF, 0, 0, 1, 0, 1, 2, 3],
+        fakedc_tds::packet::packetize(fakedc_tds::packet::PacketType::Login7, &login, 4096, 0),
+        vec![0x12, 0x00, 0x00, 0x40, 0, 0],
+    ];
+    let mut half_open = Vec::new();
+    for case in cases {
+        let mut s = std::net::TcpStream::connect(a).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        s.write_all(&case).unwrap();
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        half_open.push(s);
+        let r = rt.block_on(fakedc_tds::probe::probe(
+            a,
+            Some(("sa", "P@ssw0rd!")),
+            Duration::from_secs(5),
+        ));
+        assert_eq!(
+            r.verdict,
+            fakedc_net::ProbeVerdict::Verified,
+            "{}",
+            r.detail
+        );
+    }
+}

@@ -325,3 +325,39 @@ fn hostile_input_leaves_the_server_serving() {
         );
     }
 }
+
+/// With a data directory, databases are SQLite files under the machine's
+/// share (`<share>/mssql/<name>.sqlite`) and survive a restart.
+#[test]
+fn databases_survive_a_restart() {
+    let data = crate::common::Temp::new("tds-data");
+    let run = || {
+        Datacenter::builder()
+            .scenario_str(SCENARIO)
+            .ephemeral()
+            .data_dir(data.0.clone())
+            .protocols(&["tds"])
+            .start()
+            .expect("start")
+    };
+    let dc = run();
+    let out = tsql(
+        &dc,
+        "request",
+        "P@ssw0rd!",
+        "CREATE TABLE kept (id INT PRIMARY KEY, note NVARCHAR(20))\ngo\nINSERT INTO kept VALUES (7, N'still here')\ngo\nexit\n",
+    );
+    assert!(!out.contains("Msg "), "{out}");
+    drop(dc);
+    assert!(data
+        .path("shares/sql01/mssql/VirtualManagerDB.sqlite")
+        .is_file());
+    let dc = run();
+    let out = tsql(
+        &dc,
+        "request",
+        "P@ssw0rd!",
+        "SELECT id, note FROM kept\ngo\nexit\n",
+    );
+    assert!(out.contains("7\tstill here"), "{out}");
+}

@@ -283,12 +283,8 @@ impl TdsService {
         journal.record("ok");
         let reply = session.take_pending();
         send(&mut io, &reply, session.packet_size, spid).await?;
-        rx.set_max_packet(session.packet_size);
-        let mut rx = {
-            let mut r = Reassembler::new(session.packet_size, MAX_MESSAGE);
-            r.set_max_packet(session.packet_size);
-            r
-        };
+        // From here on, packets of the negotiated size and large requests.
+        let mut rx = Reassembler::new(session.packet_size, MAX_MESSAGE);
         loop {
             let m = match read_message(&mut io, &mut rx).await {
                 Ok(m) => m,

@@ -87,6 +87,11 @@ fn check_crud(out: &str) {
     }
     assert!(line(out, "syntax").contains("Incorrect syntax near '='."));
     assert!(line(out, "invalid-object").contains("Invalid object name 'nowhere'."));
+    assert_eq!(
+        line(out, "databases"),
+        "master,tempdb,model,msdb,VirtualManagerDB"
+    );
+    assert_eq!(line(out, "columns"), "id int NO;name nvarchar NO");
     assert_eq!(line(out, "deleted"), "1");
     assert_eq!(line(out, "left"), "1");
     assert_eq!(line(out, "getdate-type"), "datetime");

@@ -93,6 +93,11 @@ with pytds.connect(**kw) as conn:
                 print(key, e.number, str(e).splitlines()[0])
             c.execute("SELECT COUNT(*) FROM hosts")
             print(key + "-after", c.fetchone()[0])
+        c.execute("SELECT name FROM sys.databases ORDER BY database_id")
+        print("databases", ",".join(r[0] for r in c.fetchall()))
+        c.execute("SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE FROM INFORMATION_SCHEMA.COLUMNS "
+                  "WHERE TABLE_NAME = 'hosts' ORDER BY ORDINAL_POSITION")
+        print("columns", ";".join(" ".join(r) for r in c.fetchall()[:2]))
         c.execute("DELETE FROM hosts WHERE name = N'hv01'")
         print("deleted", c.rowcount)
         c.execute("SELECT COUNT(*) FROM hosts")

@@ -110,19 +110,37 @@ impl Engine {
             dir,
             dbs: Mutex::new(HashMap::new()),
         };
+        // Databases made by CREATE DATABASE in an earlier run come back.
+        let mut found: Vec<String> = Vec::new();
+        if let Some(d) = &e.dir {
+            if let Ok(rd) = std::fs::read_dir(d) {
+                for entry in rd.flatten() {
+                    let file = entry.file_name().to_string_lossy().into_owned();
+                    if let Some(n) = file.strip_suffix(".sqlite").filter(|n| valid_name(n)) {
+                        found.push(n.to_string());
+                    }
+                }
+            }
+        }
+        found.sort();
         for name in SYSTEM_DATABASES
             .iter()
             .map(|s| s.to_string())
             .chain(extra.iter().cloned())
+            .chain(found)
         {
             e.create(&name)?;
         }
         Ok(e)
     }
 
-    fn create(&self, name: &str) -> Result<(), String> {
+    /// Creates a database; `false` when one of that name exists.
+    pub fn create(&self, name: &str) -> Result<bool, String> {
         if !valid_name(name) {
             return Err(format!("invalid database name '{name}'"));
+        }
+        if self.get(name).is_some() {
+            return Ok(false);
         }
         let conn = match &self.dir {
             Some(d) => rusqlite::Connection::open(d.join(format!("{name}.sqlite"))),
@@ -139,7 +157,25 @@ impl Engine {
                 conn: Mutex::new(conn),
             })
         });
-        Ok(())
+        Ok(true)
+    }
+
+    /// Every database's name: the system ones first, then by name.
+    pub fn names(&self) -> Vec<String> {
+        let Ok(dbs) = self.dbs.lock() else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = dbs.values().map(|d| d.name.clone()).collect();
+        v.sort_by_key(|n| {
+            (
+                SYSTEM_DATABASES
+                    .iter()
+                    .position(|s| s.eq_ignore_ascii_case(n))
+                    .unwrap_or(SYSTEM_DATABASES.len()),
+                n.to_ascii_lowercase(),
+            )
+        });
+        v
     }
 
     /// A database by name, in any case.

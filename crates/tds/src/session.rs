@@ -124,6 +124,7 @@ pub fn login(
             server: server.to_string(),
             database: db.name.clone(),
             now: String::new(),
+            databases: Vec::new(),
         },
         v71,
         nocount: false,
@@ -229,6 +230,7 @@ impl Session {
         done: u8,
     ) -> i32 {
         self.ctx.now = now.to_string();
+        self.ctx.databases = self.engine.names();
         let stmts = translate::split(translate::tokenize(text));
         if stmts.is_empty() {
             if done == token::DONE {
@@ -264,6 +266,26 @@ impl Session {
                         Ok(())
                     }
                     None => Err(SqlError::unknown_database(&name)),
+                },
+                Stmt::CreateDatabase(name) => match self.engine.create(&name) {
+                    Ok(true) => {
+                        t.done(done, more, 0, 0);
+                        Ok(())
+                    }
+                    Ok(false) => Err(SqlError::new(
+                        1801,
+                        3,
+                        16,
+                        format!(
+                            "Database '{name}' already exists. Choose a different database name."
+                        ),
+                    )),
+                    Err(e) => Err(SqlError::new(
+                        1802,
+                        1,
+                        16,
+                        format!("CREATE DATABASE failed. {e}"),
+                    )),
                 },
                 Stmt::Error(e) => Err(e),
                 Stmt::Sql(sql, cmd) => match self.engine.get(&self.ctx.database) {
@@ -488,5 +510,39 @@ mod tests {
         let mut t = Tokens::new(false);
         s.reset(&mut t);
         assert_eq!(s.ctx.database, "master");
+    }
+
+    #[test]
+    fn catalog_views_and_create_database() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "app") else {
+            panic!("login refused");
+        };
+        let q = |s: &mut Session, sql: &str| {
+            let (reply, err) = s.batch(sql, "", false);
+            assert_eq!(err, 0, "{sql}: {:?}", crate::probe::first_error(&reply));
+            reply
+        };
+        q(
+            &mut s,
+            "CREATE TABLE [dbo].[t] (id INT NOT NULL, name NVARCHAR(10))",
+        );
+        let utf16 =
+            |x: &str| -> Vec<u8> { x.encode_utf16().flat_map(|u| u.to_le_bytes()).collect() };
+        let has =
+            |reply: &[u8], x: &str| reply.windows(x.len() * 2).any(|w| w == utf16(x).as_slice());
+        let r = q(
+            &mut s,
+            "SELECT name FROM sys.databases ORDER BY database_id",
+        );
+        assert!(has(&r, "tempdb") && has(&r, "app"));
+        let r = q(&mut s, "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES");
+        assert!(has(&r, "t"));
+        let r = q(&mut s, "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = 't'");
+        assert!(has(&r, "nvarchar") && has(&r, "NO"));
+        q(&mut s, "SELECT t.name, c.name FROM sys.tables t JOIN sys.columns c ON c.object_id = t.object_id");
+        q(&mut s, "CREATE DATABASE Inventory");
+        q(&mut s, "USE Inventory");
+        let (_, err) = s.batch("CREATE DATABASE inventory", "", false);
+        assert_eq!(err, 1801);
     }
 }

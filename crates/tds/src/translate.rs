@@ -251,6 +251,8 @@ pub struct Ctx {
     pub database: String,
     /// GETDATE() for this batch, `YYYY-MM-DD HH:MM:SS.fff`.
     pub now: String,
+    /// The server's databases, for `sys.databases`.
+    pub databases: Vec<String>,
 }
 
 /// SQL Server 2019's `@@VERSION`.
@@ -264,6 +266,7 @@ pub enum Stmt {
     Done,
     SetNocount(bool),
     Use(String),
+    CreateDatabase(String),
     /// SQLite text and the DONE command code.
     Sql(String, u16),
     /// Refused here, with SQL Server's error.
@@ -307,6 +310,12 @@ pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
                 "DELETE" => crate::token::CMD_DELETE,
                 _ => 0,
             };
+            if first == "CREATE" && second == "DATABASE" {
+                return match sig.get(2) {
+                    Some(Tok::Word(n) | Tok::Quoted(n)) => Stmt::CreateDatabase(n.clone()),
+                    _ => Stmt::Error(crate::engine::SqlError::syntax("DATABASE")),
+                };
+            }
             let toks = if first == "CREATE" && second == "TABLE" {
                 create_table(stmt, ctx)
             } else {
@@ -349,6 +358,26 @@ fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
             Tok::Punct('(') => depth += 1,
             Tok::Punct(')') => depth -= 1,
             _ => {}
+        }
+        // Catalog views: sys.* and INFORMATION_SCHEMA.* as subqueries.
+        if let Tok::Word(w) | Tok::Quoted(w) = tok {
+            let schema = w.to_ascii_uppercase();
+            if schema == "SYS" || schema == "INFORMATION_SCHEMA" {
+                let view = next_sig(t, i + 1)
+                    .filter(|&d| t[d] == Tok::Punct('.'))
+                    .and_then(|d| next_sig(t, d + 1))
+                    .and_then(|n| match &t[n] {
+                        Tok::Word(v) | Tok::Quoted(v) => {
+                            catalog(&schema, &v.to_ascii_uppercase(), ctx).map(|sql| (sql, n))
+                        }
+                        _ => None,
+                    });
+                if let Some((sql, n)) = view {
+                    out.push(Tok::Raw(sql));
+                    i = n + 1;
+                    continue;
+                }
+            }
         }
         // The `dbo.` schema (and `db.dbo.`): SQLite has one namespace.
         if matches!(tok, Tok::Word(w) | Tok::Quoted(w) if w.eq_ignore_ascii_case("dbo")) {
@@ -458,6 +487,44 @@ fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
         out.push(Tok::Raw(format!(" LIMIT {n}")));
     }
     out
+}
+
+const USER_TABLES: &str =
+    "FROM sqlite_master m WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'";
+
+/// The catalog views fakedc answers, as SQLite subqueries over
+/// `sqlite_master` and `pragma_table_info`.
+fn catalog(schema: &str, view: &str, ctx: &Ctx) -> Option<String> {
+    let db = ctx.database.replace('\'', "''");
+    Some(match (schema, view) {
+        ("SYS", "DATABASES") => {
+            let rows: Vec<String> = ctx
+                .databases
+                .iter()
+                .enumerate()
+                .map(|(k, n)| format!("SELECT '{}', {}", n.replace('\'', "''"), k + 1))
+                .collect();
+            format!(
+                "(SELECT column1 AS name, column2 AS database_id, 'SQL_Latin1_General_CP1_CI_AS' AS collation_name, 0 AS state, 'ONLINE' AS state_desc FROM (SELECT 'master' AS column1, 0 AS column2 WHERE 0 UNION ALL {}))",
+                rows.join(" UNION ALL ")
+            )
+        }
+        ("SYS", "TABLES") | ("SYS", "OBJECTS") => format!(
+            "(SELECT m.name AS name, m.rowid AS object_id, 1 AS schema_id, 'U' AS type, 'USER_TABLE' AS type_desc {USER_TABLES})"
+        ),
+        ("SYS", "SCHEMAS") => "(SELECT 'dbo' AS name, 1 AS schema_id, 1 AS principal_id UNION ALL SELECT 'INFORMATION_SCHEMA', 3, 3 UNION ALL SELECT 'sys', 4, 4)".into(),
+        ("SYS", "COLUMNS") => format!(
+            "(SELECT m.rowid AS object_id, p.name AS name, p.cid + 1 AS column_id, CASE WHEN p.\"notnull\" OR p.pk THEN 0 ELSE 1 END AS is_nullable {USER_TABLES_P})",
+            USER_TABLES_P = "FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
+        ),
+        ("INFORMATION_SCHEMA", "TABLES") => format!(
+            "(SELECT '{db}' AS TABLE_CATALOG, 'dbo' AS TABLE_SCHEMA, m.name AS TABLE_NAME, 'BASE TABLE' AS TABLE_TYPE {USER_TABLES})"
+        ),
+        ("INFORMATION_SCHEMA", "COLUMNS") => format!(
+            "(SELECT '{db}' AS TABLE_CATALOG, 'dbo' AS TABLE_SCHEMA, m.name AS TABLE_NAME, p.name AS COLUMN_NAME, p.cid + 1 AS ORDINAL_POSITION, CASE WHEN p.\"notnull\" OR p.pk THEN 'NO' ELSE 'YES' END AS IS_NULLABLE, CASE lower(trim(CASE WHEN instr(p.type, '(') > 0 THEN substr(p.type, 1, instr(p.type, '(') - 1) ELSE p.type END)) WHEN 'integer' THEN 'int' ELSE lower(trim(CASE WHEN instr(p.type, '(') > 0 THEN substr(p.type, 1, instr(p.type, '(') - 1) ELSE p.type END)) END AS DATA_TYPE, CASE WHEN instr(p.type, '(') > 0 AND instr(upper(p.type), 'CHAR') > 0 THEN CAST(substr(p.type, instr(p.type, '(') + 1) AS INTEGER) END AS CHARACTER_MAXIMUM_LENGTH FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%')"
+        ),
+        _ => return None,
+    })
 }
 
 fn serverproperty(t: &[Tok], i: usize, ctx: &Ctx) -> Option<(Tok, usize)> {
@@ -611,6 +678,7 @@ mod tests {
             server: "SQL01".into(),
             database: "master".into(),
             now: "2026-01-02 03:04:05.000".into(),
+            databases: vec!["master".into(), "app".into()],
         }
     }
 

@@ -87,6 +87,7 @@ fn sql(text: &str) {
         server: "SQL01".into(),
         database: "master".into(),
         now: "2026-01-01 00:00:00.000".into(),
+        databases: vec!["master".into()],
     };
     let toks = translate::tokenize(text);
     assert!(toks.len() <= text.chars().count() + 1);

@@ -366,3 +366,29 @@ fn databases_survive_a_restart() {
     );
     assert!(out.contains("7\tstill here"), "{out}");
 }
+
+/// `force_encryption`: an OFF client gets ENCRYPT_REQ and full TLS
+/// (tsql works, all in TLS); a client that cannot encrypt (pytds without
+/// a CA sends NOT_SUP) is refused before login.
+#[test]
+fn force_encryption() {
+    let dc = Datacenter::builder()
+        .scenario_str(&format!("{SCENARIO}force_encryption = true\n"))
+        .ephemeral()
+        .protocols(&["tds"])
+        .start()
+        .expect("start");
+    let out = tsql(
+        &dc,
+        "request",
+        "P@ssw0rd!",
+        "SELECT 6 * 7 AS answer\ngo\nexit\n",
+    );
+    assert!(out.contains("answer\n42"), "{out}");
+    assert!(out.contains("[tls-used]"), "{out}");
+    let out = pytds(&dc, "badpass", "P@ssw0rd!", None);
+    assert!(!out.contains("login ok"), "{out}");
+    let ca = ca_file(&dc, "tds-force");
+    let out = pytds(&dc, "txn", "P@ssw0rd!", Some(ca.to_str().unwrap()));
+    assert_eq!(line(&out, "txn-select"), "42");
+}

@@ -392,3 +392,27 @@ fn force_encryption() {
     let out = pytds(&dc, "txn", "P@ssw0rd!", Some(ca.to_str().unwrap()));
     assert_eq!(line(&out, "txn-select"), "42");
 }
+
+/// Power gating: with the host off, 1433 refuses connections; after it
+/// boots, logins work again.
+#[test]
+fn host_power_gates_1433() {
+    let dc = start();
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    dc.power("sql01", fakedc::PowerAction::Off)
+        .expect("power off");
+    dc.advance(Duration::from_secs(600));
+    assert!(crate::common::wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_err()
+    }));
+    dc.power("sql01", fakedc::PowerAction::On)
+        .expect("power on");
+    dc.advance(Duration::from_secs(600));
+    assert!(crate::common::wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_ok()
+    }));
+    let out = pytds(&dc, "txn", "P@ssw0rd!", None);
+    assert_eq!(line(&out, "txn-select"), "42");
+}

@@ -231,6 +231,8 @@ impl Session {
     ) -> i32 {
         self.ctx.now = now.to_string();
         self.ctx.databases = self.engine.names();
+        // Batch-scoped variables beside the RPC's parameters.
+        let mut vars: Vec<(String, Value)> = params.to_vec();
         let stmts = translate::split(translate::tokenize(text));
         if stmts.is_empty() {
             if done == token::DONE {
@@ -287,10 +289,57 @@ impl Session {
                         format!("CREATE DATABASE failed. {e}"),
                     )),
                 },
+                Stmt::Declare(list) => {
+                    let mut r = Ok(());
+                    for (name, expr) in list {
+                        if vars.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                            r = Err(SqlError::new(
+                                134,
+                                1,
+                                15,
+                                format!("The variable name '{name}' has already been declared. Variable names must be unique within a query batch or stored procedure."),
+                            ));
+                            break;
+                        }
+                        let v = match expr {
+                            None => Ok(Value::Null),
+                            Some(sql) => self.scalar(&sql, &vars),
+                        };
+                        match v {
+                            Ok(v) => vars.push((name, v)),
+                            Err(e) => {
+                                r = Err(e);
+                                break;
+                            }
+                        }
+                    }
+                    if r.is_ok() {
+                        t.done(done, more, 0, 0);
+                    }
+                    r
+                }
+                Stmt::SetVar(name, sql) => {
+                    if !vars.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                        Err(SqlError::undeclared(&name))
+                    } else {
+                        match self.scalar(&sql, &vars) {
+                            Ok(v) => {
+                                for (n, old) in vars.iter_mut() {
+                                    if n.eq_ignore_ascii_case(&name) {
+                                        *old = v.clone();
+                                    }
+                                }
+                                t.done(done, more, 0, 0);
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                }
                 Stmt::Error(e) => Err(e),
                 Stmt::Sql(sql, cmd) => match self.engine.get(&self.ctx.database) {
                     None => Err(SqlError::unknown_database(&self.ctx.database)),
-                    Some(db) => match db.run(&sql, params, self.v71) {
+                    Some(db) => match db.run(&sql, &vars, self.v71) {
                         Ok(Output::Rows { cols, rows }) => {
                             t.colmetadata(&cols);
                             for r in &rows {
@@ -325,6 +374,22 @@ impl Session {
             }
         }
         0
+    }
+
+    /// The first value of `SELECT expr` (NULL when it returns no row).
+    fn scalar(&self, sql: &str, vars: &[(String, Value)]) -> Result<Value, SqlError> {
+        let db = self
+            .engine
+            .get(&self.ctx.database)
+            .ok_or_else(|| SqlError::unknown_database(&self.ctx.database))?;
+        match db.run(sql, vars, self.v71)? {
+            Output::Rows { rows, .. } => Ok(rows
+                .into_iter()
+                .next()
+                .and_then(|r| r.into_iter().next())
+                .unwrap_or(Value::Null)),
+            Output::Count(_) => Ok(Value::Null),
+        }
     }
 
     /// An RPC request: sp_executesql by ProcID 10 or by name; anything
@@ -540,6 +605,14 @@ mod tests {
         let r = q(&mut s, "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = 't'");
         assert!(has(&r, "nvarchar") && has(&r, "NO"));
         q(&mut s, "SELECT t.name, c.name FROM sys.tables t JOIN sys.columns c ON c.object_id = t.object_id");
+        let r = q(&mut s, "DECLARE @n INT = 40, @s NVARCHAR(10); SET @n = @n + 2; SET @s = N'v' + ''; SELECT @n AS n, @s AS s");
+        assert!(has(&r, "n"));
+        assert!(
+            r.windows(5).any(|w| w == [4, 42, 0, 0, 0]),
+            "@n = 42 as int"
+        );
+        let (_, err) = s.batch("SELECT @n", "", false);
+        assert_eq!(err, 137, "variables are batch-scoped");
         q(&mut s, "CREATE DATABASE Inventory");
         q(&mut s, "USE Inventory");
         let (_, err) = s.batch("CREATE DATABASE inventory", "", false);

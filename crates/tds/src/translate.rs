@@ -267,6 +267,10 @@ pub enum Stmt {
     SetNocount(bool),
     Use(String),
     CreateDatabase(String),
+    /// DECLARE: each variable and the `SELECT expr` giving its value.
+    Declare(Vec<(String, Option<String>)>),
+    /// SET @v = expr, as `SELECT expr`.
+    SetVar(String, String),
     /// SQLite text and the DONE command code.
     Sql(String, u16),
     /// Refused here, with SQL Server's error.
@@ -280,7 +284,18 @@ pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
     match first.as_str() {
         "SET" => {
             if let Some(Tok::Var(v)) = sig.get(1) {
-                return Stmt::Error(crate::engine::SqlError::undeclared(v));
+                // SET @v = expr (compound assignments are not here yet).
+                if sig.get(2) != Some(&&Tok::Punct('=')) {
+                    return Stmt::Error(crate::engine::SqlError::unsupported(&format!(
+                        "SET {v} <op>"
+                    )));
+                }
+                let at = stmt
+                    .iter()
+                    .position(|t| *t == Tok::Punct('='))
+                    .unwrap_or(stmt.len());
+                let expr = render(&rewrite(stmt.get(at + 1..).unwrap_or(&[]), ctx, false));
+                return Stmt::SetVar(v.clone(), format!("SELECT {expr}"));
             }
             if second == "NOCOUNT" {
                 let on = sig.get(2).is_some_and(|t| t.is_word("ON"));
@@ -297,9 +312,7 @@ pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
         "COMMIT" | "ROLLBACK" => Stmt::Done,
         "SAVE" => Stmt::Done,
         "DECLARE" => match sig.get(1) {
-            Some(Tok::Var(v)) => Stmt::Error(crate::engine::SqlError::unsupported(&format!(
-                "DECLARE {v}"
-            ))),
+            Some(Tok::Var(_)) => declare(stmt, ctx),
             _ => Stmt::Error(crate::engine::SqlError::syntax("DECLARE")),
         },
         _ => {
@@ -324,6 +337,51 @@ pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
             Stmt::Sql(render(&toks), cmd)
         }
     }
+}
+
+/// `DECLARE @a INT = 1, @b NVARCHAR(10)`: variables are batch-scoped
+/// values (bound by name when statements run); the type is not enforced.
+fn declare(stmt: &[Tok], ctx: &Ctx) -> Stmt {
+    let Some(start) = stmt.iter().position(|t| t.is_word("DECLARE")) else {
+        return Stmt::Error(crate::engine::SqlError::syntax("DECLARE"));
+    };
+    let mut items: Vec<Vec<Tok>> = vec![Vec::new()];
+    let mut depth = 0i32;
+    for t in stmt.get(start + 1..).unwrap_or(&[]) {
+        match t {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            Tok::Punct(',') if depth == 0 => {
+                items.push(Vec::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = items.last_mut() {
+            last.push(t.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for item in items {
+        let sig: Vec<&Tok> = item.iter().filter(|t| !matches!(t, Tok::Space)).collect();
+        let Some(Tok::Var(name)) = sig.first() else {
+            return Stmt::Error(crate::engine::SqlError::syntax(","));
+        };
+        if sig
+            .get(1)
+            .is_some_and(|t| t.is_word("TABLE") || t.is_word("CURSOR"))
+        {
+            return Stmt::Error(crate::engine::SqlError::unsupported(&format!(
+                "DECLARE {name} TABLE/CURSOR"
+            )));
+        }
+        let expr = item
+            .iter()
+            .position(|t| *t == Tok::Punct('='))
+            .map(|at| format!("SELECT {}", render(&rewrite(&item[at + 1..], ctx, false))));
+        out.push((name.clone(), expr));
+    }
+    Stmt::Declare(out)
 }
 
 /// Index of the next non-space token at or after `i`.

@@ -13,8 +13,7 @@ use fakedc_model::{MachineId, Model, Privilege, ServiceKind};
 use fakedc_net::auth::{DigestOffer, NtlmConn, NtlmOffer, Outcome, Policy};
 use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
 use fakedc_wsman::engine::{Call, ShellConfig, CONFIG_URI};
-use fakedc_wsman::message::{ns, parse_request};
-use fakedc_wsman::xml::escape;
+use fakedc_wsman::message::parse_request;
 use fakedc_wsman::{Ctx, Engine, Fault};
 use hyper::header::{
     HeaderName, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE,
@@ -236,22 +235,13 @@ fn unauthorized(model: &Model, conn: &ConnInfo, setup: &Setup, stale: bool) -> H
 /// security profiles it accepts.
 fn identify(model: &Model, machine: MachineId) -> String {
     let c = model.chassis(model.machine(machine).chassis, model.clock.now());
-    format!(
-        concat!(
-            r#"<s:Envelope xmlns:s="{s}" xmlns:wsmid="{id}"><s:Header/><s:Body><wsmid:IdentifyResponse>"#,
-            "<wsmid:ProtocolVersion>{w}</wsmid:ProtocolVersion>",
-            "<wsmid:ProductVendor>{vendor}</wsmid:ProductVendor>",
-            "<wsmid:ProductVersion>BMC firmware {fw}</wsmid:ProductVersion>",
-            "<wsmid:SecurityProfiles>",
-            "<wsmid:SecurityProfileName>http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/basic</wsmid:SecurityProfileName>",
-            "<wsmid:SecurityProfileName>http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/digest</wsmid:SecurityProfileName>",
-            "</wsmid:SecurityProfiles></wsmid:IdentifyResponse></s:Body></s:Envelope>"
-        ),
-        s = ns::S,
-        id = ns::WSMID,
-        w = ns::W,
-        vendor = escape(&c.hardware.vendor),
-        fw = escape(&c.hardware.bmc_firmware),
+    fakedc_wsman::message::identify_response_with(
+        &c.hardware.vendor,
+        &format!("BMC firmware {}", c.hardware.bmc_firmware),
+        &[
+            "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/basic",
+            "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/digest",
+        ],
     )
 }
 

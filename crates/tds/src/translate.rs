@@ -395,6 +395,24 @@ fn next_sig(t: &[Tok], mut i: usize) -> Option<usize> {
     None
 }
 
+/// The index of the `)` closing the `(` at `open`.
+fn matching_paren(t: &[Tok], open: usize) -> Option<usize> {
+    let mut depth = 0i32;
+    for (k, tok) in t.iter().enumerate().skip(open) {
+        match tok {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(k);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Skips `( )` after a function name; returns the index after `)`.
 fn empty_call(t: &[Tok], i: usize) -> Option<usize> {
     let a = next_sig(t, i + 1)?;
@@ -485,6 +503,17 @@ fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
                 }
                 "ISNULL" => Some((Tok::Word("IFNULL".into()), i + 1)),
                 "LEN" => Some((Tok::Word("length".into()), i + 1)),
+                "SUBSTRING" => Some((Tok::Word("substr".into()), i + 1)),
+                "COUNT_BIG" => Some((Tok::Word("count".into()), i + 1)),
+                // SPACE(n): SQLite's printf repeats %c by its precision.
+                "SPACE" => next_sig(t, i + 1)
+                    .filter(|&a| t[a] == Tok::Punct('('))
+                    .and_then(|a| matching_paren(t, a).map(|c| (a, c)))
+                    .map(|(a, c)| {
+                        let inner = render(&rewrite(&t[a + 1..c], ctx, in_create));
+                        (Tok::Raw(format!("printf('%.*c', {inner}, ' ')")), c + 1)
+                    }),
+                "CURRENT_USER" if !in_create => Some((Tok::Str("dbo".into()), i + 1)),
                 "CLUSTERED" | "NONCLUSTERED" => Some((Tok::Space, i + 1)),
                 "GETDATE" | "SYSDATETIME" | "GETUTCDATE" | "SYSUTCDATETIME" | "CURRENT_TIMESTAMP" => {
                     let end = empty_call(t, i).unwrap_or(i + 1);
@@ -515,6 +544,29 @@ fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
             if let Some((tok, next)) = fixed {
                 out.push(tok);
                 i = next;
+                continue;
+            }
+        }
+        // `+` between strings is concatenation in T-SQL, `||` in SQLite:
+        // decided when either side is a string literal.
+        if *tok == Tok::Punct('+') {
+            let before = out.iter().rev().find(|x| !matches!(x, Tok::Space));
+            let after = next_sig(t, i + 1).map(|a| &t[a]);
+            let stringy_before = match before {
+                Some(Tok::Str(_)) => true,
+                Some(Tok::Raw(r)) => r.starts_with("printf("),
+                _ => false,
+            };
+            let stringy_after = match after {
+                Some(Tok::Str(_)) => true,
+                Some(w @ Tok::Word(_)) => ["SYSTEM_USER", "SESSION_USER", "CURRENT_USER", "SPACE"]
+                    .iter()
+                    .any(|k| w.is_word(k)),
+                _ => false,
+            };
+            if stringy_before || stringy_after {
+                out.push(Tok::Raw("||".into()));
+                i += 1;
                 continue;
             }
         }
@@ -764,6 +816,14 @@ mod tests {
             Stmt::Sql("SELECT 52, 'master'".into(), 0xC1)
         );
         assert_eq!(one("SET ANSI_NULLS ON"), Stmt::Done);
+        // impacket's first statement.
+        assert_eq!(
+            one("select system_user + SPACE(2) + current_user as \"username\""),
+            Stmt::Sql(
+                "select 'sa' || printf('%.*c', 2, ' ') || 'dbo' as \"username\"".into(),
+                0xC1
+            )
+        );
         assert_eq!(
             one("use [VirtualManagerDB]"),
             Stmt::Use("VirtualManagerDB".into())

@@ -415,21 +415,9 @@ pub fn percent_encode_path(path: &str) -> String {
     out
 }
 
-/// `Authorization: Basic ...` → (user, password). Anything else → `None`.
-pub fn parse_basic(value: &str) -> Option<(String, String)> {
-    use base64::Engine;
-    let value = value.trim();
-    let (scheme, rest) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") || rest.len() > 4096 {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (u, p) = text.split_once(':')?;
-    Some((u.to_string(), p.to_string()))
-}
+/// `Authorization: Basic ...` → (user, password): the HTTP front's one
+/// parser.
+pub use fakedc_net::auth::parse_basic;
 
 /// `Authorization` value for Basic credentials.
 pub fn basic_header(user: &str, password: &str) -> String {

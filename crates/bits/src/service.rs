@@ -384,9 +384,8 @@ impl Cx {
             Some(Ok(t)) => Some(t),
             Some(Err(_)) => return Auth::Denied("undecodable Authorization header".into()),
         };
-        if auth.is_some_and(|a| a.trim().len() >= 5 && a.trim()[..5].eq_ignore_ascii_case("basic"))
-            && !self.basic_allowed()
-        {
+        let scheme = auth.map(|a| a.trim().split_once(' ').map_or(a.trim(), |s| s.0));
+        if scheme.is_some_and(|s| s.eq_ignore_ascii_case("basic")) && !self.basic_allowed() {
             return Auth::Denied("Basic over plain HTTP is not allowed".into());
         }
         let policy = self.policy();

@@ -545,12 +545,6 @@ impl Chassis {
     pub fn identify_on(&self, now: Instant) -> bool {
         self.identify_forced || self.identify_until.is_some_and(|t| t > now)
     }
-
-    /// Seconds since the Unix epoch on the model's clock, as event
-    /// timestamps use.
-    pub fn unix_now(&self) -> u64 {
-        self.log.unix_now()
-    }
 }
 
 #[cfg(test)]

@@ -75,11 +75,6 @@ impl EventLog {
         self.clock = clock;
     }
 
-    /// Seconds since the Unix epoch on this log's clock (the SEL time).
-    pub fn unix_now(&self) -> u64 {
-        self.clock.unix_secs()
-    }
-
     pub fn push(&mut self, kind: EventKind) -> u16 {
         let timestamp = self.clock.unix_secs();
         if self.entries.len() >= self.capacity {

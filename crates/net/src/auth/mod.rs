@@ -135,10 +135,7 @@ pub fn parse_basic(authorization: &str) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-/// Whether a scheme token names NTLM or SPNEGO.
-pub fn is_ntlm_scheme(scheme: &str) -> bool {
-    scheme.eq_ignore_ascii_case("NTLM") || scheme.eq_ignore_ascii_case("Negotiate")
-}
+pub use fakedc_ntlm::http::is_ntlm_scheme;
 
 /// Authenticates one request against the machine's users under `policy`,
 /// with `st` the connection's NTLM state for this protocol (take it from

@@ -93,6 +93,15 @@ fn nmap_and_curl_see_each_machines_own_web_server() {
     // An HTTP/1.0 request gets an HTTP/1.1 status line, as from HTTP.sys.
     let h = head(&format!("http://{winrm}/nothing-here"), &["--http1.0"]);
     assert!(h.starts_with("HTTP/1.1 404"), "{h}");
+    // A request the parser refuses (a method with a character no token
+    // allows) gets HTTP.sys's 400 page and `Server`, not a bare 400.
+    let h = head(&format!("http://{winrm}/wsman"), &["-X", "GE(T"]);
+    assert!(h.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{h}");
+    assert!(h.contains("\r\nServer: Microsoft-HTTPAPI/2.0\r\n"), "{h}");
+    assert!(
+        h.contains("\r\nContent-Type: text/html; charset=us-ascii\r\n"),
+        "{h}"
+    );
     // The BMC's web server is not Windows'.
     let h = head(&format!("https://{bmc}/"), &[]);
     assert!(!h.contains("Microsoft"), "{h}");

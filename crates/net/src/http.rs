@@ -174,7 +174,13 @@ pub(crate) fn serve(router: Arc<Router>, conn: Conn) -> BoxFuture<()> {
             // not hyper's `content-length`; clients and nmap see the case.
             .title_case_headers(true)
             .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(Http10AsHttp11::new(conn.io)), svc);
+            .serve_connection(
+                TokioIo::new(ErrorPages::new(
+                    Http10AsHttp11::new(conn.io),
+                    WebServer::of(conn.info.role, conn.info.service),
+                )),
+                svc,
+            );
         tokio::pin!(http);
         tokio::select! {
             _ = http.as_mut() => {}
@@ -322,6 +328,175 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Http10AsHttp11<
     }
 }
 
+/// hyper answers a request it cannot parse (bad header, bad method, a
+/// version it does not speak, a head too large) itself, before any service
+/// runs, with a bare `Connection: close`, `Content-Length: 0` and `Date`
+/// and no `Server`: a shape no Windows or BMC web server sends, and one nmap
+/// fingerprints. This writer recognises exactly that canned response (the
+/// whole write, nothing else) and replaces it with the machine's web
+/// server's own error page and `Server` header, keeping hyper's status and
+/// `Date` (so no clock is read here). Every other write passes through.
+struct ErrorPages<T> {
+    inner: T,
+    web: WebServer,
+    /// A replacement being written, and how much of it is out.
+    pending: Option<(Vec<u8>, usize)>,
+}
+
+impl<T> ErrorPages<T> {
+    fn new(inner: T, web: WebServer) -> Self {
+        ErrorPages {
+            inner,
+            web,
+            pending: None,
+        }
+    }
+}
+
+/// hyper's own error response: `(status, date)` when `data` is exactly it.
+fn hyper_canned_error(data: &[u8]) -> Option<(u16, &[u8])> {
+    let rest = data.strip_prefix(b"HTTP/1.1 ")?;
+    let status: u16 = std::str::from_utf8(rest.get(..3)?).ok()?.parse().ok()?;
+    if !(400..600).contains(&status) {
+        return None;
+    }
+    let eol = rest.windows(2).position(|w| w == b"\r\n")?;
+    let rest = rest[eol + 2..].strip_prefix(b"Connection: close\r\nContent-Length: 0\r\nDate: ")?;
+    let date = rest.strip_suffix(b"\r\n\r\n")?;
+    if date.is_empty() || date.len() > 64 || date.contains(&b'\r') {
+        return None;
+    }
+    Some((status, date))
+}
+
+/// The machine's error response replacing hyper's canned one; `None` for
+/// web servers that send no `Server` header (their bare answer stands).
+fn replacement(web: WebServer, status: u16, date: &[u8]) -> Option<Vec<u8>> {
+    let server = web.server_header()?;
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let (ct, body) = web.error_page(status);
+    let mut out =
+        format!("HTTP/1.1 {status} {reason}\r\nContent-Type: {ct}\r\nServer: {server}\r\nDate: ")
+            .into_bytes();
+    out.extend_from_slice(date);
+    out.extend_from_slice(
+        format!(
+            "\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    Some(out)
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> ErrorPages<T> {
+    /// Writes the pending replacement out; `Ready(Ok(()))` once it is all
+    /// out (or there is none).
+    fn drain(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        while let Some((buf, pos)) = &mut self.pending {
+            if *pos >= buf.len() {
+                self.pending = None;
+                break;
+            }
+            match std::pin::Pin::new(&mut self.inner).poll_write(cx, &buf[*pos..]) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => *pos += n,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Starts a replacement when `data` is hyper's canned error.
+    fn intercept(&mut self, data: &[u8]) -> bool {
+        if self.pending.is_some() {
+            return true;
+        }
+        let Some(out) =
+            hyper_canned_error(data).and_then(|(status, date)| replacement(self.web, status, date))
+        else {
+            return false;
+        };
+        self.pending = Some((out, 0));
+        true
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for ErrorPages<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ErrorPages<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        if this.intercept(data) {
+            return this.drain(cx).map_ok(|()| data.len());
+        }
+        std::pin::Pin::new(&mut this.inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        // hyper's canned error is one short head; anything longer is a
+        // real response and goes straight through.
+        if this.pending.is_some() || total <= 256 {
+            let joined: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            if this.intercept(&joined) {
+                return this.drain(cx).map_ok(|()| total);
+            }
+        }
+        std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match this.drain(cx) {
+            std::task::Poll::Ready(Ok(())) => std::pin::Pin::new(&mut this.inner).poll_flush(cx),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match this.drain(cx) {
+            std::task::Poll::Ready(Ok(())) => std::pin::Pin::new(&mut this.inner).poll_shutdown(cx),
+            other => other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +534,57 @@ mod tests {
             out,
             b"HEAD /x HTTP/1.1\r\nConnection: close\r\nUser-Agent: t\r\n\r\nGET /y HTTP/1.0\r\n"
         );
+    }
+
+    #[test]
+    fn hyper_canned_errors_are_recognised_exactly() {
+        let canned =
+            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\nDate: Sun, 06 Dec 2026 06:54:31 GMT\r\n\r\n";
+        assert_eq!(
+            hyper_canned_error(canned),
+            Some((400, &b"Sun, 06 Dec 2026 06:54:31 GMT"[..]))
+        );
+        // A service's own response (another header, a body) is not it.
+        assert_eq!(
+            hyper_canned_error(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nConnection: close\r\nContent-Length: 0\r\nDate: x\r\n\r\n"),
+            None
+        );
+        assert_eq!(
+            hyper_canned_error(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\nDate: x\r\n\r\n"
+            ),
+            None
+        );
+        let page = replacement(WebServer::HttpSys, 400, b"D").unwrap_or_default();
+        let page = String::from_utf8_lossy(&page);
+        assert!(page.starts_with("HTTP/1.1 400 Bad Request\r\nContent-Type: text/html; charset=us-ascii\r\nServer: Microsoft-HTTPAPI/2.0\r\nDate: D\r\n"), "{page}");
+        let (_, body) = WebServer::HttpSys.error_page(400);
+        assert!(
+            page.ends_with(&format!("Content-Length: {}\r\n\r\n{body}", body.len())),
+            "{page}"
+        );
+        assert_eq!(replacement(WebServer::Vmware, 400, b"D"), None);
+    }
+
+    #[tokio::test]
+    async fn canned_error_is_rewritten_through_short_writes() {
+        let (client, mut server) = tokio::io::duplex(16);
+        let mut w = ErrorPages::new(client, WebServer::HttpSys);
+        let canned: &[u8] =
+            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\nDate: D\r\n\r\n";
+        let writer = tokio::spawn(async move {
+            w.write_all(canned).await?;
+            w.write_all(b"after").await?;
+            w.shutdown().await
+        });
+        let mut out = Vec::new();
+        let _ = server.read_to_end(&mut out).await;
+        assert!(matches!(writer.await, Ok(Ok(()))));
+        let expect = [
+            replacement(WebServer::HttpSys, 400, b"D").unwrap_or_default(),
+            b"after".to_vec(),
+        ]
+        .concat();
+        assert_eq!(out, expect);
     }
 }

@@ -416,3 +416,122 @@ fn host_power_gates_1433() {
     let out = pytds(&dc, "txn", "P@ssw0rd!", None);
     assert_eq!(line(&out, "txn-select"), "42");
 }
+
+fn txn(addr: std::net::SocketAddr, mode: &str) -> String {
+    let (host, port) = (addr.ip().to_string(), addr.port().to_string());
+    python(
+        "pytds",
+        "tds_txn.py",
+        &[&host, &port, "sa", "P@ssw0rd!", mode],
+    )
+}
+
+/// Each session has its own transaction: another session does not see
+/// uncommitted rows, rollback and commit do what they say (TM requests
+/// from pytds with autocommit off, T-SQL BEGIN/COMMIT/ROLLBACK/SAVE TRAN
+/// on an autocommit session), @@TRANCOUNT counts, COMMIT without BEGIN is
+/// 3902 and the session goes on.
+#[test]
+fn transactions_are_per_session() {
+    let dc = start();
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let out = txn(a, "isolation");
+    for (key, want) in [
+        ("a-trancount", "1"),
+        ("a-sees", "1"),
+        ("b-sees-uncommitted", "0"),
+        ("after-rollback", "0"),
+        ("after-commit", "1"),
+        ("a-sees-new-commit", "2"),
+        ("b-trancount-0", "0"),
+        ("b-trancount-2", "2"),
+        ("b-trancount-1", "1"),
+        ("after-tsql-rollback", "2"),
+        ("ids", "2,3,5"),
+        (
+            "commit-without-begin",
+            "3902 The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+        ),
+        ("still-usable", "7"),
+    ] {
+        assert_eq!(line(&out, key), want, "{key}: {out}");
+    }
+    let entries = dc.journal(&Query::default());
+    assert!(entries
+        .iter()
+        .any(|e| e.service == "tds" && e.operation == "tm: rollback"));
+}
+
+/// `fakedc up` killed with SIGKILL while a session holds an open
+/// transaction: after a restart on the same data directory the committed
+/// row is there and the uncommitted one is not.
+#[test]
+fn kill_9_keeps_commits_and_drops_the_open_transaction() {
+    let data = crate::common::Temp::new("tds-kill");
+    let scenario = data.path("sql.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let eps = data.path("endpoints.json");
+    let up = || {
+        let _ = std::fs::remove_file(&eps);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fakedc"))
+            .args([
+                "up",
+                scenario.to_str().unwrap(),
+                "--ephemeral",
+                "--no-control",
+            ])
+            .args(["--protocols", "tds", "--data-dir", data.0.to_str().unwrap()])
+            .args(["--endpoints-file", eps.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout).lines() {
+            if l.unwrap().starts_with("ready") {
+                break;
+            }
+        }
+        let map: Vec<fakedc::EndpointInfo> =
+            serde_json::from_slice(&std::fs::read(&eps).unwrap()).unwrap();
+        let e = map
+            .iter()
+            .find(|e| e.service == ServiceKind::Tds)
+            .expect("a TDS endpoint");
+        (child, std::net::SocketAddr::new(e.address, e.port))
+    };
+    let (mut server, addr) = up();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tds_txn.py");
+    let (host, port) = (addr.ip().to_string(), addr.port().to_string());
+    let mut client = Command::new("python3")
+        .arg(&script)
+        .args([host.as_str(), port.as_str(), "sa", "P@ssw0rd!", "open"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    let mut first = String::new();
+    use std::io::BufRead;
+    out.read_line(&mut first).unwrap();
+    assert_eq!(
+        first.trim(),
+        "open 2",
+        "the open transaction sees both rows"
+    );
+    Command::new("kill")
+        .args(["-KILL", &server.id().to_string()])
+        .status()
+        .unwrap();
+    server.wait().unwrap();
+    let _ = client.kill();
+    let _ = client.wait();
+    let (mut server, addr) = up();
+    let read = txn(addr, "read");
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    assert_eq!(line(&read, "ids"), "1", "{read}");
+}

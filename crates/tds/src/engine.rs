@@ -6,7 +6,7 @@ use crate::token::{Column, SqlType, Value};
 use rusqlite::types::ValueRef;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// The system databases every SQL Server has.
 pub const SYSTEM_DATABASES: &[&str] = &["master", "tempdb", "model", "msdb"];
@@ -86,42 +86,99 @@ const KEYWORDS: &[&str] = &[
     "AS", "UNION", "TOP", "DISTINCT", "IS", "IN", "PRIMARY", "KEY", "DEFAULT", "END", "BEGIN",
 ];
 
-/// One database: its SQLite connection. Batches on one database run one
-/// at a time (transactions across sessions land later, see the issue).
-pub struct Database {
-    pub name: String,
-    conn: Mutex<rusqlite::Connection>,
+/// Where one database lives: its SQL Server name and its SQLite file.
+#[derive(Debug, Clone)]
+struct DbFile {
+    name: String,
+    path: PathBuf,
 }
 
-/// The databases of one SQL Server machine.
+/// The databases of one SQL Server machine: SQLite files in WAL mode,
+/// one connection per session and database ([`Engine::open`]), so each
+/// TDS session has its own transactions, readers never block writers, and
+/// an open transaction dies with its connection (or with the process:
+/// WAL frames without a commit record are not replayed).
+///
+/// With a share, the files are `<share>/mssql/<name>.sqlite`, opened with
+/// `synchronous=FULL` (a commit is on disk when it is acknowledged, as
+/// SQL Server's log flush). Without one they live in a private temporary
+/// directory removed with the engine (`synchronous=OFF`: nothing of them
+/// outlives the process anyway); SQLite's in-memory databases cannot be
+/// shared by several connections with WAL semantics.
 pub struct Engine {
-    dir: Option<PathBuf>,
-    dbs: Mutex<HashMap<String, Arc<Database>>>,
+    root: PathBuf,
+    temporary: bool,
+    dbs: Mutex<HashMap<String, DbFile>>,
 }
+
+/// How long a statement waits for another session's write lock before
+/// failing with 1222 (SQL Server waits for ever by default; a client
+/// would time out and cancel instead).
+pub const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// The `mssql` directory under a share, made and entered through the
+/// share's capability handle (as BITS and SFTP open theirs): a `mssql`
+/// that is a symlink out of the share is refused. SQLite itself needs a
+/// path, so the files are then opened by path with `SQLITE_OPEN_NOFOLLOW`
+/// (a database file that is a symlink is refused by SQLite).
+fn share_dir(share: &std::path::Path) -> Result<(PathBuf, Vec<String>), String> {
+    let err = |e: std::io::Error| format!("{}: {e}", share.display());
+    std::fs::create_dir_all(share).map_err(err)?;
+    let dir =
+        cap_std::fs::Dir::open_ambient_dir(share, cap_std::ambient_authority()).map_err(err)?;
+    dir.create_dir_all("mssql").map_err(err)?;
+    let meta = dir.symlink_metadata("mssql").map_err(err)?;
+    if !meta.is_dir() {
+        return Err(format!(
+            "{}: 'mssql' must be a directory inside the share",
+            share.display()
+        ));
+    }
+    let sub = dir.open_dir("mssql").map_err(err)?;
+    let mut found = Vec::new();
+    for entry in sub.entries().map_err(err)?.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if let Some(n) = file.strip_suffix(".sqlite").filter(|n| valid_name(n)) {
+            found.push(n.to_string());
+        }
+    }
+    Ok((share.join("mssql"), found))
+}
+
+static TEMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Engine {
-    /// The system databases plus `extra`; files under `dir` when given
-    /// (`<dir>/<name>.sqlite`), else in memory.
-    pub fn new(dir: Option<PathBuf>, extra: &[String]) -> Result<Engine, String> {
-        if let Some(d) = &dir {
-            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-        }
+    /// The system databases plus `extra`; files under `<share>/mssql` when
+    /// a share is given, else in a private temporary directory.
+    pub fn new(share: Option<PathBuf>, extra: &[String]) -> Result<Engine, String> {
+        let (root, temporary, mut found) = match &share {
+            Some(s) => {
+                let (root, found) = share_dir(s)?;
+                (root, false, found)
+            }
+            None => {
+                let n = TEMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let root =
+                    std::env::temp_dir().join(format!("fakedc-tds-{}-{n}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&root);
+                std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+                (root, true, Vec::new())
+            }
+        };
         let e = Engine {
-            dir,
+            root,
+            temporary,
             dbs: Mutex::new(HashMap::new()),
         };
         // Databases made by CREATE DATABASE in an earlier run come back.
-        let mut found: Vec<String> = Vec::new();
-        if let Some(d) = &e.dir {
-            if let Ok(rd) = std::fs::read_dir(d) {
-                for entry in rd.flatten() {
-                    let file = entry.file_name().to_string_lossy().into_owned();
-                    if let Some(n) = file.strip_suffix(".sqlite").filter(|n| valid_name(n)) {
-                        found.push(n.to_string());
-                    }
-                }
-            }
-        }
         found.sort();
         for name in SYSTEM_DATABASES
             .iter()
@@ -139,25 +196,57 @@ impl Engine {
         if !valid_name(name) {
             return Err(format!("invalid database name '{name}'"));
         }
-        if self.get(name).is_some() {
+        if self.file(name).is_some() {
             return Ok(false);
         }
-        let conn = match &self.dir {
-            Some(d) => rusqlite::Connection::open(d.join(format!("{name}.sqlite"))),
-            None => rusqlite::Connection::open_in_memory(),
+        let f = DbFile {
+            name: name.to_string(),
+            path: self.root.join(format!("{name}.sqlite")),
+        };
+        // WAL is a property of the file: set once, every later connection
+        // finds it.
+        let c = self
+            .connect(&f)
+            .map_err(|e| format!("database '{name}': {e}"))?;
+        let mode: String = c
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| format!("database '{name}': {e}"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(format!("database '{name}': journal mode {mode}, not WAL"));
         }
-        .map_err(|e| format!("database '{name}': {e}"))?;
+        drop(c);
         let mut dbs = self
             .dbs
             .lock()
             .map_err(|_| "engine lock poisoned".to_string())?;
-        dbs.entry(name.to_ascii_lowercase()).or_insert_with(|| {
-            Arc::new(Database {
-                name: name.to_string(),
-                conn: Mutex::new(conn),
-            })
-        });
+        dbs.entry(name.to_ascii_lowercase()).or_insert(f);
         Ok(true)
+    }
+
+    fn connect(&self, f: &DbFile) -> rusqlite::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags as F;
+        let c = rusqlite::Connection::open_with_flags(
+            &f.path,
+            F::SQLITE_OPEN_READ_WRITE
+                | F::SQLITE_OPEN_CREATE
+                | F::SQLITE_OPEN_NO_MUTEX
+                | F::SQLITE_OPEN_NOFOLLOW,
+        )?;
+        c.busy_timeout(LOCK_TIMEOUT)?;
+        c.pragma_update(
+            None,
+            "synchronous",
+            if self.temporary { "OFF" } else { "FULL" },
+        )?;
+        Ok(c)
+    }
+
+    fn file(&self, name: &str) -> Option<DbFile> {
+        self.dbs
+            .lock()
+            .ok()?
+            .get(&name.to_ascii_lowercase())
+            .cloned()
     }
 
     /// Every database's name: the system ones first, then by name.
@@ -178,14 +267,40 @@ impl Engine {
         v
     }
 
-    /// A database by name, in any case.
-    pub fn get(&self, name: &str) -> Option<Arc<Database>> {
-        self.dbs
-            .lock()
-            .ok()?
-            .get(&name.to_ascii_lowercase())
-            .cloned()
+    /// A database's name as created, looked up in any case.
+    pub fn canonical(&self, name: &str) -> Option<String> {
+        self.file(name).map(|f| f.name)
     }
+
+    /// A new connection to a database (one per session and database);
+    /// `None` when there is no such database.
+    pub fn open(&self, name: &str) -> Option<Result<Database, SqlError>> {
+        let f = self.file(name)?;
+        Some(
+            self.connect(&f)
+                .map(|conn| Database {
+                    name: f.name.clone(),
+                    conn,
+                })
+                .map_err(|e| {
+                    SqlError::new(
+                        945,
+                        2,
+                        14,
+                        format!(
+                            "Database '{}' cannot be opened due to inaccessible files or insufficient memory or disk space. ({e})",
+                            f.name
+                        ),
+                    )
+                }),
+        )
+    }
+}
+
+/// One session's connection to one database.
+pub struct Database {
+    pub name: String,
+    conn: rusqlite::Connection,
 }
 
 /// Database names SQL Server would accept and a file system too.
@@ -208,6 +323,32 @@ pub enum Output {
 }
 
 impl Database {
+    /// Runs statements that return nothing (BEGIN, COMMIT, SAVEPOINT...).
+    pub fn exec(&self, sql: &str) -> Result<(), SqlError> {
+        self.conn
+            .execute_batch(sql)
+            .map_err(|e| map_error(&self.conn, &self.name, e))
+    }
+
+    /// Whether this connection holds an open SQLite transaction.
+    pub fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    /// Whether the open transaction has written (holds the write lock).
+    pub fn has_written(&self) -> bool {
+        matches!(
+            self.conn.transaction_state(None),
+            Ok(rusqlite::TransactionState::Write)
+        )
+    }
+
+    /// A handle that cancels this connection's running statement from
+    /// another thread (Attention).
+    pub fn interrupt_handle(&self) -> rusqlite::InterruptHandle {
+        self.conn.get_interrupt_handle()
+    }
+
     /// Runs one SQLite statement with named parameters (`@name`).
     pub fn run(
         &self,
@@ -215,17 +356,14 @@ impl Database {
         params: &[(String, Value)],
         v71: bool,
     ) -> Result<Output, SqlError> {
-        let conn = self
-            .conn
-            .lock()
-            .map_err(|_| SqlError::new(50000, 1, 16, "database lock poisoned"))?;
+        let conn = &self.conn;
         let mut stmt = conn
             .prepare(sql)
-            .map_err(|e| map_error(&conn, &self.name, e))?;
+            .map_err(|e| map_error(conn, &self.name, e))?;
         for (name, v) in params {
             let idx = stmt
                 .parameter_index(name)
-                .map_err(|e| map_error(&conn, &self.name, e))?;
+                .map_err(|e| map_error(conn, &self.name, e))?;
             if let Some(idx) = idx {
                 let r = match v {
                     Value::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
@@ -234,7 +372,7 @@ impl Database {
                     Value::Text(t) => stmt.raw_bind_parameter(idx, t),
                     Value::Bytes(b) => stmt.raw_bind_parameter(idx, b),
                 };
-                r.map_err(|e| map_error(&conn, &self.name, e))?;
+                r.map_err(|e| map_error(conn, &self.name, e))?;
             }
         }
         for i in 1..=stmt.parameter_count() {
@@ -247,7 +385,7 @@ impl Database {
         let ncols = stmt.column_count();
         if ncols == 0 {
             stmt.raw_execute()
-                .map_err(|e| map_error(&conn, &self.name, e))?;
+                .map_err(|e| map_error(conn, &self.name, e))?;
             return Ok(Output::Count(conn.changes()));
         }
         let decl: Vec<(String, Option<String>)> = stmt
@@ -258,13 +396,10 @@ impl Database {
         let mut rows: Vec<Vec<Value>> = Vec::new();
         let mut bytes = 0usize;
         let mut q = stmt.raw_query();
-        while let Some(row) = q.next().map_err(|e| map_error(&conn, &self.name, e))? {
+        while let Some(row) = q.next().map_err(|e| map_error(conn, &self.name, e))? {
             let mut vals = Vec::with_capacity(ncols);
             for i in 0..ncols {
-                let v = match row
-                    .get_ref(i)
-                    .map_err(|e| map_error(&conn, &self.name, e))?
-                {
+                let v = match row.get_ref(i).map_err(|e| map_error(conn, &self.name, e))? {
                     ValueRef::Null => Value::Null,
                     ValueRef::Integer(n) => Value::Int(n),
                     ValueRef::Real(f) => Value::Float(f),
@@ -436,6 +571,21 @@ fn map_error(conn: &rusqlite::Connection, db: &str, e: rusqlite::Error) -> SqlEr
         rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code),
         _ => None,
     };
+    // 517 = SQLITE_BUSY_SNAPSHOT: this transaction read a snapshot that
+    // another session's commit made stale, and now wants to write. SQLite
+    // cannot wait that out; SQL Server's nearest answer is to make the
+    // session a deadlock victim (its transaction is rolled back).
+    if code == Some(517) {
+        return SqlError::new(
+            1205,
+            51,
+            13,
+            "Transaction (Process ID) was deadlocked on lock resources with another process and has been chosen as the deadlock victim. Rerun the transaction.",
+        );
+    }
+    if code.is_some_and(|c| c & 0xFF == 5 || c & 0xFF == 6) {
+        return SqlError::new(1222, 51, 16, "Lock request time out period exceeded.");
+    }
     if let Some(rest) = msg.strip_prefix("no such table: ") {
         let name = rest.rsplit('.').next().unwrap_or(rest);
         return SqlError::new(208, 1, 16, format!("Invalid object name '{name}'."));
@@ -520,14 +670,15 @@ fn map_error(conn: &rusqlite::Connection, db: &str, e: rusqlite::Error) -> SqlEr
 mod tests {
     use super::*;
 
-    fn db() -> Arc<Database> {
+    fn db() -> (Engine, Database) {
         let e = Engine::new(None, &["app".into()]).expect("engine");
-        e.get("APP").expect("declared database")
+        let d = e.open("APP").expect("declared database").expect("opens");
+        (e, d)
     }
 
     #[test]
     fn types_and_errors() {
-        let d = db();
+        let (_e, d) = db();
         d.run(
             "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, name NVARCHAR(20) NOT NULL, big BIGINT, ok BIT, price DECIMAL(10,2), at DATETIME, f FLOAT, code VARCHAR(5) UNIQUE)",
             &[],

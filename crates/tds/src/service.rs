@@ -76,7 +76,7 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), faked
             continue;
         }
         let options = options(m)?;
-        let dir = m.share.as_ref().map(|s| s.join("mssql"));
+        let dir = m.share.clone();
         let engine = Engine::new(dir, &options.databases).map_err(|e| {
             fakedc_net::StartError::Environment(format!("machine '{}': {e}", m.name))
         })?;
@@ -107,7 +107,8 @@ pub fn operations() -> Vec<String> {
         "LOGIN7 (SQL logins)",
         "SQLBatch",
         "RPC sp_executesql",
-        "TransactionManager begin/commit/rollback (acknowledged)",
+        "TransactionManager begin/commit/rollback (per-session transactions)",
+        "T-SQL BEGIN/COMMIT/ROLLBACK/SAVE TRAN",
         "Attention",
     ]
     .iter()
@@ -264,14 +265,21 @@ impl TdsService {
         };
         let model = self.model.clone();
         let machine = info.machine;
-        let outcome = session::login(
-            state.engine.clone(),
-            &login,
-            |u, p| model.authenticate(machine, u, p).map(|u| u.name),
-            spid,
-            &info.machine_name.to_ascii_uppercase(),
-        );
-        let mut session: Box<Session> = match outcome {
+        let engine = state.engine.clone();
+        let server = info.machine_name.to_ascii_uppercase();
+        // Opening the login's database is SQLite work: off the workers.
+        let outcome = tokio::task::spawn_blocking(move || {
+            session::login(
+                engine,
+                &login,
+                |u, p| model.authenticate(machine, u, p).map(|u| u.name),
+                spid,
+                &server,
+            )
+        })
+        .await
+        .map_err(io::Error::other)?;
+        let session: Box<Session> = match outcome {
             LoginOutcome::Failed { reply, number } => {
                 journal.record(&format!("error {number}"));
                 send(&mut io, &reply, packet::DEFAULT_PACKET_SIZE, spid).await?;
@@ -281,10 +289,12 @@ impl TdsService {
         };
         journal.user = Some(session.ctx.user.clone());
         journal.record("ok");
-        let reply = session.take_pending();
-        send(&mut io, &reply, session.packet_size, spid).await?;
+        let mut session = Held(Some(session));
+        let reply = session.get()?.take_pending();
+        let (packet_size, v71) = (session.get()?.packet_size, session.get()?.v71);
+        send(&mut io, &reply, packet_size, spid).await?;
         // From here on, packets of the negotiated size and large requests.
-        let mut rx = Reassembler::new(session.packet_size, MAX_MESSAGE);
+        let mut rx = Reassembler::new(packet_size, MAX_MESSAGE);
         loop {
             let m = match read_message(&mut io, &mut rx).await {
                 Ok(m) => m,
@@ -293,13 +303,19 @@ impl TdsService {
             };
             let t0 = self.model.clock.now();
             let now = now_text(&self.model);
-            let reset = m.status
-                & (packet::STATUS_RESETCONNECTION | packet::STATUS_RESETCONNECTION_SKIPTRAN)
-                != 0;
+            // RESETCONNECTION rolls back an open transaction; the SKIPTRAN
+            // form keeps it.
+            let reset = if m.status & packet::STATUS_RESETCONNECTION != 0 {
+                Some(false)
+            } else if m.status & packet::STATUS_RESETCONNECTION_SKIPTRAN != 0 {
+                Some(true)
+            } else {
+                None
+            };
             let mut journal = RequestJournal {
                 model: &self.model,
                 conn: &info,
-                user: Some(session.ctx.user.clone()),
+                user: Some(session.get()?.ctx.user.clone()),
                 op: String::new(),
                 start: t0,
             };
@@ -314,7 +330,7 @@ impl TdsService {
                 PacketType::Attention => {
                     journal.op = "attention".into();
                     journal.record("ok");
-                    session.attention()
+                    session.get()?.attention()
                 }
                 _ if busy => {
                     journal.op = format!("{}", m.ty);
@@ -325,17 +341,21 @@ impl TdsService {
                         17,
                         "A timeout occurred while waiting for memory resources to execute the query in resource pool 'default' (2). Rerun the query.",
                     );
-                    session.error_reply(&e, token::DONE)
+                    session.get()?.error_reply(&e, token::DONE)
                 }
                 PacketType::SqlBatch => {
-                    let text =
-                        session::batch_text(&m.payload, session.v71).map_err(io::Error::other)?;
+                    let text = session::batch_text(&m.payload, v71).map_err(io::Error::other)?;
                     journal.op = format!("batch: {}", truncate(&text));
-                    let (reply, err) = session.batch(&text, &now, reset);
+                    let (reply, err) = session
+                        .blocking(move |s| s.batch(&text, &now, reset))
+                        .await?;
                     journal.record(&outcome_text(err));
                     reply
                 }
-                PacketType::Rpc => match session.rpc(&m.payload, &now, reset) {
+                PacketType::Rpc => match session
+                    .blocking(move |s| s.rpc(&m.payload, &now, reset))
+                    .await?
+                {
                     Ok((reply, err, text)) => {
                         journal.op = format!("rpc: {}", truncate(&text));
                         journal.record(&outcome_text(err));
@@ -345,28 +365,73 @@ impl TdsService {
                         journal.op = "rpc".into();
                         journal.record(&format!("refused: {e}"));
                         let e = SqlError::new(8009, 1, 16, format!("The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream is incorrect. {e}"));
-                        session.error_reply(&e, token::DONEPROC)
+                        session.get()?.error_reply(&e, token::DONEPROC)
                     }
                 },
-                PacketType::TransactionManager => match session.tm(&m.payload) {
-                    Ok((reply, op)) => {
-                        journal.op = format!("tm: {op}");
-                        journal.record("ok");
-                        reply
+                PacketType::TransactionManager => {
+                    match session.blocking(move |s| s.tm(&m.payload)).await? {
+                        Ok((reply, op)) => {
+                            journal.op = format!("tm: {op}");
+                            journal.record("ok");
+                            reply
+                        }
+                        Err(e) => {
+                            journal.op = "tm".into();
+                            journal.record(&format!("refused: {e}"));
+                            return Ok(());
+                        }
                     }
-                    Err(e) => {
-                        journal.op = "tm".into();
-                        journal.record(&format!("refused: {e}"));
-                        return Ok(());
-                    }
-                },
+                }
                 other => {
                     journal.op = format!("{other}");
                     journal.record("unsupported: closed");
                     return Ok(());
                 }
             };
-            send(&mut io, &reply, session.packet_size, spid).await?;
+            send(&mut io, &reply, packet_size, spid).await?;
+        }
+    }
+}
+
+/// The logged-in session between requests. Each request's SQLite work
+/// runs on tokio's blocking pool with the session moved there and back,
+/// so a slow statement or a lock wait never holds an async worker; when
+/// the connection ends, the session (and with it its SQLite connections,
+/// rolling back any open transaction) is dropped on the blocking pool too.
+struct Held(Option<Box<Session>>);
+
+impl Held {
+    fn get(&mut self) -> io::Result<&mut Session> {
+        self.0
+            .as_deref_mut()
+            .ok_or_else(|| io::Error::other("session lost"))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Session) -> T + Send + 'static,
+    ) -> io::Result<T> {
+        let mut s = self
+            .0
+            .take()
+            .ok_or_else(|| io::Error::other("session lost"))?;
+        let (s, r) = tokio::task::spawn_blocking(move || {
+            let r = f(&mut s);
+            (s, r)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        self.0 = Some(s);
+        Ok(r)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn_blocking(move || drop(s));
+            }
         }
     }
 }

@@ -3,12 +3,13 @@
 //! Attention → token streams. Sans-IO: bytes in, bytes out, time passed
 //! in as text.
 
-use crate::engine::{Engine, Output, SqlError};
+use crate::engine::{Database, Engine, Output, SqlError};
 use crate::login7::{self, Login7};
 use crate::token::{self, Message, Tokens, Value};
 use crate::translate::{self, Ctx, Stmt};
 use crate::TdsError;
 use fakedc_wire::Reader;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What a login came to.
@@ -28,9 +29,16 @@ pub struct Session {
     pub nocount: bool,
     pub packet_size: usize,
     login_database: String,
-    /// The transaction descriptor handed out by TM BEGIN (not enforced).
+    /// This session's own SQLite connections, one per database it has
+    /// used (keyed in lower case): its transactions are its own, and they
+    /// roll back when the session is dropped.
+    dbs: HashMap<String, Database>,
+    /// The open transaction's descriptor (ENVCHANGE 8); `ctx.trancount`
+    /// counts its nested BEGIN TRANs.
     txn: Option<u64>,
     next_txn: u64,
+    /// SAVE TRAN names of the open transaction, oldest first.
+    savepoints: Vec<String>,
     /// A reply made and not yet sent (the login response).
     pending: Vec<u8>,
 }
@@ -85,10 +93,15 @@ pub fn login(
     } else {
         l.database.as_str()
     };
-    let Some(db) = engine.get(wanted) else {
-        let text =
-            format!("Cannot open database \"{wanted}\" requested by the login. The login failed.");
-        return fail(18456, &failed, Some((4060, 11, &text)));
+    let db = match engine.open(wanted) {
+        Some(Ok(db)) => db,
+        Some(Err(e)) => return fail(18456, &failed, Some((e.number, e.class, &e.text))),
+        None => {
+            let text = format!(
+                "Cannot open database \"{wanted}\" requested by the login. The login failed."
+            );
+            return fail(18456, &failed, Some((4060, 11, &text)));
+        }
     };
     let packet_size = match l.packet_size {
         0 => crate::packet::DEFAULT_PACKET_SIZE,
@@ -125,15 +138,20 @@ pub fn login(
             database: db.name.clone(),
             now: String::new(),
             databases: Vec::new(),
+            trancount: 0,
         },
         v71,
         nocount: false,
         packet_size,
         login_database: db.name.clone(),
+        dbs: HashMap::new(),
         txn: None,
         next_txn: 1,
+        savepoints: Vec::new(),
         pending: t.into_vec(),
     };
+    let mut session = session;
+    session.dbs.insert(db.name.to_ascii_lowercase(), db);
     LoginOutcome::Ok(Box::new(session))
 }
 
@@ -201,19 +219,135 @@ impl Session {
         });
     }
 
-    /// RESETCONNECTION: back to the login's state, and ENVCHANGE 18.
-    pub fn reset(&mut self, t: &mut Tokens) {
+    /// RESETCONNECTION: back to the login's state, and ENVCHANGE 18; an
+    /// open transaction is rolled back unless the client asked to keep it
+    /// (RESETCONNECTIONSKIPTRAN).
+    pub fn reset(&mut self, t: &mut Tokens, keep_tran: bool) {
+        if !keep_tran && self.txn.is_some() {
+            self.rollback_all(t);
+        }
         self.nocount = false;
         self.ctx.database = self.login_database.clone();
         t.env_bytes(18, &[], &[]);
     }
 
+    /// The open transaction's descriptor (0 when none).
+    pub fn transaction(&self) -> u64 {
+        self.txn.unwrap_or(0)
+    }
+
+    /// This session's connection to its current database, opened on first
+    /// use. Inside a transaction it is joined to it: a SQLite transaction
+    /// that has not written yet is restarted before every statement, so
+    /// each statement reads the latest commits (SQL Server's READ
+    /// COMMITTED); one that has written holds the database's write lock,
+    /// so nobody else can commit under it and its view stays current.
+    fn db(&mut self) -> Result<&Database, SqlError> {
+        let key = self.ctx.database.to_ascii_lowercase();
+        if !self.dbs.contains_key(&key) {
+            let db = self
+                .engine
+                .open(&self.ctx.database)
+                .ok_or_else(|| SqlError::unknown_database(&self.ctx.database))??;
+            self.dbs.insert(key.clone(), db);
+        }
+        let db = self
+            .dbs
+            .get(&key)
+            .ok_or_else(|| SqlError::unknown_database(&self.ctx.database))?;
+        if self.txn.is_some() {
+            if !db.in_transaction() {
+                db.exec("BEGIN")?;
+            } else if !db.has_written() {
+                db.exec("COMMIT; BEGIN")?;
+            } else {
+                return Ok(db);
+            }
+            for sp in &self.savepoints {
+                db.exec(&format!("SAVEPOINT \"{}\"", sp.replace('"', "\"\"")))?;
+            }
+        }
+        Ok(db)
+    }
+
+    /// BEGIN TRAN / TM BEGIN: the outermost one starts a transaction and
+    /// announces its descriptor (ENVCHANGE 8, 7.2+); SQLite's transactions
+    /// start lazily on each database the session touches.
+    fn begin(&mut self, t: &mut Tokens) {
+        self.ctx.trancount = self.ctx.trancount.saturating_add(1);
+        if self.txn.is_none() {
+            let d = self.next_txn;
+            self.next_txn = self.next_txn.wrapping_add(1).max(1);
+            self.txn = Some(d);
+            if !self.v71 {
+                t.env_bytes(token::ENV_BEGIN_TRAN, &d.to_le_bytes(), &[]);
+            }
+        }
+    }
+
+    /// Commits every database this session's transaction touched.
+    fn commit_all(&mut self, t: &mut Tokens) -> Result<(), SqlError> {
+        let mut failed = None;
+        for db in self.dbs.values() {
+            if db.in_transaction() {
+                if let Err(e) = db.exec("COMMIT") {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            self.rollback_all(t);
+            return Err(e);
+        }
+        let old = self.txn.take().unwrap_or(0);
+        self.ctx.trancount = 0;
+        self.savepoints.clear();
+        if !self.v71 {
+            t.env_bytes(token::ENV_COMMIT_TRAN, &[], &old.to_le_bytes());
+        }
+        Ok(())
+    }
+
+    /// Rolls the whole transaction back (ENVCHANGE 10).
+    fn rollback_all(&mut self, t: &mut Tokens) {
+        for db in self.dbs.values() {
+            if db.in_transaction() {
+                let _ = db.exec("ROLLBACK");
+            }
+        }
+        let old = self.txn.take().unwrap_or(0);
+        self.ctx.trancount = 0;
+        self.savepoints.clear();
+        if !self.v71 {
+            t.env_bytes(token::ENV_ROLLBACK_TRAN, &[], &old.to_le_bytes());
+        }
+    }
+
+    /// After an error: SQLite may have ended the transaction on its own
+    /// (and a deadlock victim's is rolled back here), so the client hears
+    /// of the rollback.
+    fn after_error(&mut self, t: &mut Tokens, e: &SqlError) {
+        if self.txn.is_none() {
+            return;
+        }
+        let key = self.ctx.database.to_ascii_lowercase();
+        let lost = self
+            .dbs
+            .get(&key)
+            .is_some_and(|db| db.has_written() && !db.in_transaction());
+        if e.number == 1205 || lost {
+            self.rollback_all(t);
+        }
+    }
+
     /// Runs a batch; returns the token stream and the first error number
     /// (0 when none).
-    pub fn batch(&mut self, text: &str, now: &str, reset: bool) -> (Vec<u8>, i32) {
+    /// `reset`: RESETCONNECTION on this request (`Some(keep_tran)`).
+    pub fn batch(&mut self, text: &str, now: &str, reset: Option<bool>) -> (Vec<u8>, i32) {
         let mut t = Tokens::new(self.v71);
-        if reset {
-            self.reset(&mut t);
+        if let Some(keep_tran) = reset {
+            self.reset(&mut t, keep_tran);
         }
         let err = self.run(&mut t, text, &[], now, token::DONE);
         (t.into_vec(), err)
@@ -258,11 +392,80 @@ impl Session {
                     t.done(done, more, 0, 0);
                     Ok(())
                 }
-                Stmt::Use(name) => match self.engine.get(&name) {
-                    Some(db) => {
-                        let old = std::mem::replace(&mut self.ctx.database, db.name.clone());
-                        t.env_string(token::ENV_DATABASE, &db.name, &old);
-                        let text = format!("Changed database context to '{}'.", db.name);
+                Stmt::Begin => {
+                    self.begin(t);
+                    t.done(done, more, 0, 0);
+                    Ok(())
+                }
+                Stmt::Commit => {
+                    if self.txn.is_none() {
+                        Err(SqlError::new(
+                            3902,
+                            1,
+                            16,
+                            "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+                        ))
+                    } else if self.ctx.trancount > 1 {
+                        self.ctx.trancount -= 1;
+                        t.done(done, more, 0, 0);
+                        Ok(())
+                    } else {
+                        self.commit_all(t).map(|()| t.done(done, more, 0, 0))
+                    }
+                }
+                Stmt::Rollback(name) => {
+                    let sp = name.filter(|n| self.savepoints.iter().any(|s| s == n));
+                    if self.txn.is_none() {
+                        Err(SqlError::new(
+                            3903,
+                            1,
+                            16,
+                            "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+                        ))
+                    } else if let Some(sp) = sp {
+                        // To a savepoint: the transaction stays open.
+                        let q = format!("ROLLBACK TO \"{}\"", sp.replace('"', "\"\""));
+                        let mut r = Ok(());
+                        for db in self.dbs.values() {
+                            if db.in_transaction() {
+                                r = r.and(db.exec(&q));
+                            }
+                        }
+                        if let Some(at) = self.savepoints.iter().rposition(|s| *s == sp) {
+                            self.savepoints.truncate(at + 1);
+                        }
+                        r.map(|()| t.done(done, more, 0, 0))
+                    } else {
+                        self.rollback_all(t);
+                        t.done(done, more, 0, 0);
+                        Ok(())
+                    }
+                }
+                Stmt::Save(name) => {
+                    if self.txn.is_none() {
+                        Err(SqlError::new(
+                            628,
+                            0,
+                            16,
+                            "Cannot issue SAVE TRANSACTION when there is no active transaction.",
+                        ))
+                    } else {
+                        let q = format!("SAVEPOINT \"{}\"", name.replace('"', "\"\""));
+                        let mut r = Ok(());
+                        for db in self.dbs.values() {
+                            if db.in_transaction() {
+                                r = r.and(db.exec(&q));
+                            }
+                        }
+                        self.savepoints.push(name);
+                        r.map(|()| t.done(done, more, 0, 0))
+                    }
+                }
+                Stmt::Use(name) => match self.engine.canonical(&name) {
+                    Some(canon) => {
+                        let old = std::mem::replace(&mut self.ctx.database, canon.clone());
+                        t.env_string(token::ENV_DATABASE, &canon, &old);
+                        let text = format!("Changed database context to '{canon}'.");
                         t.info(&msg(5701, 1, 0, &text, &self.ctx.server));
                         t.done(done, more, 0, 0);
                         Ok(())
@@ -337,9 +540,9 @@ impl Session {
                     }
                 }
                 Stmt::Error(e) => Err(e),
-                Stmt::Sql(sql, cmd) => match self.engine.get(&self.ctx.database) {
-                    None => Err(SqlError::unknown_database(&self.ctx.database)),
-                    Some(db) => match db.run(&sql, &vars, self.v71) {
+                Stmt::Sql(sql, cmd) => {
+                    let v71 = self.v71;
+                    match self.db().and_then(|db| db.run(&sql, &vars, v71)) {
                         Ok(Output::Rows { cols, rows }) => {
                             t.colmetadata(&cols);
                             for r in &rows {
@@ -359,11 +562,12 @@ impl Session {
                             Ok(())
                         }
                         Err(e) => Err(e),
-                    },
-                },
+                    }
+                }
             };
             if let Err(e) = result {
                 self.error(t, &e);
+                self.after_error(t, &e);
                 let status = if done == token::DONE {
                     token::DONE_ERROR
                 } else {
@@ -377,12 +581,9 @@ impl Session {
     }
 
     /// The first value of `SELECT expr` (NULL when it returns no row).
-    fn scalar(&self, sql: &str, vars: &[(String, Value)]) -> Result<Value, SqlError> {
-        let db = self
-            .engine
-            .get(&self.ctx.database)
-            .ok_or_else(|| SqlError::unknown_database(&self.ctx.database))?;
-        match db.run(sql, vars, self.v71)? {
+    fn scalar(&mut self, sql: &str, vars: &[(String, Value)]) -> Result<Value, SqlError> {
+        let v71 = self.v71;
+        match self.db()?.run(sql, vars, v71)? {
             Output::Rows { rows, .. } => Ok(rows
                 .into_iter()
                 .next()
@@ -398,11 +599,11 @@ impl Session {
         &mut self,
         payload: &[u8],
         now: &str,
-        reset: bool,
+        reset: Option<bool>,
     ) -> Result<(Vec<u8>, i32, String), TdsError> {
         let mut t = Tokens::new(self.v71);
-        if reset {
-            self.reset(&mut t);
+        if let Some(keep_tran) = reset {
+            self.reset(&mut t, keep_tran);
         }
         let mut r = Reader::new(payload);
         skip_all_headers(&mut r, self.v71)?;
@@ -452,9 +653,11 @@ impl Session {
         Ok((t.into_vec(), err, sql))
     }
 
-    /// A Transaction Manager request: BEGIN, COMMIT, ROLLBACK answered
-    /// with their ENVCHANGEs (the engine runs in autocommit: transactions
-    /// are acknowledged, not yet enforced).
+    /// A Transaction Manager request (TM_BEGIN_XACT 5, TM_COMMIT_XACT 7,
+    /// TM_ROLLBACK_XACT 8; a commit or rollback with fBeginXact starts the
+    /// next transaction at once, as ODBC asks). TM COMMIT/ROLLBACK end the
+    /// whole transaction whatever its nesting; with none open they answer
+    /// DONE alone (drivers send a rollback on close without checking).
     pub fn tm(&mut self, payload: &[u8]) -> Result<(Vec<u8>, String), TdsError> {
         let mut t = Tokens::new(self.v71);
         let mut r = Reader::new(payload);
@@ -462,28 +665,27 @@ impl Session {
         let ty = r.u16_le()?;
         let op = match ty {
             5 => {
-                let d = self.next_txn;
-                self.next_txn = self.next_txn.wrapping_add(1);
-                self.txn = Some(d);
-                t.env_bytes(token::ENV_BEGIN_TRAN, &d.to_le_bytes(), &[]);
+                self.begin(&mut t);
                 "begin"
             }
             7 | 8 => {
-                let old = self.txn.take().unwrap_or(0).to_le_bytes();
-                let ty_env = if ty == 7 {
-                    token::ENV_COMMIT_TRAN
-                } else {
-                    token::ENV_ROLLBACK_TRAN
-                };
-                t.env_bytes(ty_env, &[], &old);
-                // fBeginXact after the name: begin a new one.
+                // Name (B_USVARCHAR), then fBeginXact and its own request.
                 let name_len = r.u8().unwrap_or(0);
                 let _ = r.skip(usize::from(name_len) * 2);
-                if r.u8().unwrap_or(0) & 1 != 0 {
-                    let d = self.next_txn;
-                    self.next_txn = self.next_txn.wrapping_add(1);
-                    self.txn = Some(d);
-                    t.env_bytes(token::ENV_BEGIN_TRAN, &d.to_le_bytes(), &[]);
+                let again = r.u8().unwrap_or(0) & 1 != 0;
+                if self.txn.is_some() {
+                    if ty == 7 {
+                        if let Err(e) = self.commit_all(&mut t) {
+                            self.error(&mut t, &e);
+                            t.done(token::DONE, token::DONE_ERROR, 0, 0);
+                            return Ok((t.into_vec(), "commit".into()));
+                        }
+                    } else {
+                        self.rollback_all(&mut t);
+                    }
+                }
+                if again {
+                    self.begin(&mut t);
                 }
                 if ty == 7 {
                     "commit"
@@ -551,7 +753,7 @@ mod tests {
         let reply = s.take_pending();
         let ack = [0x01, 0x07, 0x01, 0x00, 0x00];
         assert!(reply.windows(5).any(|w| w == ack), "LOGINACK 7.1");
-        let (reply, err) = s.batch("SELECT 1", "2026-01-01 00:00:00.000", false);
+        let (reply, err) = s.batch("SELECT 1", "2026-01-01 00:00:00.000", None);
         assert_eq!(err, 0);
         // DONE with a 4-byte row count ends the stream.
         assert_eq!(
@@ -566,14 +768,14 @@ mod tests {
         let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "") else {
             panic!("login refused");
         };
-        let (reply, err) = s.batch("SELECT * FROM nope; SELECT 1", "", false);
+        let (reply, err) = s.batch("SELECT * FROM nope; SELECT 1", "", None);
         assert_eq!(err, 208);
         assert_eq!(crate::probe::first_error(&reply).map(|e| e.0), Some(208));
-        let (_, err) = s.batch("USE app SELECT DB_NAME()", "", false);
+        let (_, err) = s.batch("USE app SELECT DB_NAME()", "", None);
         assert_eq!(err, 0);
         assert_eq!(s.ctx.database, "app");
         let mut t = Tokens::new(false);
-        s.reset(&mut t);
+        s.reset(&mut t, false);
         assert_eq!(s.ctx.database, "master");
     }
 
@@ -583,7 +785,7 @@ mod tests {
             panic!("login refused");
         };
         let q = |s: &mut Session, sql: &str| {
-            let (reply, err) = s.batch(sql, "", false);
+            let (reply, err) = s.batch(sql, "", None);
             assert_eq!(err, 0, "{sql}: {:?}", crate::probe::first_error(&reply));
             reply
         };
@@ -611,11 +813,11 @@ mod tests {
             r.windows(5).any(|w| w == [4, 42, 0, 0, 0]),
             "@n = 42 as int"
         );
-        let (_, err) = s.batch("SELECT @n", "", false);
+        let (_, err) = s.batch("SELECT @n", "", None);
         assert_eq!(err, 137, "variables are batch-scoped");
         q(&mut s, "CREATE DATABASE Inventory");
         q(&mut s, "USE Inventory");
-        let (_, err) = s.batch("CREATE DATABASE inventory", "", false);
+        let (_, err) = s.batch("CREATE DATABASE inventory", "", None);
         assert_eq!(err, 1801);
     }
 }

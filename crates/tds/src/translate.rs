@@ -253,6 +253,8 @@ pub struct Ctx {
     pub now: String,
     /// The server's databases, for `sys.databases`.
     pub databases: Vec<String>,
+    /// Open BEGIN TRANs (`@@TRANCOUNT`).
+    pub trancount: u32,
 }
 
 /// SQL Server 2019's `@@VERSION`.
@@ -271,6 +273,15 @@ pub enum Stmt {
     Declare(Vec<(String, Option<String>)>),
     /// SET @v = expr, as `SELECT expr`.
     SetVar(String, String),
+    /// BEGIN TRAN[SACTION] [name].
+    Begin,
+    /// COMMIT [TRAN | TRANSACTION | WORK] [name].
+    Commit,
+    /// ROLLBACK [TRAN | TRANSACTION | WORK] [name]: the name, which names
+    /// a savepoint or the outermost transaction.
+    Rollback(Option<String>),
+    /// SAVE TRAN[SACTION] name.
+    Save(String),
     /// SQLite text and the DONE command code.
     Sql(String, u16),
     /// Refused here, with SQL Server's error.
@@ -308,9 +319,13 @@ pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
             _ => Stmt::Error(crate::engine::SqlError::syntax("USE")),
         },
         "GO" | "PRINT" => Stmt::Done,
-        "BEGIN" if matches!(second.as_str(), "TRAN" | "TRANSACTION") => Stmt::Done,
-        "COMMIT" | "ROLLBACK" => Stmt::Done,
-        "SAVE" => Stmt::Done,
+        "BEGIN" if matches!(second.as_str(), "TRAN" | "TRANSACTION") => Stmt::Begin,
+        "COMMIT" => Stmt::Commit,
+        "ROLLBACK" => Stmt::Rollback(tran_name(&sig)),
+        "SAVE" => match tran_name(&sig) {
+            Some(n) => Stmt::Save(n),
+            None => Stmt::Error(crate::engine::SqlError::syntax("TRANSACTION")),
+        },
         "DECLARE" => match sig.get(1) {
             Some(Tok::Var(_)) => declare(stmt, ctx),
             _ => Stmt::Error(crate::engine::SqlError::syntax("DECLARE")),
@@ -336,6 +351,21 @@ pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
             };
             Stmt::Sql(render(&toks), cmd)
         }
+    }
+}
+
+/// The name after `COMMIT/ROLLBACK/SAVE [TRAN | TRANSACTION | WORK]`.
+fn tran_name(sig: &[&Tok]) -> Option<String> {
+    let mut i = 1;
+    if sig
+        .get(i)
+        .is_some_and(|t| t.is_word("TRAN") || t.is_word("TRANSACTION") || t.is_word("WORK"))
+    {
+        i += 1;
+    }
+    match sig.get(i) {
+        Some(Tok::Word(n) | Tok::Quoted(n)) => Some(n.clone()),
+        _ => None,
     }
 }
 
@@ -580,7 +610,8 @@ fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
                     "@@SERVICENAME" => Tok::Str("MSSQLSERVER".into()),
                     "@@IDENTITY" => Tok::Raw("last_insert_rowid()".into()),
                     "@@ROWCOUNT" => Tok::Raw("changes()".into()),
-                    "@@TRANCOUNT" | "@@ERROR" | "@@OPTIONS" => Tok::Num("0".into()),
+                    "@@TRANCOUNT" => Tok::Num(ctx.trancount.to_string()),
+                    "@@ERROR" | "@@OPTIONS" => Tok::Num("0".into()),
                     "@@LANGUAGE" => Tok::Str("us_english".into()),
                     "@@MAX_PRECISION" => Tok::Num("38".into()),
                     "@@TEXTSIZE" => Tok::Num("2147483647".into()),
@@ -789,6 +820,7 @@ mod tests {
             database: "master".into(),
             now: "2026-01-02 03:04:05.000".into(),
             databases: vec!["master".into(), "app".into()],
+            trancount: 0,
         }
     }
 

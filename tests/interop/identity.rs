@@ -102,6 +102,11 @@ fn nmap_and_curl_see_each_machines_own_web_server() {
         h.contains("\r\nContent-Type: text/html; charset=us-ascii\r\n"),
         "{h}"
     );
+    // A challenge names its header as HTTP.sys does (`WWW-Authenticate`,
+    // not title case's `Www-Authenticate`).
+    let h = head(&format!("http://{winrm}/wsman"), &["-X", "POST"]);
+    assert!(h.starts_with("HTTP/1.1 401"), "{h}");
+    assert!(h.contains("\r\nWWW-Authenticate: Negotiate\r\n"), "{h}");
     // The BMC's web server is not Windows'.
     let h = head(&format!("https://{bmc}/"), &[]);
     assert!(!h.contains("Microsoft"), "{h}");

@@ -175,7 +175,7 @@ pub(crate) fn serve(router: Arc<Router>, conn: Conn) -> BoxFuture<()> {
             .title_case_headers(true)
             .max_buf_size(64 * 1024)
             .serve_connection(
-                TokioIo::new(ErrorPages::new(
+                TokioIo::new(ResponseHeads::new(
                     Http10AsHttp11::new(conn.io),
                     WebServer::of(conn.info.role, conn.info.service),
                 )),
@@ -328,6 +328,8 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Http10AsHttp11<
     }
 }
 
+/// What hyper writes, made to read as the machine's web server writes it.
+///
 /// hyper answers a request it cannot parse (bad header, bad method, a
 /// version it does not speak, a head too large) itself, before any service
 /// runs, with a bare `Connection: close`, `Content-Length: 0` and `Date`
@@ -336,16 +338,16 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Http10AsHttp11<
 /// whole write, nothing else) and replaces it with the machine's web
 /// server's own error page and `Server` header, keeping hyper's status and
 /// `Date` (so no clock is read here). Every other write passes through.
-struct ErrorPages<T> {
+struct ResponseHeads<T> {
     inner: T,
     web: WebServer,
     /// A replacement being written, and how much of it is out.
     pending: Option<(Vec<u8>, usize)>,
 }
 
-impl<T> ErrorPages<T> {
+impl<T> ResponseHeads<T> {
     fn new(inner: T, web: WebServer) -> Self {
-        ErrorPages {
+        ResponseHeads {
             inner,
             web,
             pending: None,
@@ -367,6 +369,38 @@ fn hyper_canned_error(data: &[u8]) -> Option<(u16, &[u8])> {
         return None;
     }
     Some((status, date))
+}
+
+/// hyper's title case writes `Www-Authenticate`; HTTP.sys, IIS and the
+/// embedded servers write `WWW-Authenticate`. A copy of `data` with the
+/// name fixed when `data` is a response head (or starts with one) that
+/// carries it; the fix keeps every length and offset, so short writes
+/// stay consistent. Only the head (up to the blank line) is looked at.
+fn windows_header_case(data: &[u8]) -> Option<Vec<u8>> {
+    const TITLE: &[u8] = b"\r\nWww-Authenticate:";
+    if !data.starts_with(b"HTTP/1.1 ") {
+        return None;
+    }
+    let head_end = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(data.len());
+    let head = &data[..head_end];
+    if !head.windows(TITLE.len()).any(|w| w == TITLE) {
+        return None;
+    }
+    let mut out = data.to_vec();
+    let mut i = 0;
+    while i + TITLE.len() <= head_end {
+        if &out[i..i + TITLE.len()] == TITLE {
+            out[i + 3] = b'W';
+            out[i + 4] = b'W';
+            i += TITLE.len();
+        } else {
+            i += 1;
+        }
+    }
+    Some(out)
 }
 
 /// The machine's error response replacing hyper's canned one; `None` for
@@ -392,7 +426,7 @@ fn replacement(web: WebServer, status: u16, date: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-impl<T: tokio::io::AsyncWrite + Unpin> ErrorPages<T> {
+impl<T: tokio::io::AsyncWrite + Unpin> ResponseHeads<T> {
     /// Writes the pending replacement out; `Ready(Ok(()))` once it is all
     /// out (or there is none).
     fn drain(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
@@ -429,7 +463,7 @@ impl<T: tokio::io::AsyncWrite + Unpin> ErrorPages<T> {
     }
 }
 
-impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for ErrorPages<T> {
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for ResponseHeads<T> {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -439,7 +473,7 @@ impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for ErrorPages<T> {
     }
 }
 
-impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ErrorPages<T> {
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ResponseHeads<T> {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -448,6 +482,9 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ErrorPages<T> {
         let this = &mut *self;
         if this.intercept(data) {
             return this.drain(cx).map_ok(|()| data.len());
+        }
+        if let Some(fixed) = windows_header_case(data) {
+            return std::pin::Pin::new(&mut this.inner).poll_write(cx, &fixed);
         }
         std::pin::Pin::new(&mut this.inner).poll_write(cx, data)
     }
@@ -466,6 +503,11 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ErrorPages<T> {
             if this.intercept(&joined) {
                 return this.drain(cx).map_ok(|()| total);
             }
+        }
+        // A response head is the first slice: write it alone when its
+        // header case needs fixing (a short vectored write is allowed).
+        if let Some(fixed) = bufs.first().and_then(|b| windows_header_case(b)) {
+            return std::pin::Pin::new(&mut this.inner).poll_write(cx, &fixed);
         }
         std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
@@ -566,10 +608,25 @@ mod tests {
         assert_eq!(replacement(WebServer::Vmware, 400, b"D"), None);
     }
 
+    #[test]
+    fn www_authenticate_is_written_as_windows_writes_it() {
+        let head = b"HTTP/1.1 401 Unauthorized\r\nWww-Authenticate: Negotiate\r\nWww-Authenticate: NTLM\r\nContent-Length: 0\r\n\r\nWww-Authenticate: body";
+        let fixed = windows_header_case(head).unwrap_or_default();
+        assert_eq!(
+            fixed,
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nWWW-Authenticate: NTLM\r\nContent-Length: 0\r\n\r\nWww-Authenticate: body"
+        );
+        assert_eq!(windows_header_case(b"body\r\nWww-Authenticate: x"), None);
+        assert_eq!(
+            windows_header_case(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            None
+        );
+    }
+
     #[tokio::test]
     async fn canned_error_is_rewritten_through_short_writes() {
         let (client, mut server) = tokio::io::duplex(16);
-        let mut w = ErrorPages::new(client, WebServer::HttpSys);
+        let mut w = ResponseHeads::new(client, WebServer::HttpSys);
         let canned: &[u8] =
             b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\nDate: D\r\n\r\n";
         let writer = tokio::spawn(async move {

@@ -146,6 +146,12 @@ fn pytds_wrong_password_and_transactions() {
 /// Runs `tsql` with a freetds.conf asking for `encryption`, feeding
 /// `script`; returns stdout and stderr together.
 fn tsql(dc: &Datacenter, encryption: &str, password: &str, script: &str) -> String {
+    tsql_as(dc, "sa", encryption, password, script)
+}
+
+/// [`tsql`] as `user` (a `DOMAIN\\user` name makes FreeTDS log in with
+/// NTLM: integrated security).
+fn tsql_as(dc: &Datacenter, user: &str, encryption: &str, password: &str, script: &str) -> String {
     let a = dc
         .endpoint("sql01", ServiceKind::Tds)
         .expect("tds endpoint");
@@ -159,7 +165,7 @@ fn tsql(dc: &Datacenter, encryption: &str, password: &str, script: &str) -> Stri
     let dump = dir.path("dump.log");
     let mut child = Command::new("tsql")
         .args(["-H", &a.ip().to_string(), "-p", &a.port().to_string()])
-        .args(["-U", "sa", "-P", password, "-D", "VirtualManagerDB"])
+        .args(["-U", user, "-P", password, "-D", "VirtualManagerDB"])
         .env("FREETDSCONF", &conf)
         .env("TDSDUMP", &dump)
         .stdin(Stdio::piped())
@@ -534,4 +540,121 @@ fn kill_9_keeps_commits_and_drops_the_open_transaction() {
         .status();
     let _ = server.wait();
     assert_eq!(line(&read, "ids"), "1", "{read}");
+}
+
+/// Windows (integrated) logins through FreeTDS: `DOMAIN\\user` makes tsql
+/// send NTLMSSP in LOGIN7 and answer the CHALLENGE in an SSPI packet; the
+/// session is the machine's account (`SQL01\\Administrator`, whatever case
+/// was typed). A wrong password and `sa` (a SQL login, not a Windows
+/// account) get 18452.
+#[test]
+fn tsql_windows_login() {
+    let dc = start();
+    let script = format!("{TSQL_SCRIPT}").replace(
+        "exit\n",
+        "SELECT 'who', SUSER_SNAME(), SYSTEM_USER\ngo\nexit\n",
+    );
+    let out = tsql_as(&dc, "sql01\\administrator", "request", "P@ssw0rd!", &script);
+    check_tsql(&out);
+    assert!(
+        out.contains("who\tSQL01\\Administrator\tSQL01\\Administrator"),
+        "{out}"
+    );
+    for (user, password) in [
+        ("SQL01\\Administrator", "wrong"),
+        ("SQL01\\sa", "P@ssw0rd!"),
+    ] {
+        let out = tsql_as(&dc, user, "request", password, "SELECT 1\ngo\nexit\n");
+        assert!(out.contains("Msg 18452"), "{user}: {out}");
+        assert!(out.contains("untrusted domain"), "{user}: {out}");
+    }
+    let entries = dc.journal(&Query::default());
+    assert!(entries.iter().any(|e| e.service == "tds"
+        && e.operation == "login"
+        && e.outcome == "ok"
+        && e.user.as_deref() == Some("SQL01\\Administrator")));
+}
+
+const IMPACKET_SCRIPT: &str = "USE VirtualManagerDB
+CREATE TABLE imp (id INT IDENTITY(1,1) PRIMARY KEY, name NVARCHAR(40) NOT NULL, mem BIGINT, ok BIT, at DATETIME)
+INSERT INTO imp (name, mem, ok, at) VALUES (N'vm-a', 4096, 1, '2024-02-29 01:02:03')
+INSERT INTO imp (name, mem, ok) VALUES (N'vm-b', NULL, 0)
+UPDATE imp SET mem = 8192 WHERE name = N'vm-b'
+SELECT id, name, mem, ok, at FROM imp ORDER BY id
+SELECT * FROM imp WHERE id = = 1
+INSERT INTO imp (id, name) VALUES (1, N'dup')
+DELETE FROM imp WHERE id = 1
+SELECT COUNT(*) AS left_rows FROM imp
+SELECT SUSER_SNAME() AS who
+";
+
+/// impacket's `mssqlclient.py` (TDS 7.1) with `-file`: `args` before the
+/// target.
+fn impacket(dc: &Datacenter, args: &[&str], target: &str) -> String {
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let dir = crate::common::Temp::new("tds-impacket");
+    let file = dir.path("script.sql");
+    std::fs::write(&file, IMPACKET_SCRIPT).unwrap();
+    let out = Command::new("mssqlclient.py")
+        .args(args)
+        .args([
+            "-port",
+            &a.port().to_string(),
+            "-file",
+            file.to_str().unwrap(),
+        ])
+        .arg(format!("{target}@{}", a.ip()))
+        .output()
+        .expect("mssqlclient.py (PyPI impacket) must be installed: ./scripts/test installs it");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+fn check_impacket(out: &str, who: &str) {
+    assert!(
+        out.contains("ACK: Result: 1 - Microsoft SQL Server 2019 RTM (15.0.2000)"),
+        "{out}"
+    );
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        rows.contains(&vec!["1", "vm-a", "4096", "1", "2024-02-29", "01:02:03"]),
+        "{out}"
+    );
+    assert!(
+        rows.contains(&vec!["2", "vm-b", "8192", "0", "NULL"]),
+        "{out}"
+    );
+    assert!(
+        out.contains("ERROR(SQL01): Line 1: Incorrect syntax near '='."),
+        "{out}"
+    );
+    assert!(out.contains("Violation of PRIMARY KEY constraint"), "{out}");
+    // After the errors the session goes on: the delete and the count ran.
+    let count = out.rsplit("left_rows").next().unwrap_or_default();
+    assert_eq!(count.split_whitespace().nth(1), Some("1"), "{out}");
+    let w = out.rsplit("who").next().unwrap_or_default();
+    assert_eq!(w.split_whitespace().nth(1), Some(who), "{out}");
+}
+
+/// impacket `mssqlclient.py` speaks TDS 7.1: a SQL login and a Windows
+/// login (`-windows-auth`, NTLMSSP in LOGIN7) each create, insert, read
+/// back, update and delete; a wrong password is refused.
+#[test]
+fn impacket_sql_and_windows_logins() {
+    let dc = start();
+    let out = impacket(&dc, &[], "sa:P@ssw0rd!");
+    check_impacket(&out, "sa");
+    let dc = start();
+    let out = impacket(&dc, &["-windows-auth"], "SQL01/Administrator:P@ssw0rd!");
+    check_impacket(&out, "SQL01\\Administrator");
+    let out = impacket(&dc, &["-windows-auth"], "SQL01/Administrator:nope");
+    assert!(out.contains("untrusted domain"), "{out}");
+    let out = impacket(&dc, &[], "sa:nope");
+    assert!(out.contains("Login failed for user 'sa'."), "{out}");
 }

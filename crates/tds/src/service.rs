@@ -104,7 +104,7 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), faked
 pub fn operations() -> Vec<String> {
     [
         "PRELOGIN (TLS inside PRELOGIN, login-only or full, TLS 1.2)",
-        "LOGIN7 (SQL logins)",
+        "LOGIN7 (SQL logins; Windows logins: NTLMSSP or SPNEGO in LOGIN7 and SSPI)",
         "SQLBatch",
         "RPC sp_executesql",
         "TransactionManager begin/commit/rollback (per-session transactions)",
@@ -203,6 +203,74 @@ impl TdsService {
         Ok(cfg)
     }
 
+    /// Integrated security: LOGIN7 carried an NTLMSSP NEGOTIATE (raw, as
+    /// FreeTDS and impacket send it, or inside SPNEGO, as Windows drivers
+    /// do); the CHALLENGE goes back in an SSPI token (0xED) and the
+    /// AUTHENTICATE arrives in an SSPI packet (0x11), checked by
+    /// fakedc-ntlm against the machine's Windows accounts (the model's
+    /// rule, so `DOMAIN\user` and `user@domain` forms work). `sa` is a SQL
+    /// login, not a Windows account, so it cannot log in this way.
+    async fn windows_login<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: &mut S,
+        login: &Login7,
+        info: &ConnInfo,
+        spid: u16,
+    ) -> io::Result<session::Identity> {
+        let target = fakedc_net::auth::target_info(&self.model, info);
+        let model = self.model.clone();
+        let machine = info.machine;
+        let password_of = move |u: &str| {
+            model
+                .find_user(machine, u)
+                .filter(|u| !u.name.eq_ignore_ascii_case("sa"))
+                .map(|u| u.password)
+        };
+        let v71 = crate::login7::agreed_version(login.tds_version).1;
+        let mut acceptor = fakedc_ntlm::http::Acceptor::default();
+        let mut token = login.sspi.clone();
+        // NEGOTIATE, then AUTHENTICATE: two rounds; a third is a client
+        // that keeps going.
+        for _ in 0..2 {
+            match acceptor.accept_token(&token, &target, &password_of) {
+                Ok(fakedc_ntlm::http::TokenStep::Challenge(ch)) => {
+                    send(
+                        io,
+                        &session::sspi_reply(v71, &ch),
+                        packet::DEFAULT_PACKET_SIZE,
+                        spid,
+                    )
+                    .await?;
+                    let mut rx =
+                        Reassembler::new(packet::DEFAULT_PACKET_SIZE, crate::login7::MAX_LOGIN_LEN);
+                    let m = read_message(io, &mut rx).await?;
+                    if m.ty != PacketType::Sspi {
+                        debug!(machine = %info.machine_name, "tds: {} instead of SSPI", m.ty);
+                        return Ok(session::Identity::Untrusted);
+                    }
+                    token = m.payload;
+                }
+                Ok(fakedc_ntlm::http::TokenStep::Done {
+                    user, final_token, ..
+                }) => {
+                    let name = self
+                        .model
+                        .find_user(machine, &user)
+                        .map_or(user, |u| u.name);
+                    return Ok(session::Identity::Windows {
+                        name: format!("{}\\{name}", info.machine_name.to_ascii_uppercase()),
+                        final_token,
+                    });
+                }
+                Err(e) => {
+                    debug!(machine = %info.machine_name, "tds: integrated login {e}");
+                    return Ok(session::Identity::Untrusted);
+                }
+            }
+        }
+        Ok(session::Identity::Untrusted)
+    }
+
     async fn run(self: Arc<Self>, conn: Conn) -> io::Result<()> {
         let Conn { io, info } = conn;
         let Some(state) = self.machines.get(&info.machine) else {
@@ -263,15 +331,26 @@ impl TdsService {
             op: "login".into(),
             start: t0,
         };
+        let server = info.machine_name.to_ascii_uppercase();
+        let identity = if login.option_flags2 & crate::login7::OPTION2_INTEGRATED != 0
+            && !login.sspi.is_empty()
+        {
+            self.windows_login(&mut io, &login, &info, spid).await?
+        } else {
+            session::Identity::Sql
+        };
+        if let session::Identity::Windows { name, .. } = &identity {
+            journal.user = Some(name.clone());
+        }
         let model = self.model.clone();
         let machine = info.machine;
         let engine = state.engine.clone();
-        let server = info.machine_name.to_ascii_uppercase();
         // Opening the login's database is SQLite work: off the workers.
         let outcome = tokio::task::spawn_blocking(move || {
             session::login(
                 engine,
                 &login,
+                identity,
                 |u, p| model.authenticate(machine, u, p).map(|u| u.name),
                 spid,
                 &server,

@@ -55,11 +55,49 @@ fn msg<'a>(number: i32, state: u8, class: u8, text: &'a str, server: &'a str) ->
     }
 }
 
+/// Who a login is, when the service has already decided it.
+pub enum Identity {
+    /// A SQL login: LOGIN7's user name and password, checked by `auth`.
+    Sql,
+    /// A Windows login the SSPI exchange authenticated (`MACHINE\user`),
+    /// with SPNEGO's final token to send before LOGINACK (none for raw
+    /// NTLMSSP).
+    Windows {
+        name: String,
+        final_token: Option<Vec<u8>>,
+    },
+    /// The SSPI exchange failed: 18452.
+    Untrusted,
+}
+
+/// The 18452 reply for a refused Windows login.
+pub fn untrusted_reply(v71: bool, server: &str) -> Vec<u8> {
+    let mut t = Tokens::new(v71);
+    t.error(&msg(
+        18452,
+        1,
+        14,
+        "Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication.",
+        server,
+    ));
+    t.done(token::DONE, token::DONE_ERROR, 0, 0);
+    t.into_vec()
+}
+
+/// The SSPI token (0xED) carrying an NTLM CHALLENGE during login.
+pub fn sspi_reply(v71: bool, challenge: &[u8]) -> Vec<u8> {
+    let mut t = Tokens::new(v71);
+    t.sspi(challenge);
+    t.into_vec()
+}
+
 /// Checks a login against the user table: `auth(name, password)` returns
-/// the account's canonical name.
+/// the account's canonical name (SQL logins); a Windows login arrives
+/// already authenticated ([`Identity::Windows`]).
 pub fn login(
     engine: Arc<Engine>,
     l: &Login7,
+    identity: Identity,
     auth: impl Fn(&str, &str) -> Option<String>,
     spid: u16,
     server: &str,
@@ -77,17 +115,29 @@ pub fn login(
             number: extra.map_or(number, |e| e.0),
         }
     };
-    if l.option_flags2 & login7::OPTION2_INTEGRATED != 0 && l.username.is_empty() {
-        return fail(
-            18452,
-            "Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication.",
-            None,
-        );
-    }
-    let failed = format!("Login failed for user '{}'.", l.username);
-    let Some(user) = auth(&l.username, &l.password) else {
-        return fail(18456, &failed, None);
+    let (user, final_token) = match identity {
+        Identity::Windows { name, final_token } => (name, final_token),
+        Identity::Untrusted => {
+            return LoginOutcome::Failed {
+                reply: untrusted_reply(v71, server),
+                number: 18452,
+            }
+        }
+        Identity::Sql if l.option_flags2 & login7::OPTION2_INTEGRATED != 0 => {
+            return LoginOutcome::Failed {
+                reply: untrusted_reply(v71, server),
+                number: 18452,
+            }
+        }
+        Identity::Sql => match auth(&l.username, &l.password) {
+            Some(u) => (u, None),
+            None => {
+                let failed = format!("Login failed for user '{}'.", l.username);
+                return fail(18456, &failed, None);
+            }
+        },
     };
+    let failed = format!("Login failed for user '{user}'.");
     let wanted = if l.database.is_empty() {
         "master"
     } else {
@@ -111,6 +161,9 @@ pub fn login(
         ),
     };
     let mut t = Tokens::new(v71);
+    if let Some(ft) = &final_token {
+        t.sspi(ft);
+    }
     t.env_string(token::ENV_DATABASE, &db.name, "master");
     let text = format!("Changed database context to '{}'.", db.name);
     t.info(&msg(5701, 2, 0, &text, server));
@@ -724,6 +777,7 @@ mod tests {
         login(
             engine(),
             &l,
+            Identity::Sql,
             |u, p| (u == "sa" && p == "pw").then(|| "sa".to_string()),
             52,
             "SQL01",

@@ -12,6 +12,7 @@ pub const COLMETADATA: u8 = 0x81;
 pub const ROW: u8 = 0xD1;
 pub const NBCROW: u8 = 0xD2;
 pub const DONE: u8 = 0xFD;
+pub const SSPI: u8 = 0xED;
 pub const DONEPROC: u8 = 0xFE;
 pub const DONEINPROC: u8 = 0xFF;
 pub const RETURNSTATUS: u8 = 0x79;
@@ -91,6 +92,13 @@ impl Tokens {
         body(&mut self.w);
         // Bodies here are far below 64 KiB (messages capped at 4000 chars).
         let _ = self.w.patch_len(len, start);
+    }
+
+    /// SSPI (0xED): an NTLM CHALLENGE, or SPNEGO's final token.
+    pub fn sspi(&mut self, token: &[u8]) {
+        self.sized(SSPI, |w| {
+            w.bytes(token);
+        });
     }
 
     pub fn loginack(&mut self, version_be: u32) {

@@ -43,6 +43,7 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_bits::PROTOCOL,
     &fakedc_smash::PROTOCOL,
     &fakedc_tds::PROTOCOL,
+    &fakedc_wcf::PROTOCOL,
 ];
 
 /// The protocols mounted on an endpoint kind, in registry order (several

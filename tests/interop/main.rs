@@ -15,5 +15,6 @@ mod ipmi;
 mod smash;
 mod ssh;
 mod tds;
+mod wcf;
 mod winrm;
 mod winrm_hostile;

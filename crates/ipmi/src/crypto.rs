@@ -69,8 +69,12 @@ pub struct CipherSuite {
     pub confidentiality: ConfidentialityAlgorithm,
 }
 
-/// The suites this crate implements, in ID order: 0, 1, 2, 3 and 17.
-pub const SUPPORTED_SUITES: [CipherSuite; 5] = [
+/// The suites this crate implements, in ID order: every suite of Table 22-20
+/// whose algorithms exist outside the xRC4 family (0-3, 6-8, 11-12, 15-17).
+/// The xRC4-40/128 suites (4, 5, 9, 10, 13, 14, 18, 19) are not: neither
+/// ipmitool nor FreeIPMI implements xRC4, so nothing could check them, and
+/// a BMC lists only the suites it really serves (ipmitool issue #363).
+pub const SUPPORTED_SUITES: [CipherSuite; 12] = [
     CipherSuite {
         id: 0,
         auth: AuthAlgorithm::None,
@@ -96,12 +100,63 @@ pub const SUPPORTED_SUITES: [CipherSuite; 5] = [
         confidentiality: ConfidentialityAlgorithm::AesCbc128,
     },
     CipherSuite {
+        id: 6,
+        auth: AuthAlgorithm::HmacMd5,
+        integrity: IntegrityAlgorithm::None,
+        confidentiality: ConfidentialityAlgorithm::None,
+    },
+    CipherSuite {
+        id: 7,
+        auth: AuthAlgorithm::HmacMd5,
+        integrity: IntegrityAlgorithm::HmacMd5_128,
+        confidentiality: ConfidentialityAlgorithm::None,
+    },
+    CipherSuite {
+        id: 8,
+        auth: AuthAlgorithm::HmacMd5,
+        integrity: IntegrityAlgorithm::HmacMd5_128,
+        confidentiality: ConfidentialityAlgorithm::AesCbc128,
+    },
+    CipherSuite {
+        id: 11,
+        auth: AuthAlgorithm::HmacMd5,
+        integrity: IntegrityAlgorithm::Md5_128,
+        confidentiality: ConfidentialityAlgorithm::None,
+    },
+    CipherSuite {
+        id: 12,
+        auth: AuthAlgorithm::HmacMd5,
+        integrity: IntegrityAlgorithm::Md5_128,
+        confidentiality: ConfidentialityAlgorithm::AesCbc128,
+    },
+    CipherSuite {
+        id: 15,
+        auth: AuthAlgorithm::HmacSha256,
+        integrity: IntegrityAlgorithm::None,
+        confidentiality: ConfidentialityAlgorithm::None,
+    },
+    CipherSuite {
+        id: 16,
+        auth: AuthAlgorithm::HmacSha256,
+        integrity: IntegrityAlgorithm::HmacSha256_128,
+        confidentiality: ConfidentialityAlgorithm::None,
+    },
+    CipherSuite {
         id: 17,
         auth: AuthAlgorithm::HmacSha256,
         integrity: IntegrityAlgorithm::HmacSha256_128,
         confidentiality: ConfidentialityAlgorithm::AesCbc128,
     },
 ];
+
+/// The IDs of [`SUPPORTED_SUITES`], for messages that list them.
+pub fn supported_suite_ids() -> String {
+    SUPPORTED_SUITES
+        .iter()
+        .map(|s| s.id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl CipherSuite {
     /// The supported suite with this ID.
@@ -148,7 +203,7 @@ impl CipherSuite {
     pub fn rakp4_icv_len(&self) -> usize {
         match self.auth {
             AuthAlgorithm::HmacSha1 => 12,
-            AuthAlgorithm::HmacSha256 => 16,
+            AuthAlgorithm::HmacMd5 | AuthAlgorithm::HmacSha256 => 16,
             _ => 0,
         }
     }
@@ -157,7 +212,9 @@ impl CipherSuite {
     pub fn auth_code_len(&self) -> usize {
         match self.integrity {
             IntegrityAlgorithm::HmacSha1_96 => 12,
-            IntegrityAlgorithm::HmacSha256_128 => 16,
+            IntegrityAlgorithm::HmacMd5_128
+            | IntegrityAlgorithm::Md5_128
+            | IntegrityAlgorithm::HmacSha256_128 => 16,
             _ => 0,
         }
     }
@@ -184,6 +241,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 fn hmac_len(alg: AuthAlgorithm) -> usize {
     match alg {
         AuthAlgorithm::HmacSha1 => 20,
+        AuthAlgorithm::HmacMd5 => 16,
         AuthAlgorithm::HmacSha256 => 32,
         _ => 0,
     }
@@ -208,6 +266,15 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// HMAC-MD5 over the concatenation of `parts`.
+pub fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+    let mut mac = <Hmac<Md5> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 /// MD5 over the concatenation of `parts`.
 pub fn md5(parts: &[&[u8]]) -> [u8; 16] {
     let mut h = Md5::new();
@@ -217,11 +284,12 @@ pub fn md5(parts: &[&[u8]]) -> [u8; 16] {
     h.finalize().into()
 }
 
-/// The RAKP HMAC for `alg`: HMAC-SHA1 or HMAC-SHA256; empty for RAKP-none (and for
+/// The RAKP HMAC for `alg`: HMAC-SHA1, HMAC-MD5 or HMAC-SHA256; empty for RAKP-none (and for
 /// algorithms we do not implement, which the session layer never negotiates).
 pub fn auth_hmac(alg: AuthAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     match alg {
         AuthAlgorithm::HmacSha1 => hmac_sha1(key, parts).to_vec(),
+        AuthAlgorithm::HmacMd5 => hmac_md5(key, parts).to_vec(),
         AuthAlgorithm::HmacSha256 => hmac_sha256(key, parts).to_vec(),
         _ => Vec::new(),
     }
@@ -311,7 +379,7 @@ impl RakpParams<'_> {
     }
 
     /// RAKP4 integrity check value: HMAC_SIK(Rm | SIDc | GUIDc), truncated to 12 bytes
-    /// (SHA1) or 16 bytes (SHA256).
+    /// (SHA1) or 16 bytes (MD5, whole; SHA256).
     pub fn rakp4_icv(&self, alg: AuthAlgorithm, sik: &[u8]) -> Vec<u8> {
         let mut v = auth_hmac(
             alg,
@@ -324,7 +392,7 @@ impl RakpParams<'_> {
         );
         let keep = match alg {
             AuthAlgorithm::HmacSha1 => 12,
-            AuthAlgorithm::HmacSha256 => 16,
+            AuthAlgorithm::HmacMd5 | AuthAlgorithm::HmacSha256 => 16,
             _ => 0,
         };
         v.truncate(keep);
@@ -343,12 +411,25 @@ pub fn k2(alg: AuthAlgorithm, sik: &[u8]) -> Vec<u8> {
     auth_hmac(alg, sik, &[&[0x02; 20]])
 }
 
-/// Per-packet AuthCode over `signed` (authtype through next header): HMAC-SHA1-96 or
-/// HMAC-SHA256-128 keyed with K1. Empty for no integrity; `None` if unsupported.
-pub fn integrity_auth_code(alg: IntegrityAlgorithm, k1: &[u8], signed: &[u8]) -> Option<Vec<u8>> {
+/// Per-packet AuthCode over `signed` (authtype through next header) (§13.28.4):
+/// HMAC-SHA1-96, HMAC-MD5-128 or HMAC-SHA256-128 keyed with K1, or MD5-128, which
+/// is no HMAC but MD5(Kuid | signed | Kuid) with the password zero-padded to 20
+/// bytes (FreeIPMI's reading of the spec, the one client that implements it).
+/// Empty for no integrity; `None` if unsupported.
+pub fn integrity_auth_code(
+    alg: IntegrityAlgorithm,
+    k1: &[u8],
+    password: &[u8],
+    signed: &[u8],
+) -> Option<Vec<u8>> {
     match alg {
         IntegrityAlgorithm::None => Some(Vec::new()),
         IntegrityAlgorithm::HmacSha1_96 => Some(hmac_sha1(k1, &[signed])[..12].to_vec()),
+        IntegrityAlgorithm::HmacMd5_128 => Some(hmac_md5(k1, &[signed]).to_vec()),
+        IntegrityAlgorithm::Md5_128 => {
+            let k = kuid(password);
+            Some(md5(&[&k, signed, &k]).to_vec())
+        }
         IntegrityAlgorithm::HmacSha256_128 => Some(hmac_sha256(k1, &[signed])[..16].to_vec()),
         _ => None,
     }
@@ -410,6 +491,9 @@ pub struct SessionKeys {
     suite: CipherSuite,
     k1: Vec<u8>,
     k2: Vec<u8>,
+    /// The user's password, kept only for MD5-128 integrity (which keys
+    /// every packet with it); empty for every other suite.
+    password: Vec<u8>,
 }
 
 impl core::fmt::Debug for SessionKeys {
@@ -421,12 +505,19 @@ impl core::fmt::Debug for SessionKeys {
 }
 
 impl SessionKeys {
-    /// Derives K1 and K2 from the session integrity key.
-    pub fn derive(suite: CipherSuite, sik: &[u8]) -> Self {
+    /// Derives K1 and K2 from the session integrity key; `password` is
+    /// kept only when the suite's integrity is MD5-128.
+    pub fn derive(suite: CipherSuite, sik: &[u8], password: &[u8]) -> Self {
+        let password = if suite.integrity == IntegrityAlgorithm::Md5_128 {
+            password.to_vec()
+        } else {
+            Vec::new()
+        };
         Self {
             suite,
             k1: k1(suite.auth, sik),
             k2: k2(suite.auth, sik),
+            password,
         }
     }
 
@@ -496,8 +587,13 @@ impl SessionKeys {
             out.extend(std::iter::repeat_n(0xFF, pad));
             out.push(pad as u8);
             out.push(NEXT_HEADER);
-            let code = integrity_auth_code(self.suite.integrity, &self.k1, &out[RmcpHeader::LEN..])
-                .unwrap_or_default();
+            let code = integrity_auth_code(
+                self.suite.integrity,
+                &self.k1,
+                &self.password,
+                &out[RmcpHeader::LEN..],
+            )
+            .unwrap_or_default();
             out.extend_from_slice(&code);
         }
         out
@@ -515,8 +611,13 @@ impl SessionKeys {
             let trailer = packet
                 .integrity(self.suite.auth_code_len())
                 .map_err(CryptoError::Trailer)?;
-            let expected = integrity_auth_code(self.suite.integrity, &self.k1, trailer.signed)
-                .ok_or(CryptoError::Unsupported)?;
+            let expected = integrity_auth_code(
+                self.suite.integrity,
+                &self.k1,
+                &self.password,
+                trailer.signed,
+            )
+            .ok_or(CryptoError::Unsupported)?;
             if !ct_eq(&expected, trailer.auth_code) {
                 return Err(CryptoError::BadAuthCode);
             }

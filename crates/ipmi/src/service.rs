@@ -74,7 +74,8 @@ fn parse(m: &Machine) -> Result<Parsed, OptionsError> {
     for s in &suites {
         if CipherSuite::by_id(*s).is_none() {
             return Err(err(format!(
-                "cipher suite {s} is not implemented (0, 1, 2, 3, 17 are)"
+                "cipher suite {s} is not implemented ({} are)",
+                crate::crypto::supported_suite_ids()
             )));
         }
     }
@@ -171,7 +172,7 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), Optio
 pub fn operations() -> Vec<String> {
     let mut ops: Vec<String> = [
         "ASF Presence Ping",
-        "RMCP+ Open Session (cipher suites 0, 1, 2, 3, 17 as configured)",
+        "RMCP+ Open Session (cipher suites 0-3, 6-8, 11-12, 15-17 as configured)",
         "RAKP 1-4",
         "IPMI 1.5 Get Session Challenge / Activate Session (none, MD5, straight password)",
         "Serial over LAN payload (scripted boot log; a Linux login prompt and echo, or Windows EMS/SAC on Windows hosts)",

@@ -115,7 +115,7 @@ impl LanAuthTypes {
 /// Static configuration of one BMC's LAN channel.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// Enabled RMCP+ cipher suite IDs (must be among 0, 1, 2, 3, 17 to be usable).
+    /// Enabled RMCP+ cipher suite IDs (must be among `crypto::SUPPORTED_SUITES` to be usable).
     /// Only these are offered and accepted. Empty disables RMCP+.
     pub suites: Vec<u8>,
     /// Enabled IPMI 1.5 session authentication types.
@@ -1152,7 +1152,7 @@ impl Sessions {
         let mut out = Vec::with_capacity(24);
         rsp.emit(&mut out);
         let datagram = plain_rmcp(PayloadKind::Rakp4, &out);
-        let keys = SessionKeys::derive(rs.suite, &sik);
+        let keys = SessionKeys::derive(rs.suite, &sik, &user.cred.password);
         let privilege = if rs.max_privilege == Privilege::Callback {
             Privilege::Callback
         } else {

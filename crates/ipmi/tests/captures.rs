@@ -146,7 +146,7 @@ fn verify_rmcpplus_capture(name: &str, expect_suite: u8) {
         r4.icv,
         "{name}: RAKP4 ICV"
     );
-    let keys = SessionKeys::derive(suite, &sik);
+    let keys = SessionKeys::derive(suite, &sik, PASSWORD);
     assert_eq!(keys.k1(), crypto::k1(suite.auth, &sik).as_slice());
     assert_eq!(keys.k1().len(), suite.rakp_auth_code_len());
 

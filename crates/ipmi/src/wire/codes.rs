@@ -112,7 +112,7 @@ code_enum! {
         None = 0x00,
         /// RAKP-HMAC-SHA1.
         HmacSha1 = 0x01,
-        /// RAKP-HMAC-MD5 (not offered).
+        /// RAKP-HMAC-MD5 (suites 6-8, 11-12).
         HmacMd5 = 0x02,
         /// RAKP-HMAC-SHA256.
         HmacSha256 = 0x03,
@@ -126,9 +126,9 @@ code_enum! {
         None = 0x00,
         /// HMAC-SHA1 truncated to 96 bits, keyed with K1.
         HmacSha1_96 = 0x01,
-        /// HMAC-MD5-128 (not offered).
+        /// HMAC-MD5-128 keyed with K1 (suites 7, 8).
         HmacMd5_128 = 0x02,
-        /// MD5-128 (not offered).
+        /// MD5-128 keyed with the password (suites 11, 12).
         Md5_128 = 0x03,
         /// HMAC-SHA256 truncated to 128 bits, keyed with K1.
         HmacSha256_128 = 0x04,

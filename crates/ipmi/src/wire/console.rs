@@ -480,7 +480,7 @@ impl Console {
                 if !crypto::ct_eq(&expected, r.icv) {
                     return Err(ConsoleError::Rakp4Mismatch);
                 }
-                self.keys = Some(SessionKeys::derive(self.suite, sik));
+                self.keys = Some(SessionKeys::derive(self.suite, sik, &self.password));
                 self.state = ConsoleState::Established;
                 Ok(HandshakeStep::Established)
             }

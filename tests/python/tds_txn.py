@@ -5,7 +5,9 @@ MODE: isolation (two sessions: uncommitted rows stay private, rollback
       and commit, T-SQL BEGIN/COMMIT/ROLLBACK TRAN, @@TRANCOUNT, 3902),
       open (commits row 1, inserts row 2, prints "open" and waits with
       the transaction open until killed),
-      read (prints the ids in kept).
+      read (prints the ids in kept),
+      cancel (a long query cancelled by pytds's timeout, which sends
+      Attention; then the session answers again).
 Prints KEY VALUE lines the Rust test asserts on.
 """
 import sys
@@ -16,10 +18,10 @@ import pytds
 host, port, user, password, mode = sys.argv[1:6]
 
 
-def connect(autocommit):
+def connect(autocommit, timeout=20):
     return pytds.connect(server=host, port=int(port), user=user, password=password,
                          database="VirtualManagerDB", autocommit=autocommit,
-                         login_timeout=10, timeout=20)
+                         login_timeout=10, timeout=timeout)
 
 
 def one(cur, sql):
@@ -81,3 +83,16 @@ elif mode == "read":
     c = b.cursor()
     c.execute("SELECT id FROM kept ORDER BY id")
     print("ids", ",".join(str(r[0]) for r in c.fetchall()))
+elif mode == "cancel":
+    b = connect(True, timeout=1)
+    c = b.cursor()
+    started = time.monotonic()
+    try:
+        c.execute("WITH c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) "
+                  "SELECT COUNT(*) FROM c")
+        print("cancel no timeout", c.fetchone())
+    except pytds.TimeoutError as e:
+        print("cancel timeout", type(e).__name__)
+    c.execute("SELECT 7")
+    print("after-cancel", c.fetchone()[0])
+    print("seconds", round(time.monotonic() - started))

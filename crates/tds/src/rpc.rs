@@ -12,11 +12,20 @@ fn bad(what: impl Into<String>) -> TdsError {
     TdsError::Protocol(what.into())
 }
 
+/// StatusFlags: the parameter is OUTPUT (its value comes back in a
+/// RETURNVALUE token).
+pub const STATUS_BYREF: u8 = 0x01;
+
 /// One parameter: its name (with `@`, possibly empty) and value.
 pub fn param(r: &mut Reader<'_>) -> Result<(String, Value), TdsError> {
+    param_with_status(r).map(|(n, _, v)| (n, v))
+}
+
+/// One parameter: name, StatusFlags and value.
+pub fn param_with_status(r: &mut Reader<'_>) -> Result<(String, u8, Value), TdsError> {
     let name_len = usize::from(r.u8()?);
     let name = r.utf16le_lossy(name_len)?;
-    let _status = r.u8()?;
+    let status = r.u8()?;
     let ty = r.u8()?;
     let v = match ty {
         // Fixed-length: INT1, BIT, INT2, INT4, INT8, FLT8, FLT4.
@@ -122,7 +131,7 @@ pub fn param(r: &mut Reader<'_>) -> Result<(String, Value), TdsError> {
             )))
         }
     };
-    Ok((name, v))
+    Ok((name, status, v))
 }
 
 /// A PLP value: total length, chunks, a zero terminator.

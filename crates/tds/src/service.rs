@@ -106,10 +106,10 @@ pub fn operations() -> Vec<String> {
         "PRELOGIN (TLS inside PRELOGIN, login-only or full, TLS 1.2)",
         "LOGIN7 (SQL logins; Windows logins: NTLMSSP or SPNEGO in LOGIN7 and SSPI)",
         "SQLBatch",
-        "RPC sp_executesql",
+        "RPC sp_executesql, sp_prepare, sp_execute, sp_prepexec, sp_unprepare (ProcID or name; RETURNVALUE)",
         "TransactionManager begin/commit/rollback (per-session transactions)",
         "T-SQL BEGIN/COMMIT/ROLLBACK/SAVE TRAN",
-        "Attention",
+        "Attention (cancels the running statement)",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -374,11 +374,24 @@ impl TdsService {
         send(&mut io, &reply, packet_size, spid).await?;
         // From here on, packets of the negotiated size and large requests.
         let mut rx = Reassembler::new(packet_size, MAX_MESSAGE);
+        // A request that arrived while another ran (clients without MARS
+        // do not do that; kept rather than dropped).
+        let mut queued: Option<packet::Message> = None;
         loop {
-            let m = match read_message(&mut io, &mut rx).await {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(e),
+            let m = match queued.take() {
+                Some(m) => m,
+                None => match read_message(&mut io, &mut rx).await {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                    Err(e) => return Err(e),
+                },
+            };
+            let mut cancel = Cancel {
+                io: &mut io,
+                rx: &mut rx,
+                queued: &mut queued,
+                attention: false,
+                closed: false,
             };
             let t0 = self.model.clock.now();
             let now = now_text(&self.model);
@@ -426,13 +439,13 @@ impl TdsService {
                     let text = session::batch_text(&m.payload, v71).map_err(io::Error::other)?;
                     journal.op = format!("batch: {}", truncate(&text));
                     let (reply, err) = session
-                        .blocking(move |s| s.batch(&text, &now, reset))
+                        .cancellable(&mut cancel, move |s| s.batch(&text, &now, reset))
                         .await?;
                     journal.record(&outcome_text(err));
                     reply
                 }
                 PacketType::Rpc => match session
-                    .blocking(move |s| s.rpc(&m.payload, &now, reset))
+                    .cancellable(&mut cancel, move |s| s.rpc(&m.payload, &now, reset))
                     .await?
                 {
                     Ok((reply, err, text)) => {
@@ -448,7 +461,10 @@ impl TdsService {
                     }
                 },
                 PacketType::TransactionManager => {
-                    match session.blocking(move |s| s.tm(&m.payload)).await? {
+                    match session
+                        .cancellable(&mut cancel, move |s| s.tm(&m.payload))
+                        .await?
+                    {
                         Ok((reply, op)) => {
                             journal.op = format!("tm: {op}");
                             journal.record("ok");
@@ -467,9 +483,38 @@ impl TdsService {
                     return Ok(());
                 }
             };
+            let (attention, closed) = (cancel.attention, cancel.closed);
+            if closed {
+                return Ok(());
+            }
+            let reply = if attention {
+                // Cancelled: what the request made is dropped, and the
+                // Attention is acknowledged (DONE with ATTN).
+                let j = RequestJournal {
+                    model: &self.model,
+                    conn: &info,
+                    user: Some(session.get()?.ctx.user.clone()),
+                    op: "attention".into(),
+                    start: t0,
+                };
+                j.record("cancelled");
+                session.get()?.attention()
+            } else {
+                reply
+            };
             send(&mut io, &reply, packet_size, spid).await?;
         }
     }
+}
+
+/// The connection while a request runs: an Attention read meanwhile
+/// cancels it (`attention`), a dropped connection ends it (`closed`).
+struct Cancel<'a, S> {
+    io: &'a mut S,
+    rx: &'a mut Reassembler,
+    queued: &'a mut Option<packet::Message>,
+    attention: bool,
+    closed: bool,
 }
 
 /// The logged-in session between requests. Each request's SQLite work
@@ -502,6 +547,40 @@ impl Held {
         .map_err(io::Error::other)?;
         self.0 = Some(s);
         Ok(r)
+    }
+}
+
+impl Held {
+    /// [`Held::blocking`] while reading the connection: an Attention
+    /// interrupts the session's SQLite statements (`sqlite3_interrupt`;
+    /// the request then ends early with an error its reply will not
+    /// carry), EOF interrupts them too and marks the connection closed.
+    async fn cancellable<T: Send + 'static, S: AsyncRead + Unpin>(
+        &mut self,
+        c: &mut Cancel<'_, S>,
+        f: impl FnOnce(&mut Session) -> T + Send + 'static,
+    ) -> io::Result<T> {
+        let handles = self.get()?.interrupt_handles();
+        let work = self.blocking(f);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                r = &mut work => return r,
+                m = read_message(&mut *c.io, &mut *c.rx), if !c.attention && !c.closed && c.queued.is_none() => {
+                    match m {
+                        Ok(m) if m.ty == PacketType::Attention => {
+                            c.attention = true;
+                            handles.iter().for_each(|h| h.interrupt());
+                        }
+                        Ok(m) => *c.queued = Some(m),
+                        Err(_) => {
+                            c.closed = true;
+                            handles.iter().for_each(|h| h.interrupt());
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -5,12 +5,93 @@
 
 use crate::engine::{Database, Engine, Output, SqlError};
 use crate::login7::{self, Login7};
-use crate::token::{self, Message, Tokens, Value};
+use crate::token::{self, Message, SqlType, Tokens, Value};
 use crate::translate::{self, Ctx, Stmt};
 use crate::TdsError;
 use fakedc_wire::Reader;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Parameters one RPC may carry (SQL Server's limit).
+const MAX_PARAMS: usize = 2100;
+/// Prepared statements one session may hold.
+const MAX_PREPARED: usize = 65_536;
+
+/// A statement sp_prepare or sp_prepexec kept: its text and declared
+/// parameters (name, type) in order.
+#[derive(Clone)]
+struct Prepared {
+    sql: String,
+    decl: Vec<(String, String)>,
+}
+
+fn unknown_handle(h: Option<i32>) -> SqlError {
+    SqlError::new(
+        8179,
+        4,
+        16,
+        format!(
+            "Could not find prepared statement with handle {}.",
+            h.unwrap_or(0)
+        ),
+    )
+}
+
+/// `@P1 int, @P2 nvarchar(10) OUTPUT` → [("@P1", "int"), ("@P2",
+/// "nvarchar(10)")]: the names positional values bind to, and the types
+/// OUTPUT values are returned as.
+fn parse_decl(decl: &str) -> Vec<(String, String)> {
+    let mut items = Vec::new();
+    let mut depth = 0i32;
+    let mut cur = String::new();
+    for c in decl.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth <= 0 => {
+                items.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    items.push(cur);
+    items
+        .iter()
+        .filter_map(|item| {
+            let item = item.trim();
+            let (name, rest) = item.split_once(char::is_whitespace)?;
+            if !name.starts_with('@') {
+                return None;
+            }
+            let mut ty = rest.trim().to_string();
+            for kw in [" OUTPUT", " OUT", " READONLY"] {
+                if ty.to_ascii_uppercase().ends_with(kw) {
+                    ty.truncate(ty.len() - kw.len());
+                }
+            }
+            Some((name.to_string(), ty.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Values to variables: named ones by their name, unnamed ones by their
+/// position in the declaration.
+fn bind(decl: &[(String, String)], params: &[(String, u8, Value)]) -> Vec<(String, Value)> {
+    params
+        .iter()
+        .enumerate()
+        .filter_map(|(k, (name, _, v))| {
+            let name = if name.is_empty() {
+                decl.get(k)?.0.clone()
+            } else {
+                name.clone()
+            };
+            Some((name, v.clone()))
+        })
+        .collect()
+}
 
 /// What a login came to.
 pub enum LoginOutcome {
@@ -39,6 +120,9 @@ pub struct Session {
     next_txn: u64,
     /// SAVE TRAN names of the open transaction, oldest first.
     savepoints: Vec<String>,
+    /// sp_prepare/sp_prepexec handles of this session.
+    prepared: HashMap<i32, Prepared>,
+    next_handle: i32,
     /// A reply made and not yet sent (the login response).
     pending: Vec<u8>,
 }
@@ -201,6 +285,8 @@ pub fn login(
         txn: None,
         next_txn: 1,
         savepoints: Vec::new(),
+        prepared: HashMap::new(),
+        next_handle: 1,
         pending: t.into_vec(),
     };
     let mut session = session;
@@ -282,6 +368,12 @@ impl Session {
         self.nocount = false;
         self.ctx.database = self.login_database.clone();
         t.env_bytes(18, &[], &[]);
+    }
+
+    /// Handles that interrupt this session's running SQLite statements
+    /// from another thread (Attention).
+    pub fn interrupt_handles(&self) -> Vec<rusqlite::InterruptHandle> {
+        self.dbs.values().map(Database::interrupt_handle).collect()
     }
 
     /// The open transaction's descriptor (0 when none).
@@ -402,7 +494,7 @@ impl Session {
         if let Some(keep_tran) = reset {
             self.reset(&mut t, keep_tran);
         }
-        let err = self.run(&mut t, text, &[], now, token::DONE);
+        let err = self.run(&mut t, text, &mut Vec::new(), now, token::DONE);
         (t.into_vec(), err)
     }
 
@@ -412,14 +504,13 @@ impl Session {
         &mut self,
         t: &mut Tokens,
         text: &str,
-        params: &[(String, Value)],
+        vars: &mut Vec<(String, Value)>,
         now: &str,
         done: u8,
     ) -> i32 {
         self.ctx.now = now.to_string();
         self.ctx.databases = self.engine.names();
-        // Batch-scoped variables beside the RPC's parameters.
-        let mut vars: Vec<(String, Value)> = params.to_vec();
+        // `vars`: the RPC's parameters; DECLAREs add batch-scoped ones.
         let stmts = translate::split(translate::tokenize(text));
         if stmts.is_empty() {
             if done == token::DONE {
@@ -559,7 +650,7 @@ impl Session {
                         }
                         let v = match expr {
                             None => Ok(Value::Null),
-                            Some(sql) => self.scalar(&sql, &vars),
+                            Some(sql) => self.scalar(&sql, vars),
                         };
                         match v {
                             Ok(v) => vars.push((name, v)),
@@ -578,7 +669,7 @@ impl Session {
                     if !vars.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
                         Err(SqlError::undeclared(&name))
                     } else {
-                        match self.scalar(&sql, &vars) {
+                        match self.scalar(&sql, vars) {
                             Ok(v) => {
                                 for (n, old) in vars.iter_mut() {
                                     if n.eq_ignore_ascii_case(&name) {
@@ -595,7 +686,7 @@ impl Session {
                 Stmt::Error(e) => Err(e),
                 Stmt::Sql(sql, cmd) => {
                     let v71 = self.v71;
-                    match self.db().and_then(|db| db.run(&sql, &vars, v71)) {
+                    match self.db().and_then(|db| db.run(&sql, vars, v71)) {
                         Ok(Output::Rows { cols, rows }) => {
                             t.colmetadata(&cols);
                             for r in &rows {
@@ -646,8 +737,10 @@ impl Session {
         }
     }
 
-    /// An RPC request: sp_executesql by ProcID 10 or by name; anything
-    /// else gets error 2812.
+    /// An RPC request, by ProcID or by name: sp_executesql (10),
+    /// sp_prepare (11), sp_execute (12), sp_prepexec (13), sp_unprepare
+    /// (15); anything else gets error 2812. OUTPUT parameters come back in
+    /// RETURNVALUE tokens after RETURNSTATUS, as SQL Server orders them.
     pub fn rpc(
         &mut self,
         payload: &[u8],
@@ -664,46 +757,147 @@ impl Session {
         let proc_name = if name_len == 0xFFFF {
             match r.u16_le()? {
                 10 => "sp_executesql".to_string(),
+                11 => "sp_prepare".to_string(),
+                12 => "sp_execute".to_string(),
+                13 => "sp_prepexec".to_string(),
+                15 => "sp_unprepare".to_string(),
                 id => format!("procid {id}"),
             }
         } else {
             r.utf16le_lossy(usize::from(name_len))?
         };
         let _flags = r.u16_le()?;
-        let mut params: Vec<(String, Value)> = Vec::new();
-        while !r.is_empty() && params.len() < 2100 {
+        let mut params: Vec<(String, u8, Value)> = Vec::new();
+        while !r.is_empty() && params.len() < MAX_PARAMS {
             let first = r.peek_u8()?;
             if first == 0x80 || first == 0xFF {
                 // Batch separators: one request only here.
                 break;
             }
-            params.push(crate::rpc::param(&mut r)?);
+            params.push(crate::rpc::param_with_status(&mut r)?);
         }
-        if !proc_name.eq_ignore_ascii_case("sp_executesql") {
-            let e = SqlError::new(
-                2812,
-                62,
-                16,
-                format!("Could not find stored procedure '{proc_name}'."),
-            );
-            self.error(&mut t, &e);
-            t.done(token::DONEPROC, token::DONE_ERROR, 0, 0);
-            return Ok((t.into_vec(), e.number, proc_name));
-        }
-        let mut it = params.into_iter();
-        let sql = match it.next() {
-            Some((_, Value::Text(s))) => s,
+        // `[dbo].`/`sys.` prefixes and any case name the same procedure.
+        let bare = proc_name
+            .rsplit('.')
+            .next()
+            .unwrap_or(&proc_name)
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
+        let text_of = |i: usize| match params.get(i) {
+            Some((_, _, Value::Text(s))) => s.clone(),
             _ => String::new(),
         };
-        // The second parameter declares the others; SQLite binds by name.
-        let _decl = it.next();
-        let rest: Vec<(String, Value)> = it.collect();
-        let err = self.run(&mut t, &sql, &rest, now, token::DONEINPROC);
+        let handle_of = |i: usize| match params.get(i) {
+            Some((_, _, Value::Int(n))) => i32::try_from(*n).ok(),
+            _ => None,
+        };
+        // (ordinal, name, type, value) of each RETURNVALUE.
+        let mut outputs: Vec<(u16, String, SqlType, Value)> = Vec::new();
+        let mut journal_text = proc_name.clone();
+        let err = match bare.as_str() {
+            "sp_executesql" => {
+                let sql = text_of(0);
+                let decl = parse_decl(&text_of(1));
+                let mut vars = bind(&decl, params.get(2..).unwrap_or(&[]));
+                let err = self.run(&mut t, &sql, &mut vars, now, token::DONEINPROC);
+                for (k, (name, status, _)) in params.iter().enumerate().skip(2) {
+                    if status & crate::rpc::STATUS_BYREF == 0 {
+                        continue;
+                    }
+                    let key = if name.is_empty() {
+                        decl.get(k - 2).map(|d| d.0.clone()).unwrap_or_default()
+                    } else {
+                        name.clone()
+                    };
+                    let v = vars
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(&key))
+                        .map_or(Value::Null, |(_, v)| v.clone());
+                    let ty = decl
+                        .iter()
+                        .find(|d| d.0.eq_ignore_ascii_case(&key))
+                        .map_or(SqlType::NVarChar(Some(4000)), |d| {
+                            crate::engine::from_decl(&d.1, self.v71)
+                        });
+                    outputs.push((k as u16, name.clone(), ty, v));
+                }
+                journal_text = sql;
+                err
+            }
+            "sp_prepare" | "sp_prepexec" => {
+                let decl_text = text_of(1);
+                let sql = text_of(2);
+                journal_text = format!("{bare}: {sql}");
+                if self.prepared.len() >= MAX_PREPARED {
+                    let e = SqlError::new(
+                        8144,
+                        2,
+                        16,
+                        format!("Procedure or function {bare} has too many prepared statements."),
+                    );
+                    self.error(&mut t, &e);
+                    e.number
+                } else {
+                    let handle = self.next_handle;
+                    self.next_handle = self.next_handle.checked_add(1).unwrap_or(1).max(1);
+                    self.prepared.insert(
+                        handle,
+                        Prepared {
+                            sql: sql.clone(),
+                            decl: parse_decl(&decl_text),
+                        },
+                    );
+                    let name = params.first().map(|p| p.0.clone()).unwrap_or_default();
+                    outputs.push((0, name, SqlType::Int, Value::Int(i64::from(handle))));
+                    if bare == "sp_prepexec" {
+                        let decl = parse_decl(&decl_text);
+                        let mut vars = bind(&decl, params.get(3..).unwrap_or(&[]));
+                        self.run(&mut t, &sql, &mut vars, now, token::DONEINPROC)
+                    } else {
+                        0
+                    }
+                }
+            }
+            "sp_execute" => match handle_of(0).and_then(|h| self.prepared.get(&h).cloned()) {
+                Some(p) => {
+                    journal_text = format!("sp_execute: {}", p.sql);
+                    let mut vars = bind(&p.decl, params.get(1..).unwrap_or(&[]));
+                    self.run(&mut t, &p.sql, &mut vars, now, token::DONEINPROC)
+                }
+                None => {
+                    let e = unknown_handle(handle_of(0));
+                    self.error(&mut t, &e);
+                    e.number
+                }
+            },
+            "sp_unprepare" => match handle_of(0).and_then(|h| self.prepared.remove(&h)) {
+                Some(_) => 0,
+                None => {
+                    let e = unknown_handle(handle_of(0));
+                    self.error(&mut t, &e);
+                    e.number
+                }
+            },
+            _ => {
+                let e = SqlError::new(
+                    2812,
+                    62,
+                    16,
+                    format!("Could not find stored procedure '{proc_name}'."),
+                );
+                self.error(&mut t, &e);
+                t.done(token::DONEPROC, token::DONE_ERROR, 0, 0);
+                return Ok((t.into_vec(), e.number, proc_name));
+            }
+        };
         t.w.u8(token::RETURNSTATUS)
             .i32_le(if err == 0 { 0 } else { 1 });
+        for (ordinal, name, ty, v) in &outputs {
+            t.return_value(*ordinal, name, *ty, v);
+        }
         let status = if err == 0 { 0 } else { token::DONE_ERROR };
         t.done(token::DONEPROC, status, 0, 0);
-        Ok((t.into_vec(), err, sql))
+        Ok((t.into_vec(), err, journal_text))
     }
 
     /// A Transaction Manager request (TM_BEGIN_XACT 5, TM_COMMIT_XACT 7,
@@ -873,5 +1067,117 @@ mod tests {
         q(&mut s, "USE Inventory");
         let (_, err) = s.batch("CREATE DATABASE inventory", "", None);
         assert_eq!(err, 1801);
+    }
+
+    /// An RPC payload: ALL_HEADERS, the procedure (`Err(id)` = ProcID),
+    /// flags, then `params` already encoded.
+    fn rpc_payload(proc_: Result<&str, u16>, params: &[Vec<u8>]) -> Vec<u8> {
+        let mut w = fakedc_wire::Writer::new();
+        w.u32_le(22).u32_le(18).u16_le(2).u64_le(0).u32_le(1);
+        match proc_ {
+            Ok(name) => {
+                w.u16_le(name.encode_utf16().count() as u16).utf16le(name);
+            }
+            Err(id) => {
+                w.u16_le(0xFFFF).u16_le(id);
+            }
+        }
+        w.u16_le(0);
+        for p in params {
+            w.bytes(p);
+        }
+        w.into_vec()
+    }
+
+    fn int_param(name: &str, status: u8, v: Option<i32>) -> Vec<u8> {
+        let mut w = fakedc_wire::Writer::new();
+        w.u8(name.encode_utf16().count() as u8);
+        w.utf16le(name);
+        w.u8(status);
+        w.u8(0x26).u8(4);
+        match v {
+            Some(n) => w.u8(4).i32_le(n),
+            None => w.u8(0),
+        };
+        w.into_vec()
+    }
+
+    fn text_param(text: &str) -> Vec<u8> {
+        let mut w = fakedc_wire::Writer::new();
+        let units = text.encode_utf16().count() as u16;
+        w.u8(0).u8(0).u8(0xE7).u16_le(8000).bytes(&token::COLLATION);
+        w.u16_le(units * 2).utf16le(text);
+        w.into_vec()
+    }
+
+    #[test]
+    fn prepared_statements_by_procid_and_name() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "app") else {
+            panic!("login refused");
+        };
+        let payload = rpc_payload(
+            Err(13),
+            &[
+                int_param("@handle", crate::rpc::STATUS_BYREF, None),
+                text_param("@P1 int"),
+                text_param("SELECT @P1 + 1 AS v"),
+                int_param("", 0, Some(41)),
+            ],
+        );
+        let (reply, err, _) = s.rpc(&payload, "", None).expect("sp_prepexec");
+        assert_eq!(err, 0, "{:?}", crate::probe::first_error(&reply));
+        // The row (INTN 4: 42), then RETURNVALUE ordinal 0 "@handle" = 1.
+        assert!(reply.windows(5).any(|w| w == [4, 42, 0, 0, 0]));
+        let mut rv = vec![0xAC, 0, 0, 7];
+        rv.extend("@handle".encode_utf16().flat_map(|u| u.to_le_bytes()));
+        rv.extend([1, 0, 0, 0, 0, 1, 0, 0x26, 4, 4, 1, 0, 0, 0]);
+        assert!(
+            reply.windows(rv.len()).any(|w| w == rv.as_slice()),
+            "{reply:02x?}"
+        );
+        let exec = rpc_payload(
+            Ok("sp_execute"),
+            &[int_param("", 0, Some(1)), int_param("", 0, Some(1))],
+        );
+        let (reply, err, text) = s.rpc(&exec, "", None).expect("sp_execute");
+        assert_eq!((err, text.as_str()), (0, "sp_execute: SELECT @P1 + 1 AS v"));
+        assert!(reply.windows(5).any(|w| w == [4, 2, 0, 0, 0]));
+        let (_, err, _) = s
+            .rpc(
+                &rpc_payload(Err(15), &[int_param("", 0, Some(1))]),
+                "",
+                None,
+            )
+            .expect("sp_unprepare");
+        assert_eq!(err, 0);
+        let (reply, err, _) = s.rpc(&exec, "", None).expect("sp_execute");
+        assert_eq!(err, 8179);
+        assert_eq!(
+            crate::probe::first_error(&reply).map(|e| e.1),
+            Some("Could not find prepared statement with handle 1.".to_string())
+        );
+        // sp_executesql with an OUTPUT variable set by the batch.
+        let payload = rpc_payload(
+            Err(10),
+            &[
+                text_param("SET @out = @in * 2"),
+                text_param("@in int, @out int OUTPUT"),
+                int_param("@in", 0, Some(21)),
+                int_param("@out", crate::rpc::STATUS_BYREF, None),
+            ],
+        );
+        let (reply, err, _) = s.rpc(&payload, "", None).expect("sp_executesql");
+        assert_eq!(err, 0, "{:?}", crate::probe::first_error(&reply));
+        let mut rv = vec![0xAC, 3, 0, 4];
+        rv.extend("@out".encode_utf16().flat_map(|u| u.to_le_bytes()));
+        rv.extend([1, 0, 0, 0, 0, 1, 0, 0x26, 4, 4, 42, 0, 0, 0]);
+        assert!(
+            reply.windows(rv.len()).any(|w| w == rv.as_slice()),
+            "{reply:02x?}"
+        );
+        let (_, err, _) = s
+            .rpc(&rpc_payload(Ok("sp_nothing"), &[]), "", None)
+            .expect("unknown");
+        assert_eq!(err, 2812);
     }
 }

@@ -13,6 +13,7 @@ pub const ROW: u8 = 0xD1;
 pub const NBCROW: u8 = 0xD2;
 pub const DONE: u8 = 0xFD;
 pub const SSPI: u8 = 0xED;
+pub const RETURNVALUE: u8 = 0xAC;
 pub const DONEPROC: u8 = 0xFE;
 pub const DONEINPROC: u8 = 0xFF;
 pub const RETURNSTATUS: u8 = 0x79;
@@ -154,6 +155,24 @@ impl Tokens {
         } else {
             self.w.u64_le(rows);
         }
+    }
+
+    /// RETURNVALUE (0xAC): an OUTPUT parameter's value (the handle of
+    /// sp_prepare/sp_prepexec, sp_executesql's OUTPUT variables), by its
+    /// ordinal and name in the request.
+    pub fn return_value(&mut self, ordinal: u16, name: &str, ty: SqlType, v: &Value) {
+        self.w.u8(RETURNVALUE).u16_le(ordinal);
+        b_varchar(&mut self.w, name);
+        self.w.u8(0x01);
+        if self.v71 {
+            self.w.u16_le(0);
+        } else {
+            self.w.u32_le(0);
+        }
+        // Flags: nullable.
+        self.w.u16_le(0x0001);
+        ty.type_info(&mut self.w);
+        ty.value(&mut self.w, v);
     }
 
     /// FEATUREEXTACK acknowledging nothing.

@@ -204,6 +204,8 @@ pub fn split(toks: Vec<Tok>) -> Vec<Vec<Tok>> {
                 let starts = STARTERS.contains(&w.as_str());
                 let continues = match (w.as_str(), first.as_deref()) {
                     (_, None) => true,
+                    // WITH cte AS (...) SELECT/INSERT/UPDATE/DELETE.
+                    ("SELECT" | "INSERT" | "UPDATE" | "DELETE", Some("WITH")) => true,
                     // INSERT ... SELECT, CREATE VIEW ... AS SELECT, UNION.
                     (
                         "SELECT",

@@ -43,6 +43,7 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_bits::PROTOCOL,
     &fakedc_smash::PROTOCOL,
     &fakedc_tds::PROTOCOL,
+    &fakedc_smb::PROTOCOL,
     &fakedc_wcf::PROTOCOL,
 ];
 

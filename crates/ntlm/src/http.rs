@@ -62,6 +62,20 @@ pub enum HttpStep {
     },
 }
 
+/// The outcome of one binary token ([`Acceptor::accept_token`]).
+pub enum TokenStep {
+    /// Send this token back (CHALLENGE, wrapped like the client's token).
+    Challenge(Vec<u8>),
+    Done {
+        user: String,
+        domain: String,
+        session: Box<Session>,
+        /// SPNEGO's accept-completed with the server's mechListMIC; `None`
+        /// for raw NTLM.
+        final_token: Option<Vec<u8>>,
+    },
+}
+
 /// Whether `scheme` is one this module handles.
 pub fn is_ntlm_scheme(scheme: &str) -> bool {
     scheme.eq_ignore_ascii_case("NTLM") || scheme.eq_ignore_ascii_case("Negotiate")
@@ -107,6 +121,51 @@ impl Acceptor {
         let token = b64
             .decode(credentials.trim())
             .map_err(|_| HttpAuthError::Undecodable)?;
+        Ok(match self.token_step(&token, target, password_of)? {
+            TokenStep::Challenge(out) => {
+                HttpStep::Challenge(format!("{scheme} {}", b64.encode(out)))
+            }
+            TokenStep::Done {
+                user,
+                domain,
+                session,
+                final_token,
+            } => HttpStep::Done {
+                user,
+                domain,
+                session,
+                final_header: final_token.map(|t| format!("{scheme} {}", b64.encode(t))),
+            },
+        })
+    }
+
+    /// One binary token (SMB2's SESSION_SETUP security buffer, or a
+    /// decoded header): raw NTLMSSP or SPNEGO-wrapped, answered in kind.
+    /// On any error the handshake starts over.
+    pub fn accept_token(
+        &mut self,
+        token: &[u8],
+        target: &TargetInfo,
+        password_of: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<TokenStep, HttpAuthError> {
+        if token.len() > MAX_TOKEN {
+            *self = Acceptor::default();
+            return Err(HttpAuthError::Undecodable);
+        }
+        let r = self.token_step(token, target, password_of);
+        if !matches!(r, Ok(TokenStep::Challenge(_))) {
+            *self = Acceptor::default();
+        }
+        r
+    }
+
+    fn token_step(
+        &mut self,
+        token: &[u8],
+        target: &TargetInfo,
+        password_of: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<TokenStep, HttpAuthError> {
+        let token = token.to_vec();
         // SPNEGO-wrapped NTLM (Negotiate clients that wrap), or raw.
         let wrapped = spnego::is_spnego(&token);
         let (inner, client_mic) = if wrapped {
@@ -127,7 +186,7 @@ impl Acceptor {
                 } else {
                     ch
                 };
-                Ok(HttpStep::Challenge(format!("{scheme} {}", b64.encode(out))))
+                Ok(TokenStep::Challenge(out))
             }
             Step::Done {
                 user,
@@ -135,7 +194,7 @@ impl Acceptor {
                 mut session,
                 ..
             } => {
-                let mut final_header = None;
+                let mut final_token = None;
                 if wrapped {
                     // mechListMIC both ways, each followed by an RC4 reset
                     // (MS-SPNG 3.3.5.1).
@@ -156,13 +215,13 @@ impl Acceptor {
                         None,
                         mic_out.as_ref().map(|m| &m[..]),
                     );
-                    final_header = Some(format!("{scheme} {}", b64.encode(done)));
+                    final_token = Some(done);
                 }
-                Ok(HttpStep::Done {
+                Ok(TokenStep::Done {
                     user,
                     domain,
                     session,
-                    final_header,
+                    final_token,
                 })
             }
         }

@@ -566,6 +566,9 @@ fn filetime_now() -> u64 {
 /// own key, RC4 stream and sequence number.
 pub struct Session {
     flags: u32,
+    /// The exported session key (MS-NLMP 3.1.5.1): SMB derives its own
+    /// signing and encryption keys from it (MS-SMB2 3.3.5.5.3).
+    exported: [u8; 16],
     sign_out: [u8; 16],
     sign_in: [u8; 16],
     seal_out: Rc4<U16>,
@@ -601,6 +604,7 @@ impl Session {
         };
         Session {
             flags,
+            exported,
             sign_out,
             sign_in,
             seal_out: rc4(&seal_out),
@@ -610,6 +614,17 @@ impl Session {
             seq_out: 0,
             seq_in: 0,
         }
+    }
+
+    /// The exported session key, for protocols that key their own
+    /// signing from it (SMB2's Session.SessionKey).
+    pub fn session_key(&self) -> [u8; 16] {
+        self.exported
+    }
+
+    /// The negotiated flags (whether the client asked for SEAL, KEY_EXCH...).
+    pub fn flags(&self) -> u32 {
+        self.flags
     }
 
     /// Signs without sealing (SPNEGO's mechListMIC).

@@ -1,0 +1,1943 @@
+//! One SMB2 connection's state machine: bytes of one transport frame in,
+//! response frames and journal events out. Negotiate (2.0.2-3.1.1 and the
+//! SMB1 upgrade), sessions through `fakedc-ntlm`'s SPNEGO acceptor,
+//! signing and encryption, credits, compounds, trees and opens over the
+//! machine's shares. File access goes through [`crate::fs`]'s jail; the
+//! time comes in as an argument.
+
+use crate::crypto::{self, Cipher, SignAlgo};
+use crate::fs::{self, Entry, Info};
+use crate::proto::{self, cmd, create, status, FileId, Header, ProtoError};
+use crate::rpc::{self, PipeRpc, ShareInfo, Srvsvc};
+use cap_std::fs::{Dir, FileExt, OpenOptions};
+use fakedc_ntlm::http::{Acceptor, TokenStep};
+use fakedc_ntlm::TargetInfo;
+use fakedc_wire::Reader;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Largest READ/WRITE/transact with LARGE_MTU (Windows Server's 8 MiB).
+pub const MAX_IO: u32 = 8 << 20;
+/// Without LARGE_MTU (2.0.2).
+pub const MAX_IO_202: u32 = 65536;
+/// Credits a client may hold at once.
+pub const MAX_CREDITS: u64 = 8192;
+/// Sessions, trees per session and opens per session a connection may hold.
+pub const MAX_SESSIONS: usize = 64;
+pub const MAX_TREES: usize = 256;
+pub const MAX_OPENS: usize = 4096;
+/// Entries one directory listing snapshot holds.
+pub const MAX_DIR_ENTRIES: usize = 100_000;
+/// Bytes waiting in a pipe for the client to read.
+pub const MAX_PIPE_OUT: usize = 4 << 20;
+
+/// A share as a machine serves it.
+#[derive(Clone)]
+pub struct Share {
+    pub name: String,
+    pub remark: String,
+    /// STYPE_* as srvsvc lists it.
+    pub share_type: u32,
+    /// `None` for IPC$.
+    pub root: Option<Arc<Dir>>,
+    /// Administrators only (ADMIN$, C$).
+    pub admin_only: bool,
+}
+
+/// Who the server is and what it serves: built once per machine.
+pub struct Server {
+    pub target: TargetInfo,
+    pub guid: [u8; 16],
+    pub shares: Vec<Share>,
+    /// RequireSecuritySignature.
+    pub require_signing: bool,
+    /// Encrypt every session (the server's EncryptData).
+    pub encrypt_data: bool,
+    pub start_time: u64,
+}
+
+impl Server {
+    pub fn share_infos(&self) -> Vec<ShareInfo> {
+        self.shares
+            .iter()
+            .map(|s| ShareInfo {
+                name: s.name.clone(),
+                share_type: s.share_type,
+                remark: s.remark.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Accounts, from the model (the service implements it).
+pub trait Accounts {
+    /// The user's password under the machine's account rule, or None.
+    fn password_of(&self, user: &str) -> Option<String>;
+    fn is_admin(&self, user: &str) -> bool;
+}
+
+/// One journal entry to record.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub user: Option<String>,
+    pub op: String,
+    pub outcome: String,
+}
+
+/// What one frame produced.
+#[derive(Default)]
+pub struct Output {
+    /// Frames to send (SMB2 messages or transforms, no transport header).
+    pub frames: Vec<Vec<u8>>,
+    pub events: Vec<Event>,
+    /// Close the connection after sending.
+    pub close: bool,
+}
+
+enum OpenKind {
+    File(cap_std::fs::File),
+    Dir {
+        listing: Option<Vec<Entry>>,
+        cursor: usize,
+        pattern: String,
+    },
+    Pipe {
+        rpc: PipeRpc,
+        input: Vec<u8>,
+        output: Vec<u8>,
+    },
+}
+
+struct Open {
+    session: u64,
+    tree: u32,
+    /// The share's root (None for IPC$).
+    root: Option<Arc<Dir>>,
+    path: PathBuf,
+    kind: OpenKind,
+    delete_on_close: bool,
+    write: bool,
+}
+
+struct Tree {
+    share: usize,
+}
+
+struct Session {
+    acceptor: Acceptor,
+    valid: bool,
+    user: Option<String>,
+    admin: bool,
+    preauth: [u8; 64],
+    sign_key: Vec<u8>,
+    sign_algo: SignAlgo,
+    enc_key: Vec<u8>,
+    dec_key: Vec<u8>,
+    signing_required: bool,
+    trees: HashMap<u32, Tree>,
+    next_tree: u32,
+}
+
+/// One connection.
+pub struct Connection {
+    server: Arc<Server>,
+    dialect: Option<u16>,
+    client_guid: [u8; 16],
+    client_caps: u32,
+    client_security_mode: u16,
+    client_dialects: Vec<u16>,
+    server_caps: u32,
+    preauth: [u8; 64],
+    cipher: Option<Cipher>,
+    sign_algo_311: SignAlgo,
+    sessions: HashMap<u64, Session>,
+    opens: HashMap<u64, Open>,
+    next_open: u64,
+    /// Message ids below `seq_low` are spent; `seq_high` is one past the
+    /// highest granted; `seq_used` holds spent ids at or above `seq_low`.
+    seq_low: u64,
+    seq_high: u64,
+    seq_used: BTreeSet<u64>,
+}
+
+/// A reply to one request of a compound.
+struct Reply {
+    status: u32,
+    body: Vec<u8>,
+    /// Sign with this session's key.
+    sign: Option<u64>,
+    /// The session id to put in the header (set by SESSION_SETUP).
+    session_id: Option<u64>,
+    tree_id: Option<u32>,
+    /// Do not send (CANCEL).
+    silent: bool,
+}
+
+impl Reply {
+    fn ok(body: Vec<u8>) -> Reply {
+        Reply {
+            status: status::SUCCESS,
+            body,
+            sign: None,
+            session_id: None,
+            tree_id: None,
+            silent: false,
+        }
+    }
+
+    fn err(status: u32) -> Reply {
+        Reply {
+            status,
+            body: proto::ERROR_BODY.to_vec(),
+            ..Reply::ok(Vec::new())
+        }
+    }
+
+    fn with(status: u32, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            ..Reply::ok(body)
+        }
+    }
+}
+
+/// Context of the request being handled.
+struct Req<'a> {
+    h: Header,
+    msg: &'a [u8],
+    now: u64,
+    /// Came in a transform (answers go back encrypted).
+    encrypted: bool,
+}
+
+fn le16(v: u16) -> [u8; 2] {
+    v.to_le_bytes()
+}
+fn le32(v: u32) -> [u8; 4] {
+    v.to_le_bytes()
+}
+fn le64(v: u64) -> [u8; 8] {
+    v.to_le_bytes()
+}
+
+/// The SPNEGO NegTokenInit the NEGOTIATE response carries: NTLM offered.
+fn neg_token_init() -> Vec<u8> {
+    fn der(tag: u8, c: &[u8]) -> Vec<u8> {
+        let mut o = vec![tag];
+        if c.len() < 0x80 {
+            o.push(c.len() as u8);
+        } else {
+            o.extend_from_slice(&[0x81, c.len() as u8]);
+        }
+        o.extend_from_slice(c);
+        o
+    }
+    let mech_types = der(0x30, fakedc_ntlm::spnego::NTLM_OID);
+    let seq = der(0x30, &der(0xa0, &mech_types));
+    let mut app = vec![0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
+    app.extend(der(0xa0, &seq));
+    der(0x60, &app)
+}
+
+impl Connection {
+    pub fn new(server: Arc<Server>) -> Connection {
+        Connection {
+            server,
+            dialect: None,
+            client_guid: [0; 16],
+            client_caps: 0,
+            client_security_mode: 0,
+            client_dialects: Vec::new(),
+            server_caps: 0,
+            preauth: [0; 64],
+            cipher: None,
+            sign_algo_311: SignAlgo::AesCmac,
+            sessions: HashMap::new(),
+            opens: HashMap::new(),
+            next_open: 1,
+            seq_low: 0,
+            seq_high: 1,
+            seq_used: BTreeSet::new(),
+        }
+    }
+
+    /// The negotiated dialect, once there is one.
+    pub fn dialect(&self) -> Option<u16> {
+        self.dialect
+    }
+
+    fn max_io(&self) -> u32 {
+        if self.dialect.is_some_and(|d| d != proto::SMB202) {
+            MAX_IO
+        } else {
+            MAX_IO_202
+        }
+    }
+
+    /// Handles one transport frame's payload.
+    pub fn handle(
+        &mut self,
+        frame: &[u8],
+        now: u64,
+        accounts: &dyn Accounts,
+        nonce: [u8; 16],
+    ) -> Output {
+        let mut out = Output::default();
+        match frame.get(..4) {
+            Some(id) if id == crypto::TRANSFORM_ID => {
+                let Some(sid) = crypto::transform_session(frame) else {
+                    out.close = true;
+                    return out;
+                };
+                let (Some(cipher), Some(s)) = (self.cipher, self.sessions.get(&sid)) else {
+                    out.close = true;
+                    return out;
+                };
+                match crypto::decrypt(cipher, &s.dec_key, frame) {
+                    Ok(plain) => {
+                        let resp = self.compound(&plain, now, accounts, true, &mut out);
+                        if !resp.is_empty() {
+                            let key = self
+                                .sessions
+                                .get(&sid)
+                                .map(|s| s.enc_key.clone())
+                                .unwrap_or_default();
+                            out.frames
+                                .push(crypto::encrypt(cipher, &key, sid, nonce, &resp));
+                        }
+                    }
+                    Err(_) => out.close = true,
+                }
+            }
+            Some(id) if id == proto::SMB1_ID => {
+                match (self.dialect, proto::smb1_negotiate_offer(frame)) {
+                    (None, Some(d)) => {
+                        let body = self.negotiate_body(d, now, &[]);
+                        if d == proto::SMB202 {
+                            self.dialect = Some(d);
+                        }
+                        let h = Header {
+                            command: cmd::NEGOTIATE,
+                            credits: 1,
+                            flags: proto::FLAG_RESPONSE,
+                            ..Header::default()
+                        };
+                        let mut m = Vec::new();
+                        h.write(&mut m);
+                        m.extend(body);
+                        out.frames.push(m);
+                        out.events.push(Event {
+                            user: None,
+                            op: "NEGOTIATE (SMB1)".into(),
+                            outcome: format!("dialect {d:#06x}"),
+                        });
+                    }
+                    _ => out.close = true,
+                }
+            }
+            Some(id) if id == proto::PROTOCOL_ID => {
+                let resp = self.compound(frame, now, accounts, false, &mut out);
+                if !resp.is_empty() {
+                    out.frames.push(resp);
+                }
+            }
+            _ => out.close = true,
+        }
+        out
+    }
+
+    /// Consumes the message ids a request uses; false when they were not
+    /// granted or were already used (the server then drops the connection,
+    /// as Windows does).
+    fn take_credits(&mut self, h: &Header) -> bool {
+        if h.command == cmd::CANCEL {
+            return true;
+        }
+        let charge = if self.dialect.is_some_and(|d| d != proto::SMB202) {
+            u64::from(h.credit_charge.max(1))
+        } else {
+            1
+        };
+        let Some(end) = h.message_id.checked_add(charge) else {
+            return false;
+        };
+        if h.message_id < self.seq_low || end > self.seq_high {
+            return false;
+        }
+        for id in h.message_id..end {
+            if !self.seq_used.insert(id) {
+                return false;
+            }
+        }
+        while self.seq_used.remove(&self.seq_low) {
+            self.seq_low += 1;
+        }
+        true
+    }
+
+    fn grant(&mut self, h: &Header) -> u16 {
+        let outstanding = self
+            .seq_high
+            .saturating_sub(self.seq_low + self.seq_used.len() as u64);
+        let want = u64::from(h.credits.max(1)).max(u64::from(h.credit_charge.max(1)));
+        let room = MAX_CREDITS.saturating_sub(outstanding);
+        let g = want
+            .min(room)
+            .min(512)
+            .max(if outstanding == 0 { 1 } else { 0 });
+        self.seq_high += g;
+        u16::try_from(g).unwrap_or(0)
+    }
+
+    fn compound(
+        &mut self,
+        msg: &[u8],
+        now: u64,
+        accounts: &dyn Accounts,
+        encrypted: bool,
+        out: &mut Output,
+    ) -> Vec<u8> {
+        let mut at = 0usize;
+        let mut chain: Vec<(Header, Reply)> = Vec::new();
+        let mut prev: Option<(u64, u32, Option<FileId>, u32)> = None;
+        loop {
+            let rest = match msg.get(at..) {
+                Some(r) if r.len() >= proto::HEADER_LEN => r,
+                _ => {
+                    out.close = true;
+                    break;
+                }
+            };
+            let Ok(h) = Header::parse(&mut Reader::new(rest)) else {
+                out.close = true;
+                break;
+            };
+            let next = h.next_command as usize;
+            let this = if next == 0 {
+                rest
+            } else if !next.is_multiple_of(8) || next < proto::HEADER_LEN || next > rest.len() {
+                out.close = true;
+                break;
+            } else {
+                &rest[..next]
+            };
+            if h.flags & proto::FLAG_RESPONSE != 0 || !self.take_credits(&h) {
+                out.close = true;
+                break;
+            }
+            let mut hh = h;
+            let related = h.flags & proto::FLAG_RELATED != 0 && !chain.is_empty();
+            if related {
+                if let Some((sid, tid, _, _)) = prev {
+                    hh.session_id = sid;
+                    hh.tree_id = tid;
+                }
+            }
+            let reply = if let (true, Some((_, _, _, st))) = (related, prev) {
+                if st != status::SUCCESS {
+                    Reply::err(st)
+                } else {
+                    self.request(
+                        &Req {
+                            h: hh,
+                            msg: this,
+                            now,
+                            encrypted,
+                        },
+                        prev.and_then(|p| p.2),
+                        accounts,
+                        out,
+                    )
+                }
+            } else {
+                self.request(
+                    &Req {
+                        h: hh,
+                        msg: this,
+                        now,
+                        encrypted,
+                    },
+                    None,
+                    accounts,
+                    out,
+                )
+            };
+            if reply.silent {
+                if next == 0 {
+                    break;
+                }
+                at += next;
+                continue;
+            }
+            let sid = reply.session_id.unwrap_or(hh.session_id);
+            let tid = reply.tree_id.unwrap_or(hh.tree_id);
+            let fid = if h.command == cmd::CREATE && reply.status == status::SUCCESS {
+                reply.body.get(64..80).and_then(|b| b.try_into().ok())
+            } else {
+                prev.and_then(|p| p.2)
+            };
+            prev = Some((sid, tid, fid, reply.status));
+            let mut rh = Header {
+                credit_charge: h.credit_charge,
+                status: reply.status,
+                command: h.command,
+                credits: 0,
+                flags: proto::FLAG_RESPONSE | (h.flags & proto::FLAG_RELATED),
+                next_command: 0,
+                message_id: h.message_id,
+                async_id: 0,
+                tree_id: tid,
+                session_id: sid,
+                signature: [0; 16],
+            };
+            rh.credits = self.grant(&h);
+            chain.push((rh, reply));
+            if next == 0 {
+                break;
+            }
+            at += next;
+        }
+        // Assemble: each but the last padded to 8 with NextCommand set,
+        // each signed on its own (MS-SMB2 3.3.4.1.3).
+        let n = chain.len();
+        let mut whole = Vec::new();
+        for (i, (mut rh, reply)) in chain.into_iter().enumerate() {
+            let mut m = Vec::with_capacity(proto::HEADER_LEN + reply.body.len() + 8);
+            let sign = reply.sign.filter(|_| !encrypted);
+            if sign.is_some() {
+                rh.flags |= proto::FLAG_SIGNED;
+            }
+            rh.write(&mut m);
+            m.extend_from_slice(&reply.body);
+            if i + 1 < n {
+                while m.len() % 8 != 0 {
+                    m.push(0);
+                }
+                let nc = u32::try_from(m.len()).unwrap_or(0);
+                m[20..24].copy_from_slice(&nc.to_le_bytes());
+            }
+            if let Some(s) = sign.and_then(|sid| self.sessions.get(&sid)) {
+                crypto::sign(s.sign_algo, &s.sign_key, &mut m);
+            }
+            if rh.command == cmd::SESSION_SETUP && rh.status == status::MORE_PROCESSING_REQUIRED {
+                if let Some(s) = self.sessions.get_mut(&rh.session_id) {
+                    if self.dialect == Some(proto::SMB311) {
+                        s.preauth = crypto::preauth(&s.preauth, &m);
+                    }
+                }
+            }
+            if rh.command == cmd::NEGOTIATE && self.dialect == Some(proto::SMB311) {
+                self.preauth = crypto::preauth(&self.preauth, &m);
+            }
+            whole.extend(m);
+        }
+        whole
+    }
+
+    /// Session checks shared by every command after SESSION_SETUP; returns
+    /// the session id to sign with, or the error reply.
+    fn session_for(&mut self, r: &Req<'_>) -> Result<Option<u64>, Reply> {
+        let sid = r.h.session_id;
+        let Some(s) = self.sessions.get(&sid) else {
+            return Err(Reply::err(status::USER_SESSION_DELETED));
+        };
+        if !s.valid {
+            return Err(Reply::err(status::USER_SESSION_DELETED));
+        }
+        if r.encrypted {
+            return Ok(None);
+        }
+        let signed = r.h.flags & proto::FLAG_SIGNED != 0;
+        if signed {
+            if !crypto::verify(s.sign_algo, &s.sign_key, r.msg) {
+                return Err(Reply::err(status::ACCESS_DENIED));
+            }
+        } else if s.signing_required {
+            return Err(Reply::err(status::ACCESS_DENIED));
+        }
+        Ok((signed || s.signing_required).then_some(sid))
+    }
+
+    fn request(
+        &mut self,
+        r: &Req<'_>,
+        prev_fid: Option<FileId>,
+        accounts: &dyn Accounts,
+        out: &mut Output,
+    ) -> Reply {
+        let c = r.h.command;
+        if c == cmd::NEGOTIATE {
+            return self.negotiate(r, out);
+        }
+        if self.dialect.is_none() || self.dialect == Some(proto::SMB2FF) {
+            return Reply::err(status::INVALID_PARAMETER);
+        }
+        if c == cmd::SESSION_SETUP {
+            return self.session_setup(r, accounts, out);
+        }
+        if c == cmd::CANCEL {
+            return Reply {
+                silent: true,
+                ..Reply::ok(Vec::new())
+            };
+        }
+        if c == cmd::ECHO && r.h.session_id == 0 {
+            return Reply::ok(vec![4, 0, 0, 0]);
+        }
+        let sign = match self.session_for(r) {
+            Ok(s) => s,
+            Err(e) => {
+                out.events.push(Event {
+                    user: None,
+                    op: cmd::name(c).into(),
+                    outcome: format!("{:#010x}", e.status),
+                });
+                return e;
+            }
+        };
+        let mut reply = self.session_request(r, prev_fid, out);
+        reply.sign = sign;
+        reply
+    }
+
+    fn session_request(
+        &mut self,
+        r: &Req<'_>,
+        prev_fid: Option<FileId>,
+        out: &mut Output,
+    ) -> Reply {
+        let msg = Reader::new(r.msg);
+        let mut body = msg
+            .window(proto::HEADER_LEN, r.msg.len() - proto::HEADER_LEN)
+            .unwrap_or(Reader::new(&[]));
+        let user = self
+            .sessions
+            .get(&r.h.session_id)
+            .and_then(|s| s.user.clone());
+        let mut ev = |op: String, outcome: String| {
+            out.events.push(Event {
+                user: user.clone(),
+                op,
+                outcome,
+            })
+        };
+        let res: Result<Reply, ProtoError> = (|| {
+            Ok(match r.h.command {
+                cmd::ECHO => Reply::ok(vec![4, 0, 0, 0]),
+                cmd::LOGOFF => {
+                    self.close_session(r.h.session_id);
+                    ev("LOGOFF".into(), "ok".into());
+                    Reply::ok(vec![4, 0, 0, 0])
+                }
+                cmd::TREE_CONNECT => {
+                    let path = proto::tree_connect_path(&msg, &mut body)?;
+                    let rep = self.tree_connect(r.h.session_id, &path);
+                    ev(format!("TREE_CONNECT {path}"), outcome(rep.status));
+                    rep
+                }
+                cmd::TREE_DISCONNECT => {
+                    let rep = self.tree_disconnect(r.h.session_id, r.h.tree_id);
+                    ev("TREE_DISCONNECT".into(), outcome(rep.status));
+                    rep
+                }
+                cmd::CREATE => {
+                    let c = proto::Create::parse(&msg, &mut body)?;
+                    let rep = self.create(r, &c);
+                    ev(format!("CREATE {}", c.name), outcome(rep.status));
+                    rep
+                }
+                cmd::CLOSE => {
+                    let (flags, fid) = proto::close(&mut body)?;
+                    let fid = self.resolve(fid, prev_fid);
+                    let (rep, name) = self.close(r, flags, fid);
+                    ev(format!("CLOSE {name}"), outcome(rep.status));
+                    rep
+                }
+                cmd::FLUSH => {
+                    let fid = self.resolve(proto::flush(&mut body)?, prev_fid);
+                    match self.open_of(r, fid) {
+                        Ok(o) => {
+                            if let OpenKind::File(f) = &o.kind {
+                                let _ = f.sync_data();
+                            }
+                            Reply::ok(vec![4, 0, 0, 0])
+                        }
+                        Err(e) => e,
+                    }
+                }
+                cmd::READ => {
+                    let mut rd = proto::Read::parse(&mut body)?;
+                    rd.file_id = self.resolve(rd.file_id, prev_fid);
+                    self.read(r, &rd)
+                }
+                cmd::WRITE => {
+                    let mut w = proto::Write::parse(&msg, &mut body)?;
+                    w.file_id = self.resolve(w.file_id, prev_fid);
+                    self.write(r, &w)
+                }
+                cmd::QUERY_DIRECTORY => {
+                    let mut q = proto::QueryDirectory::parse(&msg, &mut body)?;
+                    q.file_id = self.resolve(q.file_id, prev_fid);
+                    self.query_directory(r, &q)
+                }
+                cmd::QUERY_INFO => {
+                    let mut q = proto::QueryInfo::parse(&mut body)?;
+                    q.file_id = self.resolve(q.file_id, prev_fid);
+                    self.query_info(r, &q)
+                }
+                cmd::SET_INFO => {
+                    let mut s = proto::SetInfo::parse(&msg, &mut body)?;
+                    s.file_id = self.resolve(s.file_id, prev_fid);
+                    let (rep, what) = self.set_info(r, &s);
+                    ev(format!("SET_INFO {what}"), outcome(rep.status));
+                    rep
+                }
+                cmd::IOCTL => {
+                    let mut i = proto::Ioctl::parse(&msg, &mut body)?;
+                    i.file_id = self.resolve(i.file_id, prev_fid);
+                    self.ioctl(r, &i)
+                }
+                c => {
+                    ev(
+                        format!("{} (not implemented)", cmd::name(c)),
+                        "STATUS_NOT_SUPPORTED".into(),
+                    );
+                    Reply::err(status::NOT_SUPPORTED)
+                }
+            })
+        })();
+        match res {
+            Ok(rep) => {
+                if rep.status == 0xFFFF_FFFF {
+                    out.close = true;
+                    return Reply::err(status::ACCESS_DENIED);
+                }
+                rep
+            }
+            Err(_) => Reply::err(status::INVALID_PARAMETER),
+        }
+    }
+
+    fn negotiate_body(&mut self, dialect: u16, now: u64, contexts: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut caps = 0u32;
+        if dialect >= proto::SMB210 && dialect != proto::SMB2FF {
+            caps |= 0x4; // LARGE_MTU
+        }
+        if matches!(dialect, proto::SMB300 | proto::SMB302) && self.client_caps & 0x40 != 0 {
+            caps |= 0x40; // ENCRYPTION
+            self.cipher = Some(Cipher::Aes128Ccm);
+        }
+        self.server_caps = caps;
+        let mode: u16 = if self.server.require_signing { 3 } else { 1 };
+        let token = neg_token_init();
+        let max = if caps & 4 != 0 { MAX_IO } else { MAX_IO_202 };
+        let mut b = Vec::new();
+        b.extend_from_slice(&le16(65));
+        b.extend_from_slice(&le16(mode));
+        b.extend_from_slice(&le16(dialect));
+        b.extend_from_slice(&le16(u16::try_from(contexts.len()).unwrap_or(0)));
+        b.extend_from_slice(&self.server.guid);
+        b.extend_from_slice(&le32(caps));
+        for _ in 0..3 {
+            b.extend_from_slice(&le32(max));
+        }
+        b.extend_from_slice(&le64(now));
+        b.extend_from_slice(&le64(0));
+        b.extend_from_slice(&le16(128));
+        b.extend_from_slice(&le16(u16::try_from(token.len()).unwrap_or(0)));
+        let ctx_off_at = b.len();
+        b.extend_from_slice(&le32(0));
+        b.extend_from_slice(&token);
+        if !contexts.is_empty() {
+            while (64 + b.len()) % 8 != 0 {
+                b.push(0);
+            }
+            let off = u32::try_from(64 + b.len()).unwrap_or(0);
+            b[ctx_off_at..ctx_off_at + 4].copy_from_slice(&le32(off));
+            for (i, (ty, data)) in contexts.iter().enumerate() {
+                b.extend_from_slice(&le16(*ty));
+                b.extend_from_slice(&le16(u16::try_from(data.len()).unwrap_or(0)));
+                b.extend_from_slice(&le32(0));
+                b.extend_from_slice(data);
+                if i + 1 < contexts.len() {
+                    while (64 + b.len()) % 8 != 0 {
+                        b.push(0);
+                    }
+                }
+            }
+        }
+        b
+    }
+
+    fn negotiate(&mut self, r: &Req<'_>, out: &mut Output) -> Reply {
+        if self.dialect.is_some() && self.dialect != Some(proto::SMB2FF) {
+            // A second NEGOTIATE on a connection: Windows disconnects.
+            out.close = true;
+            return Reply::err(status::INVALID_PARAMETER);
+        }
+        let msg = Reader::new(r.msg);
+        let mut body = msg
+            .window(proto::HEADER_LEN, r.msg.len() - proto::HEADER_LEN)
+            .unwrap_or(Reader::new(&[]));
+        let n = match proto::Negotiate::parse(&msg, &mut body) {
+            Ok(n) => n,
+            Err(_) => return Reply::err(status::INVALID_PARAMETER),
+        };
+        let dialect = [
+            proto::SMB311,
+            proto::SMB302,
+            proto::SMB300,
+            proto::SMB210,
+            proto::SMB202,
+        ]
+        .into_iter()
+        .find(|d| n.dialects.contains(d));
+        let Some(dialect) = dialect else {
+            out.events.push(Event {
+                user: None,
+                op: "NEGOTIATE".into(),
+                outcome: "no common dialect".into(),
+            });
+            return Reply::err(status::NOT_SUPPORTED);
+        };
+        self.client_guid = n.client_guid;
+        self.client_caps = n.capabilities;
+        self.client_security_mode = n.security_mode;
+        self.client_dialects = n.dialects.clone();
+        let mut contexts = Vec::new();
+        if dialect == proto::SMB311 {
+            let Some((_, pre)) = n.contexts.iter().find(|c| c.0 == proto::CTX_PREAUTH) else {
+                return Reply::err(status::INVALID_PARAMETER);
+            };
+            if !proto::preauth_algorithms(pre).contains(&1) {
+                return Reply::err(status::INVALID_PARAMETER);
+            }
+            let mut p = Vec::new();
+            p.extend_from_slice(&le16(1));
+            p.extend_from_slice(&le16(32));
+            p.extend_from_slice(&le16(1));
+            p.extend_from_slice(&rand::random::<[u8; 32]>());
+            contexts.push((proto::CTX_PREAUTH, p));
+            if let Some((_, enc)) = n.contexts.iter().find(|c| c.0 == proto::CTX_ENCRYPTION) {
+                let offered = proto::id_list(enc);
+                // Windows Server 2022's order of preference.
+                let pick = [2u16, 1, 4, 3].into_iter().find(|c| offered.contains(c));
+                self.cipher = pick.and_then(Cipher::from_id);
+                let mut e = Vec::new();
+                e.extend_from_slice(&le16(1));
+                e.extend_from_slice(&le16(pick.unwrap_or(0)));
+                contexts.push((proto::CTX_ENCRYPTION, e));
+            }
+            if let Some((_, sig)) = n.contexts.iter().find(|c| c.0 == proto::CTX_SIGNING) {
+                let offered = proto::id_list(sig);
+                let pick = [2u16, 1, 0]
+                    .into_iter()
+                    .find(|c| offered.contains(c))
+                    .unwrap_or(1);
+                self.sign_algo_311 = SignAlgo::from_id(pick).unwrap_or(SignAlgo::AesCmac);
+                let mut s = Vec::new();
+                s.extend_from_slice(&le16(1));
+                s.extend_from_slice(&le16(pick));
+                contexts.push((proto::CTX_SIGNING, s));
+            }
+            self.preauth = crypto::preauth(&[0; 64], r.msg);
+        }
+        let body = self.negotiate_body(dialect, r.now, &contexts);
+        self.dialect = Some(dialect);
+        out.events.push(Event {
+            user: None,
+            op: "NEGOTIATE".into(),
+            outcome: format!(
+                "dialect {}.{}.{}",
+                dialect >> 8,
+                (dialect >> 4) & 0xF,
+                dialect & 0xF
+            ),
+        });
+        Reply::ok(body)
+    }
+
+    fn session_setup(&mut self, r: &Req<'_>, accounts: &dyn Accounts, out: &mut Output) -> Reply {
+        let msg = Reader::new(r.msg);
+        let mut body = msg
+            .window(proto::HEADER_LEN, r.msg.len() - proto::HEADER_LEN)
+            .unwrap_or(Reader::new(&[]));
+        let Ok(ss) = proto::SessionSetup::parse(&msg, &mut body) else {
+            return Reply::err(status::INVALID_PARAMETER);
+        };
+        let dialect = self.dialect.unwrap_or(proto::SMB202);
+        let mut sid = r.h.session_id;
+        if sid == 0 {
+            if self.sessions.len() >= MAX_SESSIONS {
+                return Reply::err(status::REQUEST_NOT_ACCEPTED);
+            }
+            sid = loop {
+                let id: u64 = rand::random::<u64>() & 0x0000_FFFF_FFFF_FFFF;
+                if id != 0 && !self.sessions.contains_key(&id) {
+                    break id;
+                }
+            };
+            self.sessions.insert(
+                sid,
+                Session {
+                    acceptor: Acceptor::default(),
+                    valid: false,
+                    user: None,
+                    admin: false,
+                    preauth: self.preauth,
+                    sign_key: Vec::new(),
+                    sign_algo: SignAlgo::HmacSha256,
+                    enc_key: Vec::new(),
+                    dec_key: Vec::new(),
+                    signing_required: false,
+                    trees: HashMap::new(),
+                    next_tree: 1,
+                },
+            );
+        }
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return Reply::err(status::USER_SESSION_DELETED);
+        };
+        if s.valid {
+            // Re-authentication is not offered: Windows answers a setup on
+            // a live session of another dialect family the same way.
+            return Reply::err(status::REQUEST_NOT_ACCEPTED);
+        }
+        if dialect == proto::SMB311 {
+            s.preauth = crypto::preauth(&s.preauth, r.msg);
+        }
+        let lookup = |u: &str| accounts.password_of(u);
+        let step = s
+            .acceptor
+            .accept_token(&ss.token, &self.server.target, &lookup);
+        let mk = |status: u32, token: &[u8], flags: u16| {
+            let mut b = Vec::new();
+            b.extend_from_slice(&le16(9));
+            b.extend_from_slice(&le16(flags));
+            b.extend_from_slice(&le16(72));
+            b.extend_from_slice(&le16(u16::try_from(token.len()).unwrap_or(0)));
+            b.extend_from_slice(token);
+            Reply {
+                session_id: Some(sid),
+                ..Reply::with(status, b)
+            }
+        };
+        match step {
+            Ok(TokenStep::Challenge(tok)) => mk(status::MORE_PROCESSING_REQUIRED, &tok, 0),
+            Ok(TokenStep::Done {
+                user,
+                session,
+                final_token,
+                ..
+            }) => {
+                let sk = session.session_key();
+                let admin = accounts.is_admin(&user);
+                s.user = Some(user.clone());
+                s.admin = admin;
+                s.valid = true;
+                match dialect {
+                    proto::SMB202 | proto::SMB210 => {
+                        s.sign_key = sk.to_vec();
+                        s.sign_algo = SignAlgo::HmacSha256;
+                    }
+                    proto::SMB300 | proto::SMB302 => {
+                        s.sign_key = crypto::kdf(&sk, b"SMB2AESCMAC\0", b"SmbSign\0", 128);
+                        s.sign_algo = SignAlgo::AesCmac;
+                        s.enc_key = crypto::kdf(&sk, b"SMB2AESCCM\0", b"ServerOut\0", 128);
+                        s.dec_key = crypto::kdf(&sk, b"SMB2AESCCM\0", b"ServerIn \0", 128);
+                    }
+                    _ => {
+                        let ctx = s.preauth;
+                        s.sign_key = crypto::kdf(&sk, b"SMBSigningKey\0", &ctx, 128);
+                        s.sign_algo = self.sign_algo_311;
+                        let bits = self.cipher.map_or(128, Cipher::key_bits);
+                        s.enc_key = crypto::kdf(&sk, b"SMBS2CCipherKey\0", &ctx, bits);
+                        s.dec_key = crypto::kdf(&sk, b"SMBC2SCipherKey\0", &ctx, bits);
+                    }
+                }
+                s.signing_required = self.server.require_signing || ss.security_mode & 2 != 0;
+                let flags = if self.server.encrypt_data && self.cipher.is_some() {
+                    4
+                } else {
+                    0
+                };
+                out.events.push(Event {
+                    user: Some(user),
+                    op: "SESSION_SETUP".into(),
+                    outcome: if admin {
+                        "ok (administrator)".into()
+                    } else {
+                        "ok".into()
+                    },
+                });
+                let mut rep = mk(
+                    status::SUCCESS,
+                    final_token.as_deref().unwrap_or(&[]),
+                    flags,
+                );
+                rep.sign = Some(sid);
+                rep
+            }
+            Err(e) => {
+                self.sessions.remove(&sid);
+                out.events.push(Event {
+                    user: None,
+                    op: "SESSION_SETUP".into(),
+                    outcome: format!("STATUS_LOGON_FAILURE ({e})"),
+                });
+                Reply {
+                    session_id: Some(sid),
+                    ..Reply::err(status::LOGON_FAILURE)
+                }
+            }
+        }
+    }
+
+    fn close_session(&mut self, sid: u64) {
+        self.sessions.remove(&sid);
+        let ids: Vec<u64> = self
+            .opens
+            .iter()
+            .filter(|(_, o)| o.session == sid)
+            .map(|(k, _)| *k)
+            .collect();
+        for id in ids {
+            if let Some(o) = self.opens.remove(&id) {
+                finish(o);
+            }
+        }
+    }
+
+    fn tree_connect(&mut self, sid: u64, path: &str) -> Reply {
+        let name = path.rsplit('\\').next().unwrap_or("");
+        let server = self.server.clone();
+        let Some(idx) = server
+            .shares
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(name))
+        else {
+            return Reply::err(status::BAD_NETWORK_NAME);
+        };
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return Reply::err(status::USER_SESSION_DELETED);
+        };
+        let share = &server.shares[idx];
+        if share.admin_only && !s.admin {
+            return Reply::err(status::ACCESS_DENIED);
+        }
+        if s.trees.len() >= MAX_TREES {
+            return Reply::err(status::REQUEST_NOT_ACCEPTED);
+        }
+        let tid = s.next_tree;
+        s.next_tree += 1;
+        s.trees.insert(tid, Tree { share: idx });
+        let ipc = share.root.is_none();
+        let mut b = Vec::new();
+        b.extend_from_slice(&le16(16));
+        b.push(if ipc { 2 } else { 1 });
+        b.push(0);
+        b.extend_from_slice(&le32(if ipc { 0x30 } else { 0 }));
+        b.extend_from_slice(&le32(0));
+        b.extend_from_slice(&le32(0x001F_01FF));
+        Reply {
+            tree_id: Some(tid),
+            ..Reply::ok(b)
+        }
+    }
+
+    fn tree_disconnect(&mut self, sid: u64, tid: u32) -> Reply {
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return Reply::err(status::USER_SESSION_DELETED);
+        };
+        if s.trees.remove(&tid).is_none() {
+            return Reply::err(status::NETWORK_NAME_DELETED);
+        }
+        let ids: Vec<u64> = self
+            .opens
+            .iter()
+            .filter(|(_, o)| o.tree == tid && o.session == sid)
+            .map(|(k, _)| *k)
+            .collect();
+        for id in ids {
+            if let Some(o) = self.opens.remove(&id) {
+                finish(o);
+            }
+        }
+        Reply::ok(vec![4, 0, 0, 0])
+    }
+
+    fn tree_of(&self, r: &Req<'_>) -> Result<(usize, Share), Reply> {
+        let s = self
+            .sessions
+            .get(&r.h.session_id)
+            .ok_or_else(|| Reply::err(status::USER_SESSION_DELETED))?;
+        let t = s
+            .trees
+            .get(&r.h.tree_id)
+            .ok_or_else(|| Reply::err(status::NETWORK_NAME_DELETED))?;
+        let share = self
+            .server
+            .shares
+            .get(t.share)
+            .cloned()
+            .ok_or_else(|| Reply::err(status::NETWORK_NAME_DELETED))?;
+        Ok((t.share, share))
+    }
+
+    fn resolve(&self, fid: FileId, prev: Option<FileId>) -> FileId {
+        if fid == proto::FILE_ID_ANY {
+            prev.unwrap_or(fid)
+        } else {
+            fid
+        }
+    }
+
+    fn open_of(&mut self, r: &Req<'_>, fid: FileId) -> Result<&mut Open, Reply> {
+        let vol = u64::from_le_bytes(fid[8..16].try_into().unwrap_or([0; 8]));
+        match self.opens.get_mut(&vol) {
+            Some(o) if o.session == r.h.session_id && o.tree == r.h.tree_id => Ok(o),
+            _ => Err(Reply::err(status::FILE_CLOSED)),
+        }
+    }
+
+    fn create(&mut self, r: &Req<'_>, c: &proto::Create) -> Reply {
+        let (_, share) = match self.tree_of(r) {
+            Ok(t) => t,
+            Err(e) => return e,
+        };
+        if self.opens.len() >= MAX_OPENS {
+            return Reply::err(status::REQUEST_NOT_ACCEPTED);
+        }
+        let Some(root) = share.root.clone() else {
+            // IPC$: named pipes.
+            let pipe = c.name.trim_start_matches('\\').to_ascii_lowercase();
+            let pipe = pipe.strip_prefix("pipe\\").unwrap_or(&pipe);
+            if pipe != "srvsvc" {
+                return Reply::err(status::OBJECT_NAME_NOT_FOUND);
+            }
+            let open = Open {
+                session: r.h.session_id,
+                tree: r.h.tree_id,
+                root: None,
+                path: PathBuf::from("srvsvc"),
+                kind: OpenKind::Pipe {
+                    rpc: PipeRpc::default(),
+                    input: Vec::new(),
+                    output: Vec::new(),
+                },
+                delete_on_close: false,
+                write: true,
+            };
+            let info = Info {
+                attributes: proto::ATTR_NORMAL,
+                alloc: 4096,
+                ..Info::default()
+            };
+            return self.add_open(r, open, create::OPENED, &info);
+        };
+        let path = match fs::share_path(&c.name) {
+            Ok(p) => p,
+            Err(st) => return Reply::err(st),
+        };
+        let is_root = path.as_os_str().is_empty();
+        let meta = if is_root {
+            root.dir_metadata()
+        } else {
+            root.metadata(&path)
+        };
+        let want_dir = c.options & create::DIRECTORY_FILE != 0;
+        let want_file = c.options & create::NON_DIRECTORY_FILE != 0;
+        let write_access =
+            c.desired_access & (0x2 | 0x4 | 0x100 | 0x4000_0000 | 0x1000_0000 | 0x0200_0000) != 0;
+        let delete_on_close = c.options & create::DELETE_ON_CLOSE != 0;
+        let (kind, action) = match meta {
+            Ok(m) if m.is_dir() => {
+                if want_file {
+                    return Reply::err(status::FILE_IS_A_DIRECTORY);
+                }
+                match c.disposition {
+                    create::CREATE => return Reply::err(status::OBJECT_NAME_COLLISION),
+                    create::OPEN | create::OPEN_IF => {}
+                    _ => return Reply::err(status::INVALID_PARAMETER),
+                }
+                (
+                    OpenKind::Dir {
+                        listing: None,
+                        cursor: 0,
+                        pattern: String::new(),
+                    },
+                    create::OPENED,
+                )
+            }
+            Ok(_) => {
+                if want_dir {
+                    return Reply::err(status::NOT_A_DIRECTORY);
+                }
+                let (truncate, action) = match c.disposition {
+                    create::CREATE => return Reply::err(status::OBJECT_NAME_COLLISION),
+                    create::OPEN | create::OPEN_IF => (false, create::OPENED),
+                    create::OVERWRITE | create::OVERWRITE_IF => (true, create::OVERWRITTEN),
+                    _ => (true, create::SUPERSEDED),
+                };
+                let mut o = OpenOptions::new();
+                o.read(true)
+                    .write(write_access || truncate)
+                    .truncate(truncate);
+                let f = match root.open_with(&path, &o) {
+                    Ok(f) => f,
+                    Err(e) if write_access => match root.open(&path) {
+                        Ok(f) if c.desired_access & 0x0200_0000 != 0 => f,
+                        _ => return Reply::err(fs::io_status(&e)),
+                    },
+                    Err(e) => return Reply::err(fs::io_status(&e)),
+                };
+                (OpenKind::File(f), action)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if matches!(c.disposition, create::OPEN | create::OVERWRITE) {
+                    return Reply::err(fs::missing_status(&root, &path));
+                }
+                if is_root {
+                    return Reply::err(status::ACCESS_DENIED);
+                }
+                if want_dir {
+                    if let Err(e) = root.create_dir(&path) {
+                        return Reply::err(if e.kind() == std::io::ErrorKind::NotFound {
+                            status::OBJECT_PATH_NOT_FOUND
+                        } else {
+                            fs::io_status(&e)
+                        });
+                    }
+                    (
+                        OpenKind::Dir {
+                            listing: None,
+                            cursor: 0,
+                            pattern: String::new(),
+                        },
+                        create::CREATED,
+                    )
+                } else {
+                    let mut o = OpenOptions::new();
+                    o.read(true).write(true).create_new(true);
+                    match root.open_with(&path, &o) {
+                        Ok(f) => (OpenKind::File(f), create::CREATED),
+                        Err(e) => {
+                            return Reply::err(if e.kind() == std::io::ErrorKind::NotFound {
+                                status::OBJECT_PATH_NOT_FOUND
+                            } else {
+                                fs::io_status(&e)
+                            })
+                        }
+                    }
+                }
+            }
+            Err(e) => return Reply::err(fs::io_status(&e)),
+        };
+        let meta = if is_root {
+            root.dir_metadata()
+        } else {
+            root.metadata(&path)
+        };
+        let info = meta
+            .map(|m| Info::from_meta(&m, &c.name))
+            .unwrap_or_default();
+        let open = Open {
+            session: r.h.session_id,
+            tree: r.h.tree_id,
+            root: Some(root.clone()),
+            path,
+            kind,
+            delete_on_close,
+            write: write_access,
+        };
+        self.add_open(r, open, action, &info)
+    }
+
+    fn add_open(&mut self, r: &Req<'_>, open: Open, action: u32, info: &Info) -> Reply {
+        let _ = r;
+        let vol = self.next_open;
+        self.next_open += 1;
+        self.opens.insert(vol, open);
+        let mut b = Vec::with_capacity(88);
+        b.extend_from_slice(&le16(89));
+        b.push(0); // no oplock
+        b.push(0);
+        b.extend_from_slice(&le32(action));
+        for t in [
+            info.creation,
+            info.access,
+            info.write,
+            info.change,
+            info.alloc,
+            info.size,
+        ] {
+            b.extend_from_slice(&le64(t));
+        }
+        b.extend_from_slice(&le32(info.attributes));
+        b.extend_from_slice(&le32(0));
+        b.extend_from_slice(&le64(vol));
+        b.extend_from_slice(&le64(vol));
+        b.extend_from_slice(&le32(0));
+        b.extend_from_slice(&le32(0));
+        Reply::ok(b)
+    }
+
+    fn info_of(&self, o: &Open) -> Info {
+        let Some(root) = &o.root else {
+            return Info {
+                attributes: proto::ATTR_NORMAL,
+                alloc: 4096,
+                ..Info::default()
+            };
+        };
+        let name = o
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let m = if o.path.as_os_str().is_empty() {
+            root.dir_metadata()
+        } else {
+            root.metadata(&o.path)
+        };
+        m.map(|m| Info::from_meta(&m, &name)).unwrap_or_default()
+    }
+
+    fn close(&mut self, r: &Req<'_>, flags: u16, fid: FileId) -> (Reply, String) {
+        let vol = match self.open_of(r, fid) {
+            Ok(_) => u64::from_le_bytes(fid[8..16].try_into().unwrap_or([0; 8])),
+            Err(e) => return (e, String::new()),
+        };
+        let Some(o) = self.opens.remove(&vol) else {
+            return (Reply::err(status::FILE_CLOSED), String::new());
+        };
+        let name = o.path.to_string_lossy().replace('/', "\\");
+        let info = if flags & 1 != 0 {
+            Some(self.info_of(&o))
+        } else {
+            None
+        };
+        finish(o);
+        let mut b = Vec::with_capacity(60);
+        b.extend_from_slice(&le16(60));
+        b.extend_from_slice(&le16(flags & 1));
+        b.extend_from_slice(&le32(0));
+        match info {
+            Some(i) => {
+                for t in [i.creation, i.access, i.write, i.change, i.alloc, i.size] {
+                    b.extend_from_slice(&le64(t));
+                }
+                b.extend_from_slice(&le32(i.attributes));
+            }
+            None => b.extend_from_slice(&[0; 52]),
+        }
+        (Reply::ok(b), name)
+    }
+
+    fn read(&mut self, r: &Req<'_>, rd: &proto::Read) -> Reply {
+        let max = self.max_io();
+        let charge = u32::from(r.h.credit_charge.max(1));
+        if rd.length > max
+            || (self.dialect != Some(proto::SMB202) && rd.length > charge.saturating_mul(65536))
+        {
+            return Reply::err(status::INVALID_PARAMETER);
+        }
+        let o = match self.open_of(r, rd.file_id) {
+            Ok(o) => o,
+            Err(e) => return e,
+        };
+        let data = match &mut o.kind {
+            OpenKind::File(f) => {
+                let mut buf = vec![0u8; rd.length as usize];
+                let mut got = 0;
+                while got < buf.len() {
+                    match f.read_at(&mut buf[got..], rd.offset + got as u64) {
+                        Ok(0) => break,
+                        Ok(n) => got += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Reply::err(fs::io_status(&e)),
+                    }
+                }
+                buf.truncate(got);
+                if (got == 0 && rd.length > 0) || (got as u32) < rd.minimum {
+                    return Reply::err(status::END_OF_FILE);
+                }
+                buf
+            }
+            OpenKind::Dir { .. } => return Reply::err(status::INVALID_DEVICE_REQUEST),
+            OpenKind::Pipe { output, .. } => {
+                if output.is_empty() {
+                    return Reply::err(0xC000_00D9); // STATUS_PIPE_EMPTY
+                }
+                let n = output.len().min(rd.length as usize);
+                let data: Vec<u8> = output.drain(..n).collect();
+                let st = if output.is_empty() {
+                    status::SUCCESS
+                } else {
+                    status::BUFFER_OVERFLOW
+                };
+                return Reply::with(st, read_body(&data));
+            }
+        };
+        Reply::ok(read_body(&data))
+    }
+
+    fn write(&mut self, r: &Req<'_>, w: &proto::Write<'_>) -> Reply {
+        let max = self.max_io();
+        if w.data.len() > max as usize {
+            return Reply::err(status::INVALID_PARAMETER);
+        }
+        let srv = self.server.clone();
+        let infos = srv.share_infos();
+        let o = match self.open_of(r, w.file_id) {
+            Ok(o) => o,
+            Err(e) => return e,
+        };
+        match &mut o.kind {
+            OpenKind::File(f) => {
+                if !o.write {
+                    return Reply::err(status::ACCESS_DENIED);
+                }
+                if let Err(e) = f.write_all_at(w.data, w.offset) {
+                    return Reply::err(fs::io_status(&e));
+                }
+            }
+            OpenKind::Dir { .. } => return Reply::err(status::INVALID_DEVICE_REQUEST),
+            OpenKind::Pipe { rpc, input, output } => {
+                if let Err(st) = pipe_write(rpc, input, output, w.data, &infos) {
+                    return Reply::err(st);
+                }
+            }
+        }
+        let mut b = Vec::with_capacity(16);
+        b.extend_from_slice(&le16(17));
+        b.extend_from_slice(&le16(0));
+        b.extend_from_slice(&le32(u32::try_from(w.data.len()).unwrap_or(0)));
+        b.extend_from_slice(&le32(0));
+        b.extend_from_slice(&le16(0));
+        b.extend_from_slice(&le16(0));
+        Reply::ok(b)
+    }
+
+    fn query_directory(&mut self, r: &Req<'_>, q: &proto::QueryDirectory) -> Reply {
+        let (_, share) = match self.tree_of(r) {
+            Ok(t) => t,
+            Err(e) => return e,
+        };
+        let Some(root) = share.root else {
+            return Reply::err(status::INVALID_DEVICE_REQUEST);
+        };
+        if !matches!(q.class, 1 | 2 | 3 | 12 | 37 | 38) {
+            return Reply::err(status::INVALID_INFO_CLASS);
+        }
+        let max_out = (q.output_len.min(self.max_io())) as usize;
+        let self_info = {
+            let o = match self.open_of(r, q.file_id) {
+                Ok(o) => o,
+                Err(e) => return e,
+            };
+            let m = if o.path.as_os_str().is_empty() {
+                root.dir_metadata()
+            } else {
+                root.metadata(&o.path)
+            };
+            m.map(|m| Info::from_meta(&m, ".")).unwrap_or_default()
+        };
+        let o = match self.open_of(r, q.file_id) {
+            Ok(o) => o,
+            Err(e) => return e,
+        };
+        let path = o.path.clone();
+        let OpenKind::Dir {
+            listing,
+            cursor,
+            pattern,
+        } = &mut o.kind
+        else {
+            return Reply::err(status::INVALID_PARAMETER);
+        };
+        let first = listing.is_none();
+        if first || q.flags & (proto::QD_RESTART | proto::QD_REOPEN) != 0 {
+            match fs::list(&root, &path, self_info, MAX_DIR_ENTRIES) {
+                Ok(l) => *listing = Some(l),
+                Err(e) => return Reply::err(fs::io_status(&e)),
+            }
+            *cursor = 0;
+            *pattern = q.pattern.clone();
+        }
+        let entries = listing.as_deref().unwrap_or(&[]);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut last_at: Option<usize> = None;
+        let mut matched = false;
+        while *cursor < entries.len() {
+            let e = &entries[*cursor];
+            if !fs::matches(pattern, &e.name) {
+                *cursor += 1;
+                continue;
+            }
+            let Some(ent) = fs::dir_entry(q.class, e) else {
+                return Reply::err(status::INVALID_INFO_CLASS);
+            };
+            let start = (buf.len() + 7) & !7;
+            if start + ent.len() > max_out {
+                if last_at.is_none() {
+                    return Reply::err(status::BUFFER_TOO_SMALL);
+                }
+                break;
+            }
+            if let Some(prev) = last_at {
+                let off = u32::try_from(start - prev).unwrap_or(0);
+                buf[prev..prev + 4].copy_from_slice(&le32(off));
+            }
+            buf.resize(start, 0);
+            buf.extend_from_slice(&ent);
+            last_at = Some(start);
+            matched = true;
+            *cursor += 1;
+            if q.flags & proto::QD_SINGLE != 0 {
+                break;
+            }
+        }
+        if !matched {
+            return Reply::err(if first {
+                status::NO_SUCH_FILE
+            } else {
+                status::NO_MORE_FILES
+            });
+        }
+        let mut b = Vec::with_capacity(8 + buf.len());
+        b.extend_from_slice(&le16(9));
+        b.extend_from_slice(&le16(72));
+        b.extend_from_slice(&le32(u32::try_from(buf.len()).unwrap_or(0)));
+        b.extend(buf);
+        Reply::ok(b)
+    }
+
+    fn query_info(&mut self, r: &Req<'_>, q: &proto::QueryInfo) -> Reply {
+        let info = {
+            let o = match self.open_of(r, q.file_id) {
+                Ok(o) => o,
+                Err(e) => return e,
+            };
+            let pipe = matches!(o.kind, OpenKind::Pipe { .. });
+            let delete = o.delete_on_close;
+            let name = format!("\\{}", o.path.to_string_lossy().replace('/', "\\"));
+            let path_empty = o.path.as_os_str().is_empty();
+            let _ = path_empty;
+            (pipe, delete, name)
+        };
+        let (pipe, delete, name) = info;
+        let o_info = {
+            let o = match self.opens.get(&u64::from_le_bytes(
+                q.file_id[8..16].try_into().unwrap_or([0; 8]),
+            )) {
+                Some(o) => o,
+                None => return Reply::err(status::FILE_CLOSED),
+            };
+            self.info_of(o)
+        };
+        let data = match q.info_type {
+            1 => {
+                let i = if pipe {
+                    Info {
+                        attributes: proto::ATTR_NORMAL,
+                        alloc: 4096,
+                        ..Info::default()
+                    }
+                } else {
+                    o_info
+                };
+                match fs::file_info(q.class, &i, &name, delete) {
+                    Some(d) => d,
+                    None => return Reply::err(status::INVALID_INFO_CLASS),
+                }
+            }
+            2 => {
+                let serial = u32::from_le_bytes(self.server.guid[..4].try_into().unwrap_or([0; 4]));
+                match fs::fs_info(
+                    q.class,
+                    256 << 30,
+                    128 << 30,
+                    serial,
+                    self.server.start_time,
+                ) {
+                    Some(d) => d,
+                    None => return Reply::err(status::INVALID_INFO_CLASS),
+                }
+            }
+            3 => security_descriptor(q.additional),
+            _ => return Reply::err(status::NOT_SUPPORTED),
+        };
+        let fixed = if q.info_type == 3 {
+            20
+        } else {
+            fs::fixed_len(q.class, q.info_type == 2)
+        };
+        let max = q.output_len as usize;
+        if max < fixed {
+            return Reply::err(if q.info_type == 3 {
+                status::BUFFER_TOO_SMALL
+            } else {
+                status::INFO_LENGTH_MISMATCH
+            });
+        }
+        let (st, data) = if data.len() > max {
+            (status::BUFFER_OVERFLOW, data[..max].to_vec())
+        } else {
+            (status::SUCCESS, data)
+        };
+        let mut b = Vec::with_capacity(8 + data.len());
+        b.extend_from_slice(&le16(9));
+        b.extend_from_slice(&le16(72));
+        b.extend_from_slice(&le32(u32::try_from(data.len()).unwrap_or(0)));
+        b.extend(data);
+        Reply::with(st, b)
+    }
+
+    fn set_info(&mut self, r: &Req<'_>, s: &proto::SetInfo<'_>) -> (Reply, String) {
+        let (_, share) = match self.tree_of(r) {
+            Ok(t) => t,
+            Err(e) => return (e, String::new()),
+        };
+        let Some(root) = share.root else {
+            return (Reply::err(status::NOT_SUPPORTED), String::new());
+        };
+        let ok = || Reply::ok(vec![2, 0]);
+        let o = match self.open_of(r, s.file_id) {
+            Ok(o) => o,
+            Err(e) => return (e, String::new()),
+        };
+        let shown = o.path.to_string_lossy().replace('/', "\\");
+        if s.info_type != 1 {
+            return (
+                Reply::err(status::NOT_SUPPORTED),
+                format!("{shown} (info type {} not implemented)", s.info_type),
+            );
+        }
+        let mut d = Reader::new(s.data);
+        match s.class {
+            4 => {
+                // FileBasicInformation: the last write time is kept; the
+                // other times and attributes are accepted as Windows
+                // accepts them from a client without the privilege to
+                // change them on this file system.
+                let (Ok(_c), Ok(_a), Ok(w)) = (d.u64_le(), d.u64_le(), d.u64_le()) else {
+                    return (Reply::err(status::INFO_LENGTH_MISMATCH), shown);
+                };
+                if let (OpenKind::File(f), true) = (&o.kind, w != 0 && w != u64::MAX) {
+                    let unix = w.saturating_sub(116_444_736_000_000_000);
+                    let t = std::time::UNIX_EPOCH
+                        + std::time::Duration::from_nanos(unix.saturating_mul(100));
+                    if let Ok(std_f) = f.try_clone().map(|f| f.into_std()) {
+                        let _ = std_f.set_modified(t);
+                    }
+                }
+                (ok(), format!("{shown} basic"))
+            }
+            13 | 64 => {
+                let Ok(flag) = (if s.class == 13 {
+                    d.u8().map(u32::from)
+                } else {
+                    d.u32_le()
+                }) else {
+                    return (Reply::err(status::INFO_LENGTH_MISMATCH), shown);
+                };
+                let del = flag & 1 != 0;
+                if del {
+                    if o.path.as_os_str().is_empty() {
+                        return (Reply::err(status::ACCESS_DENIED), shown);
+                    }
+                    if let OpenKind::Dir { .. } = o.kind {
+                        let non_empty = root
+                            .read_dir(&o.path)
+                            .map(|mut it| it.any(|e| e.is_ok()))
+                            .unwrap_or(false);
+                        if non_empty {
+                            return (
+                                Reply::err(status::DIRECTORY_NOT_EMPTY),
+                                format!("{shown} delete"),
+                            );
+                        }
+                    }
+                }
+                o.delete_on_close = del;
+                (ok(), format!("{shown} delete"))
+            }
+            10 => {
+                let (Ok(replace), Ok(_), Ok(_root_dir), Ok(len)) =
+                    (d.u8(), d.skip(7), d.u64_le(), d.u32_le())
+                else {
+                    return (Reply::err(status::INFO_LENGTH_MISMATCH), shown);
+                };
+                let Ok(raw) = d.bytes(len as usize) else {
+                    return (Reply::err(status::INFO_LENGTH_MISMATCH), shown);
+                };
+                let Ok(target) = proto::utf16(raw) else {
+                    return (Reply::err(status::OBJECT_NAME_INVALID), shown);
+                };
+                let to = match fs::share_path(target.trim_start_matches('\\')) {
+                    Ok(p) if !p.as_os_str().is_empty() => p,
+                    Ok(_) => return (Reply::err(status::OBJECT_NAME_INVALID), shown),
+                    Err(st) => return (Reply::err(st), format!("{shown} rename to {target}")),
+                };
+                let what = format!("{shown} rename to {target}");
+                if o.path.as_os_str().is_empty() {
+                    return (Reply::err(status::ACCESS_DENIED), what);
+                }
+                if root.metadata(&to).is_ok() && to != o.path {
+                    if replace == 0 {
+                        return (Reply::err(status::OBJECT_NAME_COLLISION), what);
+                    }
+                    if root.metadata(&to).map(|m| m.is_dir()).unwrap_or(false) {
+                        return (Reply::err(status::ACCESS_DENIED), what);
+                    }
+                }
+                if let Err(e) = root.rename(&o.path, &root, &to) {
+                    let st = if e.kind() == std::io::ErrorKind::NotFound {
+                        status::OBJECT_PATH_NOT_FOUND
+                    } else {
+                        fs::io_status(&e)
+                    };
+                    return (Reply::err(st), what);
+                }
+                o.path = to;
+                (ok(), what)
+            }
+            20 | 19 => {
+                let Ok(v) = d.u64_le() else {
+                    return (Reply::err(status::INFO_LENGTH_MISMATCH), shown);
+                };
+                let OpenKind::File(f) = &o.kind else {
+                    return (Reply::err(status::INVALID_PARAMETER), shown);
+                };
+                if s.class == 20 {
+                    if !o.write {
+                        return (Reply::err(status::ACCESS_DENIED), shown);
+                    }
+                    if let Err(e) = f.set_len(v) {
+                        return (Reply::err(fs::io_status(&e)), shown);
+                    }
+                    return (ok(), format!("{shown} end of file {v}"));
+                }
+                (ok(), format!("{shown} allocation {v}"))
+            }
+            14 | 16 => (ok(), format!("{shown} class {}", s.class)),
+            c => (
+                Reply::err(status::INVALID_INFO_CLASS),
+                format!("{shown} class {c} (not implemented)"),
+            ),
+        }
+    }
+
+    fn ioctl(&mut self, r: &Req<'_>, i: &proto::Ioctl<'_>) -> Reply {
+        let out_body = |fid: FileId, ctl: u32, data: &[u8], st: u32| {
+            let mut b = Vec::with_capacity(48 + data.len());
+            b.extend_from_slice(&le16(49));
+            b.extend_from_slice(&le16(0));
+            b.extend_from_slice(&le32(ctl));
+            b.extend_from_slice(&fid);
+            b.extend_from_slice(&le32(112));
+            b.extend_from_slice(&le32(0));
+            b.extend_from_slice(&le32(112));
+            b.extend_from_slice(&le32(u32::try_from(data.len()).unwrap_or(0)));
+            b.extend_from_slice(&le32(0));
+            b.extend_from_slice(&le32(0));
+            b.extend_from_slice(data);
+            Reply::with(st, b)
+        };
+        match i.ctl_code {
+            proto::FSCTL_VALIDATE_NEGOTIATE_INFO => {
+                let Some(d) = self.dialect else {
+                    return Reply::err(status::INVALID_PARAMETER);
+                };
+                if d == proto::SMB311 {
+                    // 3.1.1 clients do not send it; Windows drops one that does.
+                    return Reply {
+                        status: 0xFFFF_FFFF,
+                        ..Reply::err(0)
+                    };
+                }
+                let mut rd = Reader::new(i.input);
+                let parsed = (|| -> Option<(u32, [u8; 16], u16, Vec<u16>)> {
+                    let caps = rd.u32_le().ok()?;
+                    let guid = rd.array::<16>().ok()?;
+                    let mode = rd.u16_le().ok()?;
+                    let n = rd.u16_le().ok()?;
+                    let ds = (0..n)
+                        .map(|_| rd.u16_le().ok())
+                        .collect::<Option<Vec<u16>>>()?;
+                    Some((caps, guid, mode, ds))
+                })();
+                let Some((caps, guid, mode, ds)) = parsed else {
+                    return Reply {
+                        status: 0xFFFF_FFFF,
+                        ..Reply::err(0)
+                    };
+                };
+                if caps != self.client_caps
+                    || guid != self.client_guid
+                    || mode != self.client_security_mode
+                    || ds != self.client_dialects
+                {
+                    return Reply {
+                        status: 0xFFFF_FFFF,
+                        ..Reply::err(0)
+                    };
+                }
+                if i.max_output < 24 {
+                    return Reply::err(status::INVALID_PARAMETER);
+                }
+                let mut o = Vec::with_capacity(24);
+                o.extend_from_slice(&le32(self.server_caps));
+                o.extend_from_slice(&self.server.guid);
+                o.extend_from_slice(&le16(if self.server.require_signing { 3 } else { 1 }));
+                o.extend_from_slice(&le16(d));
+                out_body(proto::FILE_ID_ANY, i.ctl_code, &o, status::SUCCESS)
+            }
+            proto::FSCTL_PIPE_TRANSCEIVE => {
+                let srv = self.server.clone();
+                let infos = srv.share_infos();
+                let o = match self.open_of(r, i.file_id) {
+                    Ok(o) => o,
+                    Err(e) => return e,
+                };
+                let OpenKind::Pipe { rpc, input, output } = &mut o.kind else {
+                    return Reply::err(status::INVALID_DEVICE_REQUEST);
+                };
+                if let Err(st) = pipe_write(rpc, input, output, i.input, &infos) {
+                    return Reply::err(st);
+                }
+                let n = output.len().min(i.max_output as usize);
+                let data: Vec<u8> = output.drain(..n).collect();
+                let st = if output.is_empty() {
+                    status::SUCCESS
+                } else {
+                    status::BUFFER_OVERFLOW
+                };
+                out_body(i.file_id, i.ctl_code, &data, st)
+            }
+            proto::FSCTL_DFS_GET_REFERRALS | 0x0006_01B0 => Reply::err(status::FS_DRIVER_REQUIRED),
+            _ => Reply::err(status::NOT_SUPPORTED),
+        }
+    }
+}
+
+/// Applies delete-on-close when an open goes away.
+fn finish(o: Open) {
+    if !o.delete_on_close {
+        return;
+    }
+    let Some(root) = o.root else { return };
+    let _ = match o.kind {
+        OpenKind::File(f) => {
+            drop(f);
+            root.remove_file(&o.path)
+        }
+        OpenKind::Dir { .. } => root.remove_dir(&o.path),
+        OpenKind::Pipe { .. } => Ok(()),
+    };
+}
+
+fn outcome(st: u32) -> String {
+    match st {
+        status::SUCCESS => "ok".into(),
+        s => format!("{s:#010x}"),
+    }
+}
+
+fn read_body(data: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(16 + data.len());
+    b.extend_from_slice(&le16(17));
+    b.push(0x50);
+    b.push(0);
+    b.extend_from_slice(&le32(u32::try_from(data.len()).unwrap_or(0)));
+    b.extend_from_slice(&le32(0));
+    b.extend_from_slice(&le32(0));
+    b.extend_from_slice(data);
+    b
+}
+
+/// Feeds bytes written to a pipe: complete PDUs go to the RPC state,
+/// answers queue for READ/TRANSCEIVE.
+fn pipe_write(
+    rpc: &mut PipeRpc,
+    input: &mut Vec<u8>,
+    output: &mut Vec<u8>,
+    data: &[u8],
+    shares: &[ShareInfo],
+) -> Result<(), u32> {
+    if input.len() + data.len() > rpc::MAX_STUB + 4096 {
+        input.clear();
+        return Err(status::INVALID_PARAMETER);
+    }
+    input.extend_from_slice(data);
+    let iface = Srvsvc { shares };
+    while let Some(n) = rpc::pdu_len(input) {
+        if n < rpc::HEADER_LEN {
+            input.clear();
+            return Err(status::INVALID_PARAMETER);
+        }
+        if input.len() < n {
+            break;
+        }
+        let pdu: Vec<u8> = input.drain(..n).collect();
+        match rpc.feed(&pdu, &iface) {
+            Ok(reply) => {
+                if output.len() + reply.len() > MAX_PIPE_OUT {
+                    return Err(status::INVALID_PARAMETER);
+                }
+                output.extend(reply);
+            }
+            Err(_) => {
+                let call_id = pdu
+                    .get(12..16)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .unwrap_or(0);
+                output.extend(rpc::bind_nak(call_id, 4));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A self-relative security descriptor: owner and group BUILTIN\
+/// Administrators, a DACL granting Everyone full access; only the parts
+/// `additional` asks for.
+fn security_descriptor(additional: u32) -> Vec<u8> {
+    let admins: [u8; 16] = [1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 2, 0, 0];
+    let everyone: [u8; 12] = [1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+    let mut ace = vec![0u8, 0];
+    ace.extend_from_slice(&le16(8 + everyone.len() as u16));
+    ace.extend_from_slice(&le32(0x001F_01FF));
+    ace.extend_from_slice(&everyone);
+    let mut acl = vec![2u8, 0];
+    acl.extend_from_slice(&le16(8 + ace.len() as u16));
+    acl.extend_from_slice(&le16(1));
+    acl.extend_from_slice(&le16(0));
+    acl.extend_from_slice(&ace);
+    let mut body = Vec::new();
+    let (mut owner, mut group, mut dacl) = (0u32, 0u32, 0u32);
+    let mut control: u16 = 0x8000; // self-relative
+    if additional & 1 != 0 {
+        owner = 20 + body.len() as u32;
+        body.extend_from_slice(&admins);
+    }
+    if additional & 2 != 0 {
+        group = 20 + body.len() as u32;
+        body.extend_from_slice(&admins);
+    }
+    if additional & 4 != 0 {
+        dacl = 20 + body.len() as u32;
+        body.extend_from_slice(&acl);
+        control |= 0x0004; // DACL present
+    }
+    let mut sd = vec![1u8, 0];
+    sd.extend_from_slice(&le16(control));
+    sd.extend_from_slice(&le32(owner));
+    sd.extend_from_slice(&le32(group));
+    sd.extend_from_slice(&le32(0));
+    sd.extend_from_slice(&le32(dacl));
+    sd.extend(body);
+    sd
+}

@@ -1249,13 +1249,14 @@ fn unreadable(out: &str) -> Vec<String> {
 }
 
 /// A full FreeIPMI configuration checkout (core, chassis, PEF, DCMI; also as
-/// `bmc-config`) reads every parameter. FreeIPMI exits 1 from the core
-/// category on any BMC that lacks one of the five IPMI 1.5 authentication
-/// types or one of the cipher suites 0-15 (OpenIPMI's ipmi_sim does too), so
-/// the core checkout is held to that: every section comes out, and under
-/// -vv the only keys it cannot read are the cipher suites this BMC does not
-/// offer and the serial port's channel, configuration and user access
-/// (there is no serial channel).
+/// `bmc-config`) reads every parameter, the serial channel's included.
+/// FreeIPMI exits 1 from the core category on any BMC that does not list
+/// every cipher suite 0-15 (the Intel, Dell and HP BMCs that list 0-3 and
+/// 17, say, and OpenIPMI's ipmi_sim), so the core checkout is held to
+/// what that leaves: every section comes out, and under -vv the only keys
+/// it cannot read are the suites this BMC does not list — on a BMC listing
+/// all it implements, exactly the xRC4 suites 4, 5, 9, 10, 13 and 14, which
+/// no client implements either.
 #[test]
 fn freeipmi_configuration_checkout_reads_everything() {
     let dc = common::start(SCENARIO);
@@ -1298,17 +1299,38 @@ fn freeipmi_configuration_checkout_reads_everything() {
     }
     let o = freeipmi("ipmi-config", bmc, &["--checkout", "-vv"]);
     let out = stdout(&o);
-    let offered = ["Cipher_Suite_Id_3"];
-    let unexpected: Vec<String> = unreadable(&out)
-        .into_iter()
-        .filter(|k| {
-            let suite = k.starts_with("Rmcpplus_Conf_Privilege:Maximum_Privilege_Cipher_Suite_Id_")
-                && !offered.iter().any(|o| k.ends_with(o));
-            let serial = k.starts_with("Serial_") || k.contains(":Serial_");
-            !suite && !serial
-        })
+    let suite_key = "Rmcpplus_Conf_Privilege:Maximum_Privilege_Cipher_Suite_Id_";
+    let not_listed: Vec<String> = [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+        .iter()
+        .map(|id| format!("{suite_key}{id}"))
         .collect();
-    assert!(unexpected.is_empty(), "unreadable: {unexpected:?}\n{out}");
+    assert_eq!(unreadable(&out), not_listed, "{out}");
+    for key in [
+        "Serial_Privilege_Limit",
+        "Volatile_Access_Mode",
+        "Enable_Basic_Mode",
+        "Bit_Rate",
+        "Call_Retry_Interval",
+    ] {
+        assert!(out.contains(key), "{key} missing:\n{out}");
+    }
+    // ipmitool names the serial channel (medium 05h, RS-232).
+    let info = ok(bmc, LANPLUS3, "channel info 2");
+    assert_eq!(
+        field(&info, "Channel Medium Type").as_deref(),
+        Some("Serial/Modem"),
+        "{info}"
+    );
+    // A BMC listing every suite fakedc implements: only the xRC4 ones.
+    let dc9 = common::start(ALL_SUITES_SCENARIO);
+    let bmc9 = dc9.endpoint("bmc09", ServiceKind::Ipmi).unwrap();
+    let o = freeipmi("ipmi-config", bmc9, &["--checkout", "-vv"]);
+    let out9 = stdout(&o);
+    let xrc4: Vec<String> = [4, 5, 9, 10, 13, 14]
+        .iter()
+        .map(|id| format!("{suite_key}{id}"))
+        .collect();
+    assert_eq!(unreadable(&out9), xrc4, "{out9}");
     // The one BMC key line is there (checked out through Set Channel
     // Security Keys, read operation).
     assert!(

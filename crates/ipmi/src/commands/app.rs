@@ -5,6 +5,7 @@
 
 use super::{
     auth_type, cc, need, u32_le, CmdResponse, Command, Ctx, Effect, Key20, SessionInfo, R,
+    SERIAL_CHANNEL,
 };
 use crate::crypto;
 use fakedc_model::{Privilege, User};
@@ -397,10 +398,15 @@ fn access_byte(a: &super::ChannelAccess) -> u8 {
 fn get_channel_access(ctx: &mut Ctx) -> R {
     let d = ctx.data();
     need(d, 2, 2)?;
-    ctx.lan_channel(d[0])?;
+    let channel = ctx.access_channel(d[0])?;
+    let (volatile, nonvolatile) = if channel == SERIAL_CHANNEL {
+        (ctx.state.serial.volatile, ctx.state.serial.nonvolatile)
+    } else {
+        (ctx.state.channel_volatile, ctx.state.channel_nonvolatile)
+    };
     let a = match d[1] >> 6 {
-        1 => ctx.state.channel_nonvolatile,
-        2 => ctx.state.channel_volatile,
+        1 => nonvolatile,
+        2 => volatile,
         _ => return Err(cc::INVALID_FIELD),
     };
     Ok(CmdResponse::ok(vec![
@@ -415,7 +421,7 @@ fn get_channel_access(ctx: &mut Ctx) -> R {
 fn set_channel_access(ctx: &mut Ctx) -> R {
     let d = ctx.data();
     need(d, 3, 3)?;
-    ctx.lan_channel(d[0])?;
+    let channel = ctx.access_channel(d[0])?;
     let access_target = d[1] >> 6;
     let priv_target = d[2] >> 6;
     let limit = d[2] & 0x0F;
@@ -425,10 +431,13 @@ fn set_channel_access(ctx: &mut Ctx) -> R {
     if access_target == 3 || priv_target == 3 {
         return Err(cc::INVALID_FIELD);
     }
-    for (which, copy) in [
-        (1u8, &mut ctx.state.channel_nonvolatile),
-        (2u8, &mut ctx.state.channel_volatile),
-    ] {
+    let state = &mut *ctx.state;
+    let (nonvolatile, volatile) = if channel == SERIAL_CHANNEL {
+        (&mut state.serial.nonvolatile, &mut state.serial.volatile)
+    } else {
+        (&mut state.channel_nonvolatile, &mut state.channel_volatile)
+    };
+    for (which, copy) in [(1u8, nonvolatile), (2u8, volatile)] {
         if access_target == which {
             copy.alerting_disabled = d[1] & 0x20 != 0;
             copy.per_message_auth_disabled = d[1] & 0x10 != 0;
@@ -443,7 +452,8 @@ fn set_channel_access(ctx: &mut Ctx) -> R {
 }
 
 /// Get Channel Info: channel 0 is the primary IPMB (session-less), 1 the
-/// 802.3 LAN (IPMB-1.0 protocol, multi-session) and 0Fh the system
+/// 802.3 LAN (IPMB-1.0 protocol, multi-session), 2 the RS-232 serial/modem
+/// channel (IPMB-1.0 protocol, single-session) and 0Fh the system
 /// interface (KCS, session-less, no interrupts); 0Eh means the channel the
 /// request came on. Other channels do not exist (CCh).
 fn get_channel_info(ctx: &mut Ctx) -> R {
@@ -458,6 +468,7 @@ fn get_channel_info(ctx: &mut Ctx) -> R {
     let (medium, protocol, sessions, aux) = match channel {
         0 => (0x01, 0x01, 0x00, [0x00, 0x00]),
         super::LAN_CHANNEL => (0x04, 0x01, 0x80 | active, [0x00, 0x00]),
+        SERIAL_CHANNEL => (0x05, 0x01, 0x40, [0x00, 0x00]),
         0x0F => (0x0C, 0x05, 0x00, [0xFF, 0xFF]),
         _ => return Err(cc::INVALID_FIELD),
     };
@@ -530,7 +541,7 @@ fn user_id(ctx: &Ctx, byte: u8, users: &[User]) -> Result<u8, u8> {
 fn get_user_access(ctx: &mut Ctx) -> R {
     let d = ctx.data();
     need(d, 2, 2)?;
-    ctx.lan_channel(d[0])?;
+    let channel = ctx.access_channel(d[0])?;
     let users = ctx.model.users(ctx.bmc).clone();
     let id = user_id(ctx, d[1], &users)?;
     let max = max_users(ctx, &users);
@@ -542,7 +553,14 @@ fn get_user_access(ctx: &mut Ctx) -> R {
         Some(_) => 0x80,
         None => 0x00,
     };
+    let serial = ctx.state.serial.users.get(&id).copied().unwrap_or_default();
     let access = match user {
+        Some(_) if channel == SERIAL_CHANNEL => {
+            (u8::from(serial.callin_callback) << 6)
+                | (u8::from(serial.link_auth) << 5)
+                | (u8::from(serial.ipmi_messaging) << 4)
+                | serial.limit
+        }
         Some(u) => {
             let limit = if flags.no_access {
                 0x0F
@@ -587,7 +605,7 @@ fn with_slot<T>(ctx: &Ctx, id: u8, f: impl FnOnce(&mut User) -> T) -> T {
 fn set_user_access(ctx: &mut Ctx) -> R {
     let d = ctx.data();
     need(d, 3, 4)?;
-    ctx.lan_channel(d[0])?;
+    let channel = ctx.access_channel(d[0])?;
     let users = ctx.model.users(ctx.bmc).clone();
     let id = user_id(ctx, d[1], &users)?;
     let limit = d[2] & 0x0F;
@@ -595,6 +613,18 @@ fn set_user_access(ctx: &mut Ctx) -> R {
         0x0F => None,
         l => Some(Privilege::from_level(l).ok_or(cc::INVALID_FIELD)?),
     };
+    if channel == SERIAL_CHANNEL {
+        // The serial channel's access is its own; the model's privilege
+        // (the LAN channel's) is untouched.
+        let u = ctx.state.serial.users.entry(id).or_default();
+        if d[0] & 0x80 != 0 {
+            u.callin_callback = d[0] & 0x40 != 0;
+            u.link_auth = d[0] & 0x20 != 0;
+            u.ipmi_messaging = d[0] & 0x10 != 0;
+        }
+        u.limit = limit;
+        return Ok(CmdResponse::ok(Vec::new()));
+    }
     let flags = ctx.state.user_flags.entry(id).or_default();
     if d[0] & 0x80 != 0 {
         flags.callin_callback = d[0] & 0x40 != 0;

@@ -99,16 +99,17 @@
 //!   suite id 0-15, as ipmitool and FreeIPMI read it.
 //! * PEF configuration (`pef.rs`) is stored and read back but never
 //!   evaluated: no filter matches, no alert is sent, no PEF action is taken.
-//! * Get Channel Info knows channel 0 (IPMB), the LAN channel and 0Fh (the
-//!   system interface); every other command that names a channel accepts
-//!   only the LAN channel. There is no serial channel, so FreeIPMI's
-//!   verbose checkout cannot read serial user access.
+//! * Get Channel Info knows channel 0 (IPMB), the LAN channel, the serial/
+//!   modem channel (`serial.rs`: configured and read back, with no line
+//!   behind it) and 0Fh (the system interface). Channel and user access
+//!   take the LAN and serial channels; every other command that names a
+//!   channel accepts only the LAN channel.
 //! * Set Channel Security Keys reads and sets K_R and K_G (K_G reaches the
 //!   session layer through [`Effect::SetBmcKey`]); the keys cannot be
 //!   locked.
 //! * Not implemented (C1h): Delete/Partial Add SEL Entry (the model's log
-//!   has no delete), SDR repository updates, serial/modem configuration,
-//!   Alert Immediate and PET Acknowledge, DCMI thermal limits and
+//!   has no delete), SDR repository updates, serial/modem callback and
+//!   terminal-mode commands, Alert Immediate and PET Acknowledge, DCMI thermal limits and
 //!   configuration parameters.
 
 mod app;
@@ -119,6 +120,7 @@ mod pef;
 mod sdr;
 mod sel;
 mod sensor;
+mod serial;
 mod transport;
 mod watchdog;
 
@@ -135,6 +137,7 @@ pub use dcmi::DcmiState;
 pub use fru::FRU_MAX_READ;
 pub use pef::{PefState, Postpone};
 pub use sdr::Linear;
+pub use serial::{SerialState, SerialUser, SERIAL_CHANNEL};
 pub use transport::{AlertDestination, LanConfig, SolConfig, LAN_DESTINATIONS};
 pub use watchdog::{Watchdog, WatchdogEvent};
 
@@ -433,6 +436,8 @@ pub struct BmcState {
     pub channel_nonvolatile: ChannelAccess,
     /// Set User Access flags per user id.
     pub user_flags: std::collections::BTreeMap<u8, UserFlags>,
+    /// The serial/modem channel: its access, users and parameters.
+    pub serial: SerialState,
     /// Seconds added to the clock for every SEL timestamp (Set SEL Time).
     pub sel_time_offset: i64,
     /// The datacenter's clock (the service hands in the model's; a fresh
@@ -483,6 +488,7 @@ impl BmcState {
             channel_volatile: access,
             channel_nonvolatile: access,
             user_flags: Default::default(),
+            serial: SerialState::default(),
             sel_time_offset: 0,
             clock: Default::default(),
             power_restore_policy: 1,
@@ -615,6 +621,17 @@ impl<'r> Ctx<'_, 'r> {
         }
     }
 
+    /// Validates a channel byte for channel and user access: the LAN
+    /// channel or the serial channel.
+    pub fn access_channel(&self, byte: u8) -> Result<u8, u8> {
+        let c = self.channel(byte);
+        if c == LAN_CHANNEL || c == SERIAL_CHANNEL {
+            Ok(c)
+        } else {
+            Err(cc::INVALID_FIELD)
+        }
+    }
+
     /// Validates a channel byte: only the LAN channel exists here.
     pub fn lan_channel(&self, byte: u8) -> Result<u8, u8> {
         let c = self.channel(byte);
@@ -693,7 +710,7 @@ fn lookup(netfn: u8, cmd: u8, data: &[u8]) -> Option<Command> {
             0x20..=0x3F => sdr::lookup(cmd),
             _ => sel::lookup(cmd),
         },
-        netfn::TRANSPORT => transport::lookup(cmd),
+        netfn::TRANSPORT => transport::lookup(cmd).or_else(|| serial::lookup(cmd)),
         netfn::GROUP_EXT if data.first() == Some(&dcmi::GROUP_ID) => dcmi::lookup(cmd),
         _ => None,
     }

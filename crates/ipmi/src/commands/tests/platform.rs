@@ -439,7 +439,7 @@ fn lan_alert_destinations_and_ipv6_discovery() {
 }
 
 #[test]
-fn channels_0_and_0f_are_ipmb_and_the_system_interface() {
+fn channels_0_2_and_0f_are_ipmb_serial_and_the_system_interface() {
     let mut f = fixture();
     assert_eq!(
         f.ok(APP, 0x42, &[0x00]),
@@ -450,7 +450,11 @@ fn channels_0_and_0f_are_ipmb_and_the_system_interface() {
         vec![0x0F, 0x0C, 0x05, 0x00, 0xF2, 0x1B, 0x00, 0xFF, 0xFF]
     );
     assert_eq!(f.ok(APP, 0x42, &[0x01])[..4], [0x01, 0x04, 0x01, 0x80]);
-    for c in 2..=0x0Du8 {
+    assert_eq!(
+        f.ok(APP, 0x42, &[0x02]),
+        vec![0x02, 0x05, 0x01, 0x40, 0xF2, 0x1B, 0x00, 0x00, 0x00]
+    );
+    for c in 3..=0x0Du8 {
         assert_eq!(f.cc(APP, 0x42, &[c]), cc::INVALID_FIELD, "channel {c}");
     }
     assert_eq!(f.cc(APP, 0x42, &[0x10]), cc::INVALID_FIELD);
@@ -550,4 +554,45 @@ fn dcmi_empty_asset_tag_and_string_offsets() {
     );
     assert_eq!(f.cc(0x2C, 0x09, &[0xDC, 6, 1]), cc::PARAM_OUT_OF_RANGE);
     assert_eq!(f.cc(0x2C, 0x09, &[0xDC, 0, 17]), cc::PARAM_OUT_OF_RANGE);
+}
+
+#[test]
+fn serial_channel_access_users_and_configuration() {
+    let mut f = fixture();
+    // Disabled out of the box, alerting off, admin limit; both copies.
+    assert_eq!(f.ok(APP, 0x41, &[0x02, 0x80]), vec![0x20, 0x04]);
+    assert_eq!(f.ok(APP, 0x41, &[0x02, 0x40]), vec![0x20, 0x04]);
+    // Enabling it (always available) leaves the LAN channel alone.
+    f.ok(APP, 0x40, &[0x02, 0x80 | 0x02, 0x80 | 0x03]);
+    assert_eq!(f.ok(APP, 0x41, &[0x02, 0x80]), vec![0x02, 0x03]);
+    assert_eq!(f.ok(APP, 0x41, &[0x01, 0x80])[1], 0x04);
+    // User 2 has no serial access until given some; LAN access unchanged.
+    let lan = f.ok(APP, 0x44, &[0x01, 0x02]);
+    assert_eq!(f.ok(APP, 0x44, &[0x02, 0x02])[3], 0x0F);
+    f.ok(APP, 0x43, &[0x80 | 0x10 | 0x02, 0x02, 0x03]);
+    assert_eq!(f.ok(APP, 0x44, &[0x02, 0x02])[3], 0x13);
+    assert_eq!(f.ok(APP, 0x44, &[0x01, 0x02]), lan);
+    // Serial/Modem Configuration: connection mode and comm settings read
+    // back as written; revision-only reads; unknown and read-only params.
+    const TRANSPORT: u8 = 0x0C;
+    assert_eq!(f.ok(TRANSPORT, 0x11, &[0x02, 3, 0, 0]), vec![0x11, 0x01]);
+    f.ok(TRANSPORT, 0x10, &[0x02, 3, 0x84]);
+    assert_eq!(f.ok(TRANSPORT, 0x11, &[0x02, 3, 0, 0]), vec![0x11, 0x84]);
+    assert_eq!(f.ok(TRANSPORT, 0x11, &[0x82, 7, 0, 0]), vec![0x11]);
+    f.ok(TRANSPORT, 0x10, &[0x02, 7, 0x20, 0x07]);
+    assert_eq!(
+        f.ok(TRANSPORT, 0x11, &[0x02, 7, 0, 0]),
+        vec![0x11, 0x20, 0x07]
+    );
+    assert_eq!(
+        f.cc(TRANSPORT, 0x10, &[0x02, 7, 0x20, 0x0F]),
+        cc::INVALID_FIELD
+    );
+    assert_eq!(
+        f.cc(TRANSPORT, 0x11, &[0x02, 40, 0, 0]),
+        cc::PARAM_NOT_SUPPORTED
+    );
+    assert_eq!(f.cc(TRANSPORT, 0x10, &[0x02, 1, 0x14]), 0x82);
+    assert_eq!(f.cc(TRANSPORT, 0x10, &[0x02, 3]), cc::DATA_LENGTH_INVALID);
+    assert_eq!(f.cc(TRANSPORT, 0x11, &[0x01, 3, 0, 0]), cc::INVALID_FIELD);
 }

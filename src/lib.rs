@@ -44,6 +44,7 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_smash::PROTOCOL,
     &fakedc_tds::PROTOCOL,
     &fakedc_smb::PROTOCOL,
+    &fakedc_vsphere::PROTOCOL,
     &fakedc_wcf::PROTOCOL,
 ];
 

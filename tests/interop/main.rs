@@ -15,6 +15,7 @@ mod ipmi;
 mod smash;
 mod ssh;
 mod tds;
+mod vsphere;
 mod wcf;
 mod winrm;
 mod winrm_hostile;

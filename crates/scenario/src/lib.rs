@@ -242,6 +242,13 @@ fn default_users(role: Role) -> Vec<User> {
             u(4, "user", "user", Privilege::User),
         ],
         Role::EsxHost | Role::EsxiHost => vec![u(1, "root", "VMware1!", Privilege::Admin)],
+        // vCenter's SSO administrator (the vSphere SDK logs in with it).
+        Role::Vcenter => vec![u(
+            1,
+            "administrator@vsphere.local",
+            "VMware1!",
+            Privilege::Admin,
+        )],
         // SQL Server's own login beside the Windows account: `sa` with the
         // lab's one password (TDS logs in with either).
         Role::SqlServer => vec![

@@ -1,0 +1,401 @@
+//! The PropertyCollector: filter specs read from a request, traversal of
+//! selection and traversal specs, property values gathered per object,
+//! and the XML of `ObjectContent` and `UpdateSet`.
+//!
+//! Traversal follows vSphere's rules: an `ObjectSpec` names a start object
+//! (reported unless `skip`), a `TraversalSpec` applies to objects of its
+//! `type` (or a subtype) and follows the property `path` to more objects
+//! (reported unless its own `skip`), a bare `SelectionSpec` refers by name
+//! to a `TraversalSpec` anywhere in the filter. Each (object, spec) pair
+//! is visited once, so recursive specs over folders terminate.
+
+use crate::props::Target;
+use crate::sdk::{Sdk, State};
+use crate::soap::VimFault;
+use crate::types::types;
+use crate::value::{
+    child, child_bool, child_text, children, read_moref, write_top, xsi_type, MoRef, Value,
+};
+use fakedc_xml::{escape_text, Element};
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// Most objects and selection specs one filter may name (a peer controls
+/// these counts).
+pub const MAX_SPECS: usize = 10_000;
+/// Most traversal steps one collection may take.
+pub const MAX_VISITS: usize = 1_000_000;
+
+#[derive(Debug, Clone)]
+pub struct PropSpec {
+    pub ty: String,
+    pub all: bool,
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Sel {
+    /// A reference to a named traversal spec.
+    Name(String),
+    Traversal(Traversal),
+}
+
+#[derive(Debug, Clone)]
+pub struct Traversal {
+    pub name: Option<String>,
+    pub ty: String,
+    pub path: String,
+    pub skip: bool,
+    pub select: Vec<Sel>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjSpec {
+    pub obj: MoRef,
+    pub skip: bool,
+    pub select: Vec<Sel>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FilterSpec {
+    pub props: Vec<PropSpec>,
+    pub objects: Vec<ObjSpec>,
+    pub report_missing: bool,
+}
+
+/// One object's collected properties.
+#[derive(Debug, Clone)]
+pub struct Content {
+    pub obj: MoRef,
+    /// (path, declared type, value)
+    pub props: Vec<(String, String, Value)>,
+}
+
+fn read_sel(e: &Element, count: &mut usize, depth: usize) -> Result<Sel, VimFault> {
+    *count += 1;
+    if *count > MAX_SPECS || depth > 32 {
+        return Err(VimFault::invalid_argument("specSet"));
+    }
+    let is_traversal = xsi_type(e) == Some("TraversalSpec") || child(e, "path").is_some();
+    if !is_traversal {
+        return Ok(Sel::Name(
+            child_text(e, "name")
+                .ok_or_else(|| VimFault::invalid_argument("selectSet.name"))?
+                .to_string(),
+        ));
+    }
+    let mut select = Vec::new();
+    for s in children(e, "selectSet") {
+        select.push(read_sel(s, count, depth + 1)?);
+    }
+    Ok(Sel::Traversal(Traversal {
+        name: child_text(e, "name").map(str::to_string),
+        ty: child_text(e, "type")
+            .ok_or_else(|| VimFault::invalid_argument("selectSet.type"))?
+            .to_string(),
+        path: child_text(e, "path")
+            .ok_or_else(|| VimFault::invalid_argument("selectSet.path"))?
+            .to_string(),
+        skip: child_bool(e, "skip").unwrap_or(false),
+        select,
+    }))
+}
+
+/// Reads a `PropertyFilterSpec` element.
+pub fn read_spec(e: &Element) -> Result<FilterSpec, VimFault> {
+    let mut count = 0usize;
+    let mut props = Vec::new();
+    for p in children(e, "propSet") {
+        count += 1;
+        let ty = child_text(p, "type")
+            .ok_or_else(|| VimFault::invalid_argument("propSet.type"))?
+            .to_string();
+        if !types().is_managed(&ty) {
+            return Err(VimFault::invalid_argument("propSet.type"));
+        }
+        let paths: Vec<String> = children(p, "pathSet")
+            .map(|x| x.text_trim().to_string())
+            .collect();
+        count += paths.len();
+        props.push(PropSpec {
+            all: child_bool(p, "all").unwrap_or(false),
+            ty,
+            paths,
+        });
+    }
+    let mut objects = Vec::new();
+    for o in children(e, "objectSet") {
+        count += 1;
+        if count > MAX_SPECS {
+            return Err(VimFault::invalid_argument("specSet"));
+        }
+        let obj = child(o, "obj")
+            .and_then(read_moref)
+            .ok_or_else(|| VimFault::invalid_argument("objectSet.obj"))?;
+        let mut select = Vec::new();
+        for s in children(o, "selectSet") {
+            select.push(read_sel(s, &mut count, 0)?);
+        }
+        objects.push(ObjSpec {
+            obj,
+            skip: child_bool(o, "skip").unwrap_or(false),
+            select,
+        });
+    }
+    if count > MAX_SPECS {
+        return Err(VimFault::invalid_argument("specSet"));
+    }
+    Ok(FilterSpec {
+        props,
+        objects,
+        report_missing: child_bool(e, "reportMissingObjectsInResults").unwrap_or(false),
+    })
+}
+
+fn collect_named<'a>(sels: &'a [Sel], out: &mut HashMap<&'a str, &'a Traversal>) {
+    for s in sels {
+        if let Sel::Traversal(t) = s {
+            if let Some(n) = &t.name {
+                out.entry(n.as_str()).or_insert(t);
+            }
+            collect_named(&t.select, out);
+        }
+    }
+}
+
+impl Sdk {
+    fn type_of(&self, st: &State, t: &Target) -> String {
+        match t {
+            Target::Inv(i) => self.inv.obj(*i).mo.ty.clone(),
+            Target::View(_) => "ContainerView".into(),
+            Target::Task(i) => st
+                .tasks
+                .get(*i)
+                .map(|t| t.mo.ty.clone())
+                .unwrap_or_default(),
+            Target::Filter(_) => "PropertyFilter".into(),
+            Target::Collector(_) => "PropertyCollector".into(),
+        }
+    }
+
+    /// Collects what a filter spec selects, objects in traversal order.
+    pub fn collect(
+        &self,
+        st: &State,
+        spec: &FilterSpec,
+        now: Instant,
+    ) -> Result<Vec<Content>, VimFault> {
+        let ti = types();
+        // Property paths are checked against the description first.
+        for p in &spec.props {
+            for path in &p.paths {
+                if ti.path_type(&p.ty, path).is_none() {
+                    return Err(VimFault::invalid_property(path));
+                }
+            }
+        }
+        let mut named = HashMap::new();
+        for o in &spec.objects {
+            collect_named(&o.select, &mut named);
+        }
+        let mut order: Vec<(MoRef, Target)> = Vec::new();
+        let mut reported: HashSet<MoRef> = HashSet::new();
+        let mut visited: HashSet<(MoRef, usize)> = HashSet::new();
+        let mut visits = 0usize;
+        for o in &spec.objects {
+            let Some(t) = self.resolve(st, &o.obj) else {
+                if spec.report_missing {
+                    continue;
+                }
+                return Err(VimFault::not_found(&o.obj));
+            };
+            // A stack of (object, its target, selection specs to apply).
+            let mut stack: Vec<(MoRef, Target, &[Sel], bool)> =
+                vec![(o.obj.clone(), t, &o.select, !o.skip)];
+            while let Some((mo, target, sels, report)) = stack.pop() {
+                visits += 1;
+                if visits > MAX_VISITS {
+                    return Err(VimFault::invalid_argument("specSet"));
+                }
+                if report && reported.insert(mo.clone()) {
+                    order.push((mo.clone(), target.clone()));
+                }
+                let ty = self.type_of(st, &target);
+                let mut next = Vec::new();
+                for s in sels {
+                    let tr = match s {
+                        Sel::Traversal(t) => t,
+                        Sel::Name(n) => match named.get(n.as_str()) {
+                            Some(t) => *t,
+                            None => continue,
+                        },
+                    };
+                    if !ti.managed_is_a(&ty, &tr.ty) {
+                        continue;
+                    }
+                    let key = (mo.clone(), tr as *const Traversal as usize);
+                    if !visited.insert(key) {
+                        continue;
+                    }
+                    let Some(v) = self.get(st, &target, &tr.path, now) else {
+                        continue;
+                    };
+                    let refs: Vec<MoRef> = match v {
+                        Value::MoRef(m) => vec![m],
+                        Value::Array(items) => items
+                            .into_iter()
+                            .filter_map(|i| match i {
+                                Value::MoRef(m) => Some(m),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    for r in refs {
+                        if let Some(t2) = self.resolve(st, &r) {
+                            next.push((r, t2, tr.select.as_slice(), !tr.skip));
+                        }
+                    }
+                }
+                // Depth first, in the order the specs produced them.
+                stack.extend(next.into_iter().rev());
+            }
+        }
+        let mut out = Vec::with_capacity(order.len());
+        for (mo, target) in order {
+            let ty = self.type_of(st, &target);
+            let mut props = Vec::new();
+            let mut wanted = false;
+            for p in spec.props.iter().filter(|p| ti.managed_is_a(&ty, &p.ty)) {
+                wanted = true;
+                let paths: Vec<String> = if p.all {
+                    ti.managed_props(&ty)
+                        .into_iter()
+                        .map(|p| p.name.clone())
+                        .collect()
+                } else {
+                    p.paths.clone()
+                };
+                for path in paths {
+                    if props.iter().any(|(n, _, _)| *n == path) {
+                        continue;
+                    }
+                    let Some(declared) = ti.path_type(&ty, &path) else {
+                        continue;
+                    };
+                    if let Some(v) = self.get_path(st, &target, &path, now) {
+                        props.push((path, declared.ty.clone(), v));
+                    }
+                }
+            }
+            if wanted {
+                out.push(Content { obj: mo, props });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A property path's value: the top-level property, then into its
+    /// data objects.
+    pub fn get_path(&self, st: &State, t: &Target, path: &str, now: Instant) -> Option<Value> {
+        match path.split_once('.') {
+            None => self.get(st, t, path, now),
+            Some((top, rest)) => self.get(st, t, top, now)?.descend(rest).cloned(),
+        }
+    }
+}
+
+/// Writes one `ObjectContent` element.
+pub fn write_content(out: &mut String, tag: &str, c: &Content) {
+    let _ = write!(out, "<{tag} xsi:type=\"ObjectContent\">");
+    write_obj(out, "obj", &c.obj);
+    for (path, declared, v) in &c.props {
+        out.push_str("<propSet xsi:type=\"DynamicProperty\">");
+        let _ = write!(
+            out,
+            "<name xsi:type=\"xsd:string\">{}</name>",
+            escape_text(path)
+        );
+        write_top(out, "val", declared, v);
+        out.push_str("</propSet>");
+    }
+    let _ = write!(out, "</{tag}>");
+}
+
+pub fn write_obj(out: &mut String, tag: &str, m: &MoRef) {
+    let _ = write!(
+        out,
+        "<{tag} type=\"{}\" xsi:type=\"ManagedObjectReference\">{}</{tag}>",
+        escape_text(&m.ty),
+        escape_text(&m.id)
+    );
+}
+
+/// What a filter last reported per object: path -> the value's XML.
+pub type Reported = HashMap<MoRef, HashMap<String, String>>;
+
+/// The changes between what a filter reported and what it sees now, as
+/// `ObjectUpdate` XML; `last` becomes the new state.
+pub fn diff(last: &mut Reported, now: Vec<Content>) -> Vec<String> {
+    let mut updates = Vec::new();
+    let mut seen = HashSet::new();
+    for c in now {
+        seen.insert(c.obj.clone());
+        let mut rendered: HashMap<String, String> = HashMap::new();
+        for (path, declared, v) in &c.props {
+            let mut x = String::new();
+            write_top(&mut x, "val", declared, v);
+            rendered.insert(path.clone(), x);
+        }
+        let prev = last.get(&c.obj);
+        let kind = if prev.is_none() { "enter" } else { "modify" };
+        let mut changes = String::new();
+        for (path, _, _) in &c.props {
+            let x = &rendered[path];
+            if prev.and_then(|p| p.get(path)) == Some(x) {
+                continue;
+            }
+            let _ = write!(
+                changes,
+                "<changeSet xsi:type=\"PropertyChange\"><name xsi:type=\"xsd:string\">{}</name><op xsi:type=\"PropertyChangeOp\">assign</op>{x}</changeSet>",
+                escape_text(path)
+            );
+        }
+        if let Some(p) = prev {
+            for path in p.keys() {
+                if !rendered.contains_key(path) {
+                    let _ = write!(
+                        changes,
+                        "<changeSet xsi:type=\"PropertyChange\"><name xsi:type=\"xsd:string\">{}</name><op xsi:type=\"PropertyChangeOp\">assign</op></changeSet>",
+                        escape_text(path)
+                    );
+                }
+            }
+        }
+        if kind == "enter" || !changes.is_empty() {
+            let mut u = String::from("<objectSet xsi:type=\"ObjectUpdate\">");
+            let _ = write!(u, "<kind xsi:type=\"ObjectUpdateKind\">{kind}</kind>");
+            write_obj(&mut u, "obj", &c.obj);
+            u.push_str(&changes);
+            u.push_str("</objectSet>");
+            updates.push(u);
+        }
+        last.insert(c.obj, rendered);
+    }
+    let gone: Vec<MoRef> = last
+        .keys()
+        .filter(|k| !seen.contains(*k))
+        .cloned()
+        .collect();
+    for g in gone {
+        last.remove(&g);
+        let mut u = String::from(
+            "<objectSet xsi:type=\"ObjectUpdate\"><kind xsi:type=\"ObjectUpdateKind\">leave</kind>",
+        );
+        write_obj(&mut u, "obj", &g);
+        u.push_str("</objectSet>");
+        updates.push(u);
+    }
+    updates
+}

@@ -1,0 +1,549 @@
+//! HTTP glue on the shared front: `/sdk` (vim25 SOAP, the version
+//! documents) and `/folder` (datastore transfer) on every vCenter's and
+//! ESXi host's 443. Thin: bodies read with a limit, the call handed to
+//! [`Sdk`], the answer and a journal entry written.
+
+use crate::folder::{self, FolderError, Upload};
+use crate::sdk::{Caller, Sdk};
+use crate::soap;
+use bytes::Bytes;
+use fakedc_model::{MachineId, Model, Role, ServiceKind};
+use fakedc_net::{
+    full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, RequestJournal, Services,
+};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, StatusCode};
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tracing::{debug, info_span, Instrument};
+
+/// The endpoint kinds the SDK mounts on.
+pub const KINDS: [ServiceKind; 2] = [ServiceKind::EsxiHttps, ServiceKind::VmwareWebServices];
+
+const COOKIE: &str = "vmware_soap_session";
+
+/// `[machine.options.vsphere]`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// vCenter: the ESX/ESXi hosts it manages (default: all of them).
+    pub manages: Option<Vec<String>>,
+}
+
+/// Checks a machine's `[machine.options.vsphere]`.
+pub fn validate(
+    model_machines: &[fakedc_model::Machine],
+    m: &fakedc_model::Machine,
+) -> Result<Options, fakedc_net::OptionsError> {
+    let Some(v) = m.options.get("vsphere") else {
+        return Ok(Options::default());
+    };
+    let o: Options = serde_json::from_value(v.clone())
+        .map_err(|e| fakedc_net::OptionsError::new(&m.name, "vsphere", e.to_string()))?;
+    if let Some(names) = &o.manages {
+        if m.role != Role::Vcenter {
+            return Err(fakedc_net::OptionsError::new(
+                &m.name,
+                "vsphere",
+                "manages is for vcenter machines",
+            ));
+        }
+        for n in names {
+            let ok = model_machines
+                .iter()
+                .any(|h| &h.name == n && matches!(h.role, Role::EsxiHost | Role::EsxHost));
+            if !ok && !model_machines.is_empty() {
+                return Err(fakedc_net::OptionsError::new(
+                    &m.name,
+                    "vsphere",
+                    format!("manages: '{n}' is not an ESX/ESXi host of the scenario"),
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// Registers `/sdk` and `/folder` on every SDK endpoint.
+pub fn register(
+    services: &mut Services,
+    model: &Arc<Model>,
+) -> Result<(), fakedc_net::OptionsError> {
+    let mut sdks = HashMap::new();
+    for m in model.machines() {
+        if KINDS.iter().any(|k| m.endpoint(*k).is_some()) {
+            let o = validate(model.machines(), m)?;
+            sdks.insert(
+                m.id,
+                Arc::new(Sdk::new(model.clone(), m.id, o.manages.as_deref())),
+            );
+        }
+    }
+    let sdks = Arc::new(sdks);
+    {
+        // Any chassis change may interest a waiting WaitForUpdates.
+        let sdks = Arc::downgrade(&sdks);
+        model.on_change(move |_| {
+            if let Some(s) = sdks.upgrade() {
+                for sdk in s.values() {
+                    sdk.notify.notify_waiters();
+                }
+            }
+        });
+    }
+    let svc = Arc::new(VsphereHttp {
+        model: model.clone(),
+        sdks,
+    });
+    for k in KINDS {
+        services.http(k, "/sdk", svc.clone());
+        services.http(k, "/folder", svc.clone());
+    }
+    Ok(())
+}
+
+struct VsphereHttp {
+    model: Arc<Model>,
+    sdks: Arc<HashMap<MachineId, Arc<Sdk>>>,
+}
+
+fn text(status: StatusCode, ct: &'static str, body: impl Into<Bytes>) -> HttpResponse {
+    let mut r = hyper::Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    r
+}
+
+fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The session cookie's value (pyvmomi sends back the whole `Set-Cookie`
+/// line; quotes are optional).
+pub fn cookie_of(req: &HttpRequest) -> Option<String> {
+    for v in req.headers().get_all(header::COOKIE) {
+        let Ok(v) = v.to_str() else { continue };
+        for part in v.split(';') {
+            if let Some((k, val)) = part.trim().split_once('=') {
+                if k.trim() == COOKIE {
+                    let val = val.trim().trim_matches('"');
+                    if !val.is_empty() && val.len() <= 128 {
+                        return Some(val.to_string());
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The vimServiceVersions.xml document pyvmomi's SmartConnect reads.
+pub fn versions_xml() -> String {
+    let mut prior = String::new();
+    for v in crate::PRIOR_VERSIONS {
+        prior.push_str(&format!("<version>{v}</version>"));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<namespaces version=\"1.0\">\n <namespace>\n  <name>urn:vim25</name>\n  <version>{}</version>\n  <priorVersions>{prior}</priorVersions>\n </namespace>\n</namespaces>\n",
+        crate::API_VERSION
+    )
+}
+
+fn wsdl(host: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<definitions targetNamespace=\"urn:vim25Service\" xmlns=\"http://schemas.xmlsoap.org/wsdl/\" xmlns:soap=\"http://schemas.xmlsoap.org/wsdl/soap/\" xmlns:interface=\"urn:vim25\">\n <import location=\"vim.wsdl\" namespace=\"urn:vim25\" />\n <service name=\"VimService\">\n  <port binding=\"interface:VimBinding\" name=\"VimPort\">\n   <soap:address location=\"https://{}/sdk\" />\n  </port>\n </service>\n</definitions>\n",
+        fakedc_xml::escape_attr(host)
+    )
+}
+
+impl HttpService for VsphereHttp {
+    fn call(&self, req: HttpRequest, conn: Arc<ConnInfo>) -> BoxFuture<HttpResponse> {
+        let model = self.model.clone();
+        let sdk = self.sdks.get(&conn.machine).cloned();
+        let span = info_span!("vsphere", method = %req.method(), path = %req.uri().path());
+        Box::pin(
+            async move {
+                let Some(sdk) = sdk else {
+                    return text(StatusCode::NOT_FOUND, "text/plain", "Not Found");
+                };
+                let path = req.uri().path().to_string();
+                if path == "/sdk" || path == "/sdk/" {
+                    sdk_post(model, sdk, req, conn).await
+                } else if path == "/sdk/vimServiceVersions.xml" && req.method() == Method::GET {
+                    text(StatusCode::OK, "text/xml", versions_xml())
+                } else if path == "/sdk/vimService.wsdl" && req.method() == Method::GET {
+                    text(StatusCode::OK, "text/xml", wsdl(&conn.dns_name))
+                } else if path.starts_with("/folder") {
+                    folder_req(model, sdk, req, conn).await
+                } else {
+                    text(StatusCode::NOT_FOUND, "text/plain", "Not Found")
+                }
+            }
+            .instrument(span),
+        )
+    }
+}
+
+async fn sdk_post(
+    model: Arc<Model>,
+    sdk: Arc<Sdk>,
+    req: HttpRequest,
+    conn: Arc<ConnInfo>,
+) -> HttpResponse {
+    let start = model.clock.now();
+    let mut j = RequestJournal {
+        model: &model,
+        conn: &conn,
+        user: None,
+        op: "POST /sdk".into(),
+        start,
+    };
+    let xml = |status, body: String| {
+        let mut r = text(status, "text/xml; charset=utf-8", body);
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        r
+    };
+    if req.method() != Method::POST {
+        j.record("method not allowed");
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "Method Not Allowed",
+        );
+    }
+    let cookie = cookie_of(&req);
+    let agent = header_str(&req, header::USER_AGENT)
+        .unwrap_or_default()
+        .chars()
+        .take(256)
+        .collect();
+    let body = match http_body_util::Limited::new(req.into_body(), soap::MAX_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            j.record("request over the size limit: InvalidRequest");
+            let f = soap::VimFault::invalid_request(format!(
+                "The request is larger than {} bytes",
+                soap::MAX_BODY
+            ));
+            return xml(StatusCode::INTERNAL_SERVER_ERROR, soap::fault(&f));
+        }
+    };
+    let call = match soap::decode(&body) {
+        Ok(c) => c,
+        Err(f) => {
+            j.record(&format!("fault {}: {}", f.kind, f.msg));
+            return xml(StatusCode::INTERNAL_SERVER_ERROR, soap::fault(&f));
+        }
+    };
+    let answer = sdk
+        .call(
+            call,
+            Caller {
+                cookie,
+                ip: conn.peer.ip(),
+                agent,
+            },
+        )
+        .await;
+    j.op = answer.op.clone();
+    j.user = answer.user.clone();
+    match answer.fault {
+        Some(kind) => j.record(&format!("fault {kind}")),
+        None => j.record("ok"),
+    }
+    let status = if answer.fault.is_some() {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    let mut r = xml(status, answer.xml);
+    if let Some(c) = answer.set_cookie {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("{COOKIE}=\"{c}\"; Path=/; HttpOnly; Secure; "))
+        {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+/// A body fed by a reader thread.
+struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    remaining: u64,
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(b))) => {
+                self.remaining = self.remaining.saturating_sub(b.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(b))))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) if self.remaining > 0 => Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file ended early",
+            )))),
+            Poll::Ready(None) => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// Most of a refused upload's body read and discarded, so the client
+/// sees the answer instead of a reset while it is still sending.
+const MAX_DRAIN: usize = 64 * 1024 * 1024;
+
+async fn drain(body: &mut hyper::body::Incoming) {
+    let mut n = 0usize;
+    while let Some(Ok(f)) = body.frame().await {
+        n += f.data_ref().map(|d| d.len()).unwrap_or(0);
+        if n > MAX_DRAIN {
+            break;
+        }
+    }
+}
+
+fn folder_status(e: &FolderError) -> (StatusCode, String) {
+    match e {
+        FolderError::Bad(m) => (StatusCode::BAD_REQUEST, m.clone()),
+        FolderError::NotFound => (StatusCode::NOT_FOUND, "Not Found".into()),
+        FolderError::Forbidden => (StatusCode::FORBIDDEN, "Forbidden".into()),
+        FolderError::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request Entity Too Large".into(),
+        ),
+        FolderError::Io(e) => {
+            debug!(error = %e, "folder I/O");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error".into(),
+            )
+        }
+    }
+}
+
+async fn folder_req(
+    model: Arc<Model>,
+    sdk: Arc<Sdk>,
+    req: HttpRequest,
+    conn: Arc<ConnInfo>,
+) -> HttpResponse {
+    let start = model.clock.now();
+    let method = req.method().clone();
+    let raw_path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let mut j = RequestJournal {
+        model: &model,
+        conn: &conn,
+        user: None,
+        op: format!(
+            "{method} {}",
+            raw_path.chars().take(200).collect::<String>()
+        ),
+        start,
+    };
+    // Who: the SDK session's cookie, or Basic; never anonymous.
+    let user = match cookie_of(&req).and_then(|c| sdk.session_user(&c)) {
+        Some(u) => Some(u),
+        None => header_str(&req, header::AUTHORIZATION)
+            .and_then(fakedc_net::auth::parse_basic)
+            .and_then(|(u, p)| model.authenticate(conn.machine, &u, &p).map(|x| x.name)),
+    };
+    let Some(user) = user else {
+        j.record("401: no session cookie or valid Basic credentials");
+        let mut r = text(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"VMware HTTP server\""),
+        );
+        return r;
+    };
+    j.user = Some(user);
+    let fail = |j: &RequestJournal<'_>, e: FolderError| {
+        let (s, m) = folder_status(&e);
+        j.record(&format!("{}: {m}", s.as_u16()));
+        text(s, "text/plain", m)
+    };
+    let rel = match raw_path
+        .strip_prefix("/folder")
+        .and_then(|p| folder::percent_decode(p, false))
+    {
+        Some(p) => p,
+        None => return fail(&j, FolderError::Bad("malformed path".into())),
+    };
+    let rel = match folder::check_path(&rel) {
+        Ok(r) => r,
+        Err(e) => return fail(&j, e),
+    };
+    let ds = folder::query_param(&query, "dsName");
+    let dc = folder::query_param(&query, "dcPath");
+    let Some(ds) = ds else {
+        return fail(&j, FolderError::Bad("dsName is required".into()));
+    };
+    let dir = match sdk.datastore_dir(dc.as_deref(), &ds) {
+        Ok(d) => d,
+        Err(e) => return fail(&j, e),
+    };
+    match method {
+        Method::GET | Method::HEAD => {
+            let opened = tokio::task::spawn_blocking({
+                let rel = rel.clone();
+                move || folder::open_read(&dir, &rel)
+            })
+            .await;
+            let (mut file, len) = match opened {
+                Ok(Ok(x)) => x,
+                Ok(Err(e)) => return fail(&j, e),
+                Err(e) => return fail(&j, FolderError::Io(io::Error::other(e))),
+            };
+            j.record(&format!("200 ({len} bytes)"));
+            if method == Method::HEAD {
+                let mut r = hyper::Response::new(fakedc_net::full(Bytes::new()));
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                );
+                return r;
+            }
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            tokio::task::spawn_blocking(move || {
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(256 * 1024) as usize;
+                    match folder::read_chunk(&mut file, n) {
+                        Ok(b) if b.is_empty() => break,
+                        Ok(b) => {
+                            left -= b.len() as u64;
+                            if tx.blocking_send(Ok(Bytes::from(b))).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(e));
+                            return;
+                        }
+                    }
+                }
+            });
+            let body = ChannelBody { rx, remaining: len };
+            let mut r = hyper::Response::new(body.boxed());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            r
+        }
+        Method::PUT => {
+            let mut body = req.into_body();
+            let started = tokio::task::spawn_blocking(move || Upload::start(dir, rel)).await;
+            let mut up = match started {
+                Ok(Ok(u)) => u,
+                Ok(Err(e)) => {
+                    drain(&mut body).await;
+                    return fail(&j, e);
+                }
+                Err(e) => return fail(&j, FolderError::Io(io::Error::other(e))),
+            };
+            let mut pending: Vec<u8> = Vec::new();
+            loop {
+                let frame = match body.frame().await {
+                    None => break,
+                    Some(Ok(f)) => f,
+                    Some(Err(e)) => {
+                        j.record(&format!("upload aborted: {e}"));
+                        return text(StatusCode::BAD_REQUEST, "text/plain", "Bad Request");
+                    }
+                };
+                if let Ok(d) = frame.into_data() {
+                    pending.extend_from_slice(&d);
+                }
+                if pending.len() >= 1024 * 1024 {
+                    let chunk = std::mem::take(&mut pending);
+                    let r =
+                        tokio::task::spawn_blocking(move || up.write(&chunk).map(|()| up)).await;
+                    up = match r {
+                        Ok(Ok(u)) => u,
+                        Ok(Err(e)) => return fail(&j, e),
+                        Err(e) => return fail(&j, FolderError::Io(io::Error::other(e))),
+                    };
+                }
+            }
+            let r = tokio::task::spawn_blocking(move || {
+                up.write(&pending)?;
+                up.finish()
+            })
+            .await;
+            match r {
+                Ok(Ok(existed)) => {
+                    let s = if existed {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::CREATED
+                    };
+                    j.record(&format!("{} (published by rename)", s.as_u16()));
+                    text(s, "text/plain", "")
+                }
+                Ok(Err(e)) => fail(&j, e),
+                Err(e) => fail(&j, FolderError::Io(io::Error::other(e))),
+            }
+        }
+        Method::DELETE => {
+            let r = tokio::task::spawn_blocking(move || {
+                if rel.as_os_str().is_empty() {
+                    return Err(FolderError::Forbidden);
+                }
+                dir.remove_file(&rel).map_err(|e| match e.kind() {
+                    io::ErrorKind::NotFound => FolderError::NotFound,
+                    _ => FolderError::Io(e),
+                })
+            })
+            .await;
+            match r {
+                Ok(Ok(())) => {
+                    j.record("204");
+                    let mut r = text(StatusCode::NO_CONTENT, "text/plain", "");
+                    *r.body_mut() = fakedc_net::full(Bytes::new());
+                    r
+                }
+                Ok(Err(e)) => fail(&j, e),
+                Err(e) => fail(&j, FolderError::Io(io::Error::other(e))),
+            }
+        }
+        _ => {
+            j.record("405");
+            text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "Method Not Allowed",
+            )
+        }
+    }
+}

@@ -1,0 +1,198 @@
+"""pyvmomi (the real client) against a fakedc vSphere SDK endpoint.
+
+usage: vsphere_pyvmomi.py HOST PORT USER PASSWORD CA_PEM COMMAND [ARGS...]
+
+Commands print `key value` lines the assertions in tests/interop/vsphere.rs
+read:
+  about                      SmartConnect verifying the CA, about, session
+  vms                        container view of all VMs: name, power, guest IP
+  page N                     RetrievePropertiesEx with maxObjects=N + continue
+  power NAME on|off          Power{On,Off}VM_Task + WaitForTask
+  find PATH                  SearchIndex.FindByInventoryPath
+  browse DIR PATTERN         HostDatastoreBrowser.SearchDatastore_Task
+  put DS REMOTE LOCAL        /folder PUT with the session cookie
+  get DS REMOTE LOCAL        /folder GET with the session cookie
+  anon DS REMOTE             /folder GET without credentials
+  unimplemented NAME         a method fakedc does not implement
+  badprop                    a PropertyCollector read of a path that does not exist
+"""
+import ssl
+import sys
+import urllib.parse
+
+import requests
+from pyVim.connect import SmartConnect, Disconnect
+from pyVim.task import WaitForTask
+from pyVmomi import vim, vmodl
+
+host, port, user, password, ca, cmd = sys.argv[1:7]
+args = sys.argv[7:]
+ctx = ssl.create_default_context(cafile=ca)
+
+if cmd == "badlogin":
+    try:
+        SmartConnect(host=host, port=int(port), user=user, pwd=password, sslContext=ctx)
+        print("login-ok")
+    except vim.fault.InvalidLogin as e:
+        print("fault InvalidLogin", e.msg)
+    sys.exit(0)
+
+si = SmartConnect(host=host, port=int(port), user=user, pwd=password, sslContext=ctx)
+content = si.RetrieveContent()
+
+
+def all_vms():
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    vms = list(view.view)
+    view.Destroy()
+    return vms
+
+
+def by_name(name):
+    for vm in all_vms():
+        if vm.name == name:
+            return vm
+    raise SystemExit("no VM " + name)
+
+
+def dc_name():
+    return content.rootFolder.childEntity[0].name
+
+
+if cmd == "about":
+    a = content.about
+    print("apiType", a.apiType)
+    print("apiVersion", a.apiVersion)
+    print("fullName", a.fullName)
+    print("stub-version", si._stub.version)
+    s = content.sessionManager.currentSession
+    print("session-user", s.userName)
+    print("active", content.sessionManager.SessionIsActive(s.key, s.userName))
+    print("clock", si.CurrentTime().year > 2000)
+    print("root", content.rootFolder.name)
+    Disconnect(si)
+    try:
+        content.rootFolder.name
+        print("after-logout readable")
+    except vim.fault.NotAuthenticated:
+        print("after-logout NotAuthenticated")
+elif cmd == "vms":
+    for vm in sorted(all_vms(), key=lambda v: v.name):
+        print("vm", vm.name, vm.runtime.powerState, vm.guest.ipAddress, vm.guest.toolsStatus,
+              vm.summary.config.vmPathName, vm.runtime.host.name)
+    print("datacenter", dc_name())
+    hosts = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
+    for h in hosts.view:
+        print("host", h.name, h.summary.runtime.connectionState, len(h.vm))
+    for ds in content.rootFolder.childEntity[0].datastore:
+        print("datastore", ds.name, ds.summary.type)
+    print("snapshot", by_name(all_vms()[0].name).snapshot)
+    Disconnect(si)
+elif cmd == "page":
+    n = int(args[0])
+    pc = content.propertyCollector
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    spec = vmodl.query.PropertyCollector.FilterSpec(
+        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(
+            obj=view, skip=True,
+            selectSet=[vmodl.query.PropertyCollector.TraversalSpec(
+                name="v", path="view", skip=False, type=vim.view.ContainerView)])],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(
+            type=vim.VirtualMachine, pathSet=["name", "runtime.powerState"])])
+    r = pc.RetrievePropertiesEx([spec], vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=n))
+    pages = 0
+    names = []
+    while r is not None:
+        pages += 1
+        print("page", pages, len(r.objects), "token" if r.token else "last")
+        for o in r.objects:
+            props = {p.name: p.val for p in o.propSet}
+            names.append("%s=%s" % (props["name"], props["runtime.powerState"]))
+        if not r.token:
+            break
+        r = pc.ContinueRetrievePropertiesEx(r.token)
+    print("objects", ",".join(sorted(names)))
+    legacy = pc.RetrieveProperties([spec])
+    print("legacy", len(legacy))
+    Disconnect(si)
+elif cmd == "power":
+    name, what = args
+    vm = by_name(name)
+    task = vm.PowerOnVM_Task() if what == "on" else vm.PowerOffVM_Task()
+    state = WaitForTask(task)
+    print("task", state, task.info.descriptionId, task.info.entityName)
+    print("power", vm.runtime.powerState)
+    try:
+        t2 = vm.PowerOnVM_Task() if what == "on" else vm.PowerOffVM_Task()
+        WaitForTask(t2)
+        print("again ok")
+    except vim.fault.InvalidPowerState as e:
+        print("again InvalidPowerState", e.existingState)
+    events = content.eventManager.QueryEvents(vim.event.EventFilterSpec(
+        entity=vim.event.EventFilterSpec.ByEntity(entity=vm, recursion="self")))
+    print("event", type(events[0]).__name__ if events else None)
+    Disconnect(si)
+elif cmd == "find":
+    e = content.searchIndex.FindByInventoryPath(args[0])
+    print("found", None if e is None else "%s:%s:%s" % (type(e).__name__, e._moId, e.name))
+    Disconnect(si)
+elif cmd == "browse":
+    ds = content.rootFolder.childEntity[0].datastore[0]
+    host_obj = ds.host[0].key
+    browser = host_obj.datastoreBrowser
+    spec = vim.host.DatastoreBrowser.SearchSpec(matchPattern=[args[1]])
+    path = "[%s] %s" % (ds.name, args[0]) if args[0] else "[%s]" % ds.name
+    task = browser.SearchDatastore_Task(path, spec)
+    WaitForTask(task)
+    res = task.info.result
+    print("folder", res.folderPath)
+    for f in sorted(res.file, key=lambda f: f.path):
+        print("file", f.path, f.fileSize)
+    Disconnect(si)
+elif cmd in ("put", "get", "anon", "basic"):
+    ds, remote = args[0], args[1]
+    # "raw:" sends the path as given (escapes a client would normalise).
+    path = remote[4:] if remote.startswith("raw:") else urllib.parse.quote(remote)
+    url = "https://%s:%s/folder/%s?dcPath=%s&dsName=%s" % (
+        host, port, path, urllib.parse.quote(dc_name()), urllib.parse.quote(ds))
+    cookie = si._stub.cookie
+    name, value = cookie.split(";")[0].split("=", 1)
+    if cmd == "put":
+        with open(args[2], "rb") as f:
+            r = requests.put(url, data=f, cookies={name: value}, verify=ca)
+        print("status", r.status_code)
+    elif cmd == "get":
+        r = requests.get(url, cookies={name: value}, verify=ca)
+        print("status", r.status_code)
+        with open(args[2], "wb") as f:
+            f.write(r.content)
+    elif cmd == "basic":
+        r = requests.get(url, auth=(user, password), verify=ca)
+        print("status", r.status_code, len(r.content))
+    else:
+        r = requests.get(url, verify=ca)
+        print("status", r.status_code, r.headers.get("WWW-Authenticate"))
+    Disconnect(si)
+elif cmd == "unimplemented":
+    vm = all_vms()[0]
+    try:
+        vm.AcquireMksTicket()
+        print("unexpected success")
+    except vmodl.fault.MethodNotFound as e:
+        print("fault MethodNotFound", e.method)
+    print("still-serving", content.rootFolder.name)
+    Disconnect(si)
+elif cmd == "badprop":
+    pc = content.propertyCollector
+    spec = vmodl.query.PropertyCollector.FilterSpec(
+        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=content.rootFolder)],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.Folder, pathSet=["no.such.path"])])
+    try:
+        pc.RetrieveProperties([spec])
+        print("unexpected success")
+    except vmodl.query.InvalidProperty as e:
+        print("fault InvalidProperty", e.name)
+    print("still-serving", content.rootFolder.name)
+    Disconnect(si)
+else:
+    raise SystemExit("unknown command " + cmd)

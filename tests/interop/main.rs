@@ -13,6 +13,7 @@ mod foundation;
 mod identity;
 mod ipmi;
 mod smash;
+mod smb;
 mod ssh;
 mod tds;
 mod vsphere;

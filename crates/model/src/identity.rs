@@ -32,7 +32,7 @@ impl WebServer {
             Role::EsxHost | Role::EsxiHost | Role::Vcenter => WebServer::Vmware,
             Role::LoadBalancer => WebServer::LoadBalancer,
             _ => match kind {
-                Bits | BitsHttp | WsusHttp | WsusHttps | WsusControlHttp | WsusControlHttps => {
+                Bits | BitsHttp | Web | WsusHttp | WsusHttps | WsusControlHttp | WsusControlHttps => {
                     WebServer::Iis
                 }
                 _ => WebServer::HttpSys,

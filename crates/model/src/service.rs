@@ -170,10 +170,14 @@ pub enum ServiceKind {
     /// is HTTPS 443), so no role has it by default; a scenario enables it
     /// per machine, as an IIS BITS virtual directory bound to http:80.
     BitsHttp,
+    /// An IIS web site on HTTP 80 (`GET /` names the machine): the
+    /// application a load balancer's pool members serve. Not in the table;
+    /// opt-in per machine (`services.web = true`) on VM guests and hosts.
+    Web,
 }
 
 impl ServiceKind {
-    pub const ALL: [ServiceKind; 27] = [
+    pub const ALL: [ServiceKind; 28] = [
         ServiceKind::WinrmHttp80,
         ServiceKind::Rpc,
         ServiceKind::Netbios,
@@ -201,6 +205,7 @@ impl ServiceKind {
         ServiceKind::Smash,
         ServiceKind::BmcSsh,
         ServiceKind::BitsHttp,
+        ServiceKind::Web,
     ];
 
     /// The kebab-case name used in scenarios, the journal and the control API.
@@ -234,6 +239,7 @@ impl ServiceKind {
             Smash => "smash",
             BmcSsh => "bmc-ssh",
             BitsHttp => "bits-http",
+            Web => "web",
         }
     }
 
@@ -241,7 +247,7 @@ impl ServiceKind {
     pub fn default_port(self) -> u16 {
         use ServiceKind::*;
         match self {
-            WinrmHttp80 | WsusHttp | LbHttp | BitsHttp => 80,
+            WinrmHttp80 | WsusHttp | LbHttp | BitsHttp | Web => 80,
             Rpc => 135,
             Netbios => 139,
             Smb => 445,
@@ -309,6 +315,7 @@ impl ServiceKind {
                 | WcfHttps8101
                 | WcfHttp8103
                 | Smash
+                | Web
         )
     }
 
@@ -322,6 +329,7 @@ impl ServiceKind {
             Smb => "SMB",
             Bits => "HTTPS (BITS)",
             BitsHttp => "HTTP (BITS)",
+            Web => "HTTP (IIS web site)",
             WinrmHttp | WinrmHttps => "WS-Management",
             VmConnect => "RDP (VMConnect)",
             Sftp => "SFTP",

@@ -157,9 +157,24 @@ pub enum Handler {
 #[derive(Clone, Default)]
 pub struct Services {
     map: HashMap<ServiceKind, Handler>,
+    started: Vec<StartHook>,
 }
 
+/// Called once the network is up (see [`Services::on_start`]).
+pub type StartHook = Arc<dyn Fn(NetHandle) + Send + Sync>;
+
 impl Services {
+    /// Runs `hook` with the network's handle once every static endpoint is
+    /// bound, inside the network's runtime. Why: a protocol whose endpoints
+    /// come from its own state (the load balancer's persisted virtual
+    /// servers) or that runs background work (health monitors) needs the
+    /// handle before any peer connects, and `Protocol::start` runs before
+    /// the network exists.
+    pub fn on_start(&mut self, hook: StartHook) -> &mut Self {
+        self.started.push(hook);
+        self
+    }
+
     pub fn tcp(&mut self, kind: ServiceKind, service: Arc<dyn TcpService>) -> &mut Self {
         self.map.insert(kind, Handler::Tcp(service));
         self
@@ -425,6 +440,8 @@ struct Shared {
     wake: watch::Receiver<u64>,
     /// Endpoints bound at run time and not yet released.
     dynamic: std::sync::Mutex<Vec<(u64, BoundEndpoint)>>,
+    /// The endpoints bound at start, for [`NetHandle::resolve`].
+    bound: std::sync::OnceLock<Vec<BoundEndpoint>>,
     next_dynamic: std::sync::atomic::AtomicU64,
     /// The runtime the network started on: dynamic endpoints are bound and
     /// run there whichever thread asks.
@@ -458,6 +475,46 @@ impl NetHandle {
     pub fn model(&self) -> &Arc<Model> {
         &self.shared.model
     }
+
+    /// Where the scenario's `address:port` is really listening: the bound
+    /// address of the static endpoint of the machine at that address whose
+    /// configured port it is (ephemeral networks bind port 0, a port offset
+    /// shifts every port), else the port shifted by the offset. Why: a
+    /// load balancer's pool member is configured as `127.10.0.21:80`, as on
+    /// a real network, and must reach that guest's web site wherever this
+    /// run bound it.
+    pub fn resolve(&self, target: SocketAddr) -> SocketAddr {
+        let shared = &self.shared;
+        if let Some(m) = shared
+            .model
+            .machines()
+            .iter()
+            .find(|m| m.address == target.ip())
+        {
+            let bound = shared.bound.get().map(Vec::as_slice).unwrap_or(&[]);
+            for ep in m.endpoints.iter().filter(|e| e.port == target.port()) {
+                if let Some(b) = bound
+                    .iter()
+                    .find(|b| b.machine == m.id && b.service == ep.service)
+                {
+                    return b.addr;
+                }
+            }
+        }
+        if shared.cfg.ephemeral {
+            return target;
+        }
+        match target.port().checked_add(shared.cfg.port_offset) {
+            Some(p) => SocketAddr::new(target.ip(), p),
+            None => target,
+        }
+    }
+
+    /// Cancelled when shutdown starts: background work started by a
+    /// [`Services::on_start`] hook ends with it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shared.shutdown.clone()
+    }
 }
 
 impl Network {
@@ -486,6 +543,7 @@ impl Network {
             conns: conns.clone(),
             wake: wake_rx,
             dynamic: std::sync::Mutex::new(Vec::new()),
+            bound: std::sync::OnceLock::new(),
             next_dynamic: std::sync::atomic::AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
         });
@@ -618,6 +676,12 @@ impl Network {
         // still spawn their supervisors here later, and shutdown waits for
         // them too.
         tasks.close();
+        let _ = shared.bound.set(endpoints.clone());
+        for hook in &services.started {
+            hook(NetHandle {
+                shared: shared.clone(),
+            });
+        }
         Ok(Network {
             shutdown,
             tasks,

@@ -159,6 +159,9 @@ pub struct Connection {
     seq_low: u64,
     seq_high: u64,
     seq_used: BTreeSet<u64>,
+    /// Sessions logged off by the request being answered: removed once
+    /// the LOGOFF response is signed with their key.
+    logoffs: Vec<u64>,
 }
 
 /// A reply to one request of a compound.
@@ -259,6 +262,7 @@ impl Connection {
             seq_low: 0,
             seq_high: 1,
             seq_used: BTreeSet::new(),
+            logoffs: Vec::new(),
         }
     }
 
@@ -294,15 +298,13 @@ impl Connection {
                     out.close = true;
                     return out;
                 };
+                // The key is taken now: a LOGOFF in this frame removes the
+                // session before its response is sealed.
+                let key = s.enc_key.clone();
                 match crypto::decrypt(cipher, &s.dec_key, frame) {
                     Ok(plain) => {
                         let resp = self.compound(&plain, now, accounts, true, &mut out);
                         if !resp.is_empty() {
-                            let key = self
-                                .sessions
-                                .get(&sid)
-                                .map(|s| s.enc_key.clone())
-                                .unwrap_or_default();
                             out.frames
                                 .push(crypto::encrypt(cipher, &key, sid, nonce, &resp));
                         }
@@ -532,6 +534,9 @@ impl Connection {
             }
             whole.extend(m);
         }
+        for sid in std::mem::take(&mut self.logoffs) {
+            self.close_session(sid);
+        }
         whole
     }
 
@@ -626,7 +631,7 @@ impl Connection {
             Ok(match r.h.command {
                 cmd::ECHO => Reply::ok(vec![4, 0, 0, 0]),
                 cmd::LOGOFF => {
-                    self.close_session(r.h.session_id);
+                    self.logoffs.push(r.h.session_id);
                     ev("LOGOFF".into(), "ok".into());
                     Reply::ok(vec![4, 0, 0, 0])
                 }

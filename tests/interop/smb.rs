@@ -1,0 +1,662 @@
+//! SMB 2/3 on 445 and the NetBIOS session service on 139 with real
+//! clients: Samba's `smbclient` (share list, file operations on ADMIN$
+//! and the library share for every dialect, signing, encryption, port
+//! 139), `smbprotocol` (high-level with and without encryption, low-level
+//! with its defaults), curl over BITS for a file put over SMB; wrong
+//! password, a non-administrator on ADMIN$, path escapes, a tampered
+//! signature and hostile bytes. A missing client fails these tests
+//! (`./scripts/test` installs them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use crate::common::{line, python, Temp};
+use fakedc::{Datacenter, PowerAction, Query, ServiceKind};
+use fakedc_smb::crypto::{self, SignAlgo};
+use fakedc_smb::nbss;
+use fakedc_smb::proto::{self, cmd, status, Header};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+const ADMIN: &str = "Administrator%P@ssw0rd!";
+
+const SCENARIO: &str = r#"
+[defaults]
+boot_delay_ms = 100
+
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.84.0.1"
+[[machine.user]]
+name = "Administrator"
+password = "P@ssw0rd!"
+privilege = "admin"
+[[machine.user]]
+name = "bob"
+password = "Bob-pass1"
+privilege = "user"
+
+[[machine]]
+name = "lib01"
+role = "library-server"
+address = "127.84.0.2"
+[machine.services]
+smb = true
+[[machine.user]]
+name = "Administrator"
+password = "P@ssw0rd!"
+privilege = "admin"
+[[machine.user]]
+name = "bob"
+password = "Bob-pass1"
+privilege = "user"
+"#;
+
+fn start(protocols: &[&str]) -> Datacenter {
+    Datacenter::builder()
+        .scenario_str(SCENARIO)
+        .ephemeral()
+        .protocols(protocols)
+        .start()
+        .expect("start")
+}
+
+fn smbclient(addr: SocketAddr, args: &[&str], cwd: &std::path::Path) -> (bool, String) {
+    let out = Command::new("smbclient")
+        .args(["-p", &addr.port().to_string()])
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("smbclient is not installed ({e}): ./scripts/test installs it"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn unc(addr: SocketAddr, share: &str) -> String {
+    format!("//{}/{share}", addr.ip())
+}
+
+#[test]
+fn share_list_as_windows_shows_it() {
+    let dc = start(&["smb"]);
+    let t = Temp::new("smb-list");
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let (ok, out) = smbclient(hv, &["-L", &format!("//{}", hv.ip()), "-U", ADMIN], &t.0);
+    assert!(ok, "{out}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 2 && (w[1] == "Disk" || w[1] == "IPC"))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec!["ADMIN$", "Disk", "Remote", "Admin"],
+            vec!["C$", "Disk", "Default", "share"],
+            vec!["IPC$", "IPC", "Remote", "IPC"],
+        ],
+        "{out}"
+    );
+    let lib = dc.endpoint("lib01", ServiceKind::Smb).unwrap();
+    let (ok, out) = smbclient(lib, &["-L", &format!("//{}", lib.ip()), "-U", ADMIN], &t.0);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["MSSCVMMLibrary", "Disk"]),
+        "{out}"
+    );
+}
+
+#[test]
+fn file_operations_in_every_dialect() {
+    let dc = start(&["smb"]);
+    let t = Temp::new("smb-files");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+    std::fs::write(t.path("big.bin"), &data).unwrap();
+    std::fs::write(t.path("small.txt"), b"hello\n").unwrap();
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let share = dc.share("hv01").unwrap();
+    for dialect in ["SMB2_02", "SMB2_10", "SMB3_00", "SMB3_02", "SMB3_11"] {
+        let (ok, out) = smbclient(
+            hv,
+            &[
+                &unc(hv, "ADMIN$"),
+                "-U",
+                ADMIN,
+                "-m",
+                dialect,
+                "-c",
+                "mkdir agent; put big.bin agent\\big.bin; put small.txt s.txt; ls agent\\*; \
+                 get agent\\big.bin back.bin; rename s.txt s2.txt; ls",
+            ],
+            &t.0,
+        );
+        assert!(ok, "{dialect}: {out}");
+        assert!(
+            out.contains("big.bin                             A  3000000"),
+            "{dialect}: {out}"
+        );
+        assert!(out.contains("s2.txt"), "{dialect}: {out}");
+        assert_eq!(
+            std::fs::read(t.path("back.bin")).unwrap(),
+            data,
+            "{dialect}"
+        );
+        assert_eq!(std::fs::read(share.join("agent/big.bin")).unwrap(), data);
+        assert_eq!(std::fs::read(share.join("s2.txt")).unwrap(), b"hello\n");
+        let (ok, out) = smbclient(
+            hv,
+            &[
+                &unc(hv, "C$"),
+                "-U",
+                ADMIN,
+                "-m",
+                dialect,
+                "-c",
+                "del agent\\big.bin; rmdir agent; del s2.txt; ls",
+            ],
+            &t.0,
+        );
+        assert!(ok, "{dialect}: {out}");
+        assert!(
+            !share.join("agent").exists() && !share.join("s2.txt").exists(),
+            "{dialect}: {out}"
+        );
+        std::fs::remove_file(t.path("back.bin")).unwrap();
+    }
+    // A directory that is not empty refuses rmdir as Windows does.
+    std::fs::create_dir_all(share.join("full")).unwrap();
+    std::fs::write(share.join("full/x"), b"x").unwrap();
+    let (_, out) = smbclient(hv, &[&unc(hv, "C$"), "-U", ADMIN, "-c", "rmdir full"], &t.0);
+    assert!(out.contains("NT_STATUS_DIRECTORY_NOT_EMPTY"), "{out}");
+    let j = dc.journal(&Query {
+        machine: Some("hv01".into()),
+        operation: Some("CREATE agent\\big.bin".into()),
+        ..Query::default()
+    });
+    assert!(
+        j.iter().any(|e| e.user.as_deref() == Some("Administrator")),
+        "{j:?}"
+    );
+}
+
+#[test]
+fn signing_and_encryption_required_by_the_client() {
+    let dc = start(&["smb"]);
+    let t = Temp::new("smb-sign");
+    std::fs::write(t.path("p.txt"), b"protected\n").unwrap();
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    for (protection, dialect) in [
+        ("sign", "SMB2_02"),
+        ("sign", "SMB3_00"),
+        ("sign", "SMB3_11"),
+        ("encrypt", "SMB3_00"),
+        ("encrypt", "SMB3_02"),
+        ("encrypt", "SMB3_11"),
+    ] {
+        let (ok, out) = smbclient(
+            hv,
+            &[
+                &unc(hv, "ADMIN$"),
+                "-U",
+                ADMIN,
+                "-m",
+                dialect,
+                &format!("--client-protection={protection}"),
+                "-c",
+                "put p.txt p.txt; get p.txt q.txt; del p.txt",
+            ],
+            &t.0,
+        );
+        assert!(ok, "{protection} {dialect}: {out}");
+        assert_eq!(std::fs::read(t.path("q.txt")).unwrap(), b"protected\n");
+        std::fs::remove_file(t.path("q.txt")).unwrap();
+    }
+    // -L needs signing on IPC$ (client ipc signing = default, mandatory).
+    let (ok, out) = smbclient(
+        hv,
+        &[
+            "-L",
+            &format!("//{}", hv.ip()),
+            "-U",
+            ADMIN,
+            "--client-protection=encrypt",
+        ],
+        &t.0,
+    );
+    assert!(ok && out.contains("Remote IPC"), "{out}");
+}
+
+#[test]
+fn wrong_password_non_admin_and_escapes() {
+    let dc = start(&["smb"]);
+    let t = Temp::new("smb-deny");
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let (ok, out) = smbclient(
+        hv,
+        &["-L", &format!("//{}", hv.ip()), "-U", "Administrator%nope"],
+        &t.0,
+    );
+    assert!(!ok && out.contains("NT_STATUS_LOGON_FAILURE"), "{out}");
+    let (ok, out) = smbclient(
+        hv,
+        &[&unc(hv, "ADMIN$"), "-U", "bob%Bob-pass1", "-c", "ls"],
+        &t.0,
+    );
+    assert!(!ok && out.contains("NT_STATUS_ACCESS_DENIED"), "{out}");
+    let (ok, out) = smbclient(hv, &[&unc(hv, "NOSUCH"), "-U", ADMIN, "-c", "ls"], &t.0);
+    assert!(!ok && out.contains("NT_STATUS_BAD_NETWORK_NAME"), "{out}");
+    // bob may use the library share.
+    let lib = dc.endpoint("lib01", ServiceKind::Smb).unwrap();
+    let (ok, out) = smbclient(
+        lib,
+        &[
+            &unc(lib, "MSSCVMMLibrary"),
+            "-U",
+            "bob%Bob-pass1",
+            "-c",
+            "ls",
+        ],
+        &t.0,
+    );
+    assert!(ok, "{out}");
+    // A symlink planted in the share that leads out of it is refused.
+    let share = dc.share("hv01").unwrap();
+    std::os::unix::fs::symlink("/etc", share.join("out")).unwrap();
+    let (_, out) = smbclient(
+        hv,
+        &[&unc(hv, "C$"), "-U", ADMIN, "-c", "get out\\passwd pw"],
+        &t.0,
+    );
+    assert!(out.contains("NT_STATUS_ACCESS_DENIED"), "{out}");
+    assert!(!t.path("pw").exists());
+    let fails = dc.journal(&Query {
+        machine: Some("hv01".into()),
+        operation: Some("SESSION_SETUP".into()),
+        ..Query::default()
+    });
+    assert!(
+        fails.iter().any(|e| e.outcome.contains("LOGON_FAILURE")),
+        "{fails:?}"
+    );
+    for e in dc.journal(&Query::default()) {
+        assert!(!format!("{e:?}").contains("P@ssw0rd") && !format!("{e:?}").contains("nope"));
+    }
+}
+
+#[test]
+fn smbprotocol_high_and_low_level() {
+    let dc = start(&["smb"]);
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let (host, port) = (hv.ip().to_string(), hv.port().to_string());
+    let out = python(
+        "smbprotocol",
+        "smb_smbprotocol.py",
+        &[&host, &port, "Administrator", "P@ssw0rd!", "C$"],
+    );
+    for tag in ["plain", "enc"] {
+        assert_eq!(
+            line(&out, &format!("{tag}-roundtrip")),
+            "True 1048576",
+            "{out}"
+        );
+        assert_eq!(line(&out, &format!("{tag}-list")), "['b.bin']", "{out}");
+        assert_eq!(line(&out, &format!("{tag}-size")), "1048576", "{out}");
+        assert_eq!(line(&out, &format!("{tag}-gone")), "True", "{out}");
+    }
+    assert_eq!(
+        line(&out, "lowlevel-dialect"),
+        "0x0311 encrypt True",
+        "{out}"
+    );
+    assert_eq!(line(&out, "lowlevel-read"), "b'low level hello'", "{out}");
+    // STATUS_OBJECT_PATH_SYNTAX_BAD for `..` above the share.
+    assert_eq!(line(&out, "escape"), "0xc000003b", "{out}");
+}
+
+#[test]
+fn put_over_smb_is_served_by_bits() {
+    let dc = start(&["smb", "bits"]);
+    let t = Temp::new("smb-bits");
+    let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(t.path("agent.msi"), &data).unwrap();
+    let lib = dc.endpoint("lib01", ServiceKind::Smb).unwrap();
+    let (ok, out) = smbclient(
+        lib,
+        &[
+            &unc(lib, "MSSCVMMLibrary"),
+            "-U",
+            ADMIN,
+            "-c",
+            "put agent.msi agent.msi",
+        ],
+        &t.0,
+    );
+    assert!(ok, "{out}");
+    let bits = dc.endpoint("lib01", ServiceKind::Bits).unwrap();
+    let ca = crate::common::ca_file(&dc, "smb-bits");
+    let got = Command::new("curl")
+        .args(["-sf", "--cacert"])
+        .arg(&ca)
+        .args(["-u", "Administrator:P@ssw0rd!", "-o"])
+        .arg(t.path("via-bits.msi"))
+        .arg(format!("https://{}:{}/agent.msi", bits.ip(), bits.port()))
+        .status()
+        .expect("curl");
+    assert!(got.success());
+    assert_eq!(std::fs::read(t.path("via-bits.msi")).unwrap(), data);
+    // And the other way: what is in the share (as BITS stores it) comes
+    // back over SMB byte for byte.
+    std::fs::write(
+        dc.share("lib01").unwrap().join("from-share.bin"),
+        &data[..777_777],
+    )
+    .unwrap();
+    let (ok, out) = smbclient(
+        lib,
+        &[
+            &unc(lib, "MSSCVMMLibrary"),
+            "-U",
+            ADMIN,
+            "-c",
+            "get from-share.bin f.bin",
+        ],
+        &t.0,
+    );
+    assert!(ok, "{out}");
+    assert_eq!(std::fs::read(t.path("f.bin")).unwrap(), &data[..777_777]);
+}
+
+/// Port 139 needs its real number (smbclient speaks NetBIOS only there):
+/// bound on an address of this test's own, as root (CI runs as root).
+#[test]
+fn netbios_session_service_on_139() {
+    let data = Temp::new("smb-139-data");
+    let dc = Datacenter::builder()
+        .scenario_str(
+            &SCENARIO
+                .replace("127.84.0.1", "127.84.1.1")
+                .replace("127.84.0.2", "127.84.1.2"),
+        )
+        .data_dir(data.0.clone())
+        .protocols(&["smb"])
+        .start()
+        .expect("start (port 139 needs root)");
+    let t = Temp::new("smb-139");
+    let nb = dc.endpoint("hv01", ServiceKind::Netbios).unwrap();
+    assert_eq!(nb.port(), 139);
+    std::fs::write(t.path("n.txt"), b"over netbios\n").unwrap();
+    let (ok, out) = smbclient(nb, &["-L", &format!("//{}", nb.ip()), "-U", ADMIN], &t.0);
+    assert!(ok && out.contains("Remote Admin"), "{out}");
+    let (ok, out) = smbclient(
+        nb,
+        &[
+            &unc(nb, "ADMIN$"),
+            "-U",
+            ADMIN,
+            "-m",
+            "SMB3_11",
+            "-c",
+            "put n.txt n.txt; get n.txt m.txt",
+        ],
+        &t.0,
+    );
+    assert!(ok, "{out}");
+    assert_eq!(std::fs::read(t.path("m.txt")).unwrap(), b"over netbios\n");
+    // Called names: the machine's and *SMBSERVER get a positive response,
+    // another name "called name not present", a message first 0x8F.
+    for (called, want) in [
+        ("HV01", vec![0x82, 0, 0, 0]),
+        ("*SMBSERVER", vec![0x82, 0, 0, 0]),
+        ("OTHER", vec![0x83, 0, 0, 1, 0x82]),
+    ] {
+        let mut s = TcpStream::connect(nb).unwrap();
+        s.write_all(&nbss::session_request(called, "TEST")).unwrap();
+        let mut got = vec![0u8; want.len()];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(got, want, "{called}");
+    }
+    let mut s = TcpStream::connect(nb).unwrap();
+    s.write_all(&[0, 0, 0, 4, 1, 2, 3, 4]).unwrap();
+    let mut got = [0u8; 5];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, [0x83, 0, 0, 1, 0x8F]);
+}
+
+#[test]
+fn power_gating() {
+    let dc = start(&["smb"]);
+    let t = Temp::new("smb-power");
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let (ok, _) = smbclient(hv, &["-L", &format!("//{}", hv.ip()), "-U", ADMIN], &t.0);
+    assert!(ok);
+    dc.power("hv01", PowerAction::Off).unwrap();
+    assert!(crate::common::wait_until(Duration::from_secs(5), || {
+        TcpStream::connect(hv).is_err()
+    }));
+    dc.power("hv01", PowerAction::On).unwrap();
+    dc.advance(Duration::from_secs(1));
+    assert!(crate::common::wait_until(Duration::from_secs(5), || {
+        TcpStream::connect(hv).is_ok()
+    }));
+    let (ok, out) = smbclient(hv, &["-L", &format!("//{}", hv.ip()), "-U", ADMIN], &t.0);
+    assert!(ok, "{out}");
+}
+
+// --- a raw client for what no real client sends ---
+
+fn send(s: &mut TcpStream, msg: &[u8]) {
+    s.write_all(&nbss::message_header(msg.len())).unwrap();
+    s.write_all(msg).unwrap();
+}
+
+fn recv(s: &mut TcpStream) -> Vec<u8> {
+    let mut h = [0u8; 4];
+    s.read_exact(&mut h).unwrap();
+    let f = nbss::next_frame(&h, 1 << 24).unwrap().unwrap();
+    let mut b = vec![0u8; f.len];
+    s.read_exact(&mut b).unwrap();
+    b
+}
+
+fn message(h: Header, body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::new();
+    h.write(&mut m);
+    m.extend_from_slice(body);
+    m
+}
+
+fn negotiate_202(s: &mut TcpStream) {
+    let mut b = Vec::new();
+    b.extend_from_slice(&36u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&[0; 2 + 4 + 16 + 8]);
+    b.extend_from_slice(&proto::SMB202.to_le_bytes());
+    let h = Header {
+        command: cmd::NEGOTIATE,
+        credits: 10,
+        ..Header::default()
+    };
+    send(s, &message(h, &b));
+    recv(s);
+}
+
+fn setup_body(token: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&25u16.to_le_bytes());
+    b.extend_from_slice(&[0, 1]);
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&88u16.to_le_bytes());
+    b.extend_from_slice(&(token.len() as u16).to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(token);
+    b
+}
+
+#[test]
+fn tampered_signature_and_hostile_input() {
+    let dc = start(&["smb"]);
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    // Log in with NTLM at 2.0.2, then send a signed ECHO with a bad signature.
+    let mut s = TcpStream::connect(hv).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    negotiate_202(&mut s);
+    let mut client = fakedc_ntlm::Client::new("Administrator", "", "P@ssw0rd!");
+    let mut h = Header {
+        command: cmd::SESSION_SETUP,
+        message_id: 1,
+        credits: 10,
+        ..Header::default()
+    };
+    send(
+        &mut s,
+        &message(
+            h,
+            &setup_body(&fakedc_ntlm::spnego::init(&client.negotiate())),
+        ),
+    );
+    let r = recv(&mut s);
+    let rh = Header::parse(&mut fakedc_wire::Reader::new(&r)).unwrap();
+    assert_eq!(rh.status, status::MORE_PROCESSING_REQUIRED);
+    let off = u16::from_le_bytes([r[68], r[69]]) as usize;
+    let len = u16::from_le_bytes([r[70], r[71]]) as usize;
+    let ch = fakedc_ntlm::spnego::parse(&r[off..off + len])
+        .unwrap()
+        .token
+        .unwrap();
+    let (auth, session) = client.authenticate(&ch).unwrap();
+    h.message_id = 2;
+    h.session_id = rh.session_id;
+    let tok = fakedc_ntlm::spnego::response(1, false, Some(&auth), None);
+    send(&mut s, &message(h, &setup_body(&tok)));
+    let r = recv(&mut s);
+    let rh = Header::parse(&mut fakedc_wire::Reader::new(&r)).unwrap();
+    assert_eq!(rh.status, status::SUCCESS);
+    let key = session.session_key();
+    // The final SESSION_SETUP response is signed with the session key.
+    assert!(crypto::verify(SignAlgo::HmacSha256, &key, &r));
+    let echo = |id: u64, tamper: bool| {
+        let h = Header {
+            command: cmd::ECHO,
+            message_id: id,
+            credits: 1,
+            flags: proto::FLAG_SIGNED,
+            session_id: rh.session_id,
+            ..Header::default()
+        };
+        let mut m = message(h, &[4, 0, 0, 0]);
+        crypto::sign(SignAlgo::HmacSha256, &key, &mut m);
+        if tamper {
+            m[50] ^= 0x55;
+        }
+        m
+    };
+    send(&mut s, &echo(3, false));
+    let r = recv(&mut s);
+    assert_eq!(
+        Header::parse(&mut fakedc_wire::Reader::new(&r))
+            .unwrap()
+            .status,
+        status::SUCCESS
+    );
+    assert!(crypto::verify(SignAlgo::HmacSha256, &key, &r));
+    send(&mut s, &echo(4, true));
+    let r = recv(&mut s);
+    assert_eq!(
+        Header::parse(&mut fakedc_wire::Reader::new(&r))
+            .unwrap()
+            .status,
+        status::ACCESS_DENIED
+    );
+    // Credit abuse: a message id far beyond what was granted ends the
+    // connection.
+    send(&mut s, &echo(1_000_000, false));
+    let mut b = [0u8; 1];
+    assert!(matches!(s.read(&mut b), Ok(0) | Err(_)));
+
+    // Hostile bytes: truncated headers, lying lengths, random data.
+    let mut seed = 0x1234_5678u64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut cases: Vec<Vec<u8>> = vec![
+        vec![0, 0, 0, 10, 0xFE, b'S', b'M', b'B'],
+        vec![0, 0xFF, 0xFF, 0xFF],
+        vec![0x42; 64],
+        vec![0, 0, 0, 4, 0xFD, b'S', b'M', b'B'],
+    ];
+    let neg = {
+        let mut b = Vec::new();
+        b.extend_from_slice(&36u16.to_le_bytes());
+        b.extend_from_slice(&0xFFFFu16.to_le_bytes());
+        b.extend_from_slice(&[0; 30]);
+        let m = message(
+            Header {
+                command: cmd::NEGOTIATE,
+                ..Header::default()
+            },
+            &b,
+        );
+        let mut f = nbss::message_header(m.len()).to_vec();
+        f.extend(m);
+        f
+    };
+    cases.push(neg);
+    for _ in 0..40 {
+        let n = (rnd() % 200) as usize;
+        let mut v: Vec<u8> = (0..n).map(|_| rnd() as u8).collect();
+        if rnd() % 2 == 0 && v.len() > 8 {
+            v[0] = 0;
+            v[4..8].copy_from_slice(&proto::PROTOCOL_ID);
+        }
+        cases.push(v);
+    }
+    for c in cases {
+        let mut s = TcpStream::connect(hv).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let _ = s.write_all(&c);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    // The service still serves a real client.
+    let t = Temp::new("smb-hostile");
+    let (ok, out) = smbclient(hv, &["-L", &format!("//{}", hv.ip()), "-U", ADMIN], &t.0);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn probe_for_check() {
+    let dc = start(&["smb"]);
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(fakedc_smb::probe::probe(
+        hv,
+        false,
+        Some(("Administrator", "P@ssw0rd!")),
+        Duration::from_secs(5),
+    ));
+    assert!(r.detail.contains("IPC$ connected"), "{}", r.detail);
+    assert_eq!(r.fact("dialect"), Some("3.0.0"));
+    let r = rt.block_on(fakedc_smb::probe::probe(
+        hv,
+        false,
+        Some(("Administrator", "bad")),
+        Duration::from_secs(5),
+    ));
+    assert!(r.detail.contains("LOGON_FAILURE"), "{}", r.detail);
+}

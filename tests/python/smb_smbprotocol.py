@@ -1,0 +1,85 @@
+"""smbprotocol against fakedc's SMB: the high-level client (list, open,
+read, write, rename, remove) with and without encryption, and the
+low-level API with its defaults (signing and encryption required).
+
+usage: smb_smbprotocol.py HOST PORT USER PASSWORD SHARE
+Prints `key value` lines the Rust test asserts on.
+"""
+import sys
+import uuid
+
+import smbclient
+from smbprotocol.connection import Connection
+from smbprotocol.session import Session
+from smbprotocol.tree import TreeConnect
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    FileAttributes,
+    ImpersonationLevel,
+    Open,
+    ShareAccess,
+)
+from smbprotocol.exceptions import SMBResponseException
+
+host, port, user, password, share = sys.argv[1:6]
+port = int(port)
+
+for encrypt in (False, True):
+    tag = "enc" if encrypt else "plain"
+    smbclient.reset_connection_cache()
+    smbclient.register_session(host, username=user, password=password, port=port, encrypt=encrypt)
+    base = rf"\\{host}\{share}"
+    d = rf"{base}\sp-{tag}"
+    smbclient.makedirs(d, exist_ok=True, port=port)
+    data = bytes(range(256)) * 4096
+    with smbclient.open_file(rf"{d}\a.bin", mode="wb", port=port) as f:
+        f.write(data)
+    with smbclient.open_file(rf"{d}\a.bin", mode="rb", port=port) as f:
+        back = f.read()
+    print(f"{tag}-roundtrip {back == data} {len(back)}")
+    smbclient.rename(rf"{d}\a.bin", rf"{d}\b.bin", port=port)
+    print(f"{tag}-list {sorted(smbclient.listdir(d, port=port))}")
+    st = smbclient.stat(rf"{d}\b.bin", port=port)
+    print(f"{tag}-size {st.st_size}")
+    smbclient.remove(rf"{d}\b.bin", port=port)
+    smbclient.rmdir(d, port=port)
+    print(f"{tag}-gone {'sp-' + tag not in smbclient.listdir(base, port=port)}")
+
+# Low-level defaults: Connection(require_signing=True), Session(require_encryption=True).
+conn = Connection(uuid.uuid4(), host, port)
+conn.connect()
+sess = Session(conn, user, password)
+sess.connect()
+print(f"lowlevel-dialect {conn.dialect:#06x} encrypt {sess.encrypt_data}")
+tree = TreeConnect(sess, rf"\\{host}\{share}")
+tree.connect()
+f = Open(tree, "lowlevel.txt")
+f.create(
+    ImpersonationLevel.Impersonation,
+    0x12019F,
+    FileAttributes.FILE_ATTRIBUTE_NORMAL,
+    ShareAccess.FILE_SHARE_READ,
+    CreateDisposition.FILE_OVERWRITE_IF,
+    CreateOptions.FILE_NON_DIRECTORY_FILE,
+)
+f.write(b"low level hello", 0)
+print(f"lowlevel-read {f.read(0, 15)!r}")
+f.close()
+# A path escape through the raw API: Windows refuses `..` above the share.
+g = Open(tree, r"..\..\etc\passwd")
+try:
+    g.create(
+        ImpersonationLevel.Impersonation,
+        0x80,
+        FileAttributes.FILE_ATTRIBUTE_NORMAL,
+        ShareAccess.FILE_SHARE_READ,
+        CreateDisposition.FILE_OPEN,
+        CreateOptions.FILE_NON_DIRECTORY_FILE,
+    )
+    print("escape opened")
+except SMBResponseException as e:
+    print(f"escape {e.status:#010x}")
+tree.disconnect()
+sess.disconnect()
+conn.disconnect()

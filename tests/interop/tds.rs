@@ -681,3 +681,124 @@ fn attention_cancels_a_running_query() {
         .iter()
         .any(|e| e.service == "tds" && e.operation == "attention" && e.outcome == "cancelled"));
 }
+
+/// `tests/python/tds_drivers.py` with `driver` (pymssql or odbc) and, for
+/// ODBC, `Encrypt=encrypt`; the scenario CA as OpenSSL's trust store.
+fn driver(dc: &Datacenter, driver: &str, encrypt: &str, ca: &std::path::Path) -> String {
+    let module = if driver == "odbc" {
+        "mssql_python"
+    } else {
+        "pymssql"
+    };
+    let has = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has,
+        "python3 cannot import {module}: the interop tests need it (./scripts/test installs it)"
+    );
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tds_drivers.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([driver, &a.ip().to_string(), &a.port().to_string()])
+        .args(["sa", "P@ssw0rd!", encrypt])
+        .env("SSL_CERT_FILE", ca)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{driver} {encrypt}: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// What every driver run must read back: the values and the types the
+/// driver reports, SQL Server's errors, and the connection going on.
+fn check_driver(out: &str, errors: &[(&str, &str)]) {
+    assert!(
+        line(out, "version").starts_with("Microsoft SQL Server 2019"),
+        "{out}"
+    );
+    assert_eq!(line(out, "inserted"), "1", "{out}");
+    assert_eq!(
+        line(out, "row"),
+        "(1, 'vm-a', 4096, True, Decimal('12.50'), datetime.datetime(2024, 2, 29, 1, 2, 3), 0.25, 'A1')",
+        "{out}"
+    );
+    assert_eq!(
+        line(out, "types"),
+        "int,str,int,bool,Decimal,datetime,float,str"
+    );
+    assert_eq!(line(out, "null"), "('vm-b', None)");
+    assert_eq!(line(out, "updated"), "1");
+    assert_eq!(line(out, "param"), "8192");
+    for (key, want) in errors {
+        assert!(line(out, key).starts_with(want), "{key}: {out}");
+        assert_eq!(line(out, &format!("{key}-after")), "2", "{key}: {out}");
+    }
+    assert_eq!(line(out, "deleted"), "1");
+    assert_eq!(line(out, "left"), "1");
+}
+
+/// pymssql (PyPI, bundled FreeTDS: PRELOGIN ENCRYPT_OFF, TLS for the
+/// login only): parameters are inlined by the driver; description type
+/// codes are DB-API's (1 STRING, 3 NUMBER, 4 DATETIME, 5 DECIMAL).
+#[test]
+fn pymssql_crud() {
+    let dc = start();
+    let ca = ca_file(&dc, "tds-pymssql");
+    let out = driver(&dc, "pymssql", "no", &ca);
+    check_driver(
+        &out,
+        &[
+            ("syntax", "102 Incorrect syntax near '='."),
+            ("invalid-object", "208 Invalid object name 'nowhere'."),
+            ("unique", "2627 Violation of UNIQUE KEY constraint"),
+            ("usedb", "911 Database 'nosuchdb' does not exist."),
+        ],
+    );
+    assert_eq!(line(&out, "described"), "3,1,3,3,5,4,3,1");
+}
+
+/// The Microsoft ODBC Driver 18 (libmsodbcsql-18 in the mssql-python
+/// wheel) with Encrypt=no (login-only TLS), yes (full TLS inside PRELOGIN,
+/// TLS 1.2, certificate validated) and strict (TDS 8.0: TLS 1.3 from the
+/// first byte with ALPN tds/8.0, PRELOGIN inside). Parameters go through
+/// sp_prepexec/sp_execute or sp_executesql with DATETIME2N values.
+#[test]
+fn odbc_driver_18_no_yes_strict() {
+    let dc = start();
+    let ca = ca_file(&dc, "tds-odbc");
+    let errors = [
+        ("syntax", "Incorrect syntax near '='."),
+        ("invalid-object", "Invalid object name 'nowhere'."),
+        ("unique", "Violation of UNIQUE KEY constraint"),
+        ("usedb", "Database 'nosuchdb' does not exist."),
+    ];
+    for encrypt in ["no", "yes", "strict"] {
+        let out = driver(&dc, "odbc", encrypt, &ca);
+        check_driver(&out, &errors);
+        assert_eq!(
+            line(&out, "described"),
+            "int,str,int,bool,Decimal,datetime,float,str"
+        );
+    }
+    let entries = dc.journal(&Query::default());
+    let rpcs: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.service == "tds" && e.operation.starts_with("rpc: "))
+        .map(|e| e.operation.as_str())
+        .collect();
+    assert!(
+        rpcs.iter()
+            .any(|o| o.starts_with("rpc: sp_prepexec: ") || o.starts_with("rpc: sp_execute: ")),
+        "{rpcs:?}"
+    );
+}

@@ -104,6 +104,7 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), faked
 pub fn operations() -> Vec<String> {
     [
         "PRELOGIN (TLS inside PRELOGIN, login-only or full, TLS 1.2)",
+        "TDS 8.0 strict (TLS 1.2/1.3 first, ALPN tds/8.0, PRELOGIN inside)",
         "LOGIN7 (SQL logins; Windows logins: NTLMSSP or SPNEGO in LOGIN7 and SSPI)",
         "SQLBatch",
         "RPC sp_executesql, sp_prepare, sp_execute, sp_prepexec, sp_unprepare (ProcID or name; RETURNVALUE)",
@@ -277,6 +278,36 @@ impl TdsService {
             return Ok(());
         };
         let spid = self.next_spid.fetch_add(1, Ordering::Relaxed).max(51);
+        // TDS 8.0 (strict): the client starts with a TLS ClientHello
+        // (record type 0x16) instead of a PRELOGIN packet (0x12).
+        let mut io = io;
+        let mut b0 = [0u8; 1];
+        io.read_exact(&mut b0).await?;
+        let io = Rewind {
+            prefix: b0.to_vec(),
+            inner: io,
+        };
+        if b0[0] == 0x16 {
+            let Some(ca) = info.ca.as_ref() else {
+                return Ok(());
+            };
+            let cfg = self.strict_config(ca, &info)?;
+            let mut tls = fakedc_net::tls::accept(io, cfg).await?;
+            let mut rx = Reassembler::new(packet::DEFAULT_PACKET_SIZE, session_login_max());
+            let m = read_message(&mut tls, &mut rx).await?;
+            if m.ty != PacketType::PreLogin {
+                return Ok(());
+            }
+            let pre = PreLogin::parse(&m.payload).map_err(io::Error::other)?;
+            // Inside TLS the ENCRYPTION option means nothing (drivers send
+            // NOT_SUP); answering NOT_SUP is what they expect.
+            let reply = prelogin::reply(&pre, prelogin::ENCRYPT_NOT_SUP).write();
+            send(&mut tls, &reply, packet::DEFAULT_PACKET_SIZE, 0).await?;
+            let m = read_message(&mut tls, &mut rx).await?;
+            return self
+                .after_prelogin(state, info, spid, m, Box::new(tls))
+                .await;
+        }
         let mut io = PreloginTls::new(io);
         let mut rx = Reassembler::new(packet::DEFAULT_PACKET_SIZE, session_login_max());
         let first = read_message(&mut io, &mut rx).await?;
@@ -318,6 +349,42 @@ impl TdsService {
             PacketType::Login7 => (first, Box::new(io)),
             _ => return Ok(()),
         };
+        self.after_prelogin(state, info, spid, login_msg, io).await
+    }
+
+    /// TDS 8.0 strict: TLS 1.2 or 1.3 from the first byte, ALPN `tds/8.0`
+    /// (ODBC Driver 18 with `Encrypt=strict` offers it), the machine's
+    /// leaf. TLS records go raw on TCP here, so 1.3 and its tickets are fine.
+    fn strict_config(
+        &self,
+        ca: &fakedc_net::tls::CertAuthority,
+        info: &ConnInfo,
+    ) -> io::Result<Arc<rustls::ServerConfig>> {
+        let key = format!("{}|{}|strict", info.dns_name, info.local.ip());
+        if let Some(c) = self.tls.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(c);
+        }
+        let mut cfg = (*ca
+            .server_config(&info.dns_name, info.local.ip())
+            .map_err(io::Error::other)?)
+        .clone();
+        cfg.alpn_protocols = vec![b"tds/8.0".to_vec()];
+        let cfg = Arc::new(cfg);
+        if let Ok(mut m) = self.tls.lock() {
+            m.insert(key, cfg.clone());
+        }
+        Ok(cfg)
+    }
+
+    /// LOGIN7 and the session, whichever way the connection got here.
+    async fn after_prelogin(
+        &self,
+        state: &MachineState,
+        info: Arc<ConnInfo>,
+        spid: u16,
+        login_msg: packet::Message,
+        io: BoxIo,
+    ) -> io::Result<()> {
         let mut io = io;
         if login_msg.ty != PacketType::Login7 {
             return Ok(());
@@ -610,6 +677,60 @@ fn session_login_max() -> usize {
 fn now_text(model: &Model) -> String {
     let ms = model.clock.unix_millis() as i64;
     crate::rpc::civil(ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000))
+}
+
+/// A stream with bytes already read put back in front (the first byte,
+/// read to tell TDS 8.0's ClientHello from a PRELOGIN packet).
+struct Rewind<S> {
+    prefix: Vec<u8>,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 /// The framing adapter for TLS inside PRELOGIN: while `wrapped`, reads

@@ -293,3 +293,94 @@ fn hostile_framing_gets_dotnet_faults_and_service_goes_on() {
     }
     assert!(j.iter().any(|e| e.outcome == "fault ActionNotSupported"));
 }
+
+/// Compiles `tests/mono/wcf_vmm.cs` with Mono's `mcs` into `dir`.
+pub fn mono_client(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mono/wcf_vmm.cs");
+    let exe = dir.join("wcf_vmm.exe");
+    let out = std::process::Command::new("mcs")
+        .args([
+            "-r:System.ServiceModel",
+            "-r:System.Runtime.Serialization",
+            &format!("-out:{}", exe.display()),
+        ])
+        .arg(&src)
+        .output()
+        .expect("mcs (mono-mcs) is needed: ./scripts/test installs it");
+    assert!(
+        out.status.success(),
+        "mcs failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+fn mono(exe: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("mono")
+        .arg(exe)
+        .args(args)
+        .env("NO_PROXY", "*")
+        .output()
+        .expect("mono (mono-runtime) is needed: ./scripts/test installs it");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "mono {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn mono_wcf_client_net_tcp_and_basic_http() {
+    let dc = start("none");
+    let tmp = Temp::new("wcf-mono");
+    let exe = mono_client(&tmp.0);
+    let tcp = ep(&dc, ServiceKind::WcfTcp8100);
+    let out = mono(&exe, &["nettcp", &format!("net.tcp://{tcp}"), "build01"]);
+    assert_eq!(line(&out, "info"), "VMM01 10.19.2445.0");
+    let hv = dc.model().find("hv01").expect("hv01").dns_name.clone();
+    assert_eq!(lines(&out, "host"), [format!("{hv} On 2")]);
+    assert!(lines(&out, "vm").contains(&"web01 Running"), "{out}");
+    assert!(lines(&out, "vm").contains(&"build01 PowerOff"), "{out}");
+    assert_eq!(line(&out, "job"), "Start virtual machine|Running");
+    assert!(
+        line(&out, "missing-fault").contains("Unable to find the specified virtual machine nope"),
+        "{out}"
+    );
+    // BasicHttpBinding on 8103.
+    let http = ep(&dc, ServiceKind::WcfHttp8103);
+    let out = mono(&exe, &["http", &format!("http://{http}")]);
+    assert!(line(&out, "time").starts_with("Utc "), "{out}");
+
+    // The VM started through WCF boots: its guest's WinRM answers and the
+    // host's WMI reports it running (EnabledState 2), and WCF agrees.
+    dc.advance(Duration::from_secs(60));
+    let winrm = dc.endpoint("hv01", ServiceKind::WinrmHttp).expect("winrm");
+    let guest = dc
+        .endpoint("guest02", ServiceKind::WinrmHttp)
+        .expect("guest winrm");
+    let m = dc.model().find("hv01").expect("hv01");
+    let pw = dc
+        .model()
+        .find_user(m.id, "Administrator")
+        .expect("administrator")
+        .password;
+    let out = python(
+        "pypsrp",
+        "wcf_wmi.py",
+        &[
+            &winrm.ip().to_string(),
+            &winrm.port().to_string(),
+            "Administrator",
+            &pw,
+            "build01",
+            &format!("http://{guest}/wsman"),
+        ],
+    );
+    assert_eq!(line(&out, "GUEST_IDENTIFY"), "True");
+    assert_eq!(line(&out, "VM_ENABLED_STATE"), "2");
+    let out = mono(&exe, &["jobstatus", &format!("net.tcp://{tcp}")]);
+    assert!(lines(&out, "vm").contains(&"build01 Running"), "{out}");
+}

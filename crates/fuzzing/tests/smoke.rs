@@ -19,6 +19,8 @@ mod smash_fuzz;
 mod ssh_fuzz;
 #[path = "../../tds/fuzz/src/lib.rs"]
 mod tds_fuzz;
+#[path = "../../wcf/fuzz/src/lib.rs"]
+mod wcf_fuzz;
 #[path = "../../wire/fuzz/src/lib.rs"]
 mod wire_fuzz;
 #[path = "../../wsman/fuzz/src/lib.rs"]
@@ -873,4 +875,80 @@ fn tds_decode() {
         tds_fuzz::decode,
     );
     eprintln!("tds/decode: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// The captured Mono net.tcp exchange (preamble, request, reply records),
+/// the same with an UpgradeRequest, an unsized envelope and faults
+/// (`wcf/nmf`); NNS messages of a live NTLM handshake and sealed frames
+/// (`wcf/nns`); the captured envelopes' binary XML (`wcf/nbfx`).
+fn wcf_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    use fakedc_wcf::{golden, nmf, nns};
+    let b = |h: &str| golden::bytes(h).expect("golden hex");
+    let (pre, req, rep) = (b(golden::PREAMBLE), b(golden::REQUEST), b(golden::REPLY));
+    let mut upgrade = pre[..pre.len() - 1].to_vec();
+    nmf::encode(
+        &nmf::Record::UpgradeRequest("application/negotiate".into()),
+        &mut upgrade,
+    );
+    let mut misc = Vec::new();
+    nmf::encode(&nmf::Record::UnsizedEnvelope(b"abc".to_vec()), &mut misc);
+    misc.extend_from_slice(&nmf::fault_bytes(nmf::Fault::EndpointNotFound));
+    misc.extend_from_slice(&[0x0b, 0x0a, 0x07]);
+    let nmf_seeds = vec![
+        [pre.clone(), req.clone(), rep.clone(), vec![0x07]].concat(),
+        upgrade,
+        misc,
+        vec![0x00, 0x1e, 0x00, 0x06],
+    ];
+    let mut ini = nns::client::Initiator::new("Administrator", "", "P@ss");
+    let first = ini.first();
+    let mut s = fakedc_ntlm::Session::new(
+        [7; 16],
+        fakedc_ntlm::flags::SEAL | fakedc_ntlm::flags::SIGN,
+        false,
+    );
+    let mut framed = Vec::new();
+    nns::seal(&mut s, &[0x0c], &mut framed);
+    let nns_seeds = vec![
+        first.clone(),
+        [first, nns::error_message(nns::SEC_E_LOGON_DENIED)].concat(),
+        framed,
+    ];
+    let nbfx_seeds = vec![req[3..].to_vec(), rep[3..].to_vec()];
+    (nmf_seeds, nns_seeds, nbfx_seeds)
+}
+
+#[test]
+fn wcf_nmf() {
+    let dict: &[&[u8]] = &[&[0x06, 0xff, 0xff, 0x03], &[0x09, 0x15], &[0x0c], &[0x07]];
+    let ran = run(&smoke("wcf/nmf", wcf_seeds().0, 3000, dict), wcf_fuzz::nmf);
+    eprintln!("wcf/nmf: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+#[test]
+fn wcf_nns() {
+    let dict: &[&[u8]] = &[
+        &[0x16, 0x01, 0x00],
+        &[0x14, 0x01, 0x00],
+        &[0x30, 0xfc, 0x00, 0x00],
+    ];
+    let ran = run(&smoke("wcf/nns", wcf_seeds().1, 1500, dict), wcf_fuzz::nns);
+    eprintln!("wcf/nns: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+#[test]
+fn wcf_nbfx() {
+    let dict: &[&[u8]] = &[
+        &[0x01],
+        &[0x99],
+        &[0x43, 0x01, 0x73],
+        &[0x0b, 0x01, 0x61],
+        &[0xbc],
+        &[0xac],
+    ];
+    let ran = run(
+        &smoke("wcf/nbfx", wcf_seeds().2, 3000, dict),
+        wcf_fuzz::nbfx,
+    );
+    eprintln!("wcf/nbfx: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod contract;
 pub mod dict;
+pub mod golden;
 pub mod nbfx;
 pub mod nmf;
 pub mod nns;

@@ -906,20 +906,16 @@ pub fn escape(s: &str) -> String {
 mod tests {
     use super::*;
 
-    pub(crate) fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+    fn request() -> Vec<u8> {
+        crate::golden::bytes(crate::golden::REQUEST).unwrap()[3..].to_vec()
     }
-
-    /// The captured Mono request (wcf.md §5), after its SizedEnvelope header.
-    pub(crate) const REQUEST: &str = "040377686f56020b0173040b0161065608440a1e00829945687474703a2f2f736368656d61732e6d6963726f736f66742e636f6d2f5669727475616c4d616e616765722f323030362f30372f4954696d6553796e632f47657454696d65441aad34caf103371f7f4384388c9da907bd43442c5e0741646472657373992e687474703a2f2f7777772e77332e6f72672f323030352f30382f61646472657373696e672f616e6f6e796d6f757301440c1e008299316e65742e7463703a2f2f3132372e302e302e313a31383130322f5669727475616c4d616e616765722f54696d6553796e6301560e400747657454696d650833687474703a2f2f736368656d61732e6d6963726f736f66742e636f6d2f5669727475616c4d616e616765722f323030362f30374201990b77696e70652d6167656e74010101";
-    pub(crate) const REPLY: &str = "0e0d47657454696d65526573756c7456020b0173040b0161065608440a1e0082994d687474703a2f2f736368656d61732e6d6963726f736f66742e636f6d2f5669727475616c4d616e616765722f323030362f30372f4954696d6553796e632f47657454696d65526573706f6e73654412ad34caf103371f7f4384388c9da907bd4301560e400f47657454696d65526573706f6e73650833687474703a2f2f736368656d61732e6d6963726f736f66742e636f6d2f5669727475616c4d616e616765722f323030362f30374201978000b796ab49de48010101";
+    fn reply() -> Vec<u8> {
+        crate::golden::bytes(crate::golden::REPLY).unwrap()[3..].to_vec()
+    }
 
     #[test]
     fn reads_the_captured_request() {
-        let b = hex(REQUEST);
+        let b = request();
         let mut s = Session::default();
         let rest = s.read_table(&b, &Limits::default()).unwrap();
         let e = read(rest, &s, &Limits::default()).unwrap();
@@ -952,7 +948,7 @@ mod tests {
 
     #[test]
     fn reads_the_captured_reply_and_writes_the_same_envelope() {
-        let b = hex(REPLY);
+        let b = reply();
         let mut s = Session::default();
         let rest = s.read_table(&b, &Limits::default()).unwrap();
         let e = read(rest, &s, &Limits::default()).unwrap();

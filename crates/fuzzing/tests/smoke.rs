@@ -19,6 +19,8 @@ mod smash_fuzz;
 mod ssh_fuzz;
 #[path = "../../tds/fuzz/src/lib.rs"]
 mod tds_fuzz;
+#[path = "../../vsphere/fuzz/src/lib.rs"]
+mod vsphere_fuzz;
 #[path = "../../wcf/fuzz/src/lib.rs"]
 mod wcf_fuzz;
 #[path = "../../wire/fuzz/src/lib.rs"]
@@ -951,4 +953,50 @@ fn wcf_nbfx() {
         wcf_fuzz::nbfx,
     );
     eprintln!("wcf/nbfx: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// What pyvmomi sends (RetrieveServiceContent, Login, Fetch, a container
+/// view read through RetrievePropertiesEx with a traversal spec and
+/// maxObjects, CreateFilter on a task, a power task, FindByInventoryPath,
+/// a datastore search) and an entity-expansion attempt (`vsphere/sdk`).
+fn vsphere_seeds() -> Vec<Vec<u8>> {
+    use fakedc_vsphere::client::envelope;
+    let bodies = [
+        r#"<RetrieveServiceContent xmlns="urn:vim25"><_this type="ServiceInstance" versionId="8.0.3.0">ServiceInstance</_this></RetrieveServiceContent>"#,
+        r#"<Login xmlns="urn:vim25"><_this type="SessionManager">ha-sessionmgr</_this><userName>root</userName><password>VMware1!</password></Login>"#,
+        r#"<Fetch xmlns="urn:vim25"><_this type="VirtualMachine">1</_this><prop>summary.runtime.powerState</prop></Fetch>"#,
+        r#"<Fetch xmlns="urn:vim25"><_this type="VirtualMachine">1</_this><prop>snapshot</prop></Fetch>"#,
+        r#"<CreateContainerView xmlns="urn:vim25"><_this type="ViewManager">ViewManager</_this><container type="Folder">ha-folder-root</container><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>"#,
+        r#"<RetrievePropertiesEx xmlns="urn:internalvim25"><_this type="PropertyCollector">ha-property-collector</_this><specSet><propSet><type>VirtualMachine</type><all>false</all><pathSet>name</pathSet><pathSet>runtime.powerState</pathSet></propSet><objectSet><obj type="Folder">ha-folder-root</obj><skip>false</skip><selectSet xsi:type="TraversalSpec"><name>f</name><type>Folder</type><path>childEntity</path><skip>false</skip><selectSet><name>f</name></selectSet><selectSet xsi:type="TraversalSpec"><name>d</name><type>Datacenter</type><path>vmFolder</path><skip>false</skip><selectSet><name>f</name></selectSet></selectSet></selectSet></objectSet></specSet><options><maxObjects>1</maxObjects></options></RetrievePropertiesEx>"#,
+        r#"<CreateFilter xmlns="urn:vim25"><_this type="PropertyCollector">ha-property-collector</_this><spec><propSet><type>Task</type><all>true</all></propSet><objectSet><obj type="Task">haTask-1</obj></objectSet></spec><partialUpdates>true</partialUpdates></CreateFilter>"#,
+        r#"<CheckForUpdates xmlns="urn:vim25"><_this type="PropertyCollector">ha-property-collector</_this><version></version></CheckForUpdates>"#,
+        r#"<PowerOffVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">1</_this></PowerOffVM_Task>"#,
+        r#"<FindByInventoryPath xmlns="urn:vim25"><_this type="SearchIndex">ha-searchindex</_this><inventoryPath>ha-datacenter/vm/web01</inventoryPath></FindByInventoryPath>"#,
+        r#"<SearchDatastore_Task xmlns="urn:vim25"><_this type="HostDatastoreBrowser">ha-host-datastorebrowser</_this><datastorePath>[datastore1] iso</datastorePath><searchSpec><matchPattern>*.iso</matchPattern></searchSpec></SearchDatastore_Task>"#,
+        r#"<QueryEvents xmlns="urn:vim25"><_this type="EventManager">ha-eventmgr</_this><filter><entity><entity type="VirtualMachine">1</entity><recursion>self</recursion></entity></filter></QueryEvents>"#,
+    ];
+    let mut seeds: Vec<Vec<u8>> = bodies.iter().map(|b| envelope(b).into_bytes()).collect();
+    seeds.push(b"<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY a \"aaaa\">]><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body><X xmlns=\"urn:vim25\">&a;</X></soapenv:Body></soapenv:Envelope>".to_vec());
+    seeds.push(b"/folder/iso/%2e%2e/x.iso".to_vec());
+    seeds.push(b"dcPath=ha-datacenter&dsName=datastore%201".to_vec());
+    seeds
+}
+
+#[test]
+fn vsphere_sdk() {
+    let dict: &[&[u8]] = &[
+        b"<_this type=\"VirtualMachine\">1</_this>",
+        b"<selectSet><name>f</name></selectSet>",
+        b"xsi:type=\"TraversalSpec\"",
+        b"<pathSet>",
+        b"<maxObjects>0</maxObjects>",
+        b"urn:internalvim25",
+        b"%2e%2e",
+        b"&amp;",
+    ];
+    let ran = run(
+        &smoke("vsphere/sdk", vsphere_seeds(), 1500, dict),
+        vsphere_fuzz::sdk,
+    );
+    eprintln!("vsphere/sdk: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }

@@ -272,6 +272,10 @@ pub struct Caller {
     pub agent: String,
 }
 
+fn is_wait(method: &str) -> bool {
+    matches!(method, "WaitForUpdates" | "WaitForUpdatesEx")
+}
+
 const NO_SESSION: &[&str] = &["RetrieveServiceContent", "Login", "CurrentTime"];
 
 fn random_hex(n: usize) -> String {
@@ -313,27 +317,48 @@ impl Sdk {
         s.user.clone()
     }
 
-    /// Serves one decoded call.
+    /// Serves one decoded call (waiting, for `WaitForUpdates*`).
     pub async fn call(self: &Arc<Self>, req: Request, caller: Caller) -> Answer {
-        let op = format!("{} {}", req.method, req.this.id);
-        let mut user = None;
-        let result = match req.method.as_str() {
-            "WaitForUpdates" | "WaitForUpdatesEx" => match self.begin(&req, &caller, &mut user) {
+        if is_wait(&req.method) {
+            let mut user = None;
+            let r = match self.begin(&req, &caller, &mut user) {
                 Err(f) => Err(f),
                 Ok(()) => self.wait_for_updates(&req, &caller).await,
-            },
-            _ => {
-                let now = self.model.clock.now();
-                let r = self.begin(&req, &caller, &mut user).and_then(|()| {
-                    let mut st = self.lock();
-                    st.current = caller.cookie.clone();
-                    let r = self.dispatch(&mut st, &req, &caller, now);
-                    st.current = None;
-                    r
-                });
-                r
-            }
-        };
+            };
+            return self.answer(&req, r, user);
+        }
+        self.call_now(&req, &caller).unwrap_or_else(|| {
+            self.answer(&req, Err(VimFault::invalid_request("unreachable")), None)
+        })
+    }
+
+    /// Serves a call that never waits; `None` for `WaitForUpdates` and
+    /// `WaitForUpdatesEx` (see [`Sdk::call`]). The fuzz target drives the
+    /// dispatcher through here.
+    pub fn call_now(&self, req: &Request, caller: &Caller) -> Option<Answer> {
+        if is_wait(&req.method) {
+            return None;
+        }
+        let mut user = None;
+        let now = self.model.clock.now();
+        let r = self.begin(req, caller, &mut user).and_then(|()| {
+            let mut st = self.lock();
+            st.current = caller.cookie.clone();
+            let r = self.dispatch(&mut st, req, caller, now);
+            st.current = None;
+            r
+        });
+        Some(self.answer(req, r, user))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn answer(
+        &self,
+        req: &Request,
+        result: Result<(String, Option<String>, Option<String>), VimFault>,
+        mut user: Option<String>,
+    ) -> Answer {
+        let op = format!("{} {}", req.method, req.this.id);
         match result {
             Ok((xml, set_cookie, login)) => {
                 if login.is_some() {

@@ -15,6 +15,8 @@ mod bits_fuzz;
 mod ipmi_fuzz;
 #[path = "../../smash/fuzz/src/lib.rs"]
 mod smash_fuzz;
+#[path = "../../smb/fuzz/src/lib.rs"]
+mod smb_fuzz;
 #[path = "../../ssh/fuzz/src/lib.rs"]
 mod ssh_fuzz;
 #[path = "../../tds/fuzz/src/lib.rs"]
@@ -953,6 +955,160 @@ fn wcf_nbfx() {
         wcf_fuzz::nbfx,
     );
     eprintln!("wcf/nbfx: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// SMB: framed messages as smbclient sends them (a 3.1.1 NEGOTIATE with
+/// preauth, encryption and signing contexts, SESSION_SETUP with an NTLM
+/// NEGOTIATE in SPNEGO, a related CREATE+CLOSE compound), an SMB1
+/// NEGOTIATE asking for 2.???, a NetBIOS session request, a transform
+/// header (`smb/decode`); a srvsvc bind followed by NetrShareEnum level 1
+/// (`smb/rpc`).
+fn smb_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    use fakedc_smb::nbss;
+    use fakedc_smb::proto::{cmd, Header, FLAG_RELATED};
+    fn msg(command: u16, id: u64, flags: u32, body: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        Header {
+            command,
+            message_id: id,
+            credits: 10,
+            credit_charge: 1,
+            flags,
+            ..Header::default()
+        }
+        .write(&mut m);
+        m.extend_from_slice(body);
+        m
+    }
+    fn framed(m: &[u8]) -> Vec<u8> {
+        let mut f = nbss::message_header(m.len()).to_vec();
+        f.extend_from_slice(m);
+        f
+    }
+    let mut neg = Vec::new();
+    neg.extend_from_slice(&36u16.to_le_bytes());
+    neg.extend_from_slice(&5u16.to_le_bytes());
+    neg.extend_from_slice(&1u16.to_le_bytes());
+    neg.extend_from_slice(&0u16.to_le_bytes());
+    neg.extend_from_slice(&0x7fu32.to_le_bytes());
+    neg.extend_from_slice(&[0x11; 16]);
+    neg.extend_from_slice(&112u32.to_le_bytes()); // contexts at 64 + 48
+    neg.extend_from_slice(&3u16.to_le_bytes());
+    neg.extend_from_slice(&0u16.to_le_bytes());
+    for d in [0x0202u16, 0x0210, 0x0300, 0x0302, 0x0311] {
+        neg.extend_from_slice(&d.to_le_bytes());
+    }
+    neg.extend_from_slice(&[0, 0]);
+    let ctx = |ty: u16, data: &[u8], out: &mut Vec<u8>| {
+        out.extend_from_slice(&ty.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(data);
+        while out.len() % 8 != 0 {
+            out.push(0);
+        }
+    };
+    let mut pre = vec![1, 0, 32, 0, 1, 0];
+    pre.extend_from_slice(&[0x22; 32]);
+    ctx(1, &pre, &mut neg);
+    ctx(2, &[2, 0, 2, 0, 1, 0], &mut neg);
+    ctx(8, &[3, 0, 2, 0, 1, 0, 0, 0], &mut neg);
+    let mut client = fakedc_ntlm::Client::new("Administrator", "", "P@ssw0rd!");
+    let tok = fakedc_ntlm::spnego::init(&client.negotiate());
+    let mut ss = Vec::new();
+    ss.extend_from_slice(&25u16.to_le_bytes());
+    ss.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    ss.extend_from_slice(&88u16.to_le_bytes());
+    ss.extend_from_slice(&(tok.len() as u16).to_le_bytes());
+    ss.extend_from_slice(&[0; 8]);
+    ss.extend_from_slice(&tok);
+    let name: Vec<u8> = "srvsvc".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let mut create = Vec::new();
+    create.extend_from_slice(&57u16.to_le_bytes());
+    create.extend_from_slice(&[0; 2 + 4 + 16]);
+    for v in [0x0012_019Fu32, 0, 3, 1, 0x40] {
+        create.extend_from_slice(&v.to_le_bytes());
+    }
+    create.extend_from_slice(&120u16.to_le_bytes());
+    create.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    create.extend_from_slice(&[0; 8]);
+    create.extend_from_slice(&name);
+    let mut c1 = msg(cmd::CREATE, 3, 0, &create);
+    while c1.len() % 8 != 0 {
+        c1.push(0);
+    }
+    let n = c1.len() as u32;
+    c1[20..24].copy_from_slice(&n.to_le_bytes());
+    let mut close = vec![24, 0, 0, 0, 0, 0, 0, 0];
+    close.extend_from_slice(&[0xFF; 16]);
+    c1.extend(msg(cmd::CLOSE, 4, FLAG_RELATED, &close));
+    let mut stream = framed(&msg(cmd::NEGOTIATE, 0, 0, &neg));
+    stream.extend(framed(&msg(cmd::SESSION_SETUP, 1, 0, &ss)));
+    stream.extend(framed(&c1));
+    let mut smb1 = vec![0xFF, b'S', b'M', b'B', 0x72];
+    smb1.resize(35, 0);
+    smb1.extend_from_slice(b"\x02NT LM 0.12\0\x02SMB 2.002\0\x02SMB 2.???\0");
+    let mut nb = nbss::session_request("HV01", "VM");
+    nb.extend(framed(&msg(cmd::NEGOTIATE, 0, 0, &neg)));
+    let transform = framed(&fakedc_smb::crypto::encrypt(
+        fakedc_smb::crypto::Cipher::Aes128Gcm,
+        &[1; 16],
+        7,
+        [2; 16],
+        &msg(cmd::ECHO, 2, 0, &[4, 0, 0, 0]),
+    ));
+    let decode = vec![stream, framed(&smb1), nb, transform, framed(&c1)];
+    // DCE/RPC: bind srvsvc with NDR20, then NetrShareEnum level 1.
+    let mut bind = vec![5, 0, 11, 3, 0x10, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+    bind.extend_from_slice(&[0xb8, 0x10, 0xb8, 0x10, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]);
+    bind.extend_from_slice(&fakedc_smb::rpc::SRVSVC.0);
+    bind.extend_from_slice(&3u32.to_le_bytes());
+    bind.extend_from_slice(&fakedc_smb::rpc::NDR20.0);
+    bind.extend_from_slice(&2u32.to_le_bytes());
+    let n = bind.len() as u16;
+    bind[8..10].copy_from_slice(&n.to_le_bytes());
+    let mut stub = Vec::new();
+    for v in [0x20000u32, 8, 0, 8] {
+        stub.extend_from_slice(&v.to_le_bytes());
+    }
+    for u in "\\\\HV01\0".encode_utf16() {
+        stub.extend_from_slice(&u.to_le_bytes());
+    }
+    for v in [1u32, 1, 0x20004, 0, 0, 0xFFFF_FFFF, 0x20008, 0] {
+        stub.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut req = vec![5, 0, 0, 3, 0x10, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0];
+    req.extend_from_slice(&(stub.len() as u32).to_le_bytes());
+    req.extend_from_slice(&[0, 0, 15, 0]);
+    req.extend_from_slice(&stub);
+    let n = req.len() as u16;
+    req[8..10].copy_from_slice(&n.to_le_bytes());
+    let mut both = bind.clone();
+    both.extend_from_slice(&req);
+    (decode, vec![both, bind, stub])
+}
+
+#[test]
+fn smb_decode() {
+    let dict: &[&[u8]] = &[
+        &[0xFE, b'S', b'M', b'B'],
+        &[0xFD, b'S', b'M', b'B'],
+        &[0x11, 0x03],
+        &[0xFF, 0xFF, 0xFF, 0xFF],
+        &[0x81, 0, 0, 0x44],
+        &[0x40, 0x00],
+    ];
+    let (seeds, _) = smb_seeds();
+    let ran = run(&smoke("smb/decode", seeds, 2000, dict), smb_fuzz::decode);
+    eprintln!("smb/decode: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+#[test]
+fn smb_rpc() {
+    let dict: &[&[u8]] = &[&[5, 0, 11, 3], &[5, 0, 0, 3], &[0x0f, 0x00], &[0xFF, 0xFF]];
+    let (_, seeds) = smb_seeds();
+    let ran = run(&smoke("smb/rpc", seeds, 3000, dict), smb_fuzz::rpc);
+    eprintln!("smb/rpc: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }
 
 /// What pyvmomi sends (RetrieveServiceContent, Login, Fetch, a container

@@ -158,9 +158,12 @@ fn zeep_basic_http_time_and_agent() {
             &format!("https://{https}"),
             &ca.to_string_lossy(),
             &guid,
+            "Administrator",
+            &admin_password(&dc),
         ],
     );
     assert!(line(&out, "time").starts_with("datetime "), "{out}");
+    assert_eq!(line(&out, "anonymous-status"), "401");
     assert_eq!(line(&out, "command-before"), "Register");
     assert_eq!(
         line(&out, "register"),
@@ -383,4 +386,168 @@ fn mono_wcf_client_net_tcp_and_basic_http() {
     assert_eq!(line(&out, "VM_ENABLED_STATE"), "2");
     let out = mono(&exe, &["jobstatus", &format!("net.tcp://{tcp}")]);
     assert!(lines(&out, "vm").contains(&"build01 Running"), "{out}");
+}
+
+#[test]
+fn ssl_tls_upgrade_with_python_openssl() {
+    let dc = start("tls");
+    let a = ep(&dc, ServiceKind::WcfNetTcp8102);
+    let ca = ca_file(&dc, "wcf-ssl-tls");
+    let out = python(
+        "ssl",
+        "wcf_ssl_tls.py",
+        &[
+            &a.ip().to_string(),
+            &a.port().to_string(),
+            &ca.to_string_lossy(),
+        ],
+    );
+    assert_eq!(line(&out, "upgrade-response"), "0a");
+    assert!(line(&out, "tls").starts_with("TLSv1."), "{out}");
+    assert_eq!(
+        line(&out, "subject"),
+        dc.model().find("vmm01").unwrap().dns_name
+    );
+    assert_eq!(line(&out, "preamble-ack"), "0b");
+    assert_eq!(line(&out, "end"), "07");
+    // Without the upgrade this endpoint refuses the session.
+    let good = format!("net.tcp://{a}/VirtualManager/Management");
+    let mut b = preamble(&good, 8, 2);
+    b.push(0x0c);
+    assert_eq!(exchange(a, &b), fault("UpgradeInvalid"));
+}
+
+#[test]
+fn busy_fault_probe_and_http_metadata() {
+    let dc = start("windows");
+    let a = ep(&dc, ServiceKind::WcfTcp8100);
+    let pw = admin_password(&dc);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let probe = |kind: ServiceKind, creds: Option<(&str, &str)>| {
+        let addr = ep(&dc, kind);
+        rt.block_on(fakedc_net::Protocol::probe(
+            &fakedc_wcf::PROTOCOL,
+            fakedc_net::ProbeTarget {
+                addr,
+                service: kind,
+                tls: kind.tls(),
+                credentials: creds.map(|(u, p)| (u.to_string(), p.to_string())),
+                timeout: Duration::from_secs(5),
+            },
+        ))
+    };
+    let r = probe(ServiceKind::WcfTcp8100, None);
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::Verified,
+        "{}",
+        r.detail
+    );
+    let r = probe(ServiceKind::WcfNetTcp8102, Some(("Administrator", &pw)));
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::Verified,
+        "{}",
+        r.detail
+    );
+    assert_eq!(r.fact("version"), Some("10.19.2445.0"));
+    let r = probe(ServiceKind::WcfTcp8100, Some(("Administrator", "wrong")));
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::AuthFailure,
+        "{}",
+        r.detail
+    );
+    for kind in [ServiceKind::WcfHttp8103, ServiceKind::WcfHttps8101] {
+        let r = probe(kind, None);
+        assert_eq!(
+            r.verdict,
+            fakedc_net::ProbeVerdict::Verified,
+            "{kind:?}: {}",
+            r.detail
+        );
+    }
+
+    // WS-MetadataExchange over HTTP (SOAP 1.2) and the WSDL's address.
+    let http = ep(&dc, ServiceKind::WcfHttp8103);
+    let mex = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://www.w3.org/2005/08/addressing"><s:Header><a:Action s:mustUnderstand="1">http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action><a:MessageID>urn:uuid:03f1ca34-1f37-437f-8438-8c9da907bd43</a:MessageID></s:Header><s:Body/></s:Envelope>"#;
+    let (status, body) = post(
+        http,
+        "/VirtualManager/TimeSync/mex",
+        "application/soap+xml; charset=utf-8",
+        mex,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("transfer/GetResponse</a:Action>"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "location=\"http://{http}/VirtualManager/TimeSync\""
+        )),
+        "{body}"
+    );
+    // WSHttpBinding (SOAP 1.2 + WS-Addressing) at /ws; SOAP 1.2 at the
+    // BasicHttpBinding address is a content-type mismatch (415).
+    let call = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://www.w3.org/2005/08/addressing"><s:Header><a:Action s:mustUnderstand="1">http://schemas.microsoft.com/VirtualManager/2006/07/ITimeSync/GetTime</a:Action><a:MessageID>urn:uuid:03f1ca34-1f37-437f-8438-8c9da907bd43</a:MessageID></s:Header><s:Body><GetTime xmlns="http://schemas.microsoft.com/VirtualManager/2006/07"><who>x</who></GetTime></s:Body></s:Envelope>"#;
+    let (status, body) = post(
+        http,
+        "/VirtualManager/TimeSync/ws",
+        "application/soap+xml; charset=utf-8",
+        call,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<a:RelatesTo>urn:uuid:03f1ca34-1f37-437f-8438-8c9da907bd43</a:RelatesTo>"),
+        "{body}"
+    );
+    assert!(body.contains("<GetTimeResult>"), "{body}");
+    let (status, _) = post(
+        http,
+        "/VirtualManager/TimeSync",
+        "application/soap+xml; charset=utf-8",
+        call,
+    );
+    assert_eq!(status, 415);
+    // SOAP 1.1 with an unknown SOAPAction: WCF's SOAP 1.1 fault, HTTP 500.
+    let v11 = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><Nope xmlns="urn:x"/></s:Body></s:Envelope>"#;
+    let (status, body) = post_action(http, "/VirtualManager/TimeSync", "urn:x/Nope", v11);
+    assert_eq!(status, 500);
+    assert!(body.contains("<faultcode xmlns:a=\"http://schemas.microsoft.com/ws/2005/05/addressing/none\">a:ActionNotSupported</faultcode>"), "{body}");
+
+    // busy: the ServerTooBusy framing fault on net.tcp, 503 on HTTP.
+    dc.add_fault(fakedc_model::FaultRule {
+        id: 0,
+        machine: Some("vmm01".into()),
+        service: None,
+        kind: fakedc_model::FaultKind::Busy,
+    });
+    let mut b = preamble(&format!("net.tcp://{a}/VirtualManager/Management"), 8, 2);
+    b.push(0x0c);
+    assert_eq!(exchange(a, &b), fault("ServerTooBusy"));
+    let (status, _) = post_action(http, "/VirtualManager/TimeSync", "x", v11);
+    assert_eq!(status, 503);
+}
+
+fn post(addr: SocketAddr, path: &str, ct: &str, body: &str) -> (u16, String) {
+    raw_http(addr, &format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()))
+}
+
+fn post_action(addr: SocketAddr, path: &str, action: &str, body: &str) -> (u16, String) {
+    raw_http(addr, &format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/xml; charset=utf-8\r\nSOAPAction: \"{action}\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()))
+}
+
+fn raw_http(addr: SocketAddr, req: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
 }

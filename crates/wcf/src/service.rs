@@ -9,6 +9,7 @@ use crate::nns;
 use crate::services::Vmm;
 use crate::soap::{self, Fault, Request};
 use fakedc_model::{FaultKind, Machine, MachineId, Model, ServiceKind};
+use fakedc_net::auth;
 use fakedc_net::{
     full, BoxFuture, BoxIo, Conn, ConnInfo, HttpRequest, HttpResponse, HttpService, OptionsError,
     RequestJournal, Services, TcpService,
@@ -634,6 +635,73 @@ async fn serve_http(model: &Model, vmm: &Vmm, req: HttpRequest, conn: &ConnInfo)
         journal(&format!("{} {path}", req.method()), "405");
         return fakedc_net::http::error_page(conn, hyper::StatusCode::METHOD_NOT_ALLOWED);
     }
+    // The Windows PE agent's HTTPS endpoint requires a Windows account
+    // (Basic over TLS, or Negotiate/NTLM), as a BasicHttpBinding with
+    // Transport security and a Windows or Basic client credential does.
+    let mut user: Option<String> = None;
+    let mut reply_header: Option<String> = None;
+    if conn.service == ServiceKind::WcfHttps8101 {
+        let policy = auth::Policy {
+            basic: conn.tls,
+            basic_realm: &conn.dns_name,
+            ntlm: auth::NtlmOffer::NegotiateAndNtlm,
+            digest: None,
+        };
+        let authz = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
+        let method = req.method().to_string();
+        let outcome = auth::with_ntlm(conn, "wcf", |st| {
+            auth::authenticate(model, conn, st, &policy, authz.as_deref(), &method, &path)
+        });
+        let unauthorized = |extra: Option<String>| {
+            let mut r = fakedc_net::http::error_page(conn, hyper::StatusCode::UNAUTHORIZED);
+            let values = match extra {
+                Some(h) => vec![h],
+                None => auth::challenges(model, conn, &policy, false),
+            };
+            for v in values {
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
+                    r.headers_mut().append(hyper::header::WWW_AUTHENTICATE, v);
+                }
+            }
+            r
+        };
+        match outcome {
+            auth::Outcome::Authenticated {
+                login,
+                reply_header: h,
+            } => {
+                user = Some(login.user.name);
+                reply_header = h;
+            }
+            auth::Outcome::Connection(login) => user = Some(login.user.name),
+            auth::Outcome::Anonymous => {
+                journal(&format!("POST {path}"), "401: no credentials");
+                return unauthorized(None);
+            }
+            auth::Outcome::Challenge(h) => return unauthorized(Some(h)),
+            auth::Outcome::Refused {
+                reason, user: who, ..
+            } => {
+                RequestJournal {
+                    model,
+                    conn,
+                    user: who,
+                    op: format!("POST {path}"),
+                    start,
+                }
+                .record(&format!("401: {reason}"));
+                return unauthorized(None);
+            }
+            auth::Outcome::Malformed(why) => {
+                journal(&format!("POST {path}"), &format!("400: {why}"));
+                return fakedc_net::http::error_page(conn, hyper::StatusCode::BAD_REQUEST);
+            }
+        }
+    }
     let ct = req
         .headers()
         .get(hyper::header::CONTENT_TYPE)
@@ -703,15 +771,27 @@ async fn serve_http(model: &Model, vmm: &Vmm, req: HttpRequest, conn: &ConnInfo)
         let addr = if ws { format!("{address}/ws") } else { address };
         dispatch(vmm, c, mex, Binding::BasicHttp, &addr, &r, conn.machine)
     };
-    journal(&answer.op, &answer.outcome);
+    RequestJournal {
+        model,
+        conn,
+        user,
+        op: answer.op.clone(),
+        start,
+    }
+    .record(&answer.outcome);
     let ct = if r.version == Version::Soap12 {
         "application/soap+xml; charset=utf-8"
     } else {
         "text/xml; charset=utf-8"
     };
-    respond(
+    let mut resp = respond(
         if answer.is_fault { 500 } else { 200 },
         ct,
         answer.envelope.to_xml(),
-    )
+    );
+    if let Some(h) = reply_header.and_then(|h| hyper::header::HeaderValue::from_str(&h).ok()) {
+        resp.headers_mut()
+            .insert(hyper::header::WWW_AUTHENTICATE, h);
+    }
+    resp
 }

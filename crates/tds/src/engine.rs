@@ -84,6 +84,7 @@ const KEYWORDS: &[&str] = &[
     "SELECT", "FROM", "WHERE", "INSERT", "INTO", "VALUES", "UPDATE", "SET", "DELETE", "CREATE",
     "TABLE", "DROP", "ORDER", "GROUP", "BY", "HAVING", "AND", "OR", "NOT", "NULL", "JOIN", "ON",
     "AS", "UNION", "TOP", "DISTINCT", "IS", "IN", "PRIMARY", "KEY", "DEFAULT", "END", "BEGIN",
+    "ELSE", "IF", "WHILE",
 ];
 
 /// Where one database lives: its SQL Server name and its SQLite file.

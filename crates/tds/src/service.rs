@@ -628,6 +628,8 @@ impl Held {
         f: impl FnOnce(&mut Session) -> T + Send + 'static,
     ) -> io::Result<T> {
         let handles = self.get()?.interrupt_handles();
+        let cancel = self.get()?.cancel.clone();
+        cancel.store(false, Ordering::Relaxed);
         let work = self.blocking(f);
         tokio::pin!(work);
         loop {
@@ -637,11 +639,13 @@ impl Held {
                     match m {
                         Ok(m) if m.ty == PacketType::Attention => {
                             c.attention = true;
+                            cancel.store(true, Ordering::Relaxed);
                             handles.iter().for_each(|h| h.interrupt());
                         }
                         Ok(m) => *c.queued = Some(m),
                         Err(_) => {
                             c.closed = true;
+                            cancel.store(true, Ordering::Relaxed);
                             handles.iter().for_each(|h| h.interrupt());
                         }
                     }

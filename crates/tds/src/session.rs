@@ -6,7 +6,7 @@
 use crate::engine::{Database, Engine, Output, SqlError};
 use crate::login7::{self, Login7};
 use crate::token::{self, Message, SqlType, Tokens, Value};
-use crate::translate::{self, Ctx, Stmt};
+use crate::translate::{self, Ctx, Node, Stmt};
 use crate::TdsError;
 use fakedc_wire::Reader;
 use std::collections::HashMap;
@@ -93,6 +93,14 @@ fn bind(decl: &[(String, String)], params: &[(String, u8, Value)]) -> Vec<(Strin
         .collect()
 }
 
+/// How a block ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
 /// What a login came to.
 pub enum LoginOutcome {
     Ok(Box<Session>),
@@ -120,6 +128,9 @@ pub struct Session {
     next_txn: u64,
     /// SAVE TRAN names of the open transaction, oldest first.
     savepoints: Vec<String>,
+    /// Set by the service when an Attention arrives: loops and statement
+    /// sequences stop (SQLite's own interrupt stops a running statement).
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
     /// sp_prepare/sp_prepexec handles of this session.
     prepared: HashMap<i32, Prepared>,
     next_handle: i32,
@@ -285,6 +296,7 @@ pub fn login(
         txn: None,
         next_txn: 1,
         savepoints: Vec::new(),
+        cancel: Arc::default(),
         prepared: HashMap::new(),
         next_handle: 1,
         pending: t.into_vec(),
@@ -518,210 +530,299 @@ impl Session {
             }
             return 0;
         }
-        let n = stmts.len();
-        let count = |nocount: bool| if nocount { 0 } else { token::DONE_COUNT };
-        for (k, st) in stmts.iter().enumerate() {
-            let more = if k + 1 < n || done != token::DONE {
-                token::DONE_MORE
-            } else {
-                token::DONE_FINAL
+        let err = match translate::parse(stmts) {
+            Ok(nodes) => match self.exec_nodes(t, &nodes, vars, done) {
+                Ok(_) => 0,
+                Err(n) => n,
+            },
+            Err(e) => {
+                self.error(t, &e);
+                t.done(done, token::DONE_ERROR | token::DONE_MORE, 0, 0);
+                e.number
+            }
+        };
+        if done == token::DONE {
+            if !t.end_batch() {
+                t.done(token::DONE, token::DONE_FINAL, 0, 0);
+            }
+        }
+        err
+    }
+
+    /// Runs control flow: IF/ELSE, WHILE with BREAK/CONTINUE, BEGIN...END
+    /// blocks. A condition is `SELECT CASE WHEN cond THEN 1 ELSE 0 END` on
+    /// the engine. Stops at the first error (its number); a cancelled
+    /// request (Attention) stops at the next statement or iteration.
+    fn exec_nodes(
+        &mut self,
+        t: &mut Tokens,
+        nodes: &[Node],
+        vars: &mut Vec<(String, Value)>,
+        done: u8,
+    ) -> Result<Flow, i32> {
+        for node in nodes {
+            if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(0);
+            }
+            let flow = match node {
+                Node::Stmt(st) => self.exec_stmt(t, st, vars, done).map(|()| Flow::Normal)?,
+                Node::Block(inner) => self.exec_nodes(t, inner, vars, done)?,
+                Node::Break => Flow::Break,
+                Node::Continue => Flow::Continue,
+                Node::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    if self.condition(t, cond, vars, done)? {
+                        self.exec_nodes(t, std::slice::from_ref(then), vars, done)?
+                    } else if let Some(o) = otherwise {
+                        self.exec_nodes(t, std::slice::from_ref(o), vars, done)?
+                    } else {
+                        Flow::Normal
+                    }
+                }
+                Node::While { cond, body } => {
+                    while self.condition(t, cond, vars, done)? {
+                        if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                            return Err(0);
+                        }
+                        match self.exec_nodes(t, std::slice::from_ref(body), vars, done)? {
+                            Flow::Break => break,
+                            Flow::Normal | Flow::Continue => {}
+                        }
+                    }
+                    Flow::Normal
+                }
             };
-            let result = match translate::classify(st, &self.ctx) {
-                Stmt::Done => {
-                    t.done(done, more, 0, 0);
-                    Ok(())
-                }
-                Stmt::SetNocount(on) => {
-                    self.nocount = on;
-                    t.done(done, more, 0, 0);
-                    Ok(())
-                }
-                Stmt::Begin => {
-                    self.begin(t);
-                    t.done(done, more, 0, 0);
-                    Ok(())
-                }
-                Stmt::Commit => {
-                    if self.txn.is_none() {
-                        Err(SqlError::new(
-                            3902,
-                            1,
-                            16,
-                            "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.",
-                        ))
-                    } else if self.ctx.trancount > 1 {
-                        self.ctx.trancount -= 1;
-                        t.done(done, more, 0, 0);
-                        Ok(())
-                    } else {
-                        self.commit_all(t).map(|()| t.done(done, more, 0, 0))
-                    }
-                }
-                Stmt::Rollback(name) => {
-                    let sp = name.filter(|n| self.savepoints.iter().any(|s| s == n));
-                    if self.txn.is_none() {
-                        Err(SqlError::new(
-                            3903,
-                            1,
-                            16,
-                            "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.",
-                        ))
-                    } else if let Some(sp) = sp {
-                        // To a savepoint: the transaction stays open.
-                        let q = format!("ROLLBACK TO \"{}\"", sp.replace('"', "\"\""));
-                        let mut r = Ok(());
-                        for db in self.dbs.values() {
-                            if db.in_transaction() {
-                                r = r.and(db.exec(&q));
-                            }
-                        }
-                        if let Some(at) = self.savepoints.iter().rposition(|s| *s == sp) {
-                            self.savepoints.truncate(at + 1);
-                        }
-                        r.map(|()| t.done(done, more, 0, 0))
-                    } else {
-                        self.rollback_all(t);
-                        t.done(done, more, 0, 0);
-                        Ok(())
-                    }
-                }
-                Stmt::Save(name) => {
-                    if self.txn.is_none() {
-                        Err(SqlError::new(
-                            628,
-                            0,
-                            16,
-                            "Cannot issue SAVE TRANSACTION when there is no active transaction.",
-                        ))
-                    } else {
-                        let q = format!("SAVEPOINT \"{}\"", name.replace('"', "\"\""));
-                        let mut r = Ok(());
-                        for db in self.dbs.values() {
-                            if db.in_transaction() {
-                                r = r.and(db.exec(&q));
-                            }
-                        }
-                        self.savepoints.push(name);
-                        r.map(|()| t.done(done, more, 0, 0))
-                    }
-                }
-                Stmt::Use(name) => match self.engine.canonical(&name) {
-                    Some(canon) => {
-                        let old = std::mem::replace(&mut self.ctx.database, canon.clone());
-                        t.env_string(token::ENV_DATABASE, &canon, &old);
-                        let text = format!("Changed database context to '{canon}'.");
-                        t.info(&msg(5701, 1, 0, &text, &self.ctx.server));
-                        t.done(done, more, 0, 0);
-                        Ok(())
-                    }
-                    None => Err(SqlError::unknown_database(&name)),
-                },
-                Stmt::CreateDatabase(name) => match self.engine.create(&name) {
-                    Ok(true) => {
-                        t.done(done, more, 0, 0);
-                        Ok(())
-                    }
-                    Ok(false) => Err(SqlError::new(
-                        1801,
-                        3,
-                        16,
-                        format!(
-                            "Database '{name}' already exists. Choose a different database name."
-                        ),
-                    )),
-                    Err(e) => Err(SqlError::new(
-                        1802,
+            if flow != Flow::Normal {
+                return Ok(flow);
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    /// An IF/WHILE condition's truth (NULL is false, as in T-SQL).
+    fn condition(
+        &mut self,
+        t: &mut Tokens,
+        cond: &[translate::Tok],
+        vars: &mut Vec<(String, Value)>,
+        done: u8,
+    ) -> Result<bool, i32> {
+        let sql = translate::condition_sql(cond, &self.ctx);
+        match self.scalar(&sql, vars) {
+            Ok(v) => Ok(matches!(v, Value::Int(n) if n != 0)),
+            Err(e) => {
+                self.fail(t, &e, done);
+                Err(e.number)
+            }
+        }
+    }
+
+    fn fail(&mut self, t: &mut Tokens, e: &SqlError, done: u8) {
+        self.error(t, e);
+        self.after_error(t, e);
+        t.done(done, token::DONE_ERROR | token::DONE_MORE, 0, 0);
+    }
+
+    /// One statement: answered here or run on the engine, closed by `done`.
+    fn exec_stmt(
+        &mut self,
+        t: &mut Tokens,
+        st: &[translate::Tok],
+        vars: &mut Vec<(String, Value)>,
+        done: u8,
+    ) -> Result<(), i32> {
+        let count = |nocount: bool| if nocount { 0 } else { token::DONE_COUNT };
+        // Every DONE says MORE; the batch's last one is cleared at its end.
+        let more = token::DONE_MORE;
+        let result = match translate::classify(st, &self.ctx) {
+            Stmt::Done => {
+                t.done(done, more, 0, 0);
+                Ok(())
+            }
+            Stmt::SetNocount(on) => {
+                self.nocount = on;
+                t.done(done, more, 0, 0);
+                Ok(())
+            }
+            Stmt::Begin => {
+                self.begin(t);
+                t.done(done, more, 0, 0);
+                Ok(())
+            }
+            Stmt::Commit => {
+                if self.txn.is_none() {
+                    Err(SqlError::new(
+                        3902,
                         1,
                         16,
-                        format!("CREATE DATABASE failed. {e}"),
-                    )),
-                },
-                Stmt::Declare(list) => {
+                        "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+                    ))
+                } else if self.ctx.trancount > 1 {
+                    self.ctx.trancount -= 1;
+                    t.done(done, more, 0, 0);
+                    Ok(())
+                } else {
+                    self.commit_all(t).map(|()| t.done(done, more, 0, 0))
+                }
+            }
+            Stmt::Rollback(name) => {
+                let sp = name.filter(|n| self.savepoints.iter().any(|s| s == n));
+                if self.txn.is_none() {
+                    Err(SqlError::new(
+                        3903,
+                        1,
+                        16,
+                        "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+                    ))
+                } else if let Some(sp) = sp {
+                    // To a savepoint: the transaction stays open.
+                    let q = format!("ROLLBACK TO \"{}\"", sp.replace('"', "\"\""));
                     let mut r = Ok(());
-                    for (name, expr) in list {
-                        if vars.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-                            r = Err(SqlError::new(
-                                134,
-                                1,
-                                15,
-                                format!("The variable name '{name}' has already been declared. Variable names must be unique within a query batch or stored procedure."),
-                            ));
+                    for db in self.dbs.values() {
+                        if db.in_transaction() {
+                            r = r.and(db.exec(&q));
+                        }
+                    }
+                    if let Some(at) = self.savepoints.iter().rposition(|s| *s == sp) {
+                        self.savepoints.truncate(at + 1);
+                    }
+                    r.map(|()| t.done(done, more, 0, 0))
+                } else {
+                    self.rollback_all(t);
+                    t.done(done, more, 0, 0);
+                    Ok(())
+                }
+            }
+            Stmt::Save(name) => {
+                if self.txn.is_none() {
+                    Err(SqlError::new(
+                        628,
+                        0,
+                        16,
+                        "Cannot issue SAVE TRANSACTION when there is no active transaction.",
+                    ))
+                } else {
+                    let q = format!("SAVEPOINT \"{}\"", name.replace('"', "\"\""));
+                    let mut r = Ok(());
+                    for db in self.dbs.values() {
+                        if db.in_transaction() {
+                            r = r.and(db.exec(&q));
+                        }
+                    }
+                    self.savepoints.push(name);
+                    r.map(|()| t.done(done, more, 0, 0))
+                }
+            }
+            Stmt::Use(name) => match self.engine.canonical(&name) {
+                Some(canon) => {
+                    let old = std::mem::replace(&mut self.ctx.database, canon.clone());
+                    t.env_string(token::ENV_DATABASE, &canon, &old);
+                    let text = format!("Changed database context to '{canon}'.");
+                    t.info(&msg(5701, 1, 0, &text, &self.ctx.server));
+                    t.done(done, more, 0, 0);
+                    Ok(())
+                }
+                None => Err(SqlError::unknown_database(&name)),
+            },
+            Stmt::CreateDatabase(name) => match self.engine.create(&name) {
+                Ok(true) => {
+                    t.done(done, more, 0, 0);
+                    Ok(())
+                }
+                Ok(false) => Err(SqlError::new(
+                    1801,
+                    3,
+                    16,
+                    format!("Database '{name}' already exists. Choose a different database name."),
+                )),
+                Err(e) => Err(SqlError::new(
+                    1802,
+                    1,
+                    16,
+                    format!("CREATE DATABASE failed. {e}"),
+                )),
+            },
+            Stmt::Declare(list) => {
+                let mut r = Ok(());
+                for (name, expr) in list {
+                    if vars.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                        r = Err(SqlError::new(
+                            134,
+                            1,
+                            15,
+                            format!("The variable name '{name}' has already been declared. Variable names must be unique within a query batch or stored procedure."),
+                        ));
+                        break;
+                    }
+                    let v = match expr {
+                        None => Ok(Value::Null),
+                        Some(sql) => self.scalar(&sql, vars),
+                    };
+                    match v {
+                        Ok(v) => vars.push((name, v)),
+                        Err(e) => {
+                            r = Err(e);
                             break;
                         }
-                        let v = match expr {
-                            None => Ok(Value::Null),
-                            Some(sql) => self.scalar(&sql, vars),
-                        };
-                        match v {
-                            Ok(v) => vars.push((name, v)),
-                            Err(e) => {
-                                r = Err(e);
-                                break;
-                            }
-                        }
                     }
-                    if r.is_ok() {
-                        t.done(done, more, 0, 0);
-                    }
-                    r
                 }
-                Stmt::SetVar(name, sql) => {
-                    if !vars.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-                        Err(SqlError::undeclared(&name))
-                    } else {
-                        match self.scalar(&sql, vars) {
-                            Ok(v) => {
-                                for (n, old) in vars.iter_mut() {
-                                    if n.eq_ignore_ascii_case(&name) {
-                                        *old = v.clone();
-                                    }
+                if r.is_ok() {
+                    t.done(done, more, 0, 0);
+                }
+                r
+            }
+            Stmt::SetVar(name, sql) => {
+                if !vars.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                    Err(SqlError::undeclared(&name))
+                } else {
+                    match self.scalar(&sql, vars) {
+                        Ok(v) => {
+                            for (n, old) in vars.iter_mut() {
+                                if n.eq_ignore_ascii_case(&name) {
+                                    *old = v.clone();
                                 }
-                                t.done(done, more, 0, 0);
-                                Ok(())
                             }
-                            Err(e) => Err(e),
-                        }
-                    }
-                }
-                Stmt::Error(e) => Err(e),
-                Stmt::Sql(sql, cmd) => {
-                    let v71 = self.v71;
-                    match self.db().and_then(|db| db.run(&sql, vars, v71)) {
-                        Ok(Output::Rows { cols, rows }) => {
-                            t.colmetadata(&cols);
-                            for r in &rows {
-                                t.row(&cols, r);
-                            }
-                            t.done(
-                                done,
-                                more | count(self.nocount),
-                                token::CMD_SELECT,
-                                rows.len() as u64,
-                            );
-                            Ok(())
-                        }
-                        Ok(Output::Count(c)) => {
-                            let status = if cmd != 0 { count(self.nocount) } else { 0 };
-                            t.done(done, more | status, cmd, if cmd != 0 { c } else { 0 });
+                            t.done(done, more, 0, 0);
                             Ok(())
                         }
                         Err(e) => Err(e),
                     }
                 }
-            };
-            if let Err(e) = result {
-                self.error(t, &e);
-                self.after_error(t, &e);
-                let status = if done == token::DONE {
-                    token::DONE_ERROR
-                } else {
-                    token::DONE_ERROR | token::DONE_MORE
-                };
-                t.done(done, status, 0, 0);
-                return e.number;
             }
+            Stmt::Error(e) => Err(e),
+            Stmt::Sql(sql, cmd) => {
+                let v71 = self.v71;
+                match self.db().and_then(|db| db.run(&sql, vars, v71)) {
+                    Ok(Output::Rows { cols, rows }) => {
+                        t.colmetadata(&cols);
+                        for r in &rows {
+                            t.row(&cols, r);
+                        }
+                        t.done(
+                            done,
+                            more | count(self.nocount),
+                            token::CMD_SELECT,
+                            rows.len() as u64,
+                        );
+                        Ok(())
+                    }
+                    Ok(Output::Count(c)) => {
+                        let status = if cmd != 0 { count(self.nocount) } else { 0 };
+                        t.done(done, more | status, cmd, if cmd != 0 { c } else { 0 });
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = result {
+            self.fail(t, &e, done);
+            return Err(e.number);
         }
-        0
+        Ok(())
     }
 
     /// The first value of `SELECT expr` (NULL when it returns no row).
@@ -1179,5 +1280,52 @@ mod tests {
             .rpc(&rpc_payload(Ok("sp_nothing"), &[]), "", None)
             .expect("unknown");
         assert_eq!(err, 2812);
+    }
+
+    #[test]
+    fn control_flow() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "app") else {
+            panic!("login refused");
+        };
+        let q = |s: &mut Session, sql: &str| {
+            let (reply, err) = s.batch(sql, "", None);
+            assert_eq!(err, 0, "{sql}: {:?}", crate::probe::first_error(&reply));
+            reply
+        };
+        let int = |n: i32| {
+            let mut v = vec![4u8];
+            v.extend(n.to_le_bytes());
+            v
+        };
+        let has = |r: &[u8], b: &[u8]| r.windows(b.len()).any(|w| w == b);
+        let r = q(
+            &mut s,
+            "DECLARE @i INT = 0, @sum INT = 0\nWHILE @i < 10\nBEGIN\n SET @i = @i + 1\n IF @i = 3 CONTINUE\n IF @i > 5 BREAK\n SET @sum = @sum + @i\nEND\nSELECT @sum AS total",
+        );
+        // 1 + 2 + 4 + 5
+        assert!(has(&r, &int(12)), "{r:02x?}");
+        // The batch's last DONE is final.
+        assert_eq!(r[r.len() - 13..r.len() - 11], [0xFD, 0x10]);
+        let r = q(
+            &mut s,
+            "IF EXISTS (SELECT 1 WHERE 1 = 0) SELECT 111 AS x ELSE BEGIN SELECT 222 AS x END",
+        );
+        assert!(has(&r, &int(222)) && !has(&r, &int(111)));
+        let r = q(
+            &mut s,
+            "IF 1 = 1 SELECT CASE WHEN 2 > 1 THEN 333 ELSE 0 END AS y",
+        );
+        assert!(has(&r, &int(333)));
+        // IF false with nothing else: one final DONE.
+        let r = q(&mut s, "IF 1 = 0 SELECT 1");
+        assert_eq!(r, vec![0xFD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let (_, err) = s.batch("BREAK", "", None);
+        assert_eq!(err, 135);
+        let (_, err) = s.batch("BEGIN SELECT 1", "", None);
+        assert_eq!(err, 102);
+        let (_, err) = s.batch("END", "", None);
+        assert_eq!(err, 156);
+        // BEGIN TRAN is still a transaction, not a block.
+        q(&mut s, "BEGIN TRAN; SELECT 1; COMMIT");
     }
 }

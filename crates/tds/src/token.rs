@@ -52,6 +52,8 @@ pub struct Tokens {
     pub w: Writer,
     /// TDS 7.1 encodings.
     pub v71: bool,
+    /// Where the last DONE (0xFD) starts.
+    last_done: Option<usize>,
 }
 
 fn b_varchar(w: &mut Writer, s: &str) {
@@ -74,7 +76,22 @@ impl Tokens {
         Tokens {
             w: Writer::new(),
             v71,
+            last_done: None,
         }
+    }
+
+    /// Ends a batch: the last DONE loses its MORE bit (statements under
+    /// IF/WHILE do not know they are last). `false` when there was none.
+    pub fn end_batch(&mut self) -> bool {
+        let Some(at) = self.last_done else {
+            return false;
+        };
+        let mut v = std::mem::take(&mut self.w).into_vec();
+        if let Some(b) = v.get_mut(at + 1) {
+            *b &= !(DONE_MORE as u8);
+        }
+        self.w = Writer::from_vec(v);
+        true
     }
 
     pub fn is_empty(&self) -> bool {
@@ -149,6 +166,9 @@ impl Tokens {
     }
 
     pub fn done(&mut self, token: u8, status: u16, cmd: u16, rows: u64) {
+        if token == DONE {
+            self.last_done = Some(self.w.position());
+        }
         self.w.u8(token).u16_le(status).u16_le(cmd);
         if self.v71 {
             self.w.u32_le(rows.min(u64::from(u32::MAX)) as u32);

@@ -168,6 +168,7 @@ pub fn render(toks: &[Tok]) -> String {
 const STARTERS: &[&str] = &[
     "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "USE", "SET", "DECLARE",
     "BEGIN", "COMMIT", "ROLLBACK", "PRINT", "EXEC", "EXECUTE", "TRUNCATE", "GO", "IF", "WHILE",
+    "ELSE", "END", "BREAK", "CONTINUE",
 ];
 
 /// Splits a batch into statements: at `;` and before a keyword that
@@ -176,6 +177,8 @@ pub fn split(toks: Vec<Tok>) -> Vec<Vec<Tok>> {
     let mut out: Vec<Vec<Tok>> = Vec::new();
     let mut cur: Vec<Tok> = Vec::new();
     let mut depth = 0i32;
+    // CASE ... END nesting: its ELSE and END start nothing.
+    let mut cases = 0i32;
     let significant = |v: &Vec<Tok>| -> Vec<Tok> {
         v.iter()
             .filter(|t| !matches!(t, Tok::Space))
@@ -198,6 +201,16 @@ pub fn split(toks: Vec<Tok>) -> Vec<Vec<Tok>> {
         }
         if depth == 0 {
             if let Some(w) = t.word() {
+                if w == "CASE" {
+                    cases += 1;
+                } else if w == "END" && cases > 0 {
+                    cases -= 1;
+                    cur.push(t);
+                    continue;
+                } else if w == "ELSE" && cases > 0 {
+                    cur.push(t);
+                    continue;
+                }
                 let sig = significant(&cur);
                 let first = sig.first().and_then(Tok::word);
                 let prev = sig.last();
@@ -207,10 +220,7 @@ pub fn split(toks: Vec<Tok>) -> Vec<Vec<Tok>> {
                     // WITH cte AS (...) SELECT/INSERT/UPDATE/DELETE.
                     ("SELECT" | "INSERT" | "UPDATE" | "DELETE", Some("WITH")) => true,
                     // INSERT ... SELECT, CREATE VIEW ... AS SELECT, UNION.
-                    (
-                        "SELECT",
-                        Some("INSERT" | "CREATE" | "ALTER" | "DECLARE" | "IF" | "WHILE"),
-                    ) => true,
+                    ("SELECT", Some("INSERT" | "CREATE" | "ALTER" | "DECLARE")) => true,
                     ("SELECT", _) => prev.is_some_and(|p| {
                         matches!(p, Tok::Punct('('))
                             || ["UNION", "ALL", "EXCEPT", "INTERSECT", "AS"]
@@ -225,8 +235,8 @@ pub fn split(toks: Vec<Tok>) -> Vec<Vec<Tok>> {
                     }),
                     // UPDATE t SET ...
                     ("SET", Some("UPDATE")) => !sig.iter().any(|x| x.is_word("SET")),
-                    // BEGIN TRAN, COMMIT TRAN; DROP inside IF.
-                    (_, Some("IF" | "WHILE")) => true,
+                    // (IF/WHILE conditions end at the statement they
+                    // govern; ELSE, a bare BEGIN and END stand alone.)
                     // CREATE TRIGGER ... INSERT; DELETE FROM after DELETE.
                     ("INSERT" | "UPDATE" | "DELETE", Some("CREATE" | "ALTER" | "DROP")) => true,
                     _ => false,
@@ -242,6 +252,136 @@ pub fn split(toks: Vec<Tok>) -> Vec<Vec<Tok>> {
         out.push(cur);
     }
     out
+}
+
+/// A batch as control flow over statements.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Stmt(Vec<Tok>),
+    If {
+        cond: Vec<Tok>,
+        then: Box<Node>,
+        otherwise: Option<Box<Node>>,
+    },
+    While {
+        cond: Vec<Tok>,
+        body: Box<Node>,
+    },
+    /// BEGIN ... END.
+    Block(Vec<Node>),
+    Break,
+    Continue,
+}
+
+fn first_word(st: &[Tok]) -> String {
+    st.iter()
+        .find(|t| !matches!(t, Tok::Space))
+        .and_then(Tok::word)
+        .unwrap_or_default()
+}
+
+/// Only this one keyword (`BEGIN`, `END`, `ELSE`...).
+fn bare(st: &[Tok], w: &str) -> bool {
+    let mut sig = st.iter().filter(|t| !matches!(t, Tok::Space));
+    sig.next().is_some_and(|t| t.is_word(w)) && sig.next().is_none()
+}
+
+/// The statements of a batch ([`split`]) as control flow: IF [ELSE],
+/// WHILE, BEGIN...END, BREAK, CONTINUE. Nesting is limited, as SQL
+/// Server limits it.
+pub fn parse(stmts: Vec<Vec<Tok>>) -> Result<Vec<Node>, crate::engine::SqlError> {
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < stmts.len() {
+        out.push(parse_one(&stmts, &mut i, 0, 0)?);
+    }
+    Ok(out)
+}
+
+const MAX_NESTING: usize = 128;
+
+fn parse_one(
+    stmts: &[Vec<Tok>],
+    i: &mut usize,
+    loops: usize,
+    depth: usize,
+) -> Result<Node, crate::engine::SqlError> {
+    use crate::engine::SqlError;
+    let Some(st) = stmts.get(*i) else {
+        return Err(SqlError::syntax(""));
+    };
+    if depth > MAX_NESTING {
+        return Err(SqlError::new(
+            191,
+            1,
+            15,
+            "Some part of your SQL statement is nested too deeply. Rewrite the query or break it up into smaller queries.",
+        ));
+    }
+    *i += 1;
+    let w = first_word(st);
+    let after_keyword = || -> Vec<Tok> {
+        let at = st
+            .iter()
+            .position(|t| !matches!(t, Tok::Space))
+            .map_or(st.len(), |p| p + 1);
+        st.get(at..).unwrap_or(&[]).to_vec()
+    };
+    match w.as_str() {
+        "IF" | "WHILE" => {
+            let cond = after_keyword();
+            if cond.iter().all(|t| matches!(t, Tok::Space)) {
+                return Err(SqlError::syntax(&w));
+            }
+            let inner_loops = if w == "WHILE" { loops + 1 } else { loops };
+            let body = Box::new(parse_one(stmts, i, inner_loops, depth + 1)?);
+            if w == "WHILE" {
+                return Ok(Node::While { cond, body });
+            }
+            let otherwise = if stmts.get(*i).is_some_and(|s| bare(s, "ELSE")) {
+                *i += 1;
+                Some(Box::new(parse_one(stmts, i, loops, depth + 1)?))
+            } else {
+                None
+            };
+            Ok(Node::If {
+                cond,
+                then: body,
+                otherwise,
+            })
+        }
+        "BEGIN" if bare(st, "BEGIN") => {
+            let mut body = Vec::new();
+            loop {
+                match stmts.get(*i) {
+                    None => return Err(SqlError::syntax("")),
+                    Some(s) if bare(s, "END") => {
+                        *i += 1;
+                        return Ok(Node::Block(body));
+                    }
+                    Some(_) => body.push(parse_one(stmts, i, loops, depth + 1)?),
+                }
+            }
+        }
+        "END" | "ELSE" => Err(SqlError::syntax(&w)),
+        "BREAK" | "CONTINUE" if loops == 0 => Err(SqlError::new(
+            135,
+            1,
+            15,
+            format!("Cannot use a {w} statement outside the scope of a WHILE statement."),
+        )),
+        "BREAK" => Ok(Node::Break),
+        "CONTINUE" => Ok(Node::Continue),
+        _ => Ok(Node::Stmt(st.clone())),
+    }
+}
+
+/// An IF/WHILE condition as a query answering 1 or 0.
+pub fn condition_sql(cond: &[Tok], ctx: &Ctx) -> String {
+    format!(
+        "SELECT CASE WHEN {} THEN 1 ELSE 0 END",
+        render(&rewrite(cond, ctx, false))
+    )
 }
 
 /// What the session knows that T-SQL functions return.

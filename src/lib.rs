@@ -46,6 +46,7 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_smb::PROTOCOL,
     &fakedc_vsphere::PROTOCOL,
     &fakedc_wcf::PROTOCOL,
+    &fakedc_rdp::PROTOCOL,
 ];
 
 /// The protocols mounted on an endpoint kind, in registry order (several

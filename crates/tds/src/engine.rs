@@ -234,6 +234,7 @@ impl Engine {
                 | F::SQLITE_OPEN_NOFOLLOW,
         )?;
         c.busy_timeout(LOCK_TIMEOUT)?;
+        functions::register(&c)?;
         c.pragma_update(
             None,
             "synchronous",
@@ -302,6 +303,231 @@ impl Engine {
 pub struct Database {
     pub name: String,
     conn: rusqlite::Connection,
+}
+
+/// SQL functions fakedc adds to SQLite so T-SQL's errors happen where
+/// SQL Server raises them: division by zero (8134; SQLite gives NULL) and
+/// CAST/CONVERT (245 and friends; SQLite's CAST never fails).
+mod functions {
+    use super::SqlError;
+    use rusqlite::functions::{Context, FunctionFlags};
+    use rusqlite::types::{Value as V, ValueRef};
+
+    const TAG: &str = "fakedc-error:";
+
+    /// An error a function raises, carried through SQLite's message.
+    fn raise(number: i32, state: u8, class: u8, text: &str) -> rusqlite::Error {
+        rusqlite::Error::UserFunctionError(format!("{TAG}{number}:{state}:{class}:{text}").into())
+    }
+
+    /// The SqlError a function raised, from SQLite's message.
+    pub fn decode(msg: &str) -> Option<SqlError> {
+        let rest = &msg[msg.find(TAG)? + TAG.len()..];
+        let mut parts = rest.splitn(4, ':');
+        let number = parts.next()?.parse().ok()?;
+        let state = parts.next()?.parse().ok()?;
+        let class = parts.next()?.parse().ok()?;
+        Some(SqlError::new(number, state, class, parts.next()?))
+    }
+
+    pub fn register(c: &rusqlite::Connection) -> rusqlite::Result<()> {
+        let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+        c.create_scalar_function("tsql_nz", 1, flags, |ctx| {
+            let v: V = ctx.get(0)?;
+            match v {
+                V::Integer(0) => Err(divide_by_zero()),
+                V::Real(f) if f == 0.0 => Err(divide_by_zero()),
+                other => Ok(other),
+            }
+        })?;
+        c.create_scalar_function("tsql_cast", 2, flags, |ctx| cast(ctx, false))?;
+        c.create_scalar_function("tsql_try_cast", 2, flags, |ctx| cast(ctx, true))?;
+        Ok(())
+    }
+
+    fn divide_by_zero() -> rusqlite::Error {
+        raise(8134, 1, 16, "Divide by zero error encountered.")
+    }
+
+    fn cast(ctx: &Context<'_>, try_: bool) -> rusqlite::Result<V> {
+        let ty: String = ctx.get(1)?;
+        let r = convert(ctx.get_raw(0), &ty);
+        match r {
+            Ok(v) => Ok(v),
+            Err(_) if try_ => Ok(V::Null),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A value converted to a T-SQL type, as CAST does it.
+    pub fn convert(v: ValueRef<'_>, ty: &str) -> rusqlite::Result<V> {
+        let d: String = ty
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let (base, args) = match d.split_once('(') {
+            Some((b, a)) => (b.to_string(), a.trim_end_matches(')').to_string()),
+            None => (d.clone(), String::new()),
+        };
+        let n1: Option<i64> = args.split(',').next().and_then(|a| a.parse().ok());
+        let n2: Option<i64> = args.split(',').nth(1).and_then(|a| a.parse().ok());
+        let text = |v: &ValueRef<'_>| -> Option<String> {
+            match v {
+                ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                _ => None,
+            }
+        };
+        let failed = |what: &str| {
+            raise(
+                245,
+                1,
+                16,
+                &format!("Conversion failed when converting the varchar value '{what}' to data type {base}."),
+            )
+        };
+        if matches!(v, ValueRef::Null) {
+            return Ok(V::Null);
+        }
+        Ok(match base.as_str() {
+            "int" | "bigint" | "smallint" | "tinyint" => {
+                let (lo, hi) = match base.as_str() {
+                    "int" => (i64::from(i32::MIN), i64::from(i32::MAX)),
+                    "smallint" => (i64::from(i16::MIN), i64::from(i16::MAX)),
+                    "tinyint" => (0, 255),
+                    _ => (i64::MIN, i64::MAX),
+                };
+                let n = match v {
+                    ValueRef::Integer(n) => n,
+                    ValueRef::Real(f)
+                        if f.is_finite() && f.trunc() >= -9.2e18 && f.trunc() <= 9.2e18 =>
+                    {
+                        f.trunc() as i64
+                    }
+                    ValueRef::Text(_) => {
+                        let t = text(&v).unwrap_or_default();
+                        t.trim().parse::<i64>().map_err(|_| failed(&t))?
+                    }
+                    _ => return Err(failed("")),
+                };
+                if n < lo || n > hi {
+                    return Err(raise(
+                        8115,
+                        2,
+                        16,
+                        &format!(
+                            "Arithmetic overflow error converting expression to data type {base}."
+                        ),
+                    ));
+                }
+                V::Integer(n)
+            }
+            "bit" => match v {
+                ValueRef::Integer(n) => V::Integer(i64::from(n != 0)),
+                ValueRef::Real(f) => V::Integer(i64::from(f != 0.0)),
+                _ => {
+                    let t = text(&v).unwrap_or_default();
+                    match t.trim().to_ascii_lowercase().as_str() {
+                        "1" | "true" => V::Integer(1),
+                        "0" | "false" => V::Integer(0),
+                        _ => return Err(failed(&t)),
+                    }
+                }
+            },
+            "float" | "real" | "decimal" | "numeric" | "money" | "smallmoney" => {
+                let f = match v {
+                    ValueRef::Integer(n) => n as f64,
+                    ValueRef::Real(f) => f,
+                    _ => {
+                        let t = text(&v).unwrap_or_default();
+                        t.trim().parse::<f64>().map_err(|_| {
+                            let to = if base == "float" || base == "real" {
+                                "float"
+                            } else {
+                                "numeric"
+                            };
+                            raise(
+                                8114,
+                                5,
+                                16,
+                                &format!("Error converting data type varchar to {to}."),
+                            )
+                        })?
+                    }
+                };
+                let scale = match base.as_str() {
+                    "decimal" | "numeric" => Some(n2.unwrap_or(0).clamp(0, 38)),
+                    "money" | "smallmoney" => Some(4),
+                    _ => None,
+                };
+                match scale {
+                    Some(sc) => {
+                        let m = 10f64.powi(sc as i32);
+                        V::Real((f * m).round() / m)
+                    }
+                    None => V::Real(f),
+                }
+            }
+            "varchar" | "nvarchar" | "char" | "nchar" | "text" | "ntext" | "sysname" => {
+                let s = match v {
+                    ValueRef::Integer(n) => n.to_string(),
+                    ValueRef::Real(f) => f.to_string(),
+                    ValueRef::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+                    _ => text(&v).unwrap_or_default(),
+                };
+                // CAST truncates to the declared length (30 without one).
+                let max = match n1 {
+                    Some(n) if n > 0 => n as usize,
+                    _ if args.eq_ignore_ascii_case("max") => usize::MAX,
+                    _ => 30,
+                };
+                V::Text(s.chars().take(max).collect())
+            }
+            "datetime" | "datetime2" | "smalldatetime" | "date" | "time" => match v {
+                ValueRef::Text(_) => {
+                    let t = text(&v).unwrap_or_default();
+                    let ok = crate::token::datetime_parts(t.trim()).is_some()
+                        || (t.trim().len() == 10
+                            && crate::token::datetime_parts(&format!("{} 00:00:00", t.trim()))
+                                .is_some());
+                    if !ok {
+                        return Err(raise(
+                            241,
+                            1,
+                            16,
+                            "Conversion failed when converting date and/or time from character string.",
+                        ));
+                    }
+                    let t = t.trim().to_string();
+                    V::Text(if base == "date" {
+                        t.chars().take(10).collect()
+                    } else {
+                        t
+                    })
+                }
+                other => V::from(other.to_owned()),
+            },
+            "uniqueidentifier" => {
+                let t = text(&v).unwrap_or_default();
+                let hex = t.trim().trim_matches(['{', '}']);
+                let shape = hex.len() == 36
+                    && hex.char_indices().all(|(i, c)| match i {
+                        8 | 13 | 18 | 23 => c == '-',
+                        _ => c.is_ascii_hexdigit(),
+                    });
+                if !shape {
+                    return Err(raise(
+                        8169,
+                        2,
+                        16,
+                        "Conversion failed when converting from a character string to uniqueidentifier.",
+                    ));
+                }
+                V::Text(hex.to_ascii_uppercase())
+            }
+            _ => V::from(v.to_owned()),
+        })
+    }
 }
 
 /// Database names SQL Server would accept and a file system too.
@@ -572,6 +798,10 @@ fn map_error(conn: &rusqlite::Connection, db: &str, e: rusqlite::Error) -> SqlEr
         rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code),
         _ => None,
     };
+    // T-SQL's own errors raised inside SQLite by fakedc's functions.
+    if let Some(e) = functions::decode(&msg) {
+        return e;
+    }
     // 517 = SQLITE_BUSY_SNAPSHOT: this transaction read a snapshot that
     // another session's commit made stale, and now wants to write. SQLite
     // cannot wait that out; SQL Server's nearest answer is to make the

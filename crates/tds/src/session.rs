@@ -1328,4 +1328,51 @@ mod tests {
         // BEGIN TRAN is still a transaction, not a block.
         q(&mut s, "BEGIN TRAN; SELECT 1; COMMIT");
     }
+
+    #[test]
+    fn conversions_and_division_fail_as_sql_server() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "app") else {
+            panic!("login refused");
+        };
+        let err = |s: &mut Session, sql: &str| {
+            let (reply, err) = s.batch(sql, "", None);
+            (err, crate::probe::first_error(&reply).map(|e| e.1))
+        };
+        assert_eq!(
+            err(&mut s, "SELECT 1 / 0"),
+            (8134, Some("Divide by zero error encountered.".into()))
+        );
+        assert_eq!(err(&mut s, "SELECT 10 % (2 - 2)").0, 8134);
+        assert_eq!(
+            err(&mut s, "SELECT CAST('abc' AS INT)"),
+            (
+                245,
+                Some(
+                    "Conversion failed when converting the varchar value 'abc' to data type int."
+                        .into()
+                )
+            )
+        );
+        assert_eq!(err(&mut s, "SELECT CONVERT(TINYINT, 300)").0, 8115);
+        assert_eq!(err(&mut s, "SELECT CAST('x' AS DECIMAL(10,2))").0, 8114);
+        assert_eq!(err(&mut s, "SELECT CAST('2024-13-01' AS DATETIME)").0, 241);
+        let int = |n: i32| {
+            let mut v = vec![4u8];
+            v.extend(n.to_le_bytes());
+            v
+        };
+        let has = |r: &[u8], b: &[u8]| r.windows(b.len()).any(|w| w == b);
+        let (r, e) = s.batch("SELECT CONVERT(INT, N'41') + 1 AS a, 7 / 2 AS b", "", None);
+        assert_eq!(e, 0);
+        assert!(has(&r, &int(42)) && has(&r, &int(3)));
+        let (r, e) = s.batch("SELECT ISNULL(TRY_CAST('x' AS INT), -5) AS c", "", None);
+        assert_eq!(e, 0);
+        assert!(has(&r, &int(-5)));
+        let (_, e) = s.batch(
+            "SELECT CAST(12.345 AS DECIMAL(10,2)), CAST(5 AS NVARCHAR(10)) + N'x'",
+            "",
+            None,
+        );
+        assert_eq!(e, 0);
+    }
 }

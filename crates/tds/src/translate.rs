@@ -585,6 +585,82 @@ fn matching_paren(t: &[Tok], open: usize) -> Option<usize> {
     None
 }
 
+/// The operand starting at or after `i`: an optional sign, then a
+/// parenthesised group, a function call, a (dotted) name, a number, a
+/// string or a variable. Returns its first index and the index after it.
+fn operand(t: &[Tok], i: usize) -> Option<(usize, usize)> {
+    let a = next_sig(t, i)?;
+    let mut p = a;
+    if matches!(t[p], Tok::Punct('-' | '+')) {
+        p = next_sig(t, p + 1)?;
+    }
+    let end = match &t[p] {
+        Tok::Punct('(') => matching_paren(t, p)? + 1,
+        Tok::Word(_) | Tok::Quoted(_) => {
+            let mut e = p + 1;
+            loop {
+                match next_sig(t, e).map(|n| (n, &t[n])) {
+                    Some((n, Tok::Punct('('))) if matches!(t[e - 1], Tok::Word(_)) => {
+                        e = matching_paren(t, n)? + 1;
+                        break;
+                    }
+                    Some((d, Tok::Punct('.'))) => match next_sig(t, d + 1) {
+                        Some(x) if matches!(t[x], Tok::Word(_) | Tok::Quoted(_)) => e = x + 1,
+                        _ => break,
+                    },
+                    _ => break,
+                }
+            }
+            e
+        }
+        Tok::Num(_) | Tok::Str(_) | Tok::Var(_) => p + 1,
+        _ => return None,
+    };
+    Some((a, end))
+}
+
+/// `CAST(expr AS type)`, `CONVERT(type, expr [, style])` and their TRY_
+/// forms → fakedc's `tsql_cast(expr, 'type')`, which fails as SQL Server
+/// does (245, 8114, 8115, 241) where SQLite's CAST would not.
+fn cast(t: &[Tok], i: usize, w: &str, ctx: &Ctx) -> Option<(Tok, usize)> {
+    let open = next_sig(t, i + 1).filter(|&a| t[a] == Tok::Punct('('))?;
+    let close = matching_paren(t, open)?;
+    let inner = &t[open + 1..close];
+    // Top-level positions of AS (CAST) or commas (CONVERT).
+    let mut depth = 0i32;
+    let mut cuts = Vec::new();
+    for (k, tok) in inner.iter().enumerate() {
+        match tok {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            Tok::Punct(',') if depth == 0 && w.ends_with("CONVERT") => cuts.push(k),
+            Tok::Word(x) if depth == 0 && w.ends_with("CAST") && x.eq_ignore_ascii_case("AS") => {
+                cuts.push(k)
+            }
+            _ => {}
+        }
+    }
+    let (expr, ty) = if w.ends_with("CAST") {
+        let at = *cuts.last()?;
+        (&inner[..at], &inner[at + 1..])
+    } else {
+        let first = *cuts.first()?;
+        let second = cuts.get(1).copied().unwrap_or(inner.len());
+        (&inner[first + 1..second], &inner[..first])
+    };
+    let ty = render(ty);
+    if ty.is_empty() || ty.contains('\'') {
+        return None;
+    }
+    let f = if w.starts_with("TRY_") {
+        "tsql_try_cast"
+    } else {
+        "tsql_cast"
+    };
+    let expr = render(&rewrite(expr, ctx, false));
+    Some((Tok::Raw(format!("{f}({expr}, '{ty}')")), close + 1))
+}
+
 /// Skips `( )` after a function name; returns the index after `)`.
 fn empty_call(t: &[Tok], i: usize) -> Option<usize> {
     let a = next_sig(t, i + 1)?;
@@ -708,6 +784,9 @@ fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
                     )
                 }),
                 "SERVERPROPERTY" => serverproperty(t, i, ctx),
+                "CAST" | "TRY_CAST" | "CONVERT" | "TRY_CONVERT" if !in_create => {
+                    cast(t, i, &w, ctx)
+                }
                 "MAX" if out.last() == Some(&Tok::Punct('(')) && in_create => {
                     Some((Tok::Num("-1".into()), i + 1))
                 }
@@ -716,6 +795,17 @@ fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
             if let Some((tok, next)) = fixed {
                 out.push(tok);
                 i = next;
+                continue;
+            }
+        }
+        // Division and modulo by zero fail in T-SQL (8134); SQLite gives
+        // NULL, so the divisor goes through tsql_nz().
+        if matches!(tok, Tok::Punct('/' | '%')) && !in_create {
+            if let Some((a, end)) = operand(t, i + 1) {
+                out.push(tok.clone());
+                let inner = render(&rewrite(&t[a..end], ctx, in_create));
+                out.push(Tok::Raw(format!("tsql_nz({inner})")));
+                i = end;
                 continue;
             }
         }

@@ -336,7 +336,7 @@ mod functions {
             let v: V = ctx.get(0)?;
             match v {
                 V::Integer(0) => Err(divide_by_zero()),
-                V::Real(f) if f == 0.0 => Err(divide_by_zero()),
+                V::Real(0.0) => Err(divide_by_zero()),
                 other => Ok(other),
             }
         })?;

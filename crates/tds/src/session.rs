@@ -541,10 +541,8 @@ impl Session {
                 e.number
             }
         };
-        if done == token::DONE {
-            if !t.end_batch() {
-                t.done(token::DONE, token::DONE_FINAL, 0, 0);
-            }
+        if done == token::DONE && !t.end_batch() {
+            t.done(token::DONE, token::DONE_FINAL, 0, 0);
         }
         err
     }

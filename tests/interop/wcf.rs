@@ -277,6 +277,29 @@ fn hostile_framing_gets_dotnet_faults_and_service_goes_on() {
             .unwrap();
         let p = fakedc_wcf::client::payload(&env).unwrap();
         assert_eq!(p.name, "GetServerInfoResponse");
+        // A To this endpoint does not listen on: DestinationUnreachable.
+        let env = c
+            .call_to(
+                &fakedc_wcf::contract::MANAGEMENT.action(op),
+                None,
+                &format!("net.tcp://{a}/VirtualManager/Elsewhere"),
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        let f = fakedc_wcf::client::payload(&env).unwrap();
+        assert_eq!(f.children[0].children[1].children[0].text, "a:DestinationUnreachable");
+        // A mustUnderstand header nobody processes: s:MustUnderstand.
+        let sec = fakedc_wcf::nbfx::Node::new("o", "Security")
+            .ns("o", "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd")
+            .attr("s", "mustUnderstand", "1");
+        let env = c
+            .call_to(&fakedc_wcf::contract::MANAGEMENT.action(op), None, &good, vec![sec])
+            .await
+            .unwrap();
+        let f = fakedc_wcf::client::payload(&env).unwrap();
+        assert_eq!(f.children[0].children[0].text, "s:MustUnderstand");
+        assert!(f.children[1].children[0].text.starts_with("The header 'Security' from the namespace 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd' was not understood"));
         c.close().await.unwrap();
     });
     let j = dc.journal(&Query {

@@ -175,6 +175,18 @@ impl Client {
 
     /// Sends one request and returns the reply envelope's root.
     pub async fn call(&mut self, action: &str, body: Option<Node>) -> Result<Element, ClientError> {
+        let to = self.via.clone();
+        self.call_to(action, body, &to, Vec::new()).await
+    }
+
+    /// [`Client::call`] with another `To` and extra header blocks.
+    pub async fn call_to(
+        &mut self,
+        action: &str,
+        body: Option<Node>,
+        to: &str,
+        headers: Vec<Node>,
+    ) -> Result<Element, ClientError> {
         let id: [u8; 16] = rand::random();
         let mut b = Node::new("s", "Body");
         if let Some(n) = body {
@@ -200,10 +212,14 @@ impl Client {
                     .child(
                         Node::new("a", "To")
                             .attr("s", "mustUnderstand", "1")
-                            .str(&self.via),
+                            .str(to),
                     ),
             )
             .child(b);
+        let mut env = env;
+        if let Some(h) = env.children.first_mut() {
+            h.children.extend(headers);
+        }
         let mut payload = vec![0u8];
         env.to_nbfx(&mut payload);
         let mut out = Vec::new();

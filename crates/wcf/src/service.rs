@@ -154,6 +154,7 @@ pub fn dispatch(
     mex: bool,
     binding: Binding,
     address: &str,
+    endpoint_path: &str,
     req: &Request,
     machine: MachineId,
 ) -> Answer {
@@ -164,6 +165,14 @@ pub fn dispatch(
         outcome: format!("fault {}", f.name()),
         is_fault: true,
     };
+    if let Some((ns, name)) = &req.not_understood {
+        return fault(action.clone(), Fault::must_understand(ns, name));
+    }
+    if let Some(to) = &req.to {
+        if !soap::uri_path(to).eq_ignore_ascii_case(soap::uri_path(endpoint_path)) {
+            return fault(action.clone(), Fault::destination_unreachable(to));
+        }
+    }
     if mex {
         if action == soap::MEX_GET {
             return Answer {
@@ -469,6 +478,7 @@ impl NetTcp {
                         mex,
                         Binding::NetTcp,
                         &address,
+                        nmf::via_path(&via).unwrap_or_default(),
                         &req,
                         info.machine,
                     )
@@ -769,7 +779,16 @@ async fn serve_http(model: &Model, vmm: &Vmm, req: HttpRequest, conn: &ConnInfo)
         }
     } else {
         let addr = if ws { format!("{address}/ws") } else { address };
-        dispatch(vmm, c, mex, Binding::BasicHttp, &addr, &r, conn.machine)
+        dispatch(
+            vmm,
+            c,
+            mex,
+            Binding::BasicHttp,
+            &addr,
+            &path,
+            &r,
+            conn.machine,
+        )
     };
     RequestJournal {
         model,

@@ -23,6 +23,11 @@ pub struct Request {
     pub version: Version,
     pub action: Option<String>,
     pub message_id: Option<String>,
+    /// WS-Addressing `To`.
+    pub to: Option<String>,
+    /// The first header marked mustUnderstand that WCF's addressing layer
+    /// does not process: (namespace, local name).
+    pub not_understood: Option<(String, String)>,
     pub payload: Option<Element>,
 }
 
@@ -40,10 +45,28 @@ impl Request {
                 .map(|s| s.trim().trim_matches('"').to_string())
                 .filter(|s| !s.is_empty())
         });
+        let not_understood = env
+            .not_understood(|h| {
+                h.ns == WSA
+                    && matches!(
+                        &*h.name,
+                        "Action"
+                            | "To"
+                            | "MessageID"
+                            | "ReplyTo"
+                            | "RelatesTo"
+                            | "From"
+                            | "FaultTo"
+                    )
+            })
+            .first()
+            .map(|h| (h.ns.to_string(), h.name.to_string()));
         Request {
             version: env.version,
             action,
             message_id: text("MessageID"),
+            to: text("To"),
+            not_understood,
             payload: env.payload().cloned(),
         }
     }
@@ -84,6 +107,17 @@ impl Fault {
             subcode: Some((WSA, "DestinationUnreachable")),
             reason: format!(
                 "The message with To '{to}' cannot be processed at the receiver, due to an AddressFilter mismatch at the EndpointDispatcher.  Check that the sender and receiver's EndpointAddresses agree."
+            ),
+        }
+    }
+
+    /// A mustUnderstand header nobody processed, word for word.
+    pub fn must_understand(ns: &str, name: &str) -> Fault {
+        Fault {
+            code: "MustUnderstand",
+            subcode: None,
+            reason: format!(
+                "The header '{name}' from the namespace '{ns}' was not understood by the recipient of this message, causing the message to not be processed.  This error typically indicates that the sender of this message has enabled a communication protocol that the receiver cannot process.  Please ensure that the configuration of the client's binding is consistent with the service's binding. "
             ),
         }
     }
@@ -175,7 +209,8 @@ pub fn fault(req: &Request, f: &Fault) -> Node {
                 .str(&format!("a:{sub}")),
             None => Node::new("", "faultcode").str(match f.code {
                 "Sender" => "s:Client",
-                _ => "s:Server",
+                "Receiver" => "s:Server",
+                other => return fault11(other, &f.reason),
             }),
         };
         Node::new("s", "Envelope").ns("s", SOAP11).child(
@@ -188,4 +223,30 @@ pub fn fault(req: &Request, f: &Fault) -> Node {
             ),
         )
     }
+}
+
+/// A SOAP 1.1 fault with a code of the envelope namespace (`s:MustUnderstand`).
+fn fault11(code: &str, reason: &str) -> Node {
+    Node::new("s", "Envelope").ns("s", SOAP11).child(
+        Node::new("s", "Body").child(
+            Node::new("s", "Fault")
+                .child(Node::new("", "faultcode").str(&format!("s:{code}")))
+                .child(
+                    Node::new("", "faultstring")
+                        .attr("xml", "lang", "en-US")
+                        .str(reason),
+                ),
+        ),
+    )
+}
+
+/// The path of an absolute URI (no query or fragment), for WCF's address
+/// filter, which compares paths, not host names.
+pub fn uri_path(uri: &str) -> &str {
+    let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
+    let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("/");
+    path.split(['?', '#'])
+        .next()
+        .unwrap_or("/")
+        .trim_end_matches('/')
 }

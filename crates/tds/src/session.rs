@@ -605,7 +605,7 @@ impl Session {
         &mut self,
         t: &mut Tokens,
         cond: &[translate::Tok],
-        vars: &mut Vec<(String, Value)>,
+        vars: &[(String, Value)],
         done: u8,
     ) -> Result<bool, i32> {
         let sql = translate::condition_sql(cond, &self.ctx);

@@ -147,17 +147,22 @@ pub struct Answer {
     pub is_fault: bool,
 }
 
-/// Dispatches one request to `c` (or its MEX endpoint).
-pub fn dispatch(
-    vmm: &Vmm,
-    c: &Contract,
-    mex: bool,
-    binding: Binding,
-    address: &str,
-    endpoint_path: &str,
-    req: &Request,
-    machine: MachineId,
-) -> Answer {
+/// The endpoint a request arrived at.
+pub struct Endpoint<'a> {
+    pub contract: &'a Contract,
+    /// The contract's MEX endpoint rather than the contract itself.
+    pub mex: bool,
+    pub binding: Binding,
+    /// The service address its WSDL names.
+    pub address: &'a str,
+    /// The path requests must be addressed to (WCF's address filter).
+    pub path: &'a str,
+}
+
+/// Dispatches one request to an endpoint.
+pub fn dispatch(vmm: &Vmm, ep: &Endpoint<'_>, req: &Request, machine: MachineId) -> Answer {
+    let (c, mex, binding, address, endpoint_path) =
+        (ep.contract, ep.mex, ep.binding, ep.address, ep.path);
     let action = req.action.clone().unwrap_or_default();
     let fault = |op: String, f: Fault| Answer {
         envelope: soap::fault(req, &f),
@@ -474,11 +479,13 @@ impl NetTcp {
                 } else {
                     dispatch(
                         &self.vmm,
-                        c,
-                        mex,
-                        Binding::NetTcp,
-                        &address,
-                        nmf::via_path(&via).unwrap_or_default(),
+                        &Endpoint {
+                            contract: c,
+                            mex,
+                            binding: Binding::NetTcp,
+                            address: &address,
+                            path: nmf::via_path(&via).unwrap_or_default(),
+                        },
                         &req,
                         info.machine,
                     )
@@ -781,11 +788,13 @@ async fn serve_http(model: &Model, vmm: &Vmm, req: HttpRequest, conn: &ConnInfo)
         let addr = if ws { format!("{address}/ws") } else { address };
         dispatch(
             vmm,
-            c,
-            mex,
-            Binding::BasicHttp,
-            &addr,
-            &path,
+            &Endpoint {
+                contract: c,
+                mex,
+                binding: Binding::BasicHttp,
+                address: &addr,
+                path: &path,
+            },
             &r,
             conn.machine,
         )

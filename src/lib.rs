@@ -47,6 +47,8 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_vsphere::PROTOCOL,
     &fakedc_wcf::PROTOCOL,
     &fakedc_rdp::PROTOCOL,
+    &fakedc_lb::PROTOCOL,
+    &fakedc_lb::WEB,
 ];
 
 /// The protocols mounted on an endpoint kind, in registry order (several

@@ -210,6 +210,25 @@ async fn handle(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Respon
                 Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
             }
         }
+        // A VM's console as VMConnect shows it (fakedc-console renders
+        // both), by VM name, VM id or guest machine name.
+        (&Method::GET, ["machines", name, "console.png"]) => {
+            match fakedc_console::find_vm(&core.model, name) {
+                Some(vm) => {
+                    let now = core.model.clock.now();
+                    let png = fakedc_console::consoles(&core.model)
+                        .render(&core.model, &vm, now)
+                        .png();
+                    let mut r = Response::new(full(png));
+                    r.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("image/png"),
+                    );
+                    r
+                }
+                None => error(StatusCode::NOT_FOUND, format!("no VM named '{name}'")),
+            }
+        }
         (&Method::PUT, ["machines", name, "boot"]) => {
             let name = name.to_string();
             let boot: BootOverride = match body_json(req).await {

@@ -12,6 +12,7 @@ mod cli;
 mod foundation;
 mod identity;
 mod ipmi;
+mod rdp;
 mod smash;
 mod smb;
 mod ssh;

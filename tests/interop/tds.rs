@@ -802,3 +802,49 @@ fn odbc_driver_18_no_yes_strict() {
         "{rpcs:?}"
     );
 }
+
+/// T-SQL beyond single statements through pytds: WHILE/IF/BEGIN...END
+/// with BREAK/CONTINUE, CONVERT/CAST/TRY_CAST, conversion (245), divide by
+/// zero (8134) and the read-only `fakedc` schema (229) each leaving the
+/// session usable; `fakedc.machines` follows the model's power (a host
+/// powered off shows `off`) and `fakedc.journal` holds this session's login.
+#[test]
+fn tsql_control_flow_errors_and_the_fakedc_schema() {
+    let dc = Datacenter::builder()
+        .scenario_str(&format!(
+            "{SCENARIO}\n[[machine]]\nname = \"hv01\"\nrole = \"hyperv-host\"\naddress = \"127.83.0.2\"\n"
+        ))
+        .ephemeral()
+        .protocols(&["tds"])
+        .start()
+        .expect("start");
+    dc.power("hv01", fakedc::PowerAction::Off)
+        .expect("power off");
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let out = txn(a, "tsql");
+    assert_eq!(line(&out, "loop"), "(12, 'big')", "{out}");
+    assert_eq!(line(&out, "convert"), "(42, '7x', None)", "{out}");
+    assert_eq!(
+        line(&out, "e245"),
+        "245 Conversion failed when converting the varchar value 'abc' to data type int."
+    );
+    assert_eq!(
+        line(&out, "e8134"),
+        "8134 Divide by zero error encountered."
+    );
+    assert_eq!(
+        line(&out, "e229"),
+        "229 The INSERT permission was denied on the object 'machines', database 'VirtualManagerDB', schema 'fakedc'."
+    );
+    for key in ["e245", "e8134", "e229"] {
+        assert_eq!(line(&out, &format!("{key}-after")), "5", "{out}");
+    }
+    assert_eq!(
+        line(&out, "machines"),
+        "hv01,hyperv-host,off,0;sql01,sql-server,on,1",
+        "{out}"
+    );
+    assert_eq!(line(&out, "journal-logins"), "1", "{out}");
+}

@@ -7,7 +7,8 @@ MODE: isolation (two sessions: uncommitted rows stay private, rollback
       the transaction open until killed),
       read (prints the ids in kept),
       cancel (a long query cancelled by pytds's timeout, which sends
-      Attention; then the session answers again).
+      Attention; then the session answers again),
+      tsql (control flow, CAST/CONVERT, 245/8134/229, the fakedc schema).
 Prints KEY VALUE lines the Rust test asserts on.
 """
 import sys
@@ -96,3 +97,31 @@ elif mode == "cancel":
     c.execute("SELECT 7")
     print("after-cancel", c.fetchone()[0])
     print("seconds", round(time.monotonic() - started))
+elif mode == "tsql":
+    b = connect(True)
+    c = b.cursor()
+    c.execute("""DECLARE @i INT = 0, @sum INT = 0
+WHILE @i < 10
+BEGIN
+    SET @i = @i + 1
+    IF @i = 3 CONTINUE
+    IF @i > 5 BREAK
+    SET @sum = @sum + @i
+END
+IF @sum > 10 SELECT @sum AS total, N'big' AS size ELSE SELECT @sum, N'small'""")
+    print("loop", tuple(c.fetchone()))
+    c.execute("SELECT CONVERT(INT, N'41') + 1, CAST(7 AS NVARCHAR(5)) + N'x', TRY_CAST('x' AS INT)")
+    print("convert", tuple(c.fetchone()))
+    for sql, key in [("SELECT CAST(N'abc' AS INT)", "e245"),
+                     ("SELECT 1 / 0", "e8134"),
+                     ("INSERT INTO fakedc.machines (name) VALUES (N'x')", "e229")]:
+        try:
+            c.execute(sql)
+            print(key, "no error", c.fetchall())
+        except pytds.Error as e:
+            print(key, e.number, e.args[0])
+        print(key + "-after", one(c, "SELECT 5"))
+    c.execute("SELECT name, role, power_state, os_up FROM fakedc.machines ORDER BY name")
+    print("machines", ";".join(",".join(str(v) for v in r) for r in c.fetchall()))
+    c.execute("SELECT COUNT(*) FROM fakedc.journal WHERE service = 'tds' AND operation = 'login' AND outcome = 'ok'")
+    print("journal-logins", c.fetchone()[0])

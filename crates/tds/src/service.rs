@@ -435,6 +435,11 @@ impl TdsService {
         };
         journal.user = Some(session.ctx.user.clone());
         journal.record("ok");
+        let mut session = session;
+        let model = self.model.clone();
+        session.ctx.live = Some(crate::translate::Live(Arc::new(move |view| {
+            live_table(&model, view)
+        })));
         let mut session = Held(Some(session));
         let reply = session.get()?.take_pending();
         let (packet_size, v71) = (session.get()?.packet_size, session.get()?.v71);
@@ -663,6 +668,117 @@ impl Drop for Held {
             }
         }
     }
+}
+
+/// How many journal entries `fakedc.journal` shows (the latest).
+const LIVE_JOURNAL: usize = 200;
+
+/// The read-only `fakedc` schema: the model as it is now (power read
+/// through the chassis, so a BMC's power-off shows at once).
+fn live_table(model: &Model, view: &str) -> Option<crate::translate::LiveTable> {
+    use crate::token::Value;
+    let now = model.clock.now();
+    let power = |id| {
+        let ch = model.chassis(id, now);
+        let text = match (ch.power, ch.suspended) {
+            (_, Some(fakedc_model::chassis::Suspension::Saved)) => "saved",
+            (_, Some(fakedc_model::chassis::Suspension::Paused)) => "paused",
+            (fakedc_model::chassis::PowerState::Off, _) => "off",
+            (fakedc_model::chassis::PowerState::On, _) => "on",
+            (fakedc_model::chassis::PowerState::Booting { .. }, _) => "booting",
+            (fakedc_model::chassis::PowerState::ShuttingDown { .. }, _) => "shutting-down",
+            (fakedc_model::chassis::PowerState::Cycling { .. }, _) => "cycling",
+        };
+        (Value::Text(text.into()), Value::Int(i64::from(ch.os_up())))
+    };
+    let name_of = |id: Option<MachineId>| match id {
+        Some(id) => Value::Text(model.machine(id).name.clone()),
+        None => Value::Null,
+    };
+    let text = |s: &str| Value::Text(s.to_string());
+    Some(match view {
+        "machines" => crate::translate::LiveTable {
+            columns: vec![
+                "name",
+                "role",
+                "address",
+                "dns_name",
+                "power_state",
+                "os_up",
+                "bmc",
+                "vm_host",
+            ],
+            rows: model
+                .machines()
+                .iter()
+                .map(|m| {
+                    let (p, up) = power(m.chassis);
+                    vec![
+                        text(&m.name),
+                        text(&m.role.to_string()),
+                        text(&m.address.to_string()),
+                        text(&m.dns_name),
+                        p,
+                        up,
+                        name_of(m.bmc),
+                        name_of(m.vm_host),
+                    ]
+                })
+                .collect(),
+        },
+        "vms" => crate::translate::LiveTable {
+            columns: vec!["host", "vm_id", "name", "power_state", "guest"],
+            rows: model
+                .machines()
+                .iter()
+                .flat_map(|m| m.vms.iter().map(move |v| (m, v)))
+                .map(|(m, v)| {
+                    vec![
+                        text(&m.name),
+                        text(&v.id),
+                        text(&v.name),
+                        power(v.chassis).0,
+                        name_of(v.guest),
+                    ]
+                })
+                .collect(),
+        },
+        "journal" => crate::translate::LiveTable {
+            columns: vec![
+                "seq",
+                "time",
+                "machine",
+                "service",
+                "user_name",
+                "operation",
+                "outcome",
+            ],
+            rows: model
+                .journal
+                .query(&fakedc_model::journal::Query {
+                    limit: Some(LIVE_JOURNAL),
+                    ..Default::default()
+                })
+                .into_iter()
+                .map(|e| {
+                    let ms = e.time_ms as i64;
+                    vec![
+                        Value::Int(e.seq as i64),
+                        Value::Text(crate::rpc::civil(
+                            ms.div_euclid(86_400_000),
+                            ms.rem_euclid(86_400_000),
+                        )),
+                        Value::Text(e.machine),
+                        Value::Text(e.service),
+                        e.user.map_or(Value::Null, Value::Text),
+                        Value::Text(e.operation),
+                        Value::Text(e.outcome),
+                    ]
+                })
+                .collect(),
+        },
+        _ => return None,
+    })
 }
 
 fn outcome_text(err: i32) -> String {

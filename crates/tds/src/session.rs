@@ -287,6 +287,7 @@ pub fn login(
             now: String::new(),
             databases: Vec::new(),
             trancount: 0,
+            live: None,
         },
         v71,
         nocount: false,

@@ -397,6 +397,71 @@ pub struct Ctx {
     pub databases: Vec<String>,
     /// Open BEGIN TRANs (`@@TRANCOUNT`).
     pub trancount: u32,
+    /// The datacenter's live tables behind the read-only `fakedc` schema.
+    pub live: Option<Live>,
+}
+
+/// One of the `fakedc` schema's views, read from the model when a
+/// statement names it: column names and rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTable {
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<crate::token::Value>>,
+}
+
+/// Reads a `fakedc.<view>` (lower-case name) from the model; `None` for
+/// an unknown view.
+#[derive(Clone)]
+pub struct Live(pub std::sync::Arc<dyn Fn(&str) -> Option<LiveTable> + Send + Sync>);
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Live")
+    }
+}
+
+/// A value as a SQLite literal.
+fn literal(v: &crate::token::Value) -> String {
+    use crate::token::Value;
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Int(n) => n.to_string(),
+        Value::Float(f) if f.is_finite() => format!("{f:?}"),
+        Value::Float(_) => "NULL".into(),
+        Value::Text(t) => format!("'{}'", t.replace('\'', "''")),
+        Value::Bytes(b) => format!(
+            "X'{}'",
+            b.iter().map(|x| format!("{x:02X}")).collect::<String>()
+        ),
+    }
+}
+
+/// A live table as a SQLite subquery (an empty one keeps its columns).
+fn live_subquery(t: &LiveTable) -> String {
+    if t.rows.is_empty() {
+        let cols: Vec<String> = t.columns.iter().map(|c| format!("NULL AS {c}")).collect();
+        return format!("(SELECT {} WHERE 0)", cols.join(", "));
+    }
+    let rows: Vec<String> = t
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            let vals: Vec<String> = r
+                .iter()
+                .zip(&t.columns)
+                .map(|(v, c)| {
+                    if k == 0 {
+                        format!("{} AS {c}", literal(v))
+                    } else {
+                        literal(v)
+                    }
+                })
+                .collect();
+            format!("SELECT {}", vals.join(", "))
+        })
+        .collect();
+    format!("({})", rows.join(" UNION ALL "))
 }
 
 /// SQL Server 2019's `@@VERSION`.
@@ -472,6 +537,24 @@ pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
             Some(Tok::Var(_)) => declare(stmt, ctx),
             _ => Stmt::Error(crate::engine::SqlError::syntax("DECLARE")),
         },
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "TRUNCATE" | "DROP" | "ALTER"
+            if writes_fakedc(&sig).is_some() =>
+        {
+            let obj = writes_fakedc(&sig).unwrap_or_default();
+            let verb = match first.as_str() {
+                "INSERT" | "UPDATE" | "DELETE" => first.as_str(),
+                _ => "ALTER",
+            };
+            Stmt::Error(crate::engine::SqlError::new(
+                229,
+                5,
+                14,
+                format!(
+                    "The {verb} permission was denied on the object '{obj}', database '{}', schema 'fakedc'.",
+                    ctx.database
+                ),
+            ))
+        }
         _ => {
             let cmd = match first.as_str() {
                 "SELECT" | "WITH" => crate::token::CMD_SELECT,
@@ -509,6 +592,19 @@ fn tran_name(sig: &[&Tok]) -> Option<String> {
         Some(Tok::Word(n) | Tok::Quoted(n)) => Some(n.clone()),
         _ => None,
     }
+}
+
+/// The `fakedc.<view>` a write statement names, if any: the schema is
+/// read-only (229).
+fn writes_fakedc(sig: &[&Tok]) -> Option<String> {
+    sig.windows(3).find_map(|w| match w {
+        [Tok::Word(s) | Tok::Quoted(s), Tok::Punct('.'), Tok::Word(v) | Tok::Quoted(v)]
+            if s.eq_ignore_ascii_case("fakedc") =>
+        {
+            Some(v.clone())
+        }
+        _ => None,
+    })
 }
 
 /// `DECLARE @a INT = 1, @b NVARCHAR(10)`: variables are batch-scoped
@@ -686,7 +782,7 @@ fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
         // Catalog views: sys.* and INFORMATION_SCHEMA.* as subqueries.
         if let Tok::Word(w) | Tok::Quoted(w) = tok {
             let schema = w.to_ascii_uppercase();
-            if schema == "SYS" || schema == "INFORMATION_SCHEMA" {
+            if schema == "SYS" || schema == "INFORMATION_SCHEMA" || schema == "FAKEDC" {
                 let view = next_sig(t, i + 1)
                     .filter(|&d| t[d] == Tok::Punct('.'))
                     .and_then(|d| next_sig(t, d + 1))
@@ -868,6 +964,10 @@ const USER_TABLES: &str =
 /// The catalog views fakedc answers, as SQLite subqueries over
 /// `sqlite_master` and `pragma_table_info`.
 fn catalog(schema: &str, view: &str, ctx: &Ctx) -> Option<String> {
+    if schema == "FAKEDC" {
+        let live = ctx.live.as_ref()?;
+        return (live.0)(&view.to_ascii_lowercase()).map(|t| live_subquery(&t));
+    }
     let db = ctx.database.replace('\'', "''");
     Some(match (schema, view) {
         ("SYS", "DATABASES") => {
@@ -1053,6 +1153,7 @@ mod tests {
             now: "2026-01-02 03:04:05.000".into(),
             databases: vec!["master".into(), "app".into()],
             trancount: 0,
+            live: None,
         }
     }
 

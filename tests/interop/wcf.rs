@@ -375,6 +375,9 @@ fn mono_wcf_client_net_tcp_and_basic_http() {
         line(&out, "missing-fault").contains("Unable to find the specified virtual machine nope"),
         "{out}"
     );
+    // TransferMode.Streamed: the singleton-unsized mode, plain binary.
+    let out = mono(&exe, &["streamed", &format!("net.tcp://{tcp}")]);
+    assert_eq!(line(&out, "info"), "VMM01 10.19.2445.0");
     // BasicHttpBinding on 8103.
     let http = ep(&dc, ServiceKind::WcfHttp8103);
     let out = mono(&exe, &["http", &format!("http://{http}")]);

@@ -126,6 +126,17 @@ namespace FakedcWcf
                 ((IClientChannel)c).Close();
                 return 0;
             }
+            if (mode == "streamed")
+            {
+                // TransferMode.Streamed: the singleton-unsized framing mode.
+                var b = new NetTcpBinding(SecurityMode.None) { TransferMode = TransferMode.Streamed };
+                var f = new ChannelFactory<IVirtualManagerService>(b, new EndpointAddress(baseUrl + "/VirtualManager/Management"));
+                var c = f.CreateChannel();
+                var info = c.GetServerInfo();
+                Console.WriteLine("info " + info.ComputerName + " " + info.ProductVersion);
+                ((IClientChannel)c).Close();
+                return 0;
+            }
             if (mode == "jobstatus")
             {
                 var b = new NetTcpBinding(SecurityMode.None);

@@ -388,11 +388,14 @@ impl NetTcp {
                 .and_then(|p| resolve(info.service, p))
                 .ok_or(Stop::Fault(NmfFault::EndpointNotFound))?;
             match ch.record(&limits).await? {
-                Record::KnownEncoding(e) => match mode {
-                    nmf::mode::DUPLEX if e == nmf::encoding::BINARY_SESSION => {}
-                    nmf::mode::DUPLEX | nmf::mode::SINGLETON_UNSIZED
-                        if e == nmf::encoding::BINARY_SESSION || mode == nmf::mode::DUPLEX =>
-                    {
+                // NetTcpBinding: duplex with the session dictionary (08);
+                // TransferMode.Streamed: singleton-unsized with plain
+                // binary (07). The other pairings are what a Windows
+                // receiver refuses (MS-NMFTB).
+                Record::KnownEncoding(e) => match (mode, e) {
+                    (nmf::mode::DUPLEX, nmf::encoding::BINARY_SESSION)
+                    | (nmf::mode::SINGLETON_UNSIZED, nmf::encoding::BINARY) => {}
+                    (nmf::mode::DUPLEX | nmf::mode::SINGLETON_UNSIZED, _) => {
                         return Err(Stop::Fault(NmfFault::ContentTypeInvalid))
                     }
                     _ => return Err(Stop::Fault(NmfFault::UnsupportedMode)),
@@ -441,10 +444,14 @@ impl NetTcp {
             }
             let address = via.split(['?', '#']).next().unwrap_or_default();
             let address = address.strip_suffix("/mex").unwrap_or(address).to_string();
+            let singleton = mode == nmf::mode::SINGLETON_UNSIZED;
             let mut in_session = nbfx::Session::default();
+            let mut answered = false;
             loop {
                 let msg = match ch.record(&limits).await? {
-                    Record::SizedEnvelope(b) => b,
+                    Record::SizedEnvelope(b) if !singleton => b,
+                    // Singleton: one message on the connection.
+                    Record::UnsizedEnvelope(b) if singleton && !answered => b,
                     Record::End => {
                         ch.send(&[nmf::rt::END]).await?;
                         break;
@@ -452,8 +459,13 @@ impl NetTcp {
                     _ => return Err(Stop::Fault(NmfFault::InvalidRecordSequence)),
                 };
                 let start = self.model.clock.now();
-                let parsed = in_session
-                    .read_table(&msg, &xlimits)
+                // Plain binary (07) has no string table.
+                let table = if singleton {
+                    Ok(msg.as_slice())
+                } else {
+                    in_session.read_table(&msg, &xlimits)
+                };
+                let parsed = table
                     .and_then(|rest| nbfx::read(rest, &in_session, &xlimits))
                     .map_err(|e| e.to_string())
                     .and_then(|el| {
@@ -498,10 +510,15 @@ impl NetTcp {
                     start,
                 }
                 .record(&answer.outcome);
-                let mut body = vec![0u8];
+                let mut body = if singleton { Vec::new() } else { vec![0u8] };
                 answer.envelope.to_nbfx(&mut body);
-                let mut out = Vec::with_capacity(body.len() + 6);
-                nmf::encode(&Record::SizedEnvelope(body), &mut out);
+                let mut out = Vec::with_capacity(body.len() + 8);
+                if singleton {
+                    nmf::encode(&Record::UnsizedEnvelope(body), &mut out);
+                    answered = true;
+                } else {
+                    nmf::encode(&Record::SizedEnvelope(body), &mut out);
+                }
                 ch.send(&out).await?;
             }
             // Both sides ended: a pooled connection may start over, unless

@@ -412,7 +412,10 @@ pub struct LiveTable {
 /// Reads a `fakedc.<view>` (lower-case name) from the model; `None` for
 /// an unknown view.
 #[derive(Clone)]
-pub struct Live(pub std::sync::Arc<dyn Fn(&str) -> Option<LiveTable> + Send + Sync>);
+pub struct Live(pub std::sync::Arc<LiveFn>);
+
+/// What reads a live table by name.
+pub type LiveFn = dyn Fn(&str) -> Option<LiveTable> + Send + Sync;
 
 impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

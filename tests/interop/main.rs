@@ -21,3 +21,4 @@ mod vsphere;
 mod wcf;
 mod winrm;
 mod winrm_hostile;
+mod wsus;

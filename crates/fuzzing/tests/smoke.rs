@@ -13,6 +13,8 @@
 mod bits_fuzz;
 #[path = "../../ipmi/fuzz/src/lib.rs"]
 mod ipmi_fuzz;
+#[path = "../../rdp/fuzz/src/lib.rs"]
+mod rdp_fuzz;
 #[path = "../../smash/fuzz/src/lib.rs"]
 mod smash_fuzz;
 #[path = "../../smb/fuzz/src/lib.rs"]
@@ -1155,4 +1157,99 @@ fn vsphere_sdk() {
         vsphere_fuzz::sdk,
     );
     eprintln!("vsphere/sdk: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// VMConnect: xfreerdp's preconnection PDU, TSRequests of each CredSSP
+/// leg, TSCredentials, an X.224 Connection Request, an MCS Connect
+/// Initial, domain PDUs, a slow-path input PDU and fast-path input
+/// (`rdp/decode`).
+fn rdp_seeds() -> Vec<Vec<u8>> {
+    use fakedc_rdp::credssp::{encode_credentials, PasswordCreds, TsRequest};
+    use fakedc_rdp::{pcb, pdu};
+    let ts = |r: TsRequest| r.encode();
+    let mut cr = vec![0, 0xe0, 0, 0, 0, 0, 0];
+    cr.extend(b"Cookie: mstshash=Administrator\r\n");
+    cr.extend([1, 0, 8, 0, 2, 0, 0, 0]);
+    cr[0] = u8::try_from(cr.len() - 1).expect("short CR");
+    let client = pdu::ClientData {
+        width: 1024,
+        height: 768,
+        client_name: "ws01".into(),
+        keyboard_layout: 0x409,
+        color_depth: 32,
+        server_selected_protocol: 2,
+        channels: vec!["cliprdr".into(), "drdynvc".into()],
+    };
+    // Send Data Request on the I/O channel: a share data Input PDU with a
+    // scancode and a Unicode event.
+    let mut input = vec![0u8; 0];
+    input.extend(2u16.to_le_bytes());
+    input.extend(0u16.to_le_bytes());
+    input.extend([0, 0, 0, 0, 4, 0, 0, 0, 0x1e, 0, 0, 0]);
+    input.extend([0, 0, 0, 0, 5, 0, 0, 0, 0x41, 0, 0, 0]);
+    let mut share = Vec::new();
+    share.extend(u16::try_from(18 + input.len()).expect("short").to_le_bytes());
+    share.extend(0x17u16.to_le_bytes());
+    share.extend(1007u16.to_le_bytes());
+    share.extend(0x0001_03eau32.to_le_bytes());
+    share.extend([0, 1, 0, 0, 28, 0, 0, 0]);
+    share.extend(&input);
+    let mut sd = vec![0x64, 0, 6, 0x03, 0xeb, 0x70];
+    sd.push(u8::try_from(share.len()).expect("short"));
+    sd.extend(&share);
+    vec![
+        pcb::encode_v2("C824F53E-95D2-46C6-9A18-23A5BB403532"),
+        pcb::encode_v2("C824F53E-95D2-46C6-9A18-23A5BB403532;EnhancedMode=1"),
+        ts(TsRequest {
+            version: 6,
+            nego_token: Some(b"NTLMSSP\0\x01\0\0\0\x97\x82\x08\xe2".to_vec()),
+            ..TsRequest::default()
+        }),
+        ts(TsRequest {
+            version: 6,
+            nego_token: Some(vec![0x4e; 200]),
+            pub_key_auth: Some(vec![1; 48]),
+            client_nonce: Some([7; 32]),
+            ..TsRequest::default()
+        }),
+        ts(TsRequest {
+            version: 6,
+            error_code: Some(0xc000_006d),
+            ..TsRequest::default()
+        }),
+        encode_credentials(&PasswordCreds {
+            domain: "HV01".into(),
+            user: "Administrator".into(),
+            password: "P@ssw0rd!".into(),
+        }),
+        pdu::tpkt(&cr),
+        pdu::encode_connect_initial(&client),
+        pdu::x224_data(&[0x04, 0x01, 0x00, 0x01, 0x00]),
+        pdu::x224_data(&[0x28]),
+        pdu::x224_data(&[0x38, 0x00, 0x06, 0x03, 0xeb]),
+        pdu::x224_data(&sd),
+        vec![0x08, 0x06, 0x00, 0x1e, 0x01, 0x1e],
+        vec![0x00, 0x05, 0x02, 0x80, 0x41, 0x00],
+        vec![],
+    ]
+}
+
+#[test]
+fn rdp_decode() {
+    let dict: &[&[u8]] = &[
+        &[0x03, 0x00],
+        &[0x02, 0xf0, 0x80],
+        &[0x7f, 0x65],
+        &[0x30, 0x82],
+        &[0xa0, 0x03, 0x02, 0x01, 0x06],
+        b"Duca",
+        &[0xc0, 0x01],
+        &[0x64, 0x00, 0x06, 0x03, 0xeb],
+        &[0xff, 0xff],
+    ];
+    let ran = run(
+        &smoke("rdp/decode", rdp_seeds(), 3000, dict),
+        rdp_fuzz::decode,
+    );
+    eprintln!("rdp/decode: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }

@@ -455,3 +455,91 @@ fn vsphere_vcenter_manages_the_scenarios_esxi_hosts() {
     let out = pyvmomi(&dc, &ca, "esxi02", ROOT, &["vms"]);
     assert!(line(&out, "vm").starts_with("db01 poweredOn"), "{out}");
 }
+
+#[test]
+fn vsphere_hostile_input_gets_vsphere_faults_and_the_service_keeps_serving() {
+    let dc = start(ESXI, &["vsphere"]);
+    let ca = ca_file(&dc, "vsphere-hostile");
+    let out = pyvmomi(&dc, &ca, "esxi01", ROOT, &["hostile"]);
+    let case = |name: &str| {
+        lines(&out, "case")
+            .into_iter()
+            .find(|l| l.split(' ').next() == Some(name))
+            .unwrap_or_else(|| panic!("no case {name}:\n{out}"))
+            .split_once(' ')
+            .map(|(_, r)| r.trim().to_string())
+            .unwrap_or_default()
+    };
+    for (name, want) in [
+        ("malformed", "500 InvalidRequest"),
+        ("entity", "500 InvalidRequest"),
+        ("external", "500 InvalidRequest"),
+        ("huge", "500 InvalidRequest"),
+        ("deep", "500 InvalidRequest"),
+        ("soap12", "500 InvalidRequest"),
+        ("no-this", "500 InvalidRequest"),
+        ("other-ns", "500 InvalidRequest"),
+        ("unknown-object", "500 ManagedObjectNotFound"),
+        ("unknown-method", "500 MethodNotFound"),
+        ("unknown-type", "500 InvalidType"),
+        ("bad-path", "500 InvalidProperty"),
+        ("bad-view-type", "500 InvalidType"),
+        ("spec-bomb", "500 InvalidArgument"),
+    ] {
+        assert_eq!(case(name), want, "{name}:\n{out}");
+    }
+    assert_eq!(line(&out, "still-serving"), "ha-folder-root");
+}
+
+#[test]
+fn vsphere_wait_for_updates_ex_pages_idles_and_sees_power_changes() {
+    let dc = start(ESXI, &["vsphere"]);
+    let ca = ca_file(&dc, "vsphere-updates");
+    let out = pyvmomi(&dc, &ca, "esxi01", ROOT, &["updates", "app01"]);
+    assert_eq!(
+        lines(&out, "batch"),
+        vec!["2 truncated enter,enter", "1 complete enter"],
+        "{out}"
+    );
+    assert_eq!(line(&out, "idle"), "None");
+    assert_eq!(
+        lines(&out, "change"),
+        vec!["modify app01 runtime.powerState poweredOff"],
+        "{out}"
+    );
+}
+
+/// `fakedc check` probes vCenter's SDK and ESXi's 443 (BITS and the SDK on
+/// one port) with each machine's own administrator.
+#[test]
+fn vsphere_check_logs_in_to_vcenter_and_esxi() {
+    let tmp = Temp::new("vsphere-check");
+    let file = tmp.path("vc.toml");
+    std::fs::write(&file, VCENTER).expect("scenario");
+    let out = Command::new(env!("CARGO_BIN_EXE_fakedc"))
+        .arg("check")
+        .arg(&file)
+        .args(["--start", "--json"])
+        .output()
+        .expect("fakedc check");
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let row = |machine: &str, service: &str| -> serde_json::Value {
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["machine"] == machine && r["service"] == service)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {machine} {service} row in {rows}"))
+    };
+    let vc = row("vc01", "vmware-web-services");
+    assert_eq!(vc["verdict"], "verified", "{vc}");
+    let d = vc["detail"].as_str().expect("detail");
+    assert!(
+        d.contains("VirtualCenter") && d.contains("logged in"),
+        "{d}"
+    );
+    let esxi = row("esxi01", "esxi-https");
+    assert_eq!(esxi["verdict"], "verified", "{esxi}");
+    let d = esxi["detail"].as_str().expect("detail");
+    assert!(d.contains("HostAgent") && d.contains("logged in"), "{d}");
+}

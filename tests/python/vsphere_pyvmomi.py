@@ -29,6 +29,49 @@ host, port, user, password, ca, cmd = sys.argv[1:7]
 args = sys.argv[7:]
 ctx = ssl.create_default_context(cafile=ca)
 
+if cmd == "hostile":
+    # Raw bodies a hostile or broken client sends; each must get vSphere's
+    # own fault, and the service must keep serving pyvmomi afterwards.
+    url = "https://%s:%s/sdk" % (host, port)
+    env = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+           'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+           'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>%s</soapenv:Body></soapenv:Envelope>')
+    si = SmartConnect(host=host, port=int(port), user=user, pwd=password, sslContext=ctx)
+    cookie = si._stub.cookie.split(";")[0]
+    name, value = cookie.split("=", 1)
+    cases = {
+        "malformed": "<soapenv:Envelope xmlns:soapenv=",
+        "entity": '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+                  '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>' + (env % '<Login xmlns="urn:vim25"><_this type="SessionManager">ha-sessionmgr</_this><userName>&c;</userName></Login>'),
+        "external": '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + (env % '<Login xmlns="urn:vim25"><_this type="SessionManager">ha-sessionmgr</_this><userName>&x;</userName></Login>'),
+        "huge": env % ('<Fetch xmlns="urn:vim25"><_this type="Folder">ha-folder-root</_this><prop>' + "x" * (5 * 1024 * 1024) + '</prop></Fetch>'),
+        "deep": env % ('<Fetch xmlns="urn:vim25"><_this type="Folder">ha-folder-root</_this>' + "<a>" * 5000 + "</a>" * 5000 + '</Fetch>'),
+        "soap12": '<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><RetrieveServiceContent xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveServiceContent></e:Body></e:Envelope>',
+        "no-this": env % '<RetrieveServiceContent xmlns="urn:vim25"/>',
+        "other-ns": env % '<RetrieveServiceContent xmlns="urn:evil"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveServiceContent>',
+        "unknown-object": env % '<Fetch xmlns="urn:vim25"><_this type="VirtualMachine">vm-999999</_this><prop>name</prop></Fetch>',
+        "unknown-method": env % '<FrobnicateVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">1</_this></FrobnicateVM_Task>',
+        "unknown-type": env % ('<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">ha-property-collector</_this>'
+                               '<specSet><propSet><type>NoSuchType</type><pathSet>name</pathSet></propSet>'
+                               '<objectSet><obj type="Folder">ha-folder-root</obj></objectSet></specSet><options/></RetrievePropertiesEx>'),
+        "bad-path": env % '<Fetch xmlns="urn:vim25"><_this type="VirtualMachine">1</_this><prop>runtime.noSuchThing</prop></Fetch>',
+        "bad-view-type": env % ('<CreateContainerView xmlns="urn:vim25"><_this type="ViewManager">ViewManager</_this>'
+                                '<container type="Folder">ha-folder-root</container><type>Nope</type><recursive>true</recursive></CreateContainerView>'),
+        "spec-bomb": env % ('<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">ha-property-collector</_this><specSet>'
+                            '<propSet><type>Folder</type><pathSet>name</pathSet></propSet>'
+                            + '<objectSet><obj type="Folder">ha-folder-root</obj></objectSet>' * 20000 + '</specSet><options/></RetrievePropertiesEx>'),
+    }
+    for case, body in cases.items():
+        r = requests.post(url, data=body.encode(), headers={"Content-Type": "text/xml"},
+                          cookies={name: value}, verify=ca)
+        kind = None
+        if "xsi:type=\"" in r.text and "<detail>" in r.text:
+            kind = r.text.split("<detail>")[1].split('xsi:type="')[1].split('"')[0]
+        print("case", case, r.status_code, kind, "root" if "/etc/passwd" in body and "root:" in r.text else "")
+    print("still-serving", si.RetrieveContent().rootFolder.name)
+    Disconnect(si)
+    sys.exit(0)
+
 if cmd == "badlogin":
     try:
         SmartConnect(host=host, port=int(port), user=user, pwd=password, sslContext=ctx)
@@ -131,6 +174,39 @@ elif cmd == "power":
     events = content.eventManager.QueryEvents(vim.event.EventFilterSpec(
         entity=vim.event.EventFilterSpec.ByEntity(entity=vm, recursion="self")))
     print("event", type(events[0]).__name__ if events else None)
+    Disconnect(si)
+elif cmd == "updates":
+    # govmomi's way to watch: its own collector, a filter over a view,
+    # WaitForUpdatesEx with maxObjectUpdates and maxWaitSeconds.
+    pc = content.propertyCollector.CreatePropertyCollector()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    spec = vmodl.query.PropertyCollector.FilterSpec(
+        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(
+            obj=view, skip=True,
+            selectSet=[vmodl.query.PropertyCollector.TraversalSpec(
+                name="v", path="view", skip=False, type=vim.view.ContainerView)])],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(
+            type=vim.VirtualMachine, pathSet=["name", "runtime.powerState"])])
+    pc.CreateFilter(spec, True)
+    version = ""
+    while True:
+        u = pc.WaitForUpdatesEx(version, vmodl.query.PropertyCollector.WaitOptions(maxObjectUpdates=2))
+        version = u.version
+        n = sum(len(f.objectSet) for f in u.filterSet)
+        print("batch", n, "truncated" if u.truncated else "complete",
+              ",".join(sorted(o.kind for f in u.filterSet for o in f.objectSet)))
+        if not u.truncated:
+            break
+    u = pc.WaitForUpdatesEx(version, vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=0))
+    print("idle", u)
+    vm = by_name(args[0])
+    WaitForTask(vm.PowerOffVM_Task())
+    u = pc.WaitForUpdatesEx(version, vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=5))
+    for f in u.filterSet:
+        for o in f.objectSet:
+            for c in o.changeSet:
+                print("change", o.kind, o.obj.name, c.name, c.val)
+    pc.Destroy()
     Disconnect(si)
 elif cmd == "find":
     e = content.searchIndex.FindByInventoryPath(args[0])

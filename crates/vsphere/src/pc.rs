@@ -112,7 +112,7 @@ pub fn read_spec(e: &Element) -> Result<FilterSpec, VimFault> {
             .ok_or_else(|| VimFault::invalid_argument("propSet.type"))?
             .to_string();
         if !types().is_managed(&ty) {
-            return Err(VimFault::invalid_argument("propSet.type"));
+            return Err(VimFault::invalid_type(&ty));
         }
         let paths: Vec<String> = children(p, "pathSet")
             .map(|x| x.text_trim().to_string())
@@ -299,6 +299,15 @@ impl Sdk {
     /// A property path's value: the top-level property, then into its
     /// data objects.
     pub fn get_path(&self, st: &State, t: &Target, path: &str, now: Instant) -> Option<Value> {
+        // The read every inventory script makes, without building the
+        // whole runtime info.
+        if let Target::Inv(i) = t {
+            if let crate::inventory::Kind::Vm(h, vi) = self.inv.obj(*i).kind {
+                if path == "runtime.powerState" || path == "summary.runtime.powerState" {
+                    return Some(Value::Str(self.vm_power(h, vi, now).into()));
+                }
+            }
+        }
         match path.split_once('.') {
             None => self.get(st, t, path, now),
             Some((top, rest)) => self.get(st, t, top, now)?.descend(rest).cloned(),
@@ -335,9 +344,20 @@ pub fn write_obj(out: &mut String, tag: &str, m: &MoRef) {
 /// What a filter last reported per object: path -> the value's XML.
 pub type Reported = HashMap<MoRef, HashMap<String, String>>;
 
-/// The changes between what a filter reported and what it sees now, as
-/// `ObjectUpdate` XML; `last` becomes the new state.
-pub fn diff(last: &mut Reported, now: Vec<Content>) -> Vec<String> {
+/// One object's change since a filter last reported it.
+pub struct Update {
+    pub obj: MoRef,
+    /// The `ObjectUpdate` element.
+    pub xml: String,
+    /// What the filter has reported once this update is sent (`None`: the
+    /// object left).
+    pub state: Option<HashMap<String, String>>,
+}
+
+/// The changes between what a filter reported (`last`) and what it sees
+/// now, in traversal order, leaves last. The caller records the updates it
+/// sends ([`apply`]); one held back by `maxObjectUpdates` comes again.
+pub fn diff(last: &Reported, now: Vec<Content>) -> Vec<Update> {
     let mut updates = Vec::new();
     let mut seen = HashSet::new();
     for c in now {
@@ -352,7 +372,9 @@ pub fn diff(last: &mut Reported, now: Vec<Content>) -> Vec<String> {
         let kind = if prev.is_none() { "enter" } else { "modify" };
         let mut changes = String::new();
         for (path, _, _) in &c.props {
-            let x = &rendered[path];
+            let Some(x) = rendered.get(path) else {
+                continue;
+            };
             if prev.and_then(|p| p.get(path)) == Some(x) {
                 continue;
             }
@@ -379,23 +401,39 @@ pub fn diff(last: &mut Reported, now: Vec<Content>) -> Vec<String> {
             write_obj(&mut u, "obj", &c.obj);
             u.push_str(&changes);
             u.push_str("</objectSet>");
-            updates.push(u);
+            updates.push(Update {
+                obj: c.obj,
+                xml: u,
+                state: Some(rendered),
+            });
         }
-        last.insert(c.obj, rendered);
     }
-    let gone: Vec<MoRef> = last
-        .keys()
-        .filter(|k| !seen.contains(*k))
-        .cloned()
-        .collect();
+    let mut gone: Vec<&MoRef> = last.keys().filter(|k| !seen.contains(*k)).collect();
+    gone.sort();
     for g in gone {
-        last.remove(&g);
         let mut u = String::from(
             "<objectSet xsi:type=\"ObjectUpdate\"><kind xsi:type=\"ObjectUpdateKind\">leave</kind>",
         );
-        write_obj(&mut u, "obj", &g);
+        write_obj(&mut u, "obj", g);
         u.push_str("</objectSet>");
-        updates.push(u);
+        updates.push(Update {
+            obj: g.clone(),
+            xml: u,
+            state: None,
+        });
     }
     updates
+}
+
+/// Records that an update was sent.
+pub fn apply(last: &mut Reported, u: Update) -> String {
+    match u.state {
+        Some(s) => {
+            last.insert(u.obj, s);
+        }
+        None => {
+            last.remove(&u.obj);
+        }
+    }
+    u.xml
 }

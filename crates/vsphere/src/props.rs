@@ -501,9 +501,13 @@ impl Sdk {
         let host = inv.host_of(h)?;
         let power = self.vm_power(h, vi, now);
         let ds = inv.obj(host.datastore);
-        let vmx = format!("[{}] {}/{}.vmx", ds.name, vm.name, vm.name);
+        // Computed only for the properties that show them: a view read of
+        // name + runtime.powerState over 10,000 VMs must not format
+        // 10,000 paths and uuids.
+        let vmx = || format!("[{}] {}/{}.vmx", ds.name, vm.name, vm.name);
         let guest_up = vm
             .guest
+            .filter(|_| matches!(prop, "guest" | "summary" | "guestHeartbeatStatus"))
             .map(|g| {
                 self.model
                     .with_chassis(self.model.machine(g).chassis, now, |c| c.os_up())
@@ -514,18 +518,21 @@ impl Sdk {
             (Some(_), true) => "toolsOk",
             (Some(_), false) => "toolsNotRunning",
         };
-        let guest_ip = vm
-            .guest
-            .filter(|_| guest_up)
-            .map(|g| self.model.machine(g).address.to_string());
-        let guest_host = vm
-            .guest
-            .filter(|_| guest_up)
-            .map(|g| self.model.machine(g).dns_name.clone());
-        let bios_uuid = self
-            .model
-            .with_chassis(vm.chassis, now, |c| c.hardware.guid_string());
-        let instance_uuid = uuid_of(&format!("{}/{}/instance", hm.name, vm.name));
+        let guest_ip = || {
+            vm.guest
+                .filter(|_| guest_up)
+                .map(|g| self.model.machine(g).address.to_string())
+        };
+        let guest_host = || {
+            vm.guest
+                .filter(|_| guest_up)
+                .map(|g| self.model.machine(g).dns_name.clone())
+        };
+        let bios_uuid = || {
+            self.model
+                .with_chassis(vm.chassis, now, |c| c.hardware.guid_string())
+        };
+        let instance_uuid = || uuid_of(&format!("{}/{}/instance", hm.name, vm.name));
         let guest_id = if vm.guest.is_some() {
             "windows2019srv_64Guest"
         } else {
@@ -561,8 +568,8 @@ impl Sdk {
                     "guestFullName",
                     vm.guest.map(|_| "Microsoft Windows Server 2019 (64-bit)"),
                 )
-                .opt("hostName", guest_host.clone())
-                .opt("ipAddress", guest_ip.clone())
+                .opt("hostName", guest_host())
+                .opt("ipAddress", guest_ip())
                 .with(
                     "guestState",
                     if guest_up { "running" } else { "notRunning" },
@@ -582,8 +589,8 @@ impl Sdk {
                     .with("name", o.name.clone())
                     .with("guestFullName", "Microsoft Windows Server 2019 (64-bit)")
                     .with("version", "vmx-19")
-                    .with("uuid", bios_uuid.clone())
-                    .with("instanceUuid", instance_uuid.clone())
+                    .with("uuid", bios_uuid())
+                    .with("instanceUuid", instance_uuid())
                     .with("template", false)
                     .with("guestId", guest_id)
                     .with("alternateGuestName", "")
@@ -595,7 +602,7 @@ impl Sdk {
                     .with(
                         "files",
                         Data::new("VirtualMachineFileInfo")
-                            .with("vmPathName", vmx.clone())
+                            .with("vmPathName", vmx())
                             .with("snapshotDirectory", format!("[{}] {}", ds.name, vm.name))
                             .with("logDirectory", format!("[{}] {}", ds.name, vm.name)),
                     )
@@ -615,8 +622,8 @@ impl Sdk {
                         "guest",
                         Data::new("VirtualMachineGuestSummary")
                             .opt("guestId", vm.guest.map(|_| guest_id))
-                            .opt("hostName", guest_host.clone())
-                            .opt("ipAddress", guest_ip.clone())
+                            .opt("hostName", guest_host())
+                            .opt("ipAddress", guest_ip())
                             .with("toolsStatus", tools),
                     )
                     .with(
@@ -624,11 +631,11 @@ impl Sdk {
                         Data::new("VirtualMachineConfigSummary")
                             .with("name", o.name.clone())
                             .with("template", false)
-                            .with("vmPathName", vmx.clone())
+                            .with("vmPathName", vmx())
                             .with("memorySizeMB", 4096)
                             .with("numCpu", 2)
-                            .with("uuid", bios_uuid.clone())
-                            .with("instanceUuid", instance_uuid.clone())
+                            .with("uuid", bios_uuid())
+                            .with("instanceUuid", instance_uuid())
                             .with("guestId", guest_id)
                             .with("guestFullName", "Microsoft Windows Server 2019 (64-bit)"),
                     )

@@ -234,6 +234,8 @@ pub struct State {
     pub tasks: VecDeque<Task>,
     pub events: VecDeque<Event>,
     pub pages: HashMap<String, Page>,
+    /// (session, collector) pairs whose pending wait was cancelled.
+    pub cancelled: std::collections::HashSet<(String, String)>,
     pub seq: u64,
 }
 
@@ -252,6 +254,8 @@ pub struct Sdk {
     pub state: Mutex<State>,
     /// Woken on any change a `WaitForUpdates` may be waiting for.
     pub notify: tokio::sync::Notify,
+    /// `RetrieveServiceContent`'s answer never changes: written once.
+    content_xml: std::sync::OnceLock<String>,
 }
 
 /// The answer to one call.
@@ -295,6 +299,7 @@ impl Sdk {
             inv,
             state: Mutex::new(State::default()),
             notify: tokio::sync::Notify::new(),
+            content_xml: std::sync::OnceLock::new(),
         }
     }
 
@@ -434,6 +439,7 @@ impl Sdk {
         st.collectors.retain(|_, s| s != cookie);
         st.pages.retain(|_, p| p.session != cookie);
         st.versions.retain(|(s, _), _| s != cookie);
+        st.cancelled.retain(|(s, _)| s != cookie);
     }
 
     fn target(&self, st: &State, mo: &MoRef) -> Result<Target, VimFault> {
@@ -453,11 +459,12 @@ impl Sdk {
         let ok = |x: String| Ok((x, None, None));
         let cookie = caller.cookie.clone().unwrap_or_default();
         match m {
-            "RetrieveServiceContent" => ok(soap::returnval(
-                m,
-                "ServiceContent",
-                Some(&self.service_content().into()),
-            )),
+            "RetrieveServiceContent" => ok(self
+                .content_xml
+                .get_or_init(|| {
+                    soap::returnval(m, "ServiceContent", Some(&self.service_content().into()))
+                })
+                .clone()),
             "CurrentTime" => ok(soap::returnval(
                 m,
                 "xsd:dateTime",
@@ -591,10 +598,15 @@ impl Sdk {
                 st.filters.retain(|_, f| f.pc != pc);
                 ok(soap::returnval(m, "void", None))
             }
-            "CancelWaitForUpdates" => ok(soap::returnval(m, "void", None)),
+            "CancelWaitForUpdates" => {
+                if st.cancelled.len() < MAX_OBJECTS {
+                    st.cancelled.insert((cookie.clone(), req.this.id.clone()));
+                }
+                ok(soap::returnval(m, "void", None))
+            }
             "CheckForUpdates" => {
                 let version = child_text(b, "version").unwrap_or_default().to_string();
-                let set = self.updates(st, &cookie, &req.this, &version, now)?;
+                let set = self.updates(st, &cookie, &req.this, &version, None, now)?;
                 ok(soap::response(m, |out| {
                     if let Some(x) = set {
                         out.push_str(
@@ -614,8 +626,11 @@ impl Sdk {
                 let tys: Vec<String> = children(b, "type")
                     .map(|t| t.text_trim().to_string())
                     .collect();
-                if tys.len() > 64 || tys.iter().any(|t| !types().is_managed(t)) {
+                if tys.len() > 64 {
                     return Err(VimFault::invalid_argument("type"));
+                }
+                if let Some(bad) = tys.iter().find(|t| !types().is_managed(t)) {
+                    return Err(VimFault::invalid_type(bad));
                 }
                 if st.views.len() >= MAX_OBJECTS {
                     return Err(VimFault::invalid_state("too many views"));
@@ -1187,8 +1202,11 @@ impl Sdk {
         cookie: &str,
         pc_ref: &MoRef,
         version: &str,
+        max_updates: Option<usize>,
         now: Instant,
     ) -> Result<Option<String>, VimFault> {
+        let mut budget = max_updates;
+        let mut truncated = false;
         let vkey = (cookie.to_string(), pc_ref.id.clone());
         let current = st.versions.get(&vkey).copied().unwrap_or(0);
         if !version.is_empty() {
@@ -1221,8 +1239,20 @@ impl Sdk {
             if version.is_empty() {
                 f.last.clear();
             }
-            let ups = pc::diff(&mut f.last, contents);
+            let ups = pc::diff(&f.last, contents);
             if ups.is_empty() {
+                continue;
+            }
+            let mut body = String::new();
+            for u in ups {
+                if budget == Some(0) {
+                    truncated = true;
+                    break;
+                }
+                body.push_str(&pc::apply(&mut f.last, u));
+                budget = budget.map(|b| b - 1);
+            }
+            if body.is_empty() {
                 continue;
             }
             any = true;
@@ -1232,9 +1262,7 @@ impl Sdk {
                 "filter",
                 &MoRef::new("PropertyFilter", id.clone()),
             );
-            for u in ups {
-                out.push_str(&u);
-            }
+            out.push_str(&body);
             out.push_str("</filterSet>");
         }
         if !any && !version.is_empty() {
@@ -1242,6 +1270,9 @@ impl Sdk {
         }
         let next = current + 1;
         st.versions.insert(vkey, next);
+        if truncated {
+            out.push_str("<truncated xsi:type=\"xsd:boolean\">true</truncated>");
+        }
         Ok(Some(format!(
             "<UpdateSet xsi:type=\"UpdateSet\"><version xsi:type=\"xsd:string\">{next}</version>{out}</UpdateSet>"
         )))
@@ -1265,8 +1296,17 @@ impl Sdk {
         } else {
             None
         };
+        // WaitForUpdatesEx's maxObjectUpdates: the rest comes next time,
+        // with `truncated` set.
+        let max_updates = child(b, "options")
+            .and_then(|o| child_text(o, "maxObjectUpdates"))
+            .and_then(|t| t.parse::<i64>().ok())
+            .filter(|n| *n > 0)
+            .map(|n| n as usize);
         let limit = max_wait.unwrap_or(MAX_WAIT);
         let deadline = tokio::time::Instant::now() + limit;
+        let key = (cookie.clone(), req.this.id.clone());
+        self.lock().cancelled.remove(&key);
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -1274,8 +1314,14 @@ impl Sdk {
             {
                 let now = self.model.clock.now();
                 let mut st = self.lock();
+                if st.cancelled.remove(&key) {
+                    return Err(VimFault::new(
+                        "RequestCanceled",
+                        "The task was canceled by a user.",
+                    ));
+                }
                 st.current = Some(cookie.clone());
-                let r = self.updates(&mut st, &cookie, &req.this, &version, now);
+                let r = self.updates(&mut st, &cookie, &req.this, &version, max_updates, now);
                 st.current = None;
                 if let Some(set) = r? {
                     let body = set

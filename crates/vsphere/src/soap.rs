@@ -102,6 +102,12 @@ impl VimFault {
         .with("invalidProperty", name)
     }
 
+    /// A type name that vim25 does not have (`propSet.type`, a view's
+    /// `type`).
+    pub fn invalid_type(name: &str) -> VimFault {
+        VimFault::new("InvalidType", format!("Invalid type '{name}'")).with("argument", name)
+    }
+
     pub fn invalid_property(name: &str) -> VimFault {
         VimFault::new("InvalidProperty", format!("Invalid property '{name}'")).with("name", name)
     }
@@ -143,7 +149,8 @@ pub fn decode(bytes: &[u8]) -> Result<Request, VimFault> {
             "vim25 is SOAP 1.1; a SOAP 1.2 envelope was sent",
         ));
     }
-    let Some(body) = env.payload() else {
+    // The payload is moved out of the envelope, not copied.
+    let Some(body) = env.body.children.into_iter().next() else {
         return Err(VimFault::invalid_request("The SOAP Body is empty"));
     };
     if body.ns != VIM25 && body.ns != INTERNAL {
@@ -166,7 +173,7 @@ pub fn decode(bytes: &[u8]) -> Result<Request, VimFault> {
     Ok(Request {
         method: body.name.to_string(),
         this,
-        body: body.clone(),
+        body,
     })
 }
 

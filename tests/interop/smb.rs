@@ -373,10 +373,11 @@ fn put_over_smb_is_served_by_bits() {
     assert_eq!(std::fs::read(t.path("f.bin")).unwrap(), &data[..777_777]);
 }
 
-/// Port 139 needs its real number (smbclient speaks NetBIOS only there):
-/// bound on an address of this test's own, as root (CI runs as root).
+/// Port 139 needs its real number (smbclient speaks NetBIOS only there),
+/// impacket's smbclient.py 445 and rpcdump.py 135: bound on an address of
+/// this test's own, as root (CI runs as root).
 #[test]
-fn netbios_session_service_on_139() {
+fn real_ports_139_445_135() {
     let data = Temp::new("smb-139-data");
     let dc = Datacenter::builder()
         .scenario_str(
@@ -427,6 +428,70 @@ fn netbios_session_service_on_139() {
     let mut got = [0u8; 5];
     s.read_exact(&mut got).unwrap();
     assert_eq!(got, [0x83, 0, 0, 1, 0x8F]);
+
+    // impacket's tools insist on the real ports (445, 135) too.
+    let host = nb.ip().to_string();
+    let smb = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    assert_eq!(smb.port(), 445);
+    std::fs::write(t.path("imp.txt"), b"from impacket\n").unwrap();
+    std::fs::write(
+        t.path("cmds"),
+        "shares\nuse C$\nput imp.txt\nls\nget n.txt\nexit\n",
+    )
+    .unwrap();
+    let out = Command::new("smbclient.py")
+        .arg(format!("Administrator:P@ssw0rd!@{host}"))
+        .arg("-inputfile")
+        .arg(t.path("cmds"))
+        .current_dir(&t.0)
+        .output()
+        .expect("impacket's smbclient.py (pip impacket; ./scripts/test installs it)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    for share in ["ADMIN$", "C$", "IPC$"] {
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().next() == Some(share)),
+            "{share}: {text}"
+        );
+    }
+    assert!(text.contains("imp.txt"), "{text}");
+    assert_eq!(
+        std::fs::read(dc.share("hv01").unwrap().join("imp.txt")).unwrap(),
+        b"from impacket\n"
+    );
+    let out = Command::new("rpcdump.py")
+        .arg(format!("Administrator:P@ssw0rd!@{host}"))
+        .output()
+        .expect("impacket's rpcdump.py");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("4B324FC8-1670-01D3-1278-5A47BF6EE188"),
+        "{text}"
+    );
+    assert!(text.contains("ncacn_np:\\\\HV01[\\PIPE\\srvsvc]"), "{text}");
+    assert!(text.contains("Received one endpoint."), "{text}");
+    // nmap's SMBProgNeg probe on 135 gets Windows' bind_nak (version 5.0).
+    let epm = dc.endpoint("hv01", ServiceKind::Rpc).unwrap();
+    assert_eq!(epm.port(), 135);
+    let mut s = TcpStream::connect(epm).unwrap();
+    let mut probe = vec![
+        0, 0, 0, 0xa4, 0xff, 0x53, 0x4d, 0x42, 0x72, 0, 0, 0, 0x11, 0x22, 0x33, 0x44,
+    ];
+    probe.resize(0xa8, 0);
+    s.write_all(&probe).unwrap();
+    let mut nak = [0u8; 24];
+    s.read_exact(&mut nak).unwrap();
+    assert_eq!(&nak[..12], &[5, 0, 0x0D, 3, 0x10, 0, 0, 0, 0x18, 0, 0, 0]);
+    assert_eq!(&nak[12..16], &[0x11, 0x22, 0x33, 0x44]);
+    assert_eq!(&nak[16..21], &[4, 0, 1, 5, 0]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(fakedc_smb::probe::probe_epm(epm, Duration::from_secs(5)));
+    assert_eq!(r.fact("endpoints"), Some("1"), "{}", r.detail);
 }
 
 #[test]

@@ -291,10 +291,12 @@ impl Connection {
         match frame.get(..4) {
             Some(id) if id == crypto::TRANSFORM_ID => {
                 let Some(sid) = crypto::transform_session(frame) else {
+                    tracing::debug!("smb: closing: transform without a session id");
                     out.close = true;
                     return out;
                 };
                 let (Some(cipher), Some(s)) = (self.cipher, self.sessions.get(&sid)) else {
+                    tracing::debug!("smb: closing: transform for an unknown session or no cipher");
                     out.close = true;
                     return out;
                 };
@@ -309,7 +311,10 @@ impl Connection {
                                 .push(crypto::encrypt(cipher, &key, sid, nonce, &resp));
                         }
                     }
-                    Err(_) => out.close = true,
+                    Err(_) => {
+                        tracing::debug!("smb: closing: transform does not decrypt");
+                        out.close = true;
+                    }
                 }
             }
             Some(id) if id == proto::SMB1_ID => {
@@ -319,6 +324,10 @@ impl Connection {
                         if d == proto::SMB202 {
                             self.dialect = Some(d);
                         }
+                        // The SMB1 request was message 0; its answer grants
+                        // one credit, so the client's next message is 1.
+                        self.seq_low = 1;
+                        self.seq_high = 2;
                         let h = Header {
                             command: cmd::NEGOTIATE,
                             credits: 1,
@@ -335,7 +344,10 @@ impl Connection {
                             outcome: format!("dialect {d:#06x}"),
                         });
                     }
-                    _ => out.close = true,
+                    _ => {
+                        tracing::debug!("smb: closing: SMB1 message that does not offer SMB2");
+                        out.close = true;
+                    }
                 }
             }
             Some(id) if id == proto::PROTOCOL_ID => {
@@ -344,7 +356,10 @@ impl Connection {
                     out.frames.push(resp);
                 }
             }
-            _ => out.close = true,
+            _ => {
+                tracing::debug!("smb: closing: not an SMB2 message");
+                out.close = true;
+            }
         }
         out
     }
@@ -407,11 +422,13 @@ impl Connection {
             let rest = match msg.get(at..) {
                 Some(r) if r.len() >= proto::HEADER_LEN => r,
                 _ => {
+                    tracing::debug!("smb: closing: message shorter than a header");
                     out.close = true;
                     break;
                 }
             };
             let Ok(h) = Header::parse(&mut Reader::new(rest)) else {
+                tracing::debug!("smb: closing: header does not parse");
                 out.close = true;
                 break;
             };
@@ -419,12 +436,16 @@ impl Connection {
             let this = if next == 0 {
                 rest
             } else if !next.is_multiple_of(8) || next < proto::HEADER_LEN || next > rest.len() {
+                tracing::debug!("smb: closing: NextCommand misaligned or out of the frame");
                 out.close = true;
                 break;
             } else {
                 &rest[..next]
             };
             if h.flags & proto::FLAG_RESPONSE != 0 || !self.take_credits(&h) {
+                tracing::debug!(
+                    "smb: closing: a response, or a message id outside the credit window"
+                );
                 out.close = true;
                 break;
             }
@@ -715,6 +736,7 @@ impl Connection {
         match res {
             Ok(rep) => {
                 if rep.status == 0xFFFF_FFFF {
+                    tracing::debug!("smb: closing: request answered by dropping the connection");
                     out.close = true;
                     return Reply::err(status::ACCESS_DENIED);
                 }
@@ -778,6 +800,7 @@ impl Connection {
     fn negotiate(&mut self, r: &Req<'_>, out: &mut Output) -> Reply {
         if self.dialect.is_some() && self.dialect != Some(proto::SMB2FF) {
             // A second NEGOTIATE on a connection: Windows disconnects.
+            tracing::debug!("smb: closing: second NEGOTIATE");
             out.close = true;
             return Reply::err(status::INVALID_PARAMETER);
         }

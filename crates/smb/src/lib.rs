@@ -1,5 +1,6 @@
 //! SMB 2/3 for fakedc: Windows file sharing on 445 (Direct TCP) and 139
-//! (NetBIOS session service) for Hyper-V hosts and library servers.
+//! (NetBIOS session service) for Hyper-V hosts and library servers, and
+//! the RPC endpoint mapper on 135 ([`epm`]).
 //!
 //! Sans-IO codecs: [`nbss`] (transport framing and the NetBIOS session
 //! request), [`proto`] (the SMB2 header and request bodies), [`rpc`]
@@ -10,6 +11,7 @@
 
 pub mod conn;
 pub mod crypto;
+pub mod epm;
 pub mod fs;
 pub mod nbss;
 pub mod probe;
@@ -38,6 +40,7 @@ impl Protocol for Smb {
         &[
             Mount::Stream(ServiceKind::Smb),
             Mount::Stream(ServiceKind::Netbios),
+            Mount::Stream(ServiceKind::Rpc),
         ]
     }
 
@@ -63,6 +66,9 @@ impl Protocol for Smb {
 
     fn probe(&self, t: ProbeTarget) -> BoxFuture<ProbeReport> {
         Box::pin(async move {
+            if t.service == ServiceKind::Rpc {
+                return probe::probe_epm(t.addr, t.timeout).await;
+            }
             let netbios = t.service == ServiceKind::Netbios;
             probe::probe(t.addr, netbios, t.creds(), t.timeout).await
         })

@@ -187,3 +187,82 @@ async fn run(addr: SocketAddr, netbios: bool, creds: Option<(&str, &str)>) -> Pr
         Err(e) => ProbeReport::new(ProbeVerdict::WrongProtocol, format!("TREE_CONNECT: {e}")),
     }
 }
+
+/// The endpoint mapper: bind to EPM v3 with NDR20, then `ept_lookup` of
+/// everything; Verified when the bind is accepted and the lookup answers.
+pub async fn probe_epm(addr: SocketAddr, timeout: Duration) -> ProbeReport {
+    match tokio::time::timeout(timeout, epm(addr)).await {
+        Ok(r) => r,
+        Err(_) => ProbeReport::new(
+            ProbeVerdict::Timeout,
+            format!("no RPC answer in {timeout:?}"),
+        ),
+    }
+}
+
+async fn read_pdu(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = [0u8; 16];
+    s.read_exact(&mut head).await?;
+    let len = usize::from(u16::from_le_bytes([head[8], head[9]])).max(16);
+    let mut pdu = head.to_vec();
+    pdu.resize(len, 0);
+    s.read_exact(&mut pdu[16..]).await?;
+    Ok(pdu)
+}
+
+async fn epm(addr: SocketAddr) -> ProbeReport {
+    use crate::rpc;
+    let mut s = match TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(e) => return ProbeReport::new(ProbeVerdict::Refused, e.to_string()),
+    };
+    let mut bind = vec![5, 0, rpc::BIND, 3, 0x10, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+    bind.extend_from_slice(&[0xb8, 0x10, 0xb8, 0x10, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]);
+    bind.extend_from_slice(&crate::epm::EPM.0);
+    bind.extend_from_slice(&crate::epm::EPM.1.to_le_bytes());
+    bind.extend_from_slice(&rpc::NDR20.0);
+    bind.extend_from_slice(&rpc::NDR20.1.to_le_bytes());
+    let n = bind.len() as u16;
+    bind[8..10].copy_from_slice(&n.to_le_bytes());
+    if s.write_all(&bind).await.is_err() {
+        return ProbeReport::new(ProbeVerdict::WrongProtocol, "bind not sent");
+    }
+    let ack = match read_pdu(&mut s).await {
+        Ok(p) => p,
+        Err(e) => return ProbeReport::new(ProbeVerdict::WrongProtocol, format!("bind: {e}")),
+    };
+    if ack.get(2) != Some(&rpc::BIND_ACK) {
+        return ProbeReport::new(ProbeVerdict::WrongProtocol, "no bind_ack");
+    }
+    let mut stub = Vec::new();
+    for v in [0u32, 0, 0, 1] {
+        stub.extend_from_slice(&v.to_le_bytes());
+    }
+    stub.extend_from_slice(&[0; 20]);
+    stub.extend_from_slice(&500u32.to_le_bytes());
+    let mut req = vec![5, 0, rpc::REQUEST, 3, 0x10, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0];
+    req.extend_from_slice(&(stub.len() as u32).to_le_bytes());
+    req.extend_from_slice(&[0, 0, 2, 0]);
+    req.extend_from_slice(&stub);
+    let n = req.len() as u16;
+    req[8..10].copy_from_slice(&n.to_le_bytes());
+    if s.write_all(&req).await.is_err() {
+        return ProbeReport::new(ProbeVerdict::WrongProtocol, "ept_lookup not sent");
+    }
+    match read_pdu(&mut s).await {
+        Ok(p) if p.get(2) == Some(&rpc::RESPONSE) => {
+            let count = p
+                .get(44..48)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .unwrap_or(0);
+            let mut r = ProbeReport::new(
+                ProbeVerdict::Verified,
+                format!("endpoint mapper: {count} endpoints"),
+            );
+            r.facts.push(("endpoints", count.to_string()));
+            r
+        }
+        Ok(_) => ProbeReport::new(ProbeVerdict::WrongProtocol, "ept_lookup: no response"),
+        Err(e) => ProbeReport::new(ProbeVerdict::WrongProtocol, format!("ept_lookup: {e}")),
+    }
+}

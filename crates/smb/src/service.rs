@@ -146,6 +146,24 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), faked
         }
         machines.insert(m.id, Arc::new(server_for(m, model)?));
     }
+    let mut epm = HashMap::new();
+    for m in model.machines() {
+        if m.endpoint(ServiceKind::Rpc).is_some() {
+            epm.insert(
+                m.id,
+                Arc::new(crate::epm::Epm {
+                    entries: crate::epm::registrations(&netbios_name(m)),
+                }),
+            );
+        }
+    }
+    services.tcp(
+        ServiceKind::Rpc,
+        Arc::new(EpmService {
+            model: model.clone(),
+            machines: epm,
+        }),
+    );
     for (kind, netbios) in [(ServiceKind::Smb, false), (ServiceKind::Netbios, true)] {
         services.tcp(
             kind,
@@ -170,6 +188,7 @@ pub fn operations() -> Vec<String> {
         "IOCTL (VALIDATE_NEGOTIATE_INFO, PIPE_TRANSCEIVE)",
         "srvsvc NetrShareEnum, NetrShareGetInfo",
         "NetBIOS session request (139)",
+        "endpoint mapper on 135: bind (NDR20; NDR64 and bind-time features refused as Windows), ept_lookup, ept_map",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -322,6 +341,96 @@ impl SmbService {
             io.flush().await?;
             if out.close {
                 return Ok(());
+            }
+        }
+    }
+}
+
+/// The endpoint mapper on 135: DCE/RPC PDUs straight on TCP.
+pub struct EpmService {
+    model: Arc<Model>,
+    machines: HashMap<MachineId, Arc<crate::epm::Epm>>,
+}
+
+impl TcpService for EpmService {
+    fn serve(self: Arc<Self>, conn: Conn) -> BoxFuture<()> {
+        Box::pin(async move {
+            let info = conn.info.clone();
+            if let Err(e) = self.run(conn).await {
+                debug!(machine = %info.machine_name, "epm connection ended: {e}");
+            }
+        })
+    }
+}
+
+impl EpmService {
+    async fn run(&self, conn: Conn) -> io::Result<()> {
+        let Conn { mut io, info } = conn;
+        let Some(epm) = self.machines.get(&info.machine).cloned() else {
+            return Ok(());
+        };
+        let mut pipe = crate::rpc::PipeRpc::default();
+        loop {
+            let mut head = [0u8; crate::rpc::HEADER_LEN];
+            match io.read_exact(&mut head).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            let call_id = u32::from_le_bytes([head[12], head[13], head[14], head[15]]);
+            if head[0] != 5 {
+                // Not DCE/RPC 5.x (nmap's SMBProgNeg among others): Windows
+                // answers bind_nak "protocol version not supported", 5.0.
+                io.write_all(&crate::rpc::bind_nak(call_id, 4)).await?;
+                io.flush().await?;
+                RequestJournal {
+                    model: &self.model,
+                    conn: &info,
+                    user: None,
+                    op: "rpc".into(),
+                    start: self.model.clock.now(),
+                }
+                .record("bind_nak (protocol version)");
+                return Ok(());
+            }
+            let len = usize::from(u16::from_le_bytes([head[8], head[9]]));
+            if len < crate::rpc::HEADER_LEN {
+                return Ok(());
+            }
+            let mut pdu = head.to_vec();
+            pdu.resize(len, 0);
+            io.read_exact(&mut pdu[crate::rpc::HEADER_LEN..]).await?;
+            let ptype = pdu[2];
+            let opnum = (ptype == crate::rpc::REQUEST)
+                .then(|| pdu.get(22..24).map(|b| u16::from_le_bytes([b[0], b[1]])))
+                .flatten();
+            let reply = match pipe.feed(&pdu, epm.as_ref()) {
+                Ok(r) => r,
+                Err(_) => crate::rpc::bind_nak(call_id, 4),
+            };
+            let op = match (ptype, opnum) {
+                (crate::rpc::BIND, _) => "bind".to_string(),
+                (_, Some(2)) => "ept_lookup".into(),
+                (_, Some(3)) => "ept_map".into(),
+                (_, Some(n)) => format!("opnum {n}"),
+                (t, None) => format!("ptype {t}"),
+            };
+            let outcome = match reply.get(2) {
+                Some(&crate::rpc::FAULT) => "fault",
+                Some(&crate::rpc::BIND_NAK) => "bind_nak",
+                _ => "ok",
+            };
+            RequestJournal {
+                model: &self.model,
+                conn: &info,
+                user: None,
+                op,
+                start: self.model.clock.now(),
+            }
+            .record(outcome);
+            if !reply.is_empty() {
+                io.write_all(&reply).await?;
+                io.flush().await?;
             }
         }
     }

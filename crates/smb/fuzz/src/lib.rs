@@ -7,8 +7,8 @@
 //!   exceeds its limit; the server's answers stay bounded by its own
 //!   limits, never by what the peer claims.
 //! - `rpc`: DCE/RPC PDUs through a bound srvsvc pipe and the NDR stubs of
-//!   NetrShareEnum/NetrShareGetInfo. No panic; every answer is a whole PDU
-//!   whose frag_length is its length.
+//!   NetrShareEnum/NetrShareGetInfo, ept_lookup and ept_map. No panic;
+//!   every answer is a whole PDU whose frag_length is its length.
 
 use fakedc_smb::conn::{Accounts, Connection, Server, Share};
 use fakedc_smb::crypto::{self, Cipher};
@@ -147,4 +147,11 @@ pub fn rpc(data: &[u8]) {
         at += n;
     }
     let _ = PipeRpc::default().feed(data, &iface);
+    // The endpoint mapper's stubs and PDUs (135).
+    let epm = fakedc_smb::epm::Epm {
+        entries: fakedc_smb::epm::registrations("HV01"),
+    };
+    let _ = rpc::Interface::call(&epm, 2, data);
+    let _ = rpc::Interface::call(&epm, 3, data);
+    let _ = PipeRpc::default().feed(data, &epm);
 }

@@ -31,6 +31,8 @@ mod wcf_fuzz;
 mod wire_fuzz;
 #[path = "../../wsman/fuzz/src/lib.rs"]
 mod wsman_fuzz;
+#[path = "../../wsus/fuzz/src/lib.rs"]
+mod wsus_fuzz;
 #[path = "../../xml/fuzz/src/lib.rs"]
 mod xml_fuzz;
 
@@ -1252,4 +1254,94 @@ fn rdp_decode() {
         rdp_fuzz::decode,
     );
     eprintln!("rdp/decode: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// WSUS: each client, SimpleAuth, Reporting and admin request, with a
+/// valid authorization cookie and cookie (sealed by a server made as the
+/// target makes its own, so mutants reach the sync logic), a DTD bomb and
+/// content paths; the first byte picks the service and the SOAPAction
+/// form (`wsus/request`).
+fn wsus_seeds() -> Vec<Vec<u8>> {
+    use fakedc_wsus::msg::{self, NS_ADMIN, NS_AUTH, NS_CLIENT, NS_REPORTING};
+    use fakedc_wsus::server::{Cx, Server, WsusOptions};
+    let o = WsusOptions {
+        updates: 30,
+        file_size: 512,
+        ..WsusOptions::default()
+    };
+    let s = Server::new(&o, 1_700_000_000_000, [3; 32]);
+    let cx = Cx {
+        now_ms: 1_700_000_000_100,
+        base_url: "http://wsus01:8530",
+    };
+    let el = |x: &str| fakedc_xml::parse(x.as_bytes(), &msg::LIMITS).expect("seed xml");
+    let between = |x: &str, t: &str| {
+        x.split(&format!("<{t}>"))
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .expect("tag")
+            .to_string()
+    };
+    let a = s
+        .get_authorization_cookie(&el("<a><clientId>hv01</clientId></a>"))
+        .map_err(|e| e.0)
+        .expect("auth cookie")
+        .xml;
+    let data = between(&a, "CookieData");
+    let auth = format!("<authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies>");
+    let c = s
+        .get_cookie(&el(&format!("<g>{auth}</g>")), &cx)
+        .map_err(|e| e.0)
+        .expect("cookie")
+        .xml;
+    let cookie = format!(
+        "<cookie><Expiration>2030-01-01T00:00:00Z</Expiration><EncryptedData>{}</EncryptedData></cookie>",
+        between(&c, "EncryptedData")
+    );
+    let env = |sel: u8, ns: &str, op: &str, inner: &str| {
+        let mut v = vec![sel];
+        v.extend_from_slice(
+            format!("<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><{op} xmlns=\"{ns}\">{inner}</{op}></soap:Body></soap:Envelope>").as_bytes(),
+        );
+        v
+    };
+    let ids = "<int>1000</int><int>1001</int><int>1002</int><int>1003</int><int>1004</int><int>1005</int><int>1006</int>";
+    vec![
+        env(0, NS_CLIENT, "GetConfig", "<protocolVersion>1.8</protocolVersion>"),
+        env(1, NS_AUTH, "GetAuthorizationCookie", "<clientId>hv01</clientId><targetGroupName>Hyper-V Hosts</targetGroupName><dnsName>hv01</dnsName>"),
+        env(8, NS_CLIENT, "GetCookie", &format!("{auth}<lastChange>2020-01-01T00:00:00Z</lastChange><currentTime>2020-01-01T00:00:00Z</currentTime><protocolVersion>1.8</protocolVersion>")),
+        env(0, NS_CLIENT, "RegisterComputer", &format!("{cookie}<computerInfo><DnsName>hv01</DnsName><OSMajorVersion>10</OSMajorVersion></computerInfo>")),
+        env(4, NS_CLIENT, "SyncUpdates", &format!("{cookie}<parameters><ExpressQuery>false</ExpressQuery><InstalledNonLeafUpdateIDs>{ids}</InstalledNonLeafUpdateIDs><OtherCachedUpdateIDs><int>100008</int></OtherCachedUpdateIDs><SkipSoftwareSync>false</SkipSoftwareSync></parameters>")),
+        env(0, NS_CLIENT, "GetExtendedUpdateInfo", &format!("{cookie}<revisionIDs><int>100009</int><int>1000</int><int>7</int></revisionIDs><infoTypes><XmlUpdateFragmentType>Extended</XmlUpdateFragmentType><XmlUpdateFragmentType>LocalizedProperties</XmlUpdateFragmentType><XmlUpdateFragmentType>FileUrl</XmlUpdateFragmentType></infoTypes>")),
+        env(0, NS_CLIENT, "GetFileLocations", &format!("{cookie}<fileDigests><base64Binary>AAAAAAAAAAAAAAAAAAAAAAAAAAA=</base64Binary></fileDigests>")),
+        env(0, NS_CLIENT, "RefreshCache", &format!("{cookie}<globalIDs><UpdateIdentity><UpdateID>0fa1201d-4330-4fa8-8ae9-b877473b6441</UpdateID><RevisionNumber>200</RevisionNumber></UpdateIdentity></globalIDs>")),
+        env(2, NS_REPORTING, "ReportEventBatch", &format!("{cookie}<clientTime>2020-01-01T00:00:00Z</clientTime><eventBatch><ReportingEvent><BasicData><EventID>183</EventID><UpdateID><UpdateID>0fa1201d-4330-4fa8-8ae9-b877473b6441</UpdateID><RevisionNumber>1</RevisionNumber></UpdateID><Win32HResult>0</Win32HResult></BasicData></ReportingEvent></eventBatch>")),
+        env(2, NS_REPORTING, "ReportEventBatch2", "<computerId>hv01</computerId><eventBatch></eventBatch>"),
+        env(3, NS_ADMIN, "ExecuteSPCreateTargetGroup1", "<name>g</name><parentGroupId>a0a08746-4dbe-4a37-9adf-9e7652c0b421</parentGroupId>"),
+        env(3, NS_ADMIN, "ExecuteSPSimpleSearchUpdates", "<searchText>KB</searchText>"),
+        env(3, NS_ADMIN, "ExecuteSPDeployUpdate1", "<updateId><UpdateId>0fa1201d-4330-4fa8-8ae9-b877473b6441</UpdateId><RevisionNumber>1</RevisionNumber></updateId><deploymentAction>0</deploymentAction><targetGroupId>a0a08746-4dbe-4a37-9adf-9e7652c0b421</targetGroupId>"),
+        env(3, NS_ADMIN, "ExecuteSPGetAllComputers", ""),
+        b"\x00<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY a \"aaaa\">]><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>&a;</s:Body></s:Envelope>".to_vec(),
+        b"\x00/Content/AB/ABABABABABABABABABABABABABABABABABABABAB.cab".to_vec(),
+        vec![],
+    ]
+}
+
+#[test]
+fn wsus_request() {
+    let dict: &[&[u8]] = &[
+        b"<int>100009</int>",
+        b"<int>1000</int>",
+        b"<SkipSoftwareSync>true</SkipSoftwareSync>",
+        b"<XmlUpdateFragmentType>Core</XmlUpdateFragmentType>",
+        b"http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService",
+        b"<!DOCTYPE",
+        b"&amp;",
+        b"<![CDATA[",
+    ];
+    let ran = run(
+        &smoke("wsus/request", wsus_seeds(), 2000, dict),
+        wsus_fuzz::request,
+    );
+    eprintln!("wsus/request: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }

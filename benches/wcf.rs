@@ -8,7 +8,13 @@
 //!   connection and 8 in parallel, fakedc and Mono, and the ratio;
 //! - the same over `application/negotiate` (NTLM, EncryptAndSign) against
 //!   fakedc; Mono has no anchor there (its NetTcpBinding sends no upgrade
-//!   request with Transport security, wcf.md §8), so it prints `n/a`.
+//!   request with Transport security, wcf.md §8), so it prints `n/a`;
+//! - Mono's own WCF client (`wcf_vmm.exe bench`, one session) against
+//!   each server. Measured here: Mono spends about 50 ms per call on one
+//!   session, client and server alike (18–19 calls/s whichever server its
+//!   client calls, and with fakedc's client against the Mono server), so
+//!   the 1-connection ratio mostly measures that latency, and with Mono's
+//!   client both servers look the same.
 //!
 //! Run: `cargo bench --bench wcf` (2 s per figure in 3 interleaved rounds,
 //! medians) or `cargo bench --bench wcf -- --short` (CI: 200 ms, 1 round).
@@ -108,6 +114,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 struct MonoServer {
     child: std::process::Child,
     addr: SocketAddr,
+    exe: std::path::PathBuf,
     _dir: std::path::PathBuf,
 }
 
@@ -161,6 +168,7 @@ fn mono_server() -> Result<MonoServer> {
     Ok(MonoServer {
         child,
         addr,
+        exe,
         _dir: dir,
     })
 }
@@ -232,6 +240,26 @@ fn run() -> Result<()> {
         }
     }
     println!("target: fakedc at least 5x Mono (security None rows)");
+    // The same calls from Mono's own WCF client, one session, to each
+    // server: what a .NET-style client sees.
+    let mono_client = |addr: SocketAddr| -> Result<f64> {
+        let out = Command::new("mono")
+            .arg(&mono.exe)
+            .args(["bench", &format!("net.tcp://{addr}"), &seconds.to_string()])
+            .output()
+            .context("mono")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix("rate "))
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("no rate from the Mono client: {text}"))
+    };
+    let (f, mo) = (mono_client(open)?, mono_client(mono.addr)?);
+    println!(
+        "{:<36} {f:>12.0} {mo:>12.0} {:>7.1}x",
+        "Mono client, None, 1 conn",
+        f / mo
+    );
     drop(mono);
     dc.shutdown();
     Ok(())

@@ -15,6 +15,7 @@ mod ipmi;
 mod rdp;
 mod smash;
 mod smb;
+mod smis;
 mod ssh;
 mod tds;
 mod vsphere;

@@ -137,6 +137,21 @@ namespace FakedcWcf
                 ((IClientChannel)c).Close();
                 return 0;
             }
+            if (mode == "bench")
+            {
+                // GetServerInfo calls/s over one session for args[2] seconds.
+                var b = new NetTcpBinding(SecurityMode.None);
+                var f = new ChannelFactory<IVirtualManagerService>(b, new EndpointAddress(baseUrl + "/VirtualManager/Management"));
+                var c = f.CreateChannel();
+                c.GetServerInfo();
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                long n = 0;
+                double secs = double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
+                while (sw.Elapsed.TotalSeconds < secs) { c.GetServerInfo(); n++; }
+                Console.WriteLine("rate " + (n / sw.Elapsed.TotalSeconds).ToString("F0"));
+                ((IClientChannel)c).Close();
+                return 0;
+            }
             if (mode == "jobstatus")
             {
                 var b = new NetTcpBinding(SecurityMode.None);

@@ -21,6 +21,9 @@ pub enum WebServer {
     Vmware,
     /// The load balancer's management plane (BIG-IP's httpd).
     LoadBalancer,
+    /// An array's CIM object manager (SMI-S provider): no `Server` header,
+    /// as OpenPegasus-based providers send none.
+    Cimom,
 }
 
 impl WebServer {
@@ -31,6 +34,7 @@ impl WebServer {
             Role::Bmc => WebServer::Bmc,
             Role::EsxHost | Role::EsxiHost | Role::Vcenter => WebServer::Vmware,
             Role::LoadBalancer => WebServer::LoadBalancer,
+            Role::StorageArray => WebServer::Cimom,
             _ => match kind {
                 Bits | BitsHttp | Web | WsusHttp | WsusHttps | WsusControlHttp | WsusControlHttps => {
                     WebServer::Iis
@@ -46,7 +50,7 @@ impl WebServer {
             WebServer::HttpSys => Some("Microsoft-HTTPAPI/2.0"),
             WebServer::Iis => Some("Microsoft-IIS/10.0"),
             WebServer::Bmc => Some("lighttpd/1.4.59"),
-            WebServer::Vmware => None,
+            WebServer::Vmware | WebServer::Cimom => None,
             WebServer::LoadBalancer => Some("Apache"),
         }
     }
@@ -112,7 +116,9 @@ impl WebServer {
                     reason = reason
                 ),
             ),
-            WebServer::Vmware | WebServer::LoadBalancer => ("text/plain", String::new()),
+            WebServer::Vmware | WebServer::LoadBalancer | WebServer::Cimom => {
+                ("text/plain", String::new())
+            }
         }
     }
 }

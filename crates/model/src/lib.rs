@@ -17,6 +17,7 @@ pub mod identity;
 pub mod journal;
 pub mod log;
 pub mod service;
+pub mod storage;
 pub mod table;
 
 pub use chassis::{
@@ -29,6 +30,7 @@ pub use identity::WebServer;
 pub use journal::{Entry, Journal, Query, Record};
 pub use log::{EventKind, EventLog, LogEntry};
 pub use service::{Role, ServiceKind, Transport};
+pub use storage::Storage;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -155,6 +157,9 @@ pub struct Model {
     /// The one clock (see [`Clock`]); shared with the journal and every
     /// chassis's event log.
     pub clock: Arc<Clock>,
+    /// Storage arrays' pools, volumes and masking (SMI-S and the VMM
+    /// server's Storage Management Service both read and change them).
+    pub storage: Storage,
     watchers: Mutex<Vec<Watcher>>,
 }
 
@@ -199,6 +204,7 @@ impl Model {
         }
         let parts = ModelParts { chassis, ..parts };
         Model {
+            storage: Storage::new(&parts.machines),
             by_name,
             chassis_machines,
             chassis: parts.chassis.iter().cloned().map(Mutex::new).collect(),
@@ -369,6 +375,7 @@ impl Model {
         for (i, init) in self.initial_users.iter().enumerate() {
             *self.users(MachineId(i)) = init.clone();
         }
+        self.storage.reset();
         self.faults.clear();
         for f in &self.initial_faults {
             self.faults.add(f.clone());

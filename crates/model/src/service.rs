@@ -23,10 +23,12 @@ pub enum Role {
     SqlServer,
     LoadBalancer,
     Bmc,
+    /// A block storage array managed through its SMI-S provider.
+    StorageArray,
 }
 
 impl Role {
-    pub const ALL: [Role; 11] = [
+    pub const ALL: [Role; 12] = [
         Role::HypervHost,
         Role::VmGuest,
         Role::VmmServer,
@@ -38,6 +40,7 @@ impl Role {
         Role::SqlServer,
         Role::LoadBalancer,
         Role::Bmc,
+        Role::StorageArray,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Role {
             Role::SqlServer => "sql-server",
             Role::LoadBalancer => "load-balancer",
             Role::Bmc => "bmc",
+            Role::StorageArray => "storage-array",
         }
     }
 
@@ -72,7 +76,17 @@ impl Role {
                 VmConnect,
             ],
             Role::VmGuest => &[Bits, WinrmHttp],
-            Role::VmmServer => &[Bits, WcfTcp8100, WcfHttps8101, WcfNetTcp8102, WcfHttp8103],
+            // WinRM too: VMM reads the Storage Management Service's WMI
+            // classes on its own server, and remote tools reach them over it.
+            Role::VmmServer => &[
+                Bits,
+                WcfTcp8100,
+                WcfHttps8101,
+                WcfNetTcp8102,
+                WcfHttp8103,
+                WinrmHttp,
+                WinrmHttps,
+            ],
             Role::LibraryServer => &[Bits],
             Role::EsxHost => &[Sftp],
             Role::EsxiHost => &[EsxiHttps, Ssh],
@@ -81,6 +95,7 @@ impl Role {
             Role::SqlServer => &[Tds],
             Role::LoadBalancer => &[LbHttp, LbHttps],
             Role::Bmc => &[Ipmi, Smash],
+            Role::StorageArray => &[SmisHttp, SmisHttps],
         }
     }
 
@@ -90,7 +105,12 @@ impl Role {
     pub fn is_windows(self) -> bool {
         !matches!(
             self,
-            Role::EsxHost | Role::EsxiHost | Role::Bmc | Role::LoadBalancer | Role::Vcenter
+            Role::EsxHost
+                | Role::EsxiHost
+                | Role::Bmc
+                | Role::LoadBalancer
+                | Role::Vcenter
+                | Role::StorageArray
         )
     }
 
@@ -174,10 +194,14 @@ pub enum ServiceKind {
     /// application a load balancer's pool members serve. Not in the table;
     /// opt-in per machine (`services.web = true`) on VM guests and hosts.
     Web,
+    /// An array's SMI-S provider, CIM-XML over HTTP 5988.
+    SmisHttp,
+    /// An array's SMI-S provider, CIM-XML over HTTPS 5989.
+    SmisHttps,
 }
 
 impl ServiceKind {
-    pub const ALL: [ServiceKind; 28] = [
+    pub const ALL: [ServiceKind; 30] = [
         ServiceKind::WinrmHttp80,
         ServiceKind::Rpc,
         ServiceKind::Netbios,
@@ -206,6 +230,8 @@ impl ServiceKind {
         ServiceKind::BmcSsh,
         ServiceKind::BitsHttp,
         ServiceKind::Web,
+        ServiceKind::SmisHttp,
+        ServiceKind::SmisHttps,
     ];
 
     /// The kebab-case name used in scenarios, the journal and the control API.
@@ -240,6 +266,8 @@ impl ServiceKind {
             BmcSsh => "bmc-ssh",
             BitsHttp => "bits-http",
             Web => "web",
+            SmisHttp => "smis-http",
+            SmisHttps => "smis-https",
         }
     }
 
@@ -264,6 +292,8 @@ impl ServiceKind {
             WcfNetTcp8102 => 8102,
             WcfHttp8103 => 8103,
             Ipmi => 623,
+            SmisHttp => 5988,
+            SmisHttps => 5989,
         }
     }
 
@@ -288,6 +318,7 @@ impl ServiceKind {
                 | LbHttps
                 | WcfHttps8101
                 | Smash
+                | SmisHttps
         )
     }
 
@@ -316,6 +347,8 @@ impl ServiceKind {
                 | WcfHttp8103
                 | Smash
                 | Web
+                | SmisHttp
+                | SmisHttps
         )
     }
 
@@ -343,6 +376,7 @@ impl ServiceKind {
             WcfTcp8100 | WcfHttps8101 | WcfNetTcp8102 | WcfHttp8103 => "WCF",
             Ipmi => "IPMI",
             Smash => "HTTPS (SMASH over WS-Management)",
+            SmisHttp | SmisHttps => "SMI-S (CIM-XML)",
         }
     }
 

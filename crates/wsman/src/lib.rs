@@ -32,6 +32,7 @@ pub use provider::{
     Association, Ctx, EndpointRef, Instance, MethodOutput, ResourceProvider, Value,
 };
 pub mod service;
+pub mod storage;
 pub mod wmi;
 
 pub use service::{operations, register, OptionsError};

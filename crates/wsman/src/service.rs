@@ -157,6 +157,7 @@ pub fn windows_providers(model: &Model) -> Vec<Arc<dyn ResourceProvider>> {
     vec![
         Arc::new(wmi::Cimv2::new(model.clock.wall())),
         Arc::new(wmi::Virtualization::default()),
+        Arc::new(crate::storage::StorageWmi),
     ]
 }
 

@@ -184,6 +184,23 @@ fn file_operations_in_every_dialect() {
         j.iter().any(|e| e.user.as_deref() == Some("Administrator")),
         "{j:?}"
     );
+    let closes = dc.journal(&Query {
+        machine: Some("hv01".into()),
+        operation: Some("CLOSE agent\\big.bin".into()),
+        ..Query::default()
+    });
+    assert!(
+        closes
+            .iter()
+            .any(|e| e.operation.contains("wrote 3000000 bytes") && e.outcome == "ok"),
+        "{closes:?}"
+    );
+    assert!(
+        closes
+            .iter()
+            .any(|e| e.operation.contains("read 3000000 bytes")),
+        "{closes:?}"
+    );
 }
 
 #[test]

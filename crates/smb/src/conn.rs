@@ -118,6 +118,9 @@ struct Open {
     kind: OpenKind,
     delete_on_close: bool,
     write: bool,
+    /// Bytes read and written through this open (journaled at CLOSE).
+    read_bytes: u64,
+    written_bytes: u64,
 }
 
 struct Tree {
@@ -1156,6 +1159,8 @@ impl Connection {
                 },
                 delete_on_close: false,
                 write: true,
+                read_bytes: 0,
+                written_bytes: 0,
             };
             let info = Info {
                 attributes: proto::ATTR_NORMAL,
@@ -1278,6 +1283,8 @@ impl Connection {
             kind,
             delete_on_close,
             write: write_access,
+            read_bytes: 0,
+            written_bytes: 0,
         };
         self.add_open(r, open, action, &info)
     }
@@ -1340,7 +1347,13 @@ impl Connection {
         let Some(o) = self.opens.remove(&vol) else {
             return (Reply::err(status::FILE_CLOSED), String::new());
         };
-        let name = o.path.to_string_lossy().replace('/', "\\");
+        let name = format!(
+            "{} (read {} bytes, wrote {} bytes{})",
+            o.path.to_string_lossy().replace('/', "\\"),
+            o.read_bytes,
+            o.written_bytes,
+            if o.delete_on_close { ", deleted" } else { "" }
+        );
         let info = if flags & 1 != 0 {
             Some(self.info_of(&o))
         } else {
@@ -1388,6 +1401,7 @@ impl Connection {
                     }
                 }
                 buf.truncate(got);
+                o.read_bytes += got as u64;
                 if (got == 0 && rd.length > 0) || (got as u32) < rd.minimum {
                     return Reply::err(status::END_OF_FILE);
                 }
@@ -1430,6 +1444,7 @@ impl Connection {
                 if let Err(e) = f.write_all_at(w.data, w.offset) {
                     return Reply::err(fs::io_status(&e));
                 }
+                o.written_bytes += w.data.len() as u64;
             }
             OpenKind::Dir { .. } => return Reply::err(status::INVALID_DEVICE_REQUEST),
             OpenKind::Pipe { rpc, input, output } => {

@@ -334,11 +334,18 @@ impl SmbService {
             for e in out.events {
                 self.journal(&info, e.user, e.op, &e.outcome);
             }
+            // One write per answer: a 4-byte header written on its own
+            // would wait on Nagle and the client's delayed ACK.
+            let total: usize = out.frames.iter().map(|f| f.len() + 4).sum();
+            let mut wire = Vec::with_capacity(total);
             for frame in &out.frames {
-                io.write_all(&nbss::message_header(frame.len())).await?;
-                io.write_all(frame).await?;
+                wire.extend_from_slice(&nbss::message_header(frame.len()));
+                wire.extend_from_slice(frame);
             }
-            io.flush().await?;
+            if !wire.is_empty() {
+                io.write_all(&wire).await?;
+                io.flush().await?;
+            }
             if out.close {
                 return Ok(());
             }

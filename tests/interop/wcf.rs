@@ -135,6 +135,25 @@ fn pynettcp_generated_clients_over_negotiate() {
         j.iter().any(|e| e.outcome.starts_with("auth failure")),
         "{j:?}"
     );
+    // Right password, but sign-only: NetTcpBinding wants EncryptAndSign.
+    let signonly = python(
+        "pynettcp",
+        "wcf_pynettcp.py",
+        &[&host, &port, "Administrator", &pw, "signonly", &dir],
+    );
+    assert!(
+        line(&signonly, "auth-error").starts_with("HandshakeFailed"),
+        "{signonly}"
+    );
+    let j = dc.journal(&Query {
+        operation: Some("negotiate".into()),
+        ..Query::default()
+    });
+    assert!(
+        j.iter()
+            .any(|e| e.outcome.contains("did not negotiate EncryptAndSign")),
+        "{j:?}"
+    );
 }
 
 #[test]

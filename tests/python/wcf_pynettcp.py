@@ -3,7 +3,8 @@
 usage: wcf_pynettcp.py HOST PORT USER PASSWORD MODE OUTDIR
 MODE: calls   -- generate clients from net.tcp MEX (Management, TimeSync),
                  then call them over application/negotiate (NTLM, sealed);
-      badpass -- the negotiate upgrade with these credentials must fail.
+      badpass -- the negotiate upgrade with these credentials must fail;
+      signonly -- right credentials, but no sealing negotiated (encrypt=False).
 Prints KEY VALUE lines the Rust test asserts on.
 """
 import importlib.util
@@ -32,8 +33,10 @@ def generate(service):
 
 opts = dict(security="transport", username=user, password=password, timeout=10)
 
-if mode == "badpass":
+if mode in ("badpass", "signonly"):
     from pynettcp import Channel
+    if mode == "signonly":
+        opts["encrypt"] = False
     try:
         with Channel(f"{base}/Management", **opts) as ch:
             ch.call(action="http://schemas.microsoft.com/VirtualManager/2006/07/IVirtualManagerService/GetServerInfo")

@@ -4,8 +4,7 @@
 //! ([`fakedc_ntlm::http::Acceptor`], the same handshake WinRM and BITS
 //! use) and seals/unseals frames with the session it yields.
 
-use base64::Engine as _;
-use fakedc_ntlm::http::{Acceptor as NtlmAcceptor, HttpAuthError, HttpStep};
+use fakedc_ntlm::http::{Acceptor as NtlmAcceptor, HttpAuthError, TokenStep};
 use fakedc_ntlm::{Session, TargetInfo};
 
 pub const IN_PROGRESS: u8 = 0x16;
@@ -22,6 +21,8 @@ pub const MAX_PLAIN: usize = MAX_FRAME - 16;
 /// SEC_E_LOGON_DENIED, the HRESULT a Windows NegotiateStream reports for
 /// a wrong password.
 pub const SEC_E_LOGON_DENIED: u32 = 0x8009_030c;
+/// Authenticated, but the protection level is unacceptable (MS-NNS 2.2.1).
+pub const PROTECTION_LEVEL: u32 = 0x0000_06fe;
 /// SEC_E_INVALID_TOKEN.
 pub const SEC_E_INVALID_TOKEN: u32 = 0x8009_0308;
 
@@ -167,26 +168,27 @@ impl Acceptor {
                 bad_credentials: false,
             };
         }
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let cred = b64.encode(&msg.payload);
-        let token_of = |h: &str| -> Vec<u8> {
-            h.split_once(' ')
-                .and_then(|(_, t)| b64.decode(t).ok())
-                .unwrap_or_default()
-        };
-        match self.ntlm.accept("Negotiate", &cred, target, password_of) {
-            Ok(HttpStep::Challenge(h)) => {
-                Step::Continue(encode_handshake(IN_PROGRESS, &token_of(&h)))
-            }
-            Ok(HttpStep::Done {
+        match self.ntlm.accept_token(&msg.payload, target, password_of) {
+            Ok(TokenStep::Challenge(t)) => Step::Continue(encode_handshake(IN_PROGRESS, &t)),
+            Ok(TokenStep::Done {
                 user,
                 session,
-                final_header,
+                final_token,
                 ..
             }) => {
-                let tok = final_header.map(|h| token_of(&h)).unwrap_or_default();
+                // NetTcpBinding's Windows transport security is
+                // EncryptAndSign: a client that did not negotiate sealing
+                // is authenticated, then refused with 0x000006FE (MS-NNS
+                // 2.2.1: the protection level is unacceptable).
+                if session.flags() & fakedc_ntlm::flags::SEAL == 0 {
+                    return Step::Refused {
+                        reply: error_message(PROTECTION_LEVEL),
+                        reason: "the client did not negotiate EncryptAndSign".into(),
+                        bad_credentials: false,
+                    };
+                }
                 Step::Done {
-                    reply: encode_handshake(DONE, &tok),
+                    reply: encode_handshake(DONE, &final_token.unwrap_or_default()),
                     user,
                     session,
                 }

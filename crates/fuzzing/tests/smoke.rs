@@ -19,6 +19,8 @@ mod rdp_fuzz;
 mod smash_fuzz;
 #[path = "../../smb/fuzz/src/lib.rs"]
 mod smb_fuzz;
+#[path = "../../smis/fuzz/src/lib.rs"]
+mod smis_fuzz;
 #[path = "../../ssh/fuzz/src/lib.rs"]
 mod ssh_fuzz;
 #[path = "../../tds/fuzz/src/lib.rs"]
@@ -1344,4 +1346,58 @@ fn wsus_request() {
         wsus_fuzz::request,
     );
     eprintln!("wsus/request: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// CIM-XML requests as pywbem sends them: a pull enumeration, the classic
+/// ones, an association walk, GetClass, each extrinsic method (create,
+/// expose, hide, return), and a request-level failure (`smis/request`).
+fn smis_seeds() -> Vec<Vec<u8>> {
+    let ns = r#"<LOCALNAMESPACEPATH><NAMESPACE NAME="root"/><NAMESPACE NAME="cimv2"/></LOCALNAMESPACEPATH>"#;
+    let im = |name: &str, params: &str| {
+        format!(r#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1001" PROTOCOLVERSION="1.0"><SIMPLEREQ><IMETHODCALL NAME="{name}">{ns}{params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"#)
+    };
+    let class = |c: &str| format!(r#"<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="{c}"/></IPARAMVALUE>"#);
+    let sys = r#"<INSTANCENAME CLASSNAME="CIM_ComputerSystem"><KEYBINDING NAME="CreationClassName"><KEYVALUE VALUETYPE="string">CIM_ComputerSystem</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE VALUETYPE="string">FA0000000001</KEYVALUE></KEYBINDING></INSTANCENAME>"#;
+    let svc = |c: &str, n: &str| format!(r#"<INSTANCENAME CLASSNAME="{c}"><KEYBINDING NAME="SystemCreationClassName"><KEYVALUE>CIM_ComputerSystem</KEYVALUE></KEYBINDING><KEYBINDING NAME="SystemName"><KEYVALUE>FA0000000001</KEYVALUE></KEYBINDING><KEYBINDING NAME="CreationClassName"><KEYVALUE>{c}</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE>{n}</KEYVALUE></KEYBINDING></INSTANCENAME>"#);
+    let method = |target: String, name: &str, params: &str| {
+        format!(r#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="7" PROTOCOLVERSION="1.0"><SIMPLEREQ><METHODCALL NAME="{name}"><LOCALINSTANCEPATH>{ns}{target}</LOCALINSTANCEPATH>{params}</METHODCALL></SIMPLEREQ></MESSAGE></CIM>"#)
+    };
+    let pool = r#"<VALUE.REFERENCE><INSTANCENAME CLASSNAME="CIM_StoragePool"><KEYBINDING NAME="InstanceID"><KEYVALUE>FA0000000001+P-1</KEYVALUE></KEYBINDING></INSTANCENAME></VALUE.REFERENCE>"#;
+    let scs = svc("CIM_StorageConfigurationService", "StorageConfigurationService");
+    let ccs = svc("CIM_ControllerConfigurationService", "ControllerConfigurationService");
+    let paths = r#"<PARAMVALUE NAME="LUNames"><VALUE.ARRAY><VALUE>10001</VALUE></VALUE.ARRAY></PARAMVALUE><PARAMVALUE NAME="InitiatorPortIDs"><VALUE.ARRAY><VALUE>iqn.1991-05.com.microsoft:hv02.lab.test</VALUE></VALUE.ARRAY></PARAMVALUE>"#;
+    vec![
+        im("OpenEnumerateInstances", &class("CIM_RegisteredProfile")).replace("cimv2", "interop"),
+        im("EnumerateInstances", &class("CIM_StorageVolume")),
+        im("EnumerateInstanceNames", &class("CIM_ManagedElement")),
+        im("EnumerateClassNames", r#"<IPARAMVALUE NAME="DeepInheritance"><VALUE>TRUE</VALUE></IPARAMVALUE>"#),
+        im("GetClass", &class("CIM_StoragePool")),
+        im("GetInstance", &format!(r#"<IPARAMVALUE NAME="InstanceName">{sys}</IPARAMVALUE><IPARAMVALUE NAME="PropertyList"><VALUE.ARRAY><VALUE>Name</VALUE></VALUE.ARRAY></IPARAMVALUE>"#)),
+        im("Associators", &format!(r#"<IPARAMVALUE NAME="ObjectName">{sys}</IPARAMVALUE><IPARAMVALUE NAME="AssocClass"><CLASSNAME NAME="CIM_HostedStoragePool"/></IPARAMVALUE>"#)),
+        im("ReferenceNames", &format!(r#"<IPARAMVALUE NAME="ObjectName">{sys}</IPARAMVALUE>"#)),
+        method(scs.clone(), "CreateOrModifyElementFromStoragePool", &format!(r#"<PARAMVALUE NAME="ElementName"><VALUE>v</VALUE></PARAMVALUE><PARAMVALUE NAME="ElementType"><VALUE>2</VALUE></PARAMVALUE><PARAMVALUE NAME="Size"><VALUE>1073741824</VALUE></PARAMVALUE><PARAMVALUE NAME="InPool">{pool}</PARAMVALUE>"#)),
+        method(scs, "ReturnToStoragePool", r#"<PARAMVALUE NAME="TheElement"><VALUE.REFERENCE><INSTANCENAME CLASSNAME="CIM_StorageVolume"><KEYBINDING NAME="DeviceID"><KEYVALUE>10001</KEYVALUE></KEYBINDING></INSTANCENAME></VALUE.REFERENCE></PARAMVALUE>"#),
+        method(ccs.clone(), "ExposePaths", paths),
+        method(ccs, "HidePaths", paths),
+        "<CIM><MESSAGE ID=\"1\"><MULTIREQ/></MESSAGE></CIM>".to_string(),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect()
+}
+
+#[test]
+fn smis_request() {
+    let dict: &[&[u8]] = &[
+        b"<VALUE.REFERENCE>",
+        b"<INSTANCENAME CLASSNAME=\"CIM_StorageVolume\">",
+        b"<KEYBINDING NAME=\"DeviceID\">",
+        b"<VALUE.ARRAY>",
+        b"IMETHODCALL",
+        b"<!DOCTYPE",
+        b"&amp;",
+        b"4294967296000",
+    ];
+    let ran = run(&smoke("smis/request", smis_seeds(), 3000, dict), smis_fuzz::request);
+    eprintln!("smis/request: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }

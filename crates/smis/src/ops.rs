@@ -80,11 +80,22 @@ pub fn handle(
         .map(|h| (initiator_iqn(&h.dns_name), h.name.clone()))
         .collect();
     let Some(mut array) = model.storage.array(machine, now) else {
-        return answer_error(
-            req,
-            err(code::FAILED, "this machine serves no storage array"),
-        );
+        return answer_error(req, err(code::FAILED, "this machine serves no storage array"));
     };
+    run(&mut array, &host, &mut initiators, privilege, req, now)
+}
+
+/// Runs one decoded request against an array (the sans-IO core of
+/// [`handle`]; `initiators` are the scenario's host initiators, to which
+/// those already in the array's masking are added).
+pub fn run(
+    array: &mut Array,
+    host: &str,
+    initiators: &mut Vec<(String, String)>,
+    privilege: Privilege,
+    req: &Request,
+    now: Instant,
+) -> Answer {
     for v in &array.volumes {
         for i in &v.initiators {
             if !initiators.iter().any(|(x, _)| x == i) {
@@ -97,10 +108,10 @@ pub fn handle(
             name, namespace, ..
         } => {
             let view = View {
-                array: &array,
-                host: &host,
+                array,
+                host,
                 now,
-                initiators: &initiators,
+                initiators,
             };
             let r = intrinsic(&view, name, namespace, &req.call);
             let (inner, outcome) = match r {
@@ -131,9 +142,9 @@ pub fn handle(
             params: _,
         } => {
             let r = extrinsic(
-                &mut array,
-                &host,
-                &initiators,
+                array,
+                host,
+                initiators,
                 privilege,
                 name,
                 target,

@@ -47,6 +47,7 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_vsphere::PROTOCOL,
     &fakedc_wcf::PROTOCOL,
     &fakedc_smis::PROTOCOL,
+    &fakedc_smis::PROTOCOL,
     &fakedc_rdp::PROTOCOL,
     &fakedc_lb::PROTOCOL,
     &fakedc_lb::WEB,

@@ -16,6 +16,7 @@ mod rdp;
 mod smash;
 mod smb;
 mod smis;
+mod smis;
 mod ssh;
 mod tds;
 mod vsphere;

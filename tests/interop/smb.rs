@@ -38,6 +38,19 @@ name = "bob"
 password = "Bob-pass1"
 privilege = "user"
 
+# Set-SmbServerConfiguration -EncryptData $true -RequireSecuritySignature $true
+[[machine]]
+name = "hv02"
+role = "hyperv-host"
+address = "127.84.0.3"
+[machine.options.smb]
+encrypt_data = true
+require_signing = true
+[[machine.user]]
+name = "Administrator"
+password = "P@ssw0rd!"
+privilege = "admin"
+
 [[machine]]
 name = "lib01"
 role = "library-server"
@@ -204,7 +217,7 @@ fn file_operations_in_every_dialect() {
 }
 
 #[test]
-fn signing_and_encryption_required_by_the_client() {
+fn signing_and_encryption_required_by_client_or_server() {
     let dc = start(&["smb"]);
     let t = Temp::new("smb-sign");
     std::fs::write(t.path("p.txt"), b"protected\n").unwrap();
@@ -235,6 +248,29 @@ fn signing_and_encryption_required_by_the_client() {
         assert_eq!(std::fs::read(t.path("q.txt")).unwrap(), b"protected\n");
         std::fs::remove_file(t.path("q.txt")).unwrap();
     }
+    // A server that encrypts every session: smbclient follows its
+    // ENCRYPT_DATA flag on 3.x; a 2.1 client cannot encrypt and is refused.
+    let hv2 = dc.endpoint("hv02", ServiceKind::Smb).unwrap();
+    let (ok, out) = smbclient(
+        hv2,
+        &[
+            &unc(hv2, "C$"),
+            "-U",
+            ADMIN,
+            "-m",
+            "SMB3_11",
+            "-c",
+            "put p.txt p.txt; ls",
+        ],
+        &t.0,
+    );
+    assert!(ok && out.contains("p.txt"), "{out}");
+    let (ok, out) = smbclient(
+        hv2,
+        &[&unc(hv2, "C$"), "-U", ADMIN, "-m", "SMB2_10", "-c", "ls"],
+        &t.0,
+    );
+    assert!(!ok && out.contains("NT_STATUS_ACCESS_DENIED"), "{out}");
     // -L needs signing on IPC$ (client ipc signing = default, mandatory).
     let (ok, out) = smbclient(
         hv,

@@ -577,6 +577,10 @@ impl Connection {
         if r.encrypted {
             return Ok(None);
         }
+        if self.server.encrypt_data {
+            // EncryptData with RejectUnencryptedAccess (MS-SMB2 3.3.5.2.9).
+            return Err(Reply::err(status::ACCESS_DENIED));
+        }
         let signed = r.h.flags & proto::FLAG_SIGNED != 0;
         if signed {
             if !crypto::verify(s.sign_algo, &s.sign_key, r.msg) {
@@ -988,6 +992,20 @@ impl Connection {
                     }
                 }
                 s.signing_required = self.server.require_signing || ss.security_mode & 2 != 0;
+                if self.server.encrypt_data && self.cipher.is_none() {
+                    // A client that cannot encrypt is refused when the
+                    // server encrypts every session (RejectUnencryptedAccess).
+                    self.sessions.remove(&sid);
+                    out.events.push(Event {
+                        user: Some(user),
+                        op: "SESSION_SETUP".into(),
+                        outcome: "STATUS_ACCESS_DENIED (encryption required)".into(),
+                    });
+                    return Reply {
+                        session_id: Some(sid),
+                        ..Reply::err(status::ACCESS_DENIED)
+                    };
+                }
                 let flags = if self.server.encrypt_data && self.cipher.is_some() {
                     4
                 } else {

@@ -48,6 +48,7 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_wcf::PROTOCOL,
     &fakedc_smis::PROTOCOL,
     &fakedc_smis::PROTOCOL,
+    &fakedc_smis::PROTOCOL,
     &fakedc_rdp::PROTOCOL,
     &fakedc_lb::PROTOCOL,
     &fakedc_lb::WEB,

@@ -17,6 +17,7 @@ mod smash;
 mod smb;
 mod smis;
 mod smis;
+mod smis;
 mod ssh;
 mod tds;
 mod vsphere;

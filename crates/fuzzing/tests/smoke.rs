@@ -13,6 +13,8 @@
 mod bits_fuzz;
 #[path = "../../ipmi/fuzz/src/lib.rs"]
 mod ipmi_fuzz;
+#[path = "../../lb/fuzz/src/lib.rs"]
+mod lb_fuzz;
 #[path = "../../rdp/fuzz/src/lib.rs"]
 mod rdp_fuzz;
 #[path = "../../smash/fuzz/src/lib.rs"]
@@ -1346,6 +1348,60 @@ fn wsus_request() {
         wsus_fuzz::request,
     );
     eprintln!("wsus/request: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// iControl REST requests: reads, creations (with inline members),
+/// modifications, deletions, stats, ids with path tricks, broken JSON, and
+/// a sequence of several (`lb/request`).
+fn lb_seeds() -> Vec<Vec<u8>> {
+    let req = |m: u8, path: &str, query: &str, body: &str| {
+        let mut v = vec![m];
+        v.extend_from_slice(format!("{path}\n{query}\n{body}").as_bytes());
+        v
+    };
+    let seq = |parts: &[Vec<u8>]| parts.join(&0xffu8);
+    vec![
+        req(0, "/mgmt/tm/ltm/pool", "$select=name,monitor&$top=1", ""),
+        req(0, "/mgmt/tm/ltm/pool/~Common~p", "expandSubcollections=true", ""),
+        req(0, "/mgmt/tm/ltm/pool/~Common~p/members/~Common~127.0.0.21:80/stats", "", ""),
+        req(0, "/mgmt/tm/ltm/pool/~Common~p/members/stats", "", ""),
+        req(0, "/mgmt/tm/ltm/virtual/~Common~v/stats", "", ""),
+        req(0, "/mgmt/tm/sys/version", "", ""),
+        req(1, "/mgmt/tm/ltm/pool", "", r#"{"name":"q","loadBalancingMode":"least-connections-member","members":[{"name":"127.0.0.23:8080","address":"127.0.0.23"}]}"#),
+        req(1, "/mgmt/tm/ltm/node", "", r#"{"name":"n1","address":"127.0.0.30"}"#),
+        req(1, "/mgmt/tm/ltm/virtual", "", r#"{"name":"v2","destination":"127.0.0.42:443","pool":"p","disabled":true}"#),
+        req(2, "/mgmt/tm/ltm/pool/~Common~p", "", r#"{"monitor":"/Common/tcp and /Common/m"}"#),
+        req(3, "/mgmt/tm/ltm/pool/~Common~p/members/~Common~127.0.0.21:80", "", r#"{"session":"user-disabled","state":"user-down"}"#),
+        req(4, "/mgmt/tm/ltm/virtual/~Common~v", "", ""),
+        req(0, "/mgmt/tm/ltm/pool/~Common~..%2f..", "", ""),
+        req(1, "/mgmt/tm/ltm/pool", "", r#"{"name":"../x","partition":"Other"}"#),
+        req(1, "/mgmt/tm/ltm/pool", "", r#"{"name":"x","description":[[[[[[[[[[[]]]]]]]]]]]}"#),
+        req(1, "/mgmt/tm/ltm/monitor/https", "", r#"{"name":"h","send":"GET /\\r\\n","interval":0}"#),
+        seq(&[
+            req(4, "/mgmt/tm/ltm/virtual/~Common~v", "", ""),
+            req(4, "/mgmt/tm/ltm/pool/~Common~p", "", ""),
+            req(4, "/mgmt/tm/ltm/monitor/http/~Common~m", "", ""),
+            req(4, "/mgmt/tm/ltm/node/~Common~127.0.0.21", "", ""),
+        ]),
+        vec![],
+    ]
+}
+
+#[test]
+fn lb_request() {
+    let dict: &[&[u8]] = &[
+        b"~Common~",
+        b"/members",
+        b"/stats",
+        b"\"name\":",
+        b"\"destination\":\"/Common/127.0.0.42:81\"",
+        b"\"monitor\":\"/Common/http\"",
+        b"%2f",
+        b"..",
+        b"\xff",
+    ];
+    let ran = run(&smoke("lb/request", lb_seeds(), 500, dict), lb_fuzz::request);
+    eprintln!("lb/request: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }
 
 /// CIM-XML requests as pywbem sends them: a pull enumeration, the classic

@@ -28,7 +28,10 @@ pub fn spawn(lb: Arc<Lb>, net: NetHandle) {
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => {
+                    lb.flush();
+                    return;
+                }
                 _ = tokio::time::sleep(TICK) => {}
             }
             tick(&lb, &net);
@@ -54,7 +57,10 @@ fn tick(lb: &Arc<Lb>, net: &NetHandle) {
     rt.members
         .retain(|(p, m), _| plan.iter().any(|(pp, mm)| pp == p && &mm.full == m));
     for (pool, m) in plan {
-        let e = rt.members.entry((pool.clone(), m.full.clone())).or_default();
+        let e = rt
+            .members
+            .entry((pool.clone(), m.full.clone()))
+            .or_default();
         if m.monitors.is_empty() {
             e.status.monitored = false;
             e.status.up = None;

@@ -87,7 +87,10 @@ async fn request(
 pub async fn probe(t: ProbeTarget) -> ProbeReport {
     match tokio::time::timeout(t.timeout * 3, probe_inner(&t)).await {
         Ok(r) => r,
-        Err(_) => report(ProbeVerdict::Timeout, format!("no answer within {:?}", t.timeout)),
+        Err(_) => report(
+            ProbeVerdict::Timeout,
+            format!("no answer within {:?}", t.timeout),
+        ),
     }
 }
 
@@ -95,10 +98,18 @@ async fn probe_inner(t: &ProbeTarget) -> ProbeReport {
     let Some((user, pass)) = t.creds() else {
         return match request(t, "GET", "/mgmt/tm/sys/version", &[], None).await {
             Err(r) => r,
-            Ok((401, _, b)) if serde_json::from_slice::<Value>(&b).is_ok_and(|v| v["code"] == 401) => {
-                report(ProbeVerdict::Verified, "iControl REST answered F5's 401 (no credentials given)")
+            Ok((401, _, b))
+                if serde_json::from_slice::<Value>(&b).is_ok_and(|v| v["code"] == 401) =>
+            {
+                report(
+                    ProbeVerdict::Verified,
+                    "iControl REST answered F5's 401 (no credentials given)",
+                )
             }
-            Ok((s, _, _)) => report(ProbeVerdict::WrongProtocol, format!("sys/version without credentials answered HTTP {s}")),
+            Ok((s, _, _)) => report(
+                ProbeVerdict::WrongProtocol,
+                format!("sys/version without credentials answered HTTP {s}"),
+            ),
         };
     };
     let login = json!({"username": user, "password": pass, "loginProviderName": "tmos"});
@@ -113,9 +124,20 @@ async fn probe_inner(t: &ProbeTarget) -> ProbeReport {
         .ok()
         .and_then(|v| v["token"]["token"].as_str().map(str::to_string));
     let Some(token) = token else {
-        return report(ProbeVerdict::WrongProtocol, format!("login answered HTTP {s} without a token"));
+        return report(
+            ProbeVerdict::WrongProtocol,
+            format!("login answered HTTP {s} without a token"),
+        );
     };
-    let (s, _, b) = match request(t, "GET", "/mgmt/tm/sys/version", &[("x-f5-auth-token", token)], None).await {
+    let (s, _, b) = match request(
+        t,
+        "GET",
+        "/mgmt/tm/sys/version",
+        &[("x-f5-auth-token", token)],
+        None,
+    )
+    .await
+    {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -127,11 +149,17 @@ async fn probe_inner(t: &ProbeTarget) -> ProbeReport {
         .map(str::to_string);
     match (s, version) {
         (200, Some(ver)) => {
-            let mut r = report(ProbeVerdict::Verified, format!("iControl REST login + sys/version: BIG-IP {ver}"));
+            let mut r = report(
+                ProbeVerdict::Verified,
+                format!("iControl REST login + sys/version: BIG-IP {ver}"),
+            );
             r.facts.push(("version", ver));
             r
         }
-        (s, _) => report(ProbeVerdict::WrongProtocol, format!("sys/version answered HTTP {s}")),
+        (s, _) => report(
+            ProbeVerdict::WrongProtocol,
+            format!("sys/version answered HTTP {s}"),
+        ),
     }
 }
 
@@ -139,12 +167,18 @@ async fn probe_inner(t: &ProbeTarget) -> ProbeReport {
 pub async fn probe_web(t: ProbeTarget) -> ProbeReport {
     let r = tokio::time::timeout(t.timeout * 2, request(&t, "GET", "/", &[], None)).await;
     match r {
-        Err(_) => report(ProbeVerdict::Timeout, format!("no answer within {:?}", t.timeout)),
+        Err(_) => report(
+            ProbeVerdict::Timeout,
+            format!("no answer within {:?}", t.timeout),
+        ),
         Ok(Err(r)) => r,
         Ok(Ok((200, server, _))) => report(
             ProbeVerdict::Verified,
             format!("GET / 200, Server: {}", server.unwrap_or_default()),
         ),
-        Ok(Ok((s, _, _))) => report(ProbeVerdict::WrongProtocol, format!("GET / answered HTTP {s}")),
+        Ok(Ok((s, _, _))) => report(
+            ProbeVerdict::WrongProtocol,
+            format!("GET / answered HTTP {s}"),
+        ),
     }
 }

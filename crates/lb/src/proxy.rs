@@ -132,10 +132,7 @@ impl VirtualServer {
             // Stable: ties keep the round-robin order.
             ok.sort_by_key(|m| m.2);
         }
-        (
-            Some(pool),
-            ok.into_iter().map(|(f, a, _)| (f, a)).collect(),
-        )
+        (Some(pool), ok.into_iter().map(|(f, a, _)| (f, a)).collect())
     }
 
     async fn proxy(&self, conn: Conn) {
@@ -190,8 +187,7 @@ impl VirtualServer {
             v.1 += 1;
         }
         let mut client = conn.io;
-        let r =
-            tokio::io::copy_bidirectional_with_sizes(&mut client, &mut up, BUF, BUF).await;
+        let r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut up, BUF, BUF).await;
         let (to_member, to_client) = match &r {
             Ok((a, b)) => (*a, *b),
             Err(_) => (0, 0),

@@ -73,7 +73,9 @@ impl ApiError {
     fn not_registered(path: &str) -> Self {
         ApiError {
             code: 404,
-            message: format!("URI path {path} not registered.  Please try again with a valid path."),
+            message: format!(
+                "URI path {path} not registered.  Please try again with a valid path."
+            ),
             api_error: 1,
         }
     }
@@ -443,14 +445,21 @@ pub fn parse_id(seg: &str) -> Result<String, ApiError> {
     let (partition, name) = match seg.strip_prefix('~') {
         Some(rest) => match rest.split_once('~') {
             Some((p, n)) => (p, n),
-            None => return Err(ApiError::bad(format!("01070022:3: The requested object name ({seg}) is invalid."))),
+            None => {
+                return Err(ApiError::bad(format!(
+                    "01070022:3: The requested object name ({seg}) is invalid."
+                )))
+            }
         },
         None => (PARTITION, seg),
     };
     if partition != PARTITION {
         return Err(ApiError::new(
             404,
-            format!("01020036:3: The requested folder (/{}) was not found.", clip(partition)),
+            format!(
+                "01020036:3: The requested folder (/{}) was not found.",
+                clip(partition)
+            ),
         ));
     }
     check_name(name)?;
@@ -569,7 +578,10 @@ pub fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.len() > MAX_BODY {
         return Err(ApiError::new(
             413,
-            format!("Request body of {} bytes is larger than {MAX_BODY} bytes.", body.len()),
+            format!(
+                "Request body of {} bytes is larger than {MAX_BODY} bytes.",
+                body.len()
+            ),
         ));
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| {
@@ -670,12 +682,18 @@ fn parse_query(q: &str) -> Result<Query, ApiError> {
             }
             "$top" => {
                 out.top = Some(v.parse().map_err(|_| {
-                    ApiError::bad(format!("Query parameter $top must be a number: {}", clip(&v)))
+                    ApiError::bad(format!(
+                        "Query parameter $top must be a number: {}",
+                        clip(&v)
+                    ))
                 })?)
             }
             "$skip" => {
                 out.skip = v.parse().map_err(|_| {
-                    ApiError::bad(format!("Query parameter $skip must be a number: {}", clip(&v)))
+                    ApiError::bad(format!(
+                        "Query parameter $skip must be a number: {}",
+                        clip(&v)
+                    ))
                 })?
             }
             "$filter" => {
@@ -686,9 +704,9 @@ fn parse_query(q: &str) -> Result<Query, ApiError> {
                         return Err(ApiError::new(
                             501,
                             format!(
-                                "fakedc: $filter '{}' is not implemented (only 'partition eq NAME').",
-                                clip(&v)
-                            ),
+                            "fakedc: $filter '{}' is not implemented (only 'partition eq NAME').",
+                            clip(&v)
+                        ),
                         ))
                     }
                 }
@@ -710,10 +728,11 @@ fn route(rest: &str, full: &str) -> Result<Route, ApiError> {
     let mut best: Option<(&'static Spec, usize)> = None;
     for s in SPECS {
         let n = s.key.split('/').count();
-        if segs.len() >= n && s.key.split('/').zip(&segs).all(|(a, b)| a == *b) {
-            if best.is_none_or(|(_, m)| n > m) {
-                best = Some((s, n));
-            }
+        if segs.len() >= n
+            && s.key.split('/').zip(&segs).all(|(a, b)| a == *b)
+            && best.is_none_or(|(_, m)| n > m)
+        {
+            best = Some((s, n));
         }
     }
     let Some((spec, n)) = best else {
@@ -767,6 +786,15 @@ impl Api {
         if req.path == "/mgmt/shared/identified-devices/config/device-info" {
             only_get(req, "device-info")?;
             return Ok(ok(device_info(ctx)));
+        }
+        if req.path == "/mgmt/shared/echo-query" {
+            only_get(req, "echo-query")?;
+            return Ok(ok(json!({
+                "kind": "shared:echo-query:echoqueryrequeststate",
+                "selfLink": "https://localhost/mgmt/shared/echo-query",
+                "generation": 0,
+                "lastUpdateMicros": 0,
+            })));
         }
         let Some(rest) = req.path.strip_prefix("/mgmt/tm/") else {
             return Err(ApiError::not_registered(req.path));
@@ -1181,7 +1209,11 @@ impl Api {
                 "01070734:3: Configuration error: invalid value for '{k}' of {full}: {what}."
             ))
         };
-        let s = |v: &Value| v.as_str().map(str::to_string).ok_or_else(|| bad_type("expected a string"));
+        let s = |v: &Value| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad_type("expected a string"))
+        };
         match (key, k) {
             (_, "interval" | "timeout" | "timeUntilUp" | "upInterval") => {
                 let n = as_u64(&v).ok_or_else(|| bad_type("expected a number of seconds"))?;
@@ -1231,8 +1263,8 @@ impl Api {
             ("ltm/virtual", "destination") => {
                 let d = s(&v)?;
                 let last = d.rsplit('/').next().unwrap_or(&d);
-                let addr = parse_addr_port(last)
-                    .ok_or_else(|| bad_type("expected address:port"))?;
+                let addr =
+                    parse_addr_port(last).ok_or_else(|| bad_type("expected address:port"))?;
                 if addr.port() == 0 {
                     return Err(ApiError::new(
                         501,
@@ -1247,7 +1279,8 @@ impl Api {
                 }
                 let norm = format!("/{PARTITION}/{addr}");
                 for (other, o) in self.all("ltm/virtual") {
-                    if other != full && o.get("destination").and_then(Value::as_str) == Some(&norm) {
+                    if other != full && o.get("destination").and_then(Value::as_str) == Some(&norm)
+                    {
                         return Err(ApiError::new(409, format!("01070333:3: Virtual Server {full} illegally shares both address and vlan with Virtual Server {other}.")));
                     }
                 }
@@ -1289,7 +1322,10 @@ impl Api {
                 } else {
                     Err(ApiError::new(
                         501,
-                        format!("fakedc: ipProtocol '{}' is not implemented (tcp).", clip(&p)),
+                        format!(
+                            "fakedc: ipProtocol '{}' is not implemented (tcp).",
+                            clip(&p)
+                        ),
                     ))
                 }
             }
@@ -1324,7 +1360,13 @@ impl Api {
         ctx: &Ctx<'_>,
     ) -> Result<(), ApiError> {
         let sp = spec(key).ok_or_else(|| ApiError::not_registered(key))?;
-        let Some(old) = self.config.objects.get(key).and_then(|c| c.get(full)).cloned() else {
+        let Some(old) = self
+            .config
+            .objects
+            .get(key)
+            .and_then(|c| c.get(full))
+            .cloned()
+        else {
             if self.get(key, full).is_some() {
                 return Err(ApiError::bad(format!(
                     "01070083:3: {} {full} is a default object and cannot be modified.",
@@ -1422,7 +1464,10 @@ impl Api {
                 let ip = name_of(full);
                 for (v, o) in self.all("ltm/virtual") {
                     let d = o.get("destination").and_then(Value::as_str).unwrap_or("");
-                    if d.rsplit('/').next().and_then(parse_addr_port).map(|a| a.ip().to_string())
+                    if d.rsplit('/')
+                        .next()
+                        .and_then(parse_addr_port)
+                        .map(|a| a.ip().to_string())
                         == Some(ip.to_string())
                     {
                         return Err(ApiError::bad(format!("01070339:3: Cannot delete referenced virtual address {full} (used by {v}).")));
@@ -1431,8 +1476,9 @@ impl Api {
             }
             k if k.starts_with("ltm/monitor/") => {
                 let uses = |m: Option<&Value>| {
-                    m.and_then(Value::as_str)
-                        .is_some_and(|s| monitor_names(s).any(|n| full_path(n).ok().as_deref() == Some(full)))
+                    m.and_then(Value::as_str).is_some_and(|s| {
+                        monitor_names(s).any(|n| full_path(n).ok().as_deref() == Some(full))
+                    })
                 };
                 for (p, o) in self.all("ltm/pool") {
                     if uses(o.get("monitor")) {
@@ -1485,17 +1531,26 @@ impl Api {
                 clip(&short)
             )));
         };
-        let port: u16 = port
-            .parse()
-            .map_err(|_| ApiError::bad(format!("01070587:3: Invalid port in pool member {}.", clip(&short))))?;
+        let port: u16 = port.parse().map_err(|_| {
+            ApiError::bad(format!(
+                "01070587:3: Invalid port in pool member {}.",
+                clip(&short)
+            ))
+        })?;
         if port == 0 {
-            return Err(ApiError::new(501, "fakedc: wildcard-port pool members are not implemented."));
+            return Err(ApiError::new(
+                501,
+                "fakedc: wildcard-port pool members are not implemented.",
+            ));
         }
         let node_full = format!("/{PARTITION}/{node}");
         let address = match body.get("address").and_then(Value::as_str) {
             Some(a) => {
                 a.parse::<IpAddr>().map_err(|_| {
-                    ApiError::bad(format!("01070734:3: Configuration error: invalid address '{}'.", clip(a)))
+                    ApiError::bad(format!(
+                        "01070734:3: Configuration error: invalid address '{}'.",
+                        clip(a)
+                    ))
                 })?;
                 a.to_string()
             }
@@ -1510,7 +1565,12 @@ impl Api {
                 },
             },
         };
-        if self.config.members.get(pool).is_some_and(|ms| ms.contains_key(&full)) {
+        if self
+            .config
+            .members
+            .get(pool)
+            .is_some_and(|ms| ms.contains_key(&full))
+        {
             return Err(ApiError::new(
                 409,
                 format!(
@@ -1519,12 +1579,16 @@ impl Api {
             ));
         }
         if self.config.members.get(pool).map_or(0, BTreeMap::len) >= MAX_OBJECTS {
-            return Err(ApiError::bad(format!("Too many members in {pool}: at most {MAX_OBJECTS}.")));
+            return Err(ApiError::bad(format!(
+                "Too many members in {pool}: at most {MAX_OBJECTS}."
+            )));
         }
         if self.config.objects.get("ltm/node").map_or(0, BTreeMap::len) >= MAX_OBJECTS
             && self.get("ltm/node", &node_full).is_none()
         {
-            return Err(ApiError::bad(format!("01070711:3: Too many objects in ltm/node: at most {MAX_OBJECTS}.")));
+            return Err(ApiError::bad(format!(
+                "01070711:3: Too many objects in ltm/node: at most {MAX_OBJECTS}."
+            )));
         }
         // A member of a new address creates its node, as BIG-IP does.
         match self.get("ltm/node", &node_full) {
@@ -1581,7 +1645,9 @@ impl Api {
         body: Map<String, Value>,
     ) -> Result<(), ApiError> {
         for (k, v) in body {
-            if matches!(k.as_str(), "name" | "partition" | "address") || READ_ONLY.contains(&k.as_str()) {
+            if matches!(k.as_str(), "name" | "partition" | "address")
+                || READ_ONLY.contains(&k.as_str())
+            {
                 continue;
             }
             if !MEMBER_PROPS.iter().any(|(p, _)| *p == k) {
@@ -1599,7 +1665,11 @@ impl Api {
             match k.as_str() {
                 "session" => match v.as_str() {
                     Some("user-enabled" | "user-disabled" | "monitor-enabled") => {
-                        let s = if v.as_str() == Some("monitor-enabled") { "user-enabled" } else { v.as_str().unwrap_or("user-enabled") };
+                        let s = if v.as_str() == Some("monitor-enabled") {
+                            "user-enabled"
+                        } else {
+                            v.as_str().unwrap_or("user-enabled")
+                        };
                         m.insert(k, s.into());
                     }
                     _ => return Err(bad()),
@@ -1778,9 +1848,9 @@ impl Api {
             .all(key)
             .into_iter()
             .filter(|(_, o)| {
-                q.filter_partition.as_deref().is_none_or(|p| {
-                    o.get("partition").and_then(Value::as_str) == Some(p)
-                })
+                q.filter_partition
+                    .as_deref()
+                    .is_none_or(|p| o.get("partition").and_then(Value::as_str) == Some(p))
             })
             .skip(q.skip)
             .take(q.top.unwrap_or(usize::MAX))
@@ -1824,9 +1894,17 @@ impl Api {
             ("user-down", "offline", "Forced down")
         } else {
             match (st.monitored, st.up) {
-                (false, _) => ("unchecked", "unknown", "Pool member does not have service checking enabled"),
+                (false, _) => (
+                    "unchecked",
+                    "unknown",
+                    "Pool member does not have service checking enabled",
+                ),
                 (true, Some(true)) => ("up", "available", "Pool member is available"),
-                (true, Some(false)) => ("down", "offline", "Pool member has been marked down by a monitor"),
+                (true, Some(false)) => (
+                    "down",
+                    "offline",
+                    "Pool member has been marked down by a monitor",
+                ),
                 (true, None) => ("checking", "unknown", "Pool member is being checked"),
             }
         };
@@ -1870,7 +1948,13 @@ impl Api {
     fn members_stats(&self, pool: &str, ctx: &Ctx<'_>) -> Value {
         let base = format!("ltm/pool/{}/members", tilde(pool));
         let mut entries = Map::new();
-        for m in self.config.members.get(pool).map(|ms| ms.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        for m in self
+            .config
+            .members
+            .get(pool)
+            .map(|ms| ms.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
             entries.insert(
                 format!("https://localhost/mgmt/tm/{base}/{}/stats", tilde(&m)),
                 self.member_entries(pool, &m, ctx),
@@ -1895,9 +1979,17 @@ impl Api {
                     .unwrap_or_default();
                 let sts: Vec<MemberStatus> =
                     ms.iter().map(|m| ctx.status.member(full, m)).collect();
-                let active = sts.iter().filter(|s| !s.monitored || s.up == Some(true)).count();
+                let active = sts
+                    .iter()
+                    .filter(|s| !s.monitored || s.up == Some(true))
+                    .count();
                 let (cur, tot, bi, bo) = sts.iter().fold((0, 0, 0, 0), |a, s| {
-                    (a.0 + s.cur_conns, a.1 + s.tot_conns, a.2 + s.bytes_in, a.3 + s.bytes_out)
+                    (
+                        a.0 + s.cur_conns,
+                        a.1 + s.tot_conns,
+                        a.2 + s.bytes_in,
+                        a.3 + s.bytes_out,
+                    )
                 });
                 let monitored = sts.iter().any(|s| s.monitored);
                 let (avail, reason) = if ms.is_empty() {
@@ -1969,7 +2061,11 @@ impl Api {
     /// A pool's load-balancing mode.
     pub fn lb_mode(&self, pool: &str) -> String {
         self.get("ltm/pool", pool)
-            .and_then(|p| p.get("loadBalancingMode").and_then(Value::as_str).map(str::to_string))
+            .and_then(|p| {
+                p.get("loadBalancingMode")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| "round-robin".into())
     }
 
@@ -1987,8 +2083,15 @@ impl Api {
             .filter_map(|(full, o)| {
                 let ip: IpAddr = o.get("address")?.as_str()?.parse().ok()?;
                 let port: u16 = name_of(full).rsplit_once(':')?.1.parse().ok()?;
-                let own = o.get("monitor").and_then(Value::as_str).unwrap_or("default");
-                let spec = if own.is_empty() || own == "default" { pool_mon.as_str() } else { own };
+                let own = o
+                    .get("monitor")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default");
+                let spec = if own.is_empty() || own == "default" {
+                    pool_mon.as_str()
+                } else {
+                    own
+                };
                 let monitors = if spec.is_empty() || spec == "none" {
                     Vec::new()
                 } else {
@@ -2002,8 +2105,16 @@ impl Api {
                                 interval_s: m.get("interval").and_then(as_u64).unwrap_or(5).max(1),
                                 timeout_s: m.get("timeout").and_then(as_u64).unwrap_or(16),
                                 send: m.get("send").and_then(Value::as_str).map(unescape),
-                                recv: m.get("recv").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
-                                destination: m.get("destination").and_then(Value::as_str).unwrap_or("*:*").to_string(),
+                                recv: m
+                                    .get("recv")
+                                    .and_then(Value::as_str)
+                                    .filter(|s| !s.is_empty())
+                                    .map(str::to_string),
+                                destination: m
+                                    .get("destination")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("*:*")
+                                    .to_string(),
                             })
                         })
                         .collect()
@@ -2108,20 +2219,23 @@ fn sys_version() -> Value {
 }
 
 fn sys_provision() -> Value {
-    let items: Vec<Value> = ["afm", "am", "apm", "asm", "avr", "dos", "fps", "gtm", "ilx", "lc", "ltm", "pem", "swg", "urldb"]
-        .iter()
-        .map(|n| {
-            json!({
-                "kind": "tm:sys:provision:provisionstate",
-                "name": n,
-                "fullPath": n,
-                "generation": 1,
-                "selfLink": link(&format!("sys/provision/{n}")),
-                "cpuRatio": 0, "diskRatio": 0, "memoryRatio": 0,
-                "level": if *n == "ltm" { "nominal" } else { "none" },
-            })
+    let items: Vec<Value> = [
+        "afm", "am", "apm", "asm", "avr", "dos", "fps", "gtm", "ilx", "lc", "ltm", "pem", "swg",
+        "urldb",
+    ]
+    .iter()
+    .map(|n| {
+        json!({
+            "kind": "tm:sys:provision:provisionstate",
+            "name": n,
+            "fullPath": n,
+            "generation": 1,
+            "selfLink": link(&format!("sys/provision/{n}")),
+            "cpuRatio": 0, "diskRatio": 0, "memoryRatio": 0,
+            "level": if *n == "ltm" { "nominal" } else { "none" },
         })
-        .collect();
+    })
+    .collect();
     json!({"kind": "tm:sys:provision:provisioncollectionstate", "selfLink": link("sys/provision"), "items": items})
 }
 
@@ -2176,7 +2290,9 @@ mod tests {
 
     fn ctx() -> Ctx<'static> {
         Ctx {
-            lb_addr: "127.10.0.42".parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+            lb_addr: "127.10.0.42"
+                .parse()
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
             hostname: "lb01.contoso.test",
             status: &NoStatus,
         }
@@ -2198,16 +2314,34 @@ mod tests {
     #[test]
     fn pool_members_virtual_round_trip() {
         let mut api = Api::new(Config::default());
-        let r = call(&mut api, "POST", "/mgmt/tm/ltm/pool", r#"{"name":"web_pool","monitor":"/Common/http","partition":"Common"}"#);
+        let r = call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/pool",
+            r#"{"name":"web_pool","monitor":"/Common/http","partition":"Common"}"#,
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body["kind"], "tm:ltm:pool:poolstate");
-        assert_eq!(r.body["selfLink"], "https://localhost/mgmt/tm/ltm/pool/~Common~web_pool?ver=17.1.0");
-        let r = call(&mut api, "POST", "/mgmt/tm/ltm/pool/~Common~web_pool/members", r#"{"name":"127.10.0.21:80"}"#);
+        assert_eq!(
+            r.body["selfLink"],
+            "https://localhost/mgmt/tm/ltm/pool/~Common~web_pool?ver=17.1.0"
+        );
+        let r = call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/pool/~Common~web_pool/members",
+            r#"{"name":"127.10.0.21:80"}"#,
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body["address"], "127.10.0.21");
         let r = call(&mut api, "GET", "/mgmt/tm/ltm/node/~Common~127.10.0.21", "");
         assert_eq!(r.status, 200, "node made with the member: {}", r.body);
-        let r = call(&mut api, "POST", "/mgmt/tm/ltm/virtual", r#"{"name":"vs","destination":"/Common/127.10.0.42:80","pool":"web_pool"}"#);
+        let r = call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/virtual",
+            r#"{"name":"vs","destination":"/Common/127.10.0.42:80","pool":"web_pool"}"#,
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(api.virtuals().len(), 1);
         let ms = api.pool_members("/Common/web_pool");
@@ -2217,7 +2351,10 @@ mod tests {
         assert_eq!(r.status, 400, "in use: {}", r.body);
         let r = call(&mut api, "GET", "/mgmt/tm/ltm/pool/~Common~nope", "");
         assert_eq!(r.status, 404);
-        assert_eq!(r.body["message"], "01020036:3: The requested Pool (/Common/nope) was not found.");
+        assert_eq!(
+            r.body["message"],
+            "01020036:3: The requested Pool (/Common/nope) was not found."
+        );
         assert_eq!(r.body["errorStack"], json!([]));
     }
 
@@ -2235,12 +2372,23 @@ mod tests {
             assert!(r.status == 400 || r.status == 404, "{p}: {}", r.body);
             assert!(r.body["message"].is_string());
         }
-        for b in ["{", "[]", "{\"name\":1}", "{\"name\":\"../x\"}", "{\"name\":\"a\",\"bogus\":1}"] {
+        for b in [
+            "{",
+            "[]",
+            "{\"name\":1}",
+            "{\"name\":\"../x\"}",
+            "{\"name\":\"a\",\"bogus\":1}",
+        ] {
             let r = call(&mut api, "POST", "/mgmt/tm/ltm/pool", b);
             assert_eq!(r.status, 400, "{b}: {}", r.body);
         }
         let deep = "[".repeat(100) + &"]".repeat(100);
-        let r = call(&mut api, "POST", "/mgmt/tm/ltm/pool", &format!("{{\"name\":\"a\",\"description\":{deep}}}"));
+        let r = call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/pool",
+            &format!("{{\"name\":\"a\",\"description\":{deep}}}"),
+        );
         assert_eq!(r.status, 400);
     }
 }

@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use tracing::warn;
 
 /// Where the configuration lives inside the LB machine's share.
@@ -42,6 +44,16 @@ pub struct Lb {
     pub rt: Mutex<Runtime>,
     pub net: OnceLock<NetHandle>,
     listeners: Mutex<HashMap<String, (SocketAddr, DynamicEndpoint)>>,
+    /// The configuration changed since it was last written.
+    dirty: AtomicBool,
+}
+
+impl Drop for Lb {
+    /// A change not yet written (the writer waits a moment to coalesce a
+    /// burst of calls) is written when the device goes away.
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 impl Lb {
@@ -59,9 +71,8 @@ impl Lb {
         };
         let config = match &store {
             Some(d) => match d.read(CONFIG_FILE) {
-                Ok(bytes) => serde_json::from_slice::<Config>(&bytes).map_err(|e| {
-                    format!("{}: {CONFIG_FILE} in the share: {e}", m.name)
-                })?,
+                Ok(bytes) => serde_json::from_slice::<Config>(&bytes)
+                    .map_err(|e| format!("{}: {CONFIG_FILE} in the share: {e}", m.name))?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
                 Err(e) => return Err(format!("{}: {CONFIG_FILE}: {e}", m.name)),
             },
@@ -79,6 +90,7 @@ impl Lb {
             rt: Mutex::new(Runtime::default()),
             net: OnceLock::new(),
             listeners: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(false),
         })
     }
 
@@ -99,6 +111,31 @@ impl Lb {
         }
     }
 
+    /// Schedules a write of the configuration. Why not at once: a client
+    /// creating thousands of objects would rewrite a growing file on every
+    /// call; a burst is written once, 50 ms after its first change, and
+    /// shutdown (or dropping the device) writes what is still pending.
+    fn mark_dirty(self: &Arc<Self>) {
+        if !self.dirty.swap(true, Ordering::SeqCst) {
+            let lb = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                lb.flush();
+            });
+        }
+    }
+
+    /// Writes the configuration if it changed.
+    pub fn flush(&self) {
+        if self.dirty.swap(false, Ordering::SeqCst) {
+            let config = match self.api.lock() {
+                Ok(a) => a.config.clone(),
+                Err(_) => return,
+            };
+            self.persist(&config);
+        }
+    }
+
     fn now_us(&self) -> u64 {
         self.model.clock.unix_millis().saturating_mul(1000)
     }
@@ -114,7 +151,11 @@ impl Lb {
         let Ok(mut ls) = self.listeners.lock() else {
             return;
         };
-        ls.retain(|full, (dest, _)| wanted.iter().any(|v| &v.full == full && v.destination == *dest));
+        ls.retain(|full, (dest, _)| {
+            wanted
+                .iter()
+                .any(|v| &v.full == full && v.destination == *dest)
+        });
         for v in wanted {
             if ls.contains_key(&v.full) {
                 continue;
@@ -131,12 +172,22 @@ impl Lb {
                 false,
             ) {
                 Ok(ep) => {
-                    self.journal(None, &format!("virtual {}", v.full), &format!("listening on {}", ep.addr()), None);
+                    self.journal(
+                        None,
+                        &format!("virtual {}", v.full),
+                        &format!("listening on {}", ep.addr()),
+                        None,
+                    );
                     ls.insert(v.full.clone(), (v.destination, ep));
                 }
                 Err(e) => {
                     warn!(machine = %self.name, virtual_server = %v.full, error = %e, "cannot bind");
-                    self.journal(None, &format!("virtual {}", v.full), &format!("bind failed: {e}"), None);
+                    self.journal(
+                        None,
+                        &format!("virtual {}", v.full),
+                        &format!("bind failed: {e}"),
+                        None,
+                    );
                 }
             }
         }
@@ -173,7 +224,9 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<Lbs, Stri
     let mut map = HashMap::new();
     for m in model.machines() {
         if m.role == Role::LoadBalancer
-            && m.endpoints.iter().any(|e| e.service == ServiceKind::LbHttps)
+            && m.endpoints
+                .iter()
+                .any(|e| e.service == ServiceKind::LbHttps)
         {
             map.insert(m.id, Arc::new(Lb::open(model, m.id)?));
         }
@@ -258,10 +311,16 @@ async fn body(req: HttpRequest) -> Result<Bytes, ApiError> {
             return Err(too_big());
         }
     }
-    match Limited::new(req.into_body(), rest::MAX_BODY).collect().await {
+    match Limited::new(req.into_body(), rest::MAX_BODY)
+        .collect()
+        .await
+    {
         Ok(b) => Ok(b.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_big()),
-        Err(e) => Err(ApiError::new(400, format!("Cannot read the request body: {e}"))),
+        Err(e) => Err(ApiError::new(
+            400,
+            format!("Cannot read the request body: {e}"),
+        )),
     }
 }
 
@@ -310,7 +369,10 @@ async fn handle(lb: Arc<Lb>, req: HttpRequest, conn: Arc<ConnInfo>) -> HttpRespo
     if path.trim_end_matches('/') == "/mgmt/shared/authn/login" {
         if method != "POST" {
             journal(None, "405");
-            return error(&ApiError::new(405, "Method not allowed on /mgmt/shared/authn/login."));
+            return error(&ApiError::new(
+                405,
+                "Method not allowed on /mgmt/shared/authn/login.",
+            ));
         }
         let b = match rest::parse_body(&body) {
             Ok(b) => b,
@@ -423,9 +485,15 @@ async fn handle(lb: Arc<Lb>, req: HttpRequest, conn: Arc<ConnInfo>) -> HttpRespo
                     },
                     Some(_) => Err(ApiError::new(
                         400,
-                        format!("Invalid timeout value. Max value is {}", tokens::MAX_TIMEOUT),
+                        format!(
+                            "Invalid timeout value. Max value is {}",
+                            tokens::MAX_TIMEOUT
+                        ),
                     )),
-                    None => Err(ApiError::new(400, "\"timeout\" must be a number of seconds.")),
+                    None => Err(ApiError::new(
+                        400,
+                        "\"timeout\" must be a number of seconds.",
+                    )),
                 },
             },
             "DELETE" => match tk.remove(t) {
@@ -457,7 +525,7 @@ async fn handle(lb: Arc<Lb>, req: HttpRequest, conn: Arc<ConnInfo>) -> HttpRespo
             hostname: &lb.hostname,
             status: &rt,
         };
-        let r = api.handle(
+        api.handle(
             Request {
                 method: &method,
                 path: &path,
@@ -465,17 +533,18 @@ async fn handle(lb: Arc<Lb>, req: HttpRequest, conn: Arc<ConnInfo>) -> HttpRespo
                 body: &body,
             },
             &ctx,
-        );
-        if r.changed {
-            lb.persist(&api.config);
-        }
-        r
+        )
     };
     if resp.changed {
+        lb.mark_dirty();
         lb.reconcile();
     }
     let outcome = match resp.body.get("message").and_then(Value::as_str) {
-        Some(m) if resp.status >= 400 => format!("{} {}", resp.status, m.chars().take(200).collect::<String>()),
+        Some(m) if resp.status >= 400 => format!(
+            "{} {}",
+            resp.status,
+            m.chars().take(200).collect::<String>()
+        ),
         _ => resp.status.to_string(),
     };
     journal(Some(user), &outcome);
@@ -497,4 +566,3 @@ fn token_value() -> String {
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect()
 }
-

@@ -112,15 +112,22 @@ fn answer(
         r.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
         if head {
-            r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+            r.headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(len));
         }
         return (r, "200 default page".into());
     }
     let Some(rel) = safe_path(path) else {
-        return (error_page(conn, StatusCode::NOT_FOUND), "404 bad path".into());
+        return (
+            error_page(conn, StatusCode::NOT_FOUND),
+            "404 bad path".into(),
+        );
     };
     let Some(root) = root else {
-        return (error_page(conn, StatusCode::NOT_FOUND), "404 no wwwroot".into());
+        return (
+            error_page(conn, StatusCode::NOT_FOUND),
+            "404 no wwwroot".into(),
+        );
     };
     let file = match root.open(&rel) {
         Ok(f) => f,
@@ -128,7 +135,12 @@ fn answer(
     };
     let len = match file.metadata() {
         Ok(md) if md.is_file() => md.len(),
-        _ => return (error_page(conn, StatusCode::NOT_FOUND), "404 not a file".into()),
+        _ => {
+            return (
+                error_page(conn, StatusCode::NOT_FOUND),
+                "404 not a file".into(),
+            )
+        }
     };
     let body = if head {
         full(Bytes::new())
@@ -141,7 +153,8 @@ fn answer(
         .boxed()
     };
     let mut r = hyper::Response::new(body);
-    r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+    r.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(len));
     let ct = if rel.ends_with(".htm") || rel.ends_with(".html") {
         "text/html"
     } else if rel.ends_with(".txt") {
@@ -149,7 +162,8 @@ fn answer(
     } else {
         "application/octet-stream"
     };
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
     (r, format!("200 {len} bytes"))
 }
 
@@ -246,7 +260,15 @@ mod tests {
     #[test]
     fn paths_stay_inside() {
         assert_eq!(safe_path("/a/b.txt").as_deref(), Some("a/b.txt"));
-        for p in ["/../x", "/a/%2e%2e/x", "/a%2fb", "/a\\b", "/%00", "/c:x", "/"] {
+        for p in [
+            "/../x",
+            "/a/%2e%2e/x",
+            "/a%2fb",
+            "/a\\b",
+            "/%00",
+            "/c:x",
+            "/",
+        ] {
             assert_eq!(safe_path(p), None, "{p}");
         }
     }

@@ -1,0 +1,110 @@
+//! Fuzz target body for fakedc-lb: iControl REST requests (method, path,
+//! query, JSON body) against a device that already has a monitor, a pool
+//! with two members and a virtual server. No panic; every answer is JSON
+//! with F5's error shape when it fails (`code` equal to the status, a
+//! message, `errorStack`); the configuration stays within its limits and
+//! every stored name stays inside the one partition.
+
+use fakedc_lb::rest::{Api, Config, Ctx, NoStatus, Request, MAX_NAME, MAX_OBJECTS};
+use std::net::{IpAddr, Ipv4Addr};
+
+const METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+
+fn seeded(ctx: &Ctx<'_>) -> Api {
+    let mut api = Api::new(Config::default());
+    for (m, p, b) in [
+        (
+            "POST",
+            "/mgmt/tm/ltm/monitor/http",
+            r#"{"name":"m","interval":1,"recv":"200"}"#,
+        ),
+        (
+            "POST",
+            "/mgmt/tm/ltm/pool",
+            r#"{"name":"p","monitor":"/Common/m","members":[{"name":"127.0.0.21:80"}]}"#,
+        ),
+        (
+            "POST",
+            "/mgmt/tm/ltm/pool/~Common~p/members",
+            r#"{"name":"127.0.0.22:80"}"#,
+        ),
+        (
+            "POST",
+            "/mgmt/tm/ltm/virtual",
+            r#"{"name":"v","destination":"/Common/127.0.0.42:80","pool":"/Common/p"}"#,
+        ),
+    ] {
+        let r = api.handle(
+            Request {
+                method: m,
+                path: p,
+                query: "",
+                body: b.as_bytes(),
+            },
+            ctx,
+        );
+        assert_eq!(r.status, 200, "seed {p}: {}", r.body);
+    }
+    api
+}
+
+/// Requests separated by 0xFF; each is a method byte, then the path and
+/// the query (each ended by a newline), then the body.
+pub fn request(data: &[u8]) {
+    let ctx = Ctx {
+        lb_addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 42)),
+        hostname: "lb01.contoso.test",
+        status: &NoStatus,
+    };
+    let mut api = seeded(&ctx);
+    for part in data.split(|b| *b == 0xff).take(16) {
+        let Some((&m, rest)) = part.split_first() else {
+            continue;
+        };
+        let method = METHODS[usize::from(m) % METHODS.len()];
+        let mut fields = rest.splitn(3, |b| *b == b'\n');
+        let path = String::from_utf8_lossy(fields.next().unwrap_or_default());
+        let query = String::from_utf8_lossy(fields.next().unwrap_or_default());
+        let body = fields.next().unwrap_or_default();
+        let path = if path.starts_with('/') {
+            path.into_owned()
+        } else {
+            format!("/mgmt/tm/{path}")
+        };
+        let r = api.handle(
+            Request {
+                method,
+                path: &path,
+                query: &query,
+                body,
+            },
+            &ctx,
+        );
+        assert!((200..600).contains(&r.status), "status {}", r.status);
+        if r.status >= 400 {
+            assert_eq!(r.body["code"], r.status, "error body code: {}", r.body);
+            assert!(r.body["message"].is_string(), "error message: {}", r.body);
+            assert!(r.body["errorStack"].is_array(), "errorStack: {}", r.body);
+            assert!(!r.changed, "a refused request changes nothing");
+        }
+        let text = serde_json::to_string(&r.body).unwrap_or_default();
+        assert!(text.len() <= 64 * 1024 * 1024, "answer bounded");
+        for (coll, objs) in &api.config.objects {
+            assert!(objs.len() <= MAX_OBJECTS + 1, "{coll} bounded");
+            for full in objs.keys() {
+                let name = full
+                    .strip_prefix("/Common/")
+                    .unwrap_or_else(|| panic!("outside Common: {full}"));
+                assert!(!name.is_empty() && name.len() <= MAX_NAME, "{full}");
+                assert!(!name.contains('/') && name != ".." && name != ".", "{full}");
+            }
+        }
+        for (pool, ms) in &api.config.members {
+            assert!(ms.len() <= MAX_OBJECTS, "{pool} members bounded");
+        }
+    }
+    // What is stored survives a save and reload.
+    let saved = serde_json::to_vec(&api.config).unwrap_or_default();
+    let back: Config = serde_json::from_slice(&saved).unwrap_or_default();
+    assert_eq!(back, api.config);
+}

@@ -1,0 +1,452 @@
+//! The load balancer (issue 17) with real clients: bigrest and f5-sdk
+//! configure a pool of two VM guests' IIS sites, an http monitor and a
+//! virtual server over iControl REST; curl through the virtual server
+//! alternates between the guests; powering a guest off turns its member
+//! `down` in f5-sdk's stats and sends every connection to the other;
+//! deleting the virtual server closes its listener. Errors are F5's
+//! bodies, hostile input is refused and the device keeps serving.
+//! A missing client fails these tests; it never skips them
+//! (`./scripts/test` installs them).
+
+use crate::common::{line, lines, python, wait_until};
+use fakedc::{Datacenter, PowerAction, Query, ServiceKind};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+const PASSWORD: &str = "P@ssw0rd!";
+
+fn scenario(net: u8) -> String {
+    format!(
+        r#"
+[defaults]
+boot_delay_ms = 0
+shutdown_delay_ms = 0
+
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.{net}.0.20"
+
+[[machine.vm]]
+name = "web01"
+guest = "guest01"
+state = "running"
+
+[[machine.vm]]
+name = "web02"
+guest = "guest02"
+state = "running"
+
+[[machine]]
+name = "guest01"
+role = "vm-guest"
+address = "127.{net}.0.21"
+
+[machine.services]
+web = true
+
+[[machine]]
+name = "guest02"
+role = "vm-guest"
+address = "127.{net}.0.22"
+
+[machine.services]
+web = true
+
+[[machine]]
+name = "lb01"
+role = "load-balancer"
+address = "127.{net}.0.42"
+"#
+    )
+}
+
+fn start(net: u8) -> Datacenter {
+    Datacenter::builder()
+        .scenario_str(&scenario(net))
+        .ephemeral()
+        .protocols(&["lb", "web"])
+        .start()
+        .expect("start")
+}
+
+fn api(dc: &Datacenter) -> String {
+    dc.endpoint("lb01", ServiceKind::LbHttps)
+        .expect("lb01 443")
+        .to_string()
+}
+
+fn f5(mode: &str, dc: &Datacenter, args: &[&str]) -> String {
+    let device = api(dc);
+    let mut a = vec![mode, device.as_str(), "Administrator", PASSWORD];
+    a.extend_from_slice(args);
+    let module = if mode.starts_with("f5sdk") {
+        "f5"
+    } else {
+        "bigrest"
+    };
+    python(module, "lb_f5.py", &a)
+}
+
+/// Where the virtual server listens in this (ephemeral) run: the load
+/// balancer journals it when it binds.
+fn vip(dc: &Datacenter, full: &str) -> Option<SocketAddr> {
+    dc.journal(&Query {
+        machine: Some("lb01".into()),
+        ..Default::default()
+    })
+    .iter()
+    .rev()
+    .find(|e| e.operation == format!("virtual {full}"))
+    .and_then(|e| e.outcome.strip_prefix("listening on "))
+    .and_then(|a| a.parse().ok())
+}
+
+/// Whether the monitor last reported `member` in `state`.
+fn member_state(dc: &Datacenter, member: &str, state: &str) -> bool {
+    dc.journal(&Query {
+        machine: Some("lb01".into()),
+        ..Default::default()
+    })
+    .iter()
+    .rev()
+    .find(|e| e.operation.starts_with("monitor /Common/web_pool") && e.operation.ends_with(member))
+    .is_some_and(|e| e.outcome == format!("member is {state}"))
+}
+
+/// `curl` through the virtual server: the `<h1>` of the page, i.e. which
+/// guest answered.
+fn curl_page(addr: SocketAddr) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "5", "-i", &format!("http://{addr}/")])
+        .output()
+        .expect("curl is needed (./scripts/test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("Server: Microsoft-IIS/10.0"),
+        "IIS answers through the VIP:\n{text}"
+    );
+    text.split("<h1>")
+        .nth(1)
+        .and_then(|s| s.split("</h1>").next())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn bigrest_and_f5sdk_balance_two_guests_and_follow_power() {
+    let dc = start(87);
+    // bigrest: monitor, pool, two members, virtual server; read back.
+    let out = f5(
+        "bigrest-setup",
+        &dc,
+        &["127.87.0.42:80", "127.87.0.21:80", "127.87.0.22:80"],
+    );
+    assert_eq!(
+        line(&out, "monitor"),
+        "/Common/web_mon tm:ltm:monitor:http:httpstate"
+    );
+    assert_eq!(
+        line(&out, "pool"),
+        "/Common/web_pool https://localhost/mgmt/tm/ltm/pool/~Common~web_pool?ver=17.1.0"
+    );
+    assert_eq!(lines(&out, "member").len(), 2, "{out}");
+    assert_eq!(
+        line(&out, "virtual"),
+        "/Common/web_vs /Common/127.87.0.42:80"
+    );
+    assert_eq!(line(&out, "exists-pool"), "True");
+    assert_eq!(line(&out, "exists-missing"), "False");
+    assert_eq!(line(&out, "saved-pool"), "balanced by fakedc");
+
+    let vs = vip(&dc, "/Common/web_vs").expect("the virtual server listens");
+    assert_eq!(vs.ip().to_string(), "127.87.0.42", "on the LB's address");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            member_state(&dc, "127.87.0.21:80", "up") && member_state(&dc, "127.87.0.22:80", "up")
+        }),
+        "the http monitor marks both members up"
+    );
+
+    // f5-sdk reads what bigrest made.
+    let out = f5("f5sdk-read", &dc, &[]);
+    assert_eq!(line(&out, "tmos-version"), "17.1.0");
+    assert_eq!(line(&out, "pool-exists"), "True");
+    assert_eq!(line(&out, "nope-exists"), "False");
+    assert_eq!(
+        line(&out, "pool"),
+        "/Common/web_pool round-robin /Common/web_mon"
+    );
+    assert_eq!(
+        lines(&out, "member"),
+        [
+            "127.87.0.21:80 127.87.0.21 up",
+            "127.87.0.22:80 127.87.0.22 up"
+        ]
+    );
+    assert_eq!(
+        line(&out, "virtual"),
+        "/Common/127.87.0.42:80 /Common/web_pool"
+    );
+
+    // Round robin: consecutive connections alternate.
+    let seen: Vec<String> = (0..4).map(|_| curl_page(vs)).collect();
+    assert!(
+        seen.iter().all(|s| s == "guest01" || s == "guest02"),
+        "{seen:?}"
+    );
+    for w in seen.windows(2) {
+        assert_ne!(w[0], w[1], "round robin alternates: {seen:?}");
+    }
+    let j = dc.journal(&Query {
+        machine: Some("lb01".into()),
+        operation: Some("balance /Common/web_vs".into()),
+        ..Default::default()
+    });
+    assert!(
+        j.len() >= 4,
+        "one journal entry per balanced connection: {j:?}"
+    );
+    assert!(
+        j[0].outcome.starts_with("member /Common/127.87.0.2"),
+        "{j:?}"
+    );
+
+    // Power guest02 off: down within the monitor's timeout, all traffic to guest01.
+    dc.power("guest02", PowerAction::Off).expect("power off");
+    dc.advance(Duration::from_secs(4));
+    assert!(
+        wait_until(Duration::from_secs(10), || member_state(
+            &dc,
+            "127.87.0.22:80",
+            "down"
+        )),
+        "the monitor marks the powered-off member down"
+    );
+    let out = f5("f5sdk-stats", &dc, &[]);
+    let stats = lines(&out, "stat");
+    assert!(stats[0].starts_with("127.87.0.21:80 up available"), "{out}");
+    assert!(stats[1].starts_with("127.87.0.22:80 down offline"), "{out}");
+    assert!(stats[1].ends_with(" down"), "member state is down: {out}");
+    for _ in 0..4 {
+        assert_eq!(
+            curl_page(vs),
+            "guest01",
+            "every connection goes to the live member"
+        );
+    }
+
+    // Power it back on: up again and back in rotation.
+    dc.power("guest02", PowerAction::On).expect("power on");
+    dc.advance(Duration::from_secs(2));
+    assert!(
+        wait_until(Duration::from_secs(10), || member_state(
+            &dc,
+            "127.87.0.22:80",
+            "up"
+        )),
+        "the member comes back up"
+    );
+    let seen: Vec<String> = (0..4).map(|_| curl_page(vs)).collect();
+    assert!(seen.iter().any(|s| s == "guest02"), "{seen:?}");
+
+    // Deleting the virtual server closes its listener.
+    let out = f5("bigrest-delete-vs", &dc, &[]);
+    assert_eq!(line(&out, "deleted"), "True");
+    assert!(
+        wait_until(Duration::from_secs(5), || TcpStream::connect_timeout(
+            &vs,
+            Duration::from_millis(500)
+        )
+        .is_err()),
+        "the VIP stops listening"
+    );
+}
+
+/// The F5 error bodies bigrest and requests see.
+#[test]
+fn bad_tokens_unknown_objects_and_duplicates_get_f5_errors() {
+    let dc = start(88);
+    f5(
+        "bigrest-setup",
+        &dc,
+        &["127.88.0.42:8080", "127.88.0.21:80", "127.88.0.22:80"],
+    );
+    let out = f5("errors", &dc, &[]);
+    assert_eq!(
+        line(&out, "bad-token"),
+        "401 401 X-F5-Auth-Token does not exist."
+    );
+    assert_eq!(
+        line(&out, "unknown"),
+        "404 404 3 01020036:3: The requested Pool (/Common/nope) was not found."
+    );
+    assert_eq!(
+        line(&out, "duplicate"),
+        "409 01020066:3: The requested Pool (/Common/web_pool) already exists in partition Common."
+    );
+}
+
+/// curl with Basic credentials: (status, body).
+fn curl_api(dc: &Datacenter, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
+    let tmp = std::env::temp_dir().join(format!(
+        "fakedc-lb-body-{}-{}",
+        std::process::id(),
+        path.len() + body.map_or(0, <[u8]>::len)
+    ));
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sk",
+        "-m",
+        "20",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-u",
+        &format!("Administrator:{PASSWORD}"),
+        "-X",
+        method,
+        "-H",
+        "Content-Type: application/json",
+    ]);
+    if let Some(b) = body {
+        std::fs::write(&tmp, b).expect("body file");
+        cmd.arg("--data-binary").arg(format!("@{}", tmp.display()));
+    }
+    cmd.arg(format!("https://{}{path}", api(dc)));
+    let out = cmd.output().expect("curl");
+    let _ = std::fs::remove_file(&tmp);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn hostile_input_gets_f5_errors_and_the_device_keeps_serving() {
+    let dc = start(89);
+    let json =
+        |b: &str| serde_json::from_str::<serde_json::Value>(b).expect("F5 error body is JSON");
+    // Malformed JSON.
+    let (s, b) = curl_api(&dc, "POST", "/mgmt/tm/ltm/pool", Some(b"{\"name\": \"p\""));
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(json(&b)["code"], 400);
+    assert_eq!(json(&b)["errorStack"], serde_json::json!([]));
+    // A body over the 1 MiB limit.
+    let huge = format!(
+        "{{\"name\":\"p\",\"description\":\"{}\"}}",
+        "x".repeat(2 << 20)
+    );
+    let (s, b) = curl_api(&dc, "POST", "/mgmt/tm/ltm/pool", Some(huge.as_bytes()));
+    assert_eq!(s, 413, "{b}");
+    assert_eq!(json(&b)["code"], 413);
+    // Ids with path tricks never name anything.
+    for p in [
+        "/mgmt/tm/ltm/pool/~Common~..",
+        "/mgmt/tm/ltm/pool/~Common~a%2F..%2F..%2Fetc",
+        "/mgmt/tm/ltm/pool/~..~x",
+        "/mgmt/tm/ltm/pool/..%2F..%2Fsys",
+        "/mgmt/tm/ltm/pool/~Common~web/members/~Common~..%00",
+    ] {
+        let (s, b) = curl_api(&dc, "GET", p, None);
+        assert!(s == 400 || s == 404, "{p}: {s} {b}");
+        assert!(json(&b)["message"].is_string(), "{p}: {b}");
+    }
+    // A name with a path in it is refused at creation.
+    let (s, b) = curl_api(
+        &dc,
+        "POST",
+        "/mgmt/tm/ltm/node",
+        Some(br#"{"name":"../../x","address":"127.89.0.21"}"#),
+    );
+    assert_eq!(s, 400, "{b}");
+    // Unknown paths: F5's "not registered".
+    let (s, b) = curl_api(&dc, "GET", "/mgmt/tm/ltm/frobnicate", None);
+    assert_eq!(s, 404);
+    assert!(
+        json(&b)["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not registered"),
+        "{b}"
+    );
+    // Not built: 501 naming the operation.
+    let (s, b) = curl_api(&dc, "GET", "/mgmt/tm/ltm/profile/http", None);
+    assert_eq!(s, 501);
+    assert!(
+        json(&b)["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("GET /mgmt/tm/ltm/profile/http"),
+        "{b}"
+    );
+    // Thousands of objects: the collection limit answers with an F5 error.
+    let out = python(
+        "requests",
+        "lb_flood.py",
+        &[&api(&dc), "Administrator", PASSWORD, "4200"],
+    );
+    assert_eq!(line(&out, "created"), "4096", "{out}");
+    assert!(line(&out, "refused").starts_with("400 01070711:3"), "{out}");
+    // And the device still answers.
+    let (s, b) = curl_api(&dc, "GET", "/mgmt/tm/sys/version", None);
+    assert_eq!(s, 200, "{b}");
+    // Wrong Basic password.
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-u",
+            "Administrator:wrong",
+        ])
+        .arg(format!("https://{}/mgmt/tm/sys/version", api(&dc)))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
+}
+
+/// The configuration survives a restart on the same data directory, and
+/// the persisted virtual server listens again at once.
+#[test]
+fn configuration_persists_across_restarts() {
+    let data = crate::common::Temp::new("lb-persist");
+    let run = |f: &dyn Fn(&Datacenter)| {
+        let dc = Datacenter::builder()
+            .scenario_str(&scenario(90))
+            .ephemeral()
+            .data_dir(data.0.clone())
+            .protocols(&["lb", "web"])
+            .start()
+            .expect("start");
+        f(&dc);
+    };
+    run(&|dc| {
+        f5(
+            "bigrest-setup",
+            dc,
+            &["127.90.0.42:80", "127.90.0.21:80", "127.90.0.22:80"],
+        );
+    });
+    run(&|dc| {
+        let vs = vip(dc, "/Common/web_vs").expect("the persisted virtual server listens at start");
+        let out = f5("f5sdk-read", dc, &[]);
+        assert_eq!(
+            line(&out, "pool"),
+            "/Common/web_pool round-robin /Common/web_mon"
+        );
+        assert!(
+            wait_until(Duration::from_secs(10), || member_state(
+                dc,
+                "127.90.0.21:80",
+                "up"
+            )),
+            "monitors run after a restart"
+        );
+        let page = curl_page(vs);
+        assert!(page == "guest01" || page == "guest02", "{page}");
+    });
+}

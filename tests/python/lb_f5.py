@@ -1,0 +1,125 @@
+"""F5 iControl REST clients (bigrest, f5-sdk) against fakedc's load balancer.
+
+usage: lb_f5.py MODE HOST:PORT USER PASSWORD [ARGS...]
+MODE:
+  bigrest-setup VIP M1 M2  create an http monitor, a pool of members M1 and
+                           M2 (address:port) and a virtual server on VIP
+                           (address:port) with bigrest; read them back
+  f5sdk-read               f5-sdk: version, load pool/members/virtual, exists()
+  f5sdk-stats              f5-sdk: each member's monitor status and connections
+  bigrest-delete-vs        delete the virtual server with bigrest
+  errors                   bad token (401), unknown object (404), duplicate (409)
+Prints KEY VALUE lines the Rust test asserts on.
+"""
+import os
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")
+# requests lets these override a session's verify=False (bigrest and f5-sdk
+# both turn verification off: the device's certificate is self-signed).
+for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    os.environ.pop(var, None)
+
+mode, device, user, password = sys.argv[1:5]
+args = sys.argv[5:]
+host, port = device.rsplit(":", 1)
+
+if mode.startswith("bigrest") or mode == "errors":
+    from bigrest.bigip import BIGIP
+    from bigrest.common.exceptions import RESTAPIError
+
+    b = BIGIP(device, user, password, request_token=True, session_verify=False)
+
+if mode == "bigrest-setup":
+    vip, m1, m2 = args
+    mon = b.create("/mgmt/tm/ltm/monitor/http", {
+        "name": "web_mon", "interval": 1, "timeout": 3,
+        "send": "GET / HTTP/1.0\\r\\n\\r\\n", "recv": "200 OK"})
+    print("monitor", mon.properties["fullPath"], mon.properties["kind"])
+    pool = b.create("/mgmt/tm/ltm/pool", {
+        "name": "web_pool", "partition": "Common", "monitor": "/Common/web_mon",
+        "loadBalancingMode": "round-robin"})
+    print("pool", pool.properties["fullPath"], pool.properties["selfLink"])
+    for m in (m1, m2):
+        r = b.create("/mgmt/tm/ltm/pool/~Common~web_pool/members",
+                     {"name": m, "partition": "Common"})
+        print("member-created", r.properties["name"], r.properties["address"])
+    vs = b.create("/mgmt/tm/ltm/virtual", {
+        "name": "web_vs", "destination": f"/Common/{vip}",
+        "pool": "/Common/web_pool", "ipProtocol": "tcp",
+        "sourceAddressTranslation": {"type": "automap"}})
+    print("virtual", vs.properties["fullPath"], vs.properties["destination"])
+    print("exists-pool", b.exist("/mgmt/tm/ltm/pool/~Common~web_pool"))
+    print("exists-missing", b.exist("/mgmt/tm/ltm/pool/~Common~nope"))
+    for m in b.load("/mgmt/tm/ltm/pool/~Common~web_pool/members"):
+        print("member", m.properties["name"], m.properties["address"], m.properties["kind"])
+    p = b.load("/mgmt/tm/ltm/pool/~Common~web_pool")
+    print("loaded-pool", p.properties["name"], p.properties["monitor"])
+    p.properties["description"] = "balanced by fakedc"
+    p = b.save(p)
+    print("saved-pool", p.properties["description"])
+    sys.exit(0)
+
+if mode == "bigrest-delete-vs":
+    b.delete("/mgmt/tm/ltm/virtual/~Common~web_vs")
+    print("deleted", not b.exist("/mgmt/tm/ltm/virtual/~Common~web_vs"))
+    sys.exit(0)
+
+if mode == "errors":
+    import requests
+    r = requests.get(f"https://{device}/mgmt/tm/ltm/pool",
+                     headers={"X-F5-Auth-Token": "NOTATOKEN"}, verify=False)
+    print("bad-token", r.status_code, r.json()["code"], r.json()["message"])
+    import json
+
+    def parts(e):
+        # bigrest puts "Status:\nN\nResponse Body:\n{json}" in the message.
+        text = str(e)
+        status = text.split("Status:\n", 1)[1].split("\n", 1)[0]
+        return int(status), json.loads(text.split("Response Body:\n", 1)[1])
+
+    try:
+        b.load("/mgmt/tm/ltm/pool/~Common~nope")
+        print("unknown no-error")
+    except RESTAPIError as e:
+        status, body = parts(e)
+        print("unknown", status, body["code"], body["apiError"], body["message"])
+    try:
+        b.create("/mgmt/tm/ltm/pool", {"name": "web_pool"})
+        print("duplicate no-error")
+    except RESTAPIError as e:
+        status, body = parts(e)
+        print("duplicate", status, body["message"])
+    sys.exit(0)
+
+from f5.bigip import ManagementRoot
+from f5.bigip.resource import Stats
+
+mgmt = ManagementRoot(host, user, password, port=int(port), token=True, verify=False)
+
+if mode == "f5sdk-read":
+    print("tmos-version", mgmt.tmos_version)
+    print("pool-exists", mgmt.tm.ltm.pools.pool.exists(name="web_pool", partition="Common"))
+    print("nope-exists", mgmt.tm.ltm.pools.pool.exists(name="nope", partition="Common"))
+    pool = mgmt.tm.ltm.pools.pool.load(name="web_pool", partition="Common")
+    print("pool", pool.fullPath, pool.loadBalancingMode, pool.monitor)
+    for m in pool.members_s.get_collection():
+        print("member", m.name, m.address, m.state)
+    vs = mgmt.tm.ltm.virtuals.virtual.load(name="web_vs", partition="Common")
+    print("virtual", vs.destination, vs.pool)
+    print("virtuals", len(mgmt.tm.ltm.virtuals.get_collection()))
+    sys.exit(0)
+
+if mode == "f5sdk-stats":
+    pool = mgmt.tm.ltm.pools.pool.load(name="web_pool", partition="Common")
+    for m in pool.members_s.get_collection():
+        st = Stats(m).load()
+        e = list(st.entries.values())[0]["nestedStats"]["entries"]
+        print("stat", m.name, e["monitorStatus"]["description"],
+              e["status.availabilityState"]["description"],
+              e["serverside.totConns"]["value"], m.state)
+    sys.exit(0)
+
+print("unknown mode", mode)
+sys.exit(2)

@@ -270,8 +270,11 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Record, usize)>, Nm
         }
         rt::UNSIZED_ENVELOPE => {
             // Chunks until a zero size; the whole record must be buffered.
+            // Scanned first without copying, so a record arriving in many
+            // reads costs one pass over the chunk headers per read.
             let mut at = 0usize;
-            let mut body = Vec::new();
+            let mut total = 0usize;
+            let mut chunks = Vec::new();
             loop {
                 let Some((n, used)) = read_mbi31(rest.get(at..).unwrap_or_default())? else {
                     return Ok(None);
@@ -281,14 +284,19 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Record, usize)>, Nm
                     break;
                 }
                 let n = n as usize;
-                if body.len() + n > limits.max_envelope {
+                total += n;
+                if total > limits.max_envelope {
                     return Err(NmfError::TooLarge(limits.max_envelope));
                 }
-                let Some(chunk) = rest.get(at..at + n) else {
+                if rest.len() < at + n {
                     return Ok(None);
-                };
-                body.extend_from_slice(chunk);
+                }
+                chunks.push(at..at + n);
                 at += n;
+            }
+            let mut body = Vec::with_capacity(total);
+            for c in chunks {
+                body.extend_from_slice(rest.get(c).unwrap_or_default());
             }
             Some((Record::UnsizedEnvelope(body), 1 + at))
         }

@@ -47,8 +47,6 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_vsphere::PROTOCOL,
     &fakedc_wcf::PROTOCOL,
     &fakedc_smis::PROTOCOL,
-    &fakedc_smis::PROTOCOL,
-    &fakedc_smis::PROTOCOL,
     &fakedc_rdp::PROTOCOL,
     &fakedc_lb::PROTOCOL,
     &fakedc_lb::WEB,

@@ -16,8 +16,6 @@ mod rdp;
 mod smash;
 mod smb;
 mod smis;
-mod smis;
-mod smis;
 mod ssh;
 mod tds;
 mod vsphere;

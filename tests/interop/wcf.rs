@@ -596,3 +596,23 @@ fn raw_http(addr: SocketAddr, req: &str) -> (u16, String) {
         .unwrap_or(0);
     (status, out)
 }
+
+/// `nmap -sV` names net.tcp from the UnsupportedVersion fault fakedc sends
+/// to its DNSVersionBindReqTCP probe (wcf.md §6).
+#[test]
+fn nmap_identifies_mc_nmf() {
+    let dc = start("windows");
+    let a = ep(&dc, ServiceKind::WcfTcp8100);
+    let out = std::process::Command::new("nmap")
+        .args(["-sV", "-Pn", "-n", "-p"])
+        .arg(a.port().to_string())
+        .arg(a.ip().to_string())
+        .output()
+        .expect("nmap is needed (./scripts/test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let port = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{}/tcp", a.port())))
+        .unwrap_or_else(|| panic!("no port line: {text}"));
+    assert!(port.contains("mc-nmf"), "{port}");
+}

@@ -450,3 +450,149 @@ fn configuration_persists_across_restarts() {
         assert!(page == "guest01" || page == "guest02", "{page}");
     });
 }
+
+/// One curl call with the token header: (status, body).
+fn curl_token(
+    dc: &Datacenter,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sk", "-m", "10", "-w", "\n%{http_code}", "-X", method])
+        .args(["-H", &format!("X-F5-Auth-Token: {token}")]);
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+    }
+    cmd.arg(format!("https://{}{path}", api(dc)));
+    let out = cmd.output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// Tokens expire on the model's clock, a PATCH extends one, DELETE logs
+/// out; the busy fault answers 503; `check`'s probe logs in.
+#[test]
+fn tokens_expire_extend_and_log_out_busy_fault_and_probe() {
+    let dc = start(91);
+    let login = |dc: &Datacenter| -> String {
+        let (s, b) = curl_api(
+            dc,
+            "POST",
+            "/mgmt/shared/authn/login",
+            Some(format!(r#"{{"username":"Administrator","password":"{PASSWORD}","loginProviderName":"tmos"}}"#).as_bytes()),
+        );
+        assert_eq!(s, 200, "{b}");
+        let v: serde_json::Value = serde_json::from_str(&b).expect("json");
+        assert!(
+            v["token"]["expirationMicros"].as_u64().unwrap_or(0)
+                > v["token"]["lastUpdateMicros"].as_u64().unwrap_or(u64::MAX)
+        );
+        assert_eq!(v["token"]["timeout"], 1200);
+        v["token"]["token"].as_str().expect("token").to_string()
+    };
+    // Wrong password at login.
+    let (s, b) = curl_api(
+        &dc,
+        "POST",
+        "/mgmt/shared/authn/login",
+        Some(br#"{"username":"Administrator","password":"nope"}"#),
+    );
+    assert_eq!(s, 401, "{b}");
+    // Expiry: 1200 s of model time.
+    let t = login(&dc);
+    assert_eq!(curl_token(&dc, "GET", "/mgmt/tm/ltm/pool", &t, None).0, 200);
+    dc.advance(Duration::from_secs(1201));
+    let (s, b) = curl_token(&dc, "GET", "/mgmt/tm/ltm/pool", &t, None);
+    assert_eq!(s, 401, "{b}");
+    assert!(b.contains("X-F5-Auth-Token has expired."), "{b}");
+    // PATCH extends (from the token's start), DELETE logs out.
+    let t = login(&dc);
+    let (s, b) = curl_token(
+        &dc,
+        "PATCH",
+        &format!("/mgmt/shared/authz/tokens/{t}"),
+        &t,
+        Some(r#"{"timeout":3600}"#),
+    );
+    assert_eq!(s, 200, "{b}");
+    dc.advance(Duration::from_secs(2000));
+    assert_eq!(
+        curl_token(&dc, "GET", "/mgmt/tm/sys/version", &t, None).0,
+        200,
+        "extended"
+    );
+    let (s, _) = curl_token(
+        &dc,
+        "PATCH",
+        &format!("/mgmt/shared/authz/tokens/{t}"),
+        &t,
+        Some(r#"{"timeout":99999}"#),
+    );
+    assert_eq!(s, 400, "above BIG-IP's 36000 s");
+    assert_eq!(
+        curl_token(
+            &dc,
+            "DELETE",
+            &format!("/mgmt/shared/authz/tokens/{t}"),
+            &t,
+            None
+        )
+        .0,
+        200
+    );
+    let (s, b) = curl_token(&dc, "GET", "/mgmt/tm/sys/version", &t, None);
+    assert_eq!(s, 401, "logged out: {b}");
+    // Busy fault.
+    let id = dc.add_fault(fakedc::FaultRule {
+        id: 0,
+        machine: Some("lb01".into()),
+        service: Some("lb-https".into()),
+        kind: fakedc::FaultKind::Busy,
+    });
+    let (s, b) = curl_api(&dc, "GET", "/mgmt/tm/sys/version", None);
+    assert_eq!(s, 503, "{b}");
+    assert!(b.contains("\"code\":503"), "{b}");
+    dc.remove_fault(id);
+    // check's probe: login + sys/version.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(fakedc_net::Protocol::probe(
+        &fakedc_lb::PROTOCOL,
+        fakedc_net::ProbeTarget {
+            addr: dc.endpoint("lb01", ServiceKind::LbHttps).expect("443"),
+            service: ServiceKind::LbHttps,
+            tls: true,
+            credentials: Some(("Administrator".into(), PASSWORD.into())),
+            timeout: Duration::from_secs(5),
+        },
+    ));
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::Verified,
+        "{}",
+        r.detail
+    );
+    assert_eq!(r.fact("version"), Some("17.1.0"));
+    let r = rt.block_on(fakedc_net::Protocol::probe(
+        &fakedc_lb::WEB,
+        fakedc_net::ProbeTarget {
+            addr: dc.endpoint("guest01", ServiceKind::Web).expect("web"),
+            service: ServiceKind::Web,
+            tls: false,
+            credentials: None,
+            timeout: Duration::from_secs(5),
+        },
+    ));
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::Verified,
+        "{}",
+        r.detail
+    );
+    assert!(r.detail.contains("Microsoft-IIS/10.0"), "{}", r.detail);
+}

@@ -76,7 +76,7 @@ impl Protocol for LoadBalancer {
     }
 
     fn faults(&self) -> &'static [&'static str] {
-        &["busy"]
+        &["busy (HTTP 503 with F5's error body)"]
     }
 
     fn probe(&self, target: ProbeTarget) -> BoxFuture<ProbeReport> {

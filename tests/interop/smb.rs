@@ -371,6 +371,7 @@ fn smbprotocol_high_and_low_level() {
     assert_eq!(line(&out, "lowlevel-read"), "b'low level hello'", "{out}");
     // STATUS_OBJECT_PATH_SYNTAX_BAD for `..` above the share.
     assert_eq!(line(&out, "escape"), "0xc000003b", "{out}");
+    assert_eq!(line(&out, "notify-cancelled"), "True", "{out}");
 }
 
 #[test]
@@ -777,4 +778,78 @@ fn probe_for_check() {
         Duration::from_secs(5),
     ));
     assert!(r.detail.contains("LOGON_FAILURE"), "{}", r.detail);
+}
+
+/// CHANGE_NOTIFY pends (STATUS_PENDING, async) until a change: smbclient's
+/// `notify` on one connection sees a file another connection puts and
+/// renames.
+#[test]
+fn change_notify_sees_another_connections_changes() {
+    let dc = start(&["smb"]);
+    let t = Temp::new("smb-notify");
+    std::fs::write(t.path("n1.txt"), b"x\n").unwrap();
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    std::fs::create_dir_all(dc.share("hv01").unwrap().join("watch")).unwrap();
+    let mut watcher = Command::new("stdbuf")
+        .args([
+            "-oL",
+            "smbclient",
+            &unc(hv, "C$"),
+            "-p",
+            &hv.port().to_string(),
+        ])
+        .args(["-U", ADMIN, "-c", "notify watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("smbclient");
+    let stdout = watcher.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(l);
+        }
+    });
+    // Wait until the notify is pending on the server.
+    assert!(crate::common::wait_until(Duration::from_secs(5), || {
+        dc.journal(&Query {
+            machine: Some("hv01".into()),
+            operation: Some("CREATE watch".into()),
+            ..Query::default()
+        })
+        .len()
+            >= 1
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, out) = smbclient(
+        hv,
+        &[
+            &unc(hv, "C$"),
+            "-U",
+            ADMIN,
+            "-c",
+            "put n1.txt watch\\n1.txt; rename watch\\n1.txt watch\\n2.txt",
+        ],
+        &t.0,
+    );
+    assert!(ok, "{out}");
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !seen.iter().any(|l: &String| l.contains("n2.txt"))
+        && std::time::Instant::now() < deadline
+    {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(l);
+        }
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    // FILE_ACTION_ADDED, then the rename's old and new names (each
+    // notify completes with what happened since it was posted).
+    assert!(seen.iter().any(|l| l == "0001 n1.txt"), "{seen:?}");
+    assert!(seen.iter().any(|l| l == "0005 n2.txt"), "{seen:?}");
 }

@@ -80,6 +80,25 @@ try:
     print("escape opened")
 except SMBResponseException as e:
     print(f"escape {e.status:#010x}")
+# CHANGE_NOTIFY pends until CANCEL, whose answer is STATUS_CANCELLED.
+from smbprotocol.change_notify import CompletionFilter, FileSystemWatcher
+from smbprotocol.open import DirectoryAccessMask
+
+d = Open(tree, "")
+d.create(
+    ImpersonationLevel.Impersonation,
+    DirectoryAccessMask.FILE_LIST_DIRECTORY,
+    FileAttributes.FILE_ATTRIBUTE_DIRECTORY,
+    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
+    CreateDisposition.FILE_OPEN,
+    CreateOptions.FILE_DIRECTORY_FILE,
+)
+w = FileSystemWatcher(d)
+w.start(CompletionFilter.FILE_NOTIFY_CHANGE_FILE_NAME)
+w.cancel()
+w.wait()
+print(f"notify-cancelled {w.cancelled}")
+d.close()
 tree.disconnect()
 sess.disconnect()
 conn.disconnect()

@@ -93,7 +93,38 @@ pub struct Output {
     pub events: Vec<Event>,
     /// Close the connection after sending.
     pub close: bool,
+    /// Changes this frame made to the share, for every connection's
+    /// pending CHANGE_NOTIFY (the service passes them round).
+    pub changes: Vec<Change>,
 }
+
+/// One change to a share's tree (paths relative to the share root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// FILE_ACTION_*: 1 added, 2 removed, 3 modified, 4 renamed (old
+    /// name), 5 renamed (new name).
+    pub action: u32,
+    pub path: PathBuf,
+}
+
+/// A CHANGE_NOTIFY waiting for a change, a CANCEL or its handle's CLOSE.
+struct Pending {
+    async_id: u64,
+    message_id: u64,
+    session: u64,
+    vol: u64,
+    dir: PathBuf,
+    tree: bool,
+    filter: u32,
+    output_len: u32,
+    sign: bool,
+    encrypted: bool,
+}
+
+const STATUS_NOTIFY_CLEANUP: u32 = 0x0000_010B;
+const STATUS_NOTIFY_ENUM_DIR: u32 = 0x0000_010C;
+/// CHANGE_NOTIFY waiting at once on one connection.
+pub const MAX_PENDING: usize = 256;
 
 enum OpenKind {
     File(cap_std::fs::File),
@@ -165,6 +196,12 @@ pub struct Connection {
     /// Sessions logged off by the request being answered: removed once
     /// the LOGOFF response is signed with their key.
     logoffs: Vec<u64>,
+    pending: Vec<Pending>,
+    next_async: u64,
+    /// Changes made while handling the current frame.
+    changes: Vec<Change>,
+    /// Async completions produced while handling the current frame.
+    completions: Vec<Vec<u8>>,
 }
 
 /// A reply to one request of a compound.
@@ -178,6 +215,8 @@ struct Reply {
     tree_id: Option<u32>,
     /// Do not send (CANCEL).
     silent: bool,
+    /// An interim STATUS_PENDING answer in the async header form.
+    async_id: Option<u64>,
 }
 
 impl Reply {
@@ -189,6 +228,7 @@ impl Reply {
             session_id: None,
             tree_id: None,
             silent: false,
+            async_id: None,
         }
     }
 
@@ -266,6 +306,10 @@ impl Connection {
             seq_high: 1,
             seq_used: BTreeSet::new(),
             logoffs: Vec::new(),
+            pending: Vec::new(),
+            next_async: 1,
+            changes: Vec::new(),
+            completions: Vec::new(),
         }
     }
 
@@ -364,7 +408,179 @@ impl Connection {
                 out.close = true;
             }
         }
+        out.frames.append(&mut self.completions);
+        out.changes.append(&mut self.changes);
         out
+    }
+
+    /// A change somewhere in the machine's shares (from this connection or
+    /// another, or another protocol): completes the CHANGE_NOTIFYs it
+    /// matches.
+    pub fn on_change(&mut self, changes: &[Change]) -> Vec<Vec<u8>> {
+        let mut done = Vec::new();
+        let mut keep = Vec::new();
+        for p in std::mem::take(&mut self.pending) {
+            let hits: Vec<(u32, String)> = changes
+                .iter()
+                .filter(|c| notify_filter_matches(p.filter, c.action))
+                .filter_map(|c| {
+                    let rel = c.path.strip_prefix(&p.dir).ok()?;
+                    let n = rel.components().count();
+                    if n == 0 || (n > 1 && !p.tree) {
+                        return None;
+                    }
+                    Some((c.action, rel.to_string_lossy().replace('/', "\\")))
+                })
+                .collect();
+            if hits.is_empty() {
+                keep.push(p);
+                continue;
+            }
+            let mut buf: Vec<u8> = Vec::new();
+            let mut last: Option<usize> = None;
+            for (action, name) in &hits {
+                let at = (buf.len() + 3) & !3;
+                buf.resize(at, 0);
+                if let Some(prev) = last {
+                    let off = u32::try_from(at - prev).unwrap_or(0);
+                    buf[prev..prev + 4].copy_from_slice(&le32(off));
+                }
+                let n: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+                buf.extend_from_slice(&le32(0));
+                buf.extend_from_slice(&le32(*action));
+                buf.extend_from_slice(&le32(u32::try_from(n.len()).unwrap_or(0)));
+                buf.extend_from_slice(&n);
+                last = Some(at);
+            }
+            let (st, data) = if buf.len() > p.output_len as usize {
+                (STATUS_NOTIFY_ENUM_DIR, Vec::new())
+            } else {
+                (status::SUCCESS, buf)
+            };
+            let mut body = Vec::with_capacity(8 + data.len());
+            body.extend_from_slice(&le16(9));
+            body.extend_from_slice(&le16(72));
+            body.extend_from_slice(&le32(u32::try_from(data.len()).unwrap_or(0)));
+            body.extend(data);
+            if let Some(f) = self.complete(&p, st, &body) {
+                done.push(f);
+            }
+        }
+        self.pending = keep;
+        done
+    }
+
+    /// The final async response of a pending CHANGE_NOTIFY.
+    fn complete(&self, p: &Pending, st: u32, body: &[u8]) -> Option<Vec<u8>> {
+        let s = self.sessions.get(&p.session)?;
+        let mut h = Header {
+            status: st,
+            command: cmd::CHANGE_NOTIFY,
+            flags: proto::FLAG_RESPONSE | proto::FLAG_ASYNC,
+            message_id: p.message_id,
+            async_id: p.async_id,
+            session_id: p.session,
+            ..Header::default()
+        };
+        if p.sign && !p.encrypted {
+            h.flags |= proto::FLAG_SIGNED;
+        }
+        let mut m = Vec::new();
+        h.write(&mut m);
+        if st == status::SUCCESS {
+            m.extend_from_slice(body);
+        } else {
+            m.extend_from_slice(&proto::ERROR_BODY);
+        }
+        if p.encrypted {
+            let cipher = self.cipher?;
+            return Some(crypto::encrypt(
+                cipher,
+                &s.enc_key,
+                p.session,
+                rand::random(),
+                &m,
+            ));
+        }
+        if p.sign {
+            crypto::sign(s.sign_algo, &s.sign_key, &mut m);
+        }
+        Some(m)
+    }
+
+    fn change_notify(&mut self, r: &Req<'_>, n: &proto::ChangeNotify) -> Reply {
+        let vol = u64::from_le_bytes(n.file_id[8..16].try_into().unwrap_or([0; 8]));
+        let dir = match self.open_of(r, n.file_id) {
+            Ok(o) => match o.kind {
+                OpenKind::Dir { .. } => o.path.clone(),
+                _ => return Reply::err(status::INVALID_PARAMETER),
+            },
+            Err(e) => return e,
+        };
+        if self.pending.len() >= MAX_PENDING {
+            return Reply::err(status::INSUFFICIENT_RESOURCES);
+        }
+        let async_id = self.next_async;
+        self.next_async += 1;
+        let sign = self
+            .sessions
+            .get(&r.h.session_id)
+            .is_some_and(|s| s.signing_required || r.h.flags & proto::FLAG_SIGNED != 0);
+        self.pending.push(Pending {
+            async_id,
+            message_id: r.h.message_id,
+            session: r.h.session_id,
+            vol,
+            dir,
+            tree: n.flags & 1 != 0,
+            filter: n.filter,
+            output_len: n.output_len.min(self.max_io()),
+            sign,
+            encrypted: r.encrypted,
+        });
+        Reply {
+            async_id: Some(async_id),
+            ..Reply::err(status::PENDING)
+        }
+    }
+
+    /// CANCEL of a pending CHANGE_NOTIFY (by async id, or message id for a
+    /// sync-form CANCEL): its final answer is STATUS_CANCELLED.
+    fn cancel(&mut self, r: &Req<'_>, out: &mut Output) {
+        let by_async = r.h.flags & proto::FLAG_ASYNC != 0;
+        let Some(i) = self.pending.iter().position(|p| {
+            p.session == r.h.session_id
+                && if by_async {
+                    p.async_id == r.h.async_id
+                } else {
+                    p.message_id == r.h.message_id
+                }
+        }) else {
+            return;
+        };
+        let p = self.pending.remove(i);
+        if let Some(f) = self.complete(&p, status::CANCELLED, &[]) {
+            self.completions.push(f);
+        }
+        out.events.push(Event {
+            user: self.sessions.get(&p.session).and_then(|s| s.user.clone()),
+            op: "CANCEL CHANGE_NOTIFY".into(),
+            outcome: "STATUS_CANCELLED".into(),
+        });
+    }
+
+    /// Pending notifications on a handle that closes end with
+    /// STATUS_NOTIFY_CLEANUP.
+    fn cleanup_notifies(&mut self, vol: u64) {
+        let (gone, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.vol == vol);
+        self.pending = keep;
+        for p in gone {
+            if let Some(f) = self.complete(&p, STATUS_NOTIFY_CLEANUP, &[]) {
+                self.completions.push(f);
+            }
+        }
     }
 
     /// Consumes the message ids a request uses; false when they were not
@@ -534,6 +750,10 @@ impl Connection {
             if sign.is_some() {
                 rh.flags |= proto::FLAG_SIGNED;
             }
+            if let Some(id) = reply.async_id {
+                rh.flags |= proto::FLAG_ASYNC;
+                rh.async_id = id;
+            }
             rh.write(&mut m);
             m.extend_from_slice(&reply.body);
             if i + 1 < n {
@@ -610,6 +830,7 @@ impl Connection {
             return self.session_setup(r, accounts, out);
         }
         if c == cmd::CANCEL {
+            self.cancel(r, out);
             return Reply {
                 silent: true,
                 ..Reply::ok(Vec::new())
@@ -725,6 +946,11 @@ impl Connection {
                     let (rep, what) = self.set_info(r, &s);
                     ev(format!("SET_INFO {what}"), outcome(rep.status));
                     rep
+                }
+                cmd::CHANGE_NOTIFY => {
+                    let mut n = proto::ChangeNotify::parse(&mut body)?;
+                    n.file_id = self.resolve(n.file_id, prev_fid);
+                    self.change_notify(r, &n)
                 }
                 cmd::IOCTL => {
                     let mut i = proto::Ioctl::parse(&msg, &mut body)?;
@@ -1044,6 +1270,7 @@ impl Connection {
     }
 
     fn close_session(&mut self, sid: u64) {
+        self.pending.retain(|p| p.session != sid);
         self.sessions.remove(&sid);
         let ids: Vec<u64> = self
             .opens
@@ -1053,7 +1280,8 @@ impl Connection {
             .collect();
         for id in ids {
             if let Some(o) = self.opens.remove(&id) {
-                finish(o);
+                let ch = finish(o);
+                self.changes.extend(ch);
             }
         }
     }
@@ -1110,7 +1338,9 @@ impl Connection {
             .collect();
         for id in ids {
             if let Some(o) = self.opens.remove(&id) {
-                finish(o);
+                let ch = finish(o);
+                self.cleanup_notifies(id);
+                self.changes.extend(ch);
             }
         }
         Reply::ok(vec![4, 0, 0, 0])
@@ -1285,6 +1515,17 @@ impl Connection {
             }
             Err(e) => return Reply::err(fs::io_status(&e)),
         };
+        match action {
+            create::CREATED => self.changes.push(Change {
+                action: 1,
+                path: path.clone(),
+            }),
+            create::OVERWRITTEN | create::SUPERSEDED => self.changes.push(Change {
+                action: 3,
+                path: path.clone(),
+            }),
+            _ => {}
+        }
         let meta = if is_root {
             root.dir_metadata()
         } else {
@@ -1377,7 +1618,9 @@ impl Connection {
         } else {
             None
         };
-        finish(o);
+        let ch = finish(o);
+        self.changes.extend(ch);
+        self.cleanup_notifies(vol);
         let mut b = Vec::with_capacity(60);
         b.extend_from_slice(&le16(60));
         b.extend_from_slice(&le16(flags & 1));
@@ -1762,7 +2005,15 @@ impl Connection {
                     };
                     return (Reply::err(st), what);
                 }
-                o.path = to;
+                let from = std::mem::replace(&mut o.path, to.clone());
+                self.changes.push(Change {
+                    action: 4,
+                    path: from,
+                });
+                self.changes.push(Change {
+                    action: 5,
+                    path: to,
+                });
                 (ok(), what)
             }
             20 | 19 => {
@@ -1884,20 +2135,44 @@ impl Connection {
     }
 }
 
-/// Applies delete-on-close when an open goes away.
-fn finish(o: Open) {
-    if !o.delete_on_close {
-        return;
+/// Whether a CompletionFilter (MS-SMB2 2.2.35) asks for an action: names
+/// for additions, removals and renames; size, times or attributes for
+/// modifications.
+fn notify_filter_matches(filter: u32, action: u32) -> bool {
+    match action {
+        3 => filter & (0x04 | 0x08 | 0x10 | 0x20 | 0x40) != 0,
+        _ => filter & (0x01 | 0x02) != 0,
     }
-    let Some(root) = o.root else { return };
-    let _ = match o.kind {
+}
+
+/// Applies delete-on-close when an open goes away; the changes it made.
+fn finish(o: Open) -> Vec<Change> {
+    let mut changes = Vec::new();
+    if o.written_bytes > 0 {
+        changes.push(Change {
+            action: 3,
+            path: o.path.clone(),
+        });
+    }
+    if !o.delete_on_close {
+        return changes;
+    }
+    let Some(root) = o.root else { return changes };
+    let removed = match o.kind {
         OpenKind::File(f) => {
             drop(f);
             root.remove_file(&o.path)
         }
         OpenKind::Dir { .. } => root.remove_dir(&o.path),
-        OpenKind::Pipe { .. } => Ok(()),
+        OpenKind::Pipe { .. } => return changes,
     };
+    if removed.is_ok() {
+        changes.push(Change {
+            action: 2,
+            path: o.path,
+        });
+    }
+    changes
 }
 
 fn outcome(st: u32) -> String {

@@ -99,6 +99,7 @@ pub mod status {
     pub const DISK_FULL: u32 = 0xC000_007F;
     pub const FILE_IS_A_DIRECTORY: u32 = 0xC000_00BA;
     pub const NOT_SUPPORTED: u32 = 0xC000_00BB;
+    pub const INSUFFICIENT_RESOURCES: u32 = 0xC000_009A;
     pub const BAD_NETWORK_NAME: u32 = 0xC000_00CC;
     pub const REQUEST_NOT_ACCEPTED: u32 = 0xC000_00D0;
     pub const INTERNAL_ERROR: u32 = 0xC000_00E5;
@@ -641,6 +642,32 @@ impl<'a> Ioctl<'a> {
             input: buffer(msg, in_off, in_len)?,
             max_output,
             flags,
+        })
+    }
+}
+
+/// CHANGE_NOTIFY request (2.2.35).
+#[derive(Debug, Clone)]
+pub struct ChangeNotify {
+    /// SMB2_WATCH_TREE (1).
+    pub flags: u16,
+    pub output_len: u32,
+    pub file_id: FileId,
+    pub filter: u32,
+}
+
+impl ChangeNotify {
+    pub fn parse(r: &mut Reader<'_>) -> Result<ChangeNotify> {
+        check_size(r, 32)?;
+        let flags = r.u16_le()?;
+        let output_len = r.u32_le()?;
+        let file_id = file_id(r)?;
+        let filter = r.u32_le()?;
+        Ok(ChangeNotify {
+            flags,
+            output_len,
+            file_id,
+            filter,
         })
     }
 }

@@ -48,9 +48,13 @@ pub fn netbios_name(m: &Machine) -> String {
 
 pub struct SmbService {
     model: Arc<Model>,
-    machines: HashMap<MachineId, Arc<Server>>,
+    machines: HashMap<MachineId, (Arc<Server>, Bus)>,
     netbios: bool,
 }
+
+/// Changes to a machine's shares, passed round every SMB connection of
+/// that machine (445 and 139) for CHANGE_NOTIFY.
+type Bus = tokio::sync::broadcast::Sender<Arc<Vec<crate::conn::Change>>>;
 
 fn server_for(m: &Machine, model: &Model) -> Result<Server, fakedc_net::StartError> {
     let o = options(m)?;
@@ -144,7 +148,8 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), faked
         if m.endpoint(ServiceKind::Smb).is_none() && m.endpoint(ServiceKind::Netbios).is_none() {
             continue;
         }
-        machines.insert(m.id, Arc::new(server_for(m, model)?));
+        let (bus, _) = tokio::sync::broadcast::channel(256);
+        machines.insert(m.id, (Arc::new(server_for(m, model)?), bus));
     }
     let mut epm = HashMap::new();
     for m in model.machines() {
@@ -258,9 +263,10 @@ impl SmbService {
 
     async fn run(&self, conn: Conn) -> io::Result<()> {
         let Conn { mut io, info } = conn;
-        let Some(server) = self.machines.get(&info.machine).cloned() else {
+        let Some((server, bus)) = self.machines.get(&info.machine).cloned() else {
             return Ok(());
         };
+        let mut changes = bus.subscribe();
         let mut buf = Vec::with_capacity(65536);
         if self.netbios {
             let Some(f) = read_frame(&mut io, &mut buf).await? else {
@@ -314,7 +320,24 @@ impl SmbService {
             machine: info.machine,
         };
         loop {
-            let Some(f) = read_frame(&mut io, &mut buf).await? else {
+            let f = tokio::select! {
+                f = read_frame(&mut io, &mut buf) => f?,
+                ch = changes.recv() => {
+                    let Ok(ch) = ch else { continue };
+                    let frames = c.on_change(&ch);
+                    let mut wire = Vec::new();
+                    for frame in &frames {
+                        wire.extend_from_slice(&nbss::message_header(frame.len()));
+                        wire.extend_from_slice(frame);
+                    }
+                    if !wire.is_empty() {
+                        io.write_all(&wire).await?;
+                        io.flush().await?;
+                    }
+                    continue;
+                }
+            };
+            let Some(f) = f else {
                 return Ok(());
             };
             match f.kind {
@@ -333,6 +356,9 @@ impl SmbService {
             buf.drain(..f.total());
             for e in out.events {
                 self.journal(&info, e.user, e.op, &e.outcome);
+            }
+            if !out.changes.is_empty() {
+                let _ = bus.send(Arc::new(out.changes));
             }
             // One write per answer: a 4-byte header written on its own
             // would wait on Nagle and the client's delayed ACK.

@@ -75,6 +75,7 @@ fn parsers(msg: &[u8]) {
     let _ = proto::QueryInfo::parse(&mut body());
     let _ = proto::SetInfo::parse(&r, &mut body());
     let _ = proto::Ioctl::parse(&r, &mut body());
+    let _ = proto::ChangeNotify::parse(&mut body());
     let _ = proto::smb1_negotiate_offer(msg);
     let _ = proto::id_list(msg);
     let _ = proto::preauth_algorithms(msg);
@@ -109,6 +110,11 @@ pub fn decode(data: &[u8]) {
         }
         at += f.total();
     }
+    // A change for whatever notifications the input left pending.
+    let _ = c.on_change(&[fakedc_smb::conn::Change {
+        action: 1,
+        path: "a".into(),
+    }]);
     // And the whole input as one frame.
     let _ = Connection::new(server()).handle(data, 0, &NoOne, [0; 16]);
 }

@@ -506,6 +506,25 @@ fn busy_fault_probe_and_http_metadata() {
         "{}",
         r.detail
     );
+    let r = probe(ServiceKind::WcfHttps8101, Some(("Administrator", &pw)));
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::Verified,
+        "{}",
+        r.detail
+    );
+    assert!(
+        r.detail.ends_with("GetCommand as Administrator"),
+        "{}",
+        r.detail
+    );
+    let r = probe(ServiceKind::WcfHttps8101, Some(("Administrator", "wrong")));
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::AuthFailure,
+        "{}",
+        r.detail
+    );
     for kind in [ServiceKind::WcfHttp8103, ServiceKind::WcfHttps8101] {
         let r = probe(kind, None);
         assert_eq!(

@@ -93,15 +93,12 @@ async fn run(t: ProbeTarget) -> ProbeReport {
     }
 }
 
-async fn http(t: &ProbeTarget, path: String) -> ProbeReport {
-    let req = format!(
-        "GET {path}?wsdl HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        t.addr
-    );
-    let s = match tokio::net::TcpStream::connect(t.addr).await {
-        Ok(s) => s,
-        Err(e) => return ProbeReport::new(ProbeVerdict::Refused, e.to_string()),
-    };
+/// One HTTP/1.1 exchange (TLS with any certificate when `t.tls`): the
+/// whole answer as text.
+async fn exchange(t: &ProbeTarget, req: &str) -> Result<String, ProbeReport> {
+    let s = tokio::net::TcpStream::connect(t.addr)
+        .await
+        .map_err(|e| ProbeReport::new(ProbeVerdict::Refused, e.to_string()))?;
     let mut out = Vec::new();
     let r: std::io::Result<()> = async {
         if t.tls {
@@ -121,20 +118,63 @@ async fn http(t: &ProbeTarget, path: String) -> ProbeReport {
         Ok(())
     }
     .await;
-    if let Err(e) = r {
-        return ProbeReport::new(ProbeVerdict::TlsFailure, e.to_string());
-    }
-    let text = String::from_utf8_lossy(&out);
-    if text.starts_with("HTTP/1.1 200") && text.contains("wsdl:definitions") {
-        ProbeReport::new(ProbeVerdict::Verified, format!("WSDL at {path}?wsdl"))
-    } else {
-        ProbeReport::new(
+    r.map_err(|e| ProbeReport::new(ProbeVerdict::TlsFailure, e.to_string()))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+async fn http(t: &ProbeTarget, path: String) -> ProbeReport {
+    let req = format!(
+        "GET {path}?wsdl HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        t.addr
+    );
+    let text = match exchange(t, &req).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if !(text.starts_with("HTTP/1.1 200") && text.contains("wsdl:definitions")) {
+        return ProbeReport::new(
             ProbeVerdict::WrongProtocol,
             format!(
                 "{path}?wsdl: {}",
                 text.lines().next().unwrap_or("no answer")
             ),
-        )
+        );
+    }
+    // With credentials, one logged-in call on the agent's HTTPS endpoint
+    // (Basic over TLS, which it accepts).
+    let (Some((user, password)), true) = (t.creds(), t.tls) else {
+        return ProbeReport::new(ProbeVerdict::Verified, format!("WSDL at {path}?wsdl"));
+    };
+    use base64::Engine as _;
+    let body = format!(
+        "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><GetCommand xmlns=\"{0}\"><smbiosGuid>00000000-0000-0000-0000-000000000000</smbiosGuid></GetCommand></s:Body></s:Envelope>",
+        contract::NS
+    );
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/xml; charset=utf-8\r\nSOAPAction: \"{}/IWinPEAgent/GetCommand\"\r\nAuthorization: Basic {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        t.addr,
+        contract::NS,
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")),
+        body.len()
+    );
+    match exchange(t, &req).await {
+        Err(r) => r,
+        Ok(text) if text.starts_with("HTTP/1.1 401") => {
+            ProbeReport::new(ProbeVerdict::AuthFailure, format!("{path}: 401 for {user}"))
+        }
+        Ok(text) if text.starts_with("HTTP/1.1 200") && text.contains("<GetCommandResult>") => {
+            ProbeReport::new(
+                ProbeVerdict::Verified,
+                format!("WSDL at {path}?wsdl, GetCommand as {user}"),
+            )
+        }
+        Ok(text) => ProbeReport::new(
+            ProbeVerdict::WrongProtocol,
+            format!(
+                "{path} GetCommand: {}",
+                text.lines().next().unwrap_or("no answer")
+            ),
+        ),
     }
 }
 

@@ -854,6 +854,21 @@ fn tds_seeds() -> Vec<Vec<u8>> {
         0, 0, 0xE7, 0x10, 0, 9, 4, 0xD0, 0, 0x34, 4, 0, b'h', 0, b'i', 0,
     ]);
     rpc.extend_from_slice(&[2, b'@', 0, b'x', 0, 0, 0x26, 4, 4, 7, 0, 0, 0]);
+    // Control flow, CAST/CONVERT and a divisor for the translator; a
+    // DATETIME2N and a GUID parameter for the RPC decoder.
+    let mut flow = vec![
+        22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    ];
+    for u in "IF EXISTS (SELECT 1) BEGIN SELECT CAST('1' AS INT) / (2 % 3) END ELSE WHILE @i < 2 BEGIN SET @i = CONVERT(INT, @i) + 1 IF @i = 1 CONTINUE BREAK END".encode_utf16() {
+        flow.extend_from_slice(&u.to_le_bytes());
+    }
+    let mut rpc2 = vec![
+        22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    ];
+    rpc2.extend_from_slice(&[0xFF, 0xFF, 13, 0, 0, 0]);
+    rpc2.extend_from_slice(&[0, 0, 0x2A, 7, 8, 1, 2, 3, 4, 5, 0x10, 0x20, 0x0B]);
+    rpc2.extend_from_slice(&[0, 0, 0x24, 16, 16]);
+    rpc2.extend_from_slice(&[7; 16]);
     let mut stream = packetize(PacketType::PreLogin, &pre, 4096, 0);
     stream.extend(packetize(PacketType::Login7, &login, 512, 0));
     stream.extend(packetize(PacketType::SqlBatch, &batch, 512, 0));
@@ -865,6 +880,10 @@ fn tds_seeds() -> Vec<Vec<u8>> {
         packetize(PacketType::PreLogin, &pre, 4096, 0),
         packetize(PacketType::Login7, &login, 4096, 0),
         packetize(PacketType::Rpc, &rpc, 4096, 0),
+        flow.clone(),
+        rpc2.clone(),
+        packetize(PacketType::SqlBatch, &flow, 4096, 0),
+        packetize(PacketType::Rpc, &rpc2, 4096, 0),
         stream,
     ]
 }

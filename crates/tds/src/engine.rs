@@ -234,6 +234,7 @@ impl Engine {
                 | F::SQLITE_OPEN_NOFOLLOW,
         )?;
         c.busy_timeout(LOCK_TIMEOUT)?;
+        c.set_prepared_statement_cache_capacity(64);
         functions::register(&c)?;
         c.pragma_update(
             None,
@@ -584,8 +585,9 @@ impl Database {
         v71: bool,
     ) -> Result<Output, SqlError> {
         let conn = &self.conn;
+        // Drivers repeat their statements: SQLite's prepared form is kept.
         let mut stmt = conn
-            .prepare(sql)
+            .prepare_cached(sql)
             .map_err(|e| map_error(conn, &self.name, e))?;
         for (name, v) in params {
             let idx = stmt

@@ -133,7 +133,7 @@ async fn read_message<S: AsyncRead + Unpin>(
     io: &mut S,
     rx: &mut Reassembler,
 ) -> io::Result<packet::Message> {
-    let mut buf = vec![0u8; 8192];
+    let mut buf = [0u8; 8192];
     loop {
         if let Some(m) = rx.next_message().map_err(io::Error::other)? {
             return Ok(m);

@@ -522,7 +522,10 @@ impl Session {
         done: u8,
     ) -> i32 {
         self.ctx.now = now.to_string();
-        self.ctx.databases = self.engine.names();
+        // sys.databases is the only reader of the list.
+        if text.to_ascii_lowercase().contains("databases") {
+            self.ctx.databases = self.engine.names();
+        }
         // `vars`: the RPC's parameters; DECLAREs add batch-scoped ones.
         let stmts = translate::split(translate::tokenize(text));
         if stmts.is_empty() {

@@ -88,10 +88,42 @@ fn sql(text: &str) {
         database: "master".into(),
         now: "2026-01-01 00:00:00.000".into(),
         databases: vec!["master".into()],
+        trancount: 0,
+        live: None,
     };
     let toks = translate::tokenize(text);
     assert!(toks.len() <= text.chars().count() + 1);
-    for st in translate::split(toks) {
-        let _ = translate::classify(&st, &ctx);
+    let stmts = translate::split(toks);
+    for st in &stmts {
+        let _ = translate::classify(st, &ctx);
+    }
+    // Control flow: IF/WHILE conditions rewrite like any expression.
+    if let Ok(nodes) = translate::parse(stmts) {
+        conditions(&nodes, &ctx, 0);
+    }
+}
+
+fn conditions(nodes: &[translate::Node], ctx: &translate::Ctx, depth: usize) {
+    assert!(depth <= 256, "nesting is bounded by the parser");
+    for n in nodes {
+        match n {
+            translate::Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let _ = translate::condition_sql(cond, ctx);
+                conditions(std::slice::from_ref(then), ctx, depth + 1);
+                if let Some(o) = otherwise {
+                    conditions(std::slice::from_ref(o), ctx, depth + 1);
+                }
+            }
+            translate::Node::While { cond, body } => {
+                let _ = translate::condition_sql(cond, ctx);
+                conditions(std::slice::from_ref(body), ctx, depth + 1);
+            }
+            translate::Node::Block(inner) => conditions(inner, ctx, depth + 1),
+            _ => {}
+        }
     }
 }

@@ -61,9 +61,19 @@ name = "db01"
 state = "off"
 
 [[machine]]
+name = "esxi03"
+role = "esxi-host"
+address = "127.84.1.3"
+
+[[machine.vm]]
+name = "lonely01"
+
+[[machine]]
 name = "vc01"
 role = "vcenter"
 address = "127.84.1.10"
+[machine.options.vsphere]
+manages = ["esxi01", "esxi02"]
 "#;
 
 fn start(scenario: &str, protocols: &[&str]) -> Datacenter {
@@ -411,6 +421,44 @@ fn vsphere_folder_transfer_is_byte_exact_jailed_and_seen_over_sftp() {
     let out = pyvmomi(&dc, &ca, "esxi01", ROOT, &["browse", "iso", "*.bin"]);
     assert_eq!(line(&out, "folder"), "[datastore1] iso", "{out}");
     assert_eq!(lines(&out, "file"), vec!["up.bin 3000000"], "{out}");
+
+    // HEAD, then DELETE: gone for SFTP's datastore too.
+    let out = pyvmomi(
+        &dc,
+        &ca,
+        "esxi01",
+        ROOT,
+        &["head", "datastore1", "iso/up.bin"],
+    );
+    assert_eq!(line(&out, "status"), "200 3000000", "{out}");
+    let out = pyvmomi(
+        &dc,
+        &ca,
+        "esxi01",
+        ROOT,
+        &["delete", "datastore1", "iso/up.bin"],
+    );
+    assert_eq!(line(&out, "status"), "204", "{out}");
+    assert!(!dc
+        .share("esxi01")
+        .expect("share")
+        .join("iso/up.bin")
+        .exists());
+    let out = pyvmomi(
+        &dc,
+        &ca,
+        "esxi01",
+        ROOT,
+        &["delete", "datastore1", "iso/up.bin"],
+    );
+    assert_eq!(line(&out, "status"), "404", "{out}");
+    // Nothing fakedc keeps for itself (staging names) was left behind.
+    let left: Vec<_> = std::fs::read_dir(dc.share("esxi01").expect("share").join("iso"))
+        .expect("iso")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
@@ -542,4 +590,48 @@ fn vsphere_check_logs_in_to_vcenter_and_esxi() {
     assert_eq!(esxi["verdict"], "verified", "{esxi}");
     let d = esxi["detail"].as_str().expect("detail");
     assert!(d.contains("HostAgent") && d.contains("logged in"), "{d}");
+}
+
+/// Sessions expire after 30 idle minutes of the model's clock: the cookie
+/// then gets NotAuthenticated (fakedc's own client; pyvmomi cannot idle
+/// across a clock jump).
+#[test]
+fn vsphere_sessions_expire_on_the_models_clock() {
+    use fakedc_vsphere::client::{envelope, login, Client};
+    let dc = start(ESXI, &["vsphere"]);
+    let addr = dc.endpoint("esxi01", ServiceKind::EsxiHttps).expect("sdk");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fetch = envelope(
+        "<Fetch xmlns=\"urn:vim25\"><_this type=\"Folder\">ha-folder-root</_this><prop>name</prop></Fetch>",
+    );
+    rt.block_on(async {
+        let mut c = Client::connect(addr, true).await.expect("connect");
+        let r = c.post(fetch.clone()).await.expect("anonymous fetch");
+        assert!(
+            r.status == 500 && r.body.contains("NotAuthenticated"),
+            "{}",
+            r.body
+        );
+        let r = c
+            .post(login("ha-sessionmgr", ROOT.0, ROOT.1))
+            .await
+            .expect("login");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(c.cookie.is_some());
+        let r = c.post(fetch.clone()).await.expect("fetch");
+        assert!(r.body.contains(">ha-folder-root</returnval>"), "{}", r.body);
+        dc.advance(Duration::from_secs(29 * 60));
+        let r = c.post(fetch.clone()).await.expect("fetch");
+        assert_eq!(r.status, 200, "29 idle minutes are not 30: {}", r.body);
+        dc.advance(Duration::from_secs(31 * 60));
+        let r = c.post(fetch.clone()).await.expect("fetch");
+        assert!(
+            r.status == 500 && r.body.contains("NotAuthenticated"),
+            "{}",
+            r.body
+        );
+    });
 }

@@ -13,6 +13,7 @@ read:
   put DS REMOTE LOCAL        /folder PUT with the session cookie
   get DS REMOTE LOCAL        /folder GET with the session cookie
   anon DS REMOTE             /folder GET without credentials
+  basic|head|delete DS REMOTE   /folder GET with Basic, HEAD, DELETE
   unimplemented NAME         a method fakedc does not implement
   badprop                    a PropertyCollector read of a path that does not exist
 """
@@ -225,7 +226,7 @@ elif cmd == "browse":
     for f in sorted(res.file, key=lambda f: f.path):
         print("file", f.path, f.fileSize)
     Disconnect(si)
-elif cmd in ("put", "get", "anon", "basic"):
+elif cmd in ("put", "get", "anon", "basic", "head", "delete"):
     ds, remote = args[0], args[1]
     # "raw:" sends the path as given (escapes a client would normalise).
     path = remote[4:] if remote.startswith("raw:") else urllib.parse.quote(remote)
@@ -242,6 +243,12 @@ elif cmd in ("put", "get", "anon", "basic"):
         print("status", r.status_code)
         with open(args[2], "wb") as f:
             f.write(r.content)
+    elif cmd == "head":
+        r = requests.head(url, cookies={name: value}, verify=ca)
+        print("status", r.status_code, r.headers.get("Content-Length"))
+    elif cmd == "delete":
+        r = requests.delete(url, cookies={name: value}, verify=ca)
+        print("status", r.status_code)
     elif cmd == "basic":
         r = requests.get(url, auth=(user, password), verify=ca)
         print("status", r.status_code, len(r.content))

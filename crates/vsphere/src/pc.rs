@@ -69,7 +69,7 @@ pub struct FilterSpec {
 pub struct Content {
     pub obj: MoRef,
     /// (path, declared type, value)
-    pub props: Vec<(String, String, Value)>,
+    pub props: Vec<(String, &'static str, Value)>,
 }
 
 fn read_sel(e: &Element, count: &mut usize, depth: usize) -> Result<Sel, VimFault> {
@@ -272,7 +272,7 @@ impl Sdk {
                 let paths: Vec<String> = if p.all {
                     ti.managed_props(&ty)
                         .into_iter()
-                        .map(|p| p.name.clone())
+                        .map(|p| p.name.to_string())
                         .collect()
                 } else {
                     p.paths.clone()
@@ -285,7 +285,7 @@ impl Sdk {
                         continue;
                     };
                     if let Some(v) = self.get_path(st, &target, &path, now) {
-                        props.push((path, declared.ty.clone(), v));
+                        props.push((path, declared.ty, v));
                     }
                 }
             }

@@ -31,10 +31,13 @@ impl Sdk {
             return Some(Target::Inv(i));
         }
         match mo.ty.as_str() {
+            // Views, filters and collectors belong to the session that
+            // made them: another session does not see them.
             "ContainerView" => st
                 .views
-                .contains_key(&mo.id)
-                .then(|| Target::View(mo.id.clone())),
+                .get(&mo.id)
+                .filter(|v| Some(&v.session) == st.current.as_ref())
+                .map(|_| Target::View(mo.id.clone())),
             "Task" => st
                 .tasks
                 .iter()
@@ -42,12 +45,14 @@ impl Sdk {
                 .map(Target::Task),
             "PropertyFilter" => st
                 .filters
-                .contains_key(&mo.id)
-                .then(|| Target::Filter(mo.id.clone())),
+                .get(&mo.id)
+                .filter(|f| Some(&f.session) == st.current.as_ref())
+                .map(|_| Target::Filter(mo.id.clone())),
             "PropertyCollector" => st
                 .collectors
-                .contains_key(&mo.id)
-                .then(|| Target::Collector(mo.id.clone())),
+                .get(&mo.id)
+                .filter(|s| Some(*s) == st.current.as_ref())
+                .map(|_| Target::Collector(mo.id.clone())),
             _ => None,
         }
     }

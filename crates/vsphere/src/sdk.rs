@@ -397,7 +397,10 @@ impl Sdk {
     ) -> Result<(), VimFault> {
         let mut st = self.lock();
         let now = self.model.clock.now();
-        let Some(target) = self.resolve(&st, &req.this) else {
+        st.current = caller.cookie.clone();
+        let target = self.resolve(&st, &req.this);
+        st.current = None;
+        let Some(target) = target else {
             return Err(VimFault::not_found(&req.this));
         };
         // A session (and its user) when there is one.
@@ -495,11 +498,11 @@ impl Sdk {
                 let Some(declared) = types().path_type(&ty, prop) else {
                     return Err(VimFault::invalid_property(prop));
                 };
-                let declared = declared.ty.clone();
+                let declared = declared.ty;
                 let v = self.get_path(st, &target, prop, now);
                 ok(soap::response(m, |out| {
                     if let Some(v) = &v {
-                        crate::value::write_top(out, "returnval", &declared, v);
+                        crate::value::write_top(out, "returnval", declared, v);
                     }
                 }))
             }

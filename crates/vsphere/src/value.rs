@@ -264,8 +264,8 @@ fn write_data(ti: &TypeInfo, out: &mut String, tag: &str, d: &Data) {
     match ti.fields(d.ty) {
         Some(fields) => {
             for f in fields {
-                match d.get(&f.name) {
-                    Some(v) => write_elem(ti, out, &f.name, f.base(), v),
+                match d.get(f.name) {
+                    Some(v) => write_elem(ti, out, f.name, f.base(), v),
                     None if !f.optional => {
                         tracing::debug!(ty = d.ty, field = %f.name, "required field unset")
                     }

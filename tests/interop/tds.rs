@@ -550,7 +550,7 @@ fn kill_9_keeps_commits_and_drops_the_open_transaction() {
 #[test]
 fn tsql_windows_login() {
     let dc = start();
-    let script = format!("{TSQL_SCRIPT}").replace(
+    let script = TSQL_SCRIPT.replace(
         "exit\n",
         "SELECT 'who', SUSER_SNAME(), SYSTEM_USER\ngo\nexit\n",
     );

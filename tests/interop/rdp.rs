@@ -472,3 +472,160 @@ fn auth_only_and_refusals() {
         r.detail
     );
 }
+
+/// Reads until the server closes (EOF or reset), within 15 s; what the
+/// server sends on the way (a Connection Confirm...) is skipped.
+async fn server_closes<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Truncated, lying and random bytes before TLS, inside TLS before and
+/// during CredSSP, and after it at X.224, MCS and fast-path framing: each
+/// connection is closed, and an xfreerdp session that was open all along
+/// keeps its window in step with the console; the probe still verifies.
+#[test]
+fn hostile_input_at_every_stage_leaves_others_served() {
+    use fakedc_rdp::{credssp::TsRequest, pcb, pdu, probe};
+    use tokio::io::AsyncWriteExt;
+    let d = start("127.79.2.1", "127.79.2.2");
+    let id = vm_id(&d.dc, "web01");
+    let x = Xvfb::start();
+    let log = Temp::new("rdp-hostile-log");
+    let mut rdp = open_session(&x, "127.79.2.1", &id, &log.path("xfreerdp.log"));
+    assert_eq!(wait_for_match(&d.dc, &x, "web01"), 0);
+    let addr = d.dc.endpoint("hv01", ServiceKind::VmConnect).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let creds = Some(("Administrator", PASSWORD));
+
+    // Before TLS: random bytes, a cbSize far too large, a v2 blob longer
+    // than the PDU, a truncated PDU.
+    let good = pcb::encode_v2(&id);
+    let mut long_blob = good.clone();
+    long_blob[16] = 0xff;
+    let random: Vec<u8> = (0..200u32)
+        .map(|i| (i.wrapping_mul(97) ^ 0x5a) as u8)
+        .collect();
+    for bytes in [
+        random.clone(),
+        vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0],
+        long_blob,
+        good[..10].to_vec(),
+    ] {
+        rt.block_on(async {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(&bytes).await.unwrap();
+            s.shutdown().await.unwrap();
+            assert!(
+                server_closes(&mut s).await,
+                "pre-TLS {:02x?}",
+                &bytes[..8.min(bytes.len())]
+            );
+        });
+    }
+
+    // Inside TLS, before and during CredSSP: random bytes, a DER length
+    // beyond the limit, a TSRequest without a token, a truncated one.
+    let no_token = TsRequest {
+        version: 6,
+        ..TsRequest::default()
+    }
+    .encode();
+    for bytes in [
+        random.clone(),
+        vec![0x30, 0x83, 0xff, 0xff, 0xff],
+        no_token.clone(),
+        no_token[..no_token.len() - 2].to_vec(),
+    ] {
+        rt.block_on(async {
+            let mut s = probe::direct(addr, &id, None).await.unwrap();
+            s.get_mut().write_all(&bytes).await.unwrap();
+            s.get_mut().shutdown().await.unwrap();
+            assert!(
+                server_closes(s.get_mut()).await,
+                "CredSSP {:02x?}",
+                &bytes[..5]
+            );
+        });
+    }
+
+    // After CredSSP: a TPKT shorter than its header, a Connection Request
+    // then a Connect Initial whose BER length lies, then MCS PDUs that are
+    // cut short, and a fast-path PDU longer than what follows.
+    let cr = {
+        let mut p = vec![0, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 2, 0, 0, 0];
+        p[0] = (p.len() - 1) as u8;
+        pdu::tpkt(&p)
+    };
+    let ci = pdu::encode_connect_initial(&pdu::ClientData {
+        width: 1024,
+        height: 768,
+        client_name: "hostile".into(),
+        keyboard_layout: 0x409,
+        color_depth: 32,
+        server_selected_protocol: 2,
+        channels: vec![],
+    });
+    let mut lying_ci = ci.clone();
+    // The Connect Initial's BER length (0x82 + two bytes) says 65535:
+    // far past the PDU.
+    assert_eq!(lying_ci[9], 0x82);
+    lying_ci[10] = 0xff;
+    lying_ci[11] = 0xff;
+    let stages: Vec<Vec<u8>> = vec![
+        vec![0x03, 0x00, 0x00, 0x03],
+        [cr.clone(), lying_ci].concat(),
+        [cr.clone(), ci.clone(), pdu::x224_data(&[0x38, 0x00])].concat(),
+        [
+            cr.clone(),
+            ci.clone(),
+            pdu::x224_data(&[0x64, 0, 6, 3, 0xeb, 0x70, 0x81]),
+        ]
+        .concat(),
+        [cr.clone(), vec![0x00, 0xff, 0xff, 0x01]].concat(),
+        [cr, random].concat(),
+    ];
+    for bytes in stages {
+        rt.block_on(async {
+            let mut s = probe::direct(addr, &id, creds).await.unwrap();
+            s.get_mut().write_all(&bytes).await.unwrap();
+            s.get_mut().shutdown().await.unwrap();
+            assert!(
+                server_closes(s.get_mut()).await,
+                "after CredSSP {:02x?}",
+                &bytes[..4]
+            );
+        });
+    }
+
+    // The session that was open all along is still served.
+    assert!(rdp.0.try_wait().unwrap().is_none(), "xfreerdp exited");
+    let before = console(&d.dc, "web01");
+    let st = Command::new("xdotool")
+        .args(["mousemove", "512", "384", "type", "--delay", "30", "ok"])
+        .env("DISPLAY", &x.display)
+        .status()
+        .expect("xdotool");
+    assert!(st.success());
+    assert!(wait_until(Duration::from_secs(10), || console(
+        &d.dc, "web01"
+    ) != before));
+    assert_eq!(wait_for_match(&d.dc, &x, "web01"), 0);
+    let r = rt.block_on(probe::probe(addr, creds, Duration::from_secs(10)));
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::Verified,
+        "{}",
+        r.detail
+    );
+}

@@ -319,9 +319,21 @@ pub fn decode_connect_initial(payload: &[u8]) -> Result<ClientData, RdpError> {
                 for _ in 0..count {
                     let name = b.bytes(8)?;
                     let _options = b.u32_le()?;
-                    let end = name.iter().position(|c| *c == 0).unwrap_or(8);
-                    out.channels
-                        .push(String::from_utf8_lossy(&name[..end]).into_owned());
+                    // Seven ANSI characters and a NUL (MS-RDPBCGR
+                    // 2.2.1.3.4.1); anything else is shown as '?'.
+                    let end = name.iter().position(|c| *c == 0).unwrap_or(8).min(7);
+                    out.channels.push(
+                        name[..end]
+                            .iter()
+                            .map(|b| {
+                                if b.is_ascii_graphic() {
+                                    char::from(*b)
+                                } else {
+                                    '?'
+                                }
+                            })
+                            .collect(),
+                    );
                 }
             }
             _ => {}
@@ -335,6 +347,82 @@ pub fn decode_connect_initial(payload: &[u8]) -> Result<ClientData, RdpError> {
         _ => out.color_depth = 16,
     }
     Ok(out)
+}
+
+/// Encodes an MCS Connect Initial with CS_CORE (32 bpp asked for) and
+/// CS_NET, as a client sends it (an X.224 Data TPDU in a TPKT): the
+/// round-trip tests, the fuzz seeds and hostile-input tests use it.
+pub fn encode_connect_initial(client: &ClientData) -> Vec<u8> {
+    let mut core = Vec::new();
+    core.extend(0x0008_0004u32.to_le_bytes());
+    core.extend(client.width.to_le_bytes());
+    core.extend(client.height.to_le_bytes());
+    core.extend(0xca01u16.to_le_bytes());
+    core.extend(0xaa03u16.to_le_bytes());
+    core.extend(client.keyboard_layout.to_le_bytes());
+    core.extend(2600u32.to_le_bytes());
+    let mut name = [0u8; 32];
+    for (i, u) in client.client_name.encode_utf16().take(15).enumerate() {
+        name[i * 2..i * 2 + 2].copy_from_slice(&u.to_le_bytes());
+    }
+    core.extend(name);
+    core.extend(4u32.to_le_bytes());
+    core.extend(0u32.to_le_bytes());
+    core.extend(12u32.to_le_bytes());
+    core.extend([0u8; 64]);
+    core.extend(0xca01u16.to_le_bytes());
+    core.extend(1u16.to_le_bytes());
+    core.extend(0u32.to_le_bytes());
+    core.extend(24u16.to_le_bytes());
+    core.extend(0x000fu16.to_le_bytes());
+    core.extend(
+        if client.color_depth == 32 {
+            0x0002u16
+        } else {
+            0
+        }
+        .to_le_bytes(),
+    );
+    core.extend([0u8; 64]);
+    core.extend([0u8, 0]);
+    core.extend(client.server_selected_protocol.to_le_bytes());
+    let mut blocks = Vec::new();
+    blocks.extend(0xc001u16.to_le_bytes());
+    blocks.extend(((core.len() + 4) as u16).to_le_bytes());
+    blocks.extend(core);
+    blocks.extend(0xc003u16.to_le_bytes());
+    blocks.extend(((8 + 12 * client.channels.len()) as u16).to_le_bytes());
+    blocks.extend((client.channels.len() as u32).to_le_bytes());
+    for c in &client.channels {
+        let mut n = [0u8; 8];
+        for (i, b) in c.bytes().take(7).enumerate() {
+            n[i] = b;
+        }
+        blocks.extend(n);
+        blocks.extend(0x8000_0000u32.to_le_bytes());
+    }
+    let mut ccr = vec![0x00, 0x08, 0x00, 0x10, 0x00, 0x01, 0xc0, 0x00];
+    ccr.extend_from_slice(b"Duca");
+    per_len_write(&mut ccr, blocks.len());
+    ccr.extend(blocks);
+    let mut gcc = vec![0x00, 0x05, 0x00, 0x14, 0x7c, 0x00, 0x01];
+    per_len_write(&mut gcc, ccr.len());
+    gcc.extend(ccr);
+    let mut body = Vec::new();
+    ber_write(&mut body, &[0x04], &[1]);
+    ber_write(&mut body, &[0x04], &[1]);
+    ber_write(&mut body, &[0x01], &[0xff]);
+    for max in [34u32, 1, 65535] {
+        let mut dp = Vec::new();
+        for v in [max, 2, 0, 1, 0, 1, 65535, 2] {
+            ber_int(&mut dp, v);
+        }
+        ber_write(&mut body, &[0x30], &dp);
+    }
+    ber_write(&mut body, &[0x04], &gcc);
+    let mut out = Vec::new();
+    ber_write(&mut out, &[0x7f, 0x65], &body);
+    x224_data(&out)
 }
 
 /// The channel id a static channel gets (by its index in CS_NET).
@@ -907,6 +995,25 @@ mod tests {
         let cr = decode_cr(&f).expect("cr");
         assert_eq!(cr.requested, Some(3));
         assert_eq!(cr.cookie.as_deref(), Some("Cookie: mstshash=Administrator"));
+    }
+
+    #[test]
+    fn connect_initial_round_trip() {
+        let c = ClientData {
+            width: 1024,
+            height: 768,
+            client_name: "ws01".into(),
+            keyboard_layout: 0x409,
+            color_depth: 32,
+            server_selected_protocol: PROTOCOL_HYBRID,
+            channels: vec!["cliprdr".into(), "rdpsnd".into()],
+        };
+        let f = encode_connect_initial(&c);
+        let got = decode_connect_initial(x224_payload(&f).expect("x224")).expect("ci");
+        assert_eq!(got, c);
+        for n in 0..f.len() {
+            let _ = x224_payload(&f[..n]).map(decode_connect_initial);
+        }
     }
 
     #[test]

@@ -30,71 +30,80 @@ pub async fn probe(
 }
 
 async fn run(addr: SocketAddr, creds: Option<(&str, &str)>) -> ProbeReport {
-    let mut s = match TcpStream::connect(addr).await {
-        Ok(s) => s,
-        Err(e) => return ProbeReport::new(ProbeVerdict::Refused, e.to_string()),
-    };
-    if let Err(e) = s.write_all(&crate::pcb::encode_v2(PROBE_VM)).await {
-        return ProbeReport::new(ProbeVerdict::WrongProtocol, e.to_string());
+    match direct(addr, PROBE_VM, creds).await {
+        Ok(_) => ProbeReport::new(
+            ProbeVerdict::Verified,
+            match creds {
+                Some((user, _)) => format!("preconnection PDU, TLS, CredSSP (NTLM) as {user}"),
+                None => {
+                    "preconnection PDU, then TLS (CredSSP not tried without credentials)".into()
+                }
+            },
+        ),
+        Err((v, why)) => ProbeReport::new(v, why),
     }
-    let mut cfg = match client_config(&Trust::AnyCertificate) {
-        Ok(c) => (*c).clone(),
-        Err(e) => return ProbeReport::new(ProbeVerdict::TlsFailure, e.to_string()),
-    };
+}
+
+/// A client's TLS stream to VMConnect after the Direct Approach's first
+/// half, with the read buffer in front of it.
+pub type Session = Framed<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Connects as xfreerdp `/vmconnect:<vm>` does: the preconnection PDU,
+/// TLS, and with credentials CredSSP. The probe, the hostile-input tests
+/// and the benchmark's own client start here.
+pub async fn direct(
+    addr: SocketAddr,
+    vm: &str,
+    creds: Option<(&str, &str)>,
+) -> Result<Session, (ProbeVerdict, String)> {
+    let mut s = TcpStream::connect(addr)
+        .await
+        .map_err(|e| (ProbeVerdict::Refused, e.to_string()))?;
+    s.write_all(&crate::pcb::encode_v2(vm))
+        .await
+        .map_err(|e| (ProbeVerdict::WrongProtocol, e.to_string()))?;
+    let mut cfg = client_config(&Trust::AnyCertificate)
+        .map(|c| (*c).clone())
+        .map_err(|e| (ProbeVerdict::TlsFailure, e.to_string()))?;
     cfg.alpn_protocols.clear();
-    let name = match rustls::pki_types::ServerName::try_from(addr.ip().to_string()) {
-        Ok(n) => n,
-        Err(e) => return ProbeReport::new(ProbeVerdict::TlsFailure, e.to_string()),
-    };
-    let tls = match tokio_rustls::TlsConnector::from(Arc::new(cfg))
+    let name = rustls::pki_types::ServerName::try_from(addr.ip().to_string())
+        .map_err(|e| (ProbeVerdict::TlsFailure, e.to_string()))?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(name, s)
         .await
-    {
-        Ok(t) => t,
-        Err(e) => {
-            return ProbeReport::new(
+        .map_err(|e| {
+            (
                 ProbeVerdict::TlsFailure,
                 format!("TLS after the preconnection PDU: {e}"),
             )
-        }
-    };
-    let Some(public_key) = tls
+        })?;
+    let public_key = tls
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|c| c.first())
         .and_then(|c| x509_parser::parse_x509_certificate(c.as_ref()).ok())
         .map(|(_, c)| c.public_key().subject_public_key.data.to_vec())
-    else {
-        return ProbeReport::new(ProbeVerdict::TlsFailure, "no server certificate");
-    };
-    let Some((user, password)) = creds else {
-        return ProbeReport::new(
-            ProbeVerdict::Verified,
-            "preconnection PDU, then TLS (CredSSP not tried without credentials)",
-        );
-    };
-    match credssp_client(tls, user, password, &public_key).await {
-        Ok(()) => ProbeReport::new(
-            ProbeVerdict::Verified,
-            format!("preconnection PDU, TLS, CredSSP (NTLM) as {user}"),
-        ),
-        Err((v, why)) => ProbeReport::new(v, why),
+        .ok_or_else(|| {
+            (
+                ProbeVerdict::TlsFailure,
+                "no server certificate".to_string(),
+            )
+        })?;
+    let mut framed = Framed::new(tls);
+    if let Some((user, password)) = creds {
+        credssp_client(&mut framed, user, password, &public_key).await?;
     }
+    Ok(framed)
 }
 
-async fn credssp_client<S>(
-    tls: S,
+async fn credssp_client(
+    rd: &mut Session,
     user: &str,
     password: &str,
     public_key: &[u8],
-) -> Result<(), (ProbeVerdict, String)>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+) -> Result<(), (ProbeVerdict, String)> {
     let wrong = |e: String| (ProbeVerdict::WrongProtocol, e);
-    let (rd, mut wr) = tokio::io::split(tls);
-    let mut rd = Framed::new(rd);
     let (domain, bare) = match user.split_once('\\') {
         Some((d, u)) => (d, u),
         None => ("", user),
@@ -105,7 +114,8 @@ where
         nego_token: Some(client.negotiate()),
         ..TsRequest::default()
     };
-    wr.write_all(&req.encode())
+    rd.get_mut()
+        .write_all(&req.encode())
         .await
         .map_err(|e| wrong(e.to_string()))?;
     let der = rd.der().await.map_err(|e| wrong(e.to_string()))?;
@@ -126,7 +136,8 @@ where
         client_nonce: (version >= 5).then_some(nonce),
         ..TsRequest::default()
     };
-    wr.write_all(&req.encode())
+    rd.get_mut()
+        .write_all(&req.encode())
         .await
         .map_err(|e| wrong(e.to_string()))?;
     let der = rd
@@ -163,9 +174,13 @@ where
         auth_info: Some(ai),
         ..TsRequest::default()
     };
-    wr.write_all(&req.encode())
+    rd.get_mut()
+        .write_all(&req.encode())
         .await
         .map_err(|e| wrong(e.to_string()))?;
-    wr.flush().await.map_err(|e| wrong(e.to_string()))?;
+    rd.get_mut()
+        .flush()
+        .await
+        .map_err(|e| wrong(e.to_string()))?;
     Ok(())
 }

@@ -620,6 +620,11 @@ impl<R: AsyncRead + Unpin> Framed<R> {
         }
     }
 
+    /// The stream, for writing between reads.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.io
+    }
+
     async fn fill(&mut self) -> io::Result<()> {
         let mut tmp = [0u8; 8192];
         let n = self.io.read(&mut tmp).await?;

@@ -372,6 +372,12 @@ fn smbprotocol_high_and_low_level() {
     // STATUS_OBJECT_PATH_SYNTAX_BAD for `..` above the share.
     assert_eq!(line(&out, "escape"), "0xc000003b", "{out}");
     assert_eq!(line(&out, "notify-cancelled"), "True", "{out}");
+    // STATUS_LOCK_NOT_GRANTED, STATUS_FILE_LOCK_CONFLICT, STATUS_RANGE_NOT_LOCKED.
+    assert_eq!(line(&out, "conflict-lock"), "0xc0000055", "{out}");
+    assert_eq!(line(&out, "conflict-read"), "0xc0000054", "{out}");
+    assert_eq!(line(&out, "outside-read"), "b'vel'", "{out}");
+    assert_eq!(line(&out, "after-unlock"), "b'low '", "{out}");
+    assert_eq!(line(&out, "unlock-again"), "0xc000007e", "{out}");
 }
 
 #[test]
@@ -818,13 +824,12 @@ fn change_notify_sees_another_connections_changes() {
     assert!(crate::common::wait_until(Duration::from_secs(5), || {
         dc.journal(&Query {
             machine: Some("hv01".into()),
-            operation: Some("CREATE watch".into()),
+            operation: Some("CHANGE_NOTIFY".into()),
             ..Query::default()
         })
-        .len()
-            >= 1
+        .iter()
+        .any(|e| e.outcome == "pending")
     }));
-    std::thread::sleep(Duration::from_millis(300));
     let (ok, out) = smbclient(
         hv,
         &[

@@ -65,6 +65,46 @@ f.create(
 )
 f.write(b"low level hello", 0)
 print(f"lowlevel-read {f.read(0, 15)!r}")
+# Byte-range locks: an exclusive lock on one handle refuses another
+# handle's lock and read of that range until it is unlocked.
+from smbprotocol.open import LockFlags, SMB2LockElement
+
+
+def element(offset, length, flags):
+    e = SMB2LockElement()
+    e["offset"] = offset
+    e["length"] = length
+    e["flags"] = flags
+    return e
+
+
+f2 = Open(tree, "lowlevel.txt")
+f2.create(
+    ImpersonationLevel.Impersonation,
+    0x12019F,
+    FileAttributes.FILE_ATTRIBUTE_NORMAL,
+    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
+    CreateDisposition.FILE_OPEN,
+    CreateOptions.FILE_NON_DIRECTORY_FILE,
+)
+f.lock([element(0, 5, LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY)])
+for what, call in [
+    ("lock", lambda: f2.lock([element(2, 2, LockFlags.SMB2_LOCKFLAG_SHARED_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY)])),
+    ("read", lambda: f2.read(0, 4)),
+]:
+    try:
+        call()
+        print(f"conflict-{what} none")
+    except SMBResponseException as e:
+        print(f"conflict-{what} {e.status:#010x}")
+print(f"outside-read {f2.read(6, 3)!r}")
+f.lock([element(0, 5, LockFlags.SMB2_LOCKFLAG_UNLOCK)])
+print(f"after-unlock {f2.read(0, 4)!r}")
+try:
+    f.lock([element(0, 5, LockFlags.SMB2_LOCKFLAG_UNLOCK)])
+except SMBResponseException as e:
+    print(f"unlock-again {e.status:#010x}")
+f2.close()
 f.close()
 # A path escape through the raw API: Windows refuses `..` above the share.
 g = Open(tree, r"..\..\etc\passwd")

@@ -55,6 +55,77 @@ pub struct Server {
     /// Encrypt every session (the server's EncryptData).
     pub encrypt_data: bool,
     pub start_time: u64,
+    /// Byte-range locks of every connection, by file.
+    pub locks: Locks,
+}
+
+/// A held byte-range lock: its range, whether exclusive, and its owner
+/// (connection and handle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Held {
+    offset: u64,
+    length: u64,
+    exclusive: bool,
+    owner: (u64, u64),
+}
+
+impl Held {
+    fn overlaps(&self, offset: u64, length: u64) -> bool {
+        length != 0
+            && self.length != 0
+            && offset < self.offset.saturating_add(self.length)
+            && self.offset < offset.saturating_add(length)
+    }
+}
+
+/// The machine's lock table (shared by its connections on 445 and 139).
+#[derive(Debug, Default)]
+pub struct Locks {
+    table: std::sync::Mutex<HashMap<PathBuf, Vec<Held>>>,
+    next_conn: std::sync::atomic::AtomicU64,
+}
+
+/// Locks held on one file at most.
+pub const MAX_LOCKS_PER_FILE: usize = 4096;
+
+impl Locks {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Vec<Held>>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `owner` may read (`write` false) or write the range: not
+    /// while another owner holds an overlapping exclusive lock, nor write
+    /// over another owner's shared one.
+    fn allows(
+        &self,
+        path: &std::path::Path,
+        owner: (u64, u64),
+        offset: u64,
+        length: u64,
+        write: bool,
+    ) -> bool {
+        let t = self.table();
+        t.get(path).is_none_or(|v| {
+            !v.iter()
+                .any(|h| h.owner != owner && h.overlaps(offset, length) && (h.exclusive || write))
+        })
+    }
+
+    fn release(&self, owner: (u64, u64)) {
+        let mut t = self.table();
+        t.retain(|_, v| {
+            v.retain(|h| h.owner != owner);
+            !v.is_empty()
+        });
+    }
+
+    fn release_conn(&self, conn: u64) {
+        let mut t = self.table();
+        t.retain(|_, v| {
+            v.retain(|h| h.owner.0 != conn);
+            !v.is_empty()
+        });
+    }
 }
 
 impl Server {
@@ -120,6 +191,20 @@ struct Pending {
     sign: bool,
     encrypted: bool,
 }
+
+/// What a watched directory handle saw while no CHANGE_NOTIFY waited.
+struct Watch {
+    dir: PathBuf,
+    tree: bool,
+    filter: u32,
+    /// Buffering starts after the first notification completes.
+    armed: bool,
+    buffered: Vec<(u32, String)>,
+    overflow: bool,
+}
+
+/// Changes one handle buffers at most; beyond, NOTIFY_ENUM_DIR.
+const MAX_BUFFERED: usize = 1024;
 
 const STATUS_NOTIFY_CLEANUP: u32 = 0x0000_010B;
 const STATUS_NOTIFY_ENUM_DIR: u32 = 0x0000_010C;
@@ -197,7 +282,10 @@ pub struct Connection {
     /// the LOGOFF response is signed with their key.
     logoffs: Vec<u64>,
     pending: Vec<Pending>,
+    watches: HashMap<u64, Watch>,
     next_async: u64,
+    /// This connection's id in the machine's lock table.
+    conn_id: u64,
     /// Changes made while handling the current frame.
     changes: Vec<Change>,
     /// Async completions produced while handling the current frame.
@@ -288,6 +376,10 @@ fn neg_token_init() -> Vec<u8> {
 
 impl Connection {
     pub fn new(server: Arc<Server>) -> Connection {
+        let conn_id = server
+            .locks
+            .next_conn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Connection {
             server,
             dialect: None,
@@ -307,7 +399,9 @@ impl Connection {
             seq_used: BTreeSet::new(),
             logoffs: Vec::new(),
             pending: Vec::new(),
+            watches: HashMap::new(),
             next_async: 1,
+            conn_id,
             changes: Vec::new(),
             completions: Vec::new(),
         }
@@ -422,51 +516,39 @@ impl Connection {
         for p in std::mem::take(&mut self.pending) {
             let hits: Vec<(u32, String)> = changes
                 .iter()
-                .filter(|c| notify_filter_matches(p.filter, c.action))
-                .filter_map(|c| {
-                    let rel = c.path.strip_prefix(&p.dir).ok()?;
-                    let n = rel.components().count();
-                    if n == 0 || (n > 1 && !p.tree) {
-                        return None;
-                    }
-                    Some((c.action, rel.to_string_lossy().replace('/', "\\")))
-                })
+                .filter_map(|c| notify_hit(&p.dir, p.tree, p.filter, c))
                 .collect();
             if hits.is_empty() {
                 keep.push(p);
                 continue;
             }
-            let mut buf: Vec<u8> = Vec::new();
-            let mut last: Option<usize> = None;
-            for (action, name) in &hits {
-                let at = (buf.len() + 3) & !3;
-                buf.resize(at, 0);
-                if let Some(prev) = last {
-                    let off = u32::try_from(at - prev).unwrap_or(0);
-                    buf[prev..prev + 4].copy_from_slice(&le32(off));
-                }
-                let n: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
-                buf.extend_from_slice(&le32(0));
-                buf.extend_from_slice(&le32(*action));
-                buf.extend_from_slice(&le32(u32::try_from(n.len()).unwrap_or(0)));
-                buf.extend_from_slice(&n);
-                last = Some(at);
-            }
-            let (st, data) = if buf.len() > p.output_len as usize {
-                (STATUS_NOTIFY_ENUM_DIR, Vec::new())
-            } else {
-                (status::SUCCESS, buf)
-            };
-            let mut body = Vec::with_capacity(8 + data.len());
-            body.extend_from_slice(&le16(9));
-            body.extend_from_slice(&le16(72));
-            body.extend_from_slice(&le32(u32::try_from(data.len()).unwrap_or(0)));
-            body.extend(data);
+            let (st, body) = notify_body(&hits, false, p.output_len);
             if let Some(f) = self.complete(&p, st, &body) {
                 done.push(f);
             }
+            // Changes from now until the client posts again are kept.
+            if let Some(w) = self.watches.get_mut(&p.vol) {
+                w.armed = true;
+            }
         }
         self.pending = keep;
+        // Handles watched before and not waiting now keep what happens
+        // for their next CHANGE_NOTIFY, as Windows buffers them.
+        let waiting: Vec<u64> = self.pending.iter().map(|p| p.vol).collect();
+        for (vol, w) in self.watches.iter_mut() {
+            if waiting.contains(vol) || !w.armed {
+                continue;
+            }
+            for c in changes {
+                if let Some(hit) = notify_hit(&w.dir, w.tree, w.filter, c) {
+                    if w.buffered.len() >= MAX_BUFFERED {
+                        w.overflow = true;
+                    } else {
+                        w.buffered.push(hit);
+                    }
+                }
+            }
+        }
         done
     }
 
@@ -508,6 +590,72 @@ impl Connection {
         Some(m)
     }
 
+    /// LOCK (MS-SMB2 3.3.5.14): all elements or none. A conflicting lock
+    /// is refused at once (LOCK_NOT_GRANTED) even without
+    /// FAIL_IMMEDIATELY: waiting locks are not offered.
+    fn lock(&mut self, r: &Req<'_>, fid: FileId, elements: &[proto::LockElement]) -> Reply {
+        let vol = u64::from_le_bytes(fid[8..16].try_into().unwrap_or([0; 8]));
+        let path = match self.open_of(r, fid) {
+            Ok(o) if matches!(o.kind, OpenKind::File(_)) => o.path.clone(),
+            Ok(_) => return Reply::err(status::INVALID_PARAMETER),
+            Err(e) => return e,
+        };
+        let owner = (self.conn_id, vol);
+        let unlock = elements[0].flags & proto::LOCK_UNLOCK != 0;
+        let mut t = self.server.locks.table();
+        let held = t.entry(path.clone()).or_default();
+        if unlock {
+            if elements.iter().any(|e| e.flags != proto::LOCK_UNLOCK) {
+                return Reply::err(status::INVALID_PARAMETER);
+            }
+            for e in elements {
+                match held
+                    .iter()
+                    .position(|h| h.owner == owner && h.offset == e.offset && h.length == e.length)
+                {
+                    Some(i) => {
+                        held.remove(i);
+                    }
+                    None => return Reply::err(status::RANGE_NOT_LOCKED),
+                }
+            }
+        } else {
+            let mut new = Vec::new();
+            for e in elements {
+                let kind = e.flags & !proto::LOCK_FAIL_IMMEDIATELY;
+                let exclusive = match kind {
+                    proto::LOCK_SHARED => false,
+                    proto::LOCK_EXCLUSIVE => true,
+                    _ => return Reply::err(status::INVALID_PARAMETER),
+                };
+                if e.length != 0 && e.offset.checked_add(e.length - 1).is_none() {
+                    return Reply::err(status::INVALID_LOCK_RANGE);
+                }
+                let conflict = held
+                    .iter()
+                    .chain(new.iter())
+                    .any(|h: &Held| h.overlaps(e.offset, e.length) && (h.exclusive || exclusive));
+                if conflict {
+                    return Reply::err(status::LOCK_NOT_GRANTED);
+                }
+                new.push(Held {
+                    offset: e.offset,
+                    length: e.length,
+                    exclusive,
+                    owner,
+                });
+            }
+            if held.len() + new.len() > MAX_LOCKS_PER_FILE {
+                return Reply::err(status::INSUFFICIENT_RESOURCES);
+            }
+            held.extend(new);
+        }
+        if held.is_empty() {
+            t.remove(&path);
+        }
+        Reply::ok(vec![4, 0, 0, 0])
+    }
+
     fn change_notify(&mut self, r: &Req<'_>, n: &proto::ChangeNotify) -> Reply {
         let vol = u64::from_le_bytes(n.file_id[8..16].try_into().unwrap_or([0; 8]));
         let dir = match self.open_of(r, n.file_id) {
@@ -517,6 +665,26 @@ impl Connection {
             },
             Err(e) => return e,
         };
+        let w = self.watches.entry(vol).or_insert_with(|| Watch {
+            dir: dir.clone(),
+            tree: n.flags & 1 != 0,
+            filter: n.filter,
+            armed: false,
+            buffered: Vec::new(),
+            overflow: false,
+        });
+        w.tree = n.flags & 1 != 0;
+        w.filter = n.filter;
+        if w.overflow || !w.buffered.is_empty() {
+            let hits = std::mem::take(&mut w.buffered);
+            let overflow = std::mem::take(&mut w.overflow);
+            let (st, body) = notify_body(&hits, overflow, n.output_len.min(self.max_io()));
+            return if st == status::SUCCESS {
+                Reply::ok(body)
+            } else {
+                Reply::err(st)
+            };
+        }
         if self.pending.len() >= MAX_PENDING {
             return Reply::err(status::INSUFFICIENT_RESOURCES);
         }
@@ -572,6 +740,7 @@ impl Connection {
     /// Pending notifications on a handle that closes end with
     /// STATUS_NOTIFY_CLEANUP.
     fn cleanup_notifies(&mut self, vol: u64) {
+        self.watches.remove(&vol);
         let (gone, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|p| p.vol == vol);
@@ -947,10 +1116,26 @@ impl Connection {
                     ev(format!("SET_INFO {what}"), outcome(rep.status));
                     rep
                 }
+                cmd::LOCK => {
+                    let (fid, elements) = proto::lock(&mut body)?;
+                    let fid = self.resolve(fid, prev_fid);
+                    let rep = self.lock(r, fid, &elements);
+                    ev(
+                        format!("LOCK ({} ranges)", elements.len()),
+                        outcome(rep.status),
+                    );
+                    rep
+                }
                 cmd::CHANGE_NOTIFY => {
                     let mut n = proto::ChangeNotify::parse(&mut body)?;
                     n.file_id = self.resolve(n.file_id, prev_fid);
-                    self.change_notify(r, &n)
+                    let rep = self.change_notify(r, &n);
+                    let what = match rep.status {
+                        status::PENDING => "pending".to_string(),
+                        st => outcome(st),
+                    };
+                    ev("CHANGE_NOTIFY".into(), what);
+                    rep
                 }
                 cmd::IOCTL => {
                     let mut i = proto::Ioctl::parse(&msg, &mut body)?;
@@ -1618,6 +1803,7 @@ impl Connection {
         } else {
             None
         };
+        self.server.locks.release((self.conn_id, vol));
         let ch = finish(o);
         self.changes.extend(ch);
         self.cleanup_notifies(vol);
@@ -1645,10 +1831,23 @@ impl Connection {
         {
             return Reply::err(status::INVALID_PARAMETER);
         }
+        let (srv, conn_id) = (self.server.clone(), self.conn_id);
         let o = match self.open_of(r, rd.file_id) {
             Ok(o) => o,
             Err(e) => return e,
         };
+        let vol = u64::from_le_bytes(rd.file_id[8..16].try_into().unwrap_or([0; 8]));
+        if matches!(o.kind, OpenKind::File(_))
+            && !srv.locks.allows(
+                &o.path,
+                (conn_id, vol),
+                rd.offset,
+                u64::from(rd.length),
+                false,
+            )
+        {
+            return Reply::err(status::FILE_LOCK_CONFLICT);
+        }
         let data = match &mut o.kind {
             OpenKind::File(f) => {
                 let mut buf = vec![0u8; rd.length as usize];
@@ -1693,10 +1892,19 @@ impl Connection {
         }
         let srv = self.server.clone();
         let infos = srv.share_infos();
+        let conn_id = self.conn_id;
         let o = match self.open_of(r, w.file_id) {
             Ok(o) => o,
             Err(e) => return e,
         };
+        let vol = u64::from_le_bytes(w.file_id[8..16].try_into().unwrap_or([0; 8]));
+        if matches!(o.kind, OpenKind::File(_))
+            && !srv
+                .locks
+                .allows(&o.path, (conn_id, vol), w.offset, w.data.len() as u64, true)
+        {
+            return Reply::err(status::FILE_LOCK_CONFLICT);
+        }
         match &mut o.kind {
             OpenKind::File(f) => {
                 if !o.write {
@@ -2133,6 +2341,60 @@ impl Connection {
             _ => Reply::err(status::NOT_SUPPORTED),
         }
     }
+}
+
+impl Drop for Connection {
+    /// A dropped connection (client gone, host powered off) releases its
+    /// byte-range locks, as Windows does when the handles go.
+    fn drop(&mut self) {
+        self.server.locks.release_conn(self.conn_id);
+    }
+}
+
+/// A change as one FILE_NOTIFY_INFORMATION entry for a watch on `dir`,
+/// if it is one.
+fn notify_hit(dir: &std::path::Path, tree: bool, filter: u32, c: &Change) -> Option<(u32, String)> {
+    if !notify_filter_matches(filter, c.action) {
+        return None;
+    }
+    let rel = c.path.strip_prefix(dir).ok()?;
+    let n = rel.components().count();
+    if n == 0 || (n > 1 && !tree) {
+        return None;
+    }
+    Some((c.action, rel.to_string_lossy().replace('/', "\\")))
+}
+
+/// A CHANGE_NOTIFY response body for these entries, or NOTIFY_ENUM_DIR
+/// when they do not fit (or were too many to keep).
+fn notify_body(hits: &[(u32, String)], overflow: bool, output_len: u32) -> (u32, Vec<u8>) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut last: Option<usize> = None;
+    for (action, name) in hits {
+        let at = (buf.len() + 3) & !3;
+        buf.resize(at, 0);
+        if let Some(prev) = last {
+            let off = u32::try_from(at - prev).unwrap_or(0);
+            buf[prev..prev + 4].copy_from_slice(&le32(off));
+        }
+        let n: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        buf.extend_from_slice(&le32(0));
+        buf.extend_from_slice(&le32(*action));
+        buf.extend_from_slice(&le32(u32::try_from(n.len()).unwrap_or(0)));
+        buf.extend_from_slice(&n);
+        last = Some(at);
+    }
+    let (st, data) = if overflow || buf.len() > output_len as usize {
+        (STATUS_NOTIFY_ENUM_DIR, Vec::new())
+    } else {
+        (status::SUCCESS, buf)
+    };
+    let mut body = Vec::with_capacity(8 + data.len());
+    body.extend_from_slice(&le16(9));
+    body.extend_from_slice(&le16(72));
+    body.extend_from_slice(&le32(u32::try_from(data.len()).unwrap_or(0)));
+    body.extend(data);
+    (st, body)
 }
 
 /// Whether a CompletionFilter (MS-SMB2 2.2.35) asks for an action: names

@@ -100,6 +100,10 @@ pub mod status {
     pub const FILE_IS_A_DIRECTORY: u32 = 0xC000_00BA;
     pub const NOT_SUPPORTED: u32 = 0xC000_00BB;
     pub const INSUFFICIENT_RESOURCES: u32 = 0xC000_009A;
+    pub const LOCK_NOT_GRANTED: u32 = 0xC000_0055;
+    pub const FILE_LOCK_CONFLICT: u32 = 0xC000_0054;
+    pub const RANGE_NOT_LOCKED: u32 = 0xC000_007E;
+    pub const INVALID_LOCK_RANGE: u32 = 0xC000_01A1;
     pub const BAD_NETWORK_NAME: u32 = 0xC000_00CC;
     pub const REQUEST_NOT_ACCEPTED: u32 = 0xC000_00D0;
     pub const INTERNAL_ERROR: u32 = 0xC000_00E5;
@@ -644,6 +648,45 @@ impl<'a> Ioctl<'a> {
             flags,
         })
     }
+}
+
+/// One LOCK element (2.2.26.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockElement {
+    pub offset: u64,
+    pub length: u64,
+    pub flags: u32,
+}
+
+pub const LOCK_SHARED: u32 = 0x1;
+pub const LOCK_EXCLUSIVE: u32 = 0x2;
+pub const LOCK_UNLOCK: u32 = 0x4;
+pub const LOCK_FAIL_IMMEDIATELY: u32 = 0x10;
+/// Elements one LOCK request may carry here (Windows takes 64).
+pub const MAX_LOCK_ELEMENTS: usize = 64;
+
+/// LOCK request (2.2.26): the handle and its elements.
+pub fn lock(r: &mut Reader<'_>) -> Result<(FileId, Vec<LockElement>)> {
+    check_size(r, 48)?;
+    let count = usize::from(r.u16_le()?);
+    let _sequence = r.u32_le()?;
+    let fid = file_id(r)?;
+    if count == 0 || count > MAX_LOCK_ELEMENTS {
+        return Err(ProtoError::Invalid("LockCount"));
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let offset = r.u64_le()?;
+        let length = r.u64_le()?;
+        let flags = r.u32_le()?;
+        r.skip(4)?;
+        out.push(LockElement {
+            offset,
+            length,
+            flags,
+        });
+    }
+    Ok((fid, out))
 }
 
 /// CHANGE_NOTIFY request (2.2.35).

@@ -138,6 +138,7 @@ fn server_for(m: &Machine, model: &Model) -> Result<Server, fakedc_net::StartErr
         require_signing: o.require_signing,
         encrypt_data: o.encrypt_data,
         start_time: fakedc_ntlm::filetime(model.clock.wall()),
+        locks: Default::default(),
     })
 }
 

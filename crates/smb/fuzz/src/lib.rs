@@ -50,6 +50,7 @@ fn server() -> Arc<Server> {
         require_signing: false,
         encrypt_data: false,
         start_time: 133_000_000_000_000_000,
+        locks: Default::default(),
     })
 }
 
@@ -76,6 +77,7 @@ fn parsers(msg: &[u8]) {
     let _ = proto::SetInfo::parse(&r, &mut body());
     let _ = proto::Ioctl::parse(&r, &mut body());
     let _ = proto::ChangeNotify::parse(&mut body());
+    let _ = proto::lock(&mut body());
     let _ = proto::smb1_negotiate_offer(msg);
     let _ = proto::id_list(msg);
     let _ = proto::preauth_algorithms(msg);

@@ -9,7 +9,11 @@
 //! ([`fakedc_bits::fill_virtual`]), seeded per file; SHA-1 and SHA-256 are
 //! computed from those bytes the first time a file's digest is needed and
 //! cached, so a 10,000-update catalogue starts at once and a digest always
-//! matches what `/Content` serves.
+//! matches what `/Content` serves. A file is served once its digest has
+//! been published (GetExtendedUpdateInfo, GetFileLocations, the admin
+//! service): `/Content` never hashes the catalogue to find a name it was
+//! not given, so a request for an unknown name costs nothing (a real WSUS
+//! also answers 404 for content it has not published).
 //!
 //! Sans-IO: no clock, no sockets.
 
@@ -89,9 +93,6 @@ pub struct Catalog {
     by_update_id: HashMap<String, usize>,
     /// SHA-1 → (update, file), filled as digests are computed.
     by_sha1: RwLock<HashMap<[u8; 20], (usize, usize)>>,
-    /// Whether every file's digest has been computed (a lookup miss then
-    /// means "no such file" without another pass).
-    all_hashed: OnceLock<()>,
 }
 
 /// Classification GUIDs as Microsoft Update publishes them.
@@ -208,7 +209,6 @@ impl Catalog {
             updates,
             by_update_id,
             by_sha1: RwLock::new(HashMap::new()),
-            all_hashed: OnceLock::new(),
         }
     }
 
@@ -249,21 +249,8 @@ impl Catalog {
         Some(d)
     }
 
-    /// The file whose SHA-1 this is, hashing what was not hashed yet on a
-    /// miss (once: afterwards a miss is an answer).
+    /// The published file whose SHA-1 this is (see the module's notes).
     pub fn file_by_sha1(&self, sha1: &[u8; 20]) -> Option<(usize, usize)> {
-        if let Some(hit) = self.by_sha1.read().ok().and_then(|m| m.get(sha1).copied()) {
-            return Some(hit);
-        }
-        if self.all_hashed.get().is_some() {
-            return None;
-        }
-        for u in 0..self.updates.len() {
-            for f in 0..self.updates[u].files.len() {
-                self.digests(u, f);
-            }
-        }
-        let _ = self.all_hashed.set(());
         self.by_sha1.read().ok().and_then(|m| m.get(sha1).copied())
     }
 
@@ -326,6 +313,9 @@ mod tests {
         let mut bytes = vec![0u8; f.size as usize];
         fakedc_bits::fill_virtual(f.seed, 0, &mut bytes);
         assert_eq!(d.sha1, <[u8; 20]>::from(sha1::Sha1::digest(&bytes)));
+        // Unpublished in `b` until its digest is computed there.
+        assert_eq!(b.file_by_sha1(&d.sha1), None);
+        assert_eq!(b.digests(3, 0), Some(d));
         assert_eq!(b.file_by_sha1(&d.sha1), Some((3, 0)));
         assert_eq!(b.file_by_sha1(&[0; 20]), None);
         assert_eq!(

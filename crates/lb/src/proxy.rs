@@ -73,10 +73,58 @@ impl Status for Snapshot {
     }
 }
 
+/// What a virtual server balances over, as of one configuration
+/// generation.
+#[derive(Debug, Default)]
+struct Plan {
+    generation: u64,
+    pool: Option<String>,
+    mode: String,
+    members: Vec<crate::rest::MemberDef>,
+}
+
 /// One virtual server's listener.
 pub struct VirtualServer {
     pub lb: Arc<Lb>,
     pub full: String,
+    /// The pool and members, recomputed only when the configuration's
+    /// generation moves (every accepted connection reads it).
+    plan: std::sync::Mutex<Option<Arc<Plan>>>,
+}
+
+impl VirtualServer {
+    pub fn new(lb: Arc<Lb>, full: String) -> VirtualServer {
+        VirtualServer {
+            lb,
+            full,
+            plan: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn plan(&self) -> Option<Arc<Plan>> {
+        let api = self.lb.api.lock().ok()?;
+        let generation = api.config.generation;
+        let mut cached = self.plan.lock().ok()?;
+        if let Some(p) = cached.as_ref().filter(|p| p.generation == generation) {
+            return Some(p.clone());
+        }
+        let pool = api
+            .virtuals()
+            .into_iter()
+            .find(|v| v.full == self.full)
+            .and_then(|v| v.pool);
+        let plan = Arc::new(Plan {
+            generation,
+            mode: pool.as_deref().map(|p| api.lb_mode(p)).unwrap_or_default(),
+            members: pool
+                .as_deref()
+                .map(|p| api.pool_members(p))
+                .unwrap_or_default(),
+            pool,
+        });
+        *cached = Some(plan.clone());
+        Some(plan)
+    }
 }
 
 impl TcpService for VirtualServer {
@@ -89,27 +137,18 @@ impl VirtualServer {
     /// The members to try, best first: enabled and up (or unmonitored),
     /// ordered by the pool's mode.
     fn candidates(&self) -> (Option<String>, Vec<(String, std::net::SocketAddr)>) {
-        let (pool, mode, members) = {
-            let Ok(api) = self.lb.api.lock() else {
-                return (None, Vec::new());
-            };
-            let pool = api
-                .virtuals()
-                .into_iter()
-                .find(|v| v.full == self.full)
-                .and_then(|v| v.pool);
-            let Some(pool) = pool else {
-                return (None, Vec::new());
-            };
-            let mode = api.lb_mode(&pool);
-            let members = api.pool_members(&pool);
-            (pool, mode, members)
+        let Some(plan) = self.plan() else {
+            return (None, Vec::new());
         };
+        let Some(pool) = plan.pool.clone() else {
+            return (None, Vec::new());
+        };
+        let mode = plan.mode.as_str();
+        let members = plan.members.iter();
         let Ok(mut rt) = self.lb.rt.lock() else {
             return (Some(pool), Vec::new());
         };
         let mut ok: Vec<(String, std::net::SocketAddr, u64)> = members
-            .into_iter()
             .filter(|m| m.enabled)
             .filter_map(|m| {
                 let st = rt
@@ -118,7 +157,7 @@ impl VirtualServer {
                     .map(|r| r.status)
                     .unwrap_or_default();
                 let healthy = m.monitors.is_empty() || st.up == Some(true);
-                healthy.then_some((m.full, m.addr, st.cur_conns))
+                healthy.then(|| (m.full.clone(), m.addr, st.cur_conns))
             })
             .collect();
         if ok.is_empty() {

@@ -160,10 +160,7 @@ impl Lb {
             if ls.contains_key(&v.full) {
                 continue;
             }
-            let svc = Arc::new(proxy::VirtualServer {
-                lb: self.clone(),
-                full: v.full.clone(),
-            });
+            let svc = Arc::new(proxy::VirtualServer::new(self.clone(), v.full.clone()));
             match net.bind(
                 self.machine,
                 ServiceKind::LbHttp,

@@ -1,0 +1,434 @@
+//! Load balancer throughput side by side with the anchor, in one run: the
+//! same two HTTP backends (guest01 and guest02's `web` sites, in-process)
+//! behind fakedc's virtual server (configured over iControl REST with
+//! curl: a pool with a tcp monitor, round robin) and behind HAProxy
+//! (Debian `haproxy`, `mode tcp`, `balance roundrobin`, 2 threads, started
+//! here on a free loopback port and stopped at the end). Both are TCP
+//! proxies; the same client (this program: blocking sockets, one thread
+//! per connection) drives both and checks every answer.
+//!
+//! Figures, for each proxy:
+//! - requests/s over 8 keep-alive connections (`GET /`, the machine's page);
+//! - requests/s with a new connection per request (8 threads);
+//! - MB/s for one 100 MiB file (`GET /big.bin` from the guests' wwwroot),
+//!   the length checked;
+//! - added p99 latency: p99 of sequential keep-alive `GET /` through the
+//!   proxy minus p99 straight to a backend.
+//!
+//! Run: `cargo bench --bench lb` (5 s per load figure, 100 MiB, 2 rounds)
+//! or `cargo bench --bench lb -- --short` (CI: 1 s, 8 MiB, 1 round).
+//! Options: `--secs N`, `--mib N`, `--rounds N`. The target (at least as
+//! fast as HAProxy on each) is printed, never asserted; the program fails
+//! only when something is broken (HAProxy missing, a proxy that does not
+//! answer, a transfer that does not arrive whole).
+#![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
+#![allow(clippy::print_stdout)] // a benchmark prints its figures
+
+mod common;
+
+use anyhow::{bail, Context, Result};
+use fakedc::{Datacenter, Query, ServiceKind};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "P@ssw0rd!";
+const CONNS: usize = 8;
+
+const SCENARIO: &str = r#"
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.93.0.20"
+
+[[machine.vm]]
+name = "web01"
+guest = "guest01"
+state = "running"
+
+[[machine.vm]]
+name = "web02"
+guest = "guest02"
+state = "running"
+
+[[machine]]
+name = "guest01"
+role = "vm-guest"
+address = "127.93.0.21"
+
+[machine.services]
+web = true
+
+[[machine]]
+name = "guest02"
+role = "vm-guest"
+address = "127.93.0.22"
+
+[machine.services]
+web = true
+
+[[machine]]
+name = "lb01"
+role = "load-balancer"
+address = "127.93.0.42"
+"#;
+
+/// HAProxy, stopped on drop.
+struct Haproxy(Child, std::path::PathBuf);
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_file(&self.1);
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn curl_api(api: SocketAddr, method: &str, path: &str, body: &str) -> Result<String> {
+    let o = Command::new("curl")
+        .args([
+            "-sk",
+            "-f",
+            "-u",
+            &format!("Administrator:{PASSWORD}"),
+            "-X",
+            method,
+        ])
+        .args(["-H", "Content-Type: application/json", "-d", body])
+        .arg(format!("https://{api}{path}"))
+        .output()
+        .context("curl is needed")?;
+    if !o.status.success() {
+        bail!(
+            "{method} {path} failed: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// Reads one HTTP response from `s`: (status, body length); `buf` keeps
+/// bytes read past it.
+fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, u64)> {
+    let mut chunk = [0u8; 16384];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            bail!("connection closed before the response head");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("status line")?;
+    let len: u64 = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())
+                .flatten()
+        })
+        .context("Content-Length")?;
+    buf.drain(..head_end);
+    let mut left = len;
+    let have = (buf.len() as u64).min(left);
+    buf.drain(..have as usize);
+    left -= have;
+    let mut big = vec![0u8; 1 << 16];
+    while left > 0 {
+        let n = s.read(&mut big)?;
+        if n == 0 {
+            bail!("connection closed with {left} body bytes missing");
+        }
+        let used = (n as u64).min(left);
+        left -= used;
+        if (used as usize) < n {
+            buf.extend_from_slice(&big[used as usize..n]);
+        }
+    }
+    Ok((status, len))
+}
+
+/// Requests/s: `CONNS` threads for `secs`, keep-alive or a new connection
+/// per request.
+fn rps(addr: SocketAddr, secs: f64, keep_alive: bool) -> Result<f64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    for _ in 0..CONNS {
+        let (stop, count) = (stop.clone(), count.clone());
+        threads.push(std::thread::spawn(move || -> Result<()> {
+            let req: &[u8] = if keep_alive {
+                b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n"
+            } else {
+                b"GET / HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n"
+            };
+            let mut conn: Option<TcpStream> = None;
+            let mut buf = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if conn.is_none() {
+                    let s = TcpStream::connect(addr)?;
+                    s.set_nodelay(true)?;
+                    buf.clear();
+                    conn = Some(s);
+                }
+                let Some(s) = conn.as_mut() else { continue };
+                s.write_all(req)?;
+                let (st, _) = read_response(s, &mut buf)?;
+                if st != 200 {
+                    bail!("HTTP {st}");
+                }
+                count.fetch_add(1, Ordering::Relaxed);
+                if !keep_alive {
+                    conn = None;
+                }
+            }
+            Ok(())
+        }));
+    }
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join()
+            .map_err(|_| anyhow::anyhow!("load thread panicked"))??;
+    }
+    Ok(count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// MB/s for one `GET /big.bin` of `len` bytes.
+fn transfer(addr: SocketAddr, len: u64) -> Result<f64> {
+    let start = Instant::now();
+    let mut s = TcpStream::connect(addr)?;
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n")?;
+    let mut buf = Vec::new();
+    let (st, got) = read_response(&mut s, &mut buf)?;
+    if st != 200 || got != len {
+        bail!("big.bin: HTTP {st}, {got} bytes of {len}");
+    }
+    Ok(len as f64 / 1e6 / start.elapsed().as_secs_f64())
+}
+
+/// p99 of `n` sequential keep-alive `GET /`, in microseconds.
+fn p99(addr: SocketAddr, n: usize) -> Result<f64> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let mut buf = Vec::new();
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")?;
+        read_response(&mut s, &mut buf)?;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(lat[(n * 99 / 100).min(n - 1)])
+}
+
+#[derive(Default, Clone, Copy)]
+struct Figures {
+    keep_alive: f64,
+    new_conn: f64,
+    mbps: f64,
+    p99_us: f64,
+}
+
+fn measure(addr: SocketAddr, secs: f64, len: u64) -> Result<Figures> {
+    Ok(Figures {
+        keep_alive: rps(addr, secs, true)?,
+        new_conn: rps(addr, secs, false)?,
+        mbps: transfer(addr, len)?,
+        p99_us: p99(addr, if secs < 2.0 { 500 } else { 3000 })?,
+    })
+}
+
+fn best(a: Figures, b: Figures) -> Figures {
+    Figures {
+        keep_alive: a.keep_alive.max(b.keep_alive),
+        new_conn: a.new_conn.max(b.new_conn),
+        mbps: a.mbps.max(b.mbps),
+        p99_us: if a.p99_us == 0.0 {
+            b.p99_us
+        } else {
+            a.p99_us.min(b.p99_us)
+        },
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lb bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args = common::Args::from_env();
+    let short = args.short();
+    let secs: f64 = args
+        .value("--secs")?
+        .unwrap_or(if short { 1.0 } else { 5.0 });
+    let mib: u64 = args.value("--mib")?.unwrap_or(if short { 8 } else { 100 });
+    let rounds: usize = args.value("--rounds")?.unwrap_or(if short { 1 } else { 2 });
+    let len = mib << 20;
+
+    let dc = Datacenter::builder()
+        .scenario_str(SCENARIO)
+        .ephemeral()
+        .protocols(&["lb", "web"])
+        .start()?;
+    // The same file on both backends.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let payload: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut backends = Vec::new();
+    for g in ["guest01", "guest02"] {
+        let root = dc.share(g).context("share")?.join("wwwroot");
+        std::fs::create_dir_all(&root)?;
+        std::fs::write(root.join("big.bin"), &payload)?;
+        backends.push(dc.endpoint(g, ServiceKind::Web).context("web endpoint")?);
+    }
+    drop(payload);
+
+    // fakedc: pool + tcp monitor + virtual server over iControl REST.
+    let api = dc
+        .endpoint("lb01", ServiceKind::LbHttps)
+        .context("lb 443")?;
+    curl_api(
+        api,
+        "POST",
+        "/mgmt/tm/ltm/pool",
+        r#"{"name":"web_pool","monitor":"/Common/tcp","members":[{"name":"127.93.0.21:80"},{"name":"127.93.0.22:80"}]}"#,
+    )?;
+    curl_api(
+        api,
+        "POST",
+        "/mgmt/tm/ltm/virtual",
+        r#"{"name":"web_vs","destination":"/Common/127.93.0.42:80","pool":"/Common/web_pool"}"#,
+    )?;
+    let journal = || {
+        dc.journal(&Query {
+            machine: Some("lb01".into()),
+            ..Default::default()
+        })
+    };
+    let vip: SocketAddr = journal()
+        .iter()
+        .find(|e| e.operation == "virtual /Common/web_vs")
+        .and_then(|e| e.outcome.strip_prefix("listening on "))
+        .and_then(|a| a.parse().ok())
+        .context("the virtual server did not bind")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while journal()
+        .iter()
+        .filter(|e| e.outcome == "member is up")
+        .count()
+        < 2
+    {
+        if Instant::now() > deadline {
+            bail!("the tcp monitor did not mark both members up");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // HAProxy in front of the same two backends.
+    let port = free_port()?;
+    let cfg = std::env::temp_dir().join(format!("fakedc-lb-bench-{}.cfg", std::process::id()));
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n  maxconn 4096\n  nbthread 2\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\nfrontend fe\n  bind 127.0.0.1:{port}\n  default_backend be\nbackend be\n  balance roundrobin\n  server s1 {} check inter 5s\n  server s2 {} check inter 5s\n",
+            backends[0], backends[1]
+        ),
+    )?;
+    let child = Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("haproxy is needed (Debian `haproxy`; ./scripts/test installs it)")?;
+    let _haproxy = Haproxy(child, cfg);
+    let ha: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(ha).is_err() {
+        if Instant::now() > deadline {
+            bail!("haproxy did not start listening on {ha}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    println!(
+        "lb bench: {CONNS} connections, {secs} s per load figure, {mib} MiB transfer, {rounds} round(s); backends {} and {}",
+        backends[0], backends[1]
+    );
+    let direct = p99(backends[0], if secs < 2.0 { 500 } else { 3000 })?;
+    let (mut f, mut h) = (Figures::default(), Figures::default());
+    for r in 0..rounds {
+        // Alternate who goes first.
+        if r % 2 == 0 {
+            f = best(f, measure(vip, secs, len)?);
+            h = best(h, measure(ha, secs, len)?);
+        } else {
+            h = best(h, measure(ha, secs, len)?);
+            f = best(f, measure(vip, secs, len)?);
+        }
+    }
+    let direct = direct.min(p99(backends[0], if secs < 2.0 { 500 } else { 3000 })?);
+    let row = |name: &str, a: f64, b: f64, unit: &str, higher_better: bool| {
+        let ratio = if b > 0.0 { a / b } else { 0.0 };
+        let ok = if higher_better { a >= b } else { a <= b };
+        println!(
+            "{name:<28} fakedc {a:>10.1} {unit:<6} haproxy {b:>10.1} {unit:<6} ratio {ratio:>5.2}  {}",
+            if ok { "target met" } else { "below target" }
+        );
+    };
+    row(
+        "requests/s keep-alive",
+        f.keep_alive,
+        h.keep_alive,
+        "req/s",
+        true,
+    );
+    row(
+        "requests/s new connections",
+        f.new_conn,
+        h.new_conn,
+        "req/s",
+        true,
+    );
+    row(&format!("transfer {mib} MiB"), f.mbps, h.mbps, "MB/s", true);
+    row(
+        "added p99 latency",
+        (f.p99_us - direct).max(0.0),
+        (h.p99_us - direct).max(0.0),
+        "us",
+        false,
+    );
+    println!("direct p99 to a backend: {direct:.1} us");
+    Ok(())
+}

@@ -346,3 +346,52 @@ fn hostile_requests_get_faults_and_the_service_keeps_serving() {
     assert_eq!(st, 200, "{body}");
     assert!(body.contains("MaxExtendedUpdatesPerRequest"));
 }
+
+/// curl over TLS (the scenario CA) on 8531 and 443, then power gating:
+/// with the WSUS machine off its ports refuse, after boot it answers.
+#[test]
+fn tls_ports_with_curl_and_power_gating() {
+    let dc = start();
+    let ca = crate::common::ca_file(&dc, "wsus");
+    let body = get_config();
+    for kind in [ServiceKind::WsusControlHttps, ServiceKind::WsusHttps] {
+        let a = dc.endpoint("wsus01", kind).unwrap();
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--noproxy", "*", "--cacert"])
+            .arg(&ca)
+            .args([
+                "-H",
+                "Content-Type: text/xml; charset=utf-8",
+                "-H",
+                "SOAPAction: \"http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService/GetConfig\"",
+                "--data-binary",
+                &body,
+                "-w",
+                "\nstatus %{http_code}",
+            ])
+            .arg(format!("https://{a}/ClientWebService/Client.asmx"))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.ends_with("status 200"), "{text}");
+        assert!(text.contains("<Name>MaxExtendedUpdatesPerRequest</Name><Value>50</Value>"));
+    }
+    let a = dc.endpoint("wsus01", ServiceKind::WsusControlHttp).unwrap();
+    dc.power("wsus01", fakedc::PowerAction::Off).expect("off");
+    dc.advance(Duration::from_secs(600));
+    assert!(crate::common::wait_until(Duration::from_secs(10), || {
+        TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_err()
+    }));
+    dc.power("wsus01", fakedc::PowerAction::On).expect("on");
+    dc.advance(Duration::from_secs(600));
+    assert!(crate::common::wait_until(Duration::from_secs(10), || {
+        TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_ok()
+    }));
+    let (st, _) = soap(a, "/ClientWebService/Client.asmx", None, &body);
+    assert_eq!(st, 200);
+}

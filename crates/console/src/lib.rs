@@ -290,6 +290,25 @@ impl Consoles {
         self.with(chassis, |t| t.keys)
     }
 
+    /// A value that changes whenever what [`Consoles::render`] would draw
+    /// changes (power state, boot log lines shown, keys fed), so a viewer
+    /// that polls (VMConnect's frame tick) renders only when it differs.
+    pub fn state_key(&self, model: &Model, vm: &VmRef, now: Instant) -> (u8, u128, u64) {
+        let c = model.chassis(vm.vm.chassis, now);
+        let keys = self.with(vm.vm.chassis, |t| t.keys);
+        match c.power {
+            PowerState::Off | PowerState::Cycling { .. } => (0, 0, 0),
+            PowerState::Booting { until } => {
+                let total = c.timing.boot_delay.as_millis().max(1);
+                let left = until.saturating_duration_since(now).as_millis();
+                let lines = boot_log(vm).len() as u128 * total.saturating_sub(left) / total;
+                (1, lines, 0)
+            }
+            PowerState::On => (2, 0, keys),
+            PowerState::ShuttingDown { .. } => (3, 0, 0),
+        }
+    }
+
     /// What the VM's console shows at `now`.
     pub fn render(&self, model: &Model, vm: &VmRef, now: Instant) -> Frame {
         let c = model.chassis(vm.vm.chassis, now);

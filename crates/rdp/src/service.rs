@@ -65,6 +65,10 @@ pub fn operations() -> Vec<String> {
     .collect()
 }
 
+/// What [`Consoles::state_key`] returns: the last frame sent is redrawn
+/// only when it changes.
+type StateKey = (u8, u128, u64);
+
 type TlsCfg = (Arc<rustls::ServerConfig>, Vec<u8>);
 
 pub struct RdpService {
@@ -457,7 +461,7 @@ impl RdpService {
         W: AsyncWrite + Unpin,
     {
         let mut kb = Keyboard::default();
-        let mut last: Option<Frame> = None;
+        let mut last: Option<(StateKey, Frame)> = None;
         let mut suppressed = false;
         for f in pending {
             self.input(&f, &mut kb, vm)?;
@@ -559,11 +563,14 @@ impl RdpService {
         wr: &mut W,
         vm: &VmRef,
         bpp: u16,
-        last: &mut Option<Frame>,
+        last: &mut Option<(StateKey, Frame)>,
     ) -> io::Result<()> {
-        let frame = self
-            .consoles
-            .render(&self.model, vm, self.model.clock.now());
+        let now = self.model.clock.now();
+        let key = self.consoles.state_key(&self.model, vm, now);
+        if last.as_ref().is_some_and(|(k, _)| *k == key) {
+            return Ok(());
+        }
+        let frame = self.consoles.render(&self.model, vm, now);
         let (w, h) = (frame.width, frame.height);
         let mut tile = Vec::with_capacity(usize::from(TILE) * usize::from(TILE));
         let mut sent = false;
@@ -580,7 +587,7 @@ impl RdpService {
                     if same {
                         let old = last
                             .as_ref()
-                            .and_then(|l| l.pixels.get(s..s + usize::from(tw)));
+                            .and_then(|(_, l)| l.pixels.get(s..s + usize::from(tw)));
                         same = old == Some(px);
                     }
                     tile.extend_from_slice(px);
@@ -595,7 +602,7 @@ impl RdpService {
         if sent {
             wr.flush().await?;
         }
-        *last = Some(frame);
+        *last = Some((key, frame));
         Ok(())
     }
 }

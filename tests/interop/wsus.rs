@@ -242,6 +242,15 @@ fn envelope(inner: &str) -> String {
     format!("<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>{inner}</s:Body></s:Envelope>")
 }
 
+/// The text of the first `<name>` element in an answer.
+fn tag(xml: &str, name: &str) -> String {
+    xml.split(&format!("<{name}>"))
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap_or_else(|| panic!("no {name} in {xml}"))
+        .to_string()
+}
+
 fn get_config() -> String {
     envelope("<GetConfig xmlns=\"http://www.microsoft.com/SoftwareDistribution/Server/ClientWebService\"><protocolVersion>1.8</protocolVersion></GetConfig>")
 }
@@ -293,23 +302,59 @@ fn hostile_requests_get_faults_and_the_service_keeps_serving() {
         "{body}"
     );
 
-    // A huge revision list (over 100,000 ids) is parsed within the limits
-    // and answered with a fault: the cookie is checked first, so a bad
-    // cookie is InvalidCookie (the agent test gets InvalidParameters for
-    // too many ids with a good one).
+    // A huge revision list (over 100,000 ids) with a good cookie:
+    // parsed within the limits and refused as InvalidParameters naming
+    // the parameter; with a bad cookie, the cookie is refused first.
+    let auth_ns = "http://www.microsoft.com/SoftwareDistribution/Server/SimpleAuthWebService";
+    let (_, r) = soap(
+        a,
+        "/SimpleAuthWebService/SimpleAuth.asmx",
+        None,
+        &envelope(&format!(
+            "<GetAuthorizationCookie xmlns=\"{auth_ns}\"><clientId>big01</clientId></GetAuthorizationCookie>"
+        )),
+    );
+    let data = tag(&r, "CookieData");
+    let (_, r) = soap(
+        a,
+        client,
+        None,
+        &envelope(&format!(
+            "<GetCookie xmlns=\"{ns}\"><authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies></GetCookie>"
+        )),
+    );
+    let good = tag(&r, "EncryptedData");
+    let (st, _) = soap(
+        a,
+        client,
+        None,
+        &envelope(&format!(
+            "<RegisterComputer xmlns=\"{ns}\"><cookie><EncryptedData>{good}</EncryptedData></cookie><computerInfo><DnsName>big01</DnsName></computerInfo></RegisterComputer>"
+        )),
+    );
+    assert_eq!(st, 200);
     let mut ids = String::with_capacity(1_400_000);
     for i in 0..100_001 {
         ids.push_str(&format!("<int>{i}</int>"));
     }
-    let sync = envelope(&format!(
-        "<SyncUpdates xmlns=\"{ns}\"><cookie><Expiration>2030-01-01T00:00:00Z</Expiration><EncryptedData>AAAA</EncryptedData></cookie><parameters><ExpressQuery>false</ExpressQuery><InstalledNonLeafUpdateIDs>{ids}</InstalledNonLeafUpdateIDs><SkipSoftwareSync>false</SkipSoftwareSync></parameters></SyncUpdates>"
-    ));
-    let (st, body) = soap(a, client, Some(&format!("\"{ns}/SyncUpdates\"")), &sync);
-    assert_eq!(st, 500);
-    assert!(
-        body.contains("<ErrorCode>InvalidCookie</ErrorCode>"),
-        "{body}"
-    );
+    for (cookie, want) in [
+        (
+            good.as_str(),
+            "<ErrorCode>InvalidParameters</ErrorCode><Message>InstalledNonLeafUpdateIDs</Message>",
+        ),
+        ("AAAA", "<ErrorCode>InvalidCookie</ErrorCode>"),
+    ] {
+        let sync = envelope(&format!(
+            "<SyncUpdates xmlns=\"{ns}\"><cookie><Expiration>2030-01-01T00:00:00Z</Expiration><EncryptedData>{cookie}</EncryptedData></cookie><parameters><ExpressQuery>false</ExpressQuery><InstalledNonLeafUpdateIDs>{ids}</InstalledNonLeafUpdateIDs><SkipSoftwareSync>false</SkipSoftwareSync></parameters></SyncUpdates>"
+        ));
+        let (st, body) = soap(a, client, Some(&format!("\"{ns}/SyncUpdates\"")), &sync);
+        assert_eq!(st, 500);
+        assert!(
+            body.contains(want),
+            "{}",
+            &body[body.len().saturating_sub(600)..]
+        );
+    }
 
     // More than 4 MiB: refused without reading it all.
     let big = vec![b' '; 5 << 20];

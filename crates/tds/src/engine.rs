@@ -187,13 +187,20 @@ impl Engine {
             .chain(extra.iter().cloned())
             .chain(found)
         {
-            e.create(&name)?;
+            e.register(&name, false)?;
         }
         Ok(e)
     }
 
-    /// Creates a database; `false` when one of that name exists.
+    /// Creates a database (CREATE DATABASE: its file exists at once, so
+    /// it comes back after a restart); `false` when one of that name exists.
     pub fn create(&self, name: &str) -> Result<bool, String> {
+        self.register(name, true)
+    }
+
+    /// Names a database; its file is made on first use unless `now`
+    /// (start-up touches no file: a SQL Server machine is ready sooner).
+    fn register(&self, name: &str, now: bool) -> Result<bool, String> {
         if !valid_name(name) {
             return Err(format!("invalid database name '{name}'"));
         }
@@ -204,18 +211,12 @@ impl Engine {
             name: name.to_string(),
             path: self.root.join(format!("{name}.sqlite")),
         };
-        // WAL is a property of the file: set once, every later connection
-        // finds it.
-        let c = self
-            .connect(&f)
-            .map_err(|e| format!("database '{name}': {e}"))?;
-        let mode: String = c
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| format!("database '{name}': {e}"))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(format!("database '{name}': journal mode {mode}, not WAL"));
+        if now {
+            drop(
+                self.connect(&f)
+                    .map_err(|e| format!("database '{name}': {e}"))?,
+            );
         }
-        drop(c);
         let mut dbs = self
             .dbs
             .lock()
@@ -234,6 +235,15 @@ impl Engine {
                 | F::SQLITE_OPEN_NOFOLLOW,
         )?;
         c.busy_timeout(LOCK_TIMEOUT)?;
+        // WAL is a property of the file: the first connection sets it, the
+        // others find it (the pragma then only reads it).
+        let mode: String = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("journal mode {mode}, not WAL")),
+            ));
+        }
         c.set_prepared_statement_cache_capacity(64);
         functions::register(&c)?;
         c.pragma_update(

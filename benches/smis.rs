@@ -36,6 +36,9 @@ name = "array01"
 role = "storage-array"
 address = "127.87.0.50"
 
+[machine.options.storage]
+target_ports = 2
+
 [[machine.options.storage.pool]]
 name = "Gold"
 capacity_gib = 1048576
@@ -62,7 +65,9 @@ fn server_times(dc: &Datacenter, n: usize) -> Vec<u64> {
 fn run() -> Result<()> {
     let args = common::Args::from_env();
     let short = args.short();
-    let volumes: u32 = args.value("--volumes")?.unwrap_or(if short { 1_000 } else { 10_000 });
+    let volumes: u32 = args
+        .value("--volumes")?
+        .unwrap_or(if short { 1_000 } else { 10_000 });
     let rounds: usize = args.value("--rounds")?.unwrap_or(if short { 1 } else { 3 });
     let dc = Datacenter::builder()
         .scenario_str(&scenario(volumes))

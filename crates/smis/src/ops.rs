@@ -80,7 +80,10 @@ pub fn handle(
         .map(|h| (initiator_iqn(&h.dns_name), h.name.clone()))
         .collect();
     let Some(mut array) = model.storage.array(machine, now) else {
-        return answer_error(req, err(code::FAILED, "this machine serves no storage array"));
+        return answer_error(
+            req,
+            err(code::FAILED, "this machine serves no storage array"),
+        );
     };
     run(&mut array, &host, &mut initiators, privilege, req, now)
 }
@@ -142,14 +145,7 @@ pub fn run(
             params: _,
         } => {
             let r = extrinsic(
-                array,
-                host,
-                initiators,
-                privilege,
-                name,
-                target,
-                &req.call,
-                now,
+                array, host, initiators, privilege, name, target, &req.call, now,
             );
             let (inner, outcome) = match r {
                 Ok((rv, out)) => {

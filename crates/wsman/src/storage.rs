@@ -16,7 +16,7 @@ use crate::provider::{
     param, Association, Ctx, EndpointRef, Instance, MethodOutput, ResourceProvider, Value,
 };
 use crate::xml::Element;
-use fakedc_model::storage::{derived_guid, initiator_iqn, Array, JobState, StorageError};
+use fakedc_model::storage::{derived_guid, initiator_iqn, Array, StorageError};
 use fakedc_model::{MachineId, Role};
 
 pub const STORAGE: &str =
@@ -111,7 +111,7 @@ fn pass_through(i: Instance, array: &Array, class: &str, ids: &str) -> Instance 
         .with("PassThroughServer", Value::str(&array.name))
 }
 
-fn build_array(a: &Array, host_dns: &str, now: std::time::Instant, b: &mut Built) {
+fn build_array(a: &Array, host_dns: &str, b: &mut Built) {
     let prov = health(
         Instance::new(
             &uri("MSFT_StorageProvider"),
@@ -245,7 +245,6 @@ fn build_array(a: &Array, host_dns: &str, now: std::time::Instant, b: &mut Built
         b.items.push(init);
     }
     b.items.push(sub);
-    let _ = (now, JobState::Completed);
 }
 
 fn assoc(a: (&str, &str, &str), left: EndpointRef, right: EndpointRef) -> Association {
@@ -325,7 +324,7 @@ impl StorageWmi {
         for id in ctx.model.storage.managed_by(ctx.machine) {
             let dns = ctx.model.machine(*id).dns_name.clone();
             if let Some(a) = ctx.model.storage.array(*id, ctx.now) {
-                build_array(&a, &dns, ctx.now, &mut b);
+                build_array(&a, &dns, &mut b);
             }
         }
         b

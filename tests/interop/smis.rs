@@ -246,6 +246,20 @@ fn a_wmi_virtual_disk_is_an_smis_volume() {
     let smis = dc.endpoint("array01", ServiceKind::SmisHttp).unwrap();
     let names = enumerate_volume_names(smis);
     assert_eq!(names.matches("<INSTANCENAME ").count(), 3, "{names}");
+    // The pool's virtual disks through MSFT_StoragePoolToVirtualDisk.
+    let out = run(&[
+        "assoc",
+        "MSFT_StoragePool",
+        "Gold",
+        "MSFT_StoragePoolToVirtualDisk",
+        "MSFT_VirtualDisk",
+    ]);
+    let mut names: Vec<&str> = lines(&out, "ITEM")
+        .iter()
+        .map(|l| l.split('|').next().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["csv01", "wmi-vd1"], "{out}");
     let out = run(&["delete", "wmi-vd1"]);
     assert_eq!(line(&out, "DELETE"), "0");
     // csv01 is exposed to hv01: the array refuses to delete it.

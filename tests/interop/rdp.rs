@@ -629,3 +629,58 @@ fn hostile_input_at_every_stage_leaves_others_served() {
         r.detail
     );
 }
+
+/// Power gating: the host off closes 2179 (the probe is refused); on
+/// again and booted, VMConnect answers.
+#[test]
+fn host_power_gates_2179() {
+    let d = start("127.79.3.1", "127.79.3.2");
+    let addr = d.dc.endpoint("hv01", ServiceKind::VmConnect).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let creds = Some(("Administrator", PASSWORD));
+    let probe = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(fakedc_rdp::probe::probe(
+            addr,
+            creds,
+            Duration::from_secs(5),
+        ))
+        .verdict
+    };
+    assert_eq!(probe(&rt), fakedc_net::ProbeVerdict::Verified);
+    d.dc.power("hv01", fakedc::PowerAction::Off).unwrap();
+    assert!(wait_until(Duration::from_secs(5), || probe(&rt)
+        == fakedc_net::ProbeVerdict::Refused));
+    d.dc.power("hv01", fakedc::PowerAction::On).unwrap();
+    d.dc.advance(Duration::from_secs(1));
+    assert!(wait_until(Duration::from_secs(5), || probe(&rt)
+        == fakedc_net::ProbeVerdict::Verified));
+}
+
+/// Ctrl+Alt+Del typed in xfreerdp reaches the VM as on a Linux console:
+/// the VM resets (its chassis records the reset) and the window shows
+/// the console again, pixel for pixel.
+#[test]
+fn ctrl_alt_del_resets_the_vm() {
+    let d = start("127.79.4.1", "127.79.4.2");
+    let id = vm_id(&d.dc, "web01");
+    let x = Xvfb::start();
+    let log = Temp::new("rdp-cad-log");
+    let _rdp = open_session(&x, "127.79.4.1", &id, &log.path("xfreerdp.log"));
+    assert_eq!(wait_for_match(&d.dc, &x, "web01"), 0);
+    let model = d.dc.model().clone();
+    let chassis = model.find("guest01").unwrap().chassis;
+    let last = || model.chassis(chassis, model.clock.now()).last_power_event;
+    assert_ne!(last(), Some(fakedc::PowerAction::Reset));
+    let st = Command::new("xdotool")
+        .args(["mousemove", "512", "384", "key", "ctrl+alt+Delete"])
+        .env("DISPLAY", &x.display)
+        .status()
+        .expect("xdotool");
+    assert!(st.success());
+    assert!(
+        wait_until(Duration::from_secs(10), || last()
+            == Some(fakedc::PowerAction::Reset)),
+        "Ctrl+Alt+Del did not reset the VM"
+    );
+    assert_eq!(wait_for_match(&d.dc, &x, "web01"), 0);
+}

@@ -400,4 +400,24 @@ fn probe_reports_the_registered_profiles() {
         Duration::from_secs(10),
     ));
     assert_eq!(r.verdict, fakedc_net::ProbeVerdict::AuthFailure);
+    // WinRM's probe on the VMM server lists the Storage Management
+    // Service's subsystems (an NTLM-sealed Enumerate of MSFT_StorageSubSystem).
+    let winrm = dc.endpoint("vmm01", ServiceKind::WinrmHttp).unwrap();
+    let r = rt.block_on(fakedc_wsman::probe::probe(
+        winrm,
+        false,
+        Some((USER, PASS)),
+        Duration::from_secs(10),
+    ));
+    assert_eq!(
+        r.verdict,
+        fakedc_net::ProbeVerdict::Verified,
+        "{}",
+        r.detail
+    );
+    assert!(
+        r.detail.ends_with("; storage subsystems: array01"),
+        "{}",
+        r.detail
+    );
 }

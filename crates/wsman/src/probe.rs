@@ -125,12 +125,47 @@ pub async fn probe(
                 "; {} Enumerate OK ({caption})",
                 if tls { "Basic" } else { "NTLM-sealed" }
             ));
-            r(ProbeVerdict::Verified, detail)
+            let subsystems = storage_subsystems(&mut c).await;
+            if !subsystems.is_empty() {
+                detail.push_str(&format!("; storage subsystems: {}", subsystems.join(", ")));
+            }
+            let mut report = r(ProbeVerdict::Verified, detail);
+            report.facts = subsystems
+                .into_iter()
+                .map(|s| ("storage_subsystem", s))
+                .collect();
+            report
         }
         Ok((status, _)) => r(
             ProbeVerdict::WrongProtocol,
             format!("{detail}; authenticated Enumerate answered HTTP {status}"),
         ),
         Err(e) => from_err(e),
+    }
+}
+
+/// The Storage Management Service's subsystems (the arrays a VMM server
+/// manages), by FriendlyName; empty where there are none or the class
+/// does not answer, which does not change the verdict.
+async fn storage_subsystems(c: &mut Client) -> Vec<String> {
+    let uri = format!("{}MSFT_StorageSubSystem", crate::storage::STORAGE);
+    let env = request(action::ENUMERATE, &uri, &[], &enumerate_body(100));
+    let Ok((200, body)) = c.soap(&env).await else {
+        return Vec::new();
+    };
+    let Ok(x) = parse(body.as_bytes(), &Limits::default()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    collect(&x, &uri, &mut out);
+    out
+}
+
+fn collect(e: &crate::xml::Element, uri: &str, out: &mut Vec<String>) {
+    if e.is(uri, "FriendlyName") && out.len() < 64 {
+        out.push(e.text_trim().to_string());
+    }
+    for c in &e.children {
+        collect(c, uri, out);
     }
 }

@@ -421,3 +421,27 @@ fn probe_reports_the_registered_profiles() {
         r.detail
     );
 }
+
+/// The busy fault rule: every CIM-XML request answers 503 until the rule
+/// goes, and the array answers again; journaled.
+#[test]
+fn busy_fault_answers_503_until_removed() {
+    let dc = start();
+    let ep = dc.endpoint("array01", ServiceKind::SmisHttp).unwrap();
+    let id = dc.add_fault(fakedc::FaultRule {
+        id: 0,
+        machine: Some("array01".into()),
+        service: Some("smis-http".into()),
+        kind: fakedc::FaultKind::Busy,
+    });
+    let r = enumerate_volume_names(ep);
+    assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+    assert!(dc.remove_fault(id));
+    let r = enumerate_volume_names(ep);
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    let j = dc.journal(&Query {
+        machine: Some("array01".into()),
+        ..Default::default()
+    });
+    assert!(j.iter().any(|e| e.outcome == "busy (fault rule): 503"));
+}

@@ -183,6 +183,34 @@ fn file_operations_in_every_dialect() {
         );
         std::fs::remove_file(t.path("back.bin")).unwrap();
     }
+    // Wildcards in listings, and allinfo (basic, standard, alternate name,
+    // streams, security).
+    let (ok, out) = smbclient(
+        hv,
+        &[
+            &unc(hv, "C$"),
+            "-U",
+            ADMIN,
+            "-c",
+            "mkdir pat; put small.txt pat\\a.txt; put small.txt pat\\b.log; \
+             put small.txt pat\\c.txt; ls pat\\*.txt; ls pat\\?.log; allinfo pat\\a.txt",
+        ],
+        &t.0,
+    );
+    assert!(ok, "{out}");
+    let names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.len() == 5 && n.contains('.'))
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".txt")).count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(names.iter().filter(|n| **n == "b.log").count(), 1, "{out}");
+    assert!(out.contains("stream: [::$DATA], 6 bytes"), "{out}");
+    assert!(!out.contains("NT_STATUS"), "{out}");
     // A directory that is not empty refuses rmdir as Windows does.
     std::fs::create_dir_all(share.join("full")).unwrap();
     std::fs::write(share.join("full/x"), b"x").unwrap();

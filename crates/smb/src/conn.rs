@@ -2060,9 +2060,23 @@ impl Connection {
                 } else {
                     o_info
                 };
-                match fs::file_info(q.class, &i, &name, delete) {
-                    Some(d) => d,
-                    None => return Reply::err(status::INVALID_INFO_CLASS),
+                if q.class == 21 {
+                    // FileAlternateNameInformation: a name that is already
+                    // 8.3 is its own short name; no others are made (as on
+                    // a volume with 8dot3name creation disabled).
+                    let last = name.rsplit('\\').next().unwrap_or("");
+                    let Some(short) = fs::short_name(last) else {
+                        return Reply::err(status::OBJECT_NAME_NOT_FOUND);
+                    };
+                    let n: Vec<u8> = short.encode_utf16().flat_map(u16::to_le_bytes).collect();
+                    let mut d = le32(u32::try_from(n.len()).unwrap_or(0)).to_vec();
+                    d.extend(n);
+                    d
+                } else {
+                    match fs::file_info(q.class, &i, &name, delete) {
+                        Some(d) => d,
+                        None => return Reply::err(status::INVALID_INFO_CLASS),
+                    }
                 }
             }
             2 => {

@@ -135,6 +135,19 @@ pub fn missing_status(root: &Dir, path: &std::path::Path) -> u32 {
     }
 }
 
+/// The name in upper case when it is a valid 8.3 name (at most eight
+/// characters, a dot and three, from the short-name alphabet).
+pub fn short_name(name: &str) -> Option<String> {
+    let (base, ext) = name.split_once('.').unwrap_or((name, ""));
+    let ok = |p: &str, max: usize| {
+        p.len() <= max
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "$%'-_@~`!(){}^#&".contains(c))
+    };
+    (!base.is_empty() && ok(base, 8) && ok(ext, 3) && !ext.contains('.'))
+        .then(|| name.to_ascii_uppercase())
+}
+
 /// One directory entry for QUERY_DIRECTORY.
 #[derive(Debug, Clone)]
 pub struct Entry {

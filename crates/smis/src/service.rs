@@ -117,13 +117,20 @@ async fn handle(
         j.record("busy (fault rule): 503");
         return fakedc_net::http::error_page(conn, StatusCode::SERVICE_UNAVAILABLE);
     }
-    if req.method() != hyper::Method::POST && req.method().as_str() != "M-POST" {
+    // DSP0200 §7.1: a server without the HTTP Extension Framework answers
+    // M-POST with 501, and the client retries with POST.
+    if req.method().as_str() == "M-POST" {
+        j.op = "M-POST".into();
+        j.record("501: M-POST is not supported; use POST");
+        return status(StatusCode::NOT_IMPLEMENTED);
+    }
+    if req.method() != hyper::Method::POST {
         j.op = format!("{} {}", req.method(), req.uri().path());
         j.record("405 method not allowed");
         let mut r = fakedc_net::http::error_page(conn, StatusCode::METHOD_NOT_ALLOWED);
         r.headers_mut().insert(
             hyper::header::ALLOW,
-            HeaderValue::from_static("POST, M-POST"),
+            HeaderValue::from_static("POST"),
         );
         return r;
     }

@@ -1419,7 +1419,7 @@ fn lb_request() {
         b"..",
         b"\xff",
     ];
-    let ran = run(&smoke("lb/request", lb_seeds(), 500, dict), lb_fuzz::request);
+    let ran = run(&smoke("lb/request", lb_seeds(), 250, dict), lb_fuzz::request);
     eprintln!("lb/request: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }
 

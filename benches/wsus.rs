@@ -154,8 +154,24 @@ fn ints(v: &[i32]) -> String {
     s
 }
 
+/// GetConfig's LastChange (what the agent caches and sends to GetCookie).
+async fn last_change(c: &mut Client) -> Result<String> {
+    let r = c
+        .soap(
+            Service::Client,
+            "GetConfig",
+            "<protocolVersion>1.8</protocolVersion>",
+            &[],
+        )
+        .await?;
+    let text = r.text();
+    Ok(between(&text, "LastChange")
+        .context("no LastChange")?
+        .to_string())
+}
+
 /// One computer's cycle; returns each SyncUpdates latency.
-async fn cycle(c: &mut Client, name: &str) -> Result<Vec<Duration>> {
+async fn cycle(c: &mut Client, name: &str, last: &str) -> Result<Vec<Duration>> {
     let r = c
         .soap(
             Service::SimpleAuth,
@@ -172,7 +188,7 @@ async fn cycle(c: &mut Client, name: &str) -> Result<Vec<Duration>> {
         .soap(
             Service::Client,
             "GetCookie",
-            &format!("<authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies><lastChange>2000-01-01T00:00:00Z</lastChange><currentTime>2000-01-01T00:00:00Z</currentTime><protocolVersion>1.8</protocolVersion>"),
+            &format!("<authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies><lastChange>{last}</lastChange><currentTime>{last}</currentTime><protocolVersion>1.8</protocolVersion>"),
             &[],
         )
         .await?;
@@ -250,6 +266,7 @@ async fn cycle(c: &mut Client, name: &str) -> Result<Vec<Duration>> {
 /// GetExtendedUpdateInfo with FileUrl) and returns their URL paths.
 async fn publish(addr: SocketAddr, n: usize) -> Result<Vec<String>> {
     let mut c = Client::connect(addr, false, T).await?;
+    let last = last_change(&mut c).await?;
     let r = c
         .soap(
             Service::SimpleAuth,
@@ -266,7 +283,7 @@ async fn publish(addr: SocketAddr, n: usize) -> Result<Vec<String>> {
         .soap(
             Service::Client,
             "GetCookie",
-            &format!("<authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies><lastChange>2000-01-01T00:00:00Z</lastChange><currentTime>2000-01-01T00:00:00Z</currentTime>"),
+            &format!("<authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies><lastChange>{last}</lastChange><currentTime>{last}</currentTime>"),
             &[],
         )
         .await?;
@@ -387,9 +404,10 @@ fn run() -> Result<()> {
             tasks.push(tokio::spawn(async move {
                 let mut all = Vec::new();
                 let mut c = Client::connect(addr, false, T).await?;
+                let last = last_change(&mut c).await?;
                 let mut i = k;
                 while i < computers {
-                    all.extend(cycle(&mut c, &format!("host{i:05}")).await?);
+                    all.extend(cycle(&mut c, &format!("host{i:05}"), &last).await?);
                     i += clients;
                 }
                 anyhow::Ok(all)

@@ -184,6 +184,7 @@ fn expired_cookie_gets_invalid_cookie_and_reauthentication_works() {
     dc.advance(Duration::from_secs(61 * 60));
     let out = agent(&["expired", &w, &b, "hv03", &data, &exp]);
     assert_eq!(line(&out, "stale-fault"), "InvalidCookie");
+    assert_eq!(line(&out, "old-config-fault"), "ConfigChanged");
     assert_eq!(line(&out, "resync-nonleaf"), "7");
     assert_eq!(line(&out, "forged-fault"), "InvalidCookie");
     assert_eq!(line(&out, "oversize-fault"), "InvalidParameters");
@@ -320,7 +321,7 @@ fn hostile_requests_get_faults_and_the_service_keeps_serving() {
         client,
         None,
         &envelope(&format!(
-            "<GetCookie xmlns=\"{ns}\"><authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies></GetCookie>"
+            "<GetCookie xmlns=\"{ns}\"><authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies><lastChange>2100-01-01T00:00:00Z</lastChange></GetCookie>"
         )),
     );
     let good = tag(&r, "EncryptedData");

@@ -206,6 +206,16 @@ elif mode == "expired":
         print("stale-cookie accepted")
     except zeep.exceptions.Fault as e:
         print("stale-fault", error_code(e))
+    # A configuration cached before the server's last change: ConfigChanged.
+    cfg = cws.GetConfig(protocolVersion="1.8")
+    a = auth.GetAuthorizationCookie(clientId=client_id, targetGroupName="", dnsName=client_id)
+    try:
+        cws.GetCookie(authCookies={"AuthorizationCookie": [{"PlugInId": a.PlugInId, "CookieData": a.CookieData}]},
+                      lastChange=cfg.LastChange - datetime.timedelta(days=1),
+                      currentTime=datetime.datetime.now(UTC), protocolVersion="1.8")
+        print("old-config accepted")
+    except zeep.exceptions.Fault as e:
+        print("old-config-fault", error_code(e))
     # InvalidCookie: GetConfig, GetAuthorizationCookie, GetCookie, then sync.
     _, _, _, cookie = login()
     cookie, nonleaf, leaves, passes = sync(cookie)

@@ -1311,9 +1311,10 @@ fn wsus_seeds() -> Vec<Vec<u8>> {
         .expect("auth cookie")
         .xml;
     let data = between(&a, "CookieData");
+    let last = msg::datetime(s.config_ms);
     let auth = format!("<authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies>");
     let c = s
-        .get_cookie(&el(&format!("<g>{auth}</g>")), &cx)
+        .get_cookie(&el(&format!("<g>{auth}<lastChange>{last}</lastChange></g>")), &cx)
         .map_err(|e| e.0)
         .expect("cookie")
         .xml;
@@ -1332,6 +1333,7 @@ fn wsus_seeds() -> Vec<Vec<u8>> {
     vec![
         env(0, NS_CLIENT, "GetConfig", "<protocolVersion>1.8</protocolVersion>"),
         env(1, NS_AUTH, "GetAuthorizationCookie", "<clientId>hv01</clientId><targetGroupName>Hyper-V Hosts</targetGroupName><dnsName>hv01</dnsName>"),
+        env(8, NS_CLIENT, "GetCookie", &format!("{auth}<lastChange>{last}</lastChange><currentTime>{last}</currentTime><protocolVersion>1.8</protocolVersion>")),
         env(8, NS_CLIENT, "GetCookie", &format!("{auth}<lastChange>2020-01-01T00:00:00Z</lastChange><currentTime>2020-01-01T00:00:00Z</currentTime><protocolVersion>1.8</protocolVersion>")),
         env(0, NS_CLIENT, "RegisterComputer", &format!("{cookie}<computerInfo><DnsName>hv01</DnsName><OSMajorVersion>10</OSMajorVersion></computerInfo>")),
         env(4, NS_CLIENT, "SyncUpdates", &format!("{cookie}<parameters><ExpressQuery>false</ExpressQuery><InstalledNonLeafUpdateIDs>{ids}</InstalledNonLeafUpdateIDs><OtherCachedUpdateIDs><int>100008</int></OtherCachedUpdateIDs><SkipSoftwareSync>false</SkipSoftwareSync></parameters>")),

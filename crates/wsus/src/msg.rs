@@ -353,6 +353,54 @@ pub fn datetime(unix_millis: u64) -> String {
     }
 }
 
+/// Parses `xsd:dateTime` (`YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM]`; no zone
+/// is UTC) into Unix milliseconds.
+pub fn parse_datetime(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let num = |a: usize, b: usize| s.get(a..b)?.parse::<u32>().ok();
+    if s.len() < 19 || s.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, se) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let mut rest = &s[19..];
+    let mut ms = 0u64;
+    if let Some(r) = rest.strip_prefix('.') {
+        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let frac = &r[..digits.min(3)];
+        ms = frac.parse::<u64>().ok()? * 10u64.pow(3 - frac.len() as u32);
+        rest = &r[digits..];
+    }
+    let offset_min: i64 = match rest {
+        "" | "Z" => 0,
+        z if z.len() == 6 && (z.starts_with('+') || z.starts_with('-')) => {
+            let hh: i64 = z.get(1..3)?.parse().ok()?;
+            let mm: i64 = z.get(4..6)?.parse().ok()?;
+            let v = hh * 60 + mm;
+            if z.starts_with('-') {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
+        .ok()?;
+    let t = time::Time::from_hms(
+        u8::try_from(h).ok()?,
+        u8::try_from(mi).ok()?,
+        u8::try_from(se).ok()?,
+    )
+    .ok()?;
+    let secs = date.with_time(t).assume_utc().unix_timestamp() - offset_min * 60;
+    u64::try_from(secs).ok()?.checked_mul(1000)?.checked_add(ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +457,40 @@ mod tests {
         let env = soap::read(f.as_bytes(), &LIMITS).unwrap();
         assert!(env.is_fault());
         assert!(f.contains("<ErrorCode>InvalidCookie</ErrorCode>"));
+    }
+
+    #[test]
+    fn datetime_parse() {
+        assert_eq!(
+            parse_datetime("2023-11-14T22:13:20.123Z"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(
+            parse_datetime("2023-11-14T22:13:20.123456+00:00"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(
+            parse_datetime("2023-11-14T23:13:20+01:00"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_datetime("2023-11-14T22:13:20"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_datetime(&datetime(1_234_567_890_987)),
+            Some(1_234_567_890_987)
+        );
+        for bad in [
+            "",
+            "2023-13-01T00:00:00Z",
+            "2023-11-14 22:13:20",
+            "2023-11-14T22:13:20.Z",
+            "1969-12-31T23:59:59Z",
+            "x",
+        ] {
+            assert_eq!(parse_datetime(bad), None, "{bad}");
+        }
     }
 
     #[test]

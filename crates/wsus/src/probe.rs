@@ -326,6 +326,9 @@ async fn run(
     if r.status != 200 || !text.contains("MaxExtendedUpdatesPerRequest") {
         return wrong("GetConfig", &r);
     }
+    let Some(last_change) = between(&text, "LastChange").map(str::to_string) else {
+        return wrong("GetConfig", &r);
+    };
     let r = match c
         .soap(
             msg::Service::SimpleAuth,
@@ -343,7 +346,7 @@ async fn run(
         return wrong("GetAuthorizationCookie", &r);
     };
     let inner = format!(
-        "<authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies><lastChange>2000-01-01T00:00:00Z</lastChange><currentTime>2000-01-01T00:00:00Z</currentTime><protocolVersion>1.8</protocolVersion>"
+        "<authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies><lastChange>{last_change}</lastChange><currentTime>{last_change}</currentTime><protocolVersion>1.8</protocolVersion>"
     );
     let r = match c.soap(msg::Service::Client, "GetCookie", &inner, &[]).await {
         Ok(r) => r,

@@ -378,6 +378,16 @@ impl Server {
             found = Some((cid.clone(), group.clone()));
         }
         let (cid, group) = found.ok_or_else(|| fault(ErrorCode::InvalidAuthorizationCookie))?;
+        // A client whose configuration predates ours (cached before a
+        // restart) must fetch it again: ConfigChanged. Milliseconds are
+        // compared to the second, as some clients drop them.
+        let last = text(body, "lastChange")
+            .ok_or_else(|| (WsusFault::param("lastChange"), Some(cid.clone())))?;
+        let last = msg::parse_datetime(last)
+            .ok_or_else(|| (WsusFault::param("lastChange"), Some(cid.clone())))?;
+        if last / 1000 < self.config_ms / 1000 {
+            return Err((WsusFault::new(ErrorCode::ConfigChanged), Some(cid)));
+        }
         let cookie = self.new_cookie(&cid, &group, cx.now_ms);
         Ok(Answer {
             xml: format!(
@@ -1065,7 +1075,7 @@ mod tests {
             .next()
             .unwrap();
         let c = s
-            .get_cookie(&el(&format!("<g><authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies></g>")), &cx)
+            .get_cookie(&el(&format!("<g><authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies><lastChange>{}</lastChange></g>", msg::datetime(s.config_ms))), &cx)
             .unwrap();
         let enc = c
             .xml

@@ -263,35 +263,43 @@ impl Sdk {
             }
         }
         let mut out = Vec::with_capacity(order.len());
+        // Which paths (and their declared types) an object of each type
+        // gets, worked out once per type rather than once per object.
+        let mut plans: HashMap<String, Option<Vec<(String, &'static str)>>> = HashMap::new();
         for (mo, target) in order {
             let ty = self.type_of(st, &target);
-            let mut props = Vec::new();
-            let mut wanted = false;
-            for p in spec.props.iter().filter(|p| ti.managed_is_a(&ty, &p.ty)) {
-                wanted = true;
-                let paths: Vec<String> = if p.all {
-                    ti.managed_props(&ty)
-                        .into_iter()
-                        .map(|p| p.name.to_string())
-                        .collect()
-                } else {
-                    p.paths.clone()
-                };
-                for path in paths {
-                    if props.iter().any(|(n, _, _)| *n == path) {
-                        continue;
-                    }
-                    let Some(declared) = ti.path_type(&ty, &path) else {
-                        continue;
+            let plan = plans.entry(ty.clone()).or_insert_with(|| {
+                let mut plan: Vec<(String, &'static str)> = Vec::new();
+                let mut wanted = false;
+                for p in spec.props.iter().filter(|p| ti.managed_is_a(&ty, &p.ty)) {
+                    wanted = true;
+                    let paths: Vec<String> = if p.all {
+                        ti.managed_props(&ty)
+                            .into_iter()
+                            .map(|p| p.name.to_string())
+                            .collect()
+                    } else {
+                        p.paths.clone()
                     };
-                    if let Some(v) = self.get_path(st, &target, &path, now) {
-                        props.push((path, declared.ty, v));
+                    for path in paths {
+                        if plan.iter().any(|(n, _)| *n == path) {
+                            continue;
+                        }
+                        if let Some(declared) = ti.path_type(&ty, &path) {
+                            plan.push((path, declared.ty));
+                        }
                     }
                 }
+                wanted.then_some(plan)
+            });
+            let Some(plan) = plan else { continue };
+            let mut props = Vec::with_capacity(plan.len());
+            for (path, declared) in plan.iter() {
+                if let Some(v) = self.get_path(st, &target, path, now) {
+                    props.push((path.clone(), *declared, v));
+                }
             }
-            if wanted {
-                out.push(Content { obj: mo, props });
-            }
+            out.push(Content { obj: mo, props });
         }
         Ok(out)
     }

@@ -14,8 +14,13 @@ use std::sync::Arc;
 
 /// Parameters one RPC may carry (SQL Server's limit).
 const MAX_PARAMS: usize = 2100;
-/// Prepared statements one session may hold.
+/// Prepared statements one session may hold, and their text in bytes.
 const MAX_PREPARED: usize = 65_536;
+const MAX_PREPARED_BYTES: usize = 64 << 20;
+/// Bytes of tokens one request's reply may grow to.
+const MAX_REPLY: usize = 512 << 20;
+/// Savepoints one transaction may hold.
+const MAX_SAVEPOINTS: usize = 1_000;
 
 /// A statement sp_prepare or sp_prepexec kept: its text and declared
 /// parameters (name, type) in order.
@@ -23,6 +28,15 @@ const MAX_PREPARED: usize = 65_536;
 struct Prepared {
     sql: String,
     decl: Vec<(String, String)>,
+}
+
+fn out_of_memory() -> SqlError {
+    SqlError::new(
+        701,
+        1,
+        17,
+        "There is insufficient system memory in resource pool 'default' to run this query.",
+    )
 }
 
 fn unknown_handle(h: Option<i32>) -> SqlError {
@@ -566,6 +580,7 @@ impl Session {
             if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(0);
             }
+            self.within_limits(t, done)?;
             let flow = match node {
                 Node::Stmt(st) => self.exec_stmt(t, st, vars, done).map(|()| Flow::Normal)?,
                 Node::Block(inner) => self.exec_nodes(t, inner, vars, done)?,
@@ -589,6 +604,7 @@ impl Session {
                         if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
                             return Err(0);
                         }
+                        self.within_limits(t, done)?;
                         match self.exec_nodes(t, std::slice::from_ref(body), vars, done)? {
                             Flow::Break => break,
                             Flow::Normal | Flow::Continue => {}
@@ -602,6 +618,18 @@ impl Session {
             }
         }
         Ok(Flow::Normal)
+    }
+
+    /// A reply is built whole before it is sent, so a batch that loops
+    /// over SELECTs (or SAVE TRANs) must stop somewhere: SQL Server's
+    /// out-of-memory error (701) once it holds too much.
+    fn within_limits(&mut self, t: &mut Tokens, done: u8) -> Result<(), i32> {
+        if t.w.position() > MAX_REPLY {
+            let e = out_of_memory();
+            self.fail(t, &e, done);
+            return Err(e.number);
+        }
+        Ok(())
     }
 
     /// An IF/WHILE condition's truth (NULL is false, as in T-SQL).
@@ -698,6 +726,7 @@ impl Session {
                     Ok(())
                 }
             }
+            Stmt::Save(_) if self.savepoints.len() >= MAX_SAVEPOINTS => Err(out_of_memory()),
             Stmt::Save(name) => {
                 if self.txn.is_none() {
                     Err(SqlError::new(
@@ -931,7 +960,8 @@ impl Session {
                 let decl_text = text_of(1);
                 let sql = text_of(2);
                 journal_text = format!("{bare}: {sql}");
-                if self.prepared.len() >= MAX_PREPARED {
+                let held: usize = self.prepared.values().map(|p| p.sql.len()).sum();
+                if self.prepared.len() >= MAX_PREPARED || held + sql.len() > MAX_PREPARED_BYTES {
                     let e = SqlError::new(
                         8144,
                         2,
@@ -1376,5 +1406,21 @@ mod tests {
             None,
         );
         assert_eq!(e, 0);
+    }
+
+    #[test]
+    fn runaway_batches_stop_with_701() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "app") else {
+            panic!("login refused");
+        };
+        let (_, err) = s.batch(
+            "BEGIN TRAN; CREATE TABLE sp (x INT); WHILE 1 = 1 BEGIN SAVE TRAN s INSERT INTO sp VALUES (1) END",
+            "",
+            None,
+        );
+        assert_eq!(err, 701);
+        // The session goes on; its transaction is still open.
+        let (_, err) = s.batch("SELECT COUNT(*) FROM sp; ROLLBACK", "", None);
+        assert_eq!(err, 0);
     }
 }

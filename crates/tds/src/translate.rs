@@ -168,7 +168,7 @@ pub fn render(toks: &[Tok]) -> String {
 const STARTERS: &[&str] = &[
     "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "USE", "SET", "DECLARE",
     "BEGIN", "COMMIT", "ROLLBACK", "PRINT", "EXEC", "EXECUTE", "TRUNCATE", "GO", "IF", "WHILE",
-    "ELSE", "END", "BREAK", "CONTINUE",
+    "ELSE", "END", "BREAK", "CONTINUE", "SAVE",
 ];
 
 /// Splits a batch into statements: at `;` and before a keyword that

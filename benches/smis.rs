@@ -10,6 +10,11 @@
 //! (CI: 1,000 volumes, one round). `--volumes N`, `--rounds N`. Target
 //! (10,000 volumes in one enumeration under 1 s of server time) is
 //! printed, never asserted.
+//!
+//! Measured (release, 2 shared cores, other builds running): 10,000
+//! volumes, 17.7 MB of CIM-XML; server 0.135 s (raw client) and 0.162 s
+//! (pywbem) per enumeration; raw client 52,150 instances/s; pywbem 795
+//! instances/s (12.6 s, its own XML parsing); RSS 98 MiB.
 #![allow(clippy::disallowed_methods)] // benchmarks time real peers on the real clock
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 

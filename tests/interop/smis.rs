@@ -164,6 +164,7 @@ fn pywbem_profiles_pools_volumes_jobs_and_masking_then_wmi_sees_them() {
     let wwn = new.rsplit(' ').next().unwrap().to_string();
     assert_eq!(line(&out, "EXPOSE"), "0 1");
     assert_eq!(line(&out, "VIEW"), hv02_iqn(&dc));
+    assert_eq!(line(&out, "RETURN"), "4 0 0 CIM_ERR_NOT_FOUND");
     assert_eq!(line(&out, "SMALLPOOL_CREATE"), "4096");
     let bad = line(&out, "SMALLPOOL_JOB");
     assert!(

@@ -115,6 +115,20 @@ print("EXPOSE", rv, len(out["ProtocolControllers"]))
 for spc in conn.Associators(vol.path, AssocClass="CIM_ProtocolControllerForUnit"):
     print("VIEW", spc["Name"])
 
+# A second volume: exposed, refused while exposed, hidden, returned.
+rv, out = create(gold, GIB, vol_name + "-tmp")
+tmp = conn.GetInstance(conn.AssociatorNames(wait(out["Job"]).path, AssocClass="CIM_AffectedJobElement")[0])
+conn.InvokeMethod("ExposePaths", ccs, LUNames=[tmp["DeviceID"]], InitiatorPortIDs=[iqn])
+rv_busy, _ = conn.InvokeMethod("ReturnToStoragePool", scs, TheElement=tmp.path)
+rv_hide, _ = conn.InvokeMethod("HidePaths", ccs, LUNames=[tmp["DeviceID"]], InitiatorPortIDs=[iqn])
+rv_ret, _ = conn.InvokeMethod("ReturnToStoragePool", scs, TheElement=tmp.path)
+try:
+    conn.GetInstance(tmp.path)
+    gone = "still there"
+except pywbem.CIMError as e:
+    gone = e.status_code_name
+print("RETURN", rv_busy, rv_hide, rv_ret, gone)
+
 # Tiny has 10 GiB with 8 GiB used: 5 GiB starts a job that fails.
 rv, out = create(tiny, 5 * GIB, "too-big")
 print("SMALLPOOL_CREATE", rv)

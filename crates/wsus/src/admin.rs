@@ -289,7 +289,7 @@ pub fn dispatch(
                     V::I(n as i64),
                     V::I(approved.len() as i64),
                     V::I(declined as i64),
-                    V::I((n - approved.len() - declined) as i64),
+                    V::I(n.saturating_sub(approved.len() + declined) as i64),
                     V::I(computers.len() as i64),
                     V::I(s.groups().len() as i64),
                     V::I(

@@ -35,6 +35,8 @@ pub const MAX_COMPUTERS: usize = 100_000;
 pub const MAX_GROUPS: usize = 1_000;
 /// Events kept per computer (the oldest go first).
 pub const MAX_EVENTS: usize = 1_000;
+/// Most approvals kept (one per update and group).
+pub const MAX_APPROVALS: usize = 200_000;
 /// Longest client id, DNS name or group name accepted.
 pub const MAX_NAME: usize = 256;
 
@@ -1007,9 +1009,12 @@ impl Server {
         if !(0..=1).contains(&action) {
             return Err(format!("deploymentAction {action} is not supported"));
         }
-        st.declined.remove(&update);
         st.approvals
             .retain(|a| !(a.update == update && a.group == group));
+        if st.approvals.len() >= MAX_APPROVALS {
+            return Err(format!("at most {MAX_APPROVALS} approvals"));
+        }
+        st.declined.remove(&update);
         st.next_deployment += 1;
         let a = Approval {
             deployment_id: st.next_deployment,

@@ -229,24 +229,23 @@ impl TcpService for SmbService {
     }
 }
 
-/// Reads until `buf` holds one whole frame; returns it.
+/// Reads until `buf` holds one whole frame; returns it. Reads land in
+/// `buf`'s spare room directly (no bounce buffer), sized to the frame so a
+/// large WRITE arrives in few reads.
 async fn read_frame<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
 ) -> io::Result<Option<nbss::Frame>> {
     loop {
-        if let Some(f) = nbss::next_frame(buf, MAX_FRAME).map_err(io::Error::other)? {
-            if buf.len() >= f.total() {
-                return Ok(Some(f));
-            }
-            buf.reserve(f.total() - buf.len());
-        }
-        let mut chunk = [0u8; 65536];
-        let n = io.read(&mut chunk).await?;
-        if n == 0 {
+        let want = match nbss::next_frame(buf, MAX_FRAME).map_err(io::Error::other)? {
+            Some(f) if buf.len() >= f.total() => return Ok(Some(f)),
+            Some(f) => f.total() - buf.len(),
+            None => 4,
+        };
+        buf.reserve(want.max(65536));
+        if io.read_buf(buf).await? == 0 {
             return Ok(None);
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 

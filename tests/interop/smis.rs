@@ -210,21 +210,25 @@ fn pywbem_profiles_pools_volumes_jobs_and_masking_then_wmi_sees_them() {
 }
 
 /// pywbem's default (pull operations first) over HTTPS 5989 verifying the
-/// scenario CA: the provider answers CIM_ERR_NOT_SUPPORTED to
-/// OpenEnumerateInstances and pywbem falls back to the classic operations.
+/// scenario CA: IterEnumerateInstances opens an enumeration and pulls the
+/// rest two at a time; its other Iter operations fall back to the classic
+/// ones where the provider answers CIM_ERR_NOT_SUPPORTED.
 #[test]
-fn pywbem_over_https_with_pull_fallback() {
+fn pywbem_over_https_with_pull_operations() {
     let dc = start();
     let out = run_pywbem(&dc, ServiceKind::SmisHttps, "either", "smis-tls");
     assert!(lines(&out, "PROFILE").contains(&"Array 1.6.1 11"));
+    assert_eq!(lines(&out, "PROFILE").len(), 6);
     assert_eq!(line(&out, "JOB"), "7 100");
     let j = dc.journal(&Query {
         machine: Some("array01".into()),
         ..Default::default()
     });
+    let ops = |name: &str| j.iter().filter(|e| e.operation == name).count();
     assert!(j
         .iter()
-        .any(|e| e.operation == "OpenEnumerateInstances" && e.outcome.starts_with("CIM error 7")));
+        .any(|e| e.operation == "OpenEnumerateInstances" && e.outcome == "ok (2)"));
+    assert!(ops("PullInstancesWithPath") >= 2, "{j:?}");
 }
 
 /// A virtual disk created through the VMM server's WMI

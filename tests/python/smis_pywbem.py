@@ -38,7 +38,7 @@ def connect(pw):
 conn = connect(password)
 # pywbemcli's way: the Iter operations try Open/Pull first unless
 # use_pull_operations is False, and fall back on CIM_ERR_NOT_SUPPORTED.
-profiles = list(conn.IterEnumerateInstances("CIM_RegisteredProfile"))
+profiles = list(conn.IterEnumerateInstances("CIM_RegisteredProfile", MaxObjectCount=2))
 for p in sorted(profiles, key=lambda p: p["RegisteredName"]):
     print("PROFILE", p["RegisteredName"], p["RegisteredVersion"], p["RegisteredOrganization"])
 array_prof = [p for p in profiles if p["RegisteredName"] == "Array"][0]

@@ -21,6 +21,9 @@ pub mod code {
     pub const NOT_FOUND: u32 = 6;
     pub const NOT_SUPPORTED: u32 = 7;
     pub const METHOD_NOT_FOUND: u32 = 17;
+    pub const INVALID_ENUMERATION_CONTEXT: u32 = 21;
+    pub const FILTERED_ENUMERATION_NOT_SUPPORTED: u32 = 25;
+    pub const CONTINUATION_ON_ERROR_NOT_SUPPORTED: u32 = 26;
 }
 
 /// A CIM error: code and description.
@@ -50,7 +53,13 @@ pub const INTRINSIC: &[&str] = &[
     "GetClass",
     "EnumerateClasses",
     "EnumerateClassNames",
+    "OpenEnumerateInstances",
+    "PullInstancesWithPath",
+    "CloseEnumeration",
 ];
+
+/// Most instances one Open/Pull answer carries, whatever the client asks.
+const MAX_PULL: usize = 10_000;
 
 /// The extrinsic methods served, per class.
 pub const METHODS: &[(&str, &str)] = &[
@@ -333,6 +342,96 @@ fn intrinsic(
                     i.write_name(&mut out, host);
                 }
             }
+        }
+        "OpenEnumerateInstances" | "PullInstancesWithPath" | "CloseEnumeration" => {
+            // The enumeration context is the position itself
+            // (`smis1:<namespace>:<class>:<offset>`), so no state lives on
+            // the server between Open and Pull and nothing needs expiring;
+            // a changed array between pulls shows as on a real provider
+            // without snapshot semantics.
+            let (class, offset) = if op == "OpenEnumerateInstances" {
+                if string_param(call, "FilterQuery")?.is_some() {
+                    return Err(err(
+                        code::FILTERED_ENUMERATION_NOT_SUPPORTED,
+                        "FilterQuery is not supported",
+                    ));
+                }
+                if bool_param(call, "ContinueOnError", false)? {
+                    return Err(err(
+                        code::CONTINUATION_ON_ERROR_NOT_SUPPORTED,
+                        "ContinueOnError is not supported",
+                    ));
+                }
+                let class = class_param(call, "ClassName")?
+                    .ok_or_else(|| err(code::INVALID_PARAMETER, "ClassName is required"))?;
+                (check_class(class, ns)?.name, 0usize)
+            } else {
+                let ctx = string_param(call, "EnumerationContext")?.unwrap_or_default();
+                let bad = || {
+                    err(
+                        code::INVALID_ENUMERATION_CONTEXT,
+                        "The enumeration context is not valid",
+                    )
+                };
+                let mut parts = ctx.splitn(4, ':');
+                let (Some("smis1"), Some(cns), Some(cls), Some(off)) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(bad());
+                };
+                if !cns.eq_ignore_ascii_case(ns) {
+                    return Err(bad());
+                }
+                let c = cim::class(cls)
+                    .filter(|c| cim::in_namespace(c, ns))
+                    .ok_or_else(bad)?;
+                (c.name, off.parse::<usize>().map_err(|_| bad())?)
+            };
+            if op == "CloseEnumeration" {
+                // DSP0200: CloseEnumeration answers without a return value.
+                let _ = offset;
+                return Ok((String::new(), 0));
+            }
+            let list = property_list(call)?;
+            let (items, total) = {
+                let max = match string_param(call, "MaxObjectCount")? {
+                    None => 0,
+                    Some(v) => v.trim().parse::<usize>().map_err(|_| {
+                        err(code::INVALID_PARAMETER, "MaxObjectCount must be a uint32")
+                    })?,
+                };
+                let all = view.instances(ns, class);
+                let total = all.len();
+                let end = offset.saturating_add(max.min(MAX_PULL)).min(total);
+                let items: Vec<Inst> = all
+                    .into_iter()
+                    .skip(offset)
+                    .take(end.saturating_sub(offset))
+                    .collect();
+                (items, total)
+            };
+            n = items.len();
+            for i in &items {
+                out.push_str("<VALUE.INSTANCEWITHPATH>");
+                write_instance_path(&mut out, &i.path(), host);
+                i.write(&mut out, host, list.as_deref());
+                out.push_str("</VALUE.INSTANCEWITHPATH>");
+            }
+            out.push_str("</IRETURNVALUE>");
+            {
+                let next = offset + n;
+                let end = next >= total;
+                let _ = write!(
+                    out,
+                    "<PARAMVALUE NAME=\"EndOfSequence\" PARAMTYPE=\"boolean\"><VALUE>{}</VALUE></PARAMVALUE><PARAMVALUE NAME=\"EnumerationContext\" PARAMTYPE=\"string\">",
+                    if end { "TRUE" } else { "FALSE" }
+                );
+                if !end {
+                    let _ = write!(out, "<VALUE>smis1:{ns}:{class}:{next}</VALUE>");
+                }
+                out.push_str("</PARAMVALUE>");
+            }
+            return Ok((out, n));
         }
         "GetInstance" => {
             let p = path_param(call, "InstanceName", ns)?;

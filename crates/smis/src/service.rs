@@ -128,10 +128,8 @@ async fn handle(
         j.op = format!("{} {}", req.method(), req.uri().path());
         j.record("405 method not allowed");
         let mut r = fakedc_net::http::error_page(conn, StatusCode::METHOD_NOT_ALLOWED);
-        r.headers_mut().insert(
-            hyper::header::ALLOW,
-            HeaderValue::from_static("POST"),
-        );
+        r.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
     let header = |n: &str| {
@@ -268,7 +266,7 @@ fn unauthorized(model: &Model, conn: &ConnInfo, policy: &Policy<'_>) -> HttpResp
 pub fn operations() -> Vec<String> {
     vec![
         format!("POST {PATH}: CIM-XML (DSP0200/DSP0201) with HTTP Basic against the array's users"),
-        format!("Intrinsic: {}; Open*/Pull*/CloseEnumeration and the rest answer CIM_ERR_NOT_SUPPORTED", ops::INTRINSIC.join(", ")),
+        format!("Intrinsic: {} (pull: the enumeration context carries the position, no server state); the other Open*/Pull* operations and the rest answer CIM_ERR_NOT_SUPPORTED, on which pywbem falls back", ops::INTRINSIC.join(", ")),
         "root/interop: CIM_ObjectManager, CIM_Namespace, CIM_ObjectManagerCommunicationMechanism, CIM_RegisteredProfile (SNIA Server, Array, Block Services, Masking and Mapping, Job Control, iSCSI Target Ports), CIM_ReferencedProfile, CIM_ElementConformsToProfile".into(),
         "root/cimv2: CIM_ComputerSystem, CIM_StoragePool (primordial + concrete), CIM_StorageVolume, CIM_iSCSIProtocolEndpoint, CIM_StorageHardwareID, CIM_SCSIProtocolController, CIM_ConcreteJob and their associations".into(),
         format!("Methods: {}", ops::METHODS.iter().map(|(c, m)| format!("{c}.{m}")).collect::<Vec<_>>().join(", ")),

@@ -365,6 +365,13 @@ fn hostile_cim_xml_is_refused_and_the_provider_keeps_serving() {
         r.contains("<ERROR CODE=\"7\" DESCRIPTION=\"ExecQuery is not implemented"),
         "{r}"
     );
+    // A forged enumeration context is CIM_ERR_INVALID_ENUMERATION_CONTEXT.
+    let r = raw_post(
+        ep,
+        GOOD,
+        br#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="6" PROTOCOLVERSION="1.0"><SIMPLEREQ><IMETHODCALL NAME="PullInstancesWithPath"><LOCALNAMESPACEPATH><NAMESPACE NAME="root"/><NAMESPACE NAME="cimv2"/></LOCALNAMESPACEPATH><IPARAMVALUE NAME="EnumerationContext"><VALUE>smis1:root/interop:CIM_Nope:x</VALUE></IPARAMVALUE><IPARAMVALUE NAME="MaxObjectCount"><VALUE>5</VALUE></IPARAMVALUE></IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"#,
+    );
+    assert!(r.contains("<ERROR CODE=\"21\""), "{r}");
     // Still serving.
     let ok = enumerate_volume_names(ep);
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");

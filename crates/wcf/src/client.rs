@@ -240,10 +240,13 @@ impl Client {
         }
     }
 
-    /// Ends the session (End both ways).
+    /// Ends the session: End, then the write side closed, then the
+    /// peer's End or close awaited for at most two seconds (Mono's server
+    /// answers End by closing only once the client has closed its side).
     pub async fn close(mut self) -> Result<(), ClientError> {
         self.send(&[nmf::rt::END]).await?;
-        let _ = self.record().await;
+        let _ = self.s.shutdown().await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.record()).await;
         Ok(())
     }
 }

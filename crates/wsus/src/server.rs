@@ -51,6 +51,10 @@ pub struct WsusOptions {
     pub file_size: u64,
     /// Cookie lifetime.
     pub cookie_minutes: u64,
+    /// Generated content kept in memory (MiB; 0: none). Files up to an
+    /// eighth of it are generated once and served as slices, as IIS's
+    /// kernel cache serves them; larger ones are generated per request.
+    pub content_cache_mib: u64,
     /// Computer target groups that exist from the start (under All
     /// Computers), for client-side targeting.
     pub groups: Vec<String>,
@@ -62,6 +66,7 @@ impl Default for WsusOptions {
             updates: 12,
             file_size: 64 << 10,
             cookie_minutes: 60,
+            content_cache_mib: 128,
             groups: Vec::new(),
         }
     }
@@ -74,6 +79,9 @@ impl WsusOptions {
         }
         if self.file_size == 0 || self.file_size > 1 << 30 {
             return Err("file_size: between 1 byte and 1 GiB".into());
+        }
+        if self.content_cache_mib > 4096 {
+            return Err("content_cache_mib: at most 4096".into());
         }
         if self.cookie_minutes == 0 {
             return Err("cookie_minutes: at least 1".into());
@@ -144,9 +152,19 @@ struct State {
     approvals_changed_ms: u64,
 }
 
+/// Generated files kept whole, oldest out first.
+#[derive(Default)]
+struct ContentCache {
+    files: HashMap<(usize, usize), bytes::Bytes>,
+    order: VecDeque<(usize, usize)>,
+    bytes: u64,
+}
+
 /// One WSUS machine.
 pub struct Server {
     pub catalog: Catalog,
+    cache: Mutex<ContentCache>,
+    cache_cap: u64,
     key: [u8; 32],
     cookie_ms: u64,
     /// The configuration's LastChange (server start).
@@ -200,6 +218,8 @@ impl Server {
         }
         Server {
             catalog: Catalog::generate(opts.updates, opts.file_size),
+            cache: Mutex::new(ContentCache::default()),
+            cache_cap: opts.content_cache_mib << 20,
             key,
             cookie_ms: opts.cookie_minutes * 60_000,
             config_ms: now_ms,
@@ -923,6 +943,43 @@ impl Server {
         })
     }
 
+    // ----- content -----
+
+    /// A cached file's bytes, if it is cached.
+    pub fn cached_content(&self, update: usize, file: usize) -> Option<bytes::Bytes> {
+        let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.files.get(&(update, file)).cloned()
+    }
+
+    /// Generates a file whole and caches it, when it is small enough to
+    /// cache (an eighth of the cache at most); blocking. `None`: serve it
+    /// generated per request.
+    pub fn cache_content(&self, update: usize, file: usize) -> Option<bytes::Bytes> {
+        let f = self.catalog.file(update, file)?;
+        if self.cache_cap == 0 || f.size > self.cache_cap / 8 {
+            return None;
+        }
+        let mut buf = vec![0u8; usize::try_from(f.size).ok()?];
+        fakedc_bits::fill_virtual(f.seed, 0, &mut buf);
+        let b = bytes::Bytes::from(buf);
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = c.files.get(&(update, file)) {
+            return Some(hit.clone());
+        }
+        while c.bytes + f.size > self.cache_cap {
+            let Some(old) = c.order.pop_front() else {
+                break;
+            };
+            if let Some(o) = c.files.remove(&old) {
+                c.bytes -= o.len() as u64;
+            }
+        }
+        c.files.insert((update, file), b.clone());
+        c.order.push_back((update, file));
+        c.bytes += f.size;
+        Some(b)
+    }
+
     // ----- for the admin service -----
 
     pub fn groups(&self) -> Vec<Group> {
@@ -1108,6 +1165,27 @@ mod tests {
             s.cookie(&body, "cookie", 1_000_001).unwrap_err().0.code,
             ErrorCode::InvalidCookie
         );
+    }
+
+    #[test]
+    fn content_cache_is_bounded_and_exact() {
+        let o = WsusOptions {
+            updates: 40,
+            file_size: 100_000,
+            content_cache_mib: 1,
+            ..WsusOptions::default()
+        };
+        let s = Server::new(&o, 0, [1; 32]);
+        for u in 0..40 {
+            let b = s.cache_content(u, 0).unwrap();
+            let f = s.catalog.file(u, 0).unwrap();
+            let mut want = vec![0u8; f.size as usize];
+            fakedc_bits::fill_virtual(f.seed, 0, &mut want);
+            assert_eq!(&b[..], &want[..]);
+            assert!(s.cache.lock().unwrap().bytes <= 1 << 20);
+        }
+        assert!(s.cached_content(0, 0).is_none());
+        assert!(s.cached_content(39, 0).is_some());
     }
 
     #[test]

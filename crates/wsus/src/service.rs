@@ -542,15 +542,27 @@ impl Req {
                 if head { " (head)" } else { "" }
             ),
         );
-        let body = if head || n == 0 {
-            full(Bytes::new())
+        let cached = if head || n == 0 {
+            None
+        } else if let Some(b) = self.server.cached_content(u, f) {
+            Some(b)
         } else {
-            GenBody {
+            let s = self.server.clone();
+            tokio::task::spawn_blocking(move || s.cache_content(u, f))
+                .await
+                .ok()
+                .flatten()
+        };
+        let body = match cached {
+            _ if head || n == 0 => full(Bytes::new()),
+            // The cache holds the whole file: `start..end` lies inside it.
+            Some(b) if b.len() as u64 == len => full(b.slice(start as usize..end as usize)),
+            _ => GenBody {
                 seed,
                 pos: start,
                 end,
             }
-            .boxed()
+            .boxed(),
         };
         let mut r = hyper::Response::new(body);
         *r.status_mut() = status;

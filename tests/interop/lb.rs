@@ -448,6 +448,27 @@ fn configuration_persists_across_restarts() {
         );
         let page = curl_page(vs);
         assert!(page == "guest01" || page == "guest02", "{page}");
+        // Source-address persistence: this client sticks to one member.
+        let (s, b) = curl_api(
+            dc,
+            "PATCH",
+            "/mgmt/tm/ltm/virtual/~Common~web_vs",
+            Some(br#"{"persist":[{"name":"source_addr"}]}"#),
+        );
+        assert_eq!(s, 200, "{b}");
+        assert!(b.contains("source_addr"), "{b}");
+        let seen: Vec<String> = (0..4).map(|_| curl_page(vs)).collect();
+        assert!(
+            seen.iter().all(|p| p == &seen[0]),
+            "persistence keeps one member: {seen:?}"
+        );
+        let (s, b) = curl_api(
+            dc,
+            "PATCH",
+            "/mgmt/tm/ltm/virtual/~Common~web_vs",
+            Some(br#"{"persist":[{"name":"cookie"}]}"#),
+        );
+        assert_eq!(s, 501, "{b}");
     });
 }
 

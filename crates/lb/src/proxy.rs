@@ -18,6 +18,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_TRIES: usize = 4;
 /// Copy buffer each way (large: bulk transfers are what a balancer moves).
 const BUF: usize = 64 * 1024;
+/// BIG-IP's `source_addr` persistence timeout.
+const PERSIST_TIMEOUT: Duration = Duration::from_secs(180);
+/// Persistence records kept; beyond this the table starts afresh.
+const MAX_PERSIST: usize = 65_536;
 
 /// A member's run-time record.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +43,9 @@ pub struct Runtime {
     pub virtuals: HashMap<String, (u64, u64, u64, u64)>,
     /// Pool → round-robin cursor.
     pub cursor: HashMap<String, usize>,
+    /// Source-address persistence: (virtual server, client address) →
+    /// (member, when last used, model clock).
+    pub persist: HashMap<(String, std::net::IpAddr), (String, Instant)>,
 }
 
 /// A copy of the counters an API answer shows.
@@ -78,6 +85,7 @@ impl Status for Snapshot {
 #[derive(Debug, Default)]
 struct Plan {
     generation: u64,
+    persist: bool,
     pool: Option<String>,
     mode: String,
     members: Vec<crate::rest::MemberDef>,
@@ -108,13 +116,12 @@ impl VirtualServer {
         if let Some(p) = cached.as_ref().filter(|p| p.generation == generation) {
             return Some(p.clone());
         }
-        let pool = api
-            .virtuals()
-            .into_iter()
-            .find(|v| v.full == self.full)
-            .and_then(|v| v.pool);
+        let vs = api.virtuals().into_iter().find(|v| v.full == self.full);
+        let persist = vs.as_ref().is_some_and(|v| v.persist);
+        let pool = vs.and_then(|v| v.pool);
         let plan = Arc::new(Plan {
             generation,
+            persist,
             mode: pool.as_deref().map(|p| api.lb_mode(p)).unwrap_or_default(),
             members: pool
                 .as_deref()
@@ -136,17 +143,20 @@ impl TcpService for VirtualServer {
 impl VirtualServer {
     /// The members to try, best first: enabled and up (or unmonitored),
     /// ordered by the pool's mode.
-    fn candidates(&self) -> (Option<String>, Vec<(String, std::net::SocketAddr)>) {
+    fn candidates(
+        &self,
+        client: std::net::IpAddr,
+    ) -> (Option<String>, Vec<(String, std::net::SocketAddr)>, bool) {
         let Some(plan) = self.plan() else {
-            return (None, Vec::new());
+            return (None, Vec::new(), false);
         };
         let Some(pool) = plan.pool.clone() else {
-            return (None, Vec::new());
+            return (None, Vec::new(), false);
         };
         let mode = plan.mode.as_str();
         let members = plan.members.iter();
         let Ok(mut rt) = self.lb.rt.lock() else {
-            return (Some(pool), Vec::new());
+            return (Some(pool), Vec::new(), false);
         };
         let mut ok: Vec<(String, std::net::SocketAddr, u64)> = members
             .filter(|m| m.enabled)
@@ -161,7 +171,7 @@ impl VirtualServer {
             })
             .collect();
         if ok.is_empty() {
-            return (Some(pool), Vec::new());
+            return (Some(pool), Vec::new(), plan.persist);
         }
         let cur = rt.cursor.entry(pool.clone()).or_insert(0);
         let start = *cur % ok.len();
@@ -171,7 +181,24 @@ impl VirtualServer {
             // Stable: ties keep the round-robin order.
             ok.sort_by_key(|m| m.2);
         }
-        (Some(pool), ok.into_iter().map(|(f, a, _)| (f, a)).collect())
+        if plan.persist {
+            // The member this client last used, if it is still eligible
+            // and the record is younger than BIG-IP's 180 s default.
+            let now = self.lb.model.clock.now();
+            if let Some((m, at)) = rt.persist.get(&(self.full.clone(), client)) {
+                if now.saturating_duration_since(*at) < PERSIST_TIMEOUT {
+                    if let Some(i) = ok.iter().position(|x| &x.0 == m) {
+                        let x = ok.remove(i);
+                        ok.insert(0, x);
+                    }
+                }
+            }
+        }
+        (
+            Some(pool),
+            ok.into_iter().map(|(f, a, _)| (f, a)).collect(),
+            plan.persist,
+        )
     }
 
     async fn proxy(&self, conn: Conn) {
@@ -191,7 +218,7 @@ impl VirtualServer {
             record("refused: no network handle".into());
             return;
         };
-        let (pool, candidates) = self.candidates();
+        let (pool, candidates, persist) = self.candidates(peer.ip());
         let Some(pool) = pool else {
             record("reset: the virtual server has no pool".into());
             return;
@@ -218,6 +245,14 @@ impl VirtualServer {
         };
         let key = (pool.clone(), member.clone());
         if let Ok(mut rt) = lb.rt.lock() {
+            if persist {
+                if rt.persist.len() >= MAX_PERSIST {
+                    rt.persist.clear();
+                }
+                let now = lb.model.clock.now();
+                rt.persist
+                    .insert((self.full.clone(), peer.ip()), (member.clone(), now));
+            }
             let m = rt.members.entry(key.clone()).or_default();
             m.status.cur_conns += 1;
             m.status.tot_conns += 1;

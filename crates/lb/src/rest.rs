@@ -436,6 +436,8 @@ pub struct VirtualDef {
     pub destination: SocketAddr,
     pub pool: Option<String>,
     pub enabled: bool,
+    /// Source-address persistence (`persist: [{"name":"source_addr"}]`).
+    pub persist: bool,
 }
 
 /// Splits `~Partition~name` (or a bare `name`) into a full path. Refuses
@@ -1306,9 +1308,19 @@ impl Api {
             ("ltm/virtual", "persist") => match &v {
                 Value::Array(a) if a.is_empty() => Ok(v),
                 Value::Null => Ok(v),
+                // Source-address affinity, BIG-IP's `source_addr` profile.
+                Value::Array(a)
+                    if a.len() == 1
+                        && a[0]
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .is_some_and(|n| n == "source_addr" || n == "/Common/source_addr") =>
+                {
+                    Ok(json!([{"name": "source_addr", "partition": PARTITION, "tmDefault": "yes"}]))
+                }
                 _ => Err(ApiError::new(
                     501,
-                    "fakedc: persistence profiles on virtual servers are not implemented.",
+                    "fakedc: persistence profiles other than source_addr are not implemented.",
                 )),
             },
             ("ltm/virtual", "rules") => match &v {
@@ -2053,6 +2065,10 @@ impl Api {
                     destination,
                     pool: o.get("pool").and_then(Value::as_str).map(str::to_string),
                     enabled: o.get("disabled") != Some(&Value::Bool(true)),
+                    persist: o
+                        .get("persist")
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| !a.is_empty()),
                 })
             })
             .collect()

@@ -42,6 +42,7 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_wsman::PROTOCOL,
     &fakedc_bits::PROTOCOL,
     &fakedc_smash::PROTOCOL,
+    &fakedc_redfish::PROTOCOL,
     &fakedc_tds::PROTOCOL,
     &fakedc_smb::PROTOCOL,
     &fakedc_vsphere::PROTOCOL,

@@ -14,6 +14,7 @@ mod identity;
 mod ipmi;
 mod rdp;
 mod smash;
+mod redfish;
 mod smb;
 mod smis;
 mod ssh;

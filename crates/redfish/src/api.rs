@@ -1,0 +1,961 @@
+//! The Redfish resources, sans-IO: one decoded request in, one reply out,
+//! read from and written to the shared model (chassis power and boot, the
+//! BMC's users). Nothing here keeps a copy of the chassis, so a change
+//! through IPMI or SMASH shows on the next GET.
+//!
+//! Errors are Redfish's own: an HTTP status with an `error` object whose
+//! `@Message.ExtendedInfo` entries come from the DMTF Base message
+//! registry ([`BASE`]).
+
+use fakedc_model::{
+    BootDevice, BootOverride, MachineId, Model, PowerAction, PowerState, Privilege,
+};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The Base message registry version the error bodies cite.
+pub const BASE: &str = "Base.1.10";
+/// Largest request body accepted (a PATCH or an action is a few hundred bytes).
+pub const MAX_BODY: usize = 64 * 1024;
+/// Open sessions per BMC; the next POST gets CreateLimitReachedForResource.
+pub const MAX_SESSIONS: usize = 64;
+/// Longest user name or password accepted in a session login.
+const MAX_CRED: usize = 256;
+
+const SYSTEM: &str = "/redfish/v1/Systems/1";
+const CHASSIS: &str = "/redfish/v1/Chassis/1";
+const MANAGER: &str = "/redfish/v1/Managers/1";
+const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
+const ACCOUNTS: &str = "/redfish/v1/AccountService/Accounts";
+const RESET: &str = "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset";
+
+/// The reset types the model can carry out, in Redfish's words.
+pub const RESET_TYPES: &[&str] = &[
+    "On",
+    "ForceOff",
+    "GracefulShutdown",
+    "ForceRestart",
+    "PowerCycle",
+    "Nmi",
+];
+
+/// Boot targets the model's override can hold, in Redfish's words.
+const BOOT_TARGETS: &[(&str, BootDevice)] = &[
+    ("None", BootDevice::None),
+    ("Pxe", BootDevice::Pxe),
+    ("Hdd", BootDevice::Disk),
+    ("Cd", BootDevice::Cdrom),
+    ("BiosSetup", BootDevice::Bios),
+    ("Floppy", BootDevice::Floppy),
+    ("Diags", BootDevice::Diag),
+];
+
+/// One request, already taken apart by the HTTP glue.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub token: Option<&'a str>,
+    /// Decoded `Authorization: Basic` credentials.
+    pub basic: Option<(String, String)>,
+    pub if_match: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// One reply: status, extra headers, body and its media type.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+impl Reply {
+    fn json(status: u16, v: &Value) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: v.to_string().into_bytes(),
+            content_type: "application/json;charset=utf-8",
+        }
+    }
+
+    /// A resource with its ETag (a hash of its representation).
+    fn resource(v: &Value) -> Reply {
+        let mut r = Reply::json(200, v);
+        r.headers.push(("ETag", etag(v)));
+        r
+    }
+
+    fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            content_type: "application/json;charset=utf-8",
+        }
+    }
+}
+
+/// A weak ETag over the resource's JSON: it changes when the resource does.
+pub fn etag(v: &Value) -> String {
+    let h = Sha256::digest(v.to_string().as_bytes());
+    let hex: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("W/\"{hex}\"")
+}
+
+/// A Redfish error body with one Base registry message.
+pub fn error(status: u16, id: &str, message: String, severity: &str, resolution: &str) -> Reply {
+    let v = json!({
+        "error": {
+            "code": format!("{BASE}.{id}"),
+            "message": message,
+            "@Message.ExtendedInfo": [{
+                "@odata.type": "#Message.v1_1_1.Message",
+                "MessageId": format!("{BASE}.{id}"),
+                "Message": message,
+                "Severity": severity,
+                "MessageSeverity": severity,
+                "Resolution": resolution,
+            }]
+        }
+    });
+    Reply::json(status, &v)
+}
+
+fn not_found(path: &str) -> Reply {
+    error(
+        404,
+        "ResourceMissingAtURI",
+        format!("The resource at the URI '{path}' was not found."),
+        "Critical",
+        "Place a valid resource at the URI or correct the URI and resubmit the request.",
+    )
+}
+
+fn malformed() -> Reply {
+    error(
+        400,
+        "MalformedJSON",
+        "The request body submitted was malformed JSON and could not be parsed by the receiving service.".into(),
+        "Critical",
+        "Ensure that the request body is valid JSON and resubmit the request.",
+    )
+}
+
+fn no_session() -> Reply {
+    let mut r = error(
+        401,
+        "NoValidSession",
+        "There is no valid session established with the implementation.".into(),
+        "Critical",
+        "Establish a session before attempting any operations.",
+    );
+    r.headers
+        .push(("WWW-Authenticate", "Basic realm=\"Redfish\"".into()));
+    r
+}
+
+fn insufficient() -> Reply {
+    error(
+        403,
+        "InsufficientPrivilege",
+        "There are insufficient privileges for the account or credentials associated with the current session to perform the requested operation.".into(),
+        "Critical",
+        "Either abandon the operation or change the associated access rights and resubmit the request if the operation failed.",
+    )
+}
+
+fn method_not_allowed(method: &str, path: &str, allow: &str) -> Reply {
+    let mut r = error(
+        405,
+        "OperationNotAllowed",
+        format!("The HTTP method {method} is not allowed on the URI '{path}'."),
+        "Critical",
+        "Do not repeat the operation.",
+    );
+    r.headers.push(("Allow", allow.into()));
+    r
+}
+
+fn not_in_list(value: &str, prop: &str) -> Reply {
+    error(
+        400,
+        "PropertyValueNotInList",
+        format!("The value '{value}' for the property {prop} is not in the list of acceptable values."),
+        "Warning",
+        "Choose a value from the enumeration list that the implementation can support and resubmit the request if the operation failed.",
+    )
+}
+
+fn prop_unknown(prop: &str) -> Reply {
+    error(
+        400,
+        "PropertyUnknown",
+        format!("The property {prop} is not in the list of valid properties for the resource."),
+        "Warning",
+        "Remove the unknown property from the request body and resubmit the request if the operation failed.",
+    )
+}
+
+fn odata(id: &str, ty: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("@odata.id".into(), json!(id));
+    m.insert("@odata.type".into(), json!(ty));
+    m
+}
+
+fn link(id: &str) -> Value {
+    json!({ "@odata.id": id })
+}
+
+fn collection(id: &str, ty: &str, name: &str, members: Vec<String>) -> Value {
+    let mut m = odata(id, ty);
+    m.insert("Name".into(), json!(name));
+    m.insert("Members@odata.count".into(), json!(members.len()));
+    m.insert(
+        "Members".into(),
+        Value::Array(members.iter().map(|s| link(s)).collect()),
+    );
+    Value::Object(m)
+}
+
+/// An open session.
+struct Session {
+    id: u64,
+    token: String,
+    user: String,
+}
+
+/// Who a request authenticated as.
+pub struct Caller {
+    pub user: String,
+    pub privilege: Privilege,
+    /// The session it came through, if any.
+    session: Option<u64>,
+}
+
+/// Redfish over every BMC of one model: the sessions are the only state
+/// not in the model.
+#[derive(Default)]
+pub struct Api {
+    sessions: Mutex<HashMap<MachineId, Vec<Session>>>,
+    next_session: Mutex<u64>,
+}
+
+/// What the glue journals for one request.
+pub struct Outcome {
+    pub reply: Reply,
+    pub op: String,
+    pub user: Option<String>,
+}
+
+fn redfish_power(p: PowerState) -> &'static str {
+    match p {
+        PowerState::Off => "Off",
+        PowerState::Booting { .. } | PowerState::On => "On",
+        PowerState::ShuttingDown { .. } => "PoweringOff",
+        PowerState::Cycling { .. } => "PoweringOn",
+    }
+}
+
+/// The model's action for a ResetType.
+pub fn reset_action(t: &str) -> Option<PowerAction> {
+    Some(match t {
+        "On" => PowerAction::On,
+        "ForceOff" => PowerAction::Off,
+        "GracefulShutdown" => PowerAction::Soft,
+        "ForceRestart" => PowerAction::Reset,
+        "PowerCycle" => PowerAction::Cycle,
+        "Nmi" => PowerAction::Nmi,
+        _ => return None,
+    })
+}
+
+fn role_id(p: Privilege) -> &'static str {
+    match p {
+        Privilege::Admin => "Administrator",
+        Privilege::Operator => "Operator",
+        Privilege::User | Privilege::Callback => "ReadOnly",
+    }
+}
+
+impl Api {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<MachineId, Vec<Session>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn caller(&self, model: &Model, bmc: MachineId, req: &Request<'_>) -> Option<Caller> {
+        if let Some(t) = req.token {
+            let (user, id) = {
+                let s = self.sessions();
+                let x = s.get(&bmc)?.iter().find(|x| x.token == t)?;
+                (x.user.clone(), x.id)
+            };
+            // A session ends with its account (deleted or disabled).
+            let u = model.find_user(bmc, &user)?;
+            return Some(Caller {
+                user: u.name,
+                privilege: u.privilege,
+                session: Some(id),
+            });
+        }
+        let (name, password) = req.basic.as_ref()?;
+        let u = model.authenticate(bmc, name, password)?;
+        Some(Caller {
+            user: u.name,
+            privilege: u.privilege,
+            session: None,
+        })
+    }
+
+    /// Answers one request for the BMC `bmc`.
+    pub fn handle(
+        &self,
+        model: &Model,
+        bmc: MachineId,
+        now: Instant,
+        req: &Request<'_>,
+    ) -> Outcome {
+        let path = normalize(req.path);
+        let op = format!("{} {}", req.method, path);
+        let anon = |reply| Outcome {
+            reply,
+            op: op.clone(),
+            user: None,
+        };
+        match (req.method, path) {
+            ("GET", "/redfish") => return anon(Reply::json(200, &json!({"v1": "/redfish/v1/"}))),
+            ("GET", "/redfish/v1") => return anon(Reply::resource(&service_root(model, bmc))),
+            ("GET", "/redfish/v1/odata") => return anon(Reply::json(200, &odata_document())),
+            ("GET", "/redfish/v1/$metadata") => {
+                return anon(Reply {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: metadata().into_bytes(),
+                    content_type: "application/xml",
+                })
+            }
+            ("POST", SESSIONS) => return self.login(model, bmc, req, op),
+            _ => {}
+        }
+        let Some(caller) = self.caller(model, bmc, req) else {
+            return anon(no_session());
+        };
+        let user = Some(caller.user.clone());
+        let reply = self.route(model, bmc, now, req, path, &caller);
+        Outcome { reply, op, user }
+    }
+
+    fn login(&self, model: &Model, bmc: MachineId, req: &Request<'_>, op: String) -> Outcome {
+        let out = |reply, user| Outcome {
+            reply,
+            op: op.clone(),
+            user,
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(req.body) else {
+            return out(malformed(), None);
+        };
+        let (Some(name), Some(password)) = (
+            v.get("UserName").and_then(Value::as_str),
+            v.get("Password").and_then(Value::as_str),
+        ) else {
+            return out(
+                error(
+                    400,
+                    "PropertyMissing",
+                    "The property UserName or Password is a required property and must be included in the request.".into(),
+                    "Warning",
+                    "Ensure that the property is in the request body and has a valid value and resubmit the request if the operation failed.",
+                ),
+                None,
+            );
+        };
+        if name.len() > MAX_CRED || password.len() > MAX_CRED {
+            return out(no_session(), None);
+        }
+        let Some(u) = model.authenticate(bmc, name, password) else {
+            return out(no_session(), Some(name.to_string()));
+        };
+        let token: [u8; 16] = rand::random();
+        let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+        let id = {
+            let mut n = self.next_session.lock().unwrap_or_else(|p| p.into_inner());
+            *n += 1;
+            *n
+        };
+        {
+            let mut s = self.sessions();
+            let list = s.entry(bmc).or_default();
+            if list.len() >= MAX_SESSIONS {
+                return out(
+                    error(
+                        503,
+                        "CreateLimitReachedForResource",
+                        "The create operation failed because the resource has reached the limit of possible resources.".into(),
+                        "Critical",
+                        "Either delete resources and resubmit the request if the operation failed or do not resubmit the request.",
+                    ),
+                    Some(u.name),
+                );
+            }
+            list.push(Session {
+                id,
+                token: token.clone(),
+                user: u.name.clone(),
+            });
+        }
+        let loc = format!("{SESSIONS}/{id}");
+        let mut r = Reply::json(201, &session_json(id, &u.name));
+        r.headers.push(("X-Auth-Token", token));
+        r.headers.push(("Location", loc));
+        out(r, Some(u.name))
+    }
+
+    fn route(
+        &self,
+        model: &Model,
+        bmc: MachineId,
+        now: Instant,
+        req: &Request<'_>,
+        path: &str,
+        caller: &Caller,
+    ) -> Reply {
+        if caller.privilege < Privilege::User {
+            return insufficient();
+        }
+        let m = req.method;
+        match path {
+            "/redfish/v1/Systems" => get_only(m, path, || {
+                collection(
+                    path,
+                    "#ComputerSystemCollection.ComputerSystemCollection",
+                    "Computer System Collection",
+                    vec![SYSTEM.into()],
+                )
+            }),
+            SYSTEM => match m {
+                "GET" => Reply::resource(&system(model, bmc, now)),
+                "PATCH" => {
+                    if caller.privilege < Privilege::Operator {
+                        return insufficient();
+                    }
+                    let current = system(model, bmc, now);
+                    if let Some(r) = precondition(req.if_match, &current) {
+                        return r;
+                    }
+                    self.patch_system(model, bmc, now, req.body)
+                }
+                _ => method_not_allowed(m, path, "GET, PATCH"),
+            },
+            RESET => match m {
+                "POST" => {
+                    if caller.privilege < Privilege::Operator {
+                        return insufficient();
+                    }
+                    reset(model, bmc, now, req.body)
+                }
+                _ => method_not_allowed(m, path, "POST"),
+            },
+            "/redfish/v1/Chassis" => get_only(m, path, || {
+                collection(
+                    path,
+                    "#ChassisCollection.ChassisCollection",
+                    "Chassis Collection",
+                    vec![CHASSIS.into()],
+                )
+            }),
+            CHASSIS => get_only(m, path, || chassis(model, bmc, now)),
+            "/redfish/v1/Managers" => get_only(m, path, || {
+                collection(
+                    path,
+                    "#ManagerCollection.ManagerCollection",
+                    "Manager Collection",
+                    vec![MANAGER.into()],
+                )
+            }),
+            MANAGER => get_only(m, path, || manager(model, bmc, now)),
+            "/redfish/v1/SessionService" => get_only(m, path, || {
+                let mut o = odata(path, "#SessionService.v1_1_8.SessionService");
+                o.insert("Id".into(), json!("SessionService"));
+                o.insert("Name".into(), json!("Session Service"));
+                o.insert("ServiceEnabled".into(), json!(true));
+                o.insert("SessionTimeout".into(), json!(1800));
+                o.insert("Sessions".into(), link(SESSIONS));
+                Value::Object(o)
+            }),
+            SESSIONS => get_only(m, path, || {
+                let ids = self
+                    .sessions()
+                    .get(&bmc)
+                    .map(|l| l.iter().map(|s| format!("{SESSIONS}/{}", s.id)).collect())
+                    .unwrap_or_default();
+                collection(
+                    path,
+                    "#SessionCollection.SessionCollection",
+                    "Session Collection",
+                    ids,
+                )
+            }),
+            "/redfish/v1/AccountService" => get_only(m, path, || {
+                let mut o = odata(path, "#AccountService.v1_13_0.AccountService");
+                o.insert("Id".into(), json!("AccountService"));
+                o.insert("Name".into(), json!("Account Service"));
+                o.insert("ServiceEnabled".into(), json!(true));
+                o.insert("Accounts".into(), link(ACCOUNTS));
+                Value::Object(o)
+            }),
+            ACCOUNTS => get_only(m, path, || {
+                let ids = model
+                    .users(bmc)
+                    .iter()
+                    .map(|u| format!("{ACCOUNTS}/{}", u.id))
+                    .collect();
+                collection(
+                    path,
+                    "#ManagerAccountCollection.ManagerAccountCollection",
+                    "Accounts Collection",
+                    ids,
+                )
+            }),
+            _ => {
+                if let Some(id) = path.strip_prefix(&format!("{SESSIONS}/")) {
+                    return self.session_item(bmc, m, path, id, caller);
+                }
+                if let Some(id) = path.strip_prefix(&format!("{ACCOUNTS}/")) {
+                    return account(model, bmc, req, path, id, caller);
+                }
+                not_found(path)
+            }
+        }
+    }
+
+    fn session_item(
+        &self,
+        bmc: MachineId,
+        m: &str,
+        path: &str,
+        id: &str,
+        caller: &Caller,
+    ) -> Reply {
+        let Ok(id) = id.parse::<u64>() else {
+            return not_found(path);
+        };
+        let mut s = self.sessions();
+        let list = s.entry(bmc).or_default();
+        let Some(pos) = list.iter().position(|x| x.id == id) else {
+            return not_found(path);
+        };
+        // Anyone may end their own session; an administrator any session.
+        let own = caller.session == Some(id) || list[pos].user == caller.user;
+        match m {
+            "GET" => Reply::resource(&session_json(id, &list[pos].user)),
+            "DELETE" if own || caller.privilege >= Privilege::Admin => {
+                list.remove(pos);
+                Reply::empty(204)
+            }
+            "DELETE" => insufficient(),
+            _ => method_not_allowed(m, path, "GET, DELETE"),
+        }
+    }
+
+    fn patch_system(&self, model: &Model, bmc: MachineId, now: Instant, body: &[u8]) -> Reply {
+        let Ok(Value::Object(v)) = serde_json::from_slice::<Value>(body) else {
+            return malformed();
+        };
+        for k in v.keys() {
+            if k != "Boot" {
+                return prop_unknown(k);
+            }
+        }
+        let Some(Value::Object(b)) = v.get("Boot") else {
+            return not_in_list(
+                &v.get("Boot").map(Value::to_string).unwrap_or_default(),
+                "Boot",
+            );
+        };
+        let c = model.machine(bmc).chassis;
+        let mut boot = model.chassis(c, now).boot;
+        for (k, val) in b {
+            let Some(s) = val.as_str() else {
+                return not_in_list(&val.to_string(), k);
+            };
+            match k.as_str() {
+                "BootSourceOverrideTarget" => match BOOT_TARGETS.iter().find(|t| t.0 == s) {
+                    Some(t) => boot.device = t.1,
+                    None => return not_in_list(s, "BootSourceOverrideTarget"),
+                },
+                "BootSourceOverrideEnabled" => match s {
+                    "Once" => boot.persistent = false,
+                    "Continuous" => boot.persistent = true,
+                    "Disabled" => boot.device = BootDevice::None,
+                    _ => return not_in_list(s, "BootSourceOverrideEnabled"),
+                },
+                "BootSourceOverrideMode" => match s {
+                    "UEFI" => boot.efi = true,
+                    "Legacy" => boot.efi = false,
+                    _ => return not_in_list(s, "BootSourceOverrideMode"),
+                },
+                other => return prop_unknown(&format!("Boot/{other}")),
+            }
+        }
+        if b.get("BootSourceOverrideEnabled").and_then(Value::as_str) == Some("Disabled") {
+            boot = BootOverride::default();
+        }
+        model.with_chassis(c, now, |ch| ch.set_boot(boot));
+        Reply::resource(&system(model, bmc, now))
+    }
+}
+
+fn get_only(m: &str, path: &str, f: impl FnOnce() -> Value) -> Reply {
+    if m == "GET" {
+        Reply::resource(&f())
+    } else {
+        method_not_allowed(m, path, "GET")
+    }
+}
+
+/// `If-Match` on a PATCH: the ETag must be the current one (or `*`).
+fn precondition(if_match: Option<&str>, current: &Value) -> Option<Reply> {
+    let want = if_match?.trim();
+    let tag = etag(current);
+    let ok = want == "*" || want.split(',').any(|t| t.trim() == tag);
+    (!ok).then(|| {
+        error(
+            412,
+            "PreconditionFailed",
+            "The ETag supplied did not match the ETag required to change this resource.".into(),
+            "Critical",
+            "Try the operation again using the appropriate ETag.",
+        )
+    })
+}
+
+/// `/redfish/v1/` and `/redfish/v1` are one resource; so are the other
+/// paths with and without a trailing slash.
+fn normalize(path: &str) -> &str {
+    let p = path.trim_end_matches('/');
+    if p.is_empty() {
+        "/"
+    } else {
+        p
+    }
+}
+
+fn host_name(model: &Model, bmc: MachineId) -> String {
+    let b = model.machine(bmc);
+    model
+        .machines_on(b.chassis)
+        .iter()
+        .map(|m| model.machine(*m))
+        .find(|m| m.id != bmc)
+        .map(|m| m.name.clone())
+        .unwrap_or_else(|| b.name.clone())
+}
+
+fn service_root(model: &Model, bmc: MachineId) -> Value {
+    let c = model.machine(bmc).chassis;
+    let guid = model.chassis(c, model.clock.now()).hardware.guid_string();
+    json!({
+        "@odata.id": "/redfish/v1",
+        "@odata.type": "#ServiceRoot.v1_15_0.ServiceRoot",
+        "Id": "RootService",
+        "Name": "Root Service",
+        "RedfishVersion": "1.17.0",
+        "UUID": guid,
+        "Systems": link("/redfish/v1/Systems"),
+        "Chassis": link("/redfish/v1/Chassis"),
+        "Managers": link("/redfish/v1/Managers"),
+        "SessionService": link("/redfish/v1/SessionService"),
+        "AccountService": link("/redfish/v1/AccountService"),
+        "Links": { "Sessions": link(SESSIONS) },
+    })
+}
+
+fn odata_document() -> Value {
+    let names = [
+        ("Systems", "/redfish/v1/Systems"),
+        ("Chassis", "/redfish/v1/Chassis"),
+        ("Managers", "/redfish/v1/Managers"),
+        ("SessionService", "/redfish/v1/SessionService"),
+        ("AccountService", "/redfish/v1/AccountService"),
+    ];
+    let mut v = vec![json!({"name": "Service", "kind": "Singleton", "url": "/redfish/v1/"})];
+    v.extend(
+        names
+            .iter()
+            .map(|(n, u)| json!({"name": n, "kind": "Singleton", "url": u})),
+    );
+    json!({ "@odata.context": "/redfish/v1/$metadata", "value": v })
+}
+
+/// The CSDL service document: references to the DMTF schemas of every
+/// resource type served, by their published URIs.
+fn metadata() -> String {
+    let refs = [
+        ("ServiceRoot", "ServiceRoot.v1_15_0"),
+        ("ComputerSystemCollection", "ComputerSystemCollection"),
+        ("ComputerSystem", "ComputerSystem.v1_20_0"),
+        ("ChassisCollection", "ChassisCollection"),
+        ("Chassis", "Chassis.v1_23_0"),
+        ("ManagerCollection", "ManagerCollection"),
+        ("Manager", "Manager.v1_17_0"),
+        ("SessionService", "SessionService.v1_1_8"),
+        ("SessionCollection", "SessionCollection"),
+        ("Session", "Session.v1_6_0"),
+        ("AccountService", "AccountService.v1_13_0"),
+        ("ManagerAccountCollection", "ManagerAccountCollection"),
+        ("ManagerAccount", "ManagerAccount.v1_10_0"),
+        ("Message", "Message.v1_1_1"),
+    ];
+    let mut s = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0">
+"#,
+    );
+    for (file, ns) in refs {
+        s.push_str(&format!(
+            "  <edmx:Reference Uri=\"http://redfish.dmtf.org/schemas/v1/{file}_v1.xml\">\n    <edmx:Include Namespace=\"{base}\"/>\n    <edmx:Include Namespace=\"{ns}\"/>\n  </edmx:Reference>\n",
+            base = file,
+        ));
+    }
+    s.push_str(
+        r#"  <edmx:DataServices>
+    <Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="Service">
+      <EntityContainer Name="Service" Extends="ServiceRoot.v1_15_0.ServiceContainer"/>
+    </Schema>
+  </edmx:DataServices>
+</edmx:Edmx>
+"#,
+    );
+    s
+}
+
+fn system(model: &Model, bmc: MachineId, now: Instant) -> Value {
+    let c = model.chassis(model.machine(bmc).chassis, now);
+    let hw = &c.hardware;
+    let target = BOOT_TARGETS
+        .iter()
+        .find(|t| t.1 == c.boot.device)
+        .map(|t| t.0)
+        // IPMI's "safe mode" boot has no Redfish target.
+        .unwrap_or("None");
+    let enabled = if c.boot.device == BootDevice::None {
+        "Disabled"
+    } else if c.boot.persistent {
+        "Continuous"
+    } else {
+        "Once"
+    };
+    json!({
+        "@odata.id": SYSTEM,
+        "@odata.type": "#ComputerSystem.v1_20_0.ComputerSystem",
+        "Id": "1",
+        "Name": host_name(model, bmc),
+        "SystemType": "Physical",
+        "Manufacturer": hw.vendor,
+        "Model": hw.model,
+        "SerialNumber": hw.serial,
+        "PartNumber": hw.part_number,
+        "AssetTag": hw.asset_tag,
+        "BiosVersion": hw.bios_version,
+        "UUID": hw.guid_string(),
+        "PowerState": redfish_power(c.power),
+        "Status": { "State": "Enabled", "Health": "OK" },
+        "Boot": {
+            "BootSourceOverrideTarget": target,
+            "BootSourceOverrideEnabled": enabled,
+            "BootSourceOverrideMode": if c.boot.efi { "UEFI" } else { "Legacy" },
+            "BootSourceOverrideTarget@Redfish.AllowableValues":
+                BOOT_TARGETS.iter().map(|t| t.0).collect::<Vec<_>>(),
+        },
+        "Actions": {
+            "#ComputerSystem.Reset": {
+                "target": RESET,
+                "ResetType@Redfish.AllowableValues": RESET_TYPES,
+            }
+        },
+        "Links": {
+            "Chassis": [link(CHASSIS)],
+            "ManagedBy": [link(MANAGER)],
+        },
+    })
+}
+
+fn chassis(model: &Model, bmc: MachineId, now: Instant) -> Value {
+    let c = model.chassis(model.machine(bmc).chassis, now);
+    let hw = &c.hardware;
+    json!({
+        "@odata.id": CHASSIS,
+        "@odata.type": "#Chassis.v1_23_0.Chassis",
+        "Id": "1",
+        "Name": "Chassis",
+        "ChassisType": "RackMount",
+        "Manufacturer": hw.vendor,
+        "Model": hw.model,
+        "SerialNumber": hw.serial,
+        "PartNumber": hw.part_number,
+        "AssetTag": hw.asset_tag,
+        "PowerState": redfish_power(c.power),
+        "Status": { "State": "Enabled", "Health": "OK" },
+        "Links": {
+            "ComputerSystems": [link(SYSTEM)],
+            "ManagedBy": [link(MANAGER)],
+        },
+    })
+}
+
+fn manager(model: &Model, bmc: MachineId, now: Instant) -> Value {
+    let c = model.chassis(model.machine(bmc).chassis, now);
+    json!({
+        "@odata.id": MANAGER,
+        "@odata.type": "#Manager.v1_17_0.Manager",
+        "Id": "1",
+        "Name": model.machine(bmc).name,
+        "ManagerType": "BMC",
+        "FirmwareVersion": c.hardware.bmc_firmware,
+        "Status": { "State": "Enabled", "Health": "OK" },
+        "Links": {
+            "ManagerForServers": [link(SYSTEM)],
+            "ManagerForChassis": [link(CHASSIS)],
+        },
+    })
+}
+
+fn session_json(id: u64, user: &str) -> Value {
+    json!({
+        "@odata.id": format!("{SESSIONS}/{id}"),
+        "@odata.type": "#Session.v1_6_0.Session",
+        "Id": id.to_string(),
+        "Name": "User Session",
+        "UserName": user,
+    })
+}
+
+fn reset(model: &Model, bmc: MachineId, now: Instant, body: &[u8]) -> Reply {
+    let Ok(Value::Object(v)) = serde_json::from_slice::<Value>(body) else {
+        return malformed();
+    };
+    for k in v.keys() {
+        if k != "ResetType" {
+            return error(
+                400,
+                "ActionParameterUnknown",
+                format!(
+                    "The action ComputerSystem.Reset was submitted with the invalid parameter {k}."
+                ),
+                "Warning",
+                "Correct the invalid parameter and resubmit the request if the operation failed.",
+            );
+        }
+    }
+    let Some(t) = v.get("ResetType") else {
+        return error(
+            400,
+            "ActionParameterMissing",
+            "The action ComputerSystem.Reset requires the parameter ResetType to be present in the request body.".into(),
+            "Critical",
+            "Supply the action with the required parameter in the request body when the request is resubmitted.",
+        );
+    };
+    let ts = t
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| t.to_string());
+    let Some(action) = reset_action(&ts) else {
+        let shown: String = ts.chars().take(64).collect();
+        return error(
+            400,
+            "ActionParameterValueNotInList",
+            format!("The value '{shown}' for the parameter ResetType in the action ComputerSystem.Reset is not in the list of acceptable values."),
+            "Warning",
+            "Choose a value from the enumeration list that the implementation can support and resubmit the request if the operation failed.",
+        );
+    };
+    model.power_action(bmc, action, now);
+    Reply::empty(204)
+}
+
+fn account(
+    model: &Model,
+    bmc: MachineId,
+    req: &Request<'_>,
+    path: &str,
+    id: &str,
+    caller: &Caller,
+) -> Reply {
+    let Ok(id) = id.parse::<u8>() else {
+        return not_found(path);
+    };
+    let view = |u: &fakedc_model::User| {
+        json!({
+            "@odata.id": path,
+            "@odata.type": "#ManagerAccount.v1_10_0.ManagerAccount",
+            "Id": id.to_string(),
+            "Name": "User Account",
+            "UserName": u.name,
+            "RoleId": role_id(u.privilege),
+            "Enabled": u.enabled,
+            "Locked": false,
+            "Password": Value::Null,
+        })
+    };
+    let Some(user) = model.users(bmc).iter().find(|u| u.id == id).cloned() else {
+        return not_found(path);
+    };
+    match req.method {
+        "GET" => Reply::resource(&view(&user)),
+        "PATCH" => {
+            // ConfigureUsers for any account, ConfigureSelf for one's own.
+            if caller.privilege < Privilege::Admin && caller.user != user.name {
+                return insufficient();
+            }
+            if let Some(r) = precondition(req.if_match, &view(&user)) {
+                return r;
+            }
+            let Ok(Value::Object(v)) = serde_json::from_slice::<Value>(req.body) else {
+                return malformed();
+            };
+            let mut password = None;
+            for (k, val) in &v {
+                match (k.as_str(), val.as_str()) {
+                    ("Password", Some(p)) if !p.is_empty() && p.len() <= 20 => {
+                        password = Some(p.to_string())
+                    }
+                    // IPMI 2.0 passwords are at most 20 bytes.
+                    ("Password", _) => {
+                        return error(
+                            400,
+                            "PropertyValueFormatError",
+                            "The value '' for the property Password is not a format that the property can accept.".into(),
+                            "Warning",
+                            "Correct the value for the property in the request body and resubmit the request if the operation failed.",
+                        )
+                    }
+                    (other, _) => {
+                        return error(
+                            400,
+                            "PropertyNotWritable",
+                            format!("The property {other} is a read only property and cannot be assigned a value."),
+                            "Warning",
+                            "Remove the property from the request body and resubmit the request if the operation failed.",
+                        )
+                    }
+                }
+            }
+            let mut users = model.users(bmc);
+            let Some(u) = users.iter_mut().find(|u| u.id == id) else {
+                return not_found(path);
+            };
+            if let Some(p) = password {
+                u.password = p;
+            }
+            let v = view(u);
+            drop(users);
+            Reply::resource(&v)
+        }
+        m => method_not_allowed(m, path, "GET, PATCH"),
+    }
+}

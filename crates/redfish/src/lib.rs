@@ -1,0 +1,55 @@
+//! Redfish (DMTF DSP0266) on a BMC's HTTPS 443, beside SMASH's `/wsman`
+//! on the same front (lighttpd's identity, `fakedc_model::WebServer`).
+//!
+//! A BMC shares its host's chassis, so a Redfish `ComputerSystem.Reset`
+//! is what `ipmitool chassis power status` then reports, and a boot
+//! override set here is what `ipmitool chassis bootparam get 5` shows.
+//! Accounts are the BMC's user table, the one IPMI logs in with.
+//!
+//! Sans-IO: `api` turns one decoded request into one reply over the model.
+//! `service` is the HTTP glue (body limit, headers, journal), `probe` the
+//! client for `fakedc check`.
+
+pub mod api;
+pub mod probe;
+pub mod service;
+
+pub use service::{operations, register};
+
+use fakedc_net::{
+    BoxFuture, Mount, ProbeReport, ProbeTarget, Protocol, Services, StartCtx, StartError,
+};
+
+/// Redfish in the protocol registry (`fakedc::protocols()`).
+pub struct Redfish;
+
+/// The registry's entry for Redfish.
+pub static PROTOCOL: Redfish = Redfish;
+
+impl Protocol for Redfish {
+    fn name(&self) -> &'static str {
+        "redfish"
+    }
+
+    /// `/redfish` on the BMC's 443: the same listener (and service kind)
+    /// as SMASH's `/wsman`, as on a real BMC, which has one web server.
+    fn mounts(&self) -> &'static [Mount] {
+        &[Mount::Http {
+            kind: fakedc_model::ServiceKind::Smash,
+            prefix: "/redfish",
+        }]
+    }
+
+    fn start(&self, ctx: &StartCtx<'_>, services: &mut Services) -> Result<(), StartError> {
+        register(services, ctx.model);
+        Ok(())
+    }
+
+    fn operations(&self) -> Vec<String> {
+        operations()
+    }
+
+    fn probe(&self, t: ProbeTarget) -> BoxFuture<ProbeReport> {
+        Box::pin(async move { probe::probe(t.addr, t.creds(), t.timeout).await })
+    }
+}

@@ -1,0 +1,237 @@
+//! Redfish on BMC 443 with DMTF's `redfish` Python library
+//! (`tests/python/redfish_lib.py`, verifying the scenario CA), cross-checked
+//! with ipmitool on the same BMC: one chassis, whichever protocol asks.
+//! A missing client (python3 + redfish, ipmitool) fails these tests; it
+//! never skips them (`./scripts/test` installs them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use crate::common;
+use crate::common::{ca_file, line, lines, python};
+use fakedc::{Datacenter, PowerAction, ServiceKind};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const SCENARIO: &str = r#"
+[defaults]
+boot_delay_ms = 300
+shutdown_delay_ms = 300
+cycle_interval_ms = 300
+
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.82.0.1"
+bmc = "bmc01"
+vendor = "Fabrikam"
+model = "FX-9000"
+serial = "FXSERIAL01"
+
+[[machine]]
+name = "bmc01"
+role = "bmc"
+address = "127.82.1.1"
+"#;
+
+fn lib(dc: &Datacenter, ca: &Path, user: &str, pass: &str, auth: &str, args: &[&str]) -> String {
+    let ep = dc
+        .endpoint("bmc01", ServiceKind::Smash)
+        .expect("443 endpoint");
+    let (ip, port) = (ep.ip().to_string(), ep.port().to_string());
+    let mut all = vec![
+        ip.as_str(),
+        port.as_str(),
+        user,
+        pass,
+        ca.to_str().expect("path"),
+        auth,
+    ];
+    all.extend_from_slice(args);
+    python("redfish", "redfish_lib.py", &all)
+}
+
+fn ipmitool(dc: &Datacenter, user: &str, pass: &str, cmd: &str) -> (bool, String) {
+    let ok = Command::new("ipmitool")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "ipmitool is not installed (./scripts/test installs it)");
+    let a = dc
+        .endpoint("bmc01", ServiceKind::Ipmi)
+        .expect("ipmi endpoint");
+    let o = Command::new("ipmitool")
+        .args(["-I", "lanplus", "-C", "17", "-H", &a.ip().to_string()])
+        .args(["-p", &a.port().to_string(), "-U", user, "-P", pass])
+        .args(["-N", "1", "-R", "2"])
+        .args(cmd.split_whitespace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ipmitool");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), out)
+}
+
+fn power_status(dc: &Datacenter) -> String {
+    let (ok, out) = ipmitool(dc, "admin", "password", "chassis power status");
+    assert!(ok, "{out}");
+    out
+}
+
+#[test]
+fn session_login_reads_the_system_and_logs_out() {
+    let dc = common::start(SCENARIO);
+    let ca = ca_file(&dc, "redfish-session");
+    let out = lib(&dc, &ca, "admin", "password", "session", &["system"]);
+    assert_eq!(line(&out, "TOKEN"), "yes", "{out}");
+    assert!(
+        line(&out, "LOCATION").contains("/redfish/v1/SessionService/Sessions/"),
+        "{out}"
+    );
+    assert_eq!(line(&out, "REDFISH_VERSION"), "1.17.0", "{out}");
+    assert_eq!(lines(&out, "MEMBER"), ["/redfish/v1/Systems/1"], "{out}");
+    assert_eq!(line(&out, "STATUS"), "200", "{out}");
+    assert!(line(&out, "ETAG").starts_with("W/\""), "{out}");
+    assert_eq!(
+        line(&out, "TYPE"),
+        "#ComputerSystem.v1_20_0.ComputerSystem",
+        "{out}"
+    );
+    assert_eq!(line(&out, "MANUFACTURER"), "Fabrikam", "{out}");
+    assert_eq!(line(&out, "MODEL"), "FX-9000", "{out}");
+    assert_eq!(line(&out, "SERIAL"), "FXSERIAL01", "{out}");
+    // The UUID is the one IPMI's Get System GUID reports.
+    let (ok, guid) = ipmitool(&dc, "admin", "password", "mc guid");
+    assert!(ok, "{guid}");
+    assert!(
+        guid.to_ascii_lowercase()
+            .contains(&line(&out, "UUID").to_ascii_lowercase()),
+        "{out}\n{guid}"
+    );
+    assert_eq!(line(&out, "POWER"), "On", "{out}");
+    assert!(lines(&out, "RESET_TYPE").contains(&"ForceOff"), "{out}");
+    assert!(out.contains("LOGOUT"), "{out}");
+    assert_eq!(line(&out, "AFTER_LOGOUT"), "401", "{out}");
+
+    // Wrong password: the library's session login fails.
+    let ep = dc.endpoint("bmc01", ServiceKind::Smash).unwrap();
+    let o = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/redfish_lib.py"))
+        .args([
+            &ep.ip().to_string(),
+            &ep.port().to_string(),
+            "admin",
+            "wrong",
+        ])
+        .args([ca.to_str().unwrap(), "session", "system"])
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("InvalidCredentials"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn force_off_then_on_is_seen_by_ipmitool() {
+    let dc = common::start(SCENARIO);
+    let ca = ca_file(&dc, "redfish-power");
+    assert!(power_status(&dc).contains("Chassis Power is on"));
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "basic",
+        &["reset", "ForceOff"],
+    );
+    assert_eq!(line(&out, "STATUS"), "204", "{out}");
+    assert!(power_status(&dc).contains("Chassis Power is off"));
+    let out = lib(&dc, &ca, "admin", "password", "session", &["system"]);
+    assert_eq!(line(&out, "POWER"), "Off", "{out}");
+
+    let out = lib(&dc, &ca, "admin", "password", "session", &["reset", "On"]);
+    assert_eq!(line(&out, "STATUS"), "204", "{out}");
+    assert!(power_status(&dc).contains("Chassis Power is on"));
+
+    // And the other way: IPMI powers off, Redfish sees it.
+    dc.power("hv01", PowerAction::Off).unwrap();
+    let out = lib(&dc, &ca, "admin", "password", "basic", &["system"]);
+    assert_eq!(line(&out, "POWER"), "Off", "{out}");
+
+    // A reset type the service does not list is Redfish's own error.
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "basic",
+        &["bad-reset", "Bogus"],
+    );
+    assert_eq!(line(&out, "STATUS"), "400", "{out}");
+    assert_eq!(
+        line(&out, "MESSAGEID"),
+        "Base.1.10.ActionParameterValueNotInList",
+        "{out}"
+    );
+}
+
+#[test]
+fn one_time_pxe_override_is_seen_by_ipmitool() {
+    let dc = common::start(SCENARIO);
+    let ca = ca_file(&dc, "redfish-boot");
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "session",
+        &["boot", "Pxe", "Once"],
+    );
+    assert_eq!(line(&out, "STATUS"), "200", "{out}");
+    assert_eq!(line(&out, "STALE"), "412", "{out}");
+    let (ok, p) = ipmitool(&dc, "admin", "password", "chassis bootparam get 5");
+    assert!(ok, "{p}");
+    assert!(p.contains("Boot Device Selector : Force PXE"), "{p}");
+    assert!(p.contains("Options apply to only next boot"), "{p}");
+
+    // ipmitool sets a persistent disk boot; Redfish reads it back.
+    let (ok, p) = ipmitool(
+        &dc,
+        "admin",
+        "password",
+        "chassis bootdev disk options=persistent",
+    );
+    assert!(ok, "{p}");
+    let out = lib(&dc, &ca, "admin", "password", "basic", &["system"]);
+    assert_eq!(line(&out, "BOOT"), "Hdd Continuous", "{out}");
+}
+
+#[test]
+fn password_changed_through_account_service_works_for_ipmitool() {
+    let dc = common::start(SCENARIO);
+    let ca = ca_file(&dc, "redfish-account");
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "session",
+        &["password", "admin", "N3wPass!"],
+    );
+    assert!(line(&out, "ACCOUNT").ends_with("Administrator"), "{out}");
+    assert_eq!(line(&out, "STATUS"), "200", "{out}");
+    let (ok, o) = ipmitool(&dc, "admin", "password", "chassis power status");
+    assert!(!ok, "old password still works: {o}");
+    let (ok, o) = ipmitool(&dc, "admin", "N3wPass!", "chassis power status");
+    assert!(ok && o.contains("Chassis Power is on"), "{o}");
+    // And Redfish's own Basic login takes the new one.
+    let out = lib(&dc, &ca, "admin", "N3wPass!", "basic", &["sessions"]);
+    assert_eq!(line(&out, "STATUS"), "200", "{out}");
+}

@@ -1,0 +1,99 @@
+"""DMTF's `redfish` Python library (python-redfish-library) against a fakedc
+BMC's /redfish on HTTPS, verifying the scenario CA.
+
+usage: redfish_lib.py HOST PORT USER PASSWORD CA_PEM AUTH ACTION [ARGS...]
+AUTH: session | basic
+ACTION: system | reset TYPE | boot TARGET ENABLED | password USERNAME NEW
+        | bad-reset TYPE | sessions
+
+Prints KEY value lines the Rust test asserts on; every HTTP answer prints
+STATUS <code>. Logs out at the end (session auth) and prints LOGOUT.
+"""
+import json
+import sys
+
+import redfish
+
+host, port, user, password, ca, auth, action = sys.argv[1:8]
+args = sys.argv[8:]
+
+c = redfish.redfish_client(
+    base_url=f"https://{host}:{port}",
+    username=user,
+    password=password,
+    cafile=ca,
+    default_prefix="/redfish/v1/",
+    timeout=10,
+    max_retry=1,
+)
+c.login(auth=auth)
+if auth == "session":
+    print("TOKEN", "yes" if c.get_session_key() else "no")
+    print("LOCATION", c.get_session_location())
+
+SYSTEM = "/redfish/v1/Systems/1"
+
+
+def show(r):
+    print("STATUS", r.status)
+    if r.status >= 400 and r.text:
+        err = json.loads(r.text).get("error", {})
+        for m in err.get("@Message.ExtendedInfo", []):
+            print("MESSAGEID", m.get("MessageId"))
+
+
+if action == "system":
+    root = c.get("/redfish/v1/")
+    print("REDFISH_VERSION", root.dict.get("RedfishVersion"))
+    systems = c.get("/redfish/v1/Systems")
+    for m in systems.dict["Members"]:
+        print("MEMBER", m["@odata.id"])
+    r = c.get(SYSTEM)
+    show(r)
+    d = r.dict
+    print("ETAG", r.getheader("ETag"))
+    print("TYPE", d["@odata.type"])
+    print("MANUFACTURER", d.get("Manufacturer"))
+    print("MODEL", d.get("Model"))
+    print("SERIAL", d.get("SerialNumber"))
+    print("UUID", d.get("UUID"))
+    print("POWER", d.get("PowerState"))
+    b = d.get("Boot", {})
+    print("BOOT", b.get("BootSourceOverrideTarget"), b.get("BootSourceOverrideEnabled"))
+    for t in d["Actions"]["#ComputerSystem.Reset"]["ResetType@Redfish.AllowableValues"]:
+        print("RESET_TYPE", t)
+elif action in ("reset", "bad-reset"):
+    r = c.post(SYSTEM + "/Actions/ComputerSystem.Reset", body={"ResetType": args[0]})
+    show(r)
+elif action == "boot":
+    etag = c.get(SYSTEM).getheader("ETag")
+    body = {"Boot": {"BootSourceOverrideTarget": args[0], "BootSourceOverrideEnabled": args[1]}}
+    r = c.patch(SYSTEM, body=body, headers={"If-Match": etag})
+    show(r)
+    # A stale ETag is refused.
+    r = c.patch(SYSTEM, body=body, headers={"If-Match": 'W/"0000000000000000"'})
+    print("STALE", r.status)
+elif action == "password":
+    accounts = c.get("/redfish/v1/AccountService/Accounts").dict["Members"]
+    uri = None
+    for m in accounts:
+        a = c.get(m["@odata.id"]).dict
+        if a.get("UserName") == args[0]:
+            uri = m["@odata.id"]
+            print("ACCOUNT", uri, a.get("RoleId"))
+    r = c.patch(uri, body={"Password": args[1]})
+    show(r)
+elif action == "sessions":
+    r = c.get("/redfish/v1/SessionService/Sessions")
+    show(r)
+    print("COUNT", r.dict.get("Members@odata.count"))
+else:
+    sys.exit(f"unknown action {action}")
+
+if auth == "session":
+    c.logout()
+    print("LOGOUT")
+    # The token no longer works.
+    r = c.get(SYSTEM)
+    print("AFTER_LOGOUT", r.status)
+print("DONE")

@@ -249,7 +249,7 @@ fn main() -> Result<()> {
     // Enter every 5 ms; the password prompt and "Login incorrect" follow),
     // so each scroll shows different lines.
     let (_t, session, _) = first_frame(&client.display, &fakedc_args, &console, 1.0)?;
-    let lines: String = (1..20_000).map(|n| format!("{n}\n")).collect();
+    let lines: String = (1..20_000).map(|n| format!("{n}\r")).collect();
     let typist = Proc(
         Command::new("xdotool")
             .args(["mousemove", "512", "384", "type", "--delay", "5", &lines])

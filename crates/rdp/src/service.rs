@@ -483,9 +483,9 @@ impl RdpService {
                 f = rd.pdu() => {
                     let (kind, f) = f?;
                     if kind == FrameKind::FastPath {
-                        if self.input(&f, &mut kb, vm)? {
-                            self.send_frame(wr, vm, bpp, &mut last).await?;
-                        }
+                        // The next tick draws what the keys changed: a
+                        // burst of keys costs one frame, not one each.
+                        self.input(&f, &mut kb, vm)?;
                         continue;
                     }
                     let Domain::SendData { channel, data } =
@@ -501,8 +501,8 @@ impl RdpService {
                     }
                     if let Share::Data { kind, body } = pdu::decode_share(data).map_err(bad)? {
                         match kind {
-                            data_type::INPUT if self.input(&f, &mut kb, vm)? => {
-                                self.send_frame(wr, vm, bpp, &mut last).await?;
+                            data_type::INPUT => {
+                                self.input(&f, &mut kb, vm)?;
                             }
                             data_type::REFRESH_RECT => {
                                 last = None;

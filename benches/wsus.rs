@@ -471,11 +471,12 @@ fn run() -> Result<()> {
     }
     let mbs = |d: Duration| total as f64 / (1 << 20) as f64 / d.as_secs_f64();
     println!(
-        "wsus content: {files} files, {:.1} MiB, best of {rounds}: fakedc {:.0} MB/s, nginx {:.0} MB/s, ratio {:.2} (target: >= 1)",
+        "wsus content: {files} files, {:.1} MiB, best of {rounds}: fakedc {:.0} MB/s, nginx {:.0} MB/s, ratio {:.2} (target: >= 1); RSS after {} MiB (content cache included)",
         total as f64 / (1 << 20) as f64,
         mbs(best_f),
         mbs(best_n),
-        best_n.as_secs_f64() / best_f.as_secs_f64()
+        best_n.as_secs_f64() / best_f.as_secs_f64(),
+        common::rss_kib(std::process::id()).unwrap_or(0) / 1024
     );
     drop(dc);
     Ok(())

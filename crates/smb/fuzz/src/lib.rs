@@ -59,8 +59,11 @@ fn parsers(msg: &[u8]) {
     let mut h = Reader::new(msg);
     let _ = proto::Header::parse(&mut h);
     let body = || {
-        r.window(proto::HEADER_LEN, msg.len().saturating_sub(proto::HEADER_LEN))
-            .unwrap_or(Reader::new(&[]))
+        r.window(
+            proto::HEADER_LEN,
+            msg.len().saturating_sub(proto::HEADER_LEN),
+        )
+        .unwrap_or(Reader::new(&[]))
     };
     let _ = proto::Negotiate::parse(&r, &mut body());
     let _ = proto::SessionSetup::parse(&r, &mut body());
@@ -81,10 +84,18 @@ fn parsers(msg: &[u8]) {
     let _ = proto::smb1_negotiate_offer(msg);
     let _ = proto::id_list(msg);
     let _ = proto::preauth_algorithms(msg);
-    for c in [Cipher::Aes128Ccm, Cipher::Aes128Gcm, Cipher::Aes256Ccm, Cipher::Aes256Gcm] {
+    for c in [
+        Cipher::Aes128Ccm,
+        Cipher::Aes128Gcm,
+        Cipher::Aes256Ccm,
+        Cipher::Aes256Gcm,
+    ] {
         // Not the seeds' key: nothing in the input can know this one.
         let key = vec![0xA5u8; c.key_bits() as usize / 8];
-        assert!(crypto::decrypt(c, &key, msg).is_err(), "a forged transform opened");
+        assert!(
+            crypto::decrypt(c, &key, msg).is_err(),
+            "a forged transform opened"
+        );
     }
 }
 
@@ -104,7 +115,11 @@ pub fn decode(data: &[u8]) {
         if f.kind == nbss::SESSION_MESSAGE {
             let out = c.handle(frame, 133_000_000_000_000_000, &NoOne, [3; 16]);
             for o in &out.frames {
-                assert!(o.len() <= 2 * MAX_FRAME + 4096, "answer of {} bytes", o.len());
+                assert!(
+                    o.len() <= 2 * MAX_FRAME + 4096,
+                    "answer of {} bytes",
+                    o.len()
+                );
             }
             if out.close {
                 break;

@@ -29,6 +29,8 @@ mod ssh_fuzz;
 mod tds_fuzz;
 #[path = "../../vsphere/fuzz/src/lib.rs"]
 mod vsphere_fuzz;
+#[path = "../../redfish/fuzz/src/lib.rs"]
+mod redfish_fuzz;
 #[path = "../../wcf/fuzz/src/lib.rs"]
 mod wcf_fuzz;
 #[path = "../../wire/fuzz/src/lib.rs"]
@@ -1182,6 +1184,72 @@ fn vsphere_sdk() {
         vsphere_fuzz::sdk,
     );
     eprintln!("vsphere/sdk: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// Redfish: a session login, a Reset, a Boot PATCH, reads of every
+/// resource, with and without credentials (`redfish/request`).
+fn redfish_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    let reqs: &[(u8, &str, &str)] = &[
+        (0, "/redfish/v1/", ""),
+        (0, "/redfish/v1/$metadata", ""),
+        (
+            1,
+            "/redfish/v1/SessionService/Sessions",
+            r#"{"UserName":"admin","Password":"password"}"#,
+        ),
+        (
+            8 | 1,
+            "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset",
+            r#"{"ResetType":"ForceRestart"}"#,
+        ),
+        (
+            8 | 2,
+            "/redfish/v1/Systems/1",
+            r#"{"Boot":{"BootSourceOverrideTarget":"Pxe","BootSourceOverrideEnabled":"Once"}}"#,
+        ),
+        (
+            0x20 | 8 | 2,
+            "/redfish/v1/AccountService/Accounts/2",
+            r#"{"Password":"password"}"#,
+        ),
+        (8, "/redfish/v1/Systems/1", ""),
+        (8, "/redfish/v1/Chassis/1", ""),
+        (8, "/redfish/v1/Managers/1", ""),
+        (8, "/redfish/v1/AccountService/Accounts", ""),
+        (8 | 3, "/redfish/v1/SessionService/Sessions/1", ""),
+        (24, "/redfish/v1/Systems", ""),
+    ];
+    for (sel, path, body) in reqs {
+        let mut s = vec![*sel];
+        s.extend_from_slice(path.as_bytes());
+        s.push(b'\n');
+        s.extend_from_slice(body.as_bytes());
+        seeds.push(s);
+    }
+    seeds
+}
+
+#[test]
+fn redfish_request() {
+    let dict: &[&[u8]] = &[
+        b"\"ResetType\":",
+        b"\"Boot\":{",
+        b"/redfish/v1/",
+        b"Sessions/",
+        b"Accounts/",
+        b"%2e%2e",
+        b"\"Password\":\"",
+        b"ForceOff",
+    ];
+    let ran = run(
+        &smoke("redfish/request", redfish_seeds(), 1500, dict),
+        redfish_fuzz::request,
+    );
+    eprintln!(
+        "redfish/request: {} inputs in {:?}",
+        ran.inputs, ran.elapsed
+    );
 }
 
 /// VMConnect: xfreerdp's preconnection PDU, TSRequests of each CredSSP

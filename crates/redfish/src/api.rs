@@ -959,3 +959,133 @@ fn account(
         m => method_not_allowed(m, path, "GET, PATCH"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::sync::Arc;
+
+    const SCENARIO: &str = r#"
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.99.0.1"
+bmc = "bmc01"
+[[machine]]
+name = "bmc01"
+role = "bmc"
+address = "127.99.1.1"
+"#;
+
+    fn setup() -> (Arc<Model>, MachineId, Api) {
+        let opts = fakedc_scenario::ParseOptions::default();
+        let sc = fakedc_scenario::Scenario::parse("t.toml", SCENARIO, &opts).unwrap();
+        let model = Arc::new(sc.model());
+        let bmc = model.find("bmc01").unwrap().id;
+        (model, bmc, Api::default())
+    }
+
+    fn call(
+        t: &(Arc<Model>, MachineId, Api),
+        method: &str,
+        path: &str,
+        auth: bool,
+        body: &str,
+    ) -> (u16, Value) {
+        let req = Request {
+            method,
+            path,
+            token: None,
+            basic: auth.then(|| ("admin".to_string(), "password".to_string())),
+            if_match: None,
+            body: body.as_bytes(),
+        };
+        let r = t.2.handle(&t.0, t.1, t.0.clock.now(), &req).reply;
+        let v = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        (r.status, v)
+    }
+
+    fn message_id(v: &Value) -> &str {
+        v["error"]["@Message.ExtendedInfo"][0]["MessageId"]
+            .as_str()
+            .unwrap()
+    }
+
+    #[test]
+    fn anonymous_reads_only_the_root() {
+        let t = setup();
+        assert_eq!(call(&t, "GET", "/redfish/v1/", false, "").0, 200);
+        let (s, v) = call(&t, "GET", "/redfish/v1/Systems/1", false, "");
+        assert_eq!(s, 401);
+        assert_eq!(message_id(&v), "Base.1.10.NoValidSession");
+    }
+
+    #[test]
+    fn hostile_bodies_get_base_registry_errors() {
+        let t = setup();
+        let reset = "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset";
+        for (body, id) in [
+            ("{", "MalformedJSON"),
+            ("[]", "MalformedJSON"),
+            ("{}", "ActionParameterMissing"),
+            (r#"{"ResetType":1}"#, "ActionParameterValueNotInList"),
+            (r#"{"ResetType":"On","X":1}"#, "ActionParameterUnknown"),
+        ] {
+            let (s, v) = call(&t, "POST", reset, true, body);
+            assert_eq!(s, 400, "{body}");
+            assert_eq!(message_id(&v), format!("{BASE}.{id}"), "{body}");
+        }
+        let (s, v) = call(
+            &t,
+            "PATCH",
+            SYSTEM,
+            true,
+            r#"{"Boot":{"BootSourceOverrideTarget":"Moon"}}"#,
+        );
+        assert_eq!(
+            (s, message_id(&v)),
+            (400, "Base.1.10.PropertyValueNotInList")
+        );
+        let (s, v) = call(&t, "DELETE", SYSTEM, true, "");
+        assert_eq!((s, message_id(&v)), (405, "Base.1.10.OperationNotAllowed"));
+        let (s, v) = call(&t, "GET", "/redfish/v1/Systems/2", true, "");
+        assert_eq!((s, message_id(&v)), (404, "Base.1.10.ResourceMissingAtURI"));
+        let long = "a".repeat(10_000);
+        let body = format!(r#"{{"UserName":"{long}","Password":"x"}}"#);
+        assert_eq!(call(&t, "POST", SESSIONS, false, &body).0, 401);
+    }
+
+    #[test]
+    fn sessions_are_limited_and_deleted() {
+        let t = setup();
+        let login = r#"{"UserName":"admin","Password":"password"}"#;
+        for _ in 0..MAX_SESSIONS {
+            assert_eq!(call(&t, "POST", SESSIONS, false, login).0, 201);
+        }
+        let (s, v) = call(&t, "POST", SESSIONS, false, login);
+        assert_eq!(
+            (s, message_id(&v)),
+            (503, "Base.1.10.CreateLimitReachedForResource")
+        );
+        assert_eq!(
+            call(&t, "DELETE", &format!("{SESSIONS}/1"), true, "").0,
+            204
+        );
+        assert_eq!(
+            call(&t, "DELETE", &format!("{SESSIONS}/1"), true, "").0,
+            404
+        );
+        assert_eq!(call(&t, "POST", SESSIONS, false, login).0, 201);
+    }
+
+    #[test]
+    fn etag_follows_the_chassis() {
+        let t = setup();
+        let before = etag(&call(&t, "GET", SYSTEM, true, "").1);
+        t.0.power_action(t.1, PowerAction::Off, t.0.clock.now());
+        let (_, v) = call(&t, "GET", SYSTEM, true, "");
+        assert_eq!(v["PowerState"], "Off");
+        assert_ne!(etag(&v), before);
+    }
+}

@@ -235,3 +235,58 @@ fn password_changed_through_account_service_works_for_ipmitool() {
     let out = lib(&dc, &ca, "admin", "N3wPass!", "basic", &["sessions"]);
     assert_eq!(line(&out, "STATUS"), "200", "{out}");
 }
+
+/// DMTF's `redfishtool` CLI (it does not verify certificates: BMCs' are
+/// self-signed). Prints its JSON answer or its error on stderr.
+fn redfishtool(dc: &Datacenter, auth: &str, args: &[&str]) -> (bool, String) {
+    let ep = dc
+        .endpoint("bmc01", ServiceKind::Smash)
+        .expect("443 endpoint");
+    let o = Command::new("redfishtool")
+        .args(["-r", &ep.to_string(), "-u", "admin", "-p", "password"])
+        .args(["-S", "Always", "-A", auth, "-n", "-T", "10"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("redfishtool is not installed (./scripts/test installs it)");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), out)
+}
+
+#[test]
+fn redfishtool_resets_and_sets_boot() {
+    let dc = common::start(SCENARIO);
+    let (ok, out) = redfishtool(
+        &dc,
+        "Session",
+        &["Systems", "-I", "1", "get", "-P", "PowerState"],
+    );
+    assert!(ok && out.contains("\"PowerState\": \"On\""), "{out}");
+    let (ok, out) = redfishtool(&dc, "Basic", &["Systems", "-I", "1", "reset", "ForceOff"]);
+    assert!(ok, "{out}");
+    assert!(power_status(&dc).contains("Chassis Power is off"));
+    let (ok, out) = redfishtool(
+        &dc,
+        "Session",
+        &["Systems", "-I", "1", "setBootOverride", "Once", "Pxe"],
+    );
+    assert!(ok, "{out}");
+    let (ok, p) = ipmitool(&dc, "admin", "password", "chassis bootparam get 5");
+    assert!(
+        ok && p.contains("Force PXE") && p.contains("only next boot"),
+        "{p}"
+    );
+    // A reset type the service does not offer is refused; the power
+    // stays as it was.
+    let (ok, out) = redfishtool(
+        &dc,
+        "Basic",
+        &["Systems", "-I", "1", "reset", "PushPowerButton"],
+    );
+    assert!(!ok, "{out}");
+    assert!(power_status(&dc).contains("Chassis Power is off"));
+}

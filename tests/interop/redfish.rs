@@ -290,3 +290,49 @@ fn redfishtool_resets_and_sets_boot() {
     assert!(!ok, "{out}");
     assert!(power_status(&dc).contains("Chassis Power is off"));
 }
+
+/// DMTF's `redfish-service-validator`, offline against the CSDL bundle in
+/// /work/shared/redfish/csdl (or `FAKEDC_REDFISH_CSDL`), over every
+/// resource reachable from the service root. Its summary row must show no
+/// FAIL and a real number of PASSes.
+#[test]
+fn service_validator_finds_no_failures() {
+    let dc = common::start(SCENARIO);
+    let ep = dc
+        .endpoint("bmc01", ServiceKind::Smash)
+        .expect("443 endpoint");
+    let csdl =
+        std::env::var("FAKEDC_REDFISH_CSDL").unwrap_or_else(|_| "/work/shared/redfish/csdl".into());
+    assert!(Path::new(&csdl).is_dir(), "no CSDL bundle at {csdl}");
+    let logs = std::env::temp_dir().join(format!("fakedc-rfval-{}", std::process::id()));
+    let o = Command::new("rf_service_validator")
+        .args([
+            "--ip",
+            &format!("https://{ep}"),
+            "-u",
+            "admin",
+            "-p",
+            "password",
+        ])
+        .args(["--schema_directory", &csdl])
+        .arg("--logdir")
+        .arg(&logs)
+        .env("NO_PROXY", "*")
+        .stdin(Stdio::null())
+        .output()
+        .expect("rf_service_validator is not installed (./scripts/test installs it)");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let _ = std::fs::remove_dir_all(&logs);
+    // The row after "| PASS | WARN | FAIL | NOT TESTED |".
+    let row: Vec<u64> = out
+        .lines()
+        .skip_while(|l| !l.contains("PASS"))
+        .nth(2)
+        .unwrap_or_default()
+        .split('|')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    assert_eq!(row.len(), 4, "no summary row: {out}");
+    assert_eq!(row[2], 0, "validator failures: {out}");
+    assert!(row[0] >= 150, "too few properties checked: {out}");
+}

@@ -659,7 +659,7 @@ fn service_root(model: &Model, bmc: MachineId) -> Value {
     let c = model.machine(bmc).chassis;
     let guid = model.chassis(c, model.clock.now()).hardware.guid_string();
     json!({
-        "@odata.id": "/redfish/v1",
+        "@odata.id": "/redfish/v1/",
         "@odata.type": "#ServiceRoot.v1_15_0.ServiceRoot",
         "Id": "RootService",
         "Name": "Root Service",
@@ -897,6 +897,8 @@ fn account(
             "Name": "User Account",
             "UserName": u.name,
             "RoleId": role_id(u.privilege),
+            // One account table for both: the same login works over IPMI.
+            "AccountTypes": ["Redfish", "IPMI"],
             "Enabled": u.enabled,
             "Locked": false,
             "Password": Value::Null,

@@ -336,3 +336,68 @@ fn service_validator_finds_no_failures() {
     assert_eq!(row[2], 0, "validator failures: {out}");
     assert!(row[0] >= 150, "too few properties checked: {out}");
 }
+
+/// DMTF's `redfish-protocol-validator` (DSP0266 assertions: URIs, methods,
+/// headers, sessions, errors, security), verifying the scenario CA. Its
+/// summary must show no FAIL and a real number of PASSes.
+#[test]
+fn protocol_validator_finds_no_failures() {
+    let dc = common::start(SCENARIO);
+    let ep = dc
+        .endpoint("bmc01", ServiceKind::Smash)
+        .expect("443 endpoint");
+    let ca = ca_file(&dc, "redfish-protocol");
+    let dir = std::env::temp_dir().join(format!("fakedc-rfproto-{}", std::process::id()));
+    let o = Command::new("rf_protocol_validator")
+        .args([
+            "-r",
+            &format!("https://{ep}"),
+            "-u",
+            "admin",
+            "-p",
+            "password",
+        ])
+        .arg("--ca-bundle")
+        .arg(&ca)
+        .arg("--report-dir")
+        .arg(&dir)
+        // requests lets these override the CA bundle the validator passes.
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
+        .env("NO_PROXY", "*")
+        .stdin(Stdio::null())
+        .output()
+        .expect("rf_protocol_validator is not installed (./scripts/test installs it)");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let failures: Vec<String> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "tsv"))
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.split('\t').nth(4) == Some("FAIL"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    let summary = line(&out, "Summary -");
+    assert!(
+        summary.contains("FAIL: 0,"),
+        "{out}\n{}",
+        failures.join("\n")
+    );
+    let pass: u64 = summary
+        .split_once("PASS: ")
+        .and_then(|p| p.1.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(pass >= 250, "{summary}");
+}

@@ -30,6 +30,26 @@ const CHASSIS: &str = "/redfish/v1/Chassis/1";
 const MANAGER: &str = "/redfish/v1/Managers/1";
 const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 const ACCOUNTS: &str = "/redfish/v1/AccountService/Accounts";
+const ROLES: &str = "/redfish/v1/AccountService/Roles";
+/// The standard roles and their privileges (DSP0266 "Roles"): the three
+/// IPMI privilege levels an account can have, in Redfish's words.
+const ROLE_PRIVILEGES: &[(&str, &[&str])] = &[
+    (
+        "Administrator",
+        &[
+            "Login",
+            "ConfigureManager",
+            "ConfigureUsers",
+            "ConfigureSelf",
+            "ConfigureComponents",
+        ],
+    ),
+    (
+        "Operator",
+        &["Login", "ConfigureSelf", "ConfigureComponents"],
+    ),
+    ("ReadOnly", &["Login", "ConfigureSelf"]),
+];
 const RESET: &str = "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset";
 
 /// The reset types the model can carry out, in Redfish's words.
@@ -61,6 +81,8 @@ pub struct Request<'a> {
     /// Decoded `Authorization: Basic` credentials.
     pub basic: Option<(String, String)>,
     pub if_match: Option<&'a str>,
+    /// The `OData-Version` request header: only 4.0 is served.
+    pub odata_version: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -311,7 +333,9 @@ impl Api {
         })
     }
 
-    /// Answers one request for the BMC `bmc`.
+    /// Answers one request for the BMC `bmc`. HEAD is GET without the
+    /// body; every successful read carries `Allow` and a `Link` to its
+    /// JSON schema (`rel=describedby`).
     pub fn handle(
         &self,
         model: &Model,
@@ -319,6 +343,60 @@ impl Api {
         now: Instant,
         req: &Request<'_>,
     ) -> Outcome {
+        if req.odata_version.is_some_and(|v| v.trim() != "4.0") {
+            let mut reply = error(
+                412,
+                "PreconditionFailed",
+                "The ETag supplied did not match the ETag required to change this resource.".into(),
+                "Critical",
+                "Try the operation again using OData-Version 4.0.",
+            );
+            if req.method == "HEAD" {
+                reply.body.clear();
+            }
+            return Outcome {
+                reply,
+                op: format!("{} {}", req.method, normalize(req.path)),
+                user: None,
+            };
+        }
+        let head = req.method == "HEAD";
+        let get = Request {
+            method: if head { "GET" } else { req.method },
+            path: req.path,
+            token: req.token,
+            basic: req.basic.clone(),
+            if_match: req.if_match,
+            odata_version: req.odata_version,
+            body: req.body,
+        };
+        let mut out = self.dispatch(model, bmc, now, &get);
+        let path = normalize(req.path);
+        if out.reply.status == 200 && get.method == "GET" {
+            out.reply.headers.push(("Allow", allow(path).into()));
+            let ty = serde_json::from_slice::<Value>(&out.reply.body)
+                .ok()
+                .and_then(|v| {
+                    v.get("@odata.type")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+            if let Some(ty) = ty {
+                let schema = ty.trim_start_matches('#');
+                let schema = schema.rsplit_once('.').map_or(schema, |p| p.0);
+                out.reply.headers.push((
+                    "Link",
+                    format!("<http://redfish.dmtf.org/schemas/v1/{schema}.json>; rel=describedby"),
+                ));
+            }
+        }
+        if head {
+            out.reply.body.clear();
+        }
+        out
+    }
+
+    fn dispatch(&self, model: &Model, bmc: MachineId, now: Instant, req: &Request<'_>) -> Outcome {
         let path = normalize(req.path);
         let op = format!("{} {}", req.method, path);
         let anon = |reply| Outcome {
@@ -338,7 +416,10 @@ impl Api {
                     content_type: "application/xml",
                 })
             }
-            ("POST", SESSIONS) => return self.login(model, bmc, req, op),
+            // POST to a collection's Members property is POST to the collection.
+            ("POST", SESSIONS | "/redfish/v1/SessionService/Sessions/Members") => {
+                return self.login(model, bmc, req, op)
+            }
             _ => {}
         }
         let Some(caller) = self.caller(model, bmc, req) else {
@@ -428,6 +509,9 @@ impl Api {
         }
         let m = req.method;
         match path {
+            "/redfish" | "/redfish/v1" | "/redfish/v1/odata" | "/redfish/v1/$metadata" => {
+                method_not_allowed(m, path, "GET, HEAD")
+            }
             "/redfish/v1/Systems" => get_only(m, path, || {
                 collection(
                     path,
@@ -505,6 +589,7 @@ impl Api {
                 o.insert("Name".into(), json!("Account Service"));
                 o.insert("ServiceEnabled".into(), json!(true));
                 o.insert("Accounts".into(), link(ACCOUNTS));
+                o.insert("Roles".into(), link(ROLES));
                 Value::Object(o)
             }),
             ACCOUNTS => get_only(m, path, || {
@@ -520,7 +605,34 @@ impl Api {
                     ids,
                 )
             }),
+            ROLES => get_only(m, path, || {
+                collection(
+                    path,
+                    "#RoleCollection.RoleCollection",
+                    "Roles Collection",
+                    ROLE_PRIVILEGES
+                        .iter()
+                        .map(|r| format!("{ROLES}/{}", r.0))
+                        .collect(),
+                )
+            }),
             _ => {
+                if let Some(role) = path
+                    .strip_prefix(&format!("{ROLES}/"))
+                    .and_then(|id| ROLE_PRIVILEGES.iter().find(|r| r.0 == id))
+                {
+                    return get_only(m, path, || {
+                        json!({
+                            "@odata.id": path,
+                            "@odata.type": "#Role.v1_3_1.Role",
+                            "Id": role.0,
+                            "Name": format!("{} Role", role.0),
+                            "RoleId": role.0,
+                            "IsPredefined": true,
+                            "AssignedPrivileges": role.1,
+                        })
+                    });
+                }
                 if let Some(id) = path.strip_prefix(&format!("{SESSIONS}/")) {
                     return self.session_item(bmc, m, path, id, caller);
                 }
@@ -606,6 +718,18 @@ impl Api {
         }
         model.with_chassis(c, now, |ch| ch.set_boot(boot));
         Reply::resource(&system(model, bmc, now))
+    }
+}
+
+/// The `Allow` header of a resource.
+fn allow(path: &str) -> &'static str {
+    match path {
+        SYSTEM => "GET, HEAD, PATCH",
+        RESET => "POST",
+        SESSIONS => "GET, HEAD, POST",
+        p if p.starts_with(SESSIONS) => "GET, HEAD, DELETE",
+        p if p.starts_with(ACCOUNTS) && p != ACCOUNTS => "GET, HEAD, PATCH",
+        _ => "GET, HEAD",
     }
 }
 
@@ -708,6 +832,8 @@ fn metadata() -> String {
         ("AccountService", "AccountService.v1_13_0"),
         ("ManagerAccountCollection", "ManagerAccountCollection"),
         ("ManagerAccount", "ManagerAccount.v1_10_0"),
+        ("RoleCollection", "RoleCollection"),
+        ("Role", "Role.v1_3_1"),
         ("Message", "Message.v1_1_1"),
     ];
     let mut s = String::from(
@@ -899,6 +1025,7 @@ fn account(
             "RoleId": role_id(u.privilege),
             // One account table for both: the same login works over IPMI.
             "AccountTypes": ["Redfish", "IPMI"],
+            "Links": { "Role": link(&format!("{ROLES}/{}", role_id(u.privilege))) },
             "Enabled": u.enabled,
             "Locked": false,
             "Password": Value::Null,
@@ -1001,6 +1128,7 @@ address = "127.99.1.1"
             token: None,
             basic: auth.then(|| ("admin".to_string(), "password".to_string())),
             if_match: None,
+            odata_version: None,
             body: body.as_bytes(),
         };
         let r = t.2.handle(&t.0, t.1, t.0.clock.now(), &req).reply;

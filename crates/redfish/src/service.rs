@@ -84,6 +84,7 @@ impl HttpService for RedfishService {
                     token: header("x-auth-token"),
                     basic,
                     if_match: header("if-match"),
+                    odata_version: header("odata-version"),
                     body: &body,
                 };
                 let out = api.handle(&model, conn.machine, model.clock.now(), &r);
@@ -106,6 +107,11 @@ fn to_http(r: crate::api::Reply) -> HttpResponse {
     hs.insert(
         HeaderName::from_static("odata-version"),
         HeaderValue::from_static("4.0"),
+    );
+    // Every answer is computed from live state: nothing may be cached.
+    hs.insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
     );
     for (k, v) in r.headers {
         if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::from_str(&v)) {

@@ -79,13 +79,16 @@ pub fn request(data: &[u8]) {
         token,
         basic,
         if_match: (sel & 0x20 != 0).then_some("W/\"0\""),
+        odata_version: (sel & 0x40 != 0).then_some("4.1"),
         body,
     };
     let now = f.model.clock.now();
     let out = f.api.handle(&f.model, f.bmc, now, &req);
     let r = out.reply;
     assert!((200..600).contains(&r.status), "status {}", r.status);
-    if r.status >= 400 {
+    if method == "HEAD" {
+        assert!(r.body.is_empty(), "HEAD answered a body");
+    } else if r.status >= 400 {
         let v: serde_json::Value = serde_json::from_slice(&r.body).expect("an error body is JSON");
         let id = v["error"]["@Message.ExtendedInfo"][0]["MessageId"]
             .as_str()
@@ -112,6 +115,7 @@ pub fn request(data: &[u8]) {
                 token: None,
                 basic: Some(("admin".into(), "password".into())),
                 if_match: None,
+                odata_version: None,
                 body: &[],
             };
             assert_eq!(f.api.handle(&f.model, f.bmc, now, &del).reply.status, 204);

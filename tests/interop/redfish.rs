@@ -401,3 +401,70 @@ fn protocol_validator_finds_no_failures() {
         .unwrap_or(0);
     assert!(pass >= 250, "{summary}");
 }
+
+/// `fakedc check` probes Redfish beside SMASH on the BMC's 443, and every
+/// Redfish request is journaled with its user, never its password.
+#[test]
+fn check_probe_and_journal() {
+    let dc = common::start(SCENARIO);
+    let eps: Vec<_> = dc
+        .endpoints()
+        .iter()
+        .filter(|e| e.service == ServiceKind::Smash)
+        .cloned()
+        .collect();
+    assert_eq!(eps.len(), 1);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (creds, want) in [
+        (None, "redfish: Redfish 1.17.0; Systems need credentials"),
+        (
+            Some(("admin".to_string(), "password".to_string())),
+            "redfish: Redfish 1.17.0; Systems listed",
+        ),
+    ] {
+        let opts = fakedc::check::CheckOptions {
+            credentials: creds,
+            ..Default::default()
+        };
+        let rows = rt.block_on(fakedc::check::run(&eps, &opts, |_, _| {}));
+        let r = rows
+            .iter()
+            .find(|r| r.service == Some(ServiceKind::Smash))
+            .expect("the 443 row");
+        assert_eq!(r.verdict, fakedc::check::Verdict::Verified, "{}", r.detail);
+        assert!(r.detail.contains(want), "{}", r.detail);
+    }
+    let opts = fakedc::check::CheckOptions {
+        credentials: Some(("admin".into(), "nope".into())),
+        ..Default::default()
+    };
+    let rows = rt.block_on(fakedc::check::run(&eps, &opts, |_, _| {}));
+    assert!(rows
+        .iter()
+        .any(|r| r.detail.contains("redfish: Redfish 1.17.0; Basic refused")));
+
+    let ca = ca_file(&dc, "redfish-journal");
+    lib(&dc, &ca, "admin", "password", "session", &["system"]);
+    let j = dc.journal(&fakedc::Query {
+        machine: Some("bmc01".into()),
+        ..Default::default()
+    });
+    assert!(
+        j.iter().any(|e| e.operation == "GET /redfish/v1/Systems/1"
+            && e.user.as_deref() == Some("admin")
+            && e.outcome == "200"),
+        "{j:?}"
+    );
+    assert!(j
+        .iter()
+        .any(|e| e.operation == "POST /redfish/v1/SessionService/Sessions" && e.outcome == "201"));
+    let leaked: Vec<_> = j
+        .iter()
+        .filter(|e| {
+            let t = serde_json::to_string(e).unwrap();
+            // The wrong password check tried, and Redfish's own entries.
+            t.contains("nope") || (e.operation.contains("/redfish") && t.contains("password"))
+        })
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
+}

@@ -468,3 +468,32 @@ fn check_probe_and_journal() {
         .collect();
     assert!(leaked.is_empty(), "{leaked:?}");
 }
+
+/// The SEL through Redfish is the SEL `ipmitool sel list` reads, entry for
+/// entry; the sensors are the ones `ipmitool sdr` lists.
+#[test]
+fn sel_entries_and_sensors_match_ipmitool() {
+    let dc = common::start(SCENARIO);
+    dc.power("hv01", PowerAction::Nmi).unwrap();
+    let ca = ca_file(&dc, "redfish-sel");
+    let out = lib(&dc, &ca, "admin", "password", "basic", &["sel"]);
+    assert_eq!(line(&out, "STATUS"), "200", "{out}");
+    let (ok, sel) = ipmitool(&dc, "admin", "password", "sel list");
+    assert!(ok, "{sel}");
+    let ipmi_count = sel.lines().filter(|l| l.contains(" | ")).count();
+    assert_eq!(line(&out, "COUNT"), ipmi_count.to_string(), "{out}\n{sel}");
+    assert!(
+        lines(&out, "ENTRY")
+            .iter()
+            .any(|e| e.ends_with("Critical Diagnostic interrupt (NMI)")),
+        "{out}"
+    );
+    let (ok, sdr) = ipmitool(&dc, "admin", "password", "sdr list");
+    assert!(ok, "{sdr}");
+    let sensors = lines(&out, "SENSOR");
+    assert!(!sensors.is_empty(), "{out}");
+    for s in &sensors {
+        let name = s.split(" = ").next().unwrap();
+        assert!(sdr.contains(name), "{name} not in ipmitool sdr: {sdr}");
+    }
+}

@@ -4,7 +4,7 @@ BMC's /redfish on HTTPS, verifying the scenario CA.
 usage: redfish_lib.py HOST PORT USER PASSWORD CA_PEM AUTH ACTION [ARGS...]
 AUTH: session | basic
 ACTION: system | reset TYPE | boot TARGET ENABLED | password USERNAME NEW
-        | bad-reset TYPE | sessions
+        | bad-reset TYPE | sessions | sel
 
 Prints KEY value lines the Rust test asserts on; every HTTP answer prints
 STATUS <code>. Logs out at the end (session auth) and prints LOGOUT.
@@ -83,6 +83,16 @@ elif action == "password":
             print("ACCOUNT", uri, a.get("RoleId"))
     r = c.patch(uri, body={"Password": args[1]})
     show(r)
+elif action == "sel":
+    sel = c.get(SYSTEM + "/LogServices/SEL/Entries")
+    show(sel)
+    print("COUNT", sel.dict.get("Members@odata.count"))
+    for m in sel.dict["Members"]:
+        e = c.get(m["@odata.id"]).dict
+        print("ENTRY", e["Id"], e["Severity"], e["Message"])
+    for m in c.get("/redfish/v1/Chassis/1/Sensors").dict["Members"]:
+        d = c.get(m["@odata.id"]).dict
+        print("SENSOR", d["Name"], "=", d["Reading"], d["ReadingUnits"])
 elif action == "sessions":
     r = c.get("/redfish/v1/SessionService/Sessions")
     show(r)

@@ -7,6 +7,7 @@
 //! `@Message.ExtendedInfo` entries come from the DMTF Base message
 //! registry ([`BASE`]).
 
+use crate::logs;
 use fakedc_model::{
     BootDevice, BootOverride, MachineId, Model, PowerAction, PowerState, Privilege,
 };
@@ -552,6 +553,28 @@ impl Api {
                 )
             }),
             CHASSIS => get_only(m, path, || chassis(model, bmc, now)),
+            logs::LOGS => get_only(m, path, logs::log_services),
+            logs::SEL => get_only(m, path, || logs::sel(&model.chassis(ch(model, bmc), now))),
+            logs::ENTRIES => get_only(m, path, || {
+                logs::entries(&model.chassis(ch(model, bmc), now))
+            }),
+            logs::CLEAR => match m {
+                "POST" => {
+                    if caller.privilege < Privilege::Operator {
+                        return insufficient();
+                    }
+                    // As SMASH's ClearLog and IPMI's Clear SEL: one entry remains.
+                    model.with_chassis(ch(model, bmc), now, |c| {
+                        c.log.clear();
+                        c.log.push(fakedc_model::EventKind::LogCleared);
+                    });
+                    Reply::empty(204)
+                }
+                _ => method_not_allowed(m, path, "POST"),
+            },
+            logs::SENSORS => get_only(m, path, || {
+                logs::sensors(&model.chassis(ch(model, bmc), now))
+            }),
             "/redfish/v1/Managers" => get_only(m, path, || {
                 collection(
                     path,
@@ -632,6 +655,19 @@ impl Api {
                             "AssignedPrivileges": role.1,
                         })
                     });
+                }
+                let snapshot = || model.chassis(ch(model, bmc), now);
+                if let Some(id) = path.strip_prefix(&format!("{}/", logs::ENTRIES)) {
+                    return match logs::entry(&snapshot(), id) {
+                        Some(v) => get_only(m, path, || v),
+                        None => not_found(path),
+                    };
+                }
+                if let Some(id) = path.strip_prefix(&format!("{}/", logs::SENSORS)) {
+                    return match logs::sensor(&snapshot(), id) {
+                        Some(v) => get_only(m, path, || v),
+                        None => not_found(path),
+                    };
                 }
                 if let Some(id) = path.strip_prefix(&format!("{SESSIONS}/")) {
                     return self.session_item(bmc, m, path, id, caller);
@@ -768,6 +804,10 @@ fn normalize(path: &str) -> &str {
     }
 }
 
+fn ch(model: &Model, bmc: MachineId) -> fakedc_model::ChassisId {
+    model.machine(bmc).chassis
+}
+
 fn host_name(model: &Model, bmc: MachineId) -> String {
     let b = model.machine(bmc);
     model
@@ -834,6 +874,12 @@ fn metadata() -> String {
         ("ManagerAccount", "ManagerAccount.v1_10_0"),
         ("RoleCollection", "RoleCollection"),
         ("Role", "Role.v1_3_1"),
+        ("LogServiceCollection", "LogServiceCollection"),
+        ("LogService", "LogService.v1_5_0"),
+        ("LogEntryCollection", "LogEntryCollection"),
+        ("LogEntry", "LogEntry.v1_15_0"),
+        ("SensorCollection", "SensorCollection"),
+        ("Sensor", "Sensor.v1_9_0"),
         ("Message", "Message.v1_1_1"),
     ];
     let mut s = String::from(
@@ -903,6 +949,7 @@ fn system(model: &Model, bmc: MachineId, now: Instant) -> Value {
                 "ResetType@Redfish.AllowableValues": RESET_TYPES,
             }
         },
+        "LogServices": link(crate::logs::LOGS),
         "Links": {
             "Chassis": [link(CHASSIS)],
             "ManagedBy": [link(MANAGER)],
@@ -926,6 +973,7 @@ fn chassis(model: &Model, bmc: MachineId, now: Instant) -> Value {
         "AssetTag": hw.asset_tag,
         "PowerState": redfish_power(c.power),
         "Status": { "State": "Enabled", "Health": "OK" },
+        "Sensors": link(crate::logs::SENSORS),
         "Links": {
             "ComputerSystems": [link(SYSTEM)],
             "ManagedBy": [link(MANAGER)],

@@ -11,6 +11,7 @@
 //! client for `fakedc check`.
 
 pub mod api;
+pub mod logs;
 pub mod probe;
 pub mod service;
 

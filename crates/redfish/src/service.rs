@@ -25,8 +25,10 @@ pub fn operations() -> Vec<String> {
         "GET /redfish, service root, /redfish/v1/odata, /redfish/v1/$metadata (anonymous)",
         "SessionService: POST Sessions (X-Auth-Token, Location), GET, DELETE; HTTP Basic",
         "Systems/1: PowerState, Boot override PATCH (Pxe/Hdd/Cd/BiosSetup/Floppy/Diags, Once/Continuous/Disabled, UEFI/Legacy, If-Match), Actions/ComputerSystem.Reset (On, ForceOff, GracefulShutdown, ForceRestart, PowerCycle, Nmi)",
-        "Chassis/1, Managers/1 (identity and power state only)",
-        "AccountService: Accounts are the BMC's IPMI users; PATCH Password",
+        "Chassis/1 (identity, power state) and Chassis/1/Sensors (the chassis sensors IPMI's SDR lists); Managers/1 (identity)",
+        "Systems/1/LogServices/SEL: Entries from the chassis event log (the IPMI SEL), LogService.ClearLog",
+        "AccountService: Accounts are the BMC's IPMI users; PATCH Password; Roles Administrator, Operator, ReadOnly",
+        "HEAD; Allow, Link rel=describedby, Cache-Control, OData-Version (4.0 only, else 412)",
         "Errors: Base.1.10 message registry bodies; ETags on every resource",
     ]
     .iter()

@@ -82,6 +82,9 @@ pub struct Request<'a> {
     /// Decoded `Authorization: Basic` credentials.
     pub basic: Option<(String, String)>,
     pub if_match: Option<&'a str>,
+    /// The query string: no query parameter is implemented yet, so one
+    /// that asks for anything is refused rather than ignored.
+    pub query: Option<&'a str>,
     /// The `OData-Version` request header: only 4.0 is served.
     pub odata_version: Option<&'a str>,
     pub body: &'a [u8],
@@ -361,8 +364,29 @@ impl Api {
                 user: None,
             };
         }
+        if req.query.is_some_and(|q| !q.is_empty()) {
+            // $select, $expand, $top, $skip, $filter, only, excerpt: none
+            // is built yet; DSP0266 has a service refuse what it does not
+            // support (ProtocolFeaturesSupported advertises none).
+            let mut reply = error(
+                501,
+                "QueryNotSupported",
+                "Querying is not supported by the implementation.".into(),
+                "Warning",
+                "Remove the query parameters and resubmit the request if the operation failed.",
+            );
+            if req.method == "HEAD" {
+                reply.body.clear();
+            }
+            return Outcome {
+                reply,
+                op: format!("{} {}?", req.method, normalize(req.path)),
+                user: None,
+            };
+        }
         let head = req.method == "HEAD";
         let get = Request {
+            query: None,
             method: if head { "GET" } else { req.method },
             path: req.path,
             token: req.token,
@@ -1176,6 +1200,7 @@ address = "127.99.1.1"
             token: None,
             basic: auth.then(|| ("admin".to_string(), "password".to_string())),
             if_match: None,
+            query: None,
             odata_version: None,
             body: body.as_bytes(),
         };

@@ -86,6 +86,7 @@ impl HttpService for RedfishService {
                     token: header("x-auth-token"),
                     basic,
                     if_match: header("if-match"),
+                    query: parts.uri.query(),
                     odata_version: header("odata-version"),
                     body: &body,
                 };

@@ -80,6 +80,7 @@ pub fn request(data: &[u8]) {
         basic,
         if_match: (sel & 0x20 != 0).then_some("W/\"0\""),
         odata_version: (sel & 0x40 != 0).then_some("4.1"),
+        query: (sel & 0x80 != 0).then_some("$top=1"),
         body,
     };
     let now = f.model.clock.now();
@@ -116,6 +117,7 @@ pub fn request(data: &[u8]) {
                 basic: Some(("admin".into(), "password".into())),
                 if_match: None,
                 odata_version: None,
+                query: None,
                 body: &[],
             };
             assert_eq!(f.api.handle(&f.model, f.bmc, now, &del).reply.status, 204);

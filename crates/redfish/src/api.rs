@@ -1260,6 +1260,38 @@ address = "127.99.1.1"
     }
 
     #[test]
+    fn queries_are_refused_and_head_has_no_body() {
+        let t = setup();
+        let mut req = Request {
+            method: "GET",
+            path: SYSTEM,
+            token: None,
+            basic: Some(("admin".into(), "password".into())),
+            if_match: None,
+            query: Some("$select=PowerState"),
+            odata_version: None,
+            body: b"",
+        };
+        let r = t.2.handle(&t.0, t.1, t.0.clock.now(), &req).reply;
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            (r.status, message_id(&v)),
+            (501, "Base.1.10.QueryNotSupported")
+        );
+        req.query = None;
+        req.method = "HEAD";
+        let r = t.2.handle(&t.0, t.1, t.0.clock.now(), &req).reply;
+        assert_eq!(r.status, 200);
+        assert!(r.body.is_empty());
+        assert!(r
+            .headers
+            .iter()
+            .any(|h| h.0 == "Allow" && h.1 == "GET, HEAD, PATCH"));
+        assert!(r.headers.iter().any(|h| h.0 == "Link"
+            && h.1 == "<http://redfish.dmtf.org/schemas/v1/ComputerSystem.v1_20_0.json>; rel=describedby"));
+    }
+
+    #[test]
     fn sessions_are_limited_and_deleted() {
         let t = setup();
         let login = r#"{"UserName":"admin","Password":"password"}"#;

@@ -47,6 +47,7 @@ static PROTOCOLS: &[&dyn Protocol] = &[
     &fakedc_smb::PROTOCOL,
     &fakedc_vsphere::PROTOCOL,
     &fakedc_wcf::PROTOCOL,
+    &fakedc_wsus::PROTOCOL,
     &fakedc_smis::PROTOCOL,
     &fakedc_rdp::PROTOCOL,
     &fakedc_lb::PROTOCOL,

@@ -12,6 +12,7 @@ mod cli;
 mod foundation;
 mod identity;
 mod ipmi;
+mod lb;
 mod rdp;
 mod smash;
 mod redfish;

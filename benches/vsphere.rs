@@ -123,7 +123,8 @@ fn vcsim(vms: usize) -> Result<(Server, Instant)> {
 }
 
 fn fakedc(vms: usize) -> Result<(Server, Instant)> {
-    let dir = std::env::temp_dir().join(format!("fakedc-vsphere-bench-{}-{vms}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("fakedc-vsphere-bench-{}-{vms}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut sc = String::from(
         "[[machine]]\nname = \"vc01\"\nrole = \"vcenter\"\naddress = \"127.86.0.10\"\n\n[[machine]]\nname = \"esxi01\"\nrole = \"esxi-host\"\naddress = \"127.86.0.1\"\n",
@@ -141,7 +142,13 @@ fn fakedc(vms: usize) -> Result<(Server, Instant)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fakedc"))
         .arg("up")
         .arg(&file)
-        .args(["--ephemeral", "--no-control", "--protocols", "vsphere", "--endpoints-file"])
+        .args([
+            "--ephemeral",
+            "--no-control",
+            "--protocols",
+            "vsphere",
+            "--endpoints-file",
+        ])
         .arg(&eps)
         .arg("--data-dir")
         .arg(dir.join("data"))
@@ -164,9 +171,8 @@ fn fakedc(vms: usize) -> Result<(Server, Instant)> {
     let ep = list
         .as_array()
         .and_then(|a| {
-            a.iter().find(|e| {
-                e["machine"] == "vc01" && e["service"] == "vmware-web-services"
-            })
+            a.iter()
+                .find(|e| e["machine"] == "vc01" && e["service"] == "vmware-web-services")
         })
         .context("vc01's SDK endpoint")?;
     let addr = SocketAddr::new(
@@ -190,10 +196,18 @@ fn fakedc(vms: usize) -> Result<(Server, Instant)> {
 async fn session(s: &Server) -> Result<(Client, String)> {
     let mut c = Client::connect(s.addr, true).await?;
     let sc = c.post(retrieve_service_content()).await?;
-    let sm = first_text(&sc.body, "sessionManager").context("sessionManager")?.to_string();
-    let vm = first_text(&sc.body, "viewManager").context("viewManager")?.to_string();
-    let root = first_text(&sc.body, "rootFolder").context("rootFolder")?.to_string();
-    let pc = first_text(&sc.body, "propertyCollector").context("propertyCollector")?.to_string();
+    let sm = first_text(&sc.body, "sessionManager")
+        .context("sessionManager")?
+        .to_string();
+    let vm = first_text(&sc.body, "viewManager")
+        .context("viewManager")?
+        .to_string();
+    let root = first_text(&sc.body, "rootFolder")
+        .context("rootFolder")?
+        .to_string();
+    let pc = first_text(&sc.body, "propertyCollector")
+        .context("propertyCollector")?
+        .to_string();
     let r = c.post(login(&sm, s.user, s.password)).await?;
     if r.status != 200 {
         bail!("login: HTTP {}: {}", r.status, r.body);
@@ -203,7 +217,9 @@ async fn session(s: &Server) -> Result<(Client, String)> {
             "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">{vm}</_this><container type=\"Folder\">{root}</container><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>"
         )))
         .await?;
-    let view = first_text(&r.body, "returnval").context("view")?.to_string();
+    let view = first_text(&r.body, "returnval")
+        .context("view")?
+        .to_string();
     let body = envelope(&format!(
         "<RetrievePropertiesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">{pc}</_this><specSet><propSet><type>VirtualMachine</type><pathSet>name</pathSet><pathSet>runtime.powerState</pathSet></propSet><objectSet><obj type=\"ContainerView\">{view}</obj><skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>v</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet><options></options></RetrievePropertiesEx>"
     ));
@@ -211,7 +227,13 @@ async fn session(s: &Server) -> Result<(Client, String)> {
 }
 
 /// Calls per second of `what` over `conns` connections.
-async fn rate(s: &Server, what: &'static str, conns: usize, d: Duration, vms: usize) -> Result<f64> {
+async fn rate(
+    s: &Server,
+    what: &'static str,
+    conns: usize,
+    d: Duration,
+    vms: usize,
+) -> Result<f64> {
     let done = Arc::new(AtomicU64::new(0));
     let mut clients = Vec::new();
     for _ in 0..conns {
@@ -235,7 +257,11 @@ async fn rate(s: &Server, what: &'static str, conns: usize, d: Duration, vms: us
                     r.body.matches("runtime.powerState").count() == vms
                 };
                 if r.status != 200 || !ok {
-                    bail!("unexpected answer: HTTP {}: {}", r.status, &r.body[..r.body.len().min(400)]);
+                    bail!(
+                        "unexpected answer: HTTP {}: {}",
+                        r.status,
+                        &r.body[..r.body.len().min(400)]
+                    );
                 }
                 done.fetch_add(1, Ordering::Relaxed);
             }
@@ -281,13 +307,18 @@ async fn startup(s: &Server, t0: Instant, vms: usize) -> Result<(Duration, u64)>
 
 async fn run(args: &Args) -> Result<()> {
     let short = args.short();
-    let secs: f64 = args.value("--seconds")?.unwrap_or(if short { 0.2 } else { 2.0 });
+    let secs: f64 = args
+        .value("--seconds")?
+        .unwrap_or(if short { 0.2 } else { 2.0 });
     let d = Duration::from_secs_f64(secs);
     let rounds = if short { 1 } else { 3 };
     let (f, _) = fakedc(RATE_VMS)?;
     let (v, _) = vcsim(RATE_VMS)?;
     println!("vSphere SDK: fakedc (vCenter over 1 ESXi host) vs vcsim 0.24 (VPX, 1 host), {RATE_VMS} VMs, {secs} s per figure, {rounds} round(s), medians");
-    println!("{:<44} {:>12} {:>12} {:>8}", "figure", "fakedc", "vcsim", "ratio");
+    println!(
+        "{:<44} {:>12} {:>12} {:>8}",
+        "figure", "fakedc", "vcsim", "ratio"
+    );
     for (what, label) in [
         ("rsc", "RetrieveServiceContent/s"),
         ("props", "RetrievePropertiesEx (view, 2 props)/s"),

@@ -17,6 +17,8 @@ mod ipmi_fuzz;
 mod lb_fuzz;
 #[path = "../../rdp/fuzz/src/lib.rs"]
 mod rdp_fuzz;
+#[path = "../../redfish/fuzz/src/lib.rs"]
+mod redfish_fuzz;
 #[path = "../../smash/fuzz/src/lib.rs"]
 mod smash_fuzz;
 #[path = "../../smb/fuzz/src/lib.rs"]
@@ -29,8 +31,6 @@ mod ssh_fuzz;
 mod tds_fuzz;
 #[path = "../../vsphere/fuzz/src/lib.rs"]
 mod vsphere_fuzz;
-#[path = "../../redfish/fuzz/src/lib.rs"]
-mod redfish_fuzz;
 #[path = "../../wcf/fuzz/src/lib.rs"]
 mod wcf_fuzz;
 #[path = "../../wire/fuzz/src/lib.rs"]
@@ -1281,7 +1281,11 @@ fn rdp_seeds() -> Vec<Vec<u8>> {
     input.extend([0, 0, 0, 0, 4, 0, 0, 0, 0x1e, 0, 0, 0]);
     input.extend([0, 0, 0, 0, 5, 0, 0, 0, 0x41, 0, 0, 0]);
     let mut share = Vec::new();
-    share.extend(u16::try_from(18 + input.len()).expect("short").to_le_bytes());
+    share.extend(
+        u16::try_from(18 + input.len())
+            .expect("short")
+            .to_le_bytes(),
+    );
     share.extend(0x17u16.to_le_bytes());
     share.extend(1007u16.to_le_bytes());
     share.extend(0x0001_03eau32.to_le_bytes());
@@ -1382,7 +1386,10 @@ fn wsus_seeds() -> Vec<Vec<u8>> {
     let last = msg::datetime(s.config_ms);
     let auth = format!("<authCookies><AuthorizationCookie><PlugInId>SimpleTargeting</PlugInId><CookieData>{data}</CookieData></AuthorizationCookie></authCookies>");
     let c = s
-        .get_cookie(&el(&format!("<g>{auth}<lastChange>{last}</lastChange></g>")), &cx)
+        .get_cookie(
+            &el(&format!("<g>{auth}<lastChange>{last}</lastChange></g>")),
+            &cx,
+        )
         .map_err(|e| e.0)
         .expect("cookie")
         .xml;
@@ -1451,21 +1458,71 @@ fn lb_seeds() -> Vec<Vec<u8>> {
     let seq = |parts: &[Vec<u8>]| parts.join(&0xffu8);
     vec![
         req(0, "/mgmt/tm/ltm/pool", "$select=name,monitor&$top=1", ""),
-        req(0, "/mgmt/tm/ltm/pool/~Common~p", "expandSubcollections=true", ""),
-        req(0, "/mgmt/tm/ltm/pool/~Common~p/members/~Common~127.0.0.21:80/stats", "", ""),
+        req(
+            0,
+            "/mgmt/tm/ltm/pool/~Common~p",
+            "expandSubcollections=true",
+            "",
+        ),
+        req(
+            0,
+            "/mgmt/tm/ltm/pool/~Common~p/members/~Common~127.0.0.21:80/stats",
+            "",
+            "",
+        ),
         req(0, "/mgmt/tm/ltm/pool/~Common~p/members/stats", "", ""),
         req(0, "/mgmt/tm/ltm/virtual/~Common~v/stats", "", ""),
         req(0, "/mgmt/tm/sys/version", "", ""),
-        req(1, "/mgmt/tm/ltm/pool", "", r#"{"name":"q","loadBalancingMode":"least-connections-member","members":[{"name":"127.0.0.23:8080","address":"127.0.0.23"}]}"#),
-        req(1, "/mgmt/tm/ltm/node", "", r#"{"name":"n1","address":"127.0.0.30"}"#),
-        req(1, "/mgmt/tm/ltm/virtual", "", r#"{"name":"v2","destination":"127.0.0.42:443","pool":"p","disabled":true}"#),
-        req(2, "/mgmt/tm/ltm/pool/~Common~p", "", r#"{"monitor":"/Common/tcp and /Common/m"}"#),
-        req(3, "/mgmt/tm/ltm/pool/~Common~p/members/~Common~127.0.0.21:80", "", r#"{"session":"user-disabled","state":"user-down"}"#),
+        req(
+            1,
+            "/mgmt/tm/ltm/pool",
+            "",
+            r#"{"name":"q","loadBalancingMode":"least-connections-member","members":[{"name":"127.0.0.23:8080","address":"127.0.0.23"}]}"#,
+        ),
+        req(
+            1,
+            "/mgmt/tm/ltm/node",
+            "",
+            r#"{"name":"n1","address":"127.0.0.30"}"#,
+        ),
+        req(
+            1,
+            "/mgmt/tm/ltm/virtual",
+            "",
+            r#"{"name":"v2","destination":"127.0.0.42:443","pool":"p","disabled":true}"#,
+        ),
+        req(
+            2,
+            "/mgmt/tm/ltm/pool/~Common~p",
+            "",
+            r#"{"monitor":"/Common/tcp and /Common/m"}"#,
+        ),
+        req(
+            3,
+            "/mgmt/tm/ltm/pool/~Common~p/members/~Common~127.0.0.21:80",
+            "",
+            r#"{"session":"user-disabled","state":"user-down"}"#,
+        ),
         req(4, "/mgmt/tm/ltm/virtual/~Common~v", "", ""),
         req(0, "/mgmt/tm/ltm/pool/~Common~..%2f..", "", ""),
-        req(1, "/mgmt/tm/ltm/pool", "", r#"{"name":"../x","partition":"Other"}"#),
-        req(1, "/mgmt/tm/ltm/pool", "", r#"{"name":"x","description":[[[[[[[[[[[]]]]]]]]]]]}"#),
-        req(1, "/mgmt/tm/ltm/monitor/https", "", r#"{"name":"h","send":"GET /\\r\\n","interval":0}"#),
+        req(
+            1,
+            "/mgmt/tm/ltm/pool",
+            "",
+            r#"{"name":"../x","partition":"Other"}"#,
+        ),
+        req(
+            1,
+            "/mgmt/tm/ltm/pool",
+            "",
+            r#"{"name":"x","description":[[[[[[[[[[[]]]]]]]]]]]}"#,
+        ),
+        req(
+            1,
+            "/mgmt/tm/ltm/monitor/https",
+            "",
+            r#"{"name":"h","send":"GET /\\r\\n","interval":0}"#,
+        ),
         seq(&[
             req(4, "/mgmt/tm/ltm/virtual/~Common~v", "", ""),
             req(4, "/mgmt/tm/ltm/pool/~Common~p", "", ""),
@@ -1489,7 +1546,10 @@ fn lb_request() {
         b"..",
         b"\xff",
     ];
-    let ran = run(&smoke("lb/request", lb_seeds(), 250, dict), lb_fuzz::request);
+    let ran = run(
+        &smoke("lb/request", lb_seeds(), 250, dict),
+        lb_fuzz::request,
+    );
     eprintln!("lb/request: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }
 
@@ -1499,17 +1559,32 @@ fn lb_request() {
 fn smis_seeds() -> Vec<Vec<u8>> {
     let ns = r#"<LOCALNAMESPACEPATH><NAMESPACE NAME="root"/><NAMESPACE NAME="cimv2"/></LOCALNAMESPACEPATH>"#;
     let im = |name: &str, params: &str| {
-        format!(r#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1001" PROTOCOLVERSION="1.0"><SIMPLEREQ><IMETHODCALL NAME="{name}">{ns}{params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"#)
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1001" PROTOCOLVERSION="1.0"><SIMPLEREQ><IMETHODCALL NAME="{name}">{ns}{params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"#
+        )
     };
-    let class = |c: &str| format!(r#"<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="{c}"/></IPARAMVALUE>"#);
+    let class =
+        |c: &str| format!(r#"<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="{c}"/></IPARAMVALUE>"#);
     let sys = r#"<INSTANCENAME CLASSNAME="CIM_ComputerSystem"><KEYBINDING NAME="CreationClassName"><KEYVALUE VALUETYPE="string">CIM_ComputerSystem</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE VALUETYPE="string">FA0000000001</KEYVALUE></KEYBINDING></INSTANCENAME>"#;
-    let svc = |c: &str, n: &str| format!(r#"<INSTANCENAME CLASSNAME="{c}"><KEYBINDING NAME="SystemCreationClassName"><KEYVALUE>CIM_ComputerSystem</KEYVALUE></KEYBINDING><KEYBINDING NAME="SystemName"><KEYVALUE>FA0000000001</KEYVALUE></KEYBINDING><KEYBINDING NAME="CreationClassName"><KEYVALUE>{c}</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE>{n}</KEYVALUE></KEYBINDING></INSTANCENAME>"#);
+    let svc = |c: &str, n: &str| {
+        format!(
+            r#"<INSTANCENAME CLASSNAME="{c}"><KEYBINDING NAME="SystemCreationClassName"><KEYVALUE>CIM_ComputerSystem</KEYVALUE></KEYBINDING><KEYBINDING NAME="SystemName"><KEYVALUE>FA0000000001</KEYVALUE></KEYBINDING><KEYBINDING NAME="CreationClassName"><KEYVALUE>{c}</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE>{n}</KEYVALUE></KEYBINDING></INSTANCENAME>"#
+        )
+    };
     let method = |target: String, name: &str, params: &str| {
-        format!(r#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="7" PROTOCOLVERSION="1.0"><SIMPLEREQ><METHODCALL NAME="{name}"><LOCALINSTANCEPATH>{ns}{target}</LOCALINSTANCEPATH>{params}</METHODCALL></SIMPLEREQ></MESSAGE></CIM>"#)
+        format!(
+            r#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="7" PROTOCOLVERSION="1.0"><SIMPLEREQ><METHODCALL NAME="{name}"><LOCALINSTANCEPATH>{ns}{target}</LOCALINSTANCEPATH>{params}</METHODCALL></SIMPLEREQ></MESSAGE></CIM>"#
+        )
     };
     let pool = r#"<VALUE.REFERENCE><INSTANCENAME CLASSNAME="CIM_StoragePool"><KEYBINDING NAME="InstanceID"><KEYVALUE>FA0000000001+P-1</KEYVALUE></KEYBINDING></INSTANCENAME></VALUE.REFERENCE>"#;
-    let scs = svc("CIM_StorageConfigurationService", "StorageConfigurationService");
-    let ccs = svc("CIM_ControllerConfigurationService", "ControllerConfigurationService");
+    let scs = svc(
+        "CIM_StorageConfigurationService",
+        "StorageConfigurationService",
+    );
+    let ccs = svc(
+        "CIM_ControllerConfigurationService",
+        "ControllerConfigurationService",
+    );
     let paths = r#"<PARAMVALUE NAME="LUNames"><VALUE.ARRAY><VALUE>10001</VALUE></VALUE.ARRAY></PARAMVALUE><PARAMVALUE NAME="InitiatorPortIDs"><VALUE.ARRAY><VALUE>iqn.1991-05.com.microsoft:hv02.lab.test</VALUE></VALUE.ARRAY></PARAMVALUE>"#;
     vec![
         im("OpenEnumerateInstances", &class("CIM_RegisteredProfile")).replace("cimv2", "interop"),
@@ -1543,6 +1618,9 @@ fn smis_request() {
         b"&amp;",
         b"4294967296000",
     ];
-    let ran = run(&smoke("smis/request", smis_seeds(), 3000, dict), smis_fuzz::request);
+    let ran = run(
+        &smoke("smis/request", smis_seeds(), 3000, dict),
+        smis_fuzz::request,
+    );
     eprintln!("smis/request: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }

@@ -36,9 +36,8 @@ impl WebServer {
             Role::LoadBalancer => WebServer::LoadBalancer,
             Role::StorageArray => WebServer::Cimom,
             _ => match kind {
-                Bits | BitsHttp | Web | WsusHttp | WsusHttps | WsusControlHttp | WsusControlHttps => {
-                    WebServer::Iis
-                }
+                Bits | BitsHttp | Web | WsusHttp | WsusHttps | WsusControlHttp
+                | WsusControlHttps => WebServer::Iis,
                 _ => WebServer::HttpSys,
             },
         }

@@ -914,7 +914,10 @@ fn tds_decode() {
 /// the same with an UpgradeRequest, an unsized envelope and faults
 /// (`wcf/nmf`); NNS messages of a live NTLM handshake and sealed frames
 /// (`wcf/nns`); the captured envelopes' binary XML (`wcf/nbfx`).
-fn wcf_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+/// Seed inputs of one fuzz target.
+type Seeds = Vec<Vec<u8>>;
+
+fn wcf_seeds() -> (Seeds, Seeds, Seeds) {
     use fakedc_wcf::{golden, nmf, nns};
     let b = |h: &str| golden::bytes(h).expect("golden hex");
     let (pre, req, rep) = (b(golden::PREAMBLE), b(golden::REQUEST), b(golden::REPLY));
@@ -1033,7 +1036,7 @@ fn smb_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         out.extend_from_slice(&(data.len() as u16).to_le_bytes());
         out.extend_from_slice(&[0; 4]);
         out.extend_from_slice(data);
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(0);
         }
     };
@@ -1063,7 +1066,7 @@ fn smb_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     create.extend_from_slice(&[0; 8]);
     create.extend_from_slice(&name);
     let mut c1 = msg(cmd::CREATE, 3, 0, &create);
-    while c1.len() % 8 != 0 {
+    while !c1.len().is_multiple_of(8) {
         c1.push(0);
     }
     let n = c1.len() as u32;

@@ -230,9 +230,14 @@ fn a_privileged_port_without_permission_fails_fast_naming_port_and_fixes() {
     let certs = std::env::temp_dir().join(format!("fakedc-nobody-{}", std::process::id()));
     std::fs::create_dir_all(&certs).unwrap();
     let _ = Command::new("chmod").arg("777").arg(&certs).status();
+    // A data directory the unprivileged user may write, so the first
+    // thing it cannot do is bind the port.
+    let data = certs.join("data");
     let out = cmd
         .args(["up", "bmc-lab", "--no-control", "--certs"])
         .arg(&certs)
+        .arg("--data-dir")
+        .arg(&data)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{out:?}");

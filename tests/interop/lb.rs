@@ -199,11 +199,17 @@ fn bigrest_and_f5sdk_balance_two_guests_and_follow_power() {
     for w in seen.windows(2) {
         assert_ne!(w[0], w[1], "round robin alternates: {seen:?}");
     }
-    let j = dc.journal(&Query {
-        machine: Some("lb01".into()),
-        operation: Some("balance /Common/web_vs".into()),
-        ..Default::default()
-    });
+    // A balanced connection is journaled when it ends (with its byte
+    // counts), which can be just after curl has its page.
+    let balanced = || {
+        dc.journal(&Query {
+            machine: Some("lb01".into()),
+            operation: Some("balance /Common/web_vs".into()),
+            ..Default::default()
+        })
+    };
+    wait_until(Duration::from_secs(5), || balanced().len() >= 4);
+    let j = balanced();
     assert!(
         j.len() >= 4,
         "one journal entry per balanced connection: {j:?}"

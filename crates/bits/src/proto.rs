@@ -417,16 +417,7 @@ pub fn percent_encode_path(path: &str) -> String {
 
 /// `Authorization: Basic ...` → (user, password): the HTTP front's one
 /// parser.
-pub use fakedc_net::auth::parse_basic;
-
-/// `Authorization` value for Basic credentials.
-pub fn basic_header(user: &str, password: &str) -> String {
-    use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
+pub use fakedc_net::auth::{basic_header, parse_basic};
 
 /// A download's `Range` header, evaluated against the entity length.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -126,31 +126,12 @@ pub fn token_json(value: &str, t: &Token) -> Value {
 
 /// `2026-12-06T07:12:00.123-0000`-style time, from the Unix epoch.
 fn iso8601(us: u64) -> String {
-    let secs = us / 1_000_000;
+    let secs = i64::try_from(us / 1_000_000).unwrap_or(i64::MAX);
     let ms = (us / 1000) % 1000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil(days as i64);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}-0000",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
+        "{}.{ms:03}-0000",
+        fakedc_model::timefmt::utc_date_time_or_epoch(secs)
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod log;
 pub mod service;
 pub mod storage;
 pub mod table;
+pub mod timefmt;
 
 pub use chassis::{
     BootDevice, BootOverride, Chassis, Hardware, PowerAction, PowerState, Sensor, SensorKind,

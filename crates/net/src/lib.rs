@@ -15,6 +15,7 @@
 //! ([`NetHandle::bind`], `dynamic.rs`).
 
 pub mod auth;
+pub mod client;
 pub mod conn_state;
 pub mod dial;
 pub mod dynamic;

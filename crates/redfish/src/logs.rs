@@ -2,6 +2,7 @@
 //! log (the one `ipmitool sel list` reads) and its sensors (the ones
 //! `ipmitool sdr` reads), rendered from a chassis snapshot per request.
 
+use fakedc_model::timefmt::utc_date_time_or_epoch;
 use fakedc_model::{Chassis, EventKind, SensorKind};
 use serde_json::{json, Value};
 
@@ -17,19 +18,8 @@ fn link(id: &str) -> Value {
 
 /// `YYYY-MM-DDTHH:MM:SS+00:00` (Edm.DateTimeOffset).
 fn datetime(unix: u64) -> String {
-    let t = i64::try_from(unix)
-        .ok()
-        .and_then(|u| time::OffsetDateTime::from_unix_timestamp(u).ok())
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let secs = i64::try_from(unix).unwrap_or(i64::MAX);
+    format!("{}+00:00", utc_date_time_or_epoch(secs))
 }
 
 /// Message and Redfish severity of an event (the texts SMASH's

@@ -92,7 +92,7 @@ async fn run(addr: SocketAddr, creds: Option<(&str, &str)>) -> ProbeReport {
             format!("{detail}; Systems need credentials"),
         );
     };
-    let b = base64_basic(user, password);
+    let b = fakedc_net::auth::basic_header(user, password);
     match get(addr, "/redfish/v1/Systems", Some(&b)).await {
         Ok((200, _)) => r(ProbeVerdict::Verified, format!("{detail}; Systems listed")),
         Ok((401, _)) => r(
@@ -104,39 +104,5 @@ async fn run(addr: SocketAddr, creds: Option<(&str, &str)>) -> ProbeReport {
             format!("{detail}; Systems answered HTTP {s}"),
         ),
         Err(e) => e,
-    }
-}
-
-/// `Basic base64(user:password)` without a base64 dependency.
-fn base64_basic(user: &str, password: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{password}");
-    let mut out = String::from("Basic ");
-    for c in input.as_bytes().chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn basic_header_is_base64() {
-        assert_eq!(
-            base64_basic("admin", "password"),
-            "Basic YWRtaW46cGFzc3dvcmQ="
-        );
-        assert_eq!(base64_basic("a", "b"), "Basic YTpi");
     }
 }

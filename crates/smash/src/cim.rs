@@ -10,7 +10,7 @@
 //! enumerable instances (with their own properties, e.g. PlatformGUID or
 //! IsNext) and as the engine's association-filter edges.
 
-use crate::timefmt::xs_datetime;
+use fakedc_model::timefmt::xs_datetime;
 use fakedc_model::{
     BootDevice, BootOverride, Chassis, EventKind, MachineId, PowerAction, PowerState, Privilege,
     Sensor, SensorKind,

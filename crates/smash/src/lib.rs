@@ -7,15 +7,14 @@
 //! A BMC shares its host's chassis, so what SMASH changes is what IPMI,
 //! the control API and the host's OS endpoints see, and the other way round.
 //!
-//! Sans-IO: `digest` (RFC 7616), `cim` (classes over a chassis snapshot),
-//! `timefmt`. `service` is the HTTP glue, `probe` the client for `check`.
+//! Sans-IO: `digest` (RFC 7616), `cim` (classes over a chassis snapshot).
+//! `service` is the HTTP glue, `probe` the client for `check`.
 
 pub mod cim;
 /// RFC 7616 Digest, now part of the one HTTP front (`fakedc_net::auth`).
 pub use fakedc_net::auth::digest;
 pub mod probe;
 pub mod service;
-pub mod timefmt;
 
 pub use service::{operations, register, OptionsError, SmashOptions};
 

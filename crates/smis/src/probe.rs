@@ -3,7 +3,6 @@
 //! reports the profiles the provider registers. Without credentials it
 //! checks that `/cimom` asks for Basic. Works against real providers too.
 
-use base64::Engine as _;
 use fakedc_net::{ProbeReport, ProbeVerdict};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,8 +65,8 @@ pub async fn post(
             body.len()
         );
         if let Some((u, p)) = creds {
-            let t = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-            head.push_str(&format!("Authorization: Basic {t}\r\n"));
+            let basic = fakedc_net::auth::basic_header(u, p);
+            head.push_str(&format!("Authorization: {basic}\r\n"));
         }
         head.push_str("\r\n");
         let io_err = |e: std::io::Error| (ProbeVerdict::WrongProtocol, e.to_string());

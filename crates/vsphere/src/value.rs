@@ -137,17 +137,10 @@ impl Value {
 /// `xsd:dateTime` as vCenter writes it (UTC, microseconds).
 pub fn datetime(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let dt =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
+        "{}.{:06}Z",
+        fakedc_model::timefmt::utc_date_time_or_epoch(secs),
         d.subsec_micros()
     )
 }

@@ -145,16 +145,15 @@ async fn http(t: &ProbeTarget, path: String) -> ProbeReport {
     let (Some((user, password)), true) = (t.creds(), t.tls) else {
         return ProbeReport::new(ProbeVerdict::Verified, format!("WSDL at {path}?wsdl"));
     };
-    use base64::Engine as _;
     let body = format!(
         "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><GetCommand xmlns=\"{0}\"><smbiosGuid>00000000-0000-0000-0000-000000000000</smbiosGuid></GetCommand></s:Body></s:Envelope>",
         contract::NS
     );
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/xml; charset=utf-8\r\nSOAPAction: \"{}/IWinPEAgent/GetCommand\"\r\nAuthorization: Basic {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/xml; charset=utf-8\r\nSOAPAction: \"{}/IWinPEAgent/GetCommand\"\r\nAuthorization: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         t.addr,
         contract::NS,
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")),
+        fakedc_net::auth::basic_header(user, password),
         body.len()
     );
     match exchange(t, &req).await {

@@ -339,17 +339,9 @@ pub fn unb64(s: &str) -> Option<Vec<u8>> {
 pub fn datetime(unix_millis: u64) -> String {
     let secs = (unix_millis / 1000) as i64;
     let ms = unix_millis % 1000;
-    match time::OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => "2000-01-01T00:00:00Z".into(),
+    match fakedc_model::timefmt::utc_date_time(secs) {
+        Some(t) => format!("{t}.{ms:03}Z"),
+        None => "2000-01-01T00:00:00Z".into(),
     }
 }
 

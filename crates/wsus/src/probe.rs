@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use fakedc_net::{ProbeReport, ProbeVerdict};
@@ -36,26 +36,8 @@ pub enum ClientError {
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
-/// An HTTP response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
+/// An HTTP response (the front's client type).
+pub use fakedc_net::client::Response;
 
 /// One connection.
 pub struct Client {
@@ -202,60 +184,14 @@ impl Client {
     }
 }
 
+/// One response off the connection (the front's shared reader).
 async fn read_response(io: &mut Box<dyn Stream>, head_only: bool) -> Result<Response, ClientError> {
-    let mut buf = Vec::with_capacity(8192);
-    let mut chunk = vec![0u8; 64 << 10];
-    let header_end = loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        if buf.len() > 64 * 1024 {
-            return Err(ClientError::Protocol("headers too long".into()));
-        }
-        let n = io.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(ClientError::Protocol("connection closed".into()));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line
-        .strip_prefix("HTTP/1.")
-        .and_then(|s| s.get(2..5))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ClientError::Protocol(format!("bad status line {status_line:?}")))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let len: usize = if head_only {
-        0
-    } else {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0)
-    };
-    if len > MAX_RESPONSE {
-        return Err(ClientError::Protocol("response too large".into()));
-    }
-    let mut body = buf[header_end + 4..].to_vec();
-    while body.len() < len {
-        let n = io.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(ClientError::Protocol("connection closed mid-body".into()));
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(len);
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    fakedc_net::client::read_response(io.as_mut(), head_only, MAX_RESPONSE)
+        .await
+        .map_err(|e| match e {
+            fakedc_net::client::ReadError::Io(e) => ClientError::Io(e),
+            fakedc_net::client::ReadError::Protocol(m) => ClientError::Protocol(m),
+        })
 }
 
 /// The text between `<tag>` and `</tag>` (first occurrence).

@@ -121,6 +121,15 @@ pub fn target_info(model: &Model, conn: &ConnInfo) -> TargetInfo {
     }
 }
 
+/// `Basic <base64(user:password)>`: the `Authorization` value every client
+/// and probe here sends (the inverse of [`parse_basic`]).
+pub fn basic_header(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
 /// Decodes `Basic <base64(user:password)>`.
 pub fn parse_basic(authorization: &str) -> Option<(String, String)> {
     let (scheme, rest) = authorization.trim().split_once(' ')?;

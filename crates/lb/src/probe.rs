@@ -4,13 +4,11 @@
 //! credentials an unauthenticated `sys/version` must get F5's 401 body.
 //! The web site's probe is a plain `GET /`.
 
-use crate::monitor::AnyCert;
 use bytes::Bytes;
 use fakedc_net::{ProbeReport, ProbeTarget, ProbeVerdict};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 const MAX_ANSWER: usize = 1 << 20;
 
@@ -30,16 +28,11 @@ async fn request(
         .await
         .map_err(|e| report(ProbeVerdict::Refused, e.to_string()))?;
     let io: Box<dyn fakedc_net::Io> = if t.tls {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| report(ProbeVerdict::TlsFailure, e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-            .with_no_client_auth();
+        let cfg = fakedc_net::tls::client_config(&fakedc_net::tls::Trust::AnyCertificate)
+            .map_err(|e| report(ProbeVerdict::TlsFailure, e.to_string()))?;
         let name = rustls::pki_types::ServerName::try_from("localhost")
             .map_err(|e| report(ProbeVerdict::TlsFailure, e.to_string()))?;
-        let s = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        let s = tokio_rustls::TlsConnector::from(cfg)
             .connect(name, tcp)
             .await
             .map_err(|e| report(ProbeVerdict::TlsFailure, e.to_string()))?;

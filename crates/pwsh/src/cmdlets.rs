@@ -1,0 +1,1 @@
+//! Cmdlets over the model.

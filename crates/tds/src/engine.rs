@@ -708,6 +708,8 @@ pub fn from_decl(decl: &str, v71: bool) -> SqlType {
     let mut nums = args.split(',').map(|a| a.parse::<i64>().ok());
     let n1 = nums.next().flatten();
     let n2 = nums.next().flatten();
+    // time/datetime2/datetimeoffset: fractional digits, 7 when not given.
+    let scale7 = || n1.map_or(7, |n| n.clamp(0, 7) as u8);
     let len = |limit: u16| -> Option<u16> {
         match n1 {
             Some(n) if n > 0 && n <= i64::from(limit) => Some(n as u16),
@@ -732,7 +734,16 @@ pub fn from_decl(decl: &str, v71: bool) -> SqlType {
             let s = n2.unwrap_or(0).clamp(0, i64::from(p)) as u8;
             SqlType::Decimal(p, s)
         }
-        "DATETIME" | "DATETIME2" | "SMALLDATETIME" | "DATE" => SqlType::DateTime,
+        "DATETIME" | "SMALLDATETIME" => SqlType::DateTime,
+        // The 7.3 types; a 7.1 client (no such types) gets datetime for
+        // the dates and nvarchar text for the others, as SQL Server sends
+        // them to down-level clients.
+        "DATE" | "DATETIME2" if v71 => SqlType::DateTime,
+        "TIME" | "DATETIMEOFFSET" if v71 => SqlType::NVarChar(Some(34)),
+        "DATE" => SqlType::Date,
+        "TIME" => SqlType::Time(scale7()),
+        "DATETIME2" => SqlType::DateTime2(scale7()),
+        "DATETIMEOFFSET" => SqlType::DateTimeOffset(scale7()),
         "NVARCHAR" | "NCHAR" => SqlType::NVarChar(len(4000)),
         "NTEXT" | "XML" => SqlType::NVarChar(if v71 { Some(4000) } else { None }),
         "VARCHAR" | "CHAR" => SqlType::VarChar(len(8000)),

@@ -126,21 +126,54 @@ pub fn param_with_status(r: &mut Reader<'_>) -> Result<(String, u8, Value), TdsE
                     }
                     let mut t = [0u8; 8];
                     t[..time_len].copy_from_slice(b.bytes(time_len)?);
-                    let units = u64::from_le_bytes(t);
-                    let ms = (units as u128 * 1000 / 10u128.pow(u32::from(scale))) as i64;
-                    let days = if ty == 0x29 {
-                        crate::token::days_from_civil(1900, 1, 1)
-                            - crate::token::days_from_civil(1, 1, 1)
+                    let mut units = i128::from(u64::from_le_bytes(t));
+                    let mut days = if ty == 0x29 {
+                        0
                     } else {
                         let d = b.bytes(3)?;
-                        i64::from(u32::from_le_bytes([d[0], d[1], d[2], 0]))
+                        i128::from(u32::from_le_bytes([d[0], d[1], d[2], 0]))
                     };
-                    let z = days + crate::token::days_from_civil(1, 1, 1);
-                    let text = civil(z, ms);
+                    let per_sec = 10i128.pow(u32::from(scale));
+                    let day_units = 86_400 * per_sec;
+                    // DATETIMEOFFSET is UTC on the wire: back to local time.
+                    let offset = if ty == 0x2B {
+                        i128::from(b.i16_le()?)
+                    } else {
+                        0
+                    };
+                    if offset != 0 {
+                        let total = days * day_units + units + offset * 60 * per_sec;
+                        days = total.div_euclid(day_units);
+                        units = total.rem_euclid(day_units);
+                    }
+                    let z = i64::try_from(days).map_err(|_| bad("date out of range"))?
+                        + crate::token::days_from_civil(1, 1, 1);
+                    let date = civil(z, 0);
+                    let date = date.get(..10).unwrap_or(&date);
+                    let secs = units / per_sec;
+                    let mut time = format!(
+                        "{:02}:{:02}:{:02}",
+                        secs / 3600 % 24,
+                        secs / 60 % 60,
+                        secs % 60
+                    );
+                    // Milliseconds at least (as datetime text is stored,
+                    // so equal values compare equal), more digits only
+                    // when they are not zero.
+                    let mut frac =
+                        format!("{:07}", units % per_sec * 10i128.pow(7 - u32::from(scale)));
+                    while frac.len() > 3 && frac.ends_with('0') {
+                        frac.pop();
+                    }
+                    time.push('.');
+                    time.push_str(&frac);
+                    let sign = if offset < 0 { '-' } else { '+' };
+                    let o = offset.abs();
                     Value::Text(match ty {
-                        0x28 => text.get(..10).unwrap_or(&text).to_string(),
-                        0x29 => text.get(11..).unwrap_or(&text).to_string(),
-                        _ => text,
+                        0x28 => date.to_string(),
+                        0x29 => time,
+                        0x2A => format!("{date} {time}"),
+                        _ => format!("{date} {time} {sign}{:02}:{:02}", o / 60, o % 60),
                     })
                 }
             }
@@ -297,6 +330,22 @@ mod tests {
         assert_eq!(
             param(&mut r).expect("datetime2").1,
             Value::Text("2024-02-29 01:02:03.123".into())
+        );
+        // More than milliseconds, and a datetimeoffset back in local time.
+        let mut p = vec![0u8, 0, 0x2A, 7, 8];
+        p.extend(&(units + 4567).to_le_bytes()[..5]);
+        p.extend(&(days as u32).to_le_bytes()[..3]);
+        assert_eq!(
+            param(&mut Reader::new(&p)).expect("datetime2").1,
+            Value::Text("2024-02-29 01:02:03.1234567".into())
+        );
+        let mut p = vec![0u8, 0, 0x2B, 0, 8];
+        p.extend(&(23u64 * 3600).to_le_bytes()[..3]);
+        p.extend(&(days as u32 - 1).to_le_bytes()[..3]);
+        p.extend(120i16.to_le_bytes());
+        assert_eq!(
+            param(&mut Reader::new(&p)).expect("datetimeoffset").1,
+            Value::Text("2024-02-29 01:00:00.000 +02:00".into())
         );
         let mut p = vec![0u8, 0, 0x28, 3];
         p.extend(&(days as u32).to_le_bytes()[..3]);

@@ -130,6 +130,15 @@ pub struct Session {
     pub ctx: Ctx,
     pub v71: bool,
     pub nocount: bool,
+    /// SET XACT_ABORT ON: every runtime error ends the batch and rolls
+    /// the transaction back.
+    xact_abort: bool,
+    /// SET ARITHABORT ON: arithmetic errors (8134, 8115) end the batch
+    /// instead of only their statement.
+    arithabort: bool,
+    /// The first error of the batch running (a batch goes on after a
+    /// statement-terminating error; its journal entry names the first).
+    first_error: Option<i32>,
     pub packet_size: usize,
     login_database: String,
     /// This session's own SQLite connections, one per database it has
@@ -305,6 +314,9 @@ pub fn login(
         },
         v71,
         nocount: false,
+        xact_abort: false,
+        arithabort: false,
+        first_error: None,
         packet_size,
         login_database: db.name.clone(),
         dbs: HashMap::new(),
@@ -393,6 +405,8 @@ impl Session {
             self.rollback_all(t);
         }
         self.nocount = false;
+        self.xact_abort = false;
+        self.arithabort = false;
         self.ctx.database = self.login_database.clone();
         t.env_bytes(18, &[], &[]);
     }
@@ -508,7 +522,7 @@ impl Session {
             .dbs
             .get(&key)
             .is_some_and(|db| db.has_written() && !db.in_transaction());
-        if e.number == 1205 || lost {
+        if e.number == 1205 || lost || self.xact_abort {
             self.rollback_all(t);
         }
     }
@@ -526,7 +540,10 @@ impl Session {
     }
 
     /// The statements of `text` into `t`, each closed by `done` (DONE for
-    /// a batch, DONEINPROC inside an RPC). Stops at the first error.
+    /// a batch, DONEINPROC inside an RPC). Goes on after a
+    /// statement-terminating error and stops at a batch-aborting one, as
+    /// SQL Server does ([`Session::aborts_batch`]); returns the first
+    /// error's number.
     fn run(
         &mut self,
         t: &mut Tokens,
@@ -548,6 +565,7 @@ impl Session {
             }
             return 0;
         }
+        let outer = self.first_error.take();
         let err = match translate::parse(stmts) {
             Ok(nodes) => match self.exec_nodes(t, &nodes, vars, done) {
                 Ok(_) => 0,
@@ -562,7 +580,37 @@ impl Session {
         if done == token::DONE && !t.end_batch() {
             t.done(token::DONE, token::DONE_FINAL, 0, 0);
         }
-        err
+        let first = std::mem::replace(&mut self.first_error, outer);
+        first.unwrap_or(err)
+    }
+
+    /// Whether an error ends the batch or only its statement. SQL Server
+    /// terminates just the statement for constraint violations, NULL
+    /// into NOT NULL, permission, lock time-outs, transaction-verb
+    /// mistakes and existing or missing objects in DDL, and (with
+    /// ARITHABORT OFF, the drivers' default) arithmetic errors; conversion
+    /// errors, deadlocks, name resolution and syntax errors abort the
+    /// batch, and with XACT_ABORT ON every error does.
+    fn aborts_batch(&self, e: &SqlError) -> bool {
+        if self.xact_abort {
+            return true;
+        }
+        match e.number {
+            2627 | 2601 | 515 | 547 | 229 | 230 | 1222 | 3902 | 3903 | 628 | 2714 | 3701 | 1801
+            | 8152 | 2628 | 134 => false,
+            8134 | 8115 | 220 | 232 => self.arithabort,
+            _ => true,
+        }
+    }
+
+    /// After [`Session::fail`]: `Err` when the error ends the batch.
+    fn went_on(&mut self, e: &SqlError) -> Result<(), i32> {
+        self.first_error.get_or_insert(e.number);
+        if self.aborts_batch(e) {
+            Err(e.number)
+        } else {
+            Ok(())
+        }
     }
 
     /// Runs control flow: IF/ELSE, WHILE with BREAK/CONTINUE, BEGIN...END
@@ -644,8 +692,10 @@ impl Session {
         match self.scalar(&sql, vars) {
             Ok(v) => Ok(matches!(v, Value::Int(n) if n != 0)),
             Err(e) => {
+                // A condition that fails with a statement-terminating
+                // error skips its IF or ends its WHILE.
                 self.fail(t, &e, done);
-                Err(e.number)
+                self.went_on(&e).map(|()| false)
             }
         }
     }
@@ -674,6 +724,16 @@ impl Session {
             }
             Stmt::SetNocount(on) => {
                 self.nocount = on;
+                t.done(done, more, 0, 0);
+                Ok(())
+            }
+            Stmt::SetXactAbort(on) => {
+                self.xact_abort = on;
+                t.done(done, more, 0, 0);
+                Ok(())
+            }
+            Stmt::SetArithAbort(on) => {
+                self.arithabort = on;
                 t.done(done, more, 0, 0);
                 Ok(())
             }
@@ -851,7 +911,7 @@ impl Session {
         };
         if let Err(e) = result {
             self.fail(t, &e, done);
-            return Err(e.number);
+            return self.went_on(&e);
         }
         Ok(())
     }
@@ -1188,6 +1248,19 @@ mod tests {
         let r = q(&mut s, "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = 't'");
         assert!(has(&r, "nvarchar") && has(&r, "NO"));
         q(&mut s, "SELECT t.name, c.name FROM sys.tables t JOIN sys.columns c ON c.object_id = t.object_id");
+        // sys.types, joined as tools do to name a column's type.
+        let r = q(&mut s, "SELECT c.name, ty.name, ty.max_length FROM sys.columns c JOIN sys.types ty ON ty.user_type_id = c.user_type_id JOIN sys.tables tb ON tb.object_id = c.object_id WHERE tb.name = 't' ORDER BY c.column_id");
+        assert!(has(&r, "int") && has(&r, "nvarchar"));
+        let r = q(
+            &mut s,
+            "SELECT name FROM sys.types WHERE system_type_id = 42",
+        );
+        assert!(has(&r, "datetime2"));
+        let r = q(&mut s, "SELECT COUNT(*) FROM sys.types");
+        assert!(
+            r.windows(5).any(|w| w == [4, 34, 0, 0, 0]),
+            "34 system types"
+        );
         let r = q(&mut s, "DECLARE @n INT = 40, @s NVARCHAR(10); SET @n = @n + 2; SET @s = N'v' + ''; SELECT @n AS n, @s AS s");
         assert!(has(&r, "n"));
         assert!(
@@ -1359,6 +1432,73 @@ mod tests {
         assert_eq!(err, 156);
         // BEGIN TRAN is still a transaction, not a block.
         q(&mut s, "BEGIN TRAN; SELECT 1; COMMIT");
+    }
+
+    #[test]
+    fn statement_errors_let_the_batch_go_on() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "app") else {
+            panic!("login refused");
+        };
+        let has = |r: &[u8], b: &[u8]| r.windows(b.len()).any(|w| w == b);
+        let count = |s: &mut Session| {
+            let (r, e) = s.batch("SELECT COUNT(*) FROM k", "", None);
+            assert_eq!(e, 0);
+            r
+        };
+        let int = |n: i32| {
+            let mut v = vec![4u8];
+            v.extend(n.to_le_bytes());
+            v
+        };
+        assert_eq!(
+            s.batch("CREATE TABLE k (id INT PRIMARY KEY)", "", None).1,
+            0
+        );
+        // 2627 and 8134 end only their statement: the rest of the batch
+        // runs, each failed statement's DONE says ERROR and MORE, and the
+        // batch's first error is reported.
+        let (r, e) = s.batch(
+            "INSERT INTO k VALUES (1); INSERT INTO k VALUES (1); SELECT 1 / 0; INSERT INTO k VALUES (2); SELECT 77",
+            "",
+            None,
+        );
+        assert_eq!(e, 2627);
+        assert!(has(&r, &[0xFD, 0x03, 0x00]), "DONE ERROR|MORE");
+        // The last DONE: count valid, SELECT, final (no MORE).
+        assert!(r.ends_with(&[0xFD, 0x10, 0x00, 0xC1, 0x00, 1, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(has(&r, &int(77)));
+        assert!(has(&count(&mut s), &int(2)));
+        // A conversion error aborts the batch.
+        let (r, e) = s.batch(
+            "INSERT INTO k VALUES (3); SELECT CAST('x' AS INT); INSERT INTO k VALUES (4)",
+            "",
+            None,
+        );
+        assert_eq!(e, 245);
+        assert!(r.ends_with(&[0xFD, 0x02, 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(has(&count(&mut s), &int(3)));
+        // ARITHABORT ON makes divide by zero abort the batch.
+        let (r, e) = s.batch("SET ARITHABORT ON; SELECT 1 / 0; SELECT 77", "", None);
+        assert_eq!(e, 8134);
+        assert!(!has(&r, &int(77)));
+        // XACT_ABORT ON: the first error aborts and rolls back.
+        let (_, e) = s.batch(
+            "SET XACT_ABORT ON; BEGIN TRAN; INSERT INTO k VALUES (5); INSERT INTO k VALUES (5); INSERT INTO k VALUES (6)",
+            "",
+            None,
+        );
+        assert_eq!(e, 2627);
+        assert_eq!(s.ctx.trancount, 0);
+        assert!(has(&count(&mut s), &int(3)));
+        // Inside a transaction without XACT_ABORT the statement alone fails.
+        let (_, e) = s.batch(
+            "SET XACT_ABORT OFF; BEGIN TRAN; INSERT INTO k VALUES (5); INSERT INTO k VALUES (5); COMMIT",
+            "",
+            None,
+        );
+        assert_eq!(e, 2627);
+        assert_eq!(s.ctx.trancount, 0);
+        assert!(has(&count(&mut s), &int(4)));
     }
 
     #[test]

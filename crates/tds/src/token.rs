@@ -283,6 +283,14 @@ pub enum SqlType {
     /// precision, scale
     Decimal(u8, u8),
     DateTime,
+    /// `date` (DATEN, 7.3+).
+    Date,
+    /// `time(scale)` (TIMEN, 7.3+).
+    Time(u8),
+    /// `datetime2(scale)` (DATETIME2N, 7.3+).
+    DateTime2(u8),
+    /// `datetimeoffset(scale)` (DATETIMEOFFSETN, 7.3+).
+    DateTimeOffset(u8),
     /// max characters; `None` = MAX
     NVarChar(Option<u16>),
     VarChar(Option<u16>),
@@ -313,6 +321,10 @@ impl SqlType {
             SqlType::Real => w.u8(0x6D).u8(4),
             SqlType::Decimal(p, s) => w.u8(0x6A).u8(decimal_len(p)).u8(p).u8(s),
             SqlType::DateTime => w.u8(0x6F).u8(8),
+            SqlType::Date => w.u8(0x28),
+            SqlType::Time(s) => w.u8(0x29).u8(s),
+            SqlType::DateTime2(s) => w.u8(0x2A).u8(s),
+            SqlType::DateTimeOffset(s) => w.u8(0x2B).u8(s),
             SqlType::NVarChar(n) => w
                 .u8(0xE7)
                 .u16_le(n.map_or(0xFFFF, |n| n.saturating_mul(2)))
@@ -387,6 +399,53 @@ impl SqlType {
                     w.u8(8).i32_le(days).u32_le(ticks);
                 }
             },
+            SqlType::Date
+            | SqlType::Time(_)
+            | SqlType::DateTime2(_)
+            | SqlType::DateTimeOffset(_) => {
+                if *v == Value::Null {
+                    w.u8(0);
+                    return;
+                }
+                // Text that does not parse (SQLite stores what it is
+                // given) goes out as 0001-01-01 00:00, as datetime's does.
+                let p = DateTime2Parts::parse(&as_text(v)).unwrap_or_default();
+                let scale = match *self {
+                    SqlType::Time(s) | SqlType::DateTime2(s) | SqlType::DateTimeOffset(s) => {
+                        s.min(7)
+                    }
+                    _ => 0,
+                };
+                let tlen = time_len(scale);
+                let units = p.nanos / 10u64.pow(9 - u32::from(scale));
+                match *self {
+                    SqlType::Date => {
+                        w.u8(3).bytes(&p.days.to_le_bytes()[..3]);
+                    }
+                    SqlType::Time(_) => {
+                        w.u8(tlen).bytes(&units.to_le_bytes()[..usize::from(tlen)]);
+                    }
+                    SqlType::DateTime2(_) => {
+                        w.u8(tlen + 3)
+                            .bytes(&units.to_le_bytes()[..usize::from(tlen)])
+                            .bytes(&p.days.to_le_bytes()[..3]);
+                    }
+                    _ => {
+                        // Date and time are sent in UTC, then the offset.
+                        let day_units = 86_400 * 10u64.pow(u32::from(scale));
+                        let shift = i64::from(p.offset) * 60 * 10i64.pow(u32::from(scale));
+                        let total = i128::from(p.days) * i128::from(day_units) + i128::from(units)
+                            - i128::from(shift);
+                        let total = total.max(0);
+                        let days = u32::try_from(total / i128::from(day_units)).unwrap_or(0);
+                        let units = u64::try_from(total % i128::from(day_units)).unwrap_or(0);
+                        w.u8(tlen + 5)
+                            .bytes(&units.to_le_bytes()[..usize::from(tlen)])
+                            .bytes(&days.to_le_bytes()[..3])
+                            .i16_le(p.offset);
+                    }
+                }
+            }
             SqlType::NVarChar(n) => {
                 let bytes = match v {
                     Value::Null => None,
@@ -446,6 +505,95 @@ fn short_or_plp(w: &mut Writer, plp: bool, bytes: Option<&[u8]>) {
                 w.u16_le(b.len() as u16).bytes(b);
             }
         }
+    }
+}
+
+/// Bytes of a TIMEN value (and of the time part of DATETIME2N and
+/// DATETIMEOFFSETN) at a scale (MS-TDS 2.2.5.4.2).
+fn time_len(scale: u8) -> u8 {
+    match scale {
+        0..=2 => 3,
+        3..=4 => 4,
+        _ => 5,
+    }
+}
+
+/// A date/time text as the 7.3 types carry it: days since 0001-01-01,
+/// nanoseconds into the day, and the offset from UTC in minutes.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct DateTime2Parts {
+    pub days: u32,
+    pub nanos: u64,
+    pub offset: i16,
+}
+
+impl DateTime2Parts {
+    /// `YYYY-MM-DD`, `HH:MM[:SS[.fffffff]]`, or both (space or `T`
+    /// between), optionally followed by `Z` or `+HH:MM`/`-HH:MM`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let (mut date, mut rest) = if s.len() >= 10 && s.as_bytes().get(4) == Some(&b'-') {
+            (Some(&s[..10]), s[10..].trim_start_matches(['T', ' ']))
+        } else {
+            (None, s)
+        };
+        let mut offset = 0i16;
+        if let Some(r) = rest.strip_suffix('Z') {
+            rest = r.trim_end();
+        } else if let Some(at) = rest.rfind(['+', '-']) {
+            let (t, o) = rest.split_at(at);
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let (h, m) = o[1..].split_once(':')?;
+            let (h, m): (i16, i16) = (h.trim().parse().ok()?, m.trim().parse().ok()?);
+            if h > 14 || m > 59 {
+                return None;
+            }
+            offset = sign * (h * 60 + m);
+            rest = t.trim_end();
+        }
+        let days = match date.take() {
+            None => 0,
+            Some(d) => {
+                let mut it = d.split('-');
+                let y: i64 = it.next()?.parse().ok()?;
+                let m: i64 = it.next()?.parse().ok()?;
+                let day: i64 = it.next()?.parse().ok()?;
+                if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+                    return None;
+                }
+                u32::try_from(days_from_civil(y, m, day) - days_from_civil(1, 1, 1)).ok()?
+            }
+        };
+        let nanos = if rest.is_empty() {
+            0
+        } else {
+            let mut it = rest.split(':');
+            let h: u64 = it.next()?.parse().ok()?;
+            let m: u64 = it.next()?.parse().ok()?;
+            let (sec, frac) = match it.next() {
+                None => ("0", ""),
+                Some(x) => x.split_once('.').unwrap_or((x, "")),
+            };
+            let sec: u64 = sec.parse().ok()?;
+            if h > 23
+                || m > 59
+                || sec > 59
+                || frac.len() > 9
+                || !frac.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            let mut f: u64 = 0;
+            for k in 0..9 {
+                f = f * 10 + frac.as_bytes().get(k).map_or(0, |b| u64::from(b - b'0'));
+            }
+            ((h * 60 + m) * 60 + sec) * 1_000_000_000 + f
+        };
+        Some(DateTime2Parts {
+            days,
+            nanos,
+            offset,
+        })
     }
 }
 
@@ -564,6 +712,44 @@ mod tests {
         assert_eq!(datetime_parts("1900-01-02 00:00:01.000"), Some((1, 300)));
         assert_eq!(datetime_parts("2024-02-29"), Some((45349, 0)));
         assert_eq!(datetime_parts("garbage"), None);
+    }
+
+    #[test]
+    fn datetime2_family_encoding() {
+        let enc = |ty: SqlType, v: &str| {
+            let mut w = Writer::new();
+            ty.type_info(&mut w);
+            ty.value(&mut w, &Value::Text(v.into()));
+            w.into_vec()
+        };
+        // 2024-02-29 is day 738,944 after 0001-01-01 (0x0B4680).
+        assert_eq!(
+            enc(SqlType::Date, "2024-02-29"),
+            [0x28, 3, 0x80, 0x46, 0x0B]
+        );
+        // 01:02:03.5 at scale 1: 37,235 tenths of a second.
+        assert_eq!(
+            enc(SqlType::Time(1), "01:02:03.5"),
+            [0x29, 1, 3, 0x73, 0x91, 0x00]
+        );
+        let dt2 = enc(SqlType::DateTime2(7), "2024-02-29 01:02:03.1234567");
+        let units: u64 = 37_231_234_567;
+        let mut want = vec![0x2A, 7, 8];
+        want.extend(&units.to_le_bytes()[..5]);
+        want.extend([0x80, 0x46, 0x0B]);
+        assert_eq!(dt2, want);
+        // +02:00 local 01:00 is 23:00 UTC the day before.
+        let dto = enc(SqlType::DateTimeOffset(0), "2024-02-29 01:00:00 +02:00");
+        let mut want = vec![0x2B, 0, 8];
+        want.extend(&(23u64 * 3600).to_le_bytes()[..3]);
+        want.extend([0x7F, 0x46, 0x0B]);
+        want.extend(120i16.to_le_bytes());
+        assert_eq!(dto, want);
+        assert_eq!(DateTime2Parts::parse("junk"), None);
+        assert_eq!(
+            DateTime2Parts::parse("2024-02-29T00:00:00Z").map(|p| p.offset),
+            Some(0)
+        );
     }
 
     #[test]

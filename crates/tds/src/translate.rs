@@ -477,6 +477,10 @@ pub enum Stmt {
     /// transactions are not implemented).
     Done,
     SetNocount(bool),
+    /// SET XACT_ABORT ON|OFF.
+    SetXactAbort(bool),
+    /// SET ARITHABORT ON|OFF.
+    SetArithAbort(bool),
     Use(String),
     CreateDatabase(String),
     /// DECLARE: each variable and the `SELECT expr` giving its value.
@@ -518,9 +522,12 @@ pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
                 let expr = render(&rewrite(stmt.get(at + 1..).unwrap_or(&[]), ctx, false));
                 return Stmt::SetVar(v.clone(), format!("SELECT {expr}"));
             }
-            if second == "NOCOUNT" {
-                let on = sig.get(2).is_some_and(|t| t.is_word("ON"));
-                return Stmt::SetNocount(on);
+            let on = sig.get(2).is_some_and(|t| t.is_word("ON"));
+            match second.as_str() {
+                "NOCOUNT" => return Stmt::SetNocount(on),
+                "XACT_ABORT" => return Stmt::SetXactAbort(on),
+                "ARITHABORT" => return Stmt::SetArithAbort(on),
+                _ => {}
             }
             Stmt::Done
         }
@@ -966,6 +973,81 @@ const USER_TABLES: &str =
 
 /// The catalog views fakedc answers, as SQLite subqueries over
 /// `sqlite_master` and `pragma_table_info`.
+/// SQL Server 2019's `sys.types` (system types): name, system_type_id,
+/// user_type_id, max_length, precision, scale, has a collation, nullable.
+type SysType = (&'static str, u8, u16, i16, u8, u8, bool, bool);
+const SYS_TYPES: &[SysType] = &[
+    ("image", 34, 34, 16, 0, 0, false, true),
+    ("text", 35, 35, 16, 0, 0, true, true),
+    ("uniqueidentifier", 36, 36, 16, 0, 0, false, true),
+    ("date", 40, 40, 3, 10, 0, false, true),
+    ("time", 41, 41, 5, 16, 7, false, true),
+    ("datetime2", 42, 42, 8, 27, 7, false, true),
+    ("datetimeoffset", 43, 43, 10, 34, 7, false, true),
+    ("tinyint", 48, 48, 1, 3, 0, false, true),
+    ("smallint", 52, 52, 2, 5, 0, false, true),
+    ("int", 56, 56, 4, 10, 0, false, true),
+    ("smalldatetime", 58, 58, 4, 16, 0, false, true),
+    ("real", 59, 59, 4, 24, 0, false, true),
+    ("money", 60, 60, 8, 19, 4, false, true),
+    ("datetime", 61, 61, 8, 23, 3, false, true),
+    ("float", 62, 62, 8, 53, 0, false, true),
+    ("sql_variant", 98, 98, 8016, 0, 0, false, true),
+    ("ntext", 99, 99, 16, 0, 0, true, true),
+    ("bit", 104, 104, 1, 1, 0, false, true),
+    ("decimal", 106, 106, 17, 38, 38, false, true),
+    ("numeric", 108, 108, 17, 38, 38, false, true),
+    ("smallmoney", 122, 122, 4, 10, 4, false, true),
+    ("bigint", 127, 127, 8, 19, 0, false, true),
+    ("hierarchyid", 240, 128, 892, 0, 0, false, true),
+    ("geometry", 240, 129, -1, 0, 0, false, true),
+    ("geography", 240, 130, -1, 0, 0, false, true),
+    ("varbinary", 165, 165, 8000, 0, 0, false, true),
+    ("varchar", 167, 167, 8000, 0, 0, true, true),
+    ("binary", 173, 173, 8000, 0, 0, false, true),
+    ("char", 175, 175, 8000, 0, 0, true, true),
+    ("timestamp", 189, 189, 8, 0, 0, false, false),
+    ("nvarchar", 231, 231, 8000, 0, 0, true, true),
+    ("nchar", 239, 239, 8000, 0, 0, true, true),
+    ("xml", 241, 241, -1, 0, 0, false, true),
+    ("sysname", 231, 256, 256, 0, 0, true, false),
+];
+
+/// A column's declared base type in lower case (`integer`, an IDENTITY
+/// column's SQLite type, as `int`), from `pragma_table_info` row `p`.
+const BASE_TYPE: &str = "CASE lower(trim(CASE WHEN instr(p.type, '(') > 0 THEN substr(p.type, 1, instr(p.type, '(') - 1) ELSE p.type END)) WHEN 'integer' THEN 'int' ELSE lower(trim(CASE WHEN instr(p.type, '(') > 0 THEN substr(p.type, 1, instr(p.type, '(') - 1) ELSE p.type END)) END";
+
+/// `sys.types` as a subquery.
+fn sys_types() -> String {
+    let rows: Vec<String> = SYS_TYPES
+        .iter()
+        .map(|(name, sys, user, len, prec, scale, coll, null)| {
+            let coll = if *coll { "'SQL_Latin1_General_CP1_CI_AS'" } else { "NULL" };
+            format!(
+                "SELECT '{name}', {sys}, {user}, 4, 1, {len}, {prec}, {scale}, {coll}, {}, 0, 0, 0, 0",
+                u8::from(*null)
+            )
+        })
+        .collect();
+    format!(
+        "(SELECT column1 AS name, column2 AS system_type_id, column3 AS user_type_id, column4 AS schema_id, column5 AS principal_id, column6 AS max_length, column7 AS precision, column8 AS scale, column9 AS collation_name, column10 AS is_nullable, column11 AS is_user_defined, column12 AS is_assembly_type, column13 AS default_object_id, column14 AS rule_object_id FROM (SELECT NULL AS column1, NULL AS column2, NULL AS column3, NULL AS column4, NULL AS column5, NULL AS column6, NULL AS column7, NULL AS column8, NULL AS column9, NULL AS column10, NULL AS column11, NULL AS column12, NULL AS column13, NULL AS column14 WHERE 0 UNION ALL {}))",
+        rows.join(" UNION ALL ")
+    )
+}
+
+/// `sys.columns`' system_type_id and user_type_id from a declared type.
+fn type_ids() -> (String, String) {
+    let (mut sys, mut user) = (format!("CASE {BASE_TYPE}"), format!("CASE {BASE_TYPE}"));
+    for (name, s, u, ..) in SYS_TYPES {
+        sys.push_str(&format!(" WHEN '{name}' THEN {s}"));
+        user.push_str(&format!(" WHEN '{name}' THEN {u}"));
+    }
+    // Types SQLite accepts and SQL Server does not name read back as nvarchar.
+    sys.push_str(" ELSE 231 END");
+    user.push_str(" ELSE 231 END");
+    (sys, user)
+}
+
 fn catalog(schema: &str, view: &str, ctx: &Ctx) -> Option<String> {
     if schema == "FAKEDC" {
         let live = ctx.live.as_ref()?;
@@ -989,10 +1071,14 @@ fn catalog(schema: &str, view: &str, ctx: &Ctx) -> Option<String> {
             "(SELECT m.name AS name, m.rowid AS object_id, 1 AS schema_id, 'U' AS type, 'USER_TABLE' AS type_desc {USER_TABLES})"
         ),
         ("SYS", "SCHEMAS") => "(SELECT 'dbo' AS name, 1 AS schema_id, 1 AS principal_id UNION ALL SELECT 'INFORMATION_SCHEMA', 3, 3 UNION ALL SELECT 'sys', 4, 4)".into(),
-        ("SYS", "COLUMNS") => format!(
-            "(SELECT m.rowid AS object_id, p.name AS name, p.cid + 1 AS column_id, CASE WHEN p.\"notnull\" OR p.pk THEN 0 ELSE 1 END AS is_nullable {USER_TABLES_P})",
-            USER_TABLES_P = "FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
-        ),
+        ("SYS", "COLUMNS") => {
+            let (sys, user) = type_ids();
+            format!(
+                "(SELECT m.rowid AS object_id, p.name AS name, p.cid + 1 AS column_id, {sys} AS system_type_id, {user} AS user_type_id, CASE WHEN p.\"notnull\" OR p.pk THEN 0 ELSE 1 END AS is_nullable {USER_TABLES_P})",
+                USER_TABLES_P = "FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
+            )
+        }
+        ("SYS", "TYPES") => sys_types(),
         ("INFORMATION_SCHEMA", "TABLES") => format!(
             "(SELECT '{db}' AS TABLE_CATALOG, 'dbo' AS TABLE_SCHEMA, m.name AS TABLE_NAME, 'BASE TABLE' AS TABLE_TYPE {USER_TABLES})"
         ),

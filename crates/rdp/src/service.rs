@@ -169,6 +169,15 @@ impl RdpService {
         info: &ConnInfo,
         out: &mut Outcome,
     ) -> io::Result<()> {
+        // Where the time goes, per phase (RUST_LOG=fakedc_rdp=debug): the
+        // first-frame benchmark reads these beside FreeRDP's own log.
+        let t0 = self.model.clock.now();
+        let phase = |name: &str| {
+            debug!(
+                ms = self.model.clock.since(t0).as_secs_f64() * 1e3,
+                "vmconnect phase: {name}"
+            )
+        };
         // 1. The preconnection PDU, within Hyper-V's timeout.
         let mut head = [0u8; 4];
         match tokio::time::timeout(PCB_TIMEOUT, io.read_exact(&mut head)).await {
@@ -196,9 +205,11 @@ impl RdpService {
         let vm_id = pcb.vm_id().unwrap_or_default().to_string();
         out.vm = Some(vm_id.clone());
 
+        phase("preconnection PDU");
         // 2. TLS with the host's certificate, straight away.
         let (cfg, public_key) = self.tls_config(info)?;
         let tls = fakedc_net::tls::accept(io, cfg).await?;
+        phase("TLS");
         let (rd, mut wr) = tokio::io::split(tls);
         let mut rd = Framed::new(rd);
 
@@ -212,6 +223,7 @@ impl RdpService {
         if !auth? {
             return Ok(());
         }
+        phase("CredSSP");
         // Which VM: only an authenticated user learns whether an id names
         // one of this host's VMs (Hyper-V authorizes console access per VM
         // for a known user, so the lookup cannot come before CredSSP).
@@ -229,6 +241,7 @@ impl RdpService {
             out.text = "refused: the client did not ask for HYBRID".into();
             return Ok(());
         };
+        phase("connection sequence");
 
         // 5. Active: the console.
         let now = self.model.clock.now();
@@ -348,7 +361,18 @@ impl RdpService {
             pub_key_auth: Some(pka),
             ..TsRequest::default()
         };
-        wr.write_all(&reply.encode()).await?;
+        let mut flight = reply.encode();
+        // The X.224 Connection Confirm goes out now, with the last CredSSP
+        // answer, rather than after the client's Connection Request: in
+        // the Direct Approach HYBRID is the only protocol the server can
+        // select (MS-RDPBCGR 5.4.2.2), so the answer cannot depend on the
+        // request (which `connect` still reads and checks). Why: FreeRDP 2
+        // reads once right after each send and sleeps 100 ms when nothing
+        // has arrived yet, so every answer not already in its socket costs
+        // 100 ms; the client cannot otherwise tell the order apart.
+        flight.extend(pdu::connection_confirm(pdu::PROTOCOL_HYBRID));
+        wr.write_all(&flight).await?;
+        wr.flush().await?;
         // authInfo: the delegated credentials.
         let req = TsRequest::decode(&rd.der().await?).map_err(bad)?;
         let ai = req
@@ -368,6 +392,18 @@ impl RdpService {
     /// X.224 through finalization's client half. `Ok(None)`: the client
     /// did not ask for HYBRID. Returns the colour depth and any input
     /// that arrived before the client's Font List.
+    ///
+    /// Everything the server says between the MCS Connect Initial and the
+    /// end of finalization is determined by the Connect Initial (the
+    /// channel list and the colour depth): the attach-user and channel-join
+    /// confirms (in the order every client joins: its user channel, the
+    /// I/O channel, then the static channels in GCC order), the licence,
+    /// the Demand Active and the server's finalization PDUs. So they go out
+    /// as one write with the Connect Response, and the client's PDUs are
+    /// then read and checked without answering each one. Each answer the
+    /// client would otherwise wait for costs FreeRDP 2 a 100 ms sleep (see
+    /// `credssp`); the bytes on the wire are the same PDUs in the same
+    /// order as Windows sends them.
     async fn connect<R, W>(
         &self,
         rd: &mut Framed<R>,
@@ -379,21 +415,35 @@ impl RdpService {
     {
         let (_, f) = rd.pdu().await?;
         let cr = pdu::decode_cr(&f).map_err(bad)?;
-        if cr.requested.unwrap_or(0) & pdu::PROTOCOL_HYBRID == 0 {
-            // HYBRID_REQUIRED_BY_SERVER
-            wr.write_all(&pdu::negotiation_failure(5)).await?;
+        let requested = cr.requested.unwrap_or(0);
+        if requested & pdu::PROTOCOL_HYBRID == 0 {
+            // The Connection Confirm selecting HYBRID already went out
+            // with CredSSP; a client that then asks for something else
+            // is not doing the Direct Approach and is closed.
             return Ok(None);
         }
-        let requested = cr.requested.unwrap_or(0);
-        wr.write_all(&pdu::connection_confirm(pdu::PROTOCOL_HYBRID))
-            .await?;
         let (_, f) = rd.pdu().await?;
         let client =
             pdu::decode_connect_initial(pdu::x224_payload(&f).map_err(bad)?).map_err(bad)?;
-        wr.write_all(&pdu::connect_response(&client, requested))
-            .await?;
         let (w, h) = (fakedc_console::WIDTH, fakedc_console::HEIGHT);
         let mut bpp = client.color_depth;
+        let joins: Vec<u16> = [pdu::USER_CHANNEL, pdu::IO_CHANNEL]
+            .into_iter()
+            .chain((0..client.channels.len()).map(pdu::channel_id))
+            .collect();
+        let mut flight = pdu::connect_response(&client, requested);
+        flight.extend(pdu::attach_user_confirm());
+        for c in &joins {
+            flight.extend(pdu::channel_join_confirm(*c));
+        }
+        flight.extend(pdu::license_valid_client());
+        flight.extend(pdu::demand_active(w, h, bpp));
+        flight.extend(pdu::synchronize());
+        flight.extend(pdu::control(4));
+        flight.extend(pdu::control(2));
+        flight.extend(pdu::font_map());
+        wr.write_all(&flight).await?;
+        wr.flush().await?;
         let mut early = Vec::new();
         loop {
             let (kind, f) = rd.pdu().await?;
@@ -402,18 +452,19 @@ impl RdpService {
                 continue;
             }
             match pdu::decode_domain(pdu::x224_payload(&f).map_err(bad)?).map_err(bad)? {
-                Domain::ErectDomain | Domain::Other(_) => {}
-                Domain::AttachUser => wr.write_all(&pdu::attach_user_confirm()).await?,
+                Domain::ErectDomain | Domain::AttachUser | Domain::Other(_) => {}
                 Domain::ChannelJoin { channel } => {
-                    wr.write_all(&pdu::channel_join_confirm(channel)).await?
+                    if !joins.contains(&channel) {
+                        // Windows would refuse the join; its confirm has
+                        // already gone out for every channel offered.
+                        debug!(channel, "join for a channel not offered; ignored");
+                    }
                 }
                 Domain::Disconnect => {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
                 Domain::SendData { channel, data } if channel == pdu::IO_CHANNEL => {
                     if pdu::is_client_info(data) {
-                        wr.write_all(&pdu::license_valid_client()).await?;
-                        wr.write_all(&pdu::demand_active(w, h, bpp)).await?;
                         continue;
                     }
                     match pdu::decode_share(data).map_err(bad)? {
@@ -423,17 +474,11 @@ impl RdpService {
                             }
                         }
                         Share::Data { kind, body } => match kind {
-                            data_type::SYNCHRONIZE => wr.write_all(&pdu::synchronize()).await?,
-                            data_type::CONTROL => match pdu::control_action(body).map_err(bad)? {
-                                4 => wr.write_all(&pdu::control(4)).await?,
-                                1 => wr.write_all(&pdu::control(2)).await?,
-                                _ => {}
-                            },
-                            data_type::FONT_LIST => {
-                                wr.write_all(&pdu::font_map()).await?;
-                                wr.flush().await?;
-                                return Ok(Some((bpp, early)));
+                            data_type::SYNCHRONIZE => {}
+                            data_type::CONTROL => {
+                                pdu::control_action(body).map_err(bad)?;
                             }
+                            data_type::FONT_LIST => return Ok(Some((bpp, early))),
                             data_type::INPUT => early.push(f.clone()),
                             _ => {}
                         },
@@ -467,6 +512,7 @@ impl RdpService {
             self.input(&f, &mut kb, vm)?;
         }
         self.send_frame(wr, vm, bpp, &mut last).await?;
+        debug!("vmconnect phase: first frame sent");
         let mut tick = tokio::time::interval(FRAME_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -573,7 +619,9 @@ impl RdpService {
         let frame = self.consoles.render(&self.model, vm, now);
         let (w, h) = (frame.width, frame.height);
         let mut tile = Vec::with_capacity(usize::from(TILE) * usize::from(TILE));
-        let mut sent = false;
+        // The changed tiles go out as one write (rustls cuts it into
+        // records), not one write and one TCP segment per tile.
+        let mut out = Vec::new();
         for ty in (0..h).step_by(usize::from(TILE)) {
             for tx in (0..w).step_by(usize::from(TILE)) {
                 let tw = TILE.min(w - tx);
@@ -593,13 +641,12 @@ impl RdpService {
                     tile.extend_from_slice(px);
                 }
                 if !same {
-                    wr.write_all(&pdu::bitmap_update((tx, ty, tw, th), &tile, bpp))
-                        .await?;
-                    sent = true;
+                    out.extend(pdu::bitmap_update((tx, ty, tw, th), &tile, bpp));
                 }
             }
         }
-        if sent {
+        if !out.is_empty() {
+            wr.write_all(&out).await?;
             wr.flush().await?;
         }
         *last = Some((key, frame));

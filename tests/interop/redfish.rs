@@ -35,7 +35,7 @@ address = "127.82.1.1"
 
 fn lib(dc: &Datacenter, ca: &Path, user: &str, pass: &str, auth: &str, args: &[&str]) -> String {
     let ep = dc
-        .endpoint("bmc01", ServiceKind::Smash)
+        .endpoint("bmc01", ServiceKind::Redfish)
         .expect("443 endpoint");
     let (ip, port) = (ep.ip().to_string(), ep.port().to_string());
     let mut all = vec![
@@ -117,7 +117,7 @@ fn session_login_reads_the_system_and_logs_out() {
     assert_eq!(line(&out, "AFTER_LOGOUT"), "401", "{out}");
 
     // Wrong password: the library's session login fails.
-    let ep = dc.endpoint("bmc01", ServiceKind::Smash).unwrap();
+    let ep = dc.endpoint("bmc01", ServiceKind::Redfish).unwrap();
     let o = Command::new("python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/redfish_lib.py"))
         .args([
@@ -240,7 +240,7 @@ fn password_changed_through_account_service_works_for_ipmitool() {
 /// self-signed). Prints its JSON answer or its error on stderr.
 fn redfishtool(dc: &Datacenter, auth: &str, args: &[&str]) -> (bool, String) {
     let ep = dc
-        .endpoint("bmc01", ServiceKind::Smash)
+        .endpoint("bmc01", ServiceKind::Redfish)
         .expect("443 endpoint");
     let o = Command::new("redfishtool")
         .args(["-r", &ep.to_string(), "-u", "admin", "-p", "password"])
@@ -299,7 +299,7 @@ fn redfishtool_resets_and_sets_boot() {
 fn service_validator_finds_no_failures() {
     let dc = common::start(SCENARIO);
     let ep = dc
-        .endpoint("bmc01", ServiceKind::Smash)
+        .endpoint("bmc01", ServiceKind::Redfish)
         .expect("443 endpoint");
     let csdl =
         std::env::var("FAKEDC_REDFISH_CSDL").unwrap_or_else(|_| "/work/shared/redfish/csdl".into());
@@ -344,7 +344,7 @@ fn service_validator_finds_no_failures() {
 fn protocol_validator_finds_no_failures() {
     let dc = common::start(SCENARIO);
     let ep = dc
-        .endpoint("bmc01", ServiceKind::Smash)
+        .endpoint("bmc01", ServiceKind::Redfish)
         .expect("443 endpoint");
     let ca = ca_file(&dc, "redfish-protocol");
     let dir = std::env::temp_dir().join(format!("fakedc-rfproto-{}", std::process::id()));
@@ -410,7 +410,7 @@ fn check_probe_and_journal() {
     let eps: Vec<_> = dc
         .endpoints()
         .iter()
-        .filter(|e| e.service == ServiceKind::Smash)
+        .filter(|e| e.service == ServiceKind::Redfish)
         .cloned()
         .collect();
     assert_eq!(eps.len(), 1);
@@ -429,7 +429,7 @@ fn check_probe_and_journal() {
         let rows = rt.block_on(fakedc::check::run(&eps, &opts, |_, _| {}));
         let r = rows
             .iter()
-            .find(|r| r.service == Some(ServiceKind::Smash))
+            .find(|r| r.service == Some(ServiceKind::Redfish))
             .expect("the 443 row");
         assert_eq!(r.verdict, fakedc::check::Verdict::Verified, "{}", r.detail);
         assert!(r.detail.contains(want), "{}", r.detail);

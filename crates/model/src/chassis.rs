@@ -346,6 +346,23 @@ pub struct Chassis {
     /// A VM's saved or paused state (Hyper-V). `None` for physical chassis
     /// and for VMs that are simply on or off; any power action clears it.
     pub suspended: Option<Suspension>,
+    /// The image a BMC's virtual CD/DVD has mounted (Redfish
+    /// `VirtualMedia.InsertMedia`), if any.
+    pub virtual_media: Option<VirtualMedia>,
+    /// The virtual media image the last boot came from: set when a boot
+    /// uses the CD override while an image is inserted, `None` otherwise.
+    pub booted_media: Option<String>,
+}
+
+/// A virtual CD/DVD image mounted by the BMC. The image is recorded, not
+/// fetched: a real BMC streams it only as the host reads sectors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualMedia {
+    /// The image's URL as the client gave it.
+    pub image: String,
+    pub write_protected: bool,
+    /// `Inserted` false keeps the image attached but the drive empty.
+    pub inserted: bool,
 }
 
 /// How a virtual machine is suspended. Saved: power is off but the VM
@@ -377,6 +394,8 @@ impl Chassis {
             last_power_event: None,
             generation: 0,
             suspended: None,
+            virtual_media: None,
+            booted_media: None,
         }
     }
 
@@ -462,6 +481,7 @@ impl Chassis {
             self.boot.device
         };
         self.last_boot_device = device;
+        self.booted_media = self.media_for(device);
         self.log.push(EventKind::PowerOn);
         self.log.push(EventKind::BootStarted { device });
         if !self.boot.persistent {
@@ -522,6 +542,7 @@ impl Chassis {
                         self.boot.device
                     };
                     self.last_boot_device = device;
+                    self.booted_media = self.media_for(device);
                     self.log.push(EventKind::BootStarted { device });
                     if !self.boot.persistent {
                         self.boot.device = BootDevice::None;
@@ -535,6 +556,24 @@ impl Chassis {
                 self.log.push(EventKind::Nmi);
             }
         }
+    }
+
+    /// The virtual media a boot from `device` reads: the inserted image
+    /// when the boot is from CD.
+    fn media_for(&self, device: BootDevice) -> Option<String> {
+        if device != BootDevice::Cdrom {
+            return None;
+        }
+        self.virtual_media
+            .as_ref()
+            .filter(|m| m.inserted)
+            .map(|m| m.image.clone())
+    }
+
+    /// Mounts (`Some`) or ejects (`None`) the BMC's virtual CD/DVD.
+    pub fn set_virtual_media(&mut self, media: Option<VirtualMedia>) {
+        self.virtual_media = media;
+        self.generation += 1;
     }
 
     pub fn set_boot(&mut self, boot: BootOverride) {

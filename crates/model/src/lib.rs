@@ -23,7 +23,7 @@ pub mod timefmt;
 
 pub use chassis::{
     BootDevice, BootOverride, Chassis, Hardware, PowerAction, PowerState, Sensor, SensorKind,
-    Suspension, Timing,
+    Suspension, Timing, VirtualMedia,
 };
 pub use clock::Clock;
 pub use fault::{FaultKind, FaultRule, Faults};

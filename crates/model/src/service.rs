@@ -94,7 +94,7 @@ impl Role {
             Role::Wsus => &[WsusHttp, WsusHttps, WsusControlHttp, WsusControlHttps],
             Role::SqlServer => &[Tds],
             Role::LoadBalancer => &[LbHttp, LbHttps],
-            Role::Bmc => &[Ipmi, Smash],
+            Role::Bmc => &[Ipmi, Smash, Redfish],
             Role::StorageArray => &[SmisHttp, SmisHttps],
         }
     }
@@ -184,6 +184,10 @@ pub enum ServiceKind {
     Ipmi,
     /// SMASH over WS-Management on HTTPS 443.
     Smash,
+    /// Redfish on a BMC's HTTPS 443: the same listener (port, TLS) as
+    /// SMASH, routed by path (`/redfish`), as a real BMC has one web
+    /// server; its own kind so the journal, fault rules and `check` name it.
+    Redfish,
     /// SSH on a BMC (SMASH CLP); not in the table, enabled per scenario.
     BmcSsh,
     /// BITS over plain HTTP on 80. Not in the table (every BITS row there
@@ -201,7 +205,7 @@ pub enum ServiceKind {
 }
 
 impl ServiceKind {
-    pub const ALL: [ServiceKind; 30] = [
+    pub const ALL: [ServiceKind; 31] = [
         ServiceKind::WinrmHttp80,
         ServiceKind::Rpc,
         ServiceKind::Netbios,
@@ -227,6 +231,7 @@ impl ServiceKind {
         ServiceKind::WcfHttp8103,
         ServiceKind::Ipmi,
         ServiceKind::Smash,
+        ServiceKind::Redfish,
         ServiceKind::BmcSsh,
         ServiceKind::BitsHttp,
         ServiceKind::Web,
@@ -263,6 +268,7 @@ impl ServiceKind {
             WcfHttp8103 => "wcf-http-8103",
             Ipmi => "ipmi",
             Smash => "smash",
+            Redfish => "redfish",
             BmcSsh => "bmc-ssh",
             BitsHttp => "bits-http",
             Web => "web",
@@ -279,7 +285,7 @@ impl ServiceKind {
             Rpc => 135,
             Netbios => 139,
             Smb => 445,
-            Bits | EsxiHttps | VmwareWebServices | WsusHttps | LbHttps | Smash => 443,
+            Bits | EsxiHttps | VmwareWebServices | WsusHttps | LbHttps | Smash | Redfish => 443,
             WinrmHttp => 5985,
             WinrmHttps => 5986,
             VmConnect => 2179,
@@ -318,6 +324,7 @@ impl ServiceKind {
                 | LbHttps
                 | WcfHttps8101
                 | Smash
+                | Redfish
                 | SmisHttps
         )
     }
@@ -346,6 +353,7 @@ impl ServiceKind {
                 | WcfHttps8101
                 | WcfHttp8103
                 | Smash
+                | Redfish
                 | Web
                 | SmisHttp
                 | SmisHttps
@@ -376,6 +384,7 @@ impl ServiceKind {
             WcfTcp8100 | WcfHttps8101 | WcfNetTcp8102 | WcfHttp8103 => "WCF",
             Ipmi => "IPMI",
             Smash => "HTTPS (SMASH over WS-Management)",
+            Redfish => "HTTPS (Redfish)",
             SmisHttp | SmisHttps => "SMI-S (CIM-XML)",
         }
     }
@@ -385,7 +394,7 @@ impl ServiceKind {
     pub fn needs_os(self) -> bool {
         !matches!(
             self,
-            ServiceKind::Ipmi | ServiceKind::Smash | ServiceKind::BmcSsh
+            ServiceKind::Ipmi | ServiceKind::Smash | ServiceKind::Redfish | ServiceKind::BmcSsh
         )
     }
 }

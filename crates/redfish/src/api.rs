@@ -8,6 +8,7 @@
 //! registry ([`BASE`]).
 
 use crate::logs;
+use crate::query;
 use fakedc_model::{
     BootDevice, BootOverride, MachineId, Model, PowerAction, PowerState, Privilege,
 };
@@ -30,8 +31,7 @@ const SYSTEM: &str = "/redfish/v1/Systems/1";
 const CHASSIS: &str = "/redfish/v1/Chassis/1";
 const MANAGER: &str = "/redfish/v1/Managers/1";
 const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
-const ACCOUNTS: &str = "/redfish/v1/AccountService/Accounts";
-const ROLES: &str = "/redfish/v1/AccountService/Roles";
+use crate::accounts::{self, ACCOUNTS, ROLES};
 /// The standard roles and their privileges (DSP0266 "Roles"): the three
 /// IPMI privilege levels an account can have, in Redfish's words.
 const ROLE_PRIVILEGES: &[(&str, &[&str])] = &[
@@ -82,8 +82,7 @@ pub struct Request<'a> {
     /// Decoded `Authorization: Basic` credentials.
     pub basic: Option<(String, String)>,
     pub if_match: Option<&'a str>,
-    /// The query string: no query parameter is implemented yet, so one
-    /// that asks for anything is refused rather than ignored.
+    /// The query string ($select, $expand, $top, $skip; see `query`).
     pub query: Option<&'a str>,
     /// The `OData-Version` request header: only 4.0 is served.
     pub odata_version: Option<&'a str>,
@@ -99,7 +98,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, v: &Value) -> Reply {
+    pub(crate) fn json(status: u16, v: &Value) -> Reply {
         Reply {
             status,
             headers: Vec::new(),
@@ -109,13 +108,13 @@ impl Reply {
     }
 
     /// A resource with its ETag (a hash of its representation).
-    fn resource(v: &Value) -> Reply {
+    pub(crate) fn resource(v: &Value) -> Reply {
         let mut r = Reply::json(200, v);
         r.headers.push(("ETag", etag(v)));
         r
     }
 
-    fn empty(status: u16) -> Reply {
+    pub(crate) fn empty(status: u16) -> Reply {
         Reply {
             status,
             headers: Vec::new(),
@@ -151,7 +150,61 @@ pub fn error(status: u16, id: &str, message: String, severity: &str, resolution:
     Reply::json(status, &v)
 }
 
-fn not_found(path: &str) -> Reply {
+/// The Base registry error for a refused query string.
+fn query_error(e: &query::QueryError) -> Reply {
+    use query::QueryError as Q;
+    let fix = "Correct the value for the query parameter in the request and resubmit the request if the operation failed.";
+    match e {
+        Q::NotSupported(p) => {
+            let mut r = error(
+                501,
+                "QueryNotSupported",
+                "Querying is not supported by the implementation.".into(),
+                "Warning",
+                "Remove the query parameters and resubmit the request if the operation failed.",
+            );
+            // The registry message has no argument; the error's own
+            // message names the parameter refused.
+            if let Ok(mut v) = serde_json::from_slice::<Value>(&r.body) {
+                v["error"]["message"] = json!(format!(
+                    "Querying is not supported by the implementation: the query parameter {p} is not supported."
+                ));
+                r.body = v.to_string().into_bytes();
+            }
+            r
+        }
+        Q::Format(value, param) => error(
+            400,
+            "QueryParameterValueFormatError",
+            format!("The value '{value}' for the parameter {param} is of a different format than the parameter can accept."),
+            "Warning",
+            fix,
+        ),
+        Q::OutOfRange(value, param, range) => error(
+            400,
+            "QueryParameterOutOfRange",
+            format!("The value '{value}' for the query parameter {param} is out of range {range}."),
+            "Warning",
+            "Reduce the value for the query parameter to a value that is within range, such as a start or count value that is within bounds of the number of resources in a collection or a page that is within the range of valid pages.",
+        ),
+        Q::NotOnResource => error(
+            400,
+            "QueryNotSupportedOnResource",
+            "Querying is not supported on the requested resource.".into(),
+            "Warning",
+            "Remove the query parameters and resubmit the request if the operation failed.",
+        ),
+        Q::TooLong => error(
+            400,
+            "QueryParameterValueFormatError",
+            format!("The value '...' for the parameter query string is of a different format than the parameter can accept (longer than {} bytes).", query::MAX_QUERY),
+            "Warning",
+            fix,
+        ),
+    }
+}
+
+pub(crate) fn not_found(path: &str) -> Reply {
     error(
         404,
         "ResourceMissingAtURI",
@@ -161,7 +214,7 @@ fn not_found(path: &str) -> Reply {
     )
 }
 
-fn malformed() -> Reply {
+pub(crate) fn malformed() -> Reply {
     error(
         400,
         "MalformedJSON",
@@ -184,7 +237,7 @@ fn no_session() -> Reply {
     r
 }
 
-fn insufficient() -> Reply {
+pub(crate) fn insufficient() -> Reply {
     error(
         403,
         "InsufficientPrivilege",
@@ -194,7 +247,7 @@ fn insufficient() -> Reply {
     )
 }
 
-fn method_not_allowed(method: &str, path: &str, allow: &str) -> Reply {
+pub(crate) fn method_not_allowed(method: &str, path: &str, allow: &str) -> Reply {
     let mut r = error(
         405,
         "OperationNotAllowed",
@@ -260,7 +313,7 @@ pub struct Caller {
     pub user: String,
     pub privilege: Privilege,
     /// The session it came through, if any.
-    session: Option<u64>,
+    pub(crate) session: Option<u64>,
 }
 
 /// Redfish over every BMC of one model: the sessions are the only state
@@ -269,6 +322,9 @@ pub struct Caller {
 pub struct Api {
     sessions: Mutex<HashMap<MachineId, Vec<Session>>>,
     next_session: Mutex<u64>,
+    /// Accounts with `PasswordChangeRequired` set (Redfish-only; see
+    /// `accounts`), by BMC and account name.
+    pw_change: Mutex<std::collections::HashSet<(MachineId, String)>>,
 }
 
 /// What the glue journals for one request.
@@ -300,15 +356,36 @@ pub fn reset_action(t: &str) -> Option<PowerAction> {
     })
 }
 
-fn role_id(p: Privilege) -> &'static str {
-    match p {
-        Privilege::Admin => "Administrator",
-        Privilege::Operator => "Operator",
-        Privilege::User | Privilege::Callback => "ReadOnly",
-    }
-}
-
 impl Api {
+    fn pw_change(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<(MachineId, String)>> {
+        self.pw_change.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn must_change(&self, bmc: MachineId, name: &str) -> bool {
+        self.pw_change().contains(&(bmc, name.to_string()))
+    }
+
+    fn apply(&self, bmc: MachineId, effect: accounts::Effect) {
+        match effect {
+            accounts::Effect::None => {}
+            accounts::Effect::Created { name, pw_change } => {
+                if pw_change {
+                    self.pw_change().insert((bmc, name));
+                } else {
+                    self.pw_change().remove(&(bmc, name));
+                }
+            }
+            accounts::Effect::Gone { old } => {
+                self.pw_change().remove(&(bmc, old.clone()));
+                if let Some(l) = self.sessions().get_mut(&bmc) {
+                    l.retain(|s| s.user != old);
+                }
+            }
+        }
+    }
+
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<MachineId, Vec<Session>>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -364,26 +441,20 @@ impl Api {
                 user: None,
             };
         }
-        if req.query.is_some_and(|q| !q.is_empty()) {
-            // $select, $expand, $top, $skip, $filter, only, excerpt: none
-            // is built yet; DSP0266 has a service refuse what it does not
-            // support (ProtocolFeaturesSupported advertises none).
-            let mut reply = error(
-                501,
-                "QueryNotSupported",
-                "Querying is not supported by the implementation.".into(),
-                "Warning",
-                "Remove the query parameters and resubmit the request if the operation failed.",
-            );
-            if req.method == "HEAD" {
-                reply.body.clear();
+        let query = match req.query.map(query::parse).transpose() {
+            Ok(q) => q.unwrap_or_default(),
+            Err(e) => {
+                let mut reply = query_error(&e);
+                if req.method == "HEAD" {
+                    reply.body.clear();
+                }
+                return Outcome {
+                    reply,
+                    op: format!("{} {}?", req.method, normalize(req.path)),
+                    user: None,
+                };
             }
-            return Outcome {
-                reply,
-                op: format!("{} {}?", req.method, normalize(req.path)),
-                user: None,
-            };
-        }
+        };
         let head = req.method == "HEAD";
         let get = Request {
             query: None,
@@ -397,6 +468,15 @@ impl Api {
         };
         let mut out = self.dispatch(model, bmc, now, &get);
         let path = normalize(req.path);
+        if out.reply.status == 200
+            && get.method == "GET"
+            && !query.is_empty()
+            && out.reply.content_type.starts_with("application/json")
+        {
+            if let Err(e) = self.apply_query(model, bmc, now, &get, path, &query, &mut out.reply) {
+                out.reply = query_error(&e);
+            }
+        }
         if out.reply.status == 200 && get.method == "GET" {
             out.reply.headers.push(("Allow", allow(path).into()));
             let ty = serde_json::from_slice::<Value>(&out.reply.body)
@@ -419,6 +499,50 @@ impl Api {
             out.reply.body.clear();
         }
         out
+    }
+
+    /// `$top`/`$skip`, then `$expand` (each link read as a GET with the
+    /// request's own credentials, so nothing the caller may not read is
+    /// expanded), then `$select`, on a successful JSON read.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_query(
+        &self,
+        model: &Model,
+        bmc: MachineId,
+        now: Instant,
+        req: &Request<'_>,
+        path: &str,
+        q: &query::Query,
+        reply: &mut Reply,
+    ) -> Result<(), query::QueryError> {
+        let Ok(mut v) = serde_json::from_slice::<Value>(&reply.body) else {
+            return Ok(());
+        };
+        query::page(&mut v, path, q)?;
+        if let Some(e) = q.expand {
+            let mut fetch = |target: &str| {
+                let sub = Request {
+                    method: "GET",
+                    path: target,
+                    token: req.token,
+                    basic: req.basic.clone(),
+                    if_match: None,
+                    query: None,
+                    odata_version: None,
+                    body: b"",
+                };
+                let r = self.dispatch(model, bmc, now, &sub).reply;
+                (r.status == 200)
+                    .then(|| serde_json::from_slice::<Value>(&r.body).ok())
+                    .flatten()
+            };
+            query::expand_links(&mut v, e, &mut fetch);
+        }
+        if let Some(sel) = &q.select {
+            v = query::select_props(&v, sel);
+        }
+        reply.body = v.to_string().into_bytes();
+        Ok(())
     }
 
     fn dispatch(&self, model: &Model, bmc: MachineId, now: Instant, req: &Request<'_>) -> Outcome {
@@ -451,6 +575,27 @@ impl Api {
             return anon(no_session());
         };
         let user = Some(caller.user.clone());
+        if self.must_change(bmc, &caller.user) {
+            // Only the account itself (GET, PATCH) and logging out.
+            let own = model
+                .users(bmc)
+                .iter()
+                .find(|u| u.name == caller.user)
+                .map(|u| format!("{ACCOUNTS}/{}", u.id))
+                .unwrap_or_default();
+            let allowed = (path == own && matches!(req.method, "GET" | "PATCH"))
+                || (req.method == "DELETE"
+                    && caller
+                        .session
+                        .is_some_and(|id| path == format!("{SESSIONS}/{id}")));
+            if !allowed {
+                return Outcome {
+                    reply: accounts::password_change_required(&own),
+                    op,
+                    user,
+                };
+            }
+        }
         let reply = self.route(model, bmc, now, req, path, &caller);
         Outcome { reply, op, user }
     }
@@ -514,7 +659,13 @@ impl Api {
             });
         }
         let loc = format!("{SESSIONS}/{id}");
-        let mut r = Reply::json(201, &session_json(id, &u.name));
+        let mut body = session_json(id, &u.name);
+        if self.must_change(bmc, &u.name) {
+            // The login works; the answer says what must happen first.
+            let uri = format!("{ACCOUNTS}/{}", u.id);
+            body["@Message.ExtendedInfo"] = json!([accounts::password_change_message(&uri)]);
+        }
+        let mut r = Reply::json(201, &body);
         r.headers.push(("X-Auth-Token", token));
         r.headers.push(("Location", loc));
         out(r, Some(u.name))
@@ -636,22 +787,24 @@ impl Api {
                 o.insert("Name".into(), json!("Account Service"));
                 o.insert("ServiceEnabled".into(), json!(true));
                 o.insert("Accounts".into(), link(ACCOUNTS));
+                // IPMI's limits: RMCP+ keys are at most 20 bytes.
+                o.insert("MinPasswordLength".into(), json!(1));
+                o.insert(
+                    "MaxPasswordLength".into(),
+                    json!(accounts::MAX_PASSWORD),
+                );
                 o.insert("Roles".into(), link(ROLES));
                 Value::Object(o)
             }),
-            ACCOUNTS => get_only(m, path, || {
-                let ids = model
-                    .users(bmc)
-                    .iter()
-                    .map(|u| format!("{ACCOUNTS}/{}", u.id))
-                    .collect();
-                collection(
-                    path,
-                    "#ManagerAccountCollection.ManagerAccountCollection",
-                    "Accounts Collection",
-                    ids,
-                )
-            }),
+            ACCOUNTS => match m {
+                "GET" => Reply::resource(&accounts::collection(model, bmc)),
+                "POST" => {
+                    let (r, effect) = accounts::create(model, bmc, req.body, caller);
+                    self.apply(bmc, effect);
+                    r
+                }
+                _ => method_not_allowed(m, path, "GET, POST"),
+            },
             ROLES => get_only(m, path, || {
                 collection(
                     path,
@@ -693,11 +846,36 @@ impl Api {
                         None => not_found(path),
                     };
                 }
+                if let Some(r) = crate::media::route(
+                    model,
+                    bmc,
+                    now,
+                    m,
+                    path,
+                    req.body,
+                    // DSP8011: VirtualMedia actions need ConfigureManager.
+                    caller.privilege >= Privilege::Admin,
+                ) {
+                    return r;
+                }
                 if let Some(id) = path.strip_prefix(&format!("{SESSIONS}/")) {
                     return self.session_item(bmc, m, path, id, caller);
                 }
                 if let Some(id) = path.strip_prefix(&format!("{ACCOUNTS}/")) {
-                    return account(model, bmc, req, path, id, caller);
+                    let flag = |name: &str| self.must_change(bmc, name);
+                    let (r, effect, new_flag) =
+                        accounts::item(model, bmc, req, path, id, caller, &flag);
+                    if let Some((name, f)) = new_flag {
+                        self.apply(
+                            bmc,
+                            accounts::Effect::Created {
+                                name,
+                                pw_change: f,
+                            },
+                        );
+                    }
+                    self.apply(bmc, effect);
+                    return r;
                 }
                 not_found(path)
             }
@@ -785,10 +963,11 @@ impl Api {
 fn allow(path: &str) -> &'static str {
     match path {
         SYSTEM => "GET, HEAD, PATCH",
-        RESET => "POST",
+        RESET | crate::media::INSERT | crate::media::EJECT => "POST",
         SESSIONS => "GET, HEAD, POST",
         p if p.starts_with(SESSIONS) => "GET, HEAD, DELETE",
-        p if p.starts_with(ACCOUNTS) && p != ACCOUNTS => "GET, HEAD, PATCH",
+        ACCOUNTS => "GET, HEAD, POST",
+        p if p.starts_with(ACCOUNTS) => "GET, HEAD, PATCH, DELETE",
         _ => "GET, HEAD",
     }
 }
@@ -801,20 +980,28 @@ fn get_only(m: &str, path: &str, f: impl FnOnce() -> Value) -> Reply {
     }
 }
 
+/// Whether an `If-Match` allows a write: absent, `*`, or the current ETag.
+pub(crate) fn etag_matches(if_match: Option<&str>, current: &Value) -> bool {
+    let Some(want) = if_match.map(str::trim) else {
+        return true;
+    };
+    let tag = etag(current);
+    want == "*" || want.split(',').any(|t| t.trim() == tag)
+}
+
+pub(crate) fn precondition_failed() -> Reply {
+    error(
+        412,
+        "PreconditionFailed",
+        "The ETag supplied did not match the ETag required to change this resource.".into(),
+        "Critical",
+        "Try the operation again using the appropriate ETag.",
+    )
+}
+
 /// `If-Match` on a PATCH: the ETag must be the current one (or `*`).
 fn precondition(if_match: Option<&str>, current: &Value) -> Option<Reply> {
-    let want = if_match?.trim();
-    let tag = etag(current);
-    let ok = want == "*" || want.split(',').any(|t| t.trim() == tag);
-    (!ok).then(|| {
-        error(
-            412,
-            "PreconditionFailed",
-            "The ETag supplied did not match the ETag required to change this resource.".into(),
-            "Critical",
-            "Try the operation again using the appropriate ETag.",
-        )
-    })
+    (!etag_matches(if_match, current)).then(precondition_failed)
 }
 
 /// `/redfish/v1/` and `/redfish/v1` are one resource; so are the other
@@ -859,6 +1046,7 @@ fn service_root(model: &Model, bmc: MachineId) -> Value {
         "SessionService": link("/redfish/v1/SessionService"),
         "AccountService": link("/redfish/v1/AccountService"),
         "Links": { "Sessions": link(SESSIONS) },
+        "ProtocolFeaturesSupported": query::features(),
     })
 }
 
@@ -905,6 +1093,8 @@ fn metadata() -> String {
         ("SensorCollection", "SensorCollection"),
         ("Sensor", "Sensor.v1_9_0"),
         ("Message", "Message.v1_1_1"),
+        ("VirtualMediaCollection", "VirtualMediaCollection"),
+        ("VirtualMedia", "VirtualMedia.v1_6_5"),
     ];
     let mut s = String::from(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -1014,6 +1204,7 @@ fn manager(model: &Model, bmc: MachineId, now: Instant) -> Value {
         "Name": model.machine(bmc).name,
         "ManagerType": "BMC",
         "FirmwareVersion": c.hardware.bmc_firmware,
+        "VirtualMedia": link(crate::media::COLLECTION),
         "Status": { "State": "Enabled", "Health": "OK" },
         "Links": {
             "ManagerForServers": [link(SYSTEM)],
@@ -1074,91 +1265,6 @@ fn reset(model: &Model, bmc: MachineId, now: Instant, body: &[u8]) -> Reply {
     };
     model.power_action(bmc, action, now);
     Reply::empty(204)
-}
-
-fn account(
-    model: &Model,
-    bmc: MachineId,
-    req: &Request<'_>,
-    path: &str,
-    id: &str,
-    caller: &Caller,
-) -> Reply {
-    let Ok(id) = id.parse::<u8>() else {
-        return not_found(path);
-    };
-    let view = |u: &fakedc_model::User| {
-        json!({
-            "@odata.id": path,
-            "@odata.type": "#ManagerAccount.v1_10_0.ManagerAccount",
-            "Id": id.to_string(),
-            "Name": "User Account",
-            "UserName": u.name,
-            "RoleId": role_id(u.privilege),
-            // One account table for both: the same login works over IPMI.
-            "AccountTypes": ["Redfish", "IPMI"],
-            "Links": { "Role": link(&format!("{ROLES}/{}", role_id(u.privilege))) },
-            "Enabled": u.enabled,
-            "Locked": false,
-            "Password": Value::Null,
-        })
-    };
-    let Some(user) = model.users(bmc).iter().find(|u| u.id == id).cloned() else {
-        return not_found(path);
-    };
-    match req.method {
-        "GET" => Reply::resource(&view(&user)),
-        "PATCH" => {
-            // ConfigureUsers for any account, ConfigureSelf for one's own.
-            if caller.privilege < Privilege::Admin && caller.user != user.name {
-                return insufficient();
-            }
-            if let Some(r) = precondition(req.if_match, &view(&user)) {
-                return r;
-            }
-            let Ok(Value::Object(v)) = serde_json::from_slice::<Value>(req.body) else {
-                return malformed();
-            };
-            let mut password = None;
-            for (k, val) in &v {
-                match (k.as_str(), val.as_str()) {
-                    ("Password", Some(p)) if !p.is_empty() && p.len() <= 20 => {
-                        password = Some(p.to_string())
-                    }
-                    // IPMI 2.0 passwords are at most 20 bytes.
-                    ("Password", _) => {
-                        return error(
-                            400,
-                            "PropertyValueFormatError",
-                            "The value '' for the property Password is not a format that the property can accept.".into(),
-                            "Warning",
-                            "Correct the value for the property in the request body and resubmit the request if the operation failed.",
-                        )
-                    }
-                    (other, _) => {
-                        return error(
-                            400,
-                            "PropertyNotWritable",
-                            format!("The property {other} is a read only property and cannot be assigned a value."),
-                            "Warning",
-                            "Remove the property from the request body and resubmit the request if the operation failed.",
-                        )
-                    }
-                }
-            }
-            let mut users = model.users(bmc);
-            let Some(u) = users.iter_mut().find(|u| u.id == id) else {
-                return not_found(path);
-            };
-            if let Some(p) = password {
-                u.password = p;
-            }
-            let v = view(u);
-            drop(users);
-            Reply::resource(&v)
-        }
-        m => method_not_allowed(m, path, "GET, PATCH"),
-    }
 }
 
 #[cfg(test)]
@@ -1268,7 +1374,7 @@ address = "127.99.1.1"
             token: None,
             basic: Some(("admin".into(), "password".into())),
             if_match: None,
-            query: Some("$select=PowerState"),
+            query: Some("$filter=PowerState%20eq%20%27On%27"),
             odata_version: None,
             body: b"",
         };
@@ -1277,6 +1383,29 @@ address = "127.99.1.1"
         assert_eq!(
             (r.status, message_id(&v)),
             (501, "Base.1.10.QueryNotSupported")
+        );
+        assert!(v["error"]["message"].as_str().unwrap().contains("$filter"));
+        // What is built: $select keeps the annotations and the property.
+        req.query = Some("$select=PowerState");
+        let r = t.2.handle(&t.0, t.1, t.0.clock.now(), &req).reply;
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(v.as_object().unwrap().len(), 3, "{v}");
+        assert_eq!(v["PowerState"], "On");
+        // $expand=. on the root: Systems becomes the collection itself.
+        req.path = "/redfish/v1/";
+        req.query = Some("$expand=.($levels=2)");
+        let r = t.2.handle(&t.0, t.1, t.0.clock.now(), &req).reply;
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["Systems"]["Members"][0]["PowerState"], "On", "{v}");
+        // $top on a resource that is not a collection.
+        req.path = SYSTEM;
+        req.query = Some("$top=1");
+        let r = t.2.handle(&t.0, t.1, t.0.clock.now(), &req).reply;
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            (r.status, message_id(&v)),
+            (400, "Base.1.10.QueryNotSupportedOnResource")
         );
         req.query = None;
         req.method = "HEAD";
@@ -1312,6 +1441,111 @@ address = "127.99.1.1"
             404
         );
         assert_eq!(call(&t, "POST", SESSIONS, false, login).0, 201);
+    }
+
+    #[test]
+    fn accounts_are_created_flagged_and_deleted() {
+        let t = setup();
+        let body = r#"{"UserName":"ops","Password":"Secret-1","RoleId":"Operator","PasswordChangeRequired":true}"#;
+        let (s, v) = call(&t, "POST", ACCOUNTS, true, body);
+        assert_eq!(s, 201, "{v}");
+        let uri = v["@odata.id"].as_str().unwrap().to_string();
+        assert_eq!(uri, format!("{ACCOUNTS}/5"));
+        assert!(t.0.authenticate(t.1, "ops", "Secret-1").is_some());
+        let (s, v) = call(&t, "POST", ACCOUNTS, true, body);
+        assert_eq!((s, message_id(&v)), (409, "Base.1.10.ResourceAlreadyExists"));
+        for (b, id) in [
+            (r#"{"UserName":"x","Password":"y"}"#, "CreateFailedMissingReqProperties"),
+            (r#"{"UserName":"a:b","Password":"y","RoleId":"Operator"}"#, "PropertyValueFormatError"),
+            (r#"{"UserName":"x","Password":"123456789012345678901","RoleId":"Operator"}"#, "PropertyValueFormatError"),
+            (r#"{"UserName":"x","Password":"y","RoleId":"Root"}"#, "PropertyValueNotInList"),
+            (r#"{"UserName":"x","Password":"y","RoleId":"Operator","Bogus":1}"#, "PropertyUnknown"),
+        ] {
+            let (s, v) = call(&t, "POST", ACCOUNTS, true, b);
+            assert_eq!((s, message_id(&v)), (400, format!("{BASE}.{id}").as_str()), "{b}");
+        }
+        // Flagged: login works with the message; other reads are 403.
+        let as_ops = |method: &'static str, path: &str, body: &str| {
+            let req = Request {
+                method,
+                path,
+                token: None,
+                basic: Some(("ops".into(), "Secret-1".into())),
+                if_match: None,
+                query: None,
+                odata_version: None,
+                body: body.as_bytes(),
+            };
+            let r = t.2.handle(&t.0, t.1, t.0.clock.now(), &req).reply;
+            (r.status, serde_json::from_slice::<Value>(&r.body).unwrap_or(Value::Null))
+        };
+        let (s, v) = call(
+            &t,
+            "POST",
+            SESSIONS,
+            false,
+            r#"{"UserName":"ops","Password":"Secret-1"}"#,
+        );
+        assert_eq!(s, 201);
+        assert_eq!(
+            v["@Message.ExtendedInfo"][0]["MessageId"],
+            "Base.1.10.PasswordChangeRequired"
+        );
+        let (s, v) = as_ops("GET", SYSTEM, "");
+        assert_eq!((s, message_id(&v)), (403, "Base.1.10.PasswordChangeRequired"));
+        assert_eq!(as_ops("GET", &uri, "").0, 200);
+        assert_eq!(as_ops("PATCH", &uri, r#"{"RoleId":"Administrator"}"#).0, 403);
+        let (s, v) = as_ops("PATCH", &uri, r#"{"Password":"Secret-2"}"#);
+        assert_eq!(s, 200);
+        assert_eq!(v["PasswordChangeRequired"], false);
+        // Old password gone, new one works everywhere.
+        assert_eq!(as_ops("GET", SYSTEM, "").0, 401);
+        assert!(t.0.authenticate(t.1, "ops", "Secret-2").is_some());
+        let (s, _) = call(&t, "PATCH", &uri, true, r#"{"@odata.id":"x"}"#);
+        assert_eq!(s, 400);
+        assert_eq!(call(&t, "DELETE", &uri, true, "").0, 204);
+        assert!(t.0.find_user(t.1, "ops").is_none());
+        assert_eq!(call(&t, "GET", &uri, true, "").0, 404);
+        // An administrator cannot delete the account they are using.
+        let (s, v) = call(&t, "DELETE", &format!("{ACCOUNTS}/2"), true, "");
+        assert_eq!((s, message_id(&v)), (409, "Base.1.10.ResourceInUse"));
+    }
+
+    #[test]
+    fn virtual_media_is_inserted_booted_and_ejected() {
+        let t = setup();
+        let (insert, eject) = (crate::media::INSERT, crate::media::EJECT);
+        for (b, s, id) in [
+            (r#"{"Image":"http://example.com/x.iso"}"#, 400, "CouldNotEstablishConnection"),
+            (r#"{"Image":"nfs://127.0.0.1/x.iso"}"#, 400, "ActionParameterValueFormatError"),
+            (r#"{"Inserted":true}"#, 400, "ActionParameterMissing"),
+            (r#"{"Image":"http://hv01/x.iso","Bogus":1}"#, 400, "ActionParameterUnknown"),
+        ] {
+            let (st, v) = call(&t, "POST", insert, true, b);
+            assert_eq!((st, message_id(&v)), (s, format!("{BASE}.{id}").as_str()), "{b}");
+        }
+        let img = "http://127.0.0.1:8000/boot.iso";
+        let (s, _) = call(&t, "POST", insert, true, &format!(r#"{{"Image":"{img}","Inserted":true}}"#));
+        assert_eq!(s, 204);
+        let (_, v) = call(&t, "GET", crate::media::CD, true, "");
+        assert_eq!((v["Image"].as_str(), v["Inserted"].as_bool()), (Some(img), Some(true)));
+        assert_eq!(v["ImageName"], "boot.iso");
+        // A second image needs an eject first.
+        assert_eq!(call(&t, "POST", insert, true, &format!(r#"{{"Image":"{img}"}}"#)).0, 409);
+        // A one-time CD boot reads the image.
+        let boot = r#"{"Boot":{"BootSourceOverrideTarget":"Cd","BootSourceOverrideEnabled":"Once"}}"#;
+        assert_eq!(call(&t, "PATCH", SYSTEM, true, boot).0, 200);
+        t.0.power_action(t.1, PowerAction::Reset, t.0.clock.now());
+        let c = t.0.chassis(t.0.machine(t.1).chassis, t.0.clock.now());
+        assert_eq!(c.last_boot_device, BootDevice::Cdrom);
+        assert_eq!(c.booted_media.as_deref(), Some(img));
+        assert_eq!(call(&t, "POST", eject, true, "{}").0, 204);
+        let (_, v) = call(&t, "GET", crate::media::CD, true, "");
+        assert_eq!((v["Image"].clone(), v["Inserted"].as_bool()), (Value::Null, Some(false)));
+        // The next boot is from disk, with no media.
+        t.0.power_action(t.1, PowerAction::Reset, t.0.clock.now());
+        let c = t.0.chassis(t.0.machine(t.1).chassis, t.0.clock.now());
+        assert_eq!((c.last_boot_device, c.booted_media), (BootDevice::Disk, None));
     }
 
     #[test]

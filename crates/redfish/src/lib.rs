@@ -10,9 +10,12 @@
 //! `service` is the HTTP glue (body limit, headers, journal), `probe` the
 //! client for `fakedc check`.
 
+pub mod accounts;
 pub mod api;
 pub mod logs;
+pub mod media;
 pub mod probe;
+pub mod query;
 pub mod service;
 
 pub use service::{operations, register};
@@ -32,11 +35,12 @@ impl Protocol for Redfish {
         "redfish"
     }
 
-    /// `/redfish` on the BMC's 443: the same listener (and service kind)
-    /// as SMASH's `/wsman`, as on a real BMC, which has one web server.
+    /// `/redfish` on the BMC's 443: the same listener as SMASH's `/wsman`
+    /// (a real BMC has one web server), under its own endpoint kind so the
+    /// journal and fault rules say "redfish".
     fn mounts(&self) -> &'static [Mount] {
         &[Mount::Http {
-            kind: fakedc_model::ServiceKind::Smash,
+            kind: fakedc_model::ServiceKind::Redfish,
             prefix: "/redfish",
         }]
     }

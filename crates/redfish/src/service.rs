@@ -10,13 +10,14 @@ use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use std::sync::Arc;
 use tracing::{info_span, Instrument};
 
-/// Registers Redfish at `/redfish` on the BMC front (the SMASH service kind).
+/// Registers Redfish at `/redfish` on the BMC front (its own service kind,
+/// sharing SMASH's listener).
 pub fn register(services: &mut Services, model: &Arc<Model>) {
     let svc = Arc::new(RedfishService {
         model: model.clone(),
         api: Arc::new(Api::default()),
     });
-    services.http(fakedc_model::ServiceKind::Smash, "/redfish", svc);
+    services.http(fakedc_model::ServiceKind::Redfish, "/redfish", svc);
 }
 
 /// What `/about` lists.

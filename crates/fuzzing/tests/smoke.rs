@@ -1532,6 +1532,26 @@ fn lb_seeds() -> Vec<Vec<u8>> {
             req(4, "/mgmt/tm/ltm/monitor/http/~Common~m", "", ""),
             req(4, "/mgmt/tm/ltm/node/~Common~127.0.0.21", "", ""),
         ]),
+        // A transaction: open, queue (method byte | 0x80), reorder, commit.
+        seq(&[
+            req(1, "/mgmt/tm/transaction", "", "{}"),
+            req(
+                0x81,
+                "/mgmt/tm/ltm/pool",
+                "",
+                r#"{"name":"tp","members":["127.0.0.25:80"]}"#,
+            ),
+            req(
+                0x81,
+                "/mgmt/tm/ltm/virtual",
+                "",
+                r#"{"name":"tv","destination":"/Common/127.0.0.42:81","pool":"/Common/tp"}"#,
+            ),
+            req(0x84, "/mgmt/tm/ltm/pool/~Common~p", "", ""),
+            req(0, "/mgmt/tm/transaction/{tx}/commands", "", ""),
+            req(3, "/mgmt/tm/transaction/{tx}/commands/2", "", r#"{"evalOrder":1}"#),
+            req(3, "/mgmt/tm/transaction/{tx}", "", r#"{"state":"VALIDATING"}"#),
+        ]),
         vec![],
     ]
 }
@@ -1548,6 +1568,9 @@ fn lb_request() {
         b"%2f",
         b"..",
         b"\xff",
+        b"/mgmt/tm/transaction",
+        b"\"state\":\"VALIDATING\"",
+        b"\"validateOnly\":true",
     ];
     let ran = run(
         &smoke("lb/request", lb_seeds(), 250, dict),

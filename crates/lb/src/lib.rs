@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod rest;
 pub mod service;
 pub mod tokens;
+pub mod transaction;
 pub mod web;
 
 use fakedc_model::ServiceKind;

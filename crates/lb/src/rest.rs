@@ -15,6 +15,7 @@
 //! (`{"code","message","errorStack":[],"apiError"}`) with F5's message
 //! numbers where they are known.
 
+use crate::transaction::{Transactions, TxState};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -96,6 +97,8 @@ pub struct Request<'a> {
     pub path: &'a str,
     pub query: &'a str,
     pub body: &'a [u8],
+    /// `X-F5-REST-Coordination-Id`: the transaction a change joins.
+    pub coordination: Option<&'a str>,
 }
 
 /// An answer: status and JSON body.
@@ -154,6 +157,8 @@ pub struct Ctx<'a> {
     pub lb_addr: IpAddr,
     pub hostname: &'a str,
     pub status: &'a dyn Status,
+    /// Model-clock microseconds since the epoch (transaction timeouts).
+    pub now_us: u64,
 }
 
 /// The device's configuration: what persists in the data directory.
@@ -515,7 +520,7 @@ fn name_of(full: &str) -> &str {
 }
 
 /// `https://localhost/mgmt/tm/<path>?ver=17.1.0`.
-fn link(path: &str) -> String {
+pub(crate) fn link(path: &str) -> String {
     format!("https://localhost/mgmt/tm/{path}?ver={VERSION}")
 }
 
@@ -760,11 +765,39 @@ fn route(rest: &str, full: &str) -> Result<Route, ApiError> {
 /// The iControl REST device.
 pub struct Api {
     pub config: Config,
+    /// Open and finished transactions (run-time state, not persisted).
+    pub tx: Transactions,
+}
+
+/// What is not built, answered with 501 naming the request.
+fn unimplemented(rest: &str, req: Request<'_>) -> Option<ApiError> {
+    let r = rest.trim_end_matches('/');
+    let not_built = r.starts_with("ltm/persistence")
+        || r.starts_with("ltm/rule")
+        || r.starts_with("ltm/profile/")
+            && spec(r.trim_end_matches('/')).is_none()
+            && !SPECS.iter().any(|s| r.starts_with(&format!("{}/", s.key)))
+        || r.starts_with("ltm/monitor/")
+            && spec(r).is_none()
+            && !SPECS.iter().any(|s| r.starts_with(&format!("{}/", s.key)));
+    not_built.then(|| {
+        ApiError::new(
+            501,
+            format!(
+                "fakedc: {} {} is not implemented by this load balancer.",
+                req.method,
+                clip(req.path)
+            ),
+        )
+    })
 }
 
 impl Api {
     pub fn new(config: Config) -> Api {
-        Api { config }
+        Api {
+            config,
+            tx: Transactions::default(),
+        }
     }
 
     /// Answers one `/mgmt/tm/...` (or `/mgmt/shared/identified-devices`)
@@ -773,10 +806,218 @@ impl Api {
         if req.path.len() > MAX_PATH {
             return ApiError::bad("URI is too long.").into();
         }
-        match self.dispatch(req, ctx) {
+        let r = match req.coordination {
+            Some(id) if req.method != "GET" && !is_transaction_path(req.path) => {
+                self.queue(id, req, ctx)
+            }
+            _ => self.dispatch(req, ctx),
+        };
+        match r {
             Ok(r) => r,
             Err(e) => e.into(),
         }
+    }
+
+    /// A change sent under a coordination id: checked for its route and
+    /// JSON now, run at commit.
+    fn queue(&mut self, id: &str, req: Request<'_>, ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+        let Some(rest) = req.path.strip_prefix("/mgmt/tm/") else {
+            return Err(ApiError::not_registered(req.path));
+        };
+        if let Some(e) = unimplemented(rest, req) {
+            return Err(e);
+        }
+        parse_query(req.query)?;
+        let route = route(rest, req.path)?;
+        let allowed = matches!(
+            (req.method, &route),
+            ("POST", Route::Collection(_) | Route::Members(_))
+                | (
+                    "PUT" | "PATCH" | "DELETE",
+                    Route::Object(..) | Route::Member(..)
+                )
+        );
+        if !allowed {
+            return Err(ApiError::new(
+                405,
+                format!(
+                    "Method {} is not supported on {}.",
+                    clip(req.method),
+                    clip(req.path)
+                ),
+            ));
+        }
+        if req.method != "DELETE" {
+            parse_body(req.body)?;
+        }
+        let body = self
+            .tx
+            .queue(id, req.method, req.path, req.query, req.body, ctx.now_us)?;
+        Ok(Response {
+            status: 200,
+            body,
+            changed: false,
+        })
+    }
+
+    /// `/mgmt/tm/transaction[/<id>[/commands[/<n>]]]`.
+    fn transaction(
+        &mut self,
+        tail: &[&str],
+        req: Request<'_>,
+        ctx: &Ctx<'_>,
+    ) -> Result<Response, ApiError> {
+        let ok = |body: Value| Response {
+            status: 200,
+            body,
+            changed: false,
+        };
+        let now = ctx.now_us;
+        match (req.method, tail) {
+            ("GET", []) => Ok(ok(self.tx.collection(now))),
+            ("POST", []) => {
+                let b = if req.body.iter().all(u8::is_ascii_whitespace) {
+                    Map::new()
+                } else {
+                    parse_body(req.body)?
+                };
+                Ok(ok(self.tx.create(&b, now)?))
+            }
+            ("GET", [id]) => Ok(ok(self.tx.get(id, now)?.json())),
+            ("DELETE", [id]) => {
+                self.tx.remove(id, now)?;
+                Ok(ok(Value::Null))
+            }
+            ("PATCH", [id]) => {
+                let b = parse_body(req.body)?;
+                self.commit(id, &b, ctx)
+            }
+            (m, [id, "commands"]) => Ok(ok(self.tx.commands(id, None, m, None, now)?)),
+            (m, [id, "commands", n]) => {
+                let b = if m == "PATCH" {
+                    Some(parse_body(req.body)?)
+                } else {
+                    None
+                };
+                Ok(ok(self.tx.commands(id, Some(n), m, b.as_ref(), now)?))
+            }
+            (_, [] | [_]) => Err(ApiError::new(
+                405,
+                format!(
+                    "Method {} is not supported on {}.",
+                    clip(req.method),
+                    clip(req.path)
+                ),
+            )),
+            _ => Err(ApiError::not_registered(req.path)),
+        }
+    }
+
+    /// `PATCH /mgmt/tm/transaction/<id> {"state":"VALIDATING"}`: runs the
+    /// commands in order, all or nothing.
+    fn commit(
+        &mut self,
+        id: &str,
+        body: &Map<String, Value>,
+        ctx: &Ctx<'_>,
+    ) -> Result<Response, ApiError> {
+        let mut state = None;
+        let mut validate_only = false;
+        for (k, v) in body {
+            match k.as_str() {
+                "state" => state = v.as_str().map(str::to_string),
+                "validateOnly" => {
+                    validate_only = v
+                        .as_bool()
+                        .ok_or_else(|| ApiError::bad("\"validateOnly\" must be true or false."))?
+                }
+                // A GET's body sent back.
+                "transId" | "kind" | "selfLink" | "timeoutSeconds" | "asyncExecution"
+                | "executionTimeout" | "executionTime" | "failureReason" => {}
+                _ => {
+                    return Err(ApiError::bad(format!(
+                        "Found unexpected json pair at configuration item /transaction/: '{}'",
+                        clip(k)
+                    )))
+                }
+            }
+        }
+        let t = self.tx.get(id, ctx.now_us)?;
+        match state.as_deref() {
+            Some("VALIDATING") => {}
+            Some(s) => {
+                return Err(ApiError::bad(format!(
+                    "Invalid transaction state '{}': only VALIDATING may be set.",
+                    clip(s)
+                )))
+            }
+            None => {
+                return Err(ApiError::bad(
+                    "\"state\":\"VALIDATING\" is required to run a transaction.",
+                ))
+            }
+        }
+        if t.state != TxState::Started {
+            return Err(ApiError::bad(format!(
+                "Transaction {} has already run.",
+                t.id
+            )));
+        }
+        let tid = t.id;
+        let commands = t.ordered();
+        if commands.is_empty() {
+            return Err(ApiError::bad(format!(
+                "transaction failed:Transaction {tid} has no commands."
+            )));
+        }
+        let saved = self.config.clone();
+        let mut changed = false;
+        let mut failure = None;
+        for c in &commands {
+            let r = self.dispatch(
+                Request {
+                    method: &c.method,
+                    path: &c.path,
+                    query: &c.query,
+                    body: &c.body,
+                    coordination: None,
+                },
+                ctx,
+            );
+            match r {
+                Ok(resp) => changed |= resp.changed,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if failure.is_some() || validate_only {
+            self.config = saved;
+            changed = false;
+        }
+        let t = self.tx.get(id, ctx.now_us)?;
+        t.validate_only = validate_only;
+        if let Some(e) = failure {
+            let message = format!("transaction failed:{}", e.message);
+            if !validate_only {
+                t.state = TxState::Failed;
+                t.failure = message.clone();
+            }
+            return Err(ApiError {
+                code: 400,
+                message,
+                api_error: e.api_error,
+            });
+        }
+        if !validate_only {
+            t.state = TxState::Completed;
+        }
+        Ok(Response {
+            status: 200,
+            body: t.json(),
+            changed,
+        })
     }
 
     fn dispatch(&mut self, req: Request<'_>, ctx: &Ctx<'_>) -> Result<Response, ApiError> {
@@ -801,6 +1042,13 @@ impl Api {
         let Some(rest) = req.path.strip_prefix("/mgmt/tm/") else {
             return Err(ApiError::not_registered(req.path));
         };
+        if is_transaction_path(req.path) {
+            let segs: Vec<&str> = rest.trim_end_matches('/').split('/').skip(1).collect();
+            return self.transaction(&segs, req, ctx);
+        }
+        if let Some(e) = unimplemented(rest, req) {
+            return Err(e);
+        }
         match rest.trim_end_matches('/') {
             "sys" => {
                 only_get(req, "sys")?;
@@ -821,25 +1069,6 @@ impl Api {
             "ltm" => {
                 only_get(req, "ltm")?;
                 return Ok(ok(ltm_collection()));
-            }
-            r if r == "transaction"
-                || r.starts_with("transaction/")
-                || r.starts_with("ltm/profile")
-                || r.starts_with("ltm/snatpool")
-                || r.starts_with("ltm/persistence")
-                || r.starts_with("ltm/rule")
-                || r.starts_with("ltm/monitor/")
-                    && spec(r.trim_end_matches('/')).is_none()
-                    && !SPECS.iter().any(|s| r.starts_with(&format!("{}/", s.key))) =>
-            {
-                return Err(ApiError::new(
-                    501,
-                    format!(
-                        "fakedc: {} {} is not implemented by this load balancer.",
-                        req.method,
-                        clip(req.path)
-                    ),
-                ));
             }
             _ => {}
         }
@@ -2152,6 +2381,12 @@ impl Api {
     }
 }
 
+/// `/mgmt/tm/transaction` and below.
+fn is_transaction_path(path: &str) -> bool {
+    let p = path.trim_end_matches('/');
+    p == "/mgmt/tm/transaction" || p.starts_with("/mgmt/tm/transaction/")
+}
+
 fn as_u64(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
@@ -2311,6 +2546,7 @@ mod tests {
                 .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
             hostname: "lb01.contoso.test",
             status: &NoStatus,
+            now_us: 1_700_000_000_000_000,
         }
     }
 
@@ -2322,6 +2558,7 @@ mod tests {
                 path: p,
                 query: q,
                 body: body.as_bytes(),
+                coordination: None,
             },
             &ctx(),
         )
@@ -2406,5 +2643,141 @@ mod tests {
             &format!("{{\"name\":\"a\",\"description\":{deep}}}"),
         );
         assert_eq!(r.status, 400);
+    }
+
+    fn in_tx(api: &mut Api, tx: &str, method: &str, path: &str, body: &str) -> Response {
+        api.handle(
+            Request {
+                method,
+                path,
+                query: "",
+                body: body.as_bytes(),
+                coordination: Some(tx),
+            },
+            &ctx(),
+        )
+    }
+
+    #[test]
+    fn transaction_runs_all_or_nothing() {
+        let mut api = Api::new(Config::default());
+        let t = call(&mut api, "POST", "/mgmt/tm/transaction", "{}");
+        assert_eq!(t.status, 200, "{}", t.body);
+        assert_eq!(t.body["kind"], "tm:transactionstate");
+        assert_eq!(t.body["state"], "STARTED");
+        let id = t.body["transId"].as_u64().unwrap_or_default().to_string();
+        // The virtual server names a pool a later command creates: runs
+        // fine once reordered.
+        let v = in_tx(
+            &mut api,
+            &id,
+            "POST",
+            "/mgmt/tm/ltm/virtual",
+            r#"{"name":"vs","destination":"/Common/127.10.0.42:80","pool":"/Common/tp"}"#,
+        );
+        assert_eq!(v.status, 200, "{}", v.body);
+        assert_eq!(v.body["kind"], "tm:transaction:commandsstate");
+        assert_eq!(v.body["name"], "vs");
+        let p = in_tx(
+            &mut api,
+            &id,
+            "POST",
+            "/mgmt/tm/ltm/pool",
+            r#"{"name":"tp","members":["127.10.0.21:80"]}"#,
+        );
+        assert_eq!(p.body["commandId"], 2);
+        // Queued, not applied.
+        assert_eq!(
+            call(&mut api, "GET", "/mgmt/tm/ltm/pool/~Common~tp", "").status,
+            404
+        );
+        // In this order the virtual server fails: nothing is applied.
+        let tx = format!("/mgmt/tm/transaction/{id}");
+        let r = call(
+            &mut api,
+            "PATCH",
+            &tx,
+            r#"{"state":"VALIDATING","validateOnly":true}"#,
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        let msg = r.body["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.starts_with("transaction failed:01070226:3: Pool /Common/tp"),
+            "{msg}"
+        );
+        assert_eq!(
+            call(&mut api, "GET", "/mgmt/tm/ltm/pool/~Common~tp", "").status,
+            404
+        );
+        assert_eq!(call(&mut api, "GET", &tx, "").body["state"], "STARTED");
+        // Move the pool first, then commit.
+        let m = call(
+            &mut api,
+            "PATCH",
+            &format!("{tx}/commands/2"),
+            r#"{"evalOrder":1}"#,
+        );
+        assert_eq!(m.status, 200, "{}", m.body);
+        let list = call(&mut api, "GET", &format!("{tx}/commands"), "");
+        assert_eq!(list.body["items"][0]["commandId"], 2, "{}", list.body);
+        assert_eq!(list.body["items"][0]["method"], "POST");
+        let r = call(&mut api, "PATCH", &tx, r#"{"state":"VALIDATING"}"#);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.changed);
+        assert_eq!(r.body["state"], "COMPLETED");
+        assert_eq!(
+            call(&mut api, "GET", "/mgmt/tm/ltm/virtual/~Common~vs", "").status,
+            200
+        );
+        // A finished transaction takes no more commands.
+        let late = in_tx(
+            &mut api,
+            &id,
+            "DELETE",
+            "/mgmt/tm/ltm/virtual/~Common~vs",
+            "",
+        );
+        assert_eq!(late.status, 400, "{}", late.body);
+        // Unknown ids, bad bodies and routes are F5 errors at queue time.
+        assert_eq!(
+            in_tx(&mut api, "999", "POST", "/mgmt/tm/ltm/pool", "{}").status,
+            404
+        );
+        let t2 = call(&mut api, "POST", "/mgmt/tm/transaction", "{}");
+        let id2 = t2.body["transId"].as_u64().unwrap_or_default().to_string();
+        assert_eq!(
+            in_tx(&mut api, &id2, "POST", "/mgmt/tm/ltm/pool", "{").status,
+            400
+        );
+        assert_eq!(
+            in_tx(&mut api, &id2, "POST", "/mgmt/tm/ltm/bogus", "{}").status,
+            404
+        );
+        assert_eq!(
+            in_tx(&mut api, &id2, "POST", "/mgmt/tm/ltm/rule", "{}").status,
+            501
+        );
+        // An empty transaction does not run.
+        let r = call(
+            &mut api,
+            "PATCH",
+            &format!("/mgmt/tm/transaction/{id2}"),
+            r#"{"state":"VALIDATING"}"#,
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            call(
+                &mut api,
+                "DELETE",
+                &format!("/mgmt/tm/transaction/{id2}"),
+                ""
+            )
+            .status,
+            200
+        );
+        assert_eq!(
+            call(&mut api, "GET", &format!("/mgmt/tm/transaction/{id2}"), "").status,
+            404
+        );
     }
 }

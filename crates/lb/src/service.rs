@@ -349,6 +349,11 @@ async fn handle(lb: Arc<Lb>, req: HttpRequest, conn: Arc<ConnInfo>) -> HttpRespo
         .get("x-f5-auth-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let coordination = req
+        .headers()
+        .get("x-f5-rest-coordination-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(32).collect::<String>());
     let authorization = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
@@ -521,6 +526,7 @@ async fn handle(lb: Arc<Lb>, req: HttpRequest, conn: Arc<ConnInfo>) -> HttpRespo
             lb_addr: lb.addr,
             hostname: &lb.hostname,
             status: &rt,
+            now_us: now,
         };
         api.handle(
             Request {
@@ -528,6 +534,7 @@ async fn handle(lb: Arc<Lb>, req: HttpRequest, conn: Arc<ConnInfo>) -> HttpRespo
                 path: &path,
                 query: &query,
                 body: &body,
+                coordination: coordination.as_deref(),
             },
             &ctx,
         )

@@ -3,7 +3,9 @@
 //! with two members and a virtual server. No panic; every answer is JSON
 //! with F5's error shape when it fails (`code` equal to the status, a
 //! message, `errorStack`); the configuration stays within its limits and
-//! every stored name stays inside the one partition.
+//! every stored name stays inside the one partition. Requests may join
+//! the last transaction opened (`X-F5-REST-Coordination-Id`), so queued
+//! commands and commits are fuzzed too: a failed commit changes nothing.
 
 use fakedc_lb::rest::{Api, Config, Ctx, NoStatus, Request, MAX_NAME, MAX_OBJECTS};
 use std::net::{IpAddr, Ipv4Addr};
@@ -40,6 +42,7 @@ fn seeded(ctx: &Ctx<'_>) -> Api {
                 path: p,
                 query: "",
                 body: b.as_bytes(),
+                coordination: None,
             },
             ctx,
         );
@@ -48,15 +51,19 @@ fn seeded(ctx: &Ctx<'_>) -> Api {
     api
 }
 
-/// Requests separated by 0xFF; each is a method byte, then the path and
-/// the query (each ended by a newline), then the body.
+/// Requests separated by 0xFF; each is a method byte (its high bit: send
+/// the last transaction's id as `X-F5-REST-Coordination-Id`), then the
+/// path (`{tx}` stands for that id) and the query (each ended by a
+/// newline), then the body.
 pub fn request(data: &[u8]) {
     let ctx = Ctx {
         lb_addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 42)),
         hostname: "lb01.contoso.test",
         status: &NoStatus,
+        now_us: 1_700_000_000_000_000,
     };
     let mut api = seeded(&ctx);
+    let mut tx = String::from("1");
     for part in data.split(|b| *b == 0xff).take(16) {
         let Some((&m, rest)) = part.split_first() else {
             continue;
@@ -71,15 +78,22 @@ pub fn request(data: &[u8]) {
         } else {
             format!("/mgmt/tm/{path}")
         };
+        // `{tx}` names the last transaction opened.
+        let path = path.replace("{tx}", &tx);
         let r = api.handle(
             Request {
                 method,
                 path: &path,
                 query: &query,
                 body,
+                // The method byte's high bit: join the last transaction.
+                coordination: (m & 0x80 != 0).then_some(tx.as_str()),
             },
             &ctx,
         );
+        if let Some(id) = r.body.get("transId").and_then(|v| v.as_u64()) {
+            tx = id.to_string();
+        }
         assert!((200..600).contains(&r.status), "status {}", r.status);
         if r.status >= 400 {
             assert_eq!(r.body["code"], r.status, "error body code: {}", r.body);

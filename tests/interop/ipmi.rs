@@ -1197,6 +1197,66 @@ fn pef_info_status_filters_and_policies() {
     );
 }
 
+/// PEF evaluates events: FreeIPMI's `ipmi-config` enables the factory
+/// temperature filter with a power-off action, ipmitool's test event
+/// "Temperature - Upper Critical - Going High" arrives, and the host goes
+/// off, with the PEF action in the SEL and the journal.
+#[test]
+fn pef_filter_powers_the_host_off_on_a_matching_event() {
+    let dc = common::start(SCENARIO);
+    let bmc = dc.endpoint("bmc01", ServiceKind::Ipmi).unwrap();
+    ok(bmc, LANPLUS17, "chassis power on");
+    assert!(ok(bmc, LANPLUS17, "chassis power status").contains("is on"));
+    freeipmi_ok(
+        "ipmi-config",
+        bmc,
+        &[
+            "--commit",
+            "--category=pef",
+            "-e",
+            "PEF_Conf:Enable_PEF_Event_Messages=Yes",
+            "-e",
+            "Event_Filter_1:Enable_Filter=Yes",
+            "-e",
+            "Event_Filter_1:Event_Filter_Action_Power_Off=Yes",
+        ],
+    );
+    // A voltage event does not match the temperature filter.
+    ok(bmc, LANPLUS17, "event 2");
+    assert!(ok(bmc, LANPLUS17, "chassis power status").contains("is on"));
+    ok(bmc, LANPLUS17, "event 1");
+    let status = ok(bmc, LANPLUS17, "chassis power status");
+    assert!(status.contains("Chassis Power is off"), "{status}");
+    let sel = ok(bmc, LANPLUS17, "sel elist");
+    let lines: Vec<&str> = sel.lines().collect();
+    let temp = lines
+        .iter()
+        .rposition(|l| l.contains("Temperature") && l.contains("Upper Critical going high"))
+        .unwrap_or_else(|| panic!("no temperature event:\n{sel}"));
+    assert!(
+        lines[temp + 1..].iter().any(|l| l.contains("PEF Action")),
+        "{sel}"
+    );
+    assert!(
+        lines[temp + 1..]
+            .iter()
+            .any(|l| l.contains("Power off/down")),
+        "{sel}"
+    );
+    let j = dc.journal(&Query {
+        machine: Some("bmc01".into()),
+        operation: Some("pef".into()),
+        ..Default::default()
+    });
+    assert!(
+        j.iter().any(|e| e.outcome.starts_with("record ")
+            && e.outcome.ends_with(
+                " matched filter 1: power down, alert not sent (PET alerts are not built)"
+            )),
+        "{j:?}"
+    );
+}
+
 #[test]
 fn dcmi_asset_tag_and_controller_id_with_freeipmi() {
     let dc = common::start(SCENARIO);

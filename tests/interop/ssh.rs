@@ -1235,6 +1235,23 @@ fn esx_answers_as_esx_35_service_console() {
     assert!(u.trim_end().ends_with("i686 i686 i386 GNU/Linux"), "{u}");
     let v = ok_out(ssh(esx, &login, "root", "vmware -v"), "vmware -v");
     assert_eq!(v, "VMware ESX Server 3.5.0 build-207095\n");
+    // The identification string is the service console's sshd (RHEL 3's
+    // OpenSSH 3.6.1p2), and OpenSSH's client applies its compatibility
+    // entry for it, then still runs the command.
+    let mut c = client(&login, "ssh");
+    c.args(auth_opts(&login))
+        .args(["-v", "-p", &esx.port().to_string()])
+        .arg(format!("root@{}", esx.ip()))
+        .arg("hostname")
+        .stdin(Stdio::null());
+    let o = c.output().expect("run ssh -v");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        err.contains("remote software version OpenSSH_3.6.1p2"),
+        "{err}"
+    );
+    assert!(err.contains("pat OpenSSH_3.*"), "{err}");
     let o = ssh(esx, &login, "root", "esxcli system version get");
     assert_eq!(o.status.code(), Some(127), "{}", text(&o));
     assert!(

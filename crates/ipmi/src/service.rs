@@ -534,8 +534,8 @@ impl Bmc {
 
     /// Journals what the BMC's timers (the watchdog) did.
     fn journal_timers(&mut self) {
-        for outcome in self.state.take_timer_events() {
-            self.journal(None, None, "watchdog".into(), outcome, Duration::ZERO);
+        for (operation, outcome) in self.state.take_timer_events() {
+            self.journal(None, None, operation.into(), outcome, Duration::ZERO);
         }
     }
 

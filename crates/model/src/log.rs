@@ -51,6 +51,9 @@ pub struct EventLog {
     entries: VecDeque<LogEntry>,
     next_id: u16,
     capacity: usize,
+    /// Entries ever pushed, never reset: lets a reader (a BMC's PEF) find
+    /// the entries added since it last looked, across wrap-around and clears.
+    added: u64,
     /// Unix time of the last add and the last erase (IPMI SEL info reports both).
     pub last_add: u64,
     pub last_erase: u64,
@@ -63,6 +66,7 @@ impl Default for EventLog {
             entries: VecDeque::new(),
             next_id: 1,
             capacity: 512,
+            added: 0,
             last_add: 0,
             last_erase: 0,
         }
@@ -92,7 +96,15 @@ impl EventLog {
             kind,
         });
         self.last_add = timestamp;
+        self.added += 1;
         id
+    }
+
+    /// How many entries were ever pushed (clears do not reset it): the
+    /// entries pushed after a reader saw `n` are the last
+    /// `min(added() - n, entries().len())`.
+    pub fn added(&self) -> u64 {
+        self.added
     }
 
     pub fn clear(&mut self) {

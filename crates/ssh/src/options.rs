@@ -68,10 +68,15 @@ pub struct SshOptions {
 pub use fakedc_net::OptionsError;
 
 /// The identification string a real host of this role shows: ESXi 7.0 U3
-/// ships OpenSSH 8.8; many BMCs (iDRAC 9, XCC) run OpenSSH 7.4.
+/// ships OpenSSH 8.8; many BMCs (iDRAC 9, XCC) run OpenSSH 7.4; ESX 3.5's
+/// service console is Red Hat Enterprise Linux 3, whose sshd is OpenSSH
+/// 3.6.1p2. The string is what `nmap -sV` and OpenSSH's compatibility
+/// table key on; the algorithms stay modern so today's clients connect
+/// without legacy options (recorded in ARCHITECTURE.md).
 pub fn default_server_id(role: Role) -> &'static str {
     match role {
         Role::Bmc => "SSH-2.0-OpenSSH_7.4",
+        Role::EsxHost => "SSH-2.0-OpenSSH_3.6.1p2",
         _ => "SSH-2.0-OpenSSH_8.8",
     }
 }
@@ -244,6 +249,7 @@ mod tests {
             (o.esxi_version.as_str(), o.esxi_build.as_str()),
             ("3.5.0", "207095")
         );
+        assert_eq!(o.server_id, "SSH-2.0-OpenSSH_3.6.1p2");
         assert!(o.password && o.keyboard_interactive && o.publickey);
         assert!(
             !o.atomic_uploads,

@@ -458,7 +458,7 @@ pub struct BmcState {
     pub kr: Key20,
     pub kg: Key20,
     /// Journal lines for what timers did, until the service takes them.
-    timer_events: Vec<String>,
+    timer_events: Vec<(&'static str, String)>,
     sel_reservation: u16,
     sdr_reservation: u16,
     /// Power-on-hours accounting: minutes counted so far and when last seen.

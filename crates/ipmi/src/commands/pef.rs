@@ -12,12 +12,24 @@
 //! (policy 1 to each of the LAN channel's four alert destinations) and two
 //! empty alert strings. Everything writable is stored and read back.
 //!
-//! Deviation: the configuration is not evaluated. No filter ever matches an
-//! event, so no alert is sent and no PEF action is taken; the BMC reports
-//! every SEL record as processed (Get Last Processed Event ID).
+//! Evaluation (IPMI v2.0 §17.7–17.8): every system event record that enters
+//! the SEL — from a Platform Event Message, the watchdog, Add SEL Entry or a
+//! power change made through any front — is run through the enabled filters
+//! when the BMC next polls its timers (before every command and at each
+//! timer deadline). The matching filters' actions, masked by the globally
+//! enabled ones, are taken in the spec's priority order: power down, then
+//! power cycle, then reset, then diagnostic interrupt; only the first of
+//! those applies. With "PEF action event messages" enabled (control bit 1)
+//! the action is logged as a System Event / PEF Action record. A disabled
+//! PEF skips records; a postponed PEF holds them until the timer ends.
+//!
+//! Deviations: alerts (PET traps to the LAN alert destinations) are not
+//! sent — the journal says "alert not sent" — and the startup delays are
+//! stored but not applied. Records from other fronts are seen at the BMC's
+//! next poll, not at the instant they are logged.
 
-use super::{cc, need, u16_le, CmdResponse, Command, Ctx, R};
-use fakedc_model::Privilege;
+use super::{cc, need, u16_le, BmcState, CmdResponse, Command, Ctx, R};
+use fakedc_model::{EventKind, MachineId, Model, PowerAction, Privilege};
 use std::time::{Duration, Instant};
 
 /// Parameter revision of PEF configuration parameters.
@@ -78,11 +90,13 @@ pub struct PefState {
     pub strings: Vec<Vec<u8>>,
     /// Set Last Processed Event ID (software).
     pub sw_processed: u16,
-    /// Set Last Processed Event ID (BMC), with the SEL's last record id
-    /// when it was set: once another record arrives, the BMC has processed
-    /// that one.
-    pub bmc_processed: Option<(u16, u16)>,
+    /// The last record the BMC processed (evaluation, or Set Last
+    /// Processed Event ID (BMC)); `None` reads as the SEL's last record.
+    pub bmc_processed: Option<u16>,
     pub postpone: Postpone,
+    /// How many SEL entries (`EventLog::added`) evaluation has looked at;
+    /// `None` until the first poll, which starts at the present log.
+    pub seen: Option<u64>,
 }
 
 /// A pre-configured, disabled filter: alert through policy 1 on `sensor_type`
@@ -164,6 +178,7 @@ impl Default for PefState {
             sw_processed: 0x0000,
             bmc_processed: None,
             postpone: Postpone::Off,
+            seen: None,
         }
     }
 }
@@ -416,10 +431,7 @@ fn get_last_processed(ctx: &mut Ctx) -> R {
     need(ctx.data(), 0, 0)?;
     let (last, stamp) = sel_last(ctx);
     let p = &ctx.state.pef;
-    let bmc = match p.bmc_processed {
-        Some((id, seen)) if seen == last => id,
-        _ => last,
-    };
+    let bmc = p.bmc_processed.unwrap_or(last);
     let mut out = stamp.to_le_bytes().to_vec();
     out.extend_from_slice(&last.to_le_bytes());
     out.extend_from_slice(&p.sw_processed.to_le_bytes());
@@ -436,8 +448,235 @@ fn set_last_processed(ctx: &mut Ctx) -> R {
     if d[0] & 0x01 == 0 {
         ctx.state.pef.sw_processed = id;
     } else {
-        let (last, _) = sel_last(ctx);
-        ctx.state.pef.bmc_processed = Some((id, last));
+        ctx.state.pef.bmc_processed = Some(id);
     }
     Ok(CmdResponse::ok(Vec::new()))
+}
+
+/// Filter actions (byte 2 of an event filter entry).
+const ACTION_ALERT: u8 = 0x01;
+const ACTION_POWER_DOWN: u8 = 0x02;
+const ACTION_RESET: u8 = 0x04;
+const ACTION_POWER_CYCLE: u8 = 0x08;
+const ACTION_DIAG_INTERRUPT: u8 = 0x20;
+/// Sensor type System Event (12h), offset 04h "PEF Action".
+const SYSTEM_EVENT: u8 = 0x12;
+
+/// One data byte against a filter's AND mask, compare 1 and compare 2
+/// (§17.8): bits with compare 1 set must equal compare 2 exactly; among
+/// the masked bits with compare 1 clear, at least one must equal its bit
+/// in compare 2 (when there are any).
+fn data_matches(data: u8, and: u8, compare1: u8, compare2: u8) -> bool {
+    let value = data & and;
+    let exact = compare1 & and;
+    if value & exact != compare2 & exact {
+        return false;
+    }
+    let any = and & !compare1;
+    any == 0 || (!(value ^ compare2) & any) != 0
+}
+
+/// Whether `filter` (20 bytes, enabled or not) matches the system event
+/// record `r` (16 bytes, type 02h).
+fn filter_matches(f: &[u8; 20], r: &[u8; 16]) -> bool {
+    let any = |want: u8, have: u8| want == 0xFF || want == have;
+    let offset = r[13] & 0x0F;
+    let offsets = u16::from_le_bytes([f[9], f[10]]);
+    any(f[4], r[7])
+        && any(f[5], r[8])
+        && any(f[6], r[10])
+        && any(f[7], r[11])
+        && any(f[8], r[12] & 0x7F)
+        && offsets & (1 << offset) != 0
+        && data_matches(r[13], f[11], f[12], f[13])
+        && data_matches(r[14], f[14], f[15], f[16])
+        && data_matches(r[15], f[17], f[18], f[19])
+}
+
+/// The one power-type action the BMC takes for `actions`, by priority.
+fn power_action(actions: u8) -> Option<(PowerAction, &'static str, u8)> {
+    [
+        (ACTION_POWER_DOWN, PowerAction::Off, "power down", 0x01),
+        (ACTION_POWER_CYCLE, PowerAction::Cycle, "power cycle", 0x02),
+        (ACTION_RESET, PowerAction::Reset, "reset", 0x03),
+        (
+            ACTION_DIAG_INTERRUPT,
+            PowerAction::Nmi,
+            "diagnostic interrupt",
+            0x05,
+        ),
+    ]
+    .into_iter()
+    .find(|(bit, ..)| actions & bit != 0)
+    .map(|(_, a, name, code)| (a, name, code))
+}
+
+impl BmcState {
+    /// Runs the SEL records added since the last poll through the event
+    /// filter table and takes the actions they call for (module docs).
+    /// Returns journal lines, one per record that matched.
+    pub(crate) fn poll_pef(&mut self, model: &Model, bmc: MachineId, now: Instant) -> Vec<String> {
+        if let Postpone::Until(t) = self.pef.postpone {
+            if now < t {
+                return Vec::new();
+            }
+            self.pef.postpone = Postpone::Off;
+        }
+        let held = self.pef.postpone == Postpone::Disabled;
+        let chassis = model.machine(bmc).chassis;
+        let (added, pending) = model.with_chassis(chassis, now, |c| {
+            let added = c.log.added();
+            let seen = *self.pef.seen.get_or_insert(added);
+            if seen == added {
+                // The common case, on every command: nothing new.
+                return (added, Vec::new());
+            }
+            let new = usize::try_from(added.saturating_sub(seen)).unwrap_or(usize::MAX);
+            let entries = c.log.entries();
+            let start = entries.len().saturating_sub(new);
+            let mut last_boot = None;
+            let mut pending = Vec::new();
+            for (i, e) in entries.iter().enumerate() {
+                if let EventKind::BootStarted { device } = e.kind {
+                    last_boot = Some(device);
+                }
+                if i >= start {
+                    pending.push(super::sel::record(e, self.sel_time(e.timestamp), last_boot));
+                }
+            }
+            (added, pending)
+        });
+        if held || pending.is_empty() {
+            return Vec::new();
+        }
+        self.pef.seen = Some(added);
+        let mut lines = Vec::new();
+        let enabled = self.pef.control & 0x01 != 0;
+        for r in &pending {
+            let id = u16::from_le_bytes([r[0], r[1]]);
+            self.pef.bmc_processed = Some(id);
+            if !enabled || r[2] != 0x02 {
+                continue;
+            }
+            let mut actions = 0u8;
+            let mut matched = Vec::new();
+            for (n, f) in self.pef.filters.iter().enumerate() {
+                if f[0] & 0x80 != 0 && filter_matches(f, r) {
+                    actions |= f[1];
+                    matched.push(n + 1);
+                }
+            }
+            if matched.is_empty() {
+                continue;
+            }
+            let allowed = actions & self.pef.action_control;
+            let mut did = Vec::new();
+            if let Some((action, name, code)) = power_action(allowed) {
+                let log_it = self.pef.control & 0x02 != 0;
+                model.with_chassis(chassis, now, |c| {
+                    if log_it {
+                        let mut body = [0u8; 13];
+                        body[4] = super::sdr::BMC_ADDR;
+                        body[6] = 0x04;
+                        body[7] = SYSTEM_EVENT;
+                        body[8] = 0xFF;
+                        body[9] = 0x6F;
+                        body[10] = 0xA4; // offset 04h, data 2 = action
+                        body[11] = code;
+                        body[12] = 0xFF;
+                        c.log.push(EventKind::Raw {
+                            record_type: 0x02,
+                            body,
+                        });
+                    }
+                    if c.power.power_on() || action == PowerAction::Nmi {
+                        c.power_action(action, now);
+                    }
+                });
+                did.push(name);
+            }
+            if allowed & ACTION_ALERT != 0 {
+                did.push("alert not sent (PET alerts are not built)");
+            }
+            if did.is_empty() {
+                did.push("no action enabled");
+            }
+            lines.push(format!(
+                "record {id:04X} matched filter {}: {}",
+                matched
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                did.join(", ")
+            ));
+        }
+        lines
+    }
+
+    /// When a postponed PEF resumes, if it is postponed.
+    pub(crate) fn pef_deadline(&self) -> Option<Instant> {
+        match self.pef.postpone {
+            Postpone::Until(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod eval_tests {
+    use super::*;
+
+    #[test]
+    fn data_bytes_match_by_and_mask_and_compares() {
+        // AND mask 0: the byte does not matter.
+        assert!(data_matches(0x5A, 0x00, 0x00, 0x00));
+        // Exact bits.
+        assert!(data_matches(0x5A, 0xF0, 0xF0, 0x50));
+        assert!(!data_matches(0x5A, 0xF0, 0xF0, 0x60));
+        // Any-of bits: at least one of the masked bits equals compare 2.
+        assert!(data_matches(0x01, 0x03, 0x00, 0x03));
+        assert!(!data_matches(0x00, 0x03, 0x00, 0x03));
+    }
+
+    #[test]
+    fn filters_match_on_sensor_type_trigger_and_offset() {
+        let mut f = [0u8; 20];
+        f[0] = 0x80;
+        f[1] = ACTION_POWER_DOWN;
+        f[4] = 0xFF;
+        f[5] = 0xFF;
+        f[6] = 0x01; // temperature
+        f[7] = 0xFF;
+        f[8] = 0x01; // threshold
+        f[9..11].copy_from_slice(&(1u16 << 9).to_le_bytes()); // upper critical going high
+        let mut r = [0u8; 16];
+        r[2] = 0x02;
+        r[7] = 0x41;
+        r[10] = 0x01;
+        r[11] = 0x30;
+        r[12] = 0x01;
+        r[13] = 0x59; // offset 9 with flags in the top bits
+        assert!(filter_matches(&f, &r));
+        r[13] = 0x57;
+        assert!(!filter_matches(&f, &r), "offset 7 is not in the mask");
+        r[13] = 0x59;
+        r[12] = 0x81; // deassertion: direction is not part of the trigger
+        assert!(filter_matches(&f, &r));
+        r[10] = 0x02;
+        assert!(!filter_matches(&f, &r), "voltage, not temperature");
+    }
+
+    #[test]
+    fn power_actions_go_by_priority() {
+        assert_eq!(
+            power_action(ACTION_RESET | ACTION_POWER_DOWN).map(|a| a.0),
+            Some(PowerAction::Off)
+        );
+        assert_eq!(
+            power_action(ACTION_RESET | ACTION_POWER_CYCLE).map(|a| a.0),
+            Some(PowerAction::Cycle)
+        );
+        assert_eq!(power_action(ACTION_ALERT), None);
+    }
 }

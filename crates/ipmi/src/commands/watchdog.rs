@@ -342,28 +342,39 @@ impl BmcState {
     /// Runs the timers due at `now` (the watchdog) against the BMC's
     /// chassis. The command layer calls it before every command; the
     /// service also calls it when [`BmcState::next_timer`] comes.
+    /// PEF then evaluates the SEL records added since the last poll,
+    /// including what the watchdog just logged.
     pub fn poll_timers(&mut self, model: &Model, bmc: MachineId, now: Instant) {
         let events = self.watchdog.poll(now);
-        if events.is_empty() {
-            return;
+        if !events.is_empty() {
+            let chassis = model.machine(bmc).chassis;
+            model.with_chassis(chassis, now, |c| {
+                for e in &events {
+                    apply(c, e);
+                }
+            });
+            self.timer_events.extend(
+                events
+                    .iter()
+                    .map(|e| ("watchdog", WatchdogEvent::describe(e))),
+            );
         }
-        let chassis = model.machine(bmc).chassis;
-        model.with_chassis(chassis, now, |c| {
-            for e in &events {
-                apply(c, e);
-            }
-        });
+        let pef = self.poll_pef(model, bmc, now);
         self.timer_events
-            .extend(events.iter().map(WatchdogEvent::describe));
+            .extend(pef.into_iter().map(|l| ("pef", l)));
     }
 
     /// When [`BmcState::poll_timers`] next has work, if ever.
     pub fn next_timer(&self) -> Option<Instant> {
-        self.watchdog.next_deadline()
+        [self.watchdog.next_deadline(), self.pef_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// What the timers did since the last call, for the journal.
-    pub fn take_timer_events(&mut self) -> Vec<String> {
+    /// What the timers (watchdog, PEF) did since the last call, for the
+    /// journal: (operation, outcome).
+    pub fn take_timer_events(&mut self) -> Vec<(&'static str, String)> {
         std::mem::take(&mut self.timer_events)
     }
 }

@@ -100,7 +100,7 @@ fn watchdog_power_down_expires_on_time_and_logs() {
     assert_eq!(sel[wd + 1][10], 0x09, "Power Unit: power off");
     assert_eq!(
         f.state.take_timer_events(),
-        vec!["SMS/OS expired: power down".to_string()]
+        vec![("watchdog", "SMS/OS expired: power down".to_string())]
     );
     // Clearing the flag through Set; a new Reset starts again.
     f.ok(APP, 0x24, &[0x04, 0x00, 0x00, 0x10, 50, 0]);
@@ -125,7 +125,7 @@ fn watchdog_expiry_without_a_request_through_poll_timers() {
     );
     assert_eq!(
         f.state.take_timer_events(),
-        vec!["OS Load expired: hard reset".to_string()]
+        vec![("watchdog", "OS Load expired: hard reset".to_string())]
     );
     assert!(f.state.take_timer_events().is_empty());
     f.now = due;
@@ -380,6 +380,59 @@ fn pef_last_processed_event_and_postpone_timer() {
     assert_eq!(f.ok(SE, 0x11, &[0x00]), vec![0]);
     let r = f.send(SE, 0x15, &[], Privilege::Operator, Some(SID));
     assert_eq!(r.cc, cc::INSUFFICIENT_PRIVILEGE);
+}
+
+/// A filter written by a client (temperature upper critical going high →
+/// power down, PEF action event messages on) powers the host off when a
+/// Platform Event Message reports that event; a postponed PEF holds it.
+#[test]
+fn pef_filter_actions_apply_to_platform_events() {
+    let mut f = fixture();
+    powered(&mut f);
+    // Control: PEF on, action event messages on.
+    f.ok(SE, 0x12, &[1, 0x03]);
+    let mut filter = vec![6, 9, 0x80, 0x02, 0x00, 0x10, 0xFF, 0xFF, 0x01, 0xFF, 0x01];
+    filter.extend_from_slice(&(1u16 << 9).to_le_bytes());
+    filter.extend_from_slice(&[0; 9]);
+    f.ok(SE, 0x12, &filter);
+    // A voltage event matches nothing.
+    f.ok(SE, 0x02, &[0x04, 0x02, 0x10, 0x01, 0x59, 0x00, 0x00]);
+    f.ok(APP, 0x01, &[]);
+    assert!(f.chassis().power.power_on());
+    assert!(f.state.take_timer_events().is_empty());
+    // Postponed: the temperature event waits.
+    f.ok(SE, 0x11, &[5]);
+    f.ok(SE, 0x02, &[0x04, 0x01, 0x30, 0x01, 0x59, 0x00, 0x00]);
+    f.ok(APP, 0x01, &[]);
+    assert!(f.chassis().power.power_on(), "held while postponed");
+    let last = read_sel(&mut f).len() as u8;
+    let d = f.ok(SE, 0x15, &[]);
+    assert_eq!(d[8], last - 1, "the held record is not processed yet");
+    f.now += Duration::from_secs(6);
+    f.ok(APP, 0x01, &[]);
+    assert!(!f.chassis().power.power_on(), "power down once PEF resumes");
+    let events = f.state.take_timer_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "pef");
+    assert!(
+        events[0].1.ends_with("matched filter 9: power down"),
+        "{events:?}"
+    );
+    // The action is logged as System Event / PEF Action, then the power-off.
+    let sel = read_sel(&mut f);
+    let pef = sel
+        .iter()
+        .position(|r| r[10] == 0x12)
+        .expect("PEF action record");
+    assert_eq!((sel[pef][13] & 0x0F, sel[pef][14]), (0x04, 0x01));
+    assert_eq!(sel[pef + 1][10], 0x09, "Power Unit: power off");
+    // Disabled PEF: events pass without actions.
+    f.ok(0x00, 0x02, &[0x01]);
+    f.now += Duration::from_secs(5);
+    f.ok(SE, 0x12, &[1, 0x00]);
+    f.ok(SE, 0x02, &[0x04, 0x01, 0x30, 0x01, 0x59, 0x00, 0x00]);
+    f.ok(APP, 0x01, &[]);
+    assert!(f.chassis().power.power_on());
 }
 
 const TRANSPORT: u8 = 0x0C;

@@ -44,8 +44,8 @@ struct Addressing {
     /// (default ./fakedc-data; a temporary one with --ephemeral).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Serve only these protocols (comma-separated registry names: ipmi,
-    /// ssh, wsman, bits, smash); the other endpoints are "not served".
+    /// Serve only these protocols (comma-separated registry names, as
+    /// `fakedc protocols` lists them); the other endpoints are "not served".
     #[arg(long, value_delimiter = ',')]
     protocols: Option<Vec<String>>,
 }

@@ -49,6 +49,14 @@ impl Protocol for LoadBalancer {
         }]
     }
 
+    fn option_tables(&self) -> &'static [&'static str] {
+        &["lb"]
+    }
+
+    fn validate(&self, machine: &fakedc_model::Machine) -> Result<(), fakedc_net::OptionsError> {
+        service::validate(machine).map(|_| ())
+    }
+
     fn start(&self, ctx: &StartCtx<'_>, services: &mut Services) -> Result<(), StartError> {
         service::register(services, ctx.model).map_err(StartError::Environment)?;
         Ok(())

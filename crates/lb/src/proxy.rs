@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Members tried per client connection before it is refused.
 const MAX_TRIES: usize = 4;
-/// Copy buffer each way (large: bulk transfers are what a balancer moves).
-const BUF: usize = 64 * 1024;
+/// Copy buffer each way: HAProxy's `tune.bufsize` (16 KiB). Both are
+/// allocated and zeroed for every connection, so 64 KiB ones cost a short
+/// request more than they gain a bulk transfer (measured in benches/lb.rs).
+const BUF: usize = 16 * 1024;
 /// BIG-IP's `source_addr` persistence timeout.
 const PERSIST_TIMEOUT: Duration = Duration::from_secs(180);
 /// Persistence records kept; beyond this the table starts afresh.
@@ -89,6 +91,12 @@ struct Plan {
     pool: Option<String>,
     mode: String,
     members: Vec<crate::rest::MemberDef>,
+    /// A client-ssl profile: terminate TLS with the LB's certificate.
+    client_ssl: bool,
+    /// A server-ssl profile: TLS to the member, with this SNI if set.
+    server_ssl: Option<Option<String>>,
+    /// SNAT translation addresses; empty: the LB's own address.
+    snat: Vec<std::net::IpAddr>,
 }
 
 /// One virtual server's listener.
@@ -98,6 +106,8 @@ pub struct VirtualServer {
     /// The pool and members, recomputed only when the configuration's
     /// generation moves (every accepted connection reads it).
     plan: std::sync::Mutex<Option<Arc<Plan>>>,
+    /// Round-robin cursor over the SNAT pool's addresses.
+    snat_next: std::sync::atomic::AtomicUsize,
 }
 
 impl VirtualServer {
@@ -106,6 +116,7 @@ impl VirtualServer {
             lb,
             full,
             plan: std::sync::Mutex::new(None),
+            snat_next: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -118,10 +129,16 @@ impl VirtualServer {
         }
         let vs = api.virtuals().into_iter().find(|v| v.full == self.full);
         let persist = vs.as_ref().is_some_and(|v| v.persist);
+        let client_ssl = vs.as_ref().is_some_and(|v| v.client_ssl);
+        let server_ssl = vs.as_ref().and_then(|v| v.server_ssl.clone());
+        let snat = vs.as_ref().map(|v| v.snat.clone()).unwrap_or_default();
         let pool = vs.and_then(|v| v.pool);
         let plan = Arc::new(Plan {
             generation,
             persist,
+            client_ssl,
+            server_ssl,
+            snat,
             mode: pool.as_deref().map(|p| api.lb_mode(p)).unwrap_or_default(),
             members: pool
                 .as_deref()
@@ -146,17 +163,17 @@ impl VirtualServer {
     fn candidates(
         &self,
         client: std::net::IpAddr,
-    ) -> (Option<String>, Vec<(String, std::net::SocketAddr)>, bool) {
+    ) -> (Option<Arc<Plan>>, Vec<(String, std::net::SocketAddr)>) {
         let Some(plan) = self.plan() else {
-            return (None, Vec::new(), false);
+            return (None, Vec::new());
         };
         let Some(pool) = plan.pool.clone() else {
-            return (None, Vec::new(), false);
+            return (Some(plan), Vec::new());
         };
         let mode = plan.mode.as_str();
         let members = plan.members.iter();
         let Ok(mut rt) = self.lb.rt.lock() else {
-            return (Some(pool), Vec::new(), false);
+            return (Some(plan), Vec::new());
         };
         let mut ok: Vec<(String, std::net::SocketAddr, u64)> = members
             .filter(|m| m.enabled)
@@ -171,7 +188,7 @@ impl VirtualServer {
             })
             .collect();
         if ok.is_empty() {
-            return (Some(pool), Vec::new(), plan.persist);
+            return (Some(plan), Vec::new());
         }
         let cur = rt.cursor.entry(pool.clone()).or_insert(0);
         let start = *cur % ok.len();
@@ -194,11 +211,8 @@ impl VirtualServer {
                 }
             }
         }
-        (
-            Some(pool),
-            ok.into_iter().map(|(f, a, _)| (f, a)).collect(),
-            plan.persist,
-        )
+        let list = ok.into_iter().map(|(f, a, _)| (f, a)).collect();
+        (Some(plan), list)
     }
 
     async fn proxy(&self, conn: Conn) {
@@ -218,18 +232,46 @@ impl VirtualServer {
             record("refused: no network handle".into());
             return;
         };
-        let (pool, candidates, persist) = self.candidates(peer.ip());
-        let Some(pool) = pool else {
+        let (plan, candidates) = self.candidates(peer.ip());
+        let Some((plan, pool)) = plan.and_then(|p| p.pool.clone().map(|pool| (p, pool))) else {
             record("reset: the virtual server has no pool".into());
             return;
         };
+        let persist = plan.persist;
+        // TLS termination first: a client that fails the handshake costs
+        // no member a connection.
+        let client: fakedc_net::BoxIo = if plan.client_ssl {
+            match conn.info.tls_upgrade(conn.io).await {
+                Ok(io) => io,
+                Err(e) => {
+                    record(format!("reset: client TLS handshake failed: {e}"));
+                    return;
+                }
+            }
+        } else {
+            conn.io
+        };
+        // The source: the next SNAT pool address, or the LB's own.
+        let snat = (!plan.snat.is_empty()).then(|| {
+            let i = self
+                .snat_next
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            plan.snat[i % plan.snat.len()]
+        });
         let mut upstream = None;
         for (full, addr) in candidates.into_iter().take(MAX_TRIES) {
             let target = net.resolve(addr);
-            match net
-                .connect_from(lb.machine, ServiceKind::LbHttp, target, CONNECT_TIMEOUT)
-                .await
-            {
+            let dialled = match snat {
+                // A translation address is not the machine's own, so the
+                // platform's `connect_from` (which dials from it) does not
+                // apply; the loopback-only dial does, journaled here.
+                Some(src) => fakedc_net::connect_from(src, target, CONNECT_TIMEOUT).await,
+                None => {
+                    net.connect_from(lb.machine, ServiceKind::LbHttp, target, CONNECT_TIMEOUT)
+                        .await
+                }
+            };
+            match dialled {
                 Ok(s) => {
                     upstream = Some((full, s));
                     break;
@@ -239,9 +281,24 @@ impl VirtualServer {
                 }
             }
         }
-        let Some((member, mut up)) = upstream else {
+        let Some((member, up)) = upstream else {
             record(format!("reset: no member of {pool} available"));
             return;
+        };
+        let from = snat
+            .map(|a| format!(" from SNAT address {a}"))
+            .unwrap_or_default();
+        let mut up: fakedc_net::BoxIo = match &plan.server_ssl {
+            None => Box::new(up),
+            Some(sni) => match server_tls(up, sni.as_deref()).await {
+                Ok(s) => Box::new(s),
+                Err(e) => {
+                    record(format!(
+                        "reset: TLS to member {member} of {pool} failed: {e}"
+                    ));
+                    return;
+                }
+            },
         };
         let key = (pool.clone(), member.clone());
         if let Ok(mut rt) = lb.rt.lock() {
@@ -260,7 +317,7 @@ impl VirtualServer {
             v.0 += 1;
             v.1 += 1;
         }
-        let mut client = conn.io;
+        let mut client = client;
         let r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut up, BUF, BUF).await;
         let (to_member, to_client) = match &r {
             Ok((a, b)) => (*a, *b),
@@ -277,11 +334,38 @@ impl VirtualServer {
             v.3 += to_client;
         }
         record(format!(
-            "member {member} of {pool}: {to_member} bytes to it, {to_client} bytes back{}",
+            "member {member} of {pool}{from}{}: {to_member} bytes to it, {to_client} bytes back{}",
+            match (plan.client_ssl, plan.server_ssl.is_some()) {
+                (true, true) => " (TLS both sides)",
+                (true, false) => " (client TLS terminated)",
+                (false, true) => " (TLS to member)",
+                (false, false) => "",
+            },
             match r {
                 Ok(_) => String::new(),
                 Err(e) => format!(" (ended: {e})"),
             }
         ));
     }
+}
+
+/// TLS to a member (a server-ssl profile): BIG-IP's default `serverssl`
+/// does not verify the member's certificate (`peerCertMode ignore`), and
+/// sends SNI only when the profile names a server.
+async fn server_tls(
+    tcp: tokio::net::TcpStream,
+    sni: Option<&str>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use rustls::pki_types::ServerName;
+    let cfg = fakedc_net::tls::client_config(&fakedc_net::tls::Trust::AnyCertificate)
+        .map_err(std::io::Error::other)?;
+    let name = match sni {
+        Some(n) => ServerName::try_from(n.to_string()).map_err(std::io::Error::other)?,
+        // Without SNI rustls still needs a name; an IP address is not sent
+        // as SNI.
+        None => ServerName::IpAddress(tcp.peer_addr()?.ip().into()),
+    };
+    tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
 }

@@ -159,6 +159,9 @@ pub struct Ctx<'a> {
     pub status: &'a dyn Status,
     /// Model-clock microseconds since the epoch (transaction timeouts).
     pub now_us: u64,
+    /// Addresses the scenario gives the LB for SNAT pools
+    /// (`[machine.options.lb] snat_addresses`).
+    pub snat_addresses: &'a [IpAddr],
 }
 
 /// The device's configuration: what persists in the data directory.
@@ -345,7 +348,81 @@ static SPECS: &[Spec] = &[
         label: "Monitor",
         props: COMMON_MONITOR,
     },
+    // Profiles: only what the proxy honours is accepted with a value other
+    // than BIG-IP's default (`check_prop`); the rest of a profile's many
+    // options are not settable here.
+    Spec {
+        key: "ltm/profile/http",
+        kind: "tm:ltm:profile:http:httpstate",
+        label: "Profile",
+        props: &[
+            ("defaultsFrom", Str("/Common/http")),
+            ("description", Unset),
+            ("acceptXff", Str("disabled")),
+            ("insertXforwardedFor", Str("disabled")),
+            ("redirectRewrite", Str("none")),
+            ("serverAgentName", Str("BigIP")),
+        ],
+    },
+    Spec {
+        key: "ltm/profile/tcp",
+        kind: "tm:ltm:profile:tcp:tcpstate",
+        label: "Profile",
+        props: &[
+            ("defaultsFrom", Str("/Common/tcp")),
+            ("description", Unset),
+            ("idleTimeout", Int(300)),
+            ("nagle", Str("auto")),
+        ],
+    },
+    Spec {
+        key: "ltm/profile/client-ssl",
+        kind: "tm:ltm:profile:client-ssl:client-sslstate",
+        label: "Profile",
+        props: &[
+            ("defaultsFrom", Str("/Common/clientssl")),
+            ("description", Unset),
+            ("cert", Str("/Common/default.crt")),
+            ("key", Str("/Common/default.key")),
+            ("chain", Str("none")),
+            ("certKeyChain", Unset),
+            ("ciphers", Str("DEFAULT")),
+            ("serverName", Str("none")),
+            ("sniDefault", Str("false")),
+        ],
+    },
+    Spec {
+        key: "ltm/profile/server-ssl",
+        kind: "tm:ltm:profile:server-ssl:server-sslstate",
+        label: "Profile",
+        props: &[
+            ("defaultsFrom", Str("/Common/serverssl")),
+            ("description", Unset),
+            ("ciphers", Str("DEFAULT")),
+            ("peerCertMode", Str("ignore")),
+            ("serverName", Str("none")),
+        ],
+    },
+    Spec {
+        key: "ltm/snatpool",
+        kind: "tm:ltm:snatpool:snatpoolstate",
+        label: "SNAT Pool",
+        props: &[("description", Unset), ("members", Unset)],
+    },
 ];
+
+/// The profile collections a virtual server's `profiles` may name.
+const PROFILE_KEYS: [&str; 4] = [
+    "ltm/profile/http",
+    "ltm/profile/tcp",
+    "ltm/profile/client-ssl",
+    "ltm/profile/server-ssl",
+];
+
+/// The certificate and key every BIG-IP has: here the LB's own leaf from
+/// the scenario CA (the one its management port presents).
+pub const DEFAULT_CERT: &str = "/Common/default.crt";
+pub const DEFAULT_KEY: &str = "/Common/default.key";
 
 const MEMBER_PROPS: &[(&str, DefaultValue)] = &[
     ("address", Unset),
@@ -378,8 +455,8 @@ const READ_ONLY: &[&str] = &[
     "nameReference",
 ];
 
-/// The built-in monitors every BIG-IP has (read-only).
-fn builtin_monitors(key: &str) -> Vec<Map<String, Value>> {
+/// The built-in monitors and profiles every BIG-IP has (read-only).
+fn builtins(key: &str) -> Vec<Map<String, Value>> {
     let mk = |name: &str, send: Option<&str>, recv: Option<&str>| {
         let mut m = Map::new();
         m.insert("name".into(), name.into());
@@ -397,7 +474,25 @@ fn builtin_monitors(key: &str) -> Vec<Map<String, Value>> {
         }
         m
     };
+    let profile = |name: &str| {
+        let mut m = Map::new();
+        m.insert("name".into(), name.into());
+        m.insert("partition".into(), PARTITION.into());
+        m.insert("fullPath".into(), format!("/{PARTITION}/{name}").into());
+        m.insert("generation".into(), 0.into());
+        for (k, d) in spec(key).map_or(&[][..], |s| s.props) {
+            if let Some(v) = d.value() {
+                m.insert((*k).into(), v);
+            }
+        }
+        m.remove("defaultsFrom");
+        m
+    };
     match key {
+        "ltm/profile/http" => vec![profile("http")],
+        "ltm/profile/tcp" => vec![profile("tcp")],
+        "ltm/profile/client-ssl" => vec![profile("clientssl")],
+        "ltm/profile/server-ssl" => vec![profile("serverssl")],
         "ltm/monitor/http" => vec![mk("http", Some("GET /\\r\\n"), None)],
         "ltm/monitor/https" => vec![mk("https", Some("GET /\\r\\n"), None)],
         "ltm/monitor/tcp" => vec![mk("tcp", None, None)],
@@ -443,6 +538,13 @@ pub struct VirtualDef {
     pub enabled: bool,
     /// Source-address persistence (`persist: [{"name":"source_addr"}]`).
     pub persist: bool,
+    /// A client-ssl profile: TLS is terminated with the LB's certificate.
+    pub client_ssl: bool,
+    /// A server-ssl profile: members are spoken to over TLS; the name sent
+    /// as SNI, if the profile sets one.
+    pub server_ssl: Option<Option<String>>,
+    /// Translation addresses (a SNAT pool's members); empty: the LB's own.
+    pub snat: Vec<IpAddr>,
 }
 
 /// Splits `~Partition~name` (or a bare `name`) into a full path. Refuses
@@ -623,6 +725,8 @@ enum Route {
     Member(String, String),
     MembersStats(String),
     MemberStats(String, String),
+    /// A virtual server's `profiles` subcollection.
+    Profiles(String),
 }
 
 /// A query's options the collections honour.
@@ -753,6 +857,7 @@ fn route(rest: &str, full: &str) -> Result<Route, ApiError> {
             Route::Stats(k, parse_id(id)?)
         }
         ("ltm/pool", [id, "members"]) => Route::Members(parse_id(id)?),
+        ("ltm/virtual", [id, "profiles"]) => Route::Profiles(parse_id(id)?),
         ("ltm/pool", [id, "members", "stats"]) => Route::MembersStats(parse_id(id)?),
         ("ltm/pool", [id, "members", m]) => Route::Member(parse_id(id)?, parse_id(m)?),
         ("ltm/pool", [id, "members", m, "stats"]) => {
@@ -1070,6 +1175,16 @@ impl Api {
                 only_get(req, "ltm")?;
                 return Ok(ok(ltm_collection()));
             }
+            "ltm/profile" => {
+                only_get(req, "ltm/profile")?;
+                let items: Vec<Value> = PROFILE_KEYS
+                    .iter()
+                    .map(|k| json!({"reference": {"link": link(k)}}))
+                    .collect();
+                return Ok(ok(
+                    json!({"kind": "tm:ltm:profile:profilecollectionstate", "selfLink": link("ltm/profile"), "items": items}),
+                ));
+            }
             _ => {}
         }
         let q = parse_query(req.query)?;
@@ -1155,6 +1270,34 @@ impl Api {
                     changed: true,
                 })
             }
+            ("GET", Route::Profiles(v)) => {
+                let o = self
+                    .get("ltm/virtual", &v)
+                    .ok_or_else(|| not_found("ltm/virtual", &v))?;
+                let base = format!("ltm/virtual/{}/profiles", tilde(&v));
+                let items: Vec<Value> = o
+                    .get("profiles")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        let mut p = p.as_object().cloned().unwrap_or_default();
+                        let f = p.get("fullPath").and_then(Value::as_str).unwrap_or("");
+                        let own = link(&format!("{base}/{}", tilde(f)));
+                        p.insert(
+                            "kind".into(),
+                            "tm:ltm:virtual:profiles:profilesstate".into(),
+                        );
+                        p.insert("selfLink".into(), own.into());
+                        Value::Object(p)
+                    })
+                    .collect();
+                Ok(ok(json!({
+                    "kind": "tm:ltm:virtual:profiles:profilescollectionstate",
+                    "selfLink": link(&base),
+                    "items": items,
+                })))
+            }
             ("GET", Route::MembersStats(pool)) => {
                 self.pool_exists(&pool)?;
                 Ok(ok(self.members_stats(&pool, ctx)))
@@ -1184,13 +1327,13 @@ impl Api {
         if let Some(o) = self.config.objects.get(key).and_then(|c| c.get(full)) {
             return Some(o.clone());
         }
-        builtin_monitors(key)
+        builtins(key)
             .into_iter()
             .find(|m| m.get("fullPath").and_then(Value::as_str) == Some(full))
     }
 
     fn all(&self, key: &str) -> Vec<(String, Map<String, Value>)> {
-        let mut v: Vec<(String, Map<String, Value>)> = builtin_monitors(key)
+        let mut v: Vec<(String, Map<String, Value>)> = builtins(key)
             .into_iter()
             .map(|m| {
                 (
@@ -1387,6 +1530,16 @@ impl Api {
             if READ_ONLY.contains(&k.as_str()) {
                 continue;
             }
+            if !sp.props.iter().any(|(p, _)| *p == k) && sp.key.starts_with("ltm/profile/") {
+                return Err(ApiError::new(
+                    501,
+                    format!(
+                        "fakedc: property '{}' of {} is not implemented.",
+                        clip(&k),
+                        sp.key
+                    ),
+                ));
+            }
             if !sp.props.iter().any(|(p, _)| *p == k) {
                 return Err(ApiError::bad(format!(
                     "Found unexpected json pair at configuration item /{}/: '{}':{}",
@@ -1415,6 +1568,24 @@ impl Api {
                 return Err(ApiError::bad(format!(
                     "01070734:3: Configuration error: Virtual Server {full} needs a destination."
                 )));
+            }
+            let mut kinds = Vec::new();
+            for p in obj
+                .get("profiles")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let f = p.get("fullPath").and_then(Value::as_str).unwrap_or("");
+                if let Some((k, _)) = self.find_profile(f) {
+                    if kinds.contains(&k) {
+                        return Err(ApiError::bad(format!(
+                            "01070097:3: Virtual Server {full} has more than one {} profile.",
+                            k.rsplit('/').next().unwrap_or(k)
+                        )));
+                    }
+                    kinds.push(k);
+                }
             }
             // `enabled`/`disabled` are a pair.
             if obj.get("disabled") == Some(&Value::Bool(true)) {
@@ -1556,6 +1727,200 @@ impl Api {
                 Value::Array(a) if a.is_empty() => Ok(v),
                 _ => Err(ApiError::new(501, "fakedc: iRules are not implemented.")),
             },
+            ("ltm/virtual", "profiles") => {
+                let Value::Array(items) = v else {
+                    return Err(bad_type("expected an array of profiles"));
+                };
+                if items.len() > 16 {
+                    return Err(bad_type("at most 16 profiles"));
+                }
+                let mut out = Vec::new();
+                for it in items {
+                    let (name, context) = match &it {
+                        Value::String(n) => (n.clone(), "all".to_string()),
+                        Value::Object(o) => (
+                            o.get("fullPath")
+                                .or_else(|| o.get("name"))
+                                .and_then(Value::as_str)
+                                .ok_or_else(|| bad_type("a profile needs a name"))?
+                                .to_string(),
+                            o.get("context")
+                                .and_then(Value::as_str)
+                                .unwrap_or("all")
+                                .to_string(),
+                        ),
+                        _ => return Err(bad_type("a profile is a name or an object")),
+                    };
+                    if !matches!(context.as_str(), "all" | "clientside" | "serverside") {
+                        return Err(bad_type("context is all, clientside or serverside"));
+                    }
+                    let f = full_path(&name)?;
+                    if self.find_profile(&f).is_none() {
+                        // A kind fakedc does not build is not "missing".
+                        let known = ["fastL4", "fasthttp", "oneconnect", "udp", "http2"];
+                        if known.contains(&name_of(&f)) {
+                            return Err(ApiError::new(
+                                501,
+                                format!("fakedc: profile {f} is not implemented (http, tcp, client-ssl and server-ssl profiles are)."),
+                            ));
+                        }
+                        return Err(ApiError::bad(format!(
+                            "01020036:3: The requested profile ({f}) was not found."
+                        )));
+                    }
+                    out.push(json!({
+                        "name": name_of(&f),
+                        "partition": PARTITION,
+                        "fullPath": f,
+                        "context": context,
+                    }));
+                }
+                Ok(Value::Array(out))
+            }
+            ("ltm/virtual", "sourceAddressTranslation") => {
+                let Value::Object(o) = v else {
+                    return Err(bad_type("expected an object with a type"));
+                };
+                match o.get("type").and_then(Value::as_str) {
+                    Some(t @ ("none" | "automap")) => Ok(json!({"type": t})),
+                    Some("snat") => {
+                        let p = o
+                            .get("pool")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| bad_type("type snat needs a pool"))?;
+                        let f = full_path(p)?;
+                        if self.get("ltm/snatpool", &f).is_none() {
+                            return Err(ApiError::bad(format!(
+                                "01020036:3: The requested SNAT Pool ({f}) was not found."
+                            )));
+                        }
+                        Ok(json!({"type": "snat", "pool": f}))
+                    }
+                    Some(t) => Err(ApiError::new(
+                        501,
+                        format!(
+                            "fakedc: sourceAddressTranslation type '{}' is not implemented (none, automap, snat).",
+                            clip(t)
+                        ),
+                    )),
+                    None => Err(bad_type("expected an object with a type")),
+                }
+            }
+            ("ltm/snatpool", "members") => {
+                let Value::Array(items) = v else {
+                    return Err(bad_type("expected an array of addresses"));
+                };
+                if items.is_empty() || items.len() > 64 {
+                    return Err(bad_type("a SNAT pool has 1 to 64 members"));
+                }
+                let mut out: Vec<Value> = Vec::new();
+                for it in items {
+                    let a = it
+                        .as_str()
+                        .or_else(|| it.get("name").and_then(Value::as_str))
+                        .ok_or_else(|| bad_type("a member is an address"))?;
+                    let ip: IpAddr = name_of(a)
+                        .parse()
+                        .map_err(|_| bad_type("a member is an address"))?;
+                    if !ctx.snat_addresses.contains(&ip) {
+                        return Err(ApiError::bad(format!(
+                            "01070333:3: SNAT Pool {full} member {ip}: this device owns no such translation address (the scenario's snat_addresses: {}).",
+                            ctx.snat_addresses
+                                .iter()
+                                .map(IpAddr::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
+                    let m = Value::from(format!("/{PARTITION}/{ip}"));
+                    if !out.contains(&m) {
+                        out.push(m);
+                    }
+                }
+                Ok(Value::Array(out))
+            }
+            (k, "defaultsFrom") if k.starts_with("ltm/profile/") => {
+                let d = full_path(&s(&v)?)?;
+                if self.get(k, &d).is_none() {
+                    return Err(ApiError::bad(format!(
+                        "01020036:3: The requested parent profile ({d}) was not found."
+                    )));
+                }
+                Ok(d.into())
+            }
+            ("ltm/profile/http", "acceptXff" | "insertXforwardedFor")
+            | ("ltm/profile/tcp", "nagle")
+            | ("ltm/profile/http", "redirectRewrite")
+            | ("ltm/profile/tcp", "idleTimeout")
+            | ("ltm/profile/client-ssl" | "ltm/profile/server-ssl", "ciphers")
+            | ("ltm/profile/server-ssl", "peerCertMode") => {
+                // What the proxy does is BIG-IP's default for these: a byte
+                // stream (no header rewriting), Nagle off, the idle timeout
+                // not enforced, rustls' cipher suites, no verification of
+                // the member's certificate. Other values would change
+                // traffic; they are not built.
+                let default = spec(key)
+                    .and_then(|sp| sp.props.iter().find(|(p, _)| *p == k))
+                    .and_then(|(_, d)| d.value());
+                let ok = Some(&v) == default.as_ref()
+                    || (k == "nagle" && v.as_str() == Some("disabled"))
+                    || (k == "idleTimeout" && as_u64(&v) == Some(300));
+                if ok {
+                    Ok(v)
+                } else {
+                    Err(ApiError::new(
+                        501,
+                        format!(
+                            "fakedc: {k} {} on {key} is not implemented.",
+                            clip(&v.to_string())
+                        ),
+                    ))
+                }
+            }
+            ("ltm/profile/client-ssl", "cert" | "key" | "chain") => {
+                let f = s(&v)?;
+                let want = match k {
+                    "cert" => Some(DEFAULT_CERT),
+                    "key" => Some(DEFAULT_KEY),
+                    _ => None,
+                };
+                if f == "none" && k == "chain"
+                    || Some(full_path(&f).unwrap_or_default().as_str()) == want
+                {
+                    Ok(want.map_or(Value::from("none"), Value::from))
+                } else {
+                    Err(ApiError::bad(format!(
+                        "01020036:3: The requested {} File ({}) was not found.",
+                        if k == "key" { "Key" } else { "Certificate" },
+                        clip(&f)
+                    )))
+                }
+            }
+            ("ltm/profile/client-ssl", "certKeyChain") => {
+                let Value::Array(items) = v else {
+                    return Err(bad_type("expected an array"));
+                };
+                if items.len() > 4 {
+                    return Err(bad_type("at most 4 certificate chains"));
+                }
+                let mut out = Vec::new();
+                for it in items {
+                    let name = it.get("name").and_then(Value::as_str).unwrap_or("default");
+                    check_name(name)?;
+                    for (field, want) in [("cert", DEFAULT_CERT), ("key", DEFAULT_KEY)] {
+                        let f = it.get(field).and_then(Value::as_str).unwrap_or(want);
+                        if full_path(f).ok().as_deref() != Some(want) {
+                            return Err(ApiError::bad(format!(
+                                "01020036:3: The requested {} File ({}) was not found.",
+                                if field == "key" { "Key" } else { "Certificate" },
+                                clip(f)
+                            )));
+                        }
+                    }
+                    out.push(json!({"name": name, "cert": DEFAULT_CERT, "key": DEFAULT_KEY, "chain": "none"}));
+                }
+                Ok(Value::Array(out))
+            }
             ("ltm/virtual", "ipProtocol") => {
                 let p = s(&v)?;
                 if p == "tcp" {
@@ -1712,6 +2077,45 @@ impl Api {
                         == Some(ip.to_string())
                     {
                         return Err(ApiError::bad(format!("01070339:3: Cannot delete referenced virtual address {full} (used by {v}).")));
+                    }
+                }
+            }
+            k if k.starts_with("ltm/profile/") => {
+                for (v, o) in self.all("ltm/virtual") {
+                    let uses = o
+                        .get("profiles")
+                        .and_then(Value::as_array)
+                        .is_some_and(|ps| {
+                            ps.iter()
+                                .any(|p| p.get("fullPath").and_then(Value::as_str) == Some(full))
+                        });
+                    if uses {
+                        return Err(ApiError::bad(format!(
+                            "01070083:3: Profile {full} is in use by Virtual Server {v}."
+                        )));
+                    }
+                }
+                for pk in PROFILE_KEYS {
+                    for (p, o) in self.all(pk) {
+                        if o.get("defaultsFrom").and_then(Value::as_str) == Some(full) {
+                            return Err(ApiError::bad(format!(
+                                "01070083:3: Profile {full} is the parent of profile {p}."
+                            )));
+                        }
+                    }
+                }
+            }
+            "ltm/snatpool" => {
+                for (v, o) in self.all("ltm/virtual") {
+                    let uses = o
+                        .get("sourceAddressTranslation")
+                        .and_then(|s| s.get("pool"))
+                        .and_then(Value::as_str)
+                        == Some(full);
+                    if uses {
+                        return Err(ApiError::bad(format!(
+                            "01070083:3: SNAT Pool {full} is in use by Virtual Server {v}."
+                        )));
                     }
                 }
             }
@@ -2298,9 +2702,53 @@ impl Api {
                         .get("persist")
                         .and_then(Value::as_array)
                         .is_some_and(|a| !a.is_empty()),
+                    client_ssl: self.virtual_profile(&o, "ltm/profile/client-ssl").is_some(),
+                    server_ssl: self.virtual_profile(&o, "ltm/profile/server-ssl").map(|p| {
+                        p.get("serverName")
+                            .and_then(Value::as_str)
+                            .filter(|n| *n != "none" && !n.is_empty())
+                            .map(str::to_string)
+                    }),
+                    snat: self.snat_of(&o),
                 })
             })
             .collect()
+    }
+
+    /// The profile of collection `key` a virtual server's `profiles` names.
+    fn virtual_profile(&self, v: &Map<String, Value>, key: &str) -> Option<Map<String, Value>> {
+        v.get("profiles")?
+            .as_array()?
+            .iter()
+            .filter_map(|p| p.get("fullPath").and_then(Value::as_str))
+            .find_map(|f| self.get(key, f))
+    }
+
+    /// A virtual server's translation addresses: its SNAT pool's members.
+    fn snat_of(&self, v: &Map<String, Value>) -> Vec<IpAddr> {
+        let Some(sat) = v.get("sourceAddressTranslation") else {
+            return Vec::new();
+        };
+        if sat.get("type").and_then(Value::as_str) != Some("snat") {
+            return Vec::new();
+        }
+        sat.get("pool")
+            .and_then(Value::as_str)
+            .and_then(|p| self.get("ltm/snatpool", p))
+            .and_then(|o| o.get("members").cloned())
+            .and_then(|m| m.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(|m| name_of(m).parse().ok())
+            .collect()
+    }
+
+    /// A profile of any kind by full path: (collection, properties).
+    fn find_profile(&self, full: &str) -> Option<(&'static str, Map<String, Value>)> {
+        PROFILE_KEYS
+            .iter()
+            .find_map(|k| self.get(k, full).map(|o| (*k, o)))
     }
 
     /// A pool's load-balancing mode.
@@ -2445,10 +2893,18 @@ fn sys_collection() -> Value {
 }
 
 fn ltm_collection() -> Value {
-    let items: Vec<Value> = ["node", "pool", "virtual", "virtual-address", "monitor"]
-        .iter()
-        .map(|n| json!({"reference": {"link": link(&format!("ltm/{n}"))}}))
-        .collect();
+    let items: Vec<Value> = [
+        "node",
+        "pool",
+        "virtual",
+        "virtual-address",
+        "monitor",
+        "profile",
+        "snatpool",
+    ]
+    .iter()
+    .map(|n| json!({"reference": {"link": link(&format!("ltm/{n}"))}}))
+    .collect();
     json!({"kind": "tm:ltm:ltmcollectionstate", "selfLink": link("ltm"), "items": items})
 }
 
@@ -2539,6 +2995,8 @@ fn device_info(ctx: &Ctx<'_>) -> Value {
 mod tests {
     use super::*;
 
+    const SNAT: [IpAddr; 1] = [IpAddr::V4(std::net::Ipv4Addr::new(127, 10, 0, 43))];
+
     fn ctx() -> Ctx<'static> {
         Ctx {
             lb_addr: "127.10.0.42"
@@ -2547,6 +3005,7 @@ mod tests {
             hostname: "lb01.contoso.test",
             status: &NoStatus,
             now_us: 1_700_000_000_000_000,
+            snat_addresses: &SNAT,
         }
     }
 
@@ -2779,5 +3238,153 @@ mod tests {
             call(&mut api, "GET", &format!("/mgmt/tm/transaction/{id2}"), "").status,
             404
         );
+    }
+
+    #[test]
+    fn profiles_and_snat_pools() {
+        let mut api = Api::new(Config::default());
+        let ok = |r: Response| {
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body
+        };
+        // Built-ins are there and cannot be deleted.
+        let b = ok(call(
+            &mut api,
+            "GET",
+            "/mgmt/tm/ltm/profile/client-ssl/~Common~clientssl",
+            "",
+        ));
+        assert_eq!(b["cert"], DEFAULT_CERT);
+        assert_eq!(
+            call(
+                &mut api,
+                "DELETE",
+                "/mgmt/tm/ltm/profile/http/~Common~http",
+                ""
+            )
+            .status,
+            400
+        );
+        let c = ok(call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/profile/client-ssl",
+            r#"{"name":"vip_ssl","defaultsFrom":"/Common/clientssl","cert":"/Common/default.crt","key":"/Common/default.key"}"#,
+        ));
+        assert_eq!(c["kind"], "tm:ltm:profile:client-ssl:client-sslstate");
+        // Certificates other than the device's own are not there.
+        let r = call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/profile/client-ssl",
+            r#"{"name":"x","cert":"/Common/other.crt"}"#,
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Certificate File"));
+        // What would change traffic and is not built: 501 naming it.
+        let r = call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/profile/http",
+            r#"{"name":"h","insertXforwardedFor":"enabled"}"#,
+        );
+        assert_eq!(r.status, 501, "{}", r.body);
+        let r = call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/profile/http",
+            r#"{"name":"h","fallbackHost":"x"}"#,
+        );
+        assert_eq!(r.status, 501, "{}", r.body);
+        assert_eq!(
+            call(&mut api, "GET", "/mgmt/tm/ltm/profile/fastl4", "").status,
+            501
+        );
+        // SNAT pools take only the scenario's addresses.
+        let r = call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/snatpool",
+            r#"{"name":"sp","members":["127.10.0.99"]}"#,
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        let sp = ok(call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/snatpool",
+            r#"{"name":"sp","members":["127.10.0.43"]}"#,
+        ));
+        assert_eq!(sp["members"][0], "/Common/127.10.0.43");
+        ok(call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/pool",
+            r#"{"name":"p","members":["127.10.0.21:80"]}"#,
+        ));
+        let v = ok(call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/virtual",
+            r#"{"name":"vs","destination":"127.10.0.42:443","pool":"p","profiles":["tcp",{"name":"vip_ssl","context":"clientside"},"serverssl"],"sourceAddressTranslation":{"type":"snat","pool":"/Common/sp"}}"#,
+        ));
+        assert_eq!(v["profiles"][1]["fullPath"], "/Common/vip_ssl");
+        let defs = api.virtuals();
+        assert!(defs[0].client_ssl);
+        assert_eq!(defs[0].server_ssl, Some(None));
+        assert_eq!(defs[0].snat, vec![SNAT[0]]);
+        let sub = ok(call(
+            &mut api,
+            "GET",
+            "/mgmt/tm/ltm/virtual/~Common~vs/profiles",
+            "",
+        ));
+        assert_eq!(sub["items"].as_array().map(Vec::len), Some(3));
+        // Two client-ssl profiles, unknown profiles: refused.
+        let r = call(
+            &mut api,
+            "PATCH",
+            "/mgmt/tm/ltm/virtual/~Common~vs",
+            r#"{"profiles":["clientssl","vip_ssl"]}"#,
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        let r = call(
+            &mut api,
+            "PATCH",
+            "/mgmt/tm/ltm/virtual/~Common~vs",
+            r#"{"profiles":["nope"]}"#,
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        // In use: neither the profile nor the SNAT pool can go.
+        assert_eq!(
+            call(
+                &mut api,
+                "DELETE",
+                "/mgmt/tm/ltm/profile/client-ssl/~Common~vip_ssl",
+                ""
+            )
+            .status,
+            400
+        );
+        assert_eq!(
+            call(&mut api, "DELETE", "/mgmt/tm/ltm/snatpool/~Common~sp", "").status,
+            400
+        );
+        ok(call(
+            &mut api,
+            "PATCH",
+            "/mgmt/tm/ltm/virtual/~Common~vs",
+            r#"{"profiles":["tcp"],"sourceAddressTranslation":{"type":"automap"}}"#,
+        ));
+        let defs = api.virtuals();
+        assert!(!defs[0].client_ssl && defs[0].snat.is_empty());
+        ok(call(
+            &mut api,
+            "DELETE",
+            "/mgmt/tm/ltm/snatpool/~Common~sp",
+            "",
+        ));
     }
 }

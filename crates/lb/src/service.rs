@@ -29,6 +29,47 @@ const CONFIG_DIR: &str = "config";
 const CONFIG_FILE: &str = "config/bigip.json";
 const CONFIG_TMP: &str = "config/.bigip.json.tmp";
 
+/// `[machine.options.lb]`.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LbOptions {
+    /// Loopback addresses the LB may use as SNAT translation addresses
+    /// (members of `ltm snatpool`), besides its own.
+    #[serde(default)]
+    pub snat_addresses: Vec<IpAddr>,
+}
+
+/// Most SNAT addresses a scenario may give one LB.
+pub const MAX_SNAT_ADDRESSES: usize = 64;
+
+/// Checks one machine's `[machine.options.lb]`: SNAT addresses must be
+/// loopback (fakedc never binds anything else) and not the LB's own.
+pub fn validate(m: &fakedc_model::Machine) -> Result<LbOptions, fakedc_net::OptionsError> {
+    let err = |message: String| fakedc_net::OptionsError::new(&m.name, "lb", message);
+    let opts: LbOptions = match m.options.get("lb") {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
+        None => LbOptions::default(),
+    };
+    if opts.snat_addresses.len() > MAX_SNAT_ADDRESSES {
+        return Err(err(format!(
+            "snat_addresses: at most {MAX_SNAT_ADDRESSES} addresses"
+        )));
+    }
+    for a in &opts.snat_addresses {
+        if !a.is_loopback() {
+            return Err(err(format!(
+                "snat_addresses: {a} is not a loopback address"
+            )));
+        }
+        if *a == m.address {
+            return Err(err(format!(
+                "snat_addresses: {a} is the machine's own address"
+            )));
+        }
+    }
+    Ok(opts)
+}
+
 /// One load balancer machine.
 pub struct Lb {
     pub model: Arc<Model>,
@@ -36,6 +77,8 @@ pub struct Lb {
     pub name: String,
     pub hostname: String,
     pub addr: IpAddr,
+    /// SNAT translation addresses the scenario gives this LB.
+    pub snat_addresses: Vec<IpAddr>,
     pub api: Mutex<Api>,
     tokens: Mutex<Tokens>,
     /// The share, through a capability: the configuration file cannot be
@@ -78,12 +121,14 @@ impl Lb {
             },
             None => Config::default(),
         };
+        let opts = validate(m).map_err(|e| e.to_string())?;
         Ok(Lb {
             model: model.clone(),
             machine,
             name: m.name.clone(),
             hostname: m.dns_name.clone(),
             addr: m.address,
+            snat_addresses: opts.snat_addresses,
             api: Mutex::new(Api::new(config)),
             tokens: Mutex::new(Tokens::default()),
             store,
@@ -527,6 +572,7 @@ async fn handle(lb: Arc<Lb>, req: HttpRequest, conn: Arc<ConnInfo>) -> HttpRespo
             hostname: &lb.hostname,
             status: &rt,
             now_us: now,
+            snat_addresses: &lb.snat_addresses,
         };
         api.handle(
             Request {

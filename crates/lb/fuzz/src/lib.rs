@@ -61,6 +61,7 @@ pub fn request(data: &[u8]) {
         hostname: "lb01.contoso.test",
         status: &NoStatus,
         now_us: 1_700_000_000_000_000,
+        snat_addresses: &[IpAddr::V4(Ipv4Addr::new(127, 0, 0, 43))],
     };
     let mut api = seeded(&ctx);
     let mut tx = String::from("1");

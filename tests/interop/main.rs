@@ -13,6 +13,7 @@ mod foundation;
 mod identity;
 mod ipmi;
 mod lb;
+mod psrp;
 mod rdp;
 mod redfish;
 mod smash;

@@ -304,8 +304,8 @@ impl Reader {
                 b if b.eq_ignore_ascii_case("false") => Value::Bool(false),
                 _ => return Err(bad()),
             },
-            "DT" => Value::DateTime(t.trim().to_string()),
-            "TS" => Value::Duration(t.trim().to_string()),
+            "DT" => Value::DateTime(decode_string(t.trim())),
+            "TS" => Value::Duration(decode_string(t.trim())),
             "By" => Value::Byte(t.trim().parse().map_err(|_| bad())?),
             "SB" => Value::SByte(t.trim().parse().map_err(|_| bad())?),
             "U16" => Value::U16(t.trim().parse().map_err(|_| bad())?),
@@ -316,18 +316,18 @@ impl Reader {
             "I64" => Value::I64(t.trim().parse().map_err(|_| bad())?),
             "Sg" => Value::Single(parse_float(t).ok_or_else(bad)? as f32),
             "Db" => Value::Double(parse_float(t).ok_or_else(bad)?),
-            "D" => Value::Decimal(t.trim().to_string()),
+            "D" => Value::Decimal(decode_string(t.trim())),
             "BA" => Value::Bytes(
                 base64::engine::general_purpose::STANDARD
                     .decode(t.trim())
                     .map_err(|_| bad())?,
             ),
-            "G" => Value::Guid(t.trim().to_string()),
+            "G" => Value::Guid(decode_string(t.trim())),
             "URI" => Value::Uri(decode_string(t)),
-            "Version" => Value::Version(t.trim().to_string()),
+            "Version" => Value::Version(decode_string(t.trim())),
             "XD" => Value::Xml(decode_string(t)),
             "SBK" => Value::ScriptBlock(decode_string(t)),
-            "SS" => Value::SecureString(t.trim().to_string()),
+            "SS" => Value::SecureString(decode_string(t.trim())),
             "Ref" => {
                 let id = e.attr("RefId").ok_or_else(bad)?;
                 let (v, cost) = self
@@ -485,7 +485,8 @@ pub fn decode_string(s: &str) -> String {
 
 /// Encodes a string as PowerShell does: `_x` and `_X` get their underscore
 /// escaped, C0/C1 controls and characters outside the BMP become
-/// `_xHHHH_` (the latter as two surrogates), so any string survives XML.
+/// `_xHHHH_` (the latter as two surrogates), as do U+FFFE and U+FFFF,
+/// which XML cannot carry, so any string survives XML.
 pub fn encode_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
@@ -493,7 +494,7 @@ pub fn encode_string(s: &str) -> String {
         let cp = c as u32;
         if c == '_' && matches!(chars.peek(), Some('x' | 'X')) {
             out.push_str("_x005F_");
-        } else if cp < 0x20 || (0x7f..=0x9f).contains(&cp) || cp > 0xffff {
+        } else if cp < 0x20 || (0x7f..=0x9f).contains(&cp) || cp >= 0xfffe {
             let mut buf = [0u16; 2];
             for u in c.encode_utf16(&mut buf) {
                 let _ = write!(out, "_x{u:04X}_");

@@ -16,6 +16,7 @@ pub mod fragment;
 pub mod message;
 pub mod messages;
 pub mod pool;
+pub mod pwsh;
 
 pub use clixml::{Object, Value};
 pub use message::Guid;

@@ -175,12 +175,19 @@ pub fn application_private_data() -> String {
         }))
     };
     let v = |s: &str| Value::Version(s.into());
+    // The evaluator's `$PSVersionTable.PSVersion`, so the two never differ.
+    let ps = fakedc_pwsh::PS_VERSION.to_string();
+    let build = format!(
+        "10.0.{}.{}",
+        fakedc_pwsh::PS_VERSION.build,
+        fakedc_pwsh::PS_VERSION.revision
+    );
     let table = dict(vec![
         ("PSRemotingProtocolVersion", v("2.3")),
-        ("PSVersion", v("5.1.17763.1")),
+        ("PSVersion", v(&ps)),
         ("PSEdition", Value::str("Desktop")),
         ("SerializationVersion", v("1.1.0.1")),
-        ("BuildVersion", v("10.0.17763.1")),
+        ("BuildVersion", v(&build)),
         ("CLRVersion", v("4.0.30319.42000")),
         ("WSManStackVersion", v("3.0")),
         (
@@ -193,7 +200,7 @@ pub fn application_private_data() -> String {
                 ],
                 items: Some(Items::List(
                     crate::clixml::ListKind::List,
-                    ["1.0", "2.0", "3.0", "4.0", "5.0", "5.1.17763.1"]
+                    ["1.0", "2.0", "3.0", "4.0", "5.0", ps.as_str()]
                         .iter()
                         .map(|s| v(s))
                         .collect(),

@@ -38,6 +38,9 @@ pub struct ShellConfig {
     pub rules: Vec<CommandRule>,
     pub limits: ShellLimits,
     pub facts: HostFacts,
+    /// PSRP configurations served besides `Microsoft.PowerShell`
+    /// (`[machine.options.winrm] psrp_configurations`).
+    pub psrp_configurations: Vec<String>,
 }
 
 /// Everything about one call the engine needs besides the request.
@@ -60,6 +63,8 @@ struct EnumContext {
 pub struct Engine {
     providers: Vec<Arc<dyn ResourceProvider>>,
     pub shells: Shells,
+    /// PowerShell remoting's runspace pools (`crate::psrp`).
+    pub psrp: crate::psrp::Pools,
     enums: Mutex<HashMap<String, EnumContext>>,
     /// (ProductVendor, ProductVersion) for authenticated Identify.
     pub product: (String, String),
@@ -70,6 +75,7 @@ impl Engine {
         Engine {
             providers,
             shells: Shells::default(),
+            psrp: crate::psrp::Pools::default(),
             enums: Mutex::new(HashMap::new()),
             product: (
                 "Microsoft Corporation".into(),
@@ -101,7 +107,14 @@ impl Engine {
             .max_envelope_size
             .unwrap_or(DEFAULT_MAX_ENVELOPE)
             .clamp(8192, DEFAULT_MAX_ENVELOPE * 4);
-        let body = if uri.eq_ignore_ascii_case(shell::SHELL_URI) {
+        let body = if crate::psrp::is_psrp(uri) {
+            let hook = crate::psrp::Hook {
+                pools: &self.psrp,
+                providers: &self.providers,
+                configurations: &call.shell.psrp_configurations,
+            };
+            hook.handle(call, req, act, uri, max_env).await?
+        } else if uri.eq_ignore_ascii_case(shell::SHELL_URI) {
             self.shell_op(call, req, act, max_env).await?
         } else if uri.starts_with(CONFIG_URI) {
             if act != action::GET {

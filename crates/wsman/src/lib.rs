@@ -13,6 +13,7 @@ pub mod fault;
 pub mod message;
 pub mod powershell;
 pub mod provider;
+pub mod psrp;
 pub mod shell;
 pub mod wql;
 

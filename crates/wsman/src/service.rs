@@ -82,6 +82,11 @@ pub struct WinrmOptions {
     /// Scripted commands, tried before the built-ins.
     #[serde(default)]
     pub command: Vec<CommandRule>,
+    /// PowerShell remoting configurations (`.../powershell/<name>`) served
+    /// besides `Microsoft.PowerShell`, as `Register-PSSessionConfiguration`
+    /// adds them.
+    #[serde(default)]
+    pub psrp_configurations: Vec<String>,
 }
 
 pub use fakedc_net::OptionsError;
@@ -148,6 +153,7 @@ fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
                 ..Default::default()
             },
             facts,
+            psrp_configurations: opts.psrp_configurations,
         },
     })
 }

@@ -194,7 +194,7 @@ fn crlf(s: &str) -> String {
 }
 
 /// `*` glob without backtracking blow-up (greedy with one restart point).
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti) = (0, 0);

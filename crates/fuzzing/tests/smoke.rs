@@ -15,6 +15,8 @@ mod bits_fuzz;
 mod ipmi_fuzz;
 #[path = "../../lb/fuzz/src/lib.rs"]
 mod lb_fuzz;
+#[path = "../../psrp/fuzz/src/lib.rs"]
+mod psrp_fuzz;
 #[path = "../../rdp/fuzz/src/lib.rs"]
 mod rdp_fuzz;
 #[path = "../../redfish/fuzz/src/lib.rs"]
@@ -1649,4 +1651,75 @@ fn smis_request() {
         smis_fuzz::request,
     );
     eprintln!("smis/request: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// pypsrp's opening (SESSION_CAPABILITY + INIT_RUNSPACEPOOL as
+/// `creationXml`) and a CREATE_PIPELINE with input, cut into small
+/// fragments, behind the two-byte split the body reads (`psrp/decode`).
+fn psrp_seeds() -> Vec<Vec<u8>> {
+    use fakedc_psrp::fragment::fragment;
+    use fakedc_psrp::message::{types, Message, TO_SERVER};
+    use fakedc_psrp::Guid;
+    let rpid = Guid([0x11; 16]);
+    let pid = Guid([0x22; 16]);
+    let stream = |msgs: &[(u32, Guid, &str)], first: u64| {
+        let mut out = Vec::new();
+        for (i, (ty, p, body)) in msgs.iter().enumerate() {
+            let mut m = Message::new(*ty, rpid, *p, body.to_string());
+            m.destination = TO_SERVER;
+            for f in fragment(first + i as u64, &m.encode(), 96) {
+                f.encode(&mut out);
+            }
+        }
+        out
+    };
+    let creation = stream(
+        &[
+            (types::SESSION_CAPABILITY, Guid::NIL, r#"<Obj RefId="0"><MS><Version N="protocolversion">2.3</Version><Version N="PSVersion">2.0</Version><Version N="SerializationVersion">1.1.0.1</Version></MS></Obj>"#),
+            (types::INIT_RUNSPACEPOOL, Guid::NIL, r#"<Obj RefId="0"><MS><I32 N="MinRunspaces">1</I32><I32 N="MaxRunspaces">1</I32><Obj RefId="1" N="PSThreadOptions"><TN RefId="0"><T>System.Management.Automation.Runspaces.PSThreadOptions</T><T>System.Enum</T></TN><ToString>Default</ToString><I32>0</I32></Obj><Nil N="ApplicationArguments" /></MS></Obj>"#),
+        ],
+        1,
+    );
+    let pipeline = stream(
+        &[
+            (types::CREATE_PIPELINE, pid, r#"<Obj RefId="0"><MS><B N="NoInput">false</B><Obj RefId="4" N="PowerShell"><MS><Obj RefId="5" N="Cmds"><TN RefId="2"><T>System.Collections.Generic.List`1</T></TN><LST><Obj RefId="8"><MS><S N="Cmd">Get-VM</S><B N="IsScript">false</B><Obj RefId="12" N="Args"><TNRef RefId="2" /><LST><Obj RefId="13"><MS><S N="N">Name</S><S N="V">web_x000A_01</S></MS></Obj></LST></Obj></MS></Obj></LST></Obj></MS></Obj></MS></Obj>"#),
+            (types::PIPELINE_INPUT, pid, r#"<Obj RefId="0"><DCT><En><S N="Key">a</S><Ref N="Value" RefId="0" /></En></DCT></Obj>"#),
+            (types::PIPELINE_INPUT, pid, "<S>x</S>"),
+            (types::END_OF_PIPELINE_INPUT, pid, ""),
+            (types::GET_AVAILABLE_RUNSPACES, Guid::NIL, r#"<Obj RefId="0"><MS><I64 N="ci">1</I64></MS></Obj>"#),
+        ],
+        3,
+    );
+    let with_cut = |c: &[u8], p: &[u8]| {
+        let mut v = (c.len() as u16).to_le_bytes().to_vec();
+        v.extend_from_slice(c);
+        v.extend_from_slice(p);
+        v
+    };
+    vec![
+        with_cut(&creation, &pipeline),
+        with_cut(&creation, &[]),
+        pipeline.clone(),
+        br#"<Obj RefId="0"><TN RefId="0"><T>A</T></TN><ToString>_x0041_</ToString><Props><Db N="d">INF</Db><BA N="b">AAE=</BA></Props><MS><Obj N="o" RefId="1"><TNRef RefId="0" /><LST><Ref RefId="0" /></LST></Obj></MS></Obj>"#.to_vec(),
+    ]
+}
+
+#[test]
+fn psrp_decode() {
+    let dict: &[&[u8]] = &[
+        b"<Obj RefId=\"0\">",
+        b"<Ref RefId=\"0\" />",
+        b"<TNRef RefId=\"0\" />",
+        b"_x000D_",
+        b"<LST>",
+        b"<DCT><En>",
+        &[0x03, 0x00, 0x00, 0x00],
+        &[0x02, 0x00, 0x00, 0x00, 0x06, 0x10, 0x02, 0x00],
+        &[0xFF, 0xFF, 0xFF, 0xFF],
+    ];
+    let ran = run(
+        &smoke("psrp/decode", psrp_seeds(), 3000, dict),
+        psrp_fuzz::decode,
+    );
+    eprintln!("psrp/decode: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }

@@ -360,7 +360,7 @@ impl Reader {
                         .children
                         .iter()
                         .filter(|t| t.name == "T")
-                        .map(|t| t.text.clone())
+                        .map(|t| decode_string(&t.text))
                         .collect();
                     self.charge(names.len())?;
                     if let Some(id) = c.attr("RefId") {

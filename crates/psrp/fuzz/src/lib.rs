@@ -61,15 +61,20 @@ pub fn decode(data: &[u8]) {
         max_output_bytes: 1 << 20,
         ..Default::default()
     };
-    // A pool whose id is whatever the first message names, so the rest of
-    // the input can reach past the pool-id check.
-    let rpid = d_first_rpid(data).unwrap_or(Guid::NIL);
-    let cut = data.len() / 2;
-    if let Ok(mut pool) = Pool::open(rpid, &data[..cut], Box::new(Echo), limits) {
-        let pid = Guid([7; 16]);
-        let _ = pool.command(pid, &data[cut..]);
-        let _ = pool.send(None, &data[cut..]);
-        let _ = pool.send(Some(pid), &data[cut..]);
+    // The first two bytes (LE) say where `creationXml` ends and the
+    // pipeline's bytes begin; the pool's id is whatever the first message
+    // names, so the rest of the input can reach past the pool-id check.
+    if data.len() < 2 {
+        return;
+    }
+    let cut = (u16::from_le_bytes([data[0], data[1]]) as usize).min(data.len() - 2);
+    let (creation, pipeline) = data[2..].split_at(cut);
+    let rpid = first_ids(creation).map(|(r, _)| r).unwrap_or(Guid::NIL);
+    if let Ok(mut pool) = Pool::open(rpid, creation, Box::new(Echo), limits) {
+        let pid = first_ids(pipeline).map(|(_, p)| p).unwrap_or(Guid([7; 16]));
+        let _ = pool.command(pid, pipeline);
+        let _ = pool.send(None, pipeline);
+        let _ = pool.send(Some(pid), pipeline);
         let _ = pool.stop(pid);
         let t = pool.receive(Some(pid), 4096);
         let _ = pool.receive(None, 4096);
@@ -77,10 +82,13 @@ pub fn decode(data: &[u8]) {
     }
 }
 
-fn d_first_rpid(data: &[u8]) -> Option<Guid> {
+/// The pool and pipeline ids of the first message in a fragment stream.
+fn first_ids(data: &[u8]) -> Option<(Guid, Guid)> {
     let (f, _) = fakedc_psrp::fragment::Fragment::decode(data).ok()?;
-    let b = f.blob.get(8..24)?;
-    let mut g = [0u8; 16];
-    g.copy_from_slice(b);
-    Some(Guid(g))
+    let b = f.blob.get(8..40)?;
+    let mut r = [0u8; 16];
+    let mut p = [0u8; 16];
+    r.copy_from_slice(&b[..16]);
+    p.copy_from_slice(&b[16..]);
+    Some((Guid(r), Guid(p)))
 }

@@ -886,3 +886,263 @@ fn change_notify_sees_another_connections_changes() {
     assert!(seen.iter().any(|l| l == "0001 n1.txt"), "{seen:?}");
     assert!(seen.iter().any(|l| l == "0005 n2.txt"), "{seen:?}");
 }
+
+/// Null and guest sessions as Windows Server 2019 answers them with its
+/// defaults (RestrictNullSessAccess 1, NullSessionPipes and
+/// NullSessionShares empty, Guest disabled): smbclient's anonymous logon
+/// succeeds and reaches IPC$ but lists no shares (srvsvc is refused) and
+/// no disk share; `guest` fails to log on.
+#[test]
+fn null_session_and_guest() {
+    let dc = start(&["smb"]);
+    let t = Temp::new("smb-anon");
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let (_, out) = smbclient(hv, &["-N", "-L", &format!("//{}", hv.ip())], &t.0);
+    assert!(out.contains("Anonymous login successful"), "{out}");
+    assert!(
+        !out.contains("IPC$") && !out.contains("ADMIN$"),
+        "a null session lists no share: {out}"
+    );
+    let (ok, out) = smbclient(hv, &[&unc(hv, "IPC$"), "-N", "-c", "exit"], &t.0);
+    assert!(ok, "IPC$ is open to a null session: {out}");
+    for share in ["ADMIN$", "C$"] {
+        let (ok, out) = smbclient(hv, &[&unc(hv, share), "-N", "-c", "ls"], &t.0);
+        assert!(
+            !ok && out.contains("NT_STATUS_ACCESS_DENIED"),
+            "{share}: {out}"
+        );
+    }
+    let lib = dc.endpoint("lib01", ServiceKind::Smb).unwrap();
+    let (ok, out) = smbclient(lib, &[&unc(lib, "MSSCVMMLibrary"), "-N", "-c", "ls"], &t.0);
+    assert!(!ok && out.contains("NT_STATUS_ACCESS_DENIED"), "{out}");
+    let (ok, out) = smbclient(hv, &[&unc(hv, "IPC$"), "-U", "guest%", "-c", "exit"], &t.0);
+    assert!(!ok && out.contains("NT_STATUS_LOGON_FAILURE"), "{out}");
+    // rpcclient's null session: the pipe open is refused.
+    let out = Command::new("rpcclient")
+        .args([
+            "-p",
+            &hv.port().to_string(),
+            "-U",
+            "%",
+            "-N",
+            "-c",
+            "srvinfo",
+        ])
+        .arg(hv.ip().to_string())
+        .output()
+        .expect("rpcclient (smbclient package; ./scripts/test installs it)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("NT_STATUS_ACCESS_DENIED"), "{text}");
+    let j = dc.journal(&Query {
+        machine: Some("hv01".into()),
+        operation: Some("SESSION_SETUP (anonymous)".into()),
+        ..Query::default()
+    });
+    assert!(j.iter().any(|e| e.outcome == "ok (null session)"), "{j:?}");
+}
+
+/// wkssvc NetrWkstaGetInfo over IPC$ (impacket and rpcclient) and DCOM's
+/// ServerAlive2 on 135 (impacket's IObjectExporter, as OXID-resolver
+/// scanners call it).
+#[test]
+fn wkssvc_and_server_alive2() {
+    let dc = start(&["smb"]);
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let epm = dc.endpoint("hv01", ServiceKind::Rpc).unwrap();
+    let out = python(
+        "impacket",
+        "smb_impacket_rpc.py",
+        &[
+            &hv.ip().to_string(),
+            &hv.port().to_string(),
+            &epm.port().to_string(),
+            "Administrator",
+            "P@ssw0rd!",
+        ],
+    );
+    // Level 100 as Windows Server 2016-2022 answers: PLATFORM_ID_NT,
+    // its NetBIOS name and workgroup, version 10.0; 502 is refused
+    // (ERROR_NOT_SUPPORTED: not built); a null session cannot open the
+    // pipe (STATUS_ACCESS_DENIED).
+    assert_eq!(line(&out, "wksta-100"), "500 HV01 HV01 10 0", "{out}");
+    assert_eq!(line(&out, "wksta-101"), "HV01 10", "{out}");
+    assert_eq!(line(&out, "wksta-502"), "50", "{out}");
+    assert_eq!(line(&out, "anonymous-wkssvc"), "0xc0000022", "{out}");
+    // ServerAlive2: ncacn_ip_tcp bindings, the host's name then its address.
+    assert_eq!(
+        crate::common::lines(&out, "binding"),
+        vec!["7 HV01", "7 127.84.0.1"],
+        "{out}"
+    );
+    let out = Command::new("rpcclient")
+        .args([
+            "-p",
+            &hv.port().to_string(),
+            "-U",
+            ADMIN,
+            "-c",
+            "wkssvc_wkstagetinfo",
+        ])
+        .arg(hv.ip().to_string())
+        .output()
+        .expect("rpcclient (smbclient package; ./scripts/test installs it)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !text.contains("NT_STATUS") && !text.contains("WERR"),
+        "{text}"
+    );
+    let j = dc.journal(&Query {
+        machine: Some("hv01".into()),
+        operation: Some("ServerAlive2".into()),
+        ..Query::default()
+    });
+    assert!(j.iter().any(|e| e.outcome == "ok"), "{j:?}");
+}
+
+/// Share modes as Windows enforces them, across two connections of one
+/// machine (smbprotocol's low-level API), and smbclient's `get` of a file
+/// another client holds exclusively.
+#[test]
+fn sharing_violations() {
+    let dc = start(&["smb"]);
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let (host, port) = (hv.ip().to_string(), hv.port().to_string());
+    let out = python(
+        "smbprotocol",
+        "smb_sharing.py",
+        &[&host, &port, "Administrator", "P@ssw0rd!", "C$"],
+    );
+    const VIOLATION: &str = "0xc0000043";
+    for (key, want) in [
+        ("exclusive-read", VIOLATION),
+        ("exclusive-same-connection", VIOLATION),
+        ("exclusive-attributes", "ok"),
+        ("after-close-read", "ok"),
+        ("shared-read", "ok"),
+        ("shared-write", VIOLATION),
+        ("shared-delete", VIOLATION),
+        ("reader-refusing-writers", VIOLATION),
+    ] {
+        assert_eq!(line(&out, key), want, "{key}: {out}");
+    }
+}
+
+const DECLARED: &str = r#"
+[[machine]]
+name = "lib02"
+role = "library-server"
+address = "127.84.0.4"
+[machine.services]
+smb = true
+[[machine.user]]
+name = "Administrator"
+password = "P@ssw0rd!"
+privilege = "admin"
+[[machine.user]]
+name = "bob"
+password = "Bob-pass1"
+privilege = "user"
+[[machine.user]]
+name = "carol"
+password = "Carol-pass1"
+privilege = "user"
+
+# New-SmbShare -Name VMs -Path ...\vms -FullAccess Administrators -ReadAccess bob;
+# New-SmbShare -Name Drop -Path ...\drop  (Everyone: Read, the default)
+[machine.options.smb]
+shares = [
+  { name = "VMs", path = "vms", remark = "Virtual machines", full = ["Administrators"], read = ["bob"] },
+  { name = "Drop", path = "drop" },
+]
+"#;
+
+/// Shares a scenario declares, with their permissions: listed as Windows
+/// lists them, full control for administrators, read for `bob` (his put
+/// refused), nothing for `carol` (tree connect refused), Everyone read by
+/// default; a declared share is a directory of the machine's share, so
+/// ADMIN$ sees what was put there.
+#[test]
+fn declared_shares_and_permissions() {
+    let dc = Datacenter::builder()
+        .scenario_str(DECLARED)
+        .ephemeral()
+        .protocols(&["smb"])
+        .start()
+        .expect("start");
+    let t = Temp::new("smb-declared");
+    std::fs::write(t.path("vm.txt"), b"a vm\n").unwrap();
+    let lib = dc.endpoint("lib02", ServiceKind::Smb).unwrap();
+    let (ok, out) = smbclient(lib, &["-L", &format!("//{}", lib.ip()), "-U", ADMIN], &t.0);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["VMs", "Disk", "Virtual", "machines"]),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Drop", "Disk"]),
+        "{out}"
+    );
+    let (ok, out) = smbclient(
+        lib,
+        &[&unc(lib, "VMs"), "-U", ADMIN, "-c", "put vm.txt vm.txt; ls"],
+        &t.0,
+    );
+    assert!(ok && out.contains("vm.txt"), "{out}");
+    let share = dc.share("lib02").unwrap();
+    assert_eq!(std::fs::read(share.join("vms/vm.txt")).unwrap(), b"a vm\n");
+    let (ok, out) = smbclient(
+        lib,
+        &[&unc(lib, "ADMIN$"), "-U", ADMIN, "-c", "ls vms\\*"],
+        &t.0,
+    );
+    assert!(ok && out.contains("vm.txt"), "{out}");
+    // bob reads but cannot write, delete or make a directory.
+    let (_, out) = smbclient(
+        lib,
+        &[
+            &unc(lib, "VMs"),
+            "-U",
+            "bob%Bob-pass1",
+            "-c",
+            "get vm.txt got.txt; put vm.txt bob.txt; del vm.txt; mkdir d",
+        ],
+        &t.0,
+    );
+    assert_eq!(
+        std::fs::read(t.path("got.txt")).unwrap(),
+        b"a vm\n",
+        "{out}"
+    );
+    assert_eq!(out.matches("NT_STATUS_ACCESS_DENIED").count(), 3, "{out}");
+    assert!(!share.join("vms/bob.txt").exists() && share.join("vms/vm.txt").exists());
+    // carol has no entry on VMs; Everyone may read Drop.
+    let (ok, out) = smbclient(
+        lib,
+        &[&unc(lib, "VMs"), "-U", "carol%Carol-pass1", "-c", "ls"],
+        &t.0,
+    );
+    assert!(!ok && out.contains("NT_STATUS_ACCESS_DENIED"), "{out}");
+    let (ok, out) = smbclient(
+        lib,
+        &[&unc(lib, "Drop"), "-U", "carol%Carol-pass1", "-c", "ls"],
+        &t.0,
+    );
+    assert!(ok, "{out}");
+    let (_, out) = smbclient(
+        lib,
+        &[
+            &unc(lib, "Drop"),
+            "-U",
+            "carol%Carol-pass1",
+            "-c",
+            "put vm.txt c.txt",
+        ],
+        &t.0,
+    );
+    assert!(out.contains("NT_STATUS_ACCESS_DENIED"), "{out}");
+}

@@ -59,7 +59,8 @@ f.create(
     ImpersonationLevel.Impersonation,
     0x12019F,
     FileAttributes.FILE_ATTRIBUTE_NORMAL,
-    ShareAccess.FILE_SHARE_READ,
+    # Shared for writing too: the second handle below writes.
+    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
     CreateDisposition.FILE_OVERWRITE_IF,
     CreateOptions.FILE_NON_DIRECTORY_FILE,
 )

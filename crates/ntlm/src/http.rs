@@ -87,9 +87,28 @@ pub struct Acceptor {
     handshake: Option<Server>,
     /// SPNEGO's mechTypes from the NegTokenInit, signed by the mechListMIC.
     mech_types: Option<Vec<u8>>,
+    /// Accept anonymous logons (kept across restarts of the handshake).
+    anonymous: bool,
 }
 
 impl Acceptor {
+    /// An acceptor that also accepts the anonymous logon (user name empty
+    /// in [`TokenStep::Done`]); SMB's null session.
+    pub fn with_anonymous() -> Acceptor {
+        Acceptor {
+            anonymous: true,
+            ..Acceptor::default()
+        }
+    }
+
+    /// Starts the handshake over, keeping what the acceptor allows.
+    fn reset(&mut self) {
+        *self = Acceptor {
+            anonymous: self.anonymous,
+            ..Acceptor::default()
+        };
+    }
+
     /// Feeds one header's scheme (`NTLM` or `Negotiate`) and credentials
     /// (base64). On any error the handshake starts over, as a client whose
     /// AUTHENTICATE was refused starts again with a NEGOTIATE.
@@ -102,7 +121,7 @@ impl Acceptor {
     ) -> Result<HttpStep, HttpAuthError> {
         let r = self.step(scheme, credentials, target, password_of);
         if !matches!(r, Ok(HttpStep::Challenge(_))) {
-            *self = Acceptor::default();
+            self.reset();
         }
         r
     }
@@ -149,12 +168,12 @@ impl Acceptor {
         password_of: &dyn Fn(&str) -> Option<String>,
     ) -> Result<TokenStep, HttpAuthError> {
         if token.len() > MAX_TOKEN {
-            *self = Acceptor::default();
+            self.reset();
             return Err(HttpAuthError::Undecodable);
         }
         let r = self.token_step(token, target, password_of);
         if !matches!(r, Ok(TokenStep::Challenge(_))) {
-            *self = Acceptor::default();
+            self.reset();
         }
         r
     }
@@ -178,7 +197,11 @@ impl Acceptor {
             (Some(token), None)
         };
         let inner = inner.ok_or(HttpAuthError::NoNtlmToken)?;
-        let server = self.handshake.get_or_insert_with(Server::default);
+        let anonymous = self.anonymous;
+        let server = self.handshake.get_or_insert_with(|| Server {
+            allow_anonymous: anonymous,
+            ..Server::default()
+        });
         match server.accept(&inner, target, password_of)? {
             Step::Challenge(ch) => {
                 let out = if wrapped {

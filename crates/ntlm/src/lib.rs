@@ -246,6 +246,11 @@ pub struct Server {
     /// The CHALLENGE came first (no NEGOTIATE): the AUTHENTICATE picks the
     /// character set and features.
     connectionless: bool,
+    /// Accept the anonymous AUTHENTICATE (empty user, empty NT response,
+    /// LM response empty or Z(1); MS-NLMP 3.2.5.1.2) as a logon with an
+    /// empty user name. Only SMB asks for this: Windows lets a null
+    /// session reach IPC$, while HTTP services refuse it.
+    pub allow_anonymous: bool,
 }
 
 /// Where an AUTHENTICATE's fixed header ends when it carries the session
@@ -390,6 +395,26 @@ impl Server {
         let user = charset.decode(field(token, 36)?)?;
         let workstation = charset.decode(field(token, 44)?)?;
         let anonymous = auth_flags.is_some_and(|a| a & flags::ANONYMOUS != 0);
+        if self.allow_anonymous && user.is_empty() && nt.is_empty() && lm.len() <= 1 {
+            // The anonymous logon: its session base key is all zeros
+            // (MS-NLMP 3.3.1), so the key exchange, when asked for,
+            // decrypts with zeros.
+            let exported: [u8; 16] = if neg & flags::KEY_EXCH != 0 && enc_key.len() == 16 {
+                let mut k: [u8; 16] = enc_key
+                    .try_into()
+                    .map_err(|_| NtlmError::Malformed("session key length"))?;
+                rc4(&[0u8; 16]).apply_keystream(&mut k);
+                k
+            } else {
+                [0u8; 16]
+            };
+            return Ok(Step::Done {
+                user: String::new(),
+                domain,
+                workstation,
+                session: Box::new(Session::new(exported, neg, true)),
+            });
+        }
         if user.is_empty() || nt.is_empty() || anonymous {
             return Err(NtlmError::Unsupported);
         }

@@ -8,7 +8,7 @@
 use crate::crypto::{self, Cipher, SignAlgo};
 use crate::fs::{self, Entry, Info};
 use crate::proto::{self, cmd, create, status, FileId, Header, ProtoError};
-use crate::rpc::{self, PipeRpc, ShareInfo, Srvsvc};
+use crate::rpc::{self, PipeRpc, ShareInfo, Srvsvc, Wkssvc};
 use cap_std::fs::{Dir, FileExt, OpenOptions};
 use fakedc_ntlm::http::{Acceptor, TokenStep};
 use fakedc_ntlm::TargetInfo;
@@ -43,7 +43,184 @@ pub struct Share {
     pub root: Option<Arc<Dir>>,
     /// Administrators only (ADMIN$, C$).
     pub admin_only: bool,
+    /// Where the share's root lies inside the machine's share directory:
+    /// one file opened through ADMIN$ and through a declared share meets
+    /// itself in the machine's share-mode table under one key.
+    pub base: PathBuf,
+    /// Share permissions; `None` gives every user who may connect full
+    /// control (the built-in shares, guarded by `admin_only`).
+    pub acl: Option<ShareAcl>,
 }
+
+/// A share's permissions (Grant-SmbShareAccess): accounts with full
+/// control, change and read. `Everyone` names every authenticated user
+/// (not null sessions), `Administrators` every administrator.
+#[derive(Debug, Clone, Default)]
+pub struct ShareAcl {
+    pub full: Vec<String>,
+    pub change: Vec<String>,
+    pub read: Vec<String>,
+}
+
+/// What a user may do on a share, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rights {
+    None,
+    Read,
+    Change,
+    Full,
+}
+
+impl Rights {
+    /// The tree connect's MaximalAccess for these rights (the masks
+    /// Windows grants for Read, Change and Full Control).
+    fn maximal_access(self) -> u32 {
+        match self {
+            Rights::None => 0,
+            Rights::Read => 0x0012_00A9,
+            Rights::Change => 0x0013_01BF,
+            Rights::Full => 0x001F_01FF,
+        }
+    }
+}
+
+impl ShareAcl {
+    /// The strongest right any entry gives `user`.
+    pub fn rights(&self, user: &str, admin: bool) -> Rights {
+        let names = |list: &[String]| {
+            list.iter().any(|n| {
+                n.eq_ignore_ascii_case("Everyone")
+                    || (admin && n.eq_ignore_ascii_case("Administrators"))
+                    || n.eq_ignore_ascii_case(user)
+            })
+        };
+        if names(&self.full) {
+            Rights::Full
+        } else if names(&self.change) {
+            Rights::Change
+        } else if names(&self.read) {
+            Rights::Read
+        } else {
+            Rights::None
+        }
+    }
+}
+
+/// The access bits that take part in sharing checks (MS-FSA 2.1.5.1.2):
+/// FILE_READ_DATA, FILE_WRITE_DATA, FILE_APPEND_DATA, FILE_EXECUTE, DELETE.
+const READ_DATA: u32 = 0x1;
+const WRITE_DATA: u32 = 0x2;
+const APPEND_DATA: u32 = 0x4;
+const EXECUTE: u32 = 0x20;
+const DELETE: u32 = 0x0001_0000;
+const SHARE_READ: u32 = 0x1;
+const SHARE_WRITE: u32 = 0x2;
+const SHARE_DELETE: u32 = 0x4;
+
+/// DesiredAccess with the generic rights and MAXIMUM_ALLOWED mapped to
+/// the file rights they grant (MS-SMB2 3.3.5.9; the maximum is what the
+/// tree allows).
+fn file_access(desired: u32, rights: Rights) -> u32 {
+    let mut a = desired & 0x01FF_FFFF & !0x0100_0000;
+    if desired & 0x8000_0000 != 0 {
+        a |= READ_DATA | 0x8 | 0x80 | 0x0002_0000 | 0x0010_0000;
+    }
+    if desired & 0x4000_0000 != 0 {
+        a |= WRITE_DATA | APPEND_DATA | 0x10 | 0x100 | 0x0002_0000 | 0x0010_0000;
+    }
+    if desired & 0x2000_0000 != 0 {
+        a |= EXECUTE | 0x80 | 0x0002_0000 | 0x0010_0000;
+    }
+    if desired & 0x1000_0000 != 0 || desired & 0x0200_0000 != 0 {
+        a |= rights.maximal_access();
+    }
+    a & !0x0200_0000
+}
+
+/// One open's part in the sharing checks.
+#[derive(Debug, Clone, Copy)]
+struct ShareMode {
+    owner: (u64, u64),
+    access: u32,
+    share: u32,
+}
+
+/// The machine's share-mode table: every open file or directory of every
+/// connection (445 and 139), by path in the machine's share.
+#[derive(Debug, Default)]
+pub struct ShareModes {
+    table: std::sync::Mutex<HashMap<PathBuf, Vec<ShareMode>>>,
+}
+
+impl ShareModes {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Vec<ShareMode>>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an open unless it conflicts with one already there
+    /// (STATUS_SHARING_VIOLATION): an open that touches no data (only
+    /// attributes or the security descriptor) neither conflicts nor
+    /// constrains.
+    fn acquire(&self, key: &std::path::Path, owner: (u64, u64), access: u32, share: u32) -> bool {
+        let data = READ_DATA | WRITE_DATA | APPEND_DATA | EXECUTE | DELETE;
+        if access & data == 0 {
+            return true;
+        }
+        let mut t = self.table();
+        let held = t.entry(key.to_path_buf()).or_default();
+        let conflict = held.iter().any(|e| {
+            let refuses = |acc: u32, sh: u32| {
+                (acc & (READ_DATA | EXECUTE) != 0 && sh & SHARE_READ == 0)
+                    || (acc & (WRITE_DATA | APPEND_DATA) != 0 && sh & SHARE_WRITE == 0)
+                    || (acc & DELETE != 0 && sh & SHARE_DELETE == 0)
+            };
+            refuses(e.access, share) || refuses(access, e.share)
+        });
+        if conflict {
+            if held.is_empty() {
+                t.remove(key);
+            }
+            return false;
+        }
+        if held.len() >= MAX_OPENS_PER_FILE {
+            return false;
+        }
+        held.push(ShareMode {
+            owner,
+            access,
+            share,
+        });
+        true
+    }
+
+    fn release(&self, owner: (u64, u64)) {
+        self.table().retain(|_, v| {
+            v.retain(|e| e.owner != owner);
+            !v.is_empty()
+        });
+    }
+
+    fn release_conn(&self, conn: u64) {
+        self.table().retain(|_, v| {
+            v.retain(|e| e.owner.0 != conn);
+            !v.is_empty()
+        });
+    }
+
+    /// Moves the entries of a renamed file or directory (and below it).
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) {
+        let mut t = self.table();
+        let keys: Vec<PathBuf> = t.keys().filter(|k| k.starts_with(from)).cloned().collect();
+        for k in keys {
+            if let (Some(v), Ok(rest)) = (t.remove(&k), k.strip_prefix(from)) {
+                t.entry(to.join(rest)).or_default().extend(v);
+            }
+        }
+    }
+}
+
+/// Opens of one file the share-mode table keeps at most.
+pub const MAX_OPENS_PER_FILE: usize = 4096;
 
 /// Who the server is and what it serves: built once per machine.
 pub struct Server {
@@ -57,6 +234,8 @@ pub struct Server {
     pub start_time: u64,
     /// Byte-range locks of every connection, by file.
     pub locks: Locks,
+    /// Share modes of every open, by file.
+    pub share_modes: ShareModes,
 }
 
 /// A held byte-range lock: its range, whether exclusive, and its owner
@@ -156,10 +335,18 @@ pub struct Event {
     pub outcome: String,
 }
 
+/// Bytes at the start of every frame [`Output::frames`] and
+/// [`Connection::on_change`] return, left for the transport header (Direct
+/// TCP or NetBIOS, 4 bytes) so the service sends a frame without copying
+/// it: an 8 MiB READ's data is read from the file into the buffer that
+/// goes to the socket.
+pub const HEADROOM: usize = 4;
+
 /// What one frame produced.
 #[derive(Default)]
 pub struct Output {
-    /// Frames to send (SMB2 messages or transforms, no transport header).
+    /// Frames to send (SMB2 messages or transforms), each after
+    /// [`HEADROOM`] bytes for the transport header.
     pub frames: Vec<Vec<u8>>,
     pub events: Vec<Event>,
     /// Close the connection after sending.
@@ -203,6 +390,12 @@ struct Watch {
     overflow: bool,
 }
 
+/// The named pipes IPC$ serves.
+const PIPES: [&str; 2] = ["srvsvc", "wkssvc"];
+
+/// SESSION_SETUP response SessionFlags: a null session.
+const SESSION_FLAG_IS_NULL: u16 = 0x0002;
+
 /// Changes one handle buffers at most; beyond, NOTIFY_ENUM_DIR.
 const MAX_BUFFERED: usize = 1024;
 
@@ -231,6 +424,9 @@ struct Open {
     /// The share's root (None for IPC$).
     root: Option<Arc<Dir>>,
     path: PathBuf,
+    /// The path in the machine's share (the share's base joined): the key
+    /// of the share-mode and lock tables.
+    key: PathBuf,
     kind: OpenKind,
     delete_on_close: bool,
     write: bool,
@@ -241,6 +437,7 @@ struct Open {
 
 struct Tree {
     share: usize,
+    rights: Rights,
 }
 
 struct Session {
@@ -248,6 +445,8 @@ struct Session {
     valid: bool,
     user: Option<String>,
     admin: bool,
+    /// A null session (the anonymous NTLM logon): IPC$ only, no keys.
+    anonymous: bool,
     preauth: [u8; 64],
     sign_key: Vec<u8>,
     sign_algo: SignAlgo,
@@ -305,7 +504,14 @@ struct Reply {
     silent: bool,
     /// An interim STATUS_PENDING answer in the async header form.
     async_id: Option<u64>,
+    /// `body` starts with [`READ_HEADROOM`] bytes of room for the
+    /// transport and SMB2 headers (READ's data is read straight into the
+    /// buffer that is sent).
+    headroom: bool,
 }
+
+/// Room in front of a READ response body: transport and SMB2 headers.
+const READ_HEADROOM: usize = HEADROOM + proto::HEADER_LEN;
 
 impl Reply {
     fn ok(body: Vec<u8>) -> Reply {
@@ -317,6 +523,7 @@ impl Reply {
             tree_id: None,
             silent: false,
             async_id: None,
+            headroom: false,
         }
     }
 
@@ -447,9 +654,15 @@ impl Connection {
                 match crypto::decrypt(cipher, &s.dec_key, frame) {
                     Ok(plain) => {
                         let resp = self.compound(&plain, now, accounts, true, &mut out);
-                        if !resp.is_empty() {
-                            out.frames
-                                .push(crypto::encrypt(cipher, &key, sid, nonce, &resp));
+                        if resp.len() > HEADROOM {
+                            out.frames.push(crypto::encrypt_with_headroom(
+                                cipher,
+                                &key,
+                                sid,
+                                nonce,
+                                &resp[HEADROOM..],
+                                HEADROOM,
+                            ));
                         }
                     }
                     Err(_) => {
@@ -475,7 +688,7 @@ impl Connection {
                             flags: proto::FLAG_RESPONSE,
                             ..Header::default()
                         };
-                        let mut m = Vec::new();
+                        let mut m = vec![0; HEADROOM];
                         h.write(&mut m);
                         m.extend(body);
                         out.frames.push(m);
@@ -493,7 +706,7 @@ impl Connection {
             }
             Some(id) if id == proto::PROTOCOL_ID => {
                 let resp = self.compound(frame, now, accounts, false, &mut out);
-                if !resp.is_empty() {
+                if resp.len() > HEADROOM {
                     out.frames.push(resp);
                 }
             }
@@ -567,7 +780,7 @@ impl Connection {
         if p.sign && !p.encrypted {
             h.flags |= proto::FLAG_SIGNED;
         }
-        let mut m = Vec::new();
+        let mut m = vec![0; HEADROOM];
         h.write(&mut m);
         if st == status::SUCCESS {
             m.extend_from_slice(body);
@@ -576,16 +789,17 @@ impl Connection {
         }
         if p.encrypted {
             let cipher = self.cipher?;
-            return Some(crypto::encrypt(
+            return Some(crypto::encrypt_with_headroom(
                 cipher,
                 &s.enc_key,
                 p.session,
                 rand::random(),
-                &m,
+                &m[HEADROOM..],
+                HEADROOM,
             ));
         }
         if p.sign {
-            crypto::sign(s.sign_algo, &s.sign_key, &mut m);
+            crypto::sign(s.sign_algo, &s.sign_key, &mut m[HEADROOM..]);
         }
         Some(m)
     }
@@ -596,7 +810,7 @@ impl Connection {
     fn lock(&mut self, r: &Req<'_>, fid: FileId, elements: &[proto::LockElement]) -> Reply {
         let vol = u64::from_le_bytes(fid[8..16].try_into().unwrap_or([0; 8]));
         let path = match self.open_of(r, fid) {
-            Ok(o) if matches!(o.kind, OpenKind::File(_)) => o.path.clone(),
+            Ok(o) if matches!(o.kind, OpenKind::File(_)) => o.key.clone(),
             Ok(_) => return Reply::err(status::INVALID_PARAMETER),
             Err(e) => return e,
         };
@@ -912,9 +1126,8 @@ impl Connection {
         // Assemble: each but the last padded to 8 with NextCommand set,
         // each signed on its own (MS-SMB2 3.3.4.1.3).
         let n = chain.len();
-        let mut whole = Vec::new();
+        let mut whole = vec![0; HEADROOM];
         for (i, (mut rh, reply)) in chain.into_iter().enumerate() {
-            let mut m = Vec::with_capacity(proto::HEADER_LEN + reply.body.len() + 8);
             let sign = reply.sign.filter(|_| !encrypted);
             if sign.is_some() {
                 rh.flags |= proto::FLAG_SIGNED;
@@ -923,8 +1136,29 @@ impl Connection {
                 rh.flags |= proto::FLAG_ASYNC;
                 rh.async_id = id;
             }
+            if n == 1 && reply.headroom {
+                // A lone READ: its body was read into a buffer with room
+                // for the transport and SMB2 headers in front.
+                let mut m = reply.body;
+                let mut hdr = Vec::with_capacity(proto::HEADER_LEN);
+                rh.write(&mut hdr);
+                if let Some(room) = m.get_mut(HEADROOM..HEADROOM + proto::HEADER_LEN) {
+                    room.copy_from_slice(&hdr);
+                }
+                if let Some(s) = sign.and_then(|sid| self.sessions.get(&sid)) {
+                    crypto::sign(s.sign_algo, &s.sign_key, &mut m[HEADROOM..]);
+                }
+                whole = m;
+                break;
+            }
+            let body = if reply.headroom {
+                reply.body.get(READ_HEADROOM..).unwrap_or_default()
+            } else {
+                &reply.body[..]
+            };
+            let mut m = Vec::with_capacity(proto::HEADER_LEN + body.len() + 8);
             rh.write(&mut m);
-            m.extend_from_slice(&reply.body);
+            m.extend_from_slice(body);
             if i + 1 < n {
                 while m.len() % 8 != 0 {
                     m.push(0);
@@ -1327,10 +1561,11 @@ impl Connection {
             self.sessions.insert(
                 sid,
                 Session {
-                    acceptor: Acceptor::default(),
+                    acceptor: Acceptor::with_anonymous(),
                     valid: false,
                     user: None,
                     admin: false,
+                    anonymous: false,
                     preauth: self.preauth,
                     sign_key: Vec::new(),
                     sign_algo: SignAlgo::HmacSha256,
@@ -1371,6 +1606,38 @@ impl Connection {
         };
         match step {
             Ok(TokenStep::Challenge(tok)) => mk(status::MORE_PROCESSING_REQUIRED, &tok, 0),
+            Ok(TokenStep::Done {
+                user, final_token, ..
+            }) if user.is_empty() => {
+                // The null session (MS-SMB2 3.3.5.5.3): no keys, so neither
+                // signed nor encrypted; SMB2_SESSION_FLAG_IS_NULL. A server
+                // that encrypts every session refuses it, as it refuses a
+                // client that cannot encrypt.
+                if self.server.encrypt_data {
+                    self.sessions.remove(&sid);
+                    out.events.push(Event {
+                        user: None,
+                        op: "SESSION_SETUP (anonymous)".into(),
+                        outcome: "STATUS_ACCESS_DENIED (encryption required)".into(),
+                    });
+                    return Reply {
+                        session_id: Some(sid),
+                        ..Reply::err(status::ACCESS_DENIED)
+                    };
+                }
+                s.anonymous = true;
+                s.valid = true;
+                out.events.push(Event {
+                    user: None,
+                    op: "SESSION_SETUP (anonymous)".into(),
+                    outcome: "ok (null session)".into(),
+                });
+                mk(
+                    status::SUCCESS,
+                    final_token.as_deref().unwrap_or(&[]),
+                    SESSION_FLAG_IS_NULL,
+                )
+            }
             Ok(TokenStep::Done {
                 user,
                 session,
@@ -1465,6 +1732,8 @@ impl Connection {
             .collect();
         for id in ids {
             if let Some(o) = self.opens.remove(&id) {
+                self.server.locks.release((self.conn_id, id));
+                self.server.share_modes.release((self.conn_id, id));
                 let ch = finish(o);
                 self.changes.extend(ch);
             }
@@ -1488,12 +1757,24 @@ impl Connection {
         if share.admin_only && !s.admin {
             return Reply::err(status::ACCESS_DENIED);
         }
+        // RestrictNullSessAccess = 1 with NullSessionShares empty (Windows
+        // Server's default): a null session reaches IPC$ and nothing else.
+        if s.anonymous && share.root.is_some() {
+            return Reply::err(status::ACCESS_DENIED);
+        }
+        let rights = match &share.acl {
+            Some(acl) => acl.rights(s.user.as_deref().unwrap_or(""), s.admin),
+            None => Rights::Full,
+        };
+        if rights == Rights::None {
+            return Reply::err(status::ACCESS_DENIED);
+        }
         if s.trees.len() >= MAX_TREES {
             return Reply::err(status::REQUEST_NOT_ACCEPTED);
         }
         let tid = s.next_tree;
         s.next_tree += 1;
-        s.trees.insert(tid, Tree { share: idx });
+        s.trees.insert(tid, Tree { share: idx, rights });
         let ipc = share.root.is_none();
         let mut b = Vec::new();
         b.extend_from_slice(&le16(16));
@@ -1501,7 +1782,7 @@ impl Connection {
         b.push(0);
         b.extend_from_slice(&le32(if ipc { 0x30 } else { 0 }));
         b.extend_from_slice(&le32(0));
-        b.extend_from_slice(&le32(0x001F_01FF));
+        b.extend_from_slice(&le32(rights.maximal_access()));
         Reply {
             tree_id: Some(tid),
             ..Reply::ok(b)
@@ -1523,6 +1804,8 @@ impl Connection {
             .collect();
         for id in ids {
             if let Some(o) = self.opens.remove(&id) {
+                self.server.locks.release((self.conn_id, id));
+                self.server.share_modes.release((self.conn_id, id));
                 let ch = finish(o);
                 self.cleanup_notifies(id);
                 self.changes.extend(ch);
@@ -1557,6 +1840,19 @@ impl Connection {
         }
     }
 
+    /// Whether the request's session is an administrator's.
+    fn is_admin(&self, r: &Req<'_>) -> bool {
+        self.sessions.get(&r.h.session_id).is_some_and(|s| s.admin)
+    }
+
+    /// The request's tree's rights (None without a tree).
+    fn tree_rights(&self, r: &Req<'_>) -> Rights {
+        self.sessions
+            .get(&r.h.session_id)
+            .and_then(|s| s.trees.get(&r.h.tree_id))
+            .map_or(Rights::None, |t| t.rights)
+    }
+
     fn open_of(&mut self, r: &Req<'_>, fid: FileId) -> Result<&mut Open, Reply> {
         let vol = u64::from_le_bytes(fid[8..16].try_into().unwrap_or([0; 8]));
         match self.opens.get_mut(&vol) {
@@ -1577,14 +1873,24 @@ impl Connection {
             // IPC$: named pipes.
             let pipe = c.name.trim_start_matches('\\').to_ascii_lowercase();
             let pipe = pipe.strip_prefix("pipe\\").unwrap_or(&pipe);
-            if pipe != "srvsvc" {
+            let Some(pipe) = PIPES.iter().find(|p| **p == pipe) else {
                 return Reply::err(status::OBJECT_NAME_NOT_FOUND);
+            };
+            // NullSessionPipes is empty on a Windows Server member
+            // (RestrictNullSessAccess = 1): a null session opens no pipe.
+            if self
+                .sessions
+                .get(&r.h.session_id)
+                .is_some_and(|s| s.anonymous)
+            {
+                return Reply::err(status::ACCESS_DENIED);
             }
             let open = Open {
                 session: r.h.session_id,
                 tree: r.h.tree_id,
                 root: None,
-                path: PathBuf::from("srvsvc"),
+                path: PathBuf::from(pipe),
+                key: PathBuf::from("\\PIPE").join(pipe),
                 kind: OpenKind::Pipe {
                     rpc: PipeRpc::default(),
                     input: Vec::new(),
@@ -1614,66 +1920,47 @@ impl Connection {
         };
         let want_dir = c.options & create::DIRECTORY_FILE != 0;
         let want_file = c.options & create::NON_DIRECTORY_FILE != 0;
-        let write_access =
-            c.desired_access & (0x2 | 0x4 | 0x100 | 0x4000_0000 | 0x1000_0000 | 0x0200_0000) != 0;
+        let rights = self.tree_rights(r);
+        let access = file_access(c.desired_access, rights);
+        // Rights the share's permissions do not give, asked for by name,
+        // are refused (MAXIMUM_ALLOWED gets what the share gives).
+        let asked = c.desired_access & !0x0200_0000;
+        let changes_data = file_access(asked, Rights::Full)
+            & (WRITE_DATA | APPEND_DATA | 0x10 | 0x100 | DELETE | 0x0004_0000 | 0x0008_0000)
+            != 0;
         let delete_on_close = c.options & create::DELETE_ON_CLOSE != 0;
-        let (kind, action) = match meta {
-            Ok(m) if m.is_dir() => {
-                if want_file {
-                    return Reply::err(status::FILE_IS_A_DIRECTORY);
-                }
-                match c.disposition {
-                    create::CREATE => return Reply::err(status::OBJECT_NAME_COLLISION),
-                    create::OPEN | create::OPEN_IF => {}
-                    _ => return Reply::err(status::INVALID_PARAMETER),
-                }
-                (
-                    OpenKind::Dir {
-                        listing: None,
-                        cursor: 0,
-                        pattern: String::new(),
-                    },
-                    create::OPENED,
+        if rights < Rights::Change && (changes_data || delete_on_close) {
+            return Reply::err(status::ACCESS_DENIED);
+        }
+        let write_access = access & (WRITE_DATA | APPEND_DATA | 0x100) != 0;
+        let key = share.base.join(&path);
+        let owner = (self.conn_id, self.next_open);
+        let exists = meta.is_ok();
+        if exists
+            && !self
+                .server
+                .share_modes
+                .acquire(&key, owner, access, c.share_access)
+        {
+            return Reply::err(status::SHARING_VIOLATION);
+        }
+        let creates = |disposition: u32| {
+            rights >= Rights::Change
+                || !matches!(
+                    disposition,
+                    create::CREATE | create::OPEN_IF | create::OVERWRITE_IF | create::SUPERSEDE
                 )
-            }
-            Ok(_) => {
-                if want_dir {
-                    return Reply::err(status::NOT_A_DIRECTORY);
-                }
-                let (truncate, action) = match c.disposition {
-                    create::CREATE => return Reply::err(status::OBJECT_NAME_COLLISION),
-                    create::OPEN | create::OPEN_IF => (false, create::OPENED),
-                    create::OVERWRITE | create::OVERWRITE_IF => (true, create::OVERWRITTEN),
-                    _ => (true, create::SUPERSEDED),
-                };
-                let mut o = OpenOptions::new();
-                o.read(true)
-                    .write(write_access || truncate)
-                    .truncate(truncate);
-                let f = match root.open_with(&path, &o) {
-                    Ok(f) => f,
-                    Err(e) if write_access => match root.open(&path) {
-                        Ok(f) if c.desired_access & 0x0200_0000 != 0 => f,
-                        _ => return Reply::err(fs::io_status(&e)),
-                    },
-                    Err(e) => return Reply::err(fs::io_status(&e)),
-                };
-                (OpenKind::File(f), action)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if matches!(c.disposition, create::OPEN | create::OVERWRITE) {
-                    return Reply::err(fs::missing_status(&root, &path));
-                }
-                if is_root {
-                    return Reply::err(status::ACCESS_DENIED);
-                }
-                if want_dir {
-                    if let Err(e) = root.create_dir(&path) {
-                        return Reply::err(if e.kind() == std::io::ErrorKind::NotFound {
-                            status::OBJECT_PATH_NOT_FOUND
-                        } else {
-                            fs::io_status(&e)
-                        });
+        };
+        let opened = (|| -> Result<(OpenKind, u32), Reply> {
+            Ok(match meta {
+                Ok(m) if m.is_dir() => {
+                    if want_file {
+                        return Err(Reply::err(status::FILE_IS_A_DIRECTORY));
+                    }
+                    match c.disposition {
+                        create::CREATE => return Err(Reply::err(status::OBJECT_NAME_COLLISION)),
+                        create::OPEN | create::OPEN_IF => {}
+                        _ => return Err(Reply::err(status::INVALID_PARAMETER)),
                     }
                     (
                         OpenKind::Dir {
@@ -1681,25 +1968,94 @@ impl Connection {
                             cursor: 0,
                             pattern: String::new(),
                         },
-                        create::CREATED,
+                        create::OPENED,
                     )
-                } else {
+                }
+                Ok(_) => {
+                    if want_dir {
+                        return Err(Reply::err(status::NOT_A_DIRECTORY));
+                    }
+                    let (truncate, action) = match c.disposition {
+                        create::CREATE => return Err(Reply::err(status::OBJECT_NAME_COLLISION)),
+                        create::OPEN | create::OPEN_IF => (false, create::OPENED),
+                        create::OVERWRITE | create::OVERWRITE_IF => (true, create::OVERWRITTEN),
+                        _ => (true, create::SUPERSEDED),
+                    };
+                    if truncate && rights < Rights::Change {
+                        return Err(Reply::err(status::ACCESS_DENIED));
+                    }
                     let mut o = OpenOptions::new();
-                    o.read(true).write(true).create_new(true);
-                    match root.open_with(&path, &o) {
-                        Ok(f) => (OpenKind::File(f), create::CREATED),
-                        Err(e) => {
-                            return Reply::err(if e.kind() == std::io::ErrorKind::NotFound {
+                    o.read(true)
+                        .write(write_access || truncate)
+                        .truncate(truncate);
+                    let f = match root.open_with(&path, &o) {
+                        Ok(f) => f,
+                        Err(e) if write_access => match root.open(&path) {
+                            Ok(f) if c.desired_access & 0x0200_0000 != 0 => f,
+                            _ => return Err(Reply::err(fs::io_status(&e))),
+                        },
+                        Err(e) => return Err(Reply::err(fs::io_status(&e))),
+                    };
+                    (OpenKind::File(f), action)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if matches!(c.disposition, create::OPEN | create::OVERWRITE) {
+                        return Err(Reply::err(fs::missing_status(&root, &path)));
+                    }
+                    if is_root || !creates(c.disposition) {
+                        return Err(Reply::err(status::ACCESS_DENIED));
+                    }
+                    if want_dir {
+                        if let Err(e) = root.create_dir(&path) {
+                            return Err(Reply::err(if e.kind() == std::io::ErrorKind::NotFound {
                                 status::OBJECT_PATH_NOT_FOUND
                             } else {
                                 fs::io_status(&e)
-                            })
+                            }));
+                        }
+                        (
+                            OpenKind::Dir {
+                                listing: None,
+                                cursor: 0,
+                                pattern: String::new(),
+                            },
+                            create::CREATED,
+                        )
+                    } else {
+                        let mut o = OpenOptions::new();
+                        o.read(true).write(true).create_new(true);
+                        match root.open_with(&path, &o) {
+                            Ok(f) => (OpenKind::File(f), create::CREATED),
+                            Err(e) => {
+                                return Err(Reply::err(
+                                    if e.kind() == std::io::ErrorKind::NotFound {
+                                        status::OBJECT_PATH_NOT_FOUND
+                                    } else {
+                                        fs::io_status(&e)
+                                    },
+                                ))
+                            }
                         }
                     }
                 }
+                Err(e) => return Err(Reply::err(fs::io_status(&e))),
+            })
+        })();
+        let (kind, action) = match opened {
+            Ok(k) => k,
+            Err(e) => {
+                if exists {
+                    self.server.share_modes.release(owner);
+                }
+                return e;
             }
-            Err(e) => return Reply::err(fs::io_status(&e)),
         };
+        if !exists {
+            // Just created: nobody else can hold it yet.
+            self.server
+                .share_modes
+                .acquire(&key, owner, access, c.share_access);
+        }
         match action {
             create::CREATED => self.changes.push(Change {
                 action: 1,
@@ -1724,6 +2080,7 @@ impl Connection {
             tree: r.h.tree_id,
             root: Some(root.clone()),
             path,
+            key,
             kind,
             delete_on_close,
             write: write_access,
@@ -1804,6 +2161,7 @@ impl Connection {
             None
         };
         self.server.locks.release((self.conn_id, vol));
+        self.server.share_modes.release((self.conn_id, vol));
         let ch = finish(o);
         self.changes.extend(ch);
         self.cleanup_notifies(vol);
@@ -1839,7 +2197,7 @@ impl Connection {
         let vol = u64::from_le_bytes(rd.file_id[8..16].try_into().unwrap_or([0; 8]));
         if matches!(o.kind, OpenKind::File(_))
             && !srv.locks.allows(
-                &o.path,
+                &o.key,
                 (conn_id, vol),
                 rd.offset,
                 u64::from(rd.length),
@@ -1848,26 +2206,39 @@ impl Connection {
         {
             return Reply::err(status::FILE_LOCK_CONFLICT);
         }
-        let data = match &mut o.kind {
+        match &mut o.kind {
             OpenKind::File(f) => {
-                let mut buf = vec![0u8; rd.length as usize];
+                // The data goes straight into the buffer that is sent:
+                // headers' room, READ's 16-byte body, then the bytes.
+                let at = READ_HEADROOM + 16;
+                let len = rd.length as usize;
+                let mut buf = Vec::with_capacity(at + len);
+                buf.resize(READ_HEADROOM, 0);
+                buf.extend_from_slice(&read_body(&[]));
+                buf.resize(at + len, 0);
                 let mut got = 0;
-                while got < buf.len() {
-                    match f.read_at(&mut buf[got..], rd.offset + got as u64) {
+                while got < len {
+                    match f.read_at(&mut buf[at + got..], rd.offset + got as u64) {
                         Ok(0) => break,
                         Ok(n) => got += n,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => return Reply::err(fs::io_status(&e)),
                     }
                 }
-                buf.truncate(got);
+                buf.truncate(at + got);
                 o.read_bytes += got as u64;
                 if (got == 0 && rd.length > 0) || (got as u32) < rd.minimum {
                     return Reply::err(status::END_OF_FILE);
                 }
-                buf
+                // DataLength (the body's bytes 4..8).
+                let n = u32::try_from(got).unwrap_or(0).to_le_bytes();
+                buf[READ_HEADROOM + 4..READ_HEADROOM + 8].copy_from_slice(&n);
+                Reply {
+                    headroom: true,
+                    ..Reply::ok(buf)
+                }
             }
-            OpenKind::Dir { .. } => return Reply::err(status::INVALID_DEVICE_REQUEST),
+            OpenKind::Dir { .. } => Reply::err(status::INVALID_DEVICE_REQUEST),
             OpenKind::Pipe { output, .. } => {
                 if output.is_empty() {
                     return Reply::err(0xC000_00D9); // STATUS_PIPE_EMPTY
@@ -1879,10 +2250,9 @@ impl Connection {
                 } else {
                     status::BUFFER_OVERFLOW
                 };
-                return Reply::with(st, read_body(&data));
+                Reply::with(st, read_body(&data))
             }
-        };
-        Reply::ok(read_body(&data))
+        }
     }
 
     fn write(&mut self, r: &Req<'_>, w: &proto::Write<'_>) -> Reply {
@@ -1891,7 +2261,7 @@ impl Connection {
             return Reply::err(status::INVALID_PARAMETER);
         }
         let srv = self.server.clone();
-        let infos = srv.share_infos();
+        let admin = self.is_admin(r);
         let conn_id = self.conn_id;
         let o = match self.open_of(r, w.file_id) {
             Ok(o) => o,
@@ -1901,7 +2271,7 @@ impl Connection {
         if matches!(o.kind, OpenKind::File(_))
             && !srv
                 .locks
-                .allows(&o.path, (conn_id, vol), w.offset, w.data.len() as u64, true)
+                .allows(&o.key, (conn_id, vol), w.offset, w.data.len() as u64, true)
         {
             return Reply::err(status::FILE_LOCK_CONFLICT);
         }
@@ -1917,7 +2287,7 @@ impl Connection {
             }
             OpenKind::Dir { .. } => return Reply::err(status::INVALID_DEVICE_REQUEST),
             OpenKind::Pipe { rpc, input, output } => {
-                if let Err(st) = pipe_write(rpc, input, output, w.data, &infos) {
+                if let Err(st) = pipe_write(rpc, input, output, w.data, &srv, admin, &o.path) {
                     return Reply::err(st);
                 }
             }
@@ -2130,11 +2500,19 @@ impl Connection {
             return (Reply::err(status::NOT_SUPPORTED), String::new());
         };
         let ok = || Reply::ok(vec![2, 0]);
+        let read_only = self.tree_rights(r) < Rights::Change;
+        let srv = self.server.clone();
+        let base = share.base.clone();
         let o = match self.open_of(r, s.file_id) {
             Ok(o) => o,
             Err(e) => return (e, String::new()),
         };
         let shown = o.path.to_string_lossy().replace('/', "\\");
+        // A share's Read permission covers no change to names, sizes,
+        // times or the delete disposition.
+        if read_only && matches!(s.class, 4 | 10 | 13 | 19 | 20 | 64 | 65) {
+            return (Reply::err(status::ACCESS_DENIED), shown);
+        }
         if s.info_type != 1 {
             return (
                 Reply::err(status::NOT_SUPPORTED),
@@ -2228,6 +2606,9 @@ impl Connection {
                     return (Reply::err(st), what);
                 }
                 let from = std::mem::replace(&mut o.path, to.clone());
+                let new_key = base.join(&to);
+                srv.share_modes.rename(&o.key, &new_key);
+                o.key = new_key;
                 self.changes.push(Change {
                     action: 4,
                     path: from,
@@ -2331,7 +2712,7 @@ impl Connection {
             }
             proto::FSCTL_PIPE_TRANSCEIVE => {
                 let srv = self.server.clone();
-                let infos = srv.share_infos();
+                let admin = self.is_admin(r);
                 let o = match self.open_of(r, i.file_id) {
                     Ok(o) => o,
                     Err(e) => return e,
@@ -2339,7 +2720,7 @@ impl Connection {
                 let OpenKind::Pipe { rpc, input, output } = &mut o.kind else {
                     return Reply::err(status::INVALID_DEVICE_REQUEST);
                 };
-                if let Err(st) = pipe_write(rpc, input, output, i.input, &infos) {
+                if let Err(st) = pipe_write(rpc, input, output, i.input, &srv, admin, &o.path) {
                     return Reply::err(st);
                 }
                 let n = output.len().min(i.max_output as usize);
@@ -2362,6 +2743,7 @@ impl Drop for Connection {
     /// byte-range locks, as Windows does when the handles go.
     fn drop(&mut self) {
         self.server.locks.release_conn(self.conn_id);
+        self.server.share_modes.release_conn(self.conn_id);
     }
 }
 
@@ -2477,14 +2859,27 @@ fn pipe_write(
     input: &mut Vec<u8>,
     output: &mut Vec<u8>,
     data: &[u8],
-    shares: &[ShareInfo],
+    server: &Server,
+    admin: bool,
+    pipe: &std::path::Path,
 ) -> Result<(), u32> {
     if input.len() + data.len() > rpc::MAX_STUB + 4096 {
         input.clear();
         return Err(status::INVALID_PARAMETER);
     }
     input.extend_from_slice(data);
-    let iface = Srvsvc { shares };
+    let shares = server.share_infos();
+    let srvsvc = Srvsvc { shares: &shares };
+    let wkssvc = Wkssvc {
+        computer: &server.target.nb_computer,
+        domain: &server.target.nb_domain,
+        admin,
+    };
+    let iface: &dyn rpc::Interface = if pipe == std::path::Path::new("wkssvc") {
+        &wkssvc
+    } else {
+        &srvsvc
+    };
     while let Some(n) = rpc::pdu_len(input) {
         if n < rpc::HEADER_LEN {
             input.clear();
@@ -2494,7 +2889,7 @@ fn pipe_write(
             break;
         }
         let pdu: Vec<u8> = input.drain(..n).collect();
-        match rpc.feed(&pdu, &iface) {
+        match rpc.feed(&pdu, iface) {
             Ok(reply) => {
                 if output.len() + reply.len() > MAX_PIPE_OUT {
                     return Err(status::INVALID_PARAMETER);

@@ -255,7 +255,22 @@ pub fn encrypt(
     nonce_seed: [u8; 16],
     msg: &[u8],
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(TRANSFORM_LEN + msg.len());
+    encrypt_with_headroom(cipher, key, session_id, nonce_seed, msg, 0)
+}
+
+/// [`encrypt`] into a buffer that starts with `headroom` zero bytes (room
+/// for the transport header, so the sealed message is not copied again).
+pub fn encrypt_with_headroom(
+    cipher: Cipher,
+    key: &[u8],
+    session_id: u64,
+    nonce_seed: [u8; 16],
+    msg: &[u8],
+    headroom: usize,
+) -> Vec<u8> {
+    let mut whole = Vec::with_capacity(headroom + TRANSFORM_LEN + msg.len());
+    whole.resize(headroom, 0);
+    let mut out = whole;
     out.extend_from_slice(&TRANSFORM_ID);
     out.extend_from_slice(&[0u8; 16]);
     let mut nonce = [0u8; 16];
@@ -267,7 +282,8 @@ pub fn encrypt(
     out.extend_from_slice(&1u16.to_le_bytes());
     out.extend_from_slice(&session_id.to_le_bytes());
     out.extend_from_slice(msg);
-    let (head, body) = out.split_at_mut(TRANSFORM_LEN);
+    let (head, body) = out.split_at_mut(headroom + TRANSFORM_LEN);
+    let head = &mut head[headroom..];
     let aad = head[20..52].to_vec();
     if let Some(tag) = seal(cipher, key, &nonce[..n], &aad, body) {
         head[4..20].copy_from_slice(&tag);

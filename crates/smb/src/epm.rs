@@ -9,6 +9,14 @@ use fakedc_wire::Reader;
 
 /// EPM interface e1af8308-5d1f-11c9-91a4-08002b14a0fa v3.0.
 pub const EPM: ([u8; 16], u32) = (rpc::uuid("e1af8308-5d1f-11c9-91a4-08002b14a0fa"), 3);
+/// DCOM's IObjectExporter (the OXID resolver, MS-DCOM 3.1.2.5.1)
+/// 99fcfec4-5260-101b-bbcb-00aa0021347a v0.0, served on 135 beside the
+/// endpoint mapper.
+pub const IOBJECT_EXPORTER: ([u8; 16], u32) =
+    (rpc::uuid("99fcfec4-5260-101b-bbcb-00aa0021347a"), 0);
+/// RPC_C_AUTHN_WINNT and RPC_C_AUTHN_GSS_NEGOTIATE: the security bindings
+/// ServerAlive2 lists (the authentication fakedc speaks).
+const AUTHN_SERVICES: [u16; 2] = [0x0A, 0x09];
 /// EPT_S_NOT_REGISTERED.
 pub const EPT_S_NOT_REGISTERED: u32 = 0x16C9_A0D6;
 /// Towers a tower or entry list may carry at most in one answer.
@@ -94,6 +102,9 @@ fn tower_key(t: &[u8]) -> Option<(([u8; 16], u32), u8)> {
 /// The endpoint mapper over a machine's registrations.
 pub struct Epm {
     pub entries: Vec<Registration>,
+    /// The machine's network addresses as ServerAlive2 lists them: its
+    /// host name, then its IP address.
+    pub addresses: Vec<String>,
 }
 
 fn handle(out: &mut Vec<u8>, done: bool, cursor: u32) {
@@ -228,19 +239,63 @@ impl Epm {
     }
 }
 
+impl Epm {
+    /// ServerAlive2's reply (MS-DCOM 3.1.2.5.1.6): COM version 5.7, the
+    /// DUALSTRINGARRAY of string bindings (ncacn_ip_tcp, one per address)
+    /// and security bindings, pReserved 0, status 0.
+    fn server_alive2(&self) -> Vec<u8> {
+        let mut arr: Vec<u16> = Vec::new();
+        for a in &self.addresses {
+            arr.push(0x0007); // ncacn_ip_tcp
+            arr.extend(a.encode_utf16());
+            arr.push(0);
+        }
+        arr.push(0);
+        let security_offset = u16::try_from(arr.len()).unwrap_or(0);
+        for svc in AUTHN_SERVICES {
+            arr.push(svc);
+            arr.push(0xFFFF); // wAuthzSvc: reserved
+            arr.push(0); // aPrincName: empty
+        }
+        arr.push(0);
+        let n = u16::try_from(arr.len()).unwrap_or(0);
+        let mut out = Vec::with_capacity(24 + arr.len() * 2);
+        out.extend_from_slice(&5u16.to_le_bytes());
+        out.extend_from_slice(&7u16.to_le_bytes());
+        out.extend_from_slice(&0x0002_0000u32.to_le_bytes());
+        out.extend_from_slice(&u32::from(n).to_le_bytes());
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&security_offset.to_le_bytes());
+        for u in arr {
+            out.extend_from_slice(&u.to_le_bytes());
+        }
+        while !out.len().is_multiple_of(4) {
+            out.push(0);
+        }
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out
+    }
+}
+
 impl Interface for Epm {
-    fn syntax(&self) -> ([u8; 16], u32) {
-        EPM
+    fn syntaxes(&self) -> Vec<([u8; 16], u32)> {
+        vec![EPM, IOBJECT_EXPORTER]
     }
 
     fn sec_addr(&self) -> &str {
         "135"
     }
 
-    fn call(&self, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, u32> {
-        match opnum {
-            2 => self.lookup(stub).map_err(|_| rpc::FAULT_NDR),
-            3 => self.map(stub).map_err(|_| rpc::FAULT_NDR),
+    fn call(&self, syntax: usize, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, u32> {
+        match (syntax, opnum) {
+            (0, 2) => self.lookup(stub).map_err(|_| rpc::FAULT_NDR),
+            (0, 3) => self.map(stub).map_err(|_| rpc::FAULT_NDR),
+            // ServerAlive: no parameters, status 0.
+            (1, 3) => Ok(0u32.to_le_bytes().to_vec()),
+            (1, 5) => Ok(self.server_alive2()),
+            // ResolveOxid, pings and ResolveOxid2 need DCOM objects, which
+            // are not built.
             _ => Err(rpc::FAULT_OP_RNG),
         }
     }
@@ -263,6 +318,7 @@ mod tests {
     fn lookup_pages_and_map_finds() {
         let epm = Epm {
             entries: registrations("HV01"),
+            addresses: vec!["HV01".into(), "127.0.0.1".into()],
         };
         let mut stub = Vec::new();
         for v in [0u32, 0, 0, 1] {
@@ -270,7 +326,7 @@ mod tests {
         }
         stub.extend_from_slice(&[0; 20]);
         stub.extend_from_slice(&500u32.to_le_bytes());
-        let out = epm.call(2, &stub).unwrap();
+        let out = epm.call(0, 2, &stub).unwrap();
         assert_eq!(&out[4..20], &[0; 16], "one page: null handle");
         assert_eq!(u32::from_le_bytes(out[20..24].try_into().unwrap()), 1);
         assert_eq!(&out[out.len() - 4..], &[0, 0, 0, 0]);
@@ -286,7 +342,7 @@ mod tests {
         }
         m.extend_from_slice(&[0; 20]);
         m.extend_from_slice(&4u32.to_le_bytes());
-        let out = epm.call(3, &m).unwrap();
+        let out = epm.call(0, 3, &m).unwrap();
         assert_eq!(u32::from_le_bytes(out[20..24].try_into().unwrap()), 1);
         // over TCP it is not registered
         let tcp = tcp_tower(SRVSVC, 49664, [127, 0, 0, 1]);
@@ -300,11 +356,11 @@ mod tests {
         }
         m2.extend_from_slice(&[0; 20]);
         m2.extend_from_slice(&4u32.to_le_bytes());
-        let out = epm.call(3, &m2).unwrap();
+        let out = epm.call(0, 3, &m2).unwrap();
         assert_eq!(&out[out.len() - 4..], &EPT_S_NOT_REGISTERED.to_le_bytes());
         for n in 0..stub.len() {
-            let _ = epm.call(2, &stub[..n]);
+            let _ = epm.call(0, 2, &stub[..n]);
         }
-        assert_eq!(epm.call(9, &[]), Err(rpc::FAULT_OP_RNG));
+        assert_eq!(epm.call(0, 9, &[]), Err(rpc::FAULT_OP_RNG));
     }
 }

@@ -29,6 +29,9 @@ pub const FAULT_PROTO: u32 = 0x1C01_000B;
 /// nca_unk_if: no context for that presentation id.
 pub const FAULT_UNK_IF: u32 = 0x1C01_0003;
 
+/// wkssvc 6bffd098-a112-3610-9833-46c3f87e345a v1.0 (MS-WKST).
+pub const WKSSVC: ([u8; 16], u32) = (uuid("6bffd098-a112-3610-9833-46c3f87e345a"), 1);
+
 /// A request's stub larger than this is refused (fault), whatever the
 /// fragments say.
 pub const MAX_STUB: usize = 1 << 20;
@@ -476,23 +479,35 @@ pub fn netr_share_get_info(stub: &[u8], shares: &[ShareInfo]) -> Result<Vec<u8>,
 /// reassembled.
 #[derive(Debug, Default)]
 pub struct PipeRpc {
-    contexts: Vec<u16>,
+    /// Bound presentation contexts: (id, index into the interface's
+    /// syntaxes).
+    contexts: Vec<(u16, usize)>,
     max_xmit: u16,
     partial: Vec<u8>,
     partial_call: Option<(u32, u16, u16)>,
 }
 
-/// What the pipe's interface answers.
+/// What the pipe's (or port's) interfaces answer.
 pub trait Interface {
-    /// The (uuid, version) this pipe serves.
-    fn syntax(&self) -> ([u8; 16], u32);
+    /// The (uuid, version) pairs served: one per named pipe, several on
+    /// 135 (the endpoint mapper and the DCOM object exporter).
+    fn syntaxes(&self) -> Vec<([u8; 16], u32)>;
     /// The bind_ack's secondary address (`\PIPE\srvsvc`).
     fn sec_addr(&self) -> &str;
-    /// The reply stub for one call, or a fault status.
-    fn call(&self, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, u32>;
+    /// The reply stub for one call on `syntaxes()[syntax]`, or a fault
+    /// status.
+    fn call(&self, syntax: usize, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, u32>;
 }
 
 impl PipeRpc {
+    /// Which of the interface's syntaxes a bound context id names.
+    pub fn syntax_of(&self, context_id: u16) -> Option<usize> {
+        self.contexts
+            .iter()
+            .find(|(id, _)| *id == context_id)
+            .map(|(_, i)| *i)
+    }
+
     /// Feeds one PDU written to the pipe; returns what the pipe answers
     /// (possibly nothing, for a non-final fragment).
     pub fn feed(&mut self, pdu: &[u8], iface: &dyn Interface) -> Result<Vec<u8>, RpcError> {
@@ -506,10 +521,15 @@ impl PipeRpc {
             BIND | ALTER_CONTEXT => {
                 let b = Bind::parse(&mut body)?;
                 self.max_xmit = b.max_recv.clamp(64, 4280);
+                let known = iface.syntaxes();
                 for c in &b.contexts {
-                    if context_result(c, &[iface.syntax()]).0 == 0 && !self.contexts.contains(&c.id)
+                    let Some(i) = known.iter().position(|k| *k == c.abstract_syntax) else {
+                        continue;
+                    };
+                    if context_result(c, &known).0 == 0
+                        && !self.contexts.iter().any(|(id, _)| *id == c.id)
                     {
-                        self.contexts.push(c.id);
+                        self.contexts.push((c.id, i));
                     }
                 }
                 let ptype = if h.ptype == BIND {
@@ -528,14 +548,15 @@ impl PipeRpc {
                     &b,
                     group,
                     iface.sec_addr(),
-                    &[iface.syntax()],
+                    &known,
                 ))
             }
             REQUEST => {
                 let req = Request::parse(&h, &mut body)?;
-                if !self.contexts.contains(&req.context_id) {
+                let Some(&(_, syntax)) = self.contexts.iter().find(|(id, _)| *id == req.context_id)
+                else {
                     return Ok(fault(h.call_id, req.context_id, FAULT_UNK_IF));
-                }
+                };
                 if h.flags & PFC_FIRST != 0 {
                     self.partial.clear();
                     self.partial_call = Some((h.call_id, req.context_id, req.opnum));
@@ -554,7 +575,7 @@ impl PipeRpc {
                 }
                 let stub = std::mem::take(&mut self.partial);
                 self.partial_call = None;
-                Ok(match iface.call(req.opnum, &stub) {
+                Ok(match iface.call(syntax, req.opnum, &stub) {
                     Ok(reply) => response(h.call_id, req.context_id, &reply, self.max_xmit),
                     Err(status) => fault(h.call_id, req.context_id, status),
                 })
@@ -570,18 +591,92 @@ pub struct Srvsvc<'a> {
 }
 
 impl Interface for Srvsvc<'_> {
-    fn syntax(&self) -> ([u8; 16], u32) {
-        SRVSVC
+    fn syntaxes(&self) -> Vec<([u8; 16], u32)> {
+        vec![SRVSVC]
     }
 
     fn sec_addr(&self) -> &str {
         "\\PIPE\\srvsvc"
     }
 
-    fn call(&self, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, u32> {
+    fn call(&self, _syntax: usize, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, u32> {
         match opnum {
             15 => netr_share_enum(stub, self.shares).map_err(|_| FAULT_NDR),
             16 => netr_share_get_info(stub, self.shares).map_err(|_| FAULT_NDR),
+            _ => Err(FAULT_OP_RNG),
+        }
+    }
+}
+
+/// `wkssvc` (MS-WKST) over the machine's names: NetrWkstaGetInfo
+/// (opnum 0) at levels 100 and 101. Level 502 (administrators only on
+/// Windows) is not built: ERROR_NOT_SUPPORTED for administrators,
+/// ERROR_ACCESS_DENIED for others. Other operations fault
+/// nca_op_rng_error; `/about` lists what is built.
+pub struct Wkssvc<'a> {
+    /// The computer's NetBIOS name.
+    pub computer: &'a str,
+    /// Its domain or workgroup (NetBIOS).
+    pub domain: &'a str,
+    /// The caller is an administrator.
+    pub admin: bool,
+}
+
+/// Win32 errors of wkssvc.
+pub const ERROR_ACCESS_DENIED: u32 = 5;
+pub const ERROR_NOT_SUPPORTED: u32 = 50;
+
+/// PLATFORM_ID_NT, and the version Windows Server 2016-2022 report (10.0).
+const PLATFORM_ID_NT: u32 = 500;
+const VERSION: (u32, u32) = (10, 0);
+
+/// NetrWkstaGetInfo's reply stub.
+pub fn netr_wksta_get_info(stub: &[u8], w: &Wkssvc<'_>) -> Result<Vec<u8>, RpcError> {
+    let mut r = Reader::new(stub);
+    if r.u32_le()? != 0 {
+        read_wstr(&mut r)?;
+    }
+    let level = r.u32_le()?;
+    let mut out = Vec::new();
+    out.extend_from_slice(&level.to_le_bytes());
+    let error = match level {
+        100 | 101 => {
+            out.extend_from_slice(&0x0002_0000u32.to_le_bytes());
+            out.extend_from_slice(&PLATFORM_ID_NT.to_le_bytes());
+            out.extend_from_slice(&0x0002_0004u32.to_le_bytes());
+            out.extend_from_slice(&0x0002_0008u32.to_le_bytes());
+            out.extend_from_slice(&VERSION.0.to_le_bytes());
+            out.extend_from_slice(&VERSION.1.to_le_bytes());
+            if level == 101 {
+                // wki101_lanroot: Windows has no LAN Manager root.
+                out.extend_from_slice(&0u32.to_le_bytes());
+            }
+            ndr_wstr(&mut out, w.computer);
+            ndr_wstr(&mut out, w.domain);
+            out.extend_from_slice(&0u32.to_le_bytes());
+            return Ok(out);
+        }
+        502 if w.admin => ERROR_NOT_SUPPORTED,
+        502 => ERROR_ACCESS_DENIED,
+        _ => ERROR_INVALID_LEVEL,
+    };
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&error.to_le_bytes());
+    Ok(out)
+}
+
+impl Interface for Wkssvc<'_> {
+    fn syntaxes(&self) -> Vec<([u8; 16], u32)> {
+        vec![WKSSVC]
+    }
+
+    fn sec_addr(&self) -> &str {
+        "\\PIPE\\wkssvc"
+    }
+
+    fn call(&self, _syntax: usize, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, u32> {
+        match opnum {
+            0 => netr_wksta_get_info(stub, self).map_err(|_| FAULT_NDR),
             _ => Err(FAULT_OP_RNG),
         }
     }

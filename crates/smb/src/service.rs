@@ -2,7 +2,7 @@
 //! frames from the socket to [`Connection`], answers back, one journal
 //! entry per session, tree and file operation (never credentials).
 
-use crate::conn::{Accounts, Connection, Server, Share};
+use crate::conn::{Accounts, Connection, Server, Share, ShareAcl};
 use crate::nbss;
 use crate::rpc::{STYPE_DISKTREE, STYPE_IPC, STYPE_SPECIAL};
 use cap_std::fs::Dir;
@@ -11,6 +11,7 @@ use fakedc_net::{BoxFuture, Conn, ConnInfo, OptionsError, RequestJournal, Servic
 use fakedc_ntlm::TargetInfo;
 use std::collections::HashMap;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
@@ -29,14 +30,113 @@ pub struct SmbOptions {
     /// Every session is encrypted (Set-SmbServerConfiguration -EncryptData).
     #[serde(default)]
     pub encrypt_data: bool,
+    /// Shares beyond the built-in ones: `shares = [{ name = "VMs", path =
+    /// "vms", full = ["Administrators"], read = ["bob"] }]`.
+    #[serde(default)]
+    pub shares: Vec<ShareDecl>,
+}
+
+/// A share a scenario declares (New-SmbShare): a directory inside the
+/// machine's share directory, with share permissions. Without any of
+/// `full`, `change` and `read`, Everyone may read, as New-SmbShare's
+/// default grants.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareDecl {
+    pub name: String,
+    /// Relative to the machine's share directory; "" is the directory
+    /// itself. Created at start.
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub remark: String,
+    pub full: Option<Vec<String>>,
+    pub change: Option<Vec<String>>,
+    pub read: Option<Vec<String>>,
+}
+
+/// Shares a machine may declare.
+pub const MAX_DECLARED_SHARES: usize = 256;
+
+impl ShareDecl {
+    fn acl(&self) -> ShareAcl {
+        if self.full.is_none() && self.change.is_none() && self.read.is_none() {
+            return ShareAcl {
+                read: vec!["Everyone".into()],
+                ..ShareAcl::default()
+            };
+        }
+        ShareAcl {
+            full: self.full.clone().unwrap_or_default(),
+            change: self.change.clone().unwrap_or_default(),
+            read: self.read.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The declared path as a relative path of plain components.
+    fn rel_path(&self) -> Result<PathBuf, String> {
+        let mut p = PathBuf::new();
+        for part in self
+            .path
+            .split(['/', '\\'])
+            .filter(|c| !c.is_empty() && *c != ".")
+        {
+            if part == ".." || part.contains(':') || part.contains('\0') {
+                return Err(format!(
+                    "share '{}': path '{}' leaves the machine's share",
+                    self.name, self.path
+                ));
+            }
+            p.push(part);
+        }
+        if self.path.starts_with('/') || self.path.starts_with('\\') {
+            return Err(format!(
+                "share '{}': path '{}' must be relative to the machine's share",
+                self.name, self.path
+            ));
+        }
+        Ok(p)
+    }
 }
 
 pub fn options(machine: &Machine) -> Result<SmbOptions, OptionsError> {
-    match machine.options.get("smb") {
-        None => Ok(SmbOptions::default()),
+    let o: SmbOptions = match machine.options.get("smb") {
+        None => return Ok(SmbOptions::default()),
         Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| OptionsError::new(&machine.name, "smb", e.to_string())),
+            .map_err(|e| OptionsError::new(&machine.name, "smb", e.to_string()))?,
+    };
+    let err = |m: String| OptionsError::new(&machine.name, "smb", m);
+    if o.shares.len() > MAX_DECLARED_SHARES {
+        return Err(err(format!("at most {MAX_DECLARED_SHARES} shares")));
     }
+    let mut seen: Vec<String> = ["IPC$", "ADMIN$", "C$", "MSSCVMMLIBRARY"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for d in &o.shares {
+        // Windows share names: up to 80 characters, none of these.
+        if d.name.is_empty()
+            || d.name.chars().count() > 80
+            || d.name
+                .chars()
+                .any(|c| "\\/:*?\"<>|".contains(c) || c.is_control())
+        {
+            return Err(err(format!(
+                "share name '{}' is not a valid share name",
+                d.name
+            )));
+        }
+        let upper = d.name.to_uppercase();
+        if seen.contains(&upper) {
+            return Err(err(format!(
+                "share '{}' is declared twice or is built in",
+                d.name
+            )));
+        }
+        seen.push(upper);
+        d.rel_path().map_err(err)?;
+    }
+    Ok(o)
 }
 
 /// The NetBIOS name of a machine: its first DNS label, upper case, at
@@ -89,6 +189,8 @@ fn server_for(m: &Machine, model: &Model) -> Result<Server, fakedc_net::StartErr
             share_type: STYPE_SPECIAL | STYPE_DISKTREE,
             root: Some(root.clone()),
             admin_only: true,
+            base: PathBuf::new(),
+            acl: None,
         });
         shares.push(Share {
             name: "C$".into(),
@@ -96,6 +198,8 @@ fn server_for(m: &Machine, model: &Model) -> Result<Server, fakedc_net::StartErr
             share_type: STYPE_SPECIAL | STYPE_DISKTREE,
             root: Some(root.clone()),
             admin_only: true,
+            base: PathBuf::new(),
+            acl: None,
         });
     }
     shares.push(Share {
@@ -104,6 +208,8 @@ fn server_for(m: &Machine, model: &Model) -> Result<Server, fakedc_net::StartErr
         share_type: STYPE_SPECIAL | STYPE_IPC,
         root: None,
         admin_only: false,
+        base: PathBuf::new(),
+        acl: None,
     });
     if let (Some(root), Role::LibraryServer | Role::VmmServer) = (&root, m.role) {
         shares.push(Share {
@@ -112,8 +218,38 @@ fn server_for(m: &Machine, model: &Model) -> Result<Server, fakedc_net::StartErr
             share_type: STYPE_DISKTREE,
             root: Some(root.clone()),
             admin_only: false,
+            base: PathBuf::new(),
+            acl: None,
         });
     }
+    for d in &o.shares {
+        let Some(root) = &root else { break };
+        let env = |e: String| {
+            fakedc_net::StartError::Environment(format!(
+                "machine '{}': share '{}': {e}",
+                m.name, d.name
+            ))
+        };
+        let rel = d.rel_path().map_err(env)?;
+        // Opened through the machine's Dir, so the declared share is
+        // jailed inside it as ADMIN$ is.
+        let dir = if rel.as_os_str().is_empty() {
+            root.try_clone().map_err(|e| env(e.to_string()))?
+        } else {
+            root.create_dir_all(&rel).map_err(|e| env(e.to_string()))?;
+            root.open_dir(&rel).map_err(|e| env(e.to_string()))?
+        };
+        shares.push(Share {
+            name: d.name.clone(),
+            remark: d.remark.clone(),
+            share_type: STYPE_DISKTREE,
+            root: Some(Arc::new(dir)),
+            admin_only: false,
+            base: rel,
+            acl: Some(d.acl()),
+        });
+    }
+    shares.sort_by_key(|s| s.name.to_uppercase());
     let dns_domain = m
         .dns_name
         .split_once('.')
@@ -139,6 +275,7 @@ fn server_for(m: &Machine, model: &Model) -> Result<Server, fakedc_net::StartErr
         encrypt_data: o.encrypt_data,
         start_time: fakedc_ntlm::filetime(model.clock.wall()),
         locks: Default::default(),
+        share_modes: Default::default(),
     })
 }
 
@@ -159,6 +296,7 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), faked
                 m.id,
                 Arc::new(crate::epm::Epm {
                     entries: crate::epm::registrations(&netbios_name(m)),
+                    addresses: vec![netbios_name(m), m.address.to_string()],
                 }),
             );
         }
@@ -192,9 +330,10 @@ pub fn operations() -> Vec<String> {
         "LOGOFF, TREE_CONNECT, TREE_DISCONNECT (IPC$, ADMIN$, C$, MSSCVMMLibrary)",
         "CREATE, CLOSE, FLUSH, READ, WRITE, QUERY_DIRECTORY, QUERY_INFO, SET_INFO, ECHO",
         "IOCTL (VALIDATE_NEGOTIATE_INFO, PIPE_TRANSCEIVE)",
-        "srvsvc NetrShareEnum, NetrShareGetInfo",
+        "srvsvc NetrShareEnum, NetrShareGetInfo; wkssvc NetrWkstaGetInfo (levels 100, 101)",
+        "null sessions (IPC$ only; srvsvc and wkssvc refused as NullSessionPipes is empty); Guest disabled",
         "NetBIOS session request (139)",
-        "endpoint mapper on 135: bind (NDR20; NDR64 and bind-time features refused as Windows), ept_lookup, ept_map",
+        "endpoint mapper on 135: bind (NDR20; NDR64 and bind-time features refused as Windows), ept_lookup, ept_map; IObjectExporter ServerAlive, ServerAlive2",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -319,61 +458,145 @@ impl SmbService {
             model: &self.model,
             machine: info.machine,
         };
-        loop {
-            let f = tokio::select! {
-                f = read_frame(&mut io, &mut buf) => f?,
+        // Reading the socket, handling requests and writing answers run
+        // side by side: the next WRITE arrives while this one goes to the
+        // file, and a READ's answer drains to the socket while the next
+        // is read from the file. The tasks end with the connection
+        // (Aborting guards), also when the host powers off and this future
+        // is dropped.
+        let (rd, mut wr) = tokio::io::split(io);
+        let (in_tx, mut frames) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(IN_FLIGHT);
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(IN_FLIGHT);
+        let _reader = Aborting::new(tokio::spawn(read_frames(rd, buf, in_tx)));
+        let writer = Aborting::new(tokio::spawn(async move {
+            while let Some(wire) = out_rx.recv().await {
+                wr.write_all(&wire).await?;
+                wr.flush().await?;
+            }
+            io::Result::Ok(())
+        }));
+        let result = loop {
+            let frame = tokio::select! {
+                f = frames.recv() => f,
                 ch = changes.recv() => {
                     let Ok(ch) = ch else { continue };
-                    let frames = c.on_change(&ch);
-                    let mut wire = Vec::new();
-                    for frame in &frames {
-                        wire.extend_from_slice(&nbss::message_header(frame.len()));
-                        wire.extend_from_slice(frame);
-                    }
-                    if !wire.is_empty() {
-                        io.write_all(&wire).await?;
-                        io.flush().await?;
+                    let out = c.on_change(&ch);
+                    if !out.is_empty() && out_tx.send(wire(out)).await.is_err() {
+                        break Ok(());
                     }
                     continue;
                 }
             };
-            let Some(f) = f else {
-                return Ok(());
+            let frame = match frame {
+                None => break Ok(()),
+                Some(Err(e)) => break Err(e),
+                Some(Ok(f)) => f,
             };
-            match f.kind {
-                nbss::KEEPALIVE => {
-                    buf.drain(..f.total());
-                    continue;
-                }
+            let Some(kind) = frame.first().copied() else {
+                break Ok(());
+            };
+            match kind {
+                nbss::KEEPALIVE => continue,
                 nbss::SESSION_MESSAGE => {}
-                _ => return Ok(()),
+                _ => break Ok(()),
             }
             let now = fakedc_ntlm::filetime(self.model.clock.wall());
-            let out = {
-                let frame = buf.get(4..f.total()).unwrap_or_default();
-                c.handle(frame, now, &accounts, rand::random())
-            };
-            buf.drain(..f.total());
+            let out = c.handle(
+                frame.get(4..).unwrap_or_default(),
+                now,
+                &accounts,
+                rand::random(),
+            );
+            drop(frame);
             for e in out.events {
                 self.journal(&info, e.user, e.op, &e.outcome);
             }
             if !out.changes.is_empty() {
                 let _ = bus.send(Arc::new(out.changes));
             }
-            // One write per answer: a 4-byte header written on its own
-            // would wait on Nagle and the client's delayed ACK.
-            let total: usize = out.frames.iter().map(|f| f.len() + 4).sum();
-            let mut wire = Vec::with_capacity(total);
-            for frame in &out.frames {
-                wire.extend_from_slice(&nbss::message_header(frame.len()));
-                wire.extend_from_slice(frame);
-            }
-            if !wire.is_empty() {
-                io.write_all(&wire).await?;
-                io.flush().await?;
+            if !out.frames.is_empty() && out_tx.send(wire(out.frames)).await.is_err() {
+                break Ok(());
             }
             if out.close {
-                return Ok(());
+                break Ok(());
+            }
+        };
+        // What was answered reaches the client before the connection ends.
+        drop(out_tx);
+        if let Some(handle) = writer.take() {
+            let _ = handle.await;
+        }
+        result
+    }
+}
+
+/// Requests read ahead of the one being handled, and answers queued for
+/// the socket, per connection (each at most a frame of [`MAX_FRAME`]).
+const IN_FLIGHT: usize = 2;
+
+/// A spawned task aborted when the guard is dropped.
+struct Aborting<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> Aborting<T> {
+    fn new(h: tokio::task::JoinHandle<T>) -> Aborting<T> {
+        Aborting(Some(h))
+    }
+
+    /// The handle, to await; the guard no longer aborts it.
+    fn take(mut self) -> Option<tokio::task::JoinHandle<T>> {
+        self.0.take()
+    }
+}
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// The frames' transport headers filled in (each frame starts with
+/// [`crate::conn::HEADROOM`] bytes for it); small answers are joined into
+/// one write (a 4-byte header or a short message written on its own would
+/// wait on Nagle and the client's delayed ACK).
+fn wire(mut frames: Vec<Vec<u8>>) -> Vec<u8> {
+    for f in frames.iter_mut() {
+        let len = f.len().saturating_sub(crate::conn::HEADROOM);
+        if let Some(h) = f.get_mut(..4) {
+            h.copy_from_slice(&nbss::message_header(len));
+        }
+    }
+    if frames.len() == 1 {
+        return frames.pop().unwrap_or_default();
+    }
+    frames.concat()
+}
+
+/// Reads whole frames (transport header included) and passes them on;
+/// ends at EOF, on an error (passed on) or when the handler is gone.
+async fn read_frames<R: AsyncRead + Unpin>(
+    mut rd: R,
+    mut buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<io::Result<Vec<u8>>>,
+) {
+    loop {
+        match read_frame(&mut rd, &mut buf).await {
+            Ok(Some(f)) => {
+                // The frame leaves in its own buffer; bytes already read
+                // past it (the start of the next) stay.
+                let rest = buf.split_off(f.total());
+                let mut next = Vec::with_capacity(rest.len().max(65536));
+                next.extend_from_slice(&rest);
+                let frame = std::mem::replace(&mut buf, next);
+                if tx.send(Ok(frame)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
             }
         }
     }
@@ -435,17 +658,23 @@ impl EpmService {
             io.read_exact(&mut pdu[crate::rpc::HEADER_LEN..]).await?;
             let ptype = pdu[2];
             let opnum = (ptype == crate::rpc::REQUEST)
-                .then(|| pdu.get(22..24).map(|b| u16::from_le_bytes([b[0], b[1]])))
-                .flatten();
+                .then(|| pdu.get(20..24))
+                .flatten()
+                .map(|b| {
+                    let ctx = u16::from_le_bytes([b[0], b[1]]);
+                    (pipe.syntax_of(ctx), u16::from_le_bytes([b[2], b[3]]))
+                });
             let reply = match pipe.feed(&pdu, epm.as_ref()) {
                 Ok(r) => r,
                 Err(_) => crate::rpc::bind_nak(call_id, 4),
             };
             let op = match (ptype, opnum) {
                 (crate::rpc::BIND, _) => "bind".to_string(),
-                (_, Some(2)) => "ept_lookup".into(),
-                (_, Some(3)) => "ept_map".into(),
-                (_, Some(n)) => format!("opnum {n}"),
+                (_, Some((Some(0), 2))) => "ept_lookup".into(),
+                (_, Some((Some(0), 3))) => "ept_map".into(),
+                (_, Some((Some(1), 3))) => "ServerAlive".into(),
+                (_, Some((Some(1), 5))) => "ServerAlive2".into(),
+                (_, Some((_, n))) => format!("opnum {n}"),
                 (t, None) => format!("ptype {t}"),
             };
             let outcome = match reply.get(2) {

@@ -46,11 +46,14 @@ fn server() -> Arc<Server> {
             share_type: rpc::STYPE_SPECIAL | rpc::STYPE_IPC,
             root: None,
             admin_only: false,
+            base: Default::default(),
+            acl: None,
         }],
         require_signing: false,
         encrypt_data: false,
         start_time: 133_000_000_000_000_000,
         locks: Default::default(),
+        share_modes: Default::default(),
     })
 }
 
@@ -173,8 +176,18 @@ pub fn rpc(data: &[u8]) {
     // The endpoint mapper's stubs and PDUs (135).
     let epm = fakedc_smb::epm::Epm {
         entries: fakedc_smb::epm::registrations("HV01"),
+        addresses: vec!["HV01".into(), "127.0.0.1".into()],
     };
-    let _ = rpc::Interface::call(&epm, 2, data);
-    let _ = rpc::Interface::call(&epm, 3, data);
+    let _ = rpc::Interface::call(&epm, 0, 2, data);
+    let _ = rpc::Interface::call(&epm, 0, 3, data);
+    let _ = rpc::Interface::call(&epm, 1, 5, data);
+    // wkssvc's NetrWkstaGetInfo stub.
+    let wks = rpc::Wkssvc {
+        computer: "HV01",
+        domain: "HV01",
+        admin: false,
+    };
+    let _ = rpc::Interface::call(&wks, 0, 0, data);
+    let _ = PipeRpc::default().feed(data, &wks);
     let _ = PipeRpc::default().feed(data, &epm);
 }

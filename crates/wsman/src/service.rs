@@ -194,6 +194,7 @@ pub fn operations() -> Vec<String> {
         "Authentication: Basic (HTTPS; HTTP with allow_unencrypted), Negotiate/NTLMv2 with MS-WSMV encryption (HTTP) and without (HTTPS)",
         "Remote shell cmd: Create, Command, Send, Receive (OperationTimeout -> w:TimedOut), Signal, Delete",
         "Commands: scenario table, hostname, whoami, ipconfig [/all], echo, ver, exit N, systeminfo, cmd /c",
+        "PowerShell remoting (MS-PSRP) on .../powershell/Microsoft.PowerShell and [machine.options.winrm] psrp_configurations: runspace pools (SET_MAX/MIN_RUNSPACES, GET_AVAILABLE_RUNSPACES), pipelines with input, output/error/warning/verbose/debug/information streams, Signal stop/terminate; Disconnect/Reconnect, PUBLIC_KEY, RESET_RUNSPACE_STATE, CONNECT_RUNSPACEPOOL refused as not implemented",
         "Get / Put / Enumerate (optimized, Pull, Release, MaxElements, EPR modes) / Invoke",
         "Filters: WQL SELECT * FROM X [WHERE k = 'v' AND/OR ...], SelectorFilter, association filter",
         "root/cimv2: Win32_OperatingSystem, Win32_ComputerSystem, Win32_Service",

@@ -10,6 +10,7 @@
 
 use crate::dict;
 use crate::nmf::{read_mbi31, write_mbi31};
+use fakedc_model::timefmt::civil_from_days;
 use fakedc_xml::Element;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -525,31 +526,6 @@ const TICKS_PER_SEC: i64 = 10_000_000;
 /// Days from 0001-01-01 to 1970-01-01.
 const UNIX_EPOCH_DAYS: i64 = 719_162;
 
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-pub fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Days since 1970-01-01 of a civil date.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Ticks (100 ns since 0001-01-01) of a Unix time in milliseconds.
 pub fn ticks_from_unix_millis(ms: i64) -> i64 {
     (UNIX_EPOCH_DAYS * 86_400 * TICKS_PER_SEC).saturating_add(ms.saturating_mul(10_000))
@@ -563,7 +539,7 @@ fn datetime(v: u64) -> String {
     let frac = ticks % TICKS_PER_SEC;
     let days = secs / 86_400 - UNIX_EPOCH_DAYS;
     let sod = secs % 86_400;
-    let (y, m, d) = civil(days);
+    let (y, m, d) = civil_from_days(days);
     let mut s = format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
         sod / 3600,
@@ -959,7 +935,8 @@ mod tests {
         // (we write GetTimeResult literally, not as a session string).
         let ns = "http://schemas.microsoft.com/VirtualManager/2006/07";
         let ticks = ticks_from_unix_millis(
-            days_from_civil(2026, 1, 2) * 86_400_000 + (3 * 3600 + 4 * 60 + 5) * 1000,
+            fakedc_model::timefmt::days_from_civil(2026, 1, 2) * 86_400_000
+                + (3 * 3600 + 4 * 60 + 5) * 1000,
         );
         let node = Node::new("s", "Envelope")
             .ns("s", "http://www.w3.org/2003/05/soap-envelope")

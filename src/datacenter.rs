@@ -649,9 +649,9 @@ pub(crate) fn machine_state(model: &Model, id: MachineId) -> MachineState {
     let now = model.clock.now();
     let m = model.machine(id);
     let c = model.chassis(m.chassis, now);
-    let vms = m
-        .vms
-        .iter()
+    let vms = model
+        .vms(id)
+        .into_iter()
         .map(|vm| {
             let vc = model.chassis(vm.chassis, now);
             VmState {

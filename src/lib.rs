@@ -98,11 +98,13 @@ pub fn protocols_table() -> String {
             .mounts()
             .iter()
             .map(|m| match m {
+                // `GET /` (one page at exactly `/`) reads `443 GET /`.
                 Mount::Http { kind, prefix } => format!(
-                    "`{}` {} {}{prefix}",
+                    "`{}` {} {}{}{prefix}",
                     kind.name(),
                     if kind.tls() { "HTTPS" } else { "HTTP" },
-                    kind.default_port()
+                    kind.default_port(),
+                    if prefix.starts_with('/') { "" } else { " " }
                 ),
                 Mount::Stream(kind) => format!("`{}` TCP {}", kind.name(), kind.default_port()),
                 Mount::Datagram(kind) => {

@@ -286,6 +286,123 @@ fn vsphere_power_tasks_are_the_models_seen_by_ssh_and_winrm() {
     );
 }
 
+/// Tasks as vCenter runs them (queued, running with progress, success) and
+/// the operations that need model state: maintenance mode on the host and
+/// Destroy_Task of a powered-off VM, which `vim-cmd` then no longer lists.
+#[test]
+fn vsphere_tasks_run_on_the_clock_maintenance_mode_and_destroy() {
+    // Long enough phases that pyvmomi's first read sees `queued`.
+    let scenario = ESXI.replace(
+        "address = \"127.84.0.1\"\n",
+        "address = \"127.84.0.1\"\n[machine.options.vsphere]\ntask_queued_ms = 1000\ntask_running_ms = 1000\n",
+    );
+    assert_ne!(scenario, ESXI);
+    let dc = start(&scenario, &["vsphere", "ssh"]);
+    let ca = ca_file(&dc, "vsphere-lifecycle");
+    assert!(vim_cmd(&dc, "esxi01", "vim-cmd vmsvc/getallvms").contains("db01"));
+    let out = pyvmomi(&dc, &ca, "esxi01", ROOT, &["lifecycle"]);
+    assert_eq!(line(&out, "first"), "queued", "{out}");
+    assert_eq!(line(&out, "states"), "queued,running,success", "{out}");
+    assert_eq!(line(&out, "progress-rises"), "True", "{out}");
+    assert_eq!(line(&out, "times"), "True", "{out}");
+    assert_eq!(line(&out, "power"), "poweredOff", "{out}");
+    assert_eq!(line(&out, "destroy-on"), "InvalidPowerState poweredOn", "{out}");
+    assert_eq!(line(&out, "enter-busy"), "Timedout", "{out}");
+    assert_eq!(line(&out, "enter"), "success True", "{out}");
+    assert_eq!(
+        line(&out, "poweron-in-maintenance"),
+        "InvalidHostState",
+        "{out}"
+    );
+    assert_eq!(line(&out, "exit"), "success False", "{out}");
+    assert_eq!(line(&out, "exit-again"), "InvalidState", "{out}");
+    assert_eq!(line(&out, "destroy"), "success", "{out}");
+    assert_eq!(line(&out, "left"), "app01,web01 2", "{out}");
+    assert_eq!(line(&out, "destroyed"), "ManagedObjectNotFound", "{out}");
+    let events = line(&out, "events");
+    for e in [
+        "EnteredMaintenanceModeEvent",
+        "ExitMaintenanceModeEvent",
+        "VmRemovedEvent",
+        "VmPoweredOffEvent",
+    ] {
+        assert!(events.contains(e), "{e} missing: {out}");
+    }
+    // The ESXi shell agrees: db01 (vmid 2) is gone, the others keep their ids.
+    let all = vim_cmd(&dc, "esxi01", "vim-cmd vmsvc/getallvms");
+    assert!(!all.contains("db01"), "{all}");
+    assert!(all.contains("web01") && all.contains("app01"), "{all}");
+    let st = vim_cmd(&dc, "esxi01", "vim-cmd vmsvc/power.getstate 2");
+    assert!(!st.contains("Powered"), "{st}");
+    let st = vim_cmd(&dc, "esxi01", "vim-cmd vmsvc/power.getstate 3");
+    assert!(st.contains("Powered off"), "{st}");
+}
+
+/// `curl` output (headers and body) of one request, certificate unchecked.
+fn curl(url: &str, args: &[&str]) -> String {
+    require("curl");
+    let o = Command::new("curl")
+        .args(["-k", "-sS", "-i"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// ESXi's welcome page on `GET /` beside BITS on the same 443: nmap
+/// recognises the ESXi Web UI, BITS still answers its Ping on `/`, and
+/// vCenter answers its getting-started page.
+#[test]
+fn vsphere_welcome_page_on_get_slash_beside_bits() {
+    let dc = start(VCENTER, &["vsphere", "bits"]);
+    let esxi = dc
+        .endpoint("esxi01", ServiceKind::EsxiHttps)
+        .expect("esxi 443");
+    let vc = dc
+        .endpoint("vc01", ServiceKind::VmwareWebServices)
+        .expect("vcenter 443");
+    let page = curl(&format!("https://{esxi}/"), &[]);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("\r\nX-Frame-Options: DENY\r\n"), "{page}");
+    assert!(page.contains("content=\"0;URL='/ui'\""), "{page}");
+    let head = curl(&format!("https://{esxi}/"), &["-I"]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // BITS keeps every other method on `/`: its Ping is acknowledged.
+    let ping = curl(
+        &format!("https://{esxi}/"),
+        &[
+            "-X",
+            "BITS_POST",
+            "-H",
+            "BITS-Packet-Type: Ping",
+            "-u",
+            "root:VMware1!",
+        ],
+    );
+    assert!(
+        ping.to_ascii_lowercase().contains("bits-packet-type: ack"),
+        "{ping}"
+    );
+    let page = curl(&format!("https://{vc}/"), &[]);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("href=\"/ui/\""), "{page}");
+
+    require("nmap");
+    let o = Command::new("nmap")
+        .args(["-sV", "-Pn", "-n", "-p"])
+        .arg(esxi.port().to_string())
+        .arg(esxi.ip().to_string())
+        .output()
+        .expect("nmap");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let port = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{}/tcp", esxi.port())))
+        .unwrap_or_default();
+    assert!(port.contains("VMware ESXi Web UI"), "{text}");
+}
+
 #[test]
 fn vsphere_folder_transfer_is_byte_exact_jailed_and_seen_over_sftp() {
     let dc = start(ESXI, &["vsphere", "ssh"]);

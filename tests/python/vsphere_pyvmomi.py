@@ -209,6 +209,75 @@ elif cmd == "updates":
                 print("change", o.kind, o.obj.name, c.name, c.val)
     pc.Destroy()
     Disconnect(si)
+elif cmd == "lifecycle":
+    # A task seen as vCenter shows it: queued, then running with
+    # progress, then success, through WaitForUpdatesEx on its info.
+    vm = by_name("app01")
+    task = vm.PowerOffVM_Task()
+    print("first", task.info.state)
+    pc = content.propertyCollector.CreatePropertyCollector()
+    pc.CreateFilter(vmodl.query.PropertyCollector.FilterSpec(
+        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=task)],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(
+            type=vim.Task, pathSet=["info.state", "info.progress"])]), True)
+    version, states, progress = "", [], []
+    while True:
+        u = pc.WaitForUpdatesEx(version, vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=10))
+        if u is None:
+            break
+        version = u.version
+        for f in u.filterSet:
+            for o in f.objectSet:
+                for c in o.changeSet:
+                    if c.name == "info.state" and (not states or states[-1] != c.val):
+                        states.append(c.val)
+                    if c.name == "info.progress" and c.val is not None:
+                        progress.append(c.val)
+        if states and states[-1] in ("success", "error"):
+            break
+    pc.Destroy()
+    print("states", ",".join(states))
+    print("progress-rises", len(progress) > 1 and progress == sorted(progress))
+    print("times", task.info.startTime is not None and task.info.completeTime >= task.info.startTime)
+    print("power", vm.runtime.powerState)
+    # Destroy_Task: powered-off only.
+    web = by_name("web01")
+    try:
+        WaitForTask(web.Destroy_Task())
+        print("destroy-on ok")
+    except vim.fault.InvalidPowerState as e:
+        print("destroy-on InvalidPowerState", e.existingState)
+    host = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True).view[0]
+    # A host with a running VM does not enter maintenance before its timeout.
+    try:
+        WaitForTask(host.EnterMaintenanceMode_Task(timeout=1))
+        print("enter-busy ok")
+    except vim.fault.Timedout:
+        print("enter-busy Timedout")
+    WaitForTask(web.PowerOffVM_Task())
+    print("enter", WaitForTask(host.EnterMaintenanceMode_Task(timeout=0)), host.runtime.inMaintenanceMode)
+    db = by_name("db01")
+    try:
+        WaitForTask(db.PowerOnVM_Task())
+        print("poweron-in-maintenance ok")
+    except vim.fault.InvalidHostState:
+        print("poweron-in-maintenance InvalidHostState")
+    print("exit", WaitForTask(host.ExitMaintenanceMode_Task(timeout=0)), host.runtime.inMaintenanceMode)
+    try:
+        WaitForTask(host.ExitMaintenanceMode_Task(timeout=0))
+        print("exit-again ok")
+    except vim.fault.InvalidState:
+        print("exit-again InvalidState")
+    print("destroy", WaitForTask(db.Destroy_Task()))
+    print("left", ",".join(sorted(v.name for v in all_vms())), len(host.vm))
+    try:
+        db.name
+        print("destroyed readable")
+    except vmodl.fault.ManagedObjectNotFound:
+        print("destroyed ManagedObjectNotFound")
+    events = content.eventManager.QueryEvents(vim.event.EventFilterSpec())
+    print("events", ",".join(sorted({type(e).__name__.split(".")[-1] for e in events})))
+    Disconnect(si)
 elif cmd == "find":
     e = content.searchIndex.FindByInventoryPath(args[0])
     print("found", None if e is None else "%s:%s:%s" % (type(e).__name__, e._moId, e.name))

@@ -346,6 +346,16 @@ pub struct Chassis {
     /// A VM's saved or paused state (Hyper-V). `None` for physical chassis
     /// and for VMs that are simply on or off; any power action clears it.
     pub suspended: Option<Suspension>,
+    /// A host in maintenance mode (vSphere `EnterMaintenanceMode_Task`):
+    /// it refuses to power VMs on until it leaves it. Kept here, not in
+    /// the SDK, so every front that reports or acts on the host agrees.
+    pub maintenance: bool,
+    /// A VM that was destroyed (vSphere `Destroy_Task`): it is no longer
+    /// registered on its host, so every front lists it no more
+    /// ([`crate::Model::vms`]) and it can never be powered on again. The
+    /// machine table is immutable, so removal is this flag rather than a
+    /// deletion; `Model::reset` brings the VM back with the scenario.
+    pub removed: bool,
     /// The image a BMC's virtual CD/DVD has mounted (Redfish
     /// `VirtualMedia.InsertMedia`), if any.
     pub virtual_media: Option<VirtualMedia>,
@@ -394,6 +404,8 @@ impl Chassis {
             last_power_event: None,
             generation: 0,
             suspended: None,
+            maintenance: false,
+            removed: false,
             virtual_media: None,
             booted_media: None,
         }
@@ -497,6 +509,10 @@ impl Chassis {
     /// nothing, as BMCs do.
     pub fn power_action(&mut self, action: PowerAction, now: Instant) {
         self.advance(now);
+        if self.removed {
+            // A destroyed VM has no power to change (its chassis stays off).
+            return;
+        }
         self.last_power_event = Some(action);
         self.generation += 1;
         if action != PowerAction::Nmi {

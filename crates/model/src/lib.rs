@@ -326,6 +326,23 @@ impl Model {
         self.with_chassis(c, now, |ch| ch.next_transition())
     }
 
+    /// The VMs still registered on a host: the scenario's `[[machine.vm]]`
+    /// less those destroyed since ([`Chassis::removed`]). Every front that
+    /// lists a host's VMs goes through here, so a VM destroyed over the
+    /// vSphere SDK is gone from `vim-cmd`, WMI and the others at once.
+    pub fn vms(&self, machine: MachineId) -> Vec<&Vm> {
+        self.machine(machine)
+            .vms
+            .iter()
+            .filter(|v| !self.lock_chassis(v.chassis).removed)
+            .collect()
+    }
+
+    /// Whether a VM is still registered (not destroyed).
+    pub fn vm_present(&self, vm: &Vm) -> bool {
+        !self.lock_chassis(vm.chassis).removed
+    }
+
     /// The user table of a machine.
     pub fn users(&self, machine: MachineId) -> MutexGuard<'_, Vec<User>> {
         self.users[machine.0]

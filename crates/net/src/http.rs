@@ -75,10 +75,21 @@ impl Router {
         Ok(())
     }
 
-    fn route(&self, path: &str) -> Option<&Route> {
+    /// The route for a request. A pattern is a path prefix (`/sdk`), or
+    /// `GET <path>`: that exact path for GET and HEAD only. The second form
+    /// lets a page own `/` where another protocol owns every other path
+    /// and method under it: ESXi's welcome page on `GET /` beside BITS,
+    /// whose uploads and Ping are `BITS_POST`s to any path, `/` included,
+    /// and whose downloads are GETs of file paths, never of `/` itself.
+    fn route(&self, method: &hyper::Method, path: &str) -> Option<&Route> {
         self.routes
             .iter()
-            .find(|r| path.starts_with(r.prefix.as_str()))
+            .find(|r| match r.prefix.strip_prefix("GET ") {
+                Some(exact) => {
+                    path == exact && (method == hyper::Method::GET || method == hyper::Method::HEAD)
+                }
+                None => path.starts_with(r.prefix.as_str()),
+            })
     }
 
     /// Whether routes of more than one endpoint kind are here.
@@ -144,7 +155,7 @@ pub(crate) fn serve(router: Arc<Router>, conn: Conn) -> BoxFuture<()> {
                 tracing::debug_span!("http", method = %req.method(), path = %req.uri().path());
             tracing::Instrument::instrument(
                 async move {
-                    let resp = match router.route(req.uri().path()) {
+                    let resp = match router.route(req.method(), req.uri().path()) {
                         Some(r) => {
                             let conn = views
                                 .iter()
@@ -543,6 +554,30 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ResponseHeads<T
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    struct Nobody;
+    impl HttpService for Nobody {
+        fn call(&self, _: HttpRequest, _: Arc<ConnInfo>) -> BoxFuture<HttpResponse> {
+            Box::pin(async { HttpResponse::new(Default::default()) })
+        }
+    }
+
+    #[test]
+    fn get_routes_take_exactly_their_path_for_get_and_head() {
+        let mut r = Router::default();
+        r.add("/", ServiceKind::EsxiHttps, Arc::new(Nobody));
+        r.add("GET /", ServiceKind::VmwareWebServices, Arc::new(Nobody));
+        r.add("/sdk", ServiceKind::VmwareWebServices, Arc::new(Nobody));
+        let kind = |m: &str, p: &str| {
+            let m = hyper::Method::from_bytes(m.as_bytes()).expect("method");
+            r.route(&m, p).map(|x| x.prefix.as_str())
+        };
+        assert_eq!(kind("GET", "/"), Some("GET /"));
+        assert_eq!(kind("HEAD", "/"), Some("GET /"));
+        assert_eq!(kind("BITS_POST", "/"), Some("/"));
+        assert_eq!(kind("GET", "/file.iso"), Some("/"));
+        assert_eq!(kind("GET", "/sdk"), Some("/sdk"));
+    }
 
     #[test]
     fn first_line_rewrite() {

@@ -23,7 +23,9 @@ pub use crate::probe::ProbeVerdict;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mount {
     /// HTTP requests whose path starts with `prefix` on endpoints of `kind`
-    /// (the longest prefix wins when several protocols share a port).
+    /// (the longest prefix wins when several protocols share a port), or,
+    /// when `prefix` is `GET <path>`, GET and HEAD of exactly that path
+    /// (a page at `/` beside a protocol that owns the rest of `/`).
     Http {
         kind: ServiceKind,
         prefix: &'static str,

@@ -1225,6 +1225,8 @@ impl EsxiShell {
                 .ok()
                 .and_then(|n| n.checked_sub(1))
                 .and_then(|i| m.vms.get(i).map(|v| (i + 1, v)))
+                // A VM destroyed over the SDK is no longer registered.
+                .filter(|(_, v)| self.model.vm_present(v))
                 .ok_or_else(|| {
                     err(
                         format!(
@@ -1240,6 +1242,9 @@ impl EsxiShell {
                     ["Vmid", "Name", "File", "Guest OS", "Version", "Annotation"].map(String::from),
                 ];
                 for (i, vm) in m.vms.iter().enumerate() {
+                    if !self.model.vm_present(vm) {
+                        continue;
+                    }
                     rows.push([
                         (i + 1).to_string(),
                         vm.name.clone(),

@@ -731,7 +731,7 @@ fn live_table(model: &Model, view: &str) -> Option<crate::translate::LiveTable> 
             rows: model
                 .machines()
                 .iter()
-                .flat_map(|m| m.vms.iter().map(move |v| (m, v)))
+                .flat_map(|m| model.vms(m.id).into_iter().map(move |v| (m, v)))
                 .map(|(m, v)| {
                     vec![
                         text(&m.name),

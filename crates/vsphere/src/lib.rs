@@ -54,6 +54,9 @@ pub fn operations() -> Vec<String> {
         "GET/PUT/HEAD/DELETE /folder/<path>?dcPath=&dsName= (session cookie or Basic; uploads published by rename)"
             .into(),
     );
+    out.push(
+        "GET/HEAD / (the welcome page: ESXi's redirect to /ui, vCenter's getting started)".into(),
+    );
     out.push("any other method: MethodNotFound naming it".into());
     out
 }
@@ -64,7 +67,7 @@ impl Protocol for Vsphere {
     }
 
     /// `/sdk` and `/folder` beside BITS on ESXi's 443 (the longest prefix
-    /// wins), and on vCenter's 443.
+    /// wins), and on vCenter's 443; the welcome page on `GET /`.
     fn mounts(&self) -> &'static [Mount] {
         use fakedc_model::ServiceKind::*;
         &[
@@ -83,6 +86,15 @@ impl Protocol for Vsphere {
             Mount::Http {
                 kind: VmwareWebServices,
                 prefix: "/folder",
+            },
+            // The welcome page: GET/HEAD of `/` only (BITS keeps the rest).
+            Mount::Http {
+                kind: EsxiHttps,
+                prefix: "GET /",
+            },
+            Mount::Http {
+                kind: VmwareWebServices,
+                prefix: "GET /",
             },
         ]
     }

@@ -28,7 +28,7 @@ impl Sdk {
     /// The object a reference names, or `None`: `ManagedObjectNotFound`.
     pub fn resolve(&self, st: &State, mo: &MoRef) -> Option<Target> {
         if let Some(i) = self.inv.lookup(mo) {
-            return Some(Target::Inv(i));
+            return (!self.gone(i)).then_some(Target::Inv(i));
         }
         match mo.ty.as_str() {
             // Views, filters and collectors belong to the session that
@@ -57,6 +57,26 @@ impl Sdk {
         }
     }
 
+    /// Whether an inventory object no longer exists: a VM destroyed
+    /// (`Destroy_Task` here or on another SDK over the same host). Its
+    /// reference is then `ManagedObjectNotFound`, as on vCenter.
+    pub fn gone(&self, i: usize) -> bool {
+        match self.inv.obj(i).kind {
+            Kind::Vm(h, vi) => self
+                .model
+                .machine(h)
+                .vms
+                .get(vi)
+                .is_none_or(|vm| !self.model.vm_present(vm)),
+            _ => false,
+        }
+    }
+
+    /// Every VM still registered.
+    pub fn live_vms(&self) -> impl Iterator<Item = usize> + '_ {
+        self.inv.vms().filter(|v| !self.gone(*v))
+    }
+
     /// A top-level property's value.
     pub fn get(&self, st: &State, target: &Target, prop: &str, now: Instant) -> Option<Value> {
         match target {
@@ -81,7 +101,7 @@ impl Sdk {
             Target::Task(i) => {
                 let t = st.tasks.get(*i)?;
                 match prop {
-                    "info" => Some(t.info().into()),
+                    "info" => Some(t.info(now).into()),
                     _ => None,
                 }
             }
@@ -102,6 +122,7 @@ impl Sdk {
         let mors = |v: &[usize]| -> Value {
             Value::Array(
                 v.iter()
+                    .filter(|c| !self.gone(**c))
                     .map(|c| Value::MoRef(inv.obj(*c).mo.clone()))
                     .collect(),
             )
@@ -172,7 +193,7 @@ impl Sdk {
             (Kind::Cluster | Kind::Compute(_), "network") => Some(mors(&[inv.network])),
             (Kind::Pool, "owner") => o.parent.map(|p| inv.obj(p).mo.clone().into()),
             (Kind::Pool, "vm") => Some(Value::Array(
-                inv.vms()
+                self.live_vms()
                     .filter(|v| self.vm_pool(*v) == Some(i))
                     .map(|v| Value::MoRef(inv.obj(v).mo.clone()))
                     .collect(),
@@ -339,15 +360,16 @@ impl Sdk {
             .model
             .endpoint_up(m, fakedc_model::ServiceKind::Ssh, now)
             || self.model.with_chassis(hm.chassis, now, |c| c.os_up());
-        let (vendor, model, uuid) = self.model.with_chassis(hm.chassis, now, |c| {
+        let (vendor, model, uuid, maintenance) = self.model.with_chassis(hm.chassis, now, |c| {
             (
                 c.hardware.vendor.clone(),
                 c.hardware.model.clone(),
                 c.hardware.guid_string(),
+                c.maintenance,
             )
         });
-        let vms: Vec<Value> = inv
-            .vms()
+        let vms: Vec<Value> = self
+            .live_vms()
             .filter(|v| matches!(inv.obj(*v).kind, Kind::Vm(hh, _) if hh == m))
             .map(|v| Value::MoRef(inv.obj(v).mo.clone()))
             .collect();
@@ -358,7 +380,7 @@ impl Sdk {
                     if on { "connected" } else { "notResponding" },
                 )
                 .with("powerState", if on { "poweredOn" } else { "unknown" })
-                .with("inMaintenanceMode", false)
+                .with("inMaintenanceMode", maintenance)
         };
         let hardware = || {
             Data::new("HostHardwareSummary")
@@ -465,7 +487,7 @@ impl Sdk {
                 .into(),
             ),
             "vm" => Some(Value::Array(
-                inv.vms()
+                self.live_vms()
                     .filter(|v| matches!(inv.obj(*v).kind, Kind::Vm(hh, _) if hh == m))
                     .map(|v| Value::MoRef(inv.obj(v).mo.clone()))
                     .collect(),

@@ -83,7 +83,12 @@ pub const METHODS: &[(&str, &[&str])] = &[
             "SuspendVM_Task",
             "ShutdownGuest",
             "RebootGuest",
+            "Destroy_Task",
         ],
+    ),
+    (
+        "HostSystem",
+        &["EnterMaintenanceMode_Task", "ExitMaintenanceMode_Task"],
     ),
     (
         "HostDatastoreBrowser",
@@ -142,6 +147,52 @@ pub struct Filter {
     pub last: Reported,
 }
 
+/// What a task does when it has run its time (see [`TASK_QUEUED`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// The result was computed at creation (a datastore search); it shows
+    /// when the task completes.
+    Ready,
+    /// A power operation on the VM at this inventory index.
+    Power { vm: usize, method: &'static str },
+    /// Enter (or leave) maintenance mode on the host at this index; an
+    /// entering task waits while VMs run there, until `timeout` (none when
+    /// `None`), as a host without DRS does.
+    Maintenance {
+        host: usize,
+        enter: bool,
+        timeout: Option<Duration>,
+    },
+    /// Unregister and delete the VM at this index.
+    Destroy { vm: usize },
+}
+
+/// How long a task stays `queued`, then `running`, on the model clock, by
+/// default (`task_queued_ms`/`task_running_ms` in the scenario change
+/// them). vCenter queues a task briefly and runs a power operation for
+/// about a second; clients poll or wait for updates, so both states must
+/// be visible rather than a task born `success`.
+pub const TASK_QUEUED: Duration = Duration::from_millis(200);
+pub const TASK_RUNNING: Duration = Duration::from_millis(800);
+
+/// How long this SDK's tasks stay queued and run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskTiming {
+    pub queued: Duration,
+    pub running: Duration,
+}
+
+impl Default for TaskTiming {
+    fn default() -> Self {
+        TaskTiming {
+            queued: TASK_QUEUED,
+            running: TASK_RUNNING,
+        }
+    }
+}
+/// How often a running task's progress moves (and waiters are woken).
+pub const TASK_TICK: Duration = Duration::from_millis(200);
+
 pub struct Task {
     pub mo: MoRef,
     pub description_id: String,
@@ -149,24 +200,51 @@ pub struct Task {
     pub entity_name: String,
     pub error: Option<VimFault>,
     pub result: Option<Value>,
+    /// Model-clock instant of creation: the state follows from it.
+    pub created: Instant,
     pub queued: SystemTime,
+    /// What is left to do; `None` once the task has completed.
+    pub work: Option<Work>,
+    /// Wall time of completion, once completed.
+    pub completed: Option<SystemTime>,
+    /// The timing it was created with.
+    pub timing: TaskTiming,
     pub user: String,
     pub chain: i64,
 }
 
 impl Task {
-    pub fn info(&self) -> Data {
-        let state = if self.error.is_some() {
-            "error"
-        } else {
-            "success"
+    /// `TaskInfo` as of `now`: queued, then running with progress, then
+    /// success or error (with start and completion times).
+    pub fn info(&self, now: Instant) -> Data {
+        let TaskTiming { queued, running } = self.timing;
+        let elapsed = now.saturating_duration_since(self.created);
+        let started = elapsed >= queued || self.work.is_none();
+        let (state, progress) = match self.work {
+            None if self.error.is_some() => ("error", Some(100)),
+            None => ("success", Some(100)),
+            Some(_) if !started => ("queued", None),
+            Some(_) => {
+                let run =
+                    elapsed.saturating_sub(queued).as_millis() * 100 / running.as_millis().max(1);
+                ("running", Some(run.min(99) as i64))
+            }
         };
-        let name = self
-            .description_id
-            .rsplit('.')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        // `name` is the method's WSDL name (pyvmomi resolves it to the
+        // method and reads its info while the task runs).
+        let name = match self.description_id.as_str() {
+            "VirtualMachine.powerOn" => "PowerOnVM_Task",
+            "VirtualMachine.powerOff" => "PowerOffVM_Task",
+            "VirtualMachine.reset" => "ResetVM_Task",
+            "VirtualMachine.suspend" => "SuspendVM_Task",
+            "VirtualMachine.destroy" => "Destroy_Task",
+            "HostSystem.enterMaintenanceMode" => "EnterMaintenanceMode_Task",
+            "HostSystem.exitMaintenanceMode" => "ExitMaintenanceMode_Task",
+            "host.DatastoreBrowser.search" => "SearchDatastore_Task",
+            "host.DatastoreBrowser.searchSubFolders" => "SearchDatastoreSubFolders_Task",
+            other => other.rsplit('.').next().unwrap_or_default(),
+        };
+        let start = self.queued + queued;
         Data::new("TaskInfo")
             .with("key", self.mo.id.clone())
             .with("task", self.mo.clone())
@@ -181,27 +259,33 @@ impl Task {
             // wrapping the fault (pyvmomi deserialises it so).
             .opt(
                 "error",
-                self.error.as_ref().map(|f| {
-                    Data::new("LocalizedMethodFault")
-                        .with(
-                            "fault",
-                            Data {
-                                ty: f.kind,
-                                fields: f.fields.clone(),
-                            },
-                        )
-                        .with("localizedMessage", f.msg.clone())
-                }),
+                self.error
+                    .as_ref()
+                    .filter(|_| self.work.is_none())
+                    .map(|f| {
+                        Data::new("LocalizedMethodFault")
+                            .with(
+                                "fault",
+                                Data {
+                                    ty: f.kind,
+                                    fields: f.fields.clone(),
+                                },
+                            )
+                            .with("localizedMessage", f.msg.clone())
+                    }),
             )
-            .opt("result", self.result.clone())
-            .with("progress", 100)
+            .opt(
+                "result",
+                self.result.clone().filter(|_| self.work.is_none()),
+            )
+            .opt("progress", progress)
             .with(
                 "reason",
                 Data::new("TaskReasonUser").with("userName", self.user.clone()),
             )
             .with("queueTime", self.queued)
-            .with("startTime", self.queued)
-            .with("completeTime", self.queued)
+            .opt("startTime", started.then_some(start))
+            .opt("completeTime", self.completed)
             .with("eventChainId", self.chain)
     }
 }
@@ -256,6 +340,12 @@ pub struct Sdk {
     pub notify: tokio::sync::Notify,
     /// `RetrieveServiceContent`'s answer never changes: written once.
     content_xml: std::sync::OnceLock<String>,
+    /// Some task has not completed (see [`Sdk::settle`]).
+    pending: std::sync::atomic::AtomicBool,
+    /// A settler task is running (see [`Sdk::call`]).
+    settler: std::sync::atomic::AtomicBool,
+    /// How long tasks stay queued and run.
+    pub timing: TaskTiming,
 }
 
 /// The answer to one call.
@@ -291,7 +381,12 @@ fn random_hex(n: usize) -> String {
 }
 
 impl Sdk {
-    pub fn new(model: Arc<Model>, machine: MachineId, manages: Option<&[String]>) -> Sdk {
+    pub fn new(
+        model: Arc<Model>,
+        machine: MachineId,
+        manages: Option<&[String]>,
+        timing: TaskTiming,
+    ) -> Sdk {
         let inv = Inventory::build(&model, machine, manages);
         Sdk {
             model,
@@ -300,6 +395,9 @@ impl Sdk {
             state: Mutex::new(State::default()),
             notify: tokio::sync::Notify::new(),
             content_xml: std::sync::OnceLock::new(),
+            pending: std::sync::atomic::AtomicBool::new(false),
+            settler: std::sync::atomic::AtomicBool::new(false),
+            timing,
         }
     }
 
@@ -332,9 +430,41 @@ impl Sdk {
             };
             return self.answer(&req, r, user);
         }
-        self.call_now(&req, &caller).unwrap_or_else(|| {
+        let answer = self.call_now(&req, &caller).unwrap_or_else(|| {
             self.answer(&req, Err(VimFault::invalid_request("unreachable")), None)
-        })
+        });
+        self.kick();
+        answer
+    }
+
+    /// Starts the settler while tasks are pending: it completes them on
+    /// time and wakes waiters at each step (queued → running, progress,
+    /// success), so `vim-cmd` sees a power change when the task says
+    /// success even if no SDK call comes, and `WaitForUpdates` reports each
+    /// state. It ends when nothing is pending; sleeps are capped at a tick
+    /// so a clock `advance` is picked up.
+    fn kick(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !self.pending.load(SeqCst) || self.settler.swap(true, SeqCst) {
+            return;
+        }
+        let sdk = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(TASK_TICK).await;
+                {
+                    let now = sdk.model.clock.now();
+                    let mut st = sdk.lock();
+                    if !sdk.settle(&mut st, now) {
+                        sdk.settler.store(false, SeqCst);
+                        drop(st);
+                        sdk.notify.notify_waiters();
+                        break;
+                    }
+                }
+                sdk.notify.notify_waiters();
+            }
+        });
     }
 
     /// Serves a call that never waits; `None` for `WaitForUpdates` and
@@ -348,6 +478,9 @@ impl Sdk {
         let now = self.model.clock.now();
         let r = self.begin(req, caller, &mut user).and_then(|()| {
             let mut st = self.lock();
+            if self.pending.load(std::sync::atomic::Ordering::SeqCst) {
+                self.settle(&mut st, now);
+            }
             st.current = caller.cookie.clone();
             let r = self.dispatch(&mut st, req, caller, now);
             st.current = None;
@@ -666,7 +799,11 @@ impl Sdk {
             }
             "FindByInventoryPath" => {
                 let path = child_text(b, "inventoryPath").unwrap_or_default();
-                let found = self.inv.find_path(path).map(|i| self.inv.obj(i).mo.clone());
+                let found = self
+                    .inv
+                    .find_path(path)
+                    .filter(|i| !self.gone(*i))
+                    .map(|i| self.inv.obj(i).mo.clone());
                 ok(soap::returnval(
                     m,
                     "mor:ManagedEntity",
@@ -687,7 +824,7 @@ impl Sdk {
                     .obj(ei)
                     .children
                     .iter()
-                    .find(|c| self.inv.obj(**c).name == name)
+                    .find(|c| self.inv.obj(**c).name == name && !self.gone(**c))
                     .map(|c| self.inv.obj(*c).mo.clone());
                 ok(soap::returnval(
                     m,
@@ -715,6 +852,9 @@ impl Sdk {
             }
             "PowerOnVM_Task" | "PowerOffVM_Task" | "ResetVM_Task" | "SuspendVM_Task"
             | "ShutdownGuest" | "RebootGuest" => self.power(st, req, &cookie, now),
+            "Destroy_Task" | "EnterMaintenanceMode_Task" | "ExitMaintenanceMode_Task" => {
+                self.entity_task(st, req, &cookie)
+            }
             "SearchDatastore_Task" | "SearchDatastoreSubFolders_Task" => {
                 self.search_datastore(st, req, &cookie)
             }
@@ -863,6 +1003,9 @@ impl Sdk {
             .copied()
             .collect();
         while let Some(i) = stack.pop() {
+            if self.gone(i) {
+                continue;
+            }
             let o = self.inv.obj(i);
             if v.types.is_empty() || v.types.iter().any(|t| ti.managed_is_a(&o.mo.ty, t)) {
                 out.push(i);
@@ -884,7 +1027,7 @@ impl Sdk {
                 .to_ascii_lowercase();
             let instance = child_text(b, "instanceUuid") == Some("true");
             if want_vm {
-                for v in inv.vms() {
+                for v in self.live_vms() {
                     if let Kind::Vm(h, vi) = inv.obj(v).kind {
                         let Some(vm) = self.model.machine(h).vms.get(vi) else {
                             continue;
@@ -919,7 +1062,7 @@ impl Sdk {
         } else if m.ends_with("Ip") {
             let ip = child_text(b, "ip").unwrap_or_default();
             if want_vm {
-                for v in inv.vms() {
+                for v in self.live_vms() {
                     if let Kind::Vm(h, vi) = inv.obj(v).kind {
                         let g = self.model.machine(h).vms.get(vi).and_then(|vm| vm.guest);
                         if let Some(g) = g {
@@ -943,7 +1086,7 @@ impl Sdk {
                 .unwrap_or_default()
                 .to_ascii_lowercase();
             if want_vm {
-                for v in inv.vms() {
+                for v in self.live_vms() {
                     if let Kind::Vm(h, vi) = inv.obj(v).kind {
                         let g = self.model.machine(h).vms.get(vi).and_then(|vm| vm.guest);
                         if let Some(g) = g {
@@ -971,7 +1114,8 @@ impl Sdk {
         out
     }
 
-    /// Records a finished task (and its event) and returns its reference.
+    /// Records a task and returns its reference. `work` is what it does
+    /// when it has run; `Work::Ready` with `error`/`result` already known.
     #[allow(clippy::too_many_arguments)]
     pub fn task(
         &self,
@@ -982,6 +1126,7 @@ impl Sdk {
         entity_name: &str,
         error: Option<VimFault>,
         result: Option<Value>,
+        work: Work,
     ) -> MoRef {
         let n = st.next();
         let id = match self.inv.api {
@@ -999,7 +1144,10 @@ impl Sdk {
             .and_then(|s| s.user.clone())
             .unwrap_or_default();
         if st.tasks.len() >= MAX_TASKS {
-            st.tasks.pop_front();
+            // The oldest completed task goes; a full queue of running
+            // ones drops the oldest (its work is lost, as on a restart).
+            let i = st.tasks.iter().position(|t| t.work.is_none()).unwrap_or(0);
+            st.tasks.remove(i);
         }
         st.tasks.push_back(Task {
             mo: mo.clone(),
@@ -1008,31 +1156,166 @@ impl Sdk {
             entity_name: entity_name.to_string(),
             error,
             result,
+            created: self.model.clock.now(),
             queued: self.model.clock.wall(),
+            work: Some(work),
+            completed: None,
+            timing: self.timing,
             user,
             chain: n as i64,
         });
+        self.pending
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         mo
     }
 
-    fn event(&self, st: &mut State, cookie: &str, kind: &'static str, vm: usize, msg: String) {
+    /// Completes every task whose time has come (doing its work on the
+    /// model now, so the change and `success` show together, as on
+    /// vCenter). Returns whether any task is still pending.
+    pub fn settle(&self, st: &mut State, now: Instant) -> bool {
+        let mut pending = false;
+        for i in 0..st.tasks.len() {
+            let Some((work, created, queued, user, timing)) = st.tasks.get(i).and_then(|t| {
+                t.work
+                    .map(|w| (w, t.created, t.queued, t.user.clone(), t.timing))
+            }) else {
+                continue;
+            };
+            let elapsed = now.saturating_duration_since(created);
+            let due = timing.queued + timing.running;
+            if elapsed < due {
+                pending = true;
+                continue;
+            }
+            let outcome = self.run(st, work, &user, elapsed.saturating_sub(due), now);
+            let Some(t) = st.tasks.get_mut(i) else {
+                continue;
+            };
+            match outcome {
+                None => pending = true,
+                Some(Err(f)) => {
+                    t.error = Some(f);
+                    t.work = None;
+                }
+                Some(Ok(())) => t.work = None,
+            }
+            if t.work.is_none() {
+                let took = match work {
+                    Work::Maintenance { .. } => elapsed,
+                    _ => due,
+                };
+                t.completed = Some(queued + took);
+            }
+        }
+        self.pending
+            .store(pending, std::sync::atomic::Ordering::SeqCst);
+        pending
+    }
+
+    /// Does a task's work; `None` while it must keep waiting (`waited`:
+    /// how long past its due time).
+    fn run(
+        &self,
+        st: &mut State,
+        work: Work,
+        user: &str,
+        waited: Duration,
+        now: Instant,
+    ) -> Option<Result<(), VimFault>> {
+        match work {
+            Work::Ready => Some(Ok(())),
+            Work::Power { vm, method } => Some(self.power_now(st, vm, method, user, now)),
+            Work::Destroy { vm } => Some(self.destroy_now(st, vm, user, now)),
+            Work::Maintenance {
+                host,
+                enter,
+                timeout,
+            } => {
+                let Kind::Host(m) = self.inv.obj(host).kind else {
+                    return Some(Err(VimFault::invalid_state("not a host")));
+                };
+                let chassis = self.model.machine(m).chassis;
+                let inside = self.model.with_chassis(chassis, now, |c| c.maintenance);
+                let host_state = || {
+                    VimFault::new(
+                        "InvalidState",
+                        "The operation is not allowed in the current state.",
+                    )
+                };
+                if !enter {
+                    if !inside {
+                        return Some(Err(host_state()));
+                    }
+                    self.model.with_chassis(chassis, now, |c| {
+                        c.maintenance = false;
+                        c.generation += 1;
+                    });
+                    self.host_event(
+                        st,
+                        user,
+                        "ExitMaintenanceModeEvent",
+                        host,
+                        "has exited maintenance mode",
+                    );
+                    return Some(Ok(()));
+                }
+                if inside {
+                    return Some(Err(host_state()));
+                }
+                // A host without DRS enters once its VMs are off.
+                let running = self
+                    .live_vms()
+                    .filter(|v| matches!(self.inv.obj(*v).kind, Kind::Vm(h, _) if h == m))
+                    .any(|v| match self.inv.obj(v).kind {
+                        Kind::Vm(h, vi) => self.vm_power(h, vi, now) != "poweredOff",
+                        _ => false,
+                    });
+                if running {
+                    return match timeout {
+                        Some(t) if waited >= t => {
+                            Some(Err(VimFault::new("Timedout", "Operation timed out.")))
+                        }
+                        _ => None,
+                    };
+                }
+                self.model.with_chassis(chassis, now, |c| {
+                    c.maintenance = true;
+                    c.generation += 1;
+                });
+                self.host_event(
+                    st,
+                    user,
+                    "EnteredMaintenanceModeEvent",
+                    host,
+                    "has entered maintenance mode",
+                );
+                Some(Ok(()))
+            }
+        }
+    }
+
+    /// A host event (`Host esx01 in DC0 has entered maintenance mode`).
+    fn host_event(&self, st: &mut State, user: &str, kind: &'static str, host: usize, what: &str) {
+        let o = self.inv.obj(host);
+        let dc = self.inv.obj(self.inv.datacenter).name.clone();
+        let msg = format!("Host {} in {dc} {what}", o.name);
+        self.event(st, user, kind, host, msg);
+    }
+
+    fn event(&self, st: &mut State, user: &str, kind: &'static str, obj: usize, msg: String) {
         let key = st.next() as i64;
-        let user = st
-            .sessions
-            .get(cookie)
-            .and_then(|s| s.user.clone())
-            .unwrap_or_default();
-        let o = self.inv.obj(vm);
-        let host = match o.kind {
-            Kind::Vm(h, _) => self.inv.host_of(h).map(|h| self.inv.obj(h.host)),
-            _ => None,
+        let o = self.inv.obj(obj);
+        let (host, vm) = match o.kind {
+            Kind::Vm(h, _) => (self.inv.host_of(h).map(|h| self.inv.obj(h.host)), Some(o)),
+            Kind::Host(_) => (Some(o), None),
+            _ => (None, None),
         };
         let dc = self.inv.obj(self.inv.datacenter);
         let data = Data::new(kind)
             .with("key", key)
             .with("chainId", key)
             .with("createdTime", self.model.clock.wall())
-            .with("userName", user)
+            .with("userName", user.to_string())
             .with(
                 "datacenter",
                 Data::new("DatacenterEventArgument")
@@ -1047,13 +1330,16 @@ impl Sdk {
                         .with("host", h.mo.clone())
                 }),
             )
-            .with(
+            .opt(
                 "vm",
-                Data::new("VmEventArgument")
-                    .with("name", o.name.clone())
-                    .with("vm", o.mo.clone()),
+                vm.map(|v| {
+                    Data::new("VmEventArgument")
+                        .with("name", v.name.clone())
+                        .with("vm", v.mo.clone())
+                }),
             )
-            .with("fullFormattedMessage", msg);
+            .with("fullFormattedMessage", msg)
+            .opt("template", vm.map(|_| false));
         if st.events.len() >= MAX_EVENTS {
             st.events.pop_front();
         }
@@ -1064,6 +1350,8 @@ impl Sdk {
         });
     }
 
+    /// A power method: guest operations act at once (they are not tasks);
+    /// the others return a task that does the work when it has run.
     fn power(
         &self,
         st: &mut State,
@@ -1075,18 +1363,70 @@ impl Sdk {
         let Some(i) = self.inv.lookup(&req.this) else {
             return Err(VimFault::not_found(&req.this));
         };
-        let Kind::Vm(h, vi) = self.inv.obj(i).kind else {
+        let Kind::Vm(..) = self.inv.obj(i).kind else {
             return Err(VimFault::method_not_found(&req.this, m));
         };
-        let Some(vm) = self.model.machine(h).vms.get(vi).cloned() else {
-            return Err(VimFault::not_found(&req.this));
+        let (method, desc): (&'static str, &str) = match m {
+            "PowerOnVM_Task" => ("PowerOnVM_Task", "VirtualMachine.powerOn"),
+            "PowerOffVM_Task" => ("PowerOffVM_Task", "VirtualMachine.powerOff"),
+            "ResetVM_Task" => ("ResetVM_Task", "VirtualMachine.reset"),
+            "SuspendVM_Task" => ("SuspendVM_Task", "VirtualMachine.suspend"),
+            "ShutdownGuest" => ("ShutdownGuest", ""),
+            _ => ("RebootGuest", ""),
         };
+        let user = st
+            .sessions
+            .get(cookie)
+            .and_then(|s| s.user.clone())
+            .unwrap_or_default();
+        if desc.is_empty() {
+            self.power_now(st, i, method, &user, now)?;
+            return Ok((soap::returnval(m, "void", None), None, None));
+        }
+        let name = self.inv.obj(i).name.clone();
+        let task = self.task(
+            st,
+            cookie,
+            desc,
+            Some(req.this.clone()),
+            &name,
+            None,
+            None,
+            Work::Power { vm: i, method },
+        );
+        Ok((
+            soap::returnval(m, "mor:Task", Some(&task.into())),
+            None,
+            None,
+        ))
+    }
+
+    /// Does a power method on the model (when its task completes, or at
+    /// once for the guest operations), with its event.
+    fn power_now(
+        &self,
+        st: &mut State,
+        i: usize,
+        m: &'static str,
+        user: &str,
+        now: Instant,
+    ) -> Result<(), VimFault> {
+        let Kind::Vm(h, vi) = self.inv.obj(i).kind else {
+            return Err(VimFault::invalid_state("not a virtual machine"));
+        };
+        let Some(vm) = self.model.machine(h).vms.get(vi).cloned() else {
+            return Err(VimFault::not_found(&self.inv.obj(i).mo));
+        };
+        if !self.model.vm_present(&vm) {
+            return Err(VimFault::not_found(&self.inv.obj(i).mo));
+        }
         let name = self.inv.obj(i).name.clone();
         let host = self
             .inv
             .host_of(h)
             .map(|hh| self.inv.obj(hh.host).name.clone())
             .unwrap_or_default();
+        let dc = self.inv.obj(self.inv.datacenter).name.clone();
         let state = self.vm_power(h, vi, now);
         let guest_up = vm
             .guest
@@ -1095,52 +1435,37 @@ impl Sdk {
                     .with_chassis(self.model.machine(g).chassis, now, |c| c.os_up())
             })
             .unwrap_or(false);
-        let (need_on, action, desc, event): (
-            bool,
-            Option<PowerAction>,
-            &str,
-            (&'static str, String),
-        ) = match m {
+        let (need_on, action, event): (bool, Option<PowerAction>, (&'static str, String)) = match m
+        {
             "PowerOnVM_Task" => (
                 false,
                 Some(PowerAction::On),
-                "VirtualMachine.powerOn",
                 (
                     "VmPoweredOnEvent",
-                    format!(
-                        "{name} on {host} in {} is powered on",
-                        self.inv.obj(self.inv.datacenter).name
-                    ),
+                    format!("{name} on {host} in {dc} is powered on"),
                 ),
             ),
             "PowerOffVM_Task" => (
                 true,
                 Some(PowerAction::Off),
-                "VirtualMachine.powerOff",
                 (
                     "VmPoweredOffEvent",
-                    format!(
-                        "{name} on {host} in {} is powered off",
-                        self.inv.obj(self.inv.datacenter).name
-                    ),
+                    format!("{name} on {host} in {dc} is powered off"),
                 ),
             ),
             "ResetVM_Task" => (
                 true,
                 Some(PowerAction::Reset),
-                "VirtualMachine.reset",
                 ("VmResettingEvent", format!("{name} on {host} is reset")),
             ),
             "SuspendVM_Task" => (
                 true,
                 None,
-                "VirtualMachine.suspend",
                 ("VmSuspendedEvent", format!("{name} on {host} is suspended")),
             ),
             "ShutdownGuest" => (
                 true,
                 Some(PowerAction::Soft),
-                "VirtualMachine.shutdownGuest",
                 (
                     "VmGuestShutdownEvent",
                     format!("Guest OS shut down for {name} on {host}"),
@@ -1149,7 +1474,6 @@ impl Sdk {
             _ => (
                 true,
                 Some(PowerAction::Reset),
-                "VirtualMachine.rebootGuest",
                 (
                     "VmGuestRebootEvent",
                     format!("Guest OS reboot for {name} on {host}"),
@@ -1157,39 +1481,144 @@ impl Sdk {
             ),
         };
         let is_on = state == "poweredOn";
-        let wrong = if need_on { !is_on } else { is_on };
-        let guest_op = matches!(m, "ShutdownGuest" | "RebootGuest");
-        if guest_op {
-            // Guest operations fail at once, not as tasks.
-            if wrong {
-                return Err(VimFault::invalid_power_state("poweredOn", state));
-            }
-            if !guest_up {
+        if need_on != is_on {
+            return Err(VimFault::invalid_power_state(
+                if need_on { "poweredOn" } else { "poweredOff" },
+                state,
+            ));
+        }
+        if matches!(m, "ShutdownGuest" | "RebootGuest") && !guest_up {
+            return Err(VimFault::new(
+                "ToolsUnavailable",
+                "Cannot complete operation because VMware Tools is not running in this virtual machine.",
+            ));
+        }
+        if m == "PowerOnVM_Task" {
+            let host_chassis = self.model.machine(h).chassis;
+            if self
+                .model
+                .with_chassis(host_chassis, now, |c| c.maintenance)
+            {
+                // vCenter refuses to start a VM on a host in maintenance.
                 return Err(VimFault::new(
-                    "ToolsUnavailable",
-                    "Cannot complete operation because VMware Tools is not running in this virtual machine.",
+                    "InvalidHostState",
+                    "The operation is not allowed in the current state of the host.",
+                )
+                .with(
+                    "host",
+                    self.inv
+                        .host_of(h)
+                        .map(|hh| self.inv.obj(hh.host).mo.clone())
+                        .unwrap_or_else(|| MoRef::new("HostSystem", "ha-host")),
                 ));
             }
         }
-        let error = if wrong && !guest_op {
-            Some(VimFault::invalid_power_state(
-                if need_on { "poweredOn" } else { "poweredOff" },
-                state,
-            ))
-        } else {
-            match action {
-                Some(a) => self
-                    .model
-                    .with_chassis(vm.chassis, now, |c| c.power_action(a, now)),
-                None => self.model.with_chassis(vm.chassis, now, |c| c.save(now)),
-            }
-            self.event(st, cookie, event.0, i, event.1);
-            None
-        };
-        if guest_op {
-            return Ok((soap::returnval(m, "void", None), None, None));
+        match action {
+            Some(a) => self
+                .model
+                .with_chassis(vm.chassis, now, |c| c.power_action(a, now)),
+            None => self.model.with_chassis(vm.chassis, now, |c| c.save(now)),
         }
-        let task = self.task(st, cookie, desc, Some(req.this.clone()), &name, error, None);
+        self.event(st, user, event.0, i, event.1);
+        Ok(())
+    }
+
+    /// `Destroy_Task` of a VM: only a powered-off VM can be destroyed.
+    fn destroy_now(
+        &self,
+        st: &mut State,
+        i: usize,
+        user: &str,
+        now: Instant,
+    ) -> Result<(), VimFault> {
+        let Kind::Vm(h, vi) = self.inv.obj(i).kind else {
+            return Err(VimFault::invalid_state("not a virtual machine"));
+        };
+        let Some(vm) = self.model.machine(h).vms.get(vi).cloned() else {
+            return Err(VimFault::not_found(&self.inv.obj(i).mo));
+        };
+        let state = self.vm_power(h, vi, now);
+        if state != "poweredOff" {
+            return Err(VimFault::invalid_power_state("poweredOff", state));
+        }
+        let name = self.inv.obj(i).name.clone();
+        let host = self
+            .inv
+            .host_of(h)
+            .map(|hh| self.inv.obj(hh.host).name.clone())
+            .unwrap_or_default();
+        let dc = self.inv.obj(self.inv.datacenter).name.clone();
+        // The event names the VM, so it is written before it goes.
+        self.event(
+            st,
+            user,
+            "VmRemovedEvent",
+            i,
+            format!("Removed {name} on {host} from {dc}"),
+        );
+        let gone = self.model.with_chassis(vm.chassis, now, |c| {
+            let was = c.removed;
+            c.removed = true;
+            c.generation += 1;
+            was
+        });
+        if gone {
+            return Err(VimFault::not_found(&self.inv.obj(i).mo));
+        }
+        Ok(())
+    }
+
+    /// `EnterMaintenanceMode_Task`, `ExitMaintenanceMode_Task` and
+    /// `Destroy_Task`: a task whose work is done when it completes.
+    fn entity_task(
+        &self,
+        st: &mut State,
+        req: &Request,
+        cookie: &str,
+    ) -> Result<(String, Option<String>, Option<String>), VimFault> {
+        let m = req.method.as_str();
+        let Some(i) = self.inv.lookup(&req.this) else {
+            return Err(VimFault::not_found(&req.this));
+        };
+        let o = self.inv.obj(i);
+        let (desc, work) = match (m, &o.kind) {
+            ("Destroy_Task", Kind::Vm(..)) => ("VirtualMachine.destroy", Work::Destroy { vm: i }),
+            ("EnterMaintenanceMode_Task", Kind::Host(_)) => {
+                let timeout = child_text(&req.body, "timeout")
+                    .and_then(|t| t.trim().parse::<i64>().ok())
+                    .filter(|t| *t > 0)
+                    .map(|t| Duration::from_secs(t.min(86_400) as u64));
+                (
+                    "HostSystem.enterMaintenanceMode",
+                    Work::Maintenance {
+                        host: i,
+                        enter: true,
+                        timeout,
+                    },
+                )
+            }
+            ("ExitMaintenanceMode_Task", Kind::Host(_)) => (
+                "HostSystem.exitMaintenanceMode",
+                Work::Maintenance {
+                    host: i,
+                    enter: false,
+                    timeout: None,
+                },
+            ),
+            // Destroying folders, hosts, datacenters... is not built.
+            _ => return Err(VimFault::method_not_found(&req.this, m)),
+        };
+        let name = o.name.clone();
+        let task = self.task(
+            st,
+            cookie,
+            desc,
+            Some(req.this.clone()),
+            &name,
+            None,
+            None,
+            work,
+        );
         Ok((
             soap::returnval(m, "mor:Task", Some(&task.into())),
             None,
@@ -1323,6 +1752,9 @@ impl Sdk {
                         "The task was canceled by a user.",
                     ));
                 }
+                if self.pending.load(std::sync::atomic::Ordering::SeqCst) {
+                    self.settle(&mut st, now);
+                }
                 st.current = Some(cookie.clone());
                 let r = self.updates(&mut st, &cookie, &req.this, &version, max_updates, now);
                 st.current = None;
@@ -1384,6 +1816,7 @@ impl Sdk {
             ds.as_ref().map(|d| d.name.as_str()).unwrap_or(""),
             error,
             value,
+            Work::Ready,
         );
         Ok((
             soap::returnval(m, "mor:Task", Some(&task.into())),

@@ -33,6 +33,26 @@ const COOKIE: &str = "vmware_soap_session";
 pub struct Options {
     /// vCenter: the ESX/ESXi hosts it manages (default: all of them).
     pub manages: Option<Vec<String>>,
+    /// How long a task stays `queued` (default 200) and then `running`
+    /// (default 800), in model-clock milliseconds, at most a minute each.
+    pub task_queued_ms: Option<u64>,
+    pub task_running_ms: Option<u64>,
+}
+
+impl Options {
+    pub fn task_timing(&self) -> crate::sdk::TaskTiming {
+        let d = crate::sdk::TaskTiming::default();
+        crate::sdk::TaskTiming {
+            queued: self
+                .task_queued_ms
+                .map(std::time::Duration::from_millis)
+                .unwrap_or(d.queued),
+            running: self
+                .task_running_ms
+                .map(std::time::Duration::from_millis)
+                .unwrap_or(d.running),
+        }
+    }
 }
 
 /// Checks a machine's `[machine.options.vsphere]`.
@@ -45,6 +65,18 @@ pub fn validate(
     };
     let o: Options = serde_json::from_value(v.clone())
         .map_err(|e| fakedc_net::OptionsError::new(&m.name, "vsphere", e.to_string()))?;
+    for (name, v) in [
+        ("task_queued_ms", o.task_queued_ms),
+        ("task_running_ms", o.task_running_ms),
+    ] {
+        if v.is_some_and(|v| v > 60_000) {
+            return Err(fakedc_net::OptionsError::new(
+                &m.name,
+                "vsphere",
+                format!("{name} is at most 60000"),
+            ));
+        }
+    }
     if let Some(names) = &o.manages {
         if m.role != Role::Vcenter {
             return Err(fakedc_net::OptionsError::new(
@@ -80,7 +112,12 @@ pub fn register(
             let o = validate(model.machines(), m)?;
             sdks.insert(
                 m.id,
-                Arc::new(Sdk::new(model.clone(), m.id, o.manages.as_deref())),
+                Arc::new(Sdk::new(
+                    model.clone(),
+                    m.id,
+                    o.manages.as_deref(),
+                    o.task_timing(),
+                )),
             );
         }
     }
@@ -103,6 +140,9 @@ pub fn register(
     for k in KINDS {
         services.http(k, "/sdk", svc.clone());
         services.http(k, "/folder", svc.clone());
+        // The welcome page: GET and HEAD of `/` only, so BITS keeps every
+        // other path and method of ESXi's 443 (its Ping goes to `/`).
+        services.http(k, "GET /", svc.clone());
     }
     Ok(())
 }
@@ -162,6 +202,37 @@ fn wsdl(host: &str) -> String {
     )
 }
 
+/// ESXi 6.5 and later answer `GET /` with a page that sends browsers to
+/// the Host Client at `/ui`; these are its bytes as nmap's service probes
+/// match them ("VMware ESXi Web UI"), with the headers in that order.
+pub const ESXI_WELCOME: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n\n<html lang=\"en\">\n<head>\n    <meta http-equiv=\"content-type\" content=\"text/html; charset=utf8\">\n    <meta http-equiv=\"refresh\" content=\"0;URL='/ui'\"/>\n</head>\n</html>\n";
+
+/// vCenter's getting-started page (links to the vSphere Client, the
+/// datastore browser and the SDK). Its exact markup is not verified
+/// against a vCenter; the links are what it offers.
+pub const VCENTER_WELCOME: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n    <meta http-equiv=\"content-type\" content=\"text/html; charset=utf-8\">\n    <title>VMware vSphere</title>\n</head>\n<body>\n    <h1>Getting Started</h1>\n    <p><a href=\"/ui/\">Launch vSphere Client (HTML5)</a></p>\n    <p><a href=\"/folder\">Browse datastores in the vSphere inventory</a></p>\n    <p><a href=\"/sdk/vimService.wsdl\">vSphere Web Services SDK</a></p>\n</body>\n</html>\n";
+
+/// `GET /` (and HEAD): the machine's welcome page, anonymous as on ESXi.
+fn welcome(model: &Model, sdk: &Sdk, head: bool) -> HttpResponse {
+    let body = match sdk.inv.api {
+        crate::inventory::Api::HostAgent => ESXI_WELCOME,
+        crate::inventory::Api::VirtualCenter => VCENTER_WELCOME,
+    };
+    let mut r = hyper::Response::new(full(if head { "" } else { body }));
+    let h = r.headers_mut();
+    // ESXi's order (nmap matches it): Date, Connection, Content-Type,
+    // X-Frame-Options, Content-Length. hyper writes the map in order and
+    // adds its own Date last unless one is set.
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(model.clock.wall())) {
+        h.insert(header::DATE, v);
+    }
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    r
+}
+
 impl HttpService for VsphereHttp {
     fn call(&self, req: HttpRequest, conn: Arc<ConnInfo>) -> BoxFuture<HttpResponse> {
         let model = self.model.clone();
@@ -173,7 +244,18 @@ impl HttpService for VsphereHttp {
                     return text(StatusCode::NOT_FOUND, "text/plain", "Not Found");
                 };
                 let path = req.uri().path().to_string();
-                if path == "/sdk" || path == "/sdk/" {
+                if path == "/" && matches!(*req.method(), Method::GET | Method::HEAD) {
+                    let r = welcome(&model, &sdk, req.method() == Method::HEAD);
+                    RequestJournal {
+                        model: &model,
+                        conn: &conn,
+                        user: None,
+                        op: format!("{} /", req.method()),
+                        start: model.clock.now(),
+                    }
+                    .record("ok");
+                    r
+                } else if path == "/sdk" || path == "/sdk/" {
                     sdk_post(model, sdk, req, conn).await
                 } else if path == "/sdk/vimServiceVersions.xml" && req.method() == Method::GET {
                     text(StatusCode::OK, "text/xml", versions_xml())

@@ -130,7 +130,7 @@ impl Vmm {
                                 }
                                 .into(),
                             ),
-                            Val::Int(m.vms.len() as i64),
+                            Val::Int(self.model.vms(m.id).len() as i64),
                         ]))
                     })
                     .collect(),
@@ -138,7 +138,7 @@ impl Vmm {
             ("IVirtualManagerService", "GetVirtualMachines") => {
                 let mut out = Vec::new();
                 for m in self.model.machines() {
-                    for vm in &m.vms {
+                    for vm in self.model.vms(m.id) {
                         out.push(Val::Struct(vec![
                             Val::Str(m.name.clone()),
                             Val::Str(vm.id.clone()),
@@ -158,7 +158,7 @@ impl Vmm {
                     .model
                     .machines()
                     .iter()
-                    .flat_map(|m| m.vms.iter())
+                    .flat_map(|m| self.model.vms(m.id))
                     .find(|v| v.name.eq_ignore_ascii_case(name) || v.id.eq_ignore_ascii_case(name))
                     .ok_or_else(|| {
                         Fault::sender(format!(

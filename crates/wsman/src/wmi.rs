@@ -254,7 +254,11 @@ impl Virtualization {
             .get("Name")
             .and_then(|v| v.text())
             .unwrap_or_default();
-        let Some(vm) = m.vms.iter().find(|v| v.id.eq_ignore_ascii_case(&name)) else {
+        let Some(vm) = m
+            .vms
+            .iter()
+            .find(|v| v.id.eq_ignore_ascii_case(&name) && ctx.model.vm_present(v))
+        else {
             // The host's own Msvm_ComputerSystem cannot change state.
             return Ok(MethodOutput {
                 params: vec![],
@@ -375,7 +379,7 @@ impl ResourceProvider for Virtualization {
                     .with("HealthState", Value::Int(5))
                     .with("Name", Value::str(&host))
                     .with("OperationalStatus", Value::Array(vec![Value::Int(2)]))];
-                for vm in &m.vms {
+                for vm in ctx.model.vms(ctx.machine) {
                     let state = state_of(vm.chassis);
                     out.push(
                         Instance::new(&uri, class, &["CreationClassName", "Name"])

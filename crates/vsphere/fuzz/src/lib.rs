@@ -35,7 +35,7 @@ fn shared_sdk() -> &'static Sdk {
             .expect("the fuzz scenario parses");
         let model = Arc::new(sc.model());
         let esxi = model.find("esxi01").expect("esxi01").id;
-        Sdk::new(model, esxi, None)
+        Sdk::new(model, esxi, None, Default::default())
     })
 }
 

@@ -86,7 +86,12 @@ fn assert_pool(out: &str) {
 #[test]
 fn pypsrp_pool_basic_https_and_hostile_data() {
     let dc = common::start(SCENARIO);
-    let out = pypsrp(&dc, true, "basic", &["pool", "hostile", "unknown_config"]);
+    let out = pypsrp(
+        &dc,
+        true,
+        "basic",
+        &["pool", "hostile", "timeout", "unknown_config"],
+    );
     assert_pool(&out);
     let hostile = lines(&out, "HOSTILE");
     assert_eq!(hostile.len(), 8, "{out}");
@@ -109,6 +114,11 @@ fn pypsrp_pool_basic_https_and_hostile_data() {
     );
     // The pool still answers after all of it.
     assert_eq!(line(&out, "HOSTILE_AFTER"), "3");
+    // An empty Receive waits its OperationTimeout (1 s), then w:TimedOut.
+    let t = line(&out, "TIMEOUT");
+    assert!(t.starts_with("2150858793 "), "{out}");
+    let waited: f64 = t[11..].parse().expect("seconds");
+    assert!((0.9..5.0).contains(&waited), "{out}");
     // A configuration the host has not registered: WinRM's fault.
     assert!(line(&out, "UNKNOWN_CONFIG").parse::<u64>().is_ok(), "{out}");
     // The journal has the pool's life under `psrp`, never the password.

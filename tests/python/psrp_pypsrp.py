@@ -159,6 +159,33 @@ with RunspacePool(wsman()) as pool:
                 except WSManFaultError as e:
                     print("HOSTILE", name, e.code, (e.reason or "").replace("\n", " ")[:160])
             print("HOSTILE_AFTER", pool.get_available_runspaces())
+        elif step.startswith("wmi:"):
+            # The same VM through WMI (pypsrp's WSMan client, WQL
+            # Enumerate of Msvm_ComputerSystem): its EnabledState.
+            import xml.etree.ElementTree as ET
+            from pypsrp.wsman import NAMESPACES
+            name = step.split(":", 1)[1]
+            w = wsman()
+            body = ET.Element("{%s}Enumerate" % NAMESPACES["wsen"])
+            ET.SubElement(body, "{%s}OptimizeEnumeration" % NAMESPACES["wsman"])
+            ET.SubElement(body, "{%s}MaxElements" % NAMESPACES["wsman"]).text = "32"
+            f = ET.SubElement(body, "{%s}Filter" % NAMESPACES["wsman"])
+            f.set("Dialect", "http://schemas.microsoft.com/wbem/wsman/1/WQL")
+            f.text = "SELECT * FROM Msvm_ComputerSystem WHERE ElementName = '%s'" % name
+            res = w.enumerate("http://schemas.microsoft.com/wbem/wsman/1/wmi/root/virtualization/v2/*", body)
+            for item in res.iter():
+                if item.tag.endswith("}EnabledState"):
+                    print("WMI_STATE", name, item.text)
+        elif step == "timeout":
+            # Nothing is queued for the pool: Receive waits OperationTimeout
+            # and answers w:TimedOut, which pypsrp's own loops retry.
+            import time as _t
+            t0 = _t.monotonic()
+            try:
+                pool.shell.receive("stdout", timeout=1)
+                print("TIMEOUT none")
+            except WSManFaultError as e:
+                print("TIMEOUT", e.code, "%.1f" % (_t.monotonic() - t0))
         elif step == "stop":
             ps = PowerShell(pool)
             ps.add_script("$input | ForEach-Object { $_ }")

@@ -36,8 +36,8 @@ pub struct Limits {
     pub max_pipelines: usize,
     /// PIPELINE_INPUT objects one pipeline may receive.
     pub max_input_objects: usize,
-    /// Serialised output one pipeline may queue; past it the pipeline
-    /// fails with `LimitsExceeded`.
+    /// Serialised output a pool may hold queued, all pipelines together;
+    /// a pipeline whose output would pass it fails with `LimitsExceeded`.
     pub max_output_bytes: usize,
     /// The largest fragment blob the server writes.
     pub out_fragment: usize,
@@ -51,7 +51,7 @@ impl Default for Limits {
             max_partial: 16,
             max_pipelines: 64,
             max_input_objects: 1_000_000,
-            max_output_bytes: 256 << 20,
+            max_output_bytes: 128 << 20,
             out_fragment: 32 << 10,
             clixml: clixml::Limits::default(),
         }
@@ -98,6 +98,9 @@ fn type_label(t: u32) -> String {
 
 #[derive(Debug)]
 struct Pipeline {
+    /// Creation order, so the oldest finished pipeline goes first when the
+    /// pool is full.
+    seq: u64,
     defrag: Defragmenter,
     spec: Option<PipelineSpec>,
     input: Vec<Value>,
@@ -134,6 +137,7 @@ pub struct Pool {
     out: VecDeque<Vec<u8>>,
     pipelines: HashMap<Guid, Pipeline>,
     next_object: u64,
+    next_seq: u64,
     pub min_runspaces: i32,
     pub max_runspaces: i32,
     /// Who and where, for information records.
@@ -170,6 +174,7 @@ impl Pool {
             out: VecDeque::new(),
             pipelines: HashMap::new(),
             next_object: 1,
+            next_seq: 0,
             min_runspaces: 1,
             max_runspaces: 1,
             user: String::new(),
@@ -267,11 +272,27 @@ impl Pool {
             return Err(PsrpError::PipelineExists(pid));
         }
         if self.pipelines.len() >= self.limits.max_pipelines {
-            return Err(PsrpError::TooManyPipelines(self.limits.max_pipelines));
+            // A client that stops a pipeline and never receives its end
+            // (pypsrp's `stop()`) leaves it finished here: the oldest such
+            // one makes room, as it can no longer change.
+            let oldest = self
+                .pipelines
+                .iter()
+                .filter(|(_, p)| p.finished)
+                .min_by_key(|(_, p)| p.seq)
+                .map(|(id, _)| *id);
+            match oldest {
+                Some(id) => {
+                    self.pipelines.remove(&id);
+                }
+                None => return Err(PsrpError::TooManyPipelines(self.limits.max_pipelines)),
+            }
         }
+        self.next_seq += 1;
         self.pipelines.insert(
             pid,
             Pipeline {
+                seq: self.next_seq,
                 defrag: Defragmenter::new(self.limits.max_message, self.limits.max_partial),
                 spec: None,
                 input: Vec::new(),
@@ -460,7 +481,14 @@ impl Pool {
             .iter()
             .flatten()
             .any(|c| c.merge_error_to_output);
-        let mut written = 0usize;
+        // What every queue holds already counts against the pool's limit.
+        let mut written: usize = self.out.iter().map(Vec::len).sum::<usize>()
+            + self
+                .pipelines
+                .values()
+                .flat_map(|p| p.out.iter())
+                .map(Vec::len)
+                .sum::<usize>();
         let (mut outputs, mut errors) = (0, 0);
         let mut over = false;
         for ev in &outcome.events {
@@ -517,7 +545,7 @@ impl Pool {
         let (state, err, label) = if over {
             let e = ErrorInfo {
                 message: format!(
-                    "The pipeline's output exceeded the server's limit of {} bytes.",
+                    "The pipeline's output exceeded the server's limit of {} bytes queued.",
                     self.limits.max_output_bytes
                 ),
                 fq_error_id: "PipelineOutputLimitExceeded".into(),
@@ -767,5 +795,76 @@ mod tests {
             .1
             .contains("<I64 N=\"SetMinMaxRunspacesResponse\">2</I64>"));
         assert!(got[0].1.contains("<I64 N=\"ci\">7</I64>"));
+    }
+
+    struct Big;
+    impl Runspace for Big {
+        fn invoke(&mut self, _: &PipelineSpec, _: Vec<Value>) -> Outcome {
+            Outcome {
+                events: vec![Event::Output(Value::str("x".repeat(5000)))],
+                finish: Finish::Completed,
+            }
+        }
+    }
+
+    fn pid(n: u8) -> Guid {
+        Guid([n; 16])
+    }
+
+    #[test]
+    fn full_pool_drops_oldest_finished_and_output_is_bounded() {
+        let rpid = Guid::parse("11111111-2222-3333-4444-555555555555").unwrap();
+        let mut creation = client_msg(types::SESSION_CAPABILITY, rpid, Guid::NIL, CAP, 1);
+        creation.extend(client_msg(
+            types::INIT_RUNSPACEPOOL,
+            rpid,
+            Guid::NIL,
+            INIT,
+            2,
+        ));
+        let lim = Limits {
+            max_pipelines: 2,
+            max_output_bytes: 2000,
+            ..Default::default()
+        };
+        let no_input = CREATE.replace(">false<", ">true<");
+        let mut pool = Pool::open(rpid, &creation, Box::new(Echo), lim).unwrap();
+        for n in 1..=3 {
+            let c = client_msg(
+                types::CREATE_PIPELINE,
+                rpid,
+                pid(n),
+                &no_input,
+                10 + n as u64,
+            );
+            assert!(pool.command(pid(n), &c).unwrap().is_some());
+        }
+        // The first finished pipeline made room for the third.
+        assert_eq!(pool.pipeline_count(), 2);
+        assert_eq!(
+            pool.receive(Some(pid(1)), 1 << 20),
+            Err(PsrpError::UnknownPipeline(pid(1)))
+        );
+        // Two pipelines still waiting for input fill the pool for good.
+        let mut pool = Pool::open(rpid, &creation, Box::new(Echo), lim).unwrap();
+        for n in 1..=2 {
+            let c = client_msg(types::CREATE_PIPELINE, rpid, pid(n), CREATE, 10 + n as u64);
+            pool.command(pid(n), &c).unwrap();
+        }
+        let c = client_msg(types::CREATE_PIPELINE, rpid, pid(3), CREATE, 13);
+        assert_eq!(
+            pool.command(pid(3), &c),
+            Err(PsrpError::TooManyPipelines(2))
+        );
+
+        let mut pool = Pool::open(rpid, &creation, Box::new(Big), lim).unwrap();
+        let c = client_msg(types::CREATE_PIPELINE, rpid, pid(1), &no_input, 20);
+        let ran = pool.command(pid(1), &c).unwrap().unwrap();
+        assert_eq!(ran.outcome, "failed");
+        let got = messages_of(&pool.receive(Some(pid(1)), 1 << 20).unwrap().bytes);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, types::PIPELINE_STATE);
+        assert!(got[0].1.contains("<I32 N=\"PipelineState\">5</I32>"));
+        assert!(got[0].1.contains("LimitsExceeded"));
     }
 }

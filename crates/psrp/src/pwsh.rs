@@ -88,7 +88,18 @@ impl Runspace for PwshRunspace {
             match inv.state {
                 ps::PipelineState::Completed => {}
                 ps::PipelineState::Failed(e) => {
-                    out.finish = Finish::Failed(error_info(&e));
+                    let e = error_info(&e);
+                    // The terminating error travels in PIPELINE_STATE, as
+                    // Windows sends it; the evaluator also lists it among
+                    // the errors written, which would show it twice.
+                    if let Some(i) = out
+                        .events
+                        .iter()
+                        .rposition(|ev| matches!(ev, Event::Error(x) if *x == e))
+                    {
+                        out.events.remove(i);
+                    }
+                    out.finish = Finish::Failed(e);
                     break;
                 }
                 ps::PipelineState::Stopped => {

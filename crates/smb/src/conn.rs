@@ -489,7 +489,16 @@ pub struct Connection {
     changes: Vec<Change>,
     /// Async completions produced while handling the current frame.
     completions: Vec<Vec<u8>>,
+    /// Sent buffers handed back by the service ([`Connection::recycle`]),
+    /// reused for READ answers: an 8 MiB READ then neither allocates nor
+    /// zeroes (fresh large allocations fault in and zero every page).
+    spare: Vec<Vec<u8>>,
 }
+
+/// Sent buffers a connection keeps for reuse, and the smallest worth
+/// keeping.
+const MAX_SPARE: usize = 4;
+const MIN_SPARE: usize = 1 << 20;
 
 /// A reply to one request of a compound.
 struct Reply {
@@ -611,6 +620,14 @@ impl Connection {
             conn_id,
             changes: Vec::new(),
             completions: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Hands back a frame that has been sent, for reuse by a later READ.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.capacity() >= MIN_SPARE && self.spare.len() < MAX_SPARE {
+            self.spare.push(buf);
         }
     }
 
@@ -2190,6 +2207,7 @@ impl Connection {
             return Reply::err(status::INVALID_PARAMETER);
         }
         let (srv, conn_id) = (self.server.clone(), self.conn_id);
+        let spare = self.spare.pop();
         let o = match self.open_of(r, rd.file_id) {
             Ok(o) => o,
             Err(e) => return e,
@@ -2212,10 +2230,14 @@ impl Connection {
                 // headers' room, READ's 16-byte body, then the bytes.
                 let at = READ_HEADROOM + 16;
                 let len = rd.length as usize;
-                let mut buf = Vec::with_capacity(at + len);
-                buf.resize(READ_HEADROOM, 0);
-                buf.extend_from_slice(&read_body(&[]));
+                // A spare buffer keeps its old bytes (all overwritten or
+                // cut below): only growth is zeroed.
+                let mut buf = spare
+                    .filter(|b| b.capacity() >= at + len)
+                    .unwrap_or_else(|| Vec::with_capacity(at + len));
+                buf.truncate(at + len);
                 buf.resize(at + len, 0);
+                buf[READ_HEADROOM..at].copy_from_slice(&read_body(&[]));
                 let mut got = 0;
                 while got < len {
                     match f.read_at(&mut buf[at + got..], rd.offset + got as u64) {

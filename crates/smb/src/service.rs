@@ -467,11 +467,17 @@ impl SmbService {
         let (rd, mut wr) = tokio::io::split(io);
         let (in_tx, mut frames) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(IN_FLIGHT);
         let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(IN_FLIGHT);
-        let _reader = Aborting::new(tokio::spawn(read_frames(rd, buf, in_tx)));
+        // Buffers go round instead of being allocated per frame: handled
+        // requests back to the reader, sent answers back to the connection
+        // (for READs).
+        let pool: Pool = Default::default();
+        let (sent_tx, mut sent) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let _reader = Aborting::new(tokio::spawn(read_frames(rd, buf, in_tx, pool.clone())));
         let writer = Aborting::new(tokio::spawn(async move {
             while let Some(wire) = out_rx.recv().await {
                 wr.write_all(&wire).await?;
                 wr.flush().await?;
+                let _ = sent_tx.send(wire);
             }
             io::Result::Ok(())
         }));
@@ -500,6 +506,9 @@ impl SmbService {
                 nbss::SESSION_MESSAGE => {}
                 _ => break Ok(()),
             }
+            while let Ok(b) = sent.try_recv() {
+                c.recycle(b);
+            }
             let now = fakedc_ntlm::filetime(self.model.clock.wall());
             let out = c.handle(
                 frame.get(4..).unwrap_or_default(),
@@ -507,7 +516,7 @@ impl SmbService {
                 &accounts,
                 rand::random(),
             );
-            drop(frame);
+            pool.put(frame);
             for e in out.events {
                 self.journal(&info, e.user, e.op, &e.outcome);
             }
@@ -533,6 +542,32 @@ impl SmbService {
 /// Requests read ahead of the one being handled, and answers queued for
 /// the socket, per connection (each at most a frame of [`MAX_FRAME`]).
 const IN_FLIGHT: usize = 2;
+
+/// Large frame buffers handed back to the reader, so a stream of 8 MiB
+/// WRITEs reuses a few buffers instead of faulting in fresh pages for
+/// each.
+#[derive(Clone, Default)]
+struct Pool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl Pool {
+    const MAX: usize = IN_FLIGHT + 2;
+    const MIN: usize = 1 << 20;
+
+    fn put(&self, mut buf: Vec<u8>) {
+        if buf.capacity() < Self::MIN {
+            return;
+        }
+        buf.clear();
+        let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() < Self::MAX {
+            p.push(buf);
+        }
+    }
+
+    fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+}
 
 /// A spawned task aborted when the guard is dropped.
 struct Aborting<T>(Option<tokio::task::JoinHandle<T>>);
@@ -579,15 +614,16 @@ async fn read_frames<R: AsyncRead + Unpin>(
     mut rd: R,
     mut buf: Vec<u8>,
     tx: tokio::sync::mpsc::Sender<io::Result<Vec<u8>>>,
+    pool: Pool,
 ) {
     loop {
         match read_frame(&mut rd, &mut buf).await {
             Ok(Some(f)) => {
                 // The frame leaves in its own buffer; bytes already read
-                // past it (the start of the next) stay.
-                let rest = buf.split_off(f.total());
-                let mut next = Vec::with_capacity(rest.len().max(65536));
-                next.extend_from_slice(&rest);
+                // past it (the start of the next) move to the next one.
+                let mut next = pool.take().unwrap_or_else(|| Vec::with_capacity(65536));
+                next.extend_from_slice(buf.get(f.total()..).unwrap_or_default());
+                buf.truncate(f.total());
                 let frame = std::mem::replace(&mut buf, next);
                 if tx.send(Ok(frame)).await.is_err() {
                     return;

@@ -5,10 +5,13 @@
 //! `down` in f5-sdk's stats and sends every connection to the other;
 //! deleting the virtual server closes its listener. Errors are F5's
 //! bodies, hostile input is refused and the device keeps serving.
+//! Transactions (bigrest and f5-sdk) apply all or nothing; a client-ssl
+//! profile terminates TLS that curl verifies against the scenario CA, and
+//! a SNAT pool makes the guests see its address.
 //! A missing client fails these tests; it never skips them
 //! (`./scripts/test` installs them).
 
-use crate::common::{line, lines, python, wait_until};
+use crate::common::{line, lines, python, wait_until, Temp};
 use fakedc::{Datacenter, PowerAction, Query, ServiceKind};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
@@ -58,6 +61,9 @@ web = true
 name = "lb01"
 role = "load-balancer"
 address = "127.{net}.0.42"
+
+[machine.options.lb]
+snat_addresses = ["127.{net}.0.43"]
 "#
     )
 }
@@ -377,14 +383,14 @@ fn hostile_input_gets_f5_errors_and_the_device_keeps_serving() {
             .contains("not registered"),
         "{b}"
     );
-    // Not built: 501 naming the operation.
-    let (s, b) = curl_api(&dc, "GET", "/mgmt/tm/ltm/profile/http", None);
+    // Not built: 501 naming the operation (iRules).
+    let (s, b) = curl_api(&dc, "GET", "/mgmt/tm/ltm/rule", None);
     assert_eq!(s, 501);
     assert!(
         json(&b)["message"]
             .as_str()
             .unwrap_or("")
-            .contains("GET /mgmt/tm/ltm/profile/http"),
+            .contains("GET /mgmt/tm/ltm/rule"),
         "{b}"
     );
     // Thousands of objects: the collection limit answers with an F5 error.
@@ -622,4 +628,137 @@ fn tokens_expire_extend_and_log_out_busy_fault_and_probe() {
         r.detail
     );
     assert!(r.detail.contains("Microsoft-IIS/10.0"), "{}", r.detail);
+}
+
+#[test]
+fn transactions_with_bigrest_and_f5sdk_apply_all_or_nothing() {
+    let dc = start(94);
+    let out = f5("bigrest-tx", &dc, &["127.94.0.42:81", "127.94.0.21:80"]);
+    assert_eq!(line(&out, "queued"), "tm:transaction:commandsstate 1");
+    let failed = line(&out, "commit-failed");
+    assert!(
+        failed.starts_with("400 transaction failed:01070226:3: Pool /Common/tx_missing"),
+        "{failed}"
+    );
+    assert_eq!(line(&out, "exists-bad-vs"), "False", "nothing applied");
+    assert_eq!(line(&out, "exists-tx-pool"), "True", "the with-block commits");
+    assert_eq!(line(&out, "tx-state"), "STARTED tm:transactionstate");
+    assert_eq!(line(&out, "before-commit"), "False", "queued, not applied");
+    assert_eq!(line(&out, "committed"), "COMPLETED");
+    assert_eq!(line(&out, "tx-vs"), "/Common/127.94.0.42:81 /Common/tx_pool2");
+    // The committed virtual server really listens.
+    assert!(
+        wait_until(Duration::from_secs(5), || vip(&dc, "/Common/tx_vs").is_some()),
+        "tx_vs binds"
+    );
+
+    let out = f5(
+        "f5sdk-tx",
+        &dc,
+        &["127.94.0.42:82", "127.94.0.21:80", "127.94.0.22:80"],
+    );
+    assert_eq!(line(&out, "queued"), "tm:transaction:commandsstate");
+    assert_eq!(line(&out, "sdk-pool-exists"), "True");
+    assert_eq!(line(&out, "sdk-vs"), "/Common/127.94.0.42:82 /Common/sdk_pool");
+    let vs = vip(&dc, "/Common/sdk_vs").expect("sdk_vs listens");
+    // No monitor: members are unchecked and get traffic.
+    let seen: Vec<String> = (0..2).map(|_| curl_page(vs)).collect();
+    assert_ne!(seen[0], seen[1], "both members answer: {seen:?}");
+}
+
+#[test]
+fn client_ssl_profile_terminates_tls_and_snat_pool_translates() {
+    let dc = start(95);
+    f5(
+        "bigrest-setup",
+        &dc,
+        &["127.95.0.42:80", "127.95.0.21:80", "127.95.0.22:80"],
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            member_state(&dc, "127.95.0.21:80", "up") && member_state(&dc, "127.95.0.22:80", "up")
+        }),
+        "the http monitor marks both members up"
+    );
+    let out = f5("f5sdk-tls", &dc, &["127.95.0.42:8443", "127.95.0.43"]);
+    assert_eq!(
+        line(&out, "profile"),
+        "/Common/vip_ssl tm:ltm:profile:client-ssl:client-sslstate"
+    );
+    assert_eq!(line(&out, "snatpool"), "/Common/vip_snat ['/Common/127.95.0.43']");
+    assert_eq!(line(&out, "virtual"), "/Common/127.95.0.42:8443 snat");
+    assert_eq!(lines(&out, "vs-profile"), ["tcp all", "vip_ssl clientside"]);
+    let vs = vip(&dc, "/Common/tls_vs").expect("tls_vs listens");
+
+    // curl verifies the LB's certificate against the scenario CA.
+    let tmp = Temp::new("lb-tls");
+    let ca = tmp.path("ca.pem");
+    std::fs::write(&ca, dc.ca_pem()).expect("write CA");
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let out = Command::new("curl")
+            .args(["-sS", "-m", "5", "-i", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://{vs}/"))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && text.contains("Server: Microsoft-IIS/10.0"),
+            "IIS over TLS through the VIP:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.push(
+            text.split("<h1>")
+                .nth(1)
+                .and_then(|s| s.split("</h1>").next())
+                .unwrap_or("")
+                .to_string(),
+        );
+    }
+    assert_ne!(seen[0], seen[1], "round robin over TLS: {seen:?}");
+    // Plain HTTP to a TLS virtual server is not served.
+    let plain = Command::new("curl")
+        .args(["-s", "-m", "5", &format!("http://{vs}/")])
+        .output()
+        .expect("curl");
+    assert!(!plain.status.success(), "plain HTTP fails on a client-ssl VIP");
+
+    // The guests saw the SNAT address, not the LB's own.
+    let guest_peers: Vec<String> = dc
+        .journal(&Query {
+            machine: Some("guest01".into()),
+            ..Default::default()
+        })
+        .iter()
+        .chain(
+            dc.journal(&Query {
+                machine: Some("guest02".into()),
+                ..Default::default()
+            })
+            .iter(),
+        )
+        .filter(|e| e.operation.starts_with("GET /"))
+        .filter_map(|e| e.peer.map(|p| p.ip().to_string()))
+        .collect();
+    assert!(
+        guest_peers.iter().filter(|p| *p == "127.95.0.43").count() >= 2,
+        "requests through tls_vs come from the SNAT address: {guest_peers:?}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            dc.journal(&Query {
+                machine: Some("lb01".into()),
+                ..Default::default()
+            })
+            .iter()
+            .filter(|e| e.operation == "balance /Common/tls_vs")
+            .filter(|e| {
+                e.outcome.contains("from SNAT address 127.95.0.43 (client TLS terminated)")
+            })
+            .count()
+                >= 2
+        }),
+        "the balance journal names the SNAT address and the TLS"
+    );
 }

@@ -9,6 +9,13 @@ MODE:
   f5sdk-stats              f5-sdk: each member's monitor status and connections
   bigrest-delete-vs        delete the virtual server with bigrest
   errors                   bad token (401), unknown object (404), duplicate (409)
+  bigrest-tx VIP M1        bigrest transaction: a virtual server naming a pool
+                           created later fails the commit (nothing applied);
+                           pool then virtual server on VIP commits
+  f5sdk-tx VIP M1 M2       f5-sdk TransactionContextManager: pool + virtual
+                           server on VIP in one transaction
+  f5sdk-tls VIP SNAT       f5-sdk: client-ssl profile, SNAT pool of SNAT, a
+                           virtual server on VIP with both over web_pool
 Prints KEY VALUE lines the Rust test asserts on.
 """
 import os
@@ -93,6 +100,39 @@ if mode == "errors":
         print("duplicate", status, body["message"])
     sys.exit(0)
 
+if mode == "bigrest-tx":
+    vip, m1 = args
+    import json
+    # A failing transaction: the virtual server names a pool nobody made.
+    with b:
+        r = b.create("/mgmt/tm/ltm/virtual", {
+            "name": "tx_bad_vs", "destination": f"/Common/{vip}",
+            "pool": "/Common/tx_missing"})
+        print("queued", r.properties["kind"], r.properties["commandId"])
+        try:
+            b.transaction_commit()
+            print("commit no-error")
+        except RESTAPIError as e:
+            body = json.loads(str(e).split("Response Body:\n", 1)[1])
+            print("commit-failed", body["code"], body["message"])
+        # bigrest's __exit__ commits again; open a fresh one for it.
+        b.transaction_create()
+        b.create("/mgmt/tm/ltm/pool", {"name": "tx_pool", "members": [m1]})
+    print("exists-bad-vs", b.exist("/mgmt/tm/ltm/virtual/~Common~tx_bad_vs"))
+    print("exists-tx-pool", b.exist("/mgmt/tm/ltm/pool/~Common~tx_pool"))
+    # Pool and virtual server together.
+    tx = b.transaction_create()
+    print("tx-state", tx.properties["state"], tx.properties["kind"])
+    b.create("/mgmt/tm/ltm/pool", {"name": "tx_pool2", "members": [m1]})
+    b.create("/mgmt/tm/ltm/virtual", {
+        "name": "tx_vs", "destination": f"/Common/{vip}", "pool": "/Common/tx_pool2"})
+    print("before-commit", b.exist("/mgmt/tm/ltm/virtual/~Common~tx_vs"))
+    done = b.transaction_commit()
+    print("committed", done.properties["state"])
+    vs = b.load("/mgmt/tm/ltm/virtual/~Common~tx_vs")
+    print("tx-vs", vs.properties["destination"], vs.properties["pool"])
+    sys.exit(0)
+
 from f5.bigip import ManagementRoot
 from f5.bigip.resource import Stats
 
@@ -119,6 +159,42 @@ if mode == "f5sdk-stats":
         print("stat", m.name, e["monitorStatus"]["description"],
               e["status.availabilityState"]["description"],
               e["serverside.totConns"]["value"], m.state)
+    sys.exit(0)
+
+if mode == "f5sdk-tx":
+    from f5.bigip.contexts import TransactionContextManager
+    vip, m1, m2 = args
+    tx = mgmt.tm.transactions.transaction
+    with TransactionContextManager(tx) as api:
+        p = api.tm.ltm.pools.pool.create(
+            name="sdk_pool", partition="Common",
+            members=[{"name": m1}, {"name": m2}])
+        print("queued", p.kind)
+        api.tm.ltm.virtuals.virtual.create(
+            name="sdk_vs", partition="Common", destination=f"/Common/{vip}",
+            pool="/Common/sdk_pool")
+    print("sdk-pool-exists", mgmt.tm.ltm.pools.pool.exists(name="sdk_pool", partition="Common"))
+    vs = mgmt.tm.ltm.virtuals.virtual.load(name="sdk_vs", partition="Common")
+    print("sdk-vs", vs.destination, vs.pool)
+    sys.exit(0)
+
+if mode == "f5sdk-tls":
+    vip, snat = args
+    prof = mgmt.tm.ltm.profile.client_ssls.client_ssl.create(
+        name="vip_ssl", partition="Common", defaultsFrom="/Common/clientssl",
+        cert="/Common/default.crt", key="/Common/default.key")
+    print("profile", prof.fullPath, prof.kind)
+    sp = mgmt.tm.ltm.snatpools.snatpool.create(
+        name="vip_snat", partition="Common", members=[snat])
+    print("snatpool", sp.fullPath, sp.members)
+    vs = mgmt.tm.ltm.virtuals.virtual.create(
+        name="tls_vs", partition="Common", destination=f"/Common/{vip}",
+        pool="/Common/web_pool", ipProtocol="tcp",
+        profiles=[{"name": "tcp"}, {"name": "vip_ssl", "context": "clientside"}],
+        sourceAddressTranslation={"type": "snat", "pool": "/Common/vip_snat"})
+    print("virtual", vs.destination, vs.sourceAddressTranslation["type"])
+    for p in vs.profiles_s.get_collection():
+        print("vs-profile", p.name, p.context)
     sys.exit(0)
 
 print("unknown mode", mode)

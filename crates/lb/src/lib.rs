@@ -76,7 +76,14 @@ impl Protocol for LoadBalancer {
             "GET|POST /mgmt/tm/ltm/pool/{id}/members",
             "GET|PUT|PATCH|DELETE /mgmt/tm/ltm/pool/{id}/members/{id}",
             "GET /mgmt/tm/ltm/{pool,virtual,node}/{id}/stats, pool/{id}/members[/{id}]/stats",
+            "GET|POST /mgmt/tm/ltm/{profile/http,profile/tcp,profile/client-ssl,profile/server-ssl,snatpool}",
+            "GET /mgmt/tm/ltm/virtual/{id}/profiles",
+            "GET|POST /mgmt/tm/transaction, GET|PATCH(state VALIDATING)|DELETE /mgmt/tm/transaction/{id}",
+            "GET /mgmt/tm/transaction/{id}/commands, GET|PATCH(evalOrder)|DELETE .../commands/{n}",
+            "X-F5-REST-Coordination-Id: changes queued in a transaction",
             "virtual servers: TCP proxy, round-robin / least-connections",
+            "virtual servers: TLS termination (client-ssl), TLS to members (server-ssl)",
+            "virtual servers: source address translation none/automap/snat (SNAT pools)",
             "monitors: tcp, http, https",
         ]
         .iter()

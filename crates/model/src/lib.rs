@@ -162,6 +162,11 @@ pub struct Model {
     /// server's Storage Management Service both read and change them).
     pub storage: Storage,
     watchers: Mutex<Vec<Watcher>>,
+    /// Windows services started or stopped at run time (PowerShell's
+    /// Start-/Stop-Service), by machine and lower-case service name; WMI's
+    /// Win32_Service reads it, so both fronts agree. A service not listed
+    /// is in its default state.
+    services: Mutex<HashMap<(MachineId, String), String>>,
 }
 
 /// Everything needed to build a model; produced by the scenario crate.
@@ -218,6 +223,7 @@ impl Model {
             faults,
             clock,
             watchers: Mutex::new(Vec::new()),
+            services: Mutex::new(HashMap::new()),
         }
     }
 
@@ -384,9 +390,31 @@ impl Model {
             .filter(|u| u.password == password)
     }
 
+    /// A Windows service's run-time state (`Running`/`Stopped`), if it
+    /// was changed since the scenario started.
+    pub fn service_state(&self, machine: MachineId, name: &str) -> Option<String> {
+        self.services
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(machine, name.to_ascii_lowercase()))
+            .cloned()
+    }
+
+    /// Records a Windows service's new state.
+    pub fn set_service_state(&self, machine: MachineId, name: &str, state: &str) {
+        self.services
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((machine, name.to_ascii_lowercase()), state.to_string());
+    }
+
     /// Puts every chassis, user table and fault rule back to the scenario's
     /// initial state. The journal is kept (it records the reset).
     pub fn reset(&self) {
+        self.services
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         for (i, init) in self.initial_chassis.iter().enumerate() {
             *self.lock_chassis(ChassisId(i)) = init.clone();
         }

@@ -51,6 +51,8 @@ pub struct FunctionDef {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stmt {
     pub pos: Pos,
+    /// Byte offset just past the statement (for the error underline).
+    pub end: usize,
     pub kind: StmtKind,
 }
 
@@ -165,6 +167,8 @@ pub struct CommandCall {
     pub arg_text: String,
     /// Where the name ends, for the underline under a command not found.
     pub name_len: usize,
+    /// Byte offset just past the command's last argument.
+    pub end: usize,
 }
 
 /// A command's name.

@@ -15,6 +15,11 @@
 //! Everything is sans-IO except the share, which is a cap-std `Dir` (the
 //! same jail SMB, BITS and SFTP use); time comes from the model's clock.
 
+// Error records are large (a dozen strings) and travel in `Result`s on
+// every evaluation path; boxing each would cost an allocation per error
+// for no gain in a tree-walking interpreter.
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
 pub mod ast;
 pub mod console;
 pub mod dotnet;
@@ -24,6 +29,8 @@ pub mod parser;
 pub mod value;
 
 mod cmdlets;
+mod fs;
+mod ops;
 
 pub use value::{DateTime, Live, PsObject, Value, Version};
 
@@ -40,6 +47,27 @@ pub const PS_VERSION: Version = Version {
     build: 17763,
     revision: 5458,
 };
+
+/// Stack for the evaluator's thread: enough for the call-depth budget
+/// (100) and the parser's nesting budget in a debug build.
+const EVAL_STACK: usize = 256 << 20;
+
+/// The result when the evaluator thread could not run or panicked (a bug:
+/// reported as a failed pipeline rather than taking the service down).
+fn panicked() -> Invocation {
+    let e = ErrorRecord::new(
+        "System.Management.Automation.RuntimeException",
+        "fakedc's PowerShell evaluator failed internally.",
+        "InternalEvaluatorError",
+        ErrorCategory::NotSpecified,
+    );
+    let mut inv = Invocation::new();
+    inv.errors.push(e.clone());
+    inv.order.push((Stream::Error, 0));
+    inv.had_errors = true;
+    inv.state = PipelineState::Failed(e);
+    inv
+}
 
 /// What a native program (`ipconfig`, `cmd /c ...`) printed, from the
 /// host's cmd shell.
@@ -88,6 +116,12 @@ pub trait Host: Send + Sync {
     fn rule(&self, text: &str) -> Option<ExternalOutput> {
         let _ = text;
         None
+    }
+
+    /// The process environment (`$env:`): what the cmd shell's `set`
+    /// lists on this host.
+    fn environment(&self) -> Vec<(String, String)> {
+        Vec::new()
     }
 }
 
@@ -489,6 +523,12 @@ pub struct Runspace {
     pub(crate) globals: HashMap<String, Value>,
     pub(crate) functions: HashMap<String, Arc<ast::FunctionDef>>,
     pub(crate) location: String,
+    /// `$env:`, copied from the host on first use, changed by scripts.
+    pub(crate) env: Option<Vec<(String, String)>>,
+    /// Parsed script blocks by text (ForEach-Object runs one per item).
+    pub(crate) block_cache: HashMap<String, Arc<ast::ScriptBlock>>,
+    /// Feeds `[guid]::NewGuid()` and Get-Random (with the clock).
+    pub(crate) guid_counter: u64,
     stop: Arc<AtomicBool>,
 }
 
@@ -501,6 +541,9 @@ impl Runspace {
             globals: HashMap::new(),
             functions: HashMap::new(),
             location: String::new(),
+            env: None,
+            block_cache: HashMap::new(),
+            guid_counter: 0,
             stop: Arc::new(AtomicBool::new(false)),
         };
         rs.location = format!("C:\\Users\\{}\\Documents", rs.ctx.user);
@@ -542,8 +585,22 @@ impl Runspace {
     /// Runs a pipeline with `input` as its input objects (PSRP's
     /// PIPELINE_INPUT; `$input` in a script). Never panics; every failure
     /// is in the result.
+    ///
+    /// The evaluation runs on a scoped thread with a large stack (the
+    /// recursion budget, not the caller's stack, is what bounds a deep
+    /// script), so it is safe to call from an async worker's thread; it
+    /// does block the caller until the pipeline finishes.
     pub fn invoke(&mut self, pipeline: &Pipeline, input: Vec<Value>) -> Invocation {
         self.stop.store(false, Ordering::Relaxed);
-        eval::invoke(self, pipeline, input)
+        std::thread::scope(|s| {
+            let h = std::thread::Builder::new()
+                .name("pwsh".into())
+                .stack_size(EVAL_STACK)
+                .spawn_scoped(s, || eval::invoke(self, pipeline, input));
+            match h {
+                Ok(h) => h.join().unwrap_or_else(|_| panicked()),
+                Err(_) => panicked(),
+            }
+        })
     }
 }

@@ -161,8 +161,7 @@ impl Parser {
                 }
             } else if c == '<' && self.peek_at(1) == Some('#') {
                 self.i += 2;
-                while !self.at_end() && !(self.peek() == Some('#') && self.peek_at(1) == Some('>'))
-                {
+                while !(self.at_end() || self.peek() == Some('#') && self.peek_at(1) == Some('>')) {
                     self.i += 1;
                 }
                 self.i = (self.i + 2).min(self.s.len());
@@ -303,6 +302,7 @@ impl Parser {
                     "end" => sb.end = body,
                     _ => sb.end.push(Stmt {
                         pos: self.pos(),
+                        end: 0,
                         kind: StmtKind::Unsupported("dynamicparam".into()),
                     }),
                 }
@@ -508,12 +508,14 @@ impl Parser {
         self.enter()?;
         let r = self.statement_inner();
         self.leave();
-        r
+        let mut st = r?;
+        st.end = self.offs.get(self.i).copied().unwrap_or(self.text.len());
+        Ok(st)
     }
 
     fn statement_inner(&mut self) -> R<Stmt> {
         let pos = self.pos();
-        let mk = |kind| Stmt { pos, kind };
+        let mk = |kind| Stmt { pos, end: 0, kind };
         // A loop label: `:outer foreach ...`.
         let mut label = None;
         if self.peek() == Some(':') && self.peek_at(1).is_some_and(is_ident) {
@@ -1179,6 +1181,7 @@ impl Parser {
             redirects,
             arg_text: arg_text.trim().to_string(),
             name_len,
+            end: self.offs.get(args_end).copied().unwrap_or(self.text.len()),
         })
     }
 
@@ -1522,9 +1525,7 @@ impl Parser {
             self.skip_ws();
             let casts = match self.peek() {
                 None => false,
-                Some(c) if matches!(c, ')' | '}' | ';' | ',' | '|' | '\n' | '\r' | '=' | ']') => {
-                    false
-                }
+                Some(')' | '}' | ';' | ',' | '|' | '\n' | '\r' | '=' | ']') => false,
                 Some('-') => self
                     .peek_op()
                     .is_none_or(|w| matches!(w.as_str(), "not" | "bnot" | "split" | "join")),
@@ -1674,10 +1675,7 @@ impl Parser {
                 self.i += 1;
                 return Ok(raw.replacen('{', "", 1).to_ascii_lowercase());
             }
-            while self
-                .peek()
-                .is_some_and(|c| is_ident(c) || c == '(' && false)
-            {
+            while self.peek().is_some_and(is_ident) {
                 self.i += 1;
             }
             // `$env:ProgramFiles(x86)` is not a variable name in PowerShell either.
@@ -1901,7 +1899,7 @@ impl Parser {
         self.i += 1;
         // The opening must end its line.
         self.skip_ws();
-        if self.eat('\r') {}
+        self.eat('\r');
         if !self.eat('\n') {
             return Err(self.err("UnexpectedCharactersAfterHereStringHeader", "No characters are allowed after a here-string header but before the end of the line."));
         }

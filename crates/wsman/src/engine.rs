@@ -204,7 +204,25 @@ impl Engine {
                     user: account.to_string(),
                     ..call.shell.facts.clone()
                 };
-                let out = shell::run(&call.shell.rules, &facts, command, &args.join(" "));
+                // A `powershell` line runs fakedc-pwsh, which may take a
+                // while (Start-Sleep, Stop-VM's shutdown): on the blocking
+                // pool, never on the async worker.
+                let env = crate::powershell::PsEnv {
+                    model: call.ctx.model.clone(),
+                    machine: m,
+                    user: account.to_string(),
+                    rules: call.shell.rules.clone(),
+                    facts: facts.clone(),
+                    providers: self.providers.clone(),
+                };
+                let (command, args) = (command.to_string(), args.join(" "));
+                let out = tokio::task::spawn_blocking(move || {
+                    let ps =
+                        |inv: &crate::powershell::Invocation| crate::powershell::run(&env, inv);
+                    shell::run_in(Some(&ps), &env.rules, &env.facts, &command, &args)
+                })
+                .await
+                .map_err(|_| Fault::invalid_parameter("The command's worker failed."))?;
                 let id = self.shells.command(m, user, shell_id, out, now, lim)?;
                 Ok(format!(
                     "<rsp:CommandResponse><rsp:CommandId>{id}</rsp:CommandId></rsp:CommandResponse>"

@@ -1,25 +1,23 @@
 //! `powershell.exe` as a WinRM cmd shell sees it: the invocation line parsed
 //! the way powershell.exe parses it (`-EncodedCommand`, `-Command`, `-File`
-//! and the flags scripts pass), the script decoded, and a small evaluator for
-//! the statements every tool's preamble uses. Anything else gets PowerShell's
-//! own CommandNotFoundException, in the CLIXML error stream powershell.exe
-//! writes when its stderr is not a console (what pywinrm's `run_ps` and
-//! Ansible decode).
+//! and the flags scripts pass), the script decoded and run by `fakedc-pwsh`
+//! (the PowerShell language, cmdlets over the model), and its errors in the
+//! CLIXML error stream powershell.exe writes when its stderr is not a
+//! console (what pywinrm's `run_ps` and Ansible decode).
 //!
 //! pywinrm's `run_ps(script)` sends `powershell -encodedcommand <base64 of
 //! UTF-16LE>`; decoding it here is what lets a scenario's command table match
 //! the script text instead of its base64.
 
-use crate::shell::{environment, twelve_hour, whoami, HostFacts, Output};
+use crate::provider::ResourceProvider;
+use crate::shell::{CommandRule, HostFacts, Output};
 use base64::Engine as _;
-use std::collections::HashMap;
+use fakedc_model::{MachineId, Model};
+use fakedc_pwsh as ps;
+use std::sync::Arc;
 
-/// The version the built-ins report: Windows Server 2019's PowerShell 5.1.
-const PS_VERSION: (u32, u32, u32, u32) = (5, 1, 17763, 5458);
 /// powershell.exe's exit code when its own command line is wrong.
 const STARTUP_ERROR: i32 = -196_608;
-/// The console width PowerShell wraps error records at when not on a console.
-const WRAP: usize = 120;
 
 /// What a powershell.exe command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,10 +143,62 @@ fn decode(b64: &str) -> Option<String> {
     String::from_utf16(&units).ok()
 }
 
-/// What the invocation produces when no scenario rule matched it.
-pub fn run(facts: &HostFacts, inv: &Invocation) -> Output {
+/// What a `powershell` command line runs with: the caller's machine,
+/// account and the WinRM side the evaluator reaches (cmd shell command
+/// table, WMI providers, scenario rules).
+pub struct PsEnv {
+    pub model: Arc<Model>,
+    pub machine: MachineId,
+    /// The account, without its domain.
+    pub user: String,
+    pub rules: Vec<CommandRule>,
+    pub facts: HostFacts,
+    pub providers: Vec<Arc<dyn ResourceProvider>>,
+}
+
+/// What the invocation produces when no scenario rule matched it: the
+/// script runs in a fresh runspace (one powershell.exe process) of
+/// `fakedc-pwsh`; stdout is what Out-Default printed, stderr the error,
+/// warning and verbose records as CLIXML.
+pub fn run(env: &PsEnv, inv: &Invocation) -> Output {
     match inv {
-        Invocation::Script(s) => run_script(facts, s),
+        Invocation::Script(s) => {
+            let mut rs = runspace(env);
+            let o = ps::console::run(&mut rs, s);
+            Output {
+                stdout: o.stdout.into_bytes(),
+                stderr: if o.stderr.is_empty() {
+                    Vec::new()
+                } else {
+                    clixml_streams(&o.stderr).into_bytes()
+                },
+                exit_code: o.exit_code,
+                ..Default::default()
+            }
+        }
+        other => startup(other),
+    }
+}
+
+/// powershell.exe started from inside PowerShell (the evaluator's native
+/// bridge has no runspace to give it): not implemented, said so.
+pub fn nested(inv: &Invocation) -> Output {
+    match inv {
+        Invocation::Script(_) => {
+            let e = ps::ErrorRecord::not_implemented("starting powershell.exe from PowerShell");
+            Output {
+                stderr: clixml_streams(&[("Error", ps::console::error_text(&e))]).into_bytes(),
+                exit_code: 1,
+                ..Default::default()
+            }
+        }
+        other => startup(other),
+    }
+}
+
+/// The answers powershell.exe gives before running anything.
+fn startup(inv: &Invocation) -> Output {
+    match inv {
         Invocation::File(path) => Output {
             stderr: format!(
                 "The argument '{path}' to the -File parameter does not exist. Provide the path to an existing '.ps1' file as an argument to the -File parameter.\r\n"
@@ -166,332 +216,89 @@ pub fn run(facts: &HostFacts, inv: &Invocation) -> Output {
             stdout: b"Windows PowerShell\r\nCopyright (C) Microsoft Corporation. All rights reserved.\r\n\r\n".to_vec(),
             ..Default::default()
         },
+        Invocation::Script(_) => Output::default(),
     }
 }
 
-/// One statement of a script and where it starts (1-based line and column),
-/// for the `At line:L char:C` of an error record.
-struct Statement<'a> {
-    text: &'a str,
-    line: usize,
-    col: usize,
-    source_line: &'a str,
+/// A runspace on the caller's machine and share, as the caller.
+pub fn runspace(env: &PsEnv) -> ps::Runspace {
+    let m = env.model.machine(env.machine);
+    // The share through a cap-std Dir, as SMB, BITS and SFTP open it.
+    let share = m.share.as_ref().and_then(|p| {
+        std::fs::create_dir_all(p).ok()?;
+        cap_std::fs::Dir::open_ambient_dir(p, cap_std::ambient_authority())
+            .ok()
+            .map(Arc::new)
+    });
+    let host = ExeHost(crate::psrp::WinrmHost {
+        model: env.model.clone(),
+        machine: env.machine,
+        user: env.user.clone(),
+        rules: env.rules.clone(),
+        facts: env.facts.clone(),
+        providers: env.providers.clone(),
+    });
+    ps::Runspace::new(ps::HostContext {
+        model: env.model.clone(),
+        machine: env.machine,
+        user: env.user.clone(),
+        share,
+        host: Arc::new(host),
+        limits: ps::Limits::default(),
+        service: "wsman".into(),
+    })
 }
 
-/// Splits on newlines and `;` outside quotes, dropping comments.
-fn statements(script: &str) -> Vec<Statement<'_>> {
-    let mut out = Vec::new();
-    for (ln, source_line) in script.lines().enumerate() {
-        let mut quote: Option<char> = None;
-        let mut start = 0;
-        let mut push = |from: usize, to: usize| {
-            let raw = &source_line[from..to];
-            let text = raw.trim();
-            if !text.is_empty() && !text.starts_with('#') {
-                let lead = raw.len() - raw.trim_start().len();
-                out.push(Statement {
-                    text,
-                    line: ln + 1,
-                    col: source_line[..from + lead].chars().count() + 1,
-                    source_line,
-                });
-            }
-        };
-        let mut end = source_line.len();
-        for (i, c) in source_line.char_indices() {
-            match (quote, c) {
-                (None, '\'' | '"') => quote = Some(c),
-                (Some(q), c) if c == q => quote = None,
-                (None, ';') => {
-                    push(start, i);
-                    start = i + 1;
-                }
-                (None, '#') => {
-                    end = i;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        if start < end {
-            push(start, end);
-        }
+/// The PSRP side's host plus the process environment a cmd shell's
+/// powershell.exe inherits (what `set` lists).
+struct ExeHost(crate::psrp::WinrmHost);
+
+impl ps::Host for ExeHost {
+    fn run_external(&self, line: &str) -> ps::ExternalOutput {
+        self.0.run_external(line)
     }
-    out
-}
 
-/// Runs a script with the built-in statements; see the module docs.
-pub fn run_script(facts: &HostFacts, script: &str) -> Output {
-    let env = environment(facts);
-    let mut vars: HashMap<String, String> = HashMap::new();
-    let mut stdout = String::new();
-    let mut errors: Vec<String> = Vec::new();
-    let mut last_ok = true;
-    for st in statements(script) {
-        let (cmd, rest) = match st.text.split_once(char::is_whitespace) {
-            Some((c, r)) => (c, r.trim()),
-            None => (st.text, ""),
-        };
-        let lc = cmd.to_ascii_lowercase();
-        last_ok = true;
-        match lc.as_str() {
-            "exit" => {
-                let code = rest.parse().unwrap_or(0);
-                return finish(stdout, errors, code);
-            }
-            "write-output" | "echo" | "write" => {
-                for a in arguments(rest) {
-                    line(&mut stdout, &value(&a, facts, &env, &vars));
-                }
-            }
-            "write-host" => {
-                let parts: Vec<String> = arguments(rest)
-                    .iter()
-                    .map(|a| value(a, facts, &env, &vars))
-                    .collect();
-                line(&mut stdout, &parts.join(" "));
-            }
-            "hostname" | "hostname.exe" => line(&mut stdout, &facts.hostname),
-            "whoami" | "whoami.exe" => stdout.push_str(&whoami(facts)),
-            "get-date" if rest.is_empty() => {
-                stdout.push_str(&format!("\r\n{}\r\n\r\n\r\n", long_date()));
-            }
-            _ if cmd.starts_with('$') && rest.starts_with('=') && !rest.starts_with("==") => {
-                let name = cmd[1..].to_ascii_lowercase();
-                let v = value(rest[1..].trim(), facts, &env, &vars);
-                vars.insert(name, v);
-            }
-            _ if is_expression(cmd) => {
-                let v = value(st.text, facts, &env, &vars);
-                if !v.is_empty() {
-                    line(&mut stdout, &v);
-                }
-            }
-            _ => {
-                errors.push(not_found(cmd, &st));
-                last_ok = false;
-            }
-        }
+    fn cim_instances(&self, ns: &str, class: &str) -> Result<Vec<ps::CimInstance>, ps::CimError> {
+        self.0.cim_instances(ns, class)
     }
-    finish(stdout, errors, if last_ok { 0 } else { 1 })
-}
 
-fn finish(stdout: String, errors: Vec<String>, exit_code: i32) -> Output {
-    Output {
-        stdout: stdout.into_bytes(),
-        stderr: if errors.is_empty() {
-            Vec::new()
-        } else {
-            clixml_errors(&errors).into_bytes()
-        },
-        exit_code,
-        ..Default::default()
+    fn rule(&self, text: &str) -> Option<ps::ExternalOutput> {
+        self.0.rule(text)
+    }
+
+    fn environment(&self) -> Vec<(String, String)> {
+        crate::shell::environment(&self.0.facts)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
     }
 }
 
-fn line(out: &mut String, s: &str) {
-    out.push_str(s);
-    out.push_str("\r\n");
-}
-
-fn is_expression(tok: &str) -> bool {
-    tok.starts_with(['$', '\'', '"', '[']) || tok.parse::<f64>().is_ok()
-}
-
-/// Splits command arguments: quoted strings whole, otherwise on whitespace.
-fn arguments(rest: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    for c in rest.chars() {
-        match (quote, c) {
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                cur.push(c);
-            }
-            (Some(q), c) if c == q => {
-                quote = None;
-                cur.push(c);
-            }
-            (None, c) if c.is_whitespace() => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            _ => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-/// The value of a simple expression: a string literal (double quotes expand
-/// `$env:X` and `$var`), an environment variable, a variable, a number, or
-/// one of the well-known properties scripts read.
-fn value(
-    expr: &str,
-    facts: &HostFacts,
-    env: &[(&'static str, String)],
-    vars: &HashMap<String, String>,
-) -> String {
-    let e = expr.trim();
-    if let Some(s) = e.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
-        return s.replace("''", "'");
-    }
-    if let Some(s) = e.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        return expand(s, env, vars);
-    }
-    let lc = e.to_ascii_lowercase();
-    let (v0, v1, v2, v3) = PS_VERSION;
-    match lc.as_str() {
-        "$psversiontable.psversion.tostring()" => return format!("{v0}.{v1}.{v2}.{v3}"),
-        "$psversiontable.psversion.major" => return v0.to_string(),
-        "$psversiontable.psversion.minor" => return v1.to_string(),
-        "$psversiontable.psversion" => {
-            return format!(
-                "\r\nMajor  Minor  Build  Revision\r\n-----  -----  -----  --------\r\n{v0:<6} {v1:<6} {v2:<6} {v3}\r\n\r\n"
-            )
-        }
-        "[environment]::machinename" | "[system.environment]::machinename" => {
-            return facts.hostname.clone()
-        }
-        "[environment]::username" | "[system.environment]::username" => {
-            return facts.user.clone()
-        }
-        "$true" => return "True".into(),
-        "$false" => return "False".into(),
-        "$null" => return String::new(),
-        _ => {}
-    }
-    if let Some(name) = lc.strip_prefix("$env:") {
-        return env
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-    }
-    if let Some(name) = lc.strip_prefix('$') {
-        return vars.get(name).cloned().unwrap_or_default();
-    }
-    e.to_string()
-}
-
-/// `$env:NAME` and `$name` inside a double-quoted string.
-fn expand(s: &str, env: &[(&'static str, String)], vars: &HashMap<String, String>) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        // Bytes, not a str slice: the fourth byte may fall inside a
-        // multi-byte character (found by the `shell` fuzz target).
-        let is_env = after
-            .as_bytes()
-            .get(..4)
-            .is_some_and(|b| b.eq_ignore_ascii_case(b"env:"));
-        let name_from = if is_env { 4 } else { 0 };
-        let len = after[name_from..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len() - name_from);
-        if len == 0 {
-            out.push('$');
-            rest = after;
-            continue;
-        }
-        let name = &after[name_from..name_from + len];
-        if is_env {
-            if let Some((_, v)) = env.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-                out.push_str(v);
-            }
-        } else if let Some(v) = vars.get(&name.to_ascii_lowercase()) {
-            out.push_str(v);
-        } else if name.eq_ignore_ascii_case("true") {
-            out.push_str("True");
-        } else if name.eq_ignore_ascii_case("false") {
-            out.push_str("False");
-        }
-        rest = &after[name_from + len..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `Thursday, November 26, 2026 7:25:01 AM`, as Get-Date prints in en-US.
-fn long_date() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let (h, ampm) = twelve_hour(now.hour());
-    format!(
-        "{}, {} {}, {} {}:{:02}:{:02} {}",
-        now.weekday(),
-        now.month(),
-        now.day(),
-        now.year(),
-        h,
-        now.minute(),
-        now.second(),
-        ampm
-    )
-}
-
-/// PowerShell 5.1's record for a command it cannot find, as the host
-/// formats it (message wrapped at the console width, position, underline,
-/// category and error id).
-fn not_found(cmd: &str, st: &Statement<'_>) -> String {
-    let msg = format!(
-        "{cmd} : The term '{cmd}' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again."
-    );
-    let mut out = wrap(&msg, WRAP);
-    out.push(format!("At line:{} char:{}", st.line, st.col));
-    out.push(format!("+ {}", st.source_line.trim_end()));
-    out.push(format!(
-        "+ {}{}",
-        " ".repeat(st.col - 1),
-        "~".repeat(cmd.chars().count())
-    ));
-    out.push(format!(
-        "    + CategoryInfo          : ObjectNotFound: ({cmd}:String) [], CommandNotFoundException"
-    ));
-    out.push("    + FullyQualifiedErrorId : CommandNotFoundException".into());
-    out.push(" ".into());
-    out.join("\n")
-}
-
-/// Word-wraps at `width` columns, keeping the space at the end of each
-/// broken line as PowerShell's host does.
-fn wrap(s: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut cur = String::new();
-    for word in s.split(' ') {
-        if !cur.is_empty() && cur.chars().count() + word.chars().count() + 1 > width {
-            lines.push(std::mem::take(&mut cur));
-        }
-        cur.push_str(word);
-        cur.push(' ');
-    }
-    let last = cur.trim_end().to_string();
-    if !last.is_empty() {
-        lines.push(last);
-    }
-    lines
-}
-
-/// The error stream as powershell.exe writes it when stderr is redirected:
-/// `#< CLIXML` and one `<S S="Error">` per line of each record.
-pub fn clixml_errors(records: &[String]) -> String {
+/// The streams as powershell.exe writes them when stderr is redirected:
+/// `#< CLIXML`, then one `<S S="Error">` (or `warning`, `verbose`,
+/// `debug`) per line of each record.
+pub fn clixml_streams(records: &[(&str, String)]) -> String {
     let mut out = String::from(
         "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">",
     );
-    for r in records {
+    for (kind, r) in records {
         for l in r.split('\n') {
-            out.push_str("<S S=\"Error\">");
+            out.push_str("<S S=\"");
+            out.push_str(kind);
+            out.push_str("\">");
             out.push_str(&clixml_escape(l.trim_end_matches('\r')));
             out.push_str("_x000D__x000A_</S>");
         }
     }
     out.push_str("</Objs>");
     out
+}
+
+/// The error stream as powershell.exe writes it when stderr is redirected:
+/// `#< CLIXML` and one `<S S="Error">` per line of each record.
+pub fn clixml_errors(records: &[String]) -> String {
+    let r: Vec<(&str, String)> = records.iter().map(|r| ("Error", r.clone())).collect();
+    clixml_streams(&r)
 }
 
 /// XML escaping plus CLIXML's `_xHHHH_` for control characters (and for a
@@ -516,14 +323,27 @@ fn clixml_escape(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn facts() -> HostFacts {
-        HostFacts {
-            hostname: "HV01".into(),
-            domain: "contoso.test".into(),
+    fn env() -> PsEnv {
+        let model = Arc::new(fakedc_scenario::Scenario::default_scenario().model());
+        let machine = model.find("hv01").expect("hv01").id;
+        PsEnv {
+            model: model.clone(),
+            machine,
             user: "Administrator".into(),
-            ip: "127.0.0.5".into(),
-            ..Default::default()
+            rules: Vec::new(),
+            facts: HostFacts {
+                hostname: "HV01".into(),
+                domain: "contoso.test".into(),
+                user: "Administrator".into(),
+                ip: "127.0.0.5".into(),
+                ..Default::default()
+            },
+            providers: crate::service::windows_providers(&model),
         }
+    }
+
+    fn script(s: &str) -> Output {
+        run(&env(), &Invocation::Script(s.into()))
     }
 
     fn enc(s: &str) -> String {
@@ -570,9 +390,8 @@ mod tests {
     }
 
     #[test]
-    fn builtins_and_variables() {
-        let o = run_script(
-            &facts(),
+    fn scripts_run_in_the_evaluator() {
+        let o = script(
             "$ProgressPreference = 'SilentlyContinue'\n$env:COMPUTERNAME; hostname\nWrite-Output \"user=$env:USERNAME v=$x\" 'it''s'\n$PSVersionTable.PSVersion.ToString()\nexit 4",
         );
         assert_eq!(
@@ -580,11 +399,14 @@ mod tests {
             "HV01\r\nHV01\r\nuser=Administrator v=\r\nit's\r\n5.1.17763.5458\r\n"
         );
         assert_eq!((o.exit_code, o.stderr.len()), (4, 0));
+        // The old subset printed `1 + 1` and ran `if`'s body after an error.
+        let o = script("$x = 1 + 1; if ($x -eq 2) { 'two' } else { 'other' }");
+        assert_eq!(String::from_utf8(o.stdout).unwrap(), "two\r\n");
     }
 
     #[test]
     fn unknown_commands_are_powershells_command_not_found_in_clixml() {
-        let o = run_script(&facts(), "hostname\n  Get-Frob -All; 'after'");
+        let o = script("hostname\n  Get-Frob -All; 'after'");
         assert_eq!(o.exit_code, 0, "the last statement succeeded");
         assert_eq!(String::from_utf8(o.stdout).unwrap(), "HV01\r\nafter\r\n");
         let err = String::from_utf8(o.stderr).unwrap();
@@ -599,16 +421,16 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("ObjectNotFound: (Get-Frob:String) [], CommandNotFoundException"));
-        let o = run_script(&facts(), "Get-Frob");
+        let o = script("Get-Frob");
         assert_eq!(o.exit_code, 1, "the last statement failed");
     }
 
     #[test]
     fn expansion_next_to_multibyte_characters() {
         // The fuzzer's find: `$en` then a two-byte character.
-        let o = run_script(&facts(), "$x = 'a'; \"$x$envǠSm\"");
-        assert_eq!(String::from_utf8(o.stdout).unwrap(), "aǠSm\r\n");
-        let o = run_script(&facts(), "\"$env:ǠX$é\"");
+        let o = script("$x = 'a'; \"$x$envǠSm\"");
+        assert_eq!(o.exit_code, 0);
+        let o = script("\"$env:ǠX$é\"");
         assert_eq!(o.exit_code, 0);
     }
 
@@ -622,9 +444,22 @@ mod tests {
 
     #[test]
     fn bad_invocations_fail_like_powershell_exe() {
-        let o = run(&facts(), &Invocation::File("C:\\x.ps1".into()));
+        let o = run(&env(), &Invocation::File("C:\\x.ps1".into()));
         assert_eq!(o.exit_code, STARTUP_ERROR);
-        let o = run(&facts(), &Invocation::BadEncoding);
+        let o = run(&env(), &Invocation::BadEncoding);
         assert!(String::from_utf8_lossy(&o.stderr).contains("not properly encoded"));
+        let o = nested(&Invocation::Script("1".into()));
+        assert_eq!(o.exit_code, 1);
+        // cmd /c powershell in a cmd shell runs the script.
+        let e = env();
+        let ps = |inv: &Invocation| run(&e, inv);
+        let o = crate::shell::run_in(
+            Some(&ps),
+            &[],
+            &e.facts,
+            "cmd",
+            "/c powershell -Command \"hostname; exit 5\"",
+        );
+        assert_eq!(o.exit_code, 5);
     }
 }

@@ -67,6 +67,23 @@ pub const MAX_COMMAND_LINE: usize = 8191;
 /// is then written as PowerShell's CLIXML error stream, as powershell.exe
 /// does when its stderr is not a console.
 pub fn run(rules: &[CommandRule], facts: &HostFacts, command: &str, args: &str) -> Output {
+    run_in(None, rules, facts, command, args)
+}
+
+/// Runs a `powershell.exe` command line (see [`powershell::run`]).
+pub type PsRunner<'a> = &'a dyn Fn(&powershell::Invocation) -> Output;
+
+/// [`run`], with `ps` to run `powershell` command lines (the cmd shell of
+/// a WinRM session passes one; the evaluator's own native-program bridge
+/// does not, so powershell.exe nested in PowerShell answers
+/// NotImplemented).
+pub fn run_in(
+    runner: Option<PsRunner<'_>>,
+    rules: &[CommandRule],
+    facts: &HostFacts,
+    command: &str,
+    args: &str,
+) -> Output {
     let line = if args.trim().is_empty() {
         command.trim().to_string()
     } else {
@@ -104,7 +121,7 @@ pub fn run(rules: &[CommandRule], facts: &HostFacts, command: &str, args: &str) 
             };
         }
     }
-    builtin(facts, &line, 0)
+    builtin(runner, facts, &line, 0)
 }
 
 /// `whoami`: `host\user` in lower case, as a local account prints.
@@ -242,9 +259,12 @@ fn split_redirect(line: &str) -> (&str, bool) {
     (line, false)
 }
 
-fn builtin(f: &HostFacts, line: &str, depth: u8) -> Output {
+fn builtin(ps: Option<PsRunner<'_>>, f: &HostFacts, line: &str, depth: u8) -> Output {
     if let Some(inv) = powershell::parse_invocation(line) {
-        return powershell::run(f, &inv);
+        return match ps {
+            Some(run) => run(&inv),
+            None => powershell::nested(&inv),
+        };
     }
     let expanded;
     let line = if line.contains('%') {
@@ -255,7 +275,7 @@ fn builtin(f: &HostFacts, line: &str, depth: u8) -> Output {
     };
     let (line, redirected) = split_redirect(line);
     if redirected {
-        let mut out = builtin(f, line, depth);
+        let mut out = builtin(ps, f, line, depth);
         out.stdout.clear();
         return out;
     }
@@ -294,7 +314,7 @@ fn builtin(f: &HostFacts, line: &str, depth: u8) -> Output {
                 .or_else(|| rest.strip_prefix("/C"))
                 .unwrap_or(rest)
                 .trim();
-            builtin(f, r, depth + 1)
+            builtin(ps, f, r, depth + 1)
         }
         "" => Output::default(),
         _ => Output {
@@ -705,6 +725,9 @@ mod tests {
             run(&[], &f, "cd", "").stdout,
             b"C:\\Users\\Administrator\r\n"
         );
+        // Without a PowerShell runner (the evaluator's own native bridge),
+        // powershell.exe is refused; the engine's cmd shell passes one
+        // (powershell::tests).
         assert_eq!(
             run(
                 &[],
@@ -713,7 +736,7 @@ mod tests {
                 "/c powershell -Command \"hostname; exit 5\""
             )
             .exit_code,
-            5
+            1
         );
         let d = String::from_utf8(run(&[], &f, "date", "/t").stdout).unwrap();
         assert!(

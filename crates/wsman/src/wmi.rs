@@ -162,20 +162,23 @@ impl ResourceProvider for Cimv2 {
                 .filter(|(n, ..)| m.role == Role::HypervHost || (*n != "vmms" && *n != "SCVMMAgent"))
                 .enumerate()
                 .map(|(i, (name, display, state, start))| {
+                    // Start-/Stop-Service change it in the model.
+                    let changed = ctx.model.service_state(ctx.machine, name);
+                    let state = changed.as_deref().unwrap_or(state);
                     Instance::new(&uri, class, &["Name"])
                         .with("AcceptPause", Value::Bool(false))
-                        .with("AcceptStop", Value::Bool(*state == "Running"))
+                        .with("AcceptStop", Value::Bool(state == "Running"))
                         .with("Caption", Value::str(*display))
                         .with("DisplayName", Value::str(*display))
-                        .with("ExitCode", Value::Int(if *state == "Running" { 0 } else { 1077 }))
+                        .with("ExitCode", Value::Int(if state == "Running" { 0 } else { 1077 }))
                         .with("Name", Value::str(*name))
                         .with("PathName", Value::str("C:\\Windows\\system32\\svchost.exe -k netsvcs"))
-                        .with("ProcessId", Value::Int(if *state == "Running" { 1000 + 4 * i as i64 } else { 0 }))
+                        .with("ProcessId", Value::Int(if state == "Running" { 1000 + 4 * i as i64 } else { 0 }))
                         .with("ServiceType", Value::str("Share Process"))
-                        .with("Started", Value::Bool(*state == "Running"))
+                        .with("Started", Value::Bool(state == "Running"))
                         .with("StartMode", Value::str(*start))
                         .with("StartName", Value::str("LocalSystem"))
-                        .with("State", Value::str(*state))
+                        .with("State", Value::str(state))
                         .with("Status", Value::str("OK"))
                         .with("SystemName", Value::str(&host))
                 })

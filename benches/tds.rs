@@ -142,6 +142,52 @@ fn batch(sql: &str, packet_size: usize) -> Vec<u8> {
     packet::packetize(PacketType::SqlBatch, &p, packet_size, 0)
 }
 
+/// CPU time (user + system) of this process's threads whose name starts
+/// with `prefix`, from `/proc/self/task/*/stat` (clock ticks of 10 ms):
+/// the server's share of the work, which survives a machine loaded by
+/// other builds better than wall-clock rates do. fakedc's runtime and
+/// blocking-pool threads are named `fakedc`; the echo floor's `echo`.
+fn threads_cpu(prefix: &str) -> Duration {
+    let mut ticks = 0u64;
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for t in dir.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with(prefix) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+            let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            for i in [11, 12] {
+                ticks += f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU time of the calling thread (the in-process engine anchor).
+fn own_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .map(|&i| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The echo floor: answers each TDS-framed request with `reply`.
 fn echo_server(reply: Vec<u8>) -> Result<SocketAddr> {
     let l = TcpListener::bind("127.0.0.1:0")?;
@@ -150,52 +196,59 @@ fn echo_server(reply: Vec<u8>) -> Result<SocketAddr> {
         for s in l.incoming() {
             let Ok(mut s) = s else { return };
             let reply = reply.clone();
-            std::thread::spawn(move || {
-                let _ = s.set_nodelay(true);
-                let mut buf = vec![0u8; 65536];
-                loop {
-                    let mut hdr = [0u8; packet::HEADER_LEN];
-                    if s.read_exact(&mut hdr).is_err() {
-                        return;
+            let _ = std::thread::Builder::new()
+                .name("echo".into())
+                .spawn(move || {
+                    let _ = s.set_nodelay(true);
+                    let mut buf = vec![0u8; 65536];
+                    loop {
+                        let mut hdr = [0u8; packet::HEADER_LEN];
+                        if s.read_exact(&mut hdr).is_err() {
+                            return;
+                        }
+                        let len = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
+                        let body = len.saturating_sub(packet::HEADER_LEN);
+                        if s.read_exact(&mut buf[..body]).is_err() || s.write_all(&reply).is_err() {
+                            return;
+                        }
                     }
-                    let len = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
-                    let body = len.saturating_sub(packet::HEADER_LEN);
-                    if s.read_exact(&mut buf[..body]).is_err() || s.write_all(&reply).is_err() {
-                        return;
-                    }
-                }
-            });
+                });
         }
     });
     Ok(addr)
 }
 
 /// Round trips per second of `request` over `conns` connections made by
-/// `connect`, for `secs`.
+/// `connect`, for `secs`, and the server's CPU per round trip (threads
+/// named `server`).
 fn round_trips(
     conns: usize,
     secs: f64,
     request: &[u8],
+    server: &str,
     connect: impl Fn() -> Result<TcpStream> + Sync,
-) -> Result<f64> {
+) -> Result<(f64, Duration)> {
     let mut streams = Vec::new();
     for _ in 0..conns {
         streams.push(connect()?);
     }
+    let cpu0 = threads_cpu(server);
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
-    let counts: Vec<Result<u64>> = std::thread::scope(|sc| {
+    // The streams come back from the client threads and are closed only
+    // after the CPU is read: an echo thread's time goes with its thread.
+    let counts: Vec<Result<(u64, TcpStream)>> = std::thread::scope(|sc| {
         let handles: Vec<_> = streams
             .into_iter()
             .map(|mut s| {
-                sc.spawn(move || -> Result<u64> {
+                sc.spawn(move || -> Result<(u64, TcpStream)> {
                     let mut rbuf = Vec::new();
                     let mut n = 0u64;
                     while Instant::now() < deadline {
                         exchange(&mut s, request, &mut rbuf, None)?;
                         n += 1;
                     }
-                    Ok(n)
+                    Ok((n, s))
                 })
             })
             .collect();
@@ -208,11 +261,16 @@ fn round_trips(
             .collect()
     });
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = threads_cpu(server).saturating_sub(cpu0);
     let mut total = 0;
+    let mut open = Vec::new();
     for c in counts {
-        total += c?;
+        let (n, s) = c?;
+        total += n;
+        open.push(s);
     }
-    Ok(total as f64 / elapsed)
+    drop(open);
+    Ok((total as f64 / elapsed, cpu / total.max(1) as u32))
 }
 
 /// `fakedc up` with one sql-server machine: (ready, first SELECT 1
@@ -304,23 +362,28 @@ fn main() -> Result<()> {
         select1.len(),
         echo_reply.len()
     );
+    println!("load average before: {}", load_average());
     println!(
-        "{:<28} {:>14} {:>14} {:>7}",
+        "{:<28} {:>14} {:>14} {:>7}   server CPU per round trip (fakedc / echo)",
         "round trips/s", "fakedc TDS", "TCP echo", "ratio"
     );
     for conns in [1usize, 8] {
-        let tds = round_trips(conns, secs, &select1, || login(addr, packet_size))?;
-        let floor = round_trips(conns, secs, &select1, || {
+        let (tds, tds_cpu) =
+            round_trips(conns, secs, &select1, "fakedc", || login(addr, packet_size))?;
+        let (floor, echo_cpu) = round_trips(conns, secs, &select1, "echo", || {
             let s = TcpStream::connect(echo)?;
             s.set_nodelay(true)?;
             Ok(s)
         })?;
         println!(
-            "{:<28} {:>14.0} {:>14.0} {:>6.2}x",
+            "{:<28} {:>14.0} {:>14.0} {:>6.2}x   {:.1} us / {:.1} us ({:.2}x)",
             format!("SELECT 1, {conns} connection(s)"),
             tds,
             floor,
-            tds / floor
+            tds / floor,
+            tds_cpu.as_secs_f64() * 1e6,
+            echo_cpu.as_secs_f64() * 1e6,
+            echo_cpu.as_secs_f64() / tds_cpu.as_secs_f64().max(1e-9)
         );
     }
 
@@ -345,11 +408,13 @@ fn main() -> Result<()> {
     let rounds = if short { 1 } else { 3 };
     let mut best_tds = f64::MAX;
     let mut bytes = 0;
+    let cpu0 = threads_cpu("fakedc");
     for _ in 0..rounds {
         let t = Instant::now();
         bytes = exchange(&mut probe, &select_all, &mut rbuf, Some(&mut keep))?;
         best_tds = best_tds.min(t.elapsed().as_secs_f64());
     }
+    let tds_cpu = threads_cpu("fakedc").saturating_sub(cpu0) / rounds;
     // The final DONE carries the row count (u64, TDS 7.4) last.
     if !keep.ends_with(&(ROWS as u64).to_le_bytes()) {
         bail!("the 100,000-row select did not end with DONE (100000 rows)");
@@ -361,6 +426,7 @@ fn main() -> Result<()> {
         .context("no bench database")?
         .map_err(|e| anyhow::anyhow!("{}", e.text))?;
     let mut best_engine = f64::MAX;
+    let cpu0 = own_cpu();
     for _ in 0..rounds {
         let t = Instant::now();
         match db.run(query, &[], false) {
@@ -370,6 +436,7 @@ fn main() -> Result<()> {
         }
         best_engine = best_engine.min(t.elapsed().as_secs_f64());
     }
+    let engine_cpu = own_cpu().saturating_sub(cpu0) / rounds;
     let mb = bytes as f64 / 1e6;
     println!(
         "{:<28} {:>14} {:>14} {:>7}",
@@ -384,6 +451,14 @@ fn main() -> Result<()> {
         mb,
         best_tds * 1000.0,
         best_engine * 1000.0
+    );
+    println!(
+        "{:<28} {:>9.0} ms CPU {:>9.0} ms CPU {:>6.2}x   (server threads per query; load average now {})",
+        "",
+        tds_cpu.as_secs_f64() * 1000.0,
+        engine_cpu.as_secs_f64() * 1000.0,
+        engine_cpu.as_secs_f64() / tds_cpu.as_secs_f64().max(1e-9),
+        load_average()
     );
     drop(probe);
     drop(dc);

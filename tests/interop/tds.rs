@@ -848,3 +848,229 @@ fn tsql_control_flow_errors_and_the_fakedc_schema() {
     );
     assert_eq!(line(&out, "journal-logins"), "1", "{out}");
 }
+
+/// tiberius 0.13, the Rust driver, without a TLS backend (its `rustls`
+/// feature would bring aws-lc-sys, see ARCHITECTURE): it sends PRELOGIN
+/// ENCRYPTION 02 (NOT_SUP), which SQL Server and fakedc answer with 02 and
+/// no TLS. SQL login, typed columns, sp_executesql with parameters
+/// (`query`/`execute`), SQLBatch (`simple_query`), and error numbers.
+mod tiberius_client {
+    use super::start;
+    use fakedc::ServiceKind;
+    use std::net::SocketAddr;
+    use tiberius::numeric::Numeric;
+    use tiberius::{AuthMethod, Client, ColumnType, Config, EncryptionLevel};
+    use tokio::net::TcpStream;
+    use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+    type Tib = Client<Compat<TcpStream>>;
+
+    async fn connect(addr: SocketAddr, password: &str, db: Option<&str>) -> tiberius::Result<Tib> {
+        let mut config = Config::new();
+        config.host(addr.ip().to_string());
+        config.port(addr.port());
+        config.authentication(AuthMethod::sql_server("sa", password));
+        config.encryption(EncryptionLevel::NotSupported);
+        if let Some(db) = db {
+            config.database(db);
+        }
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        Client::connect(config, tcp.compat_write()).await
+    }
+
+    fn server_error(r: tiberius::Result<impl std::fmt::Debug>) -> (u32, String) {
+        match r {
+            Err(tiberius::error::Error::Server(e)) => (e.code(), e.message().to_string()),
+            other => panic!("expected a server error, got {other:?}"),
+        }
+    }
+
+    async fn one_i32(c: &mut Tib, sql: &str) -> i32 {
+        let row = c
+            .simple_query(sql)
+            .await
+            .unwrap()
+            .into_row()
+            .await
+            .unwrap()
+            .unwrap();
+        row.get::<i32, _>(0).unwrap()
+    }
+
+    #[test]
+    fn tiberius_crud_parameters_and_errors() {
+        let dc = start();
+        let addr = dc
+            .endpoint("sql01", ServiceKind::Tds)
+            .expect("tds endpoint");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            // Wrong password: 18456 with SQL Server's text; unknown database: 4060.
+            let (n, m) = server_error(connect(addr, "wrong", None).await);
+            assert_eq!((n, m.as_str()), (18456, "Login failed for user 'sa'."));
+            let (n, m) = server_error(connect(addr, "P@ssw0rd!", Some("nowhere")).await);
+            assert_eq!(n, 4060, "{m}");
+
+            let mut c = connect(addr, "P@ssw0rd!", Some("VirtualManagerDB"))
+                .await
+                .expect("login");
+            let version = c
+                .simple_query("SELECT @@VERSION")
+                .await
+                .unwrap()
+                .into_row()
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(version
+                .get::<&str, _>(0)
+                .unwrap()
+                .starts_with("Microsoft SQL Server 2019"));
+            c.simple_query(
+                "CREATE TABLE dbo.hosts (id int IDENTITY(1,1) PRIMARY KEY, name nvarchar(50) NOT NULL UNIQUE, \
+                 cores smallint, ok bit, price decimal(10,2), seen datetime, ratio float, big bigint)",
+            )
+            .await
+            .unwrap()
+            .into_results()
+            .await
+            .unwrap();
+            // sp_executesql with typed parameters.
+            let price = Numeric::new_with_scale(1250, 2);
+            let sql = "INSERT INTO dbo.hosts (name, cores, ok, price, seen, ratio, big) \
+                       VALUES (@P1, @P2, @P3, @P4, '2024-02-29T01:02:03', @P5, @P6)";
+            let r = c
+                .execute(sql, &[&"hv01", &16i16, &true, &price, &0.25f64, &5_000_000_000i64])
+                .await
+                .unwrap();
+            assert_eq!(r.rows_affected(), &[1]);
+            let r = c
+                .execute(sql, &[&"hv02", &8i16, &false, &price, &0.5f64, &1i64])
+                .await
+                .unwrap();
+            assert_eq!(r.rows_affected(), &[1]);
+
+            let rows = c
+                .query("SELECT * FROM dbo.hosts WHERE name = @P1", &[&"hv01"])
+                .await
+                .unwrap()
+                .into_first_result()
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), 1);
+            let row = &rows[0];
+            let types: Vec<ColumnType> = row.columns().iter().map(|c| c.column_type()).collect();
+            assert_eq!(
+                types,
+                [
+                    ColumnType::Int4,
+                    ColumnType::NVarchar,
+                    ColumnType::Int2,
+                    ColumnType::Bitn,
+                    ColumnType::Decimaln,
+                    ColumnType::Datetimen,
+                    ColumnType::Float8,
+                    ColumnType::Int8
+                ]
+            );
+            assert_eq!(row.get::<i32, _>("id"), Some(1));
+            assert_eq!(row.get::<&str, _>("name"), Some("hv01"));
+            assert_eq!(row.get::<i16, _>("cores"), Some(16));
+            assert_eq!(row.get::<bool, _>("ok"), Some(true));
+            assert_eq!(row.get::<Numeric, _>("price").unwrap().to_string(), "12.50");
+            assert_eq!(row.get::<f64, _>("ratio"), Some(0.25));
+            assert_eq!(row.get::<i64, _>("big"), Some(5_000_000_000));
+            // 2024-02-29 is day 45349 after 1900-01-01; 01:02:03 is
+            // 1,116,900 ticks of 1/300 s.
+            let seen = format!("{:?}", row.get_column_data("seen").unwrap());
+            assert_eq!(
+                seen,
+                "DateTime(Some(DateTime { days: 45349, seconds_fragments: 1116900 }))"
+            );
+
+            let r = c
+                .execute("UPDATE dbo.hosts SET cores = @P1 WHERE name = @P2", &[&32i16, &"hv02"])
+                .await
+                .unwrap();
+            assert_eq!(r.rows_affected(), &[1]);
+            let rows = c
+                .query("SELECT name, cores FROM dbo.hosts WHERE cores > @P1 ORDER BY id", &[&10i16])
+                .await
+                .unwrap()
+                .into_first_result()
+                .await
+                .unwrap();
+            let got: Vec<(String, i16)> = rows
+                .iter()
+                .map(|r| (r.get::<&str, _>(0).unwrap().to_string(), r.get::<i16, _>(1).unwrap()))
+                .collect();
+            assert_eq!(got, [("hv01".to_string(), 16), ("hv02".to_string(), 32)]);
+
+            // Errors by number, and the connection keeps working after each.
+            let (n, m) = server_error(c.simple_query("SELECT * FROM nowhere").await);
+            assert_eq!((n, m.as_str()), (208, "Invalid object name 'nowhere'."));
+            assert_eq!(one_i32(&mut c, "SELECT 2").await, 2);
+            let (n, _) = server_error(
+                c.execute(sql, &[&"hv01", &1i16, &true, &price, &0.1f64, &1i64])
+                    .await,
+            );
+            assert_eq!(n, 2627);
+            let (n, _) = server_error(c.simple_query("SELECT CAST('abc' AS int)").await);
+            assert_eq!(n, 245);
+            let (n, m) = server_error(c.simple_query("SELECT 1 FROM WHERE").await);
+            assert_eq!(n, 156, "{m}");
+
+            // The 7.3 date and time types with their declared scales.
+            c.simple_query(
+                "CREATE TABLE dbo.times (d date, t time(3), d2 datetime2, dto datetimeoffset(0)); \
+                 INSERT INTO dbo.times VALUES ('2024-02-29', '01:02:03.5', '2024-02-29 01:02:03.1234567', '2024-02-29 01:00:00 +02:00')",
+            )
+            .await
+            .unwrap()
+            .into_results()
+            .await
+            .unwrap();
+            let rows = c
+                .simple_query("SELECT d, t, d2, dto FROM dbo.times")
+                .await
+                .unwrap()
+                .into_first_result()
+                .await
+                .unwrap();
+            let types: Vec<ColumnType> = rows[0].columns().iter().map(|c| c.column_type()).collect();
+            assert_eq!(
+                types,
+                [
+                    ColumnType::Daten,
+                    ColumnType::Timen,
+                    ColumnType::Datetime2,
+                    ColumnType::DatetimeOffsetn
+                ]
+            );
+            let cells: Vec<String> = rows[0].cells().map(|(_, v)| format!("{v:?}")).collect();
+            // 2024-02-29 is day 738,944 after 0001-01-01; a
+            // datetimeoffset travels in UTC (23:00 the day before) with its
+            // offset in minutes.
+            assert_eq!(
+                cells,
+                [
+                    "Date(Some(Date(738944)))",
+                    "Time(Some(Time { increments: 3723500, scale: 3 }))",
+                    "DateTime2(Some(DateTime2 { date: Date(738944), time: Time { increments: 37231234567, scale: 7 } }))",
+                    "DateTimeOffset(Some(DateTimeOffset { datetime2: DateTime2 { date: Date(738943), time: Time { increments: 82800, scale: 0 } }, offset: 120 }))"
+                ]
+            );
+
+            let r = c
+                .execute("DELETE FROM dbo.hosts WHERE name = @P1", &[&"hv01"])
+                .await
+                .unwrap();
+            assert_eq!(r.rows_affected(), &[1]);
+            assert_eq!(one_i32(&mut c, "SELECT COUNT(*) FROM dbo.hosts").await, 1);
+        });
+    }
+}

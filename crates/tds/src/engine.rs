@@ -6,7 +6,8 @@ use crate::token::{Column, SqlType, Value};
 use rusqlite::types::ValueRef;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The system databases every SQL Server has.
 pub const SYSTEM_DATABASES: &[&str] = &["master", "tempdb", "model", "msdb"];
@@ -291,9 +292,30 @@ impl Engine {
         let f = self.file(name)?;
         Some(
             self.connect(&f)
-                .map(|conn| Database {
-                    name: f.name.clone(),
-                    conn,
+                .map(|conn| {
+                    let budget = Arc::new(AtomicU32::new(0));
+                    let tripped = Arc::new(AtomicBool::new(false));
+                    let (b, t) = (budget.clone(), tripped.clone());
+                    conn.progress_handler(
+                        INLINE_TICK,
+                        Some(move || match b.load(Ordering::Relaxed) {
+                            0 => false,
+                            1 => {
+                                t.store(true, Ordering::Relaxed);
+                                true
+                            }
+                            n => {
+                                b.store(n - 1, Ordering::Relaxed);
+                                false
+                            }
+                        }),
+                    );
+                    Database {
+                        name: f.name.clone(),
+                        conn,
+                        budget,
+                        tripped,
+                    }
                 })
                 .map_err(|e| {
                     SqlError::new(
@@ -310,10 +332,20 @@ impl Engine {
     }
 }
 
+/// SQLite virtual-machine steps between progress callbacks, and the
+/// callbacks a statement run in place may use: about a millisecond of
+/// work (see [`Database::set_inline`]).
+const INLINE_TICK: i32 = 1_000;
+const INLINE_TICKS: u32 = 200;
+
 /// One session's connection to one database.
 pub struct Database {
     pub name: String,
     conn: rusqlite::Connection,
+    /// Progress callbacks left while running in place (0: no limit).
+    budget: Arc<AtomicU32>,
+    /// Set when the budget ran out and the statement was interrupted.
+    tripped: Arc<AtomicBool>,
 }
 
 /// SQL functions fakedc adds to SQLite so T-SQL's errors happen where
@@ -561,6 +593,27 @@ pub enum Output {
 }
 
 impl Database {
+    /// A request running in place on an async worker (not on the blocking
+    /// pool) gets a budget of SQLite steps: past it the statement is
+    /// interrupted and [`Database::take_tripped`] says so, and the service
+    /// runs the request again on the blocking pool.
+    pub fn set_inline(&self, on: bool) {
+        self.tripped.store(false, Ordering::Relaxed);
+        self.budget
+            .store(if on { INLINE_TICKS } else { 0 }, Ordering::Relaxed);
+    }
+
+    /// Whether the in-place budget interrupted a statement (cleared).
+    pub fn take_tripped(&self) -> bool {
+        self.tripped.swap(false, Ordering::Relaxed)
+    }
+
+    /// Whether `sql` is one statement that cannot write (SQLite's own
+    /// answer, `sqlite3_stmt_readonly`); `false` when it does not prepare.
+    pub fn readonly(&self, sql: &str) -> bool {
+        self.conn.prepare_cached(sql).is_ok_and(|s| s.readonly())
+    }
+
     /// Runs statements that return nothing (BEGIN, COMMIT, SAVEPOINT...).
     pub fn exec(&self, sql: &str) -> Result<(), SqlError> {
         self.conn

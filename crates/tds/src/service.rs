@@ -510,9 +510,20 @@ impl TdsService {
                 PacketType::SqlBatch => {
                     let text = session::batch_text(&m.payload, v71).map_err(io::Error::other)?;
                     journal.op = format!("batch: {}", truncate(&text));
-                    let (reply, err) = session
-                        .cancellable(&mut cancel, move |s| s.batch(&text, &now, reset))
-                        .await?;
+                    // A short read-only SELECT is answered here, without
+                    // the two thread hand-offs of the blocking pool.
+                    let inline = match reset {
+                        None => session.get()?.batch_inline(&text, &now),
+                        Some(_) => None,
+                    };
+                    let (reply, err) = match inline {
+                        Some(r) => r,
+                        None => {
+                            session
+                                .cancellable(&mut cancel, move |s| s.batch(&text, &now, reset))
+                                .await?
+                        }
+                    };
                     journal.record(&outcome_text(err));
                     reply
                 }

@@ -539,6 +539,36 @@ impl Session {
         (t.into_vec(), err)
     }
 
+    /// Runs a batch in place, on the async worker that read it, when it
+    /// can neither block nor take long: one statement, a SELECT that
+    /// SQLite calls read-only, on a database this session already has
+    /// open, with its SQLite steps capped ([`Database::set_inline`]). A
+    /// round trip then needs no thread hand-off. `None`: run it on the
+    /// blocking pool instead (nothing it did is kept, and it wrote
+    /// nothing).
+    pub fn batch_inline(&mut self, text: &str, now: &str) -> Option<(Vec<u8>, i32)> {
+        let key = self.ctx.database.to_ascii_lowercase();
+        let stmts = translate::split(translate::tokenize(text));
+        let [one] = stmts.as_slice() else {
+            return None;
+        };
+        let Stmt::Sql(sql, token::CMD_SELECT) = translate::classify(one, &self.ctx) else {
+            return None;
+        };
+        let db = self.dbs.get(&key)?;
+        if !db.readonly(&sql) {
+            return None;
+        }
+        db.set_inline(true);
+        self.cancel
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let r = self.batch(text, now, None);
+        let db = self.dbs.get(&key)?;
+        let tripped = db.take_tripped();
+        db.set_inline(false);
+        (!tripped).then_some(r)
+    }
+
     /// The statements of `text` into `t`, each closed by `done` (DONE for
     /// a batch, DONEINPROC inside an RPC). Goes on after a
     /// statement-terminating error and stops at a batch-aborting one, as
@@ -1499,6 +1529,43 @@ mod tests {
         assert_eq!(e, 2627);
         assert_eq!(s.ctx.trancount, 0);
         assert!(has(&count(&mut s), &int(4)));
+    }
+
+    #[test]
+    fn short_selects_run_in_place_and_long_ones_move() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "app") else {
+            panic!("login refused");
+        };
+        // A database opens on the blocking pool first.
+        s.batch("USE master", "", None);
+        assert!(s.batch_inline("SELECT 1", "").is_none());
+        s.batch("USE app; CREATE TABLE w (id INT)", "", None);
+        let (r, e) = s.batch_inline("SELECT 41 + 1 AS x", "").expect("in place");
+        assert_eq!(e, 0);
+        assert!(r.windows(5).any(|w| w == [4, 42, 0, 0, 0]));
+        // Writes, several statements and USE are not run in place.
+        assert!(s.batch_inline("INSERT INTO w VALUES (1)", "").is_none());
+        assert!(s.batch_inline("SELECT 1; SELECT 2", "").is_none());
+        assert!(s
+            .batch_inline("WITH c(x) AS (SELECT 1) INSERT INTO w SELECT x FROM c", "")
+            .is_none());
+        let (_, e) = s.batch("SELECT COUNT(*) FROM w", "", None);
+        assert_eq!(e, 0);
+        // A long SELECT runs out of its budget and is refused, untouched.
+        let long = "WITH c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) SELECT COUNT(*) FROM c";
+        assert!(s.batch_inline(long, "").is_none());
+        let (r, e) = s.batch(long, "", None);
+        assert_eq!(e, 0);
+        assert!(
+            r.windows(5).any(|w| w == [4, 0x40, 0x42, 0x0F, 0]),
+            "1,000,000"
+        );
+        // Errors in place are the request's own.
+        assert_eq!(
+            s.batch_inline("SELECT * FROM nowhere", "").map(|r| r.1),
+            None
+        );
+        assert_eq!(s.batch_inline("SELECT 1 / 0", "").map(|r| r.1), Some(8134));
     }
 
     #[test]

@@ -447,15 +447,30 @@ impl SqlType {
                 }
             }
             SqlType::NVarChar(n) => {
-                let bytes = match v {
-                    Value::Null => None,
-                    other => {
-                        let mut t = Writer::new();
-                        t.utf16le(&as_text(other));
-                        Some(t.into_vec())
-                    }
+                let text = match v {
+                    Value::Null => return short_or_plp(w, n.is_none(), None),
+                    Value::Text(t) => std::borrow::Cow::Borrowed(t.as_str()),
+                    other => std::borrow::Cow::Owned(as_text(other)),
                 };
-                short_or_plp(w, n.is_none(), bytes.as_deref());
+                // Rows are most of a big reply: UTF-16 straight into it
+                // when the text fits one chunk (no copy, no allocation).
+                let len = text.encode_utf16().count() * 2;
+                if len <= 8000 {
+                    if n.is_none() {
+                        w.u64_le(len as u64).u32_le(len as u32);
+                        w.utf16le(&text);
+                        if len > 0 {
+                            w.u32_le(0);
+                        }
+                    } else {
+                        w.u16_le(len as u16);
+                        w.utf16le(&text);
+                    }
+                    return;
+                }
+                let mut t = Writer::new();
+                t.utf16le(&text);
+                short_or_plp(w, n.is_none(), Some(&t.into_vec()));
             }
             SqlType::VarChar(n) => {
                 let bytes = match v {

@@ -49,6 +49,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info_span, warn, Instrument};
 
+/// Connections a listener accepts in one go once one is ready (see the
+/// accept loop in `Supervisor::run`); bounded so that a flood cannot
+/// starve the loop's power and shutdown checks.
+const ACCEPT_BATCH: usize = 32;
+
 /// A boxed future, as services return them.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -866,7 +871,25 @@ impl Supervisor {
                 _ = tokio::time::sleep(sleep_for) => {}
                 accepted = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
                     match accepted {
-                        Ok((stream, peer)) => self.accepted(stream, peer, &epoch),
+                        Ok((stream, peer)) => {
+                            self.accepted(stream, peer, &epoch);
+                            // Accept batching: take what else is queued
+                            // before going round the loop, whose power,
+                            // fault and timer set-up is per wake-up, not per
+                            // connection (a burst of new connections was
+                            // paying it once each).
+                            if let Some(l) = &listener {
+                                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                                for _ in 0..ACCEPT_BATCH {
+                                    match l.poll_accept(&mut cx) {
+                                        std::task::Poll::Ready(Ok((stream, peer))) => {
+                                            self.accepted(stream, peer, &epoch)
+                                        }
+                                        _ => break,
+                                    }
+                                }
+                            }
+                        }
                         Err(e) => {
                             // EMFILE and friends: back off instead of spinning.
                             warn!(error = %e, "accept failed");

@@ -153,22 +153,28 @@ struct Target {
 /// server's CPU time.
 fn batch(t: &Target, dir: &Path, cmds: &str) -> Result<(Duration, Duration)> {
     let children = t.pid != "self";
+    let helpers = child_count(&t.pid);
     let before = cpu_of(&t.pid, children)?;
     let wall = batch_wall(t, dir, cmds)?;
-    // smbd's per-connection child is counted once the daemon reaps it:
-    // wait until its children's time stops moving.
-    let mut after = cpu_of(&t.pid, children)?;
+    // smbd's per-connection child is counted once the daemon has reaped
+    // it: wait (up to 5 s) until only its standing helpers are left.
     if children {
-        for _ in 0..20 {
-            std::thread::sleep(Duration::from_millis(100));
-            let now = cpu_of(&t.pid, children)?;
-            if now == after {
+        for _ in 0..50 {
+            if child_count(&t.pid) <= helpers {
                 break;
             }
-            after = now;
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
+    let after = cpu_of(&t.pid, children)?;
     Ok((wall, after.saturating_sub(before)))
+}
+
+/// How many children a process has (/proc/PID/task/PID/children).
+fn child_count(pid: &str) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|c| c.split_whitespace().count())
+        .unwrap_or(0)
 }
 
 fn batch_wall(t: &Target, dir: &Path, cmds: &str) -> Result<Duration> {

@@ -110,16 +110,43 @@ pub fn signature(algo: SignAlgo, key: &[u8], msg: &[u8]) -> Option<[u8; 16]> {
                 role |= 2;
             }
             nonce[8..].copy_from_slice(&role.to_le_bytes());
-            let mut aad = Vec::with_capacity(msg.len());
-            aad.extend_from_slice(head);
-            aad.extend_from_slice(&zero);
-            aad.extend_from_slice(tail);
-            let c = Aes128Gcm::new_from_slice(key).ok()?;
-            let tag = c
-                .encrypt_inout_detached(&nonce.into(), &aad, (&mut [][..]).into())
-                .ok()?;
-            out.copy_from_slice(&tag);
+            out = gmac(key, &nonce, &[head, &zero, tail])?;
         }
+    }
+    Some(out)
+}
+
+/// AES-128-GMAC (GCM with no plaintext, NIST SP 800-38D) of the
+/// associated data `parts` in order, streamed: the message is hashed where
+/// it lies, never copied (an 8 MiB READ or WRITE is signed or checked
+/// without a second buffer). Each part but the last must be a whole number
+/// of 16-byte blocks (the SMB2 header's 48 bytes and the zeroed signature).
+fn gmac(key: &[u8], nonce: &[u8; 12], parts: &[&[u8]]) -> Option<[u8; 16]> {
+    use aes_gcm::aes::cipher::{Array, BlockCipherEncrypt};
+    use ghash::universal_hash::UniversalHash;
+    let aes = Aes128::new_from_slice(key).ok()?;
+    let mut h = Array::from([0u8; 16]);
+    aes.encrypt_block(&mut h);
+    let mut g = ghash::GHash::new(&h);
+    let mut len: u64 = 0;
+    for (i, p) in parts.iter().enumerate() {
+        if i + 1 < parts.len() && !p.len().is_multiple_of(16) {
+            return None;
+        }
+        g.update_padded(p);
+        len += p.len() as u64;
+    }
+    let mut lens = [0u8; 16];
+    lens[..8].copy_from_slice(&(len * 8).to_be_bytes());
+    g.update_padded(&lens);
+    let mut j0 = Array::from([0u8; 16]);
+    j0[..12].copy_from_slice(nonce);
+    j0[15] = 1;
+    aes.encrypt_block(&mut j0);
+    let s = g.finalize();
+    let mut out = [0u8; 16];
+    for (o, (a, b)) in out.iter_mut().zip(s.iter().zip(j0.iter())) {
+        *o = a ^ b;
     }
     Some(out)
 }
@@ -323,6 +350,29 @@ pub fn decrypt(cipher: Cipher, key: &[u8], buf: &[u8]) -> Result<Vec<u8>, Crypto
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The streamed GMAC equals aes-gcm's GCM over an empty plaintext with
+    /// the whole message as associated data, for lengths around a block.
+    #[test]
+    fn streamed_gmac_is_gcm_with_no_plaintext() {
+        let key = [0x42u8; 16];
+        let nonce = [7u8; 12];
+        for n in [0usize, 1, 15, 16, 17, 100, 4096 + 3] {
+            let tail: Vec<u8> = (0..n).map(|i| (i * 31 + 5) as u8).collect();
+            let head = [0x11u8; 48];
+            let zero = [0u8; 16];
+            let mut aad = head.to_vec();
+            aad.extend_from_slice(&zero);
+            aad.extend_from_slice(&tail);
+            let want = Aes128Gcm::new_from_slice(&key)
+                .unwrap()
+                .encrypt_inout_detached(&nonce.into(), &aad, (&mut [][..]).into())
+                .unwrap();
+            let got = gmac(&key, &nonce, &[&head, &zero, &tail]).unwrap();
+            assert_eq!(&got[..], &want[..], "{n}");
+        }
+        assert!(gmac(&key, &nonce, &[&[1u8; 3], &[2u8; 16]]).is_none());
+    }
 
     #[test]
     fn kdf_lengths_and_determinism() {

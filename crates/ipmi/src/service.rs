@@ -261,6 +261,10 @@ struct ActiveSol {
 
 /// How often an active SOL console looks at the host's power state.
 const SOL_POLL: Duration = Duration::from_millis(50);
+/// The largest datagram read: RMCP+ with a 255-byte SOL payload, integrity
+/// and AES padding fits in well under 1 KiB; 2 KiB leaves room for clients'
+/// oversized requests, which are then answered with a completion code.
+const MAX_DATAGRAM: usize = 2048;
 
 struct Bmc {
     model: Arc<Model>,
@@ -308,7 +312,6 @@ impl Bmc {
     }
 
     async fn run(&mut self) {
-        let mut buf = vec![0u8; 2048];
         loop {
             let now = self.model.clock.now();
             let deadline = [
@@ -324,11 +327,10 @@ impl Bmc {
             .min()
             .unwrap_or(now + Duration::from_secs(3600));
             tokio::select! {
-                r = self.ep.recv(&mut buf) => match r {
+                r = self.ep.recv_datagram::<MAX_DATAGRAM>() => match r {
                     None => break,
-                    Some((n, peer)) => {
-                        let span = info_span!("datagram", %peer, len = n);
-                        let data = buf[..n].to_vec();
+                    Some((data, peer)) => {
+                        let span = info_span!("datagram", %peer, len = data.len());
                         self.datagram(&data, peer).instrument(span).await;
                     }
                 },

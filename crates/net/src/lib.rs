@@ -367,49 +367,88 @@ impl UdpEndpoint {
                     continue;
                 }
             };
-            if self.model.faults.is_empty() {
+            if self.admit(peer).await {
                 return Some((n, peer));
             }
-            let mut delay = Duration::ZERO;
-            let mut dropped = false;
-            for f in self
-                .model
-                .faults
-                .matching(&self.machine_name, self.service.name())
-            {
-                match f {
-                    FaultKind::Refuse | FaultKind::Blackhole => dropped = true,
-                    FaultKind::Drop { probability } => {
-                        dropped |= rand::random::<f64>() < probability
-                    }
-                    FaultKind::Delay { ms, jitter_ms } => {
-                        delay += Duration::from_millis(
-                            ms + if jitter_ms > 0 {
-                                rand::random::<u64>() % (jitter_ms + 1)
-                            } else {
-                                0
-                            },
-                        )
-                    }
-                    _ => {}
-                }
-            }
-            if dropped {
-                self.model.journal.record(Record {
-                    machine: self.machine_name.clone(),
-                    service: self.service.name().into(),
-                    peer: Some(peer),
-                    operation: "datagram".into(),
-                    outcome: "dropped by fault rule".into(),
-                    ..Default::default()
-                });
-                continue;
-            }
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            return Some((n, peer));
         }
+    }
+
+    /// [`UdpEndpoint::recv`] of a datagram of at most `MAX` bytes, returned
+    /// as its own bytes. No buffer is held while the endpoint waits: it waits
+    /// for readiness, then reads into a stack buffer that no await outlives,
+    /// so an idle fleet (10,000 BMCs, one endpoint each) holds no receive
+    /// buffers. Longer datagrams are truncated, as `recv` truncates them.
+    pub async fn recv_datagram<const MAX: usize>(&self) -> Option<(Vec<u8>, SocketAddr)> {
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                r = self.socket.readable() => if let Err(e) = r {
+                    debug!(error = %e, "udp readiness error");
+                    continue;
+                },
+            }
+            let got = {
+                let mut buf = [0u8; MAX];
+                match self.socket.try_recv_from(&mut buf) {
+                    Ok((n, peer)) => Some((buf[..n].to_vec(), peer)),
+                    Err(e) => {
+                        if e.kind() != std::io::ErrorKind::WouldBlock {
+                            debug!(error = %e, "udp recv error");
+                        }
+                        None
+                    }
+                }
+            };
+            let Some((data, peer)) = got else { continue };
+            if self.admit(peer).await {
+                return Some((data, peer));
+            }
+        }
+    }
+
+    /// Applies the fault rules to a datagram from `peer`: false when a rule
+    /// drops it (journaled), after any delay a rule adds.
+    async fn admit(&self, peer: SocketAddr) -> bool {
+        if self.model.faults.is_empty() {
+            return true;
+        }
+        let mut delay = Duration::ZERO;
+        let mut dropped = false;
+        for f in self
+            .model
+            .faults
+            .matching(&self.machine_name, self.service.name())
+        {
+            match f {
+                FaultKind::Refuse | FaultKind::Blackhole => dropped = true,
+                FaultKind::Drop { probability } => dropped |= rand::random::<f64>() < probability,
+                FaultKind::Delay { ms, jitter_ms } => {
+                    delay += Duration::from_millis(
+                        ms + if jitter_ms > 0 {
+                            rand::random::<u64>() % (jitter_ms + 1)
+                        } else {
+                            0
+                        },
+                    )
+                }
+                _ => {}
+            }
+        }
+        if dropped {
+            self.model.journal.record(Record {
+                machine: self.machine_name.clone(),
+                service: self.service.name().into(),
+                peer: Some(peer),
+                operation: "datagram".into(),
+                outcome: "dropped by fault rule".into(),
+                ..Default::default()
+            });
+            return false;
+        }
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        true
     }
 
     pub async fn send_to(&self, data: &[u8], peer: SocketAddr) {

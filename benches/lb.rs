@@ -28,13 +28,17 @@
 //! answer, a transfer that does not arrive whole).
 //!
 //! Measured (release, `cargo bench --bench lb -- --secs 3 --rounds 2`, 2
-//! shared cores, load average 7.5 from other builds, 2026-12-06):
-//! keep-alive 29,993 vs HAProxy 21,796 req/s (1.38); new connections 5,461
-//! vs 5,565 req/s (0.98); 100 MiB 771 vs 873 MB/s (0.88); added p99 61.7
-//! vs 38.7 us. Server CPU per request: keep-alive 15.3 vs 27.1 us (0.56),
-//! new connections 86.6 vs 124.6 us (0.69), i.e. fakedc's proxy costs less
-//! CPU than HAProxy per request on both. First landing (quiet machine):
-//! 0.92 / 0.53 / 0.66 on the first three.
+//! shared cores while other helpers built, 2026-12-06), three runs:
+//! - server CPU per request, fakedc proxy vs HAProxy: keep-alive 15.3 vs
+//!   27.1, 13.9 vs 25.3, 13.5 vs 25.0 us (0.54-0.56); new connections
+//!   86.6 vs 124.6, 103.1 vs 100.6, 94.8 vs 98.4 us (0.69-1.02);
+//! - requests/s ratios: keep-alive 1.38, 1.28, 0.98; new connections 0.98,
+//!   0.65, 0.51; 100 MiB MB/s 0.88 (16 KiB buffers both ways), 1.68, 0.56
+//!   (16/64 KiB); load averages 7.5, 11.7, 12.2. At that load requests/s
+//!   measures the neighbours as much as the proxies: HAProxy alone moved
+//!   from 5,565 to 8,093 new connections/s between runs.
+//!
+//! First landing (quiet machine): 0.92 / 0.53 / 0.66 on the first three.
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
@@ -532,10 +536,7 @@ fn run() -> Result<()> {
     // runtime runs the proxy *and* the backends, so the backends' share is
     // measured while HAProxy carries the load (the same backends, the same
     // requests) and taken off.
-    for (name, fl, hl) in [
-        ("keep-alive", f.ka, h.ka),
-        ("new connections", f.nc, h.nc),
-    ] {
+    for (name, fl, hl) in [("keep-alive", f.ka, h.ka), ("new connections", f.nc, h.nc)] {
         let workers = per_req(fl.fakedc_cpu, fl.requests);
         let backends = per_req(hl.fakedc_cpu, hl.requests);
         let proxy = (workers - backends).max(0.0);

@@ -641,14 +641,22 @@ fn transactions_with_bigrest_and_f5sdk_apply_all_or_nothing() {
         "{failed}"
     );
     assert_eq!(line(&out, "exists-bad-vs"), "False", "nothing applied");
-    assert_eq!(line(&out, "exists-tx-pool"), "True", "the with-block commits");
+    assert_eq!(
+        line(&out, "exists-tx-pool"),
+        "True",
+        "the with-block commits"
+    );
     assert_eq!(line(&out, "tx-state"), "STARTED tm:transactionstate");
     assert_eq!(line(&out, "before-commit"), "False", "queued, not applied");
     assert_eq!(line(&out, "committed"), "COMPLETED");
-    assert_eq!(line(&out, "tx-vs"), "/Common/127.94.0.42:81 /Common/tx_pool2");
+    assert_eq!(
+        line(&out, "tx-vs"),
+        "/Common/127.94.0.42:81 /Common/tx_pool2"
+    );
     // The committed virtual server really listens.
     assert!(
-        wait_until(Duration::from_secs(5), || vip(&dc, "/Common/tx_vs").is_some()),
+        wait_until(Duration::from_secs(5), || vip(&dc, "/Common/tx_vs")
+            .is_some()),
         "tx_vs binds"
     );
 
@@ -659,7 +667,10 @@ fn transactions_with_bigrest_and_f5sdk_apply_all_or_nothing() {
     );
     assert_eq!(line(&out, "queued"), "tm:transaction:commandsstate");
     assert_eq!(line(&out, "sdk-pool-exists"), "True");
-    assert_eq!(line(&out, "sdk-vs"), "/Common/127.94.0.42:82 /Common/sdk_pool");
+    assert_eq!(
+        line(&out, "sdk-vs"),
+        "/Common/127.94.0.42:82 /Common/sdk_pool"
+    );
     let vs = vip(&dc, "/Common/sdk_vs").expect("sdk_vs listens");
     // No monitor: members are unchecked and get traffic.
     let seen: Vec<String> = (0..2).map(|_| curl_page(vs)).collect();
@@ -685,7 +696,10 @@ fn client_ssl_profile_terminates_tls_and_snat_pool_translates() {
         line(&out, "profile"),
         "/Common/vip_ssl tm:ltm:profile:client-ssl:client-sslstate"
     );
-    assert_eq!(line(&out, "snatpool"), "/Common/vip_snat ['/Common/127.95.0.43']");
+    assert_eq!(
+        line(&out, "snatpool"),
+        "/Common/vip_snat ['/Common/127.95.0.43']"
+    );
     assert_eq!(line(&out, "virtual"), "/Common/127.95.0.42:8443 snat");
     assert_eq!(lines(&out, "vs-profile"), ["tcp all", "vip_ssl clientside"]);
     let vs = vip(&dc, "/Common/tls_vs").expect("tls_vs listens");
@@ -722,7 +736,10 @@ fn client_ssl_profile_terminates_tls_and_snat_pool_translates() {
         .args(["-s", "-m", "5", &format!("http://{vs}/")])
         .output()
         .expect("curl");
-    assert!(!plain.status.success(), "plain HTTP fails on a client-ssl VIP");
+    assert!(
+        !plain.status.success(),
+        "plain HTTP fails on a client-ssl VIP"
+    );
 
     // The guests saw the SNAT address, not the LB's own.
     let guest_peers: Vec<String> = dc
@@ -754,7 +771,8 @@ fn client_ssl_profile_terminates_tls_and_snat_pool_translates() {
             .iter()
             .filter(|e| e.operation == "balance /Common/tls_vs")
             .filter(|e| {
-                e.outcome.contains("from SNAT address 127.95.0.43 (client TLS terminated)")
+                e.outcome
+                    .contains("from SNAT address 127.95.0.43 (client TLS terminated)")
             })
             .count()
                 >= 2

@@ -416,10 +416,10 @@ fn check_probe_and_journal() {
     assert_eq!(eps.len(), 1);
     let rt = tokio::runtime::Runtime::new().unwrap();
     for (creds, want) in [
-        (None, "redfish: Redfish 1.17.0; Systems need credentials"),
+        (None, "Redfish 1.17.0; Systems need credentials"),
         (
             Some(("admin".to_string(), "password".to_string())),
-            "redfish: Redfish 1.17.0; Systems listed",
+            "Redfish 1.17.0; Systems listed",
         ),
     ] {
         let opts = fakedc::check::CheckOptions {
@@ -439,9 +439,8 @@ fn check_probe_and_journal() {
         ..Default::default()
     };
     let rows = rt.block_on(fakedc::check::run(&eps, &opts, |_, _| {}));
-    assert!(rows
-        .iter()
-        .any(|r| r.detail.contains("redfish: Redfish 1.17.0; Basic refused")));
+    assert!(rows.iter().any(|r| r.service == Some(ServiceKind::Redfish)
+        && r.detail.contains("Redfish 1.17.0; Basic refused")));
 
     let ca = ca_file(&dc, "redfish-journal");
     lib(&dc, &ca, "admin", "password", "session", &["system"]);
@@ -496,4 +495,284 @@ fn sel_entries_and_sensors_match_ipmitool() {
         let name = s.split(" = ").next().unwrap();
         assert!(sdr.contains(name), "{name} not in ipmitool sdr: {sdr}");
     }
+}
+
+/// An account created through AccountService is a BMC user: ipmitool logs
+/// in with it at once; deleted, it is gone for IPMI too.
+#[test]
+fn account_created_and_deleted_is_seen_by_ipmitool() {
+    let dc = common::start(SCENARIO);
+    let ca = ca_file(&dc, "redfish-accounts");
+    let (ok, _) = ipmitool(&dc, "newadm", "NewPass-1", "chassis power status");
+    assert!(!ok, "no such user yet");
+    let args = ["create-account", "newadm", "NewPass-1", "Administrator"];
+    let out = lib(&dc, &ca, "admin", "password", "basic", &args);
+    assert_eq!(line(&out, "STATUS"), "201", "{out}");
+    assert!(
+        line(&out, "LOCATION").starts_with("/redfish/v1/AccountService/Accounts/"),
+        "{out}"
+    );
+    assert_eq!(line(&out, "ROLE"), "Administrator", "{out}");
+    // The same name again is refused (409 ResourceAlreadyExists).
+    assert_eq!(line(&out, "AGAIN"), "409", "{out}");
+    let (ok, status) = ipmitool(&dc, "newadm", "NewPass-1", "chassis power status");
+    assert!(ok && status.contains("Chassis Power is on"), "{status}");
+    // A read-only account cannot create one.
+    let out = lib(&dc, &ca, "user", "user", "basic", &args);
+    assert_eq!(line(&out, "STATUS"), "403", "{out}");
+
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "basic",
+        &["delete-account", "newadm"],
+    );
+    assert_eq!(line(&out, "STATUS"), "204", "{out}");
+    let (ok, out) = ipmitool(&dc, "newadm", "NewPass-1", "chassis power status");
+    assert!(!ok, "{out}");
+}
+
+/// VirtualMedia on the manager: an image inserted through the DMTF
+/// library is what a one-time CD boot then boots from (ipmitool sees the
+/// CD override); ejected, the drive is empty.
+#[test]
+fn virtual_media_insert_boot_and_eject() {
+    let dc = common::start(SCENARIO);
+    let ca = ca_file(&dc, "redfish-media");
+    let image = "http://127.0.0.1:8080/images/install.iso";
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "session",
+        &["media", "insert", image],
+    );
+    assert_eq!(line(&out, "MEDIA_TYPES"), "CD,DVD", "{out}");
+    assert_eq!(line(&out, "STATUS"), "204", "{out}");
+    assert_eq!(line(&out, "IMAGE"), image, "{out}");
+    assert_eq!(line(&out, "INSERTED"), "True", "{out}");
+    assert_eq!(line(&out, "CONNECTED_VIA"), "URI", "{out}");
+    // An image outside the datacenter: fakedc never leaves loopback.
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "basic",
+        &["media", "insert", "http://203.0.113.9/x.iso"],
+    );
+    assert_eq!(
+        line(&out, "MESSAGEID"),
+        "Base.1.10.CouldNotEstablishConnection",
+        "{out}"
+    );
+
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "basic",
+        &["boot", "Cd", "Once"],
+    );
+    assert_eq!(line(&out, "STATUS"), "200", "{out}");
+    let (ok, param) = ipmitool(&dc, "admin", "password", "chassis bootparam get 5");
+    assert!(ok && param.contains("CD/DVD"), "{param}");
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "basic",
+        &["reset", "ForceRestart"],
+    );
+    assert_eq!(line(&out, "STATUS"), "204", "{out}");
+    let c = dc.model().chassis(
+        dc.model().find("hv01").unwrap().chassis,
+        dc.model().clock.now(),
+    );
+    assert_eq!(c.last_boot_device, fakedc::BootDevice::Cdrom);
+    assert_eq!(c.booted_media.as_deref(), Some(image));
+
+    let out = lib(&dc, &ca, "admin", "password", "basic", &["media", "eject"]);
+    assert_eq!(line(&out, "STATUS"), "204", "{out}");
+    assert_eq!(line(&out, "IMAGE"), "None", "{out}");
+    assert_eq!(line(&out, "INSERTED"), "False", "{out}");
+}
+
+/// Starts `tests/python/redfish_events.py`, an HTTP event destination on
+/// loopback, and returns it with its port.
+fn event_sink(count: u32) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/redfish_events.py"))
+        .args([&count.to_string(), "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first.trim().strip_prefix("PORT ").unwrap().parse().unwrap();
+    (child, port)
+}
+
+/// EventService: a subscription made with the DMTF library receives a
+/// `ResourcePoweredOff` event, with its Context, when ipmitool powers the
+/// host off, and the test event `SubmitTestEvent` describes.
+#[test]
+fn subscription_receives_an_ipmitool_power_off_and_a_test_event() {
+    let dc = common::start(SCENARIO);
+    let ca = ca_file(&dc, "redfish-events");
+    let (child, port) = event_sink(3);
+    let dest = format!("http://127.0.0.1:{port}/events");
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "session",
+        &["subscribe", &dest, "fakedc-ctx"],
+    );
+    assert_eq!(line(&out, "STATUS"), "201", "{out}");
+    assert!(
+        line(&out, "SUBSCRIPTION").starts_with("/redfish/v1/EventService/Subscriptions/"),
+        "{out}"
+    );
+    let (ok, off) = ipmitool(&dc, "admin", "password", "chassis power off");
+    assert!(ok, "{off}");
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "basic",
+        &["test-event", "ResourceEvent.1.4.3.ResourceChanged"],
+    );
+    assert_eq!(line(&out, "STATUS"), "204", "{out}");
+    let got = child.wait_with_output().unwrap();
+    let got = String::from_utf8_lossy(&got.stdout).into_owned();
+    let events: Vec<serde_json::Value> = lines(&got, "EVENT")
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["Events"][0]["MessageId"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"ResourceEvent.1.4.3.ResourcePoweredOff"),
+        "{got}"
+    );
+    assert!(
+        ids.contains(&"ResourceEvent.1.4.3.ResourceChanged"),
+        "{got}"
+    );
+    assert!(events.iter().all(|e| e["Context"] == "fakedc-ctx"), "{got}");
+    let off = events
+        .iter()
+        .find(|e| e["Events"][0]["MessageId"] == "ResourceEvent.1.4.3.ResourcePoweredOff")
+        .unwrap();
+    assert_eq!(
+        off["Events"][0]["OriginOfCondition"]["@odata.id"],
+        "/redfish/v1/Systems/1"
+    );
+    assert_eq!(line(&got, "CONTENT_TYPE"), "application/json");
+}
+
+/// Server-Sent Events with `curl -N`: a stream filtered on the power-off
+/// message receives the event for a power-off made by ipmitool, and
+/// nothing it filtered out; no credentials, no stream.
+#[test]
+fn sse_stream_sees_an_ipmitool_power_off() {
+    use std::io::Read;
+    let dc = common::start(SCENARIO);
+    let ca = ca_file(&dc, "redfish-sse");
+    let ep = dc.endpoint("bmc01", ServiceKind::Redfish).unwrap();
+    let url = format!(
+        "https://{ep}/redfish/v1/EventService/SSE?$filter=MessageId%20eq%20%27ResourceEvent.ResourcePoweredOff%27"
+    );
+    let curl = |auth: &[&str], max: &str| {
+        Command::new("curl")
+            .args(["-sS", "-N", "--noproxy", "*", "--cacert"])
+            .arg(&ca)
+            .args(auth)
+            .args([
+                "--max-time",
+                max,
+                "-w",
+                "\nHTTP %{http_code} %{content_type}\n",
+            ])
+            .arg(&url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("curl is not installed")
+    };
+    let anon = curl(&[], "5").wait_with_output().unwrap();
+    let anon = String::from_utf8_lossy(&anon.stdout).into_owned();
+    assert!(anon.contains("HTTP 401"), "{anon}");
+
+    let mut child = curl(&["-u", "admin:password"], "6");
+    // Let the stream open, then power off through IPMI (and NMI, which the
+    // filter leaves out).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (ok, out) = ipmitool(&dc, "admin", "password", "chassis power diag");
+    assert!(ok, "{out}");
+    let (ok, out) = ipmitool(&dc, "admin", "password", "chassis power off");
+    assert!(ok, "{out}");
+    let mut s = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut s).unwrap();
+    let _ = child.wait();
+    assert!(s.contains("HTTP 200 text/event-stream"), "{s}");
+    let data: Vec<serde_json::Value> = s
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(data.len(), 1, "{s}");
+    assert_eq!(
+        data[0]["Events"][0]["MessageId"], "ResourceEvent.1.4.3.ResourcePoweredOff",
+        "{s}"
+    );
+    assert!(s.lines().any(|l| l.starts_with("id: ")), "{s}");
+}
+
+/// $select, $expand and $top through the DMTF library.
+#[test]
+fn query_parameters_select_expand_and_page() {
+    let dc = common::start(SCENARIO);
+    let ca = ca_file(&dc, "redfish-query");
+    let get = |q: &str| {
+        let out = lib(&dc, &ca, "admin", "password", "basic", &["get", q]);
+        let body: serde_json::Value = serde_json::from_str(line(&out, "BODY")).unwrap();
+        (line(&out, "STATUS").to_string(), body)
+    };
+    let (s, v) = get("/redfish/v1/Systems/1?$select=PowerState,Boot/BootSourceOverrideTarget");
+    assert_eq!(s, "200");
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["@odata.id", "@odata.type", "Boot", "PowerState"],
+        "{v}"
+    );
+    assert_eq!(v["Boot"].as_object().unwrap().len(), 1, "{v}");
+    let (s, v) = get("/redfish/v1/Systems?$expand=.");
+    assert_eq!(s, "200");
+    assert_eq!(v["Members"][0]["PowerState"], "On", "{v}");
+    let (s, v) = get("/redfish/v1/AccountService/Accounts?$top=1&$skip=1");
+    assert_eq!(s, "200");
+    assert_eq!(v["Members@odata.count"], 3, "{v}");
+    assert_eq!(v["Members"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        v["Members@odata.nextLink"],
+        "/redfish/v1/AccountService/Accounts?$skip=2&$top=1"
+    );
+    let (s, v) = get("/redfish/v1/Systems?$filter=PowerState%20eq%20%27On%27");
+    assert_eq!(s, "501", "{v}");
 }

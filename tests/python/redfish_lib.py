@@ -93,6 +93,58 @@ elif action == "sel":
     for m in c.get("/redfish/v1/Chassis/1/Sensors").dict["Members"]:
         d = c.get(m["@odata.id"]).dict
         print("SENSOR", d["Name"], "=", d["Reading"], d["ReadingUnits"])
+elif action == "create-account":
+    r = c.post("/redfish/v1/AccountService/Accounts",
+               body={"UserName": args[0], "Password": args[1], "RoleId": args[2]})
+    show(r)
+    print("LOCATION", r.getheader("Location"))
+    print("ROLE", r.dict.get("RoleId"))
+    r = c.post("/redfish/v1/AccountService/Accounts",
+               body={"UserName": args[0], "Password": args[1], "RoleId": args[2]})
+    print("AGAIN", r.status)
+elif action == "delete-account":
+    for m in c.get("/redfish/v1/AccountService/Accounts").dict["Members"]:
+        if c.get(m["@odata.id"]).dict.get("UserName") == args[0]:
+            r = c.delete(m["@odata.id"])
+            show(r)
+elif action == "media":
+    mgr = c.get("/redfish/v1/Managers/1").dict
+    vm = c.get(mgr["VirtualMedia"]["@odata.id"]).dict
+    cd = vm["Members"][0]["@odata.id"]
+    d = c.get(cd).dict
+    print("MEDIA_TYPES", ",".join(d["MediaTypes"]))
+    insert = d["Actions"]["#VirtualMedia.InsertMedia"]["target"]
+    eject = d["Actions"]["#VirtualMedia.EjectMedia"]["target"]
+    if args[0] == "insert":
+        r = c.post(insert, body={"Image": args[1], "Inserted": True, "WriteProtected": True})
+        show(r)
+        d = c.get(cd).dict
+        print("IMAGE", d.get("Image"))
+        print("INSERTED", d.get("Inserted"))
+        print("CONNECTED_VIA", d.get("ConnectedVia"))
+    else:
+        r = c.post(eject, body={})
+        show(r)
+        d = c.get(cd).dict
+        print("IMAGE", d.get("Image"))
+        print("INSERTED", d.get("Inserted"))
+elif action == "subscribe":
+    es = c.get("/redfish/v1/").dict["EventService"]["@odata.id"]
+    subs = c.get(es).dict["Subscriptions"]["@odata.id"]
+    r = c.post(subs, body={"Destination": args[0], "Protocol": "Redfish",
+                           "Context": args[1], "EventFormatType": "Event"})
+    show(r)
+    print("SUBSCRIPTION", r.getheader("Location"))
+elif action == "test-event":
+    es = c.get("/redfish/v1/").dict["EventService"]["@odata.id"]
+    target = c.get(es).dict["Actions"]["#EventService.SubmitTestEvent"]["target"]
+    r = c.post(target, body={"MessageId": args[0], "Message": "fakedc test event",
+                             "MessageSeverity": "OK"})
+    show(r)
+elif action == "get":
+    r = c.get(args[0])
+    show(r)
+    print("BODY", json.dumps(r.dict, sort_keys=True))
 elif action == "sessions":
     r = c.get("/redfish/v1/SessionService/Sessions")
     show(r)

@@ -1224,6 +1224,29 @@ fn redfish_seeds() -> Vec<Vec<u8>> {
         (8, "/redfish/v1/AccountService/Accounts", ""),
         (8 | 3, "/redfish/v1/SessionService/Sessions/1", ""),
         (24, "/redfish/v1/Systems", ""),
+        (8, "/redfish/v1/?$expand=*($levels=3)&$select=Systems", ""),
+        (8, "/redfish/v1/AccountService/Accounts?$top=1&$skip=1", ""),
+        (8, "/redfish/v1/Systems?$filter=x%20eq%20%27y%27", ""),
+        (
+            9,
+            "/redfish/v1/AccountService/Accounts",
+            r#"{"UserName":"fz","Password":"Fuzz-1","RoleId":"Operator","PasswordChangeRequired":true}"#,
+        ),
+        (
+            9,
+            "/redfish/v1/Managers/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia",
+            r#"{"Image":"http://127.0.0.1/a.iso","Inserted":true}"#,
+        ),
+        (
+            9,
+            "/redfish/v1/EventService/Subscriptions",
+            r#"{"Destination":"http://127.0.0.1:9/e","Protocol":"Redfish","Context":"c"}"#,
+        ),
+        (
+            9,
+            "/redfish/v1/EventService/Actions/EventService.SubmitTestEvent",
+            r#"{"MessageId":"ResourceEvent.1.4.3.ResourceChanged"}"#,
+        ),
     ];
     for (sel, path, body) in reqs {
         let mut s = vec![*sel];

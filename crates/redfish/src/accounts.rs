@@ -189,9 +189,14 @@ fn exists(name: &str) -> Reply {
 pub enum Effect {
     None,
     /// Account `name` was created; flag it if `pw_change`.
-    Created { name: String, pw_change: bool },
+    Created {
+        name: String,
+        pw_change: bool,
+    },
     /// Account `old` is gone (deleted or renamed): its sessions end.
-    Gone { old: String },
+    Gone {
+        old: String,
+    },
 }
 
 /// POST to Accounts: a new user in the first free IPMI slot.

@@ -22,12 +22,14 @@ use std::time::Instant;
 pub const BASE: &str = "Base.1.10";
 /// Largest request body accepted (a PATCH or an action is a few hundred bytes).
 pub const MAX_BODY: usize = 64 * 1024;
+/// Event deliveries waiting for the glue to send them, at most.
+const MAX_PENDING: usize = 1024;
 /// Open sessions per BMC; the next POST gets CreateLimitReachedForResource.
 pub const MAX_SESSIONS: usize = 64;
 /// Longest user name or password accepted in a session login.
 const MAX_CRED: usize = 256;
 
-const SYSTEM: &str = "/redfish/v1/Systems/1";
+pub(crate) const SYSTEM: &str = "/redfish/v1/Systems/1";
 const CHASSIS: &str = "/redfish/v1/Chassis/1";
 const MANAGER: &str = "/redfish/v1/Managers/1";
 const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
@@ -90,6 +92,7 @@ pub struct Request<'a> {
 }
 
 /// One reply: status, extra headers, body and its media type.
+#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
@@ -151,7 +154,7 @@ pub fn error(status: u16, id: &str, message: String, severity: &str, resolution:
 }
 
 /// The Base registry error for a refused query string.
-fn query_error(e: &query::QueryError) -> Reply {
+pub(crate) fn query_error(e: &query::QueryError) -> Reply {
     use query::QueryError as Q;
     let fix = "Correct the value for the query parameter in the request and resubmit the request if the operation failed.";
     match e {
@@ -325,6 +328,10 @@ pub struct Api {
     /// Accounts with `PasswordChangeRequired` set (Redfish-only; see
     /// `accounts`), by BMC and account name.
     pw_change: Mutex<std::collections::HashSet<(MachineId, String)>>,
+    /// EventService: subscriptions, SSE streams, what was last seen.
+    pub events: crate::events::Hub,
+    /// Event deliveries raised by requests, for the glue to make.
+    pending: Mutex<Vec<crate::events::Delivery>>,
 }
 
 /// What the glue journals for one request.
@@ -334,7 +341,7 @@ pub struct Outcome {
     pub user: Option<String>,
 }
 
-fn redfish_power(p: PowerState) -> &'static str {
+pub(crate) fn redfish_power(p: PowerState) -> &'static str {
     match p {
         PowerState::Off => "Off",
         PowerState::Booting { .. } | PowerState::On => "On",
@@ -361,6 +368,34 @@ impl Api {
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::HashSet<(MachineId, String)>> {
         self.pw_change.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The event deliveries raised since the last call (by
+    /// `SubmitTestEvent`), for the glue to send.
+    pub fn take_deliveries(&self) -> Vec<crate::events::Delivery> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Who a request authenticates as, for the SSE stream the glue serves:
+    /// `Err` is the 401, or the 403 of an account that must change its
+    /// password first.
+    pub fn stream_caller(
+        &self,
+        model: &Model,
+        bmc: MachineId,
+        req: &Request<'_>,
+    ) -> Result<Caller, Reply> {
+        let caller = self.caller(model, bmc, req).ok_or_else(no_session)?;
+        if self.must_change(bmc, &caller.user) {
+            let own = model
+                .users(bmc)
+                .iter()
+                .find(|u| u.name == caller.user)
+                .map(|u| format!("{ACCOUNTS}/{}", u.id))
+                .unwrap_or_default();
+            return Err(accounts::password_change_required(&own));
+        }
+        Ok(caller)
     }
 
     fn must_change(&self, bmc: MachineId, name: &str) -> bool {
@@ -789,10 +824,7 @@ impl Api {
                 o.insert("Accounts".into(), link(ACCOUNTS));
                 // IPMI's limits: RMCP+ keys are at most 20 bytes.
                 o.insert("MinPasswordLength".into(), json!(1));
-                o.insert(
-                    "MaxPasswordLength".into(),
-                    json!(accounts::MAX_PASSWORD),
-                );
+                o.insert("MaxPasswordLength".into(), json!(accounts::MAX_PASSWORD));
                 o.insert("Roles".into(), link(ROLES));
                 Value::Object(o)
             }),
@@ -846,6 +878,17 @@ impl Api {
                         None => not_found(path),
                     };
                 }
+                if let Some((r, d)) = self.events.route(model, bmc, m, path, req.body, caller) {
+                    if !d.is_empty() {
+                        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                        // Bounded even if nothing drains it (the sans-IO
+                        // dispatcher alone, as the fuzz target runs it).
+                        if p.len() < MAX_PENDING {
+                            p.extend(d);
+                        }
+                    }
+                    return r;
+                }
                 if let Some(r) = crate::media::route(
                     model,
                     bmc,
@@ -866,13 +909,7 @@ impl Api {
                     let (r, effect, new_flag) =
                         accounts::item(model, bmc, req, path, id, caller, &flag);
                     if let Some((name, f)) = new_flag {
-                        self.apply(
-                            bmc,
-                            accounts::Effect::Created {
-                                name,
-                                pw_change: f,
-                            },
-                        );
+                        self.apply(bmc, accounts::Effect::Created { name, pw_change: f });
                     }
                     self.apply(bmc, effect);
                     return r;
@@ -963,7 +1000,9 @@ impl Api {
 fn allow(path: &str) -> &'static str {
     match path {
         SYSTEM => "GET, HEAD, PATCH",
-        RESET | crate::media::INSERT | crate::media::EJECT => "POST",
+        RESET | crate::media::INSERT | crate::media::EJECT | crate::events::TEST => "POST",
+        crate::events::SUBS => "GET, HEAD, POST",
+        p if p.starts_with(crate::events::SUBS) => "GET, HEAD, DELETE",
         SESSIONS => "GET, HEAD, POST",
         p if p.starts_with(SESSIONS) => "GET, HEAD, DELETE",
         ACCOUNTS => "GET, HEAD, POST",
@@ -1035,7 +1074,7 @@ fn service_root(model: &Model, bmc: MachineId) -> Value {
     let guid = model.chassis(c, model.clock.now()).hardware.guid_string();
     json!({
         "@odata.id": "/redfish/v1/",
-        "@odata.type": "#ServiceRoot.v1_15_0.ServiceRoot",
+        "@odata.type": "#ServiceRoot.v1_17_0.ServiceRoot",
         "Id": "RootService",
         "Name": "Root Service",
         "RedfishVersion": "1.17.0",
@@ -1045,6 +1084,7 @@ fn service_root(model: &Model, bmc: MachineId) -> Value {
         "Managers": link("/redfish/v1/Managers"),
         "SessionService": link("/redfish/v1/SessionService"),
         "AccountService": link("/redfish/v1/AccountService"),
+        "EventService": link(crate::events::SERVICE),
         "Links": { "Sessions": link(SESSIONS) },
         "ProtocolFeaturesSupported": query::features(),
     })
@@ -1057,6 +1097,7 @@ fn odata_document() -> Value {
         ("Managers", "/redfish/v1/Managers"),
         ("SessionService", "/redfish/v1/SessionService"),
         ("AccountService", "/redfish/v1/AccountService"),
+        ("EventService", crate::events::SERVICE),
     ];
     let mut v = vec![json!({"name": "Service", "kind": "Singleton", "url": "/redfish/v1/"})];
     v.extend(
@@ -1071,7 +1112,7 @@ fn odata_document() -> Value {
 /// resource type served, by their published URIs.
 fn metadata() -> String {
     let refs = [
-        ("ServiceRoot", "ServiceRoot.v1_15_0"),
+        ("ServiceRoot", "ServiceRoot.v1_17_0"),
         ("ComputerSystemCollection", "ComputerSystemCollection"),
         ("ComputerSystem", "ComputerSystem.v1_20_0"),
         ("ChassisCollection", "ChassisCollection"),
@@ -1095,6 +1136,10 @@ fn metadata() -> String {
         ("Message", "Message.v1_1_1"),
         ("VirtualMediaCollection", "VirtualMediaCollection"),
         ("VirtualMedia", "VirtualMedia.v1_6_5"),
+        ("EventService", "EventService.v1_10_0"),
+        ("EventDestinationCollection", "EventDestinationCollection"),
+        ("EventDestination", "EventDestination.v1_14_0"),
+        ("Event", "Event.v1_7_0"),
     ];
     let mut s = String::from(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -1110,7 +1155,7 @@ fn metadata() -> String {
     s.push_str(
         r#"  <edmx:DataServices>
     <Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="Service">
-      <EntityContainer Name="Service" Extends="ServiceRoot.v1_15_0.ServiceContainer"/>
+      <EntityContainer Name="Service" Extends="ServiceRoot.v1_16_0.ServiceContainer"/>
     </Schema>
   </edmx:DataServices>
 </edmx:Edmx>
@@ -1453,16 +1498,38 @@ address = "127.99.1.1"
         assert_eq!(uri, format!("{ACCOUNTS}/5"));
         assert!(t.0.authenticate(t.1, "ops", "Secret-1").is_some());
         let (s, v) = call(&t, "POST", ACCOUNTS, true, body);
-        assert_eq!((s, message_id(&v)), (409, "Base.1.10.ResourceAlreadyExists"));
+        assert_eq!(
+            (s, message_id(&v)),
+            (409, "Base.1.10.ResourceAlreadyExists")
+        );
         for (b, id) in [
-            (r#"{"UserName":"x","Password":"y"}"#, "CreateFailedMissingReqProperties"),
-            (r#"{"UserName":"a:b","Password":"y","RoleId":"Operator"}"#, "PropertyValueFormatError"),
-            (r#"{"UserName":"x","Password":"123456789012345678901","RoleId":"Operator"}"#, "PropertyValueFormatError"),
-            (r#"{"UserName":"x","Password":"y","RoleId":"Root"}"#, "PropertyValueNotInList"),
-            (r#"{"UserName":"x","Password":"y","RoleId":"Operator","Bogus":1}"#, "PropertyUnknown"),
+            (
+                r#"{"UserName":"x","Password":"y"}"#,
+                "CreateFailedMissingReqProperties",
+            ),
+            (
+                r#"{"UserName":"a:b","Password":"y","RoleId":"Operator"}"#,
+                "PropertyValueFormatError",
+            ),
+            (
+                r#"{"UserName":"x","Password":"123456789012345678901","RoleId":"Operator"}"#,
+                "PropertyValueFormatError",
+            ),
+            (
+                r#"{"UserName":"x","Password":"y","RoleId":"Root"}"#,
+                "PropertyValueNotInList",
+            ),
+            (
+                r#"{"UserName":"x","Password":"y","RoleId":"Operator","Bogus":1}"#,
+                "PropertyUnknown",
+            ),
         ] {
             let (s, v) = call(&t, "POST", ACCOUNTS, true, b);
-            assert_eq!((s, message_id(&v)), (400, format!("{BASE}.{id}").as_str()), "{b}");
+            assert_eq!(
+                (s, message_id(&v)),
+                (400, format!("{BASE}.{id}").as_str()),
+                "{b}"
+            );
         }
         // Flagged: login works with the message; other reads are 403.
         let as_ops = |method: &'static str, path: &str, body: &str| {
@@ -1477,7 +1544,10 @@ address = "127.99.1.1"
                 body: body.as_bytes(),
             };
             let r = t.2.handle(&t.0, t.1, t.0.clock.now(), &req).reply;
-            (r.status, serde_json::from_slice::<Value>(&r.body).unwrap_or(Value::Null))
+            (
+                r.status,
+                serde_json::from_slice::<Value>(&r.body).unwrap_or(Value::Null),
+            )
         };
         let (s, v) = call(
             &t,
@@ -1492,9 +1562,15 @@ address = "127.99.1.1"
             "Base.1.10.PasswordChangeRequired"
         );
         let (s, v) = as_ops("GET", SYSTEM, "");
-        assert_eq!((s, message_id(&v)), (403, "Base.1.10.PasswordChangeRequired"));
+        assert_eq!(
+            (s, message_id(&v)),
+            (403, "Base.1.10.PasswordChangeRequired")
+        );
         assert_eq!(as_ops("GET", &uri, "").0, 200);
-        assert_eq!(as_ops("PATCH", &uri, r#"{"RoleId":"Administrator"}"#).0, 403);
+        assert_eq!(
+            as_ops("PATCH", &uri, r#"{"RoleId":"Administrator"}"#).0,
+            403
+        );
         let (s, v) = as_ops("PATCH", &uri, r#"{"Password":"Secret-2"}"#);
         assert_eq!(s, 200);
         assert_eq!(v["PasswordChangeRequired"], false);
@@ -1516,24 +1592,53 @@ address = "127.99.1.1"
         let t = setup();
         let (insert, eject) = (crate::media::INSERT, crate::media::EJECT);
         for (b, s, id) in [
-            (r#"{"Image":"http://example.com/x.iso"}"#, 400, "CouldNotEstablishConnection"),
-            (r#"{"Image":"nfs://127.0.0.1/x.iso"}"#, 400, "ActionParameterValueFormatError"),
+            (
+                r#"{"Image":"http://example.com/x.iso"}"#,
+                400,
+                "CouldNotEstablishConnection",
+            ),
+            (
+                r#"{"Image":"nfs://127.0.0.1/x.iso"}"#,
+                400,
+                "ActionParameterValueFormatError",
+            ),
             (r#"{"Inserted":true}"#, 400, "ActionParameterMissing"),
-            (r#"{"Image":"http://hv01/x.iso","Bogus":1}"#, 400, "ActionParameterUnknown"),
+            (
+                r#"{"Image":"http://hv01/x.iso","Bogus":1}"#,
+                400,
+                "ActionParameterUnknown",
+            ),
         ] {
             let (st, v) = call(&t, "POST", insert, true, b);
-            assert_eq!((st, message_id(&v)), (s, format!("{BASE}.{id}").as_str()), "{b}");
+            assert_eq!(
+                (st, message_id(&v)),
+                (s, format!("{BASE}.{id}").as_str()),
+                "{b}"
+            );
         }
         let img = "http://127.0.0.1:8000/boot.iso";
-        let (s, _) = call(&t, "POST", insert, true, &format!(r#"{{"Image":"{img}","Inserted":true}}"#));
+        let (s, _) = call(
+            &t,
+            "POST",
+            insert,
+            true,
+            &format!(r#"{{"Image":"{img}","Inserted":true}}"#),
+        );
         assert_eq!(s, 204);
         let (_, v) = call(&t, "GET", crate::media::CD, true, "");
-        assert_eq!((v["Image"].as_str(), v["Inserted"].as_bool()), (Some(img), Some(true)));
+        assert_eq!(
+            (v["Image"].as_str(), v["Inserted"].as_bool()),
+            (Some(img), Some(true))
+        );
         assert_eq!(v["ImageName"], "boot.iso");
         // A second image needs an eject first.
-        assert_eq!(call(&t, "POST", insert, true, &format!(r#"{{"Image":"{img}"}}"#)).0, 409);
+        assert_eq!(
+            call(&t, "POST", insert, true, &format!(r#"{{"Image":"{img}"}}"#)).0,
+            409
+        );
         // A one-time CD boot reads the image.
-        let boot = r#"{"Boot":{"BootSourceOverrideTarget":"Cd","BootSourceOverrideEnabled":"Once"}}"#;
+        let boot =
+            r#"{"Boot":{"BootSourceOverrideTarget":"Cd","BootSourceOverrideEnabled":"Once"}}"#;
         assert_eq!(call(&t, "PATCH", SYSTEM, true, boot).0, 200);
         t.0.power_action(t.1, PowerAction::Reset, t.0.clock.now());
         let c = t.0.chassis(t.0.machine(t.1).chassis, t.0.clock.now());
@@ -1541,11 +1646,17 @@ address = "127.99.1.1"
         assert_eq!(c.booted_media.as_deref(), Some(img));
         assert_eq!(call(&t, "POST", eject, true, "{}").0, 204);
         let (_, v) = call(&t, "GET", crate::media::CD, true, "");
-        assert_eq!((v["Image"].clone(), v["Inserted"].as_bool()), (Value::Null, Some(false)));
+        assert_eq!(
+            (v["Image"].clone(), v["Inserted"].as_bool()),
+            (Value::Null, Some(false))
+        );
         // The next boot is from disk, with no media.
         t.0.power_action(t.1, PowerAction::Reset, t.0.clock.now());
         let c = t.0.chassis(t.0.machine(t.1).chassis, t.0.clock.now());
-        assert_eq!((c.last_boot_device, c.booted_media), (BootDevice::Disk, None));
+        assert_eq!(
+            (c.last_boot_device, c.booted_media),
+            (BootDevice::Disk, None)
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod events;
 pub mod logs;
 pub mod media;
 pub mod probe;

@@ -89,7 +89,7 @@ pub fn features() -> Value {
 
 /// `%XX` decoding (and `+` as a space, as forms send it); malformed escapes
 /// are kept literally, so the value is refused by its own parser.
-fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -255,11 +255,7 @@ fn link_target(v: &Value) -> Option<&str> {
 /// `$expand`: hyperlinks replaced by the resources they name, read through
 /// `fetch` (a GET by the same caller; `None` leaves the link as it is),
 /// `levels` deep.
-pub fn expand_links(
-    v: &mut Value,
-    e: Expand,
-    fetch: &mut dyn FnMut(&str) -> Option<Value>,
-) {
+pub fn expand_links(v: &mut Value, e: Expand, fetch: &mut dyn FnMut(&str) -> Option<Value>) {
     walk(v, e.kind, e.levels, false, fetch);
 }
 
@@ -365,11 +361,14 @@ mod tests {
 
     #[test]
     fn parses_what_is_built_and_refuses_the_rest() {
-        let q = parse("$select=Name,Status/Health&$expand=.($levels=2)&$top=1&$skip=0&foo=1")
-            .unwrap();
+        let q =
+            parse("$select=Name,Status/Health&$expand=.($levels=2)&$top=1&$skip=0&foo=1").unwrap();
         assert_eq!(
             q.select.unwrap(),
-            vec![vec!["Name".to_string()], vec!["Status".into(), "Health".into()]]
+            vec![
+                vec!["Name".to_string()],
+                vec!["Status".into(), "Health".into()]
+            ]
         );
         assert_eq!(
             q.expand,

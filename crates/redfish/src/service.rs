@@ -4,7 +4,9 @@
 
 use crate::api::{error, Api, Request, MAX_BODY};
 use fakedc_model::Model;
-use fakedc_net::{full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, Services};
+use fakedc_net::{
+    full, BoxFuture, ConnInfo, HttpRequest, HttpResponse, HttpService, NetHandle, Services,
+};
 use http_body_util::{BodyExt, Limited};
 use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use std::sync::Arc;
@@ -13,11 +15,227 @@ use tracing::{info_span, Instrument};
 /// Registers Redfish at `/redfish` on the BMC front (its own service kind,
 /// sharing SMASH's listener).
 pub fn register(services: &mut Services, model: &Arc<Model>) {
+    let api = Arc::new(Api::default());
     let svc = Arc::new(RedfishService {
         model: model.clone(),
-        api: Arc::new(Api::default()),
+        api: api.clone(),
     });
     services.http(fakedc_model::ServiceKind::Redfish, "/redfish", svc);
+    let model = Arc::downgrade(model);
+    services.on_start(Arc::new(move |net| {
+        if let Some(model) = model.upgrade() {
+            start_events(&model, api.clone(), net);
+        }
+    }));
+}
+
+/// The BMCs serving Redfish on a chassis.
+fn bmcs_on(model: &Model, c: fakedc_model::ChassisId) -> Vec<fakedc_model::MachineId> {
+    model
+        .machines_on(c)
+        .iter()
+        .copied()
+        .filter(|m| {
+            let m = model.machine(*m);
+            m.role == fakedc_model::Role::Bmc
+                && m.endpoint(fakedc_model::ServiceKind::Redfish).is_some()
+        })
+        .collect()
+}
+
+/// Watches every chassis for the EventService: a model change (from any
+/// protocol) is looked at by one task, which raises the events and sends
+/// them; a transition due later (a graceful shutdown ending) is looked at
+/// again when it is due. The task holds the model weakly and ends with it.
+fn start_events(model: &Arc<Model>, api: Arc<Api>, net: NetHandle) {
+    let now = model.clock.now();
+    for i in 0..model.chassis_count() {
+        for b in bmcs_on(model, fakedc_model::ChassisId(i)) {
+            api.events.baseline(model, b, now);
+        }
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<fakedc_model::ChassisId>();
+    let again = tx.downgrade();
+    // Runs under the model's watcher lock: only a channel send here.
+    model.on_change(move |c| {
+        let _ = tx.send(c);
+    });
+    let weak = Arc::downgrade(model);
+    tokio::spawn(async move {
+        while let Some(c) = rx.recv().await {
+            let Some(model) = weak.upgrade() else { break };
+            let now = model.clock.now();
+            for b in bmcs_on(&model, c) {
+                for d in api.events.observe(&model, b, now) {
+                    tokio::spawn(push(model.clone(), net.clone(), d));
+                }
+                if let Some(at) = model.next_transition(b, now) {
+                    let again = again.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                        if let Some(tx) = again.upgrade() {
+                            let _ = tx.send(c);
+                        }
+                    });
+                }
+            }
+        }
+    });
+}
+
+/// Longest answer read from an event destination.
+const MAX_PUSH_ANSWER: usize = 64 * 1024;
+
+/// POSTs one event to its destination from the BMC's address (loopback
+/// only, through the network layer), and journals the outcome.
+async fn push(model: Arc<Model>, net: NetHandle, d: crate::events::Delivery) {
+    let record = |outcome: String| {
+        model.journal.record(fakedc_model::Record {
+            machine: model.machine(d.bmc).name.clone(),
+            service: fakedc_model::ServiceKind::Redfish.name().into(),
+            operation: format!("event POST {}", d.destination),
+            outcome,
+            ..Default::default()
+        })
+    };
+    let Some((tls, addr, host, path)) = crate::events::destination_addr(&model, &d.destination)
+    else {
+        record("refused: destination not reachable".into());
+        return;
+    };
+    let timeout = std::time::Duration::from_secs(5);
+    let tcp = match net
+        .connect_from(d.bmc, fakedc_model::ServiceKind::Redfish, addr, timeout)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            record(format!("connect failed: {e}"));
+            return;
+        }
+    };
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nOData-Version: 4.0\r\nContent-Length: {}\r\nConnection: close\r\n",
+        d.body.len()
+    );
+    for (k, v) in &d.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut msg = head.into_bytes();
+    msg.extend_from_slice(&d.body);
+    let result = tokio::time::timeout(timeout, async {
+        use tokio::io::AsyncWriteExt;
+        if tls {
+            let cfg = fakedc_net::tls::client_config(&fakedc_net::tls::Trust::AnyCertificate)
+                .map_err(|e| e.to_string())?;
+            let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+            let mut s = tokio_rustls::TlsConnector::from(cfg)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| e.to_string())?;
+            s.write_all(&msg).await.map_err(|e| e.to_string())?;
+            fakedc_net::client::read_response(&mut s, false, MAX_PUSH_ANSWER)
+                .await
+                .map_err(|e| e.to_string())
+        } else {
+            let mut s = tcp;
+            s.write_all(&msg).await.map_err(|e| e.to_string())?;
+            fakedc_net::client::read_response(&mut s, false, MAX_PUSH_ANSWER)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    match result {
+        Ok(Ok(r)) => record(r.status.to_string()),
+        Ok(Err(e)) => record(format!("failed: {e}")),
+        Err(_) => record("timed out".into()),
+    }
+}
+
+/// An SSE response body: frames from the task that follows the BMC's
+/// event stream.
+struct SseBody {
+    rx: tokio::sync::mpsc::Receiver<hyper::body::Bytes>,
+}
+
+impl hyper::body::Body for SseBody {
+    type Data = hyper::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|o| o.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+/// `GET ServerSentEventUri`: `text/event-stream` of the BMC's events that
+/// pass the `$filter`, until the client goes or fakedc shuts down.
+fn sse(
+    api: &Api,
+    model: &Model,
+    conn: &ConnInfo,
+    r: &Request<'_>,
+) -> Result<(HttpResponse, String), crate::api::Reply> {
+    let caller = api.stream_caller(model, conn.machine, r)?;
+    let filter = crate::events::sse_filter(r.query)?;
+    let Some(mut events) = api.events.stream(conn.machine) else {
+        return Err(error(
+            503,
+            "ServiceTemporarilyUnavailable",
+            "The service is temporarily unavailable.  Retry in 30 seconds.".into(),
+            "Critical",
+            "Wait for the indicated retry duration and retry the operation.",
+        ));
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<hyper::body::Bytes>(16);
+    let closing = conn.closing.clone();
+    tokio::spawn(async move {
+        // A comment first, so the client sees the stream open at once.
+        if tx
+            .send(hyper::body::Bytes::from_static(b": stream open\n\n"))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = closing.cancelled() => break,
+                _ = tx.closed() => break,
+                e = events.recv() => match e {
+                    Ok(e) => {
+                        if filter.matches(&e) {
+                            let m = crate::events::sse_message(&e);
+                            if tx.send(m.into()).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    // A slow reader misses what it fell behind on.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+    });
+    let mut h = hyper::Response::new(http_body_util::BodyExt::boxed(SseBody { rx }));
+    let hs = h.headers_mut();
+    hs.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    hs.insert(
+        HeaderName::from_static("odata-version"),
+        HeaderValue::from_static("4.0"),
+    );
+    hs.insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    Ok((h, caller.user))
 }
 
 /// What `/about` lists.
@@ -28,10 +246,13 @@ pub fn operations() -> Vec<String> {
         "Systems/1: PowerState, Boot override PATCH (Pxe/Hdd/Cd/BiosSetup/Floppy/Diags, Once/Continuous/Disabled, UEFI/Legacy, If-Match), Actions/ComputerSystem.Reset (On, ForceOff, GracefulShutdown, ForceRestart, PowerCycle, Nmi)",
         "Chassis/1 (identity, power state) and Chassis/1/Sensors (the chassis sensors IPMI's SDR lists); Managers/1 (identity)",
         "Systems/1/LogServices/SEL: Entries from the chassis event log (the IPMI SEL), LogService.ClearLog",
-        "AccountService: Accounts are the BMC's IPMI users; PATCH Password; Roles Administrator, Operator, ReadOnly",
+        "AccountService: Accounts are the BMC's IPMI users (POST creates in IPMI slots 2-16, DELETE, PATCH Password/UserName/RoleId/Enabled/PasswordChangeRequired); Roles Administrator, Operator, ReadOnly",
+        "Managers/1/VirtualMedia/CD1: InsertMedia (http/https image on loopback or a datacenter machine; recorded, not fetched), EjectMedia; a CD boot override boots the inserted image",
+        "EventService: Subscriptions (POST/GET/DELETE; events POSTed to loopback destinations), SSE at ServerSentEventUri with $filter (MessageId, RegistryPrefix, ResourceType, OriginResource, EventFormatType), SubmitTestEvent; ResourceEvent power and SEL (ResourceCreated) events from the shared chassis",
+        "Query parameters: $select, $expand (*, ., ~, $levels up to 3), $top/$skip on collections; $filter (outside SSE), only, excerpt and other $ parameters: 501 QueryNotSupported",
         "HEAD; Allow, Link rel=describedby, Cache-Control, OData-Version (4.0 only, else 412)",
         "Errors: Base.1.10 message registry bodies; ETags on every resource",
-        "Not built: query parameters ($select/$expand/$top/$skip/$filter: 501 QueryNotSupported), VirtualMedia, EventService/SSE",
+        "Not built: TaskService, UpdateService, BIOS/processors/memory/storage inventory, PowerSubsystem/ThermalSubsystem, Managers/1 reset actions",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -92,7 +313,26 @@ impl HttpService for RedfishService {
                     odata_version: header("odata-version"),
                     body: &body,
                 };
+                if method == "GET" && parts.uri.path().trim_end_matches('/') == crate::events::SSE {
+                    j.op = format!("GET {}", crate::events::SSE);
+                    return match sse(&api, &model, &conn, &r) {
+                        Ok((resp, user)) => {
+                            j.user = Some(user);
+                            j.record("200 (stream)");
+                            resp
+                        }
+                        Err(reply) => {
+                            j.record(&reply.status.to_string());
+                            to_http(reply)
+                        }
+                    };
+                }
                 let out = api.handle(&model, conn.machine, model.clock.now(), &r);
+                if let Some(net) = &conn.net {
+                    for d in api.take_deliveries() {
+                        tokio::spawn(push(model.clone(), net.clone(), d));
+                    }
+                }
                 j.op = out.op;
                 j.user = out.user;
                 j.record(&out.reply.status.to_string());

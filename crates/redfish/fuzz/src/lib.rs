@@ -6,7 +6,7 @@
 //!
 //! Input: byte 0 picks the method (low 3 bits) and the credentials (bits
 //! 3-4: none, Basic admin, Basic wrong password, a bogus token); then the
-//! path up to the first `\n`, then the body.
+//! path up to the first `\n` (a query string after `?`), then the body.
 
 use fakedc_redfish::api::{Api, Request};
 use std::sync::{Arc, OnceLock};
@@ -64,6 +64,12 @@ pub fn request(data: &[u8]) {
         None => (rest, &[][..]),
     };
     let path = String::from_utf8_lossy(path);
+    // A query string after `?` goes through the query parser and, when it
+    // parses, $expand/$select/$top/$skip over the answer.
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (path.into_owned(), None),
+    };
     let method = METHODS[usize::from(sel & 7)];
     let (basic, token) = match (sel >> 3) & 3 {
         0 => (None, None),
@@ -80,7 +86,7 @@ pub fn request(data: &[u8]) {
         basic,
         if_match: (sel & 0x20 != 0).then_some("W/\"0\""),
         odata_version: (sel & 0x40 != 0).then_some("4.1"),
-        query: (sel & 0x80 != 0).then_some("$top=1"),
+        query: query.as_deref().or((sel & 0x80 != 0).then_some("$top=1")),
         body,
     };
     let now = f.model.clock.now();

@@ -169,3 +169,165 @@ fn scenario_configuration_opens() {
     let _ = std::fs::remove_file(ca);
     assert_eq!(line(&out, "OPENED"), "2", "{out}");
 }
+
+/// Pipelines on the evaluator, as pypsrp sees them: a script's answer, the
+/// VMs as typed `Microsoft.HyperV.PowerShell.VirtualMachine` objects with
+/// their properties, a service as `System.ServiceProcess.ServiceController`,
+/// a missing command's CommandNotFoundException, input objects through
+/// `process {}`, the warning stream; then `Stop-VM -TurnOff` on a running
+/// VM, which WMI (Msvm_ComputerSystem) sees off and whose guest goes dark.
+#[test]
+fn pypsrp_pipelines_typed_objects_and_stop_vm() {
+    let dc = common::start(SCENARIO);
+    let guest = dc
+        .endpoint("guest01", ServiceKind::WinrmHttp)
+        .expect("guest endpoint");
+    assert!(
+        std::net::TcpStream::connect(guest).is_ok(),
+        "guest up first"
+    );
+    let out = pypsrp(
+        &dc,
+        false,
+        "ntlm",
+        &[
+            "version",
+            "getvm",
+            "service",
+            "error",
+            "input",
+            "merge",
+            "wmi:web01",
+            "stopvm:web01",
+            "wmi:web01",
+        ],
+    );
+    assert_eq!(
+        line(&out, "VERSION"),
+        format!("['{}']", line(&out, "APD_PSVERSION")),
+        "{out}"
+    );
+    assert_eq!(line(&out, "VERSION_STATE"), "4", "{out}"); // Completed
+    assert_eq!(line(&out, "GETVM_COUNT"), "2", "{out}");
+    assert_eq!(
+        lines(&out, "GETVM_TYPE"),
+        ["Microsoft.HyperV.PowerShell.VirtualMachine"; 2]
+    );
+    assert_eq!(lines(&out, "GETVM_VM"), ["web01 Running", "db01 Off"]);
+    assert_eq!(
+        line(&out, "SERVICE_TYPE"),
+        "System.ServiceProcess.ServiceController"
+    );
+    assert_eq!(line(&out, "SERVICE"), "WinRM Running");
+    // A command that does not exist fails the pipeline with PowerShell's
+    // CommandNotFoundException, once.
+    assert_eq!(line(&out, "ERROR_STATE"), "5", "{out}"); // Failed
+    let errs = lines(&out, "ERROR_ERROR");
+    assert_eq!(errs.len(), 1, "{out}");
+    assert!(
+        errs[0].starts_with("CommandNotFoundException|ObjectNotFound (Get-Frobnicator:String)"),
+        "{out}"
+    );
+    // Strings in, `$_ * 2` repeats them, as PowerShell does.
+    assert_eq!(line(&out, "INPUT"), "['11', '22', '33']");
+    assert_eq!(line(&out, "MERGE_OUT"), "['out']");
+    assert_eq!(line(&out, "MERGE_WARN"), "['careful']");
+    assert_eq!(lines(&out, "WMI_STATE"), ["web01 2", "web01 3"], "{out}");
+    assert_eq!(line(&out, "STOPVM_STATE"), "4", "{out}");
+    assert_eq!(line(&out, "STOPVM_AFTER"), "['Off']");
+    assert_eq!(dc.machine_state("guest01").expect("guest").power, "off");
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(5), || {
+            std::net::TcpStream::connect(guest).is_err()
+        }),
+        "the guest's WinRM still answers after Stop-VM"
+    );
+    // One journal entry per pipeline, under psrp, naming what ran.
+    let j = dc.journal(&Query {
+        machine: Some("hv01".into()),
+        service: Some("psrp".into()),
+        operation: Some("psrp pipeline".into()),
+        ..Default::default()
+    });
+    assert!(
+        j.iter().any(|e| e.outcome.contains("(Get-VM) completed")),
+        "{j:?}"
+    );
+    assert!(
+        j.iter()
+            .any(|e| e.outcome.contains("(Get-Frobnicator) failed")),
+        "{j:?}"
+    );
+}
+
+/// Ansible's `psrp` connection (ansible-core with pypsrp) running
+/// `ansible.builtin.raw` PowerShell over Basic on HTTPS.
+#[test]
+fn ansible_psrp_raw() {
+    let dc = common::start(SCENARIO);
+    let tmp = common::Temp::new("psrp-ansible");
+    let ep = dc
+        .endpoint("hv01", ServiceKind::WinrmHttps)
+        .expect("endpoint");
+    let inv = tmp.path("inventory.ini");
+    std::fs::write(
+        &inv,
+        format!(
+            "[win]\nhv01 ansible_host={} ansible_port={}\n\n[win:vars]\nansible_connection=psrp\nansible_user={USER}\nansible_password={PASSWORD}\nansible_psrp_protocol=https\nansible_psrp_auth=basic\nansible_psrp_cert_validation=ignore\n",
+            ep.ip(),
+            ep.port()
+        ),
+    )
+    .expect("inventory");
+    let ansible = |cmd: &str| {
+        let out = std::process::Command::new("ansible")
+            .args([
+                "-i",
+                inv.to_str().expect("path"),
+                "hv01",
+                "-m",
+                "ansible.builtin.raw",
+                "-a",
+                cmd,
+            ])
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_LOCAL_TEMP", tmp.path("ansible-tmp"))
+            .env("ANSIBLE_HOME", tmp.path("ansible-home"))
+            .env("NO_PROXY", "*")
+            .output()
+            .expect("ansible is installed (./scripts/test installs ansible-core)");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "ansible {cmd}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let out = ansible("$PSVersionTable.PSVersion");
+    assert!(out.contains("hv01 | CHANGED | rc=0 >>"), "{out}");
+    assert!(out.lines().any(|l| l.trim() == "5.1.17763.5458"), "{out}");
+    let out = ansible("Get-VM | Select-Object -ExpandProperty Name");
+    let names: Vec<&str> = out.lines().skip(1).map(str::trim).collect();
+    assert_eq!(names, ["web01", "db01"], "{out}");
+    // Ansible's modules compile C# with Add-Type: that fails naming it.
+    let out = std::process::Command::new("ansible")
+        .args([
+            "-i",
+            inv.to_str().expect("path"),
+            "hv01",
+            "-m",
+            "ansible.builtin.raw",
+            "-a",
+            "Add-Type -TypeDefinition 'public class X {}'",
+        ])
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_LOCAL_TEMP", tmp.path("ansible-tmp"))
+        .env("ANSIBLE_HOME", tmp.path("ansible-home"))
+        .output()
+        .expect("ansible");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("hv01 | FAILED | rc=1 >>"), "{text}");
+    assert!(text.contains("Add-Type"), "{text}");
+}

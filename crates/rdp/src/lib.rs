@@ -12,6 +12,7 @@ pub mod credssp;
 pub mod keys;
 pub mod pcb;
 pub mod pdu;
+pub mod planar;
 pub mod probe;
 pub mod service;
 

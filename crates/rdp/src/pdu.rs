@@ -926,10 +926,57 @@ pub fn decode_slow_path_input(body: &[u8]) -> Result<Vec<Input>, RdpError> {
 
 /// A fast-path update PDU holding one bitmap update: `rect` is
 /// (left, top, width, height) and `pixels` the rectangle's
-/// `0x00RRGGBB` pixels, top row first; written uncompressed at `bpp`
-/// (rows bottom-up, as TS_BITMAP_DATA wants).
+/// `0x00RRGGBB` pixels, top row first. At 32 bpp the bitmap is
+/// compressed ([`crate::planar`]); at 15, 16 and 24 bpp it goes
+/// uncompressed (rows bottom-up, as TS_BITMAP_DATA wants).
 pub fn bitmap_update(rect: (u16, u16, u16, u16), pixels: &[u32], bpp: u16) -> Vec<u8> {
     let (x, y, w, h) = rect;
+    let (data, flags) = if bpp == 32 {
+        // BITMAP_COMPRESSION | NO_BITMAP_COMPRESSION_HDR (the general
+        // capability set advertises the latter).
+        let data = crate::planar::encode(pixels, usize::from(w), usize::from(h));
+        (data, 0x0401)
+    } else {
+        (uncompressed(pixels, w, h, bpp), 0)
+    };
+    let mut upd = Vec::with_capacity(data.len() + 22);
+    upd.extend(1u16.to_le_bytes()); // UPDATETYPE_BITMAP
+    upd.extend(1u16.to_le_bytes());
+    for v in [
+        x,
+        y,
+        x + w - 1,
+        y + h - 1,
+        w,
+        h,
+        bpp,
+        flags,
+        data.len() as u16,
+    ] {
+        upd.extend(v.to_le_bytes());
+    }
+    upd.extend_from_slice(&data);
+    let mut out = Vec::with_capacity(upd.len() + 6);
+    out.push(0); // fpOutputHeader: fast path, not encrypted
+    let total = upd.len() + 3 + 3;
+    out.push(0x80 | (total >> 8) as u8);
+    out.push(total as u8);
+    out.push(0x01); // FASTPATH_UPDATETYPE_BITMAP, single fragment
+    out.extend((upd.len() as u16).to_le_bytes());
+    out.extend_from_slice(&upd);
+    out
+}
+
+/// Fast-path system pointer updates (MS-RDPBCGR 2.2.9.1.2.1.5/6): the
+/// default arrow (`visible`) or none.
+pub fn pointer_system(visible: bool) -> Vec<u8> {
+    // FASTPATH_UPDATETYPE_PTR_DEFAULT (0x6) or _PTR_NULL (0x5), no body.
+    let code = if visible { 0x06 } else { 0x05 };
+    vec![0, 0x05, code, 0, 0]
+}
+
+/// A bitmap's rows bottom-up at `bpp`, each padded to four bytes.
+fn uncompressed(pixels: &[u32], w: u16, h: u16, bpp: u16) -> Vec<u8> {
     let bytes_pp = usize::from(bpp.div_ceil(8));
     let stride = (usize::from(w) * bytes_pp).div_ceil(4) * 4;
     let mut data = Vec::with_capacity(stride * usize::from(h));
@@ -955,22 +1002,7 @@ pub fn bitmap_update(rect: (u16, u16, u16, u16), pixels: &[u32], bpp: u16) -> Ve
         }
         data.resize(start + stride, 0);
     }
-    let mut upd = Vec::with_capacity(data.len() + 22);
-    upd.extend(1u16.to_le_bytes()); // UPDATETYPE_BITMAP
-    upd.extend(1u16.to_le_bytes());
-    for v in [x, y, x + w - 1, y + h - 1, w, h, bpp, 0, data.len() as u16] {
-        upd.extend(v.to_le_bytes());
-    }
-    upd.extend_from_slice(&data);
-    let mut out = Vec::with_capacity(upd.len() + 6);
-    out.push(0); // fpOutputHeader: fast path, not encrypted
-    let total = upd.len() + 3 + 3;
-    out.push(0x80 | (total >> 8) as u8);
-    out.push(total as u8);
-    out.push(0x01); // FASTPATH_UPDATETYPE_BITMAP, single fragment
-    out.extend((upd.len() as u16).to_le_bytes());
-    out.extend_from_slice(&upd);
-    out
+    data
 }
 
 #[cfg(test)]
@@ -1032,14 +1064,40 @@ mod tests {
 
     #[test]
     fn bitmap_update_length_fields_agree() {
-        let px = vec![0x00ff_0000; 64 * 64];
+        let px: Vec<u32> = (0..64 * 64).map(|i| i * 0x0101).collect();
+        let b = bitmap_update((0, 0, 64, 64), &px, 24);
+        assert_eq!(
+            frame(&b).ok().flatten(),
+            Some((FrameKind::FastPath, b.len()))
+        );
+        // Uncompressed, the first pixel written is the bottom row's: B G R.
+        let bottom = px[63 * 64];
+        assert_eq!(
+            &b[6 + 22..6 + 25],
+            &[bottom as u8, (bottom >> 8) as u8, (bottom >> 16) as u8]
+        );
+        // At 32 bpp: compressed (flags 0x0401) and decodable.
         let b = bitmap_update((0, 0, 64, 64), &px, 32);
         assert_eq!(
             frame(&b).ok().flatten(),
             Some((FrameKind::FastPath, b.len()))
         );
-        // The first pixel written is the bottom row's: B G R A.
-        assert_eq!(&b[6 + 22..6 + 26], &[0, 0, 0xff, 0xff]);
+        assert_eq!(&b[6 + 18..6 + 20], &[0x01, 0x04]);
+        let n = usize::from(u16::from_le_bytes([b[6 + 20], b[6 + 21]]));
+        assert_eq!(n, b.len() - 6 - 22);
+        let got = crate::planar::decode(&b[6 + 22..], 64, 64);
+        assert_eq!(got.as_deref(), Some(&px[..]));
+    }
+
+    #[test]
+    fn pointer_update_is_one_whole_fast_path_pdu() {
+        for visible in [true, false] {
+            let p = pointer_system(visible);
+            assert_eq!(
+                frame(&p).ok().flatten(),
+                Some((FrameKind::FastPath, p.len()))
+            );
+        }
     }
 
     #[test]

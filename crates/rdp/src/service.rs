@@ -55,7 +55,8 @@ pub fn operations() -> Vec<String> {
         "licensing (valid client)",
         "capability exchange",
         "connection finalization",
-        "fast-path bitmap updates (uncompressed 15/16/24/32 bpp)",
+        "fast-path bitmap updates (RDP 6.0 planar at 32 bpp, uncompressed at 15/16/24 bpp)",
+        "system pointer (default)",
         "keyboard input (scancodes, Unicode, slow and fast path)",
         "refresh rect",
         "suppress output",
@@ -512,6 +513,10 @@ impl RdpService {
             self.input(&f, &mut kb, vm)?;
         }
         self.send_frame(wr, vm, bpp, &mut last).await?;
+        // The pointer: the system default arrow, as a console session
+        // starts with (no pointer shapes are cached or drawn).
+        wr.write_all(&pdu::pointer_system(true)).await?;
+        wr.flush().await?;
         debug!("vmconnect phase: first frame sent");
         let mut tick = tokio::time::interval(FRAME_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -331,3 +331,62 @@ fn ansible_psrp_raw() {
     assert!(text.contains("hv01 | FAILED | rc=1 >>"), "{text}");
     assert!(text.contains("Add-Type"), "{text}");
 }
+
+/// pypsrp's `Client.fetch()` (its fetch.ps1 over PSRP: FileStream, SHA-1,
+/// base64 chunks) of a file put into the host's `C$` over SMB with
+/// smbclient comes back byte for byte.
+#[test]
+fn pypsrp_fetch_of_a_file_put_over_smb() {
+    let dc = common::start(SCENARIO);
+    let tmp = common::Temp::new("psrp-fetch");
+    // 300 KB that do not compress or repeat: several fetch chunks.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let data: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(tmp.path("src.bin"), &data).expect("write");
+    let smb = dc.endpoint("hv01", ServiceKind::Smb).expect("smb");
+    let out = std::process::Command::new("smbclient")
+        .arg(format!("//{}/C$", smb.ip()))
+        .args(["-p", &smb.port().to_string()])
+        .args(["-U", &format!("{USER}%{PASSWORD}")])
+        .args(["-c", "mkdir data; put src.bin data\\put.bin"])
+        .current_dir(&tmp.0)
+        .output()
+        .expect("smbclient is installed (./scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "smbclient: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ca = ca_file(&dc, "psrp-fetch");
+    let ep = dc
+        .endpoint("hv01", ServiceKind::WinrmHttps)
+        .expect("endpoint");
+    let local = tmp.path("back.bin");
+    let out = run(
+        "pypsrp",
+        "psrp_fetch.py",
+        &[
+            &ep.ip().to_string(),
+            &ep.port().to_string(),
+            USER,
+            PASSWORD,
+            ca.to_str().expect("path"),
+            "C:\\data\\put.bin",
+            local.to_str().expect("path"),
+        ],
+    );
+    let _ = std::fs::remove_file(ca);
+    assert!(out.contains("FETCHED"), "{out}");
+    assert!(
+        std::fs::read(&local).expect("fetched") == data,
+        "not byte-exact"
+    );
+}

@@ -125,7 +125,7 @@ impl Subscription {
                 .iter()
                 .any(|p| p == e.registry_prefix()))
             && (self.resource_types.is_empty()
-                || self.resource_types.iter().any(|t| *t == e.resource_type))
+                || self.resource_types.contains(&e.resource_type))
             && (self.message_ids.is_empty()
                 || self.message_ids.iter().any(|m| e.message_matches(m)))
             && (self.origin_resources.is_empty()

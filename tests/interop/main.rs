@@ -14,6 +14,7 @@ mod identity;
 mod ipmi;
 mod lb;
 mod psrp;
+mod pwsh;
 mod rdp;
 mod redfish;
 mod smash;

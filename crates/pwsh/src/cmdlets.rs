@@ -1368,7 +1368,15 @@ pub(crate) fn run(
             )
         })
         .map(|(_, v)| v.to_string());
-    let r = (def.run)(it, &mut args, input);
+    let r = (def.run)(it, &mut args, input).map_err(|f| match f {
+        Flow::Error(mut e, t) => {
+            if e.activity.is_empty() {
+                e.activity = def.name.to_string();
+            }
+            Flow::Error(e, t)
+        }
+        other => other,
+    });
     if ea.is_some() {
         it.ea_stack.pop();
     }
@@ -1410,12 +1418,11 @@ pub(crate) fn run(
 
 fn cmdlet_class(name: &str) -> String {
     let (verb, noun) = name.split_once('-').unwrap_or((name, ""));
-    let module = if hyperv(name) {
-        "Microsoft.HyperV.PowerShell.Commands"
-    } else {
-        "Microsoft.PowerShell.Commands"
-    };
-    format!("{module}.{verb}{noun}Command")
+    // Hyper-V's cmdlet classes drop the `Command` suffix.
+    if hyperv(name) {
+        return format!("Microsoft.HyperV.PowerShell.Commands.{verb}{noun}");
+    }
+    format!("Microsoft.PowerShell.Commands.{verb}{noun}Command")
 }
 
 fn param_not_found(def: &Def, n: &str) -> ErrorRecord {
@@ -2326,7 +2333,8 @@ fn start_sleep(it: &mut Interp<'_>, a: &mut Args, _: Vec<Value>) -> Res<Vec<Valu
         (None, Some(ms)) => ms,
         (None, None) => return Err(crate::eval::missing_argument("Seconds", "System.Int32").into()),
     };
-    let mut left = ms.clamp(0, 60_000) as u64;
+    let cap = it.rs.ctx.limits.max_wait.as_millis() as i64;
+    let mut left = ms.clamp(0, cap) as u64;
     while left > 0 {
         let step = left.min(50);
         std::thread::sleep(std::time::Duration::from_millis(step));
@@ -4245,7 +4253,8 @@ fn stop_vm(it: &mut Interp<'_>, a: &mut Args, input: Vec<Value>) -> Res<Vec<Valu
     })?;
     let model = it.rs.ctx.model.clone();
     for vm in &vms {
-        for _ in 0..600 {
+        let rounds = it.rs.ctx.limits.max_wait.as_millis() / 50;
+        for _ in 0..rounds.min(600) {
             let off = model.with_chassis(vm.chassis, model.clock.now(), |c| {
                 c.power == PowerState::Off
             });

@@ -489,6 +489,9 @@ impl<'r> Interp<'r> {
     /// Writes a non-terminating error (or throws it under `Stop`).
     pub(crate) fn write_error(&mut self, mut rec: ErrorRecord) -> Res<()> {
         self.locate(&mut rec);
+        if rec.activity.is_empty() {
+            rec.activity = self.cur_command.clone();
+        }
         self.pipeline_failed = true;
         self.last_ok = false;
         match self.error_action() {
@@ -948,6 +951,13 @@ impl<'r> Interp<'r> {
         for s in stmts {
             match self.exec(s, out) {
                 Ok(()) => {}
+                // What is not implemented stops the script: going on
+                // would give a silently different result.
+                Err(Flow::Error(rec, Term::Statement))
+                    if rec.category == ErrorCategory::NotImplemented =>
+                {
+                    return Err(Flow::Error(rec, Term::Script));
+                }
                 Err(Flow::Error(rec, Term::Statement))
                     if self.try_depth == 0 && self.error_action() != ErrorAction::Stop =>
                 {
@@ -1439,8 +1449,10 @@ impl<'r> Interp<'r> {
                 {
                     return self.external_output(o);
                 }
-                self.cur_command = name.clone();
-                self.call_by_name(name, args, input, Some(c))
+                let saved = std::mem::replace(&mut self.cur_command, name.clone());
+                let r = self.call_by_name(name, args, input, Some(c));
+                self.cur_command = saved;
+                r
             }
             CommandName::Expr(e) => {
                 let v = self.eval(e)?;

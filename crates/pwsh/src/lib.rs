@@ -167,6 +167,9 @@ pub struct Limits {
     pub max_script: usize,
     /// Objects kept per stream of one invocation.
     pub max_output: usize,
+    /// Longest real-time wait one command may make (Start-Sleep, Stop-VM
+    /// waiting for the guest's shutdown).
+    pub max_wait: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -178,6 +181,7 @@ impl Default for Limits {
             max_memory: 256 << 20,
             max_script: 1 << 20,
             max_output: 100_000,
+            max_wait: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! - `RetrieveServiceContent` per second over 1 connection and 8;
 //! - `RetrievePropertiesEx` (name + runtime.powerState of every VM through
 //!   a ContainerView, 8 VMs) per second over 1 and 8 logged-in sessions;
+//! - the server's CPU time per request during each rate (utime + stime
+//!   from `/proc/<pid>/stat`, so the load generator's share is not in it);
 //! - start-up time (spawn to the first answered RetrieveServiceContent)
 //!   and resident memory after one read of every VM's name and power
 //!   state, for 1,000 and 10,000 VMs.
@@ -233,12 +235,13 @@ async fn rate(
     conns: usize,
     d: Duration,
     vms: usize,
-) -> Result<f64> {
+) -> Result<(f64, f64)> {
     let done = Arc::new(AtomicU64::new(0));
     let mut clients = Vec::new();
     for _ in 0..conns {
         clients.push(session(s).await?);
     }
+    let cpu0 = cpu_time(s.child.id());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (mut c, props) in clients {
@@ -271,7 +274,24 @@ async fn rate(
     for t in tasks {
         t.await??;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+    let n = done.load(Ordering::Relaxed) as f64;
+    let per_s = n / start.elapsed().as_secs_f64();
+    let cpu = match (cpu0, cpu_time(s.child.id())) {
+        (Some(a), Some(b)) if n > 0.0 => b.saturating_sub(a).as_secs_f64() * 1e6 / n,
+        _ => f64::NAN,
+    };
+    Ok((per_s, cpu))
+}
+
+/// A process's user + system CPU time so far (`/proc/<pid>/stat` fields
+/// 14 and 15, in clock ticks of 1/100 s on Linux).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; fields start after its ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -324,10 +344,14 @@ async fn run(args: &Args) -> Result<()> {
         ("props", "RetrievePropertiesEx (view, 2 props)/s"),
     ] {
         for conns in [1, PARALLEL] {
-            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let (mut a, mut b, mut ca, mut cb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for _ in 0..rounds {
-                a.push(rate(&f, what, conns, d, RATE_VMS).await?);
-                b.push(rate(&v, what, conns, d, RATE_VMS).await?);
+                let (r, c) = rate(&f, what, conns, d, RATE_VMS).await?;
+                a.push(r);
+                ca.push(c);
+                let (r, c) = rate(&v, what, conns, d, RATE_VMS).await?;
+                b.push(r);
+                cb.push(c);
             }
             let (a, b) = (median(a), median(b));
             println!(
@@ -336,6 +360,14 @@ async fn run(args: &Args) -> Result<()> {
                 a,
                 b,
                 a / b
+            );
+            let (ca, cb) = (median(ca), median(cb));
+            println!(
+                "{:<44} {:>12} {:>12} {:>7.1}x",
+                "  server CPU per request",
+                format!("{ca:.0} us"),
+                format!("{cb:.0} us"),
+                cb / ca
             );
         }
     }

@@ -8,7 +8,7 @@
 //! A missing client fails these tests; it never skips them
 //! (`./scripts/test` installs them).
 
-use crate::common::{line, lines, python};
+use crate::common::{line, lines, python, Temp};
 use fakedc::{Datacenter, FaultKind, FaultRule, Query, ServiceKind};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -170,6 +170,47 @@ fn admin_refuses_wrong_credentials() {
         &get_config(),
     );
     assert_eq!(status, 200, "{body}");
+}
+
+/// The server's identity is kept in its share: a cookie from before a
+/// restart is still good; a new `server_id` is a new server to the agent
+/// (`ServerChanged`), which starts over and is served.
+#[test]
+fn cookies_survive_a_restart_and_a_new_identity_is_server_changed() {
+    let tmp = Temp::new("wsus-identity");
+    let run = |scenario: &str| {
+        Datacenter::builder()
+            .scenario_str(scenario)
+            .ephemeral()
+            .data_dir(tmp.path("data"))
+            .protocols(&["wsus"])
+            .start()
+            .expect("start")
+    };
+    let w = wsdl_dir();
+    let dc = run(SCENARIO);
+    let out = agent(&["cookie", &w, &base(&dc), "hv05"]);
+    let data = line(&out, "cookie-data").to_string();
+    let exp = line(&out, "cookie-expiration").to_string();
+    drop(dc);
+    let kept = std::fs::read_to_string(tmp.path("data/shares/wsus01/wsus/server.json"))
+        .expect("identity in the share");
+    assert!(kept.contains("server_id"), "{kept}");
+
+    let dc = run(SCENARIO);
+    let out = agent(&["reuse", &w, &base(&dc), "hv05", &data, &exp]);
+    assert_eq!(line(&out, "reuse"), "ok", "{out}");
+    drop(dc);
+
+    let renamed = SCENARIO.replace(
+        "groups = [\"Hyper-V Hosts\"]",
+        "groups = [\"Hyper-V Hosts\"]\nserver_id = \"0f0e0d0c-0b0a-0908-0706-050403020100\"",
+    );
+    assert_ne!(renamed, SCENARIO);
+    let dc = run(&renamed);
+    let out = agent(&["reuse", &w, &base(&dc), "hv05", &data, &exp]);
+    assert_eq!(line(&out, "reuse-fault"), "ServerChanged", "{out}");
+    assert_eq!(line(&out, "restart-nonleaf"), "7", "{out}");
 }
 
 #[test]

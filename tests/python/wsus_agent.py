@@ -234,5 +234,21 @@ elif mode == "expired":
         print("oversize accepted")
     except zeep.exceptions.Fault as e:
         print("oversize-fault", error_code(e))
+elif mode == "reuse":
+    # A cookie kept from an earlier run of the server (the agent keeps it
+    # across reboots of either side).
+    data, expiration = sys.argv[5:7]
+    old = {"Expiration": datetime.datetime.fromisoformat(expiration), "EncryptedData": base64.b64decode(data)}
+    try:
+        r = cws.GetFileLocations(cookie=old, fileDigests={"base64Binary": []})
+        print("reuse ok")
+    except zeep.exceptions.Fault as e:
+        print("reuse-fault", error_code(e))
+    # What the agent does on ServerChanged: start over (registration
+    # included: registrations are not kept across restarts), and it works.
+    _, _, _, cookie = login()
+    register(cookie)
+    cookie, nonleaf, leaves, passes = sync(cookie)
+    print("restart-nonleaf", len(nonleaf))
 else:
     raise SystemExit("unknown mode " + mode)

@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod identity;
 pub mod msg;
 pub mod probe;
 pub mod server;

@@ -9,10 +9,11 @@
 //! request as a parsed element, the answer goes out as XML text.
 //!
 //! Cookies are sealed, not stored: `EncryptedData` is the client id, its
-//! target group and the expiry, with an HMAC-SHA256 tag under a key made
-//! at start, so a flood of `GetCookie` calls costs no memory and a cookie
-//! from before a restart is `InvalidCookie` (as a WSUS whose keys changed
-//! answers).
+//! target group, the expiry, the configuration's time and the server's id,
+//! with an HMAC-SHA256 tag under the server's key (kept in the share by
+//! [`crate::identity`]), so a flood of `GetCookie` calls costs no memory, a
+//! cookie survives a restart, and one sealed by a former identity of this
+//! server is `ServerChanged`.
 
 use crate::catalog::{Catalog, Revision};
 use crate::msg::{self, child, text, ErrorCode, WsusFault};
@@ -58,6 +59,10 @@ pub struct WsusOptions {
     /// Computer target groups that exist from the start (under All
     /// Computers), for client-side targeting.
     pub groups: Vec<String>,
+    /// The server's identity (a GUID). Kept in the share across restarts;
+    /// setting a different one is a new server to the clients: their
+    /// cookies get `ServerChanged`.
+    pub server_id: Option<String>,
 }
 
 impl Default for WsusOptions {
@@ -68,6 +73,7 @@ impl Default for WsusOptions {
             cookie_minutes: 60,
             content_cache_mib: 128,
             groups: Vec::new(),
+            server_id: None,
         }
     }
 }
@@ -85,6 +91,11 @@ impl WsusOptions {
         }
         if self.cookie_minutes == 0 {
             return Err("cookie_minutes: at least 1".into());
+        }
+        if let Some(id) = &self.server_id {
+            if msg::guid(id).is_none() {
+                return Err(format!("server_id: {id:?} is not a GUID"));
+            }
         }
         if self.groups.len() > MAX_GROUPS {
             return Err(format!("groups: at most {MAX_GROUPS}"));
@@ -167,8 +178,12 @@ pub struct Server {
     cache_cap: u64,
     key: [u8; 32],
     cookie_ms: u64,
-    /// The configuration's LastChange (server start).
+    /// The configuration's LastChange (first start, or the last start with
+    /// different options).
     pub config_ms: u64,
+    /// The server's identity, sealed into every cookie: a cookie from
+    /// another identity (same key, kept in the share) is `ServerChanged`.
+    pub server_id: String,
     state: Mutex<State>,
 }
 
@@ -223,12 +238,20 @@ impl Server {
             key,
             cookie_ms: opts.cookie_minutes * 60_000,
             config_ms: now_ms,
+            server_id: opts.server_id.clone().unwrap_or_default(),
             state: Mutex::new(State {
                 groups,
                 next_deployment: 30_000,
                 ..State::default()
             }),
         }
+    }
+
+    /// The identity kept across restarts ([`crate::identity`]).
+    pub fn with_identity(mut self, server_id: String, config_ms: u64) -> Server {
+        self.server_id = server_id;
+        self.config_ms = config_ms;
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -289,9 +312,14 @@ impl Server {
         let fields = self
             .unseal("C", &data)
             .ok_or_else(|| fault(ErrorCode::InvalidCookie))?;
-        let [cid, group, expires, config] = fields.as_slice() else {
+        let [cid, group, expires, config, server] = fields.as_slice() else {
             return Err(fault(ErrorCode::InvalidCookie));
         };
+        // Sealed under our key but by another identity of this server (its
+        // id changed since): the client must start over with this one.
+        if *server != self.server_id {
+            return Err((WsusFault::new(ErrorCode::ServerChanged), Some(cid.clone())));
+        }
         let expires: u64 = expires
             .parse()
             .map_err(|_| fault(ErrorCode::InvalidCookie))?;
@@ -316,6 +344,7 @@ impl Server {
                 group,
                 &expires.to_string(),
                 &self.config_ms.to_string(),
+                &self.server_id,
             ],
         );
         format!(

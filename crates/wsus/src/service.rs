@@ -63,11 +63,12 @@ pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), Optio
             continue;
         }
         let opts = validate(m)?;
-        machines.push(Some(Arc::new(Server::new(
-            &opts,
-            model.clock.unix_millis(),
-            rand::random(),
-        ))));
+        let now = model.clock.unix_millis();
+        let id = crate::identity::load(m.share.as_deref(), &opts, now);
+        let key = id.key_bytes().unwrap_or_else(rand::random);
+        machines.push(Some(Arc::new(
+            Server::new(&opts, now, key).with_identity(id.server_id, id.config_ms),
+        )));
     }
     let shared = Arc::new(Shared {
         model: model.clone(),
@@ -97,7 +98,8 @@ pub fn operations() -> Vec<String> {
         "Client GetFileLocations",
         "Client RefreshCache",
         "Reporting ReportEventBatch, ReportEventBatch2",
-        "faults: InvalidCookie, ConfigChanged, InvalidParameters, InvalidAuthorizationCookie, RegistrationRequired, ServerBusy",
+        "identity (id, cookie key, configuration time) kept in the share across restarts: wsus/server.json",
+        "faults: InvalidCookie, ConfigChanged, ServerChanged, InvalidParameters, InvalidAuthorizationCookie, RegistrationRequired, ServerBusy",
         "GET/HEAD /Content/XX/<SHA1>.cab with Range and If-Range (generated content, SHA-1/SHA-256 digests)",
         "?wsdl for the client, SimpleAuth, Reporting and admin services",
     ]

@@ -20,21 +20,26 @@ pub const FORMAT_RLE_NO_ALPHA: u8 = 0x30;
 pub fn encode(pixels: &[u32], width: usize, height: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + 3 * height * (width / 4 + 2));
     out.push(FORMAT_RLE_NO_ALPHA);
-    let px = |x: usize, y: usize| pixels.get(y * width + x).copied().unwrap_or(0);
-    let mut line = Vec::with_capacity(width);
+    // Whole rows as slices (no per-pixel index arithmetic): a full frame
+    // is 192 tiles, encoded in the dev profile too.
+    let mut plane = vec![0u8; width * height];
+    let mut line = vec![0u8; width];
     for shift in [16u32, 8, 0] {
-        // Scanline 0 is the bottom row; each later one is a row higher.
+        for (p, v) in plane.iter_mut().zip(pixels) {
+            *p = (v >> shift) as u8;
+        }
+        // Scanline 0 is the bottom row; each later one is a row higher,
+        // stored as its difference from the row below it.
         for i in 0..height {
             let y = height - 1 - i;
-            line.clear();
-            for x in 0..width {
-                let v = (px(x, y) >> shift) as u8;
-                if i == 0 {
-                    line.push(v);
-                } else {
-                    let below = (px(x, y + 1) >> shift) as u8;
-                    line.push(delta_byte(v.wrapping_sub(below) as i8));
-                }
+            let row = &plane[y * width..(y + 1) * width];
+            if i == 0 {
+                rle_scanline(row, &mut out);
+                continue;
+            }
+            let below = &plane[(y + 1) * width..(y + 2) * width];
+            for ((l, a), b) in line.iter_mut().zip(row).zip(below) {
+                *l = delta_byte(a.wrapping_sub(*b) as i8);
             }
             rle_scanline(&line, &mut out);
         }

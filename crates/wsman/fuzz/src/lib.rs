@@ -182,6 +182,7 @@ pub fn shell(data: &[u8]) {
     {
         assert_eq!(out.exit_code, 1);
     }
-    // Scripts reached through -Command, straight.
-    let _ = fakedc_wsman::powershell::run_script(&facts, line);
+    // powershell.exe command lines; the scripts themselves are fuzzed by
+    // fakedc-pwsh's own target (pwsh/script).
+    let _ = fakedc_wsman::powershell::parse_invocation(line);
 }

@@ -219,6 +219,26 @@ fn tsql_login_only_encryption() {
     check_tsql(&out);
 }
 
+/// SQL Server goes on with a batch after a statement-terminating error
+/// (2627) and stops at a batch-aborting one (245), or at any error under
+/// XACT_ABORT ON, which rolls back: what FreeTDS `tsql` prints shows it.
+#[test]
+fn tsql_batches_go_on_after_statement_errors() {
+    let dc = start();
+    let script = "CREATE TABLE k (id INT PRIMARY KEY)\nINSERT INTO k VALUES (1)\ngo\n\
+INSERT INTO k VALUES (1)\nSELECT 'after-dup', COUNT(*) FROM k\ngo\n\
+SELECT CAST('x' AS INT)\nSELECT 'after-cast'\ngo\n\
+SET XACT_ABORT ON\nBEGIN TRAN\nINSERT INTO k VALUES (2)\nINSERT INTO k VALUES (2)\nSELECT 'after-xact'\ngo\n\
+SELECT 'trancount', @@TRANCOUNT, COUNT(*) FROM k\ngo\nexit\n";
+    let out = tsql(&dc, "request", "P@ssw0rd!", script);
+    assert!(out.contains("Msg 2627"), "{out}");
+    assert!(out.contains("after-dup\t1"), "{out}");
+    assert!(out.contains("Msg 245"), "{out}");
+    assert!(!out.contains("after-cast\n"), "{out}");
+    assert!(!out.contains("after-xact\n"), "{out}");
+    assert!(out.contains("trancount\t0\t1"), "{out}");
+}
+
 #[test]
 fn tsql_full_encryption_and_wrong_password() {
     let dc = start();

@@ -220,7 +220,9 @@ pub fn split(toks: Vec<Tok>) -> Vec<Vec<Tok>> {
                     // WITH cte AS (...) SELECT/INSERT/UPDATE/DELETE.
                     ("SELECT" | "INSERT" | "UPDATE" | "DELETE", Some("WITH")) => true,
                     // INSERT ... SELECT, CREATE VIEW ... AS SELECT, UNION.
-                    ("SELECT", Some("INSERT" | "CREATE" | "ALTER" | "DECLARE")) => true,
+                    // (INSERT ... VALUES (...) then SELECT: two statements.)
+                    ("SELECT", Some("INSERT")) => !sig.iter().any(|x| x.is_word("VALUES")),
+                    ("SELECT", Some("CREATE" | "ALTER" | "DECLARE")) => true,
                     ("SELECT", _) => prev.is_some_and(|p| {
                         matches!(p, Tok::Punct('('))
                             || ["UNION", "ALL", "EXCEPT", "INTERSECT", "AS"]
@@ -238,7 +240,20 @@ pub fn split(toks: Vec<Tok>) -> Vec<Vec<Tok>> {
                     // (IF/WHILE conditions end at the statement they
                     // govern; ELSE, a bare BEGIN and END stand alone.)
                     // CREATE TRIGGER ... INSERT; DELETE FROM after DELETE.
-                    ("INSERT" | "UPDATE" | "DELETE", Some("CREATE" | "ALTER" | "DROP")) => true,
+                    // (Only there: `CREATE TABLE t (...)` then a line
+                    // `INSERT ...` are two statements.)
+                    ("INSERT" | "UPDATE" | "DELETE", Some("CREATE" | "ALTER" | "DROP")) => {
+                        sig.iter().take(4).any(|x| {
+                            ["TRIGGER", "PROCEDURE", "PROC", "FUNCTION", "VIEW"]
+                                .iter()
+                                .any(|k| x.is_word(k))
+                        }) || prev.is_some_and(|p| {
+                            matches!(p, Tok::Punct(','))
+                                || ["AFTER", "FOR", "OF", "INSTEAD"]
+                                    .iter()
+                                    .any(|k| p.is_word(k))
+                        })
+                    }
                     _ => false,
                 };
                 if starts && !continues {

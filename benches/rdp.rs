@@ -452,7 +452,7 @@ fn anchor(display: &str, rounds: usize, scroll: f64, log: &std::path::Path) -> R
     let mut n = 0usize;
     let mut current = Vec::new();
     let mut source = move || -> Result<Vec<u32>> {
-        if n % 8 == 0 {
+        if n.is_multiple_of(8) {
             current = screenshot(&desk)?;
         }
         n += 1;

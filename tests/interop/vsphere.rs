@@ -306,7 +306,11 @@ fn vsphere_tasks_run_on_the_clock_maintenance_mode_and_destroy() {
     assert_eq!(line(&out, "progress-rises"), "True", "{out}");
     assert_eq!(line(&out, "times"), "True", "{out}");
     assert_eq!(line(&out, "power"), "poweredOff", "{out}");
-    assert_eq!(line(&out, "destroy-on"), "InvalidPowerState poweredOn", "{out}");
+    assert_eq!(
+        line(&out, "destroy-on"),
+        "InvalidPowerState poweredOn",
+        "{out}"
+    );
     assert_eq!(line(&out, "enter-busy"), "Timedout", "{out}");
     assert_eq!(line(&out, "enter"), "success True", "{out}");
     assert_eq!(

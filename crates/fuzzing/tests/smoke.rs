@@ -1574,8 +1574,18 @@ fn lb_seeds() -> Vec<Vec<u8>> {
             ),
             req(0x84, "/mgmt/tm/ltm/pool/~Common~p", "", ""),
             req(0, "/mgmt/tm/transaction/{tx}/commands", "", ""),
-            req(3, "/mgmt/tm/transaction/{tx}/commands/2", "", r#"{"evalOrder":1}"#),
-            req(3, "/mgmt/tm/transaction/{tx}", "", r#"{"state":"VALIDATING"}"#),
+            req(
+                3,
+                "/mgmt/tm/transaction/{tx}/commands/2",
+                "",
+                r#"{"evalOrder":1}"#,
+            ),
+            req(
+                3,
+                "/mgmt/tm/transaction/{tx}",
+                "",
+                r#"{"state":"VALIDATING"}"#,
+            ),
         ]),
         vec![],
     ]
@@ -1698,18 +1708,38 @@ fn psrp_seeds() -> Vec<Vec<u8>> {
     };
     let creation = stream(
         &[
-            (types::SESSION_CAPABILITY, Guid::NIL, r#"<Obj RefId="0"><MS><Version N="protocolversion">2.3</Version><Version N="PSVersion">2.0</Version><Version N="SerializationVersion">1.1.0.1</Version></MS></Obj>"#),
-            (types::INIT_RUNSPACEPOOL, Guid::NIL, r#"<Obj RefId="0"><MS><I32 N="MinRunspaces">1</I32><I32 N="MaxRunspaces">1</I32><Obj RefId="1" N="PSThreadOptions"><TN RefId="0"><T>System.Management.Automation.Runspaces.PSThreadOptions</T><T>System.Enum</T></TN><ToString>Default</ToString><I32>0</I32></Obj><Nil N="ApplicationArguments" /></MS></Obj>"#),
+            (
+                types::SESSION_CAPABILITY,
+                Guid::NIL,
+                r#"<Obj RefId="0"><MS><Version N="protocolversion">2.3</Version><Version N="PSVersion">2.0</Version><Version N="SerializationVersion">1.1.0.1</Version></MS></Obj>"#,
+            ),
+            (
+                types::INIT_RUNSPACEPOOL,
+                Guid::NIL,
+                r#"<Obj RefId="0"><MS><I32 N="MinRunspaces">1</I32><I32 N="MaxRunspaces">1</I32><Obj RefId="1" N="PSThreadOptions"><TN RefId="0"><T>System.Management.Automation.Runspaces.PSThreadOptions</T><T>System.Enum</T></TN><ToString>Default</ToString><I32>0</I32></Obj><Nil N="ApplicationArguments" /></MS></Obj>"#,
+            ),
         ],
         1,
     );
     let pipeline = stream(
         &[
-            (types::CREATE_PIPELINE, pid, r#"<Obj RefId="0"><MS><B N="NoInput">false</B><Obj RefId="4" N="PowerShell"><MS><Obj RefId="5" N="Cmds"><TN RefId="2"><T>System.Collections.Generic.List`1</T></TN><LST><Obj RefId="8"><MS><S N="Cmd">Get-VM</S><B N="IsScript">false</B><Obj RefId="12" N="Args"><TNRef RefId="2" /><LST><Obj RefId="13"><MS><S N="N">Name</S><S N="V">web_x000A_01</S></MS></Obj></LST></Obj></MS></Obj></LST></Obj></MS></Obj></MS></Obj>"#),
-            (types::PIPELINE_INPUT, pid, r#"<Obj RefId="0"><DCT><En><S N="Key">a</S><Ref N="Value" RefId="0" /></En></DCT></Obj>"#),
+            (
+                types::CREATE_PIPELINE,
+                pid,
+                r#"<Obj RefId="0"><MS><B N="NoInput">false</B><Obj RefId="4" N="PowerShell"><MS><Obj RefId="5" N="Cmds"><TN RefId="2"><T>System.Collections.Generic.List`1</T></TN><LST><Obj RefId="8"><MS><S N="Cmd">Get-VM</S><B N="IsScript">false</B><Obj RefId="12" N="Args"><TNRef RefId="2" /><LST><Obj RefId="13"><MS><S N="N">Name</S><S N="V">web_x000A_01</S></MS></Obj></LST></Obj></MS></Obj></LST></Obj></MS></Obj></MS></Obj>"#,
+            ),
+            (
+                types::PIPELINE_INPUT,
+                pid,
+                r#"<Obj RefId="0"><DCT><En><S N="Key">a</S><Ref N="Value" RefId="0" /></En></DCT></Obj>"#,
+            ),
             (types::PIPELINE_INPUT, pid, "<S>x</S>"),
             (types::END_OF_PIPELINE_INPUT, pid, ""),
-            (types::GET_AVAILABLE_RUNSPACES, Guid::NIL, r#"<Obj RefId="0"><MS><I64 N="ci">1</I64></MS></Obj>"#),
+            (
+                types::GET_AVAILABLE_RUNSPACES,
+                Guid::NIL,
+                r#"<Obj RefId="0"><MS><I64 N="ci">1</I64></MS></Obj>"#,
+            ),
         ],
         3,
     );

@@ -124,8 +124,7 @@ impl Subscription {
                 .registry_prefixes
                 .iter()
                 .any(|p| p == e.registry_prefix()))
-            && (self.resource_types.is_empty()
-                || self.resource_types.contains(&e.resource_type))
+            && (self.resource_types.is_empty() || self.resource_types.contains(&e.resource_type))
             && (self.message_ids.is_empty()
                 || self.message_ids.iter().any(|m| e.message_matches(m)))
             && (self.origin_resources.is_empty()

@@ -113,9 +113,14 @@ pub fn request(data: &[u8]) {
         );
     }
     f.model.users(f.bmc).clone_from(&f.users);
-    // Log out what a fuzzed login opened, so the session table never fills.
+    // Log out what a fuzzed login opened, so the session table never fills
+    // (an account a fuzzed POST created went with the user table above).
     if r.status == 201 {
-        if let Some((_, loc)) = r.headers.iter().find(|h| h.0 == "Location") {
+        if let Some((_, loc)) = r
+            .headers
+            .iter()
+            .find(|h| h.0 == "Location" && h.1.contains("/SessionService/Sessions/"))
+        {
             let del = Request {
                 method: "DELETE",
                 path: loc,

@@ -208,6 +208,8 @@ fn pypsrp_pipelines_typed_objects_and_stop_vm() {
         "{out}"
     );
     assert_eq!(line(&out, "VERSION_STATE"), "4", "{out}"); // Completed
+                                                           // The runspace sees the host's process environment, as powershell.exe does.
+    assert_eq!(line(&out, "ENV_COMPUTERNAME"), "['HV01']", "{out}");
     assert_eq!(line(&out, "GETVM_COUNT"), "2", "{out}");
     assert_eq!(
         lines(&out, "GETVM_TYPE"),
@@ -387,6 +389,64 @@ fn pypsrp_fetch_of_a_file_put_over_smb() {
     assert!(out.contains("FETCHED"), "{out}");
     assert!(
         std::fs::read(&local).expect("fetched") == data,
+        "not byte-exact"
+    );
+}
+
+/// pypsrp's `Client.copy()` (its copy.ps1 over PSRP: base64 chunks as
+/// pipeline input, FileStream writes, a SHA-1 check) puts a file into the
+/// host's `C$`, and smbclient gets it back byte for byte.
+#[test]
+fn pypsrp_copy_then_smb_get() {
+    let dc = common::start(SCENARIO);
+    let tmp = common::Temp::new("psrp-copy");
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let data: Vec<u8> = (0..200_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let src = tmp.path("src.bin");
+    std::fs::write(&src, &data).expect("write");
+    let ca = ca_file(&dc, "psrp-copy");
+    let ep = dc
+        .endpoint("hv01", ServiceKind::WinrmHttps)
+        .expect("endpoint");
+    let out = run(
+        "pypsrp",
+        "psrp_copy.py",
+        &[
+            &ep.ip().to_string(),
+            &ep.port().to_string(),
+            USER,
+            PASSWORD,
+            ca.to_str().expect("path"),
+            src.to_str().expect("path"),
+            "C:\\up.bin",
+        ],
+    );
+    let _ = std::fs::remove_file(ca);
+    assert!(out.contains("COPIED"), "{out}");
+    let smb = dc.endpoint("hv01", ServiceKind::Smb).expect("smb");
+    let got = std::process::Command::new("smbclient")
+        .arg(format!("//{}/C$", smb.ip()))
+        .args(["-p", &smb.port().to_string()])
+        .args(["-U", &format!("{USER}%{PASSWORD}")])
+        .args(["-c", "get up.bin back.bin"])
+        .current_dir(&tmp.0)
+        .output()
+        .expect("smbclient is installed (./scripts/test installs it)");
+    assert!(
+        got.status.success(),
+        "smbclient: {}{}",
+        String::from_utf8_lossy(&got.stdout),
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert!(
+        std::fs::read(tmp.path("back.bin")).expect("got") == data,
         "not byte-exact"
     );
 }

@@ -67,6 +67,9 @@ with RunspacePool(wsman()) as pool:
             out = ps.invoke()
             print("VERSION", out)
             show_state("VERSION", ps)
+            ps = PowerShell(pool)
+            ps.add_script("$env:COMPUTERNAME")
+            print("ENV_COMPUTERNAME", ps.invoke())
         elif step == "getvm":
             ps = PowerShell(pool)
             ps.add_cmdlet("Get-VM")

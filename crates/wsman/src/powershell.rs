@@ -230,14 +230,14 @@ pub fn runspace(env: &PsEnv) -> ps::Runspace {
             .ok()
             .map(Arc::new)
     });
-    let host = ExeHost(crate::psrp::WinrmHost {
+    let host = crate::psrp::WinrmHost {
         model: env.model.clone(),
         machine: env.machine,
         user: env.user.clone(),
         rules: env.rules.clone(),
         facts: env.facts.clone(),
         providers: env.providers.clone(),
-    });
+    };
     ps::Runspace::new(ps::HostContext {
         model: env.model.clone(),
         machine: env.machine,
@@ -247,31 +247,6 @@ pub fn runspace(env: &PsEnv) -> ps::Runspace {
         limits: ps::Limits::default(),
         service: "wsman".into(),
     })
-}
-
-/// The PSRP side's host plus the process environment a cmd shell's
-/// powershell.exe inherits (what `set` lists).
-struct ExeHost(crate::psrp::WinrmHost);
-
-impl ps::Host for ExeHost {
-    fn run_external(&self, line: &str) -> ps::ExternalOutput {
-        self.0.run_external(line)
-    }
-
-    fn cim_instances(&self, ns: &str, class: &str) -> Result<Vec<ps::CimInstance>, ps::CimError> {
-        self.0.cim_instances(ns, class)
-    }
-
-    fn rule(&self, text: &str) -> Option<ps::ExternalOutput> {
-        self.0.rule(text)
-    }
-
-    fn environment(&self) -> Vec<(String, String)> {
-        crate::shell::environment(&self.0.facts)
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
-    }
 }
 
 /// The streams as powershell.exe writes them when stderr is redirected:

@@ -127,6 +127,16 @@ pub struct WinrmHost {
 }
 
 impl ps::Host for WinrmHost {
+    /// The process environment powershell.exe inherits on this host (what
+    /// the cmd shell's `set` lists), for `$env:` in both the cmd shell's
+    /// powershell.exe and a PSRP runspace.
+    fn environment(&self) -> Vec<(String, String)> {
+        shell::environment(&self.facts)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
     fn run_external(&self, line: &str) -> ps::ExternalOutput {
         let (cmd, args) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
         let o = shell::run(&self.rules, &self.facts, cmd, args);

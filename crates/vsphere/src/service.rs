@@ -306,12 +306,9 @@ async fn sdk_post(
         .chars()
         .take(256)
         .collect();
-    let body = match http_body_util::Limited::new(req.into_body(), soap::MAX_BODY)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let body = match soap_body(req.into_body()).await {
+        Some(b) => b,
+        None => {
             j.record("request over the size limit: InvalidRequest");
             let f = soap::VimFault::invalid_request(format!(
                 "The request is larger than {} bytes",
@@ -628,4 +625,36 @@ async fn folder_req(
             )
         }
     }
+}
+
+/// Extra request bytes read and discarded after the SOAP limit, so a
+/// client still sending an oversized request can finish and read the fault
+/// (closing on it mid-upload resets the connection: the client sees a TLS
+/// EOF instead of vCenter's InvalidRequest).
+const DRAIN_MAX: usize = 64 * 1024 * 1024;
+
+/// The request body if it is at most [`soap::MAX_BODY`] bytes; `None` when
+/// it is larger (the rest drained up to [`DRAIN_MAX`]) or broken.
+async fn soap_body<B>(mut body: B) -> Option<Bytes>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return None };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= soap::MAX_BODY {
+            buf.extend_from_slice(&data);
+        } else {
+            buf = Vec::new();
+            if seen > soap::MAX_BODY.saturating_add(DRAIN_MAX) {
+                return None;
+            }
+        }
+    }
+    (seen <= soap::MAX_BODY).then(|| Bytes::from(buf))
 }

@@ -48,8 +48,8 @@ pub const PS_VERSION: Version = Version {
     revision: 5458,
 };
 
-/// Stack for the evaluator's thread: enough for the call-depth budget
-/// (100) and the parser's nesting budget in a debug build.
+/// Default stack for the evaluator's thread: enough for the call-depth
+/// budget (100) and the parser's nesting budget in a debug build.
 const EVAL_STACK: usize = 256 << 20;
 
 /// The result when the evaluator thread could not run or panicked (a bug:
@@ -170,6 +170,11 @@ pub struct Limits {
     /// Longest real-time wait one command may make (Start-Sleep, Stop-VM
     /// waiting for the guest's shutdown).
     pub max_wait: std::time::Duration,
+    /// Stack of the evaluator's thread, bytes. The default fits the call
+    /// depth and parser nesting budgets in a debug build; a caller with
+    /// smaller depth budgets (the fuzz target, whose sanitizer also maps
+    /// shadow memory for each stack) can ask for less.
+    pub eval_stack: usize,
 }
 
 impl Default for Limits {
@@ -182,6 +187,7 @@ impl Default for Limits {
             max_script: 1 << 20,
             max_output: 100_000,
             max_wait: std::time::Duration::from_secs(60),
+            eval_stack: EVAL_STACK,
         }
     }
 }
@@ -599,7 +605,7 @@ impl Runspace {
         std::thread::scope(|s| {
             let h = std::thread::Builder::new()
                 .name("pwsh".into())
-                .stack_size(EVAL_STACK)
+                .stack_size(self.ctx.limits.eval_stack.max(1 << 20))
                 .spawn_scoped(s, || eval::invoke(self, pipeline, input));
             match h {
                 Ok(h) => h.join().unwrap_or_else(|_| panicked()),

@@ -1166,7 +1166,21 @@ impl Parser {
                 args_end = self.i;
                 continue;
             }
+            if c == '&' {
+                return Err(self.err(
+                    "AmpersandNotAllowed",
+                    "The ampersand (&) character is not allowed. The & operator is reserved for \
+                     future use; wrap an ampersand in double quotation marks (\"&\") to pass it \
+                     as part of a string.",
+                ));
+            }
+            let before = self.i;
             let v = self.command_arg()?;
+            if self.i == before {
+                // Nothing consumed: an argument cannot start here. Without
+                // this, the loop would push empty arguments forever.
+                return Err(self.err_unexpected());
+            }
             args.push(Arg::Value(v));
             args_end = self.i;
         }

@@ -325,3 +325,16 @@ fn copy_and_fetch_scripts_of_pypsrp() {
     }
     assert_eq!(back, data);
 }
+
+/// A bare `&` where an argument would start is PowerShell's
+/// AmpersandNotAllowed parse error (the argument loop once pushed empty
+/// arguments forever on it: the fuzz target's out-of-memory).
+#[test]
+fn an_ampersand_in_argument_position_is_a_parse_error() {
+    for s in ["& &", "&\t\0&", "echo a & b", "Write-Output 1 &"] {
+        let o = run(s);
+        assert!(o.stdout.is_empty(), "{s:?}: {:?}", o.stdout);
+        let err: String = o.stderr.iter().map(|(_, t)| t.as_str()).collect();
+        assert!(err.contains("AmpersandNotAllowed"), "{s:?}: {err}");
+    }
+}

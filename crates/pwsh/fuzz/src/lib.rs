@@ -33,6 +33,9 @@ pub fn script(data: &[u8]) {
             max_script: 1 << 16,
             max_output: 1_000,
             max_wait: Duration::ZERO,
+            // Half the default call depth and no debug build: 32 MiB is
+            // ample, and AddressSanitizer maps shadow memory per stack.
+            eval_stack: 32 << 20,
         },
         service: "fuzz".into(),
     });

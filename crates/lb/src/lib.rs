@@ -8,12 +8,15 @@
 //! - [`tokens`] — login tokens (sans-IO, time from the model's clock);
 //! - [`service`] — the HTTP glue (auth, limits, journal, busy fault),
 //!   persistence in the LB's share, virtual-server listeners kept in step;
+//! - [`irule`] — iRules: a TCL-ish parser and the subset run at
+//!   `CLIENT_ACCEPTED` and `HTTP_REQUEST`, refused at save time beyond it;
 //! - [`proxy`] — a virtual server's listener: pick a member, dial it from
 //!   the LB's address, copy both ways, count;
 //! - [`monitor`] — health monitors (tcp, http, https) on their interval;
 //! - [`web`] — the IIS-like site on `web` (HTTP 80) of guests and hosts;
 //! - [`probe`] — `check`'s probes (login + sys/version; GET /).
 
+pub mod irule;
 pub mod monitor;
 pub mod probe;
 pub mod proxy;
@@ -85,6 +88,8 @@ impl Protocol for LoadBalancer {
             "virtual servers: TLS termination (client-ssl), TLS to members (server-ssl)",
             "virtual servers: source address translation none/automap/snat (SNAT pools)",
             "monitors: tcp, http, https",
+            "GET|POST /mgmt/tm/ltm/rule, GET|PUT|PATCH|DELETE /mgmt/tm/ltm/rule/~Common~{name} (apiAnonymous TCL text)",
+            "iRules on virtual servers: CLIENT_ACCEPTED, HTTP_REQUEST (if/elseif/else, set, return, pool, reject, drop, log, HTTP::redirect, HTTP::respond, HTTP::header insert|remove|replace, HTTP::uri; HTTP::uri|path|host|method|query|header, IP::client_addr, string tolower|toupper|length)",
         ]
         .iter()
         .map(|s| s.to_string())

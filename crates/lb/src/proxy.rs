@@ -4,6 +4,7 @@
 //! least connections; connection counts and bytes feed `stats` and the
 //! journal.
 
+use crate::irule::{self, Action, Event};
 use crate::rest::{MemberStatus, Status};
 use crate::service::Lb;
 use fakedc_model::{Record, ServiceKind};
@@ -93,15 +94,40 @@ impl Status for Snapshot {
 struct Plan {
     generation: u64,
     persist: bool,
-    pool: Option<String>,
-    mode: String,
-    members: Vec<crate::rest::MemberDef>,
+    /// The default pool.
+    pool: Option<Arc<PoolPlan>>,
     /// A client-ssl profile: terminate TLS with the LB's certificate.
     client_ssl: bool,
     /// A server-ssl profile: TLS to the member, with this SNI if set.
     server_ssl: Option<Option<String>>,
     /// SNAT translation addresses; empty: the LB's own address.
     snat: Vec<std::net::IpAddr>,
+    /// The iRules attached, compiled, in order.
+    rules: Vec<(String, Arc<irule::Rule>)>,
+    /// Some rule runs at CLIENT_ACCEPTED / HTTP_REQUEST.
+    accept_rules: bool,
+    http_rules: bool,
+    /// Pools the rules name literally (full paths), resolved with the
+    /// configuration generation like the default pool.
+    rule_pools: HashMap<String, Arc<PoolPlan>>,
+}
+
+/// One pool as the proxy balances over it.
+#[derive(Debug, Default)]
+struct PoolPlan {
+    name: String,
+    mode: String,
+    members: Vec<crate::rest::MemberDef>,
+}
+
+impl PoolPlan {
+    fn of(api: &crate::rest::Api, pool: &str) -> PoolPlan {
+        PoolPlan {
+            name: pool.to_string(),
+            mode: api.lb_mode(pool),
+            members: api.pool_members(pool),
+        }
+    }
 }
 
 /// One virtual server's listener.
@@ -137,6 +163,29 @@ impl VirtualServer {
         let client_ssl = vs.as_ref().is_some_and(|v| v.client_ssl);
         let server_ssl = vs.as_ref().and_then(|v| v.server_ssl.clone());
         let snat = vs.as_ref().map(|v| v.snat.clone()).unwrap_or_default();
+        let mut rules = Vec::new();
+        for (name, text) in vs.as_ref().map(|v| v.rules.as_slice()).unwrap_or_default() {
+            // Validated when saved; a rule that no longer compiles (a pool
+            // it names was deleted since) is left out, and said so.
+            match irule::compile(text, |p| {
+                crate::rest::full_path(p).is_ok_and(|f| api.pools().contains(&f))
+            }) {
+                Ok(r) => rules.push((name.clone(), Arc::new(r))),
+                Err(e) => {
+                    tracing::warn!(rule = %name, error = %e.message(name), "iRule not run")
+                }
+            }
+        }
+        let mut rule_pools = HashMap::new();
+        for (_, r) in &rules {
+            for p in &r.pools {
+                if let Ok(f) = crate::rest::full_path(p) {
+                    rule_pools
+                        .entry(f.clone())
+                        .or_insert_with(|| Arc::new(PoolPlan::of(&api, &f)));
+                }
+            }
+        }
         let pool = vs.and_then(|v| v.pool);
         let plan = Arc::new(Plan {
             generation,
@@ -144,12 +193,11 @@ impl VirtualServer {
             client_ssl,
             server_ssl,
             snat,
-            mode: pool.as_deref().map(|p| api.lb_mode(p)).unwrap_or_default(),
-            members: pool
-                .as_deref()
-                .map(|p| api.pool_members(p))
-                .unwrap_or_default(),
-            pool,
+            accept_rules: rules.iter().any(|(_, r)| r.has(Event::ClientAccepted)),
+            http_rules: rules.iter().any(|(_, r)| r.has(Event::HttpRequest)),
+            rules,
+            rule_pools,
+            pool: pool.as_deref().map(|p| Arc::new(PoolPlan::of(&api, p))),
         });
         *cached = Some(plan.clone());
         Some(plan)
@@ -163,43 +211,44 @@ impl TcpService for VirtualServer {
 }
 
 impl VirtualServer {
-    /// The members to try, best first: enabled and up (or unmonitored),
-    /// ordered by the pool's mode.
+    /// The members of `pool` to try, best first: enabled and up (or
+    /// unmonitored), ordered by the pool's mode, the persisted one first.
     fn candidates(
         &self,
+        plan: &Plan,
+        pool: &PoolPlan,
         client: std::net::IpAddr,
-    ) -> (Option<Arc<Plan>>, Vec<(String, std::net::SocketAddr)>) {
-        let Some(plan) = self.plan() else {
-            return (None, Vec::new());
-        };
-        let Some(pool) = plan.pool.clone() else {
-            return (Some(plan), Vec::new());
-        };
-        let mode = plan.mode.as_str();
-        let members = plan.members.iter();
+    ) -> Vec<(String, std::net::SocketAddr)> {
         let Ok(mut rt) = self.lb.rt.lock() else {
-            return (Some(plan), Vec::new());
+            return Vec::new();
         };
-        let mut ok: Vec<(String, std::net::SocketAddr, u64)> = members
-            .filter(|m| m.enabled)
-            .filter_map(|m| {
-                let st = rt
-                    .members
-                    .get(&(pool.clone(), m.full.clone()))
-                    .map(|r| r.status)
-                    .unwrap_or_default();
-                let healthy = m.monitors.is_empty() || st.up == Some(true);
-                healthy.then(|| (m.full.clone(), m.addr, st.cur_conns))
-            })
-            .collect();
-        if ok.is_empty() {
-            return (Some(plan), Vec::new());
+        let mut key = (pool.name.clone(), String::new());
+        let mut ok: Vec<(&str, std::net::SocketAddr, u64)> = Vec::with_capacity(pool.members.len());
+        for m in pool.members.iter().filter(|m| m.enabled) {
+            // The lookup key reuses one buffer: no allocation per member.
+            key.1.clear();
+            key.1.push_str(&m.full);
+            let st = rt.members.get(&key).map(|r| r.status).unwrap_or_default();
+            if m.monitors.is_empty() || st.up == Some(true) {
+                ok.push((m.full.as_str(), m.addr, st.cur_conns));
+            }
         }
-        let cur = rt.cursor.entry(pool.clone()).or_insert(0);
-        let start = *cur % ok.len();
-        *cur = cur.wrapping_add(1);
+        if ok.is_empty() {
+            return Vec::new();
+        }
+        let start = match rt.cursor.get_mut(&pool.name) {
+            Some(cur) => {
+                let s = *cur % ok.len();
+                *cur = cur.wrapping_add(1);
+                s
+            }
+            None => {
+                rt.cursor.insert(pool.name.clone(), 1);
+                0
+            }
+        };
         ok.rotate_left(start);
-        if mode.starts_with("least-connections") {
+        if pool.mode.starts_with("least-connections") {
             // Stable: ties keep the round-robin order.
             ok.sort_by_key(|m| m.2);
         }
@@ -209,20 +258,80 @@ impl VirtualServer {
             let now = self.lb.model.clock.now();
             if let Some((m, at)) = rt.persist.get(&(self.full.clone(), client)) {
                 if now.saturating_duration_since(*at) < PERSIST_TIMEOUT {
-                    if let Some(i) = ok.iter().position(|x| &x.0 == m) {
+                    if let Some(i) = ok.iter().position(|x| x.0 == m) {
                         let x = ok.remove(i);
                         ok.insert(0, x);
                     }
                 }
             }
         }
-        let list = ok.into_iter().map(|(f, a, _)| (f, a)).collect();
-        (Some(plan), list)
+        ok.into_iter()
+            .take(MAX_TRIES)
+            .map(|(f, a, _)| (f.to_string(), a))
+            .collect()
+    }
+
+    /// A pool an iRule names: resolved with the plan when named literally,
+    /// else looked up now.
+    fn rule_pool(&self, plan: &Plan, name: &str) -> Option<Arc<PoolPlan>> {
+        let full = crate::rest::full_path(name).ok()?;
+        if let Some(p) = plan.pool.as_ref().filter(|p| p.name == full) {
+            return Some(p.clone());
+        }
+        if let Some(p) = plan.rule_pools.get(&full) {
+            return Some(p.clone());
+        }
+        let api = self.lb.api.lock().ok()?;
+        api.pools()
+            .contains(&full)
+            .then(|| Arc::new(PoolPlan::of(&api, &full)))
+    }
+
+    /// Journals what a rule logged (`log local0.`), as BIG-IP writes it to
+    /// /var/log/ltm.
+    fn rule_logs(&self, rule: &str, logs: &[String]) {
+        for m in logs {
+            tracing::info!(machine = %self.lb.name, rule = %rule, "{m}");
+            self.lb.model.journal.record(Record {
+                machine: self.lb.name.clone(),
+                service: ServiceKind::LbHttp.name().into(),
+                operation: format!("rule {rule}"),
+                outcome: format!("log: {}", m.chars().take(512).collect::<String>()),
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Runs every attached rule's `event` in order; the first that ends
+    /// the event with an action wins. Returns the action, the rule that
+    /// took it, and the pool the rules chose (if any).
+    fn run_rules(
+        &self,
+        plan: &Plan,
+        event: Event,
+        peer: std::net::SocketAddr,
+        local: std::net::SocketAddr,
+        mut http: Option<&mut irule::HttpRequest>,
+    ) -> (Action, String, Option<String>) {
+        let mut pool = None;
+        for (name, rule) in plan.rules.iter().filter(|(_, r)| r.has(event)) {
+            let mut env = irule::Env::new(peer, local, http.as_deref_mut());
+            rule.run(event, &mut env);
+            self.rule_logs(name, &env.logs);
+            if env.pool.is_some() {
+                pool = env.pool;
+            }
+            if env.action != Action::Continue {
+                return (env.action, name.clone(), pool);
+            }
+        }
+        (Action::Continue, String::new(), pool)
     }
 
     async fn proxy(&self, conn: Conn) {
         let lb = &self.lb;
         let peer = conn.info.peer;
+        let local = conn.info.local;
         let record = |outcome: String| {
             lb.model.journal.record(Record {
                 machine: lb.name.clone(),
@@ -237,15 +346,45 @@ impl VirtualServer {
             record("refused: no network handle".into());
             return;
         };
-        let (plan, candidates) = self.candidates(peer.ip());
-        let Some((plan, pool)) = plan.and_then(|p| p.pool.clone().map(|pool| (p, pool))) else {
-            record("reset: the virtual server has no pool".into());
+        let Some(plan) = self.plan() else {
+            record("reset: configuration unavailable".into());
             return;
         };
-        let persist = plan.persist;
+        let mut pool = plan.pool.clone();
+        if plan.accept_rules {
+            let (action, rule, chosen) =
+                self.run_rules(&plan, Event::ClientAccepted, peer, local, None);
+            match action {
+                Action::Reject | Action::Drop => {
+                    let what = if action == Action::Reject {
+                        "rejected"
+                    } else {
+                        "dropped"
+                    };
+                    record(format!("{what} by iRule {rule} at CLIENT_ACCEPTED"));
+                    return;
+                }
+                _ => {}
+            }
+            if let Some(name) = chosen {
+                match self.rule_pool(&plan, &name) {
+                    Some(p) => pool = Some(p),
+                    None => {
+                        record(format!(
+                            "reset: pool {name} named by an iRule does not exist"
+                        ));
+                        return;
+                    }
+                }
+            }
+        }
+        if pool.is_none() && !plan.http_rules {
+            record("reset: the virtual server has no pool".into());
+            return;
+        }
         // TLS termination first: a client that fails the handshake costs
         // no member a connection.
-        let client: fakedc_net::BoxIo = if plan.client_ssl {
+        let mut client: fakedc_net::BoxIo = if plan.client_ssl {
             match conn.info.tls_upgrade(conn.io).await {
                 Ok(io) => io,
                 Err(e) => {
@@ -256,6 +395,103 @@ impl VirtualServer {
         } else {
             conn.io
         };
+        // HTTP_REQUEST rules: read the request head, run the rules, answer
+        // locally or forward the (changed) head to the member chosen.
+        let mut first: Option<Vec<u8>> = None;
+        if plan.http_rules {
+            let mut buf: Vec<u8> = Vec::new();
+            loop {
+                let (mut req, used) = match read_head(&mut client, &mut buf).await {
+                    Ok(Some(x)) => x,
+                    Ok(None) => {
+                        record("closed by the client before a request".into());
+                        return;
+                    }
+                    Err(e) => {
+                        record(format!("reset: {e}"));
+                        return;
+                    }
+                };
+                let rest = buf.split_off(used);
+                buf.clear();
+                let (action, rule, chosen) =
+                    self.run_rules(&plan, Event::HttpRequest, peer, local, Some(&mut req));
+                let close = !keep_alive(&req) || has_body(&req);
+                let answer = match action {
+                    Action::Continue => {
+                        if let Some(name) = chosen {
+                            match self.rule_pool(&plan, &name) {
+                                Some(p) => pool = Some(p),
+                                None => {
+                                    record(format!(
+                                        "reset: pool {name} named by an iRule does not exist"
+                                    ));
+                                    return;
+                                }
+                            }
+                        }
+                        // One request per member connection: the member
+                        // closes after answering it, so the client's next
+                        // request comes on a new connection and meets the
+                        // rules again.
+                        set_header(&mut req, "Connection", "close");
+                        let mut head = serialize_head(&req);
+                        head.extend_from_slice(&rest);
+                        first = Some(head);
+                        break;
+                    }
+                    Action::Reject | Action::Drop => {
+                        record(format!(
+                            "{} by iRule {rule} at HTTP_REQUEST ({} {})",
+                            if action == Action::Reject {
+                                "rejected"
+                            } else {
+                                "dropped"
+                            },
+                            req.method,
+                            clip(&req.uri)
+                        ));
+                        return;
+                    }
+                    Action::Redirect(url) => {
+                        record(format!(
+                            "iRule {rule}: {} {} redirected to {}",
+                            req.method,
+                            clip(&req.uri),
+                            clip(&url)
+                        ));
+                        local_response(302, &[("Location".into(), one_line(&url))], "", close)
+                    }
+                    Action::Respond {
+                        status,
+                        body,
+                        headers,
+                    } => {
+                        record(format!(
+                            "iRule {rule}: {} {} answered {status}",
+                            req.method,
+                            clip(&req.uri)
+                        ));
+                        local_response(status, &headers, &body, close)
+                    }
+                };
+                if tokio::io::AsyncWriteExt::write_all(&mut client, &answer)
+                    .await
+                    .is_err()
+                    || close
+                {
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut client).await;
+                    return;
+                }
+                buf = rest;
+            }
+        }
+        let Some(pool) = pool else {
+            record("reset: the virtual server has no pool".into());
+            return;
+        };
+        let pool_name = pool.name.as_str();
+        let persist = plan.persist;
         // The source: the next SNAT pool address, or the LB's own.
         let snat = (!plan.snat.is_empty()).then(|| {
             let i = self
@@ -264,7 +500,7 @@ impl VirtualServer {
             plan.snat[i % plan.snat.len()]
         });
         let mut upstream = None;
-        for (full, addr) in candidates.into_iter().take(MAX_TRIES) {
+        for (full, addr) in self.candidates(&plan, &pool, peer.ip()) {
             let target = net.resolve(addr);
             let dialled = match snat {
                 // A translation address is not the machine's own, so the
@@ -287,7 +523,7 @@ impl VirtualServer {
             }
         }
         let Some((member, up)) = upstream else {
-            record(format!("reset: no member of {pool} available"));
+            record(format!("reset: no member of {pool_name} available"));
             return;
         };
         let from = snat
@@ -299,13 +535,24 @@ impl VirtualServer {
                 Ok(s) => Box::new(s),
                 Err(e) => {
                     record(format!(
-                        "reset: TLS to member {member} of {pool} failed: {e}"
+                        "reset: TLS to member {member} of {pool_name} failed: {e}"
                     ));
                     return;
                 }
             },
         };
-        let key = (pool.clone(), member.clone());
+        let mut sent_first = 0u64;
+        if let Some(head) = &first {
+            if tokio::io::AsyncWriteExt::write_all(&mut up, head)
+                .await
+                .is_err()
+            {
+                record(format!("reset: member {member} of {pool_name} closed"));
+                return;
+            }
+            sent_first = head.len() as u64;
+        }
+        let key = (pool_name.to_string(), member.clone());
         if let Ok(mut rt) = lb.rt.lock() {
             if persist {
                 if rt.persist.len() >= MAX_PERSIST {
@@ -322,17 +569,10 @@ impl VirtualServer {
             v.0 += 1;
             v.1 += 1;
         }
-        let mut client = client;
-        let r = tokio::io::copy_bidirectional_with_sizes(
-            &mut client,
-            &mut up,
-            BUF_TO_MEMBER,
-            BUF_TO_CLIENT,
-        )
-        .await;
+        let r = splice(&mut client, &mut up).await;
         let (to_member, to_client) = match &r {
-            Ok((a, b)) => (*a, *b),
-            Err(_) => (0, 0),
+            Ok((a, b)) => (*a + sent_first, *b),
+            Err(_) => (sent_first, 0),
         };
         if let Ok(mut rt) = lb.rt.lock() {
             let m = rt.members.entry(key).or_default();
@@ -345,7 +585,7 @@ impl VirtualServer {
             v.3 += to_client;
         }
         record(format!(
-            "member {member} of {pool}{from}{}: {to_member} bytes to it, {to_client} bytes back{}",
+            "member {member} of {pool_name}{from}{}: {to_member} bytes to it, {to_client} bytes back{}",
             match (plan.client_ssl, plan.server_ssl.is_some()) {
                 (true, true) => " (TLS both sides)",
                 (true, false) => " (client TLS terminated)",
@@ -358,6 +598,182 @@ impl VirtualServer {
             }
         ));
     }
+}
+
+/// Copies both ways until both sides are done: `tokio`'s bidirectional
+/// copy with HAProxy-like buffer sizes.
+async fn splice(
+    client: &mut fakedc_net::BoxIo,
+    up: &mut fakedc_net::BoxIo,
+) -> std::io::Result<(u64, u64)> {
+    tokio::io::copy_bidirectional_with_sizes(client, up, BUF_TO_MEMBER, BUF_TO_CLIENT).await
+}
+
+/// BIG-IP's default largest HTTP request head (the HTTP profile's
+/// `maxHeaderSize`).
+pub const MAX_HEAD: usize = 32 * 1024;
+/// Most header lines in a request head.
+const MAX_HEADERS: usize = 256;
+
+fn clip(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+fn one_line(s: &str) -> String {
+    s.chars().filter(|c| *c != '\r' && *c != '\n').collect()
+}
+
+/// Reads one request head into `buf` (which may already hold bytes):
+/// `None` if the client closed first; the parsed head and its length.
+async fn read_head(
+    io: &mut fakedc_net::BoxIo,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<(irule::HttpRequest, usize)>> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = find_head_end(buf) {
+            return parse_request_head(&buf[..end])
+                .map(|r| Some((r, end)))
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("HTTP header exceeds maximum allowed size of {MAX_HEAD}"),
+            ));
+        }
+        let n = tokio::io::AsyncReadExt::read(io, &mut chunk).await?;
+        if n == 0 {
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the client closed in the middle of a request head",
+                ))
+            };
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Where a head ends (past its blank line), if it is complete.
+fn find_head_end(b: &[u8]) -> Option<usize> {
+    b.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// Parses an HTTP/1.x request head (through its blank line).
+pub fn parse_request_head(head: &[u8]) -> Result<irule::HttpRequest, String> {
+    if head.len() > MAX_HEAD + 4 {
+        return Err("request head too large".into());
+    }
+    let text = std::str::from_utf8(head).map_err(|_| "request head is not UTF-8".to_string())?;
+    let mut lines = text.split("\r\n");
+    let line = lines.next().unwrap_or_default();
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!("malformed request line: {}", clip(line)));
+    };
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    if !token(method)
+        || uri.is_empty()
+        || uri.bytes().any(|b| b <= b' ' || b == 0x7f)
+        || !(version == "HTTP/1.1" || version == "HTTP/1.0")
+    {
+        return Err(format!("malformed request line: {}", clip(line)));
+    }
+    let mut headers = Vec::new();
+    for l in lines {
+        if l.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = l.split_once(':') else {
+            return Err(format!("malformed header line: {}", clip(l)));
+        };
+        if !token(k) || v.bytes().any(|b| b == 0 || b == b'\r' || b == b'\n') {
+            return Err(format!("malformed header line: {}", clip(l)));
+        }
+        if headers.len() >= MAX_HEADERS {
+            return Err(format!("more than {MAX_HEADERS} header lines"));
+        }
+        headers.push((k.to_string(), v.trim().to_string()));
+    }
+    Ok(irule::HttpRequest {
+        method: method.to_string(),
+        uri: uri.to_string(),
+        version: version.to_string(),
+        headers,
+    })
+}
+
+/// The head as sent to the member.
+fn serialize_head(r: &irule::HttpRequest) -> Vec<u8> {
+    let mut out = format!("{} {} {}\r\n", r.method, r.uri, r.version);
+    for (k, v) in &r.headers {
+        out.push_str(k);
+        out.push_str(": ");
+        out.push_str(v);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+fn set_header(r: &mut irule::HttpRequest, name: &str, value: &str) {
+    r.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    r.headers.push((name.to_string(), value.to_string()));
+}
+
+/// Whether the client wants the connection kept after this request.
+fn keep_alive(r: &irule::HttpRequest) -> bool {
+    let conn = r.header("connection").unwrap_or("").to_ascii_lowercase();
+    if r.version == "HTTP/1.0" {
+        conn.contains("keep-alive")
+    } else {
+        !conn.contains("close")
+    }
+}
+
+/// A request with a body: after a local answer the connection is closed
+/// rather than the body skipped.
+fn has_body(r: &irule::HttpRequest) -> bool {
+    r.header("transfer-encoding").is_some()
+        || r.header("content-length").is_some_and(|v| v.trim() != "0")
+}
+
+/// A response the device makes itself (`HTTP::redirect`,
+/// `HTTP::respond`), shaped as BIG-IP's: HTTP/1.0, `Server: BigIP`.
+fn local_response(status: u16, headers: &[(String, String)], body: &str, close: bool) -> Vec<u8> {
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Unknown");
+    let mut out = format!("HTTP/1.0 {status} {reason}\r\n");
+    let mut server = true;
+    for (k, v) in headers {
+        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("connection") {
+            continue;
+        }
+        server &= !k.eq_ignore_ascii_case("server");
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if server {
+        out.push_str("Server: BigIP\r\n");
+    }
+    out.push_str(if close {
+        "Connection: close\r\n"
+    } else {
+        "Connection: Keep-Alive\r\n"
+    });
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    out.push_str(body);
+    out.into_bytes()
 }
 
 /// TLS to a member (a server-ssl profile): BIG-IP's default `serverssl`

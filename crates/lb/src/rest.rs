@@ -15,6 +15,7 @@
 //! (`{"code","message","errorStack":[],"apiError"}`) with F5's message
 //! numbers where they are known.
 
+use crate::irule;
 use crate::transaction::{Transactions, TxState};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -35,6 +36,8 @@ pub const MAX_PATH: usize = 2048;
 pub const MAX_DEPTH: usize = 32;
 /// The only partition this device has.
 pub const PARTITION: &str = "Common";
+/// Most iRules one virtual server may name.
+pub const MAX_RULES_PER_VIRTUAL: usize = 32;
 
 /// An F5 error: status code, message (with F5's message number where one
 /// is known) and `apiError`.
@@ -403,6 +406,13 @@ static SPECS: &[Spec] = &[
             ("serverName", Str("none")),
         ],
     },
+    // iRules: the TCL text is `apiAnonymous`, validated by `irule::compile`.
+    Spec {
+        key: "ltm/rule",
+        kind: "tm:ltm:rule:rulestate",
+        label: "Rule",
+        props: &[("apiAnonymous", Str("")), ("description", Unset)],
+    },
     Spec {
         key: "ltm/snatpool",
         kind: "tm:ltm:snatpool:snatpoolstate",
@@ -545,6 +555,8 @@ pub struct VirtualDef {
     pub server_ssl: Option<Option<String>>,
     /// Translation addresses (a SNAT pool's members); empty: the LB's own.
     pub snat: Vec<IpAddr>,
+    /// The iRules attached, in order: (full path, TCL text).
+    pub rules: Vec<(String, String)>,
 }
 
 /// Splits `~Partition~name` (or a bare `name`) into a full path. Refuses
@@ -600,7 +612,8 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 /// A full path (`/Common/x`) or bare name to a full path in Common.
-fn full_path(v: &str) -> Result<String, ApiError> {
+/// A name as written (`web_pool`, `/Common/web_pool`) as a full path.
+pub fn full_path(v: &str) -> Result<String, ApiError> {
     let name = match v.strip_prefix('/') {
         Some(rest) => match rest.split_once('/') {
             Some((p, n)) if p == PARTITION => n,
@@ -878,7 +891,6 @@ pub struct Api {
 fn unimplemented(rest: &str, req: Request<'_>) -> Option<ApiError> {
     let r = rest.trim_end_matches('/');
     let not_built = r.starts_with("ltm/persistence")
-        || r.starts_with("ltm/rule")
         || r.starts_with("ltm/profile/")
             && spec(r.trim_end_matches('/')).is_none()
             && !SPECS.iter().any(|s| r.starts_with(&format!("{}/", s.key)))
@@ -1587,6 +1599,24 @@ impl Api {
                     kinds.push(k);
                 }
             }
+            // BIG-IP's check: HTTP events need an HTTP profile.
+            if !kinds.contains(&"ltm/profile/http") {
+                for r in self.virtual_rules(obj) {
+                    let text = self
+                        .get("ltm/rule", &r)
+                        .and_then(|o| {
+                            o.get("apiAnonymous")
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                        })
+                        .unwrap_or_default();
+                    let http = irule::compile(&text, |_| true)
+                        .is_ok_and(|c| c.has(irule::Event::HttpRequest));
+                    if http {
+                        return Err(http_profile_needed(&r, full));
+                    }
+                }
+            }
             // `enabled`/`disabled` are a pair.
             if obj.get("disabled") == Some(&Value::Bool(true)) {
                 obj.remove("enabled");
@@ -1723,10 +1753,50 @@ impl Api {
                     "fakedc: persistence profiles other than source_addr are not implemented.",
                 )),
             },
-            ("ltm/virtual", "rules") => match &v {
-                Value::Array(a) if a.is_empty() => Ok(v),
-                _ => Err(ApiError::new(501, "fakedc: iRules are not implemented.")),
-            },
+            ("ltm/virtual", "rules") => {
+                let items = match &v {
+                    Value::Null => return Ok(Value::Null),
+                    Value::Array(a) => a,
+                    _ => return Err(bad_type("expected an array of rule names")),
+                };
+                if items.len() > MAX_RULES_PER_VIRTUAL {
+                    return Err(bad_type("at most 32 rules"));
+                }
+                let mut out: Vec<Value> = Vec::new();
+                for it in items {
+                    let f = full_path(it.as_str().ok_or_else(|| bad_type("a rule is a name"))?)?;
+                    if self.get("ltm/rule", &f).is_none() {
+                        return Err(ApiError::bad(format!(
+                            "01070151:3: Rule [{f}] error: the rule was not found."
+                        )));
+                    }
+                    if !out.iter().any(|x| x.as_str() == Some(f.as_str())) {
+                        out.push(f.into());
+                    }
+                }
+                Ok(if out.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Array(out)
+                })
+            }
+            ("ltm/rule", "apiAnonymous") => {
+                let text = s(&v)?;
+                let rule = irule::compile(&text, |p| {
+                    full_path(p).is_ok_and(|f| self.get("ltm/pool", &f).is_some())
+                })
+                .map_err(|e| ApiError::bad(e.message(full)))?;
+                if rule.has(irule::Event::HttpRequest) {
+                    for (vs, o) in self.all("ltm/virtual") {
+                        if self.virtual_rules(&o).iter().any(|r| r == full)
+                            && self.virtual_profile(&o, "ltm/profile/http").is_none()
+                        {
+                            return Err(http_profile_needed(full, &vs));
+                        }
+                    }
+                }
+                Ok(text.into())
+            }
             ("ltm/virtual", "profiles") => {
                 let Value::Array(items) = v else {
                     return Err(bad_type("expected an array of profiles"));
@@ -2055,6 +2125,13 @@ impl Api {
                     }
                 }
                 self.config.members.remove(full);
+            }
+            "ltm/rule" => {
+                for (v, o) in self.all("ltm/virtual") {
+                    if self.virtual_rules(&o).iter().any(|r| r == full) {
+                        return Err(ApiError::bad(format!("01070621:3: Rule {full} cannot be deleted because it is in use by Virtual Server {v}.")));
+                    }
+                }
             }
             "ltm/node" => {
                 for (pool, ms) in &self.config.members {
@@ -2710,9 +2787,31 @@ impl Api {
                             .map(str::to_string)
                     }),
                     snat: self.snat_of(&o),
+                    rules: self
+                        .virtual_rules(&o)
+                        .into_iter()
+                        .filter_map(|r| {
+                            let text = self.get("ltm/rule", &r)?;
+                            let text = text.get("apiAnonymous")?.as_str()?.to_string();
+                            Some((r, text))
+                        })
+                        .collect(),
                 })
             })
             .collect()
+    }
+
+    /// The rules (full paths) a virtual server's `rules` names, in order.
+    fn virtual_rules(&self, v: &Map<String, Value>) -> Vec<String> {
+        v.get("rules")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The profile of collection `key` a virtual server's `profiles` names.
@@ -2851,6 +2950,13 @@ fn monitor_names(rule: &str) -> impl Iterator<Item = &str> {
         .take(16)
 }
 
+/// BIG-IP's refusal of an HTTP event without an HTTP profile.
+fn http_profile_needed(rule: &str, virtual_server: &str) -> ApiError {
+    ApiError::bad(format!(
+        "01070394:3: HTTP_REQUEST event in rule ({rule}) requires an associated HTTP or FASTHTTP profile on the virtual-server ({virtual_server})."
+    ))
+}
+
 fn not_found(key: &str, full: &str) -> ApiError {
     let label = if key.starts_with("ltm/monitor/") {
         "monitor"
@@ -2901,6 +3007,7 @@ fn ltm_collection() -> Value {
         "monitor",
         "profile",
         "snatpool",
+        "rule",
     ]
     .iter()
     .map(|n| json!({"reference": {"link": link(&format!("ltm/{n}"))}}))
@@ -3213,7 +3320,14 @@ mod tests {
             404
         );
         assert_eq!(
-            in_tx(&mut api, &id2, "POST", "/mgmt/tm/ltm/rule", "{}").status,
+            in_tx(
+                &mut api,
+                &id2,
+                "POST",
+                "/mgmt/tm/ltm/persistence/cookie",
+                "{}"
+            )
+            .status,
             501
         );
         // An empty transaction does not run.
@@ -3238,6 +3352,78 @@ mod tests {
             call(&mut api, "GET", &format!("/mgmt/tm/transaction/{id2}"), "").status,
             404
         );
+    }
+
+    #[test]
+    fn rules_are_validated_stored_attached_and_guarded() {
+        let mut api = Api::new(Config::default());
+        let ok = |r: Response| {
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body
+        };
+        ok(call(
+            &mut api,
+            "POST",
+            "/mgmt/tm/ltm/pool",
+            r#"{"name":"p"}"#,
+        ));
+        let text = "when HTTP_REQUEST {\n  if { [HTTP::uri] starts_with \"/a\" } { pool p }\n}";
+        let body = json!({"name": "r", "apiAnonymous": text}).to_string();
+        let r = ok(call(&mut api, "POST", "/mgmt/tm/ltm/rule", &body));
+        assert_eq!(r["kind"], "tm:ltm:rule:rulestate");
+        assert_eq!(r["apiAnonymous"], text);
+        let list = ok(call(&mut api, "GET", "/mgmt/tm/ltm/rule", ""));
+        assert_eq!(list["kind"], "tm:ltm:rule:rulecollectionstate");
+        // Outside the subset: refused, naming the command and line.
+        let bad = json!({"name": "b", "apiAnonymous": "when HTTP_REQUEST {\n  TCP::collect\n}"});
+        let r = call(&mut api, "POST", "/mgmt/tm/ltm/rule", &bad.to_string());
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.body["message"],
+            "01070151:3: Rule [/Common/b] error: /Common/b:2: error: [command not implemented by fakedc: TCP::collect][TCP::collect]"
+        );
+        assert_eq!(
+            call(&mut api, "GET", "/mgmt/tm/ltm/rule/~Common~b", "").status,
+            404
+        );
+        // HTTP_REQUEST needs an HTTP profile on the virtual server.
+        let vs = r#"{"name":"v","destination":"/Common/127.10.0.42:80","pool":"/Common/p","rules":["r"]}"#;
+        let r = call(&mut api, "POST", "/mgmt/tm/ltm/virtual", vs);
+        assert_eq!(r.status, 400);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("01070394:3:"),
+            "{}",
+            r.body
+        );
+        let vs = r#"{"name":"v","destination":"/Common/127.10.0.42:80","pool":"/Common/p","rules":["r"],"profiles":["/Common/http"]}"#;
+        let r = ok(call(&mut api, "POST", "/mgmt/tm/ltm/virtual", vs));
+        assert_eq!(r["rules"], json!(["/Common/r"]));
+        assert_eq!(
+            api.virtuals()[0].rules,
+            vec![("/Common/r".to_string(), text.to_string())]
+        );
+        // Unknown rule names, deleting a rule or pool in use.
+        let r = call(
+            &mut api,
+            "PATCH",
+            "/mgmt/tm/ltm/virtual/~Common~v",
+            r#"{"rules":["nope"]}"#,
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            call(&mut api, "DELETE", "/mgmt/tm/ltm/rule/~Common~r", "").status,
+            400
+        );
+        ok(call(
+            &mut api,
+            "PATCH",
+            "/mgmt/tm/ltm/virtual/~Common~v",
+            r#"{"rules":[]}"#,
+        ));
+        ok(call(&mut api, "DELETE", "/mgmt/tm/ltm/rule/~Common~r", ""));
     }
 
     #[test]

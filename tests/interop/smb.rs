@@ -1029,6 +1029,77 @@ fn sharing_violations() {
     }
 }
 
+/// Byte-range locks that wait, across connections of one machine
+/// (smbprotocol's low-level API): STATUS_PENDING, then the final answer
+/// when the range frees by unlock, by the holder's CLOSE or by its
+/// connection dropping; CANCEL ends the wait with STATUS_CANCELLED and
+/// closing the waiting handle with STATUS_RANGE_NOT_LOCKED, as Windows
+/// answers.
+#[test]
+fn blocking_locks_wait_for_the_range() {
+    let dc = start(&["smb"]);
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let (host, port) = (hv.ip().to_string(), hv.port().to_string());
+    let out = python(
+        "smbprotocol",
+        "smb_locks.py",
+        &[&host, &port, "Administrator", "P@ssw0rd!", "C$"],
+    );
+    for (key, want) in [
+        ("fail-immediately", "0xc0000055"),
+        ("interim", "0x00000103"),
+        ("before-unlock", "pending"),
+        ("after-unlock", "ok"),
+        ("held-by-waiter", "0xc0000055"),
+        ("cancelled", "0xc0000120"),
+        ("after-holder-close", "ok"),
+        ("after-holder-disconnect", "ok"),
+        ("waiter-closed", "0xc000007e"),
+    ] {
+        assert_eq!(line(&out, key), want, "{key}: {out}");
+    }
+}
+
+/// Oplocks as Windows grants and breaks them, across two connections
+/// (smbprotocol's low-level API): batch to a lone open; another
+/// connection's open breaks it to level II and pends until the holder
+/// acknowledges (the break arrives sealed in the holder's encrypted
+/// session); level II when others have the file open; an overwrite breaks
+/// level II to none; a holder closing instead of acknowledging lets the
+/// waiting open through.
+#[test]
+fn oplocks_granted_and_broken() {
+    let dc = start(&["smb"]);
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let (host, port) = (hv.ip().to_string(), hv.port().to_string());
+    let out = python(
+        "smbprotocol",
+        "smb_oplocks.py",
+        &[&host, &port, "Administrator", "P@ssw0rd!", "C$"],
+    );
+    for (key, want) in [
+        ("granted", "0x09"),
+        ("second-open-interim", "0x00000103"),
+        ("break", "0x01"),
+        ("break-file-id", "ok"),
+        ("before-ack", "pending"),
+        ("ack", "0x01"),
+        ("second-open", "ok"),
+        ("third-open-level", "0x01"),
+        ("overwrite-break", "0x00"),
+        ("second-break", "0x01"),
+        ("after-holder-close", "ok"),
+    ] {
+        assert_eq!(line(&out, key), want, "{key}: {out}");
+    }
+    let j = dc.journal(&Query {
+        machine: Some("hv01".into()),
+        operation: Some("OPLOCK_BREAK acknowledged".into()),
+        ..Query::default()
+    });
+    assert!(j.iter().any(|e| e.outcome == "ok"), "{j:?}");
+}
+
 const DECLARED: &str = r#"
 [[machine]]
 name = "lib02"

@@ -236,6 +236,68 @@ pub struct Server {
     pub locks: Locks,
     /// Share modes of every open, by file.
     pub share_modes: ShareModes,
+    /// Oplocks granted, by file.
+    pub oplocks: Oplocks,
+}
+
+/// Oplock levels (MS-SMB2 2.2.13 RequestedOplockLevel).
+pub mod oplock {
+    pub const NONE: u8 = 0x00;
+    pub const LEVEL_II: u8 = 0x01;
+    pub const EXCLUSIVE: u8 = 0x08;
+    pub const BATCH: u8 = 0x09;
+    pub const LEASE: u8 = 0xFF;
+}
+
+/// How long a break waits for the holder's acknowledgment before the
+/// open that caused it goes ahead (Windows' OplockBreakWait, 35 s).
+pub const BREAK_TIMEOUT_SECS: u64 = 35;
+
+/// An oplock held by one open.
+#[derive(Debug, Clone, Copy)]
+struct Grant {
+    owner: (u64, u64),
+    level: u8,
+    /// The level a break sent to the holder goes to, and when (FILETIME).
+    breaking: Option<(u8, u64)>,
+}
+
+/// The machine's oplock table (every connection on 445 and 139): who
+/// holds what on which file, so an open from another connection breaks
+/// an exclusive or batch oplock first, as Windows does.
+#[derive(Debug, Default)]
+pub struct Oplocks {
+    table: std::sync::Mutex<HashMap<PathBuf, Vec<Grant>>>,
+}
+
+impl Oplocks {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Vec<Grant>>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops what `gone` matches; returns the files that lost an oplock.
+    fn release_where(&self, gone: impl Fn(&Grant) -> bool) -> Vec<PathBuf> {
+        let mut freed = Vec::new();
+        self.table().retain(|k, v| {
+            let before = v.len();
+            v.retain(|g| !gone(g));
+            if v.len() != before {
+                freed.push(k.clone());
+            }
+            !v.is_empty()
+        });
+        freed
+    }
+
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) {
+        let mut t = self.table();
+        let keys: Vec<PathBuf> = t.keys().filter(|k| k.starts_with(from)).cloned().collect();
+        for k in keys {
+            if let (Some(v), Ok(rest)) = (t.remove(&k), k.strip_prefix(from)) {
+                t.entry(to.join(rest)).or_default().extend(v);
+            }
+        }
+    }
 }
 
 /// A held byte-range lock: its range, whether exclusive, and its owner
@@ -290,21 +352,47 @@ impl Locks {
         })
     }
 
-    fn release(&self, owner: (u64, u64)) {
-        let mut t = self.table();
-        t.retain(|_, v| {
-            v.retain(|h| h.owner != owner);
-            !v.is_empty()
-        });
+    /// Releases what `owner` holds; returns the files whose locks went,
+    /// so the locks waiting on them are tried again.
+    fn release(&self, owner: (u64, u64)) -> Vec<PathBuf> {
+        self.release_where(|h| h.owner == owner)
     }
 
-    fn release_conn(&self, conn: u64) {
+    fn release_conn(&self, conn: u64) -> Vec<PathBuf> {
+        self.release_where(|h| h.owner.0 == conn)
+    }
+
+    fn release_where(&self, gone: impl Fn(&Held) -> bool) -> Vec<PathBuf> {
+        let mut freed = Vec::new();
         let mut t = self.table();
-        t.retain(|_, v| {
-            v.retain(|h| h.owner.0 != conn);
+        t.retain(|k, v| {
+            let before = v.len();
+            v.retain(|h| !gone(h));
+            if v.len() != before {
+                freed.push(k.clone());
+            }
             !v.is_empty()
         });
+        freed
     }
+}
+
+/// What a connection tells the machine's other connections (and itself)
+/// through the service: changes for CHANGE_NOTIFY, and files whose
+/// byte-range locks were released, for the LOCKs waiting on them.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    Changes(Vec<Change>),
+    Unlocked(Vec<PathBuf>),
+    /// Break the oplock of open `vol` on connection `conn` to `level`.
+    Break {
+        conn: u64,
+        vol: u64,
+        level: u8,
+    },
+    /// Oplocks on these files were acknowledged down or released: the
+    /// opens waiting on them go ahead.
+    OplockReleased(Vec<PathBuf>),
 }
 
 impl Server {
@@ -354,6 +442,35 @@ pub struct Output {
     /// Changes this frame made to the share, for every connection's
     /// pending CHANGE_NOTIFY (the service passes them round).
     pub changes: Vec<Change>,
+    /// Files whose byte-range locks this frame released (unlock, close,
+    /// logoff), for every connection's waiting LOCKs.
+    pub unlocked: Vec<PathBuf>,
+    /// Oplock breaks this frame started: (connection, open, new level).
+    pub breaks: Vec<(u64, u64, u8)>,
+    /// Files whose oplocks this frame acknowledged down or released.
+    pub oplocks_released: Vec<PathBuf>,
+}
+
+impl Output {
+    /// What the service passes round to the machine's connections.
+    pub fn notices(&mut self) -> Vec<Notice> {
+        let mut n = Vec::new();
+        if !self.changes.is_empty() {
+            n.push(Notice::Changes(std::mem::take(&mut self.changes)));
+        }
+        if !self.unlocked.is_empty() {
+            n.push(Notice::Unlocked(std::mem::take(&mut self.unlocked)));
+        }
+        for (conn, vol, level) in self.breaks.drain(..) {
+            n.push(Notice::Break { conn, vol, level });
+        }
+        if !self.oplocks_released.is_empty() {
+            n.push(Notice::OplockReleased(std::mem::take(
+                &mut self.oplocks_released,
+            )));
+        }
+        n
+    }
 }
 
 /// One change to a share's tree (paths relative to the share root).
@@ -375,6 +492,38 @@ struct Pending {
     tree: bool,
     filter: u32,
     output_len: u32,
+    sign: bool,
+    encrypted: bool,
+}
+
+/// A CREATE waiting for an oplock break to be acknowledged (or to time
+/// out): the request is kept whole and run again.
+struct PendingCreate {
+    async_id: u64,
+    h: Header,
+    msg: Vec<u8>,
+    key: PathBuf,
+    sign: bool,
+    encrypted: bool,
+}
+
+/// How a pending request's final answer goes out.
+struct PendingForm {
+    session: u64,
+    sign: bool,
+    encrypted: bool,
+}
+
+/// A LOCK waiting for a range another handle holds (no
+/// FAIL_IMMEDIATELY): answered STATUS_PENDING at once, completed when the
+/// range frees, by CANCEL, or when its handle closes.
+struct PendingLock {
+    async_id: u64,
+    message_id: u64,
+    session: u64,
+    vol: u64,
+    key: PathBuf,
+    elements: Vec<proto::LockElement>,
     sign: bool,
     encrypted: bool,
 }
@@ -401,6 +550,10 @@ const MAX_BUFFERED: usize = 1024;
 
 const STATUS_NOTIFY_CLEANUP: u32 = 0x0000_010B;
 const STATUS_NOTIFY_ENUM_DIR: u32 = 0x0000_010C;
+/// An OPLOCK_BREAK acknowledgment for an open that has no break under
+/// way.
+const STATUS_INVALID_OPLOCK_PROTOCOL: u32 = 0xC000_00E3;
+
 /// CHANGE_NOTIFY waiting at once on one connection.
 pub const MAX_PENDING: usize = 256;
 
@@ -430,6 +583,8 @@ struct Open {
     kind: OpenKind,
     delete_on_close: bool,
     write: bool,
+    /// Opened in an encrypted session: its oplock break goes sealed.
+    encrypted: bool,
     /// Bytes read and written through this open (journaled at CLOSE).
     read_bytes: u64,
     written_bytes: u64,
@@ -481,12 +636,22 @@ pub struct Connection {
     /// the LOGOFF response is signed with their key.
     logoffs: Vec<u64>,
     pending: Vec<Pending>,
+    pending_locks: Vec<PendingLock>,
+    pending_creates: Vec<PendingCreate>,
     watches: HashMap<u64, Watch>,
     next_async: u64,
     /// This connection's id in the machine's lock table.
     conn_id: u64,
     /// Changes made while handling the current frame.
     changes: Vec<Change>,
+    /// Files whose locks the current frame released.
+    unlocked: Vec<PathBuf>,
+    /// Oplock breaks the current frame started, and files whose oplocks
+    /// it acknowledged down or released.
+    breaks: Vec<(u64, u64, u8)>,
+    oplocks_released: Vec<PathBuf>,
+    /// The time of the latest frame or tick (FILETIME).
+    now: u64,
     /// Async completions produced while handling the current frame.
     completions: Vec<Vec<u8>>,
     /// Sent buffers handed back by the service ([`Connection::recycle`]),
@@ -615,10 +780,16 @@ impl Connection {
             seq_used: BTreeSet::new(),
             logoffs: Vec::new(),
             pending: Vec::new(),
+            pending_locks: Vec::new(),
+            pending_creates: Vec::new(),
             watches: HashMap::new(),
             next_async: 1,
             conn_id,
             changes: Vec::new(),
+            unlocked: Vec::new(),
+            breaks: Vec::new(),
+            oplocks_released: Vec::new(),
+            now: 0,
             completions: Vec::new(),
             spare: Vec::new(),
         }
@@ -653,6 +824,7 @@ impl Connection {
         nonce: [u8; 16],
     ) -> Output {
         let mut out = Output::default();
+        self.now = now;
         match frame.get(..4) {
             Some(id) if id == crypto::TRANSFORM_ID => {
                 let Some(sid) = crypto::transform_session(frame) else {
@@ -734,7 +906,220 @@ impl Connection {
         }
         out.frames.append(&mut self.completions);
         out.changes.append(&mut self.changes);
+        out.unlocked.append(&mut self.unlocked);
+        out.breaks.append(&mut self.breaks);
+        out.oplocks_released.append(&mut self.oplocks_released);
         out
+    }
+
+    /// What another connection (or this one) told the machine's
+    /// connections: completes the CHANGE_NOTIFYs and waiting LOCKs it
+    /// concerns; returns the frames to send.
+    pub fn on_notice(&mut self, notice: &Notice) -> Vec<Vec<u8>> {
+        match notice {
+            Notice::Changes(ch) => self.on_change(ch),
+            Notice::Unlocked(keys) => self.retry_locks(keys),
+            Notice::Break { conn, vol, level } if *conn == self.conn_id => {
+                self.break_notification(*vol, *level).into_iter().collect()
+            }
+            Notice::Break { .. } => Vec::new(),
+            Notice::OplockReleased(keys) => self.retry_creates(Some(keys), self.now),
+        }
+    }
+
+    /// Called about once a second: CREATEs waiting on a break that has
+    /// not been acknowledged within [`BREAK_TIMEOUT_SECS`] go ahead.
+    /// Waiting LOCKs are tried again too: a holder whose connection was
+    /// dropped without a word (its host powered off) released its locks
+    /// and oplocks without telling anyone.
+    pub fn tick(&mut self, now: u64) -> Vec<Vec<u8>> {
+        self.now = now;
+        let mut out = Vec::new();
+        if !self.pending_creates.is_empty() {
+            out = self.retry_creates(None, now);
+        }
+        if !self.pending_locks.is_empty() {
+            let keys: Vec<PathBuf> = self.pending_locks.iter().map(|p| p.key.clone()).collect();
+            out.extend(self.retry_locks(&keys));
+        }
+        out
+    }
+
+    /// The OPLOCK_BREAK notification (MS-SMB2 2.2.23.1, 3.3.4.6) for one
+    /// of this connection's opens: MessageId all ones, unsigned, sealed
+    /// when the open was made in an encrypted session.
+    fn break_notification(&self, vol: u64, level: u8) -> Option<Vec<u8>> {
+        let o = self.opens.get(&vol)?;
+        let h = Header {
+            command: cmd::OPLOCK_BREAK,
+            flags: proto::FLAG_RESPONSE,
+            message_id: u64::MAX,
+            ..Header::default()
+        };
+        let mut m = vec![0; HEADROOM];
+        h.write(&mut m);
+        m.extend_from_slice(&le16(24));
+        m.push(level);
+        m.push(0);
+        m.extend_from_slice(&le32(0));
+        m.extend_from_slice(&le64(vol));
+        m.extend_from_slice(&le64(vol));
+        if o.encrypted {
+            let s = self.sessions.get(&o.session)?;
+            return Some(crypto::encrypt_with_headroom(
+                self.cipher?,
+                &s.enc_key,
+                o.session,
+                rand::random(),
+                &m[HEADROOM..],
+                HEADROOM,
+            ));
+        }
+        Some(m)
+    }
+
+    /// Runs the CREATEs waiting on `keys` (None: all, for the timeout)
+    /// again; those no longer held up complete.
+    fn retry_creates(&mut self, keys: Option<&[PathBuf]>, now: u64) -> Vec<Vec<u8>> {
+        let mut done = Vec::new();
+        let waiting = std::mem::take(&mut self.pending_creates);
+        let mut keep = Vec::new();
+        for p in waiting {
+            if keys.is_some_and(|k| !k.contains(&p.key)) {
+                keep.push(p);
+                continue;
+            }
+            if self.break_pending(&p.key, now) {
+                keep.push(p);
+                continue;
+            }
+            let req = Req {
+                h: p.h,
+                msg: &p.msg,
+                now,
+                encrypted: p.encrypted,
+            };
+            let msg = Reader::new(&p.msg);
+            let mut body = msg
+                .window(
+                    proto::HEADER_LEN,
+                    p.msg.len().saturating_sub(proto::HEADER_LEN),
+                )
+                .unwrap_or(Reader::new(&[]));
+            let reply = match proto::Create::parse(&msg, &mut body) {
+                Ok(c) => self.create_file(&req, &c, Some(p.async_id)),
+                Err(_) => Reply::err(status::INVALID_PARAMETER),
+            };
+            if reply.silent {
+                // Held up again (another holder to break): pending anew.
+                continue;
+            }
+            let body = if reply.status == status::SUCCESS {
+                &reply.body[..]
+            } else {
+                &[][..]
+            };
+            if let Some(f) = self.complete_async(
+                cmd::CREATE,
+                p.h.message_id,
+                p.async_id,
+                p.h.session_id,
+                p.sign,
+                p.encrypted,
+                reply.status,
+                body,
+            ) {
+                done.push(f);
+            }
+        }
+        keep.append(&mut self.pending_creates);
+        self.pending_creates = keep;
+        done
+    }
+
+    /// Whether an oplock on `key` is still being broken (and the break
+    /// has not timed out: with `now` past the timeout, the holder is
+    /// taken to the level the break named).
+    fn break_pending(&self, key: &std::path::Path, now: u64) -> bool {
+        let mut t = self.server.oplocks.table();
+        let Some(grants) = t.get_mut(key) else {
+            return false;
+        };
+        let mut pending = false;
+        for g in grants.iter_mut() {
+            if let Some((level, since)) = g.breaking {
+                if now.saturating_sub(since) >= BREAK_TIMEOUT_SECS * 10_000_000 {
+                    g.level = level;
+                    g.breaking = None;
+                } else {
+                    pending = true;
+                }
+            }
+        }
+        grants.retain(|g| g.level != oplock::NONE);
+        if grants.is_empty() {
+            t.remove(key);
+        }
+        pending
+    }
+
+    /// Tries the LOCKs waiting on `keys` again, oldest first; those
+    /// granted (or failing otherwise) complete.
+    fn retry_locks(&mut self, keys: &[PathBuf]) -> Vec<Vec<u8>> {
+        let mut done = Vec::new();
+        let mut i = 0;
+        while i < self.pending_locks.len() {
+            let p = &self.pending_locks[i];
+            if !keys.contains(&p.key) {
+                i += 1;
+                continue;
+            }
+            let owner = (self.conn_id, p.vol);
+            match self.try_lock(&p.key, owner, &p.elements) {
+                Err(status::LOCK_NOT_GRANTED) => i += 1,
+                res => {
+                    let p = self.pending_locks.remove(i);
+                    let st = res.err().unwrap_or(status::SUCCESS);
+                    let body: &[u8] = if st == status::SUCCESS {
+                        &[4, 0, 0, 0]
+                    } else {
+                        &[]
+                    };
+                    if let Some(f) = self.complete_async(
+                        cmd::LOCK,
+                        p.message_id,
+                        p.async_id,
+                        p.session,
+                        p.sign,
+                        p.encrypted,
+                        st,
+                        body,
+                    ) {
+                        done.push(f);
+                    }
+                }
+            }
+        }
+        done
+    }
+
+    /// Releases this connection's byte-range locks and oplocks (it is
+    /// going away); returns what the service passes round, so LOCKs and
+    /// CREATEs waiting on them (on other connections) go ahead.
+    pub fn release_all(&mut self) -> Vec<Notice> {
+        self.pending_locks.clear();
+        self.pending_creates.clear();
+        let conn = self.conn_id;
+        let mut n = Vec::new();
+        let locks = self.server.locks.release_conn(conn);
+        if !locks.is_empty() {
+            n.push(Notice::Unlocked(locks));
+        }
+        let oplocks = self.server.oplocks.release_where(|g| g.owner.0 == conn);
+        if !oplocks.is_empty() {
+            n.push(Notice::OplockReleased(oplocks));
+        }
+        n
     }
 
     /// A change somewhere in the machine's shares (from this connection or
@@ -784,13 +1169,45 @@ impl Connection {
 
     /// The final async response of a pending CHANGE_NOTIFY.
     fn complete(&self, p: &Pending, st: u32, body: &[u8]) -> Option<Vec<u8>> {
+        self.complete_async(
+            cmd::CHANGE_NOTIFY,
+            p.message_id,
+            p.async_id,
+            p.session,
+            p.sign,
+            p.encrypted,
+            st,
+            body,
+        )
+    }
+
+    /// The final async response of a request answered STATUS_PENDING
+    /// (signed or sealed as the request was); None once its session is
+    /// gone.
+    #[allow(clippy::too_many_arguments)]
+    fn complete_async(
+        &self,
+        command: u16,
+        message_id: u64,
+        async_id: u64,
+        session: u64,
+        sign: bool,
+        encrypted: bool,
+        st: u32,
+        body: &[u8],
+    ) -> Option<Vec<u8>> {
+        let p = PendingForm {
+            session,
+            sign,
+            encrypted,
+        };
         let s = self.sessions.get(&p.session)?;
         let mut h = Header {
             status: st,
-            command: cmd::CHANGE_NOTIFY,
+            command,
             flags: proto::FLAG_RESPONSE | proto::FLAG_ASYNC,
-            message_id: p.message_id,
-            async_id: p.async_id,
+            message_id,
+            async_id,
             session_id: p.session,
             ..Header::default()
         };
@@ -822,69 +1239,135 @@ impl Connection {
     }
 
     /// LOCK (MS-SMB2 3.3.5.14): all elements or none. A conflicting lock
-    /// is refused at once (LOCK_NOT_GRANTED) even without
-    /// FAIL_IMMEDIATELY: waiting locks are not offered.
+    /// with FAIL_IMMEDIATELY is refused at once (LOCK_NOT_GRANTED); one
+    /// without waits, as on Windows: STATUS_PENDING now, the final answer
+    /// when the range frees (another handle unlocks or closes, its
+    /// connection goes), on CANCEL (STATUS_CANCELLED) or when this handle
+    /// closes (STATUS_RANGE_NOT_LOCKED).
     fn lock(&mut self, r: &Req<'_>, fid: FileId, elements: &[proto::LockElement]) -> Reply {
         let vol = u64::from_le_bytes(fid[8..16].try_into().unwrap_or([0; 8]));
-        let path = match self.open_of(r, fid) {
+        let key = match self.open_of(r, fid) {
             Ok(o) if matches!(o.kind, OpenKind::File(_)) => o.key.clone(),
             Ok(_) => return Reply::err(status::INVALID_PARAMETER),
             Err(e) => return e,
         };
         let owner = (self.conn_id, vol);
-        let unlock = elements[0].flags & proto::LOCK_UNLOCK != 0;
-        let mut t = self.server.locks.table();
-        let held = t.entry(path.clone()).or_default();
-        if unlock {
-            if elements.iter().any(|e| e.flags != proto::LOCK_UNLOCK) {
-                return Reply::err(status::INVALID_PARAMETER);
-            }
-            for e in elements {
-                match held
+        if elements[0].flags & proto::LOCK_UNLOCK != 0 {
+            return match self.unlock(&key, owner, elements) {
+                Ok(()) => {
+                    self.unlocked.push(key);
+                    Reply::ok(vec![4, 0, 0, 0])
+                }
+                Err(st) => Reply::err(st),
+            };
+        }
+        match self.try_lock(&key, owner, elements) {
+            Ok(()) => Reply::ok(vec![4, 0, 0, 0]),
+            Err(status::LOCK_NOT_GRANTED)
+                if elements
                     .iter()
-                    .position(|h| h.owner == owner && h.offset == e.offset && h.length == e.length)
-                {
-                    Some(i) => {
-                        held.remove(i);
-                    }
-                    None => return Reply::err(status::RANGE_NOT_LOCKED),
+                    .any(|e| e.flags & proto::LOCK_FAIL_IMMEDIATELY == 0) =>
+            {
+                if self.pending.len() + self.pending_locks.len() >= MAX_PENDING {
+                    return Reply::err(status::INSUFFICIENT_RESOURCES);
                 }
-            }
-        } else {
-            let mut new = Vec::new();
-            for e in elements {
-                let kind = e.flags & !proto::LOCK_FAIL_IMMEDIATELY;
-                let exclusive = match kind {
-                    proto::LOCK_SHARED => false,
-                    proto::LOCK_EXCLUSIVE => true,
-                    _ => return Reply::err(status::INVALID_PARAMETER),
-                };
-                if e.length != 0 && e.offset.checked_add(e.length - 1).is_none() {
-                    return Reply::err(status::INVALID_LOCK_RANGE);
-                }
-                let conflict = held
-                    .iter()
-                    .chain(new.iter())
-                    .any(|h: &Held| h.overlaps(e.offset, e.length) && (h.exclusive || exclusive));
-                if conflict {
-                    return Reply::err(status::LOCK_NOT_GRANTED);
-                }
-                new.push(Held {
-                    offset: e.offset,
-                    length: e.length,
-                    exclusive,
-                    owner,
+                let async_id = self.next_async;
+                self.next_async += 1;
+                let sign = self
+                    .sessions
+                    .get(&r.h.session_id)
+                    .is_some_and(|s| s.signing_required || r.h.flags & proto::FLAG_SIGNED != 0);
+                self.pending_locks.push(PendingLock {
+                    async_id,
+                    message_id: r.h.message_id,
+                    session: r.h.session_id,
+                    vol,
+                    key,
+                    elements: elements.to_vec(),
+                    sign,
+                    encrypted: r.encrypted,
                 });
+                Reply {
+                    async_id: Some(async_id),
+                    ..Reply::err(status::PENDING)
+                }
             }
-            if held.len() + new.len() > MAX_LOCKS_PER_FILE {
-                return Reply::err(status::INSUFFICIENT_RESOURCES);
+            Err(st) => Reply::err(st),
+        }
+    }
+
+    /// Unlocks every element (each must be a range this handle locked).
+    fn unlock(
+        &self,
+        key: &std::path::Path,
+        owner: (u64, u64),
+        elements: &[proto::LockElement],
+    ) -> Result<(), u32> {
+        if elements.iter().any(|e| e.flags != proto::LOCK_UNLOCK) {
+            return Err(status::INVALID_PARAMETER);
+        }
+        let mut t = self.server.locks.table();
+        let Some(held) = t.get_mut(key) else {
+            return Err(status::RANGE_NOT_LOCKED);
+        };
+        for e in elements {
+            match held
+                .iter()
+                .position(|h| h.owner == owner && h.offset == e.offset && h.length == e.length)
+            {
+                Some(i) => {
+                    held.remove(i);
+                }
+                None => return Err(status::RANGE_NOT_LOCKED),
             }
-            held.extend(new);
         }
         if held.is_empty() {
-            t.remove(&path);
+            t.remove(key);
         }
-        Reply::ok(vec![4, 0, 0, 0])
+        Ok(())
+    }
+
+    /// Takes every element's lock, or none: LOCK_NOT_GRANTED when one
+    /// conflicts with a lock held (by any handle, this one included, as
+    /// Windows counts them) or with an earlier element.
+    fn try_lock(
+        &self,
+        key: &std::path::Path,
+        owner: (u64, u64),
+        elements: &[proto::LockElement],
+    ) -> Result<(), u32> {
+        let mut t = self.server.locks.table();
+        let held = t.get(key).map(Vec::as_slice).unwrap_or_default();
+        let mut new = Vec::new();
+        for e in elements {
+            let kind = e.flags & !proto::LOCK_FAIL_IMMEDIATELY;
+            let exclusive = match kind {
+                proto::LOCK_SHARED => false,
+                proto::LOCK_EXCLUSIVE => true,
+                _ => return Err(status::INVALID_PARAMETER),
+            };
+            if e.length != 0 && e.offset.checked_add(e.length - 1).is_none() {
+                return Err(status::INVALID_LOCK_RANGE);
+            }
+            let conflict = held
+                .iter()
+                .chain(new.iter())
+                .any(|h: &Held| h.overlaps(e.offset, e.length) && (h.exclusive || exclusive));
+            if conflict {
+                return Err(status::LOCK_NOT_GRANTED);
+            }
+            new.push(Held {
+                offset: e.offset,
+                length: e.length,
+                exclusive,
+                owner,
+            });
+        }
+        if held.len() + new.len() > MAX_LOCKS_PER_FILE {
+            return Err(status::INSUFFICIENT_RESOURCES);
+        }
+        t.entry(key.to_path_buf()).or_default().extend(new);
+        Ok(())
     }
 
     fn change_notify(&mut self, r: &Req<'_>, n: &proto::ChangeNotify) -> Reply {
@@ -947,6 +1430,65 @@ impl Connection {
     /// sync-form CANCEL): its final answer is STATUS_CANCELLED.
     fn cancel(&mut self, r: &Req<'_>, out: &mut Output) {
         let by_async = r.h.flags & proto::FLAG_ASYNC != 0;
+        if let Some(i) = self.pending_creates.iter().position(|p| {
+            p.h.session_id == r.h.session_id
+                && if by_async {
+                    p.async_id == r.h.async_id
+                } else {
+                    p.h.message_id == r.h.message_id
+                }
+        }) {
+            let p = self.pending_creates.remove(i);
+            if let Some(f) = self.complete_async(
+                cmd::CREATE,
+                p.h.message_id,
+                p.async_id,
+                p.h.session_id,
+                p.sign,
+                p.encrypted,
+                status::CANCELLED,
+                &[],
+            ) {
+                self.completions.push(f);
+            }
+            out.events.push(Event {
+                user: self
+                    .sessions
+                    .get(&p.h.session_id)
+                    .and_then(|s| s.user.clone()),
+                op: "CANCEL CREATE".into(),
+                outcome: "STATUS_CANCELLED".into(),
+            });
+            return;
+        }
+        if let Some(i) = self.pending_locks.iter().position(|p| {
+            p.session == r.h.session_id
+                && if by_async {
+                    p.async_id == r.h.async_id
+                } else {
+                    p.message_id == r.h.message_id
+                }
+        }) {
+            let p = self.pending_locks.remove(i);
+            if let Some(f) = self.complete_async(
+                cmd::LOCK,
+                p.message_id,
+                p.async_id,
+                p.session,
+                p.sign,
+                p.encrypted,
+                status::CANCELLED,
+                &[],
+            ) {
+                self.completions.push(f);
+            }
+            out.events.push(Event {
+                user: self.sessions.get(&p.session).and_then(|s| s.user.clone()),
+                op: "CANCEL LOCK".into(),
+                outcome: "STATUS_CANCELLED".into(),
+            });
+            return;
+        }
         let Some(i) = self.pending.iter().position(|p| {
             p.session == r.h.session_id
                 && if by_async {
@@ -966,6 +1508,30 @@ impl Connection {
             op: "CANCEL CHANGE_NOTIFY".into(),
             outcome: "STATUS_CANCELLED".into(),
         });
+    }
+
+    /// Waiting LOCKs whose handle (or tree, or session) goes end with
+    /// STATUS_RANGE_NOT_LOCKED, as Windows answers them.
+    fn drop_pending_locks(&mut self, gone: impl Fn(&PendingLock) -> bool) {
+        let (gone, keep): (Vec<PendingLock>, Vec<PendingLock>) =
+            std::mem::take(&mut self.pending_locks)
+                .into_iter()
+                .partition(|p| gone(p));
+        self.pending_locks = keep;
+        for p in gone {
+            if let Some(f) = self.complete_async(
+                cmd::LOCK,
+                p.message_id,
+                p.async_id,
+                p.session,
+                p.sign,
+                p.encrypted,
+                status::RANGE_NOT_LOCKED,
+                &[],
+            ) {
+                self.completions.push(f);
+            }
+        }
     }
 
     /// Pending notifications on a handle that closes end with
@@ -1377,6 +1943,16 @@ impl Connection {
                     );
                     rep
                 }
+                cmd::OPLOCK_BREAK => {
+                    let (level, fid) = proto::oplock_break_ack(&mut body)?;
+                    let fid = self.resolve(fid, prev_fid);
+                    let rep = self.oplock_ack(r, level, fid);
+                    ev(
+                        format!("OPLOCK_BREAK acknowledged (level {level:#04x})"),
+                        outcome(rep.status),
+                    );
+                    rep
+                }
                 cmd::CHANGE_NOTIFY => {
                     let mut n = proto::ChangeNotify::parse(&mut body)?;
                     n.file_id = self.resolve(n.file_id, prev_fid);
@@ -1740,6 +2316,8 @@ impl Connection {
 
     fn close_session(&mut self, sid: u64) {
         self.pending.retain(|p| p.session != sid);
+        self.pending_locks.retain(|p| p.session != sid);
+        self.pending_creates.retain(|p| p.h.session_id != sid);
         self.sessions.remove(&sid);
         let ids: Vec<u64> = self
             .opens
@@ -1749,7 +2327,9 @@ impl Connection {
             .collect();
         for id in ids {
             if let Some(o) = self.opens.remove(&id) {
-                self.server.locks.release((self.conn_id, id));
+                let freed = self.server.locks.release((self.conn_id, id));
+                self.unlocked.extend(freed);
+                self.release_oplock(id);
                 self.server.share_modes.release((self.conn_id, id));
                 let ch = finish(o);
                 self.changes.extend(ch);
@@ -1821,7 +2401,10 @@ impl Connection {
             .collect();
         for id in ids {
             if let Some(o) = self.opens.remove(&id) {
-                self.server.locks.release((self.conn_id, id));
+                let freed = self.server.locks.release((self.conn_id, id));
+                self.unlocked.extend(freed);
+                self.release_oplock(id);
+                self.drop_pending_locks(|p| p.vol == id);
                 self.server.share_modes.release((self.conn_id, id));
                 let ch = finish(o);
                 self.cleanup_notifies(id);
@@ -1879,6 +2462,12 @@ impl Connection {
     }
 
     fn create(&mut self, r: &Req<'_>, c: &proto::Create) -> Reply {
+        self.create_file(r, c, None)
+    }
+
+    /// CREATE; `waited` is the async id of a CREATE that was pending on
+    /// an oplock break and runs again.
+    fn create_file(&mut self, r: &Req<'_>, c: &proto::Create, waited: Option<u64>) -> Reply {
         let (_, share) = match self.tree_of(r) {
             Ok(t) => t,
             Err(e) => return e,
@@ -1915,6 +2504,7 @@ impl Connection {
                 },
                 delete_on_close: false,
                 write: true,
+                encrypted: r.encrypted,
                 read_bytes: 0,
                 written_bytes: 0,
             };
@@ -1923,7 +2513,7 @@ impl Connection {
                 alloc: 4096,
                 ..Info::default()
             };
-            return self.add_open(r, open, create::OPENED, &info);
+            return self.add_open(r, open, create::OPENED, &info, oplock::NONE);
         };
         let path = match fs::share_path(&c.name) {
             Ok(p) => p,
@@ -1953,6 +2543,15 @@ impl Connection {
         let key = share.base.join(&path);
         let owner = (self.conn_id, self.next_open);
         let exists = meta.is_ok();
+        let data = READ_DATA | WRITE_DATA | APPEND_DATA | EXECUTE | DELETE;
+        // An open that touches data breaks another open's exclusive or
+        // batch oplock first, and waits for the holder to acknowledge
+        // (an open for attributes only breaks nothing, as in MS-FSA).
+        if meta.as_ref().is_ok_and(|m| m.is_file()) && access & data != 0 {
+            if let Some(rep) = self.break_oplocks(r, &key, c.disposition, waited) {
+                return rep;
+            }
+        }
         if exists
             && !self
                 .server
@@ -2092,6 +2691,11 @@ impl Connection {
         let info = meta
             .map(|m| Info::from_meta(&m, &c.name))
             .unwrap_or_default();
+        let level = if matches!(kind, OpenKind::File(_)) && access & data != 0 {
+            self.grant_oplock(c.oplock, &key, owner)
+        } else {
+            oplock::NONE
+        };
         let open = Open {
             session: r.h.session_id,
             tree: r.h.tree_id,
@@ -2101,20 +2705,198 @@ impl Connection {
             kind,
             delete_on_close,
             write: write_access,
+            encrypted: r.encrypted,
             read_bytes: 0,
             written_bytes: 0,
         };
-        self.add_open(r, open, action, &info)
+        self.add_open(r, open, action, &info, level)
     }
 
-    fn add_open(&mut self, r: &Req<'_>, open: Open, action: u32, info: &Info) -> Reply {
+    /// Starts the breaks an open of `key` needs (MS-FSA 2.1.5.17.2):
+    /// another open's exclusive or batch oplock goes to level II (to none
+    /// when the file is overwritten) and the holder must acknowledge, so
+    /// this CREATE pends (STATUS_PENDING) until it does, the holder
+    /// closes, or [`BREAK_TIMEOUT_SECS`] pass; level II oplocks go to none
+    /// on an overwrite, without acknowledgment. None when nothing holds
+    /// the open up.
+    fn break_oplocks(
+        &mut self,
+        r: &Req<'_>,
+        key: &std::path::Path,
+        disposition: u32,
+        waited: Option<u64>,
+    ) -> Option<Reply> {
+        let overwrite = matches!(
+            disposition,
+            create::SUPERSEDE | create::OVERWRITE | create::OVERWRITE_IF
+        );
+        let now = r.now;
+        let mut wait = false;
+        {
+            let mut t = self.server.oplocks.table();
+            let grants = t.get_mut(key)?;
+            for g in grants.iter_mut() {
+                if g.breaking.is_some() {
+                    wait = true;
+                    continue;
+                }
+                match g.level {
+                    oplock::EXCLUSIVE | oplock::BATCH => {
+                        let to = if overwrite {
+                            oplock::NONE
+                        } else {
+                            oplock::LEVEL_II
+                        };
+                        g.breaking = Some((to, now));
+                        self.breaks.push((g.owner.0, g.owner.1, to));
+                        wait = true;
+                    }
+                    oplock::LEVEL_II if overwrite => {
+                        self.breaks.push((g.owner.0, g.owner.1, oplock::NONE));
+                        g.level = oplock::NONE;
+                    }
+                    _ => {}
+                }
+            }
+            grants.retain(|g| g.level != oplock::NONE || g.breaking.is_some());
+            if grants.is_empty() {
+                t.remove(key);
+            }
+        }
+        if !wait {
+            return None;
+        }
+        if let Some(async_id) = waited {
+            self.pend_create(r, key, async_id);
+            return Some(Reply {
+                silent: true,
+                ..Reply::ok(Vec::new())
+            });
+        }
+        if self.pending.len() + self.pending_locks.len() + self.pending_creates.len() >= MAX_PENDING
+        {
+            return Some(Reply::err(status::INSUFFICIENT_RESOURCES));
+        }
+        let async_id = self.next_async;
+        self.next_async += 1;
+        self.pend_create(r, key, async_id);
+        Some(Reply {
+            async_id: Some(async_id),
+            ..Reply::err(status::PENDING)
+        })
+    }
+
+    fn pend_create(&mut self, r: &Req<'_>, key: &std::path::Path, async_id: u64) {
+        let sign = self
+            .sessions
+            .get(&r.h.session_id)
+            .is_some_and(|s| s.signing_required || r.h.flags & proto::FLAG_SIGNED != 0);
+        self.pending_creates.push(PendingCreate {
+            async_id,
+            h: r.h,
+            msg: r.msg.to_vec(),
+            key: key.to_path_buf(),
+            sign,
+            encrypted: r.encrypted,
+        });
+    }
+
+    /// The oplock Windows grants a new open of a file: exclusive or batch
+    /// as asked when no other open has the file, else level II; level II
+    /// as asked. Leases are not granted (LEASING is not offered at
+    /// NEGOTIATE), so a lease request gets no oplock.
+    fn grant_oplock(&mut self, requested: u8, key: &std::path::Path, owner: (u64, u64)) -> u8 {
+        let alone = self
+            .server
+            .share_modes
+            .table()
+            .get(key)
+            .is_none_or(|v| v.iter().all(|e| e.owner == owner));
+        let mut t = self.server.oplocks.table();
+        let grants = t.entry(key.to_path_buf()).or_default();
+        let level = match requested {
+            oplock::EXCLUSIVE | oplock::BATCH if alone && grants.is_empty() => requested,
+            oplock::EXCLUSIVE | oplock::BATCH | oplock::LEVEL_II
+                if grants
+                    .iter()
+                    .all(|g| matches!(g.level, oplock::LEVEL_II) && g.breaking.is_none()) =>
+            {
+                oplock::LEVEL_II
+            }
+            _ => oplock::NONE,
+        };
+        if level != oplock::NONE && grants.len() < MAX_OPENS_PER_FILE {
+            grants.push(Grant {
+                owner,
+                level,
+                breaking: None,
+            });
+        } else if grants.is_empty() {
+            t.remove(key);
+            return oplock::NONE;
+        }
+        level
+    }
+
+    /// OPLOCK_BREAK acknowledgment (MS-SMB2 3.3.5.22.1): the holder of a
+    /// breaking oplock goes to the level acknowledged (at most the one
+    /// the break named); the opens waiting on it go ahead.
+    fn oplock_ack(&mut self, r: &Req<'_>, level: u8, fid: FileId) -> Reply {
+        let vol = u64::from_le_bytes(fid[8..16].try_into().unwrap_or([0; 8]));
+        let key = match self.open_of(r, fid) {
+            Ok(o) => o.key.clone(),
+            Err(e) => return e,
+        };
+        let owner = (self.conn_id, vol);
+        let granted = {
+            let mut t = self.server.oplocks.table();
+            let Some(grants) = t.get_mut(&key) else {
+                return Reply::err(STATUS_INVALID_OPLOCK_PROTOCOL);
+            };
+            let Some(g) = grants.iter_mut().find(|g| g.owner == owner) else {
+                return Reply::err(STATUS_INVALID_OPLOCK_PROTOCOL);
+            };
+            let Some((to, _)) = g.breaking else {
+                return Reply::err(STATUS_INVALID_OPLOCK_PROTOCOL);
+            };
+            let new = if level == oplock::LEVEL_II && to == oplock::LEVEL_II {
+                oplock::LEVEL_II
+            } else {
+                oplock::NONE
+            };
+            g.level = new;
+            g.breaking = None;
+            grants.retain(|g| g.level != oplock::NONE);
+            if grants.is_empty() {
+                t.remove(&key);
+            }
+            new
+        };
+        self.oplocks_released.push(key);
+        let mut b = Vec::with_capacity(24);
+        b.extend_from_slice(&le16(24));
+        b.push(granted);
+        b.push(0);
+        b.extend_from_slice(&le32(0));
+        b.extend_from_slice(&fid);
+        Reply::ok(b)
+    }
+
+    /// Releases the oplock of one of this connection's opens.
+    fn release_oplock(&mut self, vol: u64) {
+        let owner = (self.conn_id, vol);
+        let freed = self.server.oplocks.release_where(|g| g.owner == owner);
+        self.oplocks_released.extend(freed);
+    }
+
+    fn add_open(&mut self, r: &Req<'_>, open: Open, action: u32, info: &Info, level: u8) -> Reply {
         let _ = r;
         let vol = self.next_open;
         self.next_open += 1;
         self.opens.insert(vol, open);
         let mut b = Vec::with_capacity(88);
         b.extend_from_slice(&le16(89));
-        b.push(0); // no oplock
+        b.push(level);
         b.push(0);
         b.extend_from_slice(&le32(action));
         for t in [
@@ -2177,7 +2959,10 @@ impl Connection {
         } else {
             None
         };
-        self.server.locks.release((self.conn_id, vol));
+        let freed = self.server.locks.release((self.conn_id, vol));
+        self.unlocked.extend(freed);
+        self.drop_pending_locks(|p| p.vol == vol);
+        self.release_oplock(vol);
         self.server.share_modes.release((self.conn_id, vol));
         let ch = finish(o);
         self.changes.extend(ch);
@@ -2630,6 +3415,7 @@ impl Connection {
                 let from = std::mem::replace(&mut o.path, to.clone());
                 let new_key = base.join(&to);
                 srv.share_modes.rename(&o.key, &new_key);
+                srv.oplocks.rename(&o.key, &new_key);
                 o.key = new_key;
                 self.changes.push(Change {
                     action: 4,
@@ -2766,6 +3552,8 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.server.locks.release_conn(self.conn_id);
         self.server.share_modes.release_conn(self.conn_id);
+        let conn = self.conn_id;
+        self.server.oplocks.release_where(|g| g.owner.0 == conn);
     }
 }
 

@@ -650,6 +650,17 @@ impl<'a> Ioctl<'a> {
     }
 }
 
+/// OPLOCK_BREAK acknowledgment (2.2.24.1): the level acknowledged and
+/// the handle. A lease acknowledgment (StructureSize 36) is refused:
+/// leases are not granted.
+pub fn oplock_break_ack(r: &mut Reader<'_>) -> Result<(u8, FileId)> {
+    check_size(r, 24)?;
+    let level = r.u8()?;
+    r.skip(5)?;
+    let fid = file_id(r)?;
+    Ok((level, fid))
+}
+
 /// One LOCK element (2.2.26.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockElement {

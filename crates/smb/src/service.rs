@@ -152,9 +152,10 @@ pub struct SmbService {
     netbios: bool,
 }
 
-/// Changes to a machine's shares, passed round every SMB connection of
-/// that machine (445 and 139) for CHANGE_NOTIFY.
-type Bus = tokio::sync::broadcast::Sender<Arc<Vec<crate::conn::Change>>>;
+/// What a connection tells the others of its machine (445 and 139):
+/// changes to the shares for CHANGE_NOTIFY, released byte-range locks for
+/// waiting LOCKs, oplock breaks and their acknowledgments.
+type Bus = tokio::sync::broadcast::Sender<Arc<crate::conn::Notice>>;
 
 fn server_for(m: &Machine, model: &Model) -> Result<Server, fakedc_net::StartError> {
     let o = options(m)?;
@@ -276,6 +277,7 @@ fn server_for(m: &Machine, model: &Model) -> Result<Server, fakedc_net::StartErr
         start_time: fakedc_ntlm::filetime(model.clock.wall()),
         locks: Default::default(),
         share_modes: Default::default(),
+        oplocks: Default::default(),
     })
 }
 
@@ -481,12 +483,27 @@ impl SmbService {
             }
             io::Result::Ok(())
         }));
+        // Oplock breaks nobody acknowledges time out (BREAK_TIMEOUT_SECS).
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
             let frame = tokio::select! {
                 f = frames.recv() => f,
+                _ = ticks.tick() => {
+                    let out = c.tick(fakedc_ntlm::filetime(self.model.clock.wall()));
+                    if !out.is_empty() && out_tx.send(wire(out)).await.is_err() {
+                        break Ok(());
+                    }
+                    continue;
+                }
                 ch = changes.recv() => {
-                    let Ok(ch) = ch else { continue };
-                    let out = c.on_change(&ch);
+                    let ch = match ch {
+                        Ok(ch) => ch,
+                        // Notices missed (this connection lagged behind):
+                        // the waiting LOCKs try again on the next one.
+                        Err(_) => continue,
+                    };
+                    let out = c.on_notice(&ch);
                     if !out.is_empty() && out_tx.send(wire(out)).await.is_err() {
                         break Ok(());
                     }
@@ -510,18 +527,18 @@ impl SmbService {
                 c.recycle(b);
             }
             let now = fakedc_ntlm::filetime(self.model.clock.wall());
-            let out = c.handle(
+            let mut out = c.handle(
                 frame.get(4..).unwrap_or_default(),
                 now,
                 &accounts,
                 rand::random(),
             );
             pool.put(frame);
-            for e in out.events {
+            for e in std::mem::take(&mut out.events) {
                 self.journal(&info, e.user, e.op, &e.outcome);
             }
-            if !out.changes.is_empty() {
-                let _ = bus.send(Arc::new(out.changes));
+            for n in out.notices() {
+                let _ = bus.send(Arc::new(n));
             }
             if !out.frames.is_empty() && out_tx.send(wire(out.frames)).await.is_err() {
                 break Ok(());
@@ -530,6 +547,11 @@ impl SmbService {
                 break Ok(());
             }
         };
+        // The connection's locks and oplocks go with it; LOCKs and
+        // CREATEs waiting on them (on other connections) go ahead.
+        for n in c.release_all() {
+            let _ = bus.send(Arc::new(n));
+        }
         // What was answered reaches the client before the connection ends.
         drop(out_tx);
         if let Some(handle) = writer.take() {

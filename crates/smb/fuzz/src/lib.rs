@@ -54,6 +54,7 @@ fn server() -> Arc<Server> {
         start_time: 133_000_000_000_000_000,
         locks: Default::default(),
         share_modes: Default::default(),
+        oplocks: Default::default(),
     })
 }
 
@@ -73,6 +74,7 @@ fn parsers(msg: &[u8]) {
     let _ = proto::tree_connect_path(&r, &mut body());
     let _ = proto::Create::parse(&r, &mut body());
     let _ = proto::close(&mut body());
+    let _ = proto::oplock_break_ack(&mut body());
     let _ = proto::flush(&mut body());
     let _ = proto::Read::parse(&mut body());
     if let Ok(w) = proto::Write::parse(&r, &mut body()) {

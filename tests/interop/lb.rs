@@ -780,3 +780,135 @@ fn client_ssl_profile_terminates_tls_and_snat_pool_translates() {
         "the balance journal names the SNAT address and the TLS"
     );
 }
+
+/// `curl -si` through a virtual server: (exit code, the response).
+fn curl_raw(url: &str) -> (i32, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-i", "-m", "5", url])
+        .output()
+        .expect("curl is needed (./scripts/test installs it)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn irules_created_with_f5sdk_steer_redirect_answer_and_reject() {
+    let dc = start(96);
+    f5(
+        "bigrest-setup",
+        &dc,
+        &["127.96.0.42:80", "127.96.0.21:80", "127.96.0.22:80"],
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            member_state(&dc, "127.96.0.21:80", "up") && member_state(&dc, "127.96.0.22:80", "up")
+        }),
+        "the http monitor marks both members up"
+    );
+    let out = f5(
+        "f5sdk-irule",
+        &dc,
+        &["127.96.0.42:8080", "127.96.0.42:8081", "127.96.0.21:80"],
+    );
+    assert_eq!(line(&out, "rule"), "/Common/steer tm:ltm:rule:rulestate");
+    assert_eq!(line(&out, "rule-text-same"), "True");
+    // Outside the subset, undefined, a missing pool, no HTTP profile: F5's
+    // validation errors naming the command, nothing stored.
+    let refused = lines(&out, "refused");
+    assert!(
+        refused[0].starts_with("switch 400 01070151:3: Rule [/Common/bad_switch] error: /Common/bad_switch:2: error: [command not implemented by fakedc: switch]"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1].starts_with("undefined 400 01070151:3: Rule [/Common/bad_proc] error: /Common/bad_proc:2: error: [undefined procedure: frobnicate][frobnicate now]"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[2].starts_with("nopool 400 01070151:3: Rule [/Common/bad_pool] error: /Common/bad_pool:2: error: [Unable to find pool (missing_pool) referenced][pool missing_pool]"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[3].starts_with("no-http-profile 400 01070394:3: HTTP_REQUEST event in rule (/Common/steer) requires an associated HTTP or FASTHTTP profile"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[4].starts_with("in-use 400 01070621:3: Rule /Common/steer cannot be deleted"),
+        "{refused:?}"
+    );
+    assert_eq!(line(&out, "virtual-rules"), "['/Common/steer']");
+    assert_eq!(line(&out, "gate-rules"), "['/Common/gate']");
+    let vs = vip(&dc, "/Common/rule_vs").expect("rule_vs listens");
+
+    // HTTP::redirect, as BIG-IP answers it.
+    let (_, r) = curl_raw(&format!("http://{vs}/old/page?x=1"));
+    assert!(r.starts_with("HTTP/1.0 302 Found\r\n"), "{r}");
+    assert!(
+        r.contains(&format!("Location: http://{vs}/new/old/page\r\n")),
+        "{r}"
+    );
+    assert!(r.contains("Server: BigIP\r\n"), "{r}");
+    // HTTP::respond with the client's address and the method.
+    let (_, r) = curl_raw(&format!("http://{vs}/hello"));
+    assert!(r.starts_with("HTTP/1.0 200 OK\r\n"), "{r}");
+    assert!(r.contains("Content-Type: text/plain\r\n"), "{r}");
+    assert!(r.ends_with("\r\n\r\nhello 127.0.0.1 get"), "{r}");
+    // No rule action: the default pool, round robin, through the rule.
+    let mut pages = Vec::new();
+    for _ in 0..4 {
+        let (code, r) = curl_raw(&format!("http://{vs}/"));
+        assert_eq!(code, 0, "{r}");
+        assert!(r.contains("Server: Microsoft-IIS/10.0"), "{r}");
+        pages.push(
+            r.split("<h1>")
+                .nth(1)
+                .and_then(|s| s.split("</h1>").next())
+                .unwrap_or("")
+                .to_string(),
+        );
+    }
+    assert!(
+        pages.iter().any(|p| p == "guest01") && pages.iter().any(|p| p == "guest02"),
+        "both guests answer through the rule: {pages:?}"
+    );
+    // `pool one_pool` (guest01 only) with the URI rewritten to `/`.
+    for _ in 0..3 {
+        let (_, r) = curl_raw(&format!("http://{vs}/one/x"));
+        assert!(r.contains("HTTP/1.1 200 OK"), "{r}");
+        let h1 = r.split("<h1>").nth(1).unwrap_or("");
+        assert!(h1.starts_with("guest01<"), "one_pool is guest01: {r}");
+    }
+    let journal = dc.journal(&Query {
+        machine: Some("lb01".into()),
+        ..Default::default()
+    });
+    assert!(
+        journal.iter().any(|e| e.operation == "rule /Common/steer"
+            && e.outcome == format!("log: steered {vs} to one_pool")),
+        "log local0. lands in the journal"
+    );
+    assert!(journal
+        .iter()
+        .any(|e| e.operation == "balance /Common/rule_vs"
+            && e.outcome
+                .starts_with("iRule /Common/steer: GET /old/page?x=1 redirected to")));
+
+    // CLIENT_ACCEPTED: the gate rejects 127.0.0.1 before any member.
+    let gate = vip(&dc, "/Common/gate_vs").expect("gate_vs listens");
+    let (code, r) = curl_raw(&format!("http://{gate}/"));
+    assert_ne!(code, 0, "the gate rejects curl: {r}");
+    assert!(r.is_empty(), "no HTTP answer: {r}");
+    assert!(
+        wait_until(Duration::from_secs(5), || dc
+            .journal(&Query {
+                machine: Some("lb01".into()),
+                ..Default::default()
+            })
+            .iter()
+            .any(|e| e.operation == "balance /Common/gate_vs"
+                && e.outcome
+                    == "rejected by iRule /Common/gate at CLIENT_ACCEPTED")),
+        "the rejection is journaled"
+    );
+}

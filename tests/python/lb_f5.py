@@ -16,6 +16,10 @@ MODE:
                            server on VIP in one transaction
   f5sdk-tls VIP SNAT       f5-sdk: client-ssl profile, SNAT pool of SNAT, a
                            virtual server on VIP with both over web_pool
+  f5sdk-irule VIP VIP2 M1  f5-sdk: iRules: one steering HTTP_REQUEST rule on a
+                           virtual server on VIP (http profile), a pool of M1
+                           it names, a CLIENT_ACCEPTED reject rule on VIP2;
+                           rules outside the subset and misuse refused
 Prints KEY VALUE lines the Rust test asserts on.
 """
 import os
@@ -195,6 +199,65 @@ if mode == "f5sdk-tls":
     print("virtual", vs.destination, vs.sourceAddressTranslation["type"])
     for p in vs.profiles_s.get_collection():
         print("vs-profile", p.name, p.context)
+    sys.exit(0)
+
+if mode == "f5sdk-irule":
+    vip, vip2, m1 = args
+
+    def refused(what, fn):
+        try:
+            fn()
+            print("refused", what, "no")
+        except Exception as e:  # icontrol's iControlUnexpectedHTTPError
+            r = getattr(e, "response", None)
+            body = r.json() if r is not None else {}
+            print("refused", what, getattr(r, "status_code", "?"), body.get("message", e))
+
+    one = mgmt.tm.ltm.pools.pool.create(name="one_pool", partition="Common", members=[{"name": m1}])
+    print("pool", one.fullPath)
+    steer = (
+        "# steering by path\n"
+        "when HTTP_REQUEST {\n"
+        "    if { [HTTP::uri] starts_with \"/old\" } {\n"
+        "        HTTP::redirect \"http://[HTTP::host]/new[HTTP::path]\"\n"
+        "    } elseif { [HTTP::path] eq \"/hello\" } {\n"
+        "        HTTP::respond 200 content \"hello [IP::client_addr] [string tolower [HTTP::method]]\" Content-Type text/plain\n"
+        "    } elseif { [HTTP::uri] starts_with \"/one\" } {\n"
+        "        HTTP::uri \"/\"\n"
+        "        pool one_pool\n"
+        "        log local0. \"steered [HTTP::host] to one_pool\"\n"
+        "    }\n"
+        "    HTTP::header insert X-Steered-By fakedc\n"
+        "}\n")
+    r = mgmt.tm.ltm.rules.rule.create(name="steer", partition="Common", apiAnonymous=steer)
+    print("rule", r.fullPath, r.kind)
+    loaded = mgmt.tm.ltm.rules.rule.load(name="steer", partition="Common")
+    print("rule-text-same", loaded.apiAnonymous == steer)
+    refused("switch", lambda: mgmt.tm.ltm.rules.rule.create(
+        name="bad_switch", partition="Common",
+        apiAnonymous="when HTTP_REQUEST {\n  switch [HTTP::uri] {\n    /a { pool one_pool }\n  }\n}"))
+    refused("undefined", lambda: mgmt.tm.ltm.rules.rule.create(
+        name="bad_proc", partition="Common",
+        apiAnonymous="when HTTP_REQUEST {\n  frobnicate now\n}"))
+    refused("nopool", lambda: mgmt.tm.ltm.rules.rule.create(
+        name="bad_pool", partition="Common",
+        apiAnonymous="when HTTP_REQUEST {\n  pool missing_pool\n}"))
+    refused("no-http-profile", lambda: mgmt.tm.ltm.virtuals.virtual.create(
+        name="bare_vs", partition="Common", destination=f"/Common/{vip}",
+        pool="/Common/web_pool", rules=["/Common/steer"]))
+    vs = mgmt.tm.ltm.virtuals.virtual.create(
+        name="rule_vs", partition="Common", destination=f"/Common/{vip}",
+        pool="/Common/web_pool", profiles=[{"name": "tcp"}, {"name": "http"}],
+        rules=["/Common/steer"])
+    print("virtual-rules", vs.rules)
+    gate = mgmt.tm.ltm.rules.rule.create(
+        name="gate", partition="Common",
+        apiAnonymous="when CLIENT_ACCEPTED {\n  if { [IP::client_addr] eq \"127.0.0.1\" } {\n    log local0. \"gate: [IP::client_addr] rejected\"\n    reject\n  }\n}")
+    vs2 = mgmt.tm.ltm.virtuals.virtual.create(
+        name="gate_vs", partition="Common", destination=f"/Common/{vip2}",
+        pool="/Common/web_pool", rules=[gate.fullPath])
+    print("gate-rules", vs2.rules)
+    refused("in-use", lambda: r.delete())
     sys.exit(0)
 
 print("unknown mode", mode)

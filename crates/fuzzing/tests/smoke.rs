@@ -1614,6 +1614,53 @@ fn lb_request() {
     eprintln!("lb/request: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }
 
+/// iRules: the subset's statements and values, nested ifs, substitutions,
+/// comments and continuations, refusals (unknown and unbuilt commands,
+/// wrong scope, missing pool, broken braces), then a request head
+/// (`lb/rule`).
+fn lb_rule_seeds() -> Vec<Vec<u8>> {
+    let head = b"GET /old/x?a=1 HTTP/1.1\r\nHost: vip\r\nUser-Agent: curl/8\r\nCookie: a=b\r\n\r\n";
+    let with = |text: &str| {
+        let mut v = text.as_bytes().to_vec();
+        v.push(0xff);
+        v.extend_from_slice(head);
+        v
+    };
+    vec![
+        with("# steer\nwhen HTTP_REQUEST {\n  if { [HTTP::uri] starts_with \"/old\" } {\n    HTTP::redirect \"https://[HTTP::host][HTTP::path]\"\n  } elseif { [HTTP::header exists Cookie] and not ([HTTP::method] eq \"POST\") } {\n    pool p\n    HTTP::header insert X-A [string tolower [HTTP::header value User-Agent]]\n  } else {\n    HTTP::respond 403 content \"no ${x}\" Content-Type text/plain\n  }\n}"),
+        with("when HTTP_REQUEST priority 10 {\n set u [HTTP::query]; set n [string length $u]\n if {$n > 3 || $n == 0} { HTTP::uri \"/new?$u\" ; return }\n HTTP::header replace Host backend\n HTTP::header remove Cookie\n log local0. \"len $n\"\n}"),
+        with("when CLIENT_ACCEPTED {\n  if { [IP::client_addr] eq \"127.0.0.1\" } { reject } else { pool /Common/p }\n}\nwhen HTTP_REQUEST { drop }"),
+        with("when HTTP_REQUEST {\n switch [HTTP::uri] { /a { pool p } }\n}"),
+        with("when CLIENT_ACCEPTED { HTTP::redirect /x }"),
+        with("when HTTP_REQUEST { pool missing_pool }"),
+        with("when HTTP_REQUEST { if {1} { pool p }"),
+        with("when HTTP_REQUEST { HTTP::respond 200 content \"a\\r\\nX: y\" \"X-B\" \"c\\nd\" }"),
+        with("when HTTP_REQUEST { HTTP::header insert \"Bad Name\" v ; HTTP::uri \"a b\" }"),
+        with(&format!("when HTTP_REQUEST {{ if {{ {}1{} }} {{ drop }} }}", "(".repeat(40), ")".repeat(40))),
+        b"when SERVER_CONNECTED { }".to_vec(),
+        vec![],
+    ]
+}
+
+#[test]
+fn lb_rule() {
+    let dict: &[&[u8]] = &[
+        b"when HTTP_REQUEST {",
+        b"when CLIENT_ACCEPTED {",
+        b"[HTTP::uri]",
+        b"[HTTP::header value Host]",
+        b" starts_with ",
+        b"HTTP::redirect ",
+        b"HTTP::respond 200 content ",
+        b"pool p",
+        b"\\\n",
+        b"${",
+        b"\xff",
+    ];
+    let ran = run(&smoke("lb/rule", lb_rule_seeds(), 400, dict), lb_fuzz::rule);
+    eprintln!("lb/rule: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
 /// CIM-XML requests as pywbem sends them: a pull enumeration, the classic
 /// ones, an association walk, GetClass, each extrinsic method (create,
 /// expose, hide, return), and a request-level failure (`smis/request`).

@@ -135,11 +135,14 @@ impl RawCmd {
     }
 }
 
+/// At most `n` characters of `s` on one line (an error message is one
+/// line: runs of whitespace, line breaks included, become one space).
 fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() <= n {
+        one
     } else {
-        let mut t: String = s.chars().take(n).collect();
+        let mut t: String = one.chars().take(n).collect();
         t.push_str("...");
         t
     }
@@ -599,7 +602,8 @@ fn wrong_args(cmd: &RawCmd) -> RuleError {
 
 struct Compiler {
     event: Event,
-    pools: Vec<String>,
+    /// Pools named literally, with the line naming them.
+    pools: Vec<(String, usize)>,
     depth: usize,
 }
 
@@ -741,7 +745,7 @@ impl Compiler {
             "pool" => match args {
                 [p] => {
                     if let Some(p) = p.literal() {
-                        self.pools.push(p);
+                        self.pools.push((p, cmd.line));
                     }
                     Stmt::Pool(self.word(p)?)
                 }
@@ -1130,10 +1134,10 @@ pub fn compile(text: &str, pool_exists: impl Fn(&str) -> bool) -> Result<Rule, R
             depth: 0,
         };
         let stmts = c.body(body)?;
-        for p in c.pools {
+        for (p, line) in c.pools {
             if !pool_exists(&p) {
                 return Err(RuleError::new(
-                    cmd.line,
+                    line,
                     format!(
                         "[Unable to find pool ({}) referenced][pool {}]",
                         clip(&p, 80),

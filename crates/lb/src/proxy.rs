@@ -600,13 +600,170 @@ impl VirtualServer {
     }
 }
 
-/// Copies both ways until both sides are done: `tokio`'s bidirectional
-/// copy with HAProxy-like buffer sizes.
+/// Copies both ways until both sides are done (each side's end of stream
+/// passed on as a write shutdown, like `tokio::io::copy_bidirectional`):
+/// (bytes to the member, bytes to the client).
+///
+/// Why not `copy_bidirectional_with_sizes`: it allocates and zeroes its
+/// two buffers (80 KiB here) for every connection, and a new-connection
+/// load is mostly connections that carry one small request each. These
+/// buffers come from a per-thread free list and go back to it as soon as
+/// their direction ends.
 async fn splice(
     client: &mut fakedc_net::BoxIo,
     up: &mut fakedc_net::BoxIo,
 ) -> std::io::Result<(u64, u64)> {
-    tokio::io::copy_bidirectional_with_sizes(client, up, BUF_TO_MEMBER, BUF_TO_CLIENT).await
+    use std::task::Poll;
+    let mut to_member = Pump::new(BUF_TO_MEMBER);
+    let mut to_client = Pump::new(BUF_TO_CLIENT);
+    std::future::poll_fn(|cx| {
+        let a = to_member.poll(cx, &mut **client, &mut **up)?;
+        let b = to_client.poll(cx, &mut **up, &mut **client)?;
+        if a.is_ready() && b.is_ready() {
+            Poll::Ready(Ok((to_member.amt, to_client.amt)))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Buffers kept per thread for each size.
+const POOLED: usize = 32;
+
+thread_local! {
+    static FREE: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_buf(size: usize) -> Box<[u8]> {
+    FREE.with(|f| {
+        let mut f = f.borrow_mut();
+        f.iter()
+            .position(|b| b.len() == size)
+            .map(|i| f.swap_remove(i))
+    })
+    .unwrap_or_else(|| vec![0; size].into_boxed_slice())
+}
+
+fn give_buf(b: Box<[u8]>) {
+    FREE.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.len() < 2 * POOLED {
+            f.push(b);
+        }
+    })
+}
+
+/// One direction of [`splice`].
+struct Pump {
+    size: usize,
+    buf: Option<Box<[u8]>>,
+    pos: usize,
+    cap: usize,
+    eof: bool,
+    need_flush: bool,
+    done: bool,
+    amt: u64,
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        if let Some(b) = self.buf.take() {
+            give_buf(b);
+        }
+    }
+}
+
+impl Pump {
+    fn new(size: usize) -> Pump {
+        Pump {
+            size,
+            buf: None,
+            pos: 0,
+            cap: 0,
+            eof: false,
+            need_flush: false,
+            done: false,
+            amt: 0,
+        }
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        r: &mut dyn fakedc_net::Io,
+        w: &mut dyn fakedc_net::Io,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::pin::Pin;
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            if self.pos == self.cap && !self.eof {
+                let size = self.size;
+                let buf = self.buf.get_or_insert_with(|| take_buf(size));
+                let mut rb = tokio::io::ReadBuf::new(buf);
+                match Pin::new(&mut *r).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) => {
+                        let n = rb.filled().len();
+                        if n == 0 {
+                            self.eof = true;
+                        } else {
+                            self.pos = 0;
+                            self.cap = n;
+                        }
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        // Nothing to read now: what was written must not
+                        // sit in a TLS layer's buffer meanwhile.
+                        if self.need_flush {
+                            match Pin::new(&mut *w).poll_flush(cx) {
+                                Poll::Ready(Ok(())) => self.need_flush = false,
+                                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                                Poll::Pending => {}
+                            }
+                        }
+                        return Poll::Pending;
+                    }
+                }
+            }
+            while self.pos < self.cap {
+                let Some(buf) = self.buf.as_deref() else {
+                    break;
+                };
+                match Pin::new(&mut *w).poll_write(cx, &buf[self.pos..self.cap]) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::WriteZero,
+                            "the peer accepts no more data",
+                        )))
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        self.pos += n;
+                        self.amt += n as u64;
+                        self.need_flush = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if self.eof && self.pos == self.cap {
+                if let Some(b) = self.buf.take() {
+                    give_buf(b);
+                }
+                match Pin::new(&mut *w).poll_shutdown(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.done = true;
+                        return Poll::Ready(Ok(()));
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        }
+    }
 }
 
 /// BIG-IP's default largest HTTP request head (the HTTP profile's

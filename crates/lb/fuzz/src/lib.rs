@@ -123,3 +123,58 @@ pub fn request(data: &[u8]) {
     let back: Config = serde_json::from_slice(&saved).unwrap_or_default();
     assert_eq!(back, api.config);
 }
+
+/// iRules (`lb/rule`): the rule text, then 0xFF, then an HTTP request
+/// head. The text is parsed and validated (`irule::compile`, every pool
+/// name taken as existing unless it starts with `missing`); a rule that
+/// compiles runs at CLIENT_ACCEPTED and, on the head if it parses, at
+/// HTTP_REQUEST. No panic, no unbounded work; a refusal names a line of
+/// the text and carries F5's message shape; what a rule leaves in the
+/// request (headers, URI) stays a valid head: no line breaks injected.
+pub fn rule(data: &[u8]) {
+    use fakedc_lb::irule::{compile, Action, Env, Event};
+    use fakedc_lb::proxy::parse_request_head;
+    let (text, head) = match data.iter().position(|b| *b == 0xff) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b""[..]),
+    };
+    let text = String::from_utf8_lossy(text);
+    let rule = match compile(&text, |p| !p.starts_with("missing")) {
+        Ok(r) => r,
+        Err(e) => {
+            let lines = text.split('\n').count();
+            assert!(e.line >= 1 && e.line <= lines, "line {} of {lines}", e.line);
+            let m = e.message("/Common/r");
+            assert!(
+                m.starts_with("01070151:3: Rule [/Common/r] error: /Common/r:"),
+                "{m}"
+            );
+            return;
+        }
+    };
+    let client = "127.0.0.1:50000".parse().expect("address");
+    let local = "127.0.0.42:80".parse().expect("address");
+    let mut env = Env::new(client, local, None);
+    rule.run(Event::ClientAccepted, &mut env);
+    if let Ok(mut req) = parse_request_head(head) {
+        let mut env = Env::new(client, local, Some(&mut req));
+        rule.run(Event::HttpRequest, &mut env);
+        if let Action::Respond {
+            status, headers, ..
+        } = &env.action
+        {
+            assert!((100..=599).contains(status));
+            for (k, v) in headers {
+                assert!(!k.is_empty() && !v.contains(['\r', '\n']), "{k}: {v:?}");
+            }
+        }
+        drop(env);
+        assert!(!req.uri.is_empty() && !req.uri.contains([' ', '\r', '\n']));
+        for (k, v) in &req.headers {
+            assert!(
+                !k.contains([':', '\r', '\n', ' ']) && !v.contains(['\r', '\n']),
+                "{k}: {v:?}"
+            );
+        }
+    }
+}

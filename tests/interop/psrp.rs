@@ -146,6 +146,57 @@ fn pypsrp_pool_ntlm_encrypted_http() {
     assert_pool(&out);
 }
 
+/// A long pipeline streams: pypsrp's `begin_invoke` returns at once and
+/// `poll_invoke` receives each item as the loop writes it, while the
+/// pipeline still runs; MS-PSRP's stop Signal ends it Stopped with
+/// PipelineStopped (what it had not written never comes), pypsrp's own
+/// `stop()` ends another, and the pool's runspace is free at once after.
+#[test]
+fn pypsrp_streamed_output_and_stop() {
+    let dc = common::start(SCENARIO);
+    let out = pypsrp(&dc, false, "ntlm", &["stream"]);
+    // Three items in hand while the pipeline is still Running (1): they
+    // came as the loop wrote them, not at its end (40 s of sleep later).
+    assert_eq!(
+        line(&out, "STREAM_OUTPUT"),
+        "['item 1', 'item 2', 'item 3']",
+        "{out}"
+    );
+    assert_eq!(line(&out, "STREAM_RUNNING_STATE"), "1", "{out}");
+    // The stop Signal: Stopped (3), PowerShell's PipelineStopped record,
+    // and nothing after the items ('never' is not written).
+    assert_eq!(line(&out, "STREAM_STOPPED_STATE"), "3", "{out}");
+    assert_eq!(line(&out, "STREAM_FINAL"), line(&out, "STREAM_OUTPUT"));
+    let errs = lines(&out, "STREAM_ERROR");
+    assert_eq!(errs.len(), 1, "{out}");
+    assert!(
+        errs[0].starts_with("PipelineStopped|OperationStopped"),
+        "{out}"
+    );
+    assert_eq!(line(&out, "STREAM_STOP2_STATE"), "3", "{out}");
+    assert_eq!(line(&out, "STREAM_AFTER"), "['after']", "{out}");
+    // Both sleeping pipelines ended stopped in the evaluator (the journal
+    // says so), so neither held the runspace for its 40 s.
+    let j = dc.journal(&Query {
+        machine: Some("hv01".into()),
+        service: Some("psrp".into()),
+        operation: Some("psrp pipeline".into()),
+        ..Default::default()
+    });
+    for what in ["'never'", "'late'"] {
+        assert!(
+            j.iter()
+                .any(|e| e.outcome.contains(what) && e.outcome.contains(") stopped")),
+            "{what}: {j:?}"
+        );
+    }
+    assert!(
+        j.iter()
+            .any(|e| e.outcome.contains("('after') completed: 1 output")),
+        "{j:?}"
+    );
+}
+
 /// A configuration the scenario registers opens like the default one.
 #[test]
 fn scenario_configuration_opens() {

@@ -4,9 +4,10 @@ Prints KEY value lines the Rust test asserts on.
 
 usage: psrp_pypsrp.py HOST PORT SSL(0|1) AUTH USER PASSWORD CA_PEM STEPS...
 steps: version, getvm, stopvm:NAME, service, error, input, pool, merge,
-       unknown_config, stop
+       unknown_config, stop, stream
 """
 import sys
+import time
 
 from pypsrp.exceptions import WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
@@ -195,6 +196,45 @@ with RunspacePool(wsman()) as pool:
             ps.begin_invoke(input=iter([["1"]]) if False else None)
             ps.stop()
             print("STOP_STATE", ps.state)
+        elif step == "stream":
+            from pypsrp.shell import SignalCode
+
+            # Output while it runs: three items 0.3 s apart, then a long
+            # sleep the pipeline never finishes.
+            ps = PowerShell(pool)
+            ps.add_script("foreach ($i in 1..3) { \"item $i\"; Start-Sleep -Milliseconds 300 }; "
+                          "Start-Sleep -Seconds 40; 'never'")
+            t0 = time.time()
+            ps.begin_invoke()
+            print("STREAM_BEGUN", round(time.time() - t0, 2))
+            first = None
+            while len(ps.output) < 3 and time.time() - t0 < 30:
+                ps.poll_invoke(timeout=2)
+                if ps.output and first is None:
+                    first = round(time.time() - t0, 2)
+            print("STREAM_FIRST_AT", first)
+            print("STREAM_OUTPUT", ps.output)
+            print("STREAM_RUNNING_STATE", ps.state)
+            print("STREAM_AT", round(time.time() - t0, 2))
+            # Stop (MS-PSRP's signal), then receive to the pipeline's end.
+            pool.shell.signal(SignalCode.PS_CTRL_C, str(ps.id).upper())
+            ps.end_invoke()
+            print("STREAM_STOPPED_STATE", ps.state)
+            print("STREAM_FINAL", ps.output)
+            for e in errors(ps):
+                print("STREAM_ERROR", e)
+            print("STREAM_TOTAL", round(time.time() - t0, 2))
+            # pypsrp's own stop(), then the pool's one runspace is free.
+            ps = PowerShell(pool)
+            ps.add_script("Start-Sleep -Seconds 40; 'late'")
+            ps.begin_invoke()
+            ps.stop()
+            print("STREAM_STOP2_STATE", ps.state)
+            t1 = time.time()
+            ps = PowerShell(pool)
+            ps.add_script("'after'")
+            print("STREAM_AFTER", ps.invoke())
+            print("STREAM_AFTER_SECS", round(time.time() - t1, 2))
 print("CLOSED", "ok")
 
 if "unknown_config" in steps:

@@ -2,9 +2,15 @@
 //!
 //! The WinRM glue feeds it the bytes of `creationXml`, of Command
 //! arguments and of Send streams, and takes fragments out for Receive. A
-//! pipeline runs on the pool's [`Runspace`] (the evaluator) as soon as its
-//! input is complete; its messages then wait in the pipeline's queue. The
-//! pool keeps no clock: nothing here waits.
+//! pipeline runs on the pool's [`Runspace`] (the evaluator) once its input
+//! is complete; its messages wait in the pipeline's queue for Receive.
+//! By default it runs inline, to its end, inside the call that completed
+//! its input; after [`Pool::defer_runs`] the glue takes it as a [`Job`]
+//! (the runspace lent with it), runs it off the pool's lock with a sink
+//! that queues what it writes as it writes it ([`Pool::events`]), and
+//! gives the runspace back with [`Pool::finish`]: output streams to the
+//! client and a stop reaches a running pipeline. The pool keeps no clock:
+//! nothing here waits.
 
 use crate::clixml::{self, Value, Writer};
 use crate::fragment::{self, Defragmenter, FragmentError};
@@ -16,6 +22,53 @@ use std::collections::{HashMap, VecDeque};
 pub trait Runspace: Send {
     /// Runs one pipeline to its end.
     fn invoke(&mut self, pipeline: &PipelineSpec, input: Vec<Value>) -> Outcome;
+
+    /// Runs one pipeline to its end, handing events to `sink` as they are
+    /// written; the outcome carries those not handed out. By default all
+    /// of them, at the end.
+    fn invoke_streaming(
+        &mut self,
+        pipeline: &PipelineSpec,
+        input: Vec<Value>,
+        sink: EventSink,
+    ) -> Outcome {
+        drop(sink);
+        self.invoke(pipeline, input)
+    }
+}
+
+/// Where a running pipeline's events go as they are written.
+pub type EventSink = Box<dyn FnMut(Vec<Event>) + Send>;
+
+/// A pipeline ready to run, with the pool's runspace lent to it (see
+/// [`Pool::next_job`]).
+pub struct Job {
+    pub pipeline: Guid,
+    spec: PipelineSpec,
+    input: Vec<Value>,
+    runspace: Box<dyn Runspace>,
+}
+
+impl Job {
+    /// Runs the pipeline (blocking, possibly long: off any lock the pool
+    /// is under), events to `sink` as they are written.
+    pub fn run(mut self, sink: EventSink) -> Done {
+        let outcome = self.runspace.invoke_streaming(&self.spec, self.input, sink);
+        Done {
+            pipeline: self.pipeline,
+            spec: self.spec,
+            runspace: self.runspace,
+            outcome,
+        }
+    }
+}
+
+/// A job that ran, for [`Pool::finish`].
+pub struct Done {
+    pub pipeline: Guid,
+    spec: PipelineSpec,
+    runspace: Box<dyn Runspace>,
+    outcome: Outcome,
 }
 
 /// What a pipeline produced and how it ended.
@@ -106,6 +159,15 @@ struct Pipeline {
     input: Vec<Value>,
     out: VecDeque<Vec<u8>>,
     finished: bool,
+    /// Input complete, waiting for the runspace (deferred runs).
+    ready: bool,
+    /// Lent the runspace as a [`Job`].
+    running: bool,
+    /// Its output passed the pool's limit: the rest is dropped and it ends
+    /// Failed.
+    over: bool,
+    outputs: usize,
+    errors: usize,
 }
 
 /// What the glue should journal about a step.
@@ -132,7 +194,9 @@ pub struct Taken {
 pub struct Pool {
     pub rpid: Guid,
     limits: Limits,
-    runspace: Box<dyn Runspace>,
+    /// `None` while lent to a running [`Job`].
+    runspace: Option<Box<dyn Runspace>>,
+    deferred: bool,
     defrag: Defragmenter,
     out: VecDeque<Vec<u8>>,
     pipelines: HashMap<Guid, Pipeline>,
@@ -169,7 +233,8 @@ impl Pool {
         let mut pool = Pool {
             rpid,
             limits,
-            runspace,
+            runspace: Some(runspace),
+            deferred: false,
             defrag: Defragmenter::new(limits.max_message, limits.max_partial),
             out: VecDeque::new(),
             pipelines: HashMap::new(),
@@ -298,6 +363,11 @@ impl Pool {
                 input: Vec::new(),
                 out: VecDeque::new(),
                 finished: false,
+                ready: false,
+                running: false,
+                over: false,
+                outputs: 0,
+                errors: 0,
             },
         );
         match self.send(Some(pid), data) {
@@ -355,7 +425,7 @@ impl Pool {
                 }
                 p.spec = Some(spec);
                 if no_input {
-                    return Ok(Some(self.run(pid)));
+                    return Ok(self.run(pid));
                 }
                 Ok(None)
             }
@@ -364,14 +434,14 @@ impl Pool {
                     .pipelines
                     .get_mut(&m.pid)
                     .ok_or(PsrpError::UnknownPipeline(m.pid))?;
-                if p.spec.is_none() || p.finished {
+                if p.spec.is_none() || p.finished || p.ready || p.running {
                     return Err(PsrpError::Unexpected {
                         got: type_label(m.message_type),
                         expected: "input only for a pipeline created and still running",
                     });
                 }
                 if m.message_type == types::END_OF_PIPELINE_INPUT {
-                    return Ok(Some(self.run(m.pid)));
+                    return Ok(self.run(m.pid));
                 }
                 if p.input.len() >= self.limits.max_input_objects {
                     return Err(PsrpError::TooMuchInput(self.limits.max_input_objects));
@@ -463,24 +533,70 @@ impl Pool {
         }
     }
 
-    /// Runs a pipeline whose input is complete and queues what it made.
-    fn run(&mut self, pid: Guid) -> Ran {
-        let (spec, input) = match self.pipelines.get_mut(&pid) {
-            Some(p) => {
-                p.finished = true;
-                (
-                    p.spec.clone().unwrap_or_default(),
-                    std::mem::take(&mut p.input),
-                )
-            }
-            None => (PipelineSpec::default(), Vec::new()),
-        };
-        let outcome = self.runspace.invoke(&spec, input);
-        let merge = spec
-            .statements
+    /// A pipeline's input is complete: it runs now (inline), or waits for
+    /// the glue's [`Pool::next_job`] when runs are deferred.
+    fn run(&mut self, pid: Guid) -> Option<Ran> {
+        if let Some(p) = self.pipelines.get_mut(&pid) {
+            p.ready = true;
+        }
+        if self.deferred {
+            return None;
+        }
+        let Job {
+            pipeline,
+            spec,
+            input,
+            mut runspace,
+        } = self.next_job()?;
+        let outcome = runspace.invoke(&spec, input);
+        Some(self.finish(Done {
+            pipeline,
+            spec,
+            runspace,
+            outcome,
+        }))
+    }
+
+    /// From now on pipelines wait for [`Pool::next_job`] instead of running
+    /// inside the call that completed their input.
+    pub fn defer_runs(&mut self) {
+        self.deferred = true;
+    }
+
+    /// The oldest pipeline ready to run, with the runspace lent to it;
+    /// `None` when none is ready or the runspace is busy (one runspace:
+    /// pipelines run one at a time, in order).
+    pub fn next_job(&mut self) -> Option<Job> {
+        self.runspace.as_ref()?;
+        let pid = self
+            .pipelines
             .iter()
-            .flatten()
-            .any(|c| c.merge_error_to_output);
+            .filter(|(_, p)| p.ready && !p.running && !p.finished)
+            .min_by_key(|(_, p)| p.seq)
+            .map(|(id, _)| *id)?;
+        let runspace = self.runspace.take()?;
+        let p = self.pipelines.get_mut(&pid)?;
+        p.ready = false;
+        p.running = true;
+        Some(Job {
+            pipeline: pid,
+            spec: p.spec.clone().unwrap_or_default(),
+            input: std::mem::take(&mut p.input),
+            runspace,
+        })
+    }
+
+    /// Queues what a running pipeline wrote; dropped if the pipeline is
+    /// gone (terminated) or past the output limit.
+    pub fn events(&mut self, pid: Guid, events: Vec<Event>) {
+        let merge = match self.pipelines.get(&pid) {
+            Some(p) if !p.over => p
+                .spec
+                .iter()
+                .flat_map(|s| s.statements.iter().flatten())
+                .any(|c| c.merge_error_to_output),
+            _ => return,
+        };
         // What every queue holds already counts against the pool's limit.
         let mut written: usize = self.out.iter().map(Vec::len).sum::<usize>()
             + self
@@ -491,7 +607,7 @@ impl Pool {
                 .sum::<usize>();
         let (mut outputs, mut errors) = (0, 0);
         let mut over = false;
-        for ev in &outcome.events {
+        for ev in &events {
             let (ty, data) = match ev {
                 Event::Output(v) => {
                     outputs += 1;
@@ -542,6 +658,37 @@ impl Pool {
             }
             self.queue(Some(pid), ty, data);
         }
+        if let Some(p) = self.pipelines.get_mut(&pid) {
+            p.outputs += outputs;
+            p.errors += errors;
+            p.over |= over;
+        }
+    }
+
+    /// A job ended: the runspace comes back, what it wrote last is queued
+    /// and then its PIPELINE_STATE (unless it was terminated meanwhile).
+    pub fn finish(&mut self, done: Done) -> Ran {
+        let Done {
+            pipeline: pid,
+            spec,
+            runspace,
+            outcome,
+        } = done;
+        self.runspace = Some(runspace);
+        self.events(pid, outcome.events);
+        let summary = spec.summary(200);
+        let Some(p) = self.pipelines.get_mut(&pid) else {
+            return Ran {
+                pipeline: pid,
+                summary,
+                outcome: "terminated",
+                outputs: 0,
+                errors: 0,
+            };
+        };
+        p.running = false;
+        p.finished = true;
+        let (over, outputs, errors) = (p.over, p.outputs, p.errors);
         let (state, err, label) = if over {
             let e = ErrorInfo {
                 message: format!(
@@ -559,7 +706,7 @@ impl Pool {
             match &outcome.finish {
                 Finish::Completed => (pipeline_state::COMPLETED, None, "completed"),
                 Finish::Failed(e) => (pipeline_state::FAILED, Some(e.clone()), "failed"),
-                Finish::Stopped => (pipeline_state::STOPPED, None, "stopped"),
+                Finish::Stopped => (pipeline_state::STOPPED, Some(stopped()), "stopped"),
             }
         };
         self.queue(
@@ -569,7 +716,7 @@ impl Pool {
         );
         Ran {
             pipeline: pid,
-            summary: spec.summary(200),
+            summary,
             outcome: label,
             outputs,
             errors,
@@ -617,37 +764,49 @@ impl Pool {
     }
 
     /// A stop signal (`powershell/signal/crtl_c`): a pipeline still
-    /// waiting for input ends Stopped; one that ran keeps its result.
-    pub fn stop(&mut self, pid: Guid) -> Result<(), PsrpError> {
+    /// waiting for input or for the runspace ends Stopped; one that ran
+    /// keeps its result. True when it is running: the caller stops the
+    /// evaluator, and the pipeline ends Stopped when its job finishes.
+    pub fn stop(&mut self, pid: Guid) -> Result<bool, PsrpError> {
         let p = self
             .pipelines
             .get_mut(&pid)
             .ok_or(PsrpError::UnknownPipeline(pid))?;
+        if p.running {
+            return Ok(true);
+        }
         if !p.finished {
             p.finished = true;
-            let e = ErrorInfo {
-                message: "The pipeline has been stopped.".into(),
-                fq_error_id: "PipelineStopped".into(),
-                category: messages::category::OPERATION_STOPPED,
-                reason: "PipelineStoppedException".into(),
-                exception_type: "System.Management.Automation.PipelineStoppedException".into(),
-                ..Default::default()
-            };
+            p.ready = false;
             self.queue(
                 Some(pid),
                 types::PIPELINE_STATE,
-                messages::pipeline_state(pipeline_state::STOPPED, Some(&e)),
+                messages::pipeline_state(pipeline_state::STOPPED, Some(&stopped())),
             );
         }
-        Ok(())
+        Ok(false)
     }
 
-    /// A terminate signal: the pipeline and what it queued go.
-    pub fn terminate(&mut self, pid: Guid) -> Result<(), PsrpError> {
+    /// A terminate signal: the pipeline and what it queued go. True when
+    /// it is running: the caller stops the evaluator.
+    pub fn terminate(&mut self, pid: Guid) -> Result<bool, PsrpError> {
         self.pipelines
             .remove(&pid)
-            .map(|_| ())
+            .map(|p| p.running)
             .ok_or(PsrpError::UnknownPipeline(pid))
+    }
+}
+
+/// PowerShell's record for a stopped pipeline, which PIPELINE_STATE
+/// Stopped carries.
+fn stopped() -> ErrorInfo {
+    ErrorInfo {
+        message: "The pipeline has been stopped.".into(),
+        fq_error_id: "PipelineStopped".into(),
+        category: messages::category::OPERATION_STOPPED,
+        reason: "PipelineStoppedException".into(),
+        exception_type: "System.Management.Automation.PipelineStoppedException".into(),
+        ..Default::default()
     }
 }
 
@@ -795,6 +954,82 @@ mod tests {
             .1
             .contains("<I64 N=\"SetMinMaxRunspacesResponse\">2</I64>"));
         assert!(got[0].1.contains("<I64 N=\"ci\">7</I64>"));
+    }
+
+    /// Writes two batches through the sink, then stops (as if signalled).
+    struct Streamer;
+    impl Runspace for Streamer {
+        fn invoke(&mut self, _: &PipelineSpec, _: Vec<Value>) -> Outcome {
+            Outcome::default()
+        }
+        fn invoke_streaming(
+            &mut self,
+            _: &PipelineSpec,
+            _: Vec<Value>,
+            mut sink: EventSink,
+        ) -> Outcome {
+            sink(vec![Event::Output(Value::str("a"))]);
+            sink(vec![Event::Output(Value::str("b"))]);
+            Outcome {
+                events: vec![Event::Warning("last".into())],
+                finish: Finish::Stopped,
+            }
+        }
+    }
+
+    #[test]
+    fn deferred_runs_stream_and_stop() {
+        let rpid = Guid::parse("11111111-2222-3333-4444-555555555555").unwrap();
+        let mut creation = client_msg(types::SESSION_CAPABILITY, rpid, Guid::NIL, CAP, 1);
+        creation.extend(client_msg(
+            types::INIT_RUNSPACEPOOL,
+            rpid,
+            Guid::NIL,
+            INIT,
+            2,
+        ));
+        let mut pool = Pool::open(rpid, &creation, Box::new(Streamer), Limits::default()).unwrap();
+        pool.defer_runs();
+        let no_input = CREATE.replace(">false<", ">true<");
+        for n in 1..=2 {
+            let c = client_msg(
+                types::CREATE_PIPELINE,
+                rpid,
+                pid(n),
+                &no_input,
+                10 + n as u64,
+            );
+            assert_eq!(pool.command(pid(n), &c), Ok(None));
+        }
+        let job = pool.next_job().unwrap();
+        assert_eq!(job.pipeline, pid(1));
+        // One runspace: the second pipeline waits for it.
+        assert!(pool.next_job().is_none());
+        let batches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let b = batches.clone();
+        let done = job.run(Box::new(move |evs| b.lock().unwrap().push(evs)));
+        for evs in batches.lock().unwrap().drain(..) {
+            pool.events(pid(1), evs);
+        }
+        let t = pool.receive(Some(pid(1)), 1 << 20).unwrap();
+        assert!(!t.done, "still running");
+        let got = messages_of(&t.bytes);
+        assert_eq!(got[0], (types::PIPELINE_OUTPUT, "<S>a</S>".into()));
+        assert_eq!(got[1], (types::PIPELINE_OUTPUT, "<S>b</S>".into()));
+        // A stop while running is the caller's to deliver to the runspace.
+        assert_eq!(pool.stop(pid(1)), Ok(true));
+        // A waiting pipeline stops here and now.
+        assert_eq!(pool.stop(pid(2)), Ok(false));
+        let ran = pool.finish(done);
+        assert_eq!((ran.outcome, ran.outputs), ("stopped", 2));
+        let t = pool.receive(Some(pid(1)), 1 << 20).unwrap();
+        assert!(t.done);
+        let got = messages_of(&t.bytes);
+        assert_eq!(got[0].0, types::WARNING_RECORD);
+        assert_eq!(got[1].0, types::PIPELINE_STATE);
+        assert!(got[1].1.contains("<I32 N=\"PipelineState\">3</I32>"));
+        assert!(got[1].1.contains("PipelineStopped"));
+        assert!(pool.next_job().is_none(), "the stopped one does not run");
     }
 
     struct Big;

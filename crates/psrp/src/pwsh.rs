@@ -5,8 +5,9 @@
 
 use crate::clixml::{Items, ListKind, Object, Value};
 use crate::messages::{ErrorInfo, Event, Finish, PipelineSpec};
-use crate::pool::{Outcome, Runspace};
+use crate::pool::{EventSink, Outcome, Runspace};
 use fakedc_pwsh as ps;
+use std::sync::{Arc, Mutex};
 
 /// How deep objects are serialised: PowerShell remoting's default depth of
 /// 1 writes an object's properties, and a property that is itself an
@@ -31,6 +32,29 @@ impl PwshRunspace {
 
 impl Runspace for PwshRunspace {
     fn invoke(&mut self, spec: &PipelineSpec, input: Vec<Value>) -> Outcome {
+        self.run(spec, input, None)
+    }
+
+    fn invoke_streaming(
+        &mut self,
+        spec: &PipelineSpec,
+        input: Vec<Value>,
+        sink: EventSink,
+    ) -> Outcome {
+        self.run(spec, input, Some(Arc::new(Mutex::new(sink))))
+    }
+}
+
+impl PwshRunspace {
+    /// Runs the statements one after the other; with a sink, what each
+    /// writes goes to it as the evaluator hands it out, and the outcome
+    /// carries no events.
+    fn run(
+        &mut self,
+        spec: &PipelineSpec,
+        input: Vec<Value>,
+        sink: Option<Arc<Mutex<EventSink>>>,
+    ) -> Outcome {
         let mut input: Vec<ps::Value> = input.iter().map(from_clixml).collect();
         let mut out = Outcome::default();
         let wall = self.rs.context().model.clock.wall();
@@ -58,58 +82,87 @@ impl Runspace for PwshRunspace {
                     pc
                 })
                 .collect();
-            let inv = self
-                .rs
-                .invoke(&ps::Pipeline::Commands(cmds), std::mem::take(&mut input));
-            for (stream, i) in &inv.order {
-                let ev = match stream {
-                    ps::Stream::Output => {
-                        inv.output.get(*i).map(|v| Event::Output(to_clixml(v, 0)))
-                    }
-                    ps::Stream::Error => inv.errors.get(*i).map(|e| Event::Error(error_info(e))),
-                    ps::Stream::Warning => inv.warnings.get(*i).cloned().map(Event::Warning),
-                    ps::Stream::Verbose => inv.verbose.get(*i).cloned().map(Event::Verbose),
-                    ps::Stream::Debug => inv.debug.get(*i).cloned().map(Event::Debug),
-                    ps::Stream::Information => inv.information.get(*i).map(|r| {
-                        let mut tags = r.tags.clone();
-                        if r.from_host && !tags.iter().any(|t| t == "PSHOST") {
-                            tags.push("PSHOST".into());
-                        }
-                        Event::Information {
-                            data: to_clixml(&r.message, 0),
-                            source: r.source.clone(),
-                            time: now.clone(),
-                            tags,
-                        }
-                    }),
-                };
-                out.events.extend(ev);
-            }
-            match inv.state {
-                ps::PipelineState::Completed => {}
+            let pipeline = ps::Pipeline::Commands(cmds);
+            let input = std::mem::take(&mut input);
+            let (inv, given) = match &sink {
+                Some(sink) => {
+                    let (sink, now) = (sink.clone(), now.clone());
+                    self.rs.invoke_streaming(
+                        &pipeline,
+                        input,
+                        Box::new(move |inv, range| {
+                            let evs = events(inv, range, &now);
+                            if !evs.is_empty() {
+                                let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
+                                f(evs);
+                            }
+                        }),
+                    )
+                }
+                None => (self.rs.invoke(&pipeline, input), 0),
+            };
+            let mut rest = events(&inv, given..inv.order.len(), &now);
+            let finish = match inv.state {
+                ps::PipelineState::Completed => None,
                 ps::PipelineState::Failed(e) => {
                     let e = error_info(&e);
                     // The terminating error travels in PIPELINE_STATE, as
                     // Windows sends it; the evaluator also lists it among
-                    // the errors written, which would show it twice.
-                    if let Some(i) = out
-                        .events
+                    // the errors written (last, after anything streamed),
+                    // which would show it twice.
+                    if let Some(i) = rest
                         .iter()
                         .rposition(|ev| matches!(ev, Event::Error(x) if *x == e))
                     {
-                        out.events.remove(i);
+                        rest.remove(i);
                     }
-                    out.finish = Finish::Failed(e);
-                    break;
+                    Some(Finish::Failed(e))
                 }
-                ps::PipelineState::Stopped => {
-                    out.finish = Finish::Stopped;
-                    break;
+                ps::PipelineState::Stopped => Some(Finish::Stopped),
+            };
+            match &sink {
+                Some(sink) if !rest.is_empty() => {
+                    let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
+                    f(rest);
                 }
+                Some(_) => {}
+                None => out.events.extend(rest),
+            }
+            if let Some(f) = finish {
+                out.finish = f;
+                break;
             }
         }
         out
     }
+}
+
+/// The invocation's items in `range` of its `order`, as PSRP events.
+fn events(inv: &ps::Invocation, range: std::ops::Range<usize>, now: &str) -> Vec<Event> {
+    let mut out = Vec::new();
+    for (stream, i) in inv.order.get(range).unwrap_or_default() {
+        let ev = match stream {
+            ps::Stream::Output => inv.output.get(*i).map(|v| Event::Output(to_clixml(v, 0))),
+            ps::Stream::Error => inv.errors.get(*i).map(|e| Event::Error(error_info(e))),
+            ps::Stream::Warning => inv.warnings.get(*i).cloned().map(Event::Warning),
+            ps::Stream::Verbose => inv.verbose.get(*i).cloned().map(Event::Verbose),
+            ps::Stream::Debug => inv.debug.get(*i).cloned().map(Event::Debug),
+            ps::Stream::Information => inv.information.get(*i).map(|r| {
+                let mut tags = r.tags.clone();
+                if r.from_host && !tags.iter().any(|t| t == "PSHOST") {
+                    tags.push("PSHOST".into());
+                }
+                Event::Information {
+                    data: to_clixml(&r.message, 0),
+                    source: r.source.clone(),
+                    time: now.to_string(),
+                    tags,
+                }
+            }),
+        };
+        out.extend(ev);
+    }
+    out
 }
 
 /// The evaluator's error record as PSRP writes one.

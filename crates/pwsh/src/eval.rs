@@ -101,6 +101,17 @@ pub(crate) struct Interp<'r> {
     /// Top-level output goes to the invocation's stream statement by
     /// statement, so it interleaves with Write-Host as in powershell.exe.
     emit_top: bool,
+    /// The address of the top-level block's output vector while it runs
+    /// (0 otherwise): a loop body writing straight into it is at the top
+    /// level too, so its statements' output is emitted as each one ends
+    /// (a long loop's output reaches a PSRP client as it is produced).
+    /// Compared, never dereferenced.
+    top_out: usize,
+    /// Entries of `inv.order` already handed to the runspace's sink.
+    flushed: usize,
+    /// Whether written items may be handed out before the end: not when
+    /// a merge (`2>&1` on the whole pipeline) may still take errors back.
+    streaming: bool,
 }
 
 /// PowerShell's automatic variables for a new runspace.
@@ -170,8 +181,13 @@ pub(crate) fn init_globals(rs: &mut Runspace) {
     }
 }
 
-/// Runs a pipeline (see [`Runspace::invoke`]).
-pub(crate) fn invoke(rs: &mut Runspace, pipeline: &PipelineIn, input: Vec<Value>) -> Invocation {
+/// Runs a pipeline (see [`Runspace::invoke`]); also returns how many
+/// entries of the invocation's `order` the runspace's sink was given.
+pub(crate) fn invoke(
+    rs: &mut Runspace,
+    pipeline: &PipelineIn,
+    input: Vec<Value>,
+) -> (Invocation, usize) {
     let script: Arc<str> = match pipeline {
         PipelineIn::Script(s) => Arc::from(s.as_str()),
         PipelineIn::Commands(c) => Arc::from(
@@ -206,11 +222,19 @@ pub(crate) fn invoke(rs: &mut Runspace, pipeline: &PipelineIn, input: Vec<Value>
         held: 0,
         returned: Vec::new(),
         emit_top: false,
+        top_out: 0,
+        flushed: 0,
+        streaming: false,
     };
     it.emit_top = match pipeline {
         PipelineIn::Script(_) => true,
         PipelineIn::Commands(c) => c.len() == 1,
     };
+    it.streaming = it.rs.sink.is_some()
+        && match pipeline {
+            PipelineIn::Script(_) => true,
+            PipelineIn::Commands(c) => !c.iter().any(|c| c.merge_error_to_output),
+        };
     let r = match pipeline {
         PipelineIn::Script(s) => it.run_script_text(s, input),
         PipelineIn::Commands(cmds) => it.run_commands(cmds, input),
@@ -244,9 +268,10 @@ pub(crate) fn invoke(rs: &mut Runspace, pipeline: &PipelineIn, input: Vec<Value>
         }
     }
     it.inv.last_succeeded = it.last_ok;
+    let flushed = it.flushed;
     let inv = std::mem::replace(&mut it.inv, Invocation::new());
     journal(it.rs, &journal_text, &inv);
-    inv
+    (inv, flushed)
 }
 
 /// One journal entry per script: text truncated, outcome.
@@ -459,6 +484,19 @@ impl<'r> Interp<'r> {
     pub(crate) fn emit(&mut self, v: Value) {
         self.inv.order.push((Stream::Output, self.inv.output.len()));
         self.inv.output.push(v);
+    }
+
+    /// Hands what was written since the last flush to the runspace's sink
+    /// (PSRP sends it to the client while the pipeline goes on).
+    fn flush(&mut self) {
+        let n = self.inv.order.len();
+        if !self.streaming || n <= self.flushed {
+            return;
+        }
+        if let Some(sink) = self.rs.sink.as_mut() {
+            sink(&self.inv, self.flushed..n);
+        }
+        self.flushed = n;
     }
 
     fn push_error(&mut self, rec: ErrorRecord) {
@@ -788,13 +826,20 @@ impl<'r> Interp<'r> {
             self.set_var("input", Value::Array(input))?;
         }
         if self.emit_top && self.depth == 1 && sb.process.is_none() && sb.begin.is_none() {
+            let outer = self.top_out;
+            self.top_out = &out as *const Vec<Value> as usize;
             for st in &sb.end {
                 let r = self.exec_block(std::slice::from_ref(st), &mut out);
                 for v in out.drain(..) {
                     self.emit(v);
                 }
+                self.flush();
+                if r.is_err() {
+                    self.top_out = outer;
+                }
                 r?;
             }
+            self.top_out = outer;
             return Ok(out);
         }
         self.exec_block(&sb.end, &mut out)
@@ -948,7 +993,14 @@ impl<'r> Interp<'r> {
 
     /// Runs statements, handling statement-terminating errors outside `try`.
     pub(crate) fn exec_block(&mut self, stmts: &[Stmt], out: &mut Vec<Value>) -> Res<()> {
+        let top = self.top_out != 0 && self.top_out == out as *const Vec<Value> as usize;
         for s in stmts {
+            if top {
+                for v in out.drain(..) {
+                    self.emit(v);
+                }
+                self.flush();
+            }
             match self.exec(s, out) {
                 Ok(()) => {}
                 // What is not implemented stops the script: going on

@@ -540,6 +540,8 @@ pub struct Runspace {
     /// Feeds `[guid]::NewGuid()` and Get-Random (with the clock).
     pub(crate) guid_counter: u64,
     stop: Arc<AtomicBool>,
+    /// Set while [`Runspace::invoke_streaming`] runs.
+    pub(crate) sink: Option<Sink>,
 }
 
 impl Runspace {
@@ -555,6 +557,7 @@ impl Runspace {
             block_cache: HashMap::new(),
             guid_counter: 0,
             stop: Arc::new(AtomicBool::new(false)),
+            sink: None,
         };
         rs.location = format!("C:\\Users\\{}\\Documents", rs.ctx.user);
         eval::init_globals(&mut rs);
@@ -601,6 +604,29 @@ impl Runspace {
     /// script), so it is safe to call from an async worker's thread; it
     /// does block the caller until the pipeline finishes.
     pub fn invoke(&mut self, pipeline: &Pipeline, input: Vec<Value>) -> Invocation {
+        self.sink = None;
+        self.run(pipeline, input).0
+    }
+
+    /// [`Runspace::invoke`], handing items to `sink` as they are written
+    /// (after each top-level statement, and each statement of a loop at
+    /// the top level) rather than only at the end: PSRP streams a long
+    /// pipeline's output to the client while it runs. Returns the
+    /// invocation and how many of its `order` entries the sink was given
+    /// (the rest are the caller's to deliver).
+    pub fn invoke_streaming(
+        &mut self,
+        pipeline: &Pipeline,
+        input: Vec<Value>,
+        sink: Sink,
+    ) -> (Invocation, usize) {
+        self.sink = Some(sink);
+        let r = self.run(pipeline, input);
+        self.sink = None;
+        r
+    }
+
+    fn run(&mut self, pipeline: &Pipeline, input: Vec<Value>) -> (Invocation, usize) {
         self.stop.store(false, Ordering::Relaxed);
         std::thread::scope(|s| {
             let h = std::thread::Builder::new()
@@ -608,9 +634,13 @@ impl Runspace {
                 .stack_size(self.ctx.limits.eval_stack.max(1 << 20))
                 .spawn_scoped(s, || eval::invoke(self, pipeline, input));
             match h {
-                Ok(h) => h.join().unwrap_or_else(|_| panicked()),
-                Err(_) => panicked(),
+                Ok(h) => h.join().unwrap_or_else(|_| (panicked(), 0)),
+                Err(_) => (panicked(), 0),
             }
         })
     }
 }
+
+/// Where [`Runspace::invoke_streaming`] hands written items: the
+/// invocation so far and the range of its `order` not handed out before.
+pub type Sink = Box<dyn FnMut(&Invocation, std::ops::Range<usize>) + Send>;

@@ -338,3 +338,51 @@ fn an_ampersand_in_argument_position_is_a_parse_error() {
         assert!(err.contains("AmpersandNotAllowed"), "{s:?}: {err}");
     }
 }
+
+/// A streaming invocation hands items out as statements end, loop bodies
+/// at the top level included, in the order written; what a captured loop
+/// (`$x = foreach ...`) or a function writes is not handed out early; the
+/// sink plus the rest is exactly what `invoke` returns.
+#[test]
+fn streaming_hands_out_items_as_statements_end() {
+    use fakedc_pwsh::{Pipeline, Stream};
+    use std::sync::Mutex;
+    let script = "foreach ($i in 1..3) { $i; Write-Host \"h$i\" }\n\
+                  $x = foreach ($j in 1..2) { $j }\n\
+                  function f { 'f1'; 'f2' }\n\
+                  f; \"x=$x\"";
+    let batches: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let b = batches.clone();
+    let mut rs = runspace();
+    let (inv, given) = rs.invoke_streaming(
+        &Pipeline::Script(script.into()),
+        Vec::new(),
+        Box::new(move |inv, range| {
+            let items = inv.order[range]
+                .iter()
+                .map(|(s, i)| match s {
+                    Stream::Output => inv.output[*i].to_string(),
+                    Stream::Information => format!("host:{}", inv.information[*i].message),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            b.lock().unwrap().push(items);
+        }),
+    );
+    assert_eq!(given, inv.order.len());
+    let batches = batches.lock().unwrap().clone();
+    // Each loop statement's item is out before the next one runs.
+    assert_eq!(batches[0], ["1"]);
+    assert_eq!(batches[1], ["host:h1"]);
+    assert_eq!(batches[2], ["2"]);
+    let all: Vec<String> = batches.concat();
+    assert_eq!(
+        all,
+        ["1", "host:h1", "2", "host:h2", "3", "host:h3", "f1", "f2", "x=1 2"]
+    );
+    // The function's two items come together, after it returns.
+    assert!(batches.iter().any(|b| b == &["f1", "f2"]), "{batches:?}");
+    let plain = runspace().invoke(&Pipeline::Script(script.into()), Vec::new());
+    assert_eq!(plain.order, inv.order);
+    assert_eq!(plain.output, inv.output);
+}

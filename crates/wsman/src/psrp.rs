@@ -3,8 +3,11 @@
 //! pools. A pool is a shell (Create carries `creationXml`), a pipeline is a
 //! command (its id the pipeline id, its argument the first fragments),
 //! Send is stdin, Receive takes fragments, Signal stops or terminates a
-//! pipeline and Delete closes the pool. Pipelines run on tokio's blocking
-//! pool, so the evaluator never holds an async worker.
+//! pipeline and Delete closes the pool. A pipeline whose input is complete
+//! runs on tokio's blocking pool, off the pool's lock, so the evaluator
+//! never holds an async worker: the Command or Send that completed it
+//! answers at once, what it writes is queued as it is written (Receive
+//! streams it), and a stop Signal reaches it while it runs.
 
 use crate::engine::{Call, ShellConfig};
 use crate::fault::Fault;
@@ -29,11 +32,16 @@ pub const DEFAULT_CONFIGURATION: &str = "Microsoft.PowerShell";
 const CREATION_NS: &str = "http://schemas.microsoft.com/powershell";
 const SIGNAL_TERMINATE: &str =
     "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate";
+/// MS-PSRP's stop code, with the spec's spelling.
 const SIGNAL_STOP: &str = "powershell/signal/crtl_c";
+/// The spelling pypsrp's `PowerShell.stop()` sends; taken as the same stop.
+const SIGNAL_STOP_CTRL: &str = "powershell/signal/ctrl_c";
 const DISCONNECT: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Disconnect";
 const RECONNECT: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Reconnect";
 const CONNECT: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Connect";
-/// How often a waiting Receive looks again (real time).
+/// How often a waiting Receive looks again (real time), at most: it
+/// starts at 1 ms and doubles, so a short pipeline's answer (running on
+/// the blocking pool since its Command) is picked up at once.
 const POLL: Duration = Duration::from_millis(20);
 /// The longest a Receive waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -251,7 +259,11 @@ impl Hook<'_> {
             action::SIGNAL => self.signal(call, req),
             action::DELETE => {
                 let id = shell_id(req)?;
-                self.entry(call, id)?;
+                let e = self.entry(call, id)?;
+                // A pipeline still running stops with its pool.
+                lock(&e)
+                    .stop
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 lock(&self.pools.pools).remove(&id.to_ascii_uppercase());
                 journal(call, "psrp close", id, "ok");
                 Ok(String::new())
@@ -342,6 +354,7 @@ impl Hook<'_> {
             fakedc_psrp::Limits::default(),
         )
         .map_err(fault)?;
+        pool.defer_runs();
         pool.user = account(call.ctx.user).to_string();
         pool.computer = call.shell.facts.hostname.clone();
         lock(&self.pools.pools).insert(
@@ -394,10 +407,9 @@ impl Hook<'_> {
             .map(|a| b64(&a.text))
             .transpose()?
             .unwrap_or_default();
-        let ran = blocking(e, move |g| g.pool.command(pid, &args)).await?;
-        if let Some(r) = ran {
-            journal_ran(call, id, &r);
-        }
+        let e2 = e.clone();
+        blocking(e2, move |g| g.pool.command(pid, &args)).await?;
+        start_jobs(&e, Journal::new(call, id));
         Ok(format!(
             "<rsp:CommandResponse><rsp:CommandId>{}</rsp:CommandId></rsp:CommandResponse>",
             pid.to_upper()
@@ -420,19 +432,15 @@ impl Hook<'_> {
                 .transpose()?;
             streams.push((pid, b64(&s.text)?));
         }
-        let ran = blocking(e, move |g| {
-            let mut last = None;
+        let e2 = e.clone();
+        blocking(e2, move |g| {
             for (pid, data) in streams {
-                if let Some(r) = g.pool.send(pid, &data)? {
-                    last = Some(r);
-                }
+                g.pool.send(pid, &data)?;
             }
-            Ok(last)
+            Ok(())
         })
         .await?;
-        if let Some(r) = ran {
-            journal_ran(call, id, &r);
-        }
+        start_jobs(&e, Journal::new(call, id));
         Ok("<rsp:SendResponse/>".into())
     }
 
@@ -461,6 +469,7 @@ impl Hook<'_> {
         // Raw bytes that fit base64-encoded in the envelope, with room for
         // the elements around each fragment.
         let budget = max_env.saturating_sub(4096) / 4 * 3;
+        let mut wait = Duration::from_millis(1);
         loop {
             let taken = {
                 let mut g = lock(&e);
@@ -473,7 +482,8 @@ impl Hook<'_> {
             if now >= deadline {
                 return Err(Fault::timed_out());
             }
-            tokio::time::sleep(POLL.min(deadline.saturating_duration_since(now))).await;
+            tokio::time::sleep(wait.min(deadline.saturating_duration_since(now))).await;
+            wait = (wait * 2).min(POLL);
         }
     }
 
@@ -493,14 +503,19 @@ impl Hook<'_> {
         };
         let pid = guid(cmd, "CommandId")?;
         let mut g = lock(&e);
-        if code.eq_ignore_ascii_case(SIGNAL_STOP) {
-            g.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            g.pool.stop(pid).map_err(fault)?;
+        if code.eq_ignore_ascii_case(SIGNAL_STOP) || code.eq_ignore_ascii_case(SIGNAL_STOP_CTRL) {
+            if g.pool.stop(pid).map_err(fault)? {
+                // Running: the evaluator stops at its next step and the
+                // job ends the pipeline Stopped.
+                g.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             journal(call, "psrp stop", id, "ok");
         } else if code.eq_ignore_ascii_case(SIGNAL_TERMINATE) {
             // Terminating a pipeline that already ended and was received
             // is what clients do on close: nothing is left to drop.
-            let _ = g.pool.terminate(pid);
+            if let Ok(true) = g.pool.terminate(pid) {
+                g.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         } else {
             return Err(Fault::invalid_parameter(format!(
                 "The signal code {code} is not valid for a PowerShell shell."
@@ -619,14 +634,61 @@ fn journal(call: &Call<'_>, op: &str, shell: &str, outcome: &str) {
     });
 }
 
-fn journal_ran(call: &Call<'_>, shell: &str, r: &fakedc_psrp::pool::Ran) {
-    journal(
-        call,
-        "psrp pipeline",
-        shell,
-        &format!(
-            "{} ({}) {}: {} output, {} errors",
-            r.pipeline, r.summary, r.outcome, r.outputs, r.errors
-        ),
-    );
+/// What a pipeline's job needs to journal its end after the request that
+/// started it has been answered.
+struct Journal {
+    model: Arc<Model>,
+    machine: String,
+    user: String,
+    shell: String,
+}
+
+impl Journal {
+    fn new(call: &Call<'_>, shell: &str) -> Journal {
+        Journal {
+            model: call.ctx.model.clone(),
+            machine: call.machine_name.to_string(),
+            user: call.ctx.user.to_string(),
+            shell: shell.to_string(),
+        }
+    }
+
+    fn ran(&self, r: &fakedc_psrp::pool::Ran) {
+        self.model.journal.record(Record {
+            machine: self.machine.clone(),
+            service: "psrp".into(),
+            user: Some(self.user.clone()),
+            operation: format!("psrp pipeline {}", self.shell),
+            outcome: format!(
+                "{} ({}) {}: {} output, {} errors",
+                r.pipeline, r.summary, r.outcome, r.outputs, r.errors
+            ),
+            ..Default::default()
+        });
+    }
+}
+
+/// Runs the pool's ready pipelines, one after the other (one runspace),
+/// on the blocking pool; each queues what it writes as it writes it. Does
+/// nothing when none is ready or one is already running (that job takes
+/// the next one when it ends).
+fn start_jobs(e: &Arc<Mutex<Entry>>, journal: Journal) {
+    let Some(first) = lock(e).pool.next_job() else {
+        return;
+    };
+    let e = e.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            let pid = job.pipeline;
+            let sink = e.clone();
+            let done = job.run(Box::new(move |events| {
+                lock(&sink).pool.events(pid, events);
+            }));
+            let mut g = lock(&e);
+            let ran = g.pool.finish(done);
+            journal.ran(&ran);
+            next = g.pool.next_job();
+        }
+    });
 }

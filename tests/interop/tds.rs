@@ -869,6 +869,87 @@ fn tsql_control_flow_errors_and_the_fakedc_schema() {
     assert_eq!(line(&out, "journal-logins"), "1", "{out}");
 }
 
+/// Implicit conversions as SQL Server makes them, through pytds: text
+/// into int/decimal/float/datetime/bit columns on INSERT and UPDATE, an
+/// int out of range, string literals in arithmetic, and assignments to
+/// typed variables either convert ('42' is stored as 42) or fail with
+/// SQL Server's number and message (245, 8114, 241, 8115); each failure
+/// leaves the session usable and stores nothing.
+#[test]
+fn pytds_implicit_conversions() {
+    let dc = start();
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let out = txn(a, "implicit");
+    assert_eq!(
+        line(&out, "stored"),
+        "(42, Decimal('12.5'), 0.25, datetime.datetime(2024, 2, 29, 1, 2, 3), True, '7')",
+        "{out}"
+    );
+    assert_eq!(line(&out, "converted"), "(42, 3, 6)", "{out}");
+    let e245 = |v: &str, ty: &str| {
+        format!("245 Conversion failed when converting the varchar value '{v}' to data type {ty}.")
+    };
+    let e241 = "241 Conversion failed when converting date and/or time from character string.";
+    for (key, want) in [
+        ("insert-int", e245("abc", "int")),
+        (
+            "insert-decimal",
+            "8114 Error converting data type varchar to numeric.".into(),
+        ),
+        (
+            "insert-float",
+            "8114 Error converting data type varchar to float.".into(),
+        ),
+        ("insert-date", e241.into()),
+        (
+            "insert-overflow",
+            "8115 Arithmetic overflow error converting expression to data type int.".into(),
+        ),
+        ("update-bit", e245("maybe", "bit")),
+        ("arith", e245("abc", "int")),
+        (
+            "arith-numeric",
+            "8114 Error converting data type varchar to numeric.".into(),
+        ),
+        ("declare", e245("abc", "int")),
+        ("set-date", e241.into()),
+    ] {
+        assert_eq!(line(&out, key), want, "{key}: {out}");
+        assert_eq!(line(&out, &format!("{key}-after")), "5", "{key}: {out}");
+    }
+    assert_eq!(line(&out, "rows"), "1", "{out}");
+}
+
+/// Table variables through pytds: `DECLARE @t TABLE (...)` with an
+/// IDENTITY column, INSERT/UPDATE/DELETE/SELECT on it in one batch, a
+/// join with a real table under IF EXISTS, one inside sp_executesql with
+/// a parameter; its scope is the batch (the next batch gets 1087, the
+/// name can be declared again), a second DECLARE in one batch is 134,
+/// and it is no table of the database's catalog.
+#[test]
+fn pytds_table_variables() {
+    let dc = start();
+    let a = dc
+        .endpoint("sql01", ServiceKind::Tds)
+        .expect("tds endpoint");
+    let out = txn(a, "tablevar");
+    assert_eq!(line(&out, "rows"), "1,a,1;2,b,20", "{out}");
+    assert_eq!(line(&out, "types"), "int,str,int", "{out}");
+    assert_eq!(line(&out, "join"), "('hv02', 32)", "{out}");
+    assert_eq!(line(&out, "rpc"), "42", "{out}");
+    assert_eq!(
+        line(&out, "scope"),
+        "1087 Must declare the table variable \"@t\".",
+        "{out}"
+    );
+    assert_eq!(line(&out, "scope-after"), "5", "{out}");
+    assert_eq!(line(&out, "twice"), "134", "{out}");
+    assert_eq!(line(&out, "again"), "(1, 7)", "{out}");
+    assert_eq!(line(&out, "catalog"), "0", "{out}");
+}
+
 /// tiberius 0.13, the Rust driver, without a TLS backend (its `rustls`
 /// feature would bring aws-lc-sys, see ARCHITECTURE): it sends PRELOGIN
 /// ENCRYPTION 02 (NOT_SUP), which SQL Server and fakedc answer with 02 and

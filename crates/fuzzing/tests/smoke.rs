@@ -866,6 +866,13 @@ fn tds_seeds() -> Vec<Vec<u8>> {
     for u in "IF EXISTS (SELECT 1) BEGIN SELECT CAST('1' AS INT) / (2 % 3) END ELSE WHILE @i < 2 BEGIN SET @i = CONVERT(INT, @i) + 1 IF @i = 1 CONTINUE BREAK END".encode_utf16() {
         flow.extend_from_slice(&u.to_le_bytes());
     }
+    // Table variables and implicit conversions for the translator.
+    let mut tv = vec![
+        22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    ];
+    for u in "DECLARE @t AS TABLE (id INT IDENTITY(1,1), v DECIMAL(5,2)); INSERT @t VALUES ('1'); DELETE @t WHERE 1 + 'a' = 2 * '3'; SELECT v FROM @t; DECLARE @i INT = '4'; SET @i = 'x'".encode_utf16() {
+        tv.extend_from_slice(&u.to_le_bytes());
+    }
     let mut rpc2 = vec![
         22, 0, 0, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
     ];
@@ -888,6 +895,7 @@ fn tds_seeds() -> Vec<Vec<u8>> {
         rpc2.clone(),
         packetize(PacketType::SqlBatch, &flow, 4096, 0),
         packetize(PacketType::Rpc, &rpc2, 4096, 0),
+        tv,
         stream,
     ]
 }

@@ -2,7 +2,7 @@
 //! SQL Server database, SQLite's answers turned into SQL Server's result
 //! shapes, types and error numbers.
 
-use crate::token::{Column, SqlType, Value};
+use crate::token::{Cell, Column, SqlType, Tokens, Value};
 use rusqlite::types::ValueRef;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -333,10 +333,13 @@ impl Engine {
 }
 
 /// SQLite virtual-machine steps between progress callbacks, and the
-/// callbacks a statement run in place may use: about a millisecond of
-/// work (see [`Database::set_inline`]).
+/// callbacks a statement run in place may use: about a quarter of a
+/// millisecond of work (see [`Database::set_inline`]). A statement that
+/// runs out is run again on the blocking pool, so what it did in place is
+/// lost: the budget is what a long SELECT wastes the first time the
+/// session sends it (the session then remembers it as slow).
 const INLINE_TICK: i32 = 1_000;
-const INLINE_TICKS: u32 = 200;
+const INLINE_TICKS: u32 = 50;
 
 /// One session's connection to one database.
 pub struct Database {
@@ -385,7 +388,51 @@ mod functions {
         })?;
         c.create_scalar_function("tsql_cast", 2, flags, |ctx| cast(ctx, false))?;
         c.create_scalar_function("tsql_try_cast", 2, flags, |ctx| cast(ctx, true))?;
+        // In CHECK constraints (see translate's `implicit_check`): no
+        // side effects, so SQLite may run it from a schema.
+        c.create_scalar_function(
+            "tsql_implicit",
+            2,
+            flags | FunctionFlags::SQLITE_INNOCUOUS,
+            |ctx| {
+                let ty: String = ctx.get(1)?;
+                implicit(ctx.get_raw(0), &ty).map(|()| true)
+            },
+        )?;
         Ok(())
+    }
+
+    /// Whether a value stored into a column of type `ty` converts as SQL
+    /// Server's implicit conversion would: text must read as the type
+    /// (245, 8114, 241), an integer must fit an integer type (8115).
+    /// Other values (NULL, reals, blobs) are stored as they are.
+    fn implicit(v: ValueRef<'_>, ty: &str) -> rusqlite::Result<()> {
+        let base = ty
+            .split('(')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match (v, base.as_str()) {
+            (ValueRef::Text(t), "datetime" | "datetime2" | "smalldatetime" | "date" | "time") => {
+                let t = String::from_utf8_lossy(t);
+                if crate::token::DateTime2Parts::parse(&t).is_some()
+                    || crate::token::datetime_parts(&t).is_some()
+                {
+                    Ok(())
+                } else {
+                    Err(raise(
+                        241,
+                        1,
+                        16,
+                        "Conversion failed when converting date and/or time from character string.",
+                    ))
+                }
+            }
+            (ValueRef::Text(_), _) => convert(v, ty).map(drop),
+            (ValueRef::Integer(_), "int" | "smallint" | "tinyint") => convert(v, ty).map(drop),
+            _ => Ok(()),
+        }
     }
 
     fn divide_by_zero() -> rusqlite::Error {
@@ -640,15 +687,15 @@ impl Database {
         self.conn.get_interrupt_handle()
     }
 
-    /// Runs one SQLite statement with named parameters (`@name`).
-    pub fn run(
+    /// A statement prepared (SQLite's prepared form is kept: drivers
+    /// repeat their statements) with named parameters (`@name`) bound; a
+    /// parameter it names that `params` lacks is 137.
+    fn bound(
         &self,
         sql: &str,
         params: &[(String, Value)],
-        v71: bool,
-    ) -> Result<Output, SqlError> {
+    ) -> Result<rusqlite::CachedStatement<'_>, SqlError> {
         let conn = &self.conn;
-        // Drivers repeat their statements: SQLite's prepared form is kept.
         let mut stmt = conn
             .prepare_cached(sql)
             .map_err(|e| map_error(conn, &self.name, e))?;
@@ -674,6 +721,132 @@ impl Database {
                 }
             }
         }
+        Ok(stmt)
+    }
+
+    /// Runs one SQLite statement with named parameters (`@name`), its
+    /// rows collected as values.
+    pub fn run(
+        &self,
+        sql: &str,
+        params: &[(String, Value)],
+        v71: bool,
+    ) -> Result<Output, SqlError> {
+        let stmt = self.bound(sql, params)?;
+        self.collect(stmt, v71)
+    }
+
+    /// [`Database::run`] with the rows encoded straight into `t`
+    /// (COLMETADATA, then ROW/NBCROW per row as SQLite steps, with no copy
+    /// of a row's values) when every column has a declared type; a
+    /// computed column's type comes from its values, so such a result is
+    /// collected first. Rows sent before a runtime error stay sent, as
+    /// SQL Server's do.
+    pub fn run_into(
+        &self,
+        sql: &str,
+        params: &[(String, Value)],
+        v71: bool,
+        t: &mut Tokens,
+    ) -> Result<Ran, SqlError> {
+        let conn = &self.conn;
+        let mut stmt = self.bound(sql, params)?;
+        let ncols = stmt.column_count();
+        let cols: Option<Vec<Column>> = stmt
+            .columns()
+            .iter()
+            .map(|c| {
+                c.decl_type().map(|d| Column {
+                    name: c.name().to_string(),
+                    ty: from_decl(d, v71),
+                    nullable: true,
+                    identity: false,
+                })
+            })
+            .collect();
+        let cols = match cols {
+            Some(cols) if ncols > 0 => cols,
+            _ => {
+                return Ok(match self.collect(stmt, v71)? {
+                    Output::Rows { cols, rows } => {
+                        t.colmetadata(&cols);
+                        for r in &rows {
+                            t.row(&cols, r);
+                            t.row_done();
+                        }
+                        Ran::Rows(rows.len() as u64)
+                    }
+                    Output::Count(c) => Ran::Count(c),
+                })
+            }
+        };
+        t.colmetadata(&cols);
+        let (mut n, mut bytes) = (0usize, 0usize);
+        let mut q = stmt.raw_query();
+        while let Some(row) = q.next().map_err(|e| map_error(conn, &self.name, e))? {
+            // A row's cells: on the stack for up to 32 columns.
+            let mut small = [Cell::Null; 32];
+            let mut large = Vec::new();
+            let cells: &mut [Cell<'_>] = if ncols <= small.len() {
+                &mut small[..ncols]
+            } else {
+                large.resize(ncols, Cell::Null);
+                &mut large
+            };
+            let mut lossy = false;
+            for (i, cell) in cells.iter_mut().enumerate() {
+                *cell = match row.get_ref(i).map_err(|e| map_error(conn, &self.name, e))? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(n) => Cell::Int(n),
+                    ValueRef::Real(f) => Cell::Float(f),
+                    ValueRef::Text(t) => {
+                        bytes += t.len();
+                        match std::str::from_utf8(t) {
+                            Ok(s) => Cell::Text(s),
+                            Err(_) => {
+                                lossy = true;
+                                Cell::Null
+                            }
+                        }
+                    }
+                    ValueRef::Blob(b) => {
+                        bytes += b.len();
+                        Cell::Bytes(b)
+                    }
+                };
+            }
+            if lossy {
+                // Text SQLite holds that is not UTF-8: replaced characters.
+                let vals = (0..ncols)
+                    .map(|i| row.get_ref(i).map(value_of))
+                    .collect::<rusqlite::Result<Vec<Value>>>()
+                    .map_err(|e| map_error(conn, &self.name, e))?;
+                t.row(&cols, &vals);
+            } else {
+                t.row_cells(&cols, cells);
+            }
+            t.row_done();
+            n += 1;
+            if n > MAX_ROWS || bytes > MAX_RESULT_BYTES {
+                return Err(SqlError::new(
+                    701,
+                    1,
+                    17,
+                    "There is insufficient system memory in resource pool 'default' to run this query.",
+                ));
+            }
+        }
+        Ok(Ran::Rows(n as u64))
+    }
+
+    /// Steps a bound statement to its end: rows as values, or the count
+    /// of rows it changed.
+    fn collect(
+        &self,
+        mut stmt: rusqlite::CachedStatement<'_>,
+        v71: bool,
+    ) -> Result<Output, SqlError> {
+        let conn = &self.conn;
         let ncols = stmt.column_count();
         if ncols == 0 {
             stmt.raw_execute()
@@ -691,20 +864,11 @@ impl Database {
         while let Some(row) = q.next().map_err(|e| map_error(conn, &self.name, e))? {
             let mut vals = Vec::with_capacity(ncols);
             for i in 0..ncols {
-                let v = match row.get_ref(i).map_err(|e| map_error(conn, &self.name, e))? {
-                    ValueRef::Null => Value::Null,
-                    ValueRef::Integer(n) => Value::Int(n),
-                    ValueRef::Real(f) => Value::Float(f),
-                    ValueRef::Text(t) => {
-                        bytes += t.len();
-                        Value::Text(String::from_utf8_lossy(t).into_owned())
-                    }
-                    ValueRef::Blob(b) => {
-                        bytes += b.len();
-                        Value::Bytes(b.to_vec())
-                    }
-                };
-                vals.push(v);
+                let v = row.get_ref(i).map_err(|e| map_error(conn, &self.name, e))?;
+                if let ValueRef::Text(b) | ValueRef::Blob(b) = v {
+                    bytes += b.len();
+                }
+                vals.push(value_of(v));
             }
             rows.push(vals);
             if rows.len() > MAX_ROWS || bytes > MAX_RESULT_BYTES {
@@ -738,6 +902,25 @@ impl Database {
             })
             .collect();
         Ok(Output::Rows { cols, rows })
+    }
+}
+
+/// What [`Database::run_into`] did: rows sent, or rows changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    Rows(u64),
+    Count(u64),
+}
+
+/// An engine value as fakedc's (text that is not UTF-8 with replaced
+/// characters).
+fn value_of(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Int(n),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
     }
 }
 

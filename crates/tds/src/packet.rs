@@ -94,38 +94,68 @@ pub struct Message {
 /// Splits `payload` into packets of at most `packet_size` bytes (header
 /// included), numbered from 1 and wrapping at 255, the last one with EOM.
 pub fn packetize(ty: PacketType, payload: &[u8], packet_size: usize, spid: u16) -> Vec<u8> {
-    let size = packet_size.clamp(MIN_PACKET_SIZE, MAX_PACKET_SIZE);
-    let chunk = size - HEADER_LEN;
-    let mut w = Writer::with_capacity(payload.len() + HEADER_LEN * (payload.len() / chunk + 1));
-    let mut chunks = payload.chunks(chunk).peekable();
-    let mut id: u8 = 1;
-    if chunks.peek().is_none() {
-        Header {
+    Framer::new(ty, packet_size, spid).frame(payload, true)
+}
+
+/// Frames one message sent in parts (a reply streamed as it is made):
+/// every part but the last fills whole packets of the negotiated size,
+/// packet numbers run on across parts, and the last part ends with EOM.
+#[derive(Debug, Clone)]
+pub struct Framer {
+    ty: PacketType,
+    size: usize,
+    spid: u16,
+    next_id: u8,
+}
+
+impl Framer {
+    pub fn new(ty: PacketType, packet_size: usize, spid: u16) -> Framer {
+        Framer {
             ty,
-            status: STATUS_EOM,
-            length: HEADER_LEN as u16,
+            size: packet_size.clamp(MIN_PACKET_SIZE, MAX_PACKET_SIZE),
             spid,
-            packet_id: id,
-            window: 0,
+            next_id: 1,
         }
-        .write(&mut w);
     }
-    while let Some(c) = chunks.next() {
-        let last = chunks.peek().is_none();
-        Header {
-            ty,
-            status: if last { STATUS_EOM } else { 0 },
+
+    /// Payload bytes one packet carries: a part that is not the last
+    /// should be a multiple of this.
+    pub fn chunk(&self) -> usize {
+        self.size - HEADER_LEN
+    }
+
+    /// The packets of one part; `last` marks the message's end (EOM).
+    pub fn frame(&mut self, payload: &[u8], last: bool) -> Vec<u8> {
+        let chunk = self.chunk();
+        let mut w = Writer::with_capacity(payload.len() + HEADER_LEN * (payload.len() / chunk + 1));
+        let mut chunks = payload.chunks(chunk).peekable();
+        if chunks.peek().is_none() && last {
+            self.header(&mut w, HEADER_LEN, true);
+        }
+        while let Some(c) = chunks.next() {
+            let eom = last && chunks.peek().is_none();
             // chunk <= MAX_PACKET_SIZE - 8, so this fits.
-            length: (c.len() + HEADER_LEN) as u16,
-            spid,
-            packet_id: id,
+            self.header(&mut w, c.len() + HEADER_LEN, eom);
+            w.bytes(c);
+        }
+        if last {
+            self.next_id = 1;
+        }
+        w.into_vec()
+    }
+
+    fn header(&mut self, w: &mut Writer, length: usize, eom: bool) {
+        Header {
+            ty: self.ty,
+            status: if eom { STATUS_EOM } else { 0 },
+            length: length as u16,
+            spid: self.spid,
+            packet_id: self.next_id,
             window: 0,
         }
-        .write(&mut w);
-        w.bytes(c);
-        id = id.wrapping_add(1);
+        .write(w);
+        self.next_id = self.next_id.wrapping_add(1);
     }
-    w.into_vec()
 }
 
 /// Reassembles packets from a byte stream into messages.

@@ -483,6 +483,10 @@ impl TdsService {
                 op: String::new(),
                 start: t0,
             };
+            // A reply streamed while it is made (big results): its parts
+            // and, once done, where its whole tokens end.
+            let mut parts: Option<Parts> = None;
+            let mut streamed: Option<usize> = None;
             let busy = !self.model.faults.is_empty()
                 && self
                     .model
@@ -519,33 +523,46 @@ impl TdsService {
                     let (reply, err) = match inline {
                         Some(r) => r,
                         None => {
-                            session
-                                .cancellable(&mut cancel, move |s| s.batch(&text, &now, reset))
-                                .await?
+                            let p = parts.insert(Parts::new(packet_size, spid));
+                            let t = p.tokens(v71);
+                            let (t, err) = session
+                                .cancellable(&mut cancel, Some(p), move |s| {
+                                    s.batch_into(t, &text, &now, reset)
+                                })
+                                .await?;
+                            streamed = t.streamed();
+                            (t.into_vec(), err)
                         }
                     };
                     journal.record(&outcome_text(err));
                     reply
                 }
-                PacketType::Rpc => match session
-                    .cancellable(&mut cancel, move |s| s.rpc(&m.payload, &now, reset))
-                    .await?
-                {
-                    Ok((reply, err, text)) => {
-                        journal.op = format!("rpc: {}", truncate(&text));
-                        journal.record(&outcome_text(err));
-                        reply
+                PacketType::Rpc => {
+                    let p = parts.insert(Parts::new(packet_size, spid));
+                    let t = p.tokens(v71);
+                    let ran = session
+                        .cancellable(&mut cancel, Some(p), move |s| {
+                            s.rpc_into(t, &m.payload, &now, reset)
+                        })
+                        .await?;
+                    match ran {
+                        Ok((t, err, text)) => {
+                            journal.op = format!("rpc: {}", truncate(&text));
+                            journal.record(&outcome_text(err));
+                            streamed = t.streamed();
+                            t.into_vec()
+                        }
+                        Err(e) => {
+                            journal.op = "rpc".into();
+                            journal.record(&format!("refused: {e}"));
+                            let e = SqlError::new(8009, 1, 16, format!("The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream is incorrect. {e}"));
+                            session.get()?.error_reply(&e, token::DONEPROC)
+                        }
                     }
-                    Err(e) => {
-                        journal.op = "rpc".into();
-                        journal.record(&format!("refused: {e}"));
-                        let e = SqlError::new(8009, 1, 16, format!("The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream is incorrect. {e}"));
-                        session.get()?.error_reply(&e, token::DONEPROC)
-                    }
-                },
+                }
                 PacketType::TransactionManager => {
                     match session
-                        .cancellable(&mut cancel, move |s| s.tm(&m.payload))
+                        .cancellable(&mut cancel, None, move |s| s.tm(&m.payload))
                         .await?
                     {
                         Ok((reply, op)) => {
@@ -571,7 +588,8 @@ impl TdsService {
                 return Ok(());
             }
             let reply = if attention {
-                // Cancelled: what the request made is dropped, and the
+                // Cancelled: what the request made is dropped (after the
+                // rows already streamed, up to a whole token), and the
                 // Attention is acknowledged (DONE with ATTN).
                 let j = RequestJournal {
                     model: &self.model,
@@ -581,12 +599,61 @@ impl TdsService {
                     start: t0,
                 };
                 j.record("cancelled");
-                session.get()?.attention()
+                let mut ack = reply
+                    .get(..streamed.unwrap_or(0))
+                    .unwrap_or_default()
+                    .to_vec();
+                ack.extend(session.get()?.attention());
+                ack
             } else {
                 reply
             };
-            send(&mut io, &reply, packet_size, spid).await?;
+            // The reply's last part (or all of it) ends the message.
+            let wire = match parts.as_mut() {
+                Some(p) => p.framer.frame(&reply, true),
+                None => packet::packetize(PacketType::TabularResult, &reply, packet_size, spid),
+            };
+            io.write_all(&wire).await?;
+            io.flush().await?;
         }
+    }
+}
+
+/// Where a reply's parts go while the session makes it: a bounded
+/// channel from the blocking pool to the connection (so a slow reader
+/// holds the engine back rather than memory growing), and the framing
+/// that numbers the packets across parts.
+struct Parts {
+    framer: packet::Framer,
+    tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+/// Parts in flight between the session and the connection.
+const PARTS_QUEUED: usize = 4;
+/// Packets a part holds (64 KB of 4 KB packets).
+const PART_PACKETS: usize = 16;
+
+impl Parts {
+    fn new(packet_size: usize, spid: u16) -> Parts {
+        let (tx, rx) = tokio::sync::mpsc::channel(PARTS_QUEUED);
+        Parts {
+            framer: packet::Framer::new(PacketType::TabularResult, packet_size, spid),
+            tx: Some(tx),
+            rx,
+        }
+    }
+
+    /// A token stream whose rows go out in parts as they are made.
+    fn tokens(&mut self, v71: bool) -> token::Tokens {
+        let mut t = token::Tokens::new(v71);
+        if let Some(tx) = self.tx.take() {
+            let chunk = self.framer.chunk();
+            t.stream_to(chunk, chunk * PART_PACKETS, move |part| {
+                tx.blocking_send(part).is_ok()
+            });
+        }
+        t
     }
 }
 
@@ -638,9 +705,14 @@ impl Held {
     /// interrupts the session's SQLite statements (`sqlite3_interrupt`;
     /// the request then ends early with an error its reply will not
     /// carry), EOF interrupts them too and marks the connection closed.
-    async fn cancellable<T: Send + 'static, S: AsyncRead + Unpin>(
+    /// Parts of the reply the request streams meanwhile (`parts`) are
+    /// written as they come, whole packets that are not the message's
+    /// last (after an Attention too: the client reads to its
+    /// acknowledgement); once the connection is gone they are dropped.
+    async fn cancellable<T: Send + 'static, S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         c: &mut Cancel<'_, S>,
+        parts: Option<&mut Parts>,
         f: impl FnOnce(&mut Session) -> T + Send + 'static,
     ) -> io::Result<T> {
         let handles = self.get()?.interrupt_handles();
@@ -648,22 +720,58 @@ impl Held {
         cancel.store(false, Ordering::Relaxed);
         let work = self.blocking(f);
         tokio::pin!(work);
+        let Cancel {
+            io,
+            rx,
+            queued,
+            attention,
+            closed,
+        } = c;
+        let (mut rd, mut wr) = tokio::io::split(&mut **io);
+        let mut open = parts.is_some();
+        let mut parts = parts;
+        let stop = |closed: &mut bool| {
+            *closed = true;
+            cancel.store(true, Ordering::Relaxed);
+            handles.iter().for_each(|h| h.interrupt());
+        };
         loop {
             tokio::select! {
-                r = &mut work => return r,
-                m = read_message(&mut *c.io, &mut *c.rx), if !c.attention && !c.closed && c.queued.is_none() => {
+                r = &mut work => {
+                    // Every part was queued before the work ended.
+                    if let Some(p) = parts.as_deref_mut() {
+                        while let Ok(part) = p.rx.try_recv() {
+                            if !*closed && wr.write_all(&p.framer.frame(&part, false)).await.is_err() {
+                                stop(closed);
+                            }
+                        }
+                    }
+                    return r;
+                }
+                part = async {
+                    match parts.as_deref_mut() {
+                        Some(p) => p.rx.recv().await,
+                        None => None,
+                    }
+                }, if open => {
+                    match (part, parts.as_deref_mut()) {
+                        (Some(part), Some(p)) => {
+                            if !*closed && wr.write_all(&p.framer.frame(&part, false)).await.is_err() {
+                                stop(closed);
+                            }
+                        }
+                        _ => open = false,
+                    }
+                }
+                m = read_message(&mut rd, rx), if !*attention && !*closed && queued.is_none() => {
                     match m {
                         Ok(m) if m.ty == PacketType::Attention => {
-                            c.attention = true;
+                            *attention = true;
                             cancel.store(true, Ordering::Relaxed);
                             handles.iter().for_each(|h| h.interrupt());
                         }
-                        Ok(m) => *c.queued = Some(m),
-                        Err(_) => {
-                            c.closed = true;
-                            cancel.store(true, Ordering::Relaxed);
-                            handles.iter().for_each(|h| h.interrupt());
-                        }
+                        Ok(m) => **queued = Some(m),
+                        Err(_) => stop(closed),
                     }
                 }
             }

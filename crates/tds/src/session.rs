@@ -3,7 +3,7 @@
 //! Attention → token streams. Sans-IO: bytes in, bytes out, time passed
 //! in as text.
 
-use crate::engine::{Database, Engine, Output, SqlError};
+use crate::engine::{Database, Engine, Output, Ran, SqlError};
 use crate::login7::{self, Login7};
 use crate::token::{self, Message, SqlType, Tokens, Value};
 use crate::translate::{self, Ctx, Node, Stmt};
@@ -19,6 +19,8 @@ const MAX_PREPARED: usize = 65_536;
 const MAX_PREPARED_BYTES: usize = 64 << 20;
 /// Bytes of tokens one request's reply may grow to.
 const MAX_REPLY: usize = 512 << 20;
+/// Slow SELECTs one session remembers ([`Session::batch_inline`]).
+const MAX_SLOW: usize = 256;
 /// Savepoints one transaction may hold.
 const MAX_SAVEPOINTS: usize = 1_000;
 
@@ -159,6 +161,21 @@ pub struct Session {
     next_handle: i32,
     /// A reply made and not yet sent (the login response).
     pending: Vec<u8>,
+    /// SELECTs that ran out of the in-place budget: drivers repeat their
+    /// statements, and these go straight to the blocking pool next time.
+    slow: std::collections::HashSet<String>,
+    /// The running batch's table variables: the database (key of
+    /// `dbs`) whose connection holds each one's TEMP table.
+    table_var_dbs: Vec<(String, String)>,
+}
+
+fn redeclared(name: &str) -> SqlError {
+    SqlError::new(
+        134,
+        1,
+        15,
+        format!("The variable name '{name}' has already been declared. Variable names must be unique within a query batch or stored procedure."),
+    )
 }
 
 fn msg<'a>(number: i32, state: u8, class: u8, text: &'a str, server: &'a str) -> Message<'a> {
@@ -311,6 +328,8 @@ pub fn login(
             databases: Vec::new(),
             trancount: 0,
             live: None,
+            table_vars: Vec::new(),
+            var_types: Vec::new(),
         },
         v71,
         nocount: false,
@@ -327,6 +346,8 @@ pub fn login(
         prepared: HashMap::new(),
         next_handle: 1,
         pending: t.into_vec(),
+        table_var_dbs: Vec::new(),
+        slow: Default::default(),
     };
     let mut session = session;
     session.dbs.insert(db.name.to_ascii_lowercase(), db);
@@ -531,12 +552,24 @@ impl Session {
     /// (0 when none).
     /// `reset`: RESETCONNECTION on this request (`Some(keep_tran)`).
     pub fn batch(&mut self, text: &str, now: &str, reset: Option<bool>) -> (Vec<u8>, i32) {
-        let mut t = Tokens::new(self.v71);
+        let (t, err) = self.batch_into(Tokens::new(self.v71), text, now, reset);
+        (t.into_vec(), err)
+    }
+
+    /// [`Session::batch`] into a token stream the caller made (one that
+    /// streams its rows, [`Tokens::stream_to`]).
+    pub fn batch_into(
+        &mut self,
+        mut t: Tokens,
+        text: &str,
+        now: &str,
+        reset: Option<bool>,
+    ) -> (Tokens, i32) {
         if let Some(keep_tran) = reset {
             self.reset(&mut t, keep_tran);
         }
         let err = self.run(&mut t, text, &mut Vec::new(), now, token::DONE);
-        (t.into_vec(), err)
+        (t, err)
     }
 
     /// Runs a batch in place, on the async worker that read it, when it
@@ -547,26 +580,51 @@ impl Session {
     /// blocking pool instead (nothing it did is kept, and it wrote
     /// nothing).
     pub fn batch_inline(&mut self, text: &str, now: &str) -> Option<(Vec<u8>, i32)> {
+        if self.xact_abort {
+            // An interrupted statement would end the transaction.
+            return None;
+        }
         let key = self.ctx.database.to_ascii_lowercase();
         let stmts = translate::split(translate::tokenize(text));
         let [one] = stmts.as_slice() else {
             return None;
         };
-        let Stmt::Sql(sql, token::CMD_SELECT) = translate::classify(one, &self.ctx) else {
+        self.before_batch(text, now);
+        // Classified once: what runs here is what was checked.
+        let stmt = translate::classify(one, &self.ctx);
+        let Stmt::Sql(sql, token::CMD_SELECT) = &stmt else {
             return None;
         };
+        if self.slow.contains(sql.as_str()) {
+            return None;
+        }
         let db = self.dbs.get(&key)?;
-        if !db.readonly(&sql) {
+        if !db.readonly(sql) {
             return None;
         }
         db.set_inline(true);
         self.cancel
             .store(false, std::sync::atomic::Ordering::Relaxed);
-        let r = self.batch(text, now, None);
+        let mut t = Tokens::new(self.v71);
+        let outer = self.first_error.take();
+        let err = match self.exec_classified(&mut t, stmt, &mut Vec::new(), token::DONE) {
+            Ok(()) => 0,
+            Err(n) => n,
+        };
+        let err = self.after_batch(&mut t, outer, err, token::DONE);
         let db = self.dbs.get(&key)?;
         let tripped = db.take_tripped();
         db.set_inline(false);
-        (!tripped).then_some(r)
+        if tripped {
+            if self.slow.len() >= MAX_SLOW {
+                self.slow.clear();
+            }
+            if let Stmt::Sql(sql, _) = translate::classify(one, &self.ctx) {
+                self.slow.insert(sql);
+            }
+            return None;
+        }
+        Some((t.into_vec(), err))
     }
 
     /// The statements of `text` into `t`, each closed by `done` (DONE for
@@ -582,11 +640,7 @@ impl Session {
         now: &str,
         done: u8,
     ) -> i32 {
-        self.ctx.now = now.to_string();
-        // sys.databases is the only reader of the list.
-        if text.to_ascii_lowercase().contains("databases") {
-            self.ctx.databases = self.engine.names();
-        }
+        self.before_batch(text, now);
         // `vars`: the RPC's parameters; DECLAREs add batch-scoped ones.
         let stmts = translate::split(translate::tokenize(text));
         if stmts.is_empty() {
@@ -607,6 +661,22 @@ impl Session {
                 e.number
             }
         };
+        self.after_batch(t, outer, err, done)
+    }
+
+    /// What a batch's statements see: GETDATE() and the databases.
+    fn before_batch(&mut self, text: &str, now: &str) {
+        now.clone_into(&mut self.ctx.now);
+        // sys.databases is the only reader of the list.
+        if text.to_ascii_lowercase().contains("databases") {
+            self.ctx.databases = self.engine.names();
+        }
+    }
+
+    /// The end of a batch run by [`Session::run`]: its variables' scope
+    /// ends, a batch's last DONE is final; the first error's number.
+    fn after_batch(&mut self, t: &mut Tokens, outer: Option<i32>, err: i32, done: u8) -> i32 {
+        self.end_scope();
         if done == token::DONE && !t.end_batch() {
             t.done(token::DONE, token::DONE_FINAL, 0, 0);
         }
@@ -744,10 +814,22 @@ impl Session {
         vars: &mut Vec<(String, Value)>,
         done: u8,
     ) -> Result<(), i32> {
+        let stmt = translate::classify(st, &self.ctx);
+        self.exec_classified(t, stmt, vars, done)
+    }
+
+    /// [`Session::exec_stmt`] once the statement is classified.
+    fn exec_classified(
+        &mut self,
+        t: &mut Tokens,
+        stmt: Stmt,
+        vars: &mut Vec<(String, Value)>,
+        done: u8,
+    ) -> Result<(), i32> {
         let count = |nocount: bool| if nocount { 0 } else { token::DONE_COUNT };
         // Every DONE says MORE; the batch's last one is cleared at its end.
         let more = token::DONE_MORE;
-        let result = match translate::classify(st, &self.ctx) {
+        let result = match stmt {
             Stmt::Done => {
                 t.done(done, more, 0, 0);
                 Ok(())
@@ -868,14 +950,9 @@ impl Session {
             },
             Stmt::Declare(list) => {
                 let mut r = Ok(());
-                for (name, expr) in list {
-                    if vars.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-                        r = Err(SqlError::new(
-                            134,
-                            1,
-                            15,
-                            format!("The variable name '{name}' has already been declared. Variable names must be unique within a query batch or stored procedure."),
-                        ));
+                for (name, ty, expr) in list {
+                    if self.declared(vars, &name) {
+                        r = Err(redeclared(&name));
                         break;
                     }
                     let v = match expr {
@@ -883,7 +960,10 @@ impl Session {
                         Some(sql) => self.scalar(&sql, vars),
                     };
                     match v {
-                        Ok(v) => vars.push((name, v)),
+                        Ok(v) => {
+                            self.ctx.var_types.push((name.clone(), ty));
+                            vars.push((name, v));
+                        }
                         Err(e) => {
                             r = Err(e);
                             break;
@@ -894,6 +974,28 @@ impl Session {
                     t.done(done, more, 0, 0);
                 }
                 r
+            }
+            Stmt::DeclareTable(name, sql) => {
+                let v71 = self.v71;
+                if self.declared(vars, &name) {
+                    Err(redeclared(&name))
+                } else {
+                    // A table left by a rolled-back DROP is replaced.
+                    let drop = format!("DROP TABLE IF EXISTS {}", translate::table_var(&name));
+                    match self.db().and_then(|db| {
+                        db.exec(&drop)?;
+                        db.run(&sql, &[], v71)
+                    }) {
+                        Ok(_) => {
+                            let key = self.ctx.database.to_ascii_lowercase();
+                            self.ctx.table_vars.push(name.clone());
+                            self.table_var_dbs.push((key, name));
+                            t.done(done, more, 0, 0);
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
             }
             Stmt::SetVar(name, sql) => {
                 if !vars.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
@@ -916,21 +1018,12 @@ impl Session {
             Stmt::Error(e) => Err(e),
             Stmt::Sql(sql, cmd) => {
                 let v71 = self.v71;
-                match self.db().and_then(|db| db.run(&sql, vars, v71)) {
-                    Ok(Output::Rows { cols, rows }) => {
-                        t.colmetadata(&cols);
-                        for r in &rows {
-                            t.row(&cols, r);
-                        }
-                        t.done(
-                            done,
-                            more | count(self.nocount),
-                            token::CMD_SELECT,
-                            rows.len() as u64,
-                        );
+                match self.db().and_then(|db| db.run_into(&sql, vars, v71, t)) {
+                    Ok(Ran::Rows(n)) => {
+                        t.done(done, more | count(self.nocount), token::CMD_SELECT, n);
                         Ok(())
                     }
-                    Ok(Output::Count(c)) => {
+                    Ok(Ran::Count(c)) => {
                         let status = if cmd != 0 { count(self.nocount) } else { 0 };
                         t.done(done, more | status, cmd, if cmd != 0 { c } else { 0 });
                         Ok(())
@@ -944,6 +1037,32 @@ impl Session {
             return self.went_on(&e);
         }
         Ok(())
+    }
+
+    /// Whether a variable (scalar or table) of that name is declared in
+    /// the running batch (or is one of its RPC parameters).
+    fn declared(&self, vars: &[(String, Value)], name: &str) -> bool {
+        vars.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+            || self
+                .ctx
+                .table_vars
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The end of a batch (or RPC) is the end of its variables' scope:
+    /// table variables' tables are dropped, declared types forgotten.
+    fn end_scope(&mut self) {
+        self.ctx.var_types.clear();
+        self.ctx.table_vars.clear();
+        for (key, name) in std::mem::take(&mut self.table_var_dbs) {
+            if let Some(db) = self.dbs.get(&key) {
+                let _ = db.exec(&format!(
+                    "DROP TABLE IF EXISTS {}",
+                    translate::table_var(&name)
+                ));
+            }
+        }
     }
 
     /// The first value of `SELECT expr` (NULL when it returns no row).
@@ -969,7 +1088,18 @@ impl Session {
         now: &str,
         reset: Option<bool>,
     ) -> Result<(Vec<u8>, i32, String), TdsError> {
-        let mut t = Tokens::new(self.v71);
+        self.rpc_into(Tokens::new(self.v71), payload, now, reset)
+            .map(|(t, err, text)| (t.into_vec(), err, text))
+    }
+
+    /// [`Session::rpc`] into a token stream the caller made.
+    pub fn rpc_into(
+        &mut self,
+        mut t: Tokens,
+        payload: &[u8],
+        now: &str,
+        reset: Option<bool>,
+    ) -> Result<(Tokens, i32, String), TdsError> {
         if let Some(keep_tran) = reset {
             self.reset(&mut t, keep_tran);
         }
@@ -1110,7 +1240,7 @@ impl Session {
                 );
                 self.error(&mut t, &e);
                 t.done(token::DONEPROC, token::DONE_ERROR, 0, 0);
-                return Ok((t.into_vec(), e.number, proc_name));
+                return Ok((t, e.number, proc_name));
             }
         };
         t.w.u8(token::RETURNSTATUS)
@@ -1120,7 +1250,7 @@ impl Session {
         }
         let status = if err == 0 { 0 } else { token::DONE_ERROR };
         t.done(token::DONEPROC, status, 0, 0);
-        Ok((t.into_vec(), err, journal_text))
+        Ok((t, err, journal_text))
     }
 
     /// A Transaction Manager request (TM_BEGIN_XACT 5, TM_COMMIT_XACT 7,
@@ -1613,6 +1743,115 @@ mod tests {
             None,
         );
         assert_eq!(e, 0);
+    }
+
+    #[test]
+    fn implicit_conversions_fail_as_sql_server() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "app") else {
+            panic!("login refused");
+        };
+        let err = |s: &mut Session, sql: &str| {
+            let (reply, err) = s.batch(sql, "", None);
+            (err, crate::probe::first_error(&reply).map(|e| e.1))
+        };
+        let (_, e) = s.batch(
+            "CREATE TABLE c (id INT PRIMARY KEY, n INT, d DECIMAL(10,2), f FLOAT, at DATETIME2, ok BIT, s NVARCHAR(5))",
+            "",
+            None,
+        );
+        assert_eq!(e, 0);
+        let (_, e) = s.batch(
+            "INSERT INTO c VALUES (1, '42', '1.5', '2', '2024-01-02T03:04:05.1234567', '1', 12345678)",
+            "",
+            None,
+        );
+        assert_eq!(e, 0);
+        assert_eq!(
+            err(&mut s, "INSERT INTO c (id, n) VALUES (2, 'abc')"),
+            (
+                245,
+                Some(
+                    "Conversion failed when converting the varchar value 'abc' to data type int."
+                        .into()
+                )
+            )
+        );
+        assert_eq!(err(&mut s, "INSERT INTO c (id, d) VALUES (2, 'x')").0, 8114);
+        assert_eq!(err(&mut s, "INSERT INTO c (id, f) VALUES (2, 'x')").0, 8114);
+        assert_eq!(err(&mut s, "INSERT INTO c (id, at) VALUES (2, 'x')").0, 241);
+        assert_eq!(err(&mut s, "UPDATE c SET ok = 'x'").0, 245);
+        assert_eq!(err(&mut s, "UPDATE c SET n = 3000000000").0, 8115);
+        assert_eq!(err(&mut s, "SELECT 'a' + 1").0, 245);
+        assert_eq!(err(&mut s, "SELECT 2 * 'b'").0, 245);
+        assert_eq!(err(&mut s, "SELECT 'c' / 2.5").0, 8114);
+        assert_eq!(err(&mut s, "DECLARE @i INT = 'd'").0, 245);
+        assert_eq!(err(&mut s, "DECLARE @i BIGINT; SET @i = 'e'").0, 245);
+        // What converts is stored converted, and text stays text.
+        let int = |n: i32| {
+            let mut v = vec![4u8];
+            v.extend(n.to_le_bytes());
+            v
+        };
+        let has = |r: &[u8], b: &[u8]| r.windows(b.len()).any(|w| w == b);
+        let (r, e) = s.batch(
+            "SELECT n + 1 AS a, 1 + '2' AS b, N'x' + N'y' AS c FROM c",
+            "",
+            None,
+        );
+        assert_eq!(e, 0);
+        assert!(has(&r, &int(43)) && has(&r, &int(3)));
+        let (r, e) = s.batch("DECLARE @v INT = '7'; SELECT @v * 6 AS a", "", None);
+        assert_eq!(e, 0);
+        assert!(has(&r, &int(42)));
+        let (_, e) = s.batch("SELECT COUNT(*) FROM c", "", None);
+        assert_eq!(e, 0);
+    }
+
+    #[test]
+    fn table_variables_live_for_their_batch() {
+        let LoginOutcome::Ok(mut s) = login_as(login7::TDS_74, "pw", "app") else {
+            panic!("login refused");
+        };
+        let int = |n: i32| {
+            let mut v = vec![4u8];
+            v.extend(n.to_le_bytes());
+            v
+        };
+        let has = |r: &[u8], b: &[u8]| r.windows(b.len()).any(|w| w == b);
+        let (r, e) = s.batch(
+            "DECLARE @t AS TABLE (id INT IDENTITY(1,1) PRIMARY KEY, v INT NOT NULL)
+             INSERT INTO @t (v) VALUES (10), (20), (30)
+             UPDATE @t SET v = v + 1 WHERE id = 2
+             DELETE @t WHERE id = 3
+             SELECT SUM(v) AS total FROM @t",
+            "",
+            None,
+        );
+        assert_eq!(e, 0);
+        assert!(has(&r, &int(31)));
+        // Gone after the batch (1087), declared again in the next one.
+        let (r, e) = s.batch("SELECT * FROM @t", "", None);
+        assert_eq!(e, 1087);
+        assert_eq!(
+            crate::probe::first_error(&r).map(|e| e.1),
+            Some("Must declare the table variable \"@t\".".into())
+        );
+        let (_, e) = s.batch(
+            "DECLARE @t TABLE (a INT); DECLARE @t TABLE (b INT)",
+            "",
+            None,
+        );
+        assert_eq!(e, 134);
+        let (r, e) = s.batch(
+            "DECLARE @t TABLE (a INT); INSERT @t VALUES (5); SELECT COUNT(*) * 100 + MAX(a) FROM @t",
+            "",
+            None,
+        );
+        assert_eq!(e, 0);
+        assert!(has(&r, &int(105)));
+        // A conversion error inside its column still reads as SQL Server's.
+        let (_, e) = s.batch("DECLARE @t TABLE (a INT); INSERT @t VALUES ('q')", "", None);
+        assert_eq!(e, 245);
     }
 
     #[test]

@@ -54,6 +54,20 @@ pub struct Tokens {
     pub v71: bool,
     /// Where the last DONE (0xFD) starts.
     last_done: Option<usize>,
+    /// Where the made part goes while rows are still being made.
+    spill: Option<Spill>,
+}
+
+/// A reply sent in parts as it grows ([`Tokens::stream_to`]).
+struct Spill {
+    /// Parts are whole multiples of this (a packet's payload).
+    chunk: usize,
+    /// Bytes held before a part goes.
+    at: usize,
+    out: Box<dyn FnMut(Vec<u8>) -> bool + Send>,
+    /// Bytes of the buffer that end on a row's end (after a part went):
+    /// what precedes them in the stream is whole tokens.
+    boundary: Option<usize>,
 }
 
 fn b_varchar(w: &mut Writer, s: &str) {
@@ -77,7 +91,56 @@ impl Tokens {
             w: Writer::new(),
             v71,
             last_done: None,
+            spill: None,
         }
+    }
+
+    /// Rows beyond `at` bytes are handed to `out` in parts (multiples of
+    /// `chunk`, a packet's payload) as they are made, so a big result
+    /// goes out while the engine still steps, and memory stays bounded.
+    /// `out` answers `false` once nobody takes parts any more.
+    pub fn stream_to(
+        &mut self,
+        chunk: usize,
+        at: usize,
+        out: impl FnMut(Vec<u8>) -> bool + Send + 'static,
+    ) {
+        let chunk = chunk.max(1);
+        self.spill = Some(Spill {
+            chunk,
+            at: at.max(chunk),
+            out: Box::new(out),
+            boundary: None,
+        });
+    }
+
+    /// After a row: hands the whole packets made so far to the stream
+    /// ([`Tokens::stream_to`]), if any.
+    pub fn row_done(&mut self) {
+        let Some(sp) = self.spill.as_mut() else {
+            return;
+        };
+        let pos = self.w.position();
+        if pos < sp.at {
+            return;
+        }
+        let n = pos - pos % sp.chunk;
+        let mut part = std::mem::take(&mut self.w).into_vec();
+        let rest = part.split_off(n);
+        self.w = Writer::from_vec(rest);
+        self.last_done = self.last_done.and_then(|d| d.checked_sub(n));
+        sp.boundary = Some(pos - n);
+        if !(sp.out)(part) {
+            // Nobody reads: what follows is dropped as it is made.
+            sp.at = usize::MAX;
+        }
+    }
+
+    /// After parts went out: the length of the leading bytes of what is
+    /// left that complete whole tokens (ending on a row's end). A reply
+    /// cut short (Attention) ends there.
+    pub fn streamed(&self) -> Option<usize> {
+        self.spill.as_ref().and_then(|s| s.boundary)
     }
 
     /// Ends a batch: the last DONE loses its MORE bit (statements under
@@ -192,7 +255,7 @@ impl Tokens {
         // Flags: nullable.
         self.w.u16_le(0x0001);
         ty.type_info(&mut self.w);
-        ty.value(&mut self.w, v);
+        ty.value(&mut self.w, v.cell());
     }
 
     /// FEATUREEXTACK acknowledging nothing.
@@ -224,27 +287,42 @@ impl Tokens {
     /// One row; NBCROW when it saves bytes (7.3+ clients all read it; 7.1
     /// gets ROW).
     pub fn row(&mut self, cols: &[Column], values: &[Value]) {
-        let nulls = values.iter().filter(|v| matches!(v, Value::Null)).count();
+        let cells: Vec<Cell<'_>> = values.iter().map(Value::cell).collect();
+        self.row_cells(cols, &cells);
+    }
+
+    /// One row from borrowed cells (the engine's row as it steps, with no
+    /// copy of its text).
+    pub fn row_cells(&mut self, cols: &[Column], values: &[Cell<'_>]) {
+        let nulls = values.iter().filter(|v| matches!(v, Cell::Null)).count();
         let nbc = !self.v71 && nulls > 1;
         if nbc {
             self.w.u8(NBCROW);
-            let mut bitmap = vec![0u8; cols.len().div_ceil(8)];
+            let mut bitmap = [0u8; 8];
+            let mut big = Vec::new();
+            let len = cols.len().div_ceil(8);
+            let map: &mut [u8] = if len <= bitmap.len() {
+                &mut bitmap[..len]
+            } else {
+                big.resize(len, 0);
+                &mut big
+            };
             for (i, v) in values.iter().enumerate() {
-                if matches!(v, Value::Null) {
-                    if let Some(b) = bitmap.get_mut(i / 8) {
+                if matches!(v, Cell::Null) {
+                    if let Some(b) = map.get_mut(i / 8) {
                         *b |= 1 << (i % 8);
                     }
                 }
             }
-            self.w.bytes(&bitmap);
+            self.w.bytes(map);
         } else {
             self.w.u8(ROW);
         }
         for (c, v) in cols.iter().zip(values) {
-            if nbc && matches!(v, Value::Null) {
+            if nbc && matches!(v, Cell::Null) {
                 continue;
             }
-            c.ty.value(&mut self.w, v);
+            c.ty.value(&mut self.w, *v);
         }
     }
 }
@@ -307,6 +385,29 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
+/// A value borrowed for encoding: a [`Value`]'s, or one read straight
+/// from the engine's current row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl Value {
+    pub fn cell(&self) -> Cell<'_> {
+        match self {
+            Value::Null => Cell::Null,
+            Value::Int(n) => Cell::Int(*n),
+            Value::Float(f) => Cell::Float(*f),
+            Value::Text(t) => Cell::Text(t),
+            Value::Bytes(b) => Cell::Bytes(b),
+        }
+    }
+}
+
 const PLP_NULL: u64 = u64::MAX;
 
 impl SqlType {
@@ -334,11 +435,11 @@ impl SqlType {
         };
     }
 
-    fn value(&self, w: &mut Writer, v: &Value) {
+    fn value(&self, w: &mut Writer, v: Cell<'_>) {
         match *self {
             SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
                 let n = match v {
-                    Value::Null => None,
+                    Cell::Null => None,
                     other => Some(as_i64(other)),
                 };
                 let width = match self {
@@ -358,7 +459,7 @@ impl SqlType {
                 }
             }
             SqlType::Bit => match v {
-                Value::Null => {
+                Cell::Null => {
                     w.u8(0);
                 }
                 other => {
@@ -366,7 +467,7 @@ impl SqlType {
                 }
             },
             SqlType::Float | SqlType::Real => match v {
-                Value::Null => {
+                Cell::Null => {
                     w.u8(0);
                 }
                 other => {
@@ -379,7 +480,7 @@ impl SqlType {
                 }
             },
             SqlType::Decimal(p, s) => match v {
-                Value::Null => {
+                Cell::Null => {
                     w.u8(0);
                 }
                 other => {
@@ -391,11 +492,11 @@ impl SqlType {
                 }
             },
             SqlType::DateTime => match v {
-                Value::Null => {
+                Cell::Null => {
                     w.u8(0);
                 }
                 other => {
-                    let (days, ticks) = datetime_parts(&as_text(other)).unwrap_or((0, 0));
+                    let (days, ticks) = datetime_parts(&text_of(other)).unwrap_or((0, 0));
                     w.u8(8).i32_le(days).u32_le(ticks);
                 }
             },
@@ -403,13 +504,13 @@ impl SqlType {
             | SqlType::Time(_)
             | SqlType::DateTime2(_)
             | SqlType::DateTimeOffset(_) => {
-                if *v == Value::Null {
+                if v == Cell::Null {
                     w.u8(0);
                     return;
                 }
                 // Text that does not parse (SQLite stores what it is
                 // given) goes out as 0001-01-01 00:00, as datetime's does.
-                let p = DateTime2Parts::parse(&as_text(v)).unwrap_or_default();
+                let p = DateTime2Parts::parse(&text_of(v)).unwrap_or_default();
                 let scale = match *self {
                     SqlType::Time(s) | SqlType::DateTime2(s) | SqlType::DateTimeOffset(s) => {
                         s.min(7)
@@ -448,23 +549,27 @@ impl SqlType {
             }
             SqlType::NVarChar(n) => {
                 let text = match v {
-                    Value::Null => return short_or_plp(w, n.is_none(), None),
-                    Value::Text(t) => std::borrow::Cow::Borrowed(t.as_str()),
-                    other => std::borrow::Cow::Owned(as_text(other)),
+                    Cell::Null => return short_or_plp(w, n.is_none(), None),
+                    other => text_of(other),
                 };
                 // Rows are most of a big reply: UTF-16 straight into it
                 // when the text fits one chunk (no copy, no allocation).
-                let len = text.encode_utf16().count() * 2;
+                let ascii = text.is_ascii();
+                let len = if ascii {
+                    text.len() * 2
+                } else {
+                    text.encode_utf16().count() * 2
+                };
                 if len <= 8000 {
                     if n.is_none() {
                         w.u64_le(len as u64).u32_le(len as u32);
-                        w.utf16le(&text);
+                        put_utf16(w, &text, ascii);
                         if len > 0 {
                             w.u32_le(0);
                         }
                     } else {
                         w.u16_le(len as u16);
-                        w.utf16le(&text);
+                        put_utf16(w, &text, ascii);
                     }
                     return;
                 }
@@ -474,9 +579,9 @@ impl SqlType {
             }
             SqlType::VarChar(n) => {
                 let bytes = match v {
-                    Value::Null => None,
+                    Cell::Null => None,
                     other => Some(
-                        as_text(other)
+                        text_of(other)
                             .chars()
                             .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
                             .collect::<Vec<u8>>(),
@@ -486,13 +591,31 @@ impl SqlType {
             }
             SqlType::VarBinary(n) => {
                 let bytes = match v {
-                    Value::Null => None,
-                    Value::Bytes(b) => Some(b.clone()),
-                    other => Some(as_text(other).into_bytes()),
+                    Cell::Null => None,
+                    Cell::Bytes(b) => Some(std::borrow::Cow::Borrowed(b)),
+                    other => Some(std::borrow::Cow::Owned(
+                        text_of(other).into_owned().into_bytes(),
+                    )),
                 };
                 short_or_plp(w, n.is_none(), bytes.as_deref());
             }
         }
+    }
+}
+
+/// Text as UTF-16LE; ASCII (most of what tables hold) a block at a time.
+fn put_utf16(w: &mut Writer, text: &str, ascii: bool) {
+    if !ascii {
+        w.utf16le(text);
+        return;
+    }
+    let mut buf = [0u8; 512];
+    for chunk in text.as_bytes().chunks(buf.len() / 2) {
+        for (k, b) in chunk.iter().enumerate() {
+            buf[2 * k] = *b;
+            buf[2 * k + 1] = 0;
+        }
+        w.bytes(&buf[..chunk.len() * 2]);
     }
 }
 
@@ -621,42 +744,48 @@ fn decimal_len(p: u8) -> u8 {
     }
 }
 
-fn as_i64(v: &Value) -> i64 {
+fn as_i64(v: Cell<'_>) -> i64 {
     match v {
-        Value::Null => 0,
-        Value::Int(n) => *n,
-        Value::Float(f) => *f as i64,
-        Value::Text(t) => t.trim().parse().unwrap_or(0),
-        Value::Bytes(_) => 0,
+        Cell::Null => 0,
+        Cell::Int(n) => n,
+        Cell::Float(f) => f as i64,
+        Cell::Text(t) => t.trim().parse().unwrap_or(0),
+        Cell::Bytes(_) => 0,
     }
 }
 
-fn as_f64(v: &Value) -> f64 {
+fn as_f64(v: Cell<'_>) -> f64 {
     match v {
-        Value::Null | Value::Bytes(_) => 0.0,
-        Value::Int(n) => *n as f64,
-        Value::Float(f) => *f,
-        Value::Text(t) => t.trim().parse().unwrap_or(0.0),
+        Cell::Null | Cell::Bytes(_) => 0.0,
+        Cell::Int(n) => n as f64,
+        Cell::Float(f) => f,
+        Cell::Text(t) => t.trim().parse().unwrap_or(0.0),
+    }
+}
+
+/// A value as text (borrowed when it is text already).
+fn text_of(v: Cell<'_>) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    match v {
+        Cell::Null => Cow::Borrowed(""),
+        Cell::Int(n) => Cow::Owned(n.to_string()),
+        Cell::Float(f) => Cow::Owned(f.to_string()),
+        Cell::Text(t) => Cow::Borrowed(t),
+        Cell::Bytes(b) => String::from_utf8_lossy(b),
     }
 }
 
 pub fn as_text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::Int(n) => n.to_string(),
-        Value::Float(f) => f.to_string(),
-        Value::Text(t) => t.clone(),
-        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-    }
+    text_of(v.cell()).into_owned()
 }
 
 /// A decimal value times 10^scale, from an integer, a float or decimal text.
-fn decimal_scaled(v: &Value, scale: u8) -> i128 {
+fn decimal_scaled(v: Cell<'_>, scale: u8) -> i128 {
     let scale = u32::from(scale.min(38));
     let text = match v {
-        Value::Int(n) => return i128::from(*n).saturating_mul(10i128.saturating_pow(scale)),
-        Value::Float(f) => format!("{f:.*}", scale as usize),
-        other => as_text(other),
+        Cell::Int(n) => return i128::from(n).saturating_mul(10i128.saturating_pow(scale)),
+        Cell::Float(f) => std::borrow::Cow::Owned(format!("{f:.*}", scale as usize)),
+        other => text_of(other),
     };
     let text = text.trim();
     let (neg, digits) = match text.strip_prefix('-') {
@@ -734,7 +863,7 @@ mod tests {
         let enc = |ty: SqlType, v: &str| {
             let mut w = Writer::new();
             ty.type_info(&mut w);
-            ty.value(&mut w, &Value::Text(v.into()));
+            ty.value(&mut w, Cell::Text(v));
             w.into_vec()
         };
         // 2024-02-29 is day 738,944 after 0001-01-01 (0x0B4680).
@@ -769,9 +898,9 @@ mod tests {
 
     #[test]
     fn decimals_scale() {
-        assert_eq!(decimal_scaled(&Value::Text("12.5".into()), 2), 1250);
-        assert_eq!(decimal_scaled(&Value::Float(-1.25), 2), -125);
-        assert_eq!(decimal_scaled(&Value::Int(3), 2), 300);
+        assert_eq!(decimal_scaled(Cell::Text("12.5"), 2), 1250);
+        assert_eq!(decimal_scaled(Cell::Float(-1.25), 2), -125);
+        assert_eq!(decimal_scaled(Cell::Int(3), 2), 300);
     }
 
     #[test]
@@ -782,5 +911,57 @@ mod tests {
         let mut t = Tokens::new(false);
         t.done(DONE, DONE_COUNT, CMD_SELECT, 3);
         assert_eq!(t.into_vec().len(), 13);
+    }
+
+    #[test]
+    fn streamed_rows_are_the_same_stream_in_whole_packets() {
+        use std::sync::{Arc, Mutex};
+        let cols = vec![
+            Column {
+                name: "id".into(),
+                ty: SqlType::Int,
+                nullable: true,
+                identity: false,
+            },
+            Column {
+                name: "name".into(),
+                ty: SqlType::NVarChar(Some(40)),
+                nullable: true,
+                identity: false,
+            },
+        ];
+        let make = |t: &mut Tokens| {
+            t.done(DONE, DONE_MORE, 0, 0);
+            t.colmetadata(&cols);
+            for k in 0..500 {
+                t.row(&cols, &[Value::Int(k), Value::Text(format!("row-{k}"))]);
+                t.row_done();
+            }
+            t.done(DONE, DONE_MORE | DONE_COUNT, CMD_SELECT, 500);
+            assert!(t.end_batch());
+        };
+        let mut whole = Tokens::new(false);
+        make(&mut whole);
+        let whole = whole.into_vec();
+        let parts = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+        let mut t = Tokens::new(false);
+        let sink = parts.clone();
+        t.stream_to(100, 1000, move |p| {
+            sink.lock().unwrap().push(p);
+            true
+        });
+        make(&mut t);
+        let boundary = t.streamed().expect("parts went out");
+        let rest = t.into_vec();
+        let parts = parts.lock().unwrap();
+        assert!(parts.len() > 5);
+        assert!(parts.iter().all(|p| p.len() % 100 == 0 && p.len() >= 1000));
+        let mut joined: Vec<u8> = parts.concat();
+        let cut = joined.len() + boundary;
+        joined.extend(&rest);
+        // The same bytes, the final DONE's MORE bit cleared in both.
+        assert_eq!(joined, whole);
+        // The boundary ends on a row's end: a ROW token or the DONE follows.
+        assert!(matches!(whole.get(cut), Some(&ROW) | Some(&DONE)));
     }
 }

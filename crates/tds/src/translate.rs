@@ -414,6 +414,63 @@ pub struct Ctx {
     pub trancount: u32,
     /// The datacenter's live tables behind the read-only `fakedc` schema.
     pub live: Option<Live>,
+    /// The batch's table variables (`DECLARE @t TABLE`), as declared:
+    /// a `@t` naming one is its session-private SQLite table
+    /// ([`table_var`]).
+    pub table_vars: Vec<String>,
+    /// The batch's scalar variables and their declared T-SQL types: `SET
+    /// @v = expr` converts to the type as SQL Server does (245, 8114...).
+    pub var_types: Vec<(String, String)>,
+}
+
+/// The SQLite table behind a table variable: a TEMP table (private to
+/// the session's connection), dropped when its batch ends.
+pub fn table_var(name: &str) -> String {
+    format!(
+        "temp.\"{}\"",
+        name.to_ascii_lowercase().replace('"', "\"\"")
+    )
+}
+
+/// Whether a declared type's values are converted (and can fail to
+/// convert) when assigned: the numeric, bit, date and time types. Text
+/// types are not (any value converts to text; length truncation is left
+/// to the client's view).
+pub fn converts(ty: &str) -> bool {
+    let base = ty
+        .split('(')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        base.as_str(),
+        "int"
+            | "bigint"
+            | "smallint"
+            | "tinyint"
+            | "bit"
+            | "decimal"
+            | "numeric"
+            | "money"
+            | "smallmoney"
+            | "float"
+            | "real"
+            | "datetime"
+            | "datetime2"
+            | "smalldatetime"
+            | "date"
+            | "time"
+    )
+}
+
+/// `SELECT expr` converted to a declared type (as an assignment to a
+/// variable of that type converts it), or unchanged for other types.
+fn assign_sql(expr: &str, ty: Option<&str>) -> String {
+    match ty.filter(|t| converts(t)) {
+        Some(t) => format!("SELECT tsql_cast(({expr}), '{}')", t.replace('\'', "")),
+        None => format!("SELECT {expr}"),
+    }
 }
 
 /// One of the `fakedc` schema's views, read from the model when a
@@ -498,8 +555,12 @@ pub enum Stmt {
     SetArithAbort(bool),
     Use(String),
     CreateDatabase(String),
-    /// DECLARE: each variable and the `SELECT expr` giving its value.
-    Declare(Vec<(String, Option<String>)>),
+    /// DECLARE: each variable, its declared type, and the `SELECT expr`
+    /// giving its value.
+    Declare(Vec<(String, String, Option<String>)>),
+    /// DECLARE @t TABLE (...): the variable and the SQLite statement
+    /// that makes its table.
+    DeclareTable(String, String),
     /// SET @v = expr, as `SELECT expr`.
     SetVar(String, String),
     /// BEGIN TRAN[SACTION] [name].
@@ -535,7 +596,12 @@ pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
                     .position(|t| *t == Tok::Punct('='))
                     .unwrap_or(stmt.len());
                 let expr = render(&rewrite(stmt.get(at + 1..).unwrap_or(&[]), ctx, false));
-                return Stmt::SetVar(v.clone(), format!("SELECT {expr}"));
+                let ty = ctx
+                    .var_types
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(v))
+                    .map(|(_, t)| t.as_str());
+                return Stmt::SetVar(v.clone(), assign_sql(&expr, ty));
             }
             let on = sig.get(2).is_some_and(|t| t.is_word("ON"));
             match second.as_str() {
@@ -594,14 +660,53 @@ pub fn classify(stmt: &[Tok], ctx: &Ctx) -> Stmt {
                     _ => Stmt::Error(crate::engine::SqlError::syntax("DATABASE")),
                 };
             }
+            if let Some(v) = undeclared_table(&sig, ctx) {
+                return Stmt::Error(crate::engine::SqlError::new(
+                    1087,
+                    1,
+                    15,
+                    format!("Must declare the table variable \"{v}\"."),
+                ));
+            }
             let toks = if first == "CREATE" && second == "TABLE" {
                 create_table(stmt, ctx)
+            } else if (first == "DELETE" && !matches!(second.as_str(), "FROM" | "TOP"))
+                || (first == "INSERT" && !matches!(second.as_str(), "INTO" | "TOP"))
+            {
+                // T-SQL's FROM after DELETE and INTO after INSERT are
+                // optional, SQLite's are not.
+                let word = if first == "DELETE" { "FROM" } else { "INTO" };
+                let at = stmt
+                    .iter()
+                    .position(|t| t.is_word(&first))
+                    .map_or(0, |p| p + 1);
+                let mut full = stmt[..at].to_vec();
+                full.extend([Tok::Space, Tok::Word(word.into())]);
+                full.extend(stmt[at..].iter().cloned());
+                rewrite(&full, ctx, false)
             } else {
                 rewrite(stmt, ctx, false)
             };
             Stmt::Sql(render(&toks), cmd)
         }
     }
+}
+
+/// A variable where a table goes (after FROM, JOIN, INTO, UPDATE, INSERT
+/// or DELETE) that is no table variable of the batch.
+fn undeclared_table(sig: &[&Tok], ctx: &Ctx) -> Option<String> {
+    sig.windows(2).find_map(|w| match w {
+        [k, Tok::Var(v)]
+            if !v.starts_with("@@")
+                && ["FROM", "JOIN", "INTO", "UPDATE", "INSERT", "DELETE"]
+                    .iter()
+                    .any(|x| k.is_word(x))
+                && !ctx.table_vars.iter().any(|n| n.eq_ignore_ascii_case(v)) =>
+        {
+            Some(v.clone())
+        }
+        _ => None,
+    })
 }
 
 /// The name after `COMMIT/ROLLBACK/SAVE [TRAN | TRANSACTION | WORK]`.
@@ -655,24 +760,57 @@ fn declare(stmt: &[Tok], ctx: &Ctx) -> Stmt {
         }
     }
     let mut out = Vec::new();
+    let stmt_items = items.len();
     for item in items {
         let sig: Vec<&Tok> = item.iter().filter(|t| !matches!(t, Tok::Space)).collect();
         let Some(Tok::Var(name)) = sig.first() else {
             return Stmt::Error(crate::engine::SqlError::syntax(","));
         };
-        if sig
-            .get(1)
-            .is_some_and(|t| t.is_word("TABLE") || t.is_word("CURSOR"))
-        {
+        let kw = if sig.get(1).is_some_and(|t| t.is_word("AS")) {
+            2
+        } else {
+            1
+        };
+        if sig.get(kw).is_some_and(|t| t.is_word("TABLE")) {
+            // A table variable: alone in its DECLARE, as T-SQL wants it.
+            if !out.is_empty() || stmt_items > 1 {
+                return Stmt::Error(crate::engine::SqlError::syntax("TABLE"));
+            }
+            let Some(open) = item.iter().position(|t| *t == Tok::Punct('(')) else {
+                return Stmt::Error(crate::engine::SqlError::syntax("TABLE"));
+            };
+            let mut create = vec![
+                Tok::Word("CREATE".into()),
+                Tok::Space,
+                Tok::Word("TEMP".into()),
+                Tok::Space,
+                Tok::Word("TABLE".into()),
+                Tok::Space,
+                Tok::Raw(table_var(name)),
+                Tok::Space,
+            ];
+            create.extend(item[open..].iter().cloned());
+            return Stmt::DeclareTable(name.clone(), render(&create_table(&create, ctx)));
+        }
+        if sig.get(kw).is_some_and(|t| t.is_word("CURSOR")) {
             return Stmt::Error(crate::engine::SqlError::unsupported(&format!(
-                "DECLARE {name} TABLE/CURSOR"
+                "DECLARE {name} CURSOR"
             )));
         }
-        let expr = item
+        let eq = item.iter().position(|t| *t == Tok::Punct('='));
+        let ty_end = eq.unwrap_or(item.len());
+        // The type: what follows the name (and an optional AS).
+        let mut first = item
             .iter()
-            .position(|t| *t == Tok::Punct('='))
-            .map(|at| format!("SELECT {}", render(&rewrite(&item[at + 1..], ctx, false))));
-        out.push((name.clone(), expr));
+            .position(|t| matches!(t, Tok::Var(_)))
+            .map_or(0, |p| p + 1);
+        if let Some(a) = next_sig(&item, first).filter(|&a| item[a].is_word("AS")) {
+            first = a + 1;
+        }
+        let ty = render(item.get(first..ty_end).unwrap_or(&[]));
+        let expr =
+            eq.map(|at| assign_sql(&render(&rewrite(&item[at + 1..], ctx, false)), Some(&ty)));
+        out.push((name.clone(), ty, expr));
     }
     Stmt::Declare(out)
 }
@@ -780,6 +918,24 @@ fn cast(t: &[Tok], i: usize, w: &str, ctx: &Ctx) -> Option<(Tok, usize)> {
     };
     let expr = render(&rewrite(expr, ctx, false));
     Some((Tok::Raw(format!("{f}({expr}, '{ty}')")), close + 1))
+}
+
+/// A string literal converted to the type of the numeric literal `num`
+/// (int, numeric beyond int or with a point, float with an exponent).
+fn literal_as(text: &str, num: &str) -> String {
+    let ty = if num.contains(['e', 'E']) {
+        "float"
+    } else if num.contains('.') {
+        "numeric(38,10)"
+    } else if num.parse::<i32>().is_ok() {
+        "int"
+    } else {
+        "numeric(38,0)"
+    };
+    format!(
+        "tsql_cast({}, '{ty}')",
+        render(&[Tok::Str(text.to_string())])
+    )
 }
 
 /// Skips `( )` after a function name; returns the index after `)`.
@@ -919,6 +1075,37 @@ fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
                 continue;
             }
         }
+        // Arithmetic between a string literal and a number converts the
+        // string to the number's type (T-SQL's type precedence), failing
+        // as SQL Server does: `1 + 'abc'` is 245, `1.5 * 'x'` 8114, and
+        // `1 + '2'` is 3 (not concatenation).
+        if matches!(tok, Tok::Punct('+' | '-' | '*' | '/' | '%')) && !in_create {
+            let b = out.iter().rposition(|x| !matches!(x, Tok::Space));
+            let a = next_sig(t, i + 1);
+            let fixed = match (b.map(|b| (b, &out[b])), a.map(|a| (a, &t[a]))) {
+                (Some((b, Tok::Str(s))), Some((_, Tok::Num(n)))) => {
+                    Some((b, Tok::Raw(literal_as(s, n)), None))
+                }
+                (Some((_, Tok::Num(n))), Some((a, Tok::Str(s))))
+                    if matches!(tok, Tok::Punct('+' | '-' | '*')) =>
+                {
+                    Some((out.len(), Tok::Raw(literal_as(s, n)), Some(a)))
+                }
+                _ => None,
+            };
+            match fixed {
+                // The string before the operator, converted in place.
+                Some((b, lit, None)) => out[b] = lit,
+                // The string after it: the operator, then the string.
+                Some((_, lit, Some(a))) => {
+                    out.push(tok.clone());
+                    out.push(lit);
+                    i = a + 1;
+                    continue;
+                }
+                None => {}
+            }
+        }
         // Division and modulo by zero fail in T-SQL (8134); SQLite gives
         // NULL, so the divisor goes through tsql_nz().
         if matches!(tok, Tok::Punct('/' | '%')) && !in_create {
@@ -954,6 +1141,9 @@ fn rewrite(t: &[Tok], ctx: &Ctx, in_create: bool) -> Vec<Tok> {
             }
         }
         match tok {
+            Tok::Var(v) if ctx.table_vars.iter().any(|n| n.eq_ignore_ascii_case(v)) => {
+                out.push(Tok::Raw(table_var(v)));
+            }
             Tok::Var(v) if v.starts_with("@@") => {
                 let up = v.to_ascii_uppercase();
                 out.push(match up.as_str() {
@@ -1129,6 +1319,51 @@ fn serverproperty(t: &[Tok], i: usize, ctx: &Ctx) -> Option<(Tok, usize)> {
 /// CREATE TABLE: an `IDENTITY` column becomes SQLite's
 /// `INTEGER PRIMARY KEY AUTOINCREMENT` (a primary key constraint naming
 /// it alone is dropped); the rest goes through [`rewrite`].
+/// A column of a type values convert to on INSERT and UPDATE gets a
+/// CHECK calling `tsql_implicit`, which fails as SQL Server's implicit
+/// conversion does (245 for 'abc' into an int, 8114 for a decimal or
+/// float, 241 for a date, 8115 for an int out of range): SQLite would
+/// store the text as it is. `None` for other items (constraints, text
+/// columns, computed columns).
+fn implicit_check(sig: &[&Tok]) -> Option<String> {
+    let col = match sig.first()? {
+        Tok::Word(w)
+            if [
+                "CONSTRAINT",
+                "PRIMARY",
+                "UNIQUE",
+                "FOREIGN",
+                "CHECK",
+                "INDEX",
+                "KEY",
+            ]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k)) =>
+        {
+            return None
+        }
+        t @ (Tok::Word(_) | Tok::Quoted(_)) => render(&[(*t).clone()]),
+        _ => return None,
+    };
+    let Tok::Word(base) = sig.get(1)? else {
+        return None;
+    };
+    let mut ty = base.clone();
+    if sig.get(2) == Some(&&Tok::Punct('(')) {
+        let close = sig.iter().position(|t| **t == Tok::Punct(')'))?;
+        ty.push_str(&render(
+            &sig[2..=close]
+                .iter()
+                .map(|t| (*t).clone())
+                .collect::<Vec<_>>(),
+        ));
+    }
+    if !converts(&ty) || ty.contains('\'') {
+        return None;
+    }
+    Some(format!("CHECK (tsql_implicit({col}, '{ty}'))"))
+}
+
 fn create_table(stmt: &[Tok], ctx: &Ctx) -> Vec<Tok> {
     let Some(open) = stmt.iter().position(|t| *t == Tok::Punct('(')) else {
         return rewrite(stmt, ctx, true);
@@ -1204,7 +1439,12 @@ fn create_table(stmt: &[Tok], ctx: &Ctx) -> Vec<Tok> {
             }
             new_items.push(rebuilt);
         } else {
-            new_items.push(item.clone());
+            let mut item = item.clone();
+            if let Some(check) = implicit_check(&sig) {
+                item.push(Tok::Space);
+                item.push(Tok::Raw(check));
+            }
+            new_items.push(item);
         }
     }
     if let Some(col) = &identity_col {
@@ -1258,6 +1498,8 @@ mod tests {
             databases: vec!["master".into(), "app".into()],
             trancount: 0,
             live: None,
+            table_vars: Vec::new(),
+            var_types: Vec::new(),
         }
     }
 

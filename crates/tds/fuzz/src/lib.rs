@@ -90,6 +90,9 @@ fn sql(text: &str) {
         databases: vec!["master".into()],
         trancount: 0,
         live: None,
+        // A table variable and a typed variable, so their rewrites run.
+        table_vars: vec!["@t".into()],
+        var_types: vec![("@i".into(), "int".into())],
     };
     let toks = translate::tokenize(text);
     assert!(toks.len() <= text.chars().count() + 1);

@@ -652,6 +652,10 @@ pub struct Connection {
     oplocks_released: Vec<PathBuf>,
     /// The time of the latest frame or tick (FILETIME).
     now: u64,
+    /// Room in front of the answer being built: the transport header,
+    /// and the transform header when the request came encrypted (the
+    /// answer is sealed where it lies).
+    room: usize,
     /// Async completions produced while handling the current frame.
     completions: Vec<Vec<u8>>,
     /// Sent buffers handed back by the service ([`Connection::recycle`]),
@@ -678,14 +682,11 @@ struct Reply {
     silent: bool,
     /// An interim STATUS_PENDING answer in the async header form.
     async_id: Option<u64>,
-    /// `body` starts with [`READ_HEADROOM`] bytes of room for the
+    /// `body` starts with [`Connection::read_headroom`] bytes of room for the
     /// transport and SMB2 headers (READ's data is read straight into the
     /// buffer that is sent).
     headroom: bool,
 }
-
-/// Room in front of a READ response body: transport and SMB2 headers.
-const READ_HEADROOM: usize = HEADROOM + proto::HEADER_LEN;
 
 impl Reply {
     fn ok(body: Vec<u8>) -> Reply {
@@ -790,6 +791,7 @@ impl Connection {
             breaks: Vec::new(),
             oplocks_released: Vec::new(),
             now: 0,
+            room: HEADROOM,
             completions: Vec::new(),
             spare: Vec::new(),
         }
@@ -807,6 +809,12 @@ impl Connection {
         self.dialect
     }
 
+    /// Room in front of a READ response body: the transport header (and
+    /// the transform header when encrypted), then the SMB2 header.
+    fn read_headroom(&self) -> usize {
+        self.room + proto::HEADER_LEN
+    }
+
     fn max_io(&self) -> u32 {
         if self.dialect.is_some_and(|d| d != proto::SMB202) {
             MAX_IO
@@ -815,10 +823,23 @@ impl Connection {
         }
     }
 
-    /// Handles one transport frame's payload.
+    /// Handles one transport frame's payload ([`Connection::handle_in_place`]
+    /// on a copy).
     pub fn handle(
         &mut self,
         frame: &[u8],
+        now: u64,
+        accounts: &dyn Accounts,
+        nonce: [u8; 16],
+    ) -> Output {
+        self.handle_in_place(&mut frame.to_vec(), now, accounts, nonce)
+    }
+
+    /// Handles one transport frame's payload; a transform is decrypted in
+    /// the frame's own buffer.
+    pub fn handle_in_place(
+        &mut self,
+        frame: &mut [u8],
         now: u64,
         accounts: &dyn Accounts,
         nonce: [u8; 16],
@@ -840,18 +861,18 @@ impl Connection {
                 // The key is taken now: a LOGOFF in this frame removes the
                 // session before its response is sealed.
                 let key = s.enc_key.clone();
-                match crypto::decrypt(cipher, &s.dec_key, frame) {
-                    Ok(plain) => {
-                        let resp = self.compound(&plain, now, accounts, true, &mut out);
-                        if resp.len() > HEADROOM {
-                            out.frames.push(crypto::encrypt_with_headroom(
-                                cipher,
-                                &key,
-                                sid,
-                                nonce,
-                                &resp[HEADROOM..],
-                                HEADROOM,
-                            ));
+                let dec_key = s.dec_key.clone();
+                match crypto::decrypt_in_place(cipher, &dec_key, frame) {
+                    Ok(()) => {
+                        let plain = frame.get(crypto::TRANSFORM_LEN..).unwrap_or_default();
+                        // The answer is built behind room for the transform
+                        // header and sealed in place.
+                        self.room = HEADROOM + crypto::TRANSFORM_LEN;
+                        let mut resp = self.compound(plain, now, accounts, true, &mut out);
+                        self.room = HEADROOM;
+                        if resp.len() > HEADROOM + crypto::TRANSFORM_LEN {
+                            crypto::encrypt_in_place(cipher, &key, sid, nonce, &mut resp, HEADROOM);
+                            out.frames.push(resp);
                         }
                     }
                     Err(_) => {
@@ -1709,7 +1730,8 @@ impl Connection {
         // Assemble: each but the last padded to 8 with NextCommand set,
         // each signed on its own (MS-SMB2 3.3.4.1.3).
         let n = chain.len();
-        let mut whole = vec![0; HEADROOM];
+        let room = self.room;
+        let mut whole = vec![0; room];
         for (i, (mut rh, reply)) in chain.into_iter().enumerate() {
             let sign = reply.sign.filter(|_| !encrypted);
             if sign.is_some() {
@@ -1725,17 +1747,22 @@ impl Connection {
                 let mut m = reply.body;
                 let mut hdr = Vec::with_capacity(proto::HEADER_LEN);
                 rh.write(&mut hdr);
-                if let Some(room) = m.get_mut(HEADROOM..HEADROOM + proto::HEADER_LEN) {
-                    room.copy_from_slice(&hdr);
+                if let Some(at) = m.get_mut(room..room + proto::HEADER_LEN) {
+                    at.copy_from_slice(&hdr);
                 }
                 if let Some(s) = sign.and_then(|sid| self.sessions.get(&sid)) {
-                    crypto::sign(s.sign_algo, &s.sign_key, &mut m[HEADROOM..]);
+                    if let Some(msg) = m.get_mut(room..) {
+                        crypto::sign(s.sign_algo, &s.sign_key, msg);
+                    }
                 }
                 whole = m;
                 break;
             }
             let body = if reply.headroom {
-                reply.body.get(READ_HEADROOM..).unwrap_or_default()
+                reply
+                    .body
+                    .get(room + proto::HEADER_LEN..)
+                    .unwrap_or_default()
             } else {
                 &reply.body[..]
             };
@@ -2993,6 +3020,7 @@ impl Connection {
         }
         let (srv, conn_id) = (self.server.clone(), self.conn_id);
         let spare = self.spare.pop();
+        let hr = self.read_headroom();
         let o = match self.open_of(r, rd.file_id) {
             Ok(o) => o,
             Err(e) => return e,
@@ -3013,7 +3041,7 @@ impl Connection {
             OpenKind::File(f) => {
                 // The data goes straight into the buffer that is sent:
                 // headers' room, READ's 16-byte body, then the bytes.
-                let at = READ_HEADROOM + 16;
+                let at = hr + 16;
                 let len = rd.length as usize;
                 // A spare buffer keeps its old bytes (all overwritten or
                 // cut below): only growth is zeroed.
@@ -3022,7 +3050,7 @@ impl Connection {
                     .unwrap_or_else(|| Vec::with_capacity(at + len));
                 buf.truncate(at + len);
                 buf.resize(at + len, 0);
-                buf[READ_HEADROOM..at].copy_from_slice(&read_body(&[]));
+                buf[hr..at].copy_from_slice(&read_body(&[]));
                 let mut got = 0;
                 while got < len {
                     match f.read_at(&mut buf[at + got..], rd.offset + got as u64) {
@@ -3039,7 +3067,7 @@ impl Connection {
                 }
                 // DataLength (the body's bytes 4..8).
                 let n = u32::try_from(got).unwrap_or(0).to_le_bytes();
-                buf[READ_HEADROOM + 4..READ_HEADROOM + 8].copy_from_slice(&n);
+                buf[hr + 4..hr + 8].copy_from_slice(&n);
                 Reply {
                     headroom: true,
                     ..Reply::ok(buf)

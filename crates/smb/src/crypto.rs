@@ -295,27 +295,74 @@ pub fn encrypt_with_headroom(
     msg: &[u8],
     headroom: usize,
 ) -> Vec<u8> {
-    let mut whole = Vec::with_capacity(headroom + TRANSFORM_LEN + msg.len());
-    whole.resize(headroom, 0);
-    let mut out = whole;
-    out.extend_from_slice(&TRANSFORM_ID);
-    out.extend_from_slice(&[0u8; 16]);
-    let mut nonce = [0u8; 16];
-    let n = cipher.nonce_len();
-    nonce[..n].copy_from_slice(&nonce_seed[..n]);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&u32::try_from(msg.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&session_id.to_le_bytes());
+    let mut out = Vec::with_capacity(headroom + TRANSFORM_LEN + msg.len());
+    out.resize(headroom + TRANSFORM_LEN, 0);
     out.extend_from_slice(msg);
-    let (head, body) = out.split_at_mut(headroom + TRANSFORM_LEN);
-    let head = &mut head[headroom..];
-    let aad = head[20..52].to_vec();
+    encrypt_in_place(cipher, key, session_id, nonce_seed, &mut out, headroom);
+    out
+}
+
+/// Seals the message at `buf[headroom + TRANSFORM_LEN..]` where it lies,
+/// writing the transform header into the [`TRANSFORM_LEN`] bytes before
+/// it: an 8 MiB READ answer is encrypted in the buffer it was read into,
+/// not copied into a new one.
+pub fn encrypt_in_place(
+    cipher: Cipher,
+    key: &[u8],
+    session_id: u64,
+    nonce_seed: [u8; 16],
+    buf: &mut [u8],
+    headroom: usize,
+) {
+    let Some(whole) = buf.get_mut(headroom..) else {
+        return;
+    };
+    if whole.len() < TRANSFORM_LEN {
+        return;
+    }
+    let (head, body) = whole.split_at_mut(TRANSFORM_LEN);
+    let n = cipher.nonce_len();
+    let mut nonce = [0u8; 16];
+    nonce[..n].copy_from_slice(&nonce_seed[..n]);
+    head[..4].copy_from_slice(&TRANSFORM_ID);
+    head[4..20].fill(0);
+    head[20..36].copy_from_slice(&nonce);
+    head[36..40].copy_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
+    head[40..42].copy_from_slice(&0u16.to_le_bytes());
+    head[42..44].copy_from_slice(&1u16.to_le_bytes());
+    head[44..52].copy_from_slice(&session_id.to_le_bytes());
+    let mut aad = [0u8; 32];
+    aad.copy_from_slice(&head[20..52]);
     if let Some(tag) = seal(cipher, key, &nonce[..n], &aad, body) {
         head[4..20].copy_from_slice(&tag);
     }
-    out
+}
+
+/// Opens a transform where it lies: on success the plaintext has replaced
+/// the ciphertext at `buf[TRANSFORM_LEN..]` (an 8 MiB WRITE is decrypted
+/// in the buffer it arrived in).
+pub fn decrypt_in_place(cipher: Cipher, key: &[u8], buf: &mut [u8]) -> Result<(), CryptoError> {
+    if buf.len() < TRANSFORM_LEN {
+        return Err(CryptoError::Truncated);
+    }
+    let (head, body) = buf.split_at_mut(TRANSFORM_LEN);
+    let size = u32::from_le_bytes([head[36], head[37], head[38], head[39]]) as usize;
+    if size != body.len() {
+        return Err(CryptoError::Truncated);
+    }
+    let n = cipher.nonce_len();
+    if open(
+        cipher,
+        key,
+        &head[20..20 + n],
+        &head[20..52],
+        body,
+        &head[4..20],
+    ) {
+        Ok(())
+    } else {
+        Err(CryptoError::Auth)
+    }
 }
 
 /// The session id a transform header names (to find the key).
@@ -325,26 +372,10 @@ pub fn transform_session(buf: &[u8]) -> Option<u64> {
 
 /// Opens a transform: the plaintext message(s).
 pub fn decrypt(cipher: Cipher, key: &[u8], buf: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let head = buf.get(..TRANSFORM_LEN).ok_or(CryptoError::Truncated)?;
-    let size = u32::from_le_bytes([head[36], head[37], head[38], head[39]]) as usize;
-    let body = buf.get(TRANSFORM_LEN..).ok_or(CryptoError::Truncated)?;
-    if size != body.len() {
-        return Err(CryptoError::Truncated);
-    }
-    let mut plain = body.to_vec();
-    let n = cipher.nonce_len();
-    if open(
-        cipher,
-        key,
-        &head[20..20 + n],
-        &head[20..52],
-        &mut plain,
-        &head[4..20],
-    ) {
-        Ok(plain)
-    } else {
-        Err(CryptoError::Auth)
-    }
+    let mut whole = buf.to_vec();
+    decrypt_in_place(cipher, key, &mut whole)?;
+    whole.drain(..TRANSFORM_LEN);
+    Ok(whole)
 }
 
 #[cfg(test)]

@@ -527,8 +527,9 @@ impl SmbService {
                 c.recycle(b);
             }
             let now = fakedc_ntlm::filetime(self.model.clock.wall());
-            let mut out = c.handle(
-                frame.get(4..).unwrap_or_default(),
+            let mut frame = frame;
+            let mut out = c.handle_in_place(
+                frame.get_mut(4..).unwrap_or_default(),
                 now,
                 &accounts,
                 rand::random(),

@@ -652,6 +652,8 @@ pub struct Connection {
     oplocks_released: Vec<PathBuf>,
     /// The time of the latest frame or tick (FILETIME).
     now: u64,
+    /// The request being handled is one of a compound chain.
+    chained: bool,
     /// Room in front of the answer being built: the transport header,
     /// and the transform header when the request came encrypted (the
     /// answer is sealed where it lies).
@@ -791,6 +793,7 @@ impl Connection {
             breaks: Vec::new(),
             oplocks_released: Vec::new(),
             now: 0,
+            chained: false,
             room: HEADROOM,
             completions: Vec::new(),
             spare: Vec::new(),
@@ -1663,6 +1666,7 @@ impl Connection {
                     hh.tree_id = tid;
                 }
             }
+            self.chained = next != 0 || at != 0;
             let reply = if let (true, Some((_, _, _, st))) = (related, prev) {
                 if st != status::SUCCESS {
                     Reply::err(st)
@@ -2790,7 +2794,10 @@ impl Connection {
                 t.remove(key);
             }
         }
-        if !wait {
+        // A CREATE inside a compound goes ahead once the break is sent:
+        // the requests chained to it would otherwise need answers before
+        // it has one (Windows answers only a chain's last request async).
+        if !wait || (self.chained && waited.is_none()) {
             return None;
         }
         if let Some(async_id) = waited {

@@ -331,6 +331,8 @@ pub fn operations() -> Vec<String> {
         "signing (HMAC-SHA256, AES-CMAC, AES-GMAC), encryption (AES-128/256-CCM/GCM)",
         "LOGOFF, TREE_CONNECT, TREE_DISCONNECT (IPC$, ADMIN$, C$, MSSCVMMLibrary)",
         "CREATE, CLOSE, FLUSH, READ, WRITE, QUERY_DIRECTORY, QUERY_INFO, SET_INFO, ECHO",
+        "LOCK (waiting locks pend until the range frees, CANCEL ends them), CHANGE_NOTIFY, CANCEL",
+        "oplocks (batch, exclusive, level II; broken across connections with OPLOCK_BREAK and acknowledged; leases not granted)",
         "IOCTL (VALIDATE_NEGOTIATE_INFO, PIPE_TRANSCEIVE)",
         "srvsvc NetrShareEnum, NetrShareGetInfo; wkssvc NetrWkstaGetInfo (levels 100, 101)",
         "null sessions (IPC$ only; srvsvc and wkssvc refused as NullSessionPipes is empty); Guest disabled",

@@ -550,6 +550,10 @@ const MAX_BUFFERED: usize = 1024;
 
 const STATUS_NOTIFY_CLEANUP: u32 = 0x0000_010B;
 const STATUS_NOTIFY_ENUM_DIR: u32 = 0x0000_010C;
+/// Bytes of a CREATE request kept while it waits for an oplock break (a
+/// real one is a few hundred; [`MAX_PENDING`] of them are kept at most).
+const MAX_PENDING_CREATE: usize = 64 << 10;
+
 /// An OPLOCK_BREAK acknowledgment for an open that has no break under
 /// way.
 const STATUS_INVALID_OPLOCK_PROTOCOL: u32 = 0xC000_00E3;
@@ -2797,7 +2801,8 @@ impl Connection {
         // A CREATE inside a compound goes ahead once the break is sent:
         // the requests chained to it would otherwise need answers before
         // it has one (Windows answers only a chain's last request async).
-        if !wait || (self.chained && waited.is_none()) {
+        // So does one too large to keep while it waits.
+        if !wait || (waited.is_none() && (self.chained || r.msg.len() > MAX_PENDING_CREATE)) {
             return None;
         }
         if let Some(async_id) = waited {

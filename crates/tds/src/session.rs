@@ -768,8 +768,9 @@ impl Session {
         Ok(Flow::Normal)
     }
 
-    /// A reply is built whole before it is sent, so a batch that loops
-    /// over SELECTs (or SAVE TRANs) must stop somewhere: SQL Server's
+    /// A reply is held until its request ends (only rows stream out in
+    /// parts, and only on the blocking pool), so a batch that loops over
+    /// small SELECTs (or SAVE TRANs) must stop somewhere: SQL Server's
     /// out-of-memory error (701) once it holds too much.
     fn within_limits(&mut self, t: &mut Tokens, done: u8) -> Result<(), i32> {
         if t.w.position() > MAX_REPLY {

@@ -267,6 +267,15 @@ fn pypsrp_pipelines_typed_objects_and_stop_vm() {
         ["Microsoft.HyperV.PowerShell.VirtualMachine"; 2]
     );
     assert_eq!(lines(&out, "GETVM_VM"), ["web01 Running", "db01 Off"]);
+    // State is Hyper-V's VMState enum: its type, its name, its number.
+    assert_eq!(
+        lines(&out, "GETVM_STATE_ENUM"),
+        [
+            "Microsoft.HyperV.PowerShell.VMState Running [2]",
+            "Microsoft.HyperV.PowerShell.VMState Off [3]"
+        ],
+        "{out}"
+    );
     assert_eq!(
         line(&out, "SERVICE_TYPE"),
         "System.ServiceProcess.ServiceController"

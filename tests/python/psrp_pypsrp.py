@@ -81,6 +81,8 @@ with RunspacePool(wsman()) as pool:
                 p = props(o)
                 print("GETVM_TYPE", typed(o)[0])
                 print("GETVM_VM", p.get("Name"), str(p.get("State")))
+                st = p.get("State")
+                print("GETVM_STATE_ENUM", typed(st)[0], str(st), getattr(st, "property_sets", None))
         elif step.startswith("stopvm:"):
             name = step.split(":", 1)[1]
             ps = PowerShell(pool)

@@ -263,6 +263,14 @@ pub fn to_clixml(v: &ps::Value, depth: usize) -> Value {
             )),
             ..Default::default()
         })),
+        // An enum is written whole at any depth, as PowerShell's
+        // serializer does: its type names, its name, its number.
+        P::Enum(e) => Value::Object(Box::new(Object {
+            type_names: e.type_names(),
+            to_string: Some(e.name.clone()),
+            base: Some(Value::I32(e.value)),
+            ..Default::default()
+        })),
         P::Object(o) => object(o, v, depth),
         P::Live(l) => {
             let o = l.to_psobject();
@@ -354,6 +362,23 @@ pub fn from_clixml(v: &Value) -> ps::Value {
                     .collect(),
             ),
             None => match (&o.base, o.adapted.is_empty() && o.extended.is_empty()) {
+                // An enum (`System.Enum` among its types, an integer base):
+                // its name and number, under its type without the
+                // `Deserialized.` a PowerShell client would add.
+                (Some(b), true) if o.type_names.iter().any(|t| t == "System.Enum") => {
+                    match (b.as_i64().and_then(|n| i32::try_from(n).ok()), &o.to_string) {
+                        (Some(value), Some(name)) => P::Enum(ps::EnumValue {
+                            type_name: o
+                                .type_names
+                                .first()
+                                .map(|t| t.trim_start_matches("Deserialized.").to_string())
+                                .unwrap_or_default(),
+                            name: name.clone(),
+                            value,
+                        }),
+                        _ => from_clixml(b),
+                    }
+                }
                 (Some(b), true) => from_clixml(b),
                 _ => P::Object(ps::PsObject {
                     type_names: if o.type_names.is_empty() {

@@ -4018,7 +4018,11 @@ fn vm_object(it: &Interp<'_>, vm: &fakedc_model::Vm) -> Value {
         ],
         properties: vec![
             ("Name".into(), Value::String(vm.name.clone())),
-            ("State".into(), Value::str(state)),
+            (
+                "State".into(),
+                crate::value::EnumValue::member("Microsoft.HyperV.PowerShell.VMState", state)
+                    .map_or_else(|| Value::str(state), Value::Enum),
+            ),
             ("CPUUsage".into(), Value::Int32(if running { 2 } else { 0 })),
             (
                 "MemoryAssigned".into(),

@@ -868,6 +868,8 @@ pub(crate) fn to_json(it: &mut Interp<'_>, v: &Value, depth: usize) -> serde_jso
             .map_or(J::Null, J::Number),
         Value::String(s) => J::String(s.clone()),
         Value::Char(c) => J::from(*c as u32),
+        // Windows PowerShell 5.1 writes an enum as its number.
+        Value::Enum(e) => J::from(e.value),
         Value::Guid(g) => J::String(g.clone()),
         Value::ScriptBlock(s) => J::String(s.clone()),
         Value::DateTime(d) => J::String(format!(

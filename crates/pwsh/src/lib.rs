@@ -32,7 +32,7 @@ mod cmdlets;
 mod fs;
 mod ops;
 
-pub use value::{DateTime, Live, PsObject, Value, Version};
+pub use value::{DateTime, EnumValue, Live, PsObject, Value, Version};
 
 use fakedc_model::{MachineId, Model};
 use std::collections::HashMap;

@@ -34,6 +34,25 @@ pub(crate) fn conversion_error(v: &Value, ty: &str, detail: &str) -> ErrorRecord
     )
 }
 
+/// PowerShell's error for a value that names no member of an enum.
+fn enum_error(v: &Value, ty: &str) -> ErrorRecord {
+    let names: Vec<&str> = crate::value::EnumValue::members(ty)
+        .unwrap_or_default()
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    let mut e = conversion_error(
+        v,
+        ty,
+        &format!(
+            "Unable to match the identifier name {v} to a valid enumerator name. Specify one of the following enumerator names and try again:\r\n{}",
+            names.join(", ")
+        ),
+    );
+    e.fully_qualified_error_id = "RuntimeException".into();
+    e
+}
+
 /// A number as PowerShell reads one from a value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Num {
@@ -94,6 +113,7 @@ pub(crate) fn to_num(v: &Value) -> OpResult<Num> {
             )
         })?,
         Value::TimeSpan(t) => Num::I(*t),
+        Value::Enum(e) => Num::I(i64::from(e.value)),
         Value::Array(a) | Value::List(a) if a.len() == 1 => return to_num(&a[0]),
         other => {
             return Err(runtime(
@@ -412,6 +432,26 @@ pub(crate) fn compare(l: &Value, r: &Value, cs: bool) -> OpResult<Option<Orderin
             })),
         },
         Value::Guid(g) => Some(cmp_ci(g, &r.to_string())),
+        // The right side converts to the enum: a member's name (any case)
+        // or a number; anything else is PowerShell's conversion error.
+        Value::Enum(e) => {
+            let v = match r {
+                Value::Null => return Ok(Some(Ordering::Greater)),
+                Value::Enum(o) => i64::from(o.value),
+                Value::String(t) => match crate::value::EnumValue::member(&e.type_name, t.trim()) {
+                    Some(m) => i64::from(m.value),
+                    None => match parse_num_text(t) {
+                        Some(Num::I(i)) => i,
+                        _ => return Err(enum_error(r, &e.type_name)),
+                    },
+                },
+                other => match to_num(other) {
+                    Ok(Num::I(i)) => i,
+                    _ => return Err(enum_error(r, &e.type_name)),
+                },
+            };
+            Some(i64::from(e.value).cmp(&v))
+        }
         _ => {
             if l == r {
                 Some(Ordering::Equal)

@@ -64,6 +64,69 @@ pub enum Value {
     /// hash algorithm, an encoding). PSRP serialises it as
     /// [`Live::to_psobject`] gives it.
     Live(Live),
+    /// A .NET enum value (`Microsoft.HyperV.PowerShell.VMState` Running):
+    /// prints and compares with strings by its name, with numbers by its
+    /// value; PSRP writes it as an object with the enum's type names, its
+    /// name as `ToString` and its value as the base (`<I32>`).
+    Enum(EnumValue),
+}
+
+/// A .NET enum value: its type, name and number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumValue {
+    /// The full type name (`Microsoft.HyperV.PowerShell.VMState`).
+    pub type_name: String,
+    pub name: String,
+    pub value: i32,
+}
+
+/// `Microsoft.HyperV.PowerShell.VMState`'s members.
+const VM_STATE: &[(&str, i32)] = &[
+    ("Other", 1),
+    ("Running", 2),
+    ("Off", 3),
+    ("Stopping", 4),
+    ("Saved", 6),
+    ("Paused", 9),
+    ("Starting", 10),
+    ("Reset", 11),
+    ("Saving", 32773),
+    ("Pausing", 32776),
+    ("Resuming", 32777),
+    ("FastSaved", 32779),
+    ("FastSaving", 32780),
+];
+
+impl EnumValue {
+    /// A member of an enum the evaluator knows, by name (any case).
+    pub fn member(type_name: &str, name: &str) -> Option<EnumValue> {
+        Self::members(type_name)?
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(n, v)| EnumValue {
+                type_name: type_name.to_string(),
+                name: n.to_string(),
+                value: *v,
+            })
+    }
+
+    /// The members of an enum the evaluator knows, in declaration order.
+    pub fn members(type_name: &str) -> Option<&'static [(&'static str, i32)]> {
+        match type_name {
+            "Microsoft.HyperV.PowerShell.VMState" => Some(VM_STATE),
+            _ => None,
+        }
+    }
+
+    /// The type names PSRP writes, most specific first.
+    pub fn type_names(&self) -> Vec<String> {
+        vec![
+            self.type_name.clone(),
+            "System.Enum".into(),
+            "System.ValueType".into(),
+            "System.Object".into(),
+        ]
+    }
 }
 
 /// An object with type names and ordered properties, as PSRP's `<Obj>`.
@@ -321,6 +384,7 @@ impl Value {
             Value::Hashtable(_) => "System.Collections.Hashtable".into(),
             Value::Object(o) => o.type_name().to_string(),
             Value::Live(l) => l.type_name(),
+            Value::Enum(e) => e.type_name.clone(),
         }
     }
 
@@ -506,6 +570,7 @@ impl fmt::Display for Value {
             Value::Hashtable(_) => f.write_str("System.Collections.Hashtable"),
             Value::Object(o) => f.write_str(&o.to_string),
             Value::Live(l) => f.write_str(&l.type_name()),
+            Value::Enum(e) => f.write_str(&e.name),
         }
     }
 }

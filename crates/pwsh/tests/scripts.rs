@@ -386,3 +386,44 @@ fn streaming_hands_out_items_as_statements_end() {
     assert_eq!(plain.order, inv.order);
     assert_eq!(plain.output, inv.output);
 }
+
+/// A VM's State is Hyper-V's `VMState` enum: it prints and compares with
+/// strings by name (any case), with numbers by value, reports its type,
+/// converts to its number; ordering it against a name that is no member
+/// is PowerShell's conversion error.
+#[test]
+fn vm_state_is_an_enum() {
+    let o = out(
+        "$s = (Get-VM | Where-Object State -eq 'Running' | Select-Object -First 1).State\n\
+         $s.GetType().Name; $s.GetType().FullName; \"$s\"; $s -eq 'RUNNING'; $s -eq 2; [int]$s\n\
+         $s -ne 'Off'; $s.ToString(); $s | ConvertTo-Json",
+    );
+    assert_eq!(
+        o.lines().collect::<Vec<_>>(),
+        [
+            "VMState",
+            "Microsoft.HyperV.PowerShell.VMState",
+            "Running",
+            "True",
+            "True",
+            "2",
+            "True",
+            "Running",
+            "2"
+        ]
+    );
+    // -eq with a value that does not convert is False, as
+    // LanguagePrimitives.Equals; -lt must convert, and fails.
+    assert_eq!(
+        out("(Get-VM | Select-Object -First 1).State -eq 'Sideways'"),
+        "False\r\n"
+    );
+    let r = run("(Get-VM | Select-Object -First 1).State -lt 'Sideways'");
+    let err: String = r.stderr.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(
+        err.contains(
+            "Cannot convert value \"Sideways\" to type \"Microsoft.HyperV.PowerShell.VMState\""
+        ),
+        "{err}"
+    );
+}

@@ -756,3 +756,158 @@ fn vsphere_sessions_expire_on_the_models_clock() {
         );
     });
 }
+
+/// govc, built once per test run from tests/govc (govmomi 0.24.2's own
+/// command packages over Debian's govmomi library; see tests/govc/build.sh).
+fn govc_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = built.as_ref() {
+        return p.clone();
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = root.join("target/govc");
+    let o = Command::new("sh")
+        .arg(root.join("tests/govc/build.sh"))
+        .arg(&out)
+        .output()
+        .expect("sh tests/govc/build.sh");
+    assert!(
+        o.status.success(),
+        "building govc failed (./scripts/test installs golang-go, golang-github-vmware-govmomi-dev and golang-github-kr-pretty-dev):\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let exe = out.join("govc");
+    *built = Some(exe.clone());
+    exe
+}
+
+/// Runs govc against a machine's SDK, verifying the scenario CA; its
+/// session cache stays in `home`. Returns (success, stdout + stderr).
+fn govc(
+    dc: &Datacenter,
+    ca: &std::path::Path,
+    home: &std::path::Path,
+    machine: &str,
+    creds: (&str, &str),
+    args: &[&str],
+) -> (bool, String) {
+    let kind = if machine.starts_with("vc") {
+        ServiceKind::VmwareWebServices
+    } else {
+        ServiceKind::EsxiHttps
+    };
+    let a = dc.endpoint(machine, kind).expect("sdk endpoint");
+    let o = Command::new(govc_binary())
+        .args(args)
+        .env("GOVC_URL", format!("https://{a}/sdk"))
+        .env("GOVC_USERNAME", creds.0)
+        .env("GOVC_PASSWORD", creds.1)
+        .env("GOVC_TLS_CA_CERTS", ca)
+        .env("GOVMOMI_HOME", home)
+        .env_remove("GOVC_INSECURE")
+        .env_remove("GOVC_DATACENTER")
+        .stdin(Stdio::null())
+        .output()
+        .expect("govc");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+/// govc, govmomi's CLI and the other common vSphere client: `about`,
+/// `ls` of the inventory, `vm.power -off`/`-on` seen by the ESXi shell, a
+/// `datastore.upload`/`download` round trip byte-exact through `/folder`
+/// and seen in the share, and a wrong password refused.
+#[test]
+fn vsphere_govc_about_ls_power_and_datastore_transfer() {
+    let dc = start(ESXI, &["vsphere", "ssh"]);
+    let ca = ca_file(&dc, "vsphere-govc");
+    let tmp = Temp::new("vsphere-govc");
+    let home = tmp.path("govmomi");
+    let run = |args: &[&str]| govc(&dc, &ca, &home, "esxi01", ROOT, args);
+
+    let (ok, out) = run(&["about"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("API type:     HostAgent"), "{out}");
+    assert!(out.contains("API version:  8.0.3.0"), "{out}");
+
+    let (ok, out) = run(&["ls"]);
+    assert!(ok, "{out}");
+    let top: Vec<&str> = out.lines().collect();
+    for want in [
+        "/ha-datacenter/vm",
+        "/ha-datacenter/network",
+        "/ha-datacenter/host",
+        "/ha-datacenter/datastore",
+    ] {
+        assert!(top.contains(&want), "{want} missing:\n{out}");
+    }
+    let (ok, out) = run(&["ls", "/ha-datacenter/vm"]);
+    assert!(ok, "{out}");
+    let mut vms: Vec<&str> = out.lines().collect();
+    vms.sort();
+    assert_eq!(
+        vms,
+        vec![
+            "/ha-datacenter/vm/app01",
+            "/ha-datacenter/vm/db01",
+            "/ha-datacenter/vm/web01"
+        ],
+        "{out}"
+    );
+
+    let (ok, out) = run(&["vm.power", "-off", "web01"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Powering off") && out.contains("OK"), "{out}");
+    let st = vim_cmd(&dc, "esxi01", "vim-cmd vmsvc/power.getstate 1");
+    assert!(st.contains("Powered off"), "{st}");
+    // Off already: vSphere's InvalidPowerState, reported by govc.
+    let (ok, out) = run(&["vm.power", "-off", "web01"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("current state (Powered off)"), "{out}");
+    let (ok, out) = run(&["vm.power", "-on", "web01"]);
+    assert!(ok && out.contains("Powering on"), "{out}");
+    let st = vim_cmd(&dc, "esxi01", "vim-cmd vmsvc/power.getstate 1");
+    assert!(st.contains("Powered on"), "{st}");
+
+    let data: Vec<u8> = (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
+        .collect();
+    let up = tmp.path("up.bin");
+    std::fs::write(&up, &data).expect("write");
+    let up_s = up.display().to_string();
+    let (ok, out) = run(&["datastore.upload", "-ds", "datastore1", &up_s, "govc.bin"]);
+    assert!(ok, "{out}");
+    let share = dc.share("esxi01").expect("share");
+    assert!(
+        std::fs::read(share.join("govc.bin")).expect("in the share") == data,
+        "the share holds other bytes"
+    );
+    let down = tmp.path("down.bin");
+    let down_s = down.display().to_string();
+    let (ok, out) = run(&[
+        "datastore.download",
+        "-ds",
+        "datastore1",
+        "govc.bin",
+        &down_s,
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        std::fs::read(&down).expect("read") == data,
+        "download is not byte-exact"
+    );
+    let (ok, out) = run(&["datastore.ls", "-ds", "datastore1"]);
+    assert!(ok, "{out}");
+    assert!(out.lines().any(|l| l == "govc.bin"), "{out}");
+
+    // A fresh session cache: govc would reuse the session it keeps.
+    let fresh = tmp.path("fresh");
+    let (ok, out) = govc(&dc, &ca, &fresh, "esxi01", ("root", "wrong"), &["about"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("incorrect user name or password"), "{out}");
+}

@@ -101,7 +101,9 @@ impl Sdk {
     /// as a capability.
     pub fn datastore_dir(&self, dc: Option<&str>, ds: &str) -> Result<Dir, FolderError> {
         if let Some(dc) = dc {
-            if dc != self.inv.obj(self.inv.datacenter).name {
+            // The datacenter's inventory path: pyvmomi sends its name,
+            // govc the path from the root folder (`/ha-datacenter`).
+            if dc.strip_prefix('/').unwrap_or(dc) != self.inv.obj(self.inv.datacenter).name {
                 return Err(FolderError::NotFound);
             }
         }

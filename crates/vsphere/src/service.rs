@@ -334,8 +334,8 @@ async fn sdk_post(
             },
         )
         .await;
-    j.op = answer.op.clone();
-    j.user = answer.user.clone();
+    j.op = answer.op;
+    j.user = answer.user;
     match answer.fault {
         Some(kind) => j.record(&format!("fault {kind}")),
         None => j.record("ok"),
@@ -454,40 +454,51 @@ async fn folder_req(
             .and_then(fakedc_net::auth::parse_basic)
             .and_then(|(u, p)| model.authenticate(conn.machine, &u, &p).map(|x| x.name)),
     };
-    let Some(user) = user else {
-        j.record("401: no session cookie or valid Basic credentials");
-        let mut r = text(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"VMware HTTP server\""),
-        );
-        return r;
-    };
-    j.user = Some(user);
+    let mut body = req.into_body();
     let fail = |j: &RequestJournal<'_>, e: FolderError| {
         let (s, m) = folder_status(&e);
         j.record(&format!("{}: {m}", s.as_u16()));
         text(s, "text/plain", m)
     };
-    let rel = match raw_path
-        .strip_prefix("/folder")
-        .and_then(|p| folder::percent_decode(p, false))
-    {
-        Some(p) => p,
-        None => return fail(&j, FolderError::Bad("malformed path".into())),
-    };
-    let rel = match folder::check_path(&rel) {
-        Ok(r) => r,
-        Err(e) => return fail(&j, e),
-    };
-    let ds = folder::query_param(&query, "dsName");
-    let dc = folder::query_param(&query, "dcPath");
-    let Some(ds) = ds else {
-        return fail(&j, FolderError::Bad("dsName is required".into()));
-    };
-    let dir = match sdk.datastore_dir(dc.as_deref(), &ds) {
-        Ok(d) => d,
-        Err(e) => return fail(&j, e),
+    // Who and where, checked before any byte of an upload is taken; a
+    // refused upload's body is read and dropped so the client, still
+    // sending, reads the answer rather than a reset (govc's PUT otherwise
+    // ends in a broken pipe).
+    let checked = (|| {
+        let Some(user) = user else {
+            return Err(None);
+        };
+        j.user = Some(user);
+        let rel = raw_path
+            .strip_prefix("/folder")
+            .and_then(|p| folder::percent_decode(p, false))
+            .ok_or_else(|| Some(FolderError::Bad("malformed path".into())))?;
+        let rel = folder::check_path(&rel).map_err(Some)?;
+        let ds = folder::query_param(&query, "dsName")
+            .ok_or_else(|| Some(FolderError::Bad("dsName is required".into())))?;
+        let dc = folder::query_param(&query, "dcPath");
+        let dir = sdk.datastore_dir(dc.as_deref(), &ds).map_err(Some)?;
+        Ok((rel, dir))
+    })();
+    let (rel, dir) = match checked {
+        Ok(x) => x,
+        Err(e) => {
+            if method == Method::PUT {
+                drain(&mut body).await;
+            }
+            return match e {
+                Some(e) => fail(&j, e),
+                None => {
+                    j.record("401: no session cookie or valid Basic credentials");
+                    let mut r = text(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized");
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"VMware HTTP server\""),
+                    );
+                    r
+                }
+            };
+        }
     };
     match method {
         Method::GET | Method::HEAD => {
@@ -541,7 +552,6 @@ async fn folder_req(
             r
         }
         Method::PUT => {
-            let mut body = req.into_body();
             let started = tokio::task::spawn_blocking(move || Upload::start(dir, rel)).await;
             let mut up = match started {
                 Ok(Ok(u)) => u,

@@ -3,8 +3,10 @@
 //! verifying the scenario CA, a container view of every VM, PropertyCollector
 //! paging, power tasks seen by the ESXi shell over SSH and by the guest's
 //! WinRM, SearchIndex, the datastore browser and `/folder` byte-exact and
-//! seen over SFTP, faults (InvalidLogin, MethodNotFound, InvalidProperty).
-//! A missing client fails these tests; it never skips them.
+//! seen over SFTP, faults (InvalidLogin, MethodNotFound, InvalidProperty);
+//! and govc, govmomi's CLI (built from `tests/govc`): about, ls, vm.power,
+//! datastore.upload/download. A missing client fails these tests; it never
+//! skips them.
 
 use crate::common::{ca_file, line, lines, python, wait_until, Temp};
 use fakedc::{Datacenter, ServiceKind};

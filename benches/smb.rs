@@ -21,7 +21,9 @@
 //!
 //! Run: `cargo bench --bench smb` (256 MiB and 1,000 files, 3 rounds) or
 //! `cargo bench --bench smb -- --short` (CI: 8 MiB, 100 files, one round).
-//! Options: `--mib N`, `--files N`, `--rounds N`. The target (at least as
+//! Options: `--mib N`, `--files N`, `--rounds N`, `--encrypt` (both
+//! servers driven with `--client-protection=encrypt` instead of `sign`:
+//! SMB 3.1.1 with AES-GCM). The target (at least as
 //! fast as smbd) is printed, never asserted: the program fails only when
 //! something is broken (a tool missing, a server that does not start, a
 //! transfer that does not arrive intact).
@@ -147,6 +149,8 @@ struct Target {
     share: String,
     /// The share's directory on disk (to check what arrived, and clean up).
     root: PathBuf,
+    /// smbclient's `--client-protection`: sign or encrypt.
+    protection: &'static str,
 }
 
 /// Runs one `smbclient -c` batch in `dir`; returns its wall time and the
@@ -182,7 +186,7 @@ fn batch_wall(t: &Target, dir: &Path, cmds: &str) -> Result<Duration> {
     c.arg(format!("//{}/{}", t.addr.ip(), t.share))
         .args(["-p", &t.addr.port().to_string()])
         .args(["-U", &format!("{}%{PASSWORD}", t.user)])
-        .arg("--client-protection=sign")
+        .arg(format!("--client-protection={}", t.protection))
         .args(["-c", cmds])
         .current_dir(dir)
         .stdin(Stdio::null());
@@ -197,7 +201,7 @@ fn batch_wall(t: &Target, dir: &Path, cmds: &str) -> Result<Duration> {
     Ok(elapsed)
 }
 
-fn start_smbd(dir: &Path) -> Result<(Smbd, Target)> {
+fn start_smbd(dir: &Path, protection: &'static str) -> Result<(Smbd, Target)> {
     let smbd = ["/usr/sbin/smbd", "/usr/local/sbin/smbd"]
         .iter()
         .find(|p| Path::new(p).exists())
@@ -272,6 +276,7 @@ fn start_smbd(dir: &Path) -> Result<(Smbd, Target)> {
             user,
             share: "share".into(),
             root: share,
+            protection,
         },
     ))
 }
@@ -317,7 +322,7 @@ fn round(t: &Target, dir: &Path, big: &Path, small: &Path, files: usize) -> Resu
     })
 }
 
-fn bench(mib: u64, files: usize, rounds: usize) -> Result<()> {
+fn bench(mib: u64, files: usize, rounds: usize, protection: &'static str) -> Result<()> {
     if Command::new("smbclient").arg("--version").output().is_err() {
         bail!("smbclient is not installed (Debian: smbclient; ./scripts/test installs it)");
     }
@@ -332,7 +337,7 @@ fn bench(mib: u64, files: usize, rounds: usize) -> Result<()> {
     for i in 0..files {
         write_payload(&small.join(format!("f{i:04}.bin")), 4096, 0x1234 + i as u64)?;
     }
-    let (_smbd, samba) = start_smbd(&dir.join("smbd"))?;
+    let (_smbd, samba) = start_smbd(&dir.join("smbd"), protection)?;
     let dc = Datacenter::builder()
         .scenario_str(
             "[[machine]]\nname = \"hv01\"\nrole = \"hyperv-host\"\naddress = \"127.86.0.1\"\n\
@@ -351,6 +356,7 @@ fn bench(mib: u64, files: usize, rounds: usize) -> Result<()> {
         user: "Administrator".into(),
         share: "C$".into(),
         root: dc.share("hv01").context("no share")?,
+        protection,
     };
     let load_before = loadavg();
     let mut best: [Option<Figures>; 2] = [None, None];
@@ -378,7 +384,7 @@ fn bench(mib: u64, files: usize, rounds: usize) -> Result<()> {
     let mbs = |d: Duration| (mib as f64 * 1.048_576) / d.as_secs_f64();
     let fps = |d: Duration| files as f64 / d.as_secs_f64();
     println!(
-        "smb: smbclient --client-protection=sign, {mib} MiB file and {files} files of 4 KiB, best of {rounds}"
+        "smb: smbclient --client-protection={protection}, {mib} MiB file and {files} files of 4 KiB, best of {rounds}"
     );
     println!("{:<22} {:>12} {:>12} {:>8}", "", "fakedc", "smbd", "ratio");
     for (what, a, b, unit) in [
@@ -427,7 +433,12 @@ fn main() -> ExitCode {
             args.value("--rounds")?.unwrap_or(if short { 1 } else { 3 }),
         ))
     })();
-    match parsed.and_then(|(m, f, r)| bench(m, f, r)) {
+    let protection = if std::env::args().any(|a| a == "--encrypt") {
+        "encrypt"
+    } else {
+        "sign"
+    };
+    match parsed.and_then(|(m, f, r)| bench(m, f, r, protection)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("smb benchmark: {e:#}");

@@ -17,6 +17,8 @@ mod ipmi_fuzz;
 mod lb_fuzz;
 #[path = "../../psrp/fuzz/src/lib.rs"]
 mod psrp_fuzz;
+#[path = "../../pwsh/fuzz/src/lib.rs"]
+mod pwsh_fuzz;
 #[path = "../../rdp/fuzz/src/lib.rs"]
 mod rdp_fuzz;
 #[path = "../../redfish/fuzz/src/lib.rs"]
@@ -1830,4 +1832,74 @@ fn psrp_decode() {
         psrp_fuzz::decode,
     );
     eprintln!("psrp/decode: {} inputs in {:?}", ran.inputs, ran.elapsed);
+}
+
+/// PowerShell scripts across the grammar and the evaluator: statements and
+/// pipelines, every loop, functions with param blocks, try/catch/finally,
+/// switch, hashtables, here-strings, splatting, casts and .NET members,
+/// string expansion and -f, cmdlets, a parse error, a budget-eating loop,
+/// deep recursion, and the copy/fetch scripts pypsrp sends.
+fn pwsh_seeds() -> Vec<Vec<u8>> {
+    let mut seeds: Vec<Vec<u8>> = [
+        "$x = 1 + 2 * 3; $x",
+        "if ($PSVersionTable.PSVersion -lt [Version]\"5.1\") { 'old'; exit 1 } elseif ($true) { 'new' } else { 'x' }",
+        "for ($i = 0; $i -lt 10; $i++) { $s += \"$i,\" }; $s.Length",
+        "foreach ($n in 1..5) { if ($n % 2) { continue }; $n }; while ($true) { break }; do { $k++ } until ($k -ge 3)",
+        "function Add { param([int]$a, [int]$b = 2) $a + $b }; Add -a 3; Add 4 5",
+        "try { throw 'boom' } catch [System.Exception] { \"caught $($_.Exception.Message)\" } finally { 'done' }",
+        "switch -Wildcard ('abc', 'xyz') { 'a*' { 'A' } default { 'other' } }",
+        "$h = @{ Name = 'vm1'; Mem = 4GB }; $h.Keys | Sort-Object; [pscustomobject]$h | ConvertTo-Json -Compress",
+        "$t = @'\nline one\n'@; \"{0,-5}|{1:N2}\" -f 'ab', 3.14159; $t.Split(\"`n\").Count",
+        "$p = @{ Name = 'x'; ErrorAction = 'SilentlyContinue' }; Get-Service @p; $?",
+        "[Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes('hi')); [int]'0x1F'; [datetime]'2020-01-02'",
+        "1..20 | Where-Object { $_ -gt 5 } | ForEach-Object { $_ * 2 } | Measure-Object -Sum | Select-Object -ExpandProperty Sum",
+        "'a,b;c' -split '[,;]' -join '|'; 'Hello' -replace 'l+', 'L' -match '^H'; $Matches[0]",
+        "Get-VM | Where-Object State -eq 'Running' | Select-Object -ExpandProperty Name",
+        "Write-Warning 'w'; Write-Error 'e'; Write-Verbose 'v' -Verbose; Write-Host 'h' -NoNewline",
+        "function f($n) { if ($n -le 0) { 0 } else { f ($n - 1) } }; f 1000",
+        "while ($true) { $a += 'xxxxxxxx' }",
+        "if ($x { 'unclosed'",
+        "Add-Type -TypeDefinition 'class A {}'; 'after'",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    for f in ["copy.ps1", "fetch.ps1"] {
+        let p = crates_dir().join("pwsh/tests/data").join(f);
+        seeds.push(std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())));
+    }
+    seeds
+}
+
+#[test]
+fn pwsh_script() {
+    let dict: &[&[u8]] = &[
+        b"$_",
+        b"$(",
+        b"@(",
+        b"@{",
+        b"{ ",
+        b" }",
+        b" | ",
+        b"; ",
+        b" -eq ",
+        b" -like ",
+        b"foreach ($i in ",
+        b"function f ",
+        b"param(",
+        b"[int]",
+        b"[string]::",
+        b"\"$x\"",
+        b"`n",
+        b"@'\n",
+        b"\n'@",
+        b"ForEach-Object ",
+    ];
+    // The evaluator is slow to set up per input (a runspace, a thread):
+    // few mutations here; scripts/fuzz explores further.
+    let ran = run(
+        &smoke("pwsh/script", pwsh_seeds(), 100, dict),
+        pwsh_fuzz::script,
+    );
+    eprintln!("pwsh/script: {} inputs in {:?}", ran.inputs, ran.elapsed);
 }

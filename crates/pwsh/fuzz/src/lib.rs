@@ -18,7 +18,10 @@ pub fn script(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let parsed = fakedc_pwsh::parser::parse(&text);
     let model = model().clone();
-    let machine = model.find("vmm01").map(|m| m.id).unwrap_or(fakedc_model::MachineId(0));
+    let machine = model
+        .find("vmm01")
+        .map(|m| m.id)
+        .unwrap_or(fakedc_model::MachineId(0));
     let mut rs = Runspace::new(HostContext {
         model,
         machine,

@@ -1064,8 +1064,8 @@ fn blocking_locks_wait_for_the_range() {
 /// (smbprotocol's low-level API): batch to a lone open; another
 /// connection's open breaks it to level II and pends until the holder
 /// acknowledges (the break arrives sealed in the holder's encrypted
-/// session); level II when others have the file open; an overwrite breaks
-/// level II to none; a holder closing instead of acknowledging lets the
+/// session); level II when others have the file open; an overwrite or a
+/// write through another open breaks level II to none; a holder closing instead of acknowledging lets the
 /// waiting open through.
 #[test]
 fn oplocks_granted_and_broken() {
@@ -1087,6 +1087,9 @@ fn oplocks_granted_and_broken() {
         ("second-open", "ok"),
         ("third-open-level", "0x01"),
         ("overwrite-break", "0x00"),
+        ("level-ii-again", "0x01"),
+        ("write-break", "0x00"),
+        ("write-break-file-id", "ok"),
         ("second-break", "0x01"),
         ("after-holder-close", "ok"),
     ] {

@@ -2,8 +2,8 @@
 3.3.4.6, 3.3.5.22.1): a batch oplock is granted to a lone open; an open
 from another connection breaks it to level II, pends (STATUS_PENDING)
 until the holder acknowledges, then completes; a batch request on a file
-others have open gets level II; an overwrite breaks level II to none
-without acknowledgment; a holder that closes instead of acknowledging
+others have open gets level II; an overwrite, or a write through another
+open, breaks level II to none without acknowledgment; a holder that closes instead of acknowledging
 lets the waiting open through. The holder's session is encrypted, so its
 break notifications arrive sealed.
 
@@ -170,6 +170,16 @@ d, _ = open_(t2, "oplocked.bin", CreateDisposition.FILE_OVERWRITE, NONE)
 got = break_of(catcher)
 print("overwrite-break", "none" if got is None else f"{got[0]:#04x}")
 d.close()
+
+# A write through another open breaks level II to none.
+e, _ = open_(t1, "oplocked.bin", CreateDisposition.FILE_OPEN, BATCH)
+print("level-ii-again", f"{e.oplock_level:#04x}")
+catcher = catch_break(c1)
+b.write(b"written elsewhere", 0)
+got = break_of(catcher)
+print("write-break", "none" if got is None else f"{got[0]:#04x}")
+print("write-break-file-id", "ok" if got is not None and got[1] == e.file_id else "wrong")
+e.close()
 b.close()
 a.close()
 

@@ -2921,6 +2921,26 @@ impl Connection {
         Reply::ok(b)
     }
 
+    /// A write through one open breaks every other open's level II oplock
+    /// to none (MS-FSA 2.1.5.3), without waiting for acknowledgment.
+    fn break_level_ii(&mut self, key: &std::path::Path, writer: (u64, u64)) {
+        let srv = self.server.clone();
+        let mut t = srv.oplocks.table();
+        let Some(grants) = t.get_mut(key) else {
+            return;
+        };
+        grants.retain(|g| {
+            let goes = g.owner != writer && g.level == oplock::LEVEL_II && g.breaking.is_none();
+            if goes {
+                self.breaks.push((g.owner.0, g.owner.1, oplock::NONE));
+            }
+            !goes
+        });
+        if grants.is_empty() {
+            t.remove(key);
+        }
+    }
+
     /// Releases the oplock of one of this connection's opens.
     fn release_oplock(&mut self, vol: u64) {
         let owner = (self.conn_id, vol);
@@ -3131,6 +3151,8 @@ impl Connection {
                     return Reply::err(fs::io_status(&e));
                 }
                 o.written_bytes += w.data.len() as u64;
+                let key = o.key.clone();
+                self.break_level_ii(&key, (conn_id, vol));
             }
             OpenKind::Dir { .. } => return Reply::err(status::INVALID_DEVICE_REQUEST),
             OpenKind::Pipe { rpc, input, output } => {

@@ -98,6 +98,9 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
     pub content_type: &'static str,
+    /// The body's `@odata.type`, kept when the body is written so the
+    /// `Link: rel=describedby` header needs no second parse of the body.
+    pub odata_type: Option<String>,
 }
 
 impl Reply {
@@ -105,15 +108,21 @@ impl Reply {
         Reply {
             status,
             headers: Vec::new(),
-            body: v.to_string().into_bytes(),
+            // Writing a `Value` to a Vec cannot fail (string keys only).
+            body: serde_json::to_vec(v).unwrap_or_default(),
             content_type: "application/json;charset=utf-8",
+            odata_type: v
+                .get("@odata.type")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         }
     }
 
-    /// A resource with its ETag (a hash of its representation).
+    /// A resource with its ETag (a hash of its representation, the body
+    /// as written: one serialization for both).
     pub(crate) fn resource(v: &Value) -> Reply {
         let mut r = Reply::json(200, v);
-        r.headers.push(("ETag", etag(v)));
+        r.headers.push(("ETag", etag_of(&r.body)));
         r
     }
 
@@ -123,15 +132,27 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
             content_type: "application/json;charset=utf-8",
+            odata_type: None,
         }
     }
 }
 
 /// A weak ETag over the resource's JSON: it changes when the resource does.
 pub fn etag(v: &Value) -> String {
-    let h = Sha256::digest(v.to_string().as_bytes());
-    let hex: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("W/\"{hex}\"")
+    etag_of(&serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// The weak ETag of a representation's bytes (what [`etag`] hashes).
+fn etag_of(body: &[u8]) -> String {
+    use std::fmt::Write;
+    let h = Sha256::digest(body);
+    let mut s = String::with_capacity(20);
+    s.push_str("W/\"");
+    for b in h.iter().take(8) {
+        let _ = write!(s, "{b:02x}");
+    }
+    s.push('"');
+    s
 }
 
 /// A Redfish error body with one Base registry message.
@@ -514,14 +535,7 @@ impl Api {
         }
         if out.reply.status == 200 && get.method == "GET" {
             out.reply.headers.push(("Allow", allow(path).into()));
-            let ty = serde_json::from_slice::<Value>(&out.reply.body)
-                .ok()
-                .and_then(|v| {
-                    v.get("@odata.type")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                });
-            if let Some(ty) = ty {
+            if let Some(ty) = &out.reply.odata_type {
                 let schema = ty.trim_start_matches('#');
                 let schema = schema.rsplit_once('.').map_or(schema, |p| p.0);
                 out.reply.headers.push((
@@ -598,6 +612,7 @@ impl Api {
                     headers: Vec::new(),
                     body: metadata().into_bytes(),
                     content_type: "application/xml",
+                    odata_type: None,
                 })
             }
             // POST to a collection's Members property is POST to the collection.
@@ -904,6 +919,20 @@ impl Api {
                 if let Some(id) = path.strip_prefix(&format!("{SESSIONS}/")) {
                     return self.session_item(bmc, m, path, id, caller);
                 }
+                if path.starts_with(SYSTEM) {
+                    let inv = crate::inventory::Inventory::serving(model.machine(bmc));
+                    let g = glance(model, bmc, now);
+                    let host = crate::inventory::Host {
+                        guid: &g.hardware.smbios_guid,
+                        powered: g.power.power_on(),
+                        vendor: &g.hardware.vendor,
+                    };
+                    match crate::inventory::read(&inv, &host, path) {
+                        Some(Some(v)) => return get_only(m, path, || v),
+                        Some(None) => return not_found(path),
+                        None => {}
+                    }
+                }
                 if let Some(id) = path.strip_prefix(&format!("{ACCOUNTS}/")) {
                     let flag = |name: &str| self.must_change(bmc, name);
                     let (r, effect, new_flag) =
@@ -964,7 +993,7 @@ impl Api {
             );
         };
         let c = model.machine(bmc).chassis;
-        let mut boot = model.chassis(c, now).boot;
+        let mut boot = model.with_chassis(c, now, |ch| ch.boot);
         for (k, val) in b {
             let Some(s) = val.as_str() else {
                 return not_in_list(&val.to_string(), k);
@@ -1071,7 +1100,7 @@ fn host_name(model: &Model, bmc: MachineId) -> String {
 
 fn service_root(model: &Model, bmc: MachineId) -> Value {
     let c = model.machine(bmc).chassis;
-    let guid = model.chassis(c, model.clock.now()).hardware.guid_string();
+    let guid = model.with_chassis(c, model.clock.now(), |ch| ch.hardware.guid_string());
     json!({
         "@odata.id": "/redfish/v1/",
         "@odata.type": "#ServiceRoot.v1_17_0.ServiceRoot",
@@ -1140,6 +1169,18 @@ fn metadata() -> String {
         ("EventDestinationCollection", "EventDestinationCollection"),
         ("EventDestination", "EventDestination.v1_14_0"),
         ("Event", "Event.v1_7_0"),
+        ("ProcessorCollection", "ProcessorCollection"),
+        ("Processor", "Processor.v1_20_0"),
+        ("MemoryCollection", "MemoryCollection"),
+        ("Memory", "Memory.v1_20_0"),
+        ("EthernetInterfaceCollection", "EthernetInterfaceCollection"),
+        ("EthernetInterface", "EthernetInterface.v1_12_0"),
+        ("StorageCollection", "StorageCollection"),
+        ("Storage", "Storage.v1_15_0"),
+        ("Drive", "Drive.v1_20_0"),
+        ("SimpleStorageCollection", "SimpleStorageCollection"),
+        ("SimpleStorage", "SimpleStorage.v1_3_0"),
+        ("Bios", "Bios.v1_2_0"),
     ];
     let mut s = String::from(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -1164,9 +1205,26 @@ fn metadata() -> String {
     s
 }
 
+/// What a resource reads of a chassis: not its event log or sensors, so a
+/// read copies a few strings instead of the whole chassis.
+struct Glance {
+    power: PowerState,
+    boot: BootOverride,
+    hardware: fakedc_model::Hardware,
+}
+
+fn glance(model: &Model, bmc: MachineId, now: Instant) -> Glance {
+    model.with_chassis(model.machine(bmc).chassis, now, |c| Glance {
+        power: c.power,
+        boot: c.boot,
+        hardware: c.hardware.clone(),
+    })
+}
+
 fn system(model: &Model, bmc: MachineId, now: Instant) -> Value {
-    let c = model.chassis(model.machine(bmc).chassis, now);
+    let c = glance(model, bmc, now);
     let hw = &c.hardware;
+    let inv = crate::inventory::Inventory::serving(model.machine(bmc));
     let target = BOOT_TARGETS
         .iter()
         .find(|t| t.1 == c.boot.device)
@@ -1180,7 +1238,7 @@ fn system(model: &Model, bmc: MachineId, now: Instant) -> Value {
     } else {
         "Once"
     };
-    json!({
+    let mut v = json!({
         "@odata.id": SYSTEM,
         "@odata.type": "#ComputerSystem.v1_20_0.ComputerSystem",
         "Id": "1",
@@ -1213,11 +1271,15 @@ fn system(model: &Model, bmc: MachineId, now: Instant) -> Value {
             "Chassis": [link(CHASSIS)],
             "ManagedBy": [link(MANAGER)],
         },
-    })
+    });
+    if let Value::Object(m) = &mut v {
+        inv.summaries(m);
+    }
+    v
 }
 
 fn chassis(model: &Model, bmc: MachineId, now: Instant) -> Value {
-    let c = model.chassis(model.machine(bmc).chassis, now);
+    let c = glance(model, bmc, now);
     let hw = &c.hardware;
     json!({
         "@odata.id": CHASSIS,
@@ -1241,7 +1303,7 @@ fn chassis(model: &Model, bmc: MachineId, now: Instant) -> Value {
 }
 
 fn manager(model: &Model, bmc: MachineId, now: Instant) -> Value {
-    let c = model.chassis(model.machine(bmc).chassis, now);
+    let c = glance(model, bmc, now);
     json!({
         "@odata.id": MANAGER,
         "@odata.type": "#Manager.v1_17_0.Manager",

@@ -207,19 +207,21 @@ impl Hub {
     }
 
     fn state(model: &Model, bmc: MachineId, now: Instant) -> (&'static str, u64, Vec<String>) {
-        let c = model.chassis(model.machine(bmc).chassis, now);
-        let added = c.log.added();
-        let entries = c.log.entries();
-        let fresh = entries
-            .len()
-            .min(usize::try_from(added).unwrap_or(usize::MAX));
-        // Ids of every entry, newest last, so the caller can take the last n.
-        let ids = entries
-            .iter()
-            .skip(entries.len() - fresh)
-            .map(|e| e.id.to_string())
-            .collect();
-        (crate::api::redfish_power(c.power), added, ids)
+        // Read in place: a snapshot would copy the whole event log.
+        model.with_chassis(model.machine(bmc).chassis, now, |c| {
+            let added = c.log.added();
+            let entries = c.log.entries();
+            let fresh = entries
+                .len()
+                .min(usize::try_from(added).unwrap_or(usize::MAX));
+            // Ids of every entry, newest last, so the caller can take the last n.
+            let ids = entries
+                .iter()
+                .skip(entries.len() - fresh)
+                .map(|e| e.id.to_string())
+                .collect();
+            (crate::api::redfish_power(c.power), added, ids)
+        })
     }
 
     /// Records the current state as seen (no events): at start, so what

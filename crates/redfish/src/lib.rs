@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod api;
 pub mod events;
+pub mod inventory;
 pub mod logs;
 pub mod media;
 pub mod probe;
@@ -44,6 +45,16 @@ impl Protocol for Redfish {
             kind: fakedc_model::ServiceKind::Redfish,
             prefix: "/redfish",
         }]
+    }
+
+    /// Inventory the model does not carry: NICs and disks (CPUs and
+    /// memory are SMASH's keys, read by both).
+    fn option_tables(&self) -> &'static [&'static str] {
+        &["redfish"]
+    }
+
+    fn validate(&self, machine: &fakedc_model::Machine) -> Result<(), fakedc_net::OptionsError> {
+        inventory::Inventory::of(machine).map(|_| ())
     }
 
     fn start(&self, ctx: &StartCtx<'_>, services: &mut Services) -> Result<(), StartError> {

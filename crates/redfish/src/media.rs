@@ -44,8 +44,8 @@ fn scheme(image: &str) -> Option<&'static str> {
 }
 
 pub fn resource(model: &Model, bmc: MachineId, now: Instant) -> Value {
-    let c = model.chassis(model.machine(bmc).chassis, now);
-    let m = c.virtual_media.as_ref();
+    let media = model.with_chassis(model.machine(bmc).chassis, now, |c| c.virtual_media.clone());
+    let m = media.as_ref();
     let image = m.map(|m| m.image.clone());
     let name = image
         .as_deref()

@@ -252,7 +252,8 @@ pub fn operations() -> Vec<String> {
         "Query parameters: $select, $expand (*, ., ~, $levels up to 3), $top/$skip on collections; $filter (outside SSE), only, excerpt and other $ parameters: 501 QueryNotSupported",
         "HEAD; Allow, Link rel=describedby, Cache-Control, OData-Version (4.0 only, else 412)",
         "Errors: Base.1.10 message registry bodies; ETags on every resource",
-        "Not built: TaskService, UpdateService, BIOS/processors/memory/storage inventory, PowerSubsystem/ThermalSubsystem, Managers/1 reset actions",
+        "Systems/1 inventory, read-only: ProcessorSummary/MemorySummary, Processors (CPUs, cores, MHz: [machine.options.smash] as SMASH reads them), Memory (DIMMs), EthernetInterfaces (MACs from the chassis GUID; [machine.options.redfish] nics), Storage/1 with Drives and SimpleStorage/1 ([machine.options.redfish] disks_gb), Bios (fixed attributes, no settings object)",
+        "Not built: TaskService, UpdateService, Bios settings (PATCH) and attribute registry, PowerSubsystem/ThermalSubsystem, Managers/1 reset actions",
     ]
     .iter()
     .map(|s| s.to_string())

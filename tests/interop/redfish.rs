@@ -776,3 +776,105 @@ fn query_parameters_select_expand_and_page() {
     let (s, v) = get("/redfish/v1/Systems?$filter=PowerState%20eq%20%27On%27");
     assert_eq!(s, "501", "{v}");
 }
+
+/// The inventory an inspection reads (Ironic through sushy, Ansible's
+/// GetSystemInventory), walked by links with DMTF's `redfish` library:
+/// CPUs and memory from `[machine.options.smash]` (what SMASH's
+/// CIM_Processor and CIM_Memory say), NICs and disks from
+/// `[machine.options.redfish]`; an ipmitool power-off takes the links
+/// down and the CPUs' operating speed to 0.
+#[test]
+fn inventory_is_read_by_the_dmtf_library() {
+    let scenario = format!(
+        "{SCENARIO}
+[machine.options.smash]
+cpus = 1
+cores_per_cpu = 12
+cpu_mhz = 2100
+memory_gib = 96
+
+[machine.options.redfish]
+nics = 3
+disks_gb = [480, 1920]
+"
+    );
+    let dc = common::start(&scenario);
+    let ca = ca_file(&dc, "redfish-inventory");
+    let out = lib(&dc, &ca, "admin", "password", "session", &["inventory"]);
+    assert_eq!(line(&out, "SUMMARY"), "1 12 96", "{out}");
+    assert_eq!(
+        line(&out, "CPU_MODEL"),
+        "Intel(R) Xeon(R) CPU 12C @ 2.10GHz",
+        "{out}"
+    );
+    assert_eq!(
+        lines(&out, "PROCESSOR"),
+        ["CPU1 12 12 2100 2100 x86 x86-64"],
+        "{out}"
+    );
+    // 96 GiB over one socket's 8 slots: 8 x 12 GiB.
+    assert_eq!(line(&out, "DIMMS"), format!("8 {}", 96 * 1024), "{out}");
+    let nics = lines(&out, "NIC");
+    assert_eq!(nics.len(), 3, "{out}");
+    let mut macs: Vec<&str> = Vec::new();
+    for (i, n) in nics.iter().enumerate() {
+        let f: Vec<&str> = n.split(' ').collect();
+        assert_eq!(f[0], format!("NIC{}", i + 1), "{out}");
+        let mac = f[1];
+        assert!(
+            mac.len() == 17
+                && mac.starts_with("02:")
+                && mac
+                    .split(':')
+                    .all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit())),
+            "{out}"
+        );
+        assert_eq!(&f[2..], ["LinkUp", "Enabled"], "{out}");
+        macs.push(mac);
+    }
+    macs.sort_unstable();
+    macs.dedup();
+    assert_eq!(macs.len(), 3, "MAC addresses repeat: {out}");
+    let drives = lines(&out, "DRIVE");
+    assert_eq!(drives.len(), 2, "{out}");
+    assert!(
+        drives[0].starts_with("Disk1 480000000000 SSD SATA "),
+        "{out}"
+    );
+    assert!(
+        drives[1].starts_with("Disk2 1920000000000 SSD SATA "),
+        "{out}"
+    );
+    assert_eq!(
+        lines(&out, "DEVICE"),
+        ["Disk 1 480000000000", "Disk 2 1920000000000"],
+        "{out}"
+    );
+    assert_eq!(line(&out, "BIOS"), "Uefi", "{out}");
+    assert_eq!(line(&out, "BIOS_PATCH"), "405", "{out}");
+    assert_eq!(line(&out, "MISSING"), "404", "{out}");
+
+    // The same MACs on the next read; the host off: links down, CPUs at 0.
+    let (ok, o) = ipmitool(&dc, "admin", "password", "chassis power off");
+    assert!(ok, "{o}");
+    let off = lib(&dc, &ca, "admin", "password", "basic", &["inventory"]);
+    assert_eq!(
+        lines(&off, "PROCESSOR"),
+        ["CPU1 12 12 2100 0 x86 x86-64"],
+        "{off}"
+    );
+    for (before, after) in nics.iter().zip(lines(&off, "NIC")) {
+        let mac = before.split(' ').nth(1).unwrap();
+        assert!(after.contains(mac) && after.contains("LinkDown"), "{off}");
+    }
+    // A bad table is refused at load, naming the key.
+    let bad = format!("{SCENARIO}\n[machine.options.redfish]\nnics = 99\n");
+    let e = fakedc::Datacenter::builder()
+        .scenario_str(&bad)
+        .ephemeral()
+        .start()
+        .err()
+        .expect("nics = 99 refused")
+        .to_string();
+    assert!(e.contains("options.redfish") && e.contains("nics"), "{e}");
+}

@@ -4,7 +4,7 @@ BMC's /redfish on HTTPS, verifying the scenario CA.
 usage: redfish_lib.py HOST PORT USER PASSWORD CA_PEM AUTH ACTION [ARGS...]
 AUTH: session | basic
 ACTION: system | reset TYPE | boot TARGET ENABLED | password USERNAME NEW
-        | bad-reset TYPE | sessions | sel
+        | bad-reset TYPE | sessions | sel | inventory
 
 Prints KEY value lines the Rust test asserts on; every HTTP answer prints
 STATUS <code>. Logs out at the end (session auth) and prints LOGOUT.
@@ -145,6 +145,41 @@ elif action == "get":
     r = c.get(args[0])
     show(r)
     print("BODY", json.dumps(r.dict, sort_keys=True))
+elif action == "inventory":
+    # What an inspection reads (Ironic's through sushy): the summaries,
+    # then every member of each inventory collection, found by links.
+    d = c.get(SYSTEM).dict
+    ps, ms = d["ProcessorSummary"], d["MemorySummary"]
+    print("SUMMARY", ps["Count"], ps["LogicalProcessorCount"], ms["TotalSystemMemoryGiB"])
+    print("CPU_MODEL", ps["Model"])
+    for m in c.get(d["Processors"]["@odata.id"]).dict["Members"]:
+        p = c.get(m["@odata.id"]).dict
+        print("PROCESSOR", p["Id"], p["TotalCores"], p["TotalThreads"], p["MaxSpeedMHz"],
+              p["OperatingSpeedMHz"], p["ProcessorArchitecture"], p["InstructionSet"])
+    total = 0
+    mem = c.get(d["Memory"]["@odata.id"]).dict
+    for m in mem["Members"]:
+        total += c.get(m["@odata.id"]).dict["CapacityMiB"]
+    print("DIMMS", mem["Members@odata.count"], total)
+    for m in c.get(d["EthernetInterfaces"]["@odata.id"]).dict["Members"]:
+        n = c.get(m["@odata.id"]).dict
+        print("NIC", n["Id"], n["MACAddress"], n["LinkStatus"], n["Status"]["State"])
+    for m in c.get(d["Storage"]["@odata.id"]).dict["Members"]:
+        st = c.get(m["@odata.id"]).dict
+        for dr in st["Drives"]:
+            r = c.get(dr["@odata.id"])
+            x = r.dict
+            print("DRIVE", x["Id"], x["CapacityBytes"], x["MediaType"], x["Protocol"], x["SerialNumber"])
+    for m in c.get(d["SimpleStorage"]["@odata.id"]).dict["Members"]:
+        for dev in c.get(m["@odata.id"]).dict["Devices"]:
+            print("DEVICE", dev["Name"], dev["CapacityBytes"])
+    bios = c.get(d["Bios"]["@odata.id"])
+    show(bios)
+    print("BIOS", bios.dict["Attributes"]["BootMode"])
+    r = c.patch(d["Bios"]["@odata.id"], body={"Attributes": {"BootMode": "Bios"}})
+    print("BIOS_PATCH", r.status)
+    r = c.get(d["Processors"]["@odata.id"] + "/CPU99")
+    print("MISSING", r.status)
 elif action == "sessions":
     r = c.get("/redfish/v1/SessionService/Sessions")
     show(r)

@@ -684,3 +684,70 @@ fn ctrl_alt_del_resets_the_vm() {
     );
     assert_eq!(wait_for_match(&d.dc, &x, "web01"), 0);
 }
+
+/// `;EnhancedMode=1` after the VM id asks Hyper-V for an enhanced session,
+/// which the guest's own Remote Desktop service serves; fakedc's guests
+/// run none, so the host ends it as for a VM without enhanced-session
+/// support: CredSSP still authenticates against the host (a wrong
+/// password is a logon failure, 134), then the host closes where the
+/// Connection Confirm was due and xfreerdp exits with its transport-failure
+/// code, 147 (`+auth-only` too: in the Direct Approach FreeRDP reads the
+/// Connection Confirm before it stops); the journal says why. The same VM
+/// in basic mode still shows its console.
+#[test]
+fn enhanced_mode_without_guest_support() {
+    let d = start("127.79.5.1", "127.79.5.2");
+    let id = vm_id(&d.dc, "web01");
+    let enhanced = format!("{id};EnhancedMode=1");
+    let (code, out) = auth_only("127.79.5.1", Some(&enhanced), "wrong");
+    assert_eq!(code, 134, "{out}");
+    assert!(out.contains("STATUS_LOGON_FAILURE"), "{out}");
+    let (code, out) = auth_only("127.79.5.1", Some(&enhanced), PASSWORD);
+    assert_eq!(code, 147, "{out}");
+    assert!(out.contains("ERRCONNECT_CONNECT_TRANSPORT_FAILED"), "{out}");
+    let out = Command::new("xvfb-run")
+        .args([
+            "-a",
+            "timeout",
+            "30",
+            "xfreerdp",
+            "/v:127.79.5.1",
+            "/u:Administrator",
+            &format!("/p:{PASSWORD}"),
+            &format!("/vmconnect:{enhanced}"),
+            "/cert:ignore",
+            "/log-level:DEBUG",
+        ])
+        .output()
+        .expect("xvfb-run and xfreerdp (apt-get install xvfb freerdp2-x11)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    // 147: FreeRDP's transport failure (ERRCONNECT_CONNECT_TRANSPORT_FAILED),
+    // the server having closed where the Connection Confirm was due.
+    assert_eq!(out.status.code(), Some(147), "{text}");
+    assert!(
+        text.contains("ERRCONNECT_CONNECT_TRANSPORT_FAILED"),
+        "{text}"
+    );
+    assert!(!text.contains("CONNECTION_STATE_ACTIVE"), "{text}");
+    let outcomes: Vec<String> =
+        d.dc.journal(&Query {
+            service: Some("vmconnect".into()),
+            ..Query::default()
+        })
+        .into_iter()
+        .filter(|e| e.operation == "vmconnect web01")
+        .map(|e| e.outcome)
+        .collect();
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o == "refused: no enhanced session (the guest has no Remote Desktop service)"),
+        "{outcomes:?}"
+    );
+    // Basic mode on the same VM and host: the console, pixel for pixel.
+    let x = Xvfb::start();
+    let log = Temp::new("rdp-enhanced-log");
+    let _rdp = open_session(&x, "127.79.5.1", &id, &log.path("xfreerdp.log"));
+    assert_eq!(wait_for_match(&d.dc, &x, "web01"), 0);
+}

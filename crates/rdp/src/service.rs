@@ -48,6 +48,7 @@ pub fn register(services: &mut Services, model: &Arc<Model>) {
 pub fn operations() -> Vec<String> {
     [
         "preconnection PDU v1/v2 (VM id, EnhancedMode)",
+        "enhanced session: closed after CredSSP as for a VM without enhanced-session support",
         "TLS (host certificate)",
         "CredSSP v2-6 (NTLM, public-key binding, client nonce)",
         "X.224 (HYBRID)",
@@ -204,6 +205,7 @@ impl RdpService {
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "preconnection PDU"))??;
         let pcb = pcb::decode(&buf).map_err(bad)?;
         let vm_id = pcb.vm_id().unwrap_or_default().to_string();
+        let enhanced = pcb.enhanced();
         out.vm = Some(vm_id.clone());
 
         phase("preconnection PDU");
@@ -217,7 +219,7 @@ impl RdpService {
         // 3. CredSSP.
         let auth = tokio::time::timeout(
             SEQUENCE_TIMEOUT,
-            self.credssp(&mut rd, &mut wr, info, &public_key, out),
+            self.credssp(&mut rd, &mut wr, info, &public_key, !enhanced, out),
         )
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "CredSSP"))?;
@@ -233,12 +235,32 @@ impl RdpService {
             return Ok(());
         };
         out.vm = Some(vm.vm.name.clone());
+        if enhanced {
+            // An enhanced session is the guest's own Remote Desktop
+            // service: from the X.224 Connection Request on, Hyper-V hands
+            // the connection to it over VMBus (the host keeps only the
+            // PCB, TLS and CredSSP; xrdp's `vmconnect` mode is the Linux
+            // guest's side of this). No fakedc guest runs one (its screen
+            // is the synthetic video console), so, as Hyper-V for a VM
+            // without enhanced-session support, the request has nowhere
+            // to go: the host reads it and closes without a Connection
+            // Confirm. Clients that check `EnhancedSessionModeState` first
+            // (vmconnect.exe) connect in basic mode instead.
+            let cr = tokio::time::timeout(SEQUENCE_TIMEOUT, rd.pdu()).await;
+            if let Ok(Ok((_, f))) = cr {
+                pdu::decode_cr(&f).map_err(bad)?;
+            }
+            out.text =
+                "refused: no enhanced session (the guest has no Remote Desktop service)".into();
+            wr.shutdown().await?;
+            return Ok(());
+        }
 
         // 4. X.224, MCS, licensing, capabilities, finalization.
-        let bpp = tokio::time::timeout(SEQUENCE_TIMEOUT, self.connect(&mut rd, &mut wr))
+        let bpp = tokio::time::timeout(SEQUENCE_TIMEOUT, self.connect(&mut rd, &mut wr, &vm))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connection sequence"))??;
-        let Some((bpp, pending)) = bpp else {
+        let Some((bpp, pending, first)) = bpp else {
             out.text = "refused: the client did not ask for HYBRID".into();
             return Ok(());
         };
@@ -247,7 +269,9 @@ impl RdpService {
         // 5. Active: the console.
         let now = self.model.clock.now();
         let keys_before = self.consoles.keys_typed(vm.vm.chassis);
-        let r = self.active(&mut rd, &mut wr, info, &vm, bpp, pending).await;
+        let r = self
+            .active(&mut rd, &mut wr, info, &vm, bpp, pending, first)
+            .await;
         let typed = self.consoles.keys_typed(vm.vm.chassis) - keys_before;
         out.text = format!(
             "active {} ms at {bpp} bpp, {typed} keys typed",
@@ -268,6 +292,7 @@ impl RdpService {
         wr: &mut W,
         info: &ConnInfo,
         public_key: &[u8],
+        confirm_early: bool,
         out: &mut Outcome,
     ) -> io::Result<bool>
     where
@@ -371,7 +396,11 @@ impl RdpService {
         // reads once right after each send and sleeps 100 ms when nothing
         // has arrived yet, so every answer not already in its socket costs
         // 100 ms; the client cannot otherwise tell the order apart.
-        flight.extend(pdu::connection_confirm(pdu::PROTOCOL_HYBRID));
+        // (Not for an enhanced session, whose Connection Confirm would be
+        // the guest's.)
+        if confirm_early {
+            flight.extend(pdu::connection_confirm(pdu::PROTOCOL_HYBRID));
+        }
         wr.write_all(&flight).await?;
         wr.flush().await?;
         // authInfo: the delegated credentials.
@@ -391,8 +420,9 @@ impl RdpService {
     }
 
     /// X.224 through finalization's client half. `Ok(None)`: the client
-    /// did not ask for HYBRID. Returns the colour depth and any input
-    /// that arrived before the client's Font List.
+    /// did not ask for HYBRID. Returns the colour depth, any input that
+    /// arrived before the client's Font List, and the first frame being
+    /// encoded meanwhile ([`FirstFrame`]).
     ///
     /// Everything the server says between the MCS Connect Initial and the
     /// end of finalization is determined by the Connect Initial (the
@@ -409,7 +439,8 @@ impl RdpService {
         &self,
         rd: &mut Framed<R>,
         wr: &mut W,
-    ) -> io::Result<Option<(u16, Vec<Vec<u8>>)>>
+        vm: &VmRef,
+    ) -> io::Result<Option<(u16, Vec<Vec<u8>>, FirstFrame)>>
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
@@ -445,6 +476,22 @@ impl RdpService {
         flight.extend(pdu::font_map());
         wr.write_all(&flight).await?;
         wr.flush().await?;
+        // The whole console goes out first once the Font List arrives, and
+        // nothing about it depends on what the client still has to say
+        // (its Confirm Active keeps the depth it asked for, or the frame
+        // is encoded again): render and encode it now, off the runtime,
+        // while the client reads the flight above and answers (FreeRDP 2
+        // sleeps 100 ms after sending the Connect Initial before it reads
+        // anything, so this is time the client would make us wait anyway).
+        let first = {
+            let (model, consoles, vm) = (self.model.clone(), self.consoles.clone(), vm.clone());
+            FirstFrame {
+                bpp,
+                task: tokio::task::spawn_blocking(move || {
+                    encode_frame(&model, &consoles, &vm, bpp, None)
+                }),
+            }
+        };
         let mut early = Vec::new();
         loop {
             let (kind, f) = rd.pdu().await?;
@@ -479,7 +526,7 @@ impl RdpService {
                             data_type::CONTROL => {
                                 pdu::control_action(body).map_err(bad)?;
                             }
-                            data_type::FONT_LIST => return Ok(Some((bpp, early))),
+                            data_type::FONT_LIST => return Ok(Some((bpp, early, first))),
                             data_type::INPUT => early.push(f.clone()),
                             _ => {}
                         },
@@ -493,6 +540,7 @@ impl RdpService {
 
     /// The active session: send what changed every frame interval, take
     /// input, end on the client's shutdown or disconnect.
+    #[allow(clippy::too_many_arguments)] // one call site; the session's parts
     async fn active<R, W>(
         &self,
         rd: &mut Framed<R>,
@@ -501,6 +549,7 @@ impl RdpService {
         vm: &VmRef,
         bpp: u16,
         pending: Vec<Vec<u8>>,
+        first: FirstFrame,
     ) -> io::Result<()>
     where
         R: AsyncRead + Unpin,
@@ -509,6 +558,16 @@ impl RdpService {
         let mut kb = Keyboard::default();
         let mut last: Option<(StateKey, Frame)> = None;
         let mut suppressed = false;
+        // The first frame, encoded during the connection sequence at the
+        // depth the client asked for in its Connect Initial; sent as it is
+        // if that is still the depth (a state that moved since, or keys
+        // typed early, go out as the difference right after).
+        if first.bpp == bpp {
+            if let Ok(Some((key, frame, out))) = first.task.await {
+                wr.write_all(&out).await?;
+                last = Some((key, frame));
+            }
+        }
         for f in pending {
             self.input(&f, &mut kb, vm)?;
         }
@@ -616,40 +675,11 @@ impl RdpService {
         bpp: u16,
         last: &mut Option<(StateKey, Frame)>,
     ) -> io::Result<()> {
-        let now = self.model.clock.now();
-        let key = self.consoles.state_key(&self.model, vm, now);
-        if last.as_ref().is_some_and(|(k, _)| *k == key) {
+        let Some((key, frame, out)) =
+            encode_frame(&self.model, &self.consoles, vm, bpp, last.as_ref())
+        else {
             return Ok(());
-        }
-        let frame = self.consoles.render(&self.model, vm, now);
-        let (w, h) = (frame.width, frame.height);
-        let mut tile = Vec::with_capacity(usize::from(TILE) * usize::from(TILE));
-        // The changed tiles go out as one write (rustls cuts it into
-        // records), not one write and one TCP segment per tile.
-        let mut out = Vec::new();
-        for ty in (0..h).step_by(usize::from(TILE)) {
-            for tx in (0..w).step_by(usize::from(TILE)) {
-                let tw = TILE.min(w - tx);
-                let th = TILE.min(h - ty);
-                tile.clear();
-                let mut same = last.is_some();
-                for y in ty..ty + th {
-                    let row = usize::from(y) * usize::from(w);
-                    let s = row + usize::from(tx);
-                    let px = frame.pixels.get(s..s + usize::from(tw)).unwrap_or_default();
-                    if same {
-                        let old = last
-                            .as_ref()
-                            .and_then(|(_, l)| l.pixels.get(s..s + usize::from(tw)));
-                        same = old == Some(px);
-                    }
-                    tile.extend_from_slice(px);
-                }
-                if !same {
-                    out.extend(pdu::bitmap_update((tx, ty, tw, th), &tile, bpp));
-                }
-            }
-        }
+        };
         if !out.is_empty() {
             wr.write_all(&out).await?;
             wr.flush().await?;
@@ -657,6 +687,58 @@ impl RdpService {
         *last = Some((key, frame));
         Ok(())
     }
+}
+
+/// The first frame, being encoded while the connection sequence ends.
+pub struct FirstFrame {
+    /// The colour depth it is encoded at.
+    bpp: u16,
+    task: tokio::task::JoinHandle<Option<(StateKey, Frame, Vec<u8>)>>,
+}
+
+/// Renders the console and encodes the 64×64 tiles that differ from
+/// `last` (all of them without one) as fast-path bitmap updates, one
+/// buffer for one write (rustls cuts it into records), not one write and
+/// one TCP segment per tile. `None` when the console's state has not
+/// moved since `last`.
+fn encode_frame(
+    model: &Model,
+    consoles: &Consoles,
+    vm: &VmRef,
+    bpp: u16,
+    last: Option<&(StateKey, Frame)>,
+) -> Option<(StateKey, Frame, Vec<u8>)> {
+    let now = model.clock.now();
+    let key = consoles.state_key(model, vm, now);
+    if last.is_some_and(|(k, _)| *k == key) {
+        return None;
+    }
+    let frame = consoles.render(model, vm, now);
+    let (w, h) = (frame.width, frame.height);
+    let mut tile = Vec::with_capacity(usize::from(TILE) * usize::from(TILE));
+    let mut out = Vec::new();
+    for ty in (0..h).step_by(usize::from(TILE)) {
+        for tx in (0..w).step_by(usize::from(TILE)) {
+            let tw = TILE.min(w - tx);
+            let th = TILE.min(h - ty);
+            tile.clear();
+            let mut same = last.is_some();
+            for y in ty..ty + th {
+                let row = usize::from(y) * usize::from(w);
+                let s = row + usize::from(tx);
+                let px = frame.pixels.get(s..s + usize::from(tw)).unwrap_or_default();
+                if same {
+                    let old = last.and_then(|(_, l)| l.pixels.get(s..s + usize::from(tw)));
+                    same = old == Some(px);
+                }
+                tile.extend_from_slice(px);
+            }
+            if !same {
+                out.extend(pdu::bitmap_update((tx, ty, tw, th), &tile, bpp));
+            }
+        }
+    }
+    Some((key, frame, out))
 }
 
 fn bad(e: RdpError) -> io::Error {

@@ -19,8 +19,10 @@
 //!
 //! Run: `cargo bench --bench vsphere` (2 s per rate in 3 interleaved
 //! rounds, medians) or `-- --short` (CI: 200 ms, 1 round, 100 and 1,000
-//! VMs). Options: `--seconds S`. Targets (issue 15): 3× vcsim's rates;
-//! 10,000 VMs ready in under 1 s and under 150 MB. Printed, never asserted.
+//! VMs). Options: `--seconds S`; `--fakedc PATH` runs another build of
+//! fakedc against the same vcsim (before/after comparisons). Targets
+//! (issue 15): 3× vcsim's rates; 10,000 VMs ready in under 1 s and under
+//! 150 MB. Printed, never asserted.
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
@@ -124,7 +126,7 @@ fn vcsim(vms: usize) -> Result<(Server, Instant)> {
     ))
 }
 
-fn fakedc(vms: usize) -> Result<(Server, Instant)> {
+fn fakedc(exe: &Path, vms: usize) -> Result<(Server, Instant)> {
     let dir =
         std::env::temp_dir().join(format!("fakedc-vsphere-bench-{}-{vms}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -141,7 +143,7 @@ fn fakedc(vms: usize) -> Result<(Server, Instant)> {
     std::fs::write(&file, sc)?;
     let eps = dir.join("endpoints.json");
     let t0 = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fakedc"))
+    let mut child = Command::new(exe)
         .arg("up")
         .arg(&file)
         .args([
@@ -332,9 +334,22 @@ async fn run(args: &Args) -> Result<()> {
         .unwrap_or(if short { 0.2 } else { 2.0 });
     let d = Duration::from_secs_f64(secs);
     let rounds = if short { 1 } else { 3 };
-    let (f, _) = fakedc(RATE_VMS)?;
+    // `--fakedc PATH`: another build of fakedc (a before/after comparison
+    // against the same vcsim in one sitting).
+    let exe = PathBuf::from(
+        args.text("--fakedc")
+            .unwrap_or(env!("CARGO_BIN_EXE_fakedc")),
+    );
+    let (f, _) = fakedc(&exe, RATE_VMS)?;
     let (v, _) = vcsim(RATE_VMS)?;
     println!("vSphere SDK: fakedc (vCenter over 1 ESXi host) vs vcsim 0.24 (VPX, 1 host), {RATE_VMS} VMs, {secs} s per figure, {rounds} round(s), medians");
+    println!("fakedc: {}", exe.display());
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    println!("load average before: {}", load());
     println!(
         "{:<44} {:>12} {:>12} {:>8}",
         "figure", "fakedc", "vcsim", "ratio"
@@ -375,7 +390,7 @@ async fn run(args: &Args) -> Result<()> {
     drop(v);
     let sizes: &[usize] = if short { &[100, 1000] } else { &[1000, 10_000] };
     for &n in sizes {
-        let (f, t0) = fakedc(n)?;
+        let (f, t0) = fakedc(&exe, n)?;
         let (fu, fr) = startup(&f, t0, n).await?;
         drop(f);
         let (v, t0) = vcsim(n)?;
@@ -394,6 +409,7 @@ async fn run(args: &Args) -> Result<()> {
             format!("{:.1} MB", vr as f64 / 1024.0)
         );
     }
+    println!("load average after: {}", load());
     Ok(())
 }
 

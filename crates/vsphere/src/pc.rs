@@ -14,11 +14,13 @@ use crate::sdk::{Sdk, State};
 use crate::soap::VimFault;
 use crate::types::types;
 use crate::value::{
-    child, child_bool, child_text, children, read_moref, write_top, xsi_type, MoRef, Value,
+    child, child_bool, child_text, children, push_all, read_moref, write_moref, write_top,
+    xsi_type, MoRef, Value,
 };
 use fakedc_xml::{escape_text, Element};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Most objects and selection specs one filter may name (a peer controls
@@ -64,12 +66,16 @@ pub struct FilterSpec {
     pub report_missing: bool,
 }
 
+/// The paths (and their declared types) an object of one type gets.
+type Plan = Vec<(Arc<str>, &'static str)>;
+
 /// One object's collected properties.
 #[derive(Debug, Clone)]
 pub struct Content {
     pub obj: MoRef,
-    /// (path, declared type, value)
-    pub props: Vec<(String, &'static str, Value)>,
+    /// (path, declared type, value); the path is shared by every object
+    /// of a collection.
+    pub props: Vec<(Arc<str>, &'static str, Value)>,
 }
 
 fn read_sel(e: &Element, count: &mut usize, depth: usize) -> Result<Sel, VimFault> {
@@ -153,6 +159,23 @@ pub fn read_spec(e: &Element) -> Result<FilterSpec, VimFault> {
     })
 }
 
+/// An object already reported or visited: an inventory object by its
+/// index (no copy of its reference per object), others by reference.
+#[derive(PartialEq, Eq, Hash)]
+enum Seen {
+    Inv(usize),
+    Other(MoRef),
+}
+
+impl Seen {
+    fn of(mo: &MoRef, t: &Target) -> Seen {
+        match t {
+            Target::Inv(i) => Seen::Inv(*i),
+            _ => Seen::Other(mo.clone()),
+        }
+    }
+}
+
 fn collect_named<'a>(sels: &'a [Sel], out: &mut HashMap<&'a str, &'a Traversal>) {
     for s in sels {
         if let Sel::Traversal(t) = s {
@@ -165,17 +188,54 @@ fn collect_named<'a>(sels: &'a [Sel], out: &mut HashMap<&'a str, &'a Traversal>)
 }
 
 impl Sdk {
-    fn type_of(&self, st: &State, t: &Target) -> String {
+    fn type_of<'a>(&'a self, st: &'a State, t: &Target) -> &'a str {
         match t {
-            Target::Inv(i) => self.inv.obj(*i).mo.ty.clone(),
-            Target::View(_) => "ContainerView".into(),
-            Target::Task(i) => st
-                .tasks
-                .get(*i)
-                .map(|t| t.mo.ty.clone())
-                .unwrap_or_default(),
-            Target::Filter(_) => "PropertyFilter".into(),
-            Target::Collector(_) => "PropertyCollector".into(),
+            Target::Inv(i) => self.inv.obj(*i).mo.ty.as_str(),
+            Target::View(_) => "ContainerView",
+            Target::Task(i) => st.tasks.get(*i).map(|t| t.mo.ty.as_str()).unwrap_or(""),
+            Target::Filter(_) => "PropertyFilter",
+            Target::Collector(_) => "PropertyCollector",
+        }
+    }
+
+    /// The objects a traversal's `path` leads to from `target`. A
+    /// container view's `view` (what every inventory script walks) comes
+    /// straight from its members, without building the property's value
+    /// and resolving each reference back.
+    fn follow(
+        &self,
+        st: &State,
+        target: &Target,
+        path: &str,
+        now: Instant,
+        out: &mut Vec<(MoRef, Target)>,
+    ) {
+        if let (Target::View(id), "view") = (target, path) {
+            if let Some(v) = st.views.get(id) {
+                for i in self.view_members(v) {
+                    out.push((self.inv.obj(i).mo.clone(), Target::Inv(i)));
+                }
+            }
+            return;
+        }
+        let Some(v) = self.get(st, target, path, now) else {
+            return;
+        };
+        let refs: Vec<MoRef> = match v {
+            Value::MoRef(m) => vec![m],
+            Value::Array(items) => items
+                .into_iter()
+                .filter_map(|i| match i {
+                    Value::MoRef(m) => Some(m),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for r in refs {
+            if let Some(t2) = self.resolve(st, &r) {
+                out.push((r, t2));
+            }
         }
     }
 
@@ -200,8 +260,8 @@ impl Sdk {
             collect_named(&o.select, &mut named);
         }
         let mut order: Vec<(MoRef, Target)> = Vec::new();
-        let mut reported: HashSet<MoRef> = HashSet::new();
-        let mut visited: HashSet<(MoRef, usize)> = HashSet::new();
+        let mut reported: HashSet<Seen> = HashSet::new();
+        let mut visited: HashSet<(Seen, usize)> = HashSet::new();
         let mut visits = 0usize;
         for o in &spec.objects {
             let Some(t) = self.resolve(st, &o.obj) else {
@@ -213,13 +273,11 @@ impl Sdk {
             // A stack of (object, its target, selection specs to apply).
             let mut stack: Vec<(MoRef, Target, &[Sel], bool)> =
                 vec![(o.obj.clone(), t, &o.select, !o.skip)];
+            let mut found = Vec::new();
             while let Some((mo, target, sels, report)) = stack.pop() {
                 visits += 1;
                 if visits > MAX_VISITS {
                     return Err(VimFault::invalid_argument("specSet"));
-                }
-                if report && reported.insert(mo.clone()) {
-                    order.push((mo.clone(), target.clone()));
                 }
                 let ty = self.type_of(st, &target);
                 let mut next = Vec::new();
@@ -231,32 +289,23 @@ impl Sdk {
                             None => continue,
                         },
                     };
-                    if !ti.managed_is_a(&ty, &tr.ty) {
+                    if !ti.managed_is_a(ty, &tr.ty) {
                         continue;
                     }
-                    let key = (mo.clone(), tr as *const Traversal as usize);
+                    let key = (Seen::of(&mo, &target), tr as *const Traversal as usize);
                     if !visited.insert(key) {
                         continue;
                     }
-                    let Some(v) = self.get(st, &target, &tr.path, now) else {
-                        continue;
-                    };
-                    let refs: Vec<MoRef> = match v {
-                        Value::MoRef(m) => vec![m],
-                        Value::Array(items) => items
-                            .into_iter()
-                            .filter_map(|i| match i {
-                                Value::MoRef(m) => Some(m),
-                                _ => None,
-                            })
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    for r in refs {
-                        if let Some(t2) = self.resolve(st, &r) {
-                            next.push((r, t2, tr.select.as_slice(), !tr.skip));
-                        }
-                    }
+                    found.clear();
+                    self.follow(st, &target, &tr.path, now, &mut found);
+                    next.extend(
+                        found
+                            .drain(..)
+                            .map(|(r, t2)| (r, t2, tr.select.as_slice(), !tr.skip)),
+                    );
+                }
+                if report && reported.insert(Seen::of(&mo, &target)) {
+                    order.push((mo, target));
                 }
                 // Depth first, in the order the specs produced them.
                 stack.extend(next.into_iter().rev());
@@ -265,16 +314,16 @@ impl Sdk {
         let mut out = Vec::with_capacity(order.len());
         // Which paths (and their declared types) an object of each type
         // gets, worked out once per type rather than once per object.
-        let mut plans: HashMap<String, Option<Vec<(String, &'static str)>>> = HashMap::new();
+        let mut plans: HashMap<&str, Option<Plan>> = HashMap::new();
         for (mo, target) in order {
             let ty = self.type_of(st, &target);
-            let plan = plans.entry(ty.clone()).or_insert_with(|| {
-                let mut plan: Vec<(String, &'static str)> = Vec::new();
+            let plan = plans.entry(ty).or_insert_with(|| {
+                let mut plan: Plan = Vec::new();
                 let mut wanted = false;
-                for p in spec.props.iter().filter(|p| ti.managed_is_a(&ty, &p.ty)) {
+                for p in spec.props.iter().filter(|p| ti.managed_is_a(ty, &p.ty)) {
                     wanted = true;
                     let paths: Vec<String> = if p.all {
-                        ti.managed_props(&ty)
+                        ti.managed_props(ty)
                             .into_iter()
                             .map(|p| p.name.to_string())
                             .collect()
@@ -282,11 +331,11 @@ impl Sdk {
                         p.paths.clone()
                     };
                     for path in paths {
-                        if plan.iter().any(|(n, _)| *n == path) {
+                        if plan.iter().any(|(n, _)| **n == *path) {
                             continue;
                         }
-                        if let Some(declared) = ti.path_type(&ty, &path) {
-                            plan.push((path, declared.ty));
+                        if let Some(declared) = ti.path_type(ty, &path) {
+                            plan.push((path.into(), declared.ty));
                         }
                     }
                 }
@@ -296,7 +345,7 @@ impl Sdk {
             let mut props = Vec::with_capacity(plan.len());
             for (path, declared) in plan.iter() {
                 if let Some(v) = self.get_path(st, &target, path, now) {
-                    props.push((path.clone(), *declared, v));
+                    props.push((Arc::clone(path), *declared, v));
                 }
             }
             out.push(Content { obj: mo, props });
@@ -325,28 +374,25 @@ impl Sdk {
 
 /// Writes one `ObjectContent` element.
 pub fn write_content(out: &mut String, tag: &str, c: &Content) {
-    let _ = write!(out, "<{tag} xsi:type=\"ObjectContent\">");
+    push_all(out, &["<", tag, " xsi:type=\"ObjectContent\">"]);
     write_obj(out, "obj", &c.obj);
     for (path, declared, v) in &c.props {
-        out.push_str("<propSet xsi:type=\"DynamicProperty\">");
-        let _ = write!(
+        push_all(
             out,
-            "<name xsi:type=\"xsd:string\">{}</name>",
-            escape_text(path)
+            &[
+                "<propSet xsi:type=\"DynamicProperty\"><name xsi:type=\"xsd:string\">",
+                &escape_text(path),
+                "</name>",
+            ],
         );
         write_top(out, "val", declared, v);
         out.push_str("</propSet>");
     }
-    let _ = write!(out, "</{tag}>");
+    push_all(out, &["</", tag, ">"]);
 }
 
 pub fn write_obj(out: &mut String, tag: &str, m: &MoRef) {
-    let _ = write!(
-        out,
-        "<{tag} type=\"{}\" xsi:type=\"ManagedObjectReference\">{}</{tag}>",
-        escape_text(&m.ty),
-        escape_text(&m.id)
-    );
+    write_moref(out, tag, m);
 }
 
 /// What a filter last reported per object: path -> the value's XML.
@@ -374,16 +420,16 @@ pub fn diff(last: &Reported, now: Vec<Content>) -> Vec<Update> {
         for (path, declared, v) in &c.props {
             let mut x = String::new();
             write_top(&mut x, "val", declared, v);
-            rendered.insert(path.clone(), x);
+            rendered.insert(path.to_string(), x);
         }
         let prev = last.get(&c.obj);
         let kind = if prev.is_none() { "enter" } else { "modify" };
         let mut changes = String::new();
         for (path, _, _) in &c.props {
-            let Some(x) = rendered.get(path) else {
+            let Some(x) = rendered.get(&**path) else {
                 continue;
             };
-            if prev.and_then(|p| p.get(path)) == Some(x) {
+            if prev.and_then(|p| p.get(&**path)) == Some(x) {
                 continue;
             }
             let _ = write!(

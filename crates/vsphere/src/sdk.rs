@@ -424,7 +424,11 @@ impl Sdk {
     pub async fn call(self: &Arc<Self>, req: Request, caller: Caller) -> Answer {
         if is_wait(&req.method) {
             let mut user = None;
-            let r = match self.begin(&req, &caller, &mut user) {
+            let begun = {
+                let mut st = self.lock();
+                self.begin(&mut st, &req, &caller, &mut user)
+            };
+            let r = match begun {
                 Err(f) => Err(f),
                 Ok(()) => self.wait_for_updates(&req, &caller).await,
             };
@@ -476,16 +480,18 @@ impl Sdk {
         }
         let mut user = None;
         let now = self.model.clock.now();
-        let r = self.begin(req, caller, &mut user).and_then(|()| {
-            let mut st = self.lock();
+        // One lock for the checks and the call.
+        let mut st = self.lock();
+        let r = self.begin(&mut st, req, caller, &mut user).and_then(|()| {
             if self.pending.load(std::sync::atomic::Ordering::SeqCst) {
                 self.settle(&mut st, now);
             }
-            st.current = caller.cookie.clone();
+            st.current.clone_from(&caller.cookie);
             let r = self.dispatch(&mut st, req, caller, now);
             st.current = None;
             r
         });
+        drop(st);
         Some(self.answer(req, r, user))
     }
 
@@ -524,14 +530,14 @@ impl Sdk {
     /// Object and session checks common to every call.
     fn begin(
         &self,
+        st: &mut State,
         req: &Request,
         caller: &Caller,
         user: &mut Option<String>,
     ) -> Result<(), VimFault> {
-        let mut st = self.lock();
         let now = self.model.clock.now();
-        st.current = caller.cookie.clone();
-        let target = self.resolve(&st, &req.this);
+        st.current.clone_from(&caller.cookie);
+        let target = self.resolve(st, &req.this);
         st.current = None;
         let Some(target) = target else {
             return Err(VimFault::not_found(&req.this));
@@ -545,7 +551,7 @@ impl Sdk {
                 .unwrap_or(false);
             if expired {
                 st.sessions.remove(c);
-                self.drop_session_objects(&mut st, c);
+                self.drop_session_objects(st, c);
             }
             let wall = self.model.clock.wall();
             if let Some(s) = st.sessions.get_mut(c) {
@@ -560,10 +566,10 @@ impl Sdk {
         }
         // The method must exist for the object's type.
         let ty = match &target {
-            Target::Inv(i) => self.inv.obj(*i).mo.ty.clone(),
-            _ => req.this.ty.clone(),
+            Target::Inv(i) => self.inv.obj(*i).mo.ty.as_str(),
+            _ => req.this.ty.as_str(),
         };
-        if req.method != "Fetch" && !types().has_method(&ty, &req.method) {
+        if req.method != "Fetch" && !types().has_method(ty, &req.method) {
             return Err(VimFault::method_not_found(&req.this, &req.method));
         }
         Ok(())
@@ -1002,12 +1008,24 @@ impl Sdk {
             .rev()
             .copied()
             .collect();
+        // An inventory holds a handful of types: each is matched against
+        // the view's once (the description's lookups showed per object).
+        let mut matches: Vec<(&str, bool)> = Vec::new();
         while let Some(i) = stack.pop() {
             if self.gone(i) {
                 continue;
             }
             let o = self.inv.obj(i);
-            if v.types.is_empty() || v.types.iter().any(|t| ti.managed_is_a(&o.mo.ty, t)) {
+            let ty = o.mo.ty.as_str();
+            let wanted = match matches.iter().find(|(t, _)| *t == ty) {
+                Some((_, m)) => *m,
+                None => {
+                    let m = v.types.is_empty() || v.types.iter().any(|t| ti.managed_is_a(ty, t));
+                    matches.push((ty, m));
+                    m
+                }
+            };
+            if wanted {
                 out.push(i);
             }
             if v.recursive {

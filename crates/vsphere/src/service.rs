@@ -649,6 +649,9 @@ async fn soap_body<B>(mut body: B) -> Option<Bytes>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
 {
+    // A request usually arrives in one frame, kept as it is; only a
+    // body in several frames is copied together.
+    let mut first: Option<Bytes> = None;
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
@@ -658,13 +661,24 @@ where
         };
         seen = seen.saturating_add(data.len());
         if seen <= soap::MAX_BODY {
-            buf.extend_from_slice(&data);
+            if first.is_none() && buf.is_empty() {
+                first = Some(data);
+            } else {
+                if let Some(f) = first.take() {
+                    buf.extend_from_slice(&f);
+                }
+                buf.extend_from_slice(&data);
+            }
         } else {
+            first = None;
             buf = Vec::new();
             if seen > soap::MAX_BODY.saturating_add(DRAIN_MAX) {
                 return None;
             }
         }
     }
-    (seen <= soap::MAX_BODY).then(|| Bytes::from(buf))
+    if seen > soap::MAX_BODY {
+        return None;
+    }
+    Some(first.unwrap_or_else(|| Bytes::from(buf)))
 }

@@ -8,7 +8,7 @@
 
 use crate::value::{read_moref, write_top, MoRef, Value};
 use fakedc_xml::soap::{self, Version};
-use fakedc_xml::{escape_attr, escape_text, Element, Limits};
+use fakedc_xml::{escape_attr, escape_text, Element, Limits, Vocabulary};
 use std::fmt::Write as _;
 
 pub const VIM25: &str = "urn:vim25";
@@ -23,6 +23,50 @@ pub const LIMITS: Limits = Limits {
     max_depth: 48,
     max_elements: 100_000,
     max_attributes: 32,
+};
+
+/// The vim25 namespaces and the element names the common calls are made
+/// of (what pyvmomi and govmomi send for service content, login, property
+/// reads and updates), shared by the parser instead of allocated per
+/// element: the namespace alone was copied for every element of a request.
+pub const VOCABULARY: Vocabulary = Vocabulary {
+    namespaces: &[VIM25, INTERNAL],
+    names: &[
+        "_this",
+        "RetrieveServiceContent",
+        "RetrievePropertiesEx",
+        "RetrieveProperties",
+        "ContinueRetrievePropertiesEx",
+        "WaitForUpdatesEx",
+        "CreateFilter",
+        "CreateContainerView",
+        "Login",
+        "Fetch",
+        "specSet",
+        "spec",
+        "propSet",
+        "pathSet",
+        "all",
+        "objectSet",
+        "obj",
+        "skip",
+        "selectSet",
+        "name",
+        "path",
+        "options",
+        "maxObjects",
+        "token",
+        "version",
+        "maxWaitSeconds",
+        "maxObjectUpdates",
+        "partialUpdates",
+        "container",
+        "recursive",
+        "userName",
+        "password",
+        "locale",
+        "prop",
+    ],
 };
 
 /// One decoded call.
@@ -142,7 +186,7 @@ pub fn decode(bytes: &[u8]) -> Result<Request, VimFault> {
             "The request is larger than {MAX_BODY} bytes"
         )));
     }
-    let env = soap::read(bytes, &LIMITS)
+    let env = soap::read_with(bytes, &LIMITS, &VOCABULARY)
         .map_err(|e| VimFault::invalid_request(format!("Unable to parse the request: {e}")))?;
     if env.version != Version::Soap11 {
         return Err(VimFault::invalid_request(
@@ -183,12 +227,22 @@ const ENVELOPE_END: &str = "\n</soapenv:Body>\n</soapenv:Envelope>";
 /// A response whose body is written by `f` inside
 /// `<{method}Response xmlns="urn:vim25">`.
 pub fn response(method: &str, f: impl FnOnce(&mut String)) -> String {
-    let mut out = String::with_capacity(1024);
-    out.push_str(ENVELOPE_START);
-    let _ = write!(out, "<{method}Response xmlns=\"{VIM25}\">");
+    // Most answers fit without growing (a page of properties of a few
+    // dozen objects).
+    let mut out = String::with_capacity(8192);
+    crate::value::push_all(
+        &mut out,
+        &[
+            ENVELOPE_START,
+            "<",
+            method,
+            "Response xmlns=\"",
+            VIM25,
+            "\">",
+        ],
+    );
     f(&mut out);
-    let _ = write!(out, "</{method}Response>");
-    out.push_str(ENVELOPE_END);
+    crate::value::push_all(&mut out, &["</", method, "Response>", ENVELOPE_END]);
     out
 }
 

@@ -383,14 +383,14 @@ fn hostile_input_gets_f5_errors_and_the_device_keeps_serving() {
             .contains("not registered"),
         "{b}"
     );
-    // Not built: 501 naming the operation (iRules).
-    let (s, b) = curl_api(&dc, "GET", "/mgmt/tm/ltm/rule", None);
+    // Not built: 501 naming the operation (cookie persistence).
+    let (s, b) = curl_api(&dc, "GET", "/mgmt/tm/ltm/persistence/cookie", None);
     assert_eq!(s, 501);
     assert!(
         json(&b)["message"]
             .as_str()
             .unwrap_or("")
-            .contains("GET /mgmt/tm/ltm/rule"),
+            .contains("GET /mgmt/tm/ltm/persistence/cookie"),
         "{b}"
     );
     // Thousands of objects: the collection limit answers with an F5 error.

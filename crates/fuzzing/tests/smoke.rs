@@ -1237,6 +1237,16 @@ fn redfish_seeds() -> Vec<Vec<u8>> {
         (8, "/redfish/v1/?$expand=*($levels=3)&$select=Systems", ""),
         (8, "/redfish/v1/AccountService/Accounts?$top=1&$skip=1", ""),
         (8, "/redfish/v1/Systems?$filter=x%20eq%20%27y%27", ""),
+        (8, "/redfish/v1/Systems/1/Processors/CPU2", ""),
+        (8, "/redfish/v1/Systems/1/Memory/DIMM16", ""),
+        (8, "/redfish/v1/Systems/1/EthernetInterfaces/NIC01", ""),
+        (8, "/redfish/v1/Systems/1/Storage/1/Drives/Disk2", ""),
+        (
+            8,
+            "/redfish/v1/Systems/1/SimpleStorage/1?$select=Devices",
+            "",
+        ),
+        (10, "/redfish/v1/Systems/1/Bios", r#"{"Attributes":{}}"#),
         (
             9,
             "/redfish/v1/AccountService/Accounts",

@@ -362,6 +362,24 @@ pub struct Chassis {
     /// The virtual media image the last boot came from: set when a boot
     /// uses the CD override while an image is inserted, `None` otherwise.
     pub booted_media: Option<String>,
+    /// A Hyper-V VM's checkpoints (PowerShell's `Checkpoint-VM`), oldest
+    /// first. Kept on the chassis so every front that lists them agrees
+    /// and `Model::reset` drops them with the rest of the state.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// One Hyper-V checkpoint of a VM: its identity and place in the tree.
+/// No disk or memory contents exist to copy: applying one sets the VM off
+/// (a production checkpoint, Windows Server 2019's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// GUID text, lower case.
+    pub id: String,
+    pub name: String,
+    /// When it was taken, Unix milliseconds on the model's wall clock.
+    pub created_unix_ms: i64,
+    /// The checkpoint the VM was on when this one was taken.
+    pub parent: Option<String>,
 }
 
 /// A virtual CD/DVD image mounted by the BMC. The image is recorded, not
@@ -408,6 +426,7 @@ impl Chassis {
             removed: false,
             virtual_media: None,
             booted_media: None,
+            checkpoints: Vec::new(),
         }
     }
 

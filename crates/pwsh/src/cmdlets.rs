@@ -179,6 +179,10 @@ pub(crate) fn alias(n: &str) -> Option<&'static str> {
         "ogv" => "out-gridview",
         "saps" | "start" => "start-process",
         "spps" | "kill" => "stop-process",
+        // The Hyper-V module's checkpoint names for its snapshot cmdlets.
+        "get-vmcheckpoint" => "get-vmsnapshot",
+        "restore-vmcheckpoint" => "restore-vmsnapshot",
+        "remove-vmcheckpoint" => "remove-vmsnapshot",
         _ => return None,
     })
 }
@@ -274,12 +278,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "new-vm",
     "remove-vm",
     "set-vm",
-    "get-vmsnapshot",
-    "get-vmcheckpoint",
-    "checkpoint-vm",
-    "restore-vmsnapshot",
-    "restore-vmcheckpoint",
-    "remove-vmsnapshot",
     "get-vmharddiskdrive",
     "get-vhd",
     "new-vhd",
@@ -1123,6 +1121,59 @@ static CMDLETS: &[Def] = &[
             p("ComputerName")
         ],
         save_vm,
+        change
+    ),
+    def!(
+        "Checkpoint-VM",
+        &[
+            al("Name", &["VMName"], Some(0)),
+            al("SnapshotName", &["CheckpointName"], Some(1)),
+            p("VM"),
+            sw("Passthru"),
+            sw("AsJob"),
+            p("ComputerName")
+        ],
+        checkpoint_vm,
+        change
+    ),
+    def!(
+        "Get-VMSnapshot",
+        &[
+            pos("VMName", 0),
+            pos("Name", 1),
+            p("VM"),
+            p("SnapshotType"),
+            p("ComputerName")
+        ],
+        get_vm_snapshot,
+        journal
+    ),
+    def!(
+        "Restore-VMSnapshot",
+        &[
+            pos("Name", 0),
+            pos("VMName", 1),
+            p("VMSnapshot"),
+            sw("Passthru"),
+            sw("AsJob"),
+            p("ComputerName")
+        ],
+        restore_vm_snapshot,
+        change
+    ),
+    def!(
+        "Remove-VMSnapshot",
+        &[
+            pos("Name", 0),
+            pos("VMName", 1),
+            p("VMSnapshot"),
+            p("VM"),
+            sw("IncludeAllChildSnapshots"),
+            sw("Passthru"),
+            sw("AsJob"),
+            p("ComputerName")
+        ],
+        remove_vm_snapshot,
         change
     ),
     def!(
@@ -4076,6 +4127,18 @@ fn select_vms(
     input: &[Value],
     default_all: bool,
 ) -> Res<Vec<fakedc_model::Vm>> {
+    select_vms_by(it, a, "Name", input, default_all)
+}
+
+/// [`select_vms`] with the VM names in parameter `by` (`VMName` for the
+/// snapshot cmdlets, whose `-Name` is the checkpoint's).
+fn select_vms_by(
+    it: &mut Interp<'_>,
+    a: &Args,
+    by: &str,
+    input: &[Value],
+    default_all: bool,
+) -> Res<Vec<fakedc_model::Vm>> {
     let model = it.rs.ctx.model.clone();
     let me = it.rs.ctx.machine;
     if let Some(c) = a.get("ComputerName") {
@@ -4094,7 +4157,7 @@ fn select_vms(
         }
     }
     let all: Vec<fakedc_model::Vm> = model.machine(me).vms.clone();
-    let mut names: Vec<String> = a.strs("Name");
+    let mut names: Vec<String> = a.strs(by);
     let from_objs: Vec<Value> = a
         .get("VM")
         .map(|v| v.clone().into_items())
@@ -4113,7 +4176,7 @@ fn select_vms(
             other => names.push(other.to_string()),
         }
     }
-    if let Some(id) = a.get("Id") {
+    if let Some(id) = a.get("Id").filter(|_| by == "Name") {
         let want = id.to_string().to_ascii_lowercase();
         let hits: Vec<_> = all
             .iter()
@@ -4414,3 +4477,343 @@ fn get_vm_network_adapter(it: &mut Interp<'_>, a: &mut Args, input: Vec<Value>) 
 
 #[allow(dead_code)]
 fn unused(_: Arc<()>) {}
+
+/// Hyper-V's most checkpoints per VM.
+const MAX_CHECKPOINTS: usize = 50;
+/// Hyper-V's longest checkpoint name.
+const MAX_CHECKPOINT_NAME: usize = 100;
+const VM_SNAPSHOT: &str = "Microsoft.HyperV.PowerShell.VMSnapshot";
+
+/// A checkpoint as `Get-VMSnapshot` writes it.
+fn snapshot_object(
+    it: &Interp<'_>,
+    vm: &fakedc_model::Vm,
+    cp: &fakedc_model::chassis::Checkpoint,
+    all: &[fakedc_model::chassis::Checkpoint],
+) -> Value {
+    let model = &it.rs.ctx.model;
+    let host = model.machine(it.rs.ctx.machine).name.to_ascii_uppercase();
+    let parent = cp
+        .parent
+        .as_ref()
+        .and_then(|p| all.iter().find(|c| &c.id == p));
+    Value::Object(PsObject {
+        type_names: vec![
+            VM_SNAPSHOT.into(),
+            "Microsoft.HyperV.PowerShell.VirtualMachineBase".into(),
+            "Microsoft.HyperV.PowerShell.VirtualizationObject".into(),
+            "System.Object".into(),
+        ],
+        properties: vec![
+            ("VMName".into(), Value::String(vm.name.clone())),
+            ("Name".into(), Value::String(cp.name.clone())),
+            ("SnapshotType".into(), Value::str("Production")),
+            (
+                "CreationTime".into(),
+                Value::DateTime(crate::value::DateTime::from_unix_millis(
+                    cp.created_unix_ms,
+                    false,
+                )),
+            ),
+            (
+                "ParentSnapshotName".into(),
+                parent.map_or(Value::Null, |p| Value::String(p.name.clone())),
+            ),
+            (
+                "ParentSnapshotId".into(),
+                parent.map_or(Value::Null, |p| Value::Guid(p.id.clone())),
+            ),
+            ("Id".into(), Value::Guid(cp.id.clone())),
+            ("VMId".into(), Value::Guid(vm_guid(vm, model))),
+            ("ComputerName".into(), Value::String(host)),
+            ("IsDeleted".into(), Value::Bool(false)),
+        ],
+        to_string: format!("VMSnapshot (Name = '{}') [VMName = '{}']", cp.name, vm.name),
+    })
+}
+
+/// Hyper-V's error for something it cannot do to a VM or checkpoint.
+fn hyperv_error(
+    it: &mut Interp<'_>,
+    msg: String,
+    id: &str,
+    category: ErrorCategory,
+    target: &str,
+    ty: &str,
+) -> Res<()> {
+    let mut e = ErrorRecord::new(
+        "Microsoft.HyperV.PowerShell.VirtualizationException",
+        msg,
+        &format!("{id},{}", cmdlet_class(&it.cur_command)),
+        category,
+    );
+    e.target_name = target.to_string();
+    e.target_type = ty.to_string();
+    it.write_error(e)
+}
+
+fn checkpoint_vm(it: &mut Interp<'_>, a: &mut Args, input: Vec<Value>) -> Res<Vec<Value>> {
+    if a.switch("AsJob") {
+        return not_implemented_cmdlet(it, "Checkpoint-VM -AsJob");
+    }
+    let vms = select_vms(it, a, &input, false)?;
+    if vms.is_empty() && a.strs("Name").is_empty() && a.get("VM").is_none() && input.is_empty() {
+        return Err(crate::eval::missing_argument("Name", "System.String[]").into());
+    }
+    let model = it.rs.ctx.model.clone();
+    let mut out = Vec::new();
+    for vm in vms {
+        let now = dotnet::now(it, false);
+        // Hyper-V's default: "<VM> - (M/d/yyyy - h:mm:ss tt)".
+        let name = match a.get("SnapshotName") {
+            Some(n) => n.to_string(),
+            None => {
+                let t = crate::value::format_datetime_en_us(&now);
+                let (d, tm) = t.split_once(' ').unwrap_or((t.as_str(), ""));
+                format!("{} - ({d} - {tm})", vm.name)
+            }
+        };
+        if name.is_empty() || name.chars().count() > MAX_CHECKPOINT_NAME {
+            hyperv_error(
+                it,
+                format!("The checkpoint name must be 1 to {MAX_CHECKPOINT_NAME} characters long."),
+                "InvalidParameter",
+                ErrorCategory::InvalidArgument,
+                &vm.name,
+                "VirtualMachine",
+            )?;
+            continue;
+        }
+        let mut id = dotnet::new_guid(it);
+        let ms = model.clock.unix_millis() as i64;
+        let taken = loop {
+            let r = model.with_chassis(vm.chassis, model.clock.now(), |c| {
+                if c.checkpoints.len() >= MAX_CHECKPOINTS {
+                    return Err(false);
+                }
+                if c.checkpoints.iter().any(|x| x.id == id) {
+                    return Err(true);
+                }
+                let cp = fakedc_model::chassis::Checkpoint {
+                    id: id.clone(),
+                    name: name.clone(),
+                    created_unix_ms: ms,
+                    parent: c.checkpoints.last().map(|x| x.id.clone()),
+                };
+                c.checkpoints.push(cp.clone());
+                c.generation += 1;
+                Ok((cp, c.checkpoints.clone()))
+            });
+            match r {
+                Err(true) => id = dotnet::new_guid(it),
+                other => break other,
+            }
+        };
+        match taken {
+            Ok((cp, all)) => {
+                if a.switch("Passthru") {
+                    out.push(snapshot_object(it, &vm, &cp, &all));
+                }
+            }
+            Err(_) => hyperv_error(
+                it,
+                format!(
+                    "Checkpoint operation failed for '{}': the virtual machine already has the maximum of {MAX_CHECKPOINTS} checkpoints.",
+                    vm.name
+                ),
+                "OperationFailed",
+                ErrorCategory::LimitsExceeded,
+                &vm.name,
+                "VirtualMachine",
+            )?,
+        }
+    }
+    Ok(out)
+}
+
+/// The checkpoints a snapshot cmdlet names: VMSnapshot objects (from
+/// `-VMSnapshot` or the pipeline), or `-Name` (wildcards, all when absent
+/// and `all_by_default`) on the VMs `-VMName`/`-VM` name. A name matching
+/// none writes Hyper-V's error for it.
+fn select_checkpoints(
+    it: &mut Interp<'_>,
+    a: &Args,
+    input: Vec<Value>,
+    all_by_default: bool,
+) -> Res<Vec<(fakedc_model::Vm, fakedc_model::chassis::Checkpoint)>> {
+    let model = it.rs.ctx.model.clone();
+    let me = it.rs.ctx.machine;
+    let mut snaps: Vec<(String, String)> = Vec::new();
+    let mut vm_objs = Vec::new();
+    for v in a
+        .get("VMSnapshot")
+        .map(|v| v.clone().into_items())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(input)
+    {
+        match &v {
+            Value::Object(o) if o.type_name() == VM_SNAPSHOT => snaps.push((
+                o.get("VMName").map(|n| n.to_string()).unwrap_or_default(),
+                o.get("Id").map(|n| n.to_string()).unwrap_or_default(),
+            )),
+            _ => vm_objs.push(v),
+        }
+    }
+    let mut out = Vec::new();
+    if !snaps.is_empty() {
+        for (vm_name, id) in snaps {
+            let vm = model
+                .machine(me)
+                .vms
+                .iter()
+                .find(|v| v.name.eq_ignore_ascii_case(&vm_name))
+                .cloned();
+            let cp = vm.as_ref().and_then(|vm| {
+                model.with_chassis(vm.chassis, model.clock.now(), |c| {
+                    c.checkpoints
+                        .iter()
+                        .find(|x| x.id.eq_ignore_ascii_case(&id))
+                        .cloned()
+                })
+            });
+            match (vm, cp) {
+                (Some(vm), Some(cp)) => out.push((vm, cp)),
+                _ => hyperv_error(
+                    it,
+                    format!("Hyper-V was unable to find a checkpoint with id \"{id}\"."),
+                    "ObjectNotFound",
+                    ErrorCategory::ObjectNotFound,
+                    &id,
+                    "Guid",
+                )?,
+            }
+        }
+        return Ok(out);
+    }
+    let vms = select_vms_by(it, a, "VMName", &vm_objs, false)?;
+    if vms.is_empty() && a.strs("VMName").is_empty() && a.get("VM").is_none() && vm_objs.is_empty()
+    {
+        return Err(crate::eval::missing_argument("VMName", "System.String[]").into());
+    }
+    let names = a.strs("Name");
+    for vm in vms {
+        let all = model.with_chassis(vm.chassis, model.clock.now(), |c| c.checkpoints.clone());
+        if names.is_empty() {
+            if all_by_default {
+                out.extend(all.into_iter().map(|cp| (vm.clone(), cp)));
+            }
+            continue;
+        }
+        for n in &names {
+            let hits: Vec<_> = all
+                .iter()
+                .filter(|cp| ops::wildcard(n, &cp.name, false))
+                .cloned()
+                .collect();
+            if hits.is_empty() && !n.contains(['*', '?']) {
+                hyperv_error(
+                    it,
+                    format!(
+                        "Hyper-V was unable to find a checkpoint with name \"{n}\" for the virtual machine \"{}\".",
+                        vm.name
+                    ),
+                    "ObjectNotFound",
+                    ErrorCategory::ObjectNotFound,
+                    n,
+                    "String",
+                )?;
+            }
+            for h in hits {
+                if !out
+                    .iter()
+                    .any(|(_, o): &(_, fakedc_model::chassis::Checkpoint)| o.id == h.id)
+                {
+                    out.push((vm.clone(), h));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn get_vm_snapshot(it: &mut Interp<'_>, a: &mut Args, input: Vec<Value>) -> Res<Vec<Value>> {
+    let want = a.get("SnapshotType").map(|t| t.to_string());
+    let list = select_checkpoints(it, a, input, true)?;
+    let model = it.rs.ctx.model.clone();
+    let mut out = Vec::new();
+    for (vm, cp) in list {
+        if want
+            .as_ref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("Production"))
+        {
+            continue;
+        }
+        let all = model.with_chassis(vm.chassis, model.clock.now(), |c| c.checkpoints.clone());
+        out.push(snapshot_object(it, &vm, &cp, &all));
+    }
+    Ok(out)
+}
+
+/// Applies a checkpoint: a production checkpoint holds no running state,
+/// so the VM is off afterwards (turned off first if it was on).
+fn restore_vm_snapshot(it: &mut Interp<'_>, a: &mut Args, input: Vec<Value>) -> Res<Vec<Value>> {
+    if a.switch("AsJob") {
+        return not_implemented_cmdlet(it, "Restore-VMSnapshot -AsJob");
+    }
+    let list = select_checkpoints(it, a, input, false)?;
+    let model = it.rs.ctx.model.clone();
+    let mut out = Vec::new();
+    for (vm, cp) in list {
+        let now = model.clock.now();
+        let all = model.with_chassis(vm.chassis, now, |c| {
+            if c.power != PowerState::Off || c.suspended.is_some() {
+                c.power_action(PowerAction::Off, now);
+            }
+            c.generation += 1;
+            c.checkpoints.clone()
+        });
+        if a.switch("Passthru") {
+            out.push(snapshot_object(it, &vm, &cp, &all));
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes checkpoints; a deleted one's children hang from its parent, or
+/// go with it under `-IncludeAllChildSnapshots`.
+fn remove_vm_snapshot(it: &mut Interp<'_>, a: &mut Args, input: Vec<Value>) -> Res<Vec<Value>> {
+    if a.switch("AsJob") {
+        return not_implemented_cmdlet(it, "Remove-VMSnapshot -AsJob");
+    }
+    let list = select_checkpoints(it, a, input, true)?;
+    let model = it.rs.ctx.model.clone();
+    let mut out = Vec::new();
+    for (vm, cp) in list {
+        let subtree = a.switch("IncludeAllChildSnapshots");
+        let before = model.with_chassis(vm.chassis, model.clock.now(), |c| {
+            let before = c.checkpoints.clone();
+            let mut gone = vec![cp.id.clone()];
+            if subtree {
+                // Parents come before children: one pass collects the tree.
+                for x in &before {
+                    if x.parent.as_ref().is_some_and(|p| gone.contains(p)) {
+                        gone.push(x.id.clone());
+                    }
+                }
+            }
+            c.checkpoints.retain(|x| !gone.contains(&x.id));
+            for x in &mut c.checkpoints {
+                if x.parent.as_ref() == Some(&cp.id) {
+                    x.parent = cp.parent.clone();
+                }
+            }
+            c.generation += 1;
+            before
+        });
+        if a.switch("Passthru") {
+            out.push(snapshot_object(it, &vm, &cp, &before));
+        }
+    }
+    Ok(out)
+}

@@ -210,6 +210,13 @@ fn view_of(v: &Value) -> View {
                     col("Status", "Status", 0, false, plain),
                     col("Version", "Version", 0, false, plain),
                 ]),
+                "Microsoft.HyperV.PowerShell.VMSnapshot" => View::Table(vec![
+                    col("VMName", "VMName", 0, false, plain),
+                    col("Name", "Name", 0, false, plain),
+                    col("SnapshotType", "SnapshotType", 0, false, plain),
+                    col("CreationTime", "CreationTime", 0, false, plain),
+                    col("ParentSnapshotName", "ParentSnapshotName", 0, false, plain),
+                ]),
                 "System.ServiceProcess.ServiceController" => View::Table(vec![
                     col("Status", "Status", 8, false, plain),
                     col("Name", "Name", 18, false, plain),

@@ -427,3 +427,76 @@ fn vm_state_is_an_enum() {
         "{err}"
     );
 }
+
+/// Checkpoints over the model: Checkpoint-VM takes them (named, or with
+/// Hyper-V's default name), Get-VMSnapshot/Get-VMCheckpoint list them with
+/// their parent, Restore-VMSnapshot leaves a running VM off, and
+/// Remove-VMSnapshot deletes one piped in; a name that matches nothing is
+/// Hyper-V's error.
+#[test]
+fn checkpoints_over_the_model() {
+    let mut rs = runspace();
+    let vm = console::run(
+        &mut rs,
+        "Get-VM | Where-Object State -eq 'Running' | Select-Object -First 1 -ExpandProperty Name",
+    )
+    .stdout
+    .trim()
+    .to_string();
+    assert!(!vm.is_empty());
+    let o = console::run(
+        &mut rs,
+        &format!(
+            "Checkpoint-VM -Name {vm} -SnapshotName before\n\
+             (Checkpoint-VM {vm} second -Passthru).ParentSnapshotName\n\
+             Checkpoint-VM -Name {vm}\n\
+             (Get-VMSnapshot -VMName {vm}).Count\n\
+             (Get-VMSnapshot {vm})[2].Name -like \"{vm} - (*/*/* - *:*:* ?M)\"\n\
+             Get-VMCheckpoint -VMName {vm} -Name sec* | Select-Object -ExpandProperty Name\n\
+             (Get-VMSnapshot {vm} -Name second).GetType().FullName\n\
+             Restore-VMSnapshot -Name before -VMName {vm}\n\
+             (Get-VM -Name {vm}).State\n\
+             Get-VMSnapshot -VMName {vm} -Name second | Remove-VMSnapshot\n\
+             (Get-VMSnapshot -VMName {vm}).Name -join ','\n\
+             (Get-VMSnapshot -VMName {vm})[1].ParentSnapshotName"
+        ),
+    );
+    assert!(o.stderr.is_empty(), "{:?}", o.stderr);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines[0], "before");
+    assert_eq!(lines[1], "3");
+    assert_eq!(lines[2], "True");
+    assert_eq!(lines[3], "second");
+    assert_eq!(lines[4], "Microsoft.HyperV.PowerShell.VMSnapshot");
+    assert_eq!(lines[5], "Off");
+    assert!(lines[6].starts_with("before,"), "{lines:?}");
+    // The removed one's child now hangs from its parent.
+    assert_eq!(lines[7], "before");
+    // Out-Default's table, with the Hyper-V module's columns.
+    let t = console::run(&mut rs, &format!("Get-VMSnapshot -VMName {vm}")).stdout;
+    let head: Vec<&str> = t.lines().filter(|l| !l.trim().is_empty()).take(3).collect();
+    assert_eq!(
+        head[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "VMName",
+            "Name",
+            "SnapshotType",
+            "CreationTime",
+            "ParentSnapshotName"
+        ],
+        "{t}"
+    );
+    assert!(
+        head[2].starts_with(&format!("{vm} ")) && head[2].contains("Production"),
+        "{t}"
+    );
+    let r = console::run(
+        &mut rs,
+        &format!("Get-VMSnapshot -VMName {vm} -Name nosuch"),
+    );
+    let err: String = r.stderr.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(
+        err.contains("Hyper-V was unable to find a checkpoint with name \"nosuch\""),
+        "{err}"
+    );
+}

@@ -21,6 +21,7 @@ const MAX_PREPARED_BYTES: usize = 64 << 20;
 const MAX_REPLY: usize = 512 << 20;
 /// Slow SELECTs one session remembers ([`Session::batch_inline`]).
 const MAX_SLOW: usize = 256;
+const MAX_SLOW_TEXT: usize = 4096;
 /// Savepoints one transaction may hold.
 const MAX_SAVEPOINTS: usize = 1_000;
 
@@ -619,8 +620,12 @@ impl Session {
             if self.slow.len() >= MAX_SLOW {
                 self.slow.clear();
             }
-            if let Stmt::Sql(sql, _) = translate::classify(one, &self.ctx) {
-                self.slow.insert(sql);
+            match translate::classify(one, &self.ctx) {
+                // Statements a peer makes long are not kept (memory).
+                Stmt::Sql(sql, _) if sql.len() <= MAX_SLOW_TEXT => {
+                    self.slow.insert(sql);
+                }
+                _ => {}
             }
             return None;
         }
@@ -1685,6 +1690,14 @@ mod tests {
         // A long SELECT runs out of its budget and is refused, untouched.
         let long = "WITH c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) SELECT COUNT(*) FROM c";
         assert!(s.batch_inline(long, "").is_none());
+        // Remembered as slow: next time it goes straight to the pool.
+        assert_eq!(s.slow.len(), 1);
+        assert!(s.batch_inline(long, "").is_none());
+        assert_eq!(s.slow.len(), 1);
+        // One a peer made long is not kept.
+        let padded = format!("{long} WHERE '{}' <> ''", "p".repeat(5000));
+        assert!(s.batch_inline(&padded, "").is_none());
+        assert_eq!(s.slow.len(), 1);
         let (r, e) = s.batch(long, "", None);
         assert_eq!(e, 0);
         assert!(

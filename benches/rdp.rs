@@ -3,10 +3,18 @@
 //!
 //! - Connection to first full frame: until the client's window (polled
 //!   with `xwd`) shows the expected screen, counted from the client's TCP
-//!   connect (the "connecting to peer" line of its `/log-level:DEBUG` log,
-//!   UTC, ms resolution; the figure) and from spawning xfreerdp
-//!   (its own start-up, ~300 ms of which is its primitives benchmark,
-//!   included). For fakedc the
+//!   connect (the figure) and from spawning xfreerdp (its own
+//!   start-up, ~300 ms of which is its primitives benchmark, included).
+//!   The connect moment is the "connecting to peer" line of xfreerdp's
+//!   `/log-level:DEBUG` log, whose stamps are *not* wall-clock time: WinPR
+//!   prints `time()`'s seconds beside `GetTickCount() % 1000`, the
+//!   milliseconds of CLOCK_MONOTONIC_RAW, so a stamp is off by that
+//!   clock's fixed offset from the wall clock's milliseconds (770 ms on
+//!   one boot: figures came out 230 ms too long, or wrapped to a day).
+//!   The offset is measured on fakedc's side, where the server's accept
+//!   (the journal's `connect` entry, wall clock) happens within a
+//!   millisecond of that log line, and removed from both sides' stamps.
+//!   For fakedc the
 //!   VM console exactly as `console.png` renders it (`/vmconnect`,
 //!   preconnection PDU, TLS, CredSSP/NTLM, connection sequence, bitmap
 //!   updates); for the anchor, `freerdp-shadow-cli` (no authentication,
@@ -181,26 +189,47 @@ fn ms_of_day(t: SystemTime) -> u64 {
     (ms % 86_400_000) as u64
 }
 
-/// When xfreerdp logged "connecting to peer" (its TCP connect), in
-/// milliseconds since UTC midnight: `[HH:MM:SS:mmm]`.
-fn connected_at(log: &std::path::Path) -> Option<u64> {
+/// The stamp of xfreerdp's "connecting to peer" line (its TCP connect),
+/// `[HH:MM:SS:mmm]`: seconds since UTC midnight (wall clock) and the
+/// millisecond field (CLOCK_MONOTONIC_RAW's; see the module's note).
+fn connected_stamp(log: &std::path::Path) -> Option<(u64, u64)> {
     let text = std::fs::read_to_string(log).ok()?;
     let line = text.lines().find(|l| l.contains("connecting to peer"))?;
     let stamp = line.strip_prefix('[')?.get(..12)?;
     let f: Vec<u64> = stamp.split(':').filter_map(|p| p.parse().ok()).collect();
     match f[..] {
-        [h, m, s, ms] => Some(((h * 60 + m) * 60 + s) * 1000 + ms),
+        [h, m, s, ms] if ms < 1000 => Some(((h * 60 + m) * 60 + s, ms)),
         _ => None,
     }
+}
+
+/// A stamp as milliseconds since UTC midnight, given `offset`: how far
+/// the log's millisecond field runs ahead of the wall clock's (mod 1000).
+fn stamp_ms((secs, ms): (u64, u64), offset: u64) -> u64 {
+    secs * 1000 + (ms + 1000 - offset % 1000) % 1000
 }
 
 /// One connection's figures.
 struct Connection {
     /// From spawning the client (its own start-up included).
     spawn: Duration,
-    /// From the client's TCP connect (its log's timestamp, ms resolution).
+    /// From the client's TCP connect, once [`Connection::settle`] knows
+    /// the log's clock offset.
     connect: Option<Duration>,
+    /// The log's raw stamp of the TCP connect ([`connected_stamp`]).
+    stamp: Option<(u64, u64)>,
+    /// When the window showed the frame, ms since UTC midnight.
+    seen: u64,
     polls: usize,
+}
+
+impl Connection {
+    /// Fills in `connect` from the stamp, the log clock's offset known.
+    fn settle(&mut self, offset: u64) {
+        self.connect = self.stamp.map(|st| {
+            Duration::from_millis((self.seen + 86_400_000 - stamp_ms(st, offset)) % 86_400_000)
+        });
+    }
 }
 
 /// Spawns the client and polls until `want` shows; the figures and the
@@ -220,12 +249,12 @@ fn first_frame(
         polls += 1;
         if matching(&shot, &want()?) >= threshold {
             let (spawn, seen) = (start.elapsed(), ms_of_day(SystemTime::now()));
-            let connect = connected_at(log)
-                .map(|c| Duration::from_millis((seen + 86_400_000 - c) % 86_400_000));
             return Ok((
                 Connection {
                     spawn,
-                    connect,
+                    connect: None,
+                    stamp: connected_stamp(log),
+                    seen,
                     polls,
                 },
                 client,
@@ -325,11 +354,42 @@ fn main() -> Result<()> {
     ];
     let client = xvfb("1280x1024x24")?;
     let mut conns = Vec::new();
+    // How far the log's millisecond field runs ahead of the wall clock's,
+    // from each connection: the log's connect stamp against the server's
+    // accept (the journal's wall-clock `connect` entry, <= 1 ms later).
+    let mut offsets = Vec::new();
     for _ in 0..rounds {
+        let after = dc.journal(&Default::default()).last().map_or(0, |e| e.seq);
         let (c, p) = first_frame(&client.display, &fakedc_args, &mut console, 1.0, &log)?;
         drop(p);
+        let accepted = dc
+            .journal(&fakedc::Query {
+                service: Some("vmconnect".into()),
+                operation: Some("connect".into()),
+                after: Some(after),
+                ..Default::default()
+            })
+            .into_iter()
+            .find(|e| e.operation == "connect")
+            .context("no journal entry for the client's connect")?;
+        let (_, ms) = c
+            .stamp
+            .context("no \"connecting to peer\" line in xfreerdp's log")?;
+        offsets.push((ms + 1000 - accepted.time_ms % 1000) % 1000);
         conns.push(c);
         std::thread::sleep(Duration::from_millis(300));
+    }
+    // The offsets agree to a millisecond or two; their median, taken
+    // relative to the first so values either side of 0/999 do not split.
+    let base = offsets.first().copied().unwrap_or(0);
+    let mut rel: Vec<i64> = offsets
+        .iter()
+        .map(|o| ((o + 1500 - base) % 1000) as i64 - 500)
+        .collect();
+    rel.sort_unstable();
+    let offset = (base as i64 + rel.get(rel.len() / 2).copied().unwrap_or(0) + 1000) as u64 % 1000;
+    for c in &mut conns {
+        c.settle(offset);
     }
     // Scrolling: numbered lines typed at the login prompt (a number and
     // Enter every 5 ms; the password prompt and "Login incorrect" follow),
@@ -354,7 +414,7 @@ fn main() -> Result<()> {
     // The anchor. In --short (CI) mode its failure is reported, never
     // fatal: it is someone else's server, and a fresh-clone CI run once
     // saw it show no full frame in 30 s; fakedc's side above must succeed.
-    let theirs = match anchor(&client.display, rounds, scroll, &log) {
+    let theirs = match anchor(&client.display, rounds, scroll, &log, offset) {
         Ok(side) => Some(side),
         Err(e) if short => {
             println!("anchor (freerdp-shadow-cli) failed, not counted in --short: {e:#}");
@@ -399,6 +459,15 @@ fn main() -> Result<()> {
         )),
     );
     println!(
+        "  (xfreerdp's log stamps run {offset} ms ahead of the wall clock, removed; load average {})",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
         "  (xwd polls/s, the ceiling of both: {:.0} and {}; {} and {} polls while connecting)",
         ours.fps_polls,
         theirs
@@ -413,7 +482,13 @@ fn main() -> Result<()> {
 
 /// FreeRDP's shadow server sharing a display with an xterm: connection
 /// to first frame (`rounds` times, one retry each) and scrolling.
-fn anchor(display: &str, rounds: usize, scroll: f64, log: &std::path::Path) -> Result<Side> {
+fn anchor(
+    display: &str,
+    rounds: usize,
+    scroll: f64,
+    log: &std::path::Path,
+    offset: u64,
+) -> Result<Side> {
     let desktop = xvfb("1024x768x24")?;
     let xterm = |cmd: &str| -> Result<Proc> {
         Ok(Proc(
@@ -460,7 +535,7 @@ fn anchor(display: &str, rounds: usize, scroll: f64, log: &std::path::Path) -> R
     };
     let mut conns = Vec::new();
     for _ in 0..rounds {
-        let (c, p) = match first_frame(display, &shadow_args, &mut source, 0.99, log) {
+        let (mut c, p) = match first_frame(display, &shadow_args, &mut source, 0.99, log) {
             Ok(v) => v,
             Err(e) => {
                 println!("shadow server: {e}; retrying once");
@@ -469,6 +544,7 @@ fn anchor(display: &str, rounds: usize, scroll: f64, log: &std::path::Path) -> R
             }
         };
         drop(p);
+        c.settle(offset);
         conns.push(c);
         std::thread::sleep(Duration::from_millis(300));
     }

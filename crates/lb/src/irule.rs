@@ -33,6 +33,9 @@ pub const MAX_DEPTH: usize = 32;
 const MAX_STEPS: usize = 10_000;
 /// Longest value a script may build (bytes): `set` and substitutions.
 const MAX_VALUE: usize = 64 * 1024;
+/// Bytes one event may store in variables in all (`set a $a$a` doubling
+/// would otherwise copy MAX_VALUE per statement for MAX_STEPS statements).
+const MAX_SET_BYTES: usize = 1 << 20;
 
 /// The events the subset runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1163,6 +1166,7 @@ impl Rule {
     pub fn run(&self, event: Event, env: &mut Env<'_>) {
         if let Some((_, stmts)) = self.events.iter().find(|(e, _)| *e == event) {
             env.vars.clear();
+            env.set_bytes = 0;
             let mut steps = 0;
             let _ = run_block(stmts, env, &mut steps);
         }
@@ -1216,6 +1220,8 @@ pub struct Env<'a> {
     /// `log` messages, in order.
     pub logs: Vec<String>,
     vars: HashMap<String, String>,
+    /// Bytes stored by `set` so far (bounded by MAX_SET_BYTES).
+    set_bytes: usize,
 }
 
 impl<'a> Env<'a> {
@@ -1232,6 +1238,7 @@ impl<'a> Env<'a> {
             action: Action::Continue,
             logs: Vec::new(),
             vars: HashMap::new(),
+            set_bytes: 0,
         }
     }
 }
@@ -1264,6 +1271,10 @@ fn run_block(stmts: &[Stmt], env: &mut Env<'_>, steps: &mut usize) -> Result<(),
             }
             Stmt::Set(n, w) => {
                 let v = value(w, env);
+                env.set_bytes += v.len();
+                if env.set_bytes > MAX_SET_BYTES {
+                    return Err(Stop::Done);
+                }
                 if env.vars.len() < 256 || env.vars.contains_key(n) {
                     env.vars.insert(n.clone(), v);
                 }
@@ -1538,6 +1549,20 @@ when HTTP_REQUEST {
                 headers: vec![("Content-Type".into(), "text/plain".into())]
             }
         );
+    }
+
+    #[test]
+    fn doubling_a_variable_is_bounded() {
+        let mut text = String::from("when HTTP_REQUEST {\n set a x\n");
+        for _ in 0..2000 {
+            text.push_str(" set a $a$a\n");
+        }
+        text.push_str(" HTTP::respond 200 content $a\n}");
+        let rule = compile(&text, |_| true).expect("compiles");
+        let mut r = get("/", "vip");
+        let (a, _, _) = run_http(&rule, &mut r);
+        // The budget ends the event before the respond.
+        assert_eq!(a, Action::Continue);
     }
 
     #[test]

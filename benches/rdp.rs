@@ -10,7 +10,8 @@
 //!   prints `time()`'s seconds beside `GetTickCount() % 1000`, the
 //!   milliseconds of CLOCK_MONOTONIC_RAW, so a stamp is off by that
 //!   clock's fixed offset from the wall clock's milliseconds (770 ms on
-//!   one boot: figures came out 230 ms too long, or wrapped to a day).
+//!   one boot: a figure came out 230 ms too long, or, for a connect in
+//!   the first 230 ms of a second, 770 ms too short, a day when negative).
 //!   The offset is measured on fakedc's side, where the server's accept
 //!   (the journal's `connect` entry, wall clock) happens within a
 //!   millisecond of that log line, and removed from both sides' stamps.

@@ -620,8 +620,10 @@ impl TdsService {
 }
 
 /// Where a reply's parts go while the session makes it: a bounded
-/// channel from the blocking pool to the connection (so a slow reader
-/// holds the engine back rather than memory growing), and the framing
+/// channel from the blocking pool to the connection, offered without
+/// waiting (a reader that stops reading must not pin a blocking-pool
+/// thread; what it has not taken stays with the session, bounded by the
+/// engine's result limits as an unstreamed reply is), and the framing
 /// that numbers the packets across parts.
 struct Parts {
     framer: packet::Framer,
@@ -650,7 +652,7 @@ impl Parts {
         if let Some(tx) = self.tx.take() {
             let chunk = self.framer.chunk();
             t.stream_to(chunk, chunk * PART_PACKETS, move |part| {
-                tx.blocking_send(part).is_ok()
+                tx.try_send(part).map_err(|e| e.into_inner())
             });
         }
         t

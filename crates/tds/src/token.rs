@@ -58,13 +58,19 @@ pub struct Tokens {
     spill: Option<Spill>,
 }
 
+/// Takes a part of a streamed reply, or hands it back when it cannot
+/// take it now.
+pub type PartSink = dyn FnMut(Vec<u8>) -> Result<(), Vec<u8>> + Send;
+
 /// A reply sent in parts as it grows ([`Tokens::stream_to`]).
 struct Spill {
     /// Parts are whole multiples of this (a packet's payload).
     chunk: usize,
-    /// Bytes held before a part goes.
+    /// Bytes held before a part is offered, and after one is refused.
+    step: usize,
+    /// Bytes held before the next part is offered.
     at: usize,
-    out: Box<dyn FnMut(Vec<u8>) -> bool + Send>,
+    out: Box<PartSink>,
     /// Bytes of the buffer that end on a row's end (after a part went):
     /// what precedes them in the stream is whole tokens.
     boundary: Option<usize>,
@@ -95,20 +101,25 @@ impl Tokens {
         }
     }
 
-    /// Rows beyond `at` bytes are handed to `out` in parts (multiples of
+    /// Rows beyond `at` bytes are offered to `out` in parts (multiples of
     /// `chunk`, a packet's payload) as they are made, so a big result
-    /// goes out while the engine still steps, and memory stays bounded.
-    /// `out` answers `false` once nobody takes parts any more.
+    /// goes out while the engine still steps. `out` never waits: it hands
+    /// a part back when the connection has not taken the ones before
+    /// (a slow or stalled reader), and the rows then stay here, as a
+    /// reply that is not streamed does, to be offered again `at` bytes
+    /// later; so a reader that stops reading holds no engine thread.
     pub fn stream_to(
         &mut self,
         chunk: usize,
         at: usize,
-        out: impl FnMut(Vec<u8>) -> bool + Send + 'static,
+        out: impl FnMut(Vec<u8>) -> Result<(), Vec<u8>> + Send + 'static,
     ) {
         let chunk = chunk.max(1);
+        let at = at.max(chunk);
         self.spill = Some(Spill {
             chunk,
-            at: at.max(chunk),
+            step: at,
+            at,
             out: Box::new(out),
             boundary: None,
         });
@@ -127,12 +138,19 @@ impl Tokens {
         let n = pos - pos % sp.chunk;
         let mut part = std::mem::take(&mut self.w).into_vec();
         let rest = part.split_off(n);
-        self.w = Writer::from_vec(rest);
-        self.last_done = self.last_done.and_then(|d| d.checked_sub(n));
-        sp.boundary = Some(pos - n);
-        if !(sp.out)(part) {
-            // Nobody reads: what follows is dropped as it is made.
-            sp.at = usize::MAX;
+        match (sp.out)(part) {
+            Ok(()) => {
+                self.w = Writer::from_vec(rest);
+                self.last_done = self.last_done.and_then(|d| d.checked_sub(n));
+                sp.boundary = Some(pos - n);
+                sp.at = sp.step;
+            }
+            Err(mut part) => {
+                // Not taken: kept whole, offered again later.
+                part.extend_from_slice(&rest);
+                self.w = Writer::from_vec(part);
+                sp.at = pos.saturating_add(sp.step);
+            }
         }
     }
 
@@ -946,9 +964,15 @@ mod tests {
         let parts = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
         let mut t = Tokens::new(false);
         let sink = parts.clone();
+        // Every third part is refused (a reader that has not caught up).
+        let mut offers = 0;
         t.stream_to(100, 1000, move |p| {
+            offers += 1;
+            if offers % 3 == 0 {
+                return Err(p);
+            }
             sink.lock().unwrap().push(p);
-            true
+            Ok(())
         });
         make(&mut t);
         let boundary = t.streamed().expect("parts went out");

@@ -197,6 +197,32 @@ fn pypsrp_streamed_output_and_stop() {
     );
 }
 
+/// Checkpoints over PSRP: pypsrp runs Checkpoint-VM -Passthru and gets a
+/// typed VMSnapshot; Get-VMCheckpoint piped into Restore-VMSnapshot applies
+/// it, the running VM is off after, and WMI sees it off too.
+#[test]
+fn pypsrp_checkpoint_and_restore() {
+    let dc = common::start(SCENARIO);
+    let out = pypsrp(
+        &dc,
+        false,
+        "ntlm",
+        &["wmi:web01", "checkpoint:web01", "wmi:web01"],
+    );
+    assert_eq!(line(&out, "CHECKPOINT_STATE"), "4", "{out}");
+    assert_eq!(
+        line(&out, "CHECKPOINT_OBJ"),
+        "Microsoft.HyperV.PowerShell.VMSnapshot web01 before-patch Production",
+        "{out}"
+    );
+    assert_eq!(
+        line(&out, "CHECKPOINT_RESTORE"),
+        "['before-patch', 'Off']",
+        "{out}"
+    );
+    assert_eq!(lines(&out, "WMI_STATE"), ["web01 2", "web01 3"], "{out}");
+}
+
 /// A configuration the scenario registers opens like the default one.
 #[test]
 fn scenario_configuration_opens() {

@@ -95,6 +95,21 @@ with RunspacePool(wsman()) as pool:
             ps.add_cmdlet("Select-Object").add_parameter("ExpandProperty", "State")
             out = ps.invoke()
             print("STOPVM_AFTER", [str(o) for o in out])
+        elif step.startswith("checkpoint:"):
+            name = step.split(":", 1)[1]
+            ps = PowerShell(pool)
+            ps.add_cmdlet("Checkpoint-VM").add_parameter("Name", name)
+            ps.add_parameter("SnapshotName", "before-patch").add_parameter("Passthru", True)
+            out = ps.invoke()
+            show_state("CHECKPOINT", ps)
+            for o in out:
+                p = props(o)
+                print("CHECKPOINT_OBJ", typed(o)[0], p.get("VMName"), p.get("Name"), p.get("SnapshotType"))
+            ps = PowerShell(pool)
+            ps.add_script("Get-VMCheckpoint -VMName %s | Restore-VMSnapshot -Passthru | "
+                          "ForEach-Object { $_.Name }; (Get-VM -Name %s).State" % (name, name))
+            print("CHECKPOINT_RESTORE", [str(o) for o in ps.invoke()])
+            show_state("CHECKPOINT_RESTORE", ps)
         elif step == "service":
             ps = PowerShell(pool)
             ps.add_cmdlet("Get-Service").add_parameter("Name", "WinRM")

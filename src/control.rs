@@ -97,7 +97,7 @@ fn query_of(req: &Request<Incoming>) -> Result<Query, Reject> {
         .filter(|p| !p.is_empty())
     {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_decode(v);
+        let v = fakedc_net::url::percent_decode_lossy(v, true);
         let num = |v: &str| {
             v.parse::<u64>()
                 .map_err(|_| (StatusCode::BAD_REQUEST, format!("{k}: not a number")))
@@ -120,32 +120,6 @@ fn query_of(req: &Request<Incoming>) -> Result<Query, Reject> {
     Ok(q)
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[derive(serde::Deserialize)]
 struct PowerBody {
     action: String,
@@ -157,7 +131,7 @@ async fn handle(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Respon
         .path()
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(percent_decode)
+        .map(|s| fakedc_net::url::percent_decode_lossy(s, false))
         .collect();
     let parts: Vec<&str> = path.iter().map(|s| s.as_str()).collect();
     debug!(%peer, method = %req.method(), path = %req.uri().path(), "control request");
@@ -289,8 +263,11 @@ async fn handle(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Respon
 mod tests {
     #[test]
     fn percent_decoding() {
-        assert_eq!(super::percent_decode("a%20b+c"), "a b c");
-        assert_eq!(super::percent_decode("100%"), "100%");
-        assert_eq!(super::percent_decode("%zz"), "%zz");
+        assert_eq!(
+            fakedc_net::url::percent_decode_lossy("a%20b+c", true),
+            "a b c"
+        );
+        assert_eq!(fakedc_net::url::percent_decode_lossy("100%", true), "100%");
+        assert_eq!(fakedc_net::url::percent_decode_lossy("%zz", true), "%zz");
     }
 }

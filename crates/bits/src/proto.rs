@@ -350,7 +350,8 @@ pub fn normalize_path(raw: &str) -> Result<Vec<String>, BitsError> {
     let path = raw.split(['?', '#']).next().unwrap_or("");
     let mut out = Vec::new();
     for seg in path.split('/') {
-        let bytes = percent_decode(seg).ok_or_else(|| deny("bad percent-encoding"))?;
+        let bytes = fakedc_net::url::percent_decode(seg, false)
+            .ok_or_else(|| deny("bad percent-encoding"))?;
         let s = String::from_utf8(bytes).map_err(|_| deny("path is not UTF-8"))?;
         if s.is_empty() || s == "." {
             continue;
@@ -381,25 +382,6 @@ pub fn join_components(c: &[String]) -> String {
         s.push_str(p);
     }
     s
-}
-
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let hi = (hex[0] as char).to_digit(16)?;
-            let lo = (hex[1] as char).to_digit(16)?;
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 /// Percent-encodes a path for a request line (the client side).

@@ -24,6 +24,7 @@ pub mod http;
 pub mod probe;
 pub mod protocol;
 pub mod tls;
+pub mod url;
 
 pub use conn_state::ConnState;
 pub use dial::connect_from;

@@ -2874,8 +2874,10 @@ pub(crate) fn static_call(
     }
 }
 
-/// `%NAME%` expansion (unknown names stay).
-pub(crate) fn expand_percent(s: &str, env: &[(String, String)]) -> String {
+/// `%NAME%` expansion as cmd.exe and `[Environment]::ExpandEnvironmentVariables`
+/// do it: names match in any case, unknown names stay as typed. The cmd
+/// shell (fakedc-wsman) uses this one too.
+pub fn expand_percent<K: AsRef<str>, V: AsRef<str>>(s: &str, env: &[(K, V)]) -> String {
     let mut out = String::new();
     let mut rest = s;
     while let Some(i) = rest.find('%') {
@@ -2884,10 +2886,10 @@ pub(crate) fn expand_percent(s: &str, env: &[(String, String)]) -> String {
         match after.find('%') {
             Some(j) if j > 0 => match env
                 .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(&after[..j]))
+                .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(&after[..j]))
             {
                 Some((_, v)) => {
-                    out.push_str(v);
+                    out.push_str(v.as_ref());
                     rest = &after[j + 1..];
                 }
                 None => {

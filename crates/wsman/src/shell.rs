@@ -174,38 +174,6 @@ pub fn environment(f: &HostFacts) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Expands `%NAME%` from [`environment`]; unknown names stay as typed, as
-/// cmd.exe leaves them on a command line.
-fn expand_vars(line: &str, env: &[(&'static str, String)]) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(i) = rest.find('%') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        match after.find('%') {
-            Some(j) if j > 0 => {
-                let name = &after[..j];
-                match env.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-                    Some((_, v)) => {
-                        out.push_str(v);
-                        rest = &after[j + 1..];
-                    }
-                    None => {
-                        out.push('%');
-                        rest = after;
-                    }
-                }
-            }
-            _ => {
-                out.push('%');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 fn crlf(s: &str) -> String {
     s.replace("\r\n", "\n").replace('\n', "\r\n")
 }
@@ -268,7 +236,7 @@ fn builtin(ps: Option<PsRunner<'_>>, f: &HostFacts, line: &str, depth: u8) -> Ou
     }
     let expanded;
     let line = if line.contains('%') {
-        expanded = expand_vars(line, &environment(f));
+        expanded = fakedc_pwsh::dotnet::expand_percent(line, &environment(f));
         expanded.as_str()
     } else {
         line

@@ -1,5 +1,5 @@
 //! Helpers the benchmark programs share: their command line and reading a
-//! process's resident memory.
+//! process's resident memory and CPU time.
 #![allow(dead_code)] // each benchmark uses part of it
 
 /// A benchmark's arguments: `--short` (the CI mode) and `--name value`
@@ -47,4 +47,43 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on
+/// every Linux this runs on when getconf is missing).
+fn clk_tck() -> f64 {
+    static TCK: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .filter(|t: &f64| *t > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+/// User + system CPU time a process has used so far, from /proc/PID/stat
+/// (fields 14 and 15), so a benchmark can print server CPU per operation,
+/// a figure that survives a busy machine better than a rate does.
+pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields start after its ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(std::time::Duration::from_secs_f64(ticks as f64 / clk_tck()))
+}
+
+/// The live children of a process (from /proc/PID/task/PID/children), e.g.
+/// a server's worker processes.
+pub fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -17,11 +17,16 @@
 //! `cargo bench --bench wsman -- --short` (CI: 200 ms per measurement,
 //! 10 run_cmd). Options: `--seconds S`, `--runs N`.
 //!
-//! Target (from the issue): Enumerate at least half the bare hyper rate.
+//! Targets (issue 20): Enumerate with Basic at least 0.7x the bare hyper
+//! rate on one connection and 0.6x on eight; NTLM-sealed 0.4x on eight.
 //! Each server has its own 2-thread runtime and the load generator a third;
 //! on a 2-core machine the 8-connection figures are CPU-bound, so they
 //! compare total CPU per request (generator included), while the
 //! 1-connection figures compare latency.
+//! Each figure also prints the server's CPU time per request (its runtime's
+//! threads, by name, from /proc: "fakedc" and "bare-hyper"), which does not
+//! depend on how much CPU the load generator took, and the ratio of the two
+//! (bare / fakedc, so 1.0 means as cheap as bare hyper).
 //! Printed next to the results, never asserted: the program fails only when
 //! something is broken (a server that does not answer, pywinrm missing).
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
@@ -49,6 +54,9 @@ allow_unencrypted = true
 const OS: &str = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_OperatingSystem";
 const CT: &str = "application/soap+xml;charset=UTF-8";
 const PARALLEL: usize = 8;
+/// Thread names of the two servers' runtimes (the Datacenter names its own).
+const FAKEDC_THREADS: &str = "fakedc";
+const BARE_THREADS: &str = "bare-hyper";
 
 struct Settings {
     short: bool,
@@ -112,16 +120,20 @@ enum Op {
     Enumerate,
 }
 
-/// Requests per second over `conns` keep-alive connections.
+/// Requests per second over `conns` keep-alive connections, and the CPU
+/// time per request (µs) of the server's threads named `server`.
+#[allow(clippy::too_many_arguments)]
 async fn rate(
+    server: &str,
     addr: SocketAddr,
     auth: Auth,
     encrypt: bool,
     op: Op,
     conns: usize,
     d: Duration,
-) -> Result<f64> {
+) -> Result<(f64, f64)> {
     let done = Arc::new(AtomicU64::new(0));
+    let cpu0 = common::threads_cpu(server);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..conns {
@@ -161,7 +173,11 @@ async fn rate(
     if n == 0 {
         bail!("no request completed");
     }
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+    let cpu = common::threads_cpu(server).saturating_sub(cpu0);
+    Ok((
+        n as f64 / start.elapsed().as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / n as f64,
+    ))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -221,6 +237,7 @@ fn run() -> Result<()> {
     // so neither server shares threads with the load generator.
     let bare_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(BARE_THREADS)
         .enable_all()
         .build()?;
     let bare = bare_rt.block_on(bare_hyper(fixed))?;
@@ -251,49 +268,70 @@ fn run() -> Result<()> {
         s.rounds
     );
     println!(
-        "{:<46} {:>14} {:>14} {:>8}",
-        "figure", "fakedc req/s", "bare hyper/s", "ratio"
+        "{:<46} {:>14} {:>14} {:>8} {:>14} {:>8}",
+        "figure", "fakedc req/s", "bare hyper/s", "ratio", "CPU us/req f/b", "CPU b/f"
     );
     let mut enumerate_ratio = Vec::new();
+    let mut sealed_ratio = 0.0;
     for conns in [1, PARALLEL] {
         // Interleaved rounds, medians: the five figures are measured close
         // together in time, so background load hits them alike.
         let mut rounds: [Vec<f64>; 5] = Default::default();
+        let mut cpus: [Vec<f64>; 5] = Default::default();
         for _ in 0..s.rounds {
             let d = s.measure / s.rounds as u32;
             let figures = [
-                (bare, Auth::None, false, Op::Identify),
-                (fake, Auth::None, false, Op::Identify),
-                (bare_enum, Auth::None, false, Op::Enumerate),
-                (fake, basic.clone(), false, Op::Enumerate),
-                (fake, ntlm.clone(), true, Op::Enumerate),
+                (BARE_THREADS, bare, Auth::None, false, Op::Identify),
+                (FAKEDC_THREADS, fake, Auth::None, false, Op::Identify),
+                (BARE_THREADS, bare_enum, Auth::None, false, Op::Enumerate),
+                (FAKEDC_THREADS, fake, basic.clone(), false, Op::Enumerate),
+                (FAKEDC_THREADS, fake, ntlm.clone(), true, Op::Enumerate),
             ];
-            for (k, (addr, auth, enc, op)) in figures.into_iter().enumerate() {
-                rounds[k].push(rt.block_on(rate(addr, auth, enc, op, conns, d))?);
+            for (k, (server, addr, auth, enc, op)) in figures.into_iter().enumerate() {
+                let (r, cpu) = rt.block_on(rate(server, addr, auth, enc, op, conns, d))?;
+                rounds[k].push(r);
+                cpus[k].push(cpu);
             }
         }
         let [b, i, be, e, en] = rounds.map(median);
+        let [cb, ci, cbe, ce, cen] = cpus.map(median);
+        // /proc counts whole clock ticks: a short run can show none.
+        let cpu_cols = |f: f64, b: f64| {
+            format!(
+                "{:>14} {:>8}",
+                format!("{f:.1}/{b:.1}"),
+                if f > 0.0 {
+                    format!("{:.2}x", b / f)
+                } else {
+                    "-".into()
+                }
+            )
+        };
         enumerate_ratio.push(e / be);
+        sealed_ratio = en / be;
         println!(
-            "{:<46} {:>14.0} {:>14.0} {:>7.2}x",
+            "{:<46} {:>14.0} {:>14.0} {:>7.2}x {}",
             format!("Identify, anonymous, {conns} conn"),
             i,
             b,
-            i / b
+            i / b,
+            cpu_cols(ci, cb)
         );
         println!(
-            "{:<46} {:>14.0} {:>14.0} {:>7.2}x",
+            "{:<46} {:>14.0} {:>14.0} {:>7.2}x {}",
             format!("Enumerate Win32_OperatingSystem, Basic, {conns} conn"),
             e,
             be,
-            e / be
+            e / be,
+            cpu_cols(ce, cbe)
         );
         println!(
-            "{:<46} {:>14.0} {:>14.0} {:>7.2}x",
+            "{:<46} {:>14.0} {:>14.0} {:>7.2}x {}",
             format!("Enumerate, NTLM-sealed, {conns} conn"),
             en,
             be,
-            en / be
+            en / be,
+            cpu_cols(cen, cbe)
         );
     }
     let endpoint = format!("http://{}:{}/wsman", fake.ip(), fake.port());
@@ -302,10 +340,17 @@ fn run() -> Result<()> {
         "{:<46} {:>14.1}   ({runs} runs, one pywinrm session, Basic over HTTP)\n",
         "pywinrm run_cmd('hostname') round trips/s", runs_per_s
     );
-    for (conns, r) in [1, PARALLEL].iter().zip(&enumerate_ratio) {
+    // Issue 20's targets: Basic >= 0.7x on one connection and >= 0.6x on
+    // eight; NTLM-sealed >= 0.4x on eight.
+    let targets = [
+        ("Basic, 1 conn", enumerate_ratio[0], 0.7),
+        ("Basic, 8 conn", enumerate_ratio[1], 0.6),
+        ("NTLM-sealed, 8 conn", sealed_ratio, 0.4),
+    ];
+    for (what, r, want) in targets {
         println!(
-            "target: Enumerate (Basic) >= 0.50x the bare hyper rate, {conns} conn: {r:.2}x — {}",
-            if *r >= 0.5 { "met" } else { "NOT met" }
+            "target: Enumerate ({what}) >= {want:.2}x the bare hyper rate: {r:.2}x — {}",
+            if r >= want { "met" } else { "NOT met" }
         );
     }
     drop(dc);

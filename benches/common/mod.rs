@@ -87,3 +87,28 @@ pub fn children(pid: u32) -> Vec<u32> {
         })
         .unwrap_or_default()
 }
+
+/// User + system CPU time used so far by this process's threads named
+/// `name` (a runtime's `thread_name`), from /proc/self/task/*/stat: the
+/// CPU of one in-process server, apart from the load generator's.
+pub fn threads_cpu(name: &str) -> std::time::Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return std::time::Duration::ZERO;
+    };
+    let mut ticks = 0u64;
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if head.split_once('(').map(|(_, c)| c) != Some(name) {
+            continue;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let t = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        ticks += t(11) + t(12);
+    }
+    std::time::Duration::from_secs_f64(ticks as f64 / clk_tck())
+}

@@ -705,7 +705,8 @@ pub(crate) fn format_datetime(d: &DateTime, f: &str) -> String {
     out
 }
 
-const MONTHS: [&str; 12] = [
+/// English month and day names (.NET's invariant culture); `format` uses them too.
+pub(crate) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -719,7 +720,7 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
+pub(crate) const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",

@@ -490,29 +490,7 @@ fn text_of(v: &Value) -> String {
 
 fn long_date(d: &value::DateTime) -> String {
     let (y, mo, da, h, mi, s, _) = d.fields();
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const DAYS: [&str; 7] = [
-        "Sunday",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-    ];
+    use crate::dotnet::{DAYS, MONTHS};
     let (h12, ampm) = match h {
         0 => (12, "AM"),
         1..=11 => (h, "AM"),

@@ -294,28 +294,16 @@ impl DateTime {
     }
 }
 
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+/// Civil date from days since 1970-01-01, through fakedc_model's one
+/// algorithm (month 1–12 and day 1–31 fit a byte).
 pub(crate) fn civil(days: i64) -> (i64, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    let (y, m, d) = fakedc_model::timefmt::civil_from_days(days);
+    (y, m as u8, d as u8)
 }
 
 /// Days since 1970-01-01 of a civil date.
 pub(crate) fn days_from_civil(y: i64, m: u8, d: u8) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    fakedc_model::timefmt::days_from_civil(y, m.into(), d.into())
 }
 
 /// A live .NET object, shared by reference (cloning a `Live` is copying the

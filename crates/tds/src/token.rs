@@ -853,15 +853,11 @@ pub fn datetime_parts(s: &str) -> Option<(i32, u32)> {
     Some((i32::try_from(days).ok()?, ticks))
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant).
+/// Days since 1970-01-01 of a proleptic Gregorian date, through
+/// fakedc_model's one algorithm. Callers pass fields they have range-checked
+/// (month 1–12, day 1–31); anything else is clamped into range.
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    fakedc_model::timefmt::days_from_civil(y, m.clamp(1, 12) as u32, d.clamp(0, 31) as u32)
 }
 
 #[cfg(test)]

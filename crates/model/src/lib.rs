@@ -16,6 +16,7 @@ pub mod fault;
 pub mod identity;
 pub mod journal;
 pub mod log;
+pub mod quota;
 pub mod service;
 pub mod storage;
 pub mod table;
@@ -30,6 +31,7 @@ pub use fault::{FaultKind, FaultRule, Faults};
 pub use identity::WebServer;
 pub use journal::{Entry, Journal, Query, Record};
 pub use log::{EventKind, EventLog, LogEntry};
+pub use quota::{Quota, QuotaFull};
 pub use service::{Role, ServiceKind, Transport};
 pub use storage::Storage;
 
@@ -167,6 +169,10 @@ pub struct Model {
     /// Win32_Service reads it, so both fronts agree. A service not listed
     /// is in its default state.
     services: Mutex<HashMap<(MachineId, String), String>>,
+    /// One quota per machine's share, by machine index: SFTP, SMB and
+    /// BITS write into the same directory, so they count against one
+    /// limit ([`Model::share_quota`]).
+    quotas: Vec<Arc<Quota>>,
 }
 
 /// Everything needed to build a model; produced by the scenario crate.
@@ -210,6 +216,11 @@ impl Model {
         }
         let parts = ModelParts { chassis, ..parts };
         Model {
+            quotas: parts
+                .machines
+                .iter()
+                .map(|_| Arc::new(Quota::new(None)))
+                .collect(),
             storage: Storage::new(&parts.machines),
             by_name,
             chassis_machines,
@@ -225,6 +236,25 @@ impl Model {
             watchers: Mutex::new(Vec::new()),
             services: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets each machine's share quota (bytes, by machine index; `None`
+    /// or a missing entry is unlimited). The scenario crate calls it with
+    /// the machines' `quota_bytes`; a model built without it has no quotas.
+    pub fn with_share_quotas(mut self, limits: &[Option<u64>]) -> Model {
+        for (q, limit) in self.quotas.iter_mut().zip(limits) {
+            *q = Arc::new(Quota::new(*limit));
+        }
+        self
+    }
+
+    /// The machine's share quota: every protocol that writes into the
+    /// machine's share reserves and releases through this one.
+    pub fn share_quota(&self, id: MachineId) -> Arc<Quota> {
+        self.quotas
+            .get(id.0)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Quota::new(None)))
     }
 
     pub fn machines(&self) -> &[Machine] {

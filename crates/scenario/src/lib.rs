@@ -90,6 +90,10 @@ pub struct Scenario {
     pub users: Vec<Vec<User>>,
     pub faults: Vec<FaultRule>,
     pub journal_capacity: usize,
+    /// Each machine's share quota in bytes (same order as `machines`;
+    /// `None` is unlimited): the machine's `quota_bytes`, or its older
+    /// spelling in the `sftp`/`ssh` options table.
+    pub share_quotas: Vec<Option<u64>>,
 }
 
 impl Scenario {
@@ -151,6 +155,7 @@ impl Scenario {
             faults: self.faults.clone(),
             journal_capacity: self.journal_capacity,
         })
+        .with_share_quotas(&self.share_quotas)
     }
 
     /// Machines and services whose ports collide after adding `offset`.
@@ -598,6 +603,7 @@ where
 
         let mut machines = Vec::with_capacity(entries.len());
         let mut users = Vec::with_capacity(entries.len());
+        let mut share_quotas = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
             let Some(chassis_id) = chassis_of[i] else {
                 return self.err(
@@ -693,6 +699,7 @@ where
                     );
                 }
             }
+            share_quotas.push(self.share_quota(e)?);
             machines.push(machine);
         }
 
@@ -727,7 +734,47 @@ where
             users,
             faults,
             journal_capacity: defaults.journal_capacity.unwrap_or(100_000),
+            share_quotas,
         })
+    }
+
+    /// The machine's share quota: `quota_bytes` on the machine, or the
+    /// older spelling, `quota_bytes` in its `[machine.options.sftp]` or
+    /// `[machine.options.ssh]` table (kept as an alias: the quota was
+    /// SSH's alone before SMB and BITS counted against it). The machine
+    /// has one quota, so two spellings with different values are refused.
+    fn share_quota(&self, e: &Entry<'_>) -> Result<Option<u64>, ScenarioError> {
+        let mut found = e.raw.quota_bytes.map(|q| (q, "quota_bytes".to_string()));
+        for table in ["sftp", "ssh"] {
+            let Some(v) = e.raw.options.get(table) else {
+                continue;
+            };
+            let Some(q) = v.get_ref().get("quota_bytes") else {
+                continue;
+            };
+            let Some(q) = q.as_integer().and_then(|q| u64::try_from(q).ok()) else {
+                return self.err(
+                    v.span(),
+                    format!(
+                        "machine '{}': options.{table}.quota_bytes must be a number of bytes",
+                        e.name
+                    ),
+                );
+            };
+            match &found {
+                Some((other, what)) if *other != q => {
+                    return self.err(
+                        v.span(),
+                        format!(
+                            "machine '{}': options.{table}.quota_bytes = {q} differs from {what} = {other} (the machine's share has one quota)",
+                            e.name
+                        ),
+                    )
+                }
+                _ => found = Some((q, format!("options.{table}.quota_bytes"))),
+            }
+        }
+        Ok(found.map(|(q, _)| q))
     }
 
     fn endpoints(&self, e: &Entry<'_>) -> Result<Vec<EndpointSpec>, ScenarioError> {

@@ -65,6 +65,9 @@ pub struct RawMachine {
     pub cycle_interval_ms: Option<u64>,
     /// Root directory of the machine's file share.
     pub share: Option<String>,
+    /// Bytes the share may hold, whatever protocol writes (SFTP, SMB,
+    /// BITS). Default: unlimited.
+    pub quota_bytes: Option<u64>,
     #[serde(default)]
     pub services: BTreeMap<String, Spanned<RawServiceSetting>>,
     /// Per-service options, e.g. `[machine.options.ipmi] cipher_suites = [3, 17]`.

@@ -143,3 +143,57 @@ fn guids_are_stable_and_round_trip() {
     let text = guid_text(&g);
     assert_eq!(parse_guid(&text), Some(g));
 }
+
+/// One quota per machine: the machine's `quota_bytes`, or the older
+/// spelling in the sftp/ssh options table; two different values are
+/// refused; the model hands every protocol the same `Quota`.
+#[test]
+fn share_quota_is_one_per_machine() {
+    let s = parse(
+        r#"
+[[machine]]
+name = "lib01"
+role = "library-server"
+address = "127.0.0.10"
+quota_bytes = 5000
+
+[[machine]]
+name = "esx01"
+role = "esx-host"
+address = "127.0.0.11"
+[machine.options.sftp]
+quota_bytes = 3000
+
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.0.0.12"
+"#,
+    )
+    .unwrap();
+    assert_eq!(s.share_quotas, vec![Some(5000), Some(3000), None]);
+    let model = s.model();
+    let lib = model.find("lib01").unwrap().id;
+    assert_eq!(model.share_quota(lib).limit(), Some(5000));
+    assert!(std::sync::Arc::ptr_eq(
+        &model.share_quota(lib),
+        &model.share_quota(lib)
+    ));
+    let hv = model.find("hv01").unwrap().id;
+    assert_eq!(model.share_quota(hv).limit(), None);
+
+    let e = parse(
+        r#"
+[[machine]]
+name = "esx01"
+role = "esx-host"
+address = "127.0.0.11"
+quota_bytes = 5000
+[machine.options.sftp]
+quota_bytes = 3000
+"#,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("one quota"), "{e}");
+    assert_eq!(e.line, 7, "{e}");
+}

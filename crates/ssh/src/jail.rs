@@ -8,10 +8,10 @@
 //! symlink planted in the share by someone else cannot be followed out of it
 //! either. The peer can only name what `vfs` lets through.
 
-use crate::quota::Quota;
 use crate::vfs::{Layout, PathError, Place, VPath, TMP_SHARE_DIR};
 use cap_std::fs::{Dir, File, FileExt, Metadata, MetadataExt};
 use fakedc_model::Clock;
+use fakedc_model::Quota;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

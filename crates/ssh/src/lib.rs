@@ -11,14 +11,15 @@
 //! The SSH transport is russh; SFTP framing is russh-sftp's codec. What is
 //! ours: authentication against the model's users and authorized keys, the
 //! jail (lexical normalisation, then every file operation through a cap-std
-//! directory capability), the quota, uploads under their name from OPEN
+//! directory capability), the machine's share quota (`fakedc_model::Quota`,
+//! shared with SMB and BITS), uploads under their name from OPEN
 //! (or, opted in, published by rename), the legacy SCP protocol, the two
 //! command interpreters (plain functions of a line and the model, testable
 //! without sockets), journaling, and the probe that `fakedc check` uses.
 //!
 //! Module map: `options` (per-service scenario options), `hostkey` (stable
 //! host keys under the certs directory), `vfs` (virtual paths, sans-IO),
-//! `jail` + `quota` (the share through cap-std), `sftp` (the SFTP server),
+//! `jail` (the share through cap-std), `sftp` (the SFTP server),
 //! `scp` (scp -t/-f, sans-IO), `sh` (busybox sh syntax, sans-IO), `esxi`
 //! and `clp` (interpreters), `terminal` (line discipline for interactive
 //! sessions), `server` (russh glue, the only async part besides `sftp`'s
@@ -31,7 +32,6 @@ pub mod hostkey;
 pub mod jail;
 pub mod options;
 pub mod probe;
-pub mod quota;
 pub mod scp;
 mod server;
 pub mod sftp;

@@ -24,8 +24,11 @@ pub struct RawOptions {
     pub auth_methods: Option<Vec<String>>,
     /// Pre-authentication banner.
     pub banner: Option<String>,
-    /// Bytes the share may hold; a write beyond it fails with the SFTP
-    /// failure status (a full datastore). Default: unlimited.
+    /// The older spelling of the machine's `quota_bytes` (the share's one
+    /// quota, which SMB and BITS count against too): the scenario crate
+    /// reads it from here when the machine has none of its own. Kept so
+    /// existing scenarios load; a write beyond the quota fails with the
+    /// SFTP failure status (a full datastore).
     pub quota_bytes: Option<u64>,
     /// Datastore name under /vmfs/volumes (default "datastore1").
     pub datastore: Option<String>,
@@ -56,7 +59,6 @@ pub struct SshOptions {
     pub keyboard_interactive: bool,
     pub publickey: bool,
     pub banner: Option<String>,
-    pub quota_bytes: Option<u64>,
     pub datastore: String,
     pub esxi_version: String,
     pub esxi_build: String,
@@ -188,7 +190,6 @@ impl SshOptions {
             keyboard_interactive: kbd,
             publickey,
             banner: raw.banner,
-            quota_bytes: raw.quota_bytes,
             datastore,
             esxi_version: clean(
                 raw.esxi_version

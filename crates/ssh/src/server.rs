@@ -11,7 +11,6 @@ use crate::clp::Clp;
 use crate::esxi::{EsxiInfo, EsxiShell, Flavor};
 use crate::jail::Jail;
 use crate::options::SshOptions;
-use crate::quota::Quota;
 use crate::scp::{Scp, ScpArgs, Step};
 use crate::sftp::{self, SftpServer};
 use crate::terminal::{for_terminal, Input, LineEditor};
@@ -73,7 +72,6 @@ pub fn register(
         certs,
         endpoints: Mutex::new(HashMap::new()),
         keys: Mutex::new(HashMap::new()),
-        quotas: Mutex::new(HashMap::new()),
     });
     for kind in KINDS {
         services.tcp(
@@ -95,8 +93,6 @@ struct Shared {
     endpoints: Mutex<HashMap<(MachineId, ServiceKind), Arc<Endpoint>>>,
     /// One host key per machine, whatever service asks.
     keys: Mutex<HashMap<MachineId, PrivateKey>>,
-    /// One quota per share, shared by all sessions of the machine.
-    quotas: Mutex<HashMap<MachineId, Arc<Quota>>>,
 }
 
 /// One endpoint's ready-made configuration.
@@ -163,13 +159,6 @@ impl Shared {
         Ok(ep)
     }
 
-    fn quota(&self, machine: MachineId, limit: Option<u64>) -> Arc<Quota> {
-        lock(&self.quotas)
-            .entry(machine)
-            .or_insert_with(|| Arc::new(Quota::new(limit)))
-            .clone()
-    }
-
     /// The machine's datastore, opened (and created) on demand; `shell`
     /// adds the host's `/tmp` (the shell's and SCP's view, not SFTP's).
     fn jail(
@@ -183,7 +172,8 @@ impl Shared {
             path: "(none)".into(),
             source: std::io::Error::other("the machine has no share"),
         })?;
-        let quota = self.quota(machine, opts.quota_bytes);
+        // The machine's one quota, which SMB and BITS count against too.
+        let quota = self.model.share_quota(machine);
         let layout = Layout::datastore(&opts.datastore);
         let layout = if shell { layout.with_tmp() } else { layout };
         Jail::open(&root, layout, quota)

@@ -12,7 +12,7 @@ use fakedc_scenario::{ParseOptions, Scenario};
 use fakedc_ssh::clp::{Clp, Status};
 use fakedc_ssh::esxi::{self, EsxiInfo, EsxiShell};
 use fakedc_ssh::jail::Jail;
-use fakedc_ssh::quota::Quota;
+use fakedc_model::Quota;
 use fakedc_ssh::terminal::{self, Input, LineEditor, MAX_LINE};
 use fakedc_ssh::vfs::{Layout, Place, VPath, MAX_DEPTH, MAX_NAME};
 use std::path::{Component, Path, PathBuf};

@@ -2,8 +2,8 @@
 //! redirections, the file commands, identities and limits.
 
 use super::*;
-use crate::quota::Quota;
 use crate::vfs::Layout;
+use fakedc_model::Quota;
 
 const SCENARIO: &str = r#"
 [[machine]]

@@ -2,8 +2,8 @@
 //! records, acknowledgements, errors, recursion, times, the quota.
 
 use super::*;
-use crate::quota::Quota;
 use crate::vfs::Layout;
+use fakedc_model::Quota;
 
 struct Fixture {
     root: std::path::PathBuf,

@@ -3,9 +3,9 @@
 //! escapes, extensions.
 
 use super::*;
-use crate::quota::Quota;
 use crate::vfs::Layout;
 use fakedc_model::Model;
+use fakedc_model::Quota;
 use russh_sftp::protocol::{
     Close, Extended, Init, Lstat, MkDir, Open, OpenDir, ReadDir, ReadLink, RealPath, Remove,
     Rename, Stat, Symlink, Write,

@@ -1,11 +1,14 @@
-//! The per-share quota: real datastores fill up, and VMM must see the SFTP
-//! failure status when one does.
+//! A machine's share quota: real datastores and library shares fill up
+//! (an FSRM hard quota on a Windows share, a full VMFS datastore), and VMM
+//! must see each protocol's own "disk full" answer when one does.
 //!
+//! One `Quota` per machine ([`crate::Model::share_quota`]), shared by every
+//! front end that writes into the share (SFTP/SCP/the ESXi shell, SMB,
+//! BITS), so bytes put over one protocol leave less room for the others.
 //! Usage is counted once by walking the share (on first need), then kept up
-//! to date by every write, truncate, remove and replacing rename of the SFTP
-//! sessions of that machine (they share one `Quota`). Files changed behind
-//! fakedc's back make the count drift, so a write that would exceed the
-//! quota re-walks the share before it is refused.
+//! to date by every write, truncate, remove and replacing rename. Files
+//! changed behind fakedc's back make the count drift, so a write that would
+//! exceed the quota re-walks the share before it is refused.
 
 use cap_std::fs::Dir;
 use std::sync::Mutex;
@@ -25,7 +28,7 @@ pub struct QuotaFull {
     pub wanted: u64,
 }
 
-/// The quota of one share.
+/// The quota of one machine's share.
 #[derive(Debug)]
 pub struct Quota {
     limit: Option<u64>,
@@ -91,6 +94,25 @@ impl Quota {
             *u = u.saturating_sub(bytes);
         }
     }
+
+    /// A file goes from `old` to `new` bytes: reserves the growth or
+    /// releases the shrinkage.
+    pub fn resize(&self, share: &Dir, old: u64, new: u64) -> Result<(), QuotaFull> {
+        if new > old {
+            self.reserve(share, new - old)
+        } else {
+            self.release(old - new);
+            Ok(())
+        }
+    }
+
+    /// (total, free) bytes when a limit is set: what a volume of the
+    /// quota's size reports (statvfs, `df`, FileFsFullSizeInformation),
+    /// as an FSRM hard quota makes Windows report the share.
+    pub fn space(&self, share: &Dir) -> Option<(u64, u64)> {
+        let limit = self.limit?;
+        Some((limit, limit.saturating_sub(self.used(share))))
+    }
 }
 
 /// Sums the sizes of regular files under `dir` (symlinks are not followed).
@@ -146,6 +168,14 @@ mod tests {
         std::fs::remove_file(path.join("sub/a")).expect("rm");
         assert!(q.reserve(&dir, 600).is_ok());
         assert!(Quota::new(None).reserve(&dir, u64::MAX).is_ok());
+        assert_eq!(Quota::new(None).space(&dir), None);
+        // Shrinking releases, growing reserves; space follows.
+        let q = Quota::new(Some(1000));
+        assert_eq!(q.space(&dir), Some((1000, 600)));
+        assert!(q.resize(&dir, 0, 600).is_ok());
+        assert_eq!(q.space(&dir), Some((1000, 0)));
+        assert!(q.resize(&dir, 600, 100).is_ok());
+        assert_eq!(q.space(&dir), Some((1000, 500)));
         let _ = std::fs::remove_dir_all(&path);
     }
 }

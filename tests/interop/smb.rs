@@ -1220,3 +1220,259 @@ fn declared_shares_and_permissions() {
     );
     assert!(out.contains("NT_STATUS_ACCESS_DENIED"), "{out}");
 }
+
+/// A library server whose share has a 3,000,000-byte quota, served over
+/// SMB, SFTP and BITS: one quota for the three.
+const QUOTA_SCENARIO: &str = r#"
+[[machine]]
+name = "lib09"
+role = "library-server"
+address = "127.84.0.9"
+quota_bytes = 3000000
+[machine.services]
+smb = true
+sftp = true
+[[machine.user]]
+name = "Administrator"
+password = "P@ssw0rd!"
+privilege = "admin"
+"#;
+
+/// `sftp -b` with a password (sshpass), run in `cwd`.
+fn sftp_batch(addr: SocketAddr, batch: &str, cwd: &std::path::Path) -> (bool, String) {
+    let file = cwd.join("sftp-batch");
+    std::fs::write(&file, batch).unwrap();
+    let out = Command::new("sshpass")
+        .env("SSHPASS", "P@ssw0rd!")
+        .args([
+            "-e",
+            "sftp",
+            "-o",
+            "BatchMode=no",
+            "-o",
+            "PubkeyAuthentication=no",
+        ])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args(["-P", &addr.port().to_string(), "-b"])
+        .arg(&file)
+        .arg(format!("Administrator@{}", addr.ip()))
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("sshpass/sftp are not installed ({e}): ./scripts/test installs them")
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// curl's BITS_POST (MC-BUP) with a packet type, headers and an optional
+/// body file: (HTTP status, the response head).
+fn bits_post(
+    ca: &std::path::Path,
+    url: &str,
+    packet: &str,
+    headers: &[String],
+    body: Option<&std::path::Path>,
+) -> (u16, String) {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "--cacert"])
+        .arg(ca)
+        .args([
+            "-u",
+            "Administrator:P@ssw0rd!",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+        ])
+        .args([
+            "-X",
+            "BITS_POST",
+            "-H",
+            &format!("BITS-Packet-Type: {packet}"),
+        ])
+        .args(["-H", "Content-Type:"]);
+    for h in headers {
+        c.args(["-H", h]);
+    }
+    if let Some(b) = body {
+        c.arg("--data-binary").arg(format!("@{}", b.display()));
+    }
+    let out = c
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| panic!("curl is not installed ({e}): ./scripts/test installs it"));
+    let head = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = head
+        .rfind("HTTP/1.1 ")
+        .and_then(|i| head[i..].split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no response: {head}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    (status, head)
+}
+
+/// A header's value in a response head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// smbclient's "N blocks of size B. M blocks available" (after `ls`), as
+/// bytes: (total, available).
+fn smbclient_space(out: &str) -> (u64, u64) {
+    let l = out
+        .lines()
+        .find(|l| l.contains("blocks of size"))
+        .unwrap_or_else(|| panic!("no size line in:\n{out}"));
+    let w: Vec<&str> = l.split_whitespace().collect();
+    let n = |i: usize| -> u64 { w[i].trim_end_matches('.').parse().unwrap() };
+    let size = n(4);
+    (n(0) * size, n(5) * size)
+}
+
+/// The machine's quota, as Windows enforces an FSRM hard quota on a share:
+/// smbclient `put` of a file bigger than it fails with
+/// NT_STATUS_DISK_FULL, `ls` reports the quota as the volume; a file put
+/// over SFTP leaves SMB less room (one quota, two protocols); deleting
+/// over SMB gives the room back; a BITS fragment past what is left gets
+/// BITS' own HRESULT_FROM_WIN32(ERROR_DISK_FULL) and the upload never
+/// appears, while one that fits is published and counted.
+#[test]
+fn quota_shared_by_smb_sftp_and_bits() {
+    let dc = Datacenter::builder()
+        .scenario_str(QUOTA_SCENARIO)
+        .ephemeral()
+        .protocols(&["smb", "ssh", "bits"])
+        .start()
+        .expect("start");
+    let t = Temp::new("smb-quota");
+    let lib = dc.endpoint("lib09", ServiceKind::Smb).unwrap();
+    let share = unc(lib, "MSSCVMMLibrary");
+    let blob = |n: usize| -> Vec<u8> { (0..n).map(|i| (i % 253) as u8).collect() };
+    std::fs::write(t.path("big.bin"), blob(4_000_000)).unwrap();
+    std::fs::write(t.path("two.bin"), blob(2_000_000)).unwrap();
+    std::fs::write(t.path("one.bin"), blob(1_500_000)).unwrap();
+    let smb = |cmd: &str| smbclient(lib, &[&share, "-U", ADMIN, "-c", cmd], &t.0);
+
+    // Bigger than the quota: refused, as a full disk.
+    let (_, out) = smb("put big.bin big.bin");
+    assert!(out.contains("NT_STATUS_DISK_FULL"), "{out}");
+    let (ok, out) = smb("del big.bin; ls");
+    assert!(ok, "{out}");
+    let (total, avail) = smbclient_space(&out);
+    // The quota is the volume (to the block).
+    assert!((2_990_000..=3_000_000).contains(&total), "{out}");
+    assert!(avail + 8192 >= total, "nothing is stored yet: {out}");
+
+    // 2,000,000 bytes over SFTP count against SMB's room.
+    let sftp = dc.endpoint("lib09", ServiceKind::Sftp).unwrap();
+    let (ok, out) = sftp_batch(sftp, "put two.bin two.bin\n", &t.0);
+    assert!(ok, "{out}");
+    let (ok, out) = smb("ls");
+    assert!(ok, "{out}");
+    let (_, avail) = smbclient_space(&out);
+    assert!((990_000..=1_000_000).contains(&avail), "{out}");
+    // 1,500,000 bytes alone fit the quota, but not beside SFTP's file.
+    let (_, out) = smb("put one.bin one.bin");
+    assert!(out.contains("NT_STATUS_DISK_FULL"), "{out}");
+    // Deleting SFTP's file over SMB gives its bytes back.
+    let (ok, out) = smb("del two.bin; put one.bin one.bin; ls");
+    assert!(ok, "{out}");
+    assert!(!out.contains("NT_STATUS"), "{out}");
+    let (_, avail) = smbclient_space(&out);
+    assert!((1_490_000..=1_500_000).contains(&avail), "{out}");
+    assert_eq!(
+        std::fs::metadata(dc.share("lib09").unwrap().join("one.bin"))
+            .unwrap()
+            .len(),
+        1_500_000
+    );
+
+    // BITS: 2,000,000 bytes do not fit beside SMB's 1,500,000.
+    let bits = dc.endpoint("lib09", ServiceKind::Bits).unwrap();
+    let ca = crate::common::ca_file(&dc, "smb-quota");
+    let proto = "BITS-Supported-Protocols: {7df0354d-249b-430f-820d-3d2a9bef4931}".to_string();
+    let upload = |name: &str, file: &str, len: usize| -> (u16, String, String) {
+        let url = format!("https://{}:{}/{name}", bits.ip(), bits.port());
+        let (st, head) = bits_post(
+            &ca,
+            &url,
+            "Create-Session",
+            std::slice::from_ref(&proto),
+            None,
+        );
+        assert_eq!(st, 200, "{head}");
+        let sid = header(&head, "BITS-Session-Id").unwrap().to_string();
+        let (st, head) = bits_post(
+            &ca,
+            &url,
+            "Fragment",
+            &[
+                format!("BITS-Session-Id: {sid}"),
+                format!("Content-Range: bytes 0-{}/{len}", len - 1),
+            ],
+            Some(&t.path(file)),
+        );
+        (st, head, sid)
+    };
+    let (st, head, sid) = upload("up.bin", "two.bin", 2_000_000);
+    assert_eq!(st, 500, "{head}");
+    assert_eq!(
+        header(&head, "BITS-Error-Code"),
+        Some("0x80070070"),
+        "{head}"
+    );
+    assert_eq!(header(&head, "BITS-Error-Context"), Some("0x5"), "{head}");
+    let url = format!("https://{}:{}/up.bin", bits.ip(), bits.port());
+    let (st, head) = bits_post(
+        &ca,
+        &url,
+        "Close-Session",
+        &[format!("BITS-Session-Id: {sid}")],
+        None,
+    );
+    assert_ne!(st, 200, "an upload that did not fit cannot close: {head}");
+    assert!(!dc.share("lib09").unwrap().join("up.bin").exists());
+    let (st, head) = bits_post(
+        &ca,
+        &url,
+        "Cancel-Session",
+        &[format!("BITS-Session-Id: {sid}")],
+        None,
+    );
+    assert_eq!(st, 200, "{head}");
+    // 1,000,000 bytes fit; once published, SMB sees the room they took.
+    std::fs::write(t.path("mega.bin"), blob(1_000_000)).unwrap();
+    let (st, head, sid) = upload("mega.bin", "mega.bin", 1_000_000);
+    assert_eq!(st, 200, "{head}");
+    let url = format!("https://{}:{}/mega.bin", bits.ip(), bits.port());
+    let (st, head) = bits_post(
+        &ca,
+        &url,
+        "Close-Session",
+        &[format!("BITS-Session-Id: {sid}")],
+        None,
+    );
+    assert_eq!(st, 200, "{head}");
+    let (ok, out) = smb("ls");
+    assert!(ok && out.contains("mega.bin"), "{out}");
+    let (_, avail) = smbclient_space(&out);
+    assert!((490_000..=500_000).contains(&avail), "{out}");
+}

@@ -46,6 +46,8 @@ pub mod hresult {
     pub const FILE_EXISTS: u32 = 0x8007_0050;
     /// HRESULT_FROM_WIN32(ERROR_TOO_MANY_SESS).
     pub const TOO_MANY_SESSIONS: u32 = 0x8007_0045;
+    /// HRESULT_FROM_WIN32(ERROR_DISK_FULL): the share's quota is spent.
+    pub const DISK_FULL: u32 = 0x8007_0070;
     /// E_FAIL.
     pub const FAIL: u32 = 0x8000_4005;
 }
@@ -116,6 +118,9 @@ pub enum BitsError {
     FileExists,
     #[error("too many upload sessions ({0})")]
     TooManySessions(usize),
+    /// The machine's share quota has no room for the fragment.
+    #[error("{0}")]
+    DiskFull(fakedc_model::QuotaFull),
     /// A fragment starts past the data received so far; the client resumes
     /// from `received`.
     #[error("fragment starts at {start} but only {received} bytes were received")]
@@ -130,7 +135,7 @@ impl BitsError {
     /// The HTTP status IIS answers with.
     pub fn status(&self) -> u16 {
         match self {
-            BitsError::SessionNotFound | BitsError::Internal(_) => 500,
+            BitsError::SessionNotFound | BitsError::Internal(_) | BitsError::DiskFull(_) => 500,
             BitsError::AccessDenied(_) => 403,
             BitsError::TooLarge(_) => 413,
             BitsError::InvalidArg(_) => 400,
@@ -151,6 +156,7 @@ impl BitsError {
             BitsError::InvalidArg(_) => hresult::INVALID_ARG,
             BitsError::FileExists => hresult::FILE_EXISTS,
             BitsError::TooManySessions(_) => hresult::TOO_MANY_SESSIONS,
+            BitsError::DiskFull(_) => hresult::DISK_FULL,
             BitsError::NotFound => 0x8019_0194, // BG_E_HTTP_ERROR_404
             BitsError::Internal(_) => hresult::FAIL,
             BitsError::Gap { .. } => return None,

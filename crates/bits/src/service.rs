@@ -134,7 +134,10 @@ impl Shared {
                     .as_deref()
                     .and_then(|s| HeaderValue::from_str(s).ok()),
                 cfg,
-                store: m.share.clone().map(Store::new),
+                store: m
+                    .share
+                    .clone()
+                    .map(|s| Store::new(s).with_quota(model.share_quota(m.id))),
                 sessions: Mutex::new(Table::default()),
             })));
         }
@@ -722,6 +725,20 @@ impl Cx {
             self.journal(op, outcome(&e));
             return bits_error(&e, Some(&session.id), None);
         };
+        // The new bytes are reserved from the machine's quota before any
+        // is read: a fragment that does not fit writes nothing, and the
+        // upload stays invisible (only Close-Session publishes it).
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(e) => return bits_error(&e, Some(&session.id), None),
+        };
+        let reserved = plan.write_len;
+        let s2 = store.clone();
+        if let Err(e) = blocking(move || s2.reserve(reserved)).await {
+            self.journal(op, outcome(&e));
+            return bits_error(&e, Some(&session.id), Some(guard.received));
+        }
+        let before = guard.received;
         let budget = self.reset_budget();
         let rx = receive(
             req.into_body(),
@@ -738,10 +755,15 @@ impl Cx {
             .last_active_ms
             .store(store::ms(self.model.clock.wall()), Ordering::Relaxed);
         let Some(guard) = rx.guard else {
+            // The write task died: what it wrote is unknown, and the next
+            // refusal's walk of the share counts it again.
+            store.release(reserved);
             let e = BitsError::Internal("write task failed".into());
             self.journal(op, outcome(&e));
             return bits_error(&e, Some(&session.id), None);
         };
+        // What was reserved and not written (a short or reset body).
+        store.release(reserved.saturating_sub(guard.received.saturating_sub(before)));
         let received = guard.received;
         drop(guard);
         match rx.end {

@@ -24,6 +24,7 @@
 
 use crate::proto::{BitsError, SESSIONS_DIR};
 use cap_std::fs::{Dir, File as CapFile, Metadata, OpenOptions};
+use fakedc_model::Quota;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -98,14 +99,42 @@ pub struct Store {
     /// The share root as a capability, opened (and the share created) on
     /// first use, so listing a scenario never touches the disk.
     dir: Arc<OnceLock<Dir>>,
+    /// The machine's share quota (the one SFTP and SMB count against
+    /// too). Session files live in the share, so their bytes count from
+    /// the first fragment: a full share refuses the fragment, not the
+    /// Close-Session, and the upload never appears.
+    quota: Arc<Quota>,
 }
 
 impl Store {
+    /// A share without a quota.
     pub fn new(share: PathBuf) -> Store {
         Store {
             share,
             dir: Arc::default(),
+            quota: Arc::new(Quota::new(None)),
         }
+    }
+
+    /// Counts this share's writes against `quota` (the machine's).
+    pub fn with_quota(self, quota: Arc<Quota>) -> Store {
+        Store { quota, ..self }
+    }
+
+    /// Takes `bytes` of the quota before they are written (blocking: the
+    /// first call, or one that would not fit, walks the share).
+    pub fn reserve(&self, bytes: u64) -> Result<(), BitsError> {
+        if self.quota.limit().is_none() {
+            return Ok(());
+        }
+        self.quota
+            .reserve(self.root()?, bytes)
+            .map_err(BitsError::DiskFull)
+    }
+
+    /// Gives back `bytes` reserved and not written, or removed.
+    pub fn release(&self, bytes: u64) {
+        self.quota.release(bytes)
     }
 
     pub fn share(&self) -> &Path {
@@ -245,10 +274,17 @@ impl Store {
         write().map_err(|e| internal("writing the session sidecar", e))
     }
 
-    /// Removes a session's files (Cancel-Session, expiry).
+    /// Removes a session's files (Cancel-Session, expiry); the data's
+    /// bytes go back to the quota.
     pub fn remove(&self, key: &str) {
         if let Ok(root) = self.root() {
-            let _ = root.remove_file(Self::part_rel(key));
+            let len = root
+                .symlink_metadata(Self::part_rel(key))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            if root.remove_file(Self::part_rel(key)).is_ok() {
+                self.quota.release(len);
+            }
             let _ = root.remove_file(Self::meta_rel(key));
         }
     }
@@ -313,10 +349,19 @@ impl Store {
             }
         };
         check_dest(&dir, name, allow_overwrite)?;
+        // A file the upload replaces gives its bytes back to the quota
+        // (the upload's own were counted as they arrived).
+        let replaced = dir
+            .symlink_metadata(name)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .unwrap_or(0);
         // The rename replaces a symlink at the destination (the link, not
         // its target), so it cannot write outside either.
         root.rename(Self::part_rel(key), &dir, name)
             .map_err(|e| internal("renaming the upload into place", e))?;
+        self.quota.release(replaced);
         if let Ok(d) = dir.try_clone() {
             let _ = d.into_std_file().sync_all();
         }
@@ -429,6 +474,38 @@ mod tests {
             s.check_upload_target(&["up".into(), "x.bin".into()], false),
             Err(BitsError::FileExists)
         );
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    /// The machine's quota: a reservation past it is ERROR_DISK_FULL (500);
+    /// a removed session and a file an upload replaces give their bytes
+    /// back.
+    #[test]
+    fn quota_reserve_remove_and_replace() {
+        let d = tmp("quota");
+        let share = d.join("share");
+        let s = Store::new(share.clone()).with_quota(Arc::new(Quota::new(Some(1000))));
+        let key = "{Q1}";
+        let mut f = s.create(key, &meta(key, &["x.bin"])).unwrap();
+        // The first walk counts the sidecar, which lives in the share too.
+        let sidecar = s.quota.used(s.root().unwrap());
+        s.reserve(600).unwrap();
+        f.write_all(&[1; 600]).unwrap();
+        let e = s.reserve(1000 - 600 - sidecar + 1).unwrap_err();
+        assert!(matches!(e, BitsError::DiskFull(_)), "{e:?}");
+        assert_eq!((e.status(), e.hresult()), (500, Some(0x8007_0070)));
+        s.remove(key);
+        assert_eq!(s.quota.used(s.root().unwrap()), sidecar);
+
+        fs::write(share.join("y.bin"), [0u8; 400]).unwrap();
+        let s = Store::new(share.clone()).with_quota(Arc::new(Quota::new(Some(10_000))));
+        let before = s.quota.used(s.root().unwrap());
+        let key = "{Q2}";
+        let mut f = s.create(key, &meta(key, &["y.bin"])).unwrap();
+        s.reserve(300).unwrap();
+        f.write_all(&[2; 300]).unwrap();
+        s.commit(key, &f, &["y.bin".into()], true).unwrap();
+        assert_eq!(s.quota.used(s.root().unwrap()), before + 300 - 400);
         let _ = fs::remove_dir_all(&d);
     }
 

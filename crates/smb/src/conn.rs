@@ -238,6 +238,38 @@ pub struct Server {
     pub share_modes: ShareModes,
     /// Oplocks granted, by file.
     pub oplocks: Oplocks,
+    /// The machine's share quota, when it has a share and a limit.
+    pub quota: Option<ShareQuota>,
+}
+
+/// The machine's share quota (`fakedc_model::Quota`, the one SFTP and
+/// BITS count against too) with the machine's share root it counts: a
+/// declared share is a directory of that root, and every byte in the root
+/// counts. Past it, writes get STATUS_DISK_FULL, what a Windows share
+/// under an FSRM hard quota answers; the file-system size classes report
+/// the quota as the volume.
+pub struct ShareQuota {
+    pub quota: Arc<fakedc_model::Quota>,
+    pub root: Arc<Dir>,
+}
+
+impl ShareQuota {
+    /// A file goes from `old` to `new` bytes: the growth is reserved (or
+    /// STATUS_DISK_FULL), a shrinkage released.
+    fn resize(&self, old: u64, new: u64) -> Result<(), u32> {
+        self.quota
+            .resize(&self.root, old, new)
+            .map_err(|_| status::DISK_FULL)
+    }
+
+    fn release(&self, bytes: u64) {
+        self.quota.release(bytes)
+    }
+
+    /// (total, free) bytes.
+    fn space(&self) -> Option<(u64, u64)> {
+        self.quota.space(&self.root)
+    }
 }
 
 /// Oplock levels (MS-SMB2 2.2.13 RequestedOplockLevel).
@@ -2366,7 +2398,7 @@ impl Connection {
                 self.unlocked.extend(freed);
                 self.release_oplock(id);
                 self.server.share_modes.release((self.conn_id, id));
-                let ch = finish(o);
+                let ch = finish(o, self.server.quota.as_ref());
                 self.changes.extend(ch);
             }
         }
@@ -2441,7 +2473,7 @@ impl Connection {
                 self.release_oplock(id);
                 self.drop_pending_locks(|p| p.vol == id);
                 self.server.share_modes.release((self.conn_id, id));
-                let ch = finish(o);
+                let ch = finish(o, self.server.quota.as_ref());
                 self.cleanup_notifies(id);
                 self.changes.extend(ch);
             }
@@ -2602,6 +2634,11 @@ impl Connection {
                     create::CREATE | create::OPEN_IF | create::OVERWRITE_IF | create::SUPERSEDE
                 )
         };
+        // An overwrite's truncation gives the old bytes back to the quota.
+        let old_len = meta
+            .as_ref()
+            .map(|m| if m.is_file() { m.len() } else { 0 })
+            .unwrap_or(0);
         let opened = (|| -> Result<(OpenKind, u32), Reply> {
             Ok(match meta {
                 Ok(m) if m.is_dir() => {
@@ -2701,6 +2738,9 @@ impl Connection {
                 return e;
             }
         };
+        if let (create::OVERWRITTEN | create::SUPERSEDED, Some(q)) = (action, &self.server.quota) {
+            q.release(old_len);
+        }
         if !exists {
             // Just created: nobody else can hold it yet.
             self.server
@@ -3023,7 +3063,7 @@ impl Connection {
         self.drop_pending_locks(|p| p.vol == vol);
         self.release_oplock(vol);
         self.server.share_modes.release((self.conn_id, vol));
-        let ch = finish(o);
+        let ch = finish(o, self.server.quota.as_ref());
         self.changes.extend(ch);
         self.cleanup_notifies(vol);
         let mut b = Vec::with_capacity(60);
@@ -3147,7 +3187,26 @@ impl Connection {
                 if !o.write {
                     return Reply::err(status::ACCESS_DENIED);
                 }
+                // Growth past the end is reserved first: a write that does
+                // not fit writes nothing.
+                let mut grown = None;
+                if let Some(q) = &srv.quota {
+                    let old = match f.metadata() {
+                        Ok(m) => m.len(),
+                        Err(e) => return Reply::err(fs::io_status(&e)),
+                    };
+                    let end = w.offset.saturating_add(w.data.len() as u64);
+                    if end > old {
+                        if let Err(st) = q.resize(old, end) {
+                            return Reply::err(st);
+                        }
+                        grown = Some(end - old);
+                    }
+                }
                 if let Err(e) = f.write_all_at(w.data, w.offset) {
+                    if let (Some(q), Some(n)) = (&srv.quota, grown) {
+                        q.release(n);
+                    }
                     return Reply::err(fs::io_status(&e));
                 }
                 o.written_bytes += w.data.len() as u64;
@@ -3320,13 +3379,16 @@ impl Connection {
             }
             2 => {
                 let serial = u32::from_le_bytes(self.server.guid[..4].try_into().unwrap_or([0; 4]));
-                match fs::fs_info(
-                    q.class,
-                    256 << 30,
-                    128 << 30,
-                    serial,
-                    self.server.start_time,
-                ) {
+                // The quota is the volume when there is one (as an FSRM
+                // hard quota makes Windows report a share); else a fixed
+                // 256 GiB volume, half free.
+                let (total, free) = self
+                    .server
+                    .quota
+                    .as_ref()
+                    .and_then(ShareQuota::space)
+                    .unwrap_or((256 << 30, 128 << 30));
+                match fs::fs_info(q.class, total, free, serial, self.server.start_time) {
                     Some(d) => d,
                     None => return Reply::err(status::INVALID_INFO_CLASS),
                 }
@@ -3458,12 +3520,18 @@ impl Connection {
                 if o.path.as_os_str().is_empty() {
                     return (Reply::err(status::ACCESS_DENIED), what);
                 }
-                if root.metadata(&to).is_ok() && to != o.path {
-                    if replace == 0 {
-                        return (Reply::err(status::OBJECT_NAME_COLLISION), what);
-                    }
-                    if root.metadata(&to).map(|m| m.is_dir()).unwrap_or(false) {
-                        return (Reply::err(status::ACCESS_DENIED), what);
+                // The bytes of a file the rename replaces go back to the
+                // quota.
+                let mut replaced = 0;
+                if let Ok(m) = root.metadata(&to) {
+                    if to != o.path {
+                        if replace == 0 {
+                            return (Reply::err(status::OBJECT_NAME_COLLISION), what);
+                        }
+                        if m.is_dir() {
+                            return (Reply::err(status::ACCESS_DENIED), what);
+                        }
+                        replaced = m.len();
                     }
                 }
                 if let Err(e) = root.rename(&o.path, &root, &to) {
@@ -3473,6 +3541,9 @@ impl Connection {
                         fs::io_status(&e)
                     };
                     return (Reply::err(st), what);
+                }
+                if let Some(q) = &srv.quota {
+                    q.release(replaced);
                 }
                 let from = std::mem::replace(&mut o.path, to.clone());
                 let new_key = base.join(&to);
@@ -3500,8 +3571,24 @@ impl Connection {
                     if !o.write {
                         return (Reply::err(status::ACCESS_DENIED), shown);
                     }
+                    let what = format!("{shown} end of file {v}");
+                    let old = match (&srv.quota, f.metadata()) {
+                        (None, _) => None,
+                        (Some(_), Ok(m)) => Some(m.len()),
+                        (Some(_), Err(e)) => return (Reply::err(fs::io_status(&e)), what),
+                    };
+                    if let (Some(q), Some(old)) = (&srv.quota, old) {
+                        if let Err(st) = q.resize(old, v) {
+                            return (Reply::err(st), what);
+                        }
+                    }
                     if let Err(e) = f.set_len(v) {
-                        return (Reply::err(fs::io_status(&e)), shown);
+                        if let (Some(q), Some(old)) = (&srv.quota, old) {
+                            // Undo: give back the growth, take back the
+                            // shrinkage.
+                            let _ = q.resize(v, old);
+                        }
+                        return (Reply::err(fs::io_status(&e)), what);
                     }
                     return (ok(), format!("{shown} end of file {v}"));
                 }
@@ -3676,7 +3763,7 @@ fn notify_filter_matches(filter: u32, action: u32) -> bool {
 }
 
 /// Applies delete-on-close when an open goes away; the changes it made.
-fn finish(o: Open) -> Vec<Change> {
+fn finish(o: Open, quota: Option<&ShareQuota>) -> Vec<Change> {
     let mut changes = Vec::new();
     if o.written_bytes > 0 {
         changes.push(Change {
@@ -3690,8 +3777,14 @@ fn finish(o: Open) -> Vec<Change> {
     let Some(root) = o.root else { return changes };
     let removed = match o.kind {
         OpenKind::File(f) => {
+            // A deleted file's bytes go back to the quota.
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             drop(f);
-            root.remove_file(&o.path)
+            let r = root.remove_file(&o.path);
+            if let (Ok(()), Some(q)) = (&r, quota) {
+                q.release(len);
+            }
+            r
         }
         OpenKind::Dir { .. } => root.remove_dir(&o.path),
         OpenKind::Pipe { .. } => return changes,

@@ -278,6 +278,13 @@ fn server_for(m: &Machine, model: &Model) -> Result<Server, fakedc_net::StartErr
         locks: Default::default(),
         share_modes: Default::default(),
         oplocks: Default::default(),
+        // The machine's one quota, counted over its whole share.
+        quota: root
+            .filter(|_| model.share_quota(m.id).limit().is_some())
+            .map(|root| crate::conn::ShareQuota {
+                quota: model.share_quota(m.id),
+                root,
+            }),
     })
 }
 
@@ -334,6 +341,7 @@ pub fn operations() -> Vec<String> {
         "LOCK (waiting locks pend until the range frees, CANCEL ends them), CHANGE_NOTIFY, CANCEL",
         "oplocks (batch, exclusive, level II; broken across connections with OPLOCK_BREAK and acknowledged; leases not granted)",
         "IOCTL (VALIDATE_NEGOTIATE_INFO, PIPE_TRANSCEIVE)",
+        "the machine's quota_bytes, shared with SFTP and BITS: WRITE/SET_INFO growth past it STATUS_DISK_FULL; FileFsSizeInformation and FileFsFullSizeInformation report it",
         "srvsvc NetrShareEnum, NetrShareGetInfo; wkssvc NetrWkstaGetInfo (levels 100, 101)",
         "null sessions (IPC$ only; srvsvc and wkssvc refused as NullSessionPipes is empty); Guest disabled",
         "NetBIOS session request (139)",

@@ -55,6 +55,7 @@ fn server() -> Arc<Server> {
         locks: Default::default(),
         share_modes: Default::default(),
         oplocks: Default::default(),
+        quota: None,
     })
 }
 

@@ -7,12 +7,11 @@
 //! Inputs that carry several fields (a path and a symlink target, a session
 //! of command lines) separate them with [`SEP`] or newlines.
 
-use fakedc_model::{Model, Privilege};
+use fakedc_model::{Model, Privilege, Quota};
 use fakedc_scenario::{ParseOptions, Scenario};
 use fakedc_ssh::clp::{Clp, Status};
 use fakedc_ssh::esxi::{self, EsxiInfo, EsxiShell};
 use fakedc_ssh::jail::Jail;
-use fakedc_model::Quota;
 use fakedc_ssh::terminal::{self, Input, LineEditor, MAX_LINE};
 use fakedc_ssh::vfs::{Layout, Place, VPath, MAX_DEPTH, MAX_NAME};
 use std::path::{Component, Path, PathBuf};

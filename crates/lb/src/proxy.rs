@@ -357,6 +357,8 @@ impl VirtualServer {
             match action {
                 Action::Reject | Action::Drop => {
                     let what = if action == Action::Reject {
+                        // BIG-IP's `reject` resets the connection.
+                        conn.info.state.reset_on_close();
                         "rejected"
                     } else {
                         "dropped"
@@ -441,6 +443,9 @@ impl VirtualServer {
                         break;
                     }
                     Action::Reject | Action::Drop => {
+                        if action == Action::Reject {
+                            conn.info.state.reset_on_close();
+                        }
                         record(format!(
                             "{} by iRule {rule} at HTTP_REQUEST ({} {})",
                             if action == Action::Reject {
@@ -569,7 +574,13 @@ impl VirtualServer {
             v.0 += 1;
             v.1 += 1;
         }
-        let r = splice(&mut client, &mut up).await;
+        let r = splice(
+            &mut client,
+            &mut up,
+            !plan.client_ssl,
+            plan.server_ssl.is_none(),
+        )
+        .await;
         let (to_member, to_client) = match &r {
             Ok((a, b)) => (*a + sent_first, *b),
             Err(_) => (sent_first, 0),
@@ -602,23 +613,32 @@ impl VirtualServer {
 
 /// Copies both ways until both sides are done (each side's end of stream
 /// passed on as a write shutdown, like `tokio::io::copy_bidirectional`):
-/// (bytes to the member, bytes to the client).
+/// (bytes to the member, bytes to the client). `client_tcp`/`up_tcp`: that
+/// side is plain TCP (no TLS layer).
 ///
 /// Why not `copy_bidirectional_with_sizes`: it allocates and zeroes its
 /// two buffers (80 KiB here) for every connection, and a new-connection
 /// load is mostly connections that carry one small request each. These
 /// buffers come from a per-thread free list and go back to it as soon as
 /// their direction ends.
+///
+/// The direction that ends last does not shut its plain TCP side down:
+/// both sockets are closed right after, and the close sends the same FIN
+/// (nothing is left unread on a side whose end of stream was read), so
+/// the `shutdown` call would be one more syscall per connection for
+/// nothing. A TLS side is always shut down: that sends its close_notify.
 async fn splice(
     client: &mut fakedc_net::BoxIo,
     up: &mut fakedc_net::BoxIo,
+    client_tcp: bool,
+    up_tcp: bool,
 ) -> std::io::Result<(u64, u64)> {
     use std::task::Poll;
     let mut to_member = Pump::new(BUF_TO_MEMBER);
     let mut to_client = Pump::new(BUF_TO_CLIENT);
     std::future::poll_fn(|cx| {
-        let a = to_member.poll(cx, &mut **client, &mut **up)?;
-        let b = to_client.poll(cx, &mut **up, &mut **client)?;
+        let a = to_member.poll(cx, &mut **client, &mut **up, up_tcp && to_client.done)?;
+        let b = to_client.poll(cx, &mut **up, &mut **client, client_tcp && to_member.done)?;
         if a.is_ready() && b.is_ready() {
             Poll::Ready(Ok((to_member.amt, to_client.amt)))
         } else {
@@ -688,11 +708,14 @@ impl Pump {
         }
     }
 
+    /// Moves what `r` sends to `w`; at `r`'s end of stream, shuts `w`'s
+    /// sending side down unless `last` (the caller closes `w` next).
     fn poll(
         &mut self,
         cx: &mut std::task::Context<'_>,
         r: &mut dyn fakedc_net::Io,
         w: &mut dyn fakedc_net::Io,
+        last: bool,
     ) -> std::task::Poll<std::io::Result<()>> {
         use std::pin::Pin;
         use std::task::Poll;
@@ -752,6 +775,10 @@ impl Pump {
             if self.eof && self.pos == self.cap {
                 if let Some(b) = self.buf.take() {
                     give_buf(b);
+                }
+                if last {
+                    self.done = true;
+                    return Poll::Ready(Ok(()));
                 }
                 match Pin::new(&mut *w).poll_shutdown(cx) {
                     Poll::Ready(Ok(())) => {

@@ -9,6 +9,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 type Key = (TypeId, &'static str);
@@ -17,6 +18,8 @@ type Key = (TypeId, &'static str);
 #[derive(Default)]
 pub struct ConnState {
     map: Mutex<HashMap<Key, Box<dyn Any + Send>>>,
+    /// Set by [`ConnState::reset_on_close`].
+    reset: AtomicBool,
 }
 
 impl std::fmt::Debug for ConnState {
@@ -58,6 +61,19 @@ impl ConnState {
     pub fn put<T: Any + Send>(&self, key: &'static str, value: Box<T>) {
         let mut g = self.map.lock().unwrap_or_else(|p| p.into_inner());
         g.insert((TypeId::of::<T>(), key), value);
+    }
+
+    /// Ends the connection with a reset (RST, SO_LINGER 0) instead of a
+    /// FIN when the service drops its stream. Why: a device that refuses a
+    /// connection it already accepted resets it (a BIG-IP iRule's `reject`
+    /// does), and clients tell a reset from a close (curl: 56, not 52).
+    pub fn reset_on_close(&self) {
+        self.reset.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`ConnState::reset_on_close`] was called.
+    pub fn resets(&self) -> bool {
+        self.reset.load(Ordering::Relaxed)
     }
 }
 

@@ -1,8 +1,10 @@
 //! A stream wrapper that applies TCP fault rules: delay each read from the
 //! peer, and reset the connection after N bytes have been sent.
 
+use crate::ConnState;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -21,6 +23,10 @@ impl StreamFaults {
     }
 }
 
+/// The connection's state and how to reset the stream (see
+/// [`FaultyStream::reset_when`]).
+type ResetHook<S> = (Arc<ConnState>, fn(&S));
+
 /// The wrapper. With no faults it is a plain pass-through.
 pub struct FaultyStream<S> {
     inner: S,
@@ -35,6 +41,10 @@ pub struct FaultyStream<S> {
     held: Vec<u8>,
     held_pos: usize,
     written: u64,
+    /// Resets the socket on drop when the connection's state asks for it
+    /// ([`ConnState::reset_on_close`]); a function pointer so that this
+    /// wrapper stays generic over the stream.
+    reset: Option<ResetHook<S>>,
 }
 
 /// The most a delayed read holds back at once.
@@ -49,11 +59,29 @@ impl<S> FaultyStream<S> {
             held: Vec::new(),
             held_pos: 0,
             written: 0,
+            reset: None,
         }
+    }
+
+    /// Calls `reset` on the stream when this wrapper is dropped if `state`
+    /// asked for a reset by then ([`ConnState::reset_on_close`]).
+    pub fn reset_when(mut self, state: Arc<ConnState>, reset: fn(&S)) -> Self {
+        self.reset = Some((state, reset));
+        self
     }
 
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+}
+
+impl<S> Drop for FaultyStream<S> {
+    fn drop(&mut self) {
+        if let Some((state, reset)) = &self.reset {
+            if state.resets() {
+                reset(&self.inner);
+            }
+        }
     }
 }
 
@@ -248,5 +276,36 @@ mod tests {
         let mut out = Vec::new();
         s.read_to_end(&mut out).await.unwrap();
         assert_eq!(out, b"hello world");
+    }
+
+    /// A connection whose state asks for a reset ends with RST when the
+    /// service drops it; one that does not, with a FIN.
+    #[tokio::test]
+    async fn reset_on_close_sends_rst_and_a_plain_close_a_fin() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        for reset in [true, false] {
+            let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (accepted, _) = listener.accept().await.unwrap();
+            let state = Arc::new(ConnState::default());
+            let s = FaultyStream::new(accepted, StreamFaults::default()).reset_when(
+                state.clone(),
+                |s: &tokio::net::TcpStream| {
+                    let _ = s.set_zero_linger();
+                },
+            );
+            if reset {
+                state.reset_on_close();
+            }
+            drop(s);
+            let mut buf = [0u8; 16];
+            match client.read(&mut buf).await {
+                Err(e) => assert!(
+                    reset && e.kind() == io::ErrorKind::ConnectionReset,
+                    "reset {reset}: {e}"
+                ),
+                Ok(n) => assert!(!reset && n == 0, "reset {reset}: read {n} bytes"),
+            }
+        }
     }
 }

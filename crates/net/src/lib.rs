@@ -973,7 +973,13 @@ impl Supervisor {
             // Dropping the socket then sends RST, not FIN: a reset.
             let _ = stream.set_zero_linger();
         }
-        let local = stream.local_addr().unwrap_or(self.addr);
+        // A listener bound to one address (every machine's is) accepts on
+        // that address only: no getsockname per connection.
+        let local = if self.addr.ip().is_unspecified() {
+            stream.local_addr().unwrap_or(self.addr)
+        } else {
+            self.addr
+        };
         self.journal(
             Some(peer),
             "connect",
@@ -1019,7 +1025,12 @@ impl Supervisor {
         self.shared.conns.spawn(
             async move {
                 let _permit = permit;
-                let mut stream = FaultyStream::new(stream, sf);
+                let mut stream = FaultyStream::new(stream, sf).reset_when(
+                    info.state.clone(),
+                    |s: &TcpStream| {
+                        let _ = s.set_zero_linger();
+                    },
+                );
                 if blackhole {
                     let mut sink = [0u8; 4096];
                     tokio::select! {

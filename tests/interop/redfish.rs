@@ -51,6 +51,12 @@ fn lib(dc: &Datacenter, ca: &Path, user: &str, pass: &str, auth: &str, args: &[&
 }
 
 fn ipmitool(dc: &Datacenter, user: &str, pass: &str, cmd: &str) -> (bool, String) {
+    let args: Vec<&str> = cmd.split_whitespace().collect();
+    ipmitool_args(dc, user, pass, &args)
+}
+
+/// ipmitool with its arguments as given (a sensor name with a space).
+fn ipmitool_args(dc: &Datacenter, user: &str, pass: &str, args: &[&str]) -> (bool, String) {
     let ok = Command::new("ipmitool")
         .arg("-V")
         .output()
@@ -63,7 +69,7 @@ fn ipmitool(dc: &Datacenter, user: &str, pass: &str, cmd: &str) -> (bool, String
         .args(["-I", "lanplus", "-C", "17", "-H", &a.ip().to_string()])
         .args(["-p", &a.port().to_string(), "-U", user, "-P", pass])
         .args(["-N", "1", "-R", "2"])
-        .args(cmd.split_whitespace())
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .expect("run ipmitool");
@@ -877,4 +883,188 @@ disks_gb = [480, 1920]
         .expect("nics = 99 refused")
         .to_string();
     assert!(e.contains("options.redfish") && e.contains("nics"), "{e}");
+}
+
+/// A one-file HTTP server on loopback standing in for a share's web
+/// server: `/fw/<name>` answers 200 with a small image, anything else 404.
+/// Returns the port and a counter of the image requests served.
+fn firmware_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let resp: Vec<u8> = if path.starts_with("/fw/") {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = vec![0xA5u8; 64 * 1024];
+                let mut r = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                r.extend_from_slice(&body);
+                r
+            } else {
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
+            };
+            let _ = s.write_all(&resp);
+        }
+    });
+    (port, served)
+}
+
+/// `UpdateService.SimpleUpdate` with DMTF's library: 202 and a task
+/// monitor, polled (202 while running) until the update's final answer;
+/// the task says Completed with the Update registry's messages, the
+/// firmware inventory shows the image's version, and so does ipmitool's
+/// Get Device ID (the BMC's firmware is the chassis's). A missing image
+/// ends its task in Exception with TransferFailed.
+#[test]
+fn simple_update_task_is_seen_by_ipmitool() {
+    let scenario = format!("{SCENARIO}\n[machine.options.redfish]\nupdate_ms = 1500\n");
+    let dc = common::start(&scenario);
+    let ca = ca_file(&dc, "redfish-update");
+    let (port, served) = firmware_server();
+    let (ok, before) = ipmitool(&dc, "admin", "password", "mc info");
+    assert!(ok, "{before}");
+    assert!(
+        !before.contains("Firmware Revision         : 9.42"),
+        "{before}"
+    );
+    // No scheme in ImageURI: TransferProtocol's, as DSP0266 says.
+    let image = format!("127.0.0.1:{port}/fw/bmc-9.42.01.bin");
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "session",
+        &["update", &image],
+    );
+    assert_eq!(line(&out, "STATUS"), "202", "{out}");
+    assert!(
+        line(&out, "MONITOR").starts_with("/redfish/v1/TaskService/TaskMonitors/"),
+        "{out}"
+    );
+    assert!(line(&out, "RUNNING").starts_with("Running "), "{out}");
+    assert_eq!(line(&out, "FINAL"), "204", "{out}");
+    assert_eq!(line(&out, "TASK"), "Completed 100", "{out}");
+    let msgs = lines(&out, "TASK_MESSAGE");
+    assert_eq!(
+        msgs.first().copied(),
+        Some("TaskEvent.1.0.TaskStarted"),
+        "{out}"
+    );
+    assert!(msgs.contains(&"Update.1.0.UpdateSuccessful"), "{out}");
+    assert_eq!(
+        msgs.last().copied(),
+        Some("TaskEvent.1.0.TaskCompletedOK"),
+        "{out}"
+    );
+    assert!(lines(&out, "FIRMWARE").contains(&"BMC 9.42.01"), "{out}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let (ok, after) = ipmitool(&dc, "admin", "password", "mc info");
+    assert!(ok, "{after}");
+    assert!(
+        after.contains("Firmware Revision         : 9.42"),
+        "{after}"
+    );
+
+    // The image is not there: the transfer fails, the task says so.
+    let missing = format!("http://127.0.0.1:{port}/gone/bmc-9.50.bin");
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "basic",
+        &["update", &missing],
+    );
+    assert_eq!(line(&out, "FINAL"), "500", "{out}");
+    assert!(
+        lines(&out, "MESSAGEID").contains(&"Update.1.0.TransferFailed"),
+        "{out}"
+    );
+    assert_eq!(line(&out, "TASK"), "Exception 100", "{out}");
+    assert!(lines(&out, "FIRMWARE").contains(&"BMC 9.42.01"), "{out}");
+    // Outside the datacenter: refused before any task starts.
+    let out = lib(
+        &dc,
+        &ca,
+        "admin",
+        "password",
+        "basic",
+        &["update", "http://example.com/bmc-1.0.bin"],
+    );
+    assert_eq!(line(&out, "STATUS"), "400", "{out}");
+    assert_eq!(
+        line(&out, "MESSAGEID"),
+        "Base.1.10.CouldNotEstablishConnection",
+        "{out}"
+    );
+}
+
+/// PowerSubsystem, ThermalSubsystem (fans, thermal metrics),
+/// EnvironmentMetrics and the deprecated Power through DMTF's library,
+/// cross-checked reading by reading with `ipmitool sdr get` (one set of
+/// sensors); a power-off takes the fans' readings away on both sides.
+#[test]
+fn environment_readings_match_ipmitool() {
+    let dc = common::start(SCENARIO);
+    let ca = ca_file(&dc, "redfish-environment");
+    let out = lib(&dc, &ca, "admin", "password", "basic", &["environment"]);
+    assert_eq!(line(&out, "STATUS"), "200", "{out}");
+    let sdr_value = |name: &str| -> Option<f64> {
+        let (ok, o) = ipmitool_args(&dc, "admin", "password", &["sdr", "get", name]);
+        assert!(ok, "{o}");
+        let l = o.lines().find(|l| l.contains("Sensor Reading"))?;
+        l.split(':').nth(1)?.split_whitespace().next()?.parse().ok()
+    };
+    // ipmitool's reading is the raw byte converted back: within a step.
+    let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol;
+    let temps = lines(&out, "TEMP");
+    assert!(!temps.is_empty(), "{out}");
+    for t in &temps {
+        // "Inlet Temp = 24.0 24.0": the metric's excerpt and the sensor.
+        let (name, rest) = t.split_once(" = ").unwrap();
+        let v: Vec<f64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+        assert_eq!(v[0], v[1], "{out}");
+        let ipmi = sdr_value(name).unwrap_or_else(|| panic!("no ipmitool reading for {name}"));
+        assert!(
+            close(v[0], ipmi, 1.0),
+            "{name}: redfish {} ipmitool {ipmi}",
+            v[0]
+        );
+    }
+    let fans = lines(&out, "FAN");
+    assert!(!fans.is_empty(), "{out}");
+    for f in &fans {
+        let (name, rest) = f.split_once(" = ").unwrap();
+        let rpm: f64 = rest.split(' ').next().unwrap().parse().unwrap();
+        let ipmi = sdr_value(name).unwrap();
+        assert!(
+            close(rpm, ipmi, 100.0),
+            "{name}: redfish {rpm} ipmitool {ipmi}"
+        );
+    }
+    let watts: f64 = line(&out, "POWER_WATTS").parse().unwrap();
+    assert!(watts > 0.0, "{out}");
+    assert!(!lines(&out, "VOLTS").is_empty(), "{out}");
+    let (ok, o) = ipmitool(&dc, "admin", "password", "chassis power off");
+    assert!(ok, "{o}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = lib(&dc, &ca, "admin", "password", "basic", &["environment"]);
+    for f in lines(&out, "FAN") {
+        assert!(f.ends_with("= None StandbyOffline"), "{out}");
+    }
+    let (ok, o) = ipmitool(&dc, "admin", "password", "sdr get Fan1");
+    assert!(ok || o.contains("No Reading"), "{o}");
+    assert!(o.contains("No Reading") || o.contains("Unavailable"), "{o}");
 }

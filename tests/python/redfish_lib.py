@@ -5,6 +5,7 @@ usage: redfish_lib.py HOST PORT USER PASSWORD CA_PEM AUTH ACTION [ARGS...]
 AUTH: session | basic
 ACTION: system | reset TYPE | boot TARGET ENABLED | password USERNAME NEW
         | bad-reset TYPE | sessions | sel | inventory
+        | update IMAGE_URI [TARGET] | environment
 
 Prints KEY value lines the Rust test asserts on; every HTTP answer prints
 STATUS <code>. Logs out at the end (session auth) and prints LOGOUT.
@@ -180,6 +181,54 @@ elif action == "inventory":
     print("BIOS_PATCH", r.status)
     r = c.get(d["Processors"]["@odata.id"] + "/CPU99")
     print("MISSING", r.status)
+elif action == "update":
+    # SimpleUpdate as Ironic's firmware step does it: the action's target
+    # from UpdateService, then the task monitor polled until it is done.
+    import time
+    us = c.get(c.get("/redfish/v1/").dict["UpdateService"]["@odata.id"]).dict
+    target = us["Actions"]["#UpdateService.SimpleUpdate"]["target"]
+    body = {"ImageURI": args[0], "TransferProtocol": "HTTP"}
+    if len(args) > 1:
+        body["Targets"] = [args[1]]
+    r = c.post(target, body=body)
+    show(r)
+    print("MONITOR", r.task_location)
+    polls = 0
+    while r.is_processing and polls < 200:
+        if polls == 0:
+            print("RUNNING", r.dict.get("TaskState"), r.dict.get("PercentComplete"))
+        time.sleep(0.1)
+        r = r.monitor(c)
+        polls += 1
+    print("FINAL", r.status)
+    if r.status >= 400:
+        show(r)
+    tasks = c.get(c.get("/redfish/v1/").dict["Tasks"]["@odata.id"]).dict["Tasks"]["@odata.id"]
+    last = c.get(tasks).dict["Members"][-1]["@odata.id"]
+    t = c.get(last).dict
+    print("TASK", t["TaskState"], t["PercentComplete"])
+    for m in t["Messages"]:
+        print("TASK_MESSAGE", m["MessageId"])
+    for m in c.get(us["FirmwareInventory"]["@odata.id"]).dict["Members"]:
+        fw = c.get(m["@odata.id"]).dict
+        print("FIRMWARE", fw["Id"], fw["Version"])
+elif action == "environment":
+    # The modern chassis views, then the deprecated one older clients read.
+    ch = c.get(c.get("/redfish/v1/Chassis").dict["Members"][0]["@odata.id"]).dict
+    ps = c.get(ch["PowerSubsystem"]["@odata.id"])
+    show(ps)
+    print("CAPACITY", ps.dict.get("CapacityWatts"))
+    ts = c.get(ch["ThermalSubsystem"]["@odata.id"]).dict
+    for m in c.get(ts["Fans"]["@odata.id"]).dict["Members"]:
+        f = c.get(m["@odata.id"]).dict
+        print("FAN", f["Name"], "=", f["SpeedPercent"].get("SpeedRPM"), f["Status"]["State"])
+    for t in c.get(ts["ThermalMetrics"]["@odata.id"]).dict["TemperatureReadingsCelsius"]:
+        s = c.get(t["DataSourceUri"]).dict
+        print("TEMP", s["Name"], "=", t["Reading"], s["Reading"])
+    em = c.get(ch["EnvironmentMetrics"]["@odata.id"]).dict
+    print("POWER_WATTS", em["PowerWatts"]["Reading"])
+    for v in c.get(ch["Power"]["@odata.id"]).dict["Voltages"]:
+        print("VOLTS", v["Name"], "=", v["ReadingVolts"])
 elif action == "sessions":
     r = c.get("/redfish/v1/SessionService/Sessions")
     show(r)

@@ -1267,6 +1267,16 @@ fn redfish_seeds() -> Vec<Vec<u8>> {
             "/redfish/v1/EventService/Actions/EventService.SubmitTestEvent",
             r#"{"MessageId":"ResourceEvent.1.4.3.ResourceChanged"}"#,
         ),
+        (
+            9,
+            "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
+            r#"{"ImageURI":"http://127.0.0.1/bmc-7.20.00.bin","Targets":["/redfish/v1/UpdateService/FirmwareInventory/BIOS"]}"#,
+        ),
+        (8, "/redfish/v1/TaskService/TaskMonitors/1", ""),
+        (11, "/redfish/v1/TaskService/TaskMonitors/1", ""),
+        (8, "/redfish/v1/TaskService/Tasks/1?$select=TaskState", ""),
+        (8, "/redfish/v1/Chassis/1/ThermalSubsystem/Fans/Fan1", ""),
+        (8, "/redfish/v1/Chassis/1/Thermal", ""),
     ];
     for (sel, path, body) in reqs {
         let mut s = vec![*sel];

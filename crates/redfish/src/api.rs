@@ -353,6 +353,10 @@ pub struct Api {
     pub events: crate::events::Hub,
     /// Event deliveries raised by requests, for the glue to make.
     pending: Mutex<Vec<crate::events::Delivery>>,
+    /// TaskService: the firmware update tasks.
+    pub tasks: crate::tasks::Tasks,
+    /// Image transfers started by SimpleUpdate, for the glue to make.
+    fetches: Mutex<Vec<crate::tasks::Fetch>>,
 }
 
 /// What the glue journals for one request.
@@ -395,6 +399,12 @@ impl Api {
     /// `SubmitTestEvent`), for the glue to send.
     pub fn take_deliveries(&self) -> Vec<crate::events::Delivery> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The image transfers SimpleUpdate started since the last call, for
+    /// the glue to make (and report through `tasks.transferred`).
+    pub fn take_fetches(&self) -> Vec<crate::tasks::Fetch> {
+        std::mem::take(&mut *self.fetches.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Who a request authenticates as, for the SSE stream the glue serves:
@@ -480,6 +490,8 @@ impl Api {
         now: Instant,
         req: &Request<'_>,
     ) -> Outcome {
+        // A firmware install that came due shows in what this request reads.
+        self.tasks.settle(model, bmc, now);
         if req.odata_version.is_some_and(|v| v.trim() != "4.0") {
             let mut reply = error(
                 412,
@@ -919,6 +931,27 @@ impl Api {
                 if let Some(id) = path.strip_prefix(&format!("{SESSIONS}/")) {
                     return self.session_item(bmc, m, path, id, caller);
                 }
+                // DSP8011: updates and cancelling them need ConfigureComponents.
+                let operator = caller.privilege >= Privilege::Operator;
+                if let Some(r) = self.tasks.route(model, bmc, now, m, path, operator) {
+                    return r;
+                }
+                if let Some((r, fetch)) =
+                    crate::update::route(&self.tasks, model, bmc, now, m, path, req.body, operator)
+                {
+                    if let Some(f) = fetch {
+                        // At most one per BMC is running (tasks refuses a
+                        // second), so this stays small even undrained.
+                        let mut p = self.fetches.lock().unwrap_or_else(|p| p.into_inner());
+                        if p.len() < MAX_PENDING {
+                            p.push(f);
+                        }
+                    }
+                    return r;
+                }
+                if let Some(r) = crate::environment::route(model, bmc, now, m, path) {
+                    return r;
+                }
                 if path.starts_with(SYSTEM) {
                     let inv = crate::inventory::Inventory::serving(model.machine(bmc));
                     let g = glance(model, bmc, now);
@@ -1029,7 +1062,11 @@ impl Api {
 fn allow(path: &str) -> &'static str {
     match path {
         SYSTEM => "GET, HEAD, PATCH",
-        RESET | crate::media::INSERT | crate::media::EJECT | crate::events::TEST => "POST",
+        RESET
+        | crate::media::INSERT
+        | crate::media::EJECT
+        | crate::events::TEST
+        | crate::update::SIMPLE_UPDATE => "POST",
         crate::events::SUBS => "GET, HEAD, POST",
         p if p.starts_with(crate::events::SUBS) => "GET, HEAD, DELETE",
         SESSIONS => "GET, HEAD, POST",
@@ -1114,6 +1151,8 @@ fn service_root(model: &Model, bmc: MachineId) -> Value {
         "SessionService": link("/redfish/v1/SessionService"),
         "AccountService": link("/redfish/v1/AccountService"),
         "EventService": link(crate::events::SERVICE),
+        "Tasks": link(crate::tasks::SERVICE),
+        "UpdateService": link(crate::update::SERVICE),
         "Links": { "Sessions": link(SESSIONS) },
         "ProtocolFeaturesSupported": query::features(),
     })
@@ -1127,6 +1166,8 @@ fn odata_document() -> Value {
         ("SessionService", "/redfish/v1/SessionService"),
         ("AccountService", "/redfish/v1/AccountService"),
         ("EventService", crate::events::SERVICE),
+        ("Tasks", crate::tasks::SERVICE),
+        ("UpdateService", crate::update::SERVICE),
     ];
     let mut v = vec![json!({"name": "Service", "kind": "Singleton", "url": "/redfish/v1/"})];
     v.extend(
@@ -1181,6 +1222,20 @@ fn metadata() -> String {
         ("SimpleStorageCollection", "SimpleStorageCollection"),
         ("SimpleStorage", "SimpleStorage.v1_3_0"),
         ("Bios", "Bios.v1_2_0"),
+        ("TaskService", "TaskService.v1_3_0"),
+        ("TaskCollection", "TaskCollection"),
+        ("Task", "Task.v1_7_4"),
+        ("UpdateService", "UpdateService.v1_11_0"),
+        ("SoftwareInventoryCollection", "SoftwareInventoryCollection"),
+        ("SoftwareInventory", "SoftwareInventory.v1_10_0"),
+        ("PowerSubsystem", "PowerSubsystem.v1_1_3"),
+        ("ThermalSubsystem", "ThermalSubsystem.v1_5_0"),
+        ("ThermalMetrics", "ThermalMetrics.v1_3_2"),
+        ("FanCollection", "FanCollection"),
+        ("Fan", "Fan.v1_6_0"),
+        ("EnvironmentMetrics", "EnvironmentMetrics.v1_5_0"),
+        ("Power", "Power.v1_7_3"),
+        ("Thermal", "Thermal.v1_7_3"),
     ];
     let mut s = String::from(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -1295,6 +1350,11 @@ fn chassis(model: &Model, bmc: MachineId, now: Instant) -> Value {
         "PowerState": redfish_power(c.power),
         "Status": { "State": "Enabled", "Health": "OK" },
         "Sensors": link(crate::logs::SENSORS),
+        "PowerSubsystem": link(crate::environment::POWER_SUBSYSTEM),
+        "ThermalSubsystem": link(crate::environment::THERMAL_SUBSYSTEM),
+        "EnvironmentMetrics": link(crate::environment::ENVIRONMENT),
+        "Power": link(crate::environment::POWER),
+        "Thermal": link(crate::environment::THERMAL),
         "Links": {
             "ComputerSystems": [link(SYSTEM)],
             "ManagedBy": [link(MANAGER)],
@@ -1379,6 +1439,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use std::sync::Arc;
+    use std::time::Duration;
 
     const SCENARIO: &str = r#"
 [[machine]]
@@ -1718,6 +1779,240 @@ address = "127.99.1.1"
         assert_eq!(
             (c.last_boot_device, c.booted_media),
             (BootDevice::Disk, None)
+        );
+    }
+
+    #[test]
+    fn simple_update_runs_as_a_task_and_sets_the_version() {
+        let t = setup();
+        let upd = crate::update::SIMPLE_UPDATE;
+        for (b, s, id) in [
+            (
+                r#"{"ImageURI":"http://example.com/bmc-1.2.bin"}"#,
+                400,
+                "CouldNotEstablishConnection",
+            ),
+            (
+                r#"{"ImageURI":"http://u:p@127.0.0.1/bmc-1.2.bin"}"#,
+                400,
+                "CouldNotEstablishConnection",
+            ),
+            (
+                r#"{"ImageURI":"ftp://127.0.0.1/bmc-1.2.bin"}"#,
+                400,
+                "ActionParameterValueFormatError",
+            ),
+            (
+                r#"{"ImageURI":"127.0.0.1/x","TransferProtocol":"TFTP"}"#,
+                400,
+                "ActionParameterNotSupported",
+            ),
+            (
+                r#"{"ImageURI":"http://127.0.0.1/x","Targets":["/redfish/v1/Systems/1"]}"#,
+                400,
+                "ActionParameterValueNotInList",
+            ),
+            (r#"{"Targets":[]}"#, 400, "ActionParameterMissing"),
+            (
+                r#"{"ImageURI":"http://127.0.0.1/x","Bogus":1}"#,
+                400,
+                "ActionParameterUnknown",
+            ),
+            ("[", 400, "MalformedJSON"),
+        ] {
+            let (st, v) = call(&t, "POST", upd, true, b);
+            assert_eq!(
+                (st, message_id(&v)),
+                (s, format!("{BASE}.{id}").as_str()),
+                "{b}"
+            );
+        }
+        // No scheme: TransferProtocol's. The BMC is the default target.
+        let req = Request {
+            method: "POST",
+            path: upd,
+            token: None,
+            basic: Some(("admin".into(), "password".into())),
+            if_match: None,
+            query: None,
+            odata_version: None,
+            body: br#"{"ImageURI":"127.0.0.1:8080/fw/bmc-7.20.00.bin","TransferProtocol":"HTTP"}"#,
+        };
+        let r = t.2.handle(&t.0, t.1, t.0.clock.now(), &req).reply;
+        assert_eq!(r.status, 202);
+        let loc = r
+            .headers
+            .iter()
+            .find(|h| h.0 == "Location")
+            .unwrap()
+            .1
+            .clone();
+        assert_eq!(loc, format!("{}/1", crate::tasks::MONITORS));
+        let fetches = t.2.take_fetches();
+        assert_eq!(fetches.len(), 1);
+        assert_eq!(fetches[0].url, "http://127.0.0.1:8080/fw/bmc-7.20.00.bin");
+        // One update at a time.
+        let (s, v) = call(
+            &t,
+            "POST",
+            upd,
+            true,
+            r#"{"ImageURI":"http://127.0.0.1/bmc-8.0.bin"}"#,
+        );
+        assert_eq!((s, message_id(&v)), (409, "Base.1.10.ResourceInUse"));
+        let (s, v) = call(&t, "GET", &loc, true, "");
+        assert_eq!((s, v["TaskState"].as_str()), (202, Some("Running")));
+        let now = t.0.clock.now();
+        let until = t.2.tasks.transferred(&t.0, t.1, 1, Ok(1024), now).unwrap();
+        assert_eq!(until - now, Duration::from_millis(20_000));
+        let (_, v) = call(&t, "GET", "/redfish/v1/TaskService/Tasks/1", true, "");
+        assert_eq!(v["TaskState"], "Running");
+        assert!(v["PercentComplete"].as_u64().unwrap() >= 30, "{v}");
+        t.0.advance(Duration::from_secs(21));
+        let (s, _) = call(&t, "GET", &loc, true, "");
+        assert_eq!(s, 204);
+        let (_, v) = call(&t, "GET", "/redfish/v1/TaskService/Tasks/1", true, "");
+        assert_eq!(
+            (v["TaskState"].as_str(), v["PercentComplete"].as_u64()),
+            (Some("Completed"), Some(100))
+        );
+        let ids: Vec<&str> = v["Messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["MessageId"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "TaskEvent.1.0.TaskStarted",
+                "Update.1.0.TransferringToComponent",
+                "Update.1.0.InstallingOnComponent",
+                "Update.1.0.UpdateSuccessful",
+                "TaskEvent.1.0.TaskCompletedOK"
+            ]
+        );
+        let (_, v) = call(
+            &t,
+            "GET",
+            "/redfish/v1/UpdateService/FirmwareInventory/BMC",
+            true,
+            "",
+        );
+        assert_eq!(v["Version"], "7.20.00");
+        let c = t.0.chassis(t.0.machine(t.1).chassis, t.0.clock.now());
+        assert_eq!(c.hardware.bmc_firmware, "7.20.00");
+        // A failed transfer ends the task in Exception; the monitor says why.
+        let (s, _) = call(
+            &t,
+            "POST",
+            upd,
+            true,
+            r#"{"ImageURI":"http://127.0.0.1/bios_2.1.0.bin"}"#,
+        );
+        assert_eq!(s, 202);
+        let f = t.2.take_fetches().remove(0);
+        assert!(t
+            .2
+            .tasks
+            .transferred(&t.0, t.1, f.task, Err("HTTP 404".into()), t.0.clock.now())
+            .is_none());
+        let (s, v) = call(&t, "GET", &crate::tasks::monitor_uri(f.task), true, "");
+        assert_eq!(s, 500);
+        assert_eq!(
+            v["error"]["@Message.ExtendedInfo"][1]["MessageId"],
+            "Update.1.0.TransferFailed"
+        );
+        let (_, v) = call(
+            &t,
+            "GET",
+            "/redfish/v1/UpdateService/FirmwareInventory/BIOS",
+            true,
+            "",
+        );
+        assert_ne!(v["Version"], "2.1.0");
+        // A running task is cancelled through its monitor.
+        let (s, _) = call(
+            &t,
+            "POST",
+            upd,
+            true,
+            r#"{"ImageURI":"http://127.0.0.1/bmc-9.1.bin"}"#,
+        );
+        assert_eq!(s, 202);
+        let f = t.2.take_fetches().remove(0);
+        assert_eq!(
+            call(&t, "DELETE", &crate::tasks::monitor_uri(f.task), true, "").0,
+            204
+        );
+        let (_, v) = call(
+            &t,
+            "GET",
+            &format!("/redfish/v1/TaskService/Tasks/{}", f.task),
+            true,
+            "",
+        );
+        assert_eq!(v["TaskState"], "Cancelled");
+        assert!(t
+            .2
+            .tasks
+            .transferred(&t.0, t.1, f.task, Ok(1), t.0.clock.now())
+            .is_none());
+        let (_, v) = call(&t, "GET", "/redfish/v1/TaskService/Tasks", true, "");
+        assert_eq!(v["Members@odata.count"], 3);
+    }
+
+    #[test]
+    fn environment_views_share_the_sensors() {
+        let t = setup();
+        let (_, v) = call(&t, "GET", crate::environment::THERMAL_METRICS, true, "");
+        let inlet = &v["TemperatureReadingsCelsius"][0];
+        assert_eq!(inlet["Reading"], 24.0);
+        let (_, s) = call(
+            &t,
+            "GET",
+            inlet["DataSourceUri"].as_str().unwrap(),
+            true,
+            "",
+        );
+        assert_eq!(
+            (s["Name"].as_str(), s["Reading"].as_f64()),
+            (Some("Inlet Temp"), Some(24.0))
+        );
+        let (_, v) = call(&t, "GET", crate::environment::FANS, true, "");
+        let fan = v["Members"][0]["@odata.id"].as_str().unwrap().to_string();
+        let (_, v) = call(&t, "GET", &fan, true, "");
+        assert_eq!(v["SpeedPercent"]["SpeedRPM"], 7200.0);
+        let (_, v) = call(&t, "GET", crate::environment::ENVIRONMENT, true, "");
+        assert_eq!(v["PowerWatts"]["Reading"], 286.0);
+        t.0.power_action(t.1, PowerAction::Off, t.0.clock.now());
+        let (_, v) = call(&t, "GET", &fan, true, "");
+        assert_eq!(
+            (
+                v["SpeedPercent"]["SpeedRPM"].clone(),
+                v["Status"]["State"].as_str()
+            ),
+            (Value::Null, Some("StandbyOffline"))
+        );
+        let (_, v) = call(&t, "GET", crate::environment::THERMAL, true, "");
+        assert_eq!(v["Fans"][0]["Reading"], Value::Null);
+        assert_eq!(v["Temperatures"][0]["ReadingCelsius"], 22.0);
+        let (_, v) = call(&t, "GET", crate::environment::POWER, true, "");
+        assert_eq!(v["PowerControl"][0]["PowerConsumedWatts"], 12.0);
+        assert_eq!(
+            call(&t, "PATCH", crate::environment::POWER, true, "{}").0,
+            405
+        );
+        assert_eq!(
+            call(
+                &t,
+                "GET",
+                &format!("{}/Fan9", crate::environment::FANS),
+                true,
+                ""
+            )
+            .0,
+            404
         );
     }
 

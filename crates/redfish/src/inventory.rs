@@ -39,7 +39,12 @@ const MAX_DISK_GB: u64 = 1_000_000;
 const SLOTS_PER_CPU: u64 = 8;
 
 /// The `[machine.options.redfish]` keys.
-const KEYS: &[&str] = &["nics", "disks_gb"];
+const KEYS: &[&str] = &["nics", "disks_gb", "update_ms"];
+/// How long a firmware install takes by default (model time), after the
+/// image is received: a BMC flash and restart take about this long.
+const UPDATE_MS: u64 = 20_000;
+/// Longest install a scenario may ask for (an hour).
+const MAX_UPDATE_MS: u64 = 3_600_000;
 
 /// What Systems/1 is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +55,8 @@ pub struct Inventory {
     pub memory_gib: u64,
     pub nics: u64,
     pub disks_gb: Vec<u64>,
+    /// A SimpleUpdate's install time, milliseconds of model time.
+    pub update_ms: u64,
 }
 
 impl Inventory {
@@ -63,6 +70,7 @@ impl Inventory {
             memory_gib: 256,
             nics: 2,
             disks_gb: vec![960, 960],
+            update_ms: UPDATE_MS,
         }
     }
 
@@ -95,6 +103,12 @@ impl Inventory {
                 .as_u64()
                 .filter(|n| *n <= MAX_NICS)
                 .ok_or_else(|| err(format!("nics must be an integer 0..={MAX_NICS}")))?;
+        }
+        if let Some(v) = o.get("update_ms") {
+            inv.update_ms = v
+                .as_u64()
+                .filter(|n| *n <= MAX_UPDATE_MS)
+                .ok_or_else(|| err(format!("update_ms must be an integer 0..={MAX_UPDATE_MS}")))?;
         }
         if let Some(v) = o.get("disks_gb") {
             let bad = || {

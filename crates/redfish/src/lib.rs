@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod environment;
 pub mod events;
 pub mod inventory;
 pub mod logs;
@@ -19,6 +20,8 @@ pub mod media;
 pub mod probe;
 pub mod query;
 pub mod service;
+pub mod tasks;
+pub mod update;
 
 pub use service::{operations, register};
 

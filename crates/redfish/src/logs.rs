@@ -103,7 +103,7 @@ pub fn entry(c: &Chassis, id: &str) -> Option<Value> {
 
 /// A sensor's id in its URI: its name with anything but letters and
 /// digits dropped.
-fn sensor_id(name: &str) -> String {
+pub(crate) fn sensor_id(name: &str) -> String {
     name.chars().filter(char::is_ascii_alphanumeric).collect()
 }
 
@@ -142,6 +142,8 @@ pub fn sensor(c: &Chassis, id: &str) -> Option<Value> {
             thresholds.insert(k.into(), json!({ "Reading": v }));
         }
     }
+    // The reading and health every view of this sensor shows (`environment`).
+    let reading = crate::environment::reading(s, c.power.power_on());
     Some(json!({
         "@odata.id": format!("{SENSORS}/{id}"),
         "@odata.type": "#Sensor.v1_9_0.Sensor",
@@ -149,8 +151,8 @@ pub fn sensor(c: &Chassis, id: &str) -> Option<Value> {
         "Name": s.name,
         "ReadingType": ty,
         "ReadingUnits": units,
-        "Reading": s.reading(c.power.power_on()),
+        "Reading": reading,
         "Thresholds": thresholds,
-        "Status": { "State": "Enabled", "Health": "OK" },
+        "Status": crate::environment::status(s, reading),
     }))
 }

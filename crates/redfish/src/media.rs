@@ -32,7 +32,7 @@ pub fn collection() -> Value {
     })
 }
 
-fn scheme(image: &str) -> Option<&'static str> {
+pub(crate) fn scheme(image: &str) -> Option<&'static str> {
     let lower = image.get(..8).unwrap_or(image).to_ascii_lowercase();
     if lower.starts_with("https://") {
         Some("HTTPS")
@@ -90,7 +90,7 @@ fn bad_value(value: &str, param: &str) -> Reply {
 
 /// The host part of an http(s) URL: `[v6]`, a name or a v4 address,
 /// without user info and port.
-fn host(image: &str) -> Option<&str> {
+pub(crate) fn host(image: &str) -> Option<&str> {
     let rest = image.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
     let authority = authority.rsplit('@').next()?;
@@ -101,7 +101,7 @@ fn host(image: &str) -> Option<&str> {
 }
 
 /// Whether fakedc can reach `host`: loopback, or a datacenter machine.
-fn reachable(model: &Model, host: &str) -> bool {
+pub(crate) fn reachable(model: &Model, host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }

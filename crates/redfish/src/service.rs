@@ -66,6 +66,8 @@ fn start_events(model: &Arc<Model>, api: Arc<Api>, net: NetHandle) {
             let Some(model) = weak.upgrade() else { break };
             let now = model.clock.now();
             for b in bmcs_on(&model, c) {
+                // A clock advance may bring a firmware install due.
+                api.tasks.settle(&model, b, now);
                 for d in api.events.observe(&model, b, now) {
                     tokio::spawn(push(model.clone(), net.clone(), d));
                 }
@@ -85,45 +87,39 @@ fn start_events(model: &Arc<Model>, api: Arc<Api>, net: NetHandle) {
 
 /// Longest answer read from an event destination.
 const MAX_PUSH_ANSWER: usize = 64 * 1024;
+/// Largest firmware image a SimpleUpdate transfers (a BMC's flash part).
+const MAX_IMAGE: usize = 64 << 20;
 
-/// POSTs one event to its destination from the BMC's address (loopback
-/// only, through the network layer), and journals the outcome.
-async fn push(model: Arc<Model>, net: NetHandle, d: crate::events::Delivery) {
-    let record = |outcome: String| {
-        model.journal.record(fakedc_model::Record {
-            machine: model.machine(d.bmc).name.clone(),
-            service: fakedc_model::ServiceKind::Redfish.name().into(),
-            operation: format!("event POST {}", d.destination),
-            outcome,
-            ..Default::default()
-        })
-    };
-    let Some((tls, addr, host, path)) = crate::events::destination_addr(&model, &d.destination)
-    else {
-        record("refused: destination not reachable".into());
-        return;
-    };
-    let timeout = std::time::Duration::from_secs(5);
-    let tcp = match net
-        .connect_from(d.bmc, fakedc_model::ServiceKind::Redfish, addr, timeout)
+/// One HTTP/1.1 exchange from the BMC's own address (loopback or a
+/// datacenter machine only, through the network layer): event POSTs and
+/// firmware image GETs. `Err` says why, in words for the journal or a
+/// task's message.
+async fn exchange(
+    model: &Model,
+    net: &NetHandle,
+    bmc: fakedc_model::MachineId,
+    url: &str,
+    request: (&str, &[(String, String)], &[u8]),
+    max_answer: usize,
+    timeout: std::time::Duration,
+) -> Result<fakedc_net::client::Response, String> {
+    let (method, headers, body) = request;
+    let (tls, addr, host, path) = crate::events::destination_addr(model, url)
+        .ok_or_else(|| "refused: destination not reachable".to_string())?;
+    let tcp = net
+        .connect_from(bmc, fakedc_model::ServiceKind::Redfish, addr, timeout)
         .await
-    {
-        Ok(t) => t,
-        Err(e) => {
-            record(format!("connect failed: {e}"));
-            return;
-        }
-    };
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nOData-Version: 4.0\r\nContent-Length: {}\r\nConnection: close\r\n",
-        d.body.len()
-    );
-    for (k, v) in &d.headers {
+        .map_err(|e| format!("connect failed: {e}"))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if method != "GET" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     let mut msg = head.into_bytes();
-    msg.extend_from_slice(&d.body);
+    msg.extend_from_slice(body);
     let result = tokio::time::timeout(timeout, async {
         use tokio::io::AsyncWriteExt;
         if tls {
@@ -135,22 +131,107 @@ async fn push(model: Arc<Model>, net: NetHandle, d: crate::events::Delivery) {
                 .await
                 .map_err(|e| e.to_string())?;
             s.write_all(&msg).await.map_err(|e| e.to_string())?;
-            fakedc_net::client::read_response(&mut s, false, MAX_PUSH_ANSWER)
+            fakedc_net::client::read_response(&mut s, false, max_answer)
                 .await
                 .map_err(|e| e.to_string())
         } else {
             let mut s = tcp;
             s.write_all(&msg).await.map_err(|e| e.to_string())?;
-            fakedc_net::client::read_response(&mut s, false, MAX_PUSH_ANSWER)
+            fakedc_net::client::read_response(&mut s, false, max_answer)
                 .await
                 .map_err(|e| e.to_string())
         }
     })
     .await;
     match result {
-        Ok(Ok(r)) => record(r.status.to_string()),
-        Ok(Err(e)) => record(format!("failed: {e}")),
-        Err(_) => record("timed out".into()),
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(format!("failed: {e}")),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+/// POSTs one event to its destination from the BMC's address, and
+/// journals the outcome.
+async fn push(model: Arc<Model>, net: NetHandle, d: crate::events::Delivery) {
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("OData-Version".to_string(), "4.0".to_string()),
+    ];
+    headers.extend(d.headers.iter().cloned());
+    let r = exchange(
+        &model,
+        &net,
+        d.bmc,
+        &d.destination,
+        ("POST", &headers, &d.body),
+        MAX_PUSH_ANSWER,
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    model.journal.record(fakedc_model::Record {
+        machine: model.machine(d.bmc).name.clone(),
+        service: fakedc_model::ServiceKind::Redfish.name().into(),
+        operation: format!("event POST {}", d.destination),
+        outcome: match r {
+            Ok(r) => r.status.to_string(),
+            Err(e) => e,
+        },
+        ..Default::default()
+    });
+}
+
+/// Transfers a SimpleUpdate's image (GET from the BMC's address, Basic
+/// with the action's credentials if it gave them), reports to the task,
+/// journals the outcome (never the credentials), and settles the task
+/// when its install is due.
+async fn fetch_image(
+    model: Arc<Model>,
+    api: Arc<Api>,
+    net: Option<NetHandle>,
+    f: crate::tasks::Fetch,
+) {
+    let result = match &net {
+        None => Err("no network to fetch from".to_string()),
+        Some(net) => {
+            let mut headers = Vec::new();
+            if let Some((u, p)) = &f.credentials {
+                headers.push((
+                    "Authorization".to_string(),
+                    fakedc_net::auth::basic_header(u, p),
+                ));
+            }
+            match exchange(
+                &model,
+                net,
+                f.bmc,
+                &f.url,
+                ("GET", &headers, b""),
+                MAX_IMAGE,
+                std::time::Duration::from_secs(60),
+            )
+            .await
+            {
+                Ok(r) if r.status == 200 => Ok(r.body.len()),
+                Ok(r) => Err(format!("HTTP {}", r.status)),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    model.journal.record(fakedc_model::Record {
+        machine: model.machine(f.bmc).name.clone(),
+        service: fakedc_model::ServiceKind::Redfish.name().into(),
+        operation: format!("firmware GET {}", f.url),
+        outcome: match &result {
+            Ok(n) => format!("200 ({n} bytes)"),
+            Err(e) => e.clone(),
+        },
+        ..Default::default()
+    });
+    let now = model.clock.now();
+    if let Some(until) = api.tasks.transferred(&model, f.bmc, f.task, result, now) {
+        let wait = until.saturating_duration_since(now);
+        tokio::time::sleep(wait).await;
+        api.tasks.settle(&model, f.bmc, model.clock.now());
     }
 }
 
@@ -253,7 +334,10 @@ pub fn operations() -> Vec<String> {
         "HEAD; Allow, Link rel=describedby, Cache-Control, OData-Version (4.0 only, else 412)",
         "Errors: Base.1.10 message registry bodies; ETags on every resource",
         "Systems/1 inventory, read-only: ProcessorSummary/MemorySummary, Processors (CPUs, cores, MHz: [machine.options.smash] as SMASH reads them), Memory (DIMMs), EthernetInterfaces (MACs from the chassis GUID; [machine.options.redfish] nics), Storage/1 with Drives and SimpleStorage/1 ([machine.options.redfish] disks_gb), Bios (fixed attributes, no settings object)",
-        "Not built: TaskService, UpdateService, Bios settings (PATCH) and attribute registry, PowerSubsystem/ThermalSubsystem, Managers/1 reset actions",
+        "TaskService: Tasks (TaskState, PercentComplete, TaskEvent/Update Messages), TaskMonitors (202 + Location while running, the action's answer when done, DELETE cancels)",
+        "UpdateService: FirmwareInventory BMC and BIOS (the chassis's versions IPMI and SMASH report); SimpleUpdate as a task: ImageURI over HTTP/HTTPS from loopback or a datacenter machine, fetched from the BMC's address, version from the image's file name, installed after [machine.options.redfish] update_ms of model time",
+        "Chassis/1: PowerSubsystem, ThermalSubsystem (Fans, ThermalMetrics), EnvironmentMetrics, deprecated Power and Thermal, all from the chassis sensors (IPMI's SDR)",
+        "Not built: Bios settings (PATCH) and attribute registry, PowerSupplies, Managers/1 reset actions, UpdateService MultipartHttpPushUri",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -333,6 +417,9 @@ impl HttpService for RedfishService {
                     for d in api.take_deliveries() {
                         tokio::spawn(push(model.clone(), net.clone(), d));
                     }
+                }
+                for f in api.take_fetches() {
+                    tokio::spawn(fetch_image(model.clone(), api.clone(), conn.net.clone(), f));
                 }
                 j.op = out.op;
                 j.user = out.user;

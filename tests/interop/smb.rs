@@ -1476,3 +1476,42 @@ fn quota_shared_by_smb_sftp_and_bits() {
     let (_, avail) = smbclient_space(&out);
     assert!((490_000..=500_000).contains(&avail), "{out}");
 }
+
+/// One limit on requests waiting for their final answer, whatever they
+/// wait for (smbprotocol's low-level API): with a LOCK waiting and 255
+/// CHANGE_NOTIFYs pending on one connection, a CHANGE_NOTIFY, a LOCK and a
+/// CREATE held up by an oplock break are each refused with
+/// STATUS_INSUFFICIENT_RESOURCES; another connection is not limited by
+/// it; a CANCEL makes room; the waiting LOCK still completes.
+#[test]
+fn pending_requests_share_one_limit() {
+    let dc = start(&["smb"]);
+    let hv = dc.endpoint("hv01", ServiceKind::Smb).unwrap();
+    let (host, port) = (hv.ip().to_string(), hv.port().to_string());
+    let out = python(
+        "smbprotocol",
+        "smb_pending.py",
+        &[&host, &port, "Administrator", "P@ssw0rd!", "C$"],
+    );
+    assert_eq!(
+        fakedc_smb::conn::MAX_PENDING,
+        256,
+        "smb_pending.py fills 256"
+    );
+    for (key, want) in [
+        ("batch-granted", "0x09"),
+        ("lock-interim", "0x00000103"),
+        ("notifies-pending", "255 0x00000103"),
+        ("over-notify", "0xc000009a"),
+        ("over-lock", "0xc000009a"),
+        ("over-create", "0xc000009a"),
+        ("other-connection", "0x00000103"),
+        ("other-cancelled", "0xc0000120"),
+        ("cancelled", "0xc0000120"),
+        ("after-cancel", "0x00000103"),
+        ("lock-final", "ok"),
+        ("all-cancelled", "True"),
+    ] {
+        assert_eq!(line(&out, key), want, "{key}: {out}");
+    }
+}

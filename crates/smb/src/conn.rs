@@ -590,7 +590,11 @@ const MAX_PENDING_CREATE: usize = 64 << 10;
 /// way.
 const STATUS_INVALID_OPLOCK_PROTOCOL: u32 = 0xC000_00E3;
 
-/// CHANGE_NOTIFY waiting at once on one connection.
+/// Requests waiting at once for their final answer on one connection,
+/// whatever they wait for (CHANGE_NOTIFY, a LOCK on a held range, a
+/// CREATE on an oplock break): one more gets STATUS_INSUFFICIENT_RESOURCES
+/// (MS-SMB2 3.3.4.2, a server whose resources for asynchronous processing
+/// are constrained), see [`Connection::begin_async`].
 pub const MAX_PENDING: usize = 256;
 
 enum OpenKind {
@@ -1298,6 +1302,42 @@ impl Connection {
         Some(m)
     }
 
+    /// Requests waiting for their final answer: CHANGE_NOTIFYs, LOCKs on
+    /// a held range, CREATEs on an oplock break.
+    fn pending_count(&self) -> usize {
+        self.pending.len() + self.pending_locks.len() + self.pending_creates.len()
+    }
+
+    /// The one way a request goes async (MS-SMB2 3.3.4.2): a fresh async
+    /// id for its interim STATUS_PENDING answer, or, when [`MAX_PENDING`]
+    /// requests of any kind already wait on this connection,
+    /// STATUS_INSUFFICIENT_RESOURCES, what 3.3.4.2 lets a server answer
+    /// when it cannot take on more asynchronous work (and what Windows
+    /// answers; clients retry it).
+    fn begin_async(&mut self) -> Result<u64, Reply> {
+        self.async_room()?;
+        let id = self.next_async;
+        self.next_async += 1;
+        Ok(id)
+    }
+
+    /// Room for one more pending request, or the refusal
+    /// [`Connection::begin_async`] gives.
+    fn async_room(&self) -> Result<(), Reply> {
+        if self.pending_count() >= MAX_PENDING {
+            return Err(Reply::err(status::INSUFFICIENT_RESOURCES));
+        }
+        Ok(())
+    }
+
+    /// Whether a pending request's final answer is signed: the session
+    /// requires it, or the request came signed.
+    fn signs_final(&self, r: &Req<'_>) -> bool {
+        self.sessions
+            .get(&r.h.session_id)
+            .is_some_and(|s| s.signing_required || r.h.flags & proto::FLAG_SIGNED != 0)
+    }
+
     /// LOCK (MS-SMB2 3.3.5.14): all elements or none. A conflicting lock
     /// with FAIL_IMMEDIATELY is refused at once (LOCK_NOT_GRANTED); one
     /// without waits, as on Windows: STATUS_PENDING now, the final answer
@@ -1328,15 +1368,11 @@ impl Connection {
                     .iter()
                     .any(|e| e.flags & proto::LOCK_FAIL_IMMEDIATELY == 0) =>
             {
-                if self.pending.len() + self.pending_locks.len() >= MAX_PENDING {
-                    return Reply::err(status::INSUFFICIENT_RESOURCES);
-                }
-                let async_id = self.next_async;
-                self.next_async += 1;
-                let sign = self
-                    .sessions
-                    .get(&r.h.session_id)
-                    .is_some_and(|s| s.signing_required || r.h.flags & proto::FLAG_SIGNED != 0);
+                let async_id = match self.begin_async() {
+                    Ok(id) => id,
+                    Err(e) => return e,
+                };
+                let sign = self.signs_final(r);
                 self.pending_locks.push(PendingLock {
                     async_id,
                     message_id: r.h.message_id,
@@ -1459,15 +1495,11 @@ impl Connection {
                 Reply::err(st)
             };
         }
-        if self.pending.len() >= MAX_PENDING {
-            return Reply::err(status::INSUFFICIENT_RESOURCES);
-        }
-        let async_id = self.next_async;
-        self.next_async += 1;
-        let sign = self
-            .sessions
-            .get(&r.h.session_id)
-            .is_some_and(|s| s.signing_required || r.h.flags & proto::FLAG_SIGNED != 0);
+        let async_id = match self.begin_async() {
+            Ok(id) => id,
+            Err(e) => return e,
+        };
+        let sign = self.signs_final(r);
         self.pending.push(Pending {
             async_id,
             message_id: r.h.message_id,
@@ -2807,9 +2839,25 @@ impl Connection {
         );
         let now = r.now;
         let mut wait = false;
+        // A CREATE inside a compound goes ahead once the break is sent:
+        // the requests chained to it would otherwise need answers before
+        // it has one (Windows answers only a chain's last request async).
+        // So does one too large to keep while it waits.
+        let may_pend = waited.is_none() && !self.chained && r.msg.len() <= MAX_PENDING_CREATE;
         {
             let mut t = self.server.oplocks.table();
             let grants = t.get_mut(key)?;
+            // One that would wait with no room to: refused before any
+            // break starts, so the holder keeps its oplock.
+            if may_pend
+                && grants.iter().any(|g| {
+                    g.breaking.is_some() || matches!(g.level, oplock::EXCLUSIVE | oplock::BATCH)
+                })
+            {
+                if let Err(e) = self.async_room() {
+                    return Some(e);
+                }
+            }
             for g in grants.iter_mut() {
                 if g.breaking.is_some() {
                     wait = true;
@@ -2838,11 +2886,7 @@ impl Connection {
                 t.remove(key);
             }
         }
-        // A CREATE inside a compound goes ahead once the break is sent:
-        // the requests chained to it would otherwise need answers before
-        // it has one (Windows answers only a chain's last request async).
-        // So does one too large to keep while it waits.
-        if !wait || (waited.is_none() && (self.chained || r.msg.len() > MAX_PENDING_CREATE)) {
+        if !wait || (waited.is_none() && !may_pend) {
             return None;
         }
         if let Some(async_id) = waited {
@@ -2852,12 +2896,10 @@ impl Connection {
                 ..Reply::ok(Vec::new())
             });
         }
-        if self.pending.len() + self.pending_locks.len() + self.pending_creates.len() >= MAX_PENDING
-        {
-            return Some(Reply::err(status::INSUFFICIENT_RESOURCES));
-        }
-        let async_id = self.next_async;
-        self.next_async += 1;
+        let async_id = match self.begin_async() {
+            Ok(id) => id,
+            Err(e) => return Some(e),
+        };
         self.pend_create(r, key, async_id);
         Some(Reply {
             async_id: Some(async_id),
@@ -2866,10 +2908,7 @@ impl Connection {
     }
 
     fn pend_create(&mut self, r: &Req<'_>, key: &std::path::Path, async_id: u64) {
-        let sign = self
-            .sessions
-            .get(&r.h.session_id)
-            .is_some_and(|s| s.signing_required || r.h.flags & proto::FLAG_SIGNED != 0);
+        let sign = self.signs_final(r);
         self.pending_creates.push(PendingCreate {
             async_id,
             h: r.h,

@@ -1515,3 +1515,43 @@ fn pending_requests_share_one_limit() {
         assert_eq!(line(&out, key), want, "{key}: {out}");
     }
 }
+
+/// smbprotocol's high-level client against the quota: the volume size it
+/// reads (FileFsFullSizeInformation) is the quota, SET_INFO end-of-file
+/// growth past it and a WRITE past it are STATUS_DISK_FULL, truncation
+/// and delete give the room back. Sizes are in 4 KiB units, as Windows
+/// reports them.
+#[test]
+fn quota_set_info_and_volume_size_with_smbprotocol() {
+    let dc = Datacenter::builder()
+        .scenario_str(QUOTA_SCENARIO)
+        .ephemeral()
+        .protocols(&["smb"])
+        .start()
+        .expect("start");
+    let lib = dc.endpoint("lib09", ServiceKind::Smb).unwrap();
+    let (host, port) = (lib.ip().to_string(), lib.port().to_string());
+    let out = python(
+        "smbclient",
+        "smb_quota.py",
+        &[&host, &port, "Administrator", "P@ssw0rd!", "MSSCVMMLibrary"],
+    );
+    // 3,000,000 bytes = 732 units of 4096 (rounded down).
+    let full = 732 * 4096;
+    for (key, want) in [
+        ("volume-empty", format!("{full} {full} {full}")),
+        ("grow-past", "0xc000007f".into()),
+        ("size-after-refusal", "1000".into()),
+        ("grow-within", "ok".into()),
+        (
+            "volume-grown",
+            format!("{full} {0} {0}", (3_000_000 - 2_000_000) / 4096 * 4096),
+        ),
+        ("shrink", "ok".into()),
+        ("volume-shrunk", format!("{full} {full} {full}")),
+        ("write-past", "0xc000007f".into()),
+        ("volume-after-delete", format!("{full} {full} {full}")),
+    ] {
+        assert_eq!(line(&out, key), want, "{key}: {out}");
+    }
+}

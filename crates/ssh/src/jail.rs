@@ -202,9 +202,8 @@ impl Jail {
     /// (what a datastore of that size reports), else the file system the
     /// share lives on. SFTP's statvfs and the ESXi shell's `df` agree.
     pub fn space(&self) -> io::Result<(u64, u64)> {
-        if let Some(limit) = self.quota.limit() {
-            let used = self.quota.used(&self.dir);
-            return Ok((limit, limit.saturating_sub(used)));
+        if let Some(space) = self.quota.space(&self.dir) {
+            return Ok(space);
         }
         let sv = rustix::fs::statvfs(&self.root)?;
         Ok((

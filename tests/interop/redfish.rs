@@ -857,6 +857,14 @@ disks_gb = [480, 1920]
         "{out}"
     );
     assert_eq!(line(&out, "BIOS"), "Uefi", "{out}");
+    // Its attribute registry, through Registries: read-only, with values.
+    let attrs = lines(&out, "BIOS_ATTR");
+    assert_eq!(attrs.len(), 5, "{out}");
+    assert!(
+        attrs.contains(&"BootMode Enumeration True Uefi,Bios"),
+        "{out}"
+    );
+    assert!(attrs.contains(&"ProcCoresEnabled Integer True"), "{out}");
     assert_eq!(line(&out, "BIOS_PATCH"), "405", "{out}");
     assert_eq!(line(&out, "MISSING"), "404", "{out}");
 

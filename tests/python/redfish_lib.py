@@ -177,6 +177,15 @@ elif action == "inventory":
     bios = c.get(d["Bios"]["@odata.id"])
     show(bios)
     print("BIOS", bios.dict["Attributes"]["BootMode"])
+    # The attribute registry the Bios names, found as sushy finds it.
+    reg_id = bios.dict["AttributeRegistry"]
+    for m in c.get(c.get("/redfish/v1/").dict["Registries"]["@odata.id"]).dict["Members"]:
+        f = c.get(m["@odata.id"]).dict
+        if reg_id.startswith(f["Registry"]):
+            reg = c.get(f["Location"][0]["Uri"]).dict
+            for a in reg["RegistryEntries"]["Attributes"]:
+                print("BIOS_ATTR", a["AttributeName"], a["Type"], a["ReadOnly"],
+                      ",".join(v["ValueName"] for v in a.get("Value", [])))
     r = c.patch(d["Bios"]["@odata.id"], body={"Attributes": {"BootMode": "Bios"}})
     print("BIOS_PATCH", r.status)
     r = c.get(d["Processors"]["@odata.id"] + "/CPU99")

@@ -952,6 +952,21 @@ impl Api {
                 if let Some(r) = crate::environment::route(model, bmc, now, m, path) {
                     return r;
                 }
+                if path.starts_with(crate::inventory::REGISTRIES) {
+                    let inv = crate::inventory::Inventory::serving(model.machine(bmc));
+                    let bios = glance(model, bmc, now).hardware.bios_version;
+                    return match crate::inventory::registries(&inv, &bios, path) {
+                        Some(v) if path == crate::inventory::REGISTRY_JSON => {
+                            // The registry file is a document, not a resource.
+                            match m {
+                                "GET" => Reply::json(200, &v),
+                                _ => method_not_allowed(m, path, "GET"),
+                            }
+                        }
+                        Some(v) => get_only(m, path, || v),
+                        None => not_found(path),
+                    };
+                }
                 if path.starts_with(SYSTEM) {
                     let inv = crate::inventory::Inventory::serving(model.machine(bmc));
                     let g = glance(model, bmc, now);
@@ -1153,6 +1168,7 @@ fn service_root(model: &Model, bmc: MachineId) -> Value {
         "EventService": link(crate::events::SERVICE),
         "Tasks": link(crate::tasks::SERVICE),
         "UpdateService": link(crate::update::SERVICE),
+        "Registries": link(crate::inventory::REGISTRIES),
         "Links": { "Sessions": link(SESSIONS) },
         "ProtocolFeaturesSupported": query::features(),
     })
@@ -1168,6 +1184,7 @@ fn odata_document() -> Value {
         ("EventService", crate::events::SERVICE),
         ("Tasks", crate::tasks::SERVICE),
         ("UpdateService", crate::update::SERVICE),
+        ("Registries", crate::inventory::REGISTRIES),
     ];
     let mut v = vec![json!({"name": "Service", "kind": "Singleton", "url": "/redfish/v1/"})];
     v.extend(
@@ -1236,6 +1253,12 @@ fn metadata() -> String {
         ("EnvironmentMetrics", "EnvironmentMetrics.v1_5_0"),
         ("Power", "Power.v1_7_3"),
         ("Thermal", "Thermal.v1_7_3"),
+        (
+            "MessageRegistryFileCollection",
+            "MessageRegistryFileCollection",
+        ),
+        ("MessageRegistryFile", "MessageRegistryFile.v1_1_5"),
+        ("AttributeRegistry", "AttributeRegistry.v1_3_8"),
     ];
     let mut s = String::from(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -2013,6 +2036,42 @@ address = "127.99.1.1"
             )
             .0,
             404
+        );
+    }
+
+    #[test]
+    fn bios_attribute_registry_describes_the_attributes() {
+        let t = setup();
+        let (_, bios) = call(&t, "GET", crate::inventory::BIOS, true, "");
+        let (_, files) = call(&t, "GET", crate::inventory::REGISTRIES, true, "");
+        let file = files["Members"][0]["@odata.id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, file) = call(&t, "GET", &file, true, "");
+        let (s, reg) = call(
+            &t,
+            "GET",
+            file["Location"][0]["Uri"].as_str().unwrap(),
+            true,
+            "",
+        );
+        assert_eq!(s, 200);
+        assert_eq!(reg["Id"], bios["AttributeRegistry"]);
+        let attrs = reg["RegistryEntries"]["Attributes"].as_array().unwrap();
+        assert_eq!(attrs.len(), bios["Attributes"].as_object().unwrap().len());
+        for a in attrs {
+            let name = a["AttributeName"].as_str().unwrap();
+            assert_eq!(a["CurrentValue"], bios["Attributes"][name], "{name}");
+            assert_eq!(a["ReadOnly"], true);
+        }
+        assert_eq!(
+            call(&t, "GET", "/redfish/v1/Registries/Base", true, "").0,
+            404
+        );
+        assert_eq!(
+            call(&t, "POST", crate::inventory::REGISTRIES, true, "{}").0,
+            405
         );
     }
 

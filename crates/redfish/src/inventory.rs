@@ -435,19 +435,122 @@ fn simple_storage(inv: &Inventory, host: &Host<'_>) -> Value {
 /// Read-only BIOS attributes consistent with the inventory (no SMT: a
 /// thread per core, as TotalThreads says). No settings object: a PATCH
 /// is 405.
+/// The BIOS attributes Systems/1/Bios shows, and what its attribute
+/// registry says of each: (name, display name, the allowed values; empty
+/// for the integer one, whose bounds are 1 to the cores per socket).
+const BIOS_ATTRIBUTES: &[(&str, &str, &[&str])] = &[
+    ("BootMode", "Boot Mode", &["Uefi", "Bios"]),
+    (
+        "ProcVirtualization",
+        "Virtualization Technology",
+        &["Enabled", "Disabled"],
+    ),
+    (
+        "LogicalProc",
+        "Logical Processor (Hyper-Threading)",
+        &["Enabled", "Disabled"],
+    ),
+    ("ProcCoresEnabled", "Number of Cores per Processor", &[]),
+    (
+        "SriovGlobalEnable",
+        "SR-IOV Global Enable",
+        &["Enabled", "Disabled"],
+    ),
+];
+/// `Bios.AttributeRegistry`: the registry's Id, as `Registries` lists it.
+pub const BIOS_REGISTRY: &str = "BiosAttributeRegistry.1.0.0";
+pub const REGISTRIES: &str = "/redfish/v1/Registries";
+pub const REGISTRY_FILE: &str = "/redfish/v1/Registries/BiosAttributeRegistry";
+/// Where the registry itself is (`MessageRegistryFile.Location.Uri`).
+pub const REGISTRY_JSON: &str =
+    "/redfish/v1/Registries/BiosAttributeRegistry/BiosAttributeRegistry.json";
+
+fn bios_value(inv: &Inventory, name: &str) -> Value {
+    match name {
+        "BootMode" => json!("Uefi"),
+        "LogicalProc" => json!("Disabled"),
+        "ProcCoresEnabled" => json!(inv.cores_per_cpu),
+        _ => json!("Enabled"),
+    }
+}
+
 fn bios(inv: &Inventory) -> Value {
+    let attrs: Map<String, Value> = BIOS_ATTRIBUTES
+        .iter()
+        .map(|(n, _, _)| (n.to_string(), bios_value(inv, n)))
+        .collect();
     json!({
         "@odata.id": BIOS,
         "@odata.type": "#Bios.v1_2_0.Bios",
         "Id": "BIOS",
         "Name": "BIOS Configuration Current Settings",
-        "Attributes": {
-            "BootMode": "Uefi",
-            "ProcVirtualization": "Enabled",
-            "LogicalProc": "Disabled",
-            "ProcCoresEnabled": inv.cores_per_cpu,
-            "SriovGlobalEnable": "Enabled",
-        },
+        "AttributeRegistry": BIOS_REGISTRY,
+        "Attributes": attrs,
+    })
+}
+
+/// `/redfish/v1/Registries` and the BIOS attribute registry: what each
+/// attribute may hold, read-only since this BIOS takes no settings (a
+/// PATCH of Bios is refused). `None` when `path` is none of them.
+pub fn registries(inv: &Inventory, bios_version: &str, path: &str) -> Option<Value> {
+    Some(match path {
+        REGISTRIES => members(
+            REGISTRIES,
+            "#MessageRegistryFileCollection.MessageRegistryFileCollection",
+            "Registry File Collection",
+            std::iter::once("BiosAttributeRegistry".to_string()),
+        ),
+        REGISTRY_FILE => json!({
+            "@odata.id": REGISTRY_FILE,
+            "@odata.type": "#MessageRegistryFile.v1_1_5.MessageRegistryFile",
+            "Id": "BiosAttributeRegistry",
+            "Name": "BIOS Attribute Registry File",
+            "Languages": ["en"],
+            "Registry": "BiosAttributeRegistry.1.0",
+            "Location": [{ "Language": "en", "Uri": REGISTRY_JSON }],
+        }),
+        REGISTRY_JSON => {
+            let attrs: Vec<Value> = BIOS_ATTRIBUTES
+                .iter()
+                .map(|(name, display, values)| {
+                    let mut a = json!({
+                        "AttributeName": name,
+                        "DisplayName": display,
+                        "ReadOnly": true,
+                        "CurrentValue": bios_value(inv, name),
+                    });
+                    if values.is_empty() {
+                        a["Type"] = json!("Integer");
+                        a["LowerBound"] = json!(1);
+                        a["UpperBound"] = json!(inv.cores_per_cpu);
+                        a["DefaultValue"] = json!(inv.cores_per_cpu);
+                    } else {
+                        a["Type"] = json!("Enumeration");
+                        a["DefaultValue"] = json!(values[0]);
+                        a["Value"] = values
+                            .iter()
+                            .map(|v| json!({ "ValueName": v, "ValueDisplayName": v }))
+                            .collect();
+                    }
+                    a
+                })
+                .collect();
+            json!({
+                "@odata.type": "#AttributeRegistry.v1_3_8.AttributeRegistry",
+                "Id": BIOS_REGISTRY,
+                "Name": "BIOS Attribute Registry",
+                "Language": "en",
+                "OwningEntity": "fakedc",
+                "RegistryVersion": "1.0.0",
+                "SupportedSystems": [{
+                    "ProductName": "fakedc",
+                    "SystemId": "fakedc",
+                    "FirmwareVersion": bios_version,
+                }],
+                "RegistryEntries": { "Attributes": attrs },
+            })
+        }
+        _ => return None,
     })
 }
 

@@ -333,11 +333,11 @@ pub fn operations() -> Vec<String> {
         "Query parameters: $select, $expand (*, ., ~, $levels up to 3), $top/$skip on collections; $filter (outside SSE), only, excerpt and other $ parameters: 501 QueryNotSupported",
         "HEAD; Allow, Link rel=describedby, Cache-Control, OData-Version (4.0 only, else 412)",
         "Errors: Base.1.10 message registry bodies; ETags on every resource",
-        "Systems/1 inventory, read-only: ProcessorSummary/MemorySummary, Processors (CPUs, cores, MHz: [machine.options.smash] as SMASH reads them), Memory (DIMMs), EthernetInterfaces (MACs from the chassis GUID; [machine.options.redfish] nics), Storage/1 with Drives and SimpleStorage/1 ([machine.options.redfish] disks_gb), Bios (fixed attributes, no settings object)",
+        "Systems/1 inventory, read-only: ProcessorSummary/MemorySummary, Processors (CPUs, cores, MHz: [machine.options.smash] as SMASH reads them), Memory (DIMMs), EthernetInterfaces (MACs from the chassis GUID; [machine.options.redfish] nics), Storage/1 with Drives and SimpleStorage/1 ([machine.options.redfish] disks_gb), Bios (fixed attributes, no settings object) with its read-only attribute registry under /redfish/v1/Registries",
         "TaskService: Tasks (TaskState, PercentComplete, TaskEvent/Update Messages), TaskMonitors (202 + Location while running, the action's answer when done, DELETE cancels)",
         "UpdateService: FirmwareInventory BMC and BIOS (the chassis's versions IPMI and SMASH report); SimpleUpdate as a task: ImageURI over HTTP/HTTPS from loopback or a datacenter machine, fetched from the BMC's address, version from the image's file name, installed after [machine.options.redfish] update_ms of model time",
         "Chassis/1: PowerSubsystem, ThermalSubsystem (Fans, ThermalMetrics), EnvironmentMetrics, deprecated Power and Thermal, all from the chassis sensors (IPMI's SDR)",
-        "Not built: Bios settings (PATCH) and attribute registry, PowerSupplies, Managers/1 reset actions, UpdateService MultipartHttpPushUri",
+        "Not built: Bios settings (PATCH), PowerSupplies, Managers/1 reset actions, UpdateService MultipartHttpPushUri",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -892,7 +892,7 @@ impl Client {
                                     Some(ClientError::Protocol("more data than announced".into()));
                                 break;
                             }
-                            if let Err(e) = w.push(&d).await {
+                            if let Err(e) = w.push(d).await {
                                 return Err(ClientError::Local {
                                     path: part_path.clone(),
                                     source: e,

@@ -15,7 +15,7 @@
 //! bodies to the session file (one write in flight while the next megabyte
 //! arrives) and streams downloads from a producer task.
 
-use crate::body::{SYNC_EVERY, WRITE_CHUNK};
+use crate::body::{read_blocking, Frames, ReadBufs, SYNC_EVERY};
 use crate::config::{BitsOptions, Config, VirtualFile};
 use crate::proto::{
     self, header as bh, BitsError, ContentRange, PacketType, Precondition, RangeRequest, Validators,
@@ -55,10 +55,12 @@ pub fn validate(m: &fakedc_model::Machine) -> Result<Config, OptionsError> {
     opts.validate().map_err(err)
 }
 
-/// Download chunk size (read from disk or generated, then sent).
-const READ_CHUNK: usize = 256 << 10;
+/// Download chunk size (read from disk or generated, then sent): a
+/// megabyte, so the hand-offs to the blocking pool and back (a thread
+/// wake-up each) are few per gigabyte.
+const READ_CHUNK: usize = 1 << 20;
 /// Download chunks buffered ahead of the socket.
-const READ_AHEAD: usize = 4;
+const READ_AHEAD: usize = 2;
 /// `Range` requests with more ranges than this are served whole.
 const MAX_RANGES: usize = 32;
 /// Closed session ids remembered so a repeated Close-Session (its Ack was
@@ -1148,14 +1150,15 @@ impl Source {
         }
     }
 
-    /// Reads (or generates) `len` bytes at `off`; blocking.
-    fn read(&self, off: u64, len: usize) -> io::Result<Bytes> {
-        let mut buf = vec![0u8; len];
+    /// Fills `buf` with the bytes at `off` (read or generated); blocking.
+    fn read_into(&self, off: u64, buf: &mut [u8]) -> io::Result<()> {
         match self {
-            Source::File { file, .. } => file.read_exact_at(&mut buf, off)?,
-            Source::Virtual(v) => proto::fill_virtual(v.seed, off, &mut buf),
+            Source::File { file, .. } => file.read_exact_at(buf, off),
+            Source::Virtual(v) => {
+                proto::fill_virtual(v.seed, off, buf);
+                Ok(())
+            }
         }
-        Ok(Bytes::from(buf))
     }
 }
 
@@ -1171,6 +1174,7 @@ enum Segment {
 fn stream_body(source: Source, segments: Vec<Segment>, total: u64) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(READ_AHEAD);
     tokio::spawn(async move {
+        let mut bufs = ReadBufs::new(READ_CHUNK, READ_AHEAD + 2);
         for seg in segments {
             match seg {
                 Segment::Bytes(b) => {
@@ -1184,10 +1188,7 @@ fn stream_body(source: Source, segments: Vec<Segment>, total: u64) -> Body {
                     while pos < end {
                         let n = ((end - pos) as usize).min(READ_CHUNK);
                         let src = source.clone();
-                        let r = match tokio::task::spawn_blocking(move || src.read(pos, n)).await {
-                            Ok(r) => r,
-                            Err(e) => Err(io::Error::other(e.to_string())),
-                        };
+                        let r = read_blocking(&mut bufs, n, move |b| src.read_into(pos, b)).await;
                         let failed = r.is_err();
                         if tx.send(r).await.is_err() || failed {
                             return;
@@ -1244,16 +1245,16 @@ struct Received {
     body_bytes: u64,
 }
 
-/// A write in flight: it owns the session lock and the buffer, and hands
+/// A write in flight: it owns the session lock and the frames, and hands
 /// both back.
-type Write = tokio::task::JoinHandle<(Guard, Vec<u8>, io::Result<()>)>;
+type Write = tokio::task::JoinHandle<(Guard, Frames, io::Result<()>)>;
 
 /// Writes `data` at `at` off the async workers; the write owns the session
 /// lock and counts the bytes as received only once they are written.
-fn spawn_write(mut g: Guard, file: Arc<File>, mut data: Vec<u8>, at: u64) -> Write {
+fn spawn_write(mut g: Guard, file: Arc<File>, mut data: Frames, at: u64) -> Write {
     tokio::task::spawn_blocking(move || {
         let r = if at == g.received {
-            file.write_all_at(&data, at)
+            data.write_at(&file, at)
         } else {
             Err(io::Error::other("write out of order"))
         };
@@ -1281,8 +1282,8 @@ fn flush_behind(g: &mut SessionData, file: &Arc<File>) {
     });
 }
 
-/// Waits for a write; on success returns the lock and the emptied buffer.
-async fn finish_write(h: Write) -> Result<(Guard, Vec<u8>), (Option<Guard>, String)> {
+/// Waits for a write; on success returns the lock and the emptied list.
+async fn finish_write(h: Write) -> Result<(Guard, Frames), (Option<Guard>, String)> {
     match h.await {
         Ok((g, buf, Ok(()))) => Ok((g, buf)),
         Ok((g, _, Err(e))) => Err((Some(g), e.to_string())),
@@ -1290,12 +1291,9 @@ async fn finish_write(h: Write) -> Result<(Guard, Vec<u8>), (Option<Guard>, Stri
     }
 }
 
-/// Capacity of a fragment write buffer: a chunk plus one read's worth.
-const WRITE_CAP: usize = WRITE_CHUNK + (256 << 10);
-
 /// Streams one fragment's body into the session file: skips the overlap,
-/// gathers a megabyte, writes it while the next one arrives (two buffers,
-/// reused), and keeps whatever arrived before a reset, a timeout or a lost
+/// gathers a megabyte of frames, writes them while the next ones arrive
+/// (two frame lists, reused), and keeps whatever arrived before a reset, a timeout or a lost
 /// connection (it is valid data; the client's resumed fragment then
 /// overlaps it).
 async fn receive(
@@ -1309,8 +1307,8 @@ async fn receive(
 ) -> Received {
     let mut idle: Option<Guard> = Some(guard);
     let mut inflight: Option<Write> = None;
-    let mut buf: Vec<u8> = Vec::with_capacity((plan.write_len + 1).min(WRITE_CAP as u64) as usize);
-    let mut spare: Option<Vec<u8>> = None;
+    let mut buf = Frames::with_capacity(64);
+    let mut spare: Option<Frames> = None;
     let mut buf_at = plan.write_at;
     let mut pos = cr.start;
     let end_pos = cr.end + 1;
@@ -1342,18 +1340,18 @@ async fn receive(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        let mut data: &[u8] = &data;
+        let mut data = data;
         let mut stop = None;
         if let Some(budget) = reset_budget {
             let left = budget.saturating_sub(seen);
             if data.len() as u64 >= left {
-                data = &data[..left as usize];
+                data.truncate(left as usize);
                 stop = Some(End::Reset);
             }
         }
         seen += data.len() as u64;
         if pos + data.len() as u64 > end_pos {
-            data = &data[..(end_pos - pos) as usize];
+            data.truncate((end_pos - pos) as usize);
             stop = Some(End::TooLong);
         }
         let d_start = pos;
@@ -1361,9 +1359,9 @@ async fn receive(
         let frontier = buf_at + buf.len() as u64;
         if pos > frontier {
             let from = frontier.saturating_sub(d_start) as usize;
-            buf.extend_from_slice(&data[from..]);
+            buf.push(data.slice(from..));
         }
-        if buf.len() >= WRITE_CHUNK {
+        if buf.full() {
             let g = match inflight.take() {
                 Some(h) => match finish_write(h).await {
                     Ok((mut g, back)) => {
@@ -1378,9 +1376,7 @@ async fn receive(
                     None => return failed(None, "lost the session lock".into(), seen),
                 },
             };
-            let next = spare
-                .take()
-                .unwrap_or_else(|| Vec::with_capacity(WRITE_CAP));
+            let next = spare.take().unwrap_or_default();
             let chunk = std::mem::replace(&mut buf, next);
             let at = buf_at;
             buf_at += chunk.len() as u64;

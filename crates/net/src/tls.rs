@@ -224,6 +224,12 @@ impl CertAuthority {
 /// handshake must not hold a connection slot for ever.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Records rustls may hold encrypted before they reach the socket. Its
+/// default (64 KiB) cuts a bulk body into one `writev` per 64 KiB; four
+/// times that sends a megabyte in four syscalls. It bounds memory per
+/// connection only while a body is being sent.
+const SEND_BUFFER: usize = 256 << 10;
+
 /// Runs a server handshake on `io` with `config`, within
 /// [`HANDSHAKE_TIMEOUT`]. The TLS listeners and [`upgrade`] share it.
 pub async fn accept<S>(
@@ -235,7 +241,11 @@ where
 {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
-        Ok(r) => r,
+        Ok(Ok(mut s)) => {
+            s.get_mut().1.set_buffer_limit(Some(SEND_BUFFER));
+            Ok(s)
+        }
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
             "TLS handshake timed out",

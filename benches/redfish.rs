@@ -21,13 +21,23 @@
 //!   each (every BMC in full mode, 100 in `--short`), next to one
 //!   sushy-emulator process's (sushy serves one process per emulator).
 //!
+//! A third server gives the floor: hyper + rustls (fakedc's front and TLS
+//! provider) on its own 2-thread runtime in this process, answering with
+//! fakedc's own captured bytes and nothing else (no authentication,
+//! routing, model, journal). `fakedc / bare floor` is the share of the
+//! possible rate fakedc reaches; `floor / sushy-tools` is the highest
+//! ratio any Rust HTTPS server could show against sushy with this client
+//! on this machine, so a target above it cannot be met by fakedc's code.
+//!
 //! fakedc answers over HTTPS (its BMCs have no plain-HTTP Redfish) and
 //! wants credentials (HTTP Basic, checked per request); sushy-emulator is
 //! run as it runs by default, plain HTTP with no authentication: both
 //! favour the anchor. sushy-emulator has no SessionService: for session
 //! creation its figure is how fast it answers the same POST with 404, an
 //! upper bound of what a login could cost it (fakedc's figure includes
-//! the logout as well).
+//! the logout as well: two requests, one TLS round trip each, against
+//! sushy's one). That figure therefore compares a login+logout pair with
+//! one plain-HTTP 404, and the floor line says how far any server could go.
 //!
 //! Run: `cargo bench --bench redfish` (3 rounds of 3 s per figure, each
 //! side's best round) or `cargo bench --bench redfish -- --short` (CI: one
@@ -86,6 +96,17 @@ struct Target {
     addr: SocketAddr,
     tls: bool,
     system: String,
+    /// An in-process server's runtime threads (the bare floor): its CPU is
+    /// those threads', not this process's (which runs the client too).
+    threads: Option<&'static str>,
+}
+
+/// Server CPU seconds used so far by `t`.
+fn server_cpu(t: &Target) -> f64 {
+    match t.threads {
+        Some(name) => common::threads_cpu(name).as_secs_f64(),
+        None => cpu_ticks(t.pid).unwrap_or(0) as f64 / ticks_per_sec(),
+    }
 }
 
 /// Kills the child processes on every exit path.
@@ -201,7 +222,7 @@ fn measure(
 ) -> Result<(u64, u64, f64)> {
     let ok = Arc::new(AtomicU64::new(0));
     let bad = Arc::new(AtomicU64::new(0));
-    let cpu0 = cpu_ticks(t.pid).unwrap_or(0);
+    let cpu0 = server_cpu(t);
     let end = Instant::now() + Duration::from_secs_f64(secs);
     rt.block_on(async {
         let mut tasks = Vec::new();
@@ -244,7 +265,7 @@ fn measure(
             let _ = t.await;
         }
     });
-    let cpu = cpu_ticks(t.pid).unwrap_or(0).saturating_sub(cpu0) as f64 / ticks_per_sec();
+    let cpu = (server_cpu(t) - cpu0).max(0.0);
     Ok((ok.load(Ordering::Relaxed), bad.load(Ordering::Relaxed), cpu))
 }
 
@@ -336,6 +357,7 @@ fn start_fakedc(procs: &mut Procs, bin: &std::path::Path, dir: &std::path::Path)
         addr: addrs[0],
         tls: true,
         system: "/redfish/v1/Systems/1".into(),
+        threads: None,
     })
 }
 
@@ -396,6 +418,7 @@ fn fleet_memory(
                 addr: *a,
                 tls: true,
                 system: "/redfish/v1/Systems/1".into(),
+                threads: None,
             })
         })
         .collect();
@@ -442,6 +465,7 @@ fn start_sushy(rt: &tokio::runtime::Runtime, procs: &mut Procs) -> Result<Target
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         tls: false,
         system: String::new(),
+        threads: None,
     };
     let get = request(&t, "GET", "/redfish/v1/Systems", "");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -477,6 +501,121 @@ struct Figure {
 }
 
 const LOGIN: &str = r#"{"UserName":"admin","Password":"password"}"#;
+
+/// The floor's runtime threads.
+const BARE_THREADS: &str = "bare-tls";
+
+/// What the floor answers: fakedc's own answers, captured once.
+struct Canned {
+    system: bytes::Bytes,
+    login: bytes::Bytes,
+    token: String,
+    location: String,
+}
+
+/// Captures fakedc's answers to GET Systems/1 and to a login (logged out
+/// again), for the floor to repeat byte for byte.
+fn capture(rt: &tokio::runtime::Runtime, t: &Target) -> Result<Canned> {
+    rt.block_on(async {
+        let mut s = connect(t).await?;
+        let sys = exchange(&mut s, &request(t, "GET", &t.system, "")).await?;
+        let path = "/redfish/v1/SessionService/Sessions";
+        let login = exchange(&mut s, &request(t, "POST", path, LOGIN)).await?;
+        let (Some(token), Some(location)) = (login.header("x-auth-token"), login.header("location"))
+        else {
+            bail!("fakedc's login answered {} without a token", login.status);
+        };
+        let (token, location) = (token.to_string(), location.to_string());
+        let del = format!(
+            "DELETE {location} HTTP/1.1\r\nHost: {}\r\nX-Auth-Token: {token}\r\nContent-Length: 0\r\n\r\n",
+            t.addr
+        );
+        exchange(&mut s, del.as_bytes()).await?;
+        Ok(Canned {
+            system: sys.body.into(),
+            login: login.body.into(),
+            token,
+            location,
+        })
+    })
+}
+
+/// The per-request floor: hyper (HTTP/1.1, as fakedc's front) over rustls
+/// with the same provider and a leaf from fakedc's own CA code, on its own
+/// 2-thread runtime (as fakedc's), answering with fakedc's captured bytes:
+/// no authentication, routing, model or journal. What it costs is what any
+/// Rust HTTPS server pays per request on this machine with this client;
+/// fakedc cannot go below it.
+fn start_bare(bare_rt: &tokio::runtime::Runtime, canned: Canned) -> Result<Target> {
+    let ca = fakedc_net::tls::CertAuthority::generate().map_err(|e| anyhow!("{e}"))?;
+    let cfg = ca
+        .server_config("bare.bench.test", std::net::Ipv4Addr::LOCALHOST.into())
+        .map_err(|e| anyhow!("{e}"))?;
+    let listener = bare_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let canned = Arc::new(canned);
+    bare_rt.spawn(async move {
+        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            let (acceptor, canned) = (acceptor.clone(), canned.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let canned = canned.clone();
+                        async move {
+                            use http_body_util::BodyExt;
+                            use hyper::header::HeaderValue;
+                            let method = req.method().clone();
+                            let login = req.uri().path().ends_with("/Sessions");
+                            // Read the request body like a real server would.
+                            let _ = req.into_body().collect().await;
+                            let (status, body) = match method.as_str() {
+                                "GET" => (hyper::StatusCode::OK, canned.system.clone()),
+                                "POST" if login => {
+                                    (hyper::StatusCode::CREATED, canned.login.clone())
+                                }
+                                _ => (hyper::StatusCode::NO_CONTENT, bytes::Bytes::new()),
+                            };
+                            let mut r = hyper::Response::new(http_body_util::Full::new(body));
+                            *r.status_mut() = status;
+                            let h = r.headers_mut();
+                            h.insert(
+                                "content-type",
+                                HeaderValue::from_static("application/json;charset=utf-8"),
+                            );
+                            h.insert("odata-version", HeaderValue::from_static("4.0"));
+                            if status == hyper::StatusCode::CREATED {
+                                if let (Ok(t), Ok(l)) = (
+                                    HeaderValue::from_str(&canned.token),
+                                    HeaderValue::from_str(&canned.location),
+                                ) {
+                                    h.insert("x-auth-token", t);
+                                    h.insert("location", l);
+                                }
+                            }
+                            Ok::<_, std::convert::Infallible>(r)
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    Ok(Target {
+        label: "bare floor",
+        pid: std::process::id(),
+        addr,
+        tls: true,
+        system: "/redfish/v1/Systems/1".into(),
+        threads: Some(BARE_THREADS),
+    })
+}
 
 fn work(f: &Figure, t: &Target) -> Work {
     let request = Arc::new(request(t, f.method, &(f.path)(t), f.body));
@@ -524,9 +663,19 @@ fn run() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("fakedc-bench-redfish-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut procs = Procs(Vec::new());
+    let fakedc = start_fakedc(&mut procs, &bin, &dir)?;
+    // The floor gets its own 2-thread runtime, like fakedc's, so it shares
+    // no thread with the load generator.
+    let bare_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(BARE_THREADS)
+        .enable_all()
+        .build()?;
+    let bare = start_bare(&bare_rt, capture(&rt, &fakedc)?)?;
     let targets = [
-        Arc::new(start_fakedc(&mut procs, &bin, &dir)?),
+        Arc::new(fakedc),
         Arc::new(start_sushy(&rt, &mut procs)?),
+        Arc::new(bare),
     ];
     let sessions = |_: &Target| "/redfish/v1/SessionService/Sessions".to_string();
     let figures = [
@@ -604,7 +753,9 @@ fn run() -> Result<()> {
         let ratio = best[0].0 / best[1].0;
         worst_ratio = worst_ratio.min(ratio);
         println!(
-            "  fakedc / sushy-tools: {ratio:.1}x   (load average {})",
+            "  fakedc / sushy-tools: {ratio:.1}x   fakedc / bare floor: {:.2}x   floor / sushy-tools: {:.1}x (the most any server could show here)   (load average {})",
+            best[0].0 / best[2].0,
+            best[2].0 / best[1].0,
             load()
         );
     }
@@ -618,6 +769,7 @@ fn run() -> Result<()> {
     );
     let sushy_rss = common::rss_kib(targets[1].pid).unwrap_or(0);
     drop(procs);
+    drop(bare_rt);
     let mut procs = Procs(Vec::new());
     let touch = if short { bmcs.min(100) } else { bmcs };
     let (ready, after, served, startup) = fleet_memory(&rt, &mut procs, &bin, &dir, bmcs, touch)?;

@@ -594,8 +594,11 @@ pub struct Session {
     /// The exported session key (MS-NLMP 3.1.5.1): SMB derives its own
     /// signing and encryption keys from it (MS-SMB2 3.3.5.5.3).
     exported: [u8; 16],
-    sign_out: [u8; 16],
-    sign_in: [u8; 16],
+    /// HMAC-MD5 keyed with each direction's signing key, kept keyed: a
+    /// message's checksum clones it instead of hashing the key's two pads
+    /// again (two of the ~50 MD5 blocks a WinRM message costs).
+    sign_out: HmacMd5,
+    sign_in: HmacMd5,
     seal_out: Rc4<U16>,
     seal_in: Rc4<U16>,
     seal_out_key: [u8; 16],
@@ -627,11 +630,18 @@ impl Session {
         } else {
             (c2s_sign, s2c_sign, c2s_seal, s2c_seal)
         };
+        // HMAC pads a short key with zeros to the block: the same MAC as
+        // the 16-byte key, through the constructor that cannot fail.
+        let keyed = |k: &[u8; 16]| {
+            let mut block = [0u8; 64];
+            block[..16].copy_from_slice(k);
+            <HmacMd5 as KeyInit>::new(&block.into())
+        };
         Session {
             flags,
             exported,
-            sign_out,
-            sign_in,
+            sign_out: keyed(&sign_out),
+            sign_in: keyed(&sign_in),
             seal_out: rc4(&seal_out),
             seal_in: rc4(&seal_in),
             seal_out_key: seal_out,
@@ -691,8 +701,11 @@ impl Session {
         self.seal_out = rc4(&self.seal_out_key);
     }
 
-    fn checksum(key: &[u8; 16], seq: u32, msg: &[u8], rc: &mut Rc4<U16>, exch: bool) -> [u8; 16] {
-        let mac = hmac_md5(key, &[&seq.to_le_bytes(), msg]);
+    fn checksum(key: &HmacMd5, seq: u32, msg: &[u8], rc: &mut Rc4<U16>, exch: bool) -> [u8; 16] {
+        let mut m = key.clone();
+        m.update(&seq.to_le_bytes());
+        m.update(msg);
+        let mac = m.finalize().into_bytes();
         let mut ck = [0u8; 8];
         ck.copy_from_slice(&mac[..8]);
         if exch {
@@ -707,8 +720,17 @@ impl Session {
 
     /// Seals a message: (16-byte signature, sealed bytes).
     pub fn wrap(&mut self, msg: &[u8]) -> ([u8; 16], Vec<u8>) {
-        let mut sealed = msg.to_vec();
-        self.seal_out.apply_keystream(&mut sealed);
+        let mut sealed = Vec::with_capacity(msg.len());
+        let sig = self.wrap_into(msg, &mut sealed);
+        (sig, sealed)
+    }
+
+    /// Seals a message onto the end of `out` and returns its signature:
+    /// a framing writer puts the sealed bytes straight where they go.
+    pub fn wrap_into(&mut self, msg: &[u8], out: &mut Vec<u8>) -> [u8; 16] {
+        let at = out.len();
+        out.extend_from_slice(msg);
+        self.seal_out.apply_keystream(&mut out[at..]);
         let sig = Self::checksum(
             &self.sign_out,
             self.seq_out,
@@ -717,7 +739,7 @@ impl Session {
             self.flags & flags::KEY_EXCH != 0,
         );
         self.seq_out = self.seq_out.wrapping_add(1);
-        (sig, sealed)
+        sig
     }
 
     /// Unseals a message and verifies its signature.

@@ -319,22 +319,22 @@ fn soap(code: StatusCode, xml: String, seal: Option<&mut ntlm::Session>) -> Http
 
 /// Wraps a message in MS-WSMV 2.2.9.1 framing.
 pub fn encrypt(s: &mut ntlm::Session, msg: &[u8]) -> Vec<u8> {
-    let (sig, sealed) = s.wrap(msg);
     let mut out = Vec::with_capacity(msg.len() + 256);
     out.extend_from_slice(
         b"--Encrypted Boundary\r\n\tContent-Type: application/HTTP-SPNEGO-session-encrypted\r\n",
     );
+    out.extend_from_slice(b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=");
+    out.extend_from_slice(msg.len().to_string().as_bytes());
     out.extend_from_slice(
-        format!(
-            "\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={}\r\n",
-            msg.len()
-        )
-        .as_bytes(),
+        b"\r\n--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n",
     );
-    out.extend_from_slice(b"--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n");
     out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&sig);
-    out.extend_from_slice(&sealed);
+    // The signature goes before the sealed bytes, which are sealed in
+    // place after it (no separate buffer to copy from).
+    let sig_at = out.len();
+    out.extend_from_slice(&[0; 16]);
+    let sig = s.wrap_into(msg, &mut out);
+    out[sig_at..sig_at + 16].copy_from_slice(&sig);
     out.extend_from_slice(b"--Encrypted Boundary--\r\n");
     out
 }

@@ -319,3 +319,64 @@ impl PipeWriter {
         Ok(self.written)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_buffers_come_back_once_the_slice_is_dropped() {
+        let mut bufs = ReadBufs::new(8, 2);
+        let mut b = bufs.take(8);
+        b[..3].copy_from_slice(b"abc");
+        let first = bufs.lend(b, 3);
+        assert_eq!(&first[..], b"abc");
+        let at = first.as_ptr();
+        // Still out: a second buffer is made.
+        let second = bufs.take(8);
+        assert_ne!(second.as_ptr(), at);
+        drop(first);
+        // Back: the same memory, whole and initialised.
+        let again = bufs.take(8);
+        assert_eq!(again.as_ptr(), at);
+        assert_eq!(again.len(), 8);
+        assert_eq!(&again[..3], b"abc");
+        // Larger than the pool's size: a buffer of its own.
+        assert_eq!(bufs.take(20).len(), 20);
+    }
+
+    #[test]
+    fn frames_are_written_in_order_at_the_offset() -> io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("fakedc-bits-frames-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("f");
+        let file = File::options()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        let mut f = Frames::with_capacity(4);
+        let body = Bytes::from_static(b"hello, frames");
+        f.push(body.slice(..5));
+        f.push(Bytes::new());
+        f.push(body.slice(5..));
+        assert_eq!(f.len(), 13);
+        // More pieces than one pwritev takes.
+        let mut many = Frames::default();
+        for _ in 0..(MAX_IOV + 10) {
+            many.push(Bytes::from_static(b"x"));
+        }
+        assert!(many.full());
+        f.write_at(&file, 3)?;
+        many.write_at(&file, 16)?;
+        let mut got = vec![0u8; 16 + MAX_IOV + 10];
+        file.read_exact_at(&mut got, 0)?;
+        assert_eq!(&got[3..16], b"hello, frames");
+        assert!(got[16..].iter().all(|b| *b == b'x'));
+        f.clear();
+        assert!(f.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+}

@@ -1,14 +1,20 @@
 //! fakedc's vSphere SDK side by side with govmomi's vcsim (Debian's
 //! golang-github-vmware-govmomi-dev 0.24 behind `benches/vcsim/main.go`,
 //! built offline into `target/vcsim/` on first run), in one run, driven by
-//! one load generator (fakedc_vsphere's keep-alive HTTPS client: the same
-//! envelopes, `SOAPAction` and session cookie for both):
+//! one load generator for both: [`Raw`], a keep-alive HTTPS client as
+//! light as wrk (one blocking thread per connection, the request bytes
+//! serialized once with the session cookie, the response head read, the
+//! body taken by Content-Length or chunks and checked only for its status
+//! and a marker, so a fault is never counted as an answer). Its own CPU
+//! per request is printed too: on 2 cores it shares the machine with the
+//! server and its cost compresses the ratio.
 //!
 //! - `RetrieveServiceContent` per second over 1 connection and 8;
 //! - `RetrievePropertiesEx` (name + runtime.powerState of every VM through
 //!   a ContainerView, 8 VMs) per second over 1 and 8 logged-in sessions;
 //! - the server's CPU time per request during each rate (utime + stime
-//!   from `/proc/<pid>/stat`, so the load generator's share is not in it);
+//!   from `/proc/<pid>/stat`, so the load generator's share is not in it),
+//!   and the load generator's (its threads' `/proc/thread-self/schedstat`);
 //! - start-up time (spawn to the first answered RetrieveServiceContent)
 //!   and resident memory after one read of every VM's name and power
 //!   state, for 1,000 and 10,000 VMs.
@@ -19,7 +25,7 @@
 //!
 //! Run: `cargo bench --bench vsphere` (2 s per rate in 3 interleaved
 //! rounds, medians) or `-- --short` (CI: 200 ms, 1 round, 100 and 1,000
-//! VMs). Options: `--seconds S`; `--fakedc PATH` runs another build of
+//! VMs). Options: `--seconds S`, `--rounds N`; `--fakedc PATH` runs another build of
 //! fakedc against the same vcsim (before/after comparisons). Targets
 //! (issue 15): 3× vcsim's rates; 10,000 VMs ready in under 1 s and under
 //! 150 MB. Printed, never asserted.
@@ -27,16 +33,17 @@
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
 mod common;
-use common::{rss_kib, Args};
+use common::{cpu_time, rss_kib, Args};
 
-use anyhow::{bail, Context, Result};
-use fakedc_vsphere::client::{envelope, first_text, login, retrieve_service_content, Client};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use anyhow::{bail, ensure, Context, Result};
+use fakedc_net::tls::{client_config, Trust};
+use fakedc_vsphere::client::{envelope, first_text, login, retrieve_service_content};
+use rustls::pki_types::ServerName;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PARALLEL: usize = 8;
@@ -195,105 +202,309 @@ fn fakedc(exe: &Path, vms: usize) -> Result<(Server, Instant)> {
     ))
 }
 
-/// A logged-in client and the body of a RetrievePropertiesEx over a new
-/// container view of every VM.
-async fn session(s: &Server) -> Result<(Client, String)> {
-    let mut c = Client::connect(s.addr, true).await?;
-    let sc = c.post(retrieve_service_content()).await?;
-    let sm = first_text(&sc.body, "sessionManager")
-        .context("sessionManager")?
-        .to_string();
-    let vm = first_text(&sc.body, "viewManager")
-        .context("viewManager")?
-        .to_string();
-    let root = first_text(&sc.body, "rootFolder")
-        .context("rootFolder")?
-        .to_string();
-    let pc = first_text(&sc.body, "propertyCollector")
-        .context("propertyCollector")?
-        .to_string();
-    let r = c.post(login(&sm, s.user, s.password)).await?;
-    if r.status != 200 {
-        bail!("login: HTTP {}: {}", r.status, r.body);
+/// The load generator's client: one keep-alive TLS connection read and
+/// written with blocking calls. It parses only what a benchmark must: the
+/// status, the body's framing (Content-Length or chunked) and, at login,
+/// the session cookie; the body is handed back as bytes for a marker check.
+struct Raw {
+    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    /// Bytes read and not yet consumed: `buf[..filled]`.
+    buf: Vec<u8>,
+    filled: usize,
+    /// A chunked body put together.
+    chunks: Vec<u8>,
+    cookie: Option<String>,
+}
+
+/// Response heads and bodies larger than this are an error, not a figure.
+const MAX_RESPONSE: usize = 64 << 20;
+
+impl Raw {
+    fn connect(addr: SocketAddr) -> Result<Raw> {
+        let tcp = TcpStream::connect(addr)?;
+        tcp.set_nodelay(true)?;
+        let cfg = client_config(&Trust::AnyCertificate)?;
+        let conn = rustls::ClientConnection::new(cfg, ServerName::IpAddress(addr.ip().into()))?;
+        Ok(Raw {
+            tls: rustls::StreamOwned::new(conn, tcp),
+            buf: vec![0; 64 * 1024],
+            filled: 0,
+            chunks: Vec::new(),
+            cookie: None,
+        })
     }
-    let r = c
-        .post(envelope(&format!(
-            "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">{vm}</_this><container type=\"Folder\">{root}</container><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>"
-        )))
-        .await?;
-    let view = first_text(&r.body, "returnval")
-        .context("view")?
-        .to_string();
+
+    /// The bytes of one POST to `/sdk` as pyvmomi sends it (with the
+    /// session cookie once there is one).
+    fn request(&self, body: &str) -> Vec<u8> {
+        let mut r = format!(
+            "POST /sdk HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml; charset=utf-8\r\nSOAPAction: \"urn:vim25/{}\"\r\nContent-Length: {}\r\n",
+            fakedc_vsphere::API_VERSION,
+            body.len()
+        );
+        if let Some(c) = &self.cookie {
+            r.push_str(&format!("Cookie: vmware_soap_session=\"{c}\"\r\n"));
+        }
+        r.push_str("\r\n");
+        r.push_str(body);
+        r.into_bytes()
+    }
+
+    /// Reads more bytes into the buffer (growing it when full).
+    fn fill(&mut self) -> Result<()> {
+        if self.filled == self.buf.len() {
+            ensure!(
+                self.buf.len() < MAX_RESPONSE,
+                "response over {MAX_RESPONSE} bytes"
+            );
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        let n = self.tls.read(&mut self.buf[self.filled..])?;
+        ensure!(n > 0, "the server closed the connection");
+        self.filled += n;
+        Ok(())
+    }
+
+    /// Makes sure `buf[..n]` is read.
+    fn need(&mut self, n: usize) -> Result<()> {
+        ensure!(n <= MAX_RESPONSE, "response over {MAX_RESPONSE} bytes");
+        while self.filled < n {
+            self.fill()?;
+        }
+        Ok(())
+    }
+
+    /// The offset just past the next CRLF at or after `from`.
+    fn line_end(&mut self, from: usize) -> Result<usize> {
+        let mut at = from;
+        loop {
+            if let Some(i) = self.buf[at..self.filled]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+            {
+                return Ok(at + i + 2);
+            }
+            at = self.filled.saturating_sub(1).max(from);
+            self.fill()?;
+        }
+    }
+
+    /// Sends prepared request bytes and reads one response: its status and
+    /// body (borrowed until the next call).
+    fn call(&mut self, req: &[u8]) -> Result<(u16, &[u8])> {
+        self.tls.write_all(req)?;
+        // The head: up to the empty line.
+        let mut head_end = 0;
+        let mut at = 0;
+        while head_end == 0 {
+            if let Some(i) = self.buf[at..self.filled]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+            {
+                head_end = at + i + 4;
+            } else {
+                at = self.filled.saturating_sub(3);
+                self.fill()?;
+            }
+        }
+        let head = &self.buf[..head_end];
+        let status = head
+            .get(9..12)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse::<u16>().ok())
+            .context("no HTTP status")?;
+        let (mut length, mut chunked): (Option<usize>, bool) = (None, false);
+        for line in head.split(|&b| b == b'\n').skip(1) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+            if name.eq_ignore_ascii_case(b"content-length") {
+                length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                chunked = value.eq_ignore_ascii_case(b"chunked");
+            } else if name.eq_ignore_ascii_case(b"set-cookie") {
+                let v = String::from_utf8_lossy(value);
+                if let Some(c) = v
+                    .split(';')
+                    .next()
+                    .and_then(|kv| kv.split_once('='))
+                    .filter(|(k, _)| k.trim() == "vmware_soap_session")
+                {
+                    self.cookie = Some(c.1.trim_matches('"').to_string());
+                }
+            }
+        }
+        let body_end;
+        let chunked_body = if chunked {
+            self.chunks.clear();
+            let mut at = head_end;
+            loop {
+                let eol = self.line_end(at)?;
+                let size = std::str::from_utf8(&self.buf[at..eol - 2])
+                    .ok()
+                    .and_then(|l| l.split(';').next())
+                    .and_then(|h| usize::from_str_radix(h.trim(), 16).ok())
+                    .context("bad chunk size")?;
+                ensure!(
+                    self.chunks.len() + size <= MAX_RESPONSE,
+                    "response over {MAX_RESPONSE} bytes"
+                );
+                if size == 0 {
+                    // No trailers: the last chunk's empty line.
+                    self.need(eol + 2)?;
+                    body_end = eol + 2;
+                    break;
+                }
+                self.need(eol + size + 2)?;
+                self.chunks.extend_from_slice(&self.buf[eol..eol + size]);
+                at = eol + size + 2;
+            }
+            true
+        } else {
+            let n = length.context("neither Content-Length nor chunked")?;
+            body_end = head_end + n;
+            self.need(body_end)?;
+            false
+        };
+        // Keep what follows (nothing, for a client that waits for each
+        // answer) at the front for the next call.
+        let rest = self.filled - body_end;
+        let body = if chunked_body {
+            self.buf.copy_within(body_end..self.filled, 0);
+            self.filled = rest;
+            &self.chunks[..]
+        } else if rest == 0 {
+            self.filled = 0;
+            &self.buf[head_end..body_end]
+        } else {
+            // Rare: copy the body out before moving the rest.
+            self.chunks.clear();
+            self.chunks.extend_from_slice(&self.buf[head_end..body_end]);
+            self.buf.copy_within(body_end..self.filled, 0);
+            self.filled = rest;
+            &self.chunks[..]
+        };
+        Ok((status, body))
+    }
+
+    /// One SOAP call with a body built now (set-up calls, not timed).
+    fn post(&mut self, body: &str) -> Result<(u16, String)> {
+        let req = self.request(body);
+        let (status, body) = self.call(&req)?;
+        Ok((status, String::from_utf8_lossy(body).into_owned()))
+    }
+}
+
+/// CPU time of the calling thread in ns (`/proc/thread-self/schedstat`'s
+/// first field): the load generator's cost, apart from the server's.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A logged-in client and the request bytes of a RetrievePropertiesEx
+/// over a new container view of every VM.
+fn session(s: &Server) -> Result<(Raw, Vec<u8>)> {
+    let mut c = Raw::connect(s.addr)?;
+    let (_, sc) = c.post(&retrieve_service_content())?;
+    let sm = first_text(&sc, "sessionManager").context("sessionManager")?;
+    let vm = first_text(&sc, "viewManager").context("viewManager")?;
+    let root = first_text(&sc, "rootFolder").context("rootFolder")?;
+    let pc = first_text(&sc, "propertyCollector").context("propertyCollector")?;
+    let (status, r) = c.post(&login(sm, s.user, s.password))?;
+    if status != 200 || c.cookie.is_none() {
+        bail!("login: HTTP {status}: {r}");
+    }
+    let (_, r) = c.post(&envelope(&format!(
+        "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">{vm}</_this><container type=\"Folder\">{root}</container><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>"
+    )))?;
+    let view = first_text(&r, "returnval").context("view")?;
     let body = envelope(&format!(
         "<RetrievePropertiesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">{pc}</_this><specSet><propSet><type>VirtualMachine</type><pathSet>name</pathSet><pathSet>runtime.powerState</pathSet></propSet><objectSet><obj type=\"ContainerView\">{view}</obj><skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>v</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet><options></options></RetrievePropertiesEx>"
     ));
-    Ok((c, body))
+    let req = c.request(&body);
+    Ok((c, req))
 }
 
-/// Calls per second of `what` over `conns` connections.
-async fn rate(
-    s: &Server,
-    what: &'static str,
-    conns: usize,
-    d: Duration,
-    vms: usize,
-) -> Result<(f64, f64)> {
-    let done = Arc::new(AtomicU64::new(0));
+/// One figure: calls per second, server CPU and client CPU per call (µs).
+struct Rate {
+    per_s: f64,
+    server_us: f64,
+    client_us: f64,
+}
+
+/// Calls per second of `what` over `conns` connections, each its own
+/// thread sending its prepared request as soon as the last answer is in.
+fn rate(s: &Server, what: &'static str, conns: usize, d: Duration, vms: usize) -> Result<Rate> {
+    let done = AtomicU64::new(0);
+    let client_ns = AtomicU64::new(0);
     let mut clients = Vec::new();
     for _ in 0..conns {
-        clients.push(session(s).await?);
+        let (c, props) = session(s)?;
+        let req = if what == "rsc" {
+            c.request(&retrieve_service_content())
+        } else {
+            props
+        };
+        clients.push((c, req));
     }
+    let (marker, count) = if what == "rsc" {
+        ("<rootFolder", 1)
+    } else {
+        ("runtime.powerState", vms)
+    };
     let cpu0 = cpu_time(s.child.id());
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for (mut c, props) in clients {
-        let done = done.clone();
-        tasks.push(tokio::spawn(async move {
-            while start.elapsed() < d {
-                let body = if what == "rsc" {
-                    retrieve_service_content()
-                } else {
-                    props.clone()
-                };
-                let r = c.post(body).await?;
-                let ok = if what == "rsc" {
-                    r.body.contains("<rootFolder")
-                } else {
-                    r.body.matches("runtime.powerState").count() == vms
-                };
-                if r.status != 200 || !ok {
-                    bail!(
-                        "unexpected answer: HTTP {}: {}",
-                        r.status,
-                        &r.body[..r.body.len().min(400)]
-                    );
-                }
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok::<_, anyhow::Error>(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
+    let deadline = start + d;
+    std::thread::scope(|scope| {
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .map(|(mut c, req)| {
+                let (done, client_ns) = (&done, &client_ns);
+                scope.spawn(move || -> Result<()> {
+                    let t0 = thread_cpu_ns();
+                    let mut n = 0;
+                    while Instant::now() < deadline {
+                        let (status, body) = c.call(&req)?;
+                        // A marker, not a parse: every VM's power state,
+                        // or the service content's root folder.
+                        let seen = std::str::from_utf8(body)
+                            .map(|b| b.matches(marker).count())
+                            .unwrap_or(0);
+                        if status != 200 || seen != count {
+                            bail!(
+                                "unexpected answer: HTTP {status}: {}",
+                                String::from_utf8_lossy(&body[..body.len().min(400)])
+                            );
+                        }
+                        n += 1;
+                    }
+                    client_ns.fetch_add(thread_cpu_ns().saturating_sub(t0), Ordering::Relaxed);
+                    done.fetch_add(n, Ordering::Relaxed);
+                    Ok(())
+                })
+            })
+            .collect();
+        tasks
+            .into_iter()
+            .try_for_each(|t| t.join().map_err(|_| anyhow::anyhow!("a client panicked"))?)
+    })?;
     let n = done.load(Ordering::Relaxed) as f64;
     let per_s = n / start.elapsed().as_secs_f64();
-    let cpu = match (cpu0, cpu_time(s.child.id())) {
+    let server_us = match (cpu0, cpu_time(s.child.id())) {
         (Some(a), Some(b)) if n > 0.0 => b.saturating_sub(a).as_secs_f64() * 1e6 / n,
         _ => f64::NAN,
     };
-    Ok((per_s, cpu))
-}
-
-/// A process's user + system CPU time so far (`/proc/<pid>/stat` fields
-/// 14 and 15, in clock ticks of 1/100 s on Linux).
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces; fields start after its ')'.
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
+    let client_us = client_ns.load(Ordering::Relaxed) as f64 / 1e3 / n;
+    Ok(Rate {
+        per_s,
+        server_us,
+        client_us,
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -303,37 +514,39 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Start-up (spawn to the first RetrieveServiceContent answered) and RSS
 /// after one read of every VM.
-async fn startup(s: &Server, t0: Instant, vms: usize) -> Result<(Duration, u64)> {
+fn startup(s: &Server, t0: Instant, vms: usize) -> Result<(Duration, u64)> {
     let mut c = loop {
-        match Client::connect(s.addr, true).await {
+        match Raw::connect(s.addr) {
             Ok(c) => break c,
             Err(_) if t0.elapsed() < Duration::from_secs(120) => {
-                tokio::time::sleep(Duration::from_millis(5)).await
+                std::thread::sleep(Duration::from_millis(5))
             }
             Err(e) => bail!("{e}"),
         }
     };
-    let r = c.post(retrieve_service_content()).await?;
+    let (_, r) = c.post(&retrieve_service_content())?;
     let up = t0.elapsed();
-    if !r.body.contains("<rootFolder") {
+    if !r.contains("<rootFolder") {
         bail!("no service content");
     }
-    let (mut c, body) = session(s).await?;
-    let r = c.post(body).await?;
-    let n = r.body.matches("runtime.powerState").count();
+    let (mut c, req) = session(s)?;
+    let (_, body) = c.call(&req)?;
+    let n = String::from_utf8_lossy(body)
+        .matches("runtime.powerState")
+        .count();
     if n != vms {
         bail!("read {n} VMs of {vms}");
     }
     Ok((up, rss_kib(s.child.id()).unwrap_or(0)))
 }
 
-async fn run(args: &Args) -> Result<()> {
+fn run(args: &Args) -> Result<()> {
     let short = args.short();
     let secs: f64 = args
         .value("--seconds")?
         .unwrap_or(if short { 0.2 } else { 2.0 });
     let d = Duration::from_secs_f64(secs);
-    let rounds = if short { 1 } else { 3 };
+    let rounds = args.value("--rounds")?.unwrap_or(if short { 1 } else { 3 });
     // `--fakedc PATH`: another build of fakedc (a before/after comparison
     // against the same vcsim in one sitting).
     let exe = PathBuf::from(
@@ -359,30 +572,34 @@ async fn run(args: &Args) -> Result<()> {
         ("props", "RetrievePropertiesEx (view, 2 props)/s"),
     ] {
         for conns in [1, PARALLEL] {
-            let (mut a, mut b, mut ca, mut cb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
             for _ in 0..rounds {
-                let (r, c) = rate(&f, what, conns, d, RATE_VMS).await?;
-                a.push(r);
-                ca.push(c);
-                let (r, c) = rate(&v, what, conns, d, RATE_VMS).await?;
-                b.push(r);
-                cb.push(c);
+                a.push(rate(&f, what, conns, d, RATE_VMS)?);
+                b.push(rate(&v, what, conns, d, RATE_VMS)?);
             }
-            let (a, b) = (median(a), median(b));
+            let m = |v: &[Rate], f: fn(&Rate) -> f64| median(v.iter().map(f).collect());
+            let (ra, rb) = (m(&a, |r| r.per_s), m(&b, |r| r.per_s));
             println!(
                 "{:<44} {:>12.0} {:>12.0} {:>7.1}x",
                 format!("{label}, {conns} conn"),
-                a,
-                b,
-                a / b
+                ra,
+                rb,
+                ra / rb
             );
-            let (ca, cb) = (median(ca), median(cb));
+            let (ca, cb) = (m(&a, |r| r.server_us), m(&b, |r| r.server_us));
             println!(
                 "{:<44} {:>12} {:>12} {:>7.1}x",
                 "  server CPU per request",
                 format!("{ca:.0} us"),
                 format!("{cb:.0} us"),
                 cb / ca
+            );
+            let (ca, cb) = (m(&a, |r| r.client_us), m(&b, |r| r.client_us));
+            println!(
+                "{:<44} {:>12} {:>12}",
+                "  load generator CPU per request",
+                format!("{ca:.1} us"),
+                format!("{cb:.1} us"),
             );
         }
     }
@@ -391,10 +608,10 @@ async fn run(args: &Args) -> Result<()> {
     let sizes: &[usize] = if short { &[100, 1000] } else { &[1000, 10_000] };
     for &n in sizes {
         let (f, t0) = fakedc(&exe, n)?;
-        let (fu, fr) = startup(&f, t0, n).await?;
+        let (fu, fr) = startup(&f, t0, n)?;
         drop(f);
         let (v, t0) = vcsim(n)?;
-        let (vu, vr) = startup(&v, t0, n).await?;
+        let (vu, vr) = startup(&v, t0, n)?;
         drop(v);
         println!(
             "{:<44} {:>12} {:>12}",
@@ -415,18 +632,7 @@ async fn run(args: &Args) -> Result<()> {
 
 fn main() -> ExitCode {
     let args = Args::from_env();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(&args)) {
+    match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vsphere bench: {e:#}");

@@ -594,7 +594,7 @@ const STATUS_INVALID_OPLOCK_PROTOCOL: u32 = 0xC000_00E3;
 /// whatever they wait for (CHANGE_NOTIFY, a LOCK on a held range, a
 /// CREATE on an oplock break): one more gets STATUS_INSUFFICIENT_RESOURCES
 /// (MS-SMB2 3.3.4.2, a server whose resources for asynchronous processing
-/// are constrained), see [`Connection::begin_async`].
+/// are constrained), through `Connection::begin_async`.
 pub const MAX_PENDING: usize = 256;
 
 enum OpenKind {

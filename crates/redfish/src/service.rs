@@ -62,24 +62,38 @@ fn start_events(model: &Arc<Model>, api: Arc<Api>, net: NetHandle) {
     });
     let weak = Arc::downgrade(model);
     tokio::spawn(async move {
+        // The wake-up already scheduled per chassis: a burst of changes
+        // (a client resetting in a loop) schedules one timer, not one per
+        // change, since each new transition is due no earlier than the
+        // pending one.
+        let mut wakes: std::collections::HashMap<fakedc_model::ChassisId, std::time::Instant> =
+            std::collections::HashMap::new();
         while let Some(c) = rx.recv().await {
             let Some(model) = weak.upgrade() else { break };
             let now = model.clock.now();
+            if wakes.get(&c).is_some_and(|at| *at <= now) {
+                wakes.remove(&c);
+            }
             for b in bmcs_on(&model, c) {
                 // A clock advance may bring a firmware install due.
                 api.tasks.settle(&model, b, now);
                 for d in api.events.observe(&model, b, now) {
                     tokio::spawn(push(model.clone(), net.clone(), d));
                 }
-                if let Some(at) = model.next_transition(b, now) {
-                    let again = again.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-                        if let Some(tx) = again.upgrade() {
-                            let _ = tx.send(c);
-                        }
-                    });
+                let Some(at) = model.next_transition(b, now) else {
+                    continue;
+                };
+                if wakes.get(&c).is_some_and(|pending| *pending <= at) {
+                    continue;
                 }
+                wakes.insert(c, at);
+                let again = again.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                    if let Some(tx) = again.upgrade() {
+                        let _ = tx.send(c);
+                    }
+                });
             }
         }
     });

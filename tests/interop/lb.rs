@@ -879,6 +879,50 @@ fn irules_created_with_f5sdk_steer_redirect_answer_and_reject() {
         let h1 = r.split("<h1>").nth(1).unwrap_or("");
         assert!(h1.starts_with("guest01<"), "one_pool is guest01: {r}");
     }
+    // Keep-alive through the rules: curl sends three requests on one
+    // connection, each meets the rules (a member, a local answer, a
+    // member again).
+    let out = Command::new("curl")
+        .args(["-s", "-v", "-m", "5"])
+        .arg(format!("http://{vs}/one/a"))
+        .arg(format!("http://{vs}/hello"))
+        .arg(format!("http://{vs}/one/b"))
+        .output()
+        .expect("curl");
+    let (body, trace) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{trace}");
+    assert_eq!(
+        trace.matches("Re-using existing connection").count(),
+        2,
+        "one connection for the three requests: {trace}"
+    );
+    assert_eq!(body.matches("<h1>guest01</h1>").count(), 2, "{body}");
+    assert!(body.contains("hello 127.0.0.1 get"), "{body}");
+    // Pipelined: three requests in one write, three answers in order.
+    let mut s = std::net::TcpStream::connect(vs).expect("connect to rule_vs");
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    std::io::Write::write_all(
+        &mut s,
+        b"GET /one/a HTTP/1.1\r\nHost: vs\r\n\r\nGET /hello HTTP/1.1\r\nHost: vs\r\n\r\nGET /one/b HTTP/1.1\r\nHost: vs\r\nConnection: close\r\n\r\n",
+    )
+    .expect("pipelined requests");
+    let mut all = Vec::new();
+    std::io::Read::read_to_end(&mut s, &mut all).expect("three answers, then close");
+    let all = String::from_utf8_lossy(&all);
+    let starts: Vec<usize> = all.match_indices("HTTP/1.").map(|(i, _)| i).collect();
+    assert_eq!(starts.len(), 3, "three answers: {all}");
+    assert!(
+        all[starts[0]..starts[1]].contains("<h1>guest01</h1>"),
+        "{all}"
+    );
+    assert!(
+        all[starts[1]..starts[2]].ends_with("hello 127.0.0.1 get"),
+        "{all}"
+    );
+    assert!(all[starts[2]..].contains("<h1>guest01</h1>"), "{all}");
     let journal = dc.journal(&Query {
         machine: Some("lb01".into()),
         ..Default::default()

@@ -397,106 +397,51 @@ impl VirtualServer {
         } else {
             conn.io
         };
-        // HTTP_REQUEST rules: read the request head, run the rules, answer
-        // locally or forward the (changed) head to the member chosen.
-        let mut first: Option<Vec<u8>> = None;
         if plan.http_rules {
-            let mut buf: Vec<u8> = Vec::new();
-            loop {
-                let (mut req, used) = match read_head(&mut client, &mut buf).await {
-                    Ok(Some(x)) => x,
-                    Ok(None) => {
-                        record("closed by the client before a request".into());
-                        return;
-                    }
-                    Err(e) => {
-                        record(format!("reset: {e}"));
-                        return;
-                    }
-                };
-                let rest = buf.split_off(used);
-                buf.clear();
-                let (action, rule, chosen) =
-                    self.run_rules(&plan, Event::HttpRequest, peer, local, Some(&mut req));
-                let close = !keep_alive(&req) || has_body(&req);
-                let answer = match action {
-                    Action::Continue => {
-                        if let Some(name) = chosen {
-                            match self.rule_pool(&plan, &name) {
-                                Some(p) => pool = Some(p),
-                                None => {
-                                    record(format!(
-                                        "reset: pool {name} named by an iRule does not exist"
-                                    ));
-                                    return;
-                                }
-                            }
-                        }
-                        // One request per member connection: the member
-                        // closes after answering it, so the client's next
-                        // request comes on a new connection and meets the
-                        // rules again.
-                        set_header(&mut req, "Connection", "close");
-                        let mut head = serialize_head(&req);
-                        head.extend_from_slice(&rest);
-                        first = Some(head);
-                        break;
-                    }
-                    Action::Reject | Action::Drop => {
-                        if action == Action::Reject {
-                            conn.info.state.reset_on_close();
-                        }
-                        record(format!(
-                            "{} by iRule {rule} at HTTP_REQUEST ({} {})",
-                            if action == Action::Reject {
-                                "rejected"
-                            } else {
-                                "dropped"
-                            },
-                            req.method,
-                            clip(&req.uri)
-                        ));
-                        return;
-                    }
-                    Action::Redirect(url) => {
-                        record(format!(
-                            "iRule {rule}: {} {} redirected to {}",
-                            req.method,
-                            clip(&req.uri),
-                            clip(&url)
-                        ));
-                        local_response(302, &[("Location".into(), one_line(&url))], "", close)
-                    }
-                    Action::Respond {
-                        status,
-                        body,
-                        headers,
-                    } => {
-                        record(format!(
-                            "iRule {rule}: {} {} answered {status}",
-                            req.method,
-                            clip(&req.uri)
-                        ));
-                        local_response(status, &headers, &body, close)
-                    }
-                };
-                if tokio::io::AsyncWriteExt::write_all(&mut client, &answer)
-                    .await
-                    .is_err()
-                    || close
-                {
-                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut client).await;
-                    return;
-                }
-                buf = rest;
-            }
+            self.http_requests(&plan, pool, client, &conn.info, net)
+                .await;
+            return;
         }
         let Some(pool) = pool else {
             record("reset: the virtual server has no pool".into());
             return;
         };
+        let mut m = match self.open_member(&plan, &pool, peer, net, true).await {
+            Ok(m) => m,
+            Err(e) => {
+                record(e);
+                return;
+            }
+        };
+        let r = splice(
+            &mut client,
+            &mut m.io,
+            !plan.client_ssl,
+            plan.server_ssl.is_none(),
+        )
+        .await;
+        let (to_member, to_client) = match &r {
+            Ok((a, b)) => (*a, *b),
+            Err(_) => (0, 0),
+        };
+        record(self.close_member(&plan, m, to_member, to_client, r.err()));
+    }
+
+    /// Dials a member of `pool` (from the LB's address or the next SNAT
+    /// address), with TLS for a server-ssl profile, and counts the
+    /// connection in the member's stats (and the virtual server's when
+    /// `count_virtual`: once per client connection). The error is the
+    /// journal's outcome.
+    async fn open_member(
+        &self,
+        plan: &Plan,
+        pool: &Arc<PoolPlan>,
+        peer: std::net::SocketAddr,
+        net: &fakedc_net::NetHandle,
+        count_virtual: bool,
+    ) -> Result<Member, String> {
+        let lb = &self.lb;
         let pool_name = pool.name.as_str();
-        let persist = plan.persist;
         // The source: the next SNAT pool address, or the LB's own.
         let snat = (!plan.snat.is_empty()).then(|| {
             let i = self
@@ -505,7 +450,7 @@ impl VirtualServer {
             plan.snat[i % plan.snat.len()]
         });
         let mut upstream = None;
-        for (full, addr) in self.candidates(&plan, &pool, peer.ip()) {
+        for (full, addr) in self.candidates(plan, pool, peer.ip()) {
             let target = net.resolve(addr);
             let dialled = match snat {
                 // A translation address is not the machine's own, so the
@@ -528,38 +473,21 @@ impl VirtualServer {
             }
         }
         let Some((member, up)) = upstream else {
-            record(format!("reset: no member of {pool_name} available"));
-            return;
+            return Err(format!("reset: no member of {pool_name} available"));
         };
-        let from = snat
-            .map(|a| format!(" from SNAT address {a}"))
-            .unwrap_or_default();
-        let mut up: fakedc_net::BoxIo = match &plan.server_ssl {
+        let io: fakedc_net::BoxIo = match &plan.server_ssl {
             None => Box::new(up),
             Some(sni) => match server_tls(up, sni.as_deref()).await {
                 Ok(s) => Box::new(s),
                 Err(e) => {
-                    record(format!(
+                    return Err(format!(
                         "reset: TLS to member {member} of {pool_name} failed: {e}"
-                    ));
-                    return;
+                    ))
                 }
             },
         };
-        let mut sent_first = 0u64;
-        if let Some(head) = &first {
-            if tokio::io::AsyncWriteExt::write_all(&mut up, head)
-                .await
-                .is_err()
-            {
-                record(format!("reset: member {member} of {pool_name} closed"));
-                return;
-            }
-            sent_first = head.len() as u64;
-        }
-        let key = (pool_name.to_string(), member.clone());
         if let Ok(mut rt) = lb.rt.lock() {
-            if persist {
+            if plan.persist {
                 if rt.persist.len() >= MAX_PERSIST {
                     rt.persist.clear();
                 }
@@ -567,48 +495,492 @@ impl VirtualServer {
                 rt.persist
                     .insert((self.full.clone(), peer.ip()), (member.clone(), now));
             }
-            let m = rt.members.entry(key.clone()).or_default();
+            let m = rt
+                .members
+                .entry((pool_name.to_string(), member.clone()))
+                .or_default();
             m.status.cur_conns += 1;
             m.status.tot_conns += 1;
-            let v = rt.virtuals.entry(self.full.clone()).or_default();
-            v.0 += 1;
-            v.1 += 1;
+            if count_virtual {
+                let v = rt.virtuals.entry(self.full.clone()).or_default();
+                v.0 += 1;
+                v.1 += 1;
+            }
         }
-        let r = splice(
-            &mut client,
-            &mut up,
-            !plan.client_ssl,
-            plan.server_ssl.is_none(),
-        )
-        .await;
-        let (to_member, to_client) = match &r {
-            Ok((a, b)) => (*a + sent_first, *b),
-            Err(_) => (sent_first, 0),
-        };
-        if let Ok(mut rt) = lb.rt.lock() {
-            let m = rt.members.entry(key).or_default();
-            m.status.cur_conns = m.status.cur_conns.saturating_sub(1);
-            m.status.bytes_in += to_client;
-            m.status.bytes_out += to_member;
+        Ok(Member {
+            pool: pool.clone(),
+            member,
+            snat,
+            io,
+            count_virtual,
+        })
+    }
+
+    /// Ends a member connection's accounting: its stats and the journal
+    /// outcome naming the member and the bytes each way.
+    fn close_member(
+        &self,
+        plan: &Plan,
+        m: Member,
+        to_member: u64,
+        to_client: u64,
+        error: Option<std::io::Error>,
+    ) -> String {
+        if let Ok(mut rt) = self.lb.rt.lock() {
+            let s = rt
+                .members
+                .entry((m.pool.name.clone(), m.member.clone()))
+                .or_default();
+            s.status.cur_conns = s.status.cur_conns.saturating_sub(1);
+            s.status.bytes_in += to_client;
+            s.status.bytes_out += to_member;
             let v = rt.virtuals.entry(self.full.clone()).or_default();
-            v.0 = v.0.saturating_sub(1);
+            if m.count_virtual {
+                v.0 = v.0.saturating_sub(1);
+            }
             v.2 += to_member;
             v.3 += to_client;
         }
-        record(format!(
-            "member {member} of {pool_name}{from}{}: {to_member} bytes to it, {to_client} bytes back{}",
+        format!(
+            "member {} of {}{}{}: {to_member} bytes to it, {to_client} bytes back{}",
+            m.member,
+            m.pool.name,
+            m.snat
+                .map(|a| format!(" from SNAT address {a}"))
+                .unwrap_or_default(),
             match (plan.client_ssl, plan.server_ssl.is_some()) {
                 (true, true) => " (TLS both sides)",
                 (true, false) => " (client TLS terminated)",
                 (false, true) => " (TLS to member)",
                 (false, false) => "",
             },
-            match r {
-                Ok(_) => String::new(),
-                Err(e) => format!(" (ended: {e})"),
+            match error {
+                None => String::new(),
+                Some(e) => format!(" (ended: {e})"),
             }
-        ));
+        )
     }
+
+    /// A virtual server with HTTP_REQUEST rules: each request head is read
+    /// and run through the rules, then answered locally or forwarded to
+    /// the member chosen for it, on a member connection of its own
+    /// (`Connection: close` towards the member), so that the next request
+    /// on a kept-alive client connection meets the rules again and may go
+    /// to another pool. The client's connection stays open when it asked
+    /// for keep-alive, its request's body has a length, and the member's
+    /// answer is delimited (a length, chunked, or none by its status);
+    /// otherwise the rest of the connection is spliced to the member as a
+    /// plain virtual server would.
+    async fn http_requests(
+        &self,
+        plan: &Plan,
+        mut pool: Option<Arc<PoolPlan>>,
+        mut client: fakedc_net::BoxIo,
+        info: &fakedc_net::ConnInfo,
+        net: &fakedc_net::NetHandle,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (peer, local) = (info.peer, info.local);
+        let record = |outcome: String| {
+            self.lb.model.journal.record(Record {
+                machine: self.lb.name.clone(),
+                service: ServiceKind::LbHttp.name().into(),
+                peer: Some(peer),
+                operation: format!("balance {}", self.full),
+                outcome,
+                ..Default::default()
+            })
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        let mut first = true;
+        loop {
+            let (mut req, used) = match read_head(&mut client, &mut buf).await {
+                Ok(Some(x)) => x,
+                Ok(None) => {
+                    if first {
+                        record("closed by the client before a request".into());
+                    }
+                    return;
+                }
+                Err(e) => {
+                    record(format!("reset: {e}"));
+                    return;
+                }
+            };
+            let mut rest = buf.split_off(used);
+            buf.clear();
+            let (action, rule, chosen) =
+                self.run_rules(plan, Event::HttpRequest, peer, local, Some(&mut req));
+            let close = !keep_alive(&req) || has_body(&req);
+            let answer = match action {
+                Action::Continue => {
+                    if let Some(name) = chosen {
+                        match self.rule_pool(plan, &name) {
+                            Some(p) => pool = Some(p),
+                            None => {
+                                record(format!(
+                                    "reset: pool {name} named by an iRule does not exist"
+                                ));
+                                return;
+                            }
+                        }
+                    }
+                    let Some(p) = pool.clone() else {
+                        record("reset: the virtual server has no pool".into());
+                        return;
+                    };
+                    // The request's body: a length, or chunked / unknown
+                    // (then this request is the connection's last).
+                    let body_len = match (
+                        req.header("transfer-encoding"),
+                        req.header("content-length"),
+                    ) {
+                        (None, None) => Some(0u64),
+                        (None, Some(v)) => v.trim().parse::<u64>().ok(),
+                        _ => None,
+                    };
+                    let expects = req
+                        .header("expect")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+                    let keep = keep_alive(&req) && body_len.is_some();
+                    set_header(&mut req, "Connection", "close");
+                    let head_req = req.method.clone();
+                    let version = req.version.clone();
+                    if expects && body_len.is_some_and(|n| n > 0) {
+                        // Answered here, as the body goes on to the member
+                        // as it comes: the member's own 100 is not waited
+                        // for (nor forwarded).
+                        req.headers
+                            .retain(|(k, _)| !k.eq_ignore_ascii_case("expect"));
+                        if client
+                            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    let head = serialize_head(&req);
+                    let mut m = match self.open_member(plan, &p, peer, net, first).await {
+                        Ok(m) => m,
+                        Err(e) => {
+                            record(e);
+                            return;
+                        }
+                    };
+                    first = false;
+                    let Some(body_len) = body_len.filter(|_| keep) else {
+                        // The rest of the connection goes to this member.
+                        let mut out = head;
+                        out.extend_from_slice(&rest);
+                        let sent = out.len() as u64;
+                        let r = match m.io.write_all(&out).await {
+                            Ok(()) => {
+                                splice(
+                                    &mut client,
+                                    &mut m.io,
+                                    !plan.client_ssl,
+                                    plan.server_ssl.is_none(),
+                                )
+                                .await
+                            }
+                            Err(e) => Err(e),
+                        };
+                        let (a, b) = match &r {
+                            Ok((a, b)) => (*a + sent, *b),
+                            Err(_) => (0, 0),
+                        };
+                        record(self.close_member(plan, m, a, b, r.err()));
+                        return;
+                    };
+                    // Head and body to the member; what follows the body
+                    // is the client's next request.
+                    let in_buf = (body_len.min(rest.len() as u64)) as usize;
+                    buf = rest.split_off(in_buf);
+                    let mut out = head;
+                    out.extend_from_slice(&rest);
+                    let mut to_member = out.len() as u64;
+                    let left = body_len - in_buf as u64;
+                    let sent = async {
+                        m.io.write_all(&out).await?;
+                        if left > 0 {
+                            let n =
+                                tokio::io::copy(&mut (&mut client).take(left), &mut m.io).await?;
+                            if n < left {
+                                return Err(std::io::Error::new(
+                                    std::io::ErrorKind::UnexpectedEof,
+                                    "the client closed in the middle of a request body",
+                                ));
+                            }
+                            to_member += n;
+                        }
+                        m.io.flush().await
+                    }
+                    .await;
+                    if let Err(e) = sent {
+                        record(self.close_member(plan, m, to_member, 0, Some(e)));
+                        return;
+                    }
+                    let answered =
+                        relay_response(&mut m.io, &mut client, head_req == "HEAD", &version).await;
+                    let (to_client, kept, err) = match answered {
+                        Ok((n, kept)) => (n, kept, None),
+                        Err((n, e)) => (n, false, Some(e)),
+                    };
+                    record(self.close_member(plan, m, to_member, to_client, err));
+                    if !kept {
+                        let _ = client.shutdown().await;
+                        return;
+                    }
+                    continue;
+                }
+                Action::Reject | Action::Drop => {
+                    if action == Action::Reject {
+                        info.state.reset_on_close();
+                    }
+                    record(format!(
+                        "{} by iRule {rule} at HTTP_REQUEST ({} {})",
+                        if action == Action::Reject {
+                            "rejected"
+                        } else {
+                            "dropped"
+                        },
+                        req.method,
+                        clip(&req.uri)
+                    ));
+                    return;
+                }
+                Action::Redirect(url) => {
+                    record(format!(
+                        "iRule {rule}: {} {} redirected to {}",
+                        req.method,
+                        clip(&req.uri),
+                        clip(&url)
+                    ));
+                    local_response(302, &[("Location".into(), one_line(&url))], "", close)
+                }
+                Action::Respond {
+                    status,
+                    body,
+                    headers,
+                } => {
+                    record(format!(
+                        "iRule {rule}: {} {} answered {status}",
+                        req.method,
+                        clip(&req.uri)
+                    ));
+                    local_response(status, &headers, &body, close)
+                }
+            };
+            first = false;
+            if client.write_all(&answer).await.is_err() || close {
+                let _ = client.shutdown().await;
+                return;
+            }
+            buf = rest;
+        }
+    }
+}
+
+/// A member connection of one client connection.
+struct Member {
+    pool: Arc<PoolPlan>,
+    member: String,
+    snat: Option<std::net::IpAddr>,
+    io: fakedc_net::BoxIo,
+    /// It counted the client connection in the virtual server's stats.
+    count_virtual: bool,
+}
+
+/// The largest response head read from a member (the HTTP profile's
+/// default response header limit is 32 KiB; twice that).
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// Relays one response from `up` (a member asked to close after it) to
+/// `client`: (bytes to the client, whether the client's connection can
+/// stay open). It can when the answer is delimited: a length, chunked
+/// (relayed as is up to the member's close), or no body by its status or
+/// the request's method. The member's `Connection: close` is taken out
+/// then (an HTTP/1.0 client is told `keep-alive`). Interim 1xx answers
+/// are relayed ahead of the final one; 101 hands the connection over.
+/// On error: the bytes relayed so far and the error.
+async fn relay_response(
+    up: &mut fakedc_net::BoxIo,
+    client: &mut fakedc_net::BoxIo,
+    head_request: bool,
+    client_version: &str,
+) -> Result<(u64, bool), (u64, std::io::Error)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf: Vec<u8> = Vec::new();
+    let mut sent = 0u64;
+    let mut chunk = [0u8; 4096];
+    loop {
+        let end = loop {
+            if let Some(end) = find_head_end(&buf) {
+                break end;
+            }
+            if buf.len() > MAX_RESPONSE_HEAD {
+                return Err((
+                    sent,
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("the member's response head exceeds {MAX_RESPONSE_HEAD} bytes"),
+                    ),
+                ));
+            }
+            let n = up.read(&mut chunk).await.map_err(|e| (sent, e))?;
+            if n == 0 {
+                return Err((
+                    sent,
+                    std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the member closed before a response",
+                    ),
+                ));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let rest = buf.split_off(end);
+        let head = std::mem::replace(&mut buf, rest);
+        let resp = parse_response_head(&head).map_err(|e| {
+            (
+                sent,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })?;
+        if (100..200).contains(&resp.status) && resp.status != 101 {
+            client.write_all(&head).await.map_err(|e| (sent, e))?;
+            sent += head.len() as u64;
+            continue;
+        }
+        let chunked = resp.header("transfer-encoding").is_some();
+        let length = resp
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let no_body = head_request || resp.status == 204 || resp.status == 304;
+        let kept = resp.status != 101 && (no_body || chunked || length.is_some());
+        let out = if kept {
+            let mut r = resp;
+            r.headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case("connection"));
+            if client_version == "HTTP/1.0" {
+                r.headers.push(("Connection".into(), "keep-alive".into()));
+            }
+            serialize_response_head(&r)
+        } else {
+            head
+        };
+        client.write_all(&out).await.map_err(|e| (sent, e))?;
+        sent += out.len() as u64;
+        // The body: exactly its length when known, else up to the close.
+        let left = if no_body {
+            Some(0)
+        } else if chunked {
+            None
+        } else {
+            length
+        };
+        let first = match left {
+            Some(n) => buf.len().min(n as usize),
+            None => buf.len(),
+        };
+        client
+            .write_all(&buf[..first])
+            .await
+            .map_err(|e| (sent, e))?;
+        sent += first as u64;
+        match left.map(|n| n - first as u64) {
+            Some(0) => {}
+            Some(n) => {
+                let got = tokio::io::copy(&mut (&mut *up).take(n), &mut *client)
+                    .await
+                    .map_err(|e| (sent, e))?;
+                sent += got;
+                if got < n {
+                    return Err((
+                        sent,
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the member closed in the middle of a response body",
+                        ),
+                    ));
+                }
+            }
+            None => {
+                let got = tokio::io::copy(&mut *up, &mut *client)
+                    .await
+                    .map_err(|e| (sent, e))?;
+                sent += got;
+            }
+        }
+        client.flush().await.map_err(|e| (sent, e))?;
+        return Ok((sent, kept));
+    }
+}
+
+/// A response head from a member.
+struct ResponseHead {
+    /// The status line as the member sent it.
+    line: String,
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+impl ResponseHead {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses an HTTP/1.x response head (through its blank line).
+fn parse_response_head(head: &[u8]) -> Result<ResponseHead, String> {
+    let text = std::str::from_utf8(head).map_err(|_| "response head is not UTF-8".to_string())?;
+    let mut lines = text.split("\r\n");
+    let line = lines.next().unwrap_or_default();
+    let mut parts = line.splitn(3, ' ');
+    let (Some(version), Some(code)) = (parts.next(), parts.next()) else {
+        return Err(format!("malformed status line: {}", clip(line)));
+    };
+    let status = code
+        .parse::<u16>()
+        .ok()
+        .filter(|s| (100..600).contains(s) && version.starts_with("HTTP/1."))
+        .ok_or_else(|| format!("malformed status line: {}", clip(line)))?;
+    let mut headers = Vec::new();
+    for l in lines {
+        if l.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = l.split_once(':') else {
+            return Err(format!("malformed header line: {}", clip(l)));
+        };
+        if headers.len() >= MAX_HEADERS {
+            return Err(format!("more than {MAX_HEADERS} header lines"));
+        }
+        headers.push((k.to_string(), v.trim().to_string()));
+    }
+    Ok(ResponseHead {
+        line: line.to_string(),
+        status,
+        headers,
+    })
+}
+
+fn serialize_response_head(r: &ResponseHead) -> Vec<u8> {
+    let mut out = r.line.clone();
+    out.push_str("\r\n");
+    for (k, v) in &r.headers {
+        out.push_str(k);
+        out.push_str(": ");
+        out.push_str(v);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
 }
 
 /// Copies both ways until both sides are done (each side's end of stream

@@ -1667,6 +1667,12 @@ fn lb_rule_seeds() -> Vec<Vec<u8>> {
         with("when HTTP_REQUEST { HTTP::respond 200 content \"a\\r\\nX: y\" \"X-B\" \"c\\nd\" }"),
         with("when HTTP_REQUEST { HTTP::header insert \"Bad Name\" v ; HTTP::uri \"a b\" }"),
         with(&format!("when HTTP_REQUEST {{ if {{ {}1{} }} {{ drop }} }}", "(".repeat(40), ")".repeat(40))),
+        with("when HTTP_REQUEST { pool p }")
+            .into_iter()
+            .take_while(|b| *b != 0xff)
+            .chain(*b"\xffHTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\nServer: Microsoft-IIS/10.0\r\n\r\n")
+            .collect(),
+        b"\xffHTTP/1.0 304 Not Modified\r\nX: \r\n:empty\r\n\r\n".to_vec(),
         b"when SERVER_CONNECTED { }".to_vec(),
         vec![],
     ]

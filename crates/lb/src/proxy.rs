@@ -919,11 +919,12 @@ async fn relay_response(
 }
 
 /// A response head from a member.
-struct ResponseHead {
+#[derive(Debug)]
+pub struct ResponseHead {
     /// The status line as the member sent it.
-    line: String,
-    status: u16,
-    headers: Vec<(String, String)>,
+    pub line: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
 }
 
 impl ResponseHead {
@@ -936,8 +937,10 @@ impl ResponseHead {
     }
 }
 
-/// Parses an HTTP/1.x response head (through its blank line).
-fn parse_response_head(head: &[u8]) -> Result<ResponseHead, String> {
+/// Parses an HTTP/1.x response head (through its blank line): a member's
+/// answer, read by the HTTP_REQUEST rules' relay (peer input, fuzzed in
+/// `lb/rule`).
+pub fn parse_response_head(head: &[u8]) -> Result<ResponseHead, String> {
     let text = std::str::from_utf8(head).map_err(|_| "response head is not UTF-8".to_string())?;
     let mut lines = text.split("\r\n");
     let line = lines.next().unwrap_or_default();
@@ -970,7 +973,8 @@ fn parse_response_head(head: &[u8]) -> Result<ResponseHead, String> {
     })
 }
 
-fn serialize_response_head(r: &ResponseHead) -> Vec<u8> {
+/// The head as relayed to the client.
+pub fn serialize_response_head(r: &ResponseHead) -> Vec<u8> {
     let mut out = r.line.clone();
     out.push_str("\r\n");
     for (k, v) in &r.headers {

@@ -131,9 +131,11 @@ pub fn request(data: &[u8]) {
 /// HTTP_REQUEST. No panic, no unbounded work; a refusal names a line of
 /// the text and carries F5's message shape; what a rule leaves in the
 /// request (headers, URI) stays a valid head: no line breaks injected.
+/// The head's bytes are also read as a member's response head, which
+/// must relay (serialize) to a head that parses back the same.
 pub fn rule(data: &[u8]) {
     use fakedc_lb::irule::{compile, Action, Env, Event};
-    use fakedc_lb::proxy::parse_request_head;
+    use fakedc_lb::proxy::{parse_request_head, parse_response_head, serialize_response_head};
     let (text, head) = match data.iter().position(|b| *b == 0xff) {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &b""[..]),
@@ -152,6 +154,14 @@ pub fn rule(data: &[u8]) {
             return;
         }
     };
+    // The same bytes as a member's response head: what is relayed parses
+    // back to the same status and headers.
+    if let Ok(r) = parse_response_head(head) {
+        let out = serialize_response_head(&r);
+        let again = parse_response_head(&out).expect("a relayed head parses");
+        assert_eq!((again.status, &again.headers), (r.status, &r.headers));
+        assert!((100..600).contains(&r.status));
+    }
     let client = "127.0.0.1:50000".parse().expect("address");
     let local = "127.0.0.42:80".parse().expect("address");
     let mut env = Env::new(client, local, None);

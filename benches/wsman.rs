@@ -15,7 +15,10 @@
 //! Run: `cargo bench --bench wsman` (3 s per figure in 5 interleaved rounds,
 //! medians reported, 200 run_cmd) or
 //! `cargo bench --bench wsman -- --short` (CI: 200 ms per measurement,
-//! 10 run_cmd). Options: `--seconds S`, `--runs N`.
+//! 10 run_cmd). Options: `--seconds S`, `--runs N`, `--only K` (one
+//! figure per connection count, for a profiler: 0 bare Identify, 1
+//! Identify, 2 bare Enumerate, 3 Enumerate Basic, 4 NTLM-sealed; the
+//! others then print as 0).
 //!
 //! Targets (issue 20): Enumerate with Basic at least 0.7x the bare hyper
 //! rate on one connection and 0.6x on eight; NTLM-sealed 0.4x on eight.
@@ -64,6 +67,10 @@ struct Settings {
     measure: Duration,
     rounds: usize,
     runs: usize,
+    /// `--only N`: measure only figure N of each connection count (0 bare
+    /// Identify, 1 Identify, 2 bare Enumerate, 3 Enumerate Basic, 4
+    /// NTLM-sealed), so a profiler sees one path alone.
+    only: Option<usize>,
 }
 
 fn settings() -> Result<Settings> {
@@ -80,6 +87,7 @@ fn settings() -> Result<Settings> {
         measure: Duration::from_secs_f64(seconds),
         rounds: if short { 1 } else { 5 },
         runs,
+        only: args.value::<usize>("--only")?,
     })
 }
 
@@ -288,6 +296,9 @@ fn run() -> Result<()> {
                 (FAKEDC_THREADS, fake, ntlm.clone(), true, Op::Enumerate),
             ];
             for (k, (server, addr, auth, enc, op)) in figures.into_iter().enumerate() {
+                if s.only.is_some_and(|o| o != k) {
+                    continue;
+                }
                 let (r, cpu) = rt.block_on(rate(server, addr, auth, enc, op, conns, d))?;
                 rounds[k].push(r);
                 cpus[k].push(cpu);

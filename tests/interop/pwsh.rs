@@ -379,3 +379,64 @@ fn ansible_raw_over_winrm_ntlm() {
         "{out}"
     );
 }
+
+/// The machine's share quota (the one SMB, BITS and SFTP count against)
+/// holds for PowerShell's writes too: a Set-Content that does not fit
+/// fails with .NET's IOException for ERROR_DISK_FULL and leaves the file
+/// created but empty, as NTFS under a hard quota does; Copy-Item past the
+/// quota fails the same way; deleting a file gives its room back.
+#[test]
+fn share_quota_holds_for_powershell_writes() {
+    let dc = common::start(
+        r#"
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.81.0.11"
+quota_bytes = 100000
+[machine.options.winrm]
+allow_unencrypted = true
+"#,
+    );
+    let r = run_ps(
+        &dc,
+        "ntlm",
+        &[
+            (
+                "FULL",
+                "New-Item -ItemType Directory -Path C:\\q -Force | Out-Null; Set-Content -Path C:\\q\\a.txt -Value ('x' * 60000); try { Set-Content -Path C:\\q\\b.txt -Value ('y' * 60000) -ErrorAction Stop; 'wrote' } catch { $_.Exception.GetType().FullName; $_.Exception.Message.Trim() }; (Get-Item C:\\q\\b.txt).Length",
+            ),
+            (
+                "COPY",
+                "try { Copy-Item C:\\q\\a.txt C:\\q\\c.txt -ErrorAction Stop; 'copied' } catch { $_.Exception.Message.Trim() }; Test-Path C:\\q\\c.txt",
+            ),
+            (
+                "ROOM",
+                "Remove-Item C:\\q\\a.txt; Set-Content -Path C:\\q\\b.txt -Value ('y' * 60000); (Get-Item C:\\q\\b.txt).Length",
+            ),
+        ],
+    );
+    assert_eq!(
+        get(&r, "FULL"),
+        (
+            0,
+            "System.IO.IOException\r\nThere is not enough space on the disk.\r\n0\r\n",
+            ""
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        get(&r, "COPY"),
+        (0, "There is not enough space on the disk.\r\nFalse\r\n", ""),
+        "{r:?}"
+    );
+    assert_eq!(get(&r, "ROOM"), (0, "60002\r\n", ""), "{r:?}");
+    let share = dc.share("hv01").expect("share");
+    assert_eq!(
+        std::fs::metadata(share.join("q").join("b.txt"))
+            .expect("b.txt")
+            .len(),
+        60002
+    );
+    assert!(!share.join("q").join("a.txt").exists());
+}

@@ -3198,7 +3198,9 @@ fn remove_item(it: &mut Interp<'_>, a: &mut Args, _: Vec<Value>) -> Res<Vec<Valu
                 }
                 dir.remove_dir_all(sp.rel())
             } else {
+                let len = fs::file_len(dir, &sp.rel());
                 dir.remove_file(sp.rel())
+                    .map(|()| fs::release(&it.rs.ctx, len))
             };
             r.map_err(|e| Flow::from(fs::io_error(&e, &w, true)))?;
             crate::eval::record(it.rs, &format!("pwsh file delete {w}"), "ok");
@@ -3238,8 +3240,7 @@ fn copy_or_move(it: &mut Interp<'_>, a: &mut Args, mv: bool) -> Res<Vec<Value>> 
                     dir.create_dir_all(target.rel())
                         .map_err(|e| Flow::from(fs::io_error(&e, &tw, true)))?;
                 } else {
-                    copy_tree(dir, &src, &target, it.max_items())
-                        .map_err(|e| Flow::from(fs::io_error(&e, &tw, true)))?;
+                    copy_tree(&it.rs.ctx, dir, &src, &target, it.max_items())?;
                 }
             } else if mv {
                 if dir.metadata(target.rel()).is_ok() && !a.switch("Force") {
@@ -3253,9 +3254,16 @@ fn copy_or_move(it: &mut Interp<'_>, a: &mut Args, mv: bool) -> Res<Vec<Value>> 
                     it.write_error(e)?;
                     continue;
                 }
+                let replaced = fs::file_len(dir, &target.rel());
                 dir.rename(src.rel(), dir, target.rel())
                     .map_err(|e| Flow::from(fs::io_error(&e, &sw, true)))?;
+                fs::release(&it.rs.ctx, replaced);
             } else {
+                let (had, size) = (
+                    fs::file_len(dir, &target.rel()),
+                    fs::file_len(dir, &src.rel()),
+                );
+                fs::resize(&it.rs.ctx, dir, had, size, &tw)?;
                 dir.copy(src.rel(), dir, target.rel())
                     .map_err(|e| Flow::from(fs::io_error(&e, &sw, true)))?;
             }
@@ -3275,27 +3283,36 @@ fn copy_or_move(it: &mut Interp<'_>, a: &mut Args, mv: bool) -> Res<Vec<Value>> 
     Ok(out)
 }
 
+/// `Copy-Item -Recurse`: each file's bytes count against the share's
+/// quota before it is copied, so a copy that runs out of room stops at the
+/// file that did not fit, as Windows' does.
 fn copy_tree(
+    ctx: &crate::HostContext,
     dir: &cap_std::fs::Dir,
     src: &fs::SharePath,
     dst: &fs::SharePath,
     max: usize,
-) -> std::io::Result<()> {
+) -> Result<(), ErrorRecord> {
+    let io = |e: std::io::Error, p: &fs::SharePath| fs::io_error(&e, &p.windows(), true);
     let mut stack = vec![(src.clone(), dst.clone())];
     let mut n = 0usize;
     while let Some((s, d)) = stack.pop() {
-        dir.create_dir_all(d.rel())?;
-        for e in dir.read_dir(s.rel())? {
-            let e = e?;
+        dir.create_dir_all(d.rel()).map_err(|e| io(e, &d))?;
+        for e in dir.read_dir(s.rel()).map_err(|e| io(e, &s))? {
+            let e = e.map_err(|e| io(e, &s))?;
             n += 1;
             if n > max {
-                return Err(std::io::Error::other("too many files"));
+                return Err(io(std::io::Error::other("too many files"), &d));
             }
             let name = e.file_name().to_string_lossy().to_string();
-            if e.file_type()?.is_dir() {
-                stack.push((s.join(&name), d.join(&name)));
+            let (from, to) = (s.join(&name), d.join(&name));
+            if e.file_type().map_err(|e| io(e, &from))?.is_dir() {
+                stack.push((from, to));
             } else {
-                dir.copy(s.join(&name).rel(), dir, d.join(&name).rel())?;
+                let had = fs::file_len(dir, &to.rel());
+                fs::resize(ctx, dir, had, fs::file_len(dir, &from.rel()), &to.windows())?;
+                dir.copy(from.rel(), dir, to.rel())
+                    .map_err(|e| io(e, &from))?;
             }
         }
     }

@@ -1766,6 +1766,16 @@ fn live_call(
                     if off < 0 || cnt < 0 || (off + cnt) as usize > b.len() {
                         return Err(method_error(name, args.len(), "Offset and length were out of bounds for the array or count is greater than the number of elements from index to the end of the source collection.").into());
                     }
+                    // Growth past the file's end counts against the
+                    // share's quota before anything is written.
+                    let len = f.metadata().map_or(0, |m| m.len());
+                    let at = std::io::Seek::stream_position(f).unwrap_or(len);
+                    let end = at.saturating_add(cnt as u64);
+                    if end > len {
+                        if let Some(dir) = it.rs.ctx.share.as_deref() {
+                            fs::resize(&it.rs.ctx, dir, len, end, path)?;
+                        }
+                    }
                     f.write_all(&b[off as usize..(off + cnt) as usize])
                         .map_err(|e| Flow::from(fs::io_error(&e, path, true)))?;
                     plain(Value::Null)
@@ -1993,9 +2003,15 @@ pub(crate) fn open_stream(it: &mut Interp<'_>, path: &str, mode: &str, write: bo
             oo.write(write);
         }
     }
+    let truncated = if matches!(mode.as_str(), "create" | "2" | "truncate" | "5") {
+        fs::file_len(dir, &sp.rel())
+    } else {
+        0
+    };
     let f = dir
         .open_with(sp.rel(), &oo)
         .map_err(|e| Flow::from(fs::io_error(&e, &w, write)))?;
+    fs::release(&it.rs.ctx, truncated);
     crate::eval::record(
         it.rs,
         &format!("pwsh file open {w}"),
@@ -2012,8 +2028,10 @@ pub(crate) fn open_stream(it: &mut Interp<'_>, path: &str, mode: &str, write: bo
 fn file_delete(it: &mut Interp<'_>, path: &str) -> Res<()> {
     let (sp, w) = share_path(it, path)?;
     let dir = fs::share(&it.rs.ctx.share, &w)?;
+    let len = fs::file_len(dir, &sp.rel());
     match dir.remove_file(sp.rel()) {
         Ok(()) => {
+            fs::release(&it.rs.ctx, len);
             crate::eval::record(it.rs, &format!("pwsh file delete {w}"), "ok");
             Ok(())
         }
@@ -2580,9 +2598,13 @@ pub(crate) fn static_call(
                 )
                 .into());
             }
+            let replaced = fs::file_len(dir, &b.rel());
             let r = if n == "move" {
-                dir.rename(a.rel(), dir, b.rel())
+                dir.rename(a.rel(), dir, b.rel()).map(|()| {
+                    fs::release(&it.rs.ctx, replaced);
+                })
             } else {
+                fs::resize(&it.rs.ctx, dir, replaced, fs::file_len(dir, &a.rel()), &bw)?;
                 dir.copy(a.rel(), dir, b.rel()).map(|_| ())
             };
             r.map_err(|e| Flow::from(fs::io_error(&e, &aw, true)))?;
@@ -2947,6 +2969,7 @@ pub(crate) fn read_file(it: &mut Interp<'_>, p: &str) -> Res<Vec<u8>> {
 pub(crate) fn write_file(it: &mut Interp<'_>, p: &str, data: &[u8], append: bool) -> Res<()> {
     let (sp, w) = share_path(it, p)?;
     let dir = fs::share(&it.rs.ctx.share, &w)?;
+    let old = fs::file_len(dir, &sp.rel());
     let mut oo = cap_std::fs::OpenOptions::new();
     oo.write(true).create(true);
     if append {
@@ -2957,6 +2980,15 @@ pub(crate) fn write_file(it: &mut Interp<'_>, p: &str, data: &[u8], append: bool
     let mut f = dir
         .open_with(sp.rel(), &oo)
         .map_err(|e| Flow::from(fs::io_error(&e, &w, true)))?;
+    // As on NTFS under a hard quota: the open has created (or truncated)
+    // the file; the write that does not fit then fails, leaving it so.
+    let base = if append {
+        old
+    } else {
+        fs::release(&it.rs.ctx, old);
+        0
+    };
+    fs::resize(&it.rs.ctx, dir, base, base + data.len() as u64, &w)?;
     f.write_all(data)
         .map_err(|e| Flow::from(fs::io_error(&e, &w, true)))?;
     crate::eval::record(

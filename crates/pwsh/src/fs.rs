@@ -170,6 +170,47 @@ pub(crate) fn io_error(e: &io::Error, path: &str, write: bool) -> ErrorRecord {
     }
 }
 
+/// Moves the machine's share quota (the one SMB, BITS and SFTP count
+/// against) from `old` to `new` bytes before a write changes a file's size:
+/// a write that does not fit fails whole, with nothing written, as NTFS
+/// under an FSRM hard quota refuses it with ERROR_DISK_FULL.
+pub(crate) fn resize(
+    ctx: &crate::HostContext,
+    dir: &Dir,
+    old: u64,
+    new: u64,
+    path: &str,
+) -> Result<(), ErrorRecord> {
+    ctx.model
+        .share_quota(ctx.machine)
+        .resize(dir, old, new)
+        .map_err(|_| disk_full(path))
+}
+
+/// Gives `bytes` back to the machine's share quota (a file went away).
+pub(crate) fn release(ctx: &crate::HostContext, bytes: u64) {
+    ctx.model.share_quota(ctx.machine).release(bytes);
+}
+
+/// Bytes a regular file holds, 0 when it is not there.
+pub(crate) fn file_len(dir: &Dir, rel: &std::path::Path) -> u64 {
+    dir.metadata(rel)
+        .ok()
+        .filter(|m| m.is_file())
+        .map_or(0, |m| m.len())
+}
+
+/// ERROR_DISK_FULL (0x80070070) as .NET words it.
+pub(crate) fn disk_full(path: &str) -> ErrorRecord {
+    ErrorRecord::new(
+        "System.IO.IOException",
+        "There is not enough space on the disk.\r\n",
+        "System.IO.IOException",
+        ErrorCategory::WriteError,
+    )
+    .with_target(path, "String")
+}
+
 /// The share, or PowerShell's error for a machine without one.
 pub(crate) fn share<'a>(
     d: &'a Option<std::sync::Arc<Dir>>,

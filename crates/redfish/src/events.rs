@@ -206,15 +206,23 @@ impl Hub {
         self.bmcs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn state(model: &Model, bmc: MachineId, now: Instant) -> (&'static str, u64, Vec<String>) {
+    /// Power, the log's count of entries ever added, and the ids of the
+    /// entries added after the first `seen` (newest last; at most what the
+    /// log still holds). Only those are formatted: a full SEL is hundreds
+    /// of entries, and this runs on every model change.
+    fn state(
+        model: &Model,
+        bmc: MachineId,
+        now: Instant,
+        seen: u64,
+    ) -> (&'static str, u64, Vec<String>) {
         // Read in place: a snapshot would copy the whole event log.
         model.with_chassis(model.machine(bmc).chassis, now, |c| {
             let added = c.log.added();
             let entries = c.log.entries();
             let fresh = entries
                 .len()
-                .min(usize::try_from(added).unwrap_or(usize::MAX));
-            // Ids of every entry, newest last, so the caller can take the last n.
+                .min(usize::try_from(added.saturating_sub(seen)).unwrap_or(usize::MAX));
             let ids = entries
                 .iter()
                 .skip(entries.len() - fresh)
@@ -227,7 +235,7 @@ impl Hub {
     /// Records the current state as seen (no events): at start, so what
     /// happened before is not reported.
     pub fn baseline(&self, model: &Model, bmc: MachineId, now: Instant) {
-        let (power, added, _) = Self::state(model, bmc, now);
+        let (power, added, _) = Self::state(model, bmc, now, u64::MAX);
         let mut g = self.lock();
         let b = g.entry(bmc).or_insert_with(|| Bmc {
             subs: Vec::new(),
@@ -243,7 +251,11 @@ impl Hub {
     /// last look, sends them to its SSE streams, and returns the
     /// subscription deliveries to make.
     pub fn observe(&self, model: &Model, bmc: MachineId, now: Instant) -> Vec<Delivery> {
-        let (power, added, ids) = Self::state(model, bmc, now);
+        // What was seen, read first (the hub's lock is never held while
+        // the chassis's is taken); a concurrent observe can only have
+        // seen more, so the ids read here cover what is new below.
+        let seen = self.lock().get(&bmc).map_or(u64::MAX, |b| b.sel_added);
+        let (power, added, ids) = Self::state(model, bmc, now, seen);
         let ts = timestamp(model);
         let mut events = Vec::new();
         let mut g = self.lock();
@@ -915,6 +927,62 @@ mod tests {
         assert!(sse_filter(Some("$filter=MessageId eq x")).is_err());
         assert_eq!(sse_filter(Some("$top=1")).unwrap_err().status, 501);
         assert!(sse_filter(None).unwrap().matches(&off));
+    }
+
+    #[test]
+    fn observe_reports_each_new_sel_entry_once() {
+        let sc = fakedc_scenario::Scenario::parse(
+            "t.toml",
+            "[[machine]]\nname = \"hv01\"\nrole = \"hyperv-host\"\naddress = \"127.99.0.1\"\nbmc = \"bmc01\"\n[[machine]]\nname = \"bmc01\"\nrole = \"bmc\"\naddress = \"127.99.1.1\"\n",
+            &fakedc_scenario::ParseOptions::default(),
+        )
+        .unwrap();
+        let model = sc.model();
+        let bmc = model.find("bmc01").unwrap().id;
+        let hub = Hub::default();
+        let now = model.clock.now();
+        hub.baseline(&model, bmc, now);
+        let mut rx = hub.stream(bmc).unwrap();
+        let c = model.machine(bmc).chassis;
+        let mut origins = |rx: &mut broadcast::Receiver<Arc<Event>>| {
+            let mut v = Vec::new();
+            loop {
+                match rx.try_recv() {
+                    Ok(e) => v.push(e.origin.clone().unwrap_or_default()),
+                    // The stream's backlog is shorter than a full log.
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                }
+            }
+            v
+        };
+        // A full log, then two more: only those two are new.
+        let cap = model.with_chassis(c, now, |ch| ch.log.capacity());
+        model.with_chassis(c, now, |ch| {
+            for _ in 0..cap {
+                ch.log.push(fakedc_model::EventKind::Nmi);
+            }
+        });
+        hub.observe(&model, bmc, now);
+        assert_eq!(
+            origins(&mut rx).len(),
+            cap.min(SSE_BACKLOG),
+            "every entry of the full log is new"
+        );
+        let ids = model.with_chassis(c, now, |ch| {
+            [
+                ch.log.push(fakedc_model::EventKind::Nmi),
+                ch.log.push(fakedc_model::EventKind::Nmi),
+            ]
+        });
+        hub.observe(&model, bmc, now);
+        let want: Vec<String> = ids
+            .iter()
+            .map(|id| format!("{}/{id}", crate::logs::ENTRIES))
+            .collect();
+        assert_eq!(origins(&mut rx), want);
+        hub.observe(&model, bmc, now);
+        assert!(origins(&mut rx).is_empty());
     }
 
     #[test]

@@ -944,7 +944,7 @@ mod tests {
         hub.baseline(&model, bmc, now);
         let mut rx = hub.stream(bmc).unwrap();
         let c = model.machine(bmc).chassis;
-        let mut origins = |rx: &mut broadcast::Receiver<Arc<Event>>| {
+        let origins = |rx: &mut broadcast::Receiver<Arc<Event>>| {
             let mut v = Vec::new();
             loop {
                 match rx.try_recv() {

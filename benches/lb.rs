@@ -52,6 +52,32 @@
 //! platform's (crates/net): a task and tracing span per accept, the
 //! `connect`/`dial` journal entries, `getsockname` on both sockets, and a
 //! bind before connect for the LB's source address.
+//!
+//! Second pass (2026-12-06): fakedc serving only the LB (`fakedc up
+//! --protocols lb`) and another serving the guests' `web`, HAProxy in
+//! front of the same guests, 4,000 new connections each under
+//! `strace -c -f` and 16,000 under `perf record`: 25 syscalls per proxied
+//! connection for fakedc against 24.6 for HAProxy (fakedc: 2 getsockname,
+//! a bind, a getsockopt and a second shutdown more; HAProxy: 3.6
+//! clock_gettime, a fcntl and more epoll_wait), and 84% of the proxy's CPU
+//! in the kernel (connect, the sendto/shutdown/close that run the loopback
+//! peer's receive path inline, the scheduler), user space spread thin
+//! (the journal 0.8%). Removed since: getsockname on accept, the last
+//! direction's shutdown on plain TCP; the bind now sets
+//! IP_BIND_ADDRESS_NO_PORT. Proxy CPU per new connection, that setup
+//! (python clients, load 8-10): old 118.3, 136.6, 116.6 us, new 113.3,
+//! 120.0, 118.3 us, HAProxy 100-110 us: no change measurable there. This
+//! program, old and new alternated (`-- --secs 3 --rounds 2`, load 11-14):
+//! old 81.7 and 88.7 us (HAProxy 85.1, 93.7), new 72.1 and 84.3 us
+//! (HAProxy 91.3, 97.4). What NO_PORT changes is a client that closes
+//! first: the LB then closes first towards the member, its ports fill with
+//! TIME_WAIT, and bind's search for a free port cost 1,049-3,761 us of CPU
+//! per connection (180-644 connections/s) once ~14,000 sat in TIME_WAIT;
+//! with it, 106-122 us at 22,000-33,000 in TIME_WAIT. Requests/s with new
+//! connections on a loaded machine stays below HAProxy's (0.57-0.76) while
+//! CPU per connection is at or below it: fakedc's proxy and backends share
+//! the runtime's 2 worker threads, where HAProxy brings 2 threads of its
+//! own, and a loaded scheduler shares CPU per thread.
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 

@@ -5,7 +5,8 @@
 //! methods and every enum come from here, so a new property is a line of
 //! JSON and a getter, never a hand-written struct; the serialiser
 //! ([`crate::value`]) writes `xsi:type` from the declared types. Static
-//! data: nothing is parsed or allocated at run time.
+//! data: nothing is parsed at run time; a name index over the tables is
+//! built on first use.
 
 /// One property of a data or managed type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,10 @@ pub struct Type {
     pub methods: &'static [&'static str],
 }
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::OnceLock;
+
 mod generated {
     use super::{p, Type};
     include!(concat!(env!("OUT_DIR"), "/vim25_types.rs"));
@@ -66,21 +71,79 @@ pub fn types() -> &'static TypeInfo {
     &TYPES
 }
 
-fn find(table: &'static [Type], name: &str) -> Option<&'static Type> {
-    table
-        .binary_search_by(|t| t.name.cmp(name))
-        .ok()
-        .and_then(|i| table.get(i))
+/// FNV-1a for the name index: type names are short ASCII and known ahead,
+/// so a simple hash beats SipHash, and no peer chooses the keys (a name
+/// from a request is looked up, never inserted).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type NameIndex<T> = HashMap<&'static str, T, BuildHasherDefault<Fnv>>;
+
+/// Every table by name, built once: the binary searches (a string
+/// comparison per step, a dozen steps in the data table) were the largest
+/// of the SDK's own costs in a property read's profile, where each
+/// object's type is walked to its bases and each value's declared type
+/// looked up.
+struct Index {
+    data: NameIndex<&'static Type>,
+    managed: NameIndex<&'static Type>,
+    enums: NameIndex<&'static [&'static str]>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let table = |t: &'static [Type]| t.iter().map(|t| (t.name, t)).collect();
+        Index {
+            data: table(TYPES.data),
+            managed: table(TYPES.managed),
+            enums: TYPES.enums.iter().copied().collect(),
+        }
+    })
+}
+
+/// Which table a name is looked up in.
+#[derive(Clone, Copy)]
+enum Table {
+    Data,
+    Managed,
+}
+
+fn find(table: Table, name: &str) -> Option<&'static Type> {
+    let ix = index();
+    match table {
+        Table::Data => ix.data.get(name),
+        Table::Managed => ix.managed.get(name),
+    }
+    .copied()
 }
 
 impl TypeInfo {
     /// A data type's fields in element order (inherited first).
     pub fn fields(&self, data_type: &str) -> Option<&'static [Prop]> {
-        find(self.data, data_type).map(|t| t.props)
+        find(Table::Data, data_type).map(|t| t.props)
     }
 
     pub fn is_data(&self, name: &str) -> bool {
-        find(self.data, name).is_some()
+        find(Table::Data, name).is_some()
     }
 
     pub fn is_enum(&self, name: &str) -> bool {
@@ -88,36 +151,32 @@ impl TypeInfo {
     }
 
     pub fn is_managed(&self, name: &str) -> bool {
-        find(self.managed, name).is_some()
+        find(Table::Managed, name).is_some()
     }
 
     pub fn enum_values(&self, name: &str) -> Option<&'static [&'static str]> {
-        self.enums
-            .binary_search_by(|(n, _)| (*n).cmp(name))
-            .ok()
-            .and_then(|i| self.enums.get(i))
-            .map(|(_, v)| *v)
+        index().enums.get(name).copied()
     }
 
     /// Whether data type `sub` is `base` or derives from it.
     pub fn data_is_a(&self, sub: &str, base: &str) -> bool {
-        is_a(self.data, sub, base)
+        is_a(Table::Data, sub, base)
     }
 
     /// Whether managed type `sub` is `base` or derives from it
     /// (`ManagedObject` is everyone's base).
     pub fn managed_is_a(&self, sub: &str, base: &str) -> bool {
-        base == "ManagedObject" || is_a(self.managed, sub, base)
+        base == "ManagedObject" || is_a(Table::Managed, sub, base)
     }
 
     /// A managed type's property, looked up through its bases.
     pub fn managed_prop(&self, managed_type: &str, name: &str) -> Option<&'static Prop> {
-        let mut cur = find(self.managed, managed_type)?;
+        let mut cur = find(Table::Managed, managed_type)?;
         for _ in 0..32 {
             if let Some(p) = cur.props.iter().find(|p| p.name == name) {
                 return Some(p);
             }
-            cur = find(self.managed, cur.base)?;
+            cur = find(Table::Managed, cur.base)?;
         }
         None
     }
@@ -125,13 +184,13 @@ impl TypeInfo {
     /// Every property of a managed type, inherited ones first.
     pub fn managed_props(&self, managed_type: &str) -> Vec<&'static Prop> {
         let mut chain = Vec::new();
-        let mut cur = find(self.managed, managed_type);
+        let mut cur = find(Table::Managed, managed_type);
         while let Some(t) = cur {
             if chain.len() >= 32 {
                 break;
             }
             chain.push(t);
-            cur = find(self.managed, t.base);
+            cur = find(Table::Managed, t.base);
         }
         chain.iter().rev().flat_map(|t| t.props.iter()).collect()
     }
@@ -140,13 +199,13 @@ impl TypeInfo {
     /// name): such a method that fakedc does not implement is
     /// `MethodNotFound`, as is one nobody declares.
     pub fn has_method(&self, managed_type: &str, method: &str) -> bool {
-        let mut cur = find(self.managed, managed_type);
+        let mut cur = find(Table::Managed, managed_type);
         for _ in 0..32 {
             let Some(t) = cur else { return false };
             if t.methods.contains(&method) {
                 return true;
             }
-            cur = find(self.managed, t.base);
+            cur = find(Table::Managed, t.base);
         }
         false
     }
@@ -173,7 +232,7 @@ impl TypeInfo {
     }
 }
 
-fn is_a(table: &'static [Type], sub: &str, base: &str) -> bool {
+fn is_a(table: Table, sub: &str, base: &str) -> bool {
     let mut cur = sub;
     for _ in 0..32 {
         if cur == base {

@@ -103,6 +103,10 @@ fn start_events(model: &Arc<Model>, api: Arc<Api>, net: NetHandle) {
 const MAX_PUSH_ANSWER: usize = 64 * 1024;
 /// Largest firmware image a SimpleUpdate transfers (a BMC's flash part).
 const MAX_IMAGE: usize = 64 << 20;
+/// Image transfers in flight across every BMC: each holds its image in
+/// memory (up to [`MAX_IMAGE`]), so a fleet updating at once waits here
+/// instead of holding 64 MiB per BMC.
+static TRANSFERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
 /// One HTTP/1.1 exchange from the BMC's own address (loopback or a
 /// datacenter machine only, through the network layer): event POSTs and
@@ -207,6 +211,8 @@ async fn fetch_image(
     let result = match &net {
         None => Err("no network to fetch from".to_string()),
         Some(net) => {
+            // The semaphore is never closed; if it were, transfer anyway.
+            let _permit = TRANSFERS.acquire().await.ok();
             let mut headers = Vec::new();
             if let Some((u, p)) = &f.credentials {
                 headers.push((

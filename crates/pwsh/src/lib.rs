@@ -570,8 +570,10 @@ impl Runspace {
     }
 
     /// Setting this stops the running pipeline at its next step (PSRP's
-    /// Signal with `powershell/signal/crtl_c`); [`Runspace::invoke`]
-    /// clears it when it starts.
+    /// Signal with `powershell/signal/crtl_c`). The owner clears it when
+    /// it hands the runspace a new pipeline, under the same lock its stop
+    /// signal takes; clearing it here, when the evaluator starts, would
+    /// lose a stop that came between the two.
     pub fn stop_handle(&self) -> Arc<AtomicBool> {
         self.stop.clone()
     }
@@ -627,7 +629,6 @@ impl Runspace {
     }
 
     fn run(&mut self, pipeline: &Pipeline, input: Vec<Value>) -> (Invocation, usize) {
-        self.stop.store(false, Ordering::Relaxed);
         std::thread::scope(|s| {
             let h = std::thread::Builder::new()
                 .name("pwsh".into())

@@ -672,8 +672,13 @@ impl Journal {
 /// on the blocking pool; each queues what it writes as it writes it. Does
 /// nothing when none is ready or one is already running (that job takes
 /// the next one when it ends).
+/// Runs the pool's queued pipelines one after another on the blocking
+/// pool. The evaluator's stop flag is cleared when a job is taken, under
+/// the entry's lock that a stop Signal also takes: a stop that arrives
+/// after the pipeline is marked running but before the evaluator starts is
+/// kept, not wiped by the start (it used to be, and such a stop was lost).
 fn start_jobs(e: &Arc<Mutex<Entry>>, journal: Journal) {
-    let Some(first) = lock(e).pool.next_job() else {
+    let Some(first) = take_job(&mut lock(e)) else {
         return;
     };
     let e = e.clone();
@@ -688,7 +693,15 @@ fn start_jobs(e: &Arc<Mutex<Entry>>, journal: Journal) {
             let mut g = lock(&e);
             let ran = g.pool.finish(done);
             journal.ran(&ran);
-            next = g.pool.next_job();
+            next = take_job(&mut g);
         }
     });
+}
+
+/// The pool's next job, with the stop flag cleared for it (see
+/// [`start_jobs`]).
+fn take_job(g: &mut Entry) -> Option<fakedc_psrp::pool::Job> {
+    let job = g.pool.next_job()?;
+    g.stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    Some(job)
 }

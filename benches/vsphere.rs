@@ -9,6 +9,9 @@
 //! per request is printed too: on 2 cores it shares the machine with the
 //! server and its cost compresses the ratio.
 //!
+//! - the SDK's own CPU per call, in this process (decode, dispatch and the
+//!   answer's XML of this build, no HTTP, TLS, runtime or kernel): what of
+//!   a request's server CPU is vSphere code rather than the shared front;
 //! - `RetrieveServiceContent` per second over 1 connection and 8;
 //! - `RetrievePropertiesEx` (name + runtime.powerState of every VM through
 //!   a ContainerView, 8 VMs) per second over 1 and 8 logged-in sessions;
@@ -133,10 +136,8 @@ fn vcsim(vms: usize) -> Result<(Server, Instant)> {
     ))
 }
 
-fn fakedc(exe: &Path, vms: usize) -> Result<(Server, Instant)> {
-    let dir =
-        std::env::temp_dir().join(format!("fakedc-vsphere-bench-{}-{vms}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+/// A vCenter managing one ESXi host with `vms` VMs, half of them running.
+fn scenario(vms: usize) -> String {
     let mut sc = String::from(
         "[[machine]]\nname = \"vc01\"\nrole = \"vcenter\"\naddress = \"127.86.0.10\"\n\n[[machine]]\nname = \"esxi01\"\nrole = \"esxi-host\"\naddress = \"127.86.0.1\"\n",
     );
@@ -146,8 +147,15 @@ fn fakedc(exe: &Path, vms: usize) -> Result<(Server, Instant)> {
             if i % 2 == 0 { "running" } else { "off" }
         ));
     }
+    sc
+}
+
+fn fakedc(exe: &Path, vms: usize) -> Result<(Server, Instant)> {
+    let dir =
+        std::env::temp_dir().join(format!("fakedc-vsphere-bench-{}-{vms}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
     let file = dir.join("scenario.toml");
-    std::fs::write(&file, sc)?;
+    std::fs::write(&file, scenario(vms))?;
     let eps = dir.join("endpoints.json");
     let t0 = Instant::now();
     let mut child = Command::new(exe)
@@ -507,6 +515,68 @@ fn rate(s: &Server, what: &'static str, conns: usize, d: Duration, vms: usize) -
     })
 }
 
+/// The SDK's own CPU per call, in this process (this build of
+/// fakedc-vsphere, whatever `--fakedc` names): the request decoded, the
+/// call dispatched and its XML written, without HTTP, TLS, the runtime or
+/// the kernel, the part of a request's cost that is the SDK's. Returns
+/// (RetrieveServiceContent, RetrievePropertiesEx) in µs of thread CPU.
+fn in_process(vms: usize, d: Duration) -> Result<(f64, f64)> {
+    use fakedc_vsphere::sdk::{Caller, Sdk};
+    use fakedc_vsphere::soap::decode;
+    let sc = fakedc_scenario::Scenario::parse(
+        "bench.toml",
+        &scenario(vms),
+        &fakedc_scenario::ParseOptions::default(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let model = std::sync::Arc::new(sc.model());
+    let vc = model.find("vc01").context("vc01")?.id;
+    let sdk = Sdk::new(model, vc, None, Default::default());
+    let mut caller = Caller {
+        cookie: None,
+        ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        agent: "bench".into(),
+    };
+    let call = |body: &str, caller: &Caller| -> Result<fakedc_vsphere::sdk::Answer> {
+        let req = decode(body.as_bytes()).map_err(|f| anyhow::anyhow!("{}", f.msg))?;
+        let a = sdk.call_now(&req, caller).context("a waiting call")?;
+        ensure!(a.fault.is_none(), "fault: {}", a.xml);
+        Ok(a)
+    };
+    let rsc = retrieve_service_content();
+    let sc = call(&rsc, &caller)?.xml;
+    let sm = first_text(&sc, "sessionManager").context("sessionManager")?;
+    let vm = first_text(&sc, "viewManager").context("viewManager")?;
+    let root = first_text(&sc, "rootFolder").context("rootFolder")?;
+    let pc = first_text(&sc, "propertyCollector").context("propertyCollector")?;
+    caller.cookie = call(
+        &login(sm, "administrator@vsphere.local", "VMware1!"),
+        &caller,
+    )?
+    .set_cookie;
+    let view = call(&envelope(&format!(
+        "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">{vm}</_this><container type=\"Folder\">{root}</container><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>"
+    )), &caller)?.xml;
+    let view = first_text(&view, "returnval").context("view")?;
+    let props = envelope(&format!(
+        "<RetrievePropertiesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">{pc}</_this><specSet><propSet><type>VirtualMachine</type><pathSet>name</pathSet><pathSet>runtime.powerState</pathSet></propSet><objectSet><obj type=\"ContainerView\">{view}</obj><skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>v</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet><options></options></RetrievePropertiesEx>"
+    ));
+    let per_call = |body: &str, marker: &str, count: usize| -> Result<f64> {
+        let (t0, start) = (thread_cpu_ns(), Instant::now());
+        let mut n = 0u64;
+        while start.elapsed() < d {
+            let a = call(body, &caller)?;
+            ensure!(a.xml.matches(marker).count() == count, "{}", a.xml);
+            n += 1;
+        }
+        Ok(thread_cpu_ns().saturating_sub(t0) as f64 / 1e3 / n as f64)
+    };
+    Ok((
+        per_call(&rsc, "<rootFolder", 1)?,
+        per_call(&props, "runtime.powerState", vms)?,
+    ))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -566,6 +636,22 @@ fn run(args: &Args) -> Result<()> {
     println!(
         "{:<44} {:>12} {:>12} {:>8}",
         "figure", "fakedc", "vcsim", "ratio"
+    );
+    let (mut rsc, mut props) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (a, b) = in_process(RATE_VMS, d)?;
+        rsc.push(a);
+        props.push(b);
+    }
+    println!(
+        "{:<44} {:>12}",
+        "SDK in process, CPU per RetrieveServiceContent",
+        format!("{:.1} us", median(rsc))
+    );
+    println!(
+        "{:<44} {:>12}",
+        "SDK in process, CPU per RetrievePropertiesEx",
+        format!("{:.1} us", median(props))
     );
     for (what, label) in [
         ("rsc", "RetrieveServiceContent/s"),

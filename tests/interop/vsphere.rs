@@ -913,3 +913,58 @@ fn vsphere_govmomi_about_ls_power_and_datastore_transfer() {
         "{out}"
     );
 }
+
+/// `/folder` uploads count against the machine's share quota, the one
+/// SFTP, SMB and BITS count against: an upload that does not fit is
+/// refused with hostd's 500 and leaves nothing behind (not even its
+/// staging file), and a DELETE gives the room back.
+#[test]
+fn vsphere_folder_upload_respects_the_share_quota() {
+    let dc = start(
+        r#"
+[[machine]]
+name = "esxi01"
+role = "esxi-host"
+address = "127.84.0.21"
+quota_bytes = 2000000
+"#,
+        &["vsphere"],
+    );
+    let ca = ca_file(&dc, "vsphere-quota");
+    let tmp = Temp::new("vsphere-quota");
+    let big = tmp.path("big.bin");
+    std::fs::write(&big, vec![7u8; 1_500_000]).expect("write");
+    let small = tmp.path("small.bin");
+    std::fs::write(&small, vec![9u8; 1_000_000]).expect("write");
+    let (big, small) = (big.display().to_string(), small.display().to_string());
+    let put = |remote: &str, file: &str| {
+        let out = pyvmomi(
+            &dc,
+            &ca,
+            "esxi01",
+            ROOT,
+            &["put", "datastore1", remote, file],
+        );
+        line(&out, "status").to_string()
+    };
+    assert_eq!(put("a.bin", &big), "201");
+    assert_eq!(put("b.bin", &small), "500", "only 500,000 bytes are left");
+    let share = dc.share("esxi01").expect("share");
+    let mut names: Vec<String> = std::fs::read_dir(&share)
+        .expect("share")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.bin"], "nothing of the refused upload is left");
+    let out = pyvmomi(&dc, &ca, "esxi01", ROOT, &["delete", "datastore1", "a.bin"]);
+    assert_eq!(line(&out, "status"), "204", "{out}");
+    assert_eq!(
+        put("b.bin", &small),
+        "201",
+        "room came back with the DELETE"
+    );
+    assert_eq!(
+        std::fs::metadata(share.join("b.bin")).expect("b.bin").len(),
+        1_000_000
+    );
+}

@@ -15,8 +15,10 @@ use crate::sdk::Sdk;
 use crate::soap::VimFault;
 use crate::value::{Data, Value};
 use cap_std::fs::Dir;
+use fakedc_model::Quota;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Names fakedc keeps for itself in a share (SFTP hides them too).
 pub const RESERVED_PREFIX: &str = ".fakedc-";
@@ -38,6 +40,10 @@ pub enum FolderError {
     Forbidden,
     #[error("too large")]
     TooLarge,
+    /// The datastore's share quota (the machine's, which SFTP, SMB and
+    /// BITS count against too) has no room for the upload.
+    #[error("datastore full")]
+    Full,
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -79,6 +85,15 @@ impl Sdk {
     /// The share of the datastore named `ds` (and the datacenter given),
     /// as a capability.
     pub fn datastore_dir(&self, dc: Option<&str>, ds: &str) -> Result<Dir, FolderError> {
+        self.datastore_share(dc, ds).map(|(dir, _)| dir)
+    }
+
+    /// [`Sdk::datastore_dir`] with the share's quota, for writes.
+    pub fn datastore_share(
+        &self,
+        dc: Option<&str>,
+        ds: &str,
+    ) -> Result<(Dir, Arc<Quota>), FolderError> {
         if let Some(dc) = dc {
             // The datacenter's inventory path: pyvmomi sends its name,
             // govc the path from the root folder (`/ha-datacenter`).
@@ -99,7 +114,10 @@ impl Sdk {
             .clone()
             .ok_or(FolderError::NotFound)?;
         std::fs::create_dir_all(&root)?;
-        Ok(Dir::open_ambient_dir(&root, cap_std::ambient_authority())?)
+        Ok((
+            Dir::open_ambient_dir(&root, cap_std::ambient_authority())?,
+            self.model.share_quota(host.machine),
+        ))
     }
 
     fn datastore_of_path(&self, path: &str) -> Option<(String, String)> {
@@ -120,17 +138,20 @@ pub fn staging_name() -> String {
 }
 
 /// Writes `chunks` as they come into a staging file, then renames it onto
-/// `rel`; returns whether the file existed before.
+/// `rel`; returns whether the file existed before. Each chunk's bytes are
+/// reserved from the share's quota before they are written; an upload
+/// that ends unpublished gives them back.
 pub struct Upload {
     dir: Dir,
     staging: PathBuf,
     target: PathBuf,
     file: Option<cap_std::fs::File>,
     written: u64,
+    quota: Arc<Quota>,
 }
 
 impl Upload {
-    pub fn start(dir: Dir, rel: PathBuf) -> Result<Upload, FolderError> {
+    pub fn start(dir: Dir, rel: PathBuf, quota: Arc<Quota>) -> Result<Upload, FolderError> {
         if rel.as_os_str().is_empty() {
             return Err(FolderError::Bad("no file name".into()));
         }
@@ -149,14 +170,20 @@ impl Upload {
             target: rel,
             file: Some(file),
             written: 0,
+            quota,
         })
     }
 
     pub fn write(&mut self, data: &[u8]) -> Result<(), FolderError> {
-        self.written += data.len() as u64;
-        if self.written > MAX_UPLOAD {
+        if self.written + data.len() as u64 > MAX_UPLOAD {
             return Err(FolderError::TooLarge);
         }
+        if self.file.is_some() {
+            self.quota
+                .reserve(&self.dir, data.len() as u64)
+                .map_err(|_| FolderError::Full)?;
+        }
+        self.written += data.len() as u64;
         match &mut self.file {
             Some(f) => Ok(f.write_all(data)?),
             None => Err(FolderError::NotFound),
@@ -168,8 +195,15 @@ impl Upload {
         if let Some(f) = self.file.take() {
             f.sync_all()?;
         }
+        let replaced = self
+            .dir
+            .metadata(&self.target)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
         let existed = self.dir.exists(&self.target);
         self.dir.rename(&self.staging, &self.dir, &self.target)?;
+        self.quota.release(replaced.unwrap_or(0));
         Ok(existed)
     }
 }
@@ -178,7 +212,9 @@ impl Drop for Upload {
     fn drop(&mut self) {
         if self.file.is_some() {
             self.file = None;
-            let _ = self.dir.remove_file(&self.staging);
+            if self.dir.remove_file(&self.staging).is_ok() {
+                self.quota.release(self.written);
+            }
         }
     }
 }

@@ -417,6 +417,12 @@ fn folder_status(e: &FolderError) -> (StatusCode, String) {
             StatusCode::PAYLOAD_TOO_LARGE,
             "Request Entity Too Large".into(),
         ),
+        // hostd answers a failed datastore write with a bare 500 (as
+        // govc users report it); the text says why.
+        FolderError::Full => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Insufficient disk space on datastore".into(),
+        ),
         FolderError::Io(e) => {
             debug!(error = %e, "folder I/O");
             (
@@ -477,10 +483,10 @@ async fn folder_req(
         let ds = folder::query_param(&query, "dsName")
             .ok_or_else(|| Some(FolderError::Bad("dsName is required".into())))?;
         let dc = folder::query_param(&query, "dcPath");
-        let dir = sdk.datastore_dir(dc.as_deref(), &ds).map_err(Some)?;
-        Ok((rel, dir))
+        let share = sdk.datastore_share(dc.as_deref(), &ds).map_err(Some)?;
+        Ok((rel, share))
     })();
-    let (rel, dir) = match checked {
+    let (rel, (dir, quota)) = match checked {
         Ok(x) => x,
         Err(e) => {
             if method == Method::PUT {
@@ -552,7 +558,7 @@ async fn folder_req(
             r
         }
         Method::PUT => {
-            let started = tokio::task::spawn_blocking(move || Upload::start(dir, rel)).await;
+            let started = tokio::task::spawn_blocking(move || Upload::start(dir, rel, quota)).await;
             let mut up = match started {
                 Ok(Ok(u)) => u,
                 Ok(Err(e)) => {
@@ -580,7 +586,12 @@ async fn folder_req(
                         tokio::task::spawn_blocking(move || up.write(&chunk).map(|()| up)).await;
                     up = match r {
                         Ok(Ok(u)) => u,
-                        Ok(Err(e)) => return fail(&j, e),
+                        Ok(Err(e)) => {
+                            // The status, not a broken pipe, reaches the
+                            // client: read (and drop) what it still sends.
+                            drain(&mut body).await;
+                            return fail(&j, e);
+                        }
                         Err(e) => return fail(&j, FolderError::Io(io::Error::other(e))),
                     };
                 }
@@ -609,10 +620,17 @@ async fn folder_req(
                 if rel.as_os_str().is_empty() {
                     return Err(FolderError::Forbidden);
                 }
-                dir.remove_file(&rel).map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound => FolderError::NotFound,
-                    _ => FolderError::Io(e),
-                })
+                let len = dir
+                    .metadata(&rel)
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map_or(0, |m| m.len());
+                dir.remove_file(&rel)
+                    .map(|()| quota.release(len))
+                    .map_err(|e| match e.kind() {
+                        io::ErrorKind::NotFound => FolderError::NotFound,
+                        _ => FolderError::Io(e),
+                    })
             })
             .await;
             match r {

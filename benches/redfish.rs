@@ -59,6 +59,22 @@
 //! sushy's one 404); Reset 6,441/s then 8,846/s (43x, 82x). 1,000 BMCs:
 //! 43.6 MB at ready, 66.6 MB after every one answered over its own TLS
 //! connection; one sushy-emulator process is 82.8 MB.
+//!
+//! With the floor (release, `--seconds 2 --rounds 2 --bmcs 10`, load
+//! average 7-9 on 2 CPUs, before/after in one sitting through `--fakedc`):
+//! GET Systems/1 on 1 connection 12,434/s, 61x sushy, 0.38-0.56x the floor
+//! (fakedc 28 us of server CPU per request, the floor 11 us; perf puts 30%
+//! of fakedc's samples in building the JSON tree, serializing it and
+//! hashing the ETag, 35% in the socket write); login+logout pairs on 1
+//! connection 10,384/s, 18.2x sushy's 404, 0.97x the floor, and the floor
+//! itself is only 16.8-18.6x sushy there (24x on 8 connections): a pair is
+//! two HTTPS round trips against one plain-HTTP 404, so 20x on that figure
+//! is out of reach of any server with this client on this machine. Reset
+//! ForceRestart on 1 connection 6,353/s then 13,817/s (47x then 76x sushy;
+//! 78 then 44 us of CPU each) once the event watcher stopped formatting
+//! the whole SEL on every model change and keeping a timer per reset; the
+//! rest of the gap to the floor (0.38x) is the model's change
+//! notifications waking other threads (eventfd writes in `Model::notify`).
 #![allow(clippy::disallowed_methods)] // benchmarks time real peers on the real clock
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 

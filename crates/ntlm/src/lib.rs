@@ -25,14 +25,12 @@
 mod des;
 pub mod http;
 pub mod oem;
-mod rc4;
 pub mod spnego;
 
-use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use md4::{Digest, Md4};
 use md5::Md5;
-use rc4::Rc4;
+use rc4::{consts::U16, KeyInit, Rc4, StreamCipher};
 
 type HmacMd5 = Hmac<Md5>;
 
@@ -197,8 +195,8 @@ pub fn ntowfv2(password: &str, user: &str, domain: &str) -> [u8; 16] {
     )
 }
 
-fn rc4(key: &[u8; 16]) -> Rc4 {
-    Rc4::new(key)
+fn rc4(key: &[u8; 16]) -> Rc4<U16> {
+    Rc4::new(key.into())
 }
 
 /// Who the server says it is in the CHALLENGE.
@@ -601,8 +599,8 @@ pub struct Session {
     /// again (two of the ~50 MD5 blocks a WinRM message costs).
     sign_out: HmacMd5,
     sign_in: HmacMd5,
-    seal_out: Rc4,
-    seal_in: Rc4,
+    seal_out: Rc4<U16>,
+    seal_in: Rc4<U16>,
     seal_out_key: [u8; 16],
     seal_in_key: [u8; 16],
     seq_out: u32,
@@ -703,7 +701,7 @@ impl Session {
         self.seal_out = rc4(&self.seal_out_key);
     }
 
-    fn checksum(key: &HmacMd5, seq: u32, msg: &[u8], rc: &mut Rc4, exch: bool) -> [u8; 16] {
+    fn checksum(key: &HmacMd5, seq: u32, msg: &[u8], rc: &mut Rc4<U16>, exch: bool) -> [u8; 16] {
         let mut m = key.clone();
         m.update(&seq.to_le_bytes());
         m.update(msg);

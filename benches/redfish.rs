@@ -29,15 +29,18 @@
 //! ratio any Rust HTTPS server could show against sushy with this client
 //! on this machine, so a target above it cannot be met by fakedc's code.
 //!
-//! fakedc answers over HTTPS (its BMCs have no plain-HTTP Redfish) and
-//! wants credentials (HTTP Basic, checked per request); sushy-emulator is
-//! run as it runs by default, plain HTTP with no authentication: both
-//! favour the anchor. sushy-emulator has no SessionService: for session
+//! Both answer over HTTPS, as a BMC serves Redfish (fakedc's BMCs have no
+//! plain-HTTP Redfish; sushy-emulator gets `--ssl-certificate` and
+//! `--ssl-key`, a self-signed P-256 leaf made with `openssl`). fakedc wants
+//! credentials (HTTP Basic, checked per request); sushy-emulator runs with
+//! no authentication, which favours the anchor. sushy-emulator has no SessionService: for session
 //! creation its figure is how fast it answers the same POST with 404, an
 //! upper bound of what a login could cost it (fakedc's figure includes
 //! the logout as well: two requests, one TLS round trip each, against
 //! sushy's one). That figure therefore compares a login+logout pair with
-//! one plain-HTTP 404, and the floor line says how far any server could go.
+//! one 404, and the floor line says how far any server could go. (Until
+//! stop 27 sushy ran on plain HTTP; the figures below from before then
+//! say "plain-HTTP 404".)
 //!
 //! Run: `cargo bench --bench redfish` (3 rounds of 3 s per figure, each
 //! side's best round) or `cargo bench --bench redfish -- --short` (CI: one
@@ -111,6 +114,9 @@ struct Target {
     pid: u32,
     addr: SocketAddr,
     tls: bool,
+    /// Whether it has a SessionService (sushy-emulator has none: its
+    /// session figure is the 404 it answers the same POST with).
+    sessions: bool,
     system: String,
     /// An in-process server's runtime threads (the bare floor): its CPU is
     /// those threads', not this process's (which runs the client too).
@@ -372,6 +378,7 @@ fn start_fakedc(procs: &mut Procs, bin: &std::path::Path, dir: &std::path::Path)
         pid,
         addr: addrs[0],
         tls: true,
+        sessions: true,
         system: "/redfish/v1/Systems/1".into(),
         threads: None,
     })
@@ -433,6 +440,7 @@ fn fleet_memory(
                 pid,
                 addr: *a,
                 tls: true,
+                sessions: true,
                 system: "/redfish/v1/Systems/1".into(),
                 threads: None,
             })
@@ -466,8 +474,38 @@ fn fleet_memory(
 
 fn start_sushy(rt: &tokio::runtime::Runtime, procs: &mut Procs) -> Result<Target> {
     let port = free_port()?;
+    // HTTPS, as a BMC serves Redfish (DSP0266 requires it; fakedc's BMCs
+    // have nothing else): a self-signed P-256 leaf, the key type fakedc's
+    // leaves use, for werkzeug's TLS.
+    let dir = std::env::temp_dir().join(format!("fakedc-bench-sushy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("openssl is not installed (./scripts/test installs it)")?;
+    if !made.success() {
+        bail!("openssl could not make sushy-emulator's certificate");
+    }
     let child = Command::new("sushy-emulator")
         .args(["--fake", "-i", "127.0.0.1", "-p", &port.to_string()])
+        .arg("--ssl-certificate")
+        .arg(&cert)
+        .arg("--ssl-key")
+        .arg(&key)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -479,7 +517,8 @@ fn start_sushy(rt: &tokio::runtime::Runtime, procs: &mut Procs) -> Result<Target
         label: "sushy-tools",
         pid,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        tls: false,
+        tls: true,
+        sessions: false,
         system: String::new(),
         threads: None,
     };
@@ -497,6 +536,8 @@ fn start_sushy(rt: &tokio::runtime::Runtime, procs: &mut Procs) -> Result<Target
             _ => std::thread::sleep(Duration::from_millis(200)),
         }
     };
+    // werkzeug has read them; nothing is left behind.
+    let _ = std::fs::remove_dir_all(&dir);
     let v: serde_json::Value = serde_json::from_str(&members)?;
     t.system = v["Members"][0]["@odata.id"]
         .as_str()
@@ -628,6 +669,7 @@ fn start_bare(bare_rt: &tokio::runtime::Runtime, canned: Canned) -> Result<Targe
         pid: std::process::id(),
         addr,
         tls: true,
+        sessions: true,
         system: "/redfish/v1/Systems/1".into(),
         threads: Some(BARE_THREADS),
     })
@@ -635,7 +677,7 @@ fn start_bare(bare_rt: &tokio::runtime::Runtime, canned: Canned) -> Result<Targe
 
 fn work(f: &Figure, t: &Target) -> Work {
     let request = Arc::new(request(t, f.method, &(f.path)(t), f.body));
-    match (f.login, t.tls) {
+    match (f.login, t.sessions) {
         (true, true) => Work::Login {
             request,
             host: t.addr.to_string(),
@@ -737,7 +779,7 @@ fn run() -> Result<()> {
         },
     ];
     println!(
-        "Redfish: fakedc ({}; HTTPS, Basic) vs sushy-tools' emulator (--fake, plain HTTP, no auth); best of {rounds} round(s) of {secs} s; load average {}",
+        "Redfish: fakedc ({}; HTTPS, Basic) vs sushy-tools' emulator (--fake, HTTPS, no auth); best of {rounds} round(s) of {secs} s; load average {}",
         bin.display(),
         load()
     );

@@ -238,6 +238,18 @@ pub(crate) fn not_found(path: &str) -> Reply {
     )
 }
 
+/// A Base-registry 400 for an action parameter (InsertMedia's Image,
+/// SimpleUpdate's ImageURI): what the client sent is named in `message`.
+pub(crate) fn param_error(id: &str, message: String) -> Reply {
+    error(
+        400,
+        id,
+        message,
+        "Warning",
+        "Correct the invalid parameter and resubmit the request if the operation failed.",
+    )
+}
+
 pub(crate) fn malformed() -> Reply {
     error(
         400,

@@ -10,7 +10,7 @@
 //! BITS URL — over HTTP or HTTPS; anything else is refused with Base
 //! `CouldNotEstablishConnection`, as fakedc never leaves loopback.
 
-use crate::api::{error, malformed, method_not_allowed, not_found, Reply};
+use crate::api::{error, malformed, method_not_allowed, not_found, param_error, Reply};
 use fakedc_model::{MachineId, Model, VirtualMedia};
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -68,16 +68,6 @@ pub fn resource(model: &Model, bmc: MachineId, now: Instant) -> Value {
             "#VirtualMedia.EjectMedia": { "target": EJECT },
         },
     })
-}
-
-fn param_error(id: &str, message: String) -> Reply {
-    error(
-        400,
-        id,
-        message,
-        "Warning",
-        "Correct the invalid parameter and resubmit the request if the operation failed.",
-    )
 }
 
 fn bad_value(value: &str, param: &str) -> Reply {

@@ -11,7 +11,7 @@
 //! 7.20.00), as firmware packages are named; an image whose name carries
 //! none fails verification (`VerificationFailed`).
 
-use crate::api::{error, malformed, method_not_allowed, not_found, Reply};
+use crate::api::{error, malformed, method_not_allowed, not_found, param_error, Reply};
 use crate::tasks::{NewUpdate, Target, Tasks};
 use fakedc_model::{MachineId, Model};
 use serde_json::{json, Value};
@@ -114,16 +114,6 @@ pub fn version_of(uri: &str) -> Option<String> {
         }
     }
     None
-}
-
-fn param_error(id: &str, message: String) -> Reply {
-    error(
-        400,
-        id,
-        message,
-        "Warning",
-        "Correct the invalid parameter and resubmit the request if the operation failed.",
-    )
 }
 
 fn shown(v: &str) -> String {

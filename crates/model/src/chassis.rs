@@ -169,6 +169,20 @@ impl Sensor {
         }
     }
 
+    /// Whether the sensor has a reading now. A sensor on the main power
+    /// domain (one whose standby reading is at or below its lower critical
+    /// threshold: a stopped fan, a dead 12 V rail) has none while the
+    /// chassis is off, as BMCs report it ("reading unavailable"), instead
+    /// of a critical failure. IPMI and Redfish both ask this, so they agree.
+    pub fn available(&self, power_on: bool) -> bool {
+        power_on || self.lower_critical.is_none_or(|lc| self.off_value > lc)
+    }
+
+    /// [`Sensor::reading`] when [`Sensor::available`], else none.
+    pub fn current(&self, power_on: bool) -> Option<f64> {
+        self.available(power_on).then(|| self.reading(power_on))
+    }
+
     /// A sensible default set for a two-socket server.
     pub fn default_set() -> Vec<Sensor> {
         let s = |name: &str, kind, on, off, lc, lnc, unc, uc| Sensor {

@@ -22,13 +22,11 @@ pub const ENVIRONMENT: &str = "/redfish/v1/Chassis/1/EnvironmentMetrics";
 pub const POWER: &str = "/redfish/v1/Chassis/1/Power";
 pub const THERMAL: &str = "/redfish/v1/Chassis/1/Thermal";
 
-/// A sensor's reading now, or `None` for a main-power sensor (its lower
-/// critical threshold at or above its standby value: a stopped fan, a dead
-/// rail) while the chassis is off: IPMI's "reading unavailable" rule
-/// (`fakedc_ipmi`'s `AnalogSensor::available`), so both protocols agree.
+/// A sensor's reading now, or `None` for a main-power sensor while the
+/// chassis is off: the model's "reading unavailable" rule
+/// ([`Sensor::current`]), the one IPMI's SDR answers with too.
 pub(crate) fn reading(s: &Sensor, power_on: bool) -> Option<f64> {
-    let available = power_on || s.lower_critical.is_none_or(|lc| s.off_value > lc);
-    available.then(|| s.reading(power_on))
+    s.current(power_on)
 }
 
 /// `Status` of a sensor-backed resource: its health from the thresholds.

@@ -175,17 +175,10 @@ impl AnalogSensor {
         self.linear.raw(self.sensor.reading(power_on))
     }
 
-    /// Whether the sensor has a reading now. A sensor on the main power
-    /// domain (one whose standby reading is at or below its lower critical
-    /// threshold: a stopped fan, a dead 12 V rail) has none while the
-    /// chassis is off, as BMCs report it ("reading unavailable"), instead
-    /// of a critical failure.
+    /// Whether the sensor has a reading now (the model's rule,
+    /// [`fakedc_model::chassis::Sensor::available`]).
     pub fn available(&self, power_on: bool) -> bool {
-        power_on
-            || self
-                .sensor
-                .lower_critical
-                .is_none_or(|lc| self.sensor.off_value > lc)
+        self.sensor.available(power_on)
     }
 
     fn raw_threshold(&self, t: Option<f64>) -> u8 {

@@ -975,9 +975,13 @@ pub fn parse_response_head(head: &[u8]) -> Result<ResponseHead, String> {
 
 /// The head as relayed to the client.
 pub fn serialize_response_head(r: &ResponseHead) -> Vec<u8> {
-    let mut out = r.line.clone();
+    head_bytes(r.line.clone(), &r.headers)
+}
+
+/// A start line and its header lines, as they go on the wire.
+fn head_bytes(mut out: String, headers: &[(String, String)]) -> Vec<u8> {
     out.push_str("\r\n");
-    for (k, v) in &r.headers {
+    for (k, v) in headers {
         out.push_str(k);
         out.push_str(": ");
         out.push_str(v);
@@ -1274,15 +1278,7 @@ pub fn parse_request_head(head: &[u8]) -> Result<irule::HttpRequest, String> {
 
 /// The head as sent to the member.
 fn serialize_head(r: &irule::HttpRequest) -> Vec<u8> {
-    let mut out = format!("{} {} {}\r\n", r.method, r.uri, r.version);
-    for (k, v) in &r.headers {
-        out.push_str(k);
-        out.push_str(": ");
-        out.push_str(v);
-        out.push_str("\r\n");
-    }
-    out.push_str("\r\n");
-    out.into_bytes()
+    head_bytes(format!("{} {} {}", r.method, r.uri, r.version), &r.headers)
 }
 
 fn set_header(r: &mut irule::HttpRequest, name: &str, value: &str) {

@@ -115,6 +115,15 @@ impl Quota {
     }
 }
 
+/// Bytes a regular file under `dir` holds, 0 when it is not there (what a
+/// write that replaces or removes it gives back to the quota).
+pub fn file_len(dir: &Dir, rel: &std::path::Path) -> u64 {
+    dir.metadata(rel)
+        .ok()
+        .filter(|m| m.is_file())
+        .map_or(0, |m| m.len())
+}
+
 /// Sums the sizes of regular files under `dir` (symlinks are not followed).
 pub fn scan(dir: &Dir) -> u64 {
     let mut budget = MAX_SCAN_ENTRIES;

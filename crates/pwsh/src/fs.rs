@@ -192,13 +192,7 @@ pub(crate) fn release(ctx: &crate::HostContext, bytes: u64) {
     ctx.model.share_quota(ctx.machine).release(bytes);
 }
 
-/// Bytes a regular file holds, 0 when it is not there.
-pub(crate) fn file_len(dir: &Dir, rel: &std::path::Path) -> u64 {
-    dir.metadata(rel)
-        .ok()
-        .filter(|m| m.is_file())
-        .map_or(0, |m| m.len())
-}
+pub(crate) use fakedc_model::quota::file_len;
 
 /// ERROR_DISK_FULL (0x80070070) as .NET words it.
 pub(crate) fn disk_full(path: &str) -> ErrorRecord {

@@ -195,15 +195,10 @@ impl Upload {
         if let Some(f) = self.file.take() {
             f.sync_all()?;
         }
-        let replaced = self
-            .dir
-            .metadata(&self.target)
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len());
+        let replaced = fakedc_model::quota::file_len(&self.dir, &self.target);
         let existed = self.dir.exists(&self.target);
         self.dir.rename(&self.staging, &self.dir, &self.target)?;
-        self.quota.release(replaced.unwrap_or(0));
+        self.quota.release(replaced);
         Ok(existed)
     }
 }

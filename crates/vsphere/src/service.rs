@@ -620,11 +620,7 @@ async fn folder_req(
                 if rel.as_os_str().is_empty() {
                     return Err(FolderError::Forbidden);
                 }
-                let len = dir
-                    .metadata(&rel)
-                    .ok()
-                    .filter(|m| m.is_file())
-                    .map_or(0, |m| m.len());
+                let len = fakedc_model::quota::file_len(&dir, &rel);
                 dir.remove_file(&rel)
                     .map(|()| quota.release(len))
                     .map_err(|e| match e.kind() {

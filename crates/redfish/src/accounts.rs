@@ -353,6 +353,13 @@ pub fn item(
             let Some(u) = users.iter_mut().find(|u| u.id == id) else {
                 return none(not_found(path));
             };
+            // The precondition again, under the lock the write holds: two
+            // PATCHes with the same If-Match must not both pass the check
+            // above on the same snapshot (the account must change
+            // atomically, as the protocol validator's ETag test requires).
+            if !etag_matches(req.if_match, &view(u, flag)) {
+                return none(crate::api::precondition_failed());
+            }
             if let Some(p) = c.password.clone() {
                 u.password = p;
             }

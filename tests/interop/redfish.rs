@@ -785,8 +785,9 @@ fn query_parameters_select_expand_and_page() {
 
 /// The inventory an inspection reads (Ironic through sushy, Ansible's
 /// GetSystemInventory), walked by links with DMTF's `redfish` library:
-/// CPUs and memory from `[machine.options.smash]` (what SMASH's
-/// CIM_Processor and CIM_Memory say), NICs and disks from
+/// CPUs and memory from the chassis (here set through the older
+/// `[machine.options.smash]` spelling; what SMASH's CIM_Processor and
+/// CIM_Memory say), two threads per core, NICs and disks from
 /// `[machine.options.redfish]`; an ipmitool power-off takes the links
 /// down and the CPUs' operating speed to 0.
 #[test]
@@ -807,7 +808,7 @@ disks_gb = [480, 1920]
     let dc = common::start(&scenario);
     let ca = ca_file(&dc, "redfish-inventory");
     let out = lib(&dc, &ca, "admin", "password", "session", &["inventory"]);
-    assert_eq!(line(&out, "SUMMARY"), "1 12 96", "{out}");
+    assert_eq!(line(&out, "SUMMARY"), "1 24 96", "{out}");
     assert_eq!(
         line(&out, "CPU_MODEL"),
         "Intel(R) Xeon(R) CPU 12C @ 2.10GHz",
@@ -815,7 +816,7 @@ disks_gb = [480, 1920]
     );
     assert_eq!(
         lines(&out, "PROCESSOR"),
-        ["CPU1 12 12 2100 2100 x86 x86-64"],
+        ["CPU1 12 24 2100 2100 x86 x86-64"],
         "{out}"
     );
     // 96 GiB over one socket's 8 slots: 8 x 12 GiB.
@@ -874,7 +875,7 @@ disks_gb = [480, 1920]
     let off = lib(&dc, &ca, "admin", "password", "basic", &["inventory"]);
     assert_eq!(
         lines(&off, "PROCESSOR"),
-        ["CPU1 12 12 2100 0 x86 x86-64"],
+        ["CPU1 12 24 2100 0 x86 x86-64"],
         "{off}"
     );
     for (before, after) in nics.iter().zip(lines(&off, "NIC")) {

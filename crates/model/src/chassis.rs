@@ -318,6 +318,79 @@ impl Hardware {
     }
 }
 
+/// What a machine computes with: sockets, cores, hardware threads, clock
+/// and memory. Every front that reports them reads this one value (WMI's
+/// `Win32_ComputerSystem` and `Win32_OperatingSystem`, PowerShell's
+/// `Get-ComputerInfo`, `Get-VMHost` and `Get-VM`, SMASH's `CIM_Processor`
+/// and `CIM_Memory`, Redfish's Processors and Memory, vSphere's host
+/// hardware and a VM's `config.hardware`), so a tool that reads a host
+/// over WMI and its BMC over SMASH, as VMM does, sees one machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compute {
+    /// Processor sockets (a VM: one).
+    pub cpus: u32,
+    pub cores_per_cpu: u32,
+    /// Hardware threads per core: 2 on a server (hyper-threading on, as
+    /// servers ship), 1 for a VM's virtual processors.
+    pub threads_per_core: u32,
+    pub cpu_mhz: u32,
+    /// Installed memory in MiB.
+    pub memory_mib: u64,
+}
+
+impl Compute {
+    /// A two-socket server: 2 x 16 cores at 2600 MHz, 256 GiB.
+    pub const SERVER: Compute = Compute {
+        cpus: 2,
+        cores_per_cpu: 16,
+        threads_per_core: 2,
+        cpu_mhz: 2600,
+        memory_mib: 256 * 1024,
+    };
+
+    /// A VM with `vcpus` virtual processors (one socket) at the host's
+    /// clock and `memory_mib` of memory.
+    pub fn vm(vcpus: u32, cpu_mhz: u32, memory_mib: u64) -> Compute {
+        Compute {
+            cpus: 1,
+            cores_per_cpu: vcpus,
+            threads_per_core: 1,
+            cpu_mhz,
+            memory_mib,
+        }
+    }
+
+    /// Physical cores (a VM: its virtual processors).
+    pub fn cores(&self) -> u32 {
+        self.cpus.saturating_mul(self.cores_per_cpu)
+    }
+
+    /// Logical processors, what Windows counts and schedules on.
+    pub fn logical_processors(&self) -> u32 {
+        self.cores().saturating_mul(self.threads_per_core)
+    }
+
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_mib.saturating_mul(1 << 20)
+    }
+
+    /// The memory Windows sees (`Win32_ComputerSystem.TotalPhysicalMemory`,
+    /// `Get-VMHost`'s `MemoryCapacity`): what is installed less what the
+    /// firmware keeps, which is why Windows never shows a round number.
+    pub fn visible_memory_bytes(&self) -> u64 {
+        self.memory_bytes().saturating_sub(FIRMWARE_RESERVED)
+    }
+
+    /// Free memory as Windows reports it (`FreePhysicalMemory`): a
+    /// steady three quarters of the visible memory.
+    pub fn free_memory_bytes(&self) -> u64 {
+        self.visible_memory_bytes() / 4 * 3
+    }
+}
+
+/// Memory the firmware reserves below what is installed (512 KiB).
+const FIRMWARE_RESERVED: u64 = 512 * 1024;
+
 /// Timing of transitions; scenarios set them (tests use short ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
@@ -350,6 +423,8 @@ pub struct Chassis {
     pub sensors: Vec<Sensor>,
     pub log: EventLog,
     pub hardware: Hardware,
+    /// Processors and memory (the scenario's, or [`Compute::SERVER`]).
+    pub compute: Compute,
     /// Chassis identify LED: on until this instant, or forced on.
     pub identify_until: Option<Instant>,
     pub identify_forced: bool,
@@ -431,6 +506,7 @@ impl Chassis {
             sensors: Sensor::default_set(),
             log: EventLog::default(),
             hardware,
+            compute: Compute::SERVER,
             identify_until: None,
             identify_forced: false,
             last_power_event: None,

@@ -23,8 +23,8 @@ pub mod table;
 pub mod timefmt;
 
 pub use chassis::{
-    BootDevice, BootOverride, Chassis, Hardware, PowerAction, PowerState, Sensor, SensorKind,
-    Suspension, Timing, VirtualMedia,
+    BootDevice, BootOverride, Chassis, Compute, Hardware, PowerAction, PowerState, Sensor,
+    SensorKind, Suspension, Timing, VirtualMedia,
 };
 pub use clock::Clock;
 pub use fault::{FaultKind, FaultRule, Faults};
@@ -327,6 +327,12 @@ impl Model {
     /// A copy of a chassis's state, advanced to `now`.
     pub fn chassis(&self, id: ChassisId, now: Instant) -> Chassis {
         self.with_chassis(id, now, |c| c.clone())
+    }
+
+    /// A chassis's processors and memory. They never change while running,
+    /// so no time is advanced to read them.
+    pub fn compute(&self, id: ChassisId) -> Compute {
+        self.lock_chassis(id).compute
     }
 
     pub fn chassis_count(&self) -> usize {

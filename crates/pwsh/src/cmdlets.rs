@@ -3745,7 +3745,9 @@ fn get_process(it: &mut Interp<'_>, a: &mut Args, _: Vec<Value>) -> Res<Vec<Valu
 fn get_computer_info(it: &mut Interp<'_>, a: &mut Args, _: Vec<Value>) -> Res<Vec<Value>> {
     let model = it.rs.ctx.model.clone();
     let m = model.machine(it.rs.ctx.machine);
-    let hw = model.with_chassis(m.chassis, model.clock.now(), |c| c.hardware.clone());
+    let (hw, cpu) = model.with_chassis(m.chassis, model.clock.now(), |c| {
+        (c.hardware.clone(), c.compute)
+    });
     let host = m.name.to_ascii_uppercase();
     let domain = m
         .dns_name
@@ -3772,10 +3774,19 @@ fn get_computer_info(it: &mut Interp<'_>, a: &mut Args, _: Vec<Value>) -> Res<Ve
         ("CsManufacturer".into(), Value::String(hw.vendor.clone())),
         ("CsModel".into(), Value::String(hw.model.clone())),
         ("CsName".into(), Value::String(host.clone())),
-        ("CsNumberOfLogicalProcessors".into(), Value::Int32(16)),
-        ("CsNumberOfProcessors".into(), Value::Int32(2)),
+        (
+            "CsNumberOfLogicalProcessors".into(),
+            Value::Int32(i32::try_from(cpu.logical_processors()).unwrap_or(i32::MAX)),
+        ),
+        (
+            "CsNumberOfProcessors".into(),
+            Value::Int32(i32::try_from(cpu.cpus).unwrap_or(i32::MAX)),
+        ),
         ("CsPartOfDomain".into(), Value::Bool(true)),
-        ("CsTotalPhysicalMemory".into(), Value::Int64(17_179_398_144)),
+        (
+            "CsTotalPhysicalMemory".into(),
+            Value::Int64(i64::try_from(cpu.visible_memory_bytes()).unwrap_or(i64::MAX)),
+        ),
         (
             "OsName".into(),
             Value::str("Microsoft Windows Server 2019 Datacenter"),
@@ -3785,7 +3796,10 @@ fn get_computer_info(it: &mut Interp<'_>, a: &mut Args, _: Vec<Value>) -> Res<Ve
         ("OsBuildNumber".into(), Value::str("17763")),
         ("OsArchitecture".into(), Value::str("64-bit")),
         ("OsLanguage".into(), Value::str("en-US")),
-        ("OsTotalVisibleMemorySize".into(), Value::Int64(16_776_692)),
+        (
+            "OsTotalVisibleMemorySize".into(),
+            Value::Int64(i64::try_from(cpu.visible_memory_bytes() / 1024).unwrap_or(i64::MAX)),
+        ),
         ("OsWindowsDirectory".into(), Value::str("C:\\Windows")),
         (
             "TimeZone".into(),
@@ -4064,7 +4078,7 @@ fn vm_object(it: &Interp<'_>, vm: &fakedc_model::Vm) -> Value {
     let model = &it.rs.ctx.model;
     let host = model.machine(it.rs.ctx.machine).name.to_ascii_uppercase();
     let now = model.clock.now();
-    let (state, uptime) = model.with_chassis(vm.chassis, now, |c| {
+    let (state, uptime, cpu) = model.with_chassis(vm.chassis, now, |c| {
         let st = vm_state(c);
         (
             st,
@@ -4073,8 +4087,10 @@ fn vm_object(it: &Interp<'_>, vm: &fakedc_model::Vm) -> Value {
             } else {
                 0
             },
+            c.compute,
         )
     });
+    let memory = i64::try_from(cpu.memory_bytes()).unwrap_or(i64::MAX);
     let running = state == "Running";
     let id = vm_guid(vm, model);
     Value::Object(PsObject {
@@ -4094,18 +4110,21 @@ fn vm_object(it: &Interp<'_>, vm: &fakedc_model::Vm) -> Value {
             ("CPUUsage".into(), Value::Int32(if running { 2 } else { 0 })),
             (
                 "MemoryAssigned".into(),
-                Value::Int64(if running { 2_147_483_648 } else { 0 }),
+                Value::Int64(if running { memory } else { 0 }),
             ),
             (
                 "MemoryDemand".into(),
-                Value::Int64(if running { 1_073_741_824 } else { 0 }),
+                Value::Int64(if running { memory / 2 } else { 0 }),
             ),
-            ("MemoryStartup".into(), Value::Int64(2_147_483_648)),
+            ("MemoryStartup".into(), Value::Int64(memory)),
             ("Uptime".into(), Value::TimeSpan(uptime)),
             ("Status".into(), Value::str("Operating normally")),
             ("Version".into(), Value::str("9.0")),
             ("Generation".into(), Value::Int32(2)),
-            ("ProcessorCount".into(), Value::Int64(2)),
+            (
+                "ProcessorCount".into(),
+                Value::Int64(i64::from(cpu.logical_processors())),
+            ),
             ("ComputerName".into(), Value::String(host)),
             ("VMName".into(), Value::String(vm.name.clone())),
             ("VMId".into(), Value::Guid(id.clone())),
@@ -4402,6 +4421,7 @@ fn get_vmhost(it: &mut Interp<'_>, _: &mut Args, _: Vec<Value>) -> Res<Vec<Value
     let model = it.rs.ctx.model.clone();
     let m = model.machine(it.rs.ctx.machine);
     let fqdn = m.dns_name.clone();
+    let cpu = model.compute(m.chassis);
     Ok(vec![Value::Object(PsObject {
         type_names: vec![
             "Microsoft.HyperV.PowerShell.VMHost".into(),
@@ -4410,8 +4430,14 @@ fn get_vmhost(it: &mut Interp<'_>, _: &mut Args, _: Vec<Value>) -> Res<Vec<Value
         ],
         properties: vec![
             ("Name".into(), Value::String(m.name.to_ascii_uppercase())),
-            ("LogicalProcessorCount".into(), Value::Int32(16)),
-            ("MemoryCapacity".into(), Value::Int64(17_179_398_144)),
+            (
+                "LogicalProcessorCount".into(),
+                Value::Int32(i32::try_from(cpu.logical_processors()).unwrap_or(i32::MAX)),
+            ),
+            (
+                "MemoryCapacity".into(),
+                Value::Int64(i64::try_from(cpu.visible_memory_bytes()).unwrap_or(i64::MAX)),
+            ),
             ("FullyQualifiedDomainName".into(), Value::String(fqdn)),
             (
                 "VirtualMachinePath".into(),

@@ -965,7 +965,7 @@ impl Api {
                     return r;
                 }
                 if path.starts_with(crate::inventory::REGISTRIES) {
-                    let inv = crate::inventory::Inventory::serving(model.machine(bmc));
+                    let inv = crate::inventory::Inventory::serving(model, bmc);
                     let bios = glance(model, bmc, now).hardware.bios_version;
                     return match crate::inventory::registries(&inv, &bios, path) {
                         Some(v) if path == crate::inventory::REGISTRY_JSON => {
@@ -980,7 +980,7 @@ impl Api {
                     };
                 }
                 if path.starts_with(SYSTEM) {
-                    let inv = crate::inventory::Inventory::serving(model.machine(bmc));
+                    let inv = crate::inventory::Inventory::serving(model, bmc);
                     let g = glance(model, bmc, now);
                     let host = crate::inventory::Host {
                         guid: &g.hardware.smbios_guid,
@@ -1314,7 +1314,7 @@ fn glance(model: &Model, bmc: MachineId, now: Instant) -> Glance {
 fn system(model: &Model, bmc: MachineId, now: Instant) -> Value {
     let c = glance(model, bmc, now);
     let hw = &c.hardware;
-    let inv = crate::inventory::Inventory::serving(model.machine(bmc));
+    let inv = crate::inventory::Inventory::serving(model, bmc);
     let target = BOOT_TARGETS
         .iter()
         .find(|t| t.1 == c.boot.device)

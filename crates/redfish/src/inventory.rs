@@ -5,14 +5,15 @@
 //! Memory, EthernetInterfaces, Storage with its Drives, SimpleStorage and
 //! Bios, all read-only.
 //!
-//! The model carries no CPU, memory, NIC or disk facts, so they come from
-//! the BMC's scenario options: CPUs and memory from the same
-//! `[machine.options.smash]` keys (and defaults) SMASH's CIM_Processor
-//! and CIM_Memory read, so the BMC's two web services describe one
-//! machine; NICs and disks from `[machine.options.redfish]`. MAC addresses
+//! CPUs and memory come from the model's `Compute` of the chassis, the
+//! one shape SMASH's CIM_Processor and CIM_Memory and the host's WMI also
+//! report, so the BMC's two web services and the host describe one
+//! machine. The model carries no NIC or disk facts, so they come from the
+//! BMC's `[machine.options.redfish]`. MAC addresses
 //! are derived from the chassis GUID (locally administered), so they stay
 //! the same across runs and differ between machines.
 
+use fakedc_model::Compute;
 use fakedc_net::OptionsError;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -53,6 +54,8 @@ pub struct Inventory {
     pub cores_per_cpu: u64,
     pub cpu_mhz: u64,
     pub memory_gib: u64,
+    /// Hardware threads per core (2: hyper-threading on).
+    pub threads_per_core: u64,
     pub nics: u64,
     pub disks_gb: Vec<u64>,
     /// A SimpleUpdate's install time, milliseconds of model time.
@@ -60,32 +63,26 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// The defaults: SMASH's CPUs and memory (2 x 16 cores at 2600 MHz,
-    /// 256 GiB), two NICs, two 960 GB SSDs.
-    fn default_for_smash() -> Inventory {
+    /// The chassis's processors and memory; by default two NICs and two
+    /// 960 GB SSDs.
+    fn with_compute(c: &Compute) -> Inventory {
         Inventory {
-            cpus: 2,
-            cores_per_cpu: 16,
-            cpu_mhz: 2600,
-            memory_gib: 256,
+            cpus: u64::from(c.cpus),
+            cores_per_cpu: u64::from(c.cores_per_cpu),
+            cpu_mhz: u64::from(c.cpu_mhz),
+            memory_gib: c.memory_mib / 1024,
+            threads_per_core: u64::from(c.threads_per_core),
             nics: 2,
             disks_gb: vec![960, 960],
             update_ms: UPDATE_MS,
         }
     }
 
-    /// The inventory of a BMC's system; `Err` names what is wrong with its
-    /// `[machine.options.redfish]` (SMASH checks its own table).
-    pub fn of(m: &fakedc_model::Machine) -> Result<Inventory, OptionsError> {
+    /// The inventory of a BMC's system with its chassis's `compute`;
+    /// `Err` names what is wrong with its `[machine.options.redfish]`.
+    pub fn of(m: &fakedc_model::Machine, compute: &Compute) -> Result<Inventory, OptionsError> {
         let err = |message: String| OptionsError::new(&m.name, "redfish", message);
-        let mut inv = Inventory::default_for_smash();
-        if let Some(s) = m.options.get("smash") {
-            let num = |k: &str| s.get(k).and_then(Value::as_u64);
-            inv.cpus = num("cpus").unwrap_or(inv.cpus);
-            inv.cores_per_cpu = num("cores_per_cpu").unwrap_or(inv.cores_per_cpu);
-            inv.cpu_mhz = num("cpu_mhz").unwrap_or(inv.cpu_mhz);
-            inv.memory_gib = num("memory_gib").unwrap_or(inv.memory_gib);
-        }
+        let mut inv = Inventory::with_compute(compute);
         let Some(o) = m.options.get("redfish") else {
             return Ok(inv);
         };
@@ -130,12 +127,18 @@ impl Inventory {
     /// The inventory for serving: a scenario that loaded was validated,
     /// so `Err` cannot happen there; a model built otherwise (tests, the
     /// fuzz target) gets the defaults.
-    pub fn serving(m: &fakedc_model::Machine) -> Inventory {
-        Inventory::of(m).unwrap_or_else(|_| Inventory::default_for_smash())
+    pub fn serving(model: &fakedc_model::Model, bmc: fakedc_model::MachineId) -> Inventory {
+        let m = model.machine(bmc);
+        let compute = model.compute(m.chassis);
+        Inventory::of(m, &compute).unwrap_or_else(|_| Inventory::with_compute(&compute))
+    }
+
+    fn cores(&self) -> u64 {
+        self.cpus.saturating_mul(self.cores_per_cpu)
     }
 
     fn logical(&self) -> u64 {
-        self.cpus.saturating_mul(self.cores_per_cpu)
+        self.cores().saturating_mul(self.threads_per_core)
     }
 
     fn cpu_model(&self) -> String {
@@ -167,7 +170,7 @@ impl Inventory {
             "ProcessorSummary".into(),
             json!({
                 "Count": self.cpus,
-                "CoreCount": self.logical(),
+                "CoreCount": self.cores(),
                 "LogicalProcessorCount": self.logical(),
                 "Model": self.cpu_model(),
             }),
@@ -312,7 +315,7 @@ fn processor(inv: &Inventory, host: &Host<'_>, n: u64) -> Value {
         "OperatingSpeedMHz": if host.powered { inv.cpu_mhz } else { 0 },
         "TotalCores": inv.cores_per_cpu,
         "TotalEnabledCores": inv.cores_per_cpu,
-        "TotalThreads": inv.cores_per_cpu,
+        "TotalThreads": inv.cores_per_cpu.saturating_mul(inv.threads_per_core),
         "Status": ok(),
     })
 }
@@ -432,8 +435,8 @@ fn simple_storage(inv: &Inventory, host: &Host<'_>) -> Value {
     })
 }
 
-/// Read-only BIOS attributes consistent with the inventory (no SMT: a
-/// thread per core, as TotalThreads says). No settings object: a PATCH
+/// Read-only BIOS attributes consistent with the inventory (hyper-threading
+/// on when a core has two threads, as TotalThreads says). No settings object: a PATCH
 /// is 405.
 /// The BIOS attributes Systems/1/Bios shows, and what its attribute
 /// registry says of each: (name, display name, the allowed values; empty
@@ -468,7 +471,11 @@ pub const REGISTRY_JSON: &str =
 fn bios_value(inv: &Inventory, name: &str) -> Value {
     match name {
         "BootMode" => json!("Uefi"),
-        "LogicalProc" => json!("Disabled"),
+        "LogicalProc" => json!(if inv.threads_per_core > 1 {
+            "Enabled"
+        } else {
+            "Disabled"
+        }),
         "ProcCoresEnabled" => json!(inv.cores_per_cpu),
         _ => json!("Enabled"),
     }
@@ -578,13 +585,28 @@ mod tests {
     }
 
     #[test]
-    fn options_are_checked_and_smash_keys_shared() {
-        let inv = Inventory::of(&machine(json!({}))).unwrap();
-        assert_eq!(inv, Inventory::default_for_smash());
-        let inv = Inventory::of(&machine(json!({
-            "smash": { "cpus": 1, "cores_per_cpu": 8, "memory_gib": 24 },
-            "redfish": { "nics": 4, "disks_gb": [240] },
-        })))
+    fn options_are_checked_and_compute_comes_from_the_chassis() {
+        let inv = Inventory::of(&machine(json!({})), &Compute::SERVER).unwrap();
+        assert_eq!(
+            (
+                inv.cpus,
+                inv.cores_per_cpu,
+                inv.threads_per_core,
+                inv.memory_gib
+            ),
+            (2, 16, 2, 256)
+        );
+        let small = Compute {
+            cpus: 1,
+            cores_per_cpu: 8,
+            threads_per_core: 2,
+            cpu_mhz: 2600,
+            memory_mib: 24 * 1024,
+        };
+        let inv = Inventory::of(
+            &machine(json!({ "redfish": { "nics": 4, "disks_gb": [240] } })),
+            &small,
+        )
         .unwrap();
         assert_eq!(
             (
@@ -605,13 +627,16 @@ mod tests {
             json!({ "redfish": { "disks_gb": 960 } }),
             json!({ "redfish": { "cpus": 2 } }),
         ] {
-            assert!(Inventory::of(&machine(bad.clone())).is_err(), "{bad}");
+            assert!(
+                Inventory::of(&machine(bad.clone()), &Compute::SERVER).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn members_resolve_and_others_do_not() {
-        let inv = Inventory::default_for_smash();
+        let inv = Inventory::with_compute(&Compute::SERVER);
         let g = [7u8; 16];
         let host = Host {
             guid: &g,

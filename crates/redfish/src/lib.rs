@@ -51,13 +51,13 @@ impl Protocol for Redfish {
     }
 
     /// Inventory the model does not carry: NICs and disks (CPUs and
-    /// memory are SMASH's keys, read by both).
+    /// memory are the model's `Compute`).
     fn option_tables(&self) -> &'static [&'static str] {
         &["redfish"]
     }
 
     fn validate(&self, machine: &fakedc_model::Machine) -> Result<(), fakedc_net::OptionsError> {
-        inventory::Inventory::of(machine).map(|_| ())
+        inventory::Inventory::of(machine, &fakedc_model::Compute::SERVER).map(|_| ())
     }
 
     fn start(&self, ctx: &StartCtx<'_>, services: &mut Services) -> Result<(), StartError> {

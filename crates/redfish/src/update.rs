@@ -295,7 +295,7 @@ pub fn route(
             "POST" if !may_write => crate::api::insufficient(),
             "POST" => {
                 let install = Duration::from_millis(
-                    crate::inventory::Inventory::serving(model.machine(bmc)).update_ms,
+                    crate::inventory::Inventory::serving(model, bmc).update_ms,
                 );
                 let started =
                     parse(model, body, install).and_then(|u| tasks.start_update(model, bmc, u));

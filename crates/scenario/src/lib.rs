@@ -8,8 +8,8 @@
 mod raw;
 
 use fakedc_model::{
-    Chassis, ChassisId, EndpointSpec, FaultRule, Hardware, Machine, MachineId, Model, ModelParts,
-    Privilege, Role, Sensor, SensorKind, ServiceKind, Timing, User, Vm,
+    Chassis, ChassisId, Compute, EndpointSpec, FaultRule, Hardware, Machine, MachineId, Model,
+    ModelParts, Privilege, Role, Sensor, SensorKind, ServiceKind, Timing, User, Vm,
 };
 use raw::{RawFile, RawMachine, RawServiceSetting};
 use std::collections::{BTreeMap, HashMap};
@@ -563,6 +563,7 @@ where
                     timing_of(e.raw),
                     e.raw.power.as_deref().unwrap_or("on") != "off",
                 );
+                c.compute = self.compute(e, bmc_raw)?;
                 if !e.raw.sensor.is_empty() {
                     c.sensors = self.sensors(e.raw)?;
                 } else if let Some(b) = bmc_raw.filter(|b| !b.sensor.is_empty()) {
@@ -587,8 +588,10 @@ where
                     ])
                 );
                 let running = vm.state.as_deref().unwrap_or("running") == "running";
+                let mut c = Chassis::new(hw, timing_of(e.raw), running);
+                c.compute = self.vm_compute(e, bmc_raw, vm)?;
                 vm_chassis.insert((i, vi), ChassisId(chassis.len()));
-                chassis.push(Chassis::new(hw, timing_of(e.raw), running));
+                chassis.push(c);
             }
         }
         for (i, e) in entries.iter().enumerate() {
@@ -874,6 +877,129 @@ where
             bios_version: "2.19.1".into(),
             bmc_firmware: "7.10.30".into(),
         })
+    }
+
+    /// A host's processors and memory: `cpus`, `cores_per_cpu`, `cpu_mhz`
+    /// and `memory_gib` on the machine or its BMC (like `vendor`), or the
+    /// older spelling in the BMC's `[machine.options.smash]` table, kept as
+    /// an alias (SMASH was the only front that reported them). The machine
+    /// has one shape, so two spellings with different values are refused.
+    fn compute(&self, e: &Entry<'_>, bmc: Option<&RawMachine>) -> Result<Compute, ScenarioError> {
+        let d = Compute::SERVER;
+        let cpus = self.compute_key(e, bmc, "cpus", |r| r.cpus.as_ref(), 1..=64)?;
+        let cores = self.compute_key(
+            e,
+            bmc,
+            "cores_per_cpu",
+            |r| r.cores_per_cpu.as_ref(),
+            1..=1024,
+        )?;
+        let mhz = self.compute_key(e, bmc, "cpu_mhz", |r| r.cpu_mhz.as_ref(), 1..=100_000)?;
+        let gib = self.compute_key(e, bmc, "memory_gib", |r| r.memory_gib.as_ref(), 1..=1 << 24)?;
+        Ok(Compute {
+            cpus: cpus.map_or(d.cpus, |v| v as u32),
+            cores_per_cpu: cores.map_or(d.cores_per_cpu, |v| v as u32),
+            threads_per_core: d.threads_per_core,
+            cpu_mhz: mhz.map_or(d.cpu_mhz, |v| v as u32),
+            memory_mib: gib.map_or(d.memory_mib, |v| v * 1024),
+        })
+    }
+
+    /// One of [`Self::compute`]'s keys, checked against `range` (all of
+    /// them fit in `u32` but memory).
+    fn compute_key(
+        &self,
+        e: &Entry<'_>,
+        bmc: Option<&RawMachine>,
+        key: &str,
+        get: fn(&RawMachine) -> Option<&Spanned<u64>>,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, ScenarioError> {
+        let mut found: Option<(u64, String)> = None;
+        let mut spellings: Vec<(u64, Range<usize>, String)> = Vec::new();
+        for r in std::iter::once(e.raw).chain(bmc) {
+            if let Some(v) = get(r) {
+                spellings.push((*v.get_ref(), v.span(), key.to_string()));
+            }
+            if let Some(t) = r.options.get("smash") {
+                if let Some(v) = t.get_ref().get(key) {
+                    let Some(n) = v.as_integer().and_then(|n| u64::try_from(n).ok()) else {
+                        return self.err(
+                            t.span(),
+                            format!("machine '{}': options.smash.{key} must be a number", e.name),
+                        );
+                    };
+                    spellings.push((n, t.span(), format!("options.smash.{key}")));
+                }
+            }
+        }
+        for (v, span, what) in spellings {
+            if !range.contains(&v) {
+                return self.err(
+                    span,
+                    format!(
+                        "machine '{}': {what} = {v} must be {}..={}",
+                        e.name,
+                        range.start(),
+                        range.end()
+                    ),
+                );
+            }
+            match &found {
+                Some((other, first)) if *other != v => {
+                    return self.err(
+                        span,
+                        format!(
+                            "machine '{}': {what} = {v} differs from {first} = {other} (the machine has one shape)",
+                            e.name
+                        ),
+                    )
+                }
+                Some(_) => {}
+                None => found = Some((v, what)),
+            }
+        }
+        Ok(found.map(|(v, _)| v))
+    }
+
+    /// A VM's virtual processors (`cpus`, default 2) and memory
+    /// (`memory_mb`, default 4096), at its host's clock.
+    fn vm_compute(
+        &self,
+        e: &Entry<'_>,
+        bmc: Option<&RawMachine>,
+        vm: &raw::RawVm,
+    ) -> Result<Compute, ScenarioError> {
+        let host = self.compute(e, bmc)?;
+        let vcpus = vm.cpus.as_ref().map_or(Ok(2), |v| {
+            let n = *v.get_ref();
+            if (1..=1024).contains(&n) {
+                Ok(n as u32)
+            } else {
+                self.err(
+                    v.span(),
+                    format!(
+                        "vm '{}' of '{}': cpus = {n} must be 1..=1024",
+                        vm.name, e.name
+                    ),
+                )
+            }
+        })?;
+        let memory = vm.memory_mb.as_ref().map_or(Ok(4096), |v| {
+            let n = *v.get_ref();
+            if (1..=1 << 24).contains(&n) {
+                Ok(n)
+            } else {
+                self.err(
+                    v.span(),
+                    format!(
+                        "vm '{}' of '{}': memory_mb = {n} must be 1..=16777216",
+                        vm.name, e.name
+                    ),
+                )
+            }
+        })?;
+        Ok(Compute::vm(vcpus, host.cpu_mhz, memory))
     }
 
     fn sensors(&self, r: &RawMachine) -> Result<Vec<Sensor>, ScenarioError> {

@@ -60,6 +60,12 @@ pub struct RawMachine {
     pub guid: Option<String>,
     pub asset_tag: Option<String>,
     pub part_number: Option<String>,
+    /// Processors and memory (default 2 sockets x 16 cores at 2600 MHz,
+    /// 256 GiB); on a host or its BMC, like `vendor`.
+    pub cpus: Option<Spanned<u64>>,
+    pub cores_per_cpu: Option<Spanned<u64>>,
+    pub cpu_mhz: Option<Spanned<u64>>,
+    pub memory_gib: Option<Spanned<u64>>,
     pub boot_delay_ms: Option<u64>,
     pub shutdown_delay_ms: Option<u64>,
     pub cycle_interval_ms: Option<u64>,
@@ -115,6 +121,10 @@ pub struct RawVm {
     pub guest: Option<Spanned<String>>,
     /// "running" (default) or "off".
     pub state: Option<String>,
+    /// Virtual processors (default 2).
+    pub cpus: Option<Spanned<u64>>,
+    /// Memory in MiB (default 4096).
+    pub memory_mb: Option<Spanned<u64>>,
 }
 
 /// N machines from one entry: `host.name` is a pattern like "hv{n:03}" and

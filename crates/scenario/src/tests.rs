@@ -197,3 +197,102 @@ quota_bytes = 3000
     assert!(e.message.contains("one quota"), "{e}");
     assert_eq!(e.line, 7, "{e}");
 }
+
+/// One processor and memory shape per chassis: machine-level keys on the
+/// host or its BMC, the older `[machine.options.smash]` spelling on the
+/// BMC, defaults otherwise; a VM's own `cpus` and `memory_mb` at its
+/// host's clock; two spellings that disagree, or a value out of range,
+/// are refused at their line.
+#[test]
+fn compute_is_one_per_chassis() {
+    let s = parse(
+        r#"
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.0.0.12"
+bmc = "bmc01"
+cpus = 1
+memory_gib = 64
+[[machine.vm]]
+name = "web01"
+cpus = 4
+memory_mb = 8192
+[[machine.vm]]
+name = "web02"
+
+[[machine]]
+name = "bmc01"
+role = "bmc"
+address = "127.0.0.13"
+[machine.options.smash]
+cores_per_cpu = 8
+cpu_mhz = 3000
+
+[[machine]]
+name = "hv02"
+role = "hyperv-host"
+address = "127.0.0.14"
+"#,
+    )
+    .unwrap();
+    let model = s.model();
+    let compute = |name: &str| model.compute(model.find(name).unwrap().chassis);
+    let hv = compute("hv01");
+    assert_eq!(hv, compute("bmc01"));
+    assert_eq!(
+        (
+            hv.cpus,
+            hv.cores_per_cpu,
+            hv.threads_per_core,
+            hv.cpu_mhz,
+            hv.memory_mib
+        ),
+        (1, 8, 2, 3000, 64 * 1024)
+    );
+    assert_eq!(hv.logical_processors(), 16);
+    assert_eq!(compute("hv02"), fakedc_model::Compute::SERVER);
+    let vms = model.vms(model.find("hv01").unwrap().id);
+    let vm = |name: &str| {
+        let v = vms.iter().find(|v| v.name == name).unwrap();
+        model.compute(v.chassis)
+    };
+    assert_eq!(vm("web01"), fakedc_model::Compute::vm(4, 3000, 8192));
+    assert_eq!(vm("web02"), fakedc_model::Compute::vm(2, 3000, 4096));
+
+    let e = parse(
+        r#"
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.0.0.12"
+bmc = "bmc01"
+memory_gib = 64
+
+[[machine]]
+name = "bmc01"
+role = "bmc"
+address = "127.0.0.13"
+[machine.options.smash]
+memory_gib = 128
+"#,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("one shape"), "{e}");
+    assert_eq!(e.line, 13, "{e}");
+
+    let e = parse(
+        r#"
+[[machine]]
+name = "hv01"
+role = "hyperv-host"
+address = "127.0.0.12"
+[[machine.vm]]
+name = "web01"
+cpus = 0
+"#,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("cpus = 0 must be 1..=1024"), "{e}");
+    assert_eq!(e.line, 8, "{e}");
+}

@@ -19,7 +19,7 @@ use fakedc_wsman::provider::{param, MethodOutput};
 use fakedc_wsman::xml::Element;
 use fakedc_wsman::{Association, Ctx, EndpointRef, Fault, Instance, ResourceProvider, Value};
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -202,27 +202,6 @@ pub fn is_next(boot: BootOverride) -> i64 {
     }
 }
 
-/// Hardware shape the model does not carry (CPU and memory inventory);
-/// `[machine.options.smash]` sets it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inventory {
-    pub cpus: u32,
-    pub cores_per_cpu: u32,
-    pub cpu_mhz: u32,
-    pub memory_gib: u64,
-}
-
-impl Default for Inventory {
-    fn default() -> Self {
-        Inventory {
-            cpus: 2,
-            cores_per_cpu: 16,
-            cpu_mhz: 2600,
-            memory_gib: 256,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ns {
     Interop,
@@ -304,7 +283,6 @@ fn ints(v: &[i64]) -> Value {
 /// One of the two providers.
 pub struct SmashProvider {
     ns: Ns,
-    inventory: Arc<HashMap<MachineId, Inventory>>,
     /// Snapshots by (BMC, request time), shared by both providers: one
     /// request asks for instances many times (association walks resolve
     /// every end), and the engine gives every call of a request the same
@@ -319,18 +297,16 @@ type Snapshot = (MachineId, Instant, Arc<Built>);
 const CACHED_SNAPSHOTS: usize = 16;
 
 impl SmashProvider {
-    /// Both providers (interop first), sharing the per-BMC inventory.
-    pub fn pair(inventory: Arc<HashMap<MachineId, Inventory>>) -> Vec<Arc<dyn ResourceProvider>> {
+    /// Both providers (interop first), sharing the snapshot cache.
+    pub fn pair() -> Vec<Arc<dyn ResourceProvider>> {
         let cache = Arc::new(Mutex::new(VecDeque::new()));
         vec![
             Arc::new(SmashProvider {
                 ns: Ns::Interop,
-                inventory: inventory.clone(),
                 cache: cache.clone(),
             }),
             Arc::new(SmashProvider {
                 ns: Ns::Cimv2,
-                inventory,
                 cache,
             }),
         ]
@@ -363,12 +339,7 @@ impl SmashProvider {
             .map(|h| model.machine(h).name.clone())
             .unwrap_or_else(|| bmc.name.clone());
         let c = model.chassis(bmc.chassis, ctx.now);
-        let inv = self
-            .inventory
-            .get(&ctx.machine)
-            .cloned()
-            .unwrap_or_default();
-        build(&sys_name, &c, &inv)
+        build(&sys_name, &c)
     }
 }
 
@@ -511,8 +482,9 @@ fn sensor_state(s: &Sensor, r: f64) -> (&'static str, i64) {
     }
 }
 
-fn build(sys_name: &str, c: &Chassis, inv: &Inventory) -> Built {
+fn build(sys_name: &str, c: &Chassis) -> Built {
     let hw = &c.hardware;
+    let inv = &c.compute;
     let mut items: Vec<(Ns, Instance)> = Vec::new();
     let mut assocs: Vec<Assoc> = Vec::new();
     // Devices and services are keyed by their system and class plus one
@@ -660,11 +632,11 @@ fn build(sys_name: &str, c: &Chassis, inv: &Inventory) -> Built {
         .with("BlockSize", Value::Int(1 << 20))
         .with(
             "NumberOfBlocks",
-            Value::Int(i64::try_from(inv.memory_gib.saturating_mul(1024)).unwrap_or(i64::MAX)),
+            Value::Int(i64::try_from(inv.memory_mib).unwrap_or(i64::MAX)),
         )
         .with(
             "ConsumableBlocks",
-            Value::Int(i64::try_from(inv.memory_gib.saturating_mul(1024)).unwrap_or(i64::MAX)),
+            Value::Int(i64::try_from(inv.memory_mib).unwrap_or(i64::MAX)),
         )
         .with("Volatile", Value::Bool(true))
         .with("Access", Value::Int(3))));
@@ -1291,7 +1263,7 @@ mod tests {
     fn build_has_every_class_and_consistent_references() {
         let mut c = chassis(true);
         c.power_action(PowerAction::Cycle, fakedc_model::Clock::new().now());
-        let b = build("hv01", &c, &Inventory::default());
+        let b = build("hv01", &c);
         for class in CIMV2_CLASSES.iter().chain(INTEROP_CLASSES) {
             let direct = b.items.iter().any(|(_, i)| i.class == *class);
             let assoc = b.assocs.iter().any(|a| a.class == *class);

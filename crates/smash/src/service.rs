@@ -7,7 +7,7 @@
 //! WinRM shell and no WinRM config resource, so those ResourceURIs are
 //! refused here before the engine sees them.
 
-use crate::cim::{Inventory, SmashProvider, PROFILES};
+use crate::cim::{SmashProvider, PROFILES};
 use crate::digest::{Algorithm, Nonces};
 use fakedc_model::{MachineId, Model, Privilege, ServiceKind};
 use fakedc_net::auth::{DigestOffer, NtlmConn, NtlmOffer, Outcome, Policy};
@@ -40,7 +40,9 @@ pub struct SmashOptions {
     pub digest: Option<Vec<String>>,
     /// How long a Digest nonce stays valid, in ms (default 300000).
     pub nonce_ttl_ms: Option<u64>,
-    /// Inventory the model does not carry.
+    /// The older spelling of the machine's processors and memory: the
+    /// scenario reads these into the model's `Compute` (one shape every
+    /// front reports), so SMASH only accepts them here.
     pub cpus: Option<u32>,
     pub cores_per_cpu: Option<u32>,
     pub cpu_mhz: Option<u32>,
@@ -62,14 +64,10 @@ struct Setup {
     /// Opaque value of this BMC's challenges (echoed by clients).
     opaque: String,
     realm: String,
-    inventory: Inventory,
 }
 
-/// The checked parts of the options: digest algorithms, nonce lifetime,
-/// inventory.
-fn parse(
-    m: &fakedc_model::Machine,
-) -> Result<(SmashOptions, Vec<Algorithm>, u64, Inventory), OptionsError> {
+/// The checked parts of the options: digest algorithms, nonce lifetime.
+fn parse(m: &fakedc_model::Machine) -> Result<(SmashOptions, Vec<Algorithm>, u64), OptionsError> {
     let err = |message: String| OptionsError::new(&m.name, "smash", message);
     let o: SmashOptions = match m.options.get("smash") {
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| err(e.to_string()))?,
@@ -94,25 +92,12 @@ fn parse(
     if !(1..=86_400_000).contains(&ttl) {
         return Err(err(format!("nonce_ttl_ms {ttl} must be 1..=86400000")));
     }
-    let d = Inventory::default();
-    let inventory = Inventory {
-        cpus: o.cpus.unwrap_or(d.cpus),
-        cores_per_cpu: o.cores_per_cpu.unwrap_or(d.cores_per_cpu),
-        cpu_mhz: o.cpu_mhz.unwrap_or(d.cpu_mhz),
-        memory_gib: o.memory_gib.unwrap_or(d.memory_gib),
-    };
-    if !(1..=64).contains(&inventory.cpus) || !(1..=1024).contains(&inventory.cores_per_cpu) {
-        return Err(err("cpus must be 1..=64 and cores_per_cpu 1..=1024".into()));
-    }
-    if inventory.memory_gib > 1 << 24 {
-        return Err(err("memory_gib is above 16 PiB".into()));
-    }
-    Ok((o, digest, ttl, inventory))
+    Ok((o, digest, ttl))
 }
 
 fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
     let m = model.machine(id);
-    let (o, digest, ttl, inventory) = parse(m)?;
+    let (o, digest, ttl) = parse(m)?;
     let opaque: [u8; 12] = rand::random();
     Ok(Setup {
         basic: o.basic.unwrap_or(true),
@@ -120,7 +105,6 @@ fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
         nonces: Nonces::new(ttl),
         opaque: opaque.iter().map(|b| format!("{b:02x}")).collect(),
         realm: format!("{} BMC", m.name),
-        inventory,
     })
 }
 
@@ -128,17 +112,15 @@ fn setup(model: &Model, id: MachineId) -> Result<Setup, OptionsError> {
 /// `[machine.options.smash]`.
 pub fn register(services: &mut Services, model: &Arc<Model>) -> Result<(), OptionsError> {
     let mut setups = HashMap::new();
-    let mut inventory = HashMap::new();
     for m in model.machines() {
         if m.endpoint(ServiceKind::Smash).is_some() || m.options.contains_key("smash") {
             let s = setup(model, m.id)?;
-            inventory.insert(m.id, s.inventory.clone());
             setups.insert(m.id, Arc::new(s));
         }
     }
     let svc = Arc::new(SmashService {
         model: model.clone(),
-        engine: Arc::new(Engine::new(SmashProvider::pair(Arc::new(inventory)))),
+        engine: Arc::new(Engine::new(SmashProvider::pair())),
         setups,
         shell: ShellConfig::default(),
     });

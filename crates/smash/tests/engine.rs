@@ -9,13 +9,13 @@ use fakedc_model::{
     BootDevice, BootOverride, Chassis, ChassisId, EventKind, Hardware, Machine, MachineId, Model,
     ModelParts, PowerState, Privilege, Role, Timing,
 };
-use fakedc_smash::cim::{Inventory, SmashProvider};
+use fakedc_smash::cim::SmashProvider;
 use fakedc_wsman::client::request;
 use fakedc_wsman::engine::{Call, ShellConfig};
 use fakedc_wsman::message::{action, parse_request};
 use fakedc_wsman::xml::{parse, Element, Limits};
 use fakedc_wsman::{Ctx, Engine, Fault};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,10 +66,7 @@ fn model() -> Arc<Model> {
 }
 
 fn engine() -> Engine {
-    Engine::new(SmashProvider::pair(Arc::new(HashMap::from([(
-        MachineId(1),
-        Inventory::default(),
-    )]))))
+    Engine::new(SmashProvider::pair())
 }
 
 /// Runs one envelope as `user` with `privilege`; the body or the fault.

@@ -365,6 +365,17 @@ impl Compute {
         self.cpus.saturating_mul(self.cores_per_cpu)
     }
 
+    /// The processor's brand string, as CPUID gives it to every OS and
+    /// BMC that shows it (Redfish `Model`, vSphere `cpuModel`).
+    pub fn cpu_model(&self) -> String {
+        format!(
+            "Intel(R) Xeon(R) CPU {}C @ {}.{:02}GHz",
+            self.cores_per_cpu,
+            self.cpu_mhz / 1000,
+            self.cpu_mhz % 1000 / 10
+        )
+    }
+
     /// Logical processors, what Windows counts and schedules on.
     pub fn logical_processors(&self) -> u32 {
         self.cores().saturating_mul(self.threads_per_core)

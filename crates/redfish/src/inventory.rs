@@ -56,6 +56,8 @@ pub struct Inventory {
     pub memory_gib: u64,
     /// Hardware threads per core (2: hyper-threading on).
     pub threads_per_core: u64,
+    /// The chassis's shape these figures come from.
+    pub compute: Compute,
     pub nics: u64,
     pub disks_gb: Vec<u64>,
     /// A SimpleUpdate's install time, milliseconds of model time.
@@ -72,6 +74,7 @@ impl Inventory {
             cpu_mhz: u64::from(c.cpu_mhz),
             memory_gib: c.memory_mib / 1024,
             threads_per_core: u64::from(c.threads_per_core),
+            compute: *c,
             nics: 2,
             disks_gb: vec![960, 960],
             update_ms: UPDATE_MS,
@@ -142,12 +145,7 @@ impl Inventory {
     }
 
     fn cpu_model(&self) -> String {
-        format!(
-            "Intel(R) Xeon(R) CPU {}C @ {}.{:02}GHz",
-            self.cores_per_cpu,
-            self.cpu_mhz / 1000,
-            self.cpu_mhz % 1000 / 10
-        )
+        self.compute.cpu_model()
     }
 
     /// The DIMMs: the memory spread evenly over as many of the sockets'

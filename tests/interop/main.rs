@@ -11,6 +11,7 @@ mod bits;
 mod cli;
 mod foundation;
 mod identity;
+mod inventory;
 mod ipmi;
 mod lb;
 mod psrp;

@@ -360,14 +360,16 @@ impl Sdk {
             .model
             .endpoint_up(m, fakedc_model::ServiceKind::Ssh, now)
             || self.model.with_chassis(hm.chassis, now, |c| c.os_up());
-        let (vendor, model, uuid, maintenance) = self.model.with_chassis(hm.chassis, now, |c| {
-            (
-                c.hardware.vendor.clone(),
-                c.hardware.model.clone(),
-                c.hardware.guid_string(),
-                c.maintenance,
-            )
-        });
+        let (vendor, model, uuid, maintenance, cpu) =
+            self.model.with_chassis(hm.chassis, now, |c| {
+                (
+                    c.hardware.vendor.clone(),
+                    c.hardware.model.clone(),
+                    c.hardware.guid_string(),
+                    c.maintenance,
+                    c.compute,
+                )
+            });
         let vms: Vec<Value> = self
             .live_vms()
             .filter(|v| matches!(inv.obj(*v).kind, Kind::Vm(hh, _) if hh == m))
@@ -387,12 +389,16 @@ impl Sdk {
                 .with("vendor", vendor.clone())
                 .with("model", model.clone())
                 .with("uuid", uuid.clone())
-                .with("memorySize", 68_719_476_736i64)
-                .with("cpuModel", "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz")
-                .with("cpuMhz", 2100)
-                .with("numCpuPkgs", 2)
-                .with("numCpuCores", 40)
-                .with("numCpuThreads", 80)
+                // The chassis's shape, as its BMC (SMASH, Redfish) reports it.
+                .with(
+                    "memorySize",
+                    i64::try_from(cpu.memory_bytes()).unwrap_or(i64::MAX),
+                )
+                .with("cpuModel", cpu.cpu_model())
+                .with("cpuMhz", i64::from(cpu.cpu_mhz))
+                .with("numCpuPkgs", i64::from(cpu.cpus))
+                .with("numCpuCores", i64::from(cpu.cores()))
+                .with("numCpuThreads", i64::from(cpu.logical_processors()))
                 .with("numNics", 4)
                 .with("numHBAs", 2)
         };
@@ -532,6 +538,11 @@ impl Sdk {
         // name + runtime.powerState over 10,000 VMs must not format
         // 10,000 paths and uuids.
         let vmx = || format!("[{}] {}/{}.vmx", ds.name, vm.name, vm.name);
+        // The VM's configured processors and memory (the chassis's, as
+        // Get-VM and the guest's WMI report them).
+        let cpu = || self.model.compute(vm.chassis);
+        let num_cpu = || i64::from(cpu().logical_processors());
+        let memory_mb = || i64::try_from(cpu().memory_mib).unwrap_or(i64::MAX);
         let guest_up = vm
             .guest
             .filter(|_| matches!(prop, "guest" | "summary" | "guestHeartbeatStatus"))
@@ -572,8 +583,11 @@ impl Sdk {
                 .with("powerState", power)
                 .with("faultToleranceState", "notConfigured")
                 .with("toolsInstallerMounted", false)
-                .with("maxCpuUsage", 4200)
-                .with("maxMemoryUsage", 4096)
+                .with(
+                    "maxCpuUsage",
+                    num_cpu().saturating_mul(i64::from(cpu().cpu_mhz)),
+                )
+                .with("maxMemoryUsage", memory_mb())
                 .with("numMksConnections", 0)
                 .with("recordReplayState", "inactive")
                 .with("onlineStandby", false)
@@ -636,8 +650,8 @@ impl Sdk {
                     .with(
                         "hardware",
                         Data::new("VirtualHardware")
-                            .with("numCPU", 2)
-                            .with("memoryMB", 4096),
+                            .with("numCPU", num_cpu())
+                            .with("memoryMB", memory_mb()),
                     )
                     .into(),
             ),
@@ -659,8 +673,8 @@ impl Sdk {
                             .with("name", o.name.clone())
                             .with("template", false)
                             .with("vmPathName", vmx())
-                            .with("memorySizeMB", 4096)
-                            .with("numCpu", 2)
+                            .with("memorySizeMB", memory_mb())
+                            .with("numCpu", num_cpu())
                             .with("uuid", bios_uuid())
                             .with("instanceUuid", instance_uuid())
                             .with("guestId", guest_id)

@@ -112,13 +112,17 @@ impl ResourceProvider for Cimv2 {
         let host = m.name.to_ascii_uppercase();
         let domain = m.dns_name.split_once('.').map_or("", |(_, d)| d);
         Ok(match class {
-            "Win32_OperatingSystem" => vec![Instance::new(&uri, class, &[])
+            "Win32_OperatingSystem" => {
+                // Memory as the chassis has it (the shape SMASH, Redfish
+                // and Get-ComputerInfo also report), in KB as WMI counts.
+                let cpu = ctx.model.compute(m.chassis);
+                vec![Instance::new(&uri, class, &[])
                 .with("BootDevice", Value::str("\\Device\\HarddiskVolume1"))
                 .with("BuildNumber", Value::str("17763"))
                 .with("BuildType", Value::str("Multiprocessor Free"))
                 .with("Caption", Value::str("Microsoft Windows Server 2019 Datacenter"))
                 .with("CSName", Value::str(&host))
-                .with("FreePhysicalMemory", Value::str("12582912"))
+                .with("FreePhysicalMemory", Value::str((cpu.free_memory_bytes() / 1024).to_string()))
                 .with("LastBootUpTime", Value::Datetime(self.started.clone()))
                 .with("LocalDateTime", Value::Datetime(cim_datetime(ctx.model.clock.wall())))
                 .with("Manufacturer", Value::str("Microsoft Corporation"))
@@ -130,36 +134,45 @@ impl ResourceProvider for Cimv2 {
                 .with("ServicePackMajorVersion", Value::Int(0))
                 .with("Status", Value::str("OK"))
                 .with("SystemDirectory", Value::str("C:\\Windows\\system32"))
-                .with("TotalVisibleMemorySize", Value::str("16776692"))
+                .with("TotalVisibleMemorySize", Value::str((cpu.visible_memory_bytes() / 1024).to_string()))
                 .with("Version", Value::str("10.0.17763"))
-                .with("WindowsDirectory", Value::str("C:\\Windows"))],
+                .with("WindowsDirectory", Value::str("C:\\Windows"))]
+            }
             "Win32_ComputerSystem" => {
                 // Only this class needs the hardware identity (not sensors
                 // or the event log): read and cloned only here.
-                let hw = ctx
+                let (hw, cpu) = ctx
                     .model
-                    .with_chassis(m.chassis, ctx.now, |c| c.hardware.clone());
+                    .with_chassis(m.chassis, ctx.now, |c| (c.hardware.clone(), c.compute));
                 vec![Instance::new(&uri, class, &["Name"])
-                .with("Caption", Value::str(&host))
-                .with("DNSHostName", Value::str(&m.name))
-                .with("Domain", Value::str(domain))
-                .with("DomainRole", Value::Int(3))
-                .with("HypervisorPresent", Value::Bool(m.role == Role::HypervHost))
-                .with("Manufacturer", Value::str(&hw.vendor))
-                .with("Model", Value::str(&hw.model))
-                .with("Name", Value::str(&host))
-                .with("NumberOfLogicalProcessors", Value::Int(16))
-                .with("NumberOfProcessors", Value::Int(2))
-                .with("PartOfDomain", Value::Bool(true))
-                .with("PrimaryOwnerName", Value::str("Windows User"))
-                .with("Status", Value::str("OK"))
-                .with("SystemType", Value::str("x64-based PC"))
-                .with("TotalPhysicalMemory", Value::str("17179398144"))
-                .with("UserName", Value::Null)]
+                    .with("Caption", Value::str(&host))
+                    .with("DNSHostName", Value::str(&m.name))
+                    .with("Domain", Value::str(domain))
+                    .with("DomainRole", Value::Int(3))
+                    .with("HypervisorPresent", Value::Bool(m.role == Role::HypervHost))
+                    .with("Manufacturer", Value::str(&hw.vendor))
+                    .with("Model", Value::str(&hw.model))
+                    .with("Name", Value::str(&host))
+                    .with(
+                        "NumberOfLogicalProcessors",
+                        Value::Int(i64::from(cpu.logical_processors())),
+                    )
+                    .with("NumberOfProcessors", Value::Int(i64::from(cpu.cpus)))
+                    .with("PartOfDomain", Value::Bool(true))
+                    .with("PrimaryOwnerName", Value::str("Windows User"))
+                    .with("Status", Value::str("OK"))
+                    .with("SystemType", Value::str("x64-based PC"))
+                    .with(
+                        "TotalPhysicalMemory",
+                        Value::str(cpu.visible_memory_bytes().to_string()),
+                    )
+                    .with("UserName", Value::Null)]
             }
             "Win32_Service" => SERVICES
                 .iter()
-                .filter(|(n, ..)| m.role == Role::HypervHost || (*n != "vmms" && *n != "SCVMMAgent"))
+                .filter(|(n, ..)| {
+                    m.role == Role::HypervHost || (*n != "vmms" && *n != "SCVMMAgent")
+                })
                 .enumerate()
                 .map(|(i, (name, display, state, start))| {
                     // Start-/Stop-Service change it in the model.
@@ -170,10 +183,23 @@ impl ResourceProvider for Cimv2 {
                         .with("AcceptStop", Value::Bool(state == "Running"))
                         .with("Caption", Value::str(*display))
                         .with("DisplayName", Value::str(*display))
-                        .with("ExitCode", Value::Int(if state == "Running" { 0 } else { 1077 }))
+                        .with(
+                            "ExitCode",
+                            Value::Int(if state == "Running" { 0 } else { 1077 }),
+                        )
                         .with("Name", Value::str(*name))
-                        .with("PathName", Value::str("C:\\Windows\\system32\\svchost.exe -k netsvcs"))
-                        .with("ProcessId", Value::Int(if state == "Running" { 1000 + 4 * i as i64 } else { 0 }))
+                        .with(
+                            "PathName",
+                            Value::str("C:\\Windows\\system32\\svchost.exe -k netsvcs"),
+                        )
+                        .with(
+                            "ProcessId",
+                            Value::Int(if state == "Running" {
+                                1000 + 4 * i as i64
+                            } else {
+                                0
+                            }),
+                        )
                         .with("ServiceType", Value::str("Share Process"))
                         .with("Started", Value::Bool(state == "Running"))
                         .with("StartMode", Value::str(*start))

@@ -5,7 +5,10 @@
 //! the ratio (fakedc / nginx), and the server's CPU time per GiB (utime +
 //! stime from /proc: this process for fakedc's library server, nginx's
 //! master and workers for the anchor), which survives a busy machine
-//! better than a rate does.
+//! better than a rate does. A third row has curl download from fakedc as
+//! well, so one row compares the servers with the same client, and the
+//! clients' own CPU per GiB is printed too (what a waiting server is
+//! waiting for).
 //!
 //! fakedc's upload includes what nginx does not do: the BITS fragment
 //! round trips and the fsync before Close-Session's rename (nothing is ever
@@ -83,12 +86,13 @@ fn need(tool: &str, arg: &str) -> Result<()> {
     Ok(())
 }
 
-/// One transfer: wall time, and the CPU time the server's processes used
-/// meanwhile.
+/// One transfer: wall time, the CPU time the server's processes used
+/// meanwhile, and the client's own CPU time.
 #[derive(Clone, Copy)]
 struct Measure {
     wall: Duration,
     cpu: Duration,
+    client_cpu: Duration,
 }
 
 /// CPU time used so far by `pids` (processes gone since count as zero).
@@ -100,6 +104,7 @@ fn cpu_of(pids: &[u32]) -> Duration {
 /// server's process ids, read before and after).
 fn run(cmd: &mut Command, what: &str, server: &[u32]) -> Result<Measure> {
     let cpu0 = cpu_of(server);
+    let client0 = common::waited_children_cpu().unwrap_or_default();
     let t = Instant::now();
     let out = cmd
         .stdin(Stdio::null())
@@ -107,6 +112,9 @@ fn run(cmd: &mut Command, what: &str, server: &[u32]) -> Result<Measure> {
         .with_context(|| format!("running {what}"))?;
     let elapsed = t.elapsed();
     let cpu = cpu_of(server).saturating_sub(cpu0);
+    let client_cpu = common::waited_children_cpu()
+        .unwrap_or_default()
+        .saturating_sub(client0);
     if !out.status.success() {
         bail!(
             "{what} failed: {}{}",
@@ -114,7 +122,11 @@ fn run(cmd: &mut Command, what: &str, server: &[u32]) -> Result<Measure> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(Measure { wall: elapsed, cpu })
+    Ok(Measure {
+        wall: elapsed,
+        cpu,
+        client_cpu,
+    })
 }
 
 /// Writes `size` bytes of deterministic, incompressible data.
@@ -278,11 +290,14 @@ fn mbps(size: u64, d: Duration) -> f64 {
     size as f64 / d.as_secs_f64().max(1e-9) / 1e6
 }
 
-/// The four measurements of one round.
+/// The five measurements of one round.
 #[derive(Clone, Copy)]
 struct Round {
     fakedc_up: Measure,
     fakedc_down: Measure,
+    /// curl downloading from fakedc: the same client on both sides, so
+    /// this row compares the servers alone.
+    curl_fakedc_down: Measure,
     nginx_up: Measure,
     nginx_down: Measure,
 }
@@ -361,7 +376,7 @@ fn bench(size: u64, rounds: usize) -> Result<()> {
 
     let dst = tmp.0.join("dst.bin");
     let dst_s = dst.to_str().context("path")?;
-    let fakedc_pair = || -> Result<(Measure, Measure)> {
+    let fakedc_pair = || -> Result<(Measure, Measure, Measure)> {
         settle();
         let up = run(
             &mut client(&["upload", src_s, &url]),
@@ -381,8 +396,23 @@ fn bench(size: u64, rounds: usize) -> Result<()> {
             bail!("fakedc: the downloaded file differs from the source");
         }
         std::fs::remove_file(&dst)?;
+        settle();
+        // BITS downloads are plain ranged GETs: curl is a client of them
+        // too (Basic, the scenario's default account).
+        let curl_down = run(
+            Command::new("curl")
+                .args(["-sS", "--fail", "-u", "Administrator:P@ssw0rd!", "--cacert"])
+                .arg(&ca)
+                .args(["-o", dst_s, &url]),
+            "curl GET from fakedc",
+            &me,
+        )?;
+        if !same(&src, &dst)? {
+            bail!("fakedc: the file curl downloaded differs from the source");
+        }
+        std::fs::remove_file(&dst)?;
         std::fs::remove_file(&stored)?;
-        Ok((up, down))
+        Ok((up, down, curl_down))
     };
     let nginx_pair = || -> Result<(Measure, Measure)> {
         settle();
@@ -427,6 +457,7 @@ fn bench(size: u64, rounds: usize) -> Result<()> {
         results.push(Round {
             fakedc_up: f.0,
             fakedc_down: f.1,
+            curl_fakedc_down: f.2,
             nginx_up: n.0,
             nginx_down: n.1,
         });
@@ -442,11 +473,15 @@ fn bench(size: u64, rounds: usize) -> Result<()> {
             .unwrap_or(Duration::from_secs(1))
     };
     let gib = size as f64 / (1u64 << 30) as f64;
-    // Server CPU seconds per GiB, median of the rounds.
-    let cpu_per_gib = |pick: Pick| {
+    // CPU seconds per GiB (the server's, or the client's), median of the
+    // rounds.
+    let per_gib = |pick: Pick, client: bool| {
         let mut v: Vec<f64> = results
             .iter()
-            .map(|r| pick(r).cpu.as_secs_f64() / gib)
+            .map(|r| {
+                let m = pick(r);
+                if client { m.client_cpu } else { m.cpu }.as_secs_f64() / gib
+            })
             .collect();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -458,15 +493,23 @@ fn bench(size: u64, rounds: usize) -> Result<()> {
         if rounds == 1 { "" } else { "s" }
     );
     println!(
-        "{:<18} {:>14} {:>22} {:>8}",
+        "{:<30} {:>14} {:>22} {:>8}",
         "",
-        "fakedc bits",
+        "fakedc",
         format!("curl + {}", nginx_version()),
         "ratio"
     );
-    let rows: [(&str, Pick, Pick); 2] = [
-        ("upload MB/s", |r| r.fakedc_up, |r| r.nginx_up),
-        ("download MB/s", |r| r.fakedc_down, |r| r.nginx_down),
+    // The first two rows are the targets (fakedc's own client
+    // against curl); the third has curl on both sides, so it compares the
+    // servers alone.
+    let rows: [(&str, Pick, Pick); 3] = [
+        ("upload", |r| r.fakedc_up, |r| r.nginx_up),
+        ("download", |r| r.fakedc_down, |r| r.nginx_down),
+        (
+            "download, curl both",
+            |r| r.curl_fakedc_down,
+            |r| r.nginx_down,
+        ),
     ];
     for (name, f, n) in rows {
         let (a, b) = (mbps(size, best(f)), mbps(size, best(n)));
@@ -475,34 +518,42 @@ fn bench(size: u64, rounds: usize) -> Result<()> {
             .map(|r| format!("{:.0}/{:.0}", mbps(size, f(r).wall), mbps(size, n(r).wall)))
             .collect();
         println!(
-            "{name:<18} {a:>14.1} {b:>22.1} {:>8.2}   (rounds, fakedc/nginx: {})",
+            "{:<30} {a:>14.1} {b:>22.1} {:>8.2}   (rounds, fakedc/nginx: {})",
+            format!("{name} MB/s"),
             a / b,
             each.join(", ")
         );
     }
-    for (name, f, n) in rows {
-        let (a, b) = (cpu_per_gib(f), cpu_per_gib(n));
-        let each: Vec<String> = results
-            .iter()
-            .map(|r| {
-                format!(
-                    "{:.2}/{:.2}",
-                    f(r).cpu.as_secs_f64() / gib,
-                    n(r).cpu.as_secs_f64() / gib
-                )
-            })
-            .collect();
-        let name = format!("{} CPU s/GiB", name.trim_end_matches(" MB/s"));
-        println!(
-            "{name:<18} {a:>14.2} {b:>22.2} {:>8}   (server only, median; rounds: {})",
-            // /proc counts whole clock ticks: a short run can show none.
-            if b > 0.0 {
-                format!("{:.2}", a / b)
-            } else {
-                "-".into()
-            },
-            each.join(", ")
-        );
+    for client in [false, true] {
+        for (name, f, n) in rows {
+            if client && name == "download, curl both" {
+                continue; // curl's CPU against each server: not a figure of fakedc's
+            }
+            let (a, b) = (per_gib(f, client), per_gib(n, client));
+            let each: Vec<String> = results
+                .iter()
+                .map(|r| {
+                    let cpu = |m: Measure| if client { m.client_cpu } else { m.cpu };
+                    format!(
+                        "{:.2}/{:.2}",
+                        cpu(f(r)).as_secs_f64() / gib,
+                        cpu(n(r)).as_secs_f64() / gib
+                    )
+                })
+                .collect();
+            println!(
+                "{:<30} {a:>14.2} {b:>22.2} {:>8}   ({} only, median; rounds: {})",
+                format!("{name} {}CPU s/GiB", if client { "client " } else { "" }),
+                // /proc counts whole clock ticks: a short run can show none.
+                if b > 0.0 {
+                    format!("{:.2}", a / b)
+                } else {
+                    "-".into()
+                },
+                if client { "client" } else { "server" },
+                each.join(", ")
+            );
+        }
     }
     println!(
         "load average: {}",

@@ -76,6 +76,17 @@ pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_secs_f64(ticks as f64 / clk_tck()))
 }
 
+/// User + system CPU time of this process's children that have been
+/// waited for (/proc/self/stat fields 16 and 17): the CPU of a client run
+/// to completion with `Command::output`, read before and after.
+pub fn waited_children_cpu() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(13)?.parse::<u64>().ok()? + f.get(14)?.parse::<u64>().ok()?;
+    Some(std::time::Duration::from_secs_f64(ticks as f64 / clk_tck()))
+}
+
 /// The live children of a process (from /proc/PID/task/PID/children), e.g.
 /// a server's worker processes.
 pub fn children(pid: u32) -> Vec<u32> {

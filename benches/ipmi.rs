@@ -32,7 +32,12 @@
 //! `cargo bench --bench ipmi -- --short` (CI: one round of 200 ms, 5 ipmi_sim
 //! processes and 10 fakedc BMCs for figure 3). Options: `--seconds S` (round
 //! length), `--sims N` (ipmi_sim processes and fakedc BMCs for figure 3),
-//! `--gen-threads N` (load generator worker threads).
+//! `--gen-threads N` (load generator worker threads), `--rounds N`,
+//! `--fakedc PATH` (measure another build of fakedc), `--compare OTHER` (a
+//! before/after sitting instead of the full run: figure 2, one session, for
+//! `--fakedc` and OTHER in alternating rounds with the echo floor and the
+//! load average, then medians; keep a copy of the old `target/release/fakedc`
+//! as OTHER).
 //!
 //! Targets: at least 10x ipmi_sim on every throughput figure, p99 under 1 ms
 //! (issue 8); one session at least 0.6x the echo floor, at most 4 µs of server
@@ -86,6 +91,11 @@ struct Settings {
     /// BMCs of the memory figure.
     mem_bmcs: usize,
     gen_threads: usize,
+    /// The fakedc binary measured (`--fakedc PATH`; default: this build's).
+    fakedc: PathBuf,
+    /// `--compare OTHER`: a before/after sitting of figure 2 (one session)
+    /// between `fakedc` and another build, instead of the full run.
+    compare: Option<PathBuf>,
 }
 
 impl Settings {
@@ -102,6 +112,8 @@ impl Settings {
                 fleet: 5,
                 mem_bmcs: 1_000,
                 gen_threads: cores,
+                fakedc: PathBuf::from(env!("CARGO_BIN_EXE_fakedc")),
+                compare: None,
             }
         } else {
             Settings {
@@ -112,6 +124,8 @@ impl Settings {
                 fleet: 100,
                 mem_bmcs: 10_000,
                 gen_threads: cores,
+                fakedc: PathBuf::from(env!("CARGO_BIN_EXE_fakedc")),
+                compare: None,
             }
         };
         if let Some(v) = args.value::<f64>("--seconds")? {
@@ -126,6 +140,13 @@ impl Settings {
         if let Some(v) = args.value::<usize>("--gen-threads")? {
             s.gen_threads = v.clamp(1, 64);
         }
+        if let Some(v) = args.value::<u32>("--rounds")? {
+            s.rounds = v.clamp(1, 50);
+        }
+        if let Some(p) = args.text("--fakedc") {
+            s.fakedc = PathBuf::from(p);
+        }
+        s.compare = args.text("--compare").map(PathBuf::from);
         Ok(s)
     }
 
@@ -378,13 +399,13 @@ struct Fakedc {
 
 /// Starts `fakedc up SCENARIO --ephemeral --no-control --endpoints-file F`,
 /// waits for its `ready` line and reads the IPMI endpoints from F.
-fn start_fakedc(procs: &mut Procs, label: &str, scenario: &str) -> Result<Fakedc> {
+fn start_fakedc(procs: &mut Procs, exe: &Path, label: &str, scenario: &str) -> Result<Fakedc> {
     let toml = procs.dir.join(format!("{label}.toml"));
     let endpoints = procs.dir.join(format!("{label}-endpoints.json"));
     std::fs::write(&toml, scenario).with_context(|| format!("writing {}", toml.display()))?;
     let (log, log_file) = procs.log_file(label)?;
     let t0 = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fakedc"))
+    let mut child = Command::new(exe)
         .arg("up")
         .arg(&toml)
         .args(["--ephemeral", "--no-control", "--endpoints-file"])
@@ -1045,9 +1066,116 @@ impl Report {
     }
 }
 
+// ---------------------------------------------------------------- compare
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// `--compare OTHER`: a before/after sitting. Figure 2 (Get Device ID on one
+/// session, one request outstanding) for `--fakedc` (or this build) and
+/// OTHER, one BMC each, with the echo floor, in `--rounds` rounds whose order
+/// alternates; every round's figures with the load average, then medians.
+/// No ipmi_sim: the floor is the reference here.
+fn compare(s: &Settings, other: &Path, report: &mut Report) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(s.gen_threads)
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let mut procs = Procs::new()?;
+    procs.watch_signals(&rt);
+    let scenario = |octet| bmc_scenario("bench-compare", 1, octet, Some(FAKEDC_MAX_SESSIONS), true);
+    let a = start_fakedc(&mut procs, &s.fakedc, "fakedc-a", &scenario(40))?;
+    let b = start_fakedc(&mut procs, other, "fakedc-b", &scenario(41))?;
+    let (Some(&aa), Some(&ba)) = (a.bmcs.first(), b.bmcs.first()) else {
+        bail!("a fakedc served no IPMI endpoint");
+    };
+    rt.block_on(async {
+        wait_answering(aa, Duration::from_secs(20)).await?;
+        wait_answering(ba, Duration::from_secs(20)).await
+    })?;
+    let echo = Echo::start()?;
+    report.line(format!(
+        "IPMI before/after: Get Device ID on one session (suite 3), {} round(s) of {:?}, order alternating",
+        s.rounds, s.measure
+    ));
+    report.line(format!("  A = {}", s.fakedc.display()));
+    report.line(format!("  B = {}", other.display()));
+    report.line(format!(
+        "  {:<5} {:>16} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9}",
+        "round", "load avg", "echo /s", "A /s", "A cpu/op", "B /s", "B cpu/op", "A/floor"
+    ));
+    let (mut ea, mut ra, mut rb, mut ca, mut cb, mut fa, mut fb) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let us = |r: &Run| r.cpu_per_op().map_or(0.0, |d| d.as_secs_f64() * 1e6);
+    for round in 0..s.rounds {
+        let load = load_average();
+        let e = rt.block_on(echo_loops(echo.addr, 1, s));
+        report.check("UDP echo floor", &e);
+        let one = |addr, pid| measured(&rt, &[pid], requests(&[addr], 1, s));
+        let (x, y) = if round % 2 == 0 {
+            let x = one(aa, a.pid)?;
+            (x, one(ba, b.pid)?)
+        } else {
+            let y = one(ba, b.pid)?;
+            (one(aa, a.pid)?, y)
+        };
+        report.check("A requests (1 session)", &x);
+        report.check("B requests (1 session)", &y);
+        let floor = e.rate().max(1.0);
+        report.line(format!(
+            "  {:<5} {:>16} {:>11} {:>11} {:>6.1} µs {:>11} {:>6.1} µs {:>8.2}x",
+            round + 1,
+            load,
+            thousands(e.rate()),
+            thousands(x.rate()),
+            us(&x),
+            thousands(y.rate()),
+            us(&y),
+            x.rate() / floor
+        ));
+        ea.push(e.rate());
+        fa.push(x.rate() / floor);
+        fb.push(y.rate() / floor);
+        ra.push(x.rate());
+        rb.push(y.rate());
+        ca.push(us(&x));
+        cb.push(us(&y));
+    }
+    report.line(format!(
+        "  median: echo {}/s; A {}/s, {:.1} µs CPU per request, {:.2}x the floor; B {}/s, {:.1} µs, {:.2}x the floor; A/B {:.2}x",
+        thousands(median(ea)),
+        thousands(median(ra.clone())),
+        median(ca),
+        median(fa),
+        thousands(median(rb.clone())),
+        median(cb),
+        median(fb),
+        median(ra) / median(rb).max(1.0)
+    ));
+    drop(echo);
+    drop(procs);
+    Ok(())
+}
+
 // ---------------------------------------------------------------- main
 
 fn run(s: &Settings, report: &mut Report) -> Result<()> {
+    if let Some(other) = &s.compare {
+        return compare(s, other, report);
+    }
     let Some(sim_exe) = find_ipmi_sim() else {
         bail!(
             "ipmi_sim (OpenIPMI) is not installed: it is this benchmark's anchor. \
@@ -1094,6 +1222,7 @@ fn run(s: &Settings, report: &mut Report) -> Result<()> {
     let fleet_n = s.fakedc_fleet();
     let fake = start_fakedc(
         &mut procs,
+        &s.fakedc,
         "fakedc-fleet",
         &bmc_scenario("bench-fleet", fleet_n, 40, Some(FAKEDC_MAX_SESSIONS), false),
     )?;
@@ -1105,7 +1234,7 @@ fn run(s: &Settings, report: &mut Report) -> Result<()> {
     }
     report.line(format!(
         "fakedc: {} (pid {}, {} BMCs on 127.40.x.y, max_sessions {FAKEDC_MAX_SESSIONS}) — {}",
-        env!("CARGO_BIN_EXE_fakedc"),
+        s.fakedc.display(),
         fake.pid,
         fleet_n,
         fake.ready_line
@@ -1309,6 +1438,7 @@ fn run(s: &Settings, report: &mut Report) -> Result<()> {
     ));
     let mem = start_fakedc(
         &mut procs,
+        &s.fakedc,
         "fakedc-mem",
         &bmc_scenario("bench-mem", s.mem_bmcs, 50, None, true),
     )?;

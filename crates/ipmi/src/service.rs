@@ -15,11 +15,12 @@ use crate::session::{
 use crate::sol::{SacHost, SerialConsole, SolLink};
 use crate::wire::{ConfidentialityAlgorithm, Privilege as WirePrivilege};
 use fakedc_model::{FaultKind, Machine, MachineId, Model, Privilege, Record, ServiceKind};
+use fakedc_net::udp::Drained;
 use fakedc_net::{BoxFuture, Services, UdpEndpoint, UdpService};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{debug, info_span, Instrument};
+use tracing::{debug, info_span};
 
 /// `[machine.options.ipmi]` in a scenario.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -202,7 +203,9 @@ struct IpmiService {
 impl UdpService for IpmiService {
     fn run(self: Arc<Self>, ep: UdpEndpoint) -> BoxFuture<()> {
         let model = self.model.clone();
-        Box::pin(async move {
+        // A BMC answers on a datagram thread: receive, command and answer
+        // on one thread, with no hand-off between runtime workers.
+        Box::pin(ep.serve_on_datagram_thread(move |ep| async move {
             let setup = match setup(&model, ep.machine) {
                 Ok(s) => s,
                 Err(e) => {
@@ -212,7 +215,7 @@ impl UdpService for IpmiService {
             };
             let mut bmc = Bmc::new(model, ep, setup);
             bmc.run().await;
-        })
+        }))
     }
 }
 
@@ -264,11 +267,16 @@ const SOL_POLL: Duration = Duration::from_millis(50);
 /// The largest datagram read: RMCP+ with a 255-byte SOL payload, integrity
 /// and AES padding fits in well under 1 KiB; 2 KiB leaves room for clients'
 /// oversized requests, which are then answered with a completion code.
-const MAX_DATAGRAM: usize = 2048;
+const MAX_DATAGRAM: usize = fakedc_net::udp::DATAGRAM_MAX;
+/// How long a BMC with nothing due sleeps before looking again.
+const IDLE_WAKE: Duration = Duration::from_secs(3600);
 
 struct Bmc {
     model: Arc<Model>,
-    ep: UdpEndpoint,
+    ep: Arc<UdpEndpoint>,
+    /// Answers the socket had no room for, sent (awaited) before the next
+    /// receive; empty, and without an allocation, nearly always.
+    outbox: Vec<(Vec<u8>, SocketAddr)>,
     id: MachineId,
     sessions: Sessions,
     state: BmcState,
@@ -307,37 +315,99 @@ impl Bmc {
             },
             sol: None,
             model,
-            ep,
+            ep: Arc::new(ep),
+            outbox: Vec::new(),
         }
     }
 
+    /// When the BMC next has work of its own: idle expiry, SOL retries and
+    /// polls, the watchdog (which acts on the chassis when its time comes,
+    /// not only at the next request).
+    fn deadline(&self, now: Instant) -> Instant {
+        [
+            self.sessions.next_timeout(),
+            self.sol.as_ref().and_then(|s| s.link.next_timeout()),
+            self.sol.as_ref().map(|_| now + SOL_POLL),
+            self.state.next_timer(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + IDLE_WAKE)
+    }
+
+    /// The loop: datagrams as they come, the BMC's own deadlines between.
+    /// The shutdown wait and the timer live across iterations, and the timer
+    /// is only re-armed when a deadline comes earlier than the one it is
+    /// armed for: activity moves idle deadlines later, so a timer that
+    /// fires early just finds nothing due and is armed again (a timer armed
+    /// and dropped per datagram was a lock on the timer wheel each way).
     async fn run(&mut self) {
+        let shutdown = self.ep.shutdown.clone();
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let sleep = tokio::time::sleep(IDLE_WAKE);
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         loop {
+            self.flush().await;
             let now = self.model.clock.now();
-            let deadline = [
-                self.sessions.next_timeout(),
-                self.sol.as_ref().and_then(|s| s.link.next_timeout()),
-                self.sol.as_ref().map(|_| now + SOL_POLL),
-                // The watchdog acts on the chassis when its time comes,
-                // not only at the next request.
-                self.state.next_timer(),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(now + Duration::from_secs(3600));
-            tokio::select! {
-                r = self.ep.recv_datagram::<MAX_DATAGRAM>() => match r {
-                    None => break,
-                    Some((data, peer)) => {
-                        let span = info_span!("datagram", %peer, len = data.len());
-                        self.datagram(&data, peer).instrument(span).await;
-                    }
-                },
+            let deadline = self.deadline(now);
+            if armed.is_none_or(|a| deadline < a) {
                 // Deadlines are on the model's clock; sleep the real
                 // duration to them (an advanced clock makes them due).
-                _ = tokio::time::sleep(deadline.saturating_duration_since(now)) => self.tick().await,
+                armed = Some(deadline);
+                sleep
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + deadline.saturating_duration_since(now));
             }
+            let ep = self.ep.clone();
+            tokio::select! {
+                biased;
+                _ = &mut cancelled => break,
+                _ = ep.readable() => self.drain().await,
+                _ = &mut sleep => {
+                    armed = None;
+                    self.tick();
+                }
+            }
+        }
+    }
+
+    /// Receives and answers everything queued; datagrams come through the
+    /// fault rules' path while rules exist.
+    async fn drain(&mut self) {
+        let ep = self.ep.clone();
+        loop {
+            match ep.try_drain(|data, peer| self.datagram(data, peer)) {
+                Drained::Empty => return,
+                Drained::More => self.flush().await,
+                Drained::Faults => match ep.try_recv_admitted::<MAX_DATAGRAM>().await {
+                    Err(()) => return,
+                    Ok(None) => {}
+                    Ok(Some((data, peer))) => {
+                        self.datagram(&data, peer);
+                        self.flush().await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Sends now if the socket has room, else queues for [`Self::flush`].
+    fn send(&mut self, datagram: Vec<u8>, peer: SocketAddr) {
+        if !self.ep.try_send_to(&datagram, peer) {
+            self.outbox.push((datagram, peer));
+        }
+    }
+
+    /// Sends the queued answers, waiting for room.
+    async fn flush(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        for (d, peer) in std::mem::take(&mut self.outbox) {
+            self.ep.send_to(&d, peer).await;
         }
     }
 
@@ -369,7 +439,8 @@ impl Bmc {
             .matching(&self.ep.machine_name, ServiceKind::Ipmi.name())
     }
 
-    async fn datagram(&mut self, data: &[u8], peer: SocketAddr) {
+    fn datagram(&mut self, data: &[u8], peer: SocketAddr) {
+        let _span = info_span!("datagram", %peer, len = data.len()).entered();
         let t0 = self.model.clock.now();
         let outcome = {
             let users = ModelUsers(&self.model, self.id);
@@ -378,15 +449,15 @@ impl Bmc {
         match outcome {
             Outcome::Reply { datagram, event } => {
                 let (op, user, outcome) = describe_event(&event);
-                self.ep.send_to(&datagram, peer).await;
+                self.send(datagram, peer);
                 self.journal(Some(peer), user, op, outcome, self.model.clock.since(t0));
             }
-            Outcome::Request(req) => self.request(req, t0).await,
+            Outcome::Request(req) => self.request(req, t0),
             Outcome::Payload {
                 session,
                 payload_type,
                 bytes,
-            } => self.payload(session, payload_type, &bytes, t0).await,
+            } => self.payload(session, payload_type, &bytes, t0),
             Outcome::Drop(reason) => {
                 debug!(%reason, "datagram dropped");
                 let op = match reason {
@@ -442,7 +513,7 @@ impl Bmc {
             .collect()
     }
 
-    async fn request(&mut self, req: Request, t0: Instant) {
+    fn request(&mut self, req: Request, t0: Instant) {
         let faults = self.faults();
         let name = commands::command_name(req.netfn, req.cmd, &req.data)
             .map(str::to_string)
@@ -486,7 +557,7 @@ impl Bmc {
                     *b ^= 0x5A;
                 }
             }
-            self.ep.send_to(&sealed, req.peer).await;
+            self.send(sealed, req.peer);
         }
         match effect {
             // `lan set N auth ...` governs the logins that follow.
@@ -514,7 +585,7 @@ impl Bmc {
                     self.console.reset();
                     // The first tick syncs the console with the host's power
                     // and prints the login prompt or the boot log.
-                    self.tick().await;
+                    self.tick();
                 }
             }
             Effect::DeactivateSol { .. } => self.sol = None,
@@ -562,13 +633,7 @@ impl Bmc {
         }
     }
 
-    async fn payload(
-        &mut self,
-        session: SessionHandle,
-        payload_type: u8,
-        bytes: &[u8],
-        t0: Instant,
-    ) {
+    fn payload(&mut self, session: SessionHandle, payload_type: u8, bytes: &[u8], t0: Instant) {
         let Some(sol) = self
             .sol
             .as_mut()
@@ -589,10 +654,10 @@ impl Bmc {
             .console
             .input(t0, self.model.clock.unix_millis(), &out.input);
         for p in out.packets {
-            self.send_sol(session, &p).await;
+            self.send_sol(session, &p);
         }
         if !reply.text.is_empty() {
-            self.sol_output(&reply.text).await;
+            self.sol_output(&reply.text);
         }
         if let Some(action) = reply.power {
             // The host's OS restarts or powers off its own chassis (SAC
@@ -608,28 +673,28 @@ impl Bmc {
         }
     }
 
-    async fn send_sol(&mut self, session: SessionHandle, payload: &[u8]) {
+    fn send_sol(&mut self, session: SessionHandle, payload: &[u8]) {
         let peer = match &self.sol {
             Some(s) => s.peer,
             None => return,
         };
         if let Some(d) = self.sessions.seal_payload(session, 0x01, payload) {
-            self.ep.send_to(&d, peer).await;
+            self.send(d, peer);
         }
     }
 
-    async fn sol_output(&mut self, bytes: &[u8]) {
+    fn sol_output(&mut self, bytes: &[u8]) {
         let now = self.model.clock.now();
         let Some(sol) = self.sol.as_mut() else { return };
         sol.link.queue(bytes);
         let session = sol.session;
         let out = sol.link.poll(now);
         for p in out.packets {
-            self.send_sol(session, &p).await;
+            self.send_sol(session, &p);
         }
     }
 
-    async fn tick(&mut self) {
+    fn tick(&mut self) {
         let now = self.model.clock.now();
         self.sessions.expire(now);
         self.sync_closed();
@@ -647,13 +712,13 @@ impl Bmc {
             });
             let text = self.console.sync(now, power_on, booting, os_up, device);
             if !text.is_empty() {
-                self.sol_output(&text).await;
+                self.sol_output(&text);
             }
             if let Some(sol) = self.sol.as_mut() {
                 let session = sol.session;
                 let out = sol.link.poll(now);
                 for p in out.packets {
-                    self.send_sol(session, &p).await;
+                    self.send_sol(session, &p);
                 }
             }
         }

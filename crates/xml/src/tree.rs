@@ -14,9 +14,9 @@
 //! every tree it returns can be written back ([`Element::to_xml`]).
 
 use crate::escape::{escape_attr, escape_text};
-use quick_xml::events::Event;
-use quick_xml::name::{PrefixDeclaration, ResolveResult};
-use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::PrefixDeclaration;
+use quick_xml::Reader;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
@@ -254,10 +254,10 @@ fn intern_name(name: &str, vocab: &Vocabulary) -> Result<Cow<'static, str>, XmlE
     }
 }
 
-/// A namespace URI from quick-xml's raw declaration, shared when the
-/// vocabulary lists it. Listed URIs hold no references, so only an
-/// unlisted one is scanned for them (see [`ns_name`]); the scan per element
-/// showed in the per-request cost.
+/// A namespace URI from its raw declaration, shared when the vocabulary
+/// lists it. Listed URIs hold no references, so only an unlisted one is
+/// scanned for them (see [`ns_name`]). Called once per declaration, not
+/// per element (see [`Scopes`]).
 fn intern(raw: &str, vocab: &Vocabulary) -> Result<Cow<'static, str>, XmlError> {
     if raw.is_empty() {
         return Ok(Cow::Borrowed(""));
@@ -278,31 +278,138 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
     parse_with(bytes, limits, &Vocabulary::EMPTY)
 }
 
+/// The `xmlns` namespace, which only the `xmlns` prefix may name.
+const XMLNS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// Most namespace declarations in scope at once (quick-xml's own default):
+/// each costs a scan per prefixed name, so a peer may not declare
+/// thousands.
+const MAX_BINDINGS: usize = 128;
+
+/// A declared namespace: interned, or why its references do not resolve.
+type Declared = Result<Cow<'static, str>, XmlError>;
+
+/// The namespace declarations in scope, innermost last.
+///
+/// The parser keeps its own instead of quick-xml's `NsReader`, which reads
+/// every start tag's attributes a second time to find declarations, keeps
+/// the raw URIs and leaves each element to intern its URI again. Here a
+/// tag is scanned for declarations only when its attribute text contains
+/// `xmlns` at all (in a SOAP request, the Envelope's), and a declared URI
+/// is resolved and interned once, where it is declared, and shared by every
+/// element that uses it. The rules are the Namespaces in XML ones quick-xml
+/// applies: `xml` and `xmlns` are bound already and may not be rebound
+/// (nor may another prefix name their URIs), `xmlns=""` takes the default
+/// namespace away, and a prefix declared empty (`xmlns:p=""`, not allowed
+/// by Namespaces 1.0) is unknown wherever it is used.
+#[derive(Default)]
+struct Scopes {
+    /// (prefix, or "" for the default namespace; its namespace, or None
+    /// when declared empty). A URI whose references do not resolve keeps
+    /// its error, reported only if an element or attribute uses it.
+    bindings: Vec<(String, Option<Declared>)>,
+    /// `bindings.len()` when each open element started.
+    marks: Vec<usize>,
+}
+
+impl Scopes {
+    /// Opens an element's scope with the declarations among its attributes.
+    fn open(&mut self, s: &BytesStart<'_>, vocab: &Vocabulary) -> Result<(), XmlError> {
+        self.marks.push(self.bindings.len());
+        if !s.attributes_raw().contains("xmlns") {
+            return Ok(());
+        }
+        // Malformed attributes are reported by the caller's own pass.
+        for a in s.attributes().with_checks(false) {
+            let Ok(a) = a else { break };
+            let Some(decl) = a.key.as_namespace_binding() else {
+                continue;
+            };
+            let raw: &str = &a.value;
+            let prefix = match decl {
+                PrefixDeclaration::Default => "",
+                PrefixDeclaration::Named("xml") if raw == crate::ns::XML => continue,
+                PrefixDeclaration::Named(p @ ("xml" | "xmlns")) => {
+                    return Err(XmlError::Malformed(format!(
+                        "the prefix {p:?} cannot be bound to {raw:?}"
+                    )))
+                }
+                PrefixDeclaration::Named(p) if raw == crate::ns::XML || raw == XMLNS => {
+                    return Err(XmlError::Malformed(format!(
+                        "the prefix {p:?} cannot be bound to {raw:?}"
+                    )))
+                }
+                PrefixDeclaration::Named(p) => p,
+            };
+            if self.bindings.len() >= MAX_BINDINGS {
+                return Err(XmlError::Malformed(format!(
+                    "more than {MAX_BINDINGS} namespace declarations in scope"
+                )));
+            }
+            let ns = (!raw.is_empty()).then(|| intern(raw, vocab));
+            self.bindings.push((prefix.to_string(), ns));
+        }
+        Ok(())
+    }
+
+    /// Closes the innermost element's scope.
+    fn close(&mut self) {
+        if let Some(m) = self.marks.pop() {
+            self.bindings.truncate(m);
+        }
+    }
+
+    /// The namespace of a qualified name and its local part: `element`
+    /// names without a prefix take the default namespace, attributes none.
+    fn resolve<'n>(
+        &self,
+        qname: &'n str,
+        element: bool,
+    ) -> Result<(Cow<'static, str>, &'n str), XmlError> {
+        let (prefix, local) = match qname.split_once(':') {
+            Some((p, l)) => (Some(p), l),
+            None => (None, qname),
+        };
+        let found = |p: &str| self.bindings.iter().rev().find(|(b, _)| b == p);
+        let ns = match prefix {
+            None if !element => Cow::Borrowed(""),
+            None => match found("") {
+                Some((_, Some(ns))) => ns.clone()?,
+                _ => Cow::Borrowed(""),
+            },
+            Some("xml") => Cow::Borrowed(crate::ns::XML),
+            Some("xmlns") => Cow::Borrowed(XMLNS),
+            Some(p) => match found(p) {
+                Some((_, Some(ns))) => ns.clone()?,
+                _ => return Err(XmlError::UnknownPrefix(p.to_string())),
+            },
+        };
+        Ok((ns, local))
+    }
+}
+
 /// [`parse`], sharing `vocab`'s names (see [`Vocabulary`], whose entries
 /// must be XML names: a listed name is not checked again).
 pub fn parse_with(bytes: &[u8], limits: &Limits, vocab: &Vocabulary) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(bytes).map_err(|_| XmlError::Utf8)?;
-    let mut reader = NsReader::from_str(text);
+    let mut reader = Reader::from_str(text);
     let cfg = reader.config_mut();
     cfg.check_end_names = true;
     cfg.expand_empty_elements = false;
+    let mut scopes = Scopes::default();
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     loop {
-        // Element names are resolved only where they are used (start tags):
-        // resolving every end tag and text event too was measurable.
         let event = reader
             .read_event()
             .map_err(|e| XmlError::Malformed(e.to_string()))?;
         match event {
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Start(ref s) | Event::Empty(ref s) => {
-                let ns = match reader.resolver().resolve_element(s.name()).0 {
-                    ResolveResult::Bound(n) => intern(n.as_ref(), vocab)?,
-                    ResolveResult::Unbound => Cow::Borrowed(""),
-                    ResolveResult::Unknown(p) => return Err(XmlError::UnknownPrefix(p)),
-                };
+                scopes.open(s, vocab)?;
+                let qname = s.name();
+                let (ns, local) = scopes.resolve(qname.as_ref(), true)?;
                 if root.is_some() {
                     return Err(XmlError::Malformed("content after the root element".into()));
                 }
@@ -315,7 +422,7 @@ pub fn parse_with(bytes: &[u8], limits: &Limits, vocab: &Vocabulary) -> Result<E
                 }
                 let mut el = Element {
                     ns,
-                    name: intern_name(s.local_name().as_ref(), vocab)?,
+                    name: intern_name(local, vocab)?,
                     ..Default::default()
                 };
                 for a in s.attributes() {
@@ -334,23 +441,19 @@ pub fn parse_with(bytes: &[u8], limits: &Limits, vocab: &Vocabulary) -> Result<E
                     if el.attrs.len() >= limits.max_attributes {
                         return Err(XmlError::TooManyAttributes(limits.max_attributes));
                     }
-                    let (ans, local) = reader.resolver().resolve_attribute(a.key);
-                    let ans = match ans {
-                        ResolveResult::Bound(n) => intern(n.as_ref(), vocab)?,
-                        ResolveResult::Unbound => Cow::Borrowed(""),
-                        ResolveResult::Unknown(p) => return Err(XmlError::UnknownPrefix(p)),
-                    };
+                    let (ans, local) = scopes.resolve(a.key.as_ref(), false)?;
                     let value = attr_value(&a.value)?;
-                    el.attrs
-                        .push((ans, intern_name(local.as_ref(), vocab)?, value));
+                    el.attrs.push((ans, intern_name(local, vocab)?, value));
                 }
                 if matches!(event, Event::Empty(_)) {
+                    scopes.close();
                     attach(&mut stack, &mut root, el);
                 } else {
                     stack.push(el);
                 }
             }
             Event::End(_) => {
+                scopes.close();
                 let el = stack
                     .pop()
                     .ok_or_else(|| XmlError::Malformed("unexpected end tag".into()))?;
@@ -621,6 +724,54 @@ mod tests {
             Err(XmlError::Doctype)
         );
         assert_eq!(p("<a>&lol9;</a>"), Err(XmlError::Entity("lol9".into())));
+    }
+
+    /// Namespace scopes: a declaration holds for its element and what is
+    /// inside it, wherever it stands among the attributes; `xmlns=""`
+    /// takes the default away, a prefix declared empty is unknown, `xml`
+    /// is bound already and neither it nor `xmlns` may be rebound.
+    #[test]
+    fn namespace_scopes() {
+        let e = p(r#"<p:a q:k="1" xmlns:q="urn:q" xmlns:p="urn:p" xmlns="urn:d"><b xmlns:p="urn:p2"><p:c/></b><p:c/><d xmlns=""/><xml:e/></p:a>"#).unwrap();
+        assert_eq!((e.ns.as_ref(), e.attrs[0].0.as_ref()), ("urn:p", "urn:q"));
+        let b = &e.children[0];
+        assert_eq!(
+            (b.ns.as_ref(), b.children[0].ns.as_ref()),
+            ("urn:d", "urn:p2")
+        );
+        assert_eq!(e.children[1].ns, "urn:p");
+        assert_eq!(e.children[2].ns, "");
+        assert_eq!(e.children[3].ns, crate::ns::XML);
+        assert_eq!(
+            p(r#"<a xmlns:p="urn:p"><b/></a><p:c/>"#).map(|_| ()),
+            Err(XmlError::UnknownPrefix("p".into()))
+        );
+        assert_eq!(
+            p(r#"<a><b xmlns:p="urn:p"/><p:c/></a>"#),
+            Err(XmlError::UnknownPrefix("p".into()))
+        );
+        assert_eq!(
+            p(r#"<a xmlns:p=""><p:c/></a>"#),
+            Err(XmlError::UnknownPrefix("p".into()))
+        );
+        // A declaration nothing uses is not resolved.
+        assert!(p(r#"<a xmlns:p="urn:&x;"/>"#).is_ok());
+        assert!(p(r#"<a xmlns:xml="http://www.w3.org/XML/1998/namespace"/>"#).is_ok());
+        for bad in [
+            r#"<a xmlns:xml="urn:x"/>"#,
+            r#"<a xmlns:xmlns="urn:x"/>"#,
+            r#"<a xmlns:p="http://www.w3.org/2000/xmlns/"/>"#,
+            r#"<a xmlns:p="http://www.w3.org/XML/1998/namespace"/>"#,
+        ] {
+            assert!(matches!(p(bad), Err(XmlError::Malformed(_))), "{bad}");
+        }
+        let many: String = (0..200)
+            .map(|i| format!(r#" xmlns:p{i}="urn:{i}""#))
+            .collect();
+        assert!(matches!(
+            p(&format!("<a{many}/>")),
+            Err(XmlError::Malformed(_))
+        ));
     }
 
     /// A namespace is its declaration's value with references resolved,

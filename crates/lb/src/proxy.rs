@@ -418,6 +418,7 @@ impl VirtualServer {
             &mut m.io,
             !plan.client_ssl,
             plan.server_ssl.is_none(),
+            &conn.info.state,
         )
         .await;
         let (to_member, to_client) = match &r {
@@ -681,6 +682,7 @@ impl VirtualServer {
                                     &mut m.io,
                                     !plan.client_ssl,
                                     plan.server_ssl.is_none(),
+                                    &info.state,
                                 )
                                 .await
                             }
@@ -1007,15 +1009,21 @@ fn head_bytes(mut out: String, headers: &[(String, String)]) -> Vec<u8> {
 /// (nothing is left unread on a side whose end of stream was read), so
 /// the `shutdown` call would be one more syscall per connection for
 /// nothing. A TLS side is always shut down: that sends its close_notify.
+///
+/// A member's last bytes read together with its end of stream (a
+/// `Connection: close` answer) go to a plain TCP client as the client
+/// stream's last writes ([`fakedc_net::ConnState::last_writes`]), so they
+/// leave with the FIN in one segment.
 async fn splice(
     client: &mut fakedc_net::BoxIo,
     up: &mut fakedc_net::BoxIo,
     client_tcp: bool,
     up_tcp: bool,
+    client_state: &fakedc_net::ConnState,
 ) -> std::io::Result<(u64, u64)> {
     use std::task::Poll;
-    let mut to_member = Pump::new(BUF_TO_MEMBER);
-    let mut to_client = Pump::new(BUF_TO_CLIENT);
+    let mut to_member = Pump::new(BUF_TO_MEMBER, None);
+    let mut to_client = Pump::new(BUF_TO_CLIENT, client_tcp.then_some(client_state));
     std::future::poll_fn(|cx| {
         let a = to_member.poll(cx, &mut **client, &mut **up, up_tcp && to_client.done)?;
         let b = to_client.poll(cx, &mut **up, &mut **client, client_tcp && to_member.done)?;
@@ -1055,8 +1063,15 @@ fn give_buf(b: Box<[u8]>) {
 }
 
 /// One direction of [`splice`].
-struct Pump {
+struct Pump<'a> {
     size: usize,
+    /// The writer's connection state, when the writer is the accepted
+    /// plain TCP stream: a chunk read with its end of stream is written as
+    /// its last writes.
+    last_writes: Option<&'a fakedc_net::ConnState>,
+    /// An error met while looking for the end of stream past a chunk,
+    /// returned once that chunk is written.
+    read_err: Option<std::io::Error>,
     buf: Option<Box<[u8]>>,
     pos: usize,
     cap: usize,
@@ -1066,7 +1081,7 @@ struct Pump {
     amt: u64,
 }
 
-impl Drop for Pump {
+impl Drop for Pump<'_> {
     fn drop(&mut self) {
         if let Some(b) = self.buf.take() {
             give_buf(b);
@@ -1074,10 +1089,12 @@ impl Drop for Pump {
     }
 }
 
-impl Pump {
-    fn new(size: usize) -> Pump {
+impl<'a> Pump<'a> {
+    fn new(size: usize, last_writes: Option<&'a fakedc_net::ConnState>) -> Pump<'a> {
         Pump {
             size,
+            last_writes,
+            read_err: None,
             buf: None,
             pos: 0,
             cap: 0,
@@ -1104,6 +1121,9 @@ impl Pump {
         }
         loop {
             if self.pos == self.cap && !self.eof {
+                if let Some(e) = self.read_err.take() {
+                    return Poll::Ready(Err(e));
+                }
                 let size = self.size;
                 let buf = self.buf.get_or_insert_with(|| take_buf(size));
                 let mut rb = tokio::io::ReadBuf::new(buf);
@@ -1115,6 +1135,22 @@ impl Pump {
                         } else {
                             self.pos = 0;
                             self.cap = n;
+                            if let Some(state) = self.last_writes.filter(|_| n < size) {
+                                // A short read drained the socket: unless
+                                // its end of stream is already here, this
+                                // finds nothing without a system call
+                                // (the runtime cleared its readiness).
+                                let mut rest = tokio::io::ReadBuf::new(&mut buf[n..]);
+                                match Pin::new(&mut *r).poll_read(cx, &mut rest) {
+                                    Poll::Ready(Ok(())) if rest.filled().is_empty() => {
+                                        self.eof = true;
+                                        state.last_writes();
+                                    }
+                                    Poll::Ready(Ok(())) => self.cap += rest.filled().len(),
+                                    Poll::Ready(Err(e)) => self.read_err = Some(e),
+                                    Poll::Pending => {}
+                                }
+                            }
                         }
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),

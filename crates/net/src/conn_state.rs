@@ -20,6 +20,8 @@ pub struct ConnState {
     map: Mutex<HashMap<Key, Box<dyn Any + Send>>>,
     /// Set by [`ConnState::reset_on_close`].
     reset: AtomicBool,
+    /// Set by [`ConnState::last_writes`].
+    last_writes: AtomicBool,
 }
 
 impl std::fmt::Debug for ConnState {
@@ -74,6 +76,24 @@ impl ConnState {
     /// Whether [`ConnState::reset_on_close`] was called.
     pub fn resets(&self) -> bool {
         self.reset.load(Ordering::Relaxed)
+    }
+
+    /// Says that what the service writes next is the last it sends before
+    /// it shuts its sending side down or drops the stream: the accepted
+    /// TCP stream then sends it with MSG_MORE, so that the kernel holds it
+    /// until the FIN and sends both in one segment. Why: a proxy that has
+    /// read a member's last bytes and its end of stream together (a
+    /// `Connection: close` answer) otherwise sends the client a data
+    /// segment and then a lone FIN, and the client is woken twice; HAProxy
+    /// merges them the same way. Only promise this when the shutdown or
+    /// the drop follows the write at once: held bytes wait for it.
+    pub fn last_writes(&self) {
+        self.last_writes.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`ConnState::last_writes`] was called.
+    pub fn writes_are_last(&self) -> bool {
+        self.last_writes.load(Ordering::Relaxed)
     }
 }
 

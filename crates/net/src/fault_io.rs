@@ -147,7 +147,42 @@ impl<S: AsyncRead + Unpin> AsyncRead for FaultyStream<S> {
 
 use std::future::Future;
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for FaultyStream<S> {
+/// A write the kernel holds until the next write without it, a shutdown
+/// or a close (MSG_MORE), for [`ConnState::last_writes`].
+pub trait SendMore {
+    /// `None`: the stream cannot hold a write; it is written as usual.
+    fn poll_send_more(
+        &self,
+        _cx: &mut Context<'_>,
+        _buf: &[u8],
+    ) -> Option<Poll<io::Result<usize>>> {
+        None
+    }
+}
+
+impl SendMore for tokio::net::TcpStream {
+    #[cfg(target_os = "linux")]
+    fn poll_send_more(&self, cx: &mut Context<'_>, buf: &[u8]) -> Option<Poll<io::Result<usize>>> {
+        use nix::sys::socket::{send, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let flags = MsgFlags::from_bits_retain(nix::libc::MSG_MORE) | MsgFlags::MSG_NOSIGNAL;
+        loop {
+            match self.poll_write_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Some(Poll::Ready(Err(e))),
+                Poll::Pending => return Some(Poll::Pending),
+            }
+            match self.try_io(tokio::io::Interest::WRITABLE, || {
+                send(self.as_raw_fd(), buf, flags).map_err(io::Error::from)
+            }) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return Some(Poll::Ready(r)),
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + SendMore + Unpin> AsyncWrite for FaultyStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -165,7 +200,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FaultyStream<S> {
             }
             allowed = allowed.min(left as usize);
         }
-        let r = Pin::new(&mut this.inner).poll_write(cx, &buf[..allowed]);
+        let held = match &this.reset {
+            Some((state, _)) if state.writes_are_last() => {
+                this.inner.poll_send_more(cx, &buf[..allowed])
+            }
+            _ => None,
+        };
+        let r = match held {
+            Some(r) => r,
+            None => Pin::new(&mut this.inner).poll_write(cx, &buf[..allowed]),
+        };
         if let Poll::Ready(Ok(n)) = r {
             this.written += n as u64;
         }
@@ -215,6 +259,8 @@ mod tests {
     use super::*;
     use std::time::Instant;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    impl SendMore for tokio::io::DuplexStream {}
 
     /// A delay counts from when the peer's bytes arrive, not from when the
     /// service began waiting: a service that sat idle for longer than the
@@ -307,5 +353,38 @@ mod tests {
                 Ok(n) => assert!(!reset && n == 0, "reset {reset}: read {n} bytes"),
             }
         }
+    }
+
+    /// Once the service says its next writes are its last, they are held
+    /// by the kernel (MSG_MORE) until the shutdown, which sends them with
+    /// the FIN; before, each write goes out at once.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn last_writes_wait_for_the_shutdown() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        accepted.set_nodelay(true).unwrap();
+        let state = Arc::new(ConnState::default());
+        let mut s = FaultyStream::new(accepted, StreamFaults::default())
+            .reset_when(state.clone(), |_: &tokio::net::TcpStream| {});
+        let mut buf = [0u8; 16];
+        s.write_all(b"first").await.unwrap();
+        client.readable().await.unwrap();
+        assert_eq!(client.try_read(&mut buf).unwrap(), 5);
+        state.last_writes();
+        s.write_all(b"last").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            client.try_read(&mut buf).map_err(|e| e.kind()),
+            Err(io::ErrorKind::WouldBlock),
+            "the last write waits for the shutdown"
+        );
+        s.shutdown().await.unwrap();
+        let mut client = client;
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"last");
     }
 }

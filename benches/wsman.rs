@@ -30,6 +30,12 @@
 //! threads, by name, from /proc: "fakedc" and "bare-hyper"), which does not
 //! depend on how much CPU the load generator took, and the ratio of the two
 //! (bare / fakedc, so 1.0 means as cheap as bare hyper).
+//! Before the rates, the WS-Man code's own CPU per Enumerate in this
+//! process (the envelope parsed, the engine's answer written, and for the
+//! sealed figure MS-WSMV's unseal and seal with an NTLM session), without
+//! HTTP, authentication, the journal, the runtime or the kernel: the part
+//! of a request's server CPU that is this crate's rather than the shared
+//! HTTP front's (`--only 5` runs only this, for a profiler).
 //! Printed next to the results, never asserted: the program fails only when
 //! something is broken (a server that does not answer, pywinrm missing).
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
@@ -69,7 +75,8 @@ struct Settings {
     runs: usize,
     /// `--only N`: measure only figure N of each connection count (0 bare
     /// Identify, 1 Identify, 2 bare Enumerate, 3 Enumerate Basic, 4
-    /// NTLM-sealed), so a profiler sees one path alone.
+    /// NTLM-sealed; 5 the in-process figures alone), so a profiler sees
+    /// one path alone.
     only: Option<usize>,
 }
 
@@ -188,6 +195,89 @@ async fn rate(
     ))
 }
 
+/// This thread's CPU time in ns (/proc's schedstat: nanoseconds, not the
+/// clock ticks of `stat`, so a short loop still measures).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The WS-Man code's own CPU per Enumerate, in this process: the request
+/// envelope parsed and the engine's answer written (µs of thread CPU), and
+/// the same with MS-WSMV's unseal of the request and seal of the answer
+/// through an NTLM session, as a sealed request does. No HTTP, no
+/// authentication, no journal, no runtime: the part of a request's server
+/// CPU that is fakedc-wsman's.
+fn in_process(dc: &fakedc::Datacenter, d: Duration) -> Result<(f64, f64)> {
+    use fakedc_wsman::engine::{Call, ShellConfig};
+    use fakedc_wsman::message::parse_request;
+    use fakedc_wsman::ntlm;
+    use fakedc_wsman::provider::Ctx;
+    use fakedc_wsman::service::{decrypt, encrypt, windows_providers};
+    let model = dc.model();
+    let machine = model.find("hv01").context("hv01")?.id;
+    let engine = fakedc_wsman::Engine::new(windows_providers(model));
+    let shell = ShellConfig::default();
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let env = request(action::ENUMERATE, OS, &[], &enumerate_body(10));
+    let answer = |plain: &[u8]| -> Result<String> {
+        let r = parse_request(plain).map_err(|f| anyhow!("fault {}", f.subcode))?;
+        let call = Call {
+            ctx: Ctx {
+                model,
+                machine,
+                user: "Administrator",
+                privilege: fakedc_model::Privilege::Admin,
+                now: model.clock.now(),
+            },
+            machine_name: "hv01",
+            shell: &shell,
+            allow_unencrypted: true,
+        };
+        rt.block_on(engine.handle(&call, &r))
+            .map_err(|f| anyhow!("fault {}", f.subcode))
+    };
+    let flags = 0xe288_8235 | ntlm::flags::N128;
+    let (mut client, mut server) = (
+        ntlm::Session::new([7; 16], flags, false),
+        ntlm::Session::new([7; 16], flags, true),
+    );
+    let mut per_call = |sealed: bool| -> Result<f64> {
+        let start = Instant::now();
+        let (mut cpu, mut n) = (0u64, 0u64);
+        while start.elapsed() < d {
+            // The client's sealing is not the server's cost: a batch of
+            // requests is sealed (in sequence order) before the clock runs.
+            let batch: Vec<Vec<u8>> = (0..64)
+                .map(|_| match sealed {
+                    true => encrypt(&mut client, env.as_bytes()),
+                    false => env.clone().into_bytes(),
+                })
+                .collect();
+            let t0 = thread_cpu_ns();
+            for body in &batch {
+                let (xml, out) = if sealed {
+                    let plain = decrypt(&mut server, body).map_err(|e| anyhow!(e))?;
+                    let xml = answer(&plain)?;
+                    let out = encrypt(&mut server, xml.as_bytes());
+                    (xml, out)
+                } else {
+                    (answer(body)?, Vec::new())
+                };
+                if !xml.contains("<p:Win32_OperatingSystem ") || (sealed && out.len() < xml.len()) {
+                    bail!("unexpected answer: {}", &xml[..xml.len().min(200)]);
+                }
+            }
+            cpu += thread_cpu_ns().saturating_sub(t0);
+            n += batch.len() as u64;
+        }
+        Ok(cpu as f64 / 1e3 / n as f64)
+    };
+    Ok((per_call(false)?, per_call(true)?))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -279,6 +369,20 @@ fn run() -> Result<()> {
         "{:<46} {:>14} {:>14} {:>8} {:>14} {:>8}",
         "figure", "fakedc req/s", "bare hyper/s", "ratio", "CPU us/req f/b", "CPU b/f"
     );
+    let (plain_us, sealed_us) = in_process(&dc, s.measure / 3)?;
+    println!(
+        "{:<46} {:>14}",
+        "WS-Man in process, CPU per Enumerate",
+        format!("{plain_us:.1} us")
+    );
+    println!(
+        "{:<46} {:>14}",
+        "  the same, unsealed and sealed (NTLM)",
+        format!("{sealed_us:.1} us")
+    );
+    if s.only == Some(5) {
+        return Ok(());
+    }
     let mut enumerate_ratio = Vec::new();
     let mut sealed_ratio = 0.0;
     for conns in [1, PARALLEL] {

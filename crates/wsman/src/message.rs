@@ -164,7 +164,9 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, Fault> {
     if env.version != Version::Soap12 {
         return Err(Fault::schema("the root element is not a SOAP 1.2 Envelope"));
     }
-    let soap::Envelope { headers, body, .. } = env;
+    let soap::Envelope {
+        mut headers, body, ..
+    } = env;
     let mut r = Request {
         identify: body
             .children
@@ -173,11 +175,11 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, Fault> {
         body,
         ..Default::default()
     };
-    for e in &headers {
+    for e in &mut headers {
         match (e.ns.as_ref(), e.name.as_ref()) {
-            (ns::A, "Action") => r.action = Some(e.text_trim().to_string()),
-            (ns::A, "MessageID") => r.message_id = Some(e.text_trim().to_string()),
-            (ns::W, "ResourceURI") => r.resource_uri = Some(e.text_trim().to_string()),
+            (ns::A, "Action") => r.action = Some(take_trimmed(e)),
+            (ns::A, "MessageID") => r.message_id = Some(take_trimmed(e)),
+            (ns::W, "ResourceURI") => r.resource_uri = Some(take_trimmed(e)),
             (ns::W, "SelectorSet") => {
                 for s in e.children_named(ns::W, "Selector") {
                     r.selectors.push((
@@ -211,6 +213,16 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, Fault> {
         }
     }
     Ok(r)
+}
+
+/// An element's trimmed text, moved out of the (discarded) tree rather
+/// than copied when there is nothing to trim, as there nearly never is.
+fn take_trimmed(e: &mut Element) -> String {
+    let text = std::mem::take(&mut e.text);
+    match text.trim() {
+        t if t.len() == text.len() => text,
+        t => t.to_string(),
+    }
 }
 
 /// Parses the xs:duration forms clients send (`PT20S`, `PT60.000S`,

@@ -48,29 +48,42 @@ const SERVICES: &[(&str, &str, &str, &str)] = &[
     ("W32Time", "Windows Time", "Running", "Manual"),
 ];
 
+/// `YYYY-MM-DDTHH:MM:SSZ` of a time.
+/// The date is the model's one civil-date algorithm; the digits are
+/// written by hand, since `LocalDateTime` is formatted on every
+/// Win32_OperatingSystem read and `format!`'s machinery showed there.
 fn cim_datetime(t: SystemTime) -> String {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let days = secs / 86400;
+    let days = i64::try_from(secs / 86400).unwrap_or(0);
     let rem = secs % 86400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    let (y, m, d) = fakedc_model::timefmt::civil_from_days(days);
+    if y > 9999 {
+        return format!(
+            "{y}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            (rem / 60) % 60,
+            rem % 60
+        );
+    }
+    let mut out = String::with_capacity(20);
+    let fields = [
+        (u64::try_from(y).unwrap_or(0), 4, '-'),
+        (u64::from(m), 2, '-'),
+        (u64::from(d), 2, 'T'),
+        (rem / 3600, 2, ':'),
+        ((rem / 60) % 60, 2, ':'),
+        (rem % 60, 2, 'Z'),
+    ];
+    for (v, n, after) in fields {
+        for k in (0..n).rev() {
+            out.push(char::from(b'0' + (v / 10u64.pow(k) % 10) as u8));
+        }
+        out.push(after);
+    }
+    out
 }
 
 /// root/cimv2.
@@ -526,6 +539,9 @@ mod tests {
     fn datetime_format() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(cim_datetime(t), "2023-11-14T22:13:20Z");
+        assert_eq!(cim_datetime(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(cim_datetime(far), "10000-01-01T00:00:00Z");
         assert_eq!(interval(Duration::from_millis(61_500)), "P0DT0H1M1.500S");
     }
 }

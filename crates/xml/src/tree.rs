@@ -304,10 +304,12 @@ type Declared = Result<Cow<'static, str>, XmlError>;
 /// by Namespaces 1.0) is unknown wherever it is used.
 #[derive(Default)]
 struct Scopes {
-    /// (prefix, or "" for the default namespace; its namespace, or None
-    /// when declared empty). A URI whose references do not resolve keeps
+    /// (where its prefix is in `prefixes`, empty for the default
+    /// namespace; its namespace, or None when declared empty). A URI whose references do not resolve keeps
     /// its error, reported only if an element or attribute uses it.
-    bindings: Vec<(String, Option<Declared>)>,
+    bindings: Vec<(std::ops::Range<usize>, Option<Declared>)>,
+    /// The bindings' prefixes, end to end (one buffer, not a String each).
+    prefixes: String,
     /// `bindings.len()` when each open element started.
     marks: Vec<usize>,
 }
@@ -347,7 +349,9 @@ impl Scopes {
                 )));
             }
             let ns = (!raw.is_empty()).then(|| intern(raw, vocab));
-            self.bindings.push((prefix.to_string(), ns));
+            let at = self.prefixes.len();
+            self.prefixes.push_str(prefix);
+            self.bindings.push((at..self.prefixes.len(), ns));
         }
         Ok(())
     }
@@ -356,6 +360,8 @@ impl Scopes {
     fn close(&mut self) {
         if let Some(m) = self.marks.pop() {
             self.bindings.truncate(m);
+            let end = self.bindings.last().map_or(0, |(r, _)| r.end);
+            self.prefixes.truncate(end);
         }
     }
 
@@ -370,7 +376,12 @@ impl Scopes {
             Some((p, l)) => (Some(p), l),
             None => (None, qname),
         };
-        let found = |p: &str| self.bindings.iter().rev().find(|(b, _)| b == p);
+        let found = |p: &str| {
+            self.bindings
+                .iter()
+                .rev()
+                .find(|(r, _)| self.prefixes.get(r.clone()) == Some(p))
+        };
         let ns = match prefix {
             None if !element => Cow::Borrowed(""),
             None => match found("") {

@@ -85,15 +85,22 @@
 //! MSG_MORE, then the shutdown: `ConnState::last_writes`), as HAProxy
 //! sends them; the proxy used to send a data segment and then a lone FIN,
 //! two trips through the loopback path and two wake-ups of the client.
-//! Proxy CPU per new connection, old and new programs alternated in one
-//! sitting (`-- --secs 3 --rounds 2`, load 10-11): old 83.3, 81.3, 75.8 us
-//! (HAProxy 91.7, 88.3, 92.2), new 74.8, 74.4, 77.2 us (HAProxy 89.9,
-//! 85.9, 91.0): medians 81.3 -> 74.8 us, 0.91 -> 0.85 of HAProxy's. With
+//! Proxy CPU per new connection, old and new programs alternated
+//! (`-- --secs 3 --rounds 2`, 5 rounds each, load 5-11): old 83.3, 81.3,
+//! 75.8, 77.0, 79.2 us (HAProxy 86-92), new 74.8, 74.4, 77.2, 70.1, 73.3
+//! us (HAProxy 85-91): medians 79.2 -> 74.4 us, 0.91 -> 0.83 of HAProxy's;
+//! keep-alive unchanged (12-16 us, HAProxy 21-25). With
 //! python clients against `fakedc up --protocols lb` in front of another
 //! fakedc serving the guests (4 rounds of 6,000 connections, old and new
 //! alternated, load 4-6): medians 120.8 -> 112.5 us, HAProxy 113.3 us.
-//! Requests/s ratios at that load still move with the neighbours (new
-//! connections 0.63-1.25 for either build). Measured and not kept: the
+//! Requests/s with new connections did not follow: 0.61-1.25 of
+//! HAProxy's for the old build, 0.63-0.88 for the new, and at load 5-9
+//! HAProxy carried 8,800-9,800/s against fakedc's 6,000-6,650/s while
+//! fakedc's whole runtime (proxy and backends) spent 123-130 us per
+//! connection against HAProxy's 85-90 plus the backends' 50: with 8
+//! clients that is latency, not CPU, likely because every step of a
+//! connection (accept, dial, the backend's accept and answer, the relay)
+//! waits for one of the same 2 worker threads (not measured further). Measured and not kept: the
 //! backends on a runtime of their own (a second `Datacenter`), as HAProxy
 //! has threads of its own: worse for fakedc (keep-alive proxy CPU 18-25
 //! against 13-15 us per request, ratio 0.93-1.00 against 1.31-1.44): on

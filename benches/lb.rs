@@ -89,7 +89,11 @@
 //! (`-- --secs 3 --rounds 2`, 5 rounds each, load 5-11): old 83.3, 81.3,
 //! 75.8, 77.0, 79.2 us (HAProxy 86-92), new 74.8, 74.4, 77.2, 70.1, 73.3
 //! us (HAProxy 85-91): medians 79.2 -> 74.4 us, 0.91 -> 0.83 of HAProxy's;
-//! keep-alive unchanged (12-16 us, HAProxy 21-25). With
+//! keep-alive unchanged (12-16 us, HAProxy 21-25). Caveat: the new build
+//! compiled the shared tree of 19:47, which may have held the lead's
+//! uncommitted crates/net edits of that moment; strace shows the same
+//! system calls per connection as the old build but for MSG_MORE, so any
+//! other difference is in user space. With
 //! python clients against `fakedc up --protocols lb` in front of another
 //! fakedc serving the guests (4 rounds of 6,000 connections, old and new
 //! alternated, load 4-6): medians 120.8 -> 112.5 us, HAProxy 113.3 us.

@@ -480,37 +480,46 @@ impl Bmc {
         self.sync_closed();
     }
 
-    fn snapshot(&self) -> Vec<commands::SessionInfo> {
-        self.sessions
-            .active()
-            .enumerate()
-            .map(|(i, s)| {
-                let (ipmi20, encrypted) = match s.kind {
-                    SessionKind::RmcpPlus { suite } => (
-                        true,
-                        CipherSuite::by_id(suite)
-                            .is_some_and(|c| c.confidentiality != ConfidentialityAlgorithm::None),
-                    ),
-                    SessionKind::Lan15 { .. } => (false, false),
-                };
-                let ip = match s.peer.ip() {
-                    IpAddr::V4(a) => a.octets(),
-                    IpAddr::V6(_) => [0; 4],
-                };
-                commands::SessionInfo {
-                    handle: (i + 1).min(255) as u8,
-                    session_id: s.handle.id(),
-                    user_id: s.user_id,
-                    privilege: from_wire(s.privilege),
-                    ipmi20,
-                    encrypted,
-                    channel: commands::LAN_CHANNEL,
-                    console_ip: ip,
-                    console_mac: [0; 6],
-                    console_port: s.peer.port(),
-                }
-            })
-            .collect()
+    /// The command layer's view of the established sessions, brought up to
+    /// date before a command runs. Compared in place first: it changes only
+    /// when a session opens, closes or changes privilege, and rebuilding it
+    /// per request was an allocation per request and per session.
+    fn sync_sessions(&mut self) {
+        let fresh = || self.session_list();
+        let current = self.state.sessions();
+        if current.len() != fresh().count() || !fresh().zip(current).all(|(a, b)| a == *b) {
+            let list = fresh().collect();
+            self.state.set_sessions(list);
+        }
+    }
+
+    fn session_list(&self) -> impl Iterator<Item = commands::SessionInfo> + '_ {
+        self.sessions.active_briefs().enumerate().map(|(i, s)| {
+            let (ipmi20, encrypted) = match s.kind {
+                SessionKind::RmcpPlus { suite } => (
+                    true,
+                    CipherSuite::by_id(suite)
+                        .is_some_and(|c| c.confidentiality != ConfidentialityAlgorithm::None),
+                ),
+                SessionKind::Lan15 { .. } => (false, false),
+            };
+            let ip = match s.peer.ip() {
+                IpAddr::V4(a) => a.octets(),
+                IpAddr::V6(_) => [0; 4],
+            };
+            commands::SessionInfo {
+                handle: (i + 1).min(255) as u8,
+                session_id: s.handle.id(),
+                user_id: s.user_id,
+                privilege: from_wire(s.privilege),
+                ipmi20,
+                encrypted,
+                channel: commands::LAN_CHANNEL,
+                console_ip: ip,
+                console_mac: [0; 6],
+                console_port: s.peer.port(),
+            }
+        })
     }
 
     fn request(&mut self, req: Request, t0: Instant) {
@@ -527,7 +536,7 @@ impl Bmc {
         let (cc, data, effect) = if faults.iter().any(|f| matches!(f, FaultKind::Busy)) {
             (commands::cc::NODE_BUSY, Vec::new(), Effect::None)
         } else {
-            self.state.set_sessions(self.snapshot());
+            self.sync_sessions();
             let creq = CmdRequest {
                 netfn: req.netfn,
                 lun: req.lun,
@@ -592,12 +601,15 @@ impl Bmc {
             _ => {}
         }
         let who = match privilege {
-            Some(p) => format!("{p:?}").to_lowercase(),
-            None => "pre-session".into(),
+            Some(Privilege::Callback) => "callback",
+            Some(Privilege::User) => "user",
+            Some(Privilege::Operator) => "operator",
+            Some(Privilege::Admin) => "admin",
+            None => "pre-session",
         };
         self.journal(
             Some(req.peer),
-            req.user.clone(),
+            req.user,
             name,
             format!("cc {cc:02X}h as {who}"),
             self.model.clock.since(t0),

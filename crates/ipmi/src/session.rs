@@ -277,6 +277,22 @@ pub struct SessionInfo {
     pub last_activity: Instant,
 }
 
+/// The fields of a [`SessionInfo`] that take no allocation: what the
+/// service copies into the command layer's session list on every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionBrief {
+    /// Handle (= BMC session ID).
+    pub handle: SessionHandle,
+    /// Peer address the session is bound to.
+    pub peer: SocketAddr,
+    /// User ID.
+    pub user_id: u8,
+    /// Current privilege.
+    pub privilege: Privilege,
+    /// Protocol and protection.
+    pub kind: SessionKind,
+}
+
 /// An IPMI request for the command layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -599,6 +615,35 @@ impl Session {
             Proto::Rmcp(r) => matches!(r.state, RmcpState::Active { .. }),
             Proto::Lan15(_) => true,
         }
+    }
+
+    fn brief(&self) -> Option<SessionBrief> {
+        let (user_id, privilege, kind) = match &self.proto {
+            Proto::Rmcp(r) => match &r.state {
+                RmcpState::Active {
+                    user, privilege, ..
+                } => (
+                    user.cred.id,
+                    *privilege,
+                    SessionKind::RmcpPlus { suite: r.suite.id },
+                ),
+                _ => return None,
+            },
+            Proto::Lan15(l) => (
+                l.user.cred.id,
+                l.privilege,
+                SessionKind::Lan15 {
+                    auth_type: l.auth_type,
+                },
+            ),
+        };
+        Some(SessionBrief {
+            handle: SessionHandle(self.id),
+            peer: self.peer,
+            user_id,
+            privilege,
+            kind,
+        })
     }
 
     fn info(&self) -> Option<SessionInfo> {
@@ -1627,6 +1672,11 @@ impl Sessions {
     /// Established sessions, in session-ID order.
     pub fn active(&self) -> impl Iterator<Item = SessionInfo> + '_ {
         self.sessions.values().filter_map(|s| s.info())
+    }
+
+    /// [`Self::active`] without what allocates (the user name).
+    pub fn active_briefs(&self) -> impl Iterator<Item = SessionBrief> + '_ {
+        self.sessions.values().filter_map(|s| s.brief())
     }
 
     /// One established session.

@@ -82,8 +82,7 @@ pub(crate) fn firmware_revision(version: &str) -> (u8, u8) {
 /// receiver and chassis device support.
 fn get_device_id(ctx: &mut Ctx) -> R {
     need(ctx.data(), 0, 0)?;
-    let fw = ctx.with_chassis(|c| c.hardware.bmc_firmware.clone());
-    let (major, minor) = firmware_revision(&fw);
+    let (major, minor) = ctx.with_chassis(|c| firmware_revision(&c.hardware.bmc_firmware));
     let cfg = &ctx.state.config;
     let m = cfg.manufacturer_id & 0x000F_FFFF;
     let mut out = vec![

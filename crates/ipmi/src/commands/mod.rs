@@ -511,6 +511,12 @@ impl BmcState {
         self.sessions = sessions;
     }
 
+    /// The session snapshot, for a caller that wants to know whether it
+    /// changed before replacing it.
+    pub fn sessions(&self) -> &[SessionInfo] {
+        &self.sessions
+    }
+
     /// A session ended: release the payloads it owned. Returns the SOL
     /// instances released.
     pub fn session_closed(&mut self, session_id: u32) -> Vec<u8> {

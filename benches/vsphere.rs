@@ -29,7 +29,9 @@
 //! Run: `cargo bench --bench vsphere` (2 s per rate in 3 interleaved
 //! rounds, medians) or `-- --short` (CI: 200 ms, 1 round, 100 and 1,000
 //! VMs). Options: `--seconds S`, `--rounds N`; `--fakedc PATH` runs another build of
-//! fakedc against the same vcsim (before/after comparisons). Targets
+//! fakedc against the same vcsim (before/after comparisons); `--only rsc` or
+//! `--only props` runs that rate alone, without the start-up figures (to
+//! profile one call's path: `perf record -p` on the fakedc it spawns). Targets
 //! (issue 15): 3× vcsim's rates; 10,000 VMs ready in under 1 s and under
 //! 150 MB. Printed, never asserted.
 #![allow(clippy::disallowed_methods)] // tests and benchmarks time real peers on the real clock
@@ -617,6 +619,10 @@ fn run(args: &Args) -> Result<()> {
         .unwrap_or(if short { 0.2 } else { 2.0 });
     let d = Duration::from_secs_f64(secs);
     let rounds = args.value("--rounds")?.unwrap_or(if short { 1 } else { 3 });
+    let only = args.text("--only");
+    if only.is_some_and(|o| o != "rsc" && o != "props") {
+        bail!("--only takes rsc or props");
+    }
     // `--fakedc PATH`: another build of fakedc (a before/after comparison
     // against the same vcsim in one sitting).
     let exe = PathBuf::from(
@@ -626,7 +632,7 @@ fn run(args: &Args) -> Result<()> {
     let (f, _) = fakedc(&exe, RATE_VMS)?;
     let (v, _) = vcsim(RATE_VMS)?;
     println!("vSphere SDK: fakedc (vCenter over 1 ESXi host) vs vcsim 0.24 (VPX, 1 host), {RATE_VMS} VMs, {secs} s per figure, {rounds} round(s), medians");
-    println!("fakedc: {}", exe.display());
+    println!("fakedc: {} (pid {})", exe.display(), f.child.id());
     let load = || {
         std::fs::read_to_string("/proc/loadavg")
             .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -657,6 +663,9 @@ fn run(args: &Args) -> Result<()> {
         ("rsc", "RetrieveServiceContent/s"),
         ("props", "RetrievePropertiesEx (view, 2 props)/s"),
     ] {
+        if only.is_some_and(|o| o != what) {
+            continue;
+        }
         for conns in [1, PARALLEL] {
             let (mut a, mut b) = (Vec::new(), Vec::new());
             for _ in 0..rounds {
@@ -691,7 +700,11 @@ fn run(args: &Args) -> Result<()> {
     }
     drop(f);
     drop(v);
-    let sizes: &[usize] = if short { &[100, 1000] } else { &[1000, 10_000] };
+    let sizes: &[usize] = match (only, short) {
+        (Some(_), _) => &[],
+        (None, true) => &[100, 1000],
+        (None, false) => &[1000, 10_000],
+    };
     for &n in sizes {
         let (f, t0) = fakedc(&exe, n)?;
         let (fu, fr) = startup(&f, t0, n)?;

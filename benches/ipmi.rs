@@ -285,13 +285,17 @@ fn tail(path: &Path) -> String {
     }
 }
 
-/// CPU time (user + system, all threads, in clock ticks) of a process.
-fn cpu_ticks(pid: u32) -> Option<u64> {
+/// User and system CPU time (clock ticks) of a process, or of a thread
+/// (`/proc/TID/stat` reads a thread of any process).
+fn cpu_split(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    Some((
+        f.get(11)?.parse::<u64>().ok()?,
+        f.get(12)?.parse::<u64>().ok()?,
+    ))
 }
 
 fn clock_ticks_per_sec() -> u64 {
@@ -310,13 +314,18 @@ fn measured(
     pids: &[u32],
     fut: impl std::future::Future<Output = Result<Run>>,
 ) -> Result<Run> {
-    let sum = || pids.iter().filter_map(|p| cpu_ticks(*p)).sum::<u64>();
+    let sum = || {
+        pids.iter()
+            .filter_map(|p| cpu_split(*p))
+            .fold((0u64, 0u64), |(u, s), (pu, ps)| (u + pu, s + ps))
+    };
     let before = sum();
     let mut run = rt.block_on(fut)?;
-    let ticks = sum().saturating_sub(before);
-    run.server_cpu = Some(Duration::from_secs_f64(
-        ticks as f64 / clock_ticks_per_sec() as f64,
-    ));
+    let after = sum();
+    let secs = |t: u64| Duration::from_secs_f64(t as f64 / clock_ticks_per_sec() as f64);
+    let sys = after.1.saturating_sub(before.1);
+    run.server_cpu = Some(secs(after.0.saturating_sub(before.0) + sys));
+    run.server_sys = Some(secs(sys));
     Ok(run)
 }
 
@@ -575,9 +584,17 @@ struct Run {
     latencies: Vec<Duration>,
     /// CPU time of the server process(es) during the measurement.
     server_cpu: Option<Duration>,
+    /// The part of `server_cpu` spent in the kernel.
+    server_sys: Option<Duration>,
 }
 
 impl Run {
+    /// The kernel's share of the server's CPU time (0..=1).
+    fn sys_share(&self) -> Option<f64> {
+        let (all, sys) = (self.server_cpu?, self.server_sys?);
+        (!all.is_zero()).then(|| sys.as_secs_f64() / all.as_secs_f64())
+    }
+
     /// Server CPU time per successful operation.
     fn cpu_per_op(&self) -> Option<Duration> {
         let cpu = self.server_cpu?;
@@ -815,6 +832,9 @@ async fn wait_answering(addr: SocketAddr, within: Duration) -> Result<()> {
 /// floor of this machine for the load generator's shape (no IPMI at all).
 struct Echo {
     addr: SocketAddr,
+    /// The echo thread's id, so its CPU time per datagram can be read like
+    /// a server's (`/proc/TID/stat`).
+    tid: Option<u32>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -826,7 +846,12 @@ impl Echo {
         let addr = sock.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
+            let tid = std::fs::read_to_string("/proc/thread-self/stat")
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok());
+            let _ = tid_tx.send(tid);
             let mut buf = [0u8; 2048];
             while !flag.load(Ordering::Relaxed) {
                 if let Ok((n, peer)) = sock.recv_from(&mut buf) {
@@ -834,8 +859,10 @@ impl Echo {
                 }
             }
         });
+        let tid = tid_rx.recv_timeout(Duration::from_secs(5)).ok().flatten();
         Ok(Echo {
             addr,
+            tid,
             stop,
             thread: Some(thread),
         })
@@ -1113,16 +1140,47 @@ fn compare(s: &Settings, other: &Path, report: &mut Report) -> Result<()> {
     ));
     report.line(format!("  A = {}", s.fakedc.display()));
     report.line(format!("  B = {}", other.display()));
+    report.line(
+        "  (cpu/op: the server's CPU time per answered request, user + kernel, and the kernel's share; \
+         the echo's is its thread's: the kernel's own cost of a datagram round trip)",
+    );
     report.line(format!(
-        "  {:<5} {:>16} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9}",
-        "round", "load avg", "echo /s", "A /s", "A cpu/op", "B /s", "B cpu/op", "A/floor"
+        "  {:<5} {:>16} {:>9} {:>14} {:>9} {:>14} {:>9} {:>14} {:>8} {:>8}",
+        "round",
+        "load avg",
+        "echo /s",
+        "echo cpu/op",
+        "A /s",
+        "A cpu/op",
+        "B /s",
+        "B cpu/op",
+        "A/floor",
+        "B/floor"
     ));
-    let (mut ea, mut ra, mut rb, mut ca, mut cb, mut fa, mut fb) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut ea, mut ra, mut rb, mut ca, mut cb, mut fa, mut fb, mut ce) = (
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+    );
     let us = |r: &Run| r.cpu_per_op().map_or(0.0, |d| d.as_secs_f64() * 1e6);
+    let cpu = |r: &Run| {
+        format!(
+            "{:.1} µs {:>3.0}%k",
+            us(r),
+            r.sys_share().unwrap_or(0.0) * 100.0
+        )
+    };
+    let echo_tids: Vec<u32> = echo.tid.into_iter().collect();
     for round in 0..s.rounds {
         let load = load_average();
-        let e = rt.block_on(echo_loops(echo.addr, 1, s));
+        let e = measured(&rt, &echo_tids, async {
+            Ok(echo_loops(echo.addr, 1, s).await)
+        })?;
         report.check("UDP echo floor", &e);
         let one = |addr, pid| measured(&rt, &[pid], requests(&[addr], 1, s));
         let (x, y) = if round % 2 == 0 {
@@ -1136,17 +1194,20 @@ fn compare(s: &Settings, other: &Path, report: &mut Report) -> Result<()> {
         report.check("B requests (1 session)", &y);
         let floor = e.rate().max(1.0);
         report.line(format!(
-            "  {:<5} {:>16} {:>11} {:>11} {:>6.1} µs {:>11} {:>6.1} µs {:>8.2}x",
+            "  {:<5} {:>16} {:>9} {:>14} {:>9} {:>14} {:>9} {:>14} {:>7.2}x {:>7.2}x",
             round + 1,
             load,
             thousands(e.rate()),
+            cpu(&e),
             thousands(x.rate()),
-            us(&x),
+            cpu(&x),
             thousands(y.rate()),
-            us(&y),
-            x.rate() / floor
+            cpu(&y),
+            x.rate() / floor,
+            y.rate() / floor
         ));
         ea.push(e.rate());
+        ce.push(us(&e));
         fa.push(x.rate() / floor);
         fb.push(y.rate() / floor);
         ra.push(x.rate());
@@ -1155,8 +1216,9 @@ fn compare(s: &Settings, other: &Path, report: &mut Report) -> Result<()> {
         cb.push(us(&y));
     }
     report.line(format!(
-        "  median: echo {}/s; A {}/s, {:.1} µs CPU per request, {:.2}x the floor; B {}/s, {:.1} µs, {:.2}x the floor; A/B {:.2}x",
+        "  median: echo {}/s ({:.1} µs of the echo thread's CPU per round trip); A {}/s, {:.1} µs CPU per request, {:.2}x the floor; B {}/s, {:.1} µs, {:.2}x the floor; A/B {:.2}x",
         thousands(median(ea)),
+        median(ce),
         thousands(median(ra.clone())),
         median(ca),
         median(fa),
@@ -1284,9 +1346,15 @@ fn run(s: &Settings, report: &mut Report) -> Result<()> {
 
     // 0. The floor: what this machine and this generator shape allow at all.
     let echo = Echo::start()?;
+    let echo_tids: Vec<u32> = echo.tid.into_iter().collect();
     let (mut e1, mut e8) = (None, None);
     for _ in 0..s.rounds {
-        keep_best(&mut e1, rt.block_on(echo_loops(echo.addr, 1, s)));
+        keep_best(
+            &mut e1,
+            measured(&rt, &echo_tids, async {
+                Ok(echo_loops(echo.addr, 1, s).await)
+            })?,
+        );
         keep_best(&mut e8, rt.block_on(echo_loops(echo.addr, PARALLEL, s)));
     }
     drop(echo);
@@ -1294,9 +1362,11 @@ fn run(s: &Settings, report: &mut Report) -> Result<()> {
     report.check("UDP echo floor", &e1);
     report.line(format!(
         "floor (no IPMI): plain UDP echo thread, 64-byte datagram, same generator: \
-         {} one outstanding (p50 {}), {} with {PARALLEL} loops",
+         {} one outstanding (p50 {}; the echo thread's CPU per round trip {}, {:.0}% of it in the kernel), {} with {PARALLEL} loops",
         per_sec(&e1),
         micros(e1.percentile(50.0)),
+        micros1(e1.cpu_per_op()),
+        e1.sys_share().unwrap_or(0.0) * 100.0,
         per_sec(&e8)
     ));
 
@@ -1353,9 +1423,12 @@ fn run(s: &Settings, report: &mut Report) -> Result<()> {
         .cpu_per_op()
         .is_some_and(|d| d <= Duration::from_micros(4));
     report.line(format!(
-        "     one session vs the echo floor: {floor:.2}x (≥ 0.6x: {}); server CPU per Get Device ID ≤ 4 µs: {}",
+        "     one session vs the echo floor: {floor:.2}x (≥ 0.6x: {}); server CPU per Get Device ID ≤ 4 µs: {} \
+         ({:.0}% of it in the kernel; the echo thread needs {} per round trip)",
         met(floor >= 0.6),
-        met(cpu_ok)
+        met(cpu_ok),
+        r1f.sys_share().unwrap_or(0.0) * 100.0,
+        micros1(e1.cpu_per_op()),
     ));
     let (mut r8f, mut r8s) = pair(
         &rt,

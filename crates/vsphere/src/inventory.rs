@@ -45,6 +45,9 @@ pub struct Obj {
     pub parent: Option<usize>,
     pub children: Vec<usize>,
     pub kind: Kind,
+    /// Its type's bases ([`Inventory::is_a`]), an index shared by every
+    /// object of the type.
+    lineage: usize,
 }
 
 /// The fixed ids of one endpoint's singletons.
@@ -66,6 +69,11 @@ pub struct Inventory {
     pub machine: MachineId,
     pub objs: Vec<Obj>,
     by_id: HashMap<String, usize>,
+    /// Each object type of the tree and its bases, worked out once: a
+    /// container view and a traversal check every object they meet
+    /// against a type, and walking the description for each was a
+    /// hash lookup per base per object.
+    lineages: Vec<(String, Vec<&'static str>)>,
     pub root: usize,
     pub datacenter: usize,
     pub vm_folder: usize,
@@ -160,6 +168,7 @@ impl Inventory {
             machine,
             objs: Vec::new(),
             by_id: HashMap::new(),
+            lineages: Vec::new(),
             root: 0,
             datacenter: 0,
             vm_folder: 0,
@@ -345,12 +354,21 @@ impl Inventory {
     fn add(&mut self, mo: MoRef, name: &str, parent: Option<usize>, kind: Kind) -> usize {
         let i = self.objs.len();
         self.by_id.insert(mo.id.clone(), i);
+        let lineage = match self.lineages.iter().position(|(t, _)| *t == mo.ty) {
+            Some(l) => l,
+            None => {
+                let bases = crate::types::types().managed_bases(&mo.ty);
+                self.lineages.push((mo.ty.clone(), bases));
+                self.lineages.len() - 1
+            }
+        };
         self.objs.push(Obj {
             mo,
             name: name.to_string(),
             parent,
             children: Vec::new(),
             kind,
+            lineage,
         });
         if let Some(p) = parent {
             if let Some(o) = self.objs.get_mut(p) {
@@ -368,6 +386,16 @@ impl Inventory {
 
     pub fn obj(&self, i: usize) -> &Obj {
         &self.objs[i]
+    }
+
+    /// Whether object `i`'s managed type is `base` or derives from it:
+    /// [`crate::types::TypeInfo::managed_is_a`] over the lineage kept for
+    /// its type.
+    pub fn is_a(&self, i: usize, base: &str) -> bool {
+        let o = &self.objs[i];
+        base == "ManagedObject"
+            || o.mo.ty == base
+            || self.lineages[o.lineage].1.contains(&base)
     }
 
     /// The host objects of a machine.

@@ -289,7 +289,11 @@ impl Sdk {
                             None => continue,
                         },
                     };
-                    if !ti.managed_is_a(ty, &tr.ty) {
+                    let applies = match target {
+                        Target::Inv(i) => self.inv.is_a(i, &tr.ty),
+                        _ => ti.managed_is_a(ty, &tr.ty),
+                    };
+                    if !applies {
                         continue;
                     }
                     let key = (Seen::of(&mo, &target), tr as *const Traversal as usize);
@@ -313,35 +317,20 @@ impl Sdk {
         }
         let mut out = Vec::with_capacity(order.len());
         // Which paths (and their declared types) an object of each type
-        // gets, worked out once per type rather than once per object.
-        let mut plans: HashMap<&str, Option<Plan>> = HashMap::new();
+        // gets, worked out once per type rather than once per object. A
+        // collection meets a handful of types: a list beats hashing the
+        // type name of every object.
+        let mut plans: Vec<(&str, Option<Plan>)> = Vec::new();
         for (mo, target) in order {
             let ty = self.type_of(st, &target);
-            let plan = plans.entry(ty).or_insert_with(|| {
-                let mut plan: Plan = Vec::new();
-                let mut wanted = false;
-                for p in spec.props.iter().filter(|p| ti.managed_is_a(ty, &p.ty)) {
-                    wanted = true;
-                    let paths: Vec<String> = if p.all {
-                        ti.managed_props(ty)
-                            .into_iter()
-                            .map(|p| p.name.to_string())
-                            .collect()
-                    } else {
-                        p.paths.clone()
-                    };
-                    for path in paths {
-                        if plan.iter().any(|(n, _)| **n == *path) {
-                            continue;
-                        }
-                        if let Some(declared) = ti.path_type(ty, &path) {
-                            plan.push((path.into(), declared.ty));
-                        }
-                    }
+            let at = match plans.iter().position(|(t, _)| *t == ty) {
+                Some(at) => at,
+                None => {
+                    plans.push((ty, plan_for(spec, ty)));
+                    plans.len() - 1
                 }
-                wanted.then_some(plan)
-            });
-            let Some(plan) = plan else { continue };
+            };
+            let Some(plan) = &plans[at].1 else { continue };
             let mut props = Vec::with_capacity(plan.len());
             for (path, declared) in plan.iter() {
                 if let Some(v) = self.get_path(st, &target, path, now) {
@@ -370,6 +359,34 @@ impl Sdk {
             Some((top, rest)) => self.get(st, t, top, now)?.descend(rest).cloned(),
         }
     }
+}
+
+/// The paths (and their declared types) an object of type `ty` gets from
+/// a spec; `None` when no property spec applies to the type.
+fn plan_for(spec: &FilterSpec, ty: &str) -> Option<Plan> {
+    let ti = types();
+    let mut plan: Plan = Vec::new();
+    let mut wanted = false;
+    for p in spec.props.iter().filter(|p| ti.managed_is_a(ty, &p.ty)) {
+        wanted = true;
+        let paths: Vec<String> = if p.all {
+            ti.managed_props(ty)
+                .into_iter()
+                .map(|p| p.name.to_string())
+                .collect()
+        } else {
+            p.paths.clone()
+        };
+        for path in paths {
+            if plan.iter().any(|(n, _)| **n == *path) {
+                continue;
+            }
+            if let Some(declared) = ti.path_type(ty, &path) {
+                plan.push((path.into(), declared.ty));
+            }
+        }
+    }
+    wanted.then_some(plan)
 }
 
 /// Writes one `ObjectContent` element.

@@ -998,7 +998,6 @@ impl Sdk {
 
     /// Members of a container view, computed now.
     pub fn view_members(&self, v: &View) -> Vec<usize> {
-        let ti = types();
         let mut out = Vec::new();
         let mut stack: Vec<usize> = self
             .inv
@@ -1008,24 +1007,12 @@ impl Sdk {
             .rev()
             .copied()
             .collect();
-        // An inventory holds a handful of types: each is matched against
-        // the view's once (the description's lookups showed per object).
-        let mut matches: Vec<(&str, bool)> = Vec::new();
         while let Some(i) = stack.pop() {
             if self.gone(i) {
                 continue;
             }
             let o = self.inv.obj(i);
-            let ty = o.mo.ty.as_str();
-            let wanted = match matches.iter().find(|(t, _)| *t == ty) {
-                Some((_, m)) => *m,
-                None => {
-                    let m = v.types.is_empty() || v.types.iter().any(|t| ti.managed_is_a(ty, t));
-                    matches.push((ty, m));
-                    m
-                }
-            };
-            if wanted {
+            if v.types.is_empty() || v.types.iter().any(|t| self.inv.is_a(i, t)) {
                 out.push(i);
             }
             if v.recursive {

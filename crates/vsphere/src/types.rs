@@ -169,6 +169,22 @@ impl TypeInfo {
         base == "ManagedObject" || is_a(Table::Managed, sub, base)
     }
 
+    /// The names [`TypeInfo::managed_is_a`] compares after the type's own,
+    /// nearest base first: what an inventory object's type is checked
+    /// against without a lookup per step (see `Inventory::is_a`).
+    pub fn managed_bases(&self, sub: &str) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut cur = find(Table::Managed, sub);
+        while let Some(t) = cur {
+            if out.len() >= 31 {
+                break;
+            }
+            out.push(t.base);
+            cur = find(Table::Managed, t.base);
+        }
+        out
+    }
+
     /// A managed type's property, looked up through its bases.
     pub fn managed_prop(&self, managed_type: &str, name: &str) -> Option<&'static Prop> {
         let mut cur = find(Table::Managed, managed_type)?;
@@ -269,6 +285,10 @@ mod tests {
         );
         assert!(t.path_type("VirtualMachine", "runtime.nope").is_none());
         assert!(t.managed_is_a("ClusterComputeResource", "ComputeResource"));
+        let bases = t.managed_bases("ClusterComputeResource");
+        assert_eq!(bases.first(), Some(&"ComputeResource"));
+        assert!(bases.contains(&"ManagedEntity"));
+        assert!(t.managed_bases("NoSuchType").is_empty());
         assert!(t.has_method("VirtualMachine", "PowerOffVM_Task"));
         assert!(t.has_method("VirtualMachine", "Destroy_Task"));
         assert!(t.data_is_a("TraversalSpec", "SelectionSpec"));

@@ -426,7 +426,8 @@ impl Sdk {
             let mut user = None;
             let begun = {
                 let mut st = self.lock();
-                self.begin(&mut st, &req, &caller, &mut user)
+                let now = self.model.clock.now();
+                self.begin(&mut st, &req, &caller, &mut user, now)
             };
             let r = match begun {
                 Err(f) => Err(f),
@@ -482,15 +483,17 @@ impl Sdk {
         let now = self.model.clock.now();
         // One lock for the checks and the call.
         let mut st = self.lock();
-        let r = self.begin(&mut st, req, caller, &mut user).and_then(|()| {
-            if self.pending.load(std::sync::atomic::Ordering::SeqCst) {
-                self.settle(&mut st, now);
-            }
-            st.current.clone_from(&caller.cookie);
-            let r = self.dispatch(&mut st, req, caller, now);
-            st.current = None;
-            r
-        });
+        let r = self
+            .begin(&mut st, req, caller, &mut user, now)
+            .and_then(|()| {
+                if self.pending.load(std::sync::atomic::Ordering::SeqCst) {
+                    self.settle(&mut st, now);
+                }
+                st.current.clone_from(&caller.cookie);
+                let r = self.dispatch(&mut st, req, caller, now);
+                st.current = None;
+                r
+            });
         drop(st);
         Some(self.answer(req, r, user))
     }
@@ -527,15 +530,16 @@ impl Sdk {
         }
     }
 
-    /// Object and session checks common to every call.
+    /// Object and session checks common to every call, at the call's
+    /// `now` (one clock read per call: each was a `clock_gettime`).
     fn begin(
         &self,
         st: &mut State,
         req: &Request,
         caller: &Caller,
         user: &mut Option<String>,
+        now: Instant,
     ) -> Result<(), VimFault> {
-        let now = self.model.clock.now();
         st.current.clone_from(&caller.cookie);
         let target = self.resolve(st, &req.this);
         st.current = None;
@@ -547,7 +551,7 @@ impl Sdk {
             let expired = st
                 .sessions
                 .get(c)
-                .map(|s| self.model.clock.since(s.last_active) > SESSION_IDLE)
+                .map(|s| now.saturating_duration_since(s.last_active) > SESSION_IDLE)
                 .unwrap_or(false);
             if expired {
                 st.sessions.remove(c);

@@ -393,9 +393,7 @@ impl Inventory {
     /// its type.
     pub fn is_a(&self, i: usize, base: &str) -> bool {
         let o = &self.objs[i];
-        base == "ManagedObject"
-            || o.mo.ty == base
-            || self.lineages[o.lineage].1.contains(&base)
+        base == "ManagedObject" || o.mo.ty == base || self.lineages[o.lineage].1.contains(&base)
     }
 
     /// The host objects of a machine.

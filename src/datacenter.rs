@@ -263,7 +263,7 @@ impl Builder {
 
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .thread_name("fakedc")
+            .thread_name(fakedc_net::threads::THREAD_NAME)
             .enable_all()
             .build()
             .map_err(|e| Error::Runtime(e.to_string()))?;

@@ -23,6 +23,7 @@ pub mod fault_io;
 pub mod http;
 pub mod probe;
 pub mod protocol;
+pub mod threads;
 pub mod tls;
 pub mod udp;
 pub mod url;
@@ -342,6 +343,8 @@ pub struct Network {
     wake: watch::Sender<u64>,
     grace: Duration,
     shared: Arc<Shared>,
+    /// Stops the connection threads when the network is dropped.
+    _threads: threads::ConnThreads,
 }
 
 /// Shared by every supervisor task, static or dynamic, and by every
@@ -362,6 +365,8 @@ struct Shared {
     /// The runtime the network started on: dynamic endpoints are bound and
     /// run there whichever thread asks.
     runtime: tokio::runtime::Handle,
+    /// Where accepted connections are served (`threads.rs`).
+    conn_pool: threads::ConnPool,
 }
 
 /// A cloneable handle on the running network layer, for services: bind
@@ -445,6 +450,7 @@ impl Network {
         let tasks = TaskTracker::new();
         let conns = TaskTracker::new();
         let (wake, wake_rx) = watch::channel(0u64);
+        let (conn_pool, conn_threads) = threads::start();
         {
             let wake = wake.clone();
             model.on_change(move |_| {
@@ -462,6 +468,7 @@ impl Network {
             bound: std::sync::OnceLock::new(),
             next_dynamic: std::sync::atomic::AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
+            conn_pool,
         });
         let mut endpoints = Vec::new();
         let mut pending = Vec::new();
@@ -606,6 +613,7 @@ impl Network {
             wake,
             grace: cfg.shutdown_grace,
             shared,
+            _threads: conn_threads,
         })
     }
 
@@ -892,9 +900,33 @@ impl Supervisor {
         let handler = self.handler.clone();
         let epoch = epoch.clone();
         let span = info_span!("conn", %peer);
-        self.shared.conns.spawn(
-            async move {
+        // Served on a connection thread (`threads.rs`): the socket leaves
+        // this runtime's reactor here and joins that thread's there.
+        let target = threads::moves(self.service)
+            .then(|| self.shared.conn_pool.next().cloned())
+            .flatten();
+        let moving = match &target {
+            Some(_) => match stream.into_std() {
+                Ok(s) => Err(s),
+                Err(e) => {
+                    warn!(error = %e, "cannot move a connection to its thread; closing");
+                    return;
+                }
+            },
+            None => Ok(stream),
+        };
+        let serve_conn = async move {
                 let _permit = permit;
+                let stream = match moving {
+                    Ok(s) => s,
+                    Err(std) => match TcpStream::from_std(std) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            warn!(error = %e, "cannot register a connection on its thread; closing");
+                            return;
+                        }
+                    },
+                };
                 let mut stream = FaultyStream::new(stream, sf).reset_when(
                     info.state.clone(),
                     |s: &TcpStream| {
@@ -931,8 +963,11 @@ impl Supervisor {
                     _ = epoch.cancelled() => { debug!("connection dropped: host went dark"); }
                 }
             }
-            .instrument(span),
-        );
+            .instrument(span);
+        match target {
+            Some(h) => self.shared.conns.spawn_on(serve_conn, &h),
+            None => self.shared.conns.spawn(serve_conn),
+        };
     }
 }
 

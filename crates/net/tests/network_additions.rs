@@ -485,3 +485,79 @@ fn dynamic_bind_works_from_outside_the_runtime() {
     rt.block_on(ep.release());
     rt.block_on(net.shutdown());
 }
+
+/// Answers with the serving thread's name and its /proc task path.
+struct WhereAmI;
+
+impl TcpService for WhereAmI {
+    fn serve(self: Arc<Self>, conn: Conn) -> BoxFuture<()> {
+        Box::pin(async move {
+            let Conn { mut io, .. } = conn;
+            let name = std::thread::current().name().unwrap_or("?").to_string();
+            // The link is relative to /proc: `<pid>/task/<tid>`.
+            let task = std::fs::read_link("/proc/thread-self")
+                .map(|p| format!("/proc/{}", p.display()))
+                .unwrap_or_default();
+            let _ = io.write_all(format!("{name} {task}\n").as_bytes()).await;
+            let mut sink = [0u8; 64];
+            while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+    }
+}
+
+/// Accepted connections are served on the network's connection threads
+/// (named like every fakedc thread, not the main runtime's workers), and
+/// those threads end when the network is dropped, taking what they serve
+/// with them.
+#[test]
+fn connections_are_served_on_connection_threads_that_end_with_the_network() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("main-worker")
+        .enable_all()
+        .build()
+        .unwrap();
+    let (model, _ca, net) = rt.block_on(start());
+    let hv = id(&model, "hv01");
+    let ep = net
+        .handle()
+        .bind(
+            hv,
+            ServiceKind::Rpc,
+            0,
+            Handler::Tcp(Arc::new(WhereAmI)),
+            false,
+        )
+        .unwrap();
+    let addr = ep.addr();
+    let (answer, mut held) = rt.block_on(async {
+        let mut s = tokio::time::timeout(T, TcpStream::connect(addr))
+            .await
+            .unwrap()
+            .unwrap();
+        let l = tokio::time::timeout(T, line(&mut s))
+            .await
+            .unwrap()
+            .unwrap();
+        (l, s)
+    });
+    let (name, task) = answer.trim().split_once(' ').expect("name and task");
+    assert_eq!(name, fakedc_net::threads::THREAD_NAME, "{answer}");
+    assert!(std::path::Path::new(task).exists(), "{answer}");
+    drop(ep);
+    rt.block_on(net.shutdown());
+    drop(net);
+    // The thread goes, and the connection it served is closed.
+    let mut gone = false;
+    for _ in 0..250 {
+        if !std::path::Path::new(task).exists() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(gone, "connection thread {task} still runs");
+    let mut buf = [0u8; 8];
+    let n = rt.block_on(async { tokio::time::timeout(T, held.read(&mut buf)).await });
+    assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "{n:?}");
+}

@@ -203,9 +203,9 @@ struct IpmiService {
 impl UdpService for IpmiService {
     fn run(self: Arc<Self>, ep: UdpEndpoint) -> BoxFuture<()> {
         let model = self.model.clone();
-        // A BMC answers on a datagram thread: receive, command and answer
-        // on one thread, with no hand-off between runtime workers.
-        Box::pin(ep.serve_on_datagram_thread(move |ep| async move {
+        // The network runs this on a connection thread: receive, command
+        // and answer on one thread, with no hand-off between workers.
+        Box::pin(async move {
             let setup = match setup(&model, ep.machine) {
                 Ok(s) => s,
                 Err(e) => {
@@ -215,7 +215,7 @@ impl UdpService for IpmiService {
             };
             let mut bmc = Bmc::new(model, ep, setup);
             bmc.run().await;
-        }))
+        })
     }
 }
 

@@ -472,6 +472,7 @@ impl Network {
         });
         let mut endpoints = Vec::new();
         let mut pending = Vec::new();
+        let mut pending_udp = Vec::new();
         for m in model.machines() {
             // Endpoints of this machine on one port and transport share a
             // listener when they can (HTTP routes by path); the scenario
@@ -531,25 +532,38 @@ impl Network {
                 let addr = SocketAddr::new(m.address, port);
                 match (transport, &handler) {
                     (Transport::Udp, Handler::Udp(svc)) => {
-                        let sock = Arc::new(bind_udp(addr)?);
+                        let sock = udp::bind_udp_std(addr)?;
                         let local = sock.local_addr().map_err(|e| bind_error("udp", addr, e))?;
                         endpoints.push(BoundEndpoint {
                             machine: m.id,
                             service: kind,
                             addr: local,
                         });
-                        let endpoint = UdpEndpoint {
-                            socket: sock,
-                            machine: m.id,
-                            machine_name: m.name.clone(),
-                            service: kind,
-                            model: model.clone(),
-                            shutdown: shutdown.clone(),
-                        };
+                        let (svc, model, shutdown) = (svc.clone(), model.clone(), shutdown.clone());
+                        let (machine, machine_name) = (m.id, m.name.clone());
                         let span = info_span!("listener", proto = kind.name(), addr = %local, machine = %m.name);
-                        pending
-                            .push(Box::pin(svc.clone().run(endpoint).instrument(span))
-                                as BoxFuture<()>);
+                        // Served on a connection thread, the socket
+                        // registered with that thread's reactor.
+                        let serve = async move {
+                            let socket = match tokio::net::UdpSocket::from_std(sock) {
+                                Ok(s) => s,
+                                Err(e) => {
+                                    warn!(error = %e, machine = %machine_name, "udp endpoint not served: cannot register its socket");
+                                    return;
+                                }
+                            };
+                            let endpoint = UdpEndpoint {
+                                socket: Arc::new(socket),
+                                machine,
+                                machine_name,
+                                service: kind,
+                                model,
+                                shutdown,
+                            };
+                            svc.run(endpoint).await;
+                        }
+                        .instrument(span);
+                        pending_udp.push(Box::pin(serve) as BoxFuture<()>);
                     }
                     (Transport::Tcp, Handler::Tcp(_) | Handler::Http(_)) => {
                         let tls = kind.tls();
@@ -594,6 +608,12 @@ impl Network {
         }
         for f in pending {
             tasks.spawn(f);
+        }
+        for f in pending_udp {
+            match shared.conn_pool.next() {
+                Some(h) => tasks.spawn_on(f, h),
+                None => tasks.spawn(f),
+            };
         }
         // Closed means "wait() may finish once empty"; dynamic endpoints
         // still spawn their supervisors here later, and shutdown waits for

@@ -10,26 +10,24 @@
 //! second receive is spent learning that it would block. Answers go out with
 //! [`UdpEndpoint::try_send_to`] (one `sendto`, no await) and fall back to
 //! the awaited [`UdpEndpoint::send_to`] only when the socket's buffer is
-//! full. [`UdpEndpoint::serve_on_datagram_thread`] moves an endpoint onto
-//! one of a few current-thread runtimes, so a datagram is received,
-//! answered and waited for again by one thread, with no hand-off between a
-//! multi-thread runtime's workers (a futex wake and an eventfd write per
-//! request, measured: a third of the server's CPU per request was context
-//! switches).
+//! full. The network starts every static UDP service on one of its
+//! connection threads (`threads.rs`), the socket registered there, so a
+//! datagram is received, answered and waited for again by one thread, with
+//! no hand-off between a multi-thread runtime's workers (a futex wake and
+//! an eventfd write per request, measured: a third of the server's CPU per
+//! request was context switches).
 
 use crate::{bind_error, NetError};
 use fakedc_model::{FaultKind, MachineId, Model, Record, ServiceKind};
 use std::cell::RefCell;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, Instrument};
+use tracing::debug;
 
 /// Datagrams one [`UdpEndpoint::try_drain`] receives at most (one
 /// `recvmmsg`); a full batch means more may be queued.
@@ -40,10 +38,18 @@ pub const DATAGRAM_MAX: usize = 2048;
 
 /// Binds a UDP socket.
 pub fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, NetError> {
+    let std = bind_udp_std(addr)?;
+    UdpSocket::from_std(std).map_err(|e| bind_error("udp", addr, e))
+}
+
+/// Binds a non-blocking UDP socket not yet registered with any runtime's
+/// reactor: the thread that will serve it registers it
+/// (`UdpSocket::from_std` there).
+pub(crate) fn bind_udp_std(addr: SocketAddr) -> Result<std::net::UdpSocket, NetError> {
     let std = std::net::UdpSocket::bind(addr).map_err(|e| bind_error("udp", addr, e))?;
     std.set_nonblocking(true)
         .map_err(|e| bind_error("udp", addr, e))?;
-    UdpSocket::from_std(std).map_err(|e| bind_error("udp", addr, e))
+    Ok(std)
 }
 
 /// A datagram endpoint handed to a UDP service; receiving applies the fault
@@ -217,80 +223,6 @@ impl UdpEndpoint {
         }
     }
 
-    /// Runs `serve` with this endpoint on one of the datagram threads (a
-    /// few current-thread runtimes shared by every endpoint that asks,
-    /// assigned in turn) and returns when it ends. The socket is moved from
-    /// this runtime's reactor to that thread's, so readiness, the service's
-    /// work and its answer stay on one thread. Dropping the returned future
-    /// aborts `serve` (as dropping a task's future would); when the socket
-    /// cannot be moved it runs here instead.
-    pub async fn serve_on_datagram_thread<F, Fut>(self, serve: F)
-    where
-        F: FnOnce(UdpEndpoint) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        // The fallbacks are boxed: inline, the service's whole future would
-        // be part of this one's state on the caller's runtime, a second copy
-        // of every BMC's state that the normal path never uses (33 MB
-        // across 10,000 BMCs).
-        let Some(handle) = datagram_thread() else {
-            return Box::pin(serve(self)).await;
-        };
-        let UdpEndpoint {
-            socket,
-            machine,
-            machine_name,
-            service,
-            model,
-            shutdown,
-        } = self;
-        let socket = match Arc::try_unwrap(socket) {
-            Ok(s) => s,
-            Err(shared) => {
-                return Box::pin(serve(UdpEndpoint {
-                    socket: shared,
-                    machine,
-                    machine_name,
-                    service,
-                    model,
-                    shutdown,
-                }))
-                .await
-            }
-        };
-        let std = match socket.into_std() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, machine = %machine_name, "udp endpoint not served: cannot move its socket");
-                return;
-            }
-        };
-        let span = tracing::Span::current();
-        let task = handle.spawn(
-            async move {
-                let socket = match UdpSocket::from_std(std) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!(error = %e, machine = %machine_name, "udp endpoint not served: cannot register its socket");
-                        return;
-                    }
-                };
-                serve(UdpEndpoint {
-                    socket: Arc::new(socket),
-                    machine,
-                    machine_name,
-                    service,
-                    model,
-                    shutdown,
-                })
-                .await
-            }
-            .instrument(span),
-        );
-        let _abort = AbortOnDrop(task.abort_handle());
-        let _ = task.await;
-    }
-
     /// Applies the fault rules to a datagram from `peer`: false when a rule
     /// drops it (journaled), after any delay a rule adds.
     async fn admit(&self, peer: SocketAddr) -> bool {
@@ -357,62 +289,6 @@ pub enum Drained {
     More,
     /// Fault rules exist: receive with [`UdpEndpoint::try_recv_admitted`].
     Faults,
-}
-
-/// Aborts a task on another runtime when the future awaiting it is dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// The datagram threads: one current-thread runtime each, driven for the
-/// life of the process (idle, a thread waits in `epoll_wait`). At most
-/// four, and no more than the machine's cores.
-struct DatagramThreads {
-    handles: Vec<tokio::runtime::Handle>,
-    next: AtomicUsize,
-}
-
-fn datagram_thread() -> Option<tokio::runtime::Handle> {
-    static THREADS: OnceLock<Option<DatagramThreads>> = OnceLock::new();
-    let t = THREADS
-        .get_or_init(|| {
-            let n = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-            let mut handles = Vec::with_capacity(n);
-            for i in 0..n {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no datagram runtime");
-                        break;
-                    }
-                };
-                let handle = rt.handle().clone();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("fakedc-udp-{i}"))
-                    .spawn(move || rt.block_on(std::future::pending::<()>()));
-                match spawned {
-                    Ok(_) => handles.push(handle),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no datagram thread");
-                        break;
-                    }
-                }
-            }
-            (!handles.is_empty()).then(|| DatagramThreads {
-                handles,
-                next: AtomicUsize::new(0),
-            })
-        })
-        .as_ref()?;
-    let i = t.next.fetch_add(1, Ordering::Relaxed) % t.handles.len();
-    t.handles.get(i).cloned()
 }
 
 thread_local! {

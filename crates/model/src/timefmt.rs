@@ -1,6 +1,6 @@
 //! Calendar text of Unix times, in UTC: the one place that turns seconds
 //! into a date for the protocols that write xs:dateTime or ISO 8601
-//! (SMASH, Redfish, WSUS, vSphere, the load balancer). Each adds its own
+//! (SMASH, Redfish, WSUS, vSphere, the load balancer, WMI). Each adds its own
 //! product's fraction and zone to [`utc_date_time`].
 
 /// `YYYY-MM-DDTHH:MM:SS` of `unix_secs` in UTC; `None` outside the years
@@ -23,12 +23,49 @@ pub fn utc_date_time_or_epoch(unix_secs: i64) -> String {
     utc_date_time(unix_secs).unwrap_or_else(|| "1970-01-01T00:00:00".to_string())
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` (xs:dateTime, as CIM datetimes carry it).
+/// `YYYY-MM-DDTHH:MM:SSZ` (xs:dateTime, as CIM datetimes carry it); the
+/// epoch's past year 9999, as [`utc_date_time_or_epoch`] does.
 pub fn xs_datetime(unix: u64) -> String {
-    format!(
-        "{}Z",
-        utc_date_time_or_epoch(i64::try_from(unix).unwrap_or(i64::MAX))
-    )
+    /// 10000-01-01T00:00:00Z.
+    const YEAR_10000: u64 = 253_402_300_800;
+    if unix >= YEAR_10000 {
+        return "1970-01-01T00:00:00Z".to_string();
+    }
+    date_time_z(unix)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of `unix` in UTC, the year in as many digits as
+/// it takes past 9999. The digits are written directly rather than through
+/// `format!`: WMI writes one on every Win32_OperatingSystem read, where
+/// the formatting machinery showed in the profile.
+pub fn date_time_z(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(i64::MAX);
+    let rem = unix % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    if y > 9999 {
+        return format!(
+            "{y}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            (rem / 60) % 60,
+            rem % 60
+        );
+    }
+    let mut out = String::with_capacity(20);
+    let fields = [
+        (u64::try_from(y).unwrap_or(0), 4, '-'),
+        (u64::from(m), 2, '-'),
+        (u64::from(d), 2, 'T'),
+        (rem / 3600, 2, ':'),
+        ((rem / 60) % 60, 2, ':'),
+        (rem % 60, 2, 'Z'),
+    ];
+    for (v, n, after) in fields {
+        for k in (0..n).rev() {
+            out.push(char::from(b'0' + (v / 10u64.pow(k) % 10) as u8));
+        }
+        out.push(after);
+    }
+    out
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's

@@ -1,8 +1,7 @@
 //! UDP endpoints: the datagram half of the network layer (IPMI's 623).
 //! Receiving applies the machine's fault rules; services never bind.
 //!
-//! Two ways to receive. [`UdpEndpoint::recv`] and
-//! [`UdpEndpoint::recv_datagram`] are the plain ones. The hot path of a
+//! Two ways to receive. [`UdpEndpoint::recv`] is the plain one. The hot path of a
 //! request/response service (IPMI) is [`UdpEndpoint::readable`] then
 //! [`UdpEndpoint::try_drain`]: one `recvmmsg` takes every datagram queued
 //! (up to [`BATCH`]) into this thread's receive slots and hands each to the
@@ -83,39 +82,6 @@ impl UdpEndpoint {
             };
             if self.admit(peer).await {
                 return Some((n, peer));
-            }
-        }
-    }
-
-    /// [`UdpEndpoint::recv`] of a datagram of at most `MAX` bytes, returned
-    /// as its own bytes. No buffer is held while the endpoint waits: it waits
-    /// for readiness, then reads into a stack buffer that no await outlives,
-    /// so an idle fleet (10,000 BMCs, one endpoint each) holds no receive
-    /// buffers. Longer datagrams are truncated, as `recv` truncates them.
-    pub async fn recv_datagram<const MAX: usize>(&self) -> Option<(Vec<u8>, SocketAddr)> {
-        loop {
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return None,
-                r = self.socket.readable() => if let Err(e) = r {
-                    debug!(error = %e, "udp readiness error");
-                    continue;
-                },
-            }
-            let got = {
-                let mut buf = [0u8; MAX];
-                match self.socket.try_recv_from(&mut buf) {
-                    Ok((n, peer)) => Some((buf[..n].to_vec(), peer)),
-                    Err(e) => {
-                        if e.kind() != std::io::ErrorKind::WouldBlock {
-                            debug!(error = %e, "udp recv error");
-                        }
-                        None
-                    }
-                }
-            };
-            let Some((data, peer)) = got else { continue };
-            if self.admit(peer).await {
-                return Some((data, peer));
             }
         }
     }

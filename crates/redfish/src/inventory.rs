@@ -50,13 +50,7 @@ const MAX_UPDATE_MS: u64 = 3_600_000;
 /// What Systems/1 is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
-    pub cpus: u64,
-    pub cores_per_cpu: u64,
-    pub cpu_mhz: u64,
-    pub memory_gib: u64,
-    /// Hardware threads per core (2: hyper-threading on).
-    pub threads_per_core: u64,
-    /// The chassis's shape these figures come from.
+    /// The chassis's processors and memory.
     pub compute: Compute,
     pub nics: u64,
     pub disks_gb: Vec<u64>,
@@ -69,11 +63,6 @@ impl Inventory {
     /// 960 GB SSDs.
     fn with_compute(c: &Compute) -> Inventory {
         Inventory {
-            cpus: u64::from(c.cpus),
-            cores_per_cpu: u64::from(c.cores_per_cpu),
-            cpu_mhz: u64::from(c.cpu_mhz),
-            memory_gib: c.memory_mib / 1024,
-            threads_per_core: u64::from(c.threads_per_core),
             compute: *c,
             nics: 2,
             disks_gb: vec![960, 960],
@@ -136,30 +125,27 @@ impl Inventory {
         Inventory::of(m, &compute).unwrap_or_else(|_| Inventory::with_compute(&compute))
     }
 
-    fn cores(&self) -> u64 {
-        self.cpus.saturating_mul(self.cores_per_cpu)
+    fn cpus(&self) -> u64 {
+        u64::from(self.compute.cpus)
     }
 
-    fn logical(&self) -> u64 {
-        self.cores().saturating_mul(self.threads_per_core)
-    }
-
-    fn cpu_model(&self) -> String {
-        self.compute.cpu_model()
+    fn memory_gib(&self) -> u64 {
+        self.compute.memory_mib / 1024
     }
 
     /// The DIMMs: the memory spread evenly over as many of the sockets'
     /// slots as divide it (256 GiB on 2 sockets: 16 x 16 GiB).
     fn dimms(&self) -> (u64, u64) {
-        if self.memory_gib == 0 {
+        let gib = self.memory_gib();
+        if gib == 0 {
             return (0, 0);
         }
-        let slots = self.cpus.saturating_mul(SLOTS_PER_CPU).max(1);
+        let slots = self.cpus().saturating_mul(SLOTS_PER_CPU).max(1);
         let n = (1..=slots)
             .rev()
-            .find(|n| self.memory_gib.is_multiple_of(*n))
+            .find(|n| gib.is_multiple_of(*n))
             .unwrap_or(1);
-        (n, self.memory_gib / n * 1024)
+        (n, gib / n * 1024)
     }
 
     /// `ProcessorSummary` and `MemorySummary` for ComputerSystem.
@@ -167,15 +153,15 @@ impl Inventory {
         system.insert(
             "ProcessorSummary".into(),
             json!({
-                "Count": self.cpus,
-                "CoreCount": self.cores(),
-                "LogicalProcessorCount": self.logical(),
-                "Model": self.cpu_model(),
+                "Count": self.compute.cpus,
+                "CoreCount": self.compute.cores(),
+                "LogicalProcessorCount": self.compute.logical_processors(),
+                "Model": self.compute.cpu_model(),
             }),
         );
         system.insert(
             "MemorySummary".into(),
-            json!({ "TotalSystemMemoryGiB": self.memory_gib, "MemoryMirroring": "None" }),
+            json!({ "TotalSystemMemoryGiB": self.memory_gib(), "MemoryMirroring": "None" }),
         );
         for (k, v) in [
             ("Processors", PROCESSORS),
@@ -251,7 +237,7 @@ pub fn read(inv: &Inventory, host: &Host<'_>, path: &str) -> Option<Option<Value
             path,
             "#ProcessorCollection.ProcessorCollection",
             "Processors Collection",
-            (1..=inv.cpus).map(|n| format!("CPU{n}")),
+            (1..=inv.cpus()).map(|n| format!("CPU{n}")),
         )),
         MEMORY => Some(members(
             path,
@@ -282,7 +268,7 @@ pub fn read(inv: &Inventory, host: &Host<'_>, path: &str) -> Option<Option<Value
         BIOS => Some(bios(inv)),
         _ => {
             if let Some(id) = member(PROCESSORS) {
-                numbered(id, "CPU", inv.cpus).map(|n| processor(inv, host, n))
+                numbered(id, "CPU", inv.cpus()).map(|n| processor(inv, host, n))
             } else if let Some(id) = member(MEMORY) {
                 numbered(id, "DIMM", inv.dimms().0).map(|n| dimm(inv, n))
             } else if let Some(id) = member(NICS) {
@@ -297,6 +283,7 @@ pub fn read(inv: &Inventory, host: &Host<'_>, path: &str) -> Option<Option<Value
 }
 
 fn processor(inv: &Inventory, host: &Host<'_>, n: u64) -> Value {
+    let c = &inv.compute;
     json!({
         "@odata.id": format!("{PROCESSORS}/CPU{n}"),
         "@odata.type": "#Processor.v1_20_0.Processor",
@@ -307,13 +294,13 @@ fn processor(inv: &Inventory, host: &Host<'_>, n: u64) -> Value {
         "ProcessorArchitecture": "x86",
         "InstructionSet": "x86-64",
         "Manufacturer": "Intel(R) Corporation",
-        "Model": inv.cpu_model(),
-        "MaxSpeedMHz": inv.cpu_mhz,
+        "Model": c.cpu_model(),
+        "MaxSpeedMHz": c.cpu_mhz,
         // As SMASH's CurrentClockSpeed: 0 while the host is off.
-        "OperatingSpeedMHz": if host.powered { inv.cpu_mhz } else { 0 },
-        "TotalCores": inv.cores_per_cpu,
-        "TotalEnabledCores": inv.cores_per_cpu,
-        "TotalThreads": inv.cores_per_cpu.saturating_mul(inv.threads_per_core),
+        "OperatingSpeedMHz": if host.powered { c.cpu_mhz } else { 0 },
+        "TotalCores": c.cores_per_cpu,
+        "TotalEnabledCores": c.cores_per_cpu,
+        "TotalThreads": c.cores_per_cpu.saturating_mul(c.threads_per_core),
         "Status": ok(),
     })
 }
@@ -321,7 +308,7 @@ fn processor(inv: &Inventory, host: &Host<'_>, n: u64) -> Value {
 fn dimm(inv: &Inventory, n: u64) -> Value {
     let (count, mib) = inv.dimms();
     // Slots filled in order across the sockets: A1 on CPU 1, A1 on CPU 2, ...
-    let per_cpu = count.div_ceil(inv.cpus.max(1)).max(1);
+    let per_cpu = count.div_ceil(inv.cpus().max(1)).max(1);
     let cpu = (n - 1) / per_cpu + 1;
     let slot = (n - 1) % per_cpu + 1;
     json!({
@@ -469,12 +456,12 @@ pub const REGISTRY_JSON: &str =
 fn bios_value(inv: &Inventory, name: &str) -> Value {
     match name {
         "BootMode" => json!("Uefi"),
-        "LogicalProc" => json!(if inv.threads_per_core > 1 {
+        "LogicalProc" => json!(if inv.compute.threads_per_core > 1 {
             "Enabled"
         } else {
             "Disabled"
         }),
-        "ProcCoresEnabled" => json!(inv.cores_per_cpu),
+        "ProcCoresEnabled" => json!(inv.compute.cores_per_cpu),
         _ => json!("Enabled"),
     }
 }
@@ -527,8 +514,8 @@ pub fn registries(inv: &Inventory, bios_version: &str, path: &str) -> Option<Val
                     if values.is_empty() {
                         a["Type"] = json!("Integer");
                         a["LowerBound"] = json!(1);
-                        a["UpperBound"] = json!(inv.cores_per_cpu);
-                        a["DefaultValue"] = json!(inv.cores_per_cpu);
+                        a["UpperBound"] = json!(inv.compute.cores_per_cpu);
+                        a["DefaultValue"] = json!(inv.compute.cores_per_cpu);
                     } else {
                         a["Type"] = json!("Enumeration");
                         a["DefaultValue"] = json!(values[0]);
@@ -587,10 +574,10 @@ mod tests {
         let inv = Inventory::of(&machine(json!({})), &Compute::SERVER).unwrap();
         assert_eq!(
             (
-                inv.cpus,
-                inv.cores_per_cpu,
-                inv.threads_per_core,
-                inv.memory_gib
+                inv.compute.cpus,
+                inv.compute.cores_per_cpu,
+                inv.compute.threads_per_core,
+                inv.memory_gib()
             ),
             (2, 16, 2, 256)
         );
@@ -608,9 +595,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             (
-                inv.cpus,
-                inv.cores_per_cpu,
-                inv.memory_gib,
+                inv.compute.cpus,
+                inv.compute.cores_per_cpu,
+                inv.memory_gib(),
                 inv.nics,
                 inv.disks_gb.clone()
             ),

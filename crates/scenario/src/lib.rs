@@ -556,6 +556,9 @@ where
                 Role::VmGuest => !guest_vm.contains_key(&i),
                 _ => true,
             };
+            // The host's shape, made once for its chassis and its VMs'
+            // clock.
+            let mut host_compute = None;
             if owns {
                 let hw = self.hardware(e, bmc_raw)?;
                 let mut c = Chassis::new(
@@ -563,7 +566,7 @@ where
                     timing_of(e.raw),
                     e.raw.power.as_deref().unwrap_or("on") != "off",
                 );
-                c.compute = self.compute(e, bmc_raw)?;
+                c.compute = *host_compute.insert(self.compute(e, bmc_raw)?);
                 if !e.raw.sensor.is_empty() {
                     c.sensors = self.sensors(e.raw)?;
                 } else if let Some(b) = bmc_raw.filter(|b| !b.sensor.is_empty()) {
@@ -589,7 +592,11 @@ where
                 );
                 let running = vm.state.as_deref().unwrap_or("running") == "running";
                 let mut c = Chassis::new(hw, timing_of(e.raw), running);
-                c.compute = self.vm_compute(e, bmc_raw, vm)?;
+                let host_mhz = match host_compute {
+                    Some(h) => h.cpu_mhz,
+                    None => self.compute(e, bmc_raw)?.cpu_mhz,
+                };
+                c.compute = self.vm_compute(e, vm, host_mhz)?;
                 vm_chassis.insert((i, vi), ChassisId(chassis.len()));
                 chassis.push(c);
             }
@@ -967,10 +974,9 @@ where
     fn vm_compute(
         &self,
         e: &Entry<'_>,
-        bmc: Option<&RawMachine>,
         vm: &raw::RawVm,
+        host_mhz: u32,
     ) -> Result<Compute, ScenarioError> {
-        let host = self.compute(e, bmc)?;
         let vcpus = vm.cpus.as_ref().map_or(Ok(2), |v| {
             let n = *v.get_ref();
             if (1..=1024).contains(&n) {
@@ -999,7 +1005,7 @@ where
                 )
             }
         })?;
-        Ok(Compute::vm(vcpus, host.cpu_mhz, memory))
+        Ok(Compute::vm(vcpus, host_mhz, memory))
     }
 
     fn sensors(&self, r: &RawMachine) -> Result<Vec<Sensor>, ScenarioError> {

@@ -48,42 +48,13 @@ const SERVICES: &[(&str, &str, &str, &str)] = &[
     ("W32Time", "Windows Time", "Running", "Manual"),
 ];
 
-/// `YYYY-MM-DDTHH:MM:SSZ` of a time.
-/// The date is the model's one civil-date algorithm; the digits are
-/// written by hand, since `LocalDateTime` is formatted on every
-/// Win32_OperatingSystem read and `format!`'s machinery showed there.
+/// `YYYY-MM-DDTHH:MM:SSZ` of a time (the model's one writer of it).
 fn cim_datetime(t: SystemTime) -> String {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let days = i64::try_from(secs / 86400).unwrap_or(0);
-    let rem = secs % 86400;
-    let (y, m, d) = fakedc_model::timefmt::civil_from_days(days);
-    if y > 9999 {
-        return format!(
-            "{y}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            rem / 3600,
-            (rem / 60) % 60,
-            rem % 60
-        );
-    }
-    let mut out = String::with_capacity(20);
-    let fields = [
-        (u64::try_from(y).unwrap_or(0), 4, '-'),
-        (u64::from(m), 2, '-'),
-        (u64::from(d), 2, 'T'),
-        (rem / 3600, 2, ':'),
-        ((rem / 60) % 60, 2, ':'),
-        (rem % 60, 2, 'Z'),
-    ];
-    for (v, n, after) in fields {
-        for k in (0..n).rev() {
-            out.push(char::from(b'0' + (v / 10u64.pow(k) % 10) as u8));
-        }
-        out.push(after);
-    }
-    out
+    fakedc_model::timefmt::date_time_z(secs)
 }
 
 /// root/cimv2.

@@ -18,6 +18,11 @@
 //! - the server's CPU time per request during each rate (utime + stime
 //!   from `/proc/<pid>/stat`, so the load generator's share is not in it),
 //!   and the load generator's (its threads' `/proc/thread-self/schedstat`);
+//! - the replay floor beside each rate: fakedc's own answers, recorded
+//!   at start, served by a child process that does nothing but TLS and a
+//!   lookup (`floor_server`) to the same load generator, so the round
+//!   trip that is not fakedc's (client, TLS, loopback, wake-ups) is
+//!   printed and the best ratio any server could reach here is known;
 //! - start-up time (spawn to the first answered RetrieveServiceContent)
 //!   and resident memory after one read of every VM's name and power
 //!   state, for 1,000 and 10,000 VMs.
@@ -579,6 +584,163 @@ fn in_process(vms: usize, d: Duration) -> Result<(f64, f64)> {
     ))
 }
 
+/// The answers the replay floor gives, recorded from fakedc: each request
+/// kind (the first of these markers its body holds) and the answer's
+/// status line, extra head lines and body.
+const FLOOR_KINDS: [&str; 4] = [
+    "RetrieveServiceContent",
+    "Login",
+    "CreateContainerView",
+    "RetrievePropertiesEx",
+];
+
+/// Records fakedc's answers to the calls [`session`] and [`rate`] make,
+/// as files `<kind>.http` in `dir` (whole responses: head and body), for
+/// the replay floor to serve.
+fn record_answers(s: &Server, dir: &Path) -> Result<()> {
+    let mut c = Raw::connect(s.addr)?;
+    let (_, sc) = c.post(&retrieve_service_content())?;
+    let sm = first_text(&sc, "sessionManager").context("sessionManager")?;
+    let vm = first_text(&sc, "viewManager").context("viewManager")?;
+    let root = first_text(&sc, "rootFolder").context("rootFolder")?;
+    let pc = first_text(&sc, "propertyCollector").context("propertyCollector")?;
+    let (_, login_xml) = c.post(&login(sm, s.user, s.password))?;
+    let cookie = c.cookie.clone().context("no session cookie")?;
+    let (_, view_xml) = c.post(&envelope(&format!(
+        "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">{vm}</_this><container type=\"Folder\">{root}</container><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>"
+    )))?;
+    let view = first_text(&view_xml, "returnval").context("view")?;
+    let (_, props_xml) = c.post(&envelope(&format!(
+        "<RetrievePropertiesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">{pc}</_this><specSet><propSet><type>VirtualMachine</type><pathSet>name</pathSet><pathSet>runtime.powerState</pathSet></propSet><objectSet><obj type=\"ContainerView\">{view}</obj><skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>v</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet><options></options></RetrievePropertiesEx>"
+    )))?;
+    for (kind, body, extra) in [
+        (FLOOR_KINDS[0], &sc, String::new()),
+        (
+            FLOOR_KINDS[1],
+            &login_xml,
+            format!("Set-Cookie: vmware_soap_session=\"{cookie}\"; Path=/; HttpOnly; Secure; \r\n"),
+        ),
+        (FLOOR_KINDS[2], &view_xml, String::new()),
+        (FLOOR_KINDS[3], &props_xml, String::new()),
+    ] {
+        // fakedc's head, line for line (the date is fixed: a replay).
+        let http = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nCache-Control: no-cache\r\n{extra}Content-Length: {}\r\nDate: Sun, 06 Dec 2026 00:00:00 GMT\r\n\r\n{body}",
+            body.len()
+        );
+        std::fs::write(dir.join(format!("{kind}.http")), http)?;
+    }
+    Ok(())
+}
+
+/// The replay floor (`--floor DIR`, a child process of this benchmark):
+/// one current-thread tokio runtime serving TLS on 127.0.0.1 with the
+/// same rustls as fakedc, answering each request with the recorded
+/// fakedc answer for its kind, whole, in one write. No HTTP library, no
+/// SOAP, no SDK: the same client, bytes, TLS, loopback and wake-ups as
+/// fakedc, and none of fakedc's own work, so its round trip is the floor
+/// under any server on this machine with this load generator. Prints
+/// `ready ADDR`.
+fn floor_server(dir: &Path) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut answers = Vec::new();
+    for kind in FLOOR_KINDS {
+        answers.push((
+            kind.as_bytes(),
+            std::fs::read(dir.join(format!("{kind}.http")))?,
+        ));
+    }
+    let answers = std::sync::Arc::new(answers);
+    let ca = fakedc_net::tls::CertAuthority::generate()?;
+    let cfg = ca.server_config("localhost", [127, 0, 0, 1].into())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("ready {}", l.local_addr()?);
+        loop {
+            let (tcp, _) = l.accept().await?;
+            tcp.set_nodelay(true)?;
+            let (cfg, answers) = (cfg.clone(), answers.clone());
+            tokio::spawn(async move {
+                let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut filled = 0;
+                loop {
+                    // One request: the head, then Content-Length bytes.
+                    let end = loop {
+                        if let Some(h) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..h]).to_ascii_lowercase();
+                            let len: usize = head
+                                .split("content-length:")
+                                .nth(1)
+                                .and_then(|v| v.lines().next())
+                                .and_then(|v| v.trim().parse().ok())
+                                .unwrap_or(0);
+                            if filled >= h + 4 + len {
+                                break h + 4 + len;
+                            }
+                        }
+                        if filled == buf.len() {
+                            return;
+                        }
+                        match tls.read(&mut buf[filled..]).await {
+                            Ok(n) if n > 0 => filled += n,
+                            _ => return,
+                        }
+                    };
+                    let req = &buf[..end];
+                    let Some((_, answer)) = answers
+                        .iter()
+                        .find(|(k, _)| req.windows(k.len()).any(|w| w == *k))
+                    else {
+                        return;
+                    };
+                    if tls.write_all(answer).await.is_err() || tls.flush().await.is_err() {
+                        return;
+                    }
+                    buf.copy_within(end..filled, 0);
+                    filled -= end;
+                }
+            });
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+/// Starts the replay floor ([`floor_server`]) over answers recorded from
+/// `f`.
+fn floor(f: &Server) -> Result<Server> {
+    let dir = std::env::temp_dir().join(format!("fakedc-vsphere-floor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    record_answers(f, &dir)?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("--floor")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("spawn the replay floor")?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut addr = None;
+    if let Some(line) = BufReader::new(stdout).lines().next() {
+        addr = line?.strip_prefix("ready ").map(str::to_string);
+    }
+    let addr = addr.context("the replay floor never printed ready")?;
+    Ok(Server {
+        child,
+        addr: addr.parse()?,
+        user: f.user,
+        password: f.password,
+        _dir: Some(dir),
+    })
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -631,6 +793,7 @@ fn run(args: &Args) -> Result<()> {
     );
     let (f, _) = fakedc(&exe, RATE_VMS)?;
     let (v, _) = vcsim(RATE_VMS)?;
+    let fl = floor(&f)?;
     println!("vSphere SDK: fakedc (vCenter over 1 ESXi host) vs vcsim 0.24 (VPX, 1 host), {RATE_VMS} VMs, {secs} s per figure, {rounds} round(s), medians");
     println!("fakedc: {} (pid {})", exe.display(), f.child.id());
     let load = || {
@@ -667,10 +830,11 @@ fn run(args: &Args) -> Result<()> {
             continue;
         }
         for conns in [1, PARALLEL] {
-            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..rounds {
                 a.push(rate(&f, what, conns, d, RATE_VMS)?);
                 b.push(rate(&v, what, conns, d, RATE_VMS)?);
+                c.push(rate(&fl, what, conns, d, RATE_VMS)?);
             }
             let m = |v: &[Rate], f: fn(&Rate) -> f64| median(v.iter().map(f).collect());
             let (ra, rb) = (m(&a, |r| r.per_s), m(&b, |r| r.per_s));
@@ -696,8 +860,32 @@ fn run(args: &Args) -> Result<()> {
                 format!("{ca:.1} us"),
                 format!("{cb:.1} us"),
             );
+            // What no server can go under here: fakedc's own answers
+            // replayed over the same TLS (`floor_server`).
+            let (rc, cc) = (m(&c, |r| r.per_s), m(&c, |r| r.server_us));
+            println!(
+                "{:<44} {:>12.0} {:>12} {:>7.1}x",
+                "  replay floor (fakedc's answers, TLS only)/s",
+                rc,
+                "",
+                rc / rb
+            );
+            println!(
+                "{:<44} {:>12} {:>12} {:>8}",
+                "  replay floor: round trip, server CPU",
+                format!("{:.0} us", 1e6 * conns as f64 / rc),
+                format!("{cc:.0} us"),
+                ""
+            );
+            println!(
+                "{:<44} {:>12} {:>12}",
+                "  round trip: fakedc, vcsim",
+                format!("{:.0} us", 1e6 * conns as f64 / ra),
+                format!("{:.0} us", 1e6 * conns as f64 / rb),
+            );
         }
     }
+    drop(fl);
     drop(f);
     drop(v);
     let sizes: &[usize] = match (only, short) {
@@ -731,6 +919,15 @@ fn run(args: &Args) -> Result<()> {
 
 fn main() -> ExitCode {
     let args = Args::from_env();
+    if let Some(dir) = args.text("--floor") {
+        return match floor_server(Path::new(dir)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vsphere bench floor: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

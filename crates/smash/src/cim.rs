@@ -273,7 +273,7 @@ fn epr(i: &Instance, ns: Ns) -> EndpointRef {
 }
 
 fn s(v: impl Into<String>) -> Value {
-    Value::Str(v.into())
+    Value::str(v)
 }
 
 fn ints(v: &[i64]) -> Value {

@@ -5,10 +5,11 @@
 //! MaxEnvelopeSize. Authentication and transport are the caller's.
 
 use crate::fault::Fault;
-use crate::message::{action, identify_response, new_uuid, ns, response, Request};
+use crate::message::{action, identify_response, new_uuid, ns, response_writer, Request};
 use crate::provider::{Ctx, EndpointRef, Instance, ResourceProvider};
 use crate::shell::{self, CommandRule, HostFacts, Received, ShellLimits, Shells};
 use crate::wql;
+use crate::xml::soap::EnvelopeWriter;
 use crate::xml::{escape, Element};
 use base64::Engine as _;
 use fakedc_model::MachineId;
@@ -107,29 +108,32 @@ impl Engine {
             .max_envelope_size
             .unwrap_or(DEFAULT_MAX_ENVELOPE)
             .clamp(8192, DEFAULT_MAX_ENVELOPE * 4);
-        let body = if crate::psrp::is_psrp(uri) {
+        let out = if crate::psrp::is_psrp(uri) {
             let hook = crate::psrp::Hook {
                 pools: &self.psrp,
                 providers: &self.providers,
                 configurations: &call.shell.psrp_configurations,
             };
-            hook.handle(call, req, act, uri, max_env).await?
+            let body = hook.handle(call, req, act, uri, max_env).await?;
+            response_to(act, req, body.len()).finish(&body)
         } else if uri.eq_ignore_ascii_case(shell::SHELL_URI) {
-            self.shell_op(call, req, act, max_env).await?
+            let body = self.shell_op(call, req, act, max_env).await?;
+            response_to(act, req, body.len()).finish(&body)
         } else if uri.starts_with(CONFIG_URI) {
             if act != action::GET {
                 return Err(Fault::action_not_supported(act));
             }
-            config_xml(call)
+            let body = config_xml(call);
+            response_to(act, req, body.len()).finish(&body)
         } else {
-            self.class_op(call, req, act, uri, max_env)?
+            // Instances are written straight into the envelope rather than
+            // into a body that is then copied into it.
+            let mut result = Ok(());
+            let out = response_to(act, req, 0)
+                .finish_with(|out| result = self.class_op(call, req, act, uri, max_env, out));
+            result?;
+            out
         };
-        let out = response(
-            &format!("{act}Response"),
-            req.message_id.as_deref(),
-            "",
-            &body,
-        );
         if out.len() > max_env {
             return Err(Fault::max_envelope_exceeded(max_env));
         }
@@ -336,6 +340,8 @@ impl Engine {
         Err(Fault::invalid_resource_uri(uri))
     }
 
+    /// A Get, Put, Enumerate, Pull, Release or method of a provider's
+    /// class, its answer's body appended to `out`.
     fn class_op(
         &self,
         call: &Call<'_>,
@@ -343,17 +349,18 @@ impl Engine {
         act: &str,
         uri: &str,
         max_env: usize,
-    ) -> Result<String, Fault> {
+        out: &mut String,
+    ) -> Result<(), Fault> {
         let ctx = &call.ctx;
         match act {
-            action::PULL => return self.pull(call, req, max_env),
+            action::PULL => return self.pull(call, req, max_env, out),
             action::RELEASE => {
                 let id = enum_context(&req.body)?;
                 let mut g = self.enums.lock().unwrap_or_else(|p| p.into_inner());
                 if g.remove(&id).is_none() {
                     return Err(Fault::invalid_enumeration_context());
                 }
-                return Ok(String::new());
+                return Ok(());
             }
             _ => {}
         }
@@ -362,7 +369,7 @@ impl Engine {
         // §8.2; what SMASH clients send): b:Object says where to start.
         if act == action::ENUMERATE && uri.ends_with("/*") && is_association_enumerate(req) {
             if let Some(p) = self.providers.first() {
-                return self.enumerate(call, req, p, "*", max_env);
+                return self.enumerate(call, req, p, "*", max_env, out);
             }
         }
         let (p, class) = self.resolve(uri, req)?;
@@ -373,12 +380,16 @@ impl Engine {
             .cloned()
             .collect();
         match act {
-            action::GET => Ok(find_one(p.instances(ctx, &class)?, &selectors)?.to_xml()),
+            action::GET => {
+                find_one(p.instances(ctx, &class)?, &selectors)?.write_xml(out);
+                Ok(())
+            }
             action::PUT => {
                 let target = find_one(p.instances(ctx, &class)?, &selectors)?;
-                Ok(p.put(ctx, &class, &target, &req.body)?.to_xml())
+                p.put(ctx, &class, &target, &req.body)?.write_xml(out);
+                Ok(())
             }
-            action::ENUMERATE => self.enumerate(call, req, p, &class, max_env),
+            action::ENUMERATE => self.enumerate(call, req, p, &class, max_env, out),
             _ => {
                 let method = act
                     .rsplit_once('/')
@@ -398,16 +409,20 @@ impl Engine {
                 };
                 let empty = Element::default();
                 let input = req.body.children.first().unwrap_or(&empty);
-                let out = p.invoke(ctx, &class, method, target.as_ref(), input)?;
+                let result = p.invoke(ctx, &class, method, target.as_ref(), input)?;
                 let class_uri = format!("{}{}", p.uri_prefix(), class);
-                let mut x = format!(r#"<p:{method}_OUTPUT xmlns:p="{}">"#, escape(&class_uri));
-                crate::provider::write_props(&mut x, &out.params);
                 let _ = write!(
-                    x,
-                    "<p:ReturnValue>{}</p:ReturnValue></p:{method}_OUTPUT>",
-                    out.return_value
+                    out,
+                    r#"<p:{method}_OUTPUT xmlns:p="{}">"#,
+                    escape(&class_uri)
                 );
-                Ok(x)
+                crate::provider::write_props(out, &result.params);
+                let _ = write!(
+                    out,
+                    "<p:ReturnValue>{}</p:ReturnValue></p:{method}_OUTPUT>",
+                    result.return_value
+                );
+                Ok(())
             }
         }
     }
@@ -419,7 +434,8 @@ impl Engine {
         p: &Arc<dyn ResourceProvider>,
         class: &str,
         max_env: usize,
-    ) -> Result<String, Fault> {
+        out: &mut String,
+    ) -> Result<(), Fault> {
         let ctx = &call.ctx;
         let en = req.body.child(ns::N, "Enumerate");
         let w = |name: &str| en.and_then(|e| e.child(ns::W, name));
@@ -488,27 +504,29 @@ impl Engine {
         };
         if !optimize {
             let id = self.store(ctxt);
-            return Ok(format!(
-                "<n:EnumerateResponse><n:EnumerationContext>{id}</n:EnumerationContext></n:EnumerateResponse>"
-            ));
+            out.push_str("<n:EnumerateResponse><n:EnumerationContext>");
+            out.push_str(&id);
+            out.push_str("</n:EnumerationContext></n:EnumerateResponse>");
+            return Ok(());
         }
-        let batch = take_batch(&mut ctxt.items, max_elements, max_env)?;
-        let mut x = String::with_capacity(batch.len() + 256);
-        x.push_str("<n:EnumerateResponse>");
-        if ctxt.items.is_empty() {
-            x.push_str("<w:Items>");
-            x.push_str(&batch);
-            x.push_str("</w:Items><w:EndOfSequence/>");
+        let n = batch_len(&ctxt.items, max_elements, max_env)?;
+        out.reserve(ctxt.items.iter().take(n).map(String::len).sum::<usize>() + 128);
+        out.push_str("<n:EnumerateResponse>");
+        if n == ctxt.items.len() {
+            out.push_str("<w:Items>");
+            ctxt.items.iter().for_each(|i| out.push_str(i));
+            out.push_str("</w:Items><w:EndOfSequence/>");
         } else {
+            let batch: Vec<String> = ctxt.items.drain(..n).collect();
             let id = self.store(ctxt);
-            x.push_str("<n:EnumerationContext>");
-            x.push_str(&id);
-            x.push_str("</n:EnumerationContext><w:Items>");
-            x.push_str(&batch);
-            x.push_str("</w:Items>");
+            out.push_str("<n:EnumerationContext>");
+            out.push_str(&id);
+            out.push_str("</n:EnumerationContext><w:Items>");
+            batch.iter().for_each(|i| out.push_str(i));
+            out.push_str("</w:Items>");
         }
-        x.push_str("</n:EnumerateResponse>");
-        Ok(x)
+        out.push_str("</n:EnumerateResponse>");
+        Ok(())
     }
 
     fn store(&self, c: EnumContext) -> String {
@@ -529,7 +547,13 @@ impl Engine {
         id
     }
 
-    fn pull(&self, call: &Call<'_>, req: &Request, max_env: usize) -> Result<String, Fault> {
+    fn pull(
+        &self,
+        call: &Call<'_>,
+        req: &Request,
+        max_env: usize,
+        out: &mut String,
+    ) -> Result<(), Fault> {
         let id = enum_context(&req.body)?;
         let max_elements = req
             .body
@@ -544,19 +568,22 @@ impl Engine {
         if c.machine != call.ctx.machine || !c.owner.eq_ignore_ascii_case(call.ctx.user) {
             return Err(Fault::invalid_enumeration_context());
         }
-        let batch = take_batch(&mut c.items, max_elements, max_env)?;
-        let mut x = String::from("<n:PullResponse>");
-        if c.items.is_empty() {
-            let _ = write!(x, "<n:Items>{batch}</n:Items><n:EndOfSequence/>");
+        let n = batch_len(&c.items, max_elements, max_env)?;
+        out.push_str("<n:PullResponse>");
+        if n == c.items.len() {
+            out.push_str("<n:Items>");
+            c.items.iter().for_each(|i| out.push_str(i));
+            out.push_str("</n:Items><n:EndOfSequence/>");
         } else {
-            let _ = write!(
-                x,
-                "<n:EnumerationContext>{id}</n:EnumerationContext><n:Items>{batch}</n:Items>"
-            );
+            out.push_str("<n:EnumerationContext>");
+            out.push_str(&id);
+            out.push_str("</n:EnumerationContext><n:Items>");
+            c.items.drain(..n).for_each(|i| out.push_str(&i));
+            out.push_str("</n:Items>");
             g.insert(id, c);
         }
-        x.push_str("</n:PullResponse>");
-        Ok(x)
+        out.push_str("</n:PullResponse>");
+        Ok(())
     }
 
     /// Association filter (`b:AssociatedInstances` / `b:AssociationInstances`).
@@ -730,27 +757,28 @@ fn enum_context(body: &Element) -> Result<String, Fault> {
         .ok_or_else(Fault::invalid_enumeration_context)
 }
 
-/// Takes up to `max` items that fit in the envelope; one item that alone
-/// is too big is an EncodingLimit fault.
-fn take_batch(items: &mut VecDeque<String>, max: usize, max_env: usize) -> Result<String, Fault> {
+/// How many of the first items (at most `max`) fit in the envelope
+/// together; one item that alone is too big is an EncodingLimit fault.
+fn batch_len(items: &VecDeque<String>, max: usize, max_env: usize) -> Result<usize, Fault> {
     let budget = max_env.saturating_sub(2048);
-    let wanted: usize = items.iter().take(max).map(String::len).sum();
-    let mut out = String::with_capacity(wanted.min(budget));
-    let mut n = 0;
-    while n < max {
-        let Some(next) = items.front() else { break };
-        if out.len() + next.len() > budget {
+    let (mut n, mut len) = (0, 0);
+    for item in items.iter().take(max) {
+        if len + item.len() > budget {
             if n == 0 {
                 return Err(Fault::max_envelope_exceeded(max_env));
             }
             break;
         }
-        if let Some(item) = items.pop_front() {
-            out.push_str(&item);
-        }
+        len += item.len();
         n += 1;
     }
-    Ok(out)
+    Ok(n)
+}
+
+/// The response envelope to `req` (action `act`) up to its Body, with
+/// room for `capacity` bytes of Body.
+fn response_to(act: &str, req: &Request, capacity: usize) -> EnvelopeWriter {
+    response_writer(act, "Response", req.message_id.as_deref(), capacity)
 }
 
 fn receive_xml(cmd: &str, stdout: &[u8], stderr: &[u8], done: Option<i32>) -> String {

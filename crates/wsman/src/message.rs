@@ -348,14 +348,31 @@ pub(crate) fn push_relates_to(out: &mut String, relates_to: Option<&str>) {
 /// Writes a response envelope: `a:To` anonymous, `a:Action`, a new
 /// `a:MessageID` and `a:RelatesTo` echoing the request's MessageID verbatim.
 pub fn response(action: &str, relates_to: Option<&str>, extra_headers: &str, body: &str) -> String {
-    let mut w = writer(body.len() + extra_headers.len());
-    w.header_text("a:To", action::ANONYMOUS, false)
-        .header_text("a:Action", action, true);
+    let mut w = response_writer(action, "", relates_to, body.len() + extra_headers.len());
+    w.header().push_str(extra_headers);
+    w.finish(body)
+}
+
+/// [`response`]'s envelope up to its Body, for a caller that writes the
+/// Body straight into it: `a:Action` is `action` followed by `suffix`
+/// (`Response` after a request's action, without a copy joining them),
+/// with room for `capacity` more bytes.
+pub fn response_writer(
+    action: &str,
+    suffix: &str,
+    relates_to: Option<&str>,
+    capacity: usize,
+) -> EnvelopeWriter {
+    let mut w = writer(capacity);
+    w.header_text("a:To", action::ANONYMOUS, false);
     let out = w.header();
+    out.push_str(r#"<a:Action s:mustUnderstand="true">"#);
+    out.push_str(&escape_text(action));
+    out.push_str(&escape_text(suffix));
+    out.push_str("</a:Action>");
     push_message_id(out);
     push_relates_to(out, relates_to);
-    out.push_str(extra_headers);
-    w.finish(body)
+    w
 }
 
 /// The Identify answer. Windows tells anonymous callers nothing about its

@@ -18,7 +18,10 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Null,
-    Str(String),
+    /// Borrowed when the text is a literal (most of a Windows class's
+    /// properties are): an instance is built per request, and allocating
+    /// a copy of each constant was a share of every Get and Enumerate.
+    Str(Cow<'static, str>),
     Int(i64),
     Bool(bool),
     /// An xs:dateTime (`2024-01-01T00:00:00Z`) or CIM interval.
@@ -30,13 +33,19 @@ pub enum Value {
 
 impl Value {
     pub fn str(s: impl Into<String>) -> Value {
-        Value::Str(s.into())
+        Value::Str(Cow::Owned(s.into()))
+    }
+
+    /// A literal string value, not copied.
+    pub const fn lit(s: &'static str) -> Value {
+        Value::Str(Cow::Borrowed(s))
     }
 
     /// The text form used for WQL and selector comparisons.
     pub fn text(&self) -> Option<String> {
         match self {
-            Value::Str(s) | Value::Datetime(s) => Some(s.clone()),
+            Value::Str(s) => Some(s.to_string()),
+            Value::Datetime(s) => Some(s.clone()),
             Value::Int(i) => Some(i.to_string()),
             Value::Bool(b) => Some(b.to_string()),
             _ => None,

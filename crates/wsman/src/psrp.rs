@@ -218,7 +218,8 @@ fn cim_value(v: &crate::provider::Value) -> ps::Value {
     use crate::provider::Value as V;
     match v {
         V::Null => ps::Value::Null,
-        V::Str(s) | V::Datetime(s) => ps::Value::String(s.clone()),
+        V::Str(s) => ps::Value::String(s.to_string()),
+        V::Datetime(s) => ps::Value::String(s.clone()),
         V::Int(n) => i32::try_from(*n)
             .map(ps::Value::Int32)
             .unwrap_or(ps::Value::Int64(*n)),

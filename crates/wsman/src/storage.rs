@@ -407,7 +407,7 @@ impl ResourceProvider for StorageWmi {
             return Err(not_supported());
         };
         let pt = |n: &str| match target.get(n) {
-            Some(Value::Str(s)) => s.clone(),
+            Some(Value::Str(s)) => s.to_string(),
             _ => String::new(),
         };
         let ids = pt("PassThroughIds");

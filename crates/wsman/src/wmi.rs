@@ -101,26 +101,26 @@ impl ResourceProvider for Cimv2 {
                 // and Get-ComputerInfo also report), in KB as WMI counts.
                 let cpu = ctx.model.compute(m.chassis);
                 vec![Instance::new(&uri, class, &[])
-                .with("BootDevice", Value::str("\\Device\\HarddiskVolume1"))
-                .with("BuildNumber", Value::str("17763"))
-                .with("BuildType", Value::str("Multiprocessor Free"))
-                .with("Caption", Value::str("Microsoft Windows Server 2019 Datacenter"))
-                .with("CSName", Value::str(&host))
+                .with("BootDevice", Value::lit("\\Device\\HarddiskVolume1"))
+                .with("BuildNumber", Value::lit("17763"))
+                .with("BuildType", Value::lit("Multiprocessor Free"))
+                .with("Caption", Value::lit("Microsoft Windows Server 2019 Datacenter"))
+                .with("CSName", Value::str(host))
                 .with("FreePhysicalMemory", Value::str((cpu.free_memory_bytes() / 1024).to_string()))
                 .with("LastBootUpTime", Value::Datetime(self.started.clone()))
                 .with("LocalDateTime", Value::Datetime(cim_datetime(ctx.model.clock.wall())))
-                .with("Manufacturer", Value::str("Microsoft Corporation"))
-                .with("Name", Value::str("Microsoft Windows Server 2019 Datacenter|C:\\Windows|\\Device\\Harddisk0\\Partition2"))
-                .with("OSArchitecture", Value::str("64-bit"))
+                .with("Manufacturer", Value::lit("Microsoft Corporation"))
+                .with("Name", Value::lit("Microsoft Windows Server 2019 Datacenter|C:\\Windows|\\Device\\Harddisk0\\Partition2"))
+                .with("OSArchitecture", Value::lit("64-bit"))
                 .with("OSType", Value::Int(18))
                 .with("ProductType", Value::Int(3))
-                .with("SerialNumber", Value::str("00430-00000-00000-AA000"))
+                .with("SerialNumber", Value::lit("00430-00000-00000-AA000"))
                 .with("ServicePackMajorVersion", Value::Int(0))
-                .with("Status", Value::str("OK"))
-                .with("SystemDirectory", Value::str("C:\\Windows\\system32"))
+                .with("Status", Value::lit("OK"))
+                .with("SystemDirectory", Value::lit("C:\\Windows\\system32"))
                 .with("TotalVisibleMemorySize", Value::str((cpu.visible_memory_bytes() / 1024).to_string()))
-                .with("Version", Value::str("10.0.17763"))
-                .with("WindowsDirectory", Value::str("C:\\Windows"))]
+                .with("Version", Value::lit("10.0.17763"))
+                .with("WindowsDirectory", Value::lit("C:\\Windows"))]
             }
             "Win32_ComputerSystem" => {
                 // Only this class needs the hardware identity (not sensors
@@ -143,9 +143,9 @@ impl ResourceProvider for Cimv2 {
                     )
                     .with("NumberOfProcessors", Value::Int(i64::from(cpu.cpus)))
                     .with("PartOfDomain", Value::Bool(true))
-                    .with("PrimaryOwnerName", Value::str("Windows User"))
-                    .with("Status", Value::str("OK"))
-                    .with("SystemType", Value::str("x64-based PC"))
+                    .with("PrimaryOwnerName", Value::lit("Windows User"))
+                    .with("Status", Value::lit("OK"))
+                    .with("SystemType", Value::lit("x64-based PC"))
                     .with(
                         "TotalPhysicalMemory",
                         Value::str(cpu.visible_memory_bytes().to_string()),
@@ -165,16 +165,16 @@ impl ResourceProvider for Cimv2 {
                     Instance::new(&uri, class, &["Name"])
                         .with("AcceptPause", Value::Bool(false))
                         .with("AcceptStop", Value::Bool(state == "Running"))
-                        .with("Caption", Value::str(*display))
-                        .with("DisplayName", Value::str(*display))
+                        .with("Caption", Value::lit(display))
+                        .with("DisplayName", Value::lit(display))
                         .with(
                             "ExitCode",
                             Value::Int(if state == "Running" { 0 } else { 1077 }),
                         )
-                        .with("Name", Value::str(*name))
+                        .with("Name", Value::lit(name))
                         .with(
                             "PathName",
-                            Value::str("C:\\Windows\\system32\\svchost.exe -k netsvcs"),
+                            Value::lit("C:\\Windows\\system32\\svchost.exe -k netsvcs"),
                         )
                         .with(
                             "ProcessId",
@@ -184,12 +184,12 @@ impl ResourceProvider for Cimv2 {
                                 0
                             }),
                         )
-                        .with("ServiceType", Value::str("Share Process"))
+                        .with("ServiceType", Value::lit("Share Process"))
                         .with("Started", Value::Bool(state == "Running"))
-                        .with("StartMode", Value::str(*start))
-                        .with("StartName", Value::str("LocalSystem"))
+                        .with("StartMode", Value::lit(start))
+                        .with("StartName", Value::lit("LocalSystem"))
                         .with("State", Value::str(state))
-                        .with("Status", Value::str("OK"))
+                        .with("Status", Value::lit("OK"))
                         .with("SystemName", Value::str(&host))
                 })
                 .collect(),
@@ -381,11 +381,11 @@ impl ResourceProvider for Virtualization {
                         .with_chassis(id, ctx.now, |c| enabled_state(c.power, c.suspended))
                 };
                 let mut out = vec![Instance::new(&uri, class, &["CreationClassName", "Name"])
-                    .with("Caption", Value::str("Hosting Computer System"))
-                    .with("CreationClassName", Value::str("Msvm_ComputerSystem"))
+                    .with("Caption", Value::lit("Hosting Computer System"))
+                    .with("CreationClassName", Value::lit("Msvm_ComputerSystem"))
                     .with(
                         "Description",
-                        Value::str("Microsoft Hosting Computer System"),
+                        Value::lit("Microsoft Hosting Computer System"),
                     )
                     .with("ElementName", Value::str(&host))
                     .with("EnabledState", Value::Int(state_of(m.chassis)))
@@ -396,9 +396,9 @@ impl ResourceProvider for Virtualization {
                     let state = state_of(vm.chassis);
                     out.push(
                         Instance::new(&uri, class, &["CreationClassName", "Name"])
-                            .with("Caption", Value::str("Virtual Machine"))
-                            .with("CreationClassName", Value::str("Msvm_ComputerSystem"))
-                            .with("Description", Value::str("Microsoft Virtual Machine"))
+                            .with("Caption", Value::lit("Virtual Machine"))
+                            .with("CreationClassName", Value::lit("Msvm_ComputerSystem"))
+                            .with("Description", Value::lit("Microsoft Virtual Machine"))
                             .with("ElementName", Value::str(&vm.name))
                             .with("EnabledState", Value::Int(state))
                             .with("HealthState", Value::Int(5))
@@ -431,16 +431,16 @@ impl ResourceProvider for Virtualization {
                     "SystemName",
                 ],
             )
-            .with("Caption", Value::str("Virtual System Management Service"))
+            .with("Caption", Value::lit("Virtual System Management Service"))
             .with("CreationClassName", Value::str(class))
             .with(
                 "ElementName",
-                Value::str("Virtual System Management Service"),
+                Value::lit("Virtual System Management Service"),
             )
             .with("EnabledState", Value::Int(2))
-            .with("Name", Value::str("vmms"))
+            .with("Name", Value::lit("vmms"))
             .with("Started", Value::Bool(true))
-            .with("SystemCreationClassName", Value::str("Msvm_ComputerSystem"))
+            .with("SystemCreationClassName", Value::lit("Msvm_ComputerSystem"))
             .with("SystemName", Value::str(&host))],
             "Msvm_ConcreteJob" => {
                 let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -450,7 +450,7 @@ impl ResourceProvider for Virtualization {
                         let done = self.job_done(ctx, j);
                         let elapsed = ctx.now.saturating_duration_since(j.started);
                         Instance::new(&uri, class, &["InstanceID"])
-                            .with("Caption", Value::str("Changing VM state"))
+                            .with("Caption", Value::lit("Changing VM state"))
                             .with(
                                 "Description",
                                 Value::str(format!("Changing the state of {}", j.vm_name)),

@@ -77,8 +77,13 @@ pub struct Element {
 }
 
 impl Element {
+    /// Whether the element has this namespace and local name. The local
+    /// name is compared first: it is short and tells elements apart, where
+    /// namespace URIs are long and mostly shared by siblings. A namespace
+    /// borrowed from the same string as `ns` (the protocol's vocabulary
+    /// constant) is equal without comparing bytes.
     pub fn is(&self, ns: &str, name: &str) -> bool {
-        self.ns == ns && self.name == name
+        self.name == name && (std::ptr::eq(self.ns.as_ref(), ns) || self.ns == ns)
     }
 
     /// The first child with this namespace and local name.
@@ -247,11 +252,27 @@ const BASE: Vocabulary = Vocabulary {
 /// are names, so the check costs nothing on the names a service expects.
 /// Prefixes are checked where they are declared (see [`parse_with`]).
 fn intern_name(name: &str, vocab: &Vocabulary) -> Result<Cow<'static, str>, XmlError> {
-    match BASE.names.iter().chain(vocab.names).find(|k| **k == name) {
+    match listed(BASE.names.iter().chain(vocab.names), name) {
         Some(k) => Ok(Cow::Borrowed(k)),
         None if ncname(name) => Ok(Cow::Owned(name.to_string())),
         None => Err(XmlError::Malformed(format!("{name:?} is not an XML name"))),
     }
+}
+
+/// The entry of `list` equal to `s`. Entries of another length, first or
+/// last byte (namespace URIs share their start) are passed over without a
+/// call to compare them, which most are: this runs for every element and
+/// attribute name of every message.
+fn listed<'k>(
+    mut list: impl Iterator<Item = &'k &'static str>,
+    s: &str,
+) -> Option<&'k &'static str> {
+    let b = s.as_bytes();
+    let (first, last) = (*b.first()?, *b.last()?);
+    list.find(|k| {
+        let kb = k.as_bytes();
+        kb.len() == b.len() && kb[0] == first && kb[kb.len() - 1] == last && kb == b
+    })
 }
 
 /// A namespace URI from its raw declaration, shared when the vocabulary
@@ -262,12 +283,7 @@ fn intern(raw: &str, vocab: &Vocabulary) -> Result<Cow<'static, str>, XmlError> 
     if raw.is_empty() {
         return Ok(Cow::Borrowed(""));
     }
-    match BASE
-        .namespaces
-        .iter()
-        .chain(vocab.namespaces)
-        .find(|k| **k == raw)
-    {
+    match listed(BASE.namespaces.iter().chain(vocab.namespaces), raw) {
         Some(k) => Ok(Cow::Borrowed(k)),
         None => Ok(Cow::Owned(ns_name(raw)?.into_owned())),
     }

@@ -113,15 +113,26 @@ impl Element {
     }
 
     /// Finds a descendant (depth first) with this namespace and name.
+    ///
+    /// The walk keeps the children left at each level above the current
+    /// one, so nothing is allocated until it descends below a child, and
+    /// the usual lookups (a Body's first element) allocate nothing.
     pub fn find(&self, ns: &str, name: &str) -> Option<&Element> {
-        let mut stack: Vec<&Element> = vec![self];
-        while let Some(e) = stack.pop() {
-            if e.is(ns, name) {
-                return Some(e);
-            }
-            stack.extend(e.children.iter().rev());
+        if self.is(ns, name) {
+            return Some(self);
         }
-        None
+        let mut above: Vec<std::slice::Iter<'_, Element>> = Vec::new();
+        let mut level = self.children.iter();
+        loop {
+            match level.next() {
+                Some(e) if e.is(ns, name) => return Some(e),
+                Some(e) if !e.children.is_empty() => {
+                    above.push(std::mem::replace(&mut level, e.children.iter()));
+                }
+                Some(_) => {}
+                None => level = above.pop()?,
+            }
+        }
     }
 }
 
@@ -700,6 +711,14 @@ mod tests {
         assert_eq!(b.attrs.len(), 3);
         let d = b.find("", "d").unwrap();
         assert_eq!(d.text, "no ns");
+        // Depth first, in document order: `b` (empty) before the second
+        // `b`, a descendant before a later sibling, the root itself first.
+        assert_eq!(b.find("urn:n", "b").unwrap().text, "");
+        let nested = p(r#"<r><a><t>1</t></a><t>2</t><a><a><t>3</t></a></a></r>"#).unwrap();
+        assert_eq!(nested.find("", "t").unwrap().text, "1");
+        assert_eq!(nested.children[2].find("", "t").unwrap().text, "3");
+        assert!(nested.find("", "r").is_some_and(|r| r.children.len() == 3));
+        assert!(nested.find("", "x").is_none());
         // Deeper than the parser would build: written without recursion.
         let mut deep = Element {
             name: "leaf".into(),

@@ -106,6 +106,19 @@ pub struct NtlmConn {
     pub user: Option<User>,
     /// Signing and sealing keys (WinRM's MS-WSMV encryption uses them).
     pub session: Option<Box<Session>>,
+    /// The last Basic `Authorization` value on this connection and the
+    /// name and password it decodes to: a client sends the same value with
+    /// every request, so it is decoded once per connection. Only the
+    /// decoding is kept: the name and password are checked against the
+    /// model's users on every request.
+    basic: Option<BasicCache>,
+}
+
+/// See [`NtlmConn::basic`]. No `Debug`: it holds a password.
+struct BasicCache {
+    header: String,
+    name: String,
+    password: String,
 }
 
 /// Who the machine says it is in an NTLM CHALLENGE, at the model's time.
@@ -178,10 +191,19 @@ pub fn authenticate(
         if !policy.basic {
             return refused("Basic is not allowed here", None);
         }
-        let Some((name, password)) = parse_basic(auth) else {
-            return refused("malformed Basic credentials", None);
+        let b = match st.basic.take() {
+            Some(b) if b.header == auth => b,
+            _ => match parse_basic(auth) {
+                Some((name, password)) => BasicCache {
+                    header: auth.to_string(),
+                    name,
+                    password,
+                },
+                None => return refused("malformed Basic credentials", None),
+            },
         };
-        return match model.authenticate(conn.machine, &name, &password) {
+        let (name, password) = (&b.name, &b.password);
+        let outcome = match model.authenticate(conn.machine, name, password) {
             Some(user) => Outcome::Authenticated {
                 login: Login {
                     user,
@@ -189,8 +211,10 @@ pub fn authenticate(
                 },
                 reply_header: None,
             },
-            None => refused("wrong user or password", Some(name)),
+            None => refused("wrong user or password", Some(name.clone())),
         };
+        st.basic = Some(b);
+        return outcome;
     }
     if is_ntlm_scheme(scheme) {
         let web = WebServer::of(conn.role, conn.service);

@@ -474,55 +474,75 @@ impl Engine {
                 .unwrap_or_default();
             instances.retain(|i| i.matches(&sel));
         }
-        let items: VecDeque<String> = instances
-            .iter()
-            .map(|i| {
-                let mut x = String::with_capacity(256 + i.props.len() * 64);
-                match epr_mode.as_deref() {
-                    Some("EnumerateEPR") => {
-                        x.push_str("<a:EndpointReference>");
-                        i.epr().write_xml(&mut x);
-                        x.push_str("</a:EndpointReference>");
-                    }
-                    Some("EnumerateObjectAndEPR") => {
-                        x.push_str("<w:Item>");
-                        i.write_xml(&mut x);
-                        x.push_str("<a:EndpointReference>");
-                        i.epr().write_xml(&mut x);
-                        x.push_str("</a:EndpointReference></w:Item>");
-                    }
-                    _ => i.write_xml(&mut x),
-                }
-                x
-            })
-            .collect();
-        let mut ctxt = EnumContext {
+        let write_item = |x: &mut String, i: &Instance| match epr_mode.as_deref() {
+            Some("EnumerateEPR") => {
+                x.push_str("<a:EndpointReference>");
+                i.epr().write_xml(x);
+                x.push_str("</a:EndpointReference>");
+            }
+            Some("EnumerateObjectAndEPR") => {
+                x.push_str("<w:Item>");
+                i.write_xml(x);
+                x.push_str("<a:EndpointReference>");
+                i.epr().write_xml(x);
+                x.push_str("</a:EndpointReference></w:Item>");
+            }
+            _ => i.write_xml(x),
+        };
+        let item = |i: &Instance| {
+            let mut x = String::with_capacity(256 + i.props.len() * 64);
+            write_item(&mut x, i);
+            x
+        };
+        let context = |items: VecDeque<String>| EnumContext {
             machine: ctx.machine,
             owner: ctx.user.to_string(),
             items,
             created: ctx.now,
         };
         if !optimize {
-            let id = self.store(ctxt);
+            let id = self.store(context(instances.iter().map(item).collect()));
             out.push_str("<n:EnumerateResponse><n:EnumerationContext>");
             out.push_str(&id);
             out.push_str("</n:EnumerationContext></n:EnumerateResponse>");
             return Ok(());
         }
-        let n = batch_len(&ctxt.items, max_elements, max_env)?;
-        out.reserve(ctxt.items.iter().take(n).map(String::len).sum::<usize>() + 128);
+        // The first batch is written straight into the envelope; what does
+        // not fit (MaxElements, or the envelope's room as `batch_len`
+        // counts it) is kept for Pull, and the context, which comes before
+        // the items, is slipped in ahead of them only then.
+        let budget = max_env.saturating_sub(2048);
         out.push_str("<n:EnumerateResponse>");
-        if n == ctxt.items.len() {
-            out.push_str("<w:Items>");
-            ctxt.items.iter().for_each(|i| out.push_str(i));
+        let context_at = out.len();
+        out.push_str("<w:Items>");
+        let items_at = out.len();
+        let mut rest = VecDeque::new();
+        let mut n = 0;
+        for i in &instances {
+            if !rest.is_empty() || n == max_elements {
+                rest.push_back(item(i));
+                continue;
+            }
+            let at = out.len();
+            write_item(out, i);
+            if out.len() - items_at > budget {
+                if n == 0 {
+                    return Err(Fault::max_envelope_exceeded(max_env));
+                }
+                rest.push_back(out[at..].to_string());
+                out.truncate(at);
+                continue;
+            }
+            n += 1;
+        }
+        if rest.is_empty() {
             out.push_str("</w:Items><w:EndOfSequence/>");
         } else {
-            let batch: Vec<String> = ctxt.items.drain(..n).collect();
-            let id = self.store(ctxt);
-            out.push_str("<n:EnumerationContext>");
-            out.push_str(&id);
-            out.push_str("</n:EnumerationContext><w:Items>");
-            batch.iter().for_each(|i| out.push_str(i));
+            let id = self.store(context(rest));
+            out.insert_str(
+                context_at,
+                &format!("<n:EnumerationContext>{id}</n:EnumerationContext>"),
+            );
             out.push_str("</w:Items>");
         }
         out.push_str("</n:EnumerateResponse>");

@@ -467,3 +467,43 @@ fn golden_captures_replay_through_the_engine() {
         );
     }
 }
+
+/// An optimized Enumerate answers its first batch itself; what MaxElements
+/// leaves over is pulled with the context, which comes before the items.
+#[test]
+fn optimized_enumerate_keeps_what_does_not_fit_for_pull() {
+    let env = Env::new();
+    let uri = format!("{CIM}CIM_RegisteredProfile");
+    let sel = [("__cimnamespace", "root/interop")];
+    let body = |max: u32| {
+        format!("<n:Enumerate><w:OptimizeEnumeration/><w:MaxElements>{max}</w:MaxElements></n:Enumerate>")
+    };
+    let all = env
+        .send(&request(action::ENUMERATE, &uri, &sel, &body(10)))
+        .expect("enumerate");
+    assert_eq!(texts(&all, ns::N, "EnumerationContext").len(), 0);
+    assert_eq!(texts(&all, ns::W, "EndOfSequence").len(), 1);
+    assert_eq!(
+        texts(&all, &uri, "RegisteredName"),
+        ["Base Server", "Power State Management", "Boot Control"]
+    );
+    let first = env
+        .send(&request(action::ENUMERATE, &uri, &sel, &body(1)))
+        .expect("enumerate");
+    let resp = first.find(ns::N, "EnumerateResponse").expect("response");
+    let order: Vec<&str> = resp.children.iter().map(|c| c.name.as_ref()).collect();
+    assert_eq!(order, ["EnumerationContext", "Items"]);
+    assert_eq!(texts(&first, &uri, "RegisteredName"), ["Base Server"]);
+    let ctx = texts(&first, ns::N, "EnumerationContext")[0].to_string();
+    let pull = format!(
+        "<n:Pull><n:EnumerationContext>{ctx}</n:EnumerationContext><n:MaxElements>5</n:MaxElements></n:Pull>"
+    );
+    let rest = env
+        .send(&request(action::PULL, &uri, &[], &pull))
+        .expect("pull");
+    assert_eq!(
+        texts(&rest, &uri, "RegisteredName"),
+        ["Power State Management", "Boot Control"]
+    );
+    assert_eq!(texts(&rest, ns::N, "EndOfSequence").len(), 1);
+}

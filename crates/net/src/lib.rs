@@ -546,7 +546,10 @@ impl Network {
                         // registered with that thread's reactor.
                         let serve = async move {
                             let socket = match tokio::net::UdpSocket::from_std(sock) {
-                                Ok(s) => s,
+                                Ok(s) => {
+                                    threads::spin::watch(&s);
+                                    s
+                                }
                                 Err(e) => {
                                     warn!(error = %e, machine = %machine_name, "udp endpoint not served: cannot register its socket");
                                     return;
@@ -940,7 +943,10 @@ impl Supervisor {
                 let stream = match moving {
                     Ok(s) => s,
                     Err(std) => match TcpStream::from_std(std) {
-                        Ok(s) => s,
+                        Ok(s) => {
+                            threads::spin::watch(&s);
+                            s
+                        }
                         Err(e) => {
                             warn!(error = %e, "cannot register a connection on its thread; closing");
                             return;

@@ -84,6 +84,7 @@ pub(crate) fn start() -> (ConnPool, ConnThreads) {
         let rt = match tokio::runtime::Builder::new_current_thread()
             .thread_name(THREAD_NAME)
             .enable_all()
+            .on_thread_park(spin::before_park)
             .build()
         {
             Ok(rt) => rt,
@@ -97,6 +98,7 @@ pub(crate) fn start() -> (ConnPool, ConnThreads) {
         let spawned = std::thread::Builder::new()
             .name(THREAD_NAME.into())
             .spawn(move || {
+                spin::start();
                 rt.block_on(stop.cancelled());
                 // Dropping the runtime here drops every task left on it.
                 drop(rt);
@@ -116,4 +118,158 @@ pub(crate) fn start() -> (ConnPool, ConnThreads) {
         },
         ConnThreads { stop },
     )
+}
+
+/// Waiting for a connection's next request before a connection thread
+/// sleeps.
+///
+/// Why: on one keep-alive connection a request's latency is set less by
+/// fakedc's work than by waking its thread from idle: a sleeping thread
+/// is woken by an interrupt, and on a virtual machine the idle CPU's
+/// halt and wake-up cost more than the request (measured: 46 us of
+/// server CPU per RetrieveServiceContent on an idle machine against 17 us
+/// on a busy one). So before it sleeps a connection thread watches its
+/// sockets for a short while, as Go's scheduler spins before parking and
+/// Linux's busy polling does for network devices (loopback has none).
+/// Bounded: at most [`BUDGET`] per sleep, and a thread whose waits keep
+/// missing (an idle connection, a slow client) stops spinning but for
+/// one wait in [`PROBE`], so idle connections cost no CPU.
+pub(crate) mod spin {
+    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+    use std::cell::RefCell;
+    use std::os::fd::AsFd;
+    use std::time::{Duration, Instant};
+
+    /// Longest spin before sleeping.
+    pub(crate) fn budget() -> Duration {
+        static B: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+        *B.get_or_init(|| {
+            Duration::from_micros(
+                std::env::var("FAKEDC_SPIN_US")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(50),
+            )
+        })
+    }
+    /// Consecutive misses after which the thread mostly stops spinning.
+    const MISSES: u32 = 4;
+    /// Then one wait in this many still spins, to notice traffic again.
+    const PROBE: u32 = 16;
+
+    /// A thread's own epoll set, watching its connections' sockets for
+    /// readability (edge-triggered: every arrival is one event) next to
+    /// the runtime's reactor, which still does the real waiting.
+    struct Watch {
+        epoll: Epoll,
+        misses: u32,
+        parks: u32,
+    }
+
+    thread_local! {
+        static WATCH: RefCell<Option<Watch>> = const { RefCell::new(None) };
+    }
+
+    /// The calling thread's consecutive misses (tests).
+    #[cfg(test)]
+    fn misses() -> Option<u32> {
+        WATCH.with(|w| w.borrow().as_ref().map(|w| w.misses))
+    }
+
+    /// Makes the calling thread a spinning one.
+    pub(super) fn start() {
+        if let Ok(epoll) = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC) {
+            WATCH.with(|w| {
+                *w.borrow_mut() = Some(Watch {
+                    epoll,
+                    misses: 0,
+                    parks: 0,
+                })
+            });
+        }
+    }
+
+    /// Watches `fd` when called on a spinning thread (a no-op elsewhere).
+    /// A closed socket leaves the set by itself.
+    pub(crate) fn watch(fd: impl AsFd) {
+        WATCH.with(|w| {
+            if let Some(w) = w.borrow().as_ref() {
+                let ev = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, 0);
+                let _ = w.epoll.add(fd, ev);
+            }
+        });
+    }
+
+    /// The runtime's hook before it sleeps: spins until a watched socket
+    /// becomes readable or the budget is spent.
+    // The budget is the CPU's real time, not the model's clock (which a
+    // test may pause or run fast).
+    #[allow(clippy::disallowed_methods)]
+    pub(super) fn before_park() {
+        let budget = budget();
+        if budget.is_zero() {
+            return;
+        }
+        WATCH.with(|w| {
+            let mut w = w.borrow_mut();
+            let Some(w) = w.as_mut() else { return };
+            w.parks = w.parks.wrapping_add(1);
+            if w.misses >= MISSES && w.parks % PROBE != 0 {
+                return;
+            }
+            let mut events = [EpollEvent::empty(); 8];
+            let start = Instant::now();
+            loop {
+                if matches!(w.epoll.wait(&mut events, EpollTimeout::ZERO), Ok(n) if n > 0) {
+                    w.misses = 0;
+                    return;
+                }
+                if start.elapsed() >= budget {
+                    w.misses = w.misses.saturating_add(1);
+                    return;
+                }
+                // Yield rather than spin on the CPU: on a busy machine the
+                // client this thread waits for may need this very core.
+                std::thread::yield_now();
+            }
+        });
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::net::UdpSocket;
+
+        /// A watched socket with data ends the spin as a hit; an empty one
+        /// spends the budget and counts a miss; after MISSES misses only
+        /// one wait in PROBE spins; a hit makes the thread spin again.
+        #[test]
+        fn spins_until_a_watched_socket_is_readable_and_backs_off_when_idle() {
+            std::thread::spawn(|| {
+                start();
+                let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+                let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+                watch(&rx);
+                for _ in 0..MISSES {
+                    before_park();
+                }
+                assert_eq!(misses(), Some(MISSES));
+                // Backed off: the next waits return without spinning, so
+                // they count no further miss.
+                before_park();
+                assert_eq!(misses(), Some(MISSES));
+                tx.send_to(b"next request", rx.local_addr().expect("addr"))
+                    .expect("send");
+                // Within PROBE waits one spins, sees the datagram and
+                // resets the count.
+                let hit = (0..PROBE).any(|_| {
+                    before_park();
+                    misses() == Some(0)
+                });
+                assert!(hit, "no probe saw the datagram");
+            })
+            .join()
+            .expect("the spinning thread");
+        }
+    }
 }

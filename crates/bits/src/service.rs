@@ -15,7 +15,7 @@
 //! bodies to the session file (one write in flight while the next megabyte
 //! arrives) and streams downloads from a producer task.
 
-use crate::body::{read_blocking, ReadBufs, SYNC_EVERY, WRITE_PIECE};
+use crate::body::{read_blocking, Frames, ReadBufs, SYNC_EVERY};
 use crate::config::{BitsOptions, Config, VirtualFile};
 use crate::proto::{
     self, header as bh, BitsError, ContentRange, PacketType, Precondition, RangeRequest, Validators,
@@ -181,10 +181,9 @@ struct Session {
     owner: String,
     created_ms: u64,
     last_active_ms: AtomicU64,
-    /// Held for the whole of a fragment, a close or a cancel; each body
-    /// frame is written and counted in one synchronous step under it, so a
-    /// request dropped mid-fragment (connection reset) leaves `received`
-    /// equal to what landed.
+    /// Held for the whole of a fragment, a close or a cancel; the write in
+    /// flight owns it, so a request dropped mid-fragment (connection reset)
+    /// releases it only after its last write landed and was counted.
     data: Arc<tokio::sync::Mutex<SessionData>>,
 }
 
@@ -757,7 +756,14 @@ impl Cx {
         session
             .last_active_ms
             .store(store::ms(self.model.clock.wall()), Ordering::Relaxed);
-        let guard = rx.guard;
+        let Some(guard) = rx.guard else {
+            // The write task died: what it wrote is unknown, and the next
+            // refusal's walk of the share counts it again.
+            store.release(reserved);
+            let e = BitsError::Internal("write task failed".into());
+            self.journal(op, outcome(&e));
+            return bits_error(&e, Some(&session.id), None);
+        };
         // What was reserved and not written (a short or reset body).
         store.release(reserved.saturating_sub(guard.received.saturating_sub(before)));
         let received = guard.received;
@@ -1233,9 +1239,31 @@ enum End {
 }
 
 struct Received {
-    guard: Guard,
+    /// `None` only if a write task panicked.
+    guard: Option<Guard>,
     end: End,
     body_bytes: u64,
+}
+
+/// A write in flight: it owns the session lock and the frames, and hands
+/// both back.
+type Write = tokio::task::JoinHandle<(Guard, Frames, io::Result<()>)>;
+
+/// Writes `data` at `at` off the async workers; the write owns the session
+/// lock and counts the bytes as received only once they are written.
+fn spawn_write(mut g: Guard, file: Arc<File>, mut data: Frames, at: u64) -> Write {
+    tokio::task::spawn_blocking(move || {
+        let r = if at == g.received {
+            data.write_at(&file, at)
+        } else {
+            Err(io::Error::other("write out of order"))
+        };
+        if r.is_ok() {
+            g.received = at + data.len() as u64;
+        }
+        data.clear();
+        (g, data, r)
+    })
 }
 
 /// Starts a background `fdatasync` of the session file when another
@@ -1254,47 +1282,43 @@ fn flush_behind(g: &mut SessionData, file: &Arc<File>) {
     });
 }
 
+/// Waits for a write; on success returns the lock and the emptied list.
+async fn finish_write(h: Write) -> Result<(Guard, Frames), (Option<Guard>, String)> {
+    match h.await {
+        Ok((g, buf, Ok(()))) => Ok((g, buf)),
+        Ok((g, _, Err(e))) => Err((Some(g), e.to_string())),
+        Err(e) => Err((None, e.to_string())),
+    }
+}
+
 /// Streams one fragment's body into the session file: skips the overlap,
-/// writes each body frame where it belongs as it arrives, and keeps
-/// whatever arrived before a reset, a timeout or a lost connection (it is
-/// valid data; the client's resumed fragment then overlaps it).
-///
-/// Each frame is written at once, on this thread, with `pwrite`s of at
-/// most [`WRITE_PIECE`] bytes, and dropped: hyper then reads the next TLS
-/// record into the same (cache-warm) read buffer. Gathering frames for a
-/// write on the blocking pool kept them alive, so hyper allocated a fresh
-/// buffer for every read and a gigabyte went through the allocator, which
-/// trimmed and re-faulted its heap behind it (page faults and `madvise`
-/// were 12.6% of the server's CPU on an upload, the pool's wake-ups 3%);
-/// copying the frames into buffers of our own instead cost more than
-/// that (a second pass over every byte: 0.24 s per GiB here). A buffered
-/// write of a frame copies it into the page cache and returns; it would
-/// wait only for dirty-page throttling, which the flush-behind `fdatasync`
-/// ([`SYNC_EVERY`]) keeps far away. A frame is counted as received once
-/// written, so a request dropped mid-body leaves the session consistent.
-/// 1 GiB uploads, six alternated rounds at load 3-5: server CPU 1.27 ->
-/// 1.08 s per GiB (medians), 40,000 -> 100 page faults; the rate, with no
-/// write overlapping the next record's receive, 557 -> 513 MB/s.
+/// gathers a megabyte of frames, writes them while the next ones arrive
+/// (two frame lists, reused), and keeps whatever arrived before a reset, a timeout or a lost
+/// connection (it is valid data; the client's resumed fragment then
+/// overlaps it).
 async fn receive(
     mut body: Incoming,
-    mut g: Guard,
+    guard: Guard,
     file: Arc<File>,
     cr: &ContentRange,
     plan: &proto::FragmentPlan,
     read_timeout: Duration,
     reset_budget: Option<u64>,
 ) -> Received {
+    let mut idle: Option<Guard> = Some(guard);
+    let mut inflight: Option<Write> = None;
+    let mut buf = Frames::with_capacity(64);
+    let mut spare: Option<Frames> = None;
+    let mut buf_at = plan.write_at;
     let mut pos = cr.start;
     let end_pos = cr.end + 1;
     let mut seen = 0u64;
     let mut end = End::Complete;
-    if g.received != plan.write_at {
-        return Received {
-            guard: g,
-            end: End::WriteError("write out of order".into()),
-            body_bytes: 0,
-        };
-    }
+    let failed = |guard: Option<Guard>, why: String, seen: u64| Received {
+        guard,
+        end: End::WriteError(why),
+        body_bytes: seen,
+    };
     loop {
         let frame = match tokio::time::timeout(read_timeout, body.frame()).await {
             Err(_) => {
@@ -1313,9 +1337,10 @@ async fn receive(
             }
             Ok(Some(Ok(f))) => f,
         };
-        let Ok(mut data) = frame.into_data() else {
+        let Ok(data) = frame.into_data() else {
             continue;
         };
+        let mut data = data;
         let mut stop = None;
         if let Some(budget) = reset_budget {
             let left = budget.saturating_sub(seen);
@@ -1331,41 +1356,63 @@ async fn receive(
         }
         let d_start = pos;
         pos += data.len() as u64;
-        let frontier = g.received;
+        let frontier = buf_at + buf.len() as u64;
         if pos > frontier {
             let from = frontier.saturating_sub(d_start) as usize;
-            if let Err(e) = write_at(&file, &data[from..], frontier) {
-                return Received {
-                    guard: g,
-                    end: End::WriteError(e.to_string()),
-                    body_bytes: seen,
-                };
-            }
-            g.received = pos;
-            flush_behind(&mut g, &file);
+            buf.push(data.slice(from..));
+        }
+        if buf.full() {
+            let g = match inflight.take() {
+                Some(h) => match finish_write(h).await {
+                    Ok((mut g, back)) => {
+                        spare = Some(back);
+                        flush_behind(&mut g, &file);
+                        g
+                    }
+                    Err((g, why)) => return failed(g, why, seen),
+                },
+                None => match idle.take() {
+                    Some(g) => g,
+                    None => return failed(None, "lost the session lock".into(), seen),
+                },
+            };
+            let next = spare.take().unwrap_or_default();
+            let chunk = std::mem::replace(&mut buf, next);
+            let at = buf_at;
+            buf_at += chunk.len() as u64;
+            inflight = Some(spawn_write(g, file.clone(), chunk, at));
         }
         if let Some(s) = stop {
             end = s;
             break;
         }
     }
-    Received {
-        guard: g,
-        end,
-        body_bytes: seen,
+    // Land what is in flight, then what is buffered, whatever the ending.
+    let g = match inflight.take() {
+        Some(h) => match finish_write(h).await {
+            Ok((g, _)) => g,
+            Err((g, why)) => return failed(g, why, seen),
+        },
+        None => match idle.take() {
+            Some(g) => g,
+            None => return failed(None, "lost the session lock".into(), seen),
+        },
+    };
+    if buf.is_empty() {
+        return Received {
+            guard: Some(g),
+            end,
+            body_bytes: seen,
+        };
     }
-}
-
-/// Writes all of `data` at `at`, at most [`WRITE_PIECE`] bytes per
-/// `pwrite` (see there why).
-fn write_at(file: &File, data: &[u8], at: u64) -> io::Result<()> {
-    let mut done = 0;
-    while done < data.len() {
-        let n = (data.len() - done).min(WRITE_PIECE);
-        file.write_all_at(&data[done..done + n], at + done as u64)?;
-        done += n;
+    match finish_write(spawn_write(g, file, buf, buf_at)).await {
+        Ok((g, _)) => Received {
+            guard: Some(g),
+            end,
+            body_bytes: seen,
+        },
+        Err((g, why)) => failed(g, why, seen),
     }
-    Ok(())
 }
 
 /// BITS's key in the connection's state map (its NTLM handshake and its

@@ -47,7 +47,7 @@ fn kept_basic_credentials_follow_the_model() {
     };
     let mut st = NtlmConn::default();
     let header = basic_header(&user, &password);
-    let mut login = |st: &mut NtlmConn, h: &str| {
+    let login = |st: &mut NtlmConn, h: &str| {
         authenticate(&model, &conn, st, &policy, Some(h), "POST", "/wsman")
     };
     for _ in 0..2 {

@@ -131,9 +131,10 @@ pub(crate) fn start() -> (ConnPool, ConnThreads) {
 /// on a busy one). So before it sleeps a connection thread watches its
 /// sockets for a short while, as Go's scheduler spins before parking and
 /// Linux's busy polling does for network devices (loopback has none).
-/// Bounded: at most [`BUDGET`] per sleep, and a thread whose waits keep
+/// Bounded: at most [`spin::budget`] per sleep (and none once work woken
+/// from another thread is queued), and a thread whose waits keep
 /// missing (an idle connection, a slow client) stops spinning but for
-/// one wait in [`PROBE`], so idle connections cost no CPU.
+/// one wait in 16, so idle connections cost no CPU.
 pub(crate) mod spin {
     use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
     use std::cell::RefCell;
@@ -217,9 +218,18 @@ pub(crate) mod spin {
             if w.misses >= MISSES && w.parks % PROBE != 0 {
                 return;
             }
+            // Work woken from another thread (the blocking pool's answer,
+            // a channel) waits in the runtime's queue: stop spinning for it.
+            let metrics = tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|h| h.metrics());
+            let queued = || metrics.as_ref().is_some_and(|m| m.global_queue_depth() > 0);
             let mut events = [EpollEvent::empty(); 8];
             let start = Instant::now();
             loop {
+                if queued() {
+                    return;
+                }
                 if matches!(w.epoll.wait(&mut events, EpollTimeout::ZERO), Ok(n) if n > 0) {
                     w.misses = 0;
                     return;

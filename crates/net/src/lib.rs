@@ -545,10 +545,10 @@ impl Network {
                         // Served on a connection thread, the socket
                         // registered with that thread's reactor.
                         let serve = async move {
-                            let socket = match tokio::net::UdpSocket::from_std(sock) {
+                            let (socket, _watched) = match tokio::net::UdpSocket::from_std(sock) {
                                 Ok(s) => {
-                                    threads::spin::watch(&s);
-                                    s
+                                    let watched = threads::spin::watch(&s);
+                                    (s, watched)
                                 }
                                 Err(e) => {
                                     warn!(error = %e, machine = %machine_name, "udp endpoint not served: cannot register its socket");
@@ -940,11 +940,12 @@ impl Supervisor {
         };
         let serve_conn = async move {
                 let _permit = permit;
+                let mut watched = None;
                 let stream = match moving {
                     Ok(s) => s,
                     Err(std) => match TcpStream::from_std(std) {
                         Ok(s) => {
-                            threads::spin::watch(&s);
+                            watched = Some(threads::spin::watch(&s));
                             s
                         }
                         Err(e) => {
@@ -953,6 +954,7 @@ impl Supervisor {
                         }
                     },
                 };
+                let _watched = watched;
                 let mut stream = FaultyStream::new(stream, sf).reset_when(
                     info.state.clone(),
                     |s: &TcpStream| {

@@ -421,27 +421,49 @@ fn thread_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// A logged-in client and the request bytes of a RetrievePropertiesEx
-/// over a new container view of every VM.
-fn session(s: &Server) -> Result<(Raw, Vec<u8>)> {
-    let mut c = Raw::connect(s.addr)?;
+/// What a logged-in client learned opening a container view of every VM.
+struct Opened {
+    /// RetrieveServiceContent's, Login's and CreateContainerView's answers.
+    sc: String,
+    login: String,
+    view_xml: String,
+    /// The body of a RetrievePropertiesEx (name + power state) over the view.
+    props: String,
+}
+
+/// Logs `c` in and opens a container view of every VM over it: the calls
+/// [`session`] makes before measuring, and [`record_answers`] records.
+fn open_view(c: &mut Raw, s: &Server) -> Result<Opened> {
     let (_, sc) = c.post(&retrieve_service_content())?;
     let sm = first_text(&sc, "sessionManager").context("sessionManager")?;
     let vm = first_text(&sc, "viewManager").context("viewManager")?;
     let root = first_text(&sc, "rootFolder").context("rootFolder")?;
     let pc = first_text(&sc, "propertyCollector").context("propertyCollector")?;
-    let (status, r) = c.post(&login(sm, s.user, s.password))?;
+    let (status, login) = c.post(&login(sm, s.user, s.password))?;
     if status != 200 || c.cookie.is_none() {
-        bail!("login: HTTP {status}: {r}");
+        bail!("login: HTTP {status}: {login}");
     }
-    let (_, r) = c.post(&envelope(&format!(
+    let (_, view_xml) = c.post(&envelope(&format!(
         "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">{vm}</_this><container type=\"Folder\">{root}</container><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>"
     )))?;
-    let view = first_text(&r, "returnval").context("view")?;
-    let body = envelope(&format!(
+    let view = first_text(&view_xml, "returnval").context("view")?;
+    let props = envelope(&format!(
         "<RetrievePropertiesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">{pc}</_this><specSet><propSet><type>VirtualMachine</type><pathSet>name</pathSet><pathSet>runtime.powerState</pathSet></propSet><objectSet><obj type=\"ContainerView\">{view}</obj><skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>v</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet><options></options></RetrievePropertiesEx>"
     ));
-    let req = c.request(&body);
+    Ok(Opened {
+        sc,
+        login,
+        view_xml,
+        props,
+    })
+}
+
+/// A logged-in client and the request bytes of a RetrievePropertiesEx
+/// over a new container view of every VM.
+fn session(s: &Server) -> Result<(Raw, Vec<u8>)> {
+    let mut c = Raw::connect(s.addr)?;
+    let opened = open_view(&mut c, s)?;
+    let req = c.request(&opened.props);
     Ok((c, req))
 }
 
@@ -599,20 +621,14 @@ const FLOOR_KINDS: [&str; 4] = [
 /// the replay floor to serve.
 fn record_answers(s: &Server, dir: &Path) -> Result<()> {
     let mut c = Raw::connect(s.addr)?;
-    let (_, sc) = c.post(&retrieve_service_content())?;
-    let sm = first_text(&sc, "sessionManager").context("sessionManager")?;
-    let vm = first_text(&sc, "viewManager").context("viewManager")?;
-    let root = first_text(&sc, "rootFolder").context("rootFolder")?;
-    let pc = first_text(&sc, "propertyCollector").context("propertyCollector")?;
-    let (_, login_xml) = c.post(&login(sm, s.user, s.password))?;
+    let Opened {
+        sc,
+        login: login_xml,
+        view_xml,
+        props,
+    } = open_view(&mut c, s)?;
     let cookie = c.cookie.clone().context("no session cookie")?;
-    let (_, view_xml) = c.post(&envelope(&format!(
-        "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">{vm}</_this><container type=\"Folder\">{root}</container><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>"
-    )))?;
-    let view = first_text(&view_xml, "returnval").context("view")?;
-    let (_, props_xml) = c.post(&envelope(&format!(
-        "<RetrievePropertiesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">{pc}</_this><specSet><propSet><type>VirtualMachine</type><pathSet>name</pathSet><pathSet>runtime.powerState</pathSet></propSet><objectSet><obj type=\"ContainerView\">{view}</obj><skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>v</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet><options></options></RetrievePropertiesEx>"
-    )))?;
+    let (_, props_xml) = c.post(&props)?;
     for (kind, body, extra) in [
         (FLOOR_KINDS[0], &sc, String::new()),
         (

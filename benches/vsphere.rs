@@ -21,8 +21,10 @@
 //! - the replay floor beside each rate: fakedc's own answers, recorded
 //!   at start, served by a child process that does nothing but TLS and a
 //!   lookup (`floor_server`) to the same load generator, so the round
-//!   trip that is not fakedc's (client, TLS, loopback, wake-ups) is
-//!   printed and the best ratio any server could reach here is known;
+//!   trip that is not fakedc's work (client, TLS, loopback, wake-ups) is
+//!   printed. The floor's thread sleeps between requests; fakedc's
+//!   connection threads wait briefly for the next one first, so on one
+//!   connection fakedc can go under it (`FAKEDC_SPIN_US=0` to compare);
 //! - start-up time (spawn to the first answered RetrieveServiceContent)
 //!   and resident memory after one read of every VM's name and power
 //!   state, for 1,000 and 10,000 VMs.
@@ -107,25 +109,37 @@ fn vcsim_binary() -> Result<PathBuf> {
     Ok(exe)
 }
 
-fn vcsim(vms: usize) -> Result<(Server, Instant)> {
-    let exe = vcsim_binary()?;
-    let t0 = Instant::now();
-    let mut child = Command::new(exe)
-        .args(["-listen", "127.0.0.1:0", "-vms", &vms.to_string()])
+/// Starts `cmd` and reads its standard output up to the line `ready X`
+/// (vcsim's and the replay floor's sign that they listen); returns the
+/// child and X. A child that ends without it is reaped.
+fn spawn_ready(cmd: &mut Command, what: &str) -> Result<(Child, String)> {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .context("spawn vcsim")?;
+        .with_context(|| format!("spawn {what}"))?;
     let stdout = child.stdout.take().context("stdout")?;
-    let mut url = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        if let Some(u) = line.strip_prefix("ready ") {
-            url = Some(u.to_string());
-            break;
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(|l| l.ok())
+        .find_map(|l| l.strip_prefix("ready ").map(str::to_string));
+    match ready {
+        Some(x) => Ok((child, x)),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{what} never printed ready")
         }
     }
-    let url = url.context("vcsim never printed ready")?;
+}
+
+fn vcsim(vms: usize) -> Result<(Server, Instant)> {
+    let exe = vcsim_binary()?;
+    let t0 = Instant::now();
+    let (child, url) = spawn_ready(
+        Command::new(exe).args(["-listen", "127.0.0.1:0", "-vms", &vms.to_string()]),
+        "vcsim",
+    )?;
     let host = url
         .split('@')
         .nth(1)
@@ -653,10 +667,10 @@ fn record_answers(s: &Server, dir: &Path) -> Result<()> {
 /// one current-thread tokio runtime serving TLS on 127.0.0.1 with the
 /// same rustls as fakedc, answering each request with the recorded
 /// fakedc answer for its kind, whole, in one write. No HTTP library, no
-/// SOAP, no SDK: the same client, bytes, TLS, loopback and wake-ups as
-/// fakedc, and none of fakedc's own work, so its round trip is the floor
-/// under any server on this machine with this load generator. Prints
-/// `ready ADDR`.
+/// SOAP, no SDK: the same client, bytes, TLS and loopback as fakedc and
+/// none of fakedc's own work, on a thread that sleeps between requests
+/// (fakedc's connection threads first wait briefly for the next one, see
+/// `crates/net/src/threads.rs`). Prints `ready ADDR`.
 fn floor_server(dir: &Path) -> Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut answers = Vec::new();
@@ -735,19 +749,12 @@ fn floor(f: &Server) -> Result<Server> {
     let dir = std::env::temp_dir().join(format!("fakedc-vsphere-floor-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     record_answers(f, &dir)?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("--floor")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("spawn the replay floor")?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut addr = None;
-    if let Some(line) = BufReader::new(stdout).lines().next() {
-        addr = line?.strip_prefix("ready ").map(str::to_string);
-    }
-    let addr = addr.context("the replay floor never printed ready")?;
+    let (child, addr) = spawn_ready(
+        Command::new(std::env::current_exe()?)
+            .arg("--floor")
+            .arg(&dir),
+        "the replay floor",
+    )?;
     Ok(Server {
         child,
         addr: addr.parse()?,
@@ -876,8 +883,8 @@ fn run(args: &Args) -> Result<()> {
                 format!("{ca:.1} us"),
                 format!("{cb:.1} us"),
             );
-            // What no server can go under here: fakedc's own answers
-            // replayed over the same TLS (`floor_server`).
+            // fakedc's own answers replayed over the same TLS, without its
+            // work (`floor_server`).
             let (rc, cc) = (m(&c, |r| r.per_s), m(&c, |r| r.server_us));
             println!(
                 "{:<44} {:>12.0} {:>12} {:>7.1}x",

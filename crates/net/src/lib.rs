@@ -940,13 +940,12 @@ impl Supervisor {
         };
         let serve_conn = async move {
                 let _permit = permit;
-                let mut watched = None;
-                let stream = match moving {
-                    Ok(s) => s,
+                let (stream, _watched) = match moving {
+                    Ok(s) => (s, None),
                     Err(std) => match TcpStream::from_std(std) {
                         Ok(s) => {
-                            watched = Some(threads::spin::watch(&s));
-                            s
+                            let watched = threads::spin::watch(&s);
+                            (s, Some(watched))
                         }
                         Err(e) => {
                             warn!(error = %e, "cannot register a connection on its thread; closing");
@@ -954,7 +953,6 @@ impl Supervisor {
                         }
                     },
                 };
-                let _watched = watched;
                 let mut stream = FaultyStream::new(stream, sf).reset_when(
                     info.state.clone(),
                     |s: &TcpStream| {

@@ -511,7 +511,7 @@ impl Engine {
         // not fit (MaxElements, or the envelope's room as `batch_len`
         // counts it) is kept for Pull, and the context, which comes before
         // the items, is slipped in ahead of them only then.
-        let budget = max_env.saturating_sub(2048);
+        let budget = items_budget(max_env);
         out.push_str("<n:EnumerateResponse>");
         let context_at = out.len();
         out.push_str("<w:Items>");
@@ -777,10 +777,16 @@ fn enum_context(body: &Element) -> Result<String, Fault> {
         .ok_or_else(Fault::invalid_enumeration_context)
 }
 
+/// Room for a batch's items in an envelope of `max_env` bytes: what the
+/// headers and the response's own elements leave.
+fn items_budget(max_env: usize) -> usize {
+    max_env.saturating_sub(2048)
+}
+
 /// How many of the first items (at most `max`) fit in the envelope
 /// together; one item that alone is too big is an EncodingLimit fault.
 fn batch_len(items: &VecDeque<String>, max: usize, max_env: usize) -> Result<usize, Fault> {
-    let budget = max_env.saturating_sub(2048);
+    let budget = items_budget(max_env);
     let (mut n, mut len) = (0, 0);
     for item in items.iter().take(max) {
         if len + item.len() > budget {

@@ -388,28 +388,24 @@ fn hyper_canned_error(data: &[u8]) -> Option<(u16, &[u8])> {
 /// carries it; the fix keeps every length and offset, so short writes
 /// stay consistent. Only the head (up to the blank line) is looked at.
 fn windows_header_case(data: &[u8]) -> Option<Vec<u8>> {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
     const TITLE: &[u8] = b"\r\nWww-Authenticate:";
     if !data.starts_with(b"HTTP/1.1 ") {
         return None;
     }
-    let head_end = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(data.len());
+    // Every response head passes here: memmem's vectorised search with
+    // finders built once, not a byte-by-byte window scan.
+    static HEAD_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n\r\n"));
+    static NAME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(TITLE));
+    let head_end = HEAD_END.find(data).unwrap_or(data.len());
     let head = &data[..head_end];
-    if !head.windows(TITLE.len()).any(|w| w == TITLE) {
-        return None;
-    }
+    let mut at = NAME.find_iter(head).peekable();
+    at.peek()?;
     let mut out = data.to_vec();
-    let mut i = 0;
-    while i + TITLE.len() <= head_end {
-        if &out[i..i + TITLE.len()] == TITLE {
-            out[i + 3] = b'W';
-            out[i + 4] = b'W';
-            i += TITLE.len();
-        } else {
-            i += 1;
-        }
+    for i in at {
+        out[i + 3] = b'W';
+        out[i + 4] = b'W';
     }
     Some(out)
 }

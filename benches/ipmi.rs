@@ -595,10 +595,13 @@ impl Run {
         (!all.is_zero()).then(|| sys.as_secs_f64() / all.as_secs_f64())
     }
 
-    /// Server CPU time per successful operation.
+    /// Server CPU time per successful operation; `None` when no CPU time
+    /// was seen (a server cannot answer for free: its /proc figures were
+    /// not the server's, as when `--fakedc` names a wrapper such as
+    /// `perf record`), so a target is never "met" by a missing figure.
     fn cpu_per_op(&self) -> Option<Duration> {
         let cpu = self.server_cpu?;
-        (self.ok > 0).then(|| cpu / self.ok as u32)
+        (self.ok > 0 && !cpu.is_zero()).then(|| cpu / self.ok as u32)
     }
 
     fn rate(&self) -> f64 {

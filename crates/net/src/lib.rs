@@ -547,7 +547,7 @@ impl Network {
                         let serve = async move {
                             let (socket, _watched) = match tokio::net::UdpSocket::from_std(sock) {
                                 Ok(s) => {
-                                    let watched = threads::spin::watch(&s);
+                                    let watched = threads::spin::watch_uncounted(&s);
                                     (s, watched)
                                 }
                                 Err(e) => {

@@ -222,6 +222,24 @@ pub(crate) mod spin {
         })
     }
 
+    /// Watches a datagram socket as [`watch`] does, without counting it
+    /// against [`MAX_SOCKETS`]: a thread serves many BMCs' sockets (50
+    /// each with 100 BMCs on two threads), nearly all idle, and a lone
+    /// console's four-round-trip RMCP+ handshake or one session's requests
+    /// wait on the thread's wake-up as a lone TCP client's did. Busy
+    /// datagram sockets cost nothing to spin for (the spin ends at the
+    /// first arrival), idle ones make the thread back off after
+    /// [`MISSES`].
+    pub(crate) fn watch_uncounted(fd: impl AsFd) -> Watched {
+        WATCH.with(|w| {
+            if let Some(w) = w.borrow_mut().as_mut() {
+                let ev = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, 0);
+                let _ = w.epoll.add(fd, ev);
+            }
+            Watched { counted: false }
+        })
+    }
+
     /// A watched socket, counted in its thread's [`Watch::live`].
     pub(crate) struct Watched {
         counted: bool,
@@ -348,6 +366,33 @@ pub(crate) mod spin {
                 }
                 assert_eq!(misses(), before, "spun with {} sockets", MAX_SOCKETS + 1);
                 drop(guards);
+                // Datagram sockets do not count: with more than MAX_SOCKETS
+                // of them watched uncounted the thread still spins (an
+                // empty wait misses), and sees a datagram on any of them.
+                let idle: Vec<UdpSocket> = (0..4 * MAX_SOCKETS)
+                    .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind"))
+                    .collect();
+                let uncounted: Vec<Watched> = idle.iter().map(watch_uncounted).collect();
+                let mut tries = 0;
+                while misses() == Some(0) && tries < 10_000 {
+                    before_park();
+                    tries += 1;
+                }
+                assert_eq!(
+                    misses(),
+                    Some(1),
+                    "no spin with {} datagram sockets",
+                    idle.len()
+                );
+                let target = idle.last().expect("sockets");
+                tx.send_to(b"next request", target.local_addr().expect("addr"))
+                    .expect("send");
+                let seen = (0..100 * PROBE).any(|_| {
+                    before_park();
+                    misses() == Some(0)
+                });
+                assert!(seen, "the spin missed a datagram on an uncounted socket");
+                drop(uncounted);
                 drop(watched);
             })
             .join()

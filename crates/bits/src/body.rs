@@ -154,8 +154,8 @@ const MAX_IOV: usize = 1024;
 /// Body frames gathered for one write, as hyper handed them: writing them
 /// with `pwritev` spares the copy into a megabyte buffer (7% of the
 /// server's CPU on an upload); each call takes at most [`WRITE_PIECE`]
-/// bytes (see there why not the whole megabyte). Bounded in pieces as well as bytes, so a peer sending tiny
-/// TLS records cannot grow the list.
+/// bytes (see there why not the whole megabyte). Bounded in pieces as
+/// well as bytes, so a peer sending tiny TLS records cannot grow the list.
 #[derive(Default)]
 pub struct Frames {
     frames: Vec<Bytes>,

@@ -1291,11 +1291,26 @@ async fn finish_write(h: Write) -> Result<(Guard, Frames), (Option<Guard>, Strin
     }
 }
 
+/// The session lock back: from the write in flight once it landed, with
+/// its emptied frame list, or the idle lock when no write is in flight.
+async fn lock_back(
+    inflight: &mut Option<Write>,
+    idle: &mut Option<Guard>,
+) -> Result<(Guard, Option<Frames>), (Option<Guard>, String)> {
+    match inflight.take() {
+        Some(h) => finish_write(h).await.map(|(g, back)| (g, Some(back))),
+        None => idle
+            .take()
+            .map(|g| (g, None))
+            .ok_or_else(|| (None, "lost the session lock".into())),
+    }
+}
+
 /// Streams one fragment's body into the session file: skips the overlap,
 /// gathers a megabyte of frames, writes them while the next ones arrive
-/// (two frame lists, reused), and keeps whatever arrived before a reset, a timeout or a lost
-/// connection (it is valid data; the client's resumed fragment then
-/// overlaps it).
+/// (two frame lists, reused), and keeps whatever arrived before a reset,
+/// a timeout or a lost connection (it is valid data; the client's resumed
+/// fragment then overlaps it).
 async fn receive(
     mut body: Incoming,
     guard: Guard,
@@ -1308,7 +1323,6 @@ async fn receive(
     let mut idle: Option<Guard> = Some(guard);
     let mut inflight: Option<Write> = None;
     let mut buf = Frames::with_capacity(64);
-    let mut spare: Option<Frames> = None;
     let mut buf_at = plan.write_at;
     let mut pos = cr.start;
     let end_pos = cr.end + 1;
@@ -1337,10 +1351,9 @@ async fn receive(
             }
             Ok(Some(Ok(f))) => f,
         };
-        let Ok(data) = frame.into_data() else {
+        let Ok(mut data) = frame.into_data() else {
             continue;
         };
-        let mut data = data;
         let mut stop = None;
         if let Some(budget) = reset_budget {
             let left = budget.saturating_sub(seen);
@@ -1362,21 +1375,15 @@ async fn receive(
             buf.push(data.slice(from..));
         }
         if buf.full() {
-            let g = match inflight.take() {
-                Some(h) => match finish_write(h).await {
-                    Ok((mut g, back)) => {
-                        spare = Some(back);
-                        flush_behind(&mut g, &file);
-                        g
-                    }
-                    Err((g, why)) => return failed(g, why, seen),
-                },
-                None => match idle.take() {
-                    Some(g) => g,
-                    None => return failed(None, "lost the session lock".into(), seen),
-                },
+            // The landed write's list, emptied, takes the next frames.
+            let (g, next) = match lock_back(&mut inflight, &mut idle).await {
+                Ok((mut g, Some(back))) => {
+                    flush_behind(&mut g, &file);
+                    (g, back)
+                }
+                Ok((g, None)) => (g, Frames::default()),
+                Err((g, why)) => return failed(g, why, seen),
             };
-            let next = spare.take().unwrap_or_default();
             let chunk = std::mem::replace(&mut buf, next);
             let at = buf_at;
             buf_at += chunk.len() as u64;
@@ -1388,30 +1395,20 @@ async fn receive(
         }
     }
     // Land what is in flight, then what is buffered, whatever the ending.
-    let g = match inflight.take() {
-        Some(h) => match finish_write(h).await {
+    let mut g = match lock_back(&mut inflight, &mut idle).await {
+        Ok((g, _)) => g,
+        Err((g, why)) => return failed(g, why, seen),
+    };
+    if !buf.is_empty() {
+        g = match finish_write(spawn_write(g, file, buf, buf_at)).await {
             Ok((g, _)) => g,
             Err((g, why)) => return failed(g, why, seen),
-        },
-        None => match idle.take() {
-            Some(g) => g,
-            None => return failed(None, "lost the session lock".into(), seen),
-        },
-    };
-    if buf.is_empty() {
-        return Received {
-            guard: Some(g),
-            end,
-            body_bytes: seen,
         };
     }
-    match finish_write(spawn_write(g, file, buf, buf_at)).await {
-        Ok((g, _)) => Received {
-            guard: Some(g),
-            end,
-            body_bytes: seen,
-        },
-        Err((g, why)) => failed(g, why, seen),
+    Received {
+        guard: Some(g),
+        end,
+        body_bytes: seen,
     }
 }
 

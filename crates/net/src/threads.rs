@@ -208,18 +208,7 @@ pub(crate) mod spin {
     /// drop it on the same thread (a connection's task does). A closed
     /// socket leaves the epoll set by itself.
     pub(crate) fn watch(fd: impl AsFd) -> Watched {
-        WATCH.with(|w| {
-            let mut w = w.borrow_mut();
-            let Some(w) = w.as_mut() else {
-                return Watched { counted: false };
-            };
-            let ev = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, 0);
-            let counted = w.epoll.add(fd, ev).is_ok();
-            if counted {
-                w.live += 1;
-            }
-            Watched { counted }
-        })
+        add(fd, true)
     }
 
     /// Watches a datagram socket as [`watch`] does, without counting it
@@ -231,12 +220,23 @@ pub(crate) mod spin {
     /// first arrival), idle ones make the thread back off after
     /// [`MISSES`].
     pub(crate) fn watch_uncounted(fd: impl AsFd) -> Watched {
+        add(fd, false)
+    }
+
+    /// Adds `fd` to the thread's epoll set, and to [`Watch::live`] when
+    /// `count`.
+    fn add(fd: impl AsFd, count: bool) -> Watched {
         WATCH.with(|w| {
-            if let Some(w) = w.borrow_mut().as_mut() {
-                let ev = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, 0);
-                let _ = w.epoll.add(fd, ev);
+            let mut w = w.borrow_mut();
+            let Some(w) = w.as_mut() else {
+                return Watched { counted: false };
+            };
+            let ev = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, 0);
+            let counted = w.epoll.add(fd, ev).is_ok() && count;
+            if counted {
+                w.live += 1;
             }
-            Watched { counted: false }
+            Watched { counted }
         })
     }
 
@@ -334,14 +334,17 @@ pub(crate) mod spin {
                 start();
                 let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
                 let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+                // Waits until `done` (at most `n` of them): another test's
+                // connection thread may hold SPINNING for a moment, and
+                // then a wait neither spins nor counts.
+                let park_until = |n: u32, done: &dyn Fn() -> bool| {
+                    (0..n).any(|_| {
+                        before_park();
+                        done()
+                    })
+                };
                 let watched = watch(&rx);
-                // Another test's connection thread may hold SPINNING for a
-                // moment (then a wait neither spins nor counts): retry.
-                let mut tries = 0;
-                while misses() < Some(MISSES) && tries < 10_000 {
-                    before_park();
-                    tries += 1;
-                }
+                park_until(10_000, &|| misses() >= Some(MISSES));
                 assert_eq!(misses(), Some(MISSES));
                 // Backed off: the next wait returns without spinning, so it
                 // counts no further miss.
@@ -350,10 +353,7 @@ pub(crate) mod spin {
                 tx.send_to(b"next request", rx.local_addr().expect("addr"))
                     .expect("send");
                 // A probe wait spins, sees the datagram and resets the count.
-                let hit = (0..100 * PROBE).any(|_| {
-                    before_park();
-                    misses() == Some(0)
-                });
+                let hit = park_until(100 * PROBE, &|| misses() == Some(0));
                 assert!(hit, "no probe saw the datagram");
                 // A thread watching more than MAX_SOCKETS does not spin.
                 let others: Vec<UdpSocket> = (0..MAX_SOCKETS)
@@ -373,11 +373,7 @@ pub(crate) mod spin {
                     .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind"))
                     .collect();
                 let uncounted: Vec<Watched> = idle.iter().map(watch_uncounted).collect();
-                let mut tries = 0;
-                while misses() == Some(0) && tries < 10_000 {
-                    before_park();
-                    tries += 1;
-                }
+                park_until(10_000, &|| misses() != Some(0));
                 assert_eq!(
                     misses(),
                     Some(1),
@@ -387,10 +383,7 @@ pub(crate) mod spin {
                 let target = idle.last().expect("sockets");
                 tx.send_to(b"next request", target.local_addr().expect("addr"))
                     .expect("send");
-                let seen = (0..100 * PROBE).any(|_| {
-                    before_park();
-                    misses() == Some(0)
-                });
+                let seen = park_until(100 * PROBE, &|| misses() == Some(0));
                 assert!(seen, "the spin missed a datagram on an uncounted socket");
                 drop(uncounted);
                 drop(watched);
